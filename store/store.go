@@ -1,0 +1,53 @@
+// Package store keeps certificates, private keys and accounts.
+//
+// A Store is a small key/value interface with a lock; backends are the
+// directory (Dir), memory (Memory) and, outside the core module, a
+// distributed engine. See the Store doc comment for the concurrency
+// contract every backend honours.
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Store is a key/value store for certificate material.
+//
+// Keys are slash-separated relative paths such as
+// "certificates/acme.example.com/www.example.com/cert.pem". Every
+// component is validated by ValidateKey; a backend MUST reject invalid
+// keys with an error wrapping ErrInvalidKey and MUST NOT touch anything
+// outside its own namespace.
+//
+// Contract:
+//   - Get, Stat and Delete of a missing key return an error for which
+//     errors.Is(err, fs.ErrNotExist) is true.
+//   - Put is atomic: a concurrent or later Get sees the old value or the
+//     new one, never a mix, even after a crash.
+//   - Operations on different keys are independent; concurrent Puts to
+//     one key end with one of the values written.
+//   - Every method MUST be safe for concurrent use and honour ctx.
+//   - Lock gives mutual exclusion per name among every user of the same
+//     store (other processes and, for distributed backends, other
+//     machines). It blocks until the lock is held or ctx is done. A
+//     backend SHOULD release locks whose holder died (lease or staleness
+//     timeout). Locks are advisory: Put does not check them.
+type Store interface {
+	Get(ctx context.Context, key string) ([]byte, error)
+	Put(ctx context.Context, key string, value []byte) error
+	Delete(ctx context.Context, key string) error
+	// List returns the keys under prefix ("" for all), recursively,
+	// sorted.
+	List(ctx context.Context, prefix string) ([]string, error)
+	Stat(ctx context.Context, key string) (KeyInfo, error)
+	// Lock acquires the named lock and returns the function that
+	// releases it.
+	Lock(ctx context.Context, name string) (unlock func() error, err error)
+}
+
+// KeyInfo describes a stored value.
+type KeyInfo struct {
+	Key      string
+	Size     int64
+	Modified time.Time
+}
