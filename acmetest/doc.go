@@ -1,0 +1,31 @@
+// Package acmetest runs real ACME infrastructure for tests: the Pebble test
+// CA as a subprocess ([StartPebble]), an in-process authoritative DNS server
+// that Pebble resolves every name through ([StartDNSServer]), and a
+// fault-injecting HTTPS reverse proxy placed between an ACME client and Pebble
+// ([NewFaultProxy]).
+//
+// Everything is configured through Go values: the package reads no
+// environment variables and holds no package-level mutable state. The Pebble
+// process is started with an explicit environment built from
+// [PebbleOptions], never with the test process's environment, so a stray
+// PEBBLE_* variable on a developer's machine cannot change a test's outcome.
+//
+// All servers bind to 127.0.0.1 on free ports and are torn down by Close. The
+// NewTest* helpers register Close with testing.TB.Cleanup and fail the test
+// (they never skip it) when a component cannot be started.
+//
+// The Pebble binary is found with `go tool -n pebble`, which works in any
+// module whose go.mod carries
+//
+//	tool github.com/letsencrypt/pebble/v2/cmd/pebble
+//
+// Elsewhere, install it with
+// `go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.1` and set
+// [PebbleOptions].Binary.
+//
+// Pebble's own HTTPS certificate is generated per instance by acmetest (an
+// ephemeral ECDSA root and a leaf for 127.0.0.1 and localhost), so
+// [Pebble.HTTPClient] trusts exactly one Pebble and nothing else. The roots
+// that sign issued certificates are a different thing: Pebble creates them at
+// start-up and [Pebble.Roots] returns them.
+package acmetest

@@ -1,0 +1,39 @@
+package acmetest
+
+import (
+	"context"
+	"testing"
+)
+
+// NewTestPebble starts Pebble for the test t and stops it when t ends. It
+// fails t (it never skips it) if Pebble cannot start. When opts.Output is
+// nil, Pebble's output is kept and logged only if t fails.
+func NewTestPebble(t testing.TB, opts PebbleOptions) *Pebble {
+	t.Helper()
+	p, err := StartPebble(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logOnFailure := opts.Output == nil
+	t.Cleanup(func() {
+		if err := p.Close(); err != nil {
+			t.Errorf("acmetest: closing pebble: %v", err)
+		}
+		if logOnFailure && t.Failed() {
+			t.Logf("pebble output (last 16 KiB):\n%s", p.Output())
+		}
+	})
+	return p
+}
+
+// NewTestDNSServer starts a DNSServer for the test t and stops it when t
+// ends. It fails t if the server cannot start.
+func NewTestDNSServer(t testing.TB) *DNSServer {
+	t.Helper()
+	s, err := StartDNSServer(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
