@@ -37,3 +37,15 @@ func NewTestDNSServer(t testing.TB) *DNSServer {
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
+
+// NewTestFaultProxy starts a FaultProxy in front of p for the test t and
+// stops it when t ends. It fails t if the proxy cannot start.
+func NewTestFaultProxy(t testing.TB, p *Pebble) *FaultProxy {
+	t.Helper()
+	fp, err := p.NewFaultProxy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fp.Close() })
+	return fp
+}
