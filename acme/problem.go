@@ -1,7 +1,11 @@
 package acme
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -25,15 +29,191 @@ type Problem struct {
 }
 
 func (p *Problem) Error() string {
-	s := fmt.Sprintf("acme: %s", p.Type)
+	s := "acme:"
 	if p.Status != 0 {
-		s = fmt.Sprintf("acme: %d %s", p.Status, p.Type)
+		s += fmt.Sprintf(" %d", p.Status)
+	}
+	if p.Type != "" && p.Type != "about:blank" {
+		s += " " + string(p.Type)
+	}
+	if p.Identifier != nil {
+		s += fmt.Sprintf(" (%s %s)", p.Identifier.Type, p.Identifier.Value)
 	}
 	if p.Detail != "" {
 		s += ": " + p.Detail
+	} else if p.Title != "" {
+		s += ": " + p.Title
 	}
 	for _, sp := range p.Subproblems {
 		s += "; " + sp.Error()
+	}
+	return s
+}
+
+// ACME error types, RFC 8555 §6.7, plus alreadyReplaced (RFC 9773 §5) and
+// invalidProfile (draft-ietf-acme-profiles).
+const (
+	ProblemAccountDoesNotExist     ProblemType = "urn:ietf:params:acme:error:accountDoesNotExist"
+	ProblemAlreadyReplaced         ProblemType = "urn:ietf:params:acme:error:alreadyReplaced"
+	ProblemAlreadyRevoked          ProblemType = "urn:ietf:params:acme:error:alreadyRevoked"
+	ProblemBadCSR                  ProblemType = "urn:ietf:params:acme:error:badCSR"
+	ProblemBadNonce                ProblemType = "urn:ietf:params:acme:error:badNonce"
+	ProblemBadPublicKey            ProblemType = "urn:ietf:params:acme:error:badPublicKey"
+	ProblemBadRevocationReason     ProblemType = "urn:ietf:params:acme:error:badRevocationReason"
+	ProblemBadSignatureAlgorithm   ProblemType = "urn:ietf:params:acme:error:badSignatureAlgorithm"
+	ProblemCAA                     ProblemType = "urn:ietf:params:acme:error:caa"
+	ProblemCompound                ProblemType = "urn:ietf:params:acme:error:compound"
+	ProblemConnection              ProblemType = "urn:ietf:params:acme:error:connection"
+	ProblemDNS                     ProblemType = "urn:ietf:params:acme:error:dns"
+	ProblemExternalAccountRequired ProblemType = "urn:ietf:params:acme:error:externalAccountRequired"
+	ProblemIncorrectResponse       ProblemType = "urn:ietf:params:acme:error:incorrectResponse"
+	ProblemInvalidContact          ProblemType = "urn:ietf:params:acme:error:invalidContact"
+	ProblemInvalidProfile          ProblemType = "urn:ietf:params:acme:error:invalidProfile"
+	ProblemMalformed               ProblemType = "urn:ietf:params:acme:error:malformed"
+	ProblemOrderNotReady           ProblemType = "urn:ietf:params:acme:error:orderNotReady"
+	ProblemRateLimited             ProblemType = "urn:ietf:params:acme:error:rateLimited"
+	ProblemRejectedIdentifier      ProblemType = "urn:ietf:params:acme:error:rejectedIdentifier"
+	ProblemServerInternal          ProblemType = "urn:ietf:params:acme:error:serverInternal"
+	ProblemTLS                     ProblemType = "urn:ietf:params:acme:error:tls"
+	ProblemUnauthorized            ProblemType = "urn:ietf:params:acme:error:unauthorized"
+	ProblemUnsupportedContact      ProblemType = "urn:ietf:params:acme:error:unsupportedContact"
+	ProblemUnsupportedIdentifier   ProblemType = "urn:ietf:params:acme:error:unsupportedIdentifier"
+	ProblemUserActionRequired      ProblemType = "urn:ietf:params:acme:error:userActionRequired"
+)
+
+// maxProblemDetail bounds the Detail made from a non-JSON error body.
+const maxProblemDetail = 512
+
+// problems returns every *Problem in err's tree (errors.Unwrap, including
+// Unwrap() []error, as an *OrderError has), with their subproblems.
+func problems(err error) []*Problem {
+	var out []*Problem
+	var walk func(error, int)
+	walk = func(err error, depth int) {
+		if err == nil || depth > 16 {
+			return
+		}
+		if p, ok := err.(*Problem); ok {
+			out = append(out, p)
+			for i := range p.Subproblems {
+				out = append(out, &p.Subproblems[i])
+			}
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap(), depth+1)
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e, depth+1)
+			}
+		}
+	}
+	walk(err, 0)
+	return out
+}
+
+func hasProblem(err error, match func(*Problem) bool) bool {
+	for _, p := range problems(err) {
+		if match(p) {
+			return true
+		}
+	}
+	return false
+}
+
+func isType(t ProblemType) func(*Problem) bool {
+	return func(p *Problem) bool { return p.Type == t }
+}
+
+// IsRateLimited reports whether err carries a rateLimited problem or a 429
+// response. RetryAfter(err) then says when to try again.
+func IsRateLimited(err error) bool {
+	return hasProblem(err, func(p *Problem) bool {
+		return p.Type == ProblemRateLimited || p.Status == 429
+	})
+}
+
+// IsBadNonce reports whether err carries a badNonce problem. The Client
+// already retries those; seeing one means the retries ran out.
+func IsBadNonce(err error) bool { return hasProblem(err, isType(ProblemBadNonce)) }
+
+// IsUnauthorized reports whether err carries an unauthorized problem.
+func IsUnauthorized(err error) bool { return hasProblem(err, isType(ProblemUnauthorized)) }
+
+// IsAccountDoesNotExist reports whether err carries an accountDoesNotExist
+// problem, as LookupAccount returns for an unknown key.
+func IsAccountDoesNotExist(err error) bool {
+	return hasProblem(err, isType(ProblemAccountDoesNotExist))
+}
+
+// IsCAA reports whether err, or any subproblem or challenge error in it,
+// is a caa problem: a CAA record forbids this CA.
+func IsCAA(err error) bool { return hasProblem(err, isType(ProblemCAA)) }
+
+// IsRejectedIdentifier reports whether err, or any subproblem in it, is a
+// rejectedIdentifier problem: the CA will not issue for a name.
+func IsRejectedIdentifier(err error) bool {
+	return hasProblem(err, isType(ProblemRejectedIdentifier))
+}
+
+// IsRetryable reports whether err is worth retrying later with the same
+// request: a serverInternal or rateLimited problem, any 5xx or 429, or a
+// transport error in which no response arrived (other than a failure to
+// verify the CA's certificate). Context errors are not retryable.
+func IsRetryable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if hasProblem(err, func(p *Problem) bool {
+		return p.Type == ProblemServerInternal || p.Type == ProblemRateLimited || p.Status >= 500 || p.Status == 429
+	}) {
+		return true
+	}
+	var te *transportError
+	return errors.As(err, &te) && !isCertificateError(err)
+}
+
+// RetryAfter returns the earliest time the server said to retry, from the
+// Retry-After header of the response that carried a problem in err.
+func RetryAfter(err error) (time.Time, bool) {
+	for _, p := range problems(err) {
+		if !p.RetryAfter.IsZero() {
+			return p.RetryAfter, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// responseProblem turns a non-2xx response into a *Problem. A body that is
+// not a problem document still yields one: Status from the response, Type
+// empty and Detail the (truncated) body.
+func responseProblem(r *response, now time.Time) *Problem {
+	p, err := parseProblem(r.body)
+	if err != nil {
+		p = &Problem{Detail: truncateDetail(r.body)}
+	}
+	if p.Status == 0 || p.Status != r.status && r.status >= 400 {
+		// The HTTP status is the one that was acted on; the body's is
+		// advisory (RFC 7807 §3.1).
+		p.Status = r.status
+	}
+	p.RetryAfter = headerRetryAfter(r.header, now)
+	return p
+}
+
+// parseProblem parses an RFC 7807 problem document.
+func parseProblem(b []byte) (*Problem, error) {
+	var w wireProblem
+	if err := json.Unmarshal(b, &w); err != nil {
+		return nil, fmt.Errorf("acme: malformed problem document: %w", err)
+	}
+	return w.problem(0), nil
+}
+
+func truncateDetail(b []byte) string {
+	s := strings.ToValidUTF8(strings.TrimSpace(string(b)), "\uFFFD")
+	if len(s) > maxProblemDetail {
+		s = strings.ToValidUTF8(s[:maxProblemDetail], "") + "…"
 	}
 	return s
 }

@@ -1,0 +1,291 @@
+package acme
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// DNSIdentifier returns a "dns" identifier for name (RFC 8555 §9.7.7).
+// Checking the name is left to the caller; an empty one makes NewOrder fail.
+func DNSIdentifier(name string) Identifier {
+	return Identifier{Type: IdentifierDNS, Value: name}
+}
+
+// IPIdentifier returns an "ip" identifier (RFC 8738 §3): the textual form
+// of addr, IPv6 in RFC 5952 form. An invalid addr makes NewOrder fail.
+func IPIdentifier(addr netip.Addr) Identifier {
+	if !addr.IsValid() {
+		return Identifier{Type: IdentifierIP}
+	}
+	return Identifier{Type: IdentifierIP, Value: addr.Unmap().WithZone("").String()}
+}
+
+// OrderOption is an option of NewOrder. The set is closed: the options are
+// the With functions of this package.
+type OrderOption interface {
+	applyOrder(*wireNewOrder)
+}
+
+type wireNewOrder struct {
+	Identifiers []Identifier `json:"identifiers"`
+	NotBefore   string       `json:"notBefore,omitempty"`
+	NotAfter    string       `json:"notAfter,omitempty"`
+	Profile     string       `json:"profile,omitempty"`
+	Replaces    string       `json:"replaces,omitempty"`
+}
+
+type orderOptionFunc func(*wireNewOrder)
+
+func (f orderOptionFunc) applyOrder(o *wireNewOrder) { f(o) }
+
+// WithNotBefore asks for the certificate's notBefore (RFC 8555 §7.4).
+func WithNotBefore(t time.Time) OrderOption {
+	return orderOptionFunc(func(o *wireNewOrder) { o.NotBefore = t.UTC().Format(time.RFC3339) })
+}
+
+// WithNotAfter asks for the certificate's notAfter (RFC 8555 §7.4).
+func WithNotAfter(t time.Time) OrderOption {
+	return orderOptionFunc(func(o *wireNewOrder) { o.NotAfter = t.UTC().Format(time.RFC3339) })
+}
+
+// WithProfile asks for a certificate profile the CA lists in its directory
+// meta (draft-ietf-acme-profiles).
+func WithProfile(name string) OrderOption {
+	return orderOptionFunc(func(o *wireNewOrder) { o.Profile = name })
+}
+
+// WithReplaces says the order replaces the certificate with this ARI
+// certificate ID (RFC 9773 §5); see ARICertID.
+func WithReplaces(ariCertID string) OrderOption {
+	return orderOptionFunc(func(o *wireNewOrder) { o.Replaces = ariCertID })
+}
+
+// NewOrder asks the CA for a certificate for ids (RFC 8555 §7.4).
+//
+// NewOrder is not idempotent. If the response is lost (a transport error)
+// the request is re-sent like any other, and the CA may then hold two
+// orders; the first is never used and simply expires. Re-reading would
+// need the account's orders list, which CAs do not reliably serve.
+func (c *Client) NewOrder(ctx context.Context, acct Account, ids []Identifier, opts ...OrderOption) (Order, error) {
+	if err := checkAccount(acct); err != nil {
+		return Order{}, err
+	}
+	if len(ids) == 0 {
+		return Order{}, errors.New("acme: order without identifiers")
+	}
+	for _, id := range ids {
+		if id.Type == "" || strings.TrimSpace(id.Value) == "" {
+			return Order{}, fmt.Errorf("acme: empty identifier %+v", id)
+		}
+	}
+	req := wireNewOrder{Identifiers: ids}
+	for _, o := range opts {
+		o.applyOrder(&req)
+	}
+	dir, err := c.Directory(ctx)
+	if err != nil {
+		return Order{}, err
+	}
+	payload, err := json.Marshal(req)
+	if err != nil {
+		return Order{}, err
+	}
+	resp, err := c.post(ctx, request{endpoint: "newOrder", url: dir.NewOrder, key: acct.Key, kid: acct.URL, payload: payload})
+	if err != nil {
+		return Order{}, err
+	}
+	loc := resp.location()
+	if loc == "" {
+		return Order{}, fmt.Errorf("acme: newOrder response from %s has no Location", trimURL(dir.NewOrder))
+	}
+	o, err := parseOrder(resp.body, loc)
+	if err != nil {
+		return Order{}, err
+	}
+	o.RetryAfter = headerRetryAfter(resp.header, c.clock())
+	return o, nil
+}
+
+// GetOrder fetches an order (POST-as-GET). RetryAfter is set from the
+// response's Retry-After header.
+func (c *Client) GetOrder(ctx context.Context, acct Account, url string) (Order, error) {
+	resp, err := c.postAsGet(ctx, "order", acct, url, "", maxJSONBody)
+	if err != nil {
+		return Order{}, err
+	}
+	o, err := parseOrder(resp.body, url)
+	if err != nil {
+		return Order{}, err
+	}
+	o.RetryAfter = headerRetryAfter(resp.header, c.clock())
+	return o, nil
+}
+
+// WaitOrder polls the order until its status is neither pending nor
+// processing, or ctx is done. It never polls sooner than the server's
+// Retry-After; without one it backs off from 10ms to 1s.
+//
+// If the order ends invalid, WaitOrder returns it together with an
+// *OrderError that holds the CA's problem and the invalid authorizations.
+func (c *Client) WaitOrder(ctx context.Context, acct Account, url string) (Order, error) {
+	for n := 0; ; n++ {
+		o, err := c.GetOrder(ctx, acct, url)
+		if err != nil {
+			return o, err
+		}
+		switch o.Status {
+		case StatusPending, StatusProcessing:
+		case StatusInvalid:
+			return o, c.orderError(ctx, acct, o)
+		default:
+			return o, nil
+		}
+		if err := sleep(ctx, c.pollWait(n, o.RetryAfter)); err != nil {
+			return o, err
+		}
+	}
+}
+
+// pollWait is the wait before the next poll: until retryAfter if set,
+// else the poll schedule.
+func (c *Client) pollWait(n int, retryAfter time.Time) time.Duration {
+	if !retryAfter.IsZero() {
+		return retryAfter.Sub(c.clock())
+	}
+	return pollDelay(c.polls(), n)
+}
+
+// FinalizeOrder sends the CSR (DER) to the order's finalize URL (RFC 8555
+// §7.4) and returns the order as the server returned it, often still
+// "processing": use WaitOrder next. The order keeps its URL when the
+// response has no Location (Pebble sends none).
+//
+// If the response is lost, the order is re-read before re-sending: when it
+// is already processing or valid, that is the result.
+func (c *Client) FinalizeOrder(ctx context.Context, acct Account, order Order, csrDER []byte) (Order, error) {
+	if err := checkAccount(acct); err != nil {
+		return Order{}, err
+	}
+	if order.FinalizeURL == "" {
+		return Order{}, errors.New("acme: order has no finalize URL")
+	}
+	if len(csrDER) == 0 {
+		return Order{}, errors.New("acme: empty CSR")
+	}
+	payload, err := json.Marshal(struct {
+		CSR string `json:"csr"`
+	}{base64.RawURLEncoding.EncodeToString(csrDER)})
+	if err != nil {
+		return Order{}, err
+	}
+	var reread Order
+	resp, err := c.post(ctx, request{
+		endpoint: "finalize", url: order.FinalizeURL, key: acct.Key, kid: acct.URL, payload: payload,
+		reread: func(ctx context.Context) (bool, error) {
+			if order.URL == "" {
+				return false, nil
+			}
+			o, err := c.GetOrder(ctx, acct, order.URL)
+			if err != nil {
+				return false, err
+			}
+			reread = o
+			return o.Status == StatusProcessing || o.Status == StatusValid, nil
+		},
+	})
+	if err != nil {
+		return Order{}, err
+	}
+	if resp == nil {
+		return reread, nil
+	}
+	url := resp.location()
+	if url == "" {
+		url = order.URL
+	}
+	o, err := parseOrder(resp.body, url)
+	if err != nil {
+		return Order{}, err
+	}
+	o.RetryAfter = headerRetryAfter(resp.header, c.clock())
+	return o, nil
+}
+
+// OrderError is returned by WaitOrder when an order becomes invalid. It
+// holds the order, the order's problem (if the CA gave one) and the
+// invalid authorizations, each with its challenges' errors.
+type OrderError struct {
+	Order          Order
+	Problem        *Problem
+	Authorizations []Authorization
+}
+
+// Error quotes the CA: the order's problem and each failed challenge's
+// error detail.
+func (e *OrderError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "acme: order %s is invalid", e.Order.URL)
+	if e.Problem != nil {
+		fmt.Fprintf(&b, ": %s", problemText(e.Problem))
+	}
+	for _, a := range e.Authorizations {
+		for _, ch := range a.Challenges {
+			if ch.Error != nil {
+				fmt.Fprintf(&b, "; %s %s: %s", a.Identifier.Value, ch.Type, problemText(ch.Error))
+			}
+		}
+	}
+	return b.String()
+}
+
+// Unwrap returns the order's problem and every challenge's problem, so
+// that errors.As(err, &p) with p a *Problem and the Is predicates see them.
+func (e *OrderError) Unwrap() []error {
+	var errs []error
+	if e.Problem != nil {
+		errs = append(errs, e.Problem)
+	}
+	for _, a := range e.Authorizations {
+		for _, ch := range a.Challenges {
+			if ch.Error != nil {
+				errs = append(errs, ch.Error)
+			}
+		}
+	}
+	return errs
+}
+
+func problemText(p *Problem) string {
+	s := p.Detail
+	if s == "" {
+		s = p.Title
+	}
+	if s == "" {
+		s = string(p.Type)
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// orderError builds the *OrderError of an invalid order, fetching its
+// invalid authorizations. A failure to fetch one is not the error that
+// matters: it is skipped.
+func (c *Client) orderError(ctx context.Context, acct Account, o Order) *OrderError {
+	e := &OrderError{Order: o, Problem: o.Error}
+	for _, u := range o.Authorizations {
+		a, err := c.GetAuthorization(ctx, acct, u)
+		if err != nil {
+			c.log.DebugContext(ctx, "acme: fetching authorization of invalid order", "url", u, "err", err)
+			continue
+		}
+		if a.Status == StatusInvalid {
+			e.Authorizations = append(e.Authorizations, a)
+		}
+	}
+	return e
+}
