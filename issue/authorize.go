@@ -1,0 +1,158 @@
+package issue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/challenge"
+)
+
+// presented is a challenge handed to a solver, kept for clean-up.
+type presented struct {
+	chal   acme.Challenge
+	solver challenge.Solver
+}
+
+// authorize fetches every authorization of the order at once, presents a
+// challenge for each pending one, waits for the solvers that need time,
+// and tells the CA to validate all of them. It returns a function that
+// cleans up everything that was presented; the caller runs it once the
+// CA no longer needs the responses. On error authorize has cleaned up
+// already.
+func (is *Issuer) authorize(ctx context.Context, order acme.Order) (cleanup func(), err error) {
+	authzs := make([]acme.Authorization, len(order.Authorizations))
+	if err := parallel(len(authzs), func(i int) error {
+		a, err := is.Client.GetAuthorization(ctx, is.Account, order.Authorizations[i])
+		if err != nil {
+			return fmt.Errorf("issue: fetch authorization: %w", err)
+		}
+		authzs[i] = a
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+
+	var todo []presented
+	for _, a := range authzs {
+		switch a.Status {
+		case acme.StatusValid:
+			continue // reused from an earlier order
+		case acme.StatusPending:
+		default:
+			return nil, fmt.Errorf("issue: authorization for %q is %s", a.Identifier.Value, a.Status)
+		}
+		chal, err := is.pick(a)
+		if err != nil {
+			return nil, err
+		}
+		todo = append(todo, presented{chal: chal, solver: is.Solvers[chal.Type]})
+	}
+
+	var (
+		mu   sync.Mutex
+		done []presented
+	)
+	cleanup = func() { is.cleanUp(ctx, done) }
+	fail := func(err error) (func(), error) {
+		cleanup()
+		return nil, err
+	}
+
+	log := is.logger()
+	if err := parallel(len(todo), func(i int) error {
+		p := todo[i]
+		log.InfoContext(ctx, "presenting challenge", "type", p.chal.Type, "identifier", p.chal.Identifier.Value)
+		if err := p.solver.Present(ctx, p.chal); err != nil {
+			return &SolverError{Challenge: p.chal, Op: "present", Err: err}
+		}
+		mu.Lock()
+		done = append(done, p)
+		mu.Unlock()
+		if w, ok := p.solver.(challenge.Waiter); ok {
+			if err := w.Wait(ctx, p.chal); err != nil {
+				return &SolverError{Challenge: p.chal, Op: "wait", Err: err}
+			}
+		}
+		if _, err := is.Client.AcceptChallenge(ctx, is.Account, p.chal); err != nil {
+			return fmt.Errorf("issue: accept %s challenge for %q: %w", p.chal.Type, p.chal.Identifier.Value, err)
+		}
+		return nil
+	}); err != nil {
+		return fail(err)
+	}
+	return cleanup, nil
+}
+
+// pick chooses the challenge of a to solve: the first type in the
+// preference that the CA offers and a solver exists for.
+func (is *Issuer) pick(a acme.Authorization) (acme.Challenge, error) {
+	id := a.Identifier
+	if a.Wildcard && !IsWildcard(id) {
+		id.Value = "*." + id.Value
+	}
+	for _, t := range is.candidates(id) {
+		for _, c := range a.Challenges {
+			if c.Type == t {
+				return c, nil
+			}
+		}
+	}
+	offered := make([]acme.ChallengeType, 0, len(a.Challenges))
+	for _, c := range a.Challenges {
+		offered = append(offered, c.Type)
+	}
+	return acme.Challenge{}, &NoSolverError{Identifier: id, Have: is.solverTypes(), Offered: offered}
+}
+
+// cleanUp calls CleanUp for every presented challenge, in parallel, with a
+// context that outlives a cancelled order. Failures are logged: they must
+// not turn an issued certificate into an error.
+func (is *Issuer) cleanUp(ctx context.Context, done []presented) {
+	if len(done) == 0 {
+		return
+	}
+	timeout := is.CleanupTimeout
+	if timeout <= 0 {
+		timeout = DefaultCleanupTimeout
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	log := is.logger()
+	_ = parallel(len(done), func(i int) error {
+		p := done[i]
+		if err := p.solver.CleanUp(cctx, p.chal); err != nil {
+			log.WarnContext(ctx, "challenge clean-up failed", "type", p.chal.Type, "identifier", p.chal.Identifier.Value, "error", err)
+		}
+		return nil
+	})
+}
+
+// SolverError is a solver's failure to present or prepare a challenge.
+type SolverError struct {
+	Challenge acme.Challenge
+	Op        string // "present" or "wait"
+	Err       error
+}
+
+func (e *SolverError) Error() string {
+	return fmt.Sprintf("issue: %s solver (%s) for %q: %v", e.Challenge.Type, e.Op, e.Challenge.Identifier.Value, e.Err)
+}
+
+func (e *SolverError) Unwrap() error { return e.Err }
+
+// parallel runs f(0..n-1) concurrently and joins the errors.
+func parallel(n int, f func(i int) error) error {
+	if n == 1 {
+		return f(0)
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = f(i) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,271 @@
+// Package issue runs an ACME order from start to finish: it places the
+// order, picks and runs a solver for every authorization at once, tells the
+// CA to validate, waits on the order, finalizes it with a CSR and downloads
+// the chain the caller prefers. It is the "porcelain" over package acme.
+//
+// An Issuer holds no state between calls beyond its configuration, so one
+// Issuer may run many orders concurrently.
+package issue
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/challenge"
+	"github.com/certkeeper/certkeeper/keys"
+)
+
+// DefaultPreference is the challenge order used when
+// Issuer.Preference is empty.
+var DefaultPreference = []acme.ChallengeType{
+	acme.ChallengeHTTP01,
+	acme.ChallengeTLSALPN01,
+	acme.ChallengeDNS01,
+	acme.ChallengeDNSAccount01,
+	acme.ChallengeDNSPersist01,
+}
+
+// DefaultCleanupTimeout bounds the clean-up of challenges when the order's
+// own context is already done.
+const DefaultCleanupTimeout = 30 * time.Second
+
+// Issuer obtains certificates from one CA for one account. Its fields must
+// not change while an order runs.
+type Issuer struct {
+	// Client speaks to the CA. Required.
+	Client *acme.Client
+	// Account is the registered account orders are placed with (its URL
+	// and Key set). Required.
+	Account acme.Account
+	// Solvers maps each challenge type the caller can solve to its solver.
+	// At least one is required.
+	Solvers map[acme.ChallengeType]challenge.Solver
+	// Preference orders the challenge types to choose from when the CA
+	// offers several for an authorization; types without a solver are
+	// skipped. Empty means DefaultPreference.
+	Preference []acme.ChallengeType
+	// Logger receives progress; nil discards it.
+	Logger *slog.Logger
+	// CleanupTimeout bounds challenge clean-up once the order's context is
+	// done; zero means DefaultCleanupTimeout.
+	CleanupTimeout time.Duration
+}
+
+// Request says what certificate to obtain.
+type Request struct {
+	// Identifiers the certificate is for: see ParseIdentifiers. Required.
+	Identifiers []acme.Identifier
+	// KeyType of the new private key, when neither Key nor CSR is set.
+	// Empty means keys.EC256.
+	KeyType keys.Type
+	// Key, if set, is used instead of a new key.
+	Key crypto.Signer
+	// CSR, if set (DER), is sent as is; no key is generated and the
+	// returned Certificate has no Key.
+	CSR []byte
+	// Profile asks the CA for a certificate profile (draft-ietf-acme-profiles).
+	Profile string
+	// NotBefore and NotAfter ask for a validity period, if the CA allows.
+	NotBefore, NotAfter time.Time
+	// Replaces is the ARI certificate ID (acme.ARICertID) of the
+	// certificate this one renews (RFC 9773 §5).
+	Replaces string
+	// PreferredChain picks, among the chains the CA offers, the first whose
+	// top certificate's issuer (or any certificate's subject or issuer)
+	// common name equals it. No match keeps the default chain.
+	PreferredChain string
+}
+
+// Certificate is the result of an order.
+type Certificate struct {
+	Identifiers []acme.Identifier
+	// Key is the certificate's private key; nil when the Request gave a CSR.
+	Key crypto.Signer
+	// Chain is the chain chosen (leaf first) and Chains all the CA offered,
+	// the default first.
+	Chain  acme.Chain
+	Chains []acme.Chain
+	// Leaf is Chain.Certificates[0].
+	Leaf     *x509.Certificate
+	OrderURL string
+}
+
+// Obtain runs one order to the end and returns the certificate. Every
+// challenge it presented is cleaned up before it returns, whatever
+// happened.
+func (is *Issuer) Obtain(ctx context.Context, req Request) (*Certificate, error) {
+	if err := is.check(); err != nil {
+		return nil, err
+	}
+	if len(req.Identifiers) == 0 {
+		return nil, fmt.Errorf("issue: %w: no identifiers", ErrInvalidIdentifier)
+	}
+	// Refuse what no solver can do before an order is placed.
+	for _, id := range req.Identifiers {
+		if len(is.candidates(id)) == 0 {
+			return nil, &NoSolverError{Identifier: id, Have: is.solverTypes()}
+		}
+	}
+	key, csr, err := prepareCSR(req)
+	if err != nil {
+		return nil, err
+	}
+	log := is.logger()
+
+	var opts []acme.OrderOption
+	if req.Profile != "" {
+		opts = append(opts, acme.WithProfile(req.Profile))
+	}
+	if !req.NotBefore.IsZero() {
+		opts = append(opts, acme.WithNotBefore(req.NotBefore))
+	}
+	if !req.NotAfter.IsZero() {
+		opts = append(opts, acme.WithNotAfter(req.NotAfter))
+	}
+	if req.Replaces != "" {
+		opts = append(opts, acme.WithReplaces(req.Replaces))
+	}
+	start := time.Now()
+	order, err := is.Client.NewOrder(ctx, is.Account, req.Identifiers, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("issue: new order: %w", err)
+	}
+	log.InfoContext(ctx, "order placed", "order", order.URL, "identifiers", len(req.Identifiers), "status", order.Status)
+
+	if order.Status == acme.StatusPending {
+		cleanup, err := is.authorize(ctx, order)
+		if err != nil {
+			return nil, err
+		}
+		order, err = is.Client.WaitOrder(ctx, is.Account, order.URL)
+		cleanup()
+		if err != nil {
+			return nil, fmt.Errorf("issue: %w", err)
+		}
+	}
+	if order.Status == acme.StatusReady {
+		log.InfoContext(ctx, "authorizations valid; finalizing", "order", order.URL)
+		order, err = is.Client.FinalizeOrder(ctx, is.Account, order, csr)
+		if err != nil {
+			return nil, fmt.Errorf("issue: finalize: %w", err)
+		}
+	}
+	if order.Status == acme.StatusProcessing {
+		order, err = is.Client.WaitOrder(ctx, is.Account, order.URL)
+		if err != nil {
+			return nil, fmt.Errorf("issue: %w", err)
+		}
+	}
+	if order.Status != acme.StatusValid || order.CertificateURL == "" {
+		return nil, fmt.Errorf("issue: order %s ended %q without a certificate", order.URL, order.Status)
+	}
+	chains, err := is.Client.GetCertificateChains(ctx, is.Account, order.CertificateURL)
+	if err != nil {
+		return nil, fmt.Errorf("issue: download certificate: %w", err)
+	}
+	chosen, err := chooseChain(chains, req.PreferredChain)
+	if err != nil {
+		return nil, err
+	}
+	if key != nil {
+		if err := matchKey(chosen.Certificates[0], key); err != nil {
+			return nil, err
+		}
+	}
+	log.InfoContext(ctx, "certificate issued", "order", order.URL, "not_after", chosen.Certificates[0].NotAfter, "took", time.Since(start))
+	return &Certificate{
+		Identifiers: req.Identifiers,
+		Key:         key,
+		Chain:       chosen,
+		Chains:      chains,
+		Leaf:        chosen.Certificates[0],
+		OrderURL:    order.URL,
+	}, nil
+}
+
+func (is *Issuer) check() error {
+	switch {
+	case is.Client == nil:
+		return errors.New("issue: Issuer.Client is nil")
+	case is.Account.URL == "" || is.Account.Key == nil:
+		return errors.New("issue: Issuer.Account is not a registered account (URL and Key required)")
+	case len(is.Solvers) == 0:
+		return errors.New("issue: Issuer.Solvers is empty")
+	}
+	return nil
+}
+
+func (is *Issuer) logger() *slog.Logger {
+	if is.Logger != nil {
+		return is.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (is *Issuer) preference() []acme.ChallengeType {
+	if len(is.Preference) > 0 {
+		return is.Preference
+	}
+	return DefaultPreference
+}
+
+// candidates lists, in preference order, the challenge types this issuer
+// could use for id, before knowing what the CA offers: wildcards need a
+// DNS challenge (RFC 8555 §7.1.3), IP addresses cannot use one (RFC 8738 §7).
+func (is *Issuer) candidates(id acme.Identifier) []acme.ChallengeType {
+	var out []acme.ChallengeType
+	for _, t := range is.preference() {
+		if is.Solvers[t] == nil {
+			continue
+		}
+		dns := t == acme.ChallengeDNS01 || t == acme.ChallengeDNSAccount01 || t == acme.ChallengeDNSPersist01
+		if IsWildcard(id) && !dns {
+			continue
+		}
+		if id.Type == acme.IdentifierIP && dns {
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func (is *Issuer) solverTypes() []acme.ChallengeType {
+	var ts []acme.ChallengeType
+	for t := range is.Solvers {
+		ts = append(ts, t)
+	}
+	slices.Sort(ts)
+	return ts
+}
+
+// NoSolverError says that no configured solver can validate an identifier,
+// either before the order (a wildcard without a DNS solver) or because
+// the CA offered no challenge type the caller can solve.
+type NoSolverError struct {
+	Identifier acme.Identifier
+	Have       []acme.ChallengeType
+	Offered    []acme.ChallengeType // empty when known before ordering
+}
+
+func (e *NoSolverError) Error() string {
+	what := "an http-01 or tls-alpn-01 solver"
+	switch {
+	case IsWildcard(e.Identifier):
+		what = "a dns-01 (or dns-account-01) solver, the only way to validate a wildcard"
+	case e.Identifier.Type == acme.IdentifierDNS:
+		what = "an http-01, tls-alpn-01 or dns-01 solver"
+	}
+	s := fmt.Sprintf("issue: no solver for %s %q: it needs %s; configured: %v", e.Identifier.Type, e.Identifier.Value, what, e.Have)
+	if len(e.Offered) > 0 {
+		s += fmt.Sprintf("; the CA offers: %v", e.Offered)
+	}
+	return s
+}
