@@ -1,0 +1,371 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Dir is a Store in a directory tree: key "a/b/c.pem" is the file
+// <root>/a/b/c.pem, so other tools can read what certkeeper writes.
+//
+// Files are created 0600 and directories 0700 whatever they hold: the
+// store holds private keys, and deciding per file which ones are secret
+// would be one more thing to get wrong. Put is atomic and durable: it
+// writes a temporary file in the target's directory, fsyncs it, renames
+// it over the target and fsyncs the directory, and it removes the
+// temporary file on any error. A crash can leave a temporary file behind
+// (its name begins with ".tmp-"); List and Get ignore it.
+//
+// Every access goes through os.Root, so not even a symbolic link planted
+// inside the tree can lead a key outside it.
+//
+// Names beginning with '.' belong to Dir: temporary files, and lock files
+// under <root>/.locks. Keys cannot begin with '.' (see ValidateKey).
+//
+// Use NewDir to make one. A Dir is safe for concurrent use by many
+// goroutines and by many processes sharing the directory.
+type Dir struct {
+	// StaleLockAfter is how long a lock file may go unrefreshed before a
+	// waiter treats its holder as dead and takes the lock over. A live
+	// holder refreshes its lock file every StaleLockAfter/4. Zero means
+	// DefaultStaleLockAfter. Set it before first use; it should exceed
+	// any clock skew between machines sharing the directory.
+	StaleLockAfter time.Duration
+
+	root string
+}
+
+// DefaultStaleLockAfter is the staleness timeout of Dir locks when
+// Dir.StaleLockAfter is zero.
+const DefaultStaleLockAfter = 2 * time.Minute
+
+var _ Store = (*Dir)(nil)
+
+// NewDir returns a Dir rooted at root, creating the directory (0700) if
+// it does not exist. An existing directory's permissions are left alone.
+func NewDir(root string) (*Dir, error) {
+	if root == "" {
+		return nil, errors.New("store: NewDir: empty root")
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("store: NewDir: %w", err)
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("store: NewDir: %w", err)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return nil, fmt.Errorf("store: NewDir: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("store: NewDir: %s is not a directory", abs)
+	}
+	return &Dir{root: abs}, nil
+}
+
+// Root returns the absolute path of the directory.
+func (d *Dir) Root() string { return d.root }
+
+// Path returns the file name that holds key, for messages and for users
+// who configure other programs to read the files.
+func (d *Dir) Path(key string) (string, error) {
+	if err := ValidateKey(key); err != nil {
+		return "", err
+	}
+	return filepath.Join(d.root, filepath.FromSlash(key)), nil
+}
+
+func (d *Dir) open(ctx context.Context, op, key string) (*os.Root, error) {
+	if err := check(ctx, op, key); err != nil {
+		return nil, err
+	}
+	r, err := os.OpenRoot(d.root)
+	if err != nil {
+		return nil, fmt.Errorf("store: %s %s: %w", op, key, err)
+	}
+	return r, nil
+}
+
+// Get reads the value at key. It refuses files larger than MaxValueSize
+// (the error wraps ErrTooLarge).
+func (d *Dir) Get(ctx context.Context, key string) ([]byte, error) {
+	r, err := d.open(ctx, "get", key)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	name := filepath.FromSlash(key)
+	// Stat first so that a directory or a FIFO is never opened.
+	if _, err := regularFile(r, "get", key); err != nil {
+		return nil, err
+	}
+	f, err := r.Open(name)
+	if err != nil {
+		return nil, pathErr("get", key, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, pathErr("get", key, err)
+	}
+	if fi.Size() > MaxValueSize {
+		return nil, &fs.PathError{Op: "get", Path: key, Err: fmt.Errorf("%w (file is %d bytes)", ErrTooLarge, fi.Size())}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxValueSize+1))
+	if err != nil {
+		return nil, pathErr("get", key, err)
+	}
+	if len(data) > MaxValueSize {
+		return nil, &fs.PathError{Op: "get", Path: key, Err: ErrTooLarge}
+	}
+	return data, nil
+}
+
+// Put writes value at key atomically, creating parent directories.
+func (d *Dir) Put(ctx context.Context, key string, value []byte) (err error) {
+	r, err := d.open(ctx, "put", key)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if len(value) > MaxValueSize {
+		return &fs.PathError{Op: "put", Path: key, Err: ErrTooLarge}
+	}
+	name := filepath.FromSlash(key)
+	dir := filepath.Dir(name)
+	if err := mkdirs(r, dir); err != nil {
+		return pathErr("put", key, err)
+	}
+	tmp, f, err := createTemp(r, dir)
+	if err != nil {
+		return pathErr("put", key, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			r.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(0o600); err != nil { // whatever the umask
+		return pathErr("put", key, err)
+	}
+	if _, err := f.Write(value); err != nil {
+		return pathErr("put", key, err)
+	}
+	if err := f.Sync(); err != nil {
+		return pathErr("put", key, err)
+	}
+	if err := f.Close(); err != nil {
+		return pathErr("put", key, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := r.Rename(tmp, name); err != nil {
+		return pathErr("put", key, err)
+	}
+	// The value is in place; a failed directory sync only weakens
+	// durability, but report it so the caller knows.
+	if err := syncDir(r, dir); err != nil {
+		return pathErr("put", key, err)
+	}
+	return nil
+}
+
+// Delete removes the file at key. Emptied directories are left in place:
+// removing them would race with a concurrent Put into them.
+func (d *Dir) Delete(ctx context.Context, key string) error {
+	r, err := d.open(ctx, "delete", key)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if _, err := regularFile(r, "delete", key); err != nil {
+		return err
+	}
+	name := filepath.FromSlash(key)
+	if err := r.Remove(name); err != nil {
+		return pathErr("delete", key, err)
+	}
+	if err := syncDir(r, filepath.Dir(name)); err != nil {
+		return pathErr("delete", key, err)
+	}
+	return nil
+}
+
+// Stat describes the file at key.
+func (d *Dir) Stat(ctx context.Context, key string) (KeyInfo, error) {
+	r, err := d.open(ctx, "stat", key)
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	defer r.Close()
+	fi, err := regularFile(r, "stat", key)
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	return KeyInfo{Key: key, Size: fi.Size(), Modified: fi.ModTime()}, nil
+}
+
+// List returns the sorted keys of the files whose key begins with prefix.
+// Use a trailing slash ("certificates/") to list one directory's subtree.
+// Names beginning with '.' (temporary and lock files) and files whose
+// names are not valid keys (put there by other programs) are skipped.
+func (d *Dir) List(ctx context.Context, prefix string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := validatePrefix(prefix); err != nil {
+		return nil, err
+	}
+	r, err := os.OpenRoot(d.root)
+	if err != nil {
+		return nil, fmt.Errorf("store: list: %w", err)
+	}
+	defer r.Close()
+	fsys := r.FS()
+	start := "."
+	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
+		start = prefix[:i]
+	}
+	var keys []string
+	err = fs.WalkDir(fsys, start, func(p string, de fs.DirEntry, err error) error {
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		if err != nil {
+			// Gone meanwhile, or the prefix names no directory.
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+				return nil
+			}
+			return err
+		}
+		if p != "." && strings.HasPrefix(path.Base(p), ".") {
+			if de.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if de.IsDir() {
+			return nil
+		}
+		if de.Type()&fs.ModeSymlink != 0 {
+			fi, err := fs.Stat(fsys, p)
+			if err != nil || !fi.Mode().IsRegular() {
+				return nil
+			}
+		} else if !de.Type().IsRegular() {
+			return nil
+		}
+		if strings.HasPrefix(p, prefix) && ValidateKey(p) == nil {
+			keys = append(keys, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: list %q: %w", prefix, err)
+	}
+	slices.Sort(keys)
+	return keys, nil
+}
+
+// regularFile stats key and reports a missing file, a directory or a
+// path through a file as fs.ErrNotExist.
+func regularFile(r *os.Root, op, key string) (fs.FileInfo, error) {
+	fi, err := r.Stat(filepath.FromSlash(key))
+	if err != nil {
+		return nil, pathErr(op, key, err)
+	}
+	if fi.IsDir() {
+		return nil, notExist(op, key)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: op, Path: key, Err: fmt.Errorf("store: not a regular file (%v)", fi.Mode().Type())}
+	}
+	return fi, nil
+}
+
+// pathErr wraps err for key, turning "a component is a file" into
+// fs.ErrNotExist as Memory reports it.
+func pathErr(op, key string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	if errors.Is(err, syscall.ENOTDIR) {
+		err = fs.ErrNotExist
+	}
+	return &fs.PathError{Op: op, Path: key, Err: err}
+}
+
+// mkdirs creates dir and its missing parents with mode 0700, syncing each
+// parent whose entries changed so that the new directories survive a
+// crash.
+func mkdirs(r *os.Root, dir string) error {
+	if dir == "." {
+		return nil
+	}
+	fi, err := r.Stat(dir)
+	if err == nil {
+		if !fi.IsDir() {
+			return &fs.PathError{Op: "mkdir", Path: dir, Err: syscall.ENOTDIR}
+		}
+		return nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	parent := filepath.Dir(dir)
+	if err := mkdirs(r, parent); err != nil {
+		return err
+	}
+	if err := r.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, fs.ErrExist) { // a concurrent Put made it
+			return nil
+		}
+		return err
+	}
+	if err := r.Chmod(dir, 0o700); err != nil {
+		return err
+	}
+	return syncDir(r, parent)
+}
+
+func createTemp(r *os.Root, dir string) (string, *os.File, error) {
+	for range 10 {
+		var b [8]byte
+		rand.Read(b[:])
+		name := filepath.Join(dir, ".tmp-"+hex.EncodeToString(b[:]))
+		f, err := r.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		return name, f, err
+	}
+	return "", nil, errors.New("store: cannot create a temporary file")
+}
+
+func syncDir(r *os.Root, dir string) error {
+	f, err := r.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,263 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func newTestDir(t *testing.T) *Dir {
+	t.Helper()
+	d, err := NewDir(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestDir(t *testing.T) {
+	testStore(t, newTestDir(t))
+}
+
+func TestDirPermissions(t *testing.T) {
+	old := setUmask(0o022)
+	defer setUmask(old)
+	d := newTestDir(t)
+	ctx := context.Background()
+	for _, k := range []string{"a/b/c.key", "a/b/cert.pem", "top.pem"} {
+		if err := d.Put(ctx, k, []byte("secret")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Rewriting keeps the mode.
+	if err := d.Put(ctx, "top.pem", []byte("again")); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]os.FileMode{
+		"":             0o700 | os.ModeDir,
+		"a":            0o700 | os.ModeDir,
+		"a/b":          0o700 | os.ModeDir,
+		"a/b/c.key":    0o600,
+		"a/b/cert.pem": 0o600,
+		"top.pem":      0o600,
+	} {
+		fi, err := os.Stat(filepath.Join(d.Root(), p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode() != want {
+			t.Errorf("%q: mode %v, want %v", p, fi.Mode(), want)
+		}
+	}
+	unlock, err := d.Lock(ctx, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	fi, err := os.Stat(filepath.Join(d.Root(), lockPath("x")))
+	if err != nil || fi.Mode() != 0o600 {
+		t.Errorf("lock file: %v, %v", fi, err)
+	}
+}
+
+// TestDirCrashLeftovers simulates a crash between writing a temporary file
+// and renaming it: the leftover is invisible to List and Get.
+func TestDirCrashLeftovers(t *testing.T) {
+	d := newTestDir(t)
+	ctx := context.Background()
+	if err := d.Put(ctx, "certificates/ca/www/cert.pem", []byte("whole")); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(d.Root(), "certificates", "ca", "www")
+	if err := os.WriteFile(filepath.Join(dir, ".tmp-0123456789abcdef"), []byte("ha"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(d.Root(), ".hidden"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(d.Root(), ".hidden", "x"), nil, 0o600)
+	os.WriteFile(filepath.Join(d.Root(), "not a key"), nil, 0o600) // another program's file
+	keys, err := d.List(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"certificates/ca/www/cert.pem"}; !slices.Equal(keys, want) {
+		t.Errorf("List = %q, want %q", keys, want)
+	}
+	if v, err := d.Get(ctx, "certificates/ca/www/cert.pem"); err != nil || string(v) != "whole" {
+		t.Errorf("Get = %q, %v", v, err)
+	}
+	if _, err := d.Get(ctx, "certificates/ca/www/.tmp-0123456789abcdef"); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("Get of the temporary file: %v", err)
+	}
+}
+
+// TestDirFailedPutLeavesNothing makes the final rename fail and checks
+// that the temporary file is gone and the old state intact.
+func TestDirFailedPutLeavesNothing(t *testing.T) {
+	d := newTestDir(t)
+	ctx := context.Background()
+	if err := d.Put(ctx, "a/b/c", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	// "a/b" is a non-empty directory: renaming a file over it fails.
+	if err := d.Put(ctx, "a/b", []byte("y")); err == nil {
+		t.Fatal("Put over a directory succeeded")
+	}
+	entries, err := os.ReadDir(filepath.Join(d.Root(), "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() != "b" {
+			t.Errorf("left behind: %s", e.Name())
+		}
+	}
+	if v, err := d.Get(ctx, "a/b/c"); err != nil || string(v) != "x" {
+		t.Errorf("Get = %q, %v", v, err)
+	}
+}
+
+func TestDirGetTooLarge(t *testing.T) {
+	d := newTestDir(t)
+	p := filepath.Join(d.Root(), "big")
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(p, MaxValueSize+1); err != nil {
+		t.Fatal(err)
+	}
+	_, err := d.Get(context.Background(), "big")
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "16 MiB") {
+		t.Errorf("Get: %v, want ErrTooLarge", err)
+	}
+}
+
+// TestDirSymlinkEscape checks that a symbolic link inside the tree that
+// points outside it does not let a key through.
+func TestDirSymlinkEscape(t *testing.T) {
+	d := newTestDir(t)
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "secret"), []byte("outside"), 0o600)
+	if err := os.Symlink(outside, filepath.Join(d.Root(), "evil")); err != nil {
+		t.Skip(err)
+	}
+	ctx := context.Background()
+	if v, err := d.Get(ctx, "evil/secret"); err == nil {
+		t.Errorf("Get through an escaping link = %q", v)
+	}
+	if err := d.Put(ctx, "evil/new", []byte("x")); err == nil {
+		t.Error("Put through an escaping link succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(outside, "new")); err == nil {
+		t.Error("file written outside the root")
+	}
+	if keys, _ := d.List(ctx, ""); len(keys) != 0 {
+		t.Errorf("List = %q", keys)
+	}
+}
+
+func TestDirStaleLockTakeover(t *testing.T) {
+	d := newTestDir(t)
+	d.StaleLockAfter = time.Second
+	ctx := context.Background()
+	// A holder that died: its lock file was last touched long ago.
+	if err := os.MkdirAll(filepath.Join(d.Root(), lockDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(d.Root(), lockPath("order/www.example.com"))
+	if err := os.WriteFile(p, []byte(`{"pid":1}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(p, old, old)
+
+	c, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	unlock, err := d.Lock(c, "order/www.example.com")
+	if err != nil {
+		t.Fatalf("stale lock not taken over: %v", err)
+	}
+	if err := unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("lock file still there: %v", err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(d.Root(), lockDir))
+	if len(entries) != 0 {
+		t.Errorf("left in %s: %v", lockDir, entries)
+	}
+}
+
+// TestDirLockRefresh holds a lock for several staleness periods: the
+// holder's refresh must keep waiters out.
+func TestDirLockRefresh(t *testing.T) {
+	d := newTestDir(t)
+	d.StaleLockAfter = 100 * time.Millisecond
+	ctx := context.Background()
+	unlock, err := d.Lock(ctx, "held")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if _, err := d.Lock(c, "held"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("live lock taken over: %v", err)
+	}
+	if err := unlock(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDirLockLost checks that a holder whose lock was taken over learns
+// of it from unlock, and does not remove the new holder's lock.
+func TestDirLockLost(t *testing.T) {
+	d := newTestDir(t)
+	d.StaleLockAfter = time.Hour
+	ctx := context.Background()
+	unlock, err := d.Lock(ctx, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(d.Root(), lockPath("x"))
+	old := time.Now().Add(-2 * time.Hour)
+	os.Chtimes(p, old, old) // as if the holder had stalled
+	unlock2, err := d.Lock(ctx, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unlock(); err == nil {
+		t.Error("unlock of a lost lock returned nil")
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Errorf("the new holder's lock file was removed: %v", err)
+	}
+	if err := unlock2(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestNewDir(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(f, nil, 0o600)
+	if _, err := NewDir(f); err == nil {
+		t.Error("NewDir on a file succeeded")
+	}
+	if _, err := NewDir(""); err == nil {
+		t.Error("NewDir(\"\") succeeded")
+	}
+	d := newTestDir(t)
+	if p, err := d.Path("a/b.pem"); err != nil || p != filepath.Join(d.Root(), "a", "b.pem") {
+		t.Errorf("Path = %q, %v", p, err)
+	}
+	if _, err := d.Path("../x"); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("Path(../x): %v", err)
+	}
+}

@@ -1,0 +1,213 @@
+package store
+
+import (
+	"context"
+	cryptorand "crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// lockDir is where Dir keeps its lock files. Its leading dot keeps it out
+// of every key's way.
+const lockDir = ".locks"
+
+// Lock acquires the lock called name, which may be any string of 1 to
+// MaxKeyLen bytes, among every process using the same directory.
+//
+// The lock is the file <root>/.locks/<hash of name>.lock, created with
+// O_EXCL; it holds the name, pid, host and time for people reading it.
+// While the lock is held a goroutine refreshes the file's modification
+// time every StaleLockAfter/4; a waiter takes over a lock whose file has
+// not been touched for StaleLockAfter, on the grounds that its holder
+// died. Waiters poll with a backoff of 10 ms growing to 250 ms, and give
+// up when ctx is done.
+//
+// The returned function stops the refresh and removes the lock file. It
+// returns an error if the lock was taken over meanwhile (the holder
+// stalled for longer than StaleLockAfter) or when called a second time.
+func (d *Dir) Lock(ctx context.Context, name string) (func() error, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := validateLockName(name); err != nil {
+		return nil, err
+	}
+	stale := d.StaleLockAfter
+	if stale <= 0 {
+		stale = DefaultStaleLockAfter
+	}
+	r, err := os.OpenRoot(d.root)
+	if err != nil {
+		return nil, fmt.Errorf("store: lock %q: %w", name, err)
+	}
+	if err := mkdirs(r, lockDir); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("store: lock %q: %w", name, err)
+	}
+	p := lockPath(name)
+	delay := 10 * time.Millisecond
+	for {
+		token := newToken()
+		err := tryLock(r, p, name, token)
+		if err == nil {
+			return startHolding(r, p, name, token, stale), nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			r.Close()
+			return nil, fmt.Errorf("store: lock %q: %w", name, err)
+		}
+		if breakStale(r, p, stale) {
+			continue
+		}
+		t := time.NewTimer(delay + rand.N(delay/2))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			r.Close()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		delay = min(2*delay, 250*time.Millisecond)
+	}
+}
+
+// lockPath names the lock file for name. Hashing lets lock names be any
+// string without any of them reaching outside lockDir.
+func lockPath(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return filepath.Join(lockDir, hex.EncodeToString(sum[:16])+".lock")
+}
+
+type lockInfo struct {
+	Name     string    `json:"name"`
+	PID      int       `json:"pid"`
+	Host     string    `json:"host,omitempty"`
+	Acquired time.Time `json:"acquired"`
+	// Token tells this holder's file from a later one: inode numbers
+	// are reused, so file identity cannot.
+	Token string `json:"token"`
+}
+
+func newToken() string {
+	var b [16]byte
+	cryptoRead(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// readToken returns the token in the lock file at p.
+func readToken(r *os.Root, p string) (string, error) {
+	data, err := r.ReadFile(p)
+	if err != nil {
+		return "", err
+	}
+	var li lockInfo
+	json.Unmarshal(data, &li) // a torn or foreign file has no token
+	return li.Token, nil
+}
+
+// tryLock creates the lock file, failing with fs.ErrExist if it is held.
+func tryLock(r *os.Root, p, name, token string) error {
+	f, err := r.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	info, _ := json.Marshal(lockInfo{Name: name, PID: os.Getpid(), Host: host, Acquired: time.Now().UTC(), Token: token})
+	_, werr := f.Write(append(info, '\n'))
+	cerr := f.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		r.Remove(p)
+		return err
+	}
+	return nil
+}
+
+// breakStale removes the lock file at p if it has not been refreshed for
+// stale, and reports whether it is worth trying to lock again at once.
+//
+// Two waiters may judge the same file stale. Each renames it to a name
+// of its own first, which only one can do; the loser, if it grabbed a
+// fresh lock that the winner had just created, links it back. A third
+// waiter locking in that instant could still end up sharing the lock, so
+// takeover is best effort: keep StaleLockAfter well above any pause a
+// live holder may have.
+func breakStale(r *os.Root, p string, stale time.Duration) bool {
+	fi, err := r.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true // released meanwhile
+	}
+	if err != nil || time.Since(fi.ModTime()) < stale {
+		return false
+	}
+	judged, err := readToken(r, p)
+	if err != nil {
+		return errors.Is(err, fs.ErrNotExist)
+	}
+	var b [8]byte
+	cryptoRead(b[:])
+	aside := p + ".stale-" + hex.EncodeToString(b[:])
+	if err := r.Rename(p, aside); err != nil {
+		return errors.Is(err, fs.ErrNotExist)
+	}
+	got, serr := r.Stat(aside)
+	token, terr := readToken(r, aside)
+	if serr == nil && terr == nil && (token != judged || time.Since(got.ModTime()) < stale) {
+		r.Link(aside, p) // fails only if someone locked meanwhile
+	}
+	r.Remove(aside)
+	return true
+}
+
+// startHolding starts refreshing the lock file and returns its unlock
+// function, which owns r.
+func startHolding(r *os.Root, p, name, token string, stale time.Duration) func() error {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(max(stale/4, time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				got, err := readToken(r, p)
+				if errors.Is(err, fs.ErrNotExist) || (err == nil && got != token) {
+					return // taken over; unlock will say so
+				}
+				now := time.Now()
+				r.Chtimes(p, now, now)
+			}
+		}
+	}()
+	var once sync.Once
+	return func() error {
+		err := fmt.Errorf("store: lock %q already released", name)
+		once.Do(func() {
+			close(stop)
+			<-done
+			defer r.Close()
+			if got, rerr := readToken(r, p); rerr != nil || got != token {
+				err = fmt.Errorf("store: lock %q was taken over as stale before it was released", name)
+				return
+			}
+			err = r.Remove(p)
+			if err != nil {
+				err = fmt.Errorf("store: unlock %q: %w", name, err)
+			}
+		})
+		return err
+	}
+}
+
+func cryptoRead(b []byte) { _, _ = cryptorand.Read(b) }
