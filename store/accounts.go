@@ -1,0 +1,156 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"github.com/certkeeper/certkeeper/keys"
+)
+
+// accountMeta is account.json.
+type accountMeta struct {
+	CA      string   `json:"ca"`
+	URL     string   `json:"url,omitempty"`
+	Contact []string `json:"contact,omitempty"`
+}
+
+// SaveAccount stores rec as account id ("" means "default") at the CA
+// with directory URL ca: the key first, then the rest, so a reader that
+// finds the account finds its key. In LayoutShared only rec.KeyPEM is
+// kept, in client.key, and id must be "" or "default".
+func (c *Certs) SaveAccount(ctx context.Context, ca, id string, rec AccountRecord) error {
+	if _, err := keys.ParsePEM(rec.KeyPEM); err != nil {
+		return fmt.Errorf("store: saving account: %w", err)
+	}
+	dir, err := c.accountDir(ca, id)
+	if err != nil {
+		return err
+	}
+	if c.Layout == LayoutShared {
+		return c.Store.Put(ctx, sharedKey, rec.KeyPEM)
+	}
+	meta, err := json.MarshalIndent(accountMeta{CA: ca, URL: rec.URL, Contact: rec.Contact}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := c.Store.Put(ctx, dir+"/account.key", rec.KeyPEM); err != nil {
+		return err
+	}
+	return c.Store.Put(ctx, dir+"/account.json", append(meta, '\n'))
+}
+
+// LoadAccount returns account id ("" means "default") at the CA with
+// directory URL ca. A missing account gives an error wrapping
+// fs.ErrNotExist.
+func (c *Certs) LoadAccount(ctx context.Context, ca, id string) (AccountRecord, error) {
+	dir, err := c.accountDir(ca, id)
+	if err != nil {
+		return AccountRecord{}, err
+	}
+	if c.Layout == LayoutShared {
+		key, err := c.Store.Get(ctx, sharedKey)
+		if err != nil {
+			return AccountRecord{}, err
+		}
+		return AccountRecord{CA: ca, ID: defaultID, KeyPEM: key}, nil
+	}
+	parts := strings.Split(dir, "/")
+	rec, err := c.loadAccount(ctx, dir, parts[2])
+	if rec.CA == "" {
+		rec.CA = ca
+	}
+	return rec, err
+}
+
+// ListAccounts returns the accounts at the CA with directory URL ca, or
+// at every CA if ca is "", sorted by key. In LayoutShared it returns the
+// one account if client.key exists. Accounts that fail to load are left
+// out and their errors joined into the returned error.
+func (c *Certs) ListAccounts(ctx context.Context, ca string) ([]AccountRecord, error) {
+	if c.Layout == LayoutShared {
+		rec, err := c.LoadAccount(ctx, ca, "")
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return []AccountRecord{rec}, nil
+	}
+	prefix := accountsDir + "/"
+	if ca != "" {
+		caDir, err := CADirName(ca)
+		if err != nil {
+			return nil, err
+		}
+		prefix += caDir + "/"
+	}
+	ks, err := c.Store.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		out  []AccountRecord
+		errs []error
+	)
+	for _, k := range ks {
+		parts := strings.Split(k, "/")
+		if len(parts) != 4 || parts[3] != "account.key" {
+			continue
+		}
+		rec, err := c.loadAccount(ctx, strings.Join(parts[:3], "/"), parts[2])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, rec)
+	}
+	return out, errors.Join(errs...)
+}
+
+func (c *Certs) loadAccount(ctx context.Context, dir, id string) (AccountRecord, error) {
+	key, err := c.Store.Get(ctx, dir+"/account.key")
+	if err != nil {
+		return AccountRecord{}, err
+	}
+	rec := AccountRecord{ID: id, KeyPEM: key}
+	raw, err := c.Store.Get(ctx, dir+"/account.json")
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return AccountRecord{}, err
+	default:
+		var m accountMeta
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return AccountRecord{}, fmt.Errorf("store: %s/account.json: %w", dir, err)
+		}
+		rec.CA, rec.URL, rec.Contact = m.CA, m.URL, m.Contact
+	}
+	return rec, nil
+}
+
+// accountDir returns the directory of account id in LayoutStandard, and
+// checks id in both layouts.
+func (c *Certs) accountDir(ca, id string) (string, error) {
+	if id == "" {
+		id = defaultID
+	}
+	if c.Layout == LayoutShared {
+		if id != defaultID {
+			return "", fmt.Errorf("%w: the shared layout holds one account; its ID is \"default\", not %q", ErrInvalidKey, id)
+		}
+		return "", nil
+	}
+	if err := ValidateKey(id); err != nil || strings.Contains(id, "/") {
+		return "", fmt.Errorf("%w: account ID %q must be one key component", ErrInvalidKey, id)
+	}
+	caDir, err := CADirName(ca)
+	if err != nil {
+		return "", err
+	}
+	return accountsDir + "/" + caDir + "/" + id, nil
+}
