@@ -1,0 +1,271 @@
+package http01
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/challenge"
+)
+
+const (
+	token   = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA"
+	keyAuth = token + ".9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI"
+)
+
+func chalFor(tok, host string) acme.Challenge {
+	return acme.Challenge{Type: acme.ChallengeHTTP01, Token: tok, KeyAuthorization: tok + ".thumb",
+		Identifier: acme.Identifier{Type: acme.IdentifierDNS, Value: host}}
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestWebroot(t *testing.T) {
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	w := Webroot{Dir: filepath.Join(dir, "www")}
+	chal := acme.Challenge{Type: acme.ChallengeHTTP01, Token: token, KeyAuthorization: keyAuth}
+	if err := w.Present(ctx, chal); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "www", ".well-known", "acme-challenge", token)
+	got, err := os.ReadFile(path)
+	if err != nil || string(got) != keyAuth {
+		t.Fatalf("file: %q, %v", got, err)
+	}
+	st, _ := os.Stat(path)
+	if st.Mode().Perm() != 0o644 {
+		t.Errorf("file mode %v, want 0644", st.Mode().Perm())
+	}
+	if st, _ := os.Stat(filepath.Dir(path)); st.Mode().Perm()&0o005 != 0o005 {
+		t.Errorf("directory mode %v is not world-searchable", st.Mode().Perm())
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("leftover temporary files: %v", entries)
+	}
+	// Served by a real file server, as nginx would.
+	srv := httptest.NewServer(http.FileServer(http.Dir(w.Dir)))
+	defer srv.Close()
+	c := chal
+	c.Identifier = acme.Identifier{Type: acme.IdentifierDNS, Value: "example.com"}
+	if err := challenge.CheckHTTP01(ctx, srv.Client(), c, strings.TrimPrefix(srv.URL, "http://")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.CleanUp(ctx, chal); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("file still there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Dir(path)); err != nil {
+		t.Errorf("CleanUp removed the directory: %v", err)
+	}
+	if err := w.CleanUp(ctx, chal); err != nil {
+		t.Errorf("second CleanUp: %v", err)
+	}
+	for _, bad := range []string{"../x", "a/b", "tok=en", "", "..", `a\b`} {
+		c := chal
+		c.Token = bad
+		err := w.Present(ctx, c)
+		if err == nil || !strings.Contains(err.Error(), "refusing token") {
+			t.Errorf("Present(token %q) = %v, want refusal", bad, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "www", ".well-known", "x")); err == nil {
+		t.Error("../x was written")
+	}
+	if err := (Webroot{}).Present(ctx, chal); err == nil {
+		t.Error("empty Dir accepted")
+	}
+}
+
+func TestHandler(t *testing.T) {
+	ctx := testCtx(t)
+	h := &Handler{Next: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "site")
+	})}
+	chal := chalFor(token, "example.com")
+	if err := h.Present(ctx, chal); err != nil {
+		t.Fatal(err)
+	}
+	do := func(method, path string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+		return rec
+	}
+	rec := do("GET", challenge.HTTP01Path(token))
+	if rec.Code != 200 || rec.Body.String() != chal.KeyAuthorization || rec.Header().Get("Content-Type") != "text/plain" {
+		t.Fatalf("GET: %d %q %q", rec.Code, rec.Body, rec.Header())
+	}
+	if rec := do("HEAD", challenge.HTTP01Path(token)); rec.Code != 200 || rec.Body.Len() != 0 {
+		t.Errorf("HEAD: %d %q", rec.Code, rec.Body)
+	}
+	if rec := do("POST", challenge.HTTP01Path(token)); rec.Body.String() != "site" {
+		t.Errorf("POST went to %q, want Next", rec.Body)
+	}
+	if rec := do("GET", "/"); rec.Body.String() != "site" {
+		t.Errorf("/ went to %q, want Next", rec.Body)
+	}
+	h.Next = nil
+	if rec := do("GET", challenge.HTTP01Path("other")); rec.Code != 404 {
+		t.Errorf("unknown token: %d", rec.Code)
+	}
+	if rec := do("POST", challenge.HTTP01Path(token)); rec.Code != 404 {
+		t.Errorf("POST: %d", rec.Code)
+	}
+	// Presented twice, cleaned once: still served.
+	_ = h.Present(ctx, chal)
+	_ = h.CleanUp(ctx, chal)
+	if rec := do("GET", challenge.HTTP01Path(token)); rec.Code != 200 {
+		t.Errorf("after one of two CleanUps: %d", rec.Code)
+	}
+	_ = h.CleanUp(ctx, chal)
+	if rec := do("GET", challenge.HTTP01Path(token)); rec.Code != 404 {
+		t.Errorf("after CleanUp: %d", rec.Code)
+	}
+	if err := h.Present(ctx, chalFor("a/b", "x")); err == nil {
+		t.Error("bad token accepted")
+	}
+}
+
+// freePort returns a port on host that was free a moment ago.
+func freePort(t *testing.T, host string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatalf("listen on %s: %v", host, err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
+
+func assertPortFree(t *testing.T, addr string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("port not freed: %v", err)
+	}
+	ln.Close()
+}
+
+func TestStandalone(t *testing.T) {
+	// IPv6 loopback is part of what Standalone must support: a machine
+	// without ::1 fails this test rather than skipping it.
+	for _, host := range []string{"127.0.0.1", "::1"} {
+		t.Run(host, func(t *testing.T) {
+			ctx := testCtx(t)
+			addr := net.JoinHostPort(host, freePort(t, host))
+			s := &Standalone{Addr: addr}
+			c1, c2 := chalFor("tokenOne", "a.example"), chalFor("tokenTwo", "b.example")
+			var wg sync.WaitGroup
+			errs := make([]error, 2)
+			for i, c := range []acme.Challenge{c1, c2} {
+				wg.Add(1)
+				go func() { defer wg.Done(); errs[i] = s.Present(ctx, c) }()
+			}
+			wg.Wait()
+			if err := errors.Join(errs...); err != nil {
+				t.Fatal(err)
+			}
+			if got := s.ListenAddr().String(); got != addr {
+				t.Fatalf("ListenAddr = %s, want %s", got, addr)
+			}
+			for _, c := range []acme.Challenge{c1, c2} {
+				if err := challenge.CheckHTTP01(ctx, nil, c, addr); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Port in use: a second Standalone on the same address.
+			other := &Standalone{Addr: addr}
+			err := other.Present(ctx, chalFor("tokenThree", "c.example"))
+			if err == nil || !strings.Contains(err.Error(), "already in use") {
+				t.Fatalf("second server on %s: %v", addr, err)
+			}
+			if err := s.CleanUp(ctx, c1); err != nil {
+				t.Fatal(err)
+			}
+			if err := challenge.CheckHTTP01(ctx, nil, c2, addr); err != nil {
+				t.Fatalf("after first CleanUp, shared server: %v", err)
+			}
+			if err := challenge.CheckHTTP01(ctx, nil, c1, addr); err == nil || !strings.Contains(err.Error(), "404") {
+				t.Fatalf("cleaned-up token: %v", err)
+			}
+			if err := s.CleanUp(ctx, c2); err != nil {
+				t.Fatal(err)
+			}
+			if s.ListenAddr() != nil {
+				t.Error("still listening")
+			}
+			assertPortFree(t, addr)
+			// And it starts again.
+			if err := s.Present(ctx, c1); err != nil {
+				t.Fatal(err)
+			}
+			if err := challenge.CheckHTTP01(ctx, nil, c1, addr); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.CleanUp(ctx, c1); err != nil {
+				t.Fatal(err)
+			}
+			assertPortFree(t, addr)
+		})
+	}
+}
+
+func TestStandalonePortZero(t *testing.T) {
+	ctx := testCtx(t)
+	s := &Standalone{Addr: "127.0.0.1:0"}
+	c := chalFor(token, "example.com")
+	if err := s.Present(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	addr := s.ListenAddr().String()
+	if err := challenge.CheckHTTP01(ctx, nil, c, addr); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CleanUp(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	assertPortFree(t, addr)
+	if err := s.CleanUp(ctx, c); err != nil {
+		t.Errorf("extra CleanUp: %v", err)
+	}
+}
+
+func TestCallback(t *testing.T) {
+	ctx := testCtx(t)
+	var got []string
+	cb := Callback{
+		PresentFunc: func(ctx context.Context, c acme.Challenge) error { got = append(got, "present "+c.Token); return nil },
+		CleanUpFunc: func(ctx context.Context, c acme.Challenge) error { got = append(got, "cleanup "+c.Token); return nil },
+	}
+	c := chalFor(token, "example.com")
+	_ = cb.Present(ctx, c)
+	_ = cb.CleanUp(ctx, c)
+	if strings.Join(got, ",") != "present "+token+",cleanup "+token {
+		t.Fatal(got)
+	}
+	if err := (Callback{}).Present(ctx, c); err == nil {
+		t.Error("nil PresentFunc accepted")
+	}
+	if err := (Callback{}).CleanUp(ctx, c); err != nil {
+		t.Error(err)
+	}
+}

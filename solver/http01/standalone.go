@@ -1,0 +1,158 @@
+package http01
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/challenge"
+)
+
+// Standalone solves http-01 with its own HTTP server, started by the
+// first Present and stopped when the last presented challenge is cleaned
+// up, so that port 80 is held only while the CA validates. Concurrent
+// challenges share one server. Use it where nothing else listens on the
+// port. The zero value listens on ":80"; a Standalone must not be copied
+// after first use. It is safe for concurrent use.
+type Standalone struct {
+	// Addr is the TCP address to listen on: ":80" if empty. "host:port"
+	// forms such as "127.0.0.1:5002" and "[::1]:5002" bind that address
+	// only. It must not change after first use.
+	Addr string
+	// Logger receives errors of the background server. Nil discards
+	// them; either way the first such error is also returned by the
+	// CleanUp that stops the server.
+	Logger *slog.Logger
+
+	handler Handler
+
+	mu   sync.Mutex
+	refs int
+	run  *run // nil while stopped
+}
+
+// run is one start-to-stop life of the server.
+type run struct {
+	srv  *http.Server
+	ln   net.Listener
+	done chan struct{} // closed when Serve has returned
+	err  error         // Serve's failure, readable once done is closed
+}
+
+var _ challenge.Solver = (*Standalone)(nil)
+
+// Present records the response and starts the server if it is not
+// running. If the address is in use it says so.
+func (s *Standalone) Present(ctx context.Context, chal acme.Challenge) error {
+	if err := s.handler.Present(ctx, chal); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refs == 0 {
+		if err := s.start(ctx); err != nil {
+			_ = s.handler.CleanUp(ctx, chal)
+			return err
+		}
+	}
+	s.refs++
+	return nil
+}
+
+// CleanUp forgets the response and, after the last presented challenge,
+// shuts the server down (waiting for requests in flight until ctx is
+// done) and frees the port.
+func (s *Standalone) CleanUp(ctx context.Context, chal acme.Challenge) error {
+	_ = s.handler.CleanUp(ctx, chal)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refs == 0 {
+		return nil
+	}
+	s.refs--
+	if s.refs > 0 {
+		return nil
+	}
+	return s.stop(ctx)
+}
+
+// ListenAddr returns the address the server listens on while it runs,
+// nil otherwise. With a port of 0 in Addr it tells which port was chosen.
+func (s *Standalone) ListenAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.run == nil {
+		return nil
+	}
+	return s.run.ln.Addr()
+}
+
+func (s *Standalone) addr() string {
+	if s.Addr == "" {
+		return ":80"
+	}
+	return s.Addr
+}
+
+func (s *Standalone) start(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.addr())
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("http01 standalone: %s is already in use (is a web server running? use Webroot or Handler with it): %w", s.addr(), err)
+		}
+		if errors.Is(err, syscall.EACCES) {
+			return fmt.Errorf("http01 standalone: no permission to listen on %s (ports below 1024 need CAP_NET_BIND_SERVICE): %w", s.addr(), err)
+		}
+		return fmt.Errorf("http01 standalone: listen on %s: %w", s.addr(), err)
+	}
+	srv := &http.Server{
+		Handler:           &s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+	if s.Logger != nil {
+		srv.ErrorLog = slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn)
+	}
+	r := &run{srv: srv, ln: ln, done: make(chan struct{})}
+	s.run = r
+	logger := s.Logger
+	go func() {
+		defer close(r.done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if logger != nil {
+				logger.Error("http01 standalone server stopped", "addr", ln.Addr().String(), "err", err)
+			}
+			r.err = err
+		}
+	}()
+	return nil
+}
+
+// stop is called with s.mu held.
+func (s *Standalone) stop(ctx context.Context) error {
+	r := s.run
+	s.run = nil
+	err := r.srv.Shutdown(ctx)
+	if err != nil {
+		_ = r.srv.Close()
+	}
+	<-r.done
+	if r.err != nil {
+		return fmt.Errorf("http01 standalone: server on %s failed: %w", s.addr(), r.err)
+	}
+	if err != nil {
+		return fmt.Errorf("http01 standalone: shutdown: %w", err)
+	}
+	return nil
+}
