@@ -308,15 +308,20 @@ func (p *FaultProxy) finish(i int, out *RequestRecord) {
 }
 
 func (p *FaultProxy) serve(w http.ResponseWriter, r *http.Request) {
+	// The outcome is logged before the client can see it, so a test that
+	// reads Requests right after its call returns finds it there.
 	i, rule := p.pick(r)
-	var rec RequestRecord // the outcome
-	defer p.finish(i, &rec)
+	var rec RequestRecord
 
 	switch rule.Fault {
 	case Status500, Status503RetryAfter, Status429RetryAfter:
-		rec.Status, rec.RetryAfterGiven = p.injectStatus(w, r, rule)
+		p.injectStatus(w, r, rule, func(status int, retryAfter time.Duration) {
+			rec.Status, rec.RetryAfterGiven = status, retryAfter
+			p.finish(i, &rec)
+		})
 		return
 	case ConnectionReset:
+		p.finish(i, &rec)
 		resetConn(w)
 		return
 	}
@@ -324,11 +329,13 @@ func (p *FaultProxy) serve(w http.ResponseWriter, r *http.Request) {
 	resp, body, err := p.forward(r)
 	if err != nil {
 		rec.Status = http.StatusBadGateway
+		p.finish(i, &rec)
 		http.Error(w, "acmetest: upstream: "+err.Error(), http.StatusBadGateway)
 		return
 	}
 	rec.UpstreamStatus = resp.StatusCode
 	if rule.Fault == DropResponse {
+		p.finish(i, &rec)
 		resetConn(w)
 		return
 	}
@@ -348,8 +355,9 @@ func (p *FaultProxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	body = bytes.ReplaceAll(body, []byte(p.upstreamOrigin), []byte(p.origin))
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(resp.StatusCode)
 	rec.Status = resp.StatusCode
+	p.finish(i, &rec)
+	w.WriteHeader(resp.StatusCode)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body)
 	}
@@ -382,7 +390,9 @@ func (p *FaultProxy) forward(r *http.Request) (*http.Response, []byte, error) {
 	return resp, body, nil
 }
 
-func (p *FaultProxy) injectStatus(w http.ResponseWriter, r *http.Request, rule Rule) (int, time.Duration) {
+// injectStatus answers r with the status fault of rule, calling logged
+// with what it sends just before sending it.
+func (p *FaultProxy) injectStatus(w http.ResponseWriter, r *http.Request, rule Rule, logged func(int, time.Duration)) {
 	status, problem := http.StatusInternalServerError, "urn:ietf:params:acme:error:serverInternal"
 	var retryAfter time.Duration
 	switch rule.Fault {
@@ -412,9 +422,9 @@ func (p *FaultProxy) injectStatus(w http.ResponseWriter, r *http.Request, rule R
 	})
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
+	logged(status, retryAfter)
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
-	return status, retryAfter
 }
 
 // fetchNonce gets a fresh nonce from the upstream newNonce resource.

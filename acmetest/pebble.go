@@ -117,7 +117,8 @@ type PebbleOptions struct {
 	Output io.Writer
 
 	// StartTimeout bounds how long StartPebble waits for Pebble to answer,
-	// in addition to the context. 0 means 30 s.
+	// in addition to the context; it does not cover FindPebble's build.
+	// 0 means 30 s.
 	StartTimeout time.Duration
 }
 
@@ -214,6 +215,14 @@ func FindPebble(ctx context.Context) (string, error) {
 // Close. Pebble listens on free 127.0.0.1 ports and serves HTTPS with a
 // certificate that only Pebble.HTTPClient trusts.
 func StartPebble(ctx context.Context, opts PebbleOptions) (*Pebble, error) {
+	binary := opts.Binary
+	if binary == "" {
+		// Not under StartTimeout: a cold build takes 30-60 s.
+		var err error
+		if binary, err = FindPebble(ctx); err != nil {
+			return nil, err
+		}
+	}
 	timeout := opts.StartTimeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
@@ -221,13 +230,6 @@ func StartPebble(ctx context.Context, opts PebbleOptions) (*Pebble, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	binary := opts.Binary
-	if binary == "" {
-		var err error
-		if binary, err = FindPebble(ctx); err != nil {
-			return nil, err
-		}
-	}
 	var dnsServer *DNSServer
 	resolver := opts.DNSServer
 	if resolver == "" {
