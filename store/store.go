@@ -1,9 +1,18 @@
 // Package store keeps certificates, private keys and accounts.
 //
-// A Store is a small key/value interface with a lock; backends are the
-// directory (Dir), memory (Memory) and, outside the core module, a
-// distributed engine. See the Store doc comment for the concurrency
-// contract every backend honours.
+// A Store is a small key/value interface with a lock. This package has
+// two backends: Dir, a directory tree that other programs can read (files
+// 0600, directories 0700, atomic durable writes, lock files), and Memory,
+// for tests. A distributed backend lives outside the core module. See the
+// Store doc comment for the contract every backend honours, and
+// ValidateKey for what a key may look like.
+//
+// Certs is the typed layer the rest of certkeeper uses: it saves and
+// loads a Resource (a certificate chain with its key and where it came
+// from) and an AccountRecord in one of two layouts, LayoutStandard (one
+// directory per CA and per certificate) or LayoutShared (txacme's
+// "<name>.pem" and "client.key" files, for sharing one directory with
+// other programs).
 package store
 
 import (
@@ -36,8 +45,9 @@ type Store interface {
 	Get(ctx context.Context, key string) ([]byte, error)
 	Put(ctx context.Context, key string, value []byte) error
 	Delete(ctx context.Context, key string) error
-	// List returns the keys under prefix ("" for all), recursively,
-	// sorted.
+	// List returns, sorted, every key that begins with prefix ("" for
+	// all), however deep; a prefix ending in "/" selects one directory's
+	// subtree.
 	List(ctx context.Context, prefix string) ([]string, error)
 	Stat(ctx context.Context, key string) (KeyInfo, error)
 	// Lock acquires the named lock and returns the function that
