@@ -1,0 +1,183 @@
+package tlsalpn01
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/challenge"
+)
+
+// handshakeTimeout bounds one validation connection.
+const handshakeTimeout = 10 * time.Second
+
+// Standalone solves tls-alpn-01 with its own TLS listener, started by
+// the first Present and stopped when the last presented challenge is
+// cleaned up. It completes only acme-tls/1 handshakes for presented
+// names, refusing every other handshake, and closes each connection once
+// the handshake is done. The zero value listens on ":443"; a Standalone
+// must not be copied after first use. It is safe for concurrent use.
+type Standalone struct {
+	// Addr is the TCP address to listen on: ":443" if empty.
+	// "127.0.0.1:5001" and "[::1]:5001" forms bind that address only.
+	// It must not change after first use.
+	Addr string
+	// Logger receives failures of the accept loop. Nil discards them;
+	// either way the first such failure is returned by the CleanUp that
+	// stops the listener.
+	Logger *slog.Logger
+
+	certs Manager
+
+	mu   sync.Mutex
+	refs int
+	run  *run
+}
+
+type run struct {
+	ln    net.Listener
+	conns sync.WaitGroup
+	done  chan struct{} // closed when the accept loop has returned
+	err   error         // the accept loop's failure, readable once done is closed
+}
+
+var _ challenge.Solver = (*Standalone)(nil)
+
+// Present adds the validation certificate and starts the listener if it
+// is not running. If the address is in use it says so.
+func (s *Standalone) Present(ctx context.Context, chal acme.Challenge) error {
+	if err := s.certs.Present(ctx, chal); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refs == 0 {
+		if err := s.start(ctx); err != nil {
+			_ = s.certs.CleanUp(ctx, chal)
+			return err
+		}
+	}
+	s.refs++
+	return nil
+}
+
+// CleanUp removes the certificate and, after the last presented
+// challenge, closes the listener and waits, until ctx is done, for
+// handshakes in flight.
+func (s *Standalone) CleanUp(ctx context.Context, chal acme.Challenge) error {
+	_ = s.certs.CleanUp(ctx, chal)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refs == 0 {
+		return nil
+	}
+	s.refs--
+	if s.refs > 0 {
+		return nil
+	}
+	r := s.run
+	s.run = nil
+	_ = r.ln.Close()
+	<-r.done
+	// Handshakes in flight end by their own timeout; wait for them
+	// unless ctx says not to.
+	idle := make(chan struct{})
+	go func() { r.conns.Wait(); close(idle) }()
+	select {
+	case <-idle:
+	case <-ctx.Done():
+	}
+	if r.err != nil {
+		return fmt.Errorf("tlsalpn01 standalone: listener on %s failed: %w", s.addr(), r.err)
+	}
+	return nil
+}
+
+// ListenAddr returns the address the listener is bound to while it
+// runs, nil otherwise.
+func (s *Standalone) ListenAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.run == nil {
+		return nil
+	}
+	return s.run.ln.Addr()
+}
+
+func (s *Standalone) addr() string {
+	if s.Addr == "" {
+		return ":443"
+	}
+	return s.Addr
+}
+
+func (s *Standalone) start(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.addr())
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("tlsalpn01 standalone: %s is already in use (is a TLS server running? use Manager.WrapConfig or Files with it): %w", s.addr(), err)
+		}
+		if errors.Is(err, syscall.EACCES) {
+			return fmt.Errorf("tlsalpn01 standalone: no permission to listen on %s (ports below 1024 need CAP_NET_BIND_SERVICE): %w", s.addr(), err)
+		}
+		return fmt.Errorf("tlsalpn01 standalone: listen on %s: %w", s.addr(), err)
+	}
+	cfg := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		// crypto/tls refuses a client that offers ALPN protocols but not
+		// this one; GetCertificate refuses one that offers none.
+		NextProtos: []string{challenge.ALPNProto},
+		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if !IsChallengeHello(hello) {
+				return nil, errors.New("tlsalpn01: only acme-tls/1 handshakes are served")
+			}
+			if cert, ok := s.certs.GetCertificate(hello); ok {
+				return cert, nil
+			}
+			return nil, fmt.Errorf("tlsalpn01: no challenge presented for %q", hello.ServerName)
+		},
+	}
+	r := &run{ln: ln, done: make(chan struct{})}
+	s.run = r
+	logger := s.Logger
+	go func() {
+		defer close(r.done)
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					time.Sleep(50 * time.Millisecond)
+					continue
+				}
+				if logger != nil {
+					logger.Error("tlsalpn01 standalone listener stopped", "addr", ln.Addr().String(), "err", err)
+				}
+				r.err = err
+				return
+			}
+			r.conns.Add(1)
+			go func() {
+				defer r.conns.Done()
+				defer conn.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+				defer cancel()
+				// The CA only needs the handshake; a failed one is a
+				// refused non-validation client, not worth a log line.
+				_ = tls.Server(conn, cfg).HandshakeContext(ctx)
+			}()
+		}
+	}()
+	return nil
+}
