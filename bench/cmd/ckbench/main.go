@@ -1,0 +1,275 @@
+// Command ckbench runs the certkeeper client benchmark against a local
+// Pebble and prints the results as markdown tables. Run it from bench/:
+//
+//	go run ./cmd/ckbench
+//
+// It compares certkeeper (package issue), golang.org/x/crypto/acme and
+// github.com/mholt/acmez/v3 on the same Pebble, counting every HTTP request
+// each sends to the CA with the same counting http.RoundTripper.
+package main
+
+import (
+	"context"
+	"debug/buildinfo"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/certkeeper/certkeeper/acmetest"
+	"github.com/certkeeper/certkeeper/bench"
+)
+
+func main() {
+	var (
+		pebble   = flag.String("pebble", "", "pebble `binary`; default: `go tool -n pebble` (run from bench/)")
+		fresh    = flag.Int("fresh", 10, "certificates (each with a new account) in the fresh-account scenarios")
+		batch    = flag.Int("n", 100, "certificates in the concurrent scenarios")
+		conc     = flag.Int("c", 10, "concurrency of the concurrent scenarios")
+		multi    = flag.Int("multi", 10, "certificates (of 10 names each) in the 10-name scenario")
+		reject   = flag.Int("nonce-reject", 50, "percentage of nonces Pebble rejects in scenario 4")
+		slowFr   = flag.Int("xcrypto-nonce-fresh", 2, "fresh-account certificates for x/crypto/acme under nonce rejection (about 25 s each); 0 skips")
+		slowBa   = flag.Int("xcrypto-nonce-n", 10, "certificates for x/crypto/acme in the concurrent scenario under nonce rejection; 0 skips")
+		clients  = flag.String("clients", "", "comma-separated clients to run (default all: certkeeper,x/crypto/acme,acmez)")
+		timeout  = flag.Duration("timeout", 20*time.Minute, "overall time limit")
+		progress = flag.Bool("v", false, "print progress to stderr")
+	)
+	flag.Parse()
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	logf := func(format string, args ...any) {
+		if *progress {
+			fmt.Fprintf(os.Stderr, format+"\n", args...)
+		}
+	}
+
+	bin := *pebble
+	if bin == "" {
+		var err error
+		if bin, err = acmetest.FindPebble(ctx); err != nil {
+			fatal(fmt.Errorf("%w (run ckbench from bench/, or pass -pebble)", err))
+		}
+	}
+
+	kinds := bench.Kinds
+	if *clients != "" {
+		kinds = nil
+		for _, name := range strings.Split(*clients, ",") {
+			found := false
+			for _, k := range bench.Kinds {
+				if k.Name == strings.TrimSpace(name) {
+					kinds, found = append(kinds, k), true
+				}
+			}
+			if !found {
+				fatal(fmt.Errorf("unknown client %q", name))
+			}
+		}
+	}
+
+	type scenario struct {
+		id, title string
+		reject    int
+		run       func(env *bench.Env, k bench.Kind) (bench.Result, error)
+	}
+	slow := func(k bench.Kind, n, slowN int) int {
+		if k.Name == "x/crypto/acme" {
+			return min(n, slowN)
+		}
+		return n
+	}
+	scenarios := []scenario{
+		{"1", "fresh account, 1 name", 0, func(e *bench.Env, k bench.Kind) (bench.Result, error) {
+			return bench.RunFresh(ctx, e, k, *fresh, nil)
+		}},
+		{"2", fmt.Sprintf("%d certs at concurrency %d, 1 name", *batch, *conc), 0, func(e *bench.Env, k bench.Kind) (bench.Result, error) {
+			return bench.RunBatch(ctx, e, k, *batch, *conc, 1, nil)
+		}},
+		{"3", "10 names", 0, func(e *bench.Env, k bench.Kind) (bench.Result, error) {
+			return bench.RunBatch(ctx, e, k, *multi, 1, 10, nil)
+		}},
+		{"4a", fmt.Sprintf("fresh account, %d%% nonces rejected", *reject), *reject, func(e *bench.Env, k bench.Kind) (bench.Result, error) {
+			return bench.RunFresh(ctx, e, k, slow(k, *fresh, *slowFr), nil)
+		}},
+		{"4b", fmt.Sprintf("%d certs at concurrency %d, %d%% nonces rejected", *batch, *conc, *reject), *reject, func(e *bench.Env, k bench.Kind) (bench.Result, error) {
+			return bench.RunBatch(ctx, e, k, slow(k, *batch, *slowBa), *conc, 1, nil)
+		}},
+	}
+
+	envs := map[int]*bench.Env{}
+	defer func() {
+		for _, e := range envs {
+			e.Close()
+		}
+	}()
+	type row struct {
+		sc  scenario
+		res bench.Result
+		err error
+	}
+	var rows []row
+	for _, sc := range scenarios {
+		e := envs[sc.reject]
+		if e == nil {
+			var err error
+			logf("starting pebble (nonce reject %d%%)", sc.reject)
+			if e, err = bench.StartEnv(ctx, bench.EnvOptions{PebbleBinary: bin, NonceRejectPercent: sc.reject}); err != nil {
+				fatal(err)
+			}
+			envs[sc.reject] = e
+		}
+		for _, k := range kinds {
+			if sc.reject > 0 && k.Name == "x/crypto/acme" && slow(k, 1, map[string]int{"4a": *slowFr, "4b": *slowBa}[sc.id]) == 0 {
+				continue
+			}
+			logf("scenario %s: %s: %s", sc.id, sc.title, k.Name)
+			res, err := sc.run(e, k)
+			if err != nil {
+				logf("  error: %v", err)
+			} else {
+				logf("  %d certs in %v, %.2f reqs/cert", res.Certs, res.Elapsed.Round(time.Millisecond), res.ReqsPerCert())
+			}
+			rows = append(rows, row{sc, res, err})
+		}
+	}
+
+	w := os.Stdout
+	fmt.Fprintf(w, "Machine: %d CPUs (%s/%s), %s, Pebble %s (PEBBLE_VA_NOSLEEP=1, no Retry-After, PEBBLE_AUTHZREUSE=0). Run %s.\n\n",
+		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), pebbleVersion(bin), time.Now().UTC().Format("2006-01-02 15:04 MST"))
+
+	byID := map[string]bench.Result{}
+	for _, r := range rows {
+		if r.err == nil {
+			byID[r.sc.id+" "+r.res.Client] = r.res
+		}
+	}
+	base := map[string]string{"4a": "1", "4b": "2"}
+	fmt.Fprintln(w, "| # | Scenario | Client | Certs | Wall time | Time/cert | Reqs/cert | badNonce/cert | Extra time per badNonce |")
+	fmt.Fprintln(w, "|---|----------|--------|------:|----------:|----------:|----------:|--------------:|------------------------:|")
+	for _, r := range rows {
+		if r.err != nil {
+			fmt.Fprintf(w, "| %s | %s | %s | %d | error: %s | | | | |\n", r.sc.id, r.sc.title, r.res.Client, r.res.Certs, oneLine(r.err))
+			continue
+		}
+		extra := ""
+		if r0, ok := byID[base[r.sc.id]+" "+r.res.Client]; ok && r.res.Reqs.BadNonce > 0 {
+			extra = dur((r.res.PerCert() - r0.PerCert()) * time.Duration(r.res.Certs) / time.Duration(r.res.Reqs.BadNonce))
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %d | %s | %s | %.2f | %.2f | %s |\n", r.sc.id, r.sc.title, r.res.Client, r.res.Certs,
+			dur(r.res.Elapsed), dur(r.res.PerCert()), r.res.ReqsPerCert(), float64(r.res.Reqs.BadNonce)/float64(r.res.Certs), extra)
+	}
+	fmt.Fprintln(w, "\nExtra time per badNonce: (time/cert at the rejection rate − time/cert at 0%) ÷ rejections/cert, same client. About one round trip means the client retried at once; hundreds of ms means it slept.")
+
+	fmt.Fprintln(w, "\nRequests per certificate by endpoint (badNonce rejections and their retries included):")
+	fmt.Fprintln(w)
+	var eps []string
+	for _, ep := range bench.Endpoints {
+		for _, r := range rows {
+			if r.err == nil && r.res.Reqs.ByEndpoint[ep] > 0 {
+				eps = append(eps, ep)
+				break
+			}
+		}
+	}
+	fmt.Fprintf(w, "| # | Client | %s |\n", strings.Join(eps, " | "))
+	fmt.Fprintf(w, "|---|--------|%s\n", strings.Repeat("-----:|", len(eps)))
+	for _, r := range rows {
+		if r.err != nil {
+			continue
+		}
+		cells := make([]string, len(eps))
+		for i, ep := range eps {
+			cells[i] = fmt.Sprintf("%.2f", float64(r.res.Reqs.ByEndpoint[ep])/float64(r.res.Certs))
+		}
+		fmt.Fprintf(w, "| %s | %s | %s |\n", r.sc.id, r.res.Client, strings.Join(cells, " | "))
+	}
+
+	// certkeeper against its targets.
+	ck := map[string]bench.Result{}
+	for _, r := range rows {
+		if r.err == nil && r.res.Client == "certkeeper" {
+			ck[r.sc.id] = r.res
+		}
+	}
+	if len(ck) > 0 {
+		fmt.Fprintln(w, "\ncertkeeper against its targets:")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| Target | Measured | Met |")
+		fmt.Fprintln(w, "|--------|---------:|-----|")
+		target := func(name string, ok bool, measured string) {
+			fmt.Fprintf(w, "| %s | %s | %s |\n", name, measured, map[bool]string{true: "yes", false: "**no**"}[ok])
+		}
+		if r, ok := ck["1"]; ok {
+			target("fresh account + 1 cert ≤ 50 ms", r.PerCert() <= 50*time.Millisecond, dur(r.PerCert()))
+		}
+		if r, ok := ck["2"]; ok {
+			target(fmt.Sprintf("%d certs at concurrency %d ≤ 1 s total", r.Certs, r.Concurrency), r.Elapsed <= time.Second, dur(r.Elapsed))
+			target("≤ 7 requests/cert with an existing account (scenario 2)", r.ReqsPerCert() <= 7, fmt.Sprintf("%.2f", r.ReqsPerCert()))
+		}
+		if r, ok := ck["3"]; ok {
+			target("10 names ≤ 100 ms", r.PerCert() <= 100*time.Millisecond, dur(r.PerCert()))
+		}
+		for _, pair := range [][2]string{{"1", "4a"}, {"2", "4b"}} {
+			r0, ok0 := ck[pair[0]]
+			r, ok := ck[pair[1]]
+			if !ok0 || !ok || r.Reqs.BadNonce == 0 {
+				continue
+			}
+			// A client that sleeps on badNonce pays at least that sleep per
+			// rejection (acmez 250 ms, x/crypto/acme 1 s and more); one that
+			// retries at once pays one round trip.
+			extra := (r.PerCert() - r0.PerCert()) * time.Duration(r.Certs) / time.Duration(r.Reqs.BadNonce)
+			target(fmt.Sprintf("no sleep on badNonce (scenario %s vs %s): extra wall time per rejection ≤ 10 ms", pair[1], pair[0]),
+				extra <= 10*time.Millisecond,
+				fmt.Sprintf("%s (%s/cert vs %s/cert, %.2f rejections/cert)", dur(extra), dur(r.PerCert()), dur(r0.PerCert()), float64(r.Reqs.BadNonce)/float64(r.Certs)))
+		}
+	}
+	for _, r := range rows {
+		if r.err != nil {
+			os.Exit(1)
+		}
+	}
+}
+
+func pebbleVersion(bin string) string {
+	if info, err := buildinfo.ReadFile(bin); err == nil {
+		for _, d := range info.Deps {
+			if d.Path == "github.com/letsencrypt/pebble/v2" {
+				return d.Version
+			}
+		}
+		if info.Main.Path == "github.com/letsencrypt/pebble/v2" && info.Main.Version != "" {
+			return info.Main.Version
+		}
+	}
+	out, _ := exec.Command(bin, "-version").CombinedOutput()
+	return strings.TrimSpace(string(out))
+}
+
+func dur(d time.Duration) string {
+	switch {
+	case d >= 10*time.Second:
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	case d >= time.Second:
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	default:
+		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+	}
+}
+
+func oneLine(err error) string {
+	s := strings.ReplaceAll(err.Error(), "\n", " ")
+	s = strings.ReplaceAll(s, "|", "\\|")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "ckbench:", err)
+	os.Exit(1)
+}

@@ -1,0 +1,172 @@
+package bench
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Client is one ACME client under test. Implementations are safe for
+// concurrent use once NewAccount has returned.
+type Client interface {
+	// NewAccount registers a new account with a new EC P-256 key and keeps
+	// it for Obtain.
+	NewAccount(ctx context.Context) error
+	// Obtain gets one certificate for names (a new EC P-256 key, http-01
+	// for every name) and returns its leaf.
+	Obtain(ctx context.Context, names []string) (*x509.Certificate, error)
+}
+
+// Kind is a client implementation.
+type Kind struct {
+	Name string
+	// New returns a client that sends its requests through hc.
+	New func(env *Env, hc *http.Client) Client
+}
+
+// Kinds are the clients compared, certkeeper first.
+var Kinds = []Kind{
+	{Name: "certkeeper", New: newCertkeeper},
+	{Name: "x/crypto/acme", New: newXCrypto},
+	{Name: "acmez", New: newAcmez},
+}
+
+// Result is what one scenario measured for one client.
+type Result struct {
+	Client   string
+	Scenario string
+	// Certs is the number of certificates obtained; Names the number of
+	// names on each.
+	Certs, Names int
+	// Concurrency is the number of orders in flight at once.
+	Concurrency int
+	// Elapsed is the wall time of the timed part.
+	Elapsed time.Duration
+	// Reqs counts the HTTP requests to the CA in the timed part.
+	Reqs Snapshot
+}
+
+// PerCert is the wall time per certificate.
+func (r Result) PerCert() time.Duration { return r.Elapsed / time.Duration(max(r.Certs, 1)) }
+
+// ReqsPerCert is the number of requests per certificate.
+func (r Result) ReqsPerCert() float64 { return float64(r.Reqs.Total) / float64(max(r.Certs, 1)) }
+
+var seq atomic.Int64
+
+// Names returns k fresh names, never used before in this process (so no
+// authorization can be reused): "c42.example.test" for one name,
+// "n1.c42.bench.example.com", "n2.c42..." for several.
+func Names(k int) []string {
+	n := seq.Add(1)
+	if k == 1 {
+		return []string{fmt.Sprintf("c%d.example.test", n)}
+	}
+	out := make([]string, k)
+	for i := range out {
+		out[i] = fmt.Sprintf("n%d.c%d.bench.example.com", i+1, n)
+	}
+	return out
+}
+
+// RunFresh obtains n certificates one after the other, each with a new
+// client (new connections, no cached directory or nonces) and a new
+// account. Account creation is timed and counted. start, if not nil, is
+// called just before the timed part.
+func RunFresh(ctx context.Context, env *Env, kind Kind, n int, start func()) (Result, error) {
+	res := Result{Client: kind.Name, Scenario: "fresh account", Certs: n, Names: 1, Concurrency: 1}
+	counter := &Counter{}
+	if start != nil {
+		start()
+	}
+	t0 := time.Now()
+	for range n {
+		c := kind.New(env, env.HTTPClient(counter))
+		if err := c.NewAccount(ctx); err != nil {
+			return res, fmt.Errorf("%s: new account: %w", kind.Name, err)
+		}
+		names := Names(1)
+		leaf, err := c.Obtain(ctx, names)
+		if err != nil {
+			return res, fmt.Errorf("%s: obtain %v: %w", kind.Name, names, err)
+		}
+		if err := checkLeaf(leaf, names); err != nil {
+			return res, fmt.Errorf("%s: %w", kind.Name, err)
+		}
+	}
+	res.Elapsed = time.Since(t0)
+	res.Reqs = counter.Snapshot()
+	return res, nil
+}
+
+// RunBatch registers one account (not timed, not counted), then obtains n
+// certificates of k names each, at most conc at once, all with the same
+// client and account. start, if not nil, is called just before the timed
+// part.
+func RunBatch(ctx context.Context, env *Env, kind Kind, n, conc, k int, start func()) (Result, error) {
+	res := Result{Client: kind.Name, Certs: n, Names: k, Concurrency: conc}
+	counter := &Counter{}
+	c := kind.New(env, env.HTTPClient(counter))
+	if err := c.NewAccount(ctx); err != nil {
+		return res, fmt.Errorf("%s: new account: %w", kind.Name, err)
+	}
+	counter.Reset()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobs := make(chan []string, n)
+	for range n {
+		jobs <- Names(k)
+	}
+	close(jobs)
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	if start != nil {
+		start()
+	}
+	t0 := time.Now()
+	for range min(conc, n) {
+		wg.Go(func() {
+			for names := range jobs {
+				if ctx.Err() != nil {
+					return
+				}
+				leaf, err := c.Obtain(ctx, names)
+				if err == nil {
+					err = checkLeaf(leaf, names)
+				}
+				if err != nil {
+					errOnce.Do(func() {
+						firstErr = fmt.Errorf("%s: obtain %v: %w", kind.Name, names, err)
+						cancel()
+					})
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	res.Elapsed = time.Since(t0)
+	res.Reqs = counter.Snapshot()
+	return res, firstErr
+}
+
+func checkLeaf(leaf *x509.Certificate, names []string) error {
+	if leaf == nil {
+		return fmt.Errorf("no certificate for %v", names)
+	}
+	got := slices.Sorted(slices.Values(leaf.DNSNames))
+	want := slices.Sorted(slices.Values(names))
+	if !slices.Equal(got, want) {
+		return fmt.Errorf("certificate names %v, want %v", got, want)
+	}
+	return nil
+}
