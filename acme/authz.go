@@ -53,13 +53,16 @@ func fillChallenge(ch *Challenge, acct Account) error {
 // pending, or ctx is done, honouring Retry-After like WaitOrder. A valid
 // authorization returns nil. An invalid one returns the authorization and
 // its failed challenge's *Problem (or a plain error when the CA gave
-// none); expired, revoked or deactivated ones return an error too.
+// none); expired, revoked or deactivated ones return an error too. On
+// other errors it returns the last authorization it saw (zero if none).
 func (c *Client) WaitAuthorization(ctx context.Context, acct Account, url string) (Authorization, error) {
+	var last Authorization
 	for n := 0; ; n++ {
 		a, err := c.GetAuthorization(ctx, acct, url)
 		if err != nil {
-			return a, err
+			return last, err
 		}
+		last = a
 		switch a.Status {
 		case StatusPending:
 		case StatusValid:

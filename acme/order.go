@@ -133,12 +133,15 @@ func (c *Client) GetOrder(ctx context.Context, acct Account, url string) (Order,
 //
 // If the order ends invalid, WaitOrder returns it together with an
 // *OrderError that holds the CA's problem and the invalid authorizations.
+// On any other error it returns the last order it saw (zero if none).
 func (c *Client) WaitOrder(ctx context.Context, acct Account, url string) (Order, error) {
+	var last Order
 	for n := 0; ; n++ {
 		o, err := c.GetOrder(ctx, acct, url)
 		if err != nil {
-			return o, err
+			return last, err
 		}
+		last = o
 		switch o.Status {
 		case StatusPending, StatusProcessing:
 		case StatusInvalid:

@@ -1,0 +1,116 @@
+package acme
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+// The fuzz targets cover every parser of data a server sends. They check
+// that parsing never panics and that what it accepts is consistent.
+
+func FuzzParseProblem(f *testing.F) {
+	f.Add([]byte(`{"type":"urn:ietf:params:acme:error:badNonce","detail":"x","status":400}`))
+	f.Add([]byte(`{"type":"urn:ietf:params:acme:error:compound","subproblems":[{"type":"urn:ietf:params:acme:error:caa","identifier":{"type":"dns","value":"a"},"subproblems":[{}]}]}`))
+	f.Add([]byte(`<html>502</html>`))
+	f.Add([]byte(`{"status":"400"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := &response{status: 500, header: http.Header{"Retry-After": {"5"}}, body: b}
+		p := responseProblem(r, time.Unix(0, 0))
+		if p == nil || p.Status == 0 || len(p.Detail) > len(b)+4 && p.Detail == truncateDetail(b) {
+			t.Fatalf("problem = %+v", p)
+		}
+		_ = p.Error()
+		_ = IsCAA(p)
+	})
+}
+
+func FuzzParseRetryAfter(f *testing.F) {
+	for _, s := range []string{"120", "0", "Sat, 01 Mar 2025 12:00:30 GMT", "Saturday, 01-Mar-25 12:00:30 GMT", "Sat Mar  1 12:00:30 2025", "-1", "99999999999999999999", ""} {
+		f.Add(s)
+	}
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseRetryAfter(s, now)
+		if !ok && !got.IsZero() {
+			t.Fatalf("invalid %q gave %v", s, got)
+		}
+		if ok && s != "" && s[0] >= '0' && s[0] <= '9' && got.Before(now) {
+			t.Fatalf("delta-seconds %q went back in time: %v", s, got)
+		}
+	})
+}
+
+func FuzzParseLinks(f *testing.F) {
+	f.Add(`<https://a/1>;rel="alternate", <https://a/2>; rel=up; title="a,b"`)
+	f.Add(`<x>;rel="a\"b`)
+	f.Add(`garbage,<`)
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, l := range parseLinks([]string{s, s}) {
+			for _, r := range l.Rels {
+				if r == "" {
+					t.Fatal("empty rel")
+				}
+			}
+		}
+	})
+}
+
+func FuzzParseDirectory(f *testing.F) {
+	f.Add([]byte(`{"newNonce":"https://a/n","newAccount":"https://a/a","newOrder":"https://a/o","renewalInfo":"https://a/r","meta":{"profiles":{"a":"b"},"caaIdentities":["a"],"externalAccountRequired":true}}`))
+	f.Add([]byte(`{"meta":null}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := parseDirectory(b)
+		if err == nil && (d.NewNonce == "" || d.NewOrder == "") {
+			t.Fatalf("accepted directory without required URLs: %+v", d)
+		}
+	})
+}
+
+func FuzzParseOrder(f *testing.F) {
+	f.Add([]byte(`{"status":"pending","expires":"2030-01-01T00:00:00Z","identifiers":[{"type":"dns","value":"a"}],"authorizations":["https://a/z/1"],"finalize":"https://a/f","error":{"type":"x","subproblems":[{}]}}`))
+	f.Add([]byte(`{"status":"valid","certificate":"https://a/c","notBefore":"bad"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		o, err := parseOrder(b, "https://a/o/1")
+		if err == nil && (o.Status == "" || o.URL != "https://a/o/1") {
+			t.Fatalf("order = %+v", o)
+		}
+	})
+}
+
+func FuzzParseAuthorization(f *testing.F) {
+	f.Add([]byte(`{"status":"pending","identifier":{"type":"dns","value":"a"},"wildcard":true,"challenges":[{"type":"dns-01","url":"https://a/c","status":"pending","token":"t"},{"type":"dns-persist-01","issuer-domain-names":["ca"],"error":{"type":"caa"}}]}`))
+	f.Add([]byte(`{"status":"invalid","challenges":null}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := parseAuthorization(b, "https://a/z/1")
+		if err == nil && a.Status == "" {
+			t.Fatalf("authz = %+v", a)
+		}
+		_, _ = parseChallenge(b, "https://a/c/1")
+	})
+}
+
+func FuzzParseRenewalInfo(f *testing.F) {
+	f.Add([]byte(`{"suggestedWindow":{"start":"2025-01-02T04:00:00Z","end":"2025-01-03T04:00:00Z"},"explanationURL":"https://a"}`))
+	f.Add([]byte(`{"suggestedWindow":{"start":"2025-01-03T04:00:00Z","end":"2025-01-02T04:00:00Z"}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ri, err := parseRenewalInfo(b)
+		if err == nil && ri.SuggestedWindow.End.Before(ri.SuggestedWindow.Start) {
+			t.Fatalf("inverted window accepted: %+v", ri)
+		}
+	})
+}
+
+func FuzzParseChain(f *testing.F) {
+	chain, alt := makeChains()
+	f.Add(chain)
+	f.Add(alt)
+	f.Add([]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"))
+	f.Add([]byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		certs, err := parseChain(b)
+		if err == nil && len(certs) == 0 {
+			t.Fatal("empty chain accepted")
+		}
+	})
+}
