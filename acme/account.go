@@ -100,10 +100,21 @@ func (c *Client) newAccount(ctx context.Context, dir Directory, acct Account, re
 	return acct, nil
 }
 
-// GetAccount fetches the account (RFC 8555 §7.3.3: a POST with an empty
-// object, which servers also accept from clients predating POST-as-GET).
+// GetAccount fetches the account with POST-as-GET (RFC 8555 §6.3, §7.3).
+// Servers refuse the older empty-update form (a POST of "{}").
 func (c *Client) GetAccount(ctx context.Context, acct Account) (Account, error) {
-	return c.updateAccount(ctx, acct, struct{}{}, true)
+	if err := checkAccount(acct); err != nil {
+		return Account{}, err
+	}
+	resp, err := c.postAsGet(ctx, "account", acct, acct.URL, "", maxJSONBody)
+	if err != nil {
+		return Account{}, err
+	}
+	w, err := parseAccount(resp.body)
+	if err != nil {
+		return Account{}, err
+	}
+	return w.apply(acct), nil
 }
 
 // UpdateAccount replaces the account's contacts with acct.Contact (RFC 8555

@@ -44,6 +44,19 @@ func (p *noncePool) get() (string, bool) {
 	return n, true
 }
 
+// take removes n from the pool and reports whether it was there.
+func (p *noncePool) take(n string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, m := range p.nonces {
+		if m == n {
+			p.nonces = append(p.nonces[:i], p.nonces[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
 // validNonce reports whether n is a non-empty base64url string, as RFC 8555
 // §6.5.1 requires; anything else would be rejected by the server anyway.
 func validNonce(n string) bool {
@@ -88,7 +101,11 @@ func (c *Client) nonce(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	// do pooled it; take it back out (or one a concurrent caller pooled).
+	// do pooled it; take that very nonce back out. Concurrent callers may
+	// be fetching too, so the pool's newest nonce is not necessarily ours.
+	if n := resp.header.Get("Replay-Nonce"); c.nonces.take(n) {
+		return n, nil
+	}
 	if n, ok := c.nonces.get(); ok {
 		return n, nil
 	}

@@ -485,8 +485,12 @@ func (s *stub) account(w http.ResponseWriter, r *http.Request, v verified) {
 		s.problem(w, 403, ProblemUnauthorized, "not your account")
 		return
 	}
-	if len(v.payload) == 0 {
-		s.problem(w, 400, ProblemMalformed, "account wants {} not POST-as-GET")
+	if len(v.payload) == 0 { // POST-as-GET, as Pebble and Boulder want
+		s.writeJSON(w, 200, s.accountJSON(a))
+		return
+	}
+	if string(v.payload) == "{}" { // Pebble refuses the old empty update
+		s.problem(w, 400, ProblemMalformed, "use POST-as-GET to fetch the account")
 		return
 	}
 	var req struct {
