@@ -112,7 +112,7 @@ func TestIPIdentifier(t *testing.T) {
 func TestProfile(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, acmetest.PebbleOptions{Profiles: map[string]acmetest.Profile{
-		"default":   {Description: "90 days"},
+		"default":    {Description: "90 days"},
 		"shortlived": {Description: "six days", ValidityPeriod: 6 * 24 * time.Hour},
 	}})
 	dir, err := e.client.Directory(e.ctx())

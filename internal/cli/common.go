@@ -1,0 +1,261 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/keys"
+	"github.com/certkeeper/certkeeper/store"
+)
+
+// common holds the flags every command shares: which CA, which account,
+// which store.
+type common struct {
+	ca             string
+	caRoot         string
+	storeDir       string
+	layout         string
+	email          string
+	agreeTOS       bool
+	eabKID         string
+	eabHMAC        string
+	accountKeyType string
+	timeout        time.Duration
+	quiet          bool
+	env            Env
+}
+
+func (c *common) register(fs *flag.FlagSet, env Env) {
+	c.env = env
+	fs.StringVar(&c.ca, "ca", envOr(env, "CERTKEEPER_CA", "letsencrypt-staging"), "CA: letsencrypt, letsencrypt-staging, or a directory URL ($CERTKEEPER_CA)")
+	fs.StringVar(&c.caRoot, "ca-root", env.Getenv("CERTKEEPER_CA_ROOT"), "PEM file of root certificates to trust for the CA's API (a private CA) ($CERTKEEPER_CA_ROOT)")
+	fs.StringVar(&c.storeDir, "store", envOr(env, "CERTKEEPER_STORE", defaultStoreDir(env)), "directory where certificates and accounts are kept ($CERTKEEPER_STORE)")
+	fs.StringVar(&c.layout, "layout", "standard", "store layout: standard, or shared (<name>.pem with key and chain, client.key)")
+	fs.StringVar(&c.email, "email", env.Getenv("CERTKEEPER_EMAIL"), "contact email for the account ($CERTKEEPER_EMAIL)")
+	fs.BoolVar(&c.agreeTOS, "agree-tos", false, "agree to the CA's terms of service when registering")
+	fs.StringVar(&c.eabKID, "eab-kid", env.Getenv("CERTKEEPER_EAB_KID"), "external account binding key ID ($CERTKEEPER_EAB_KID)")
+	fs.StringVar(&c.eabHMAC, "eab-hmac", "", "external account binding HMAC key, base64url (prefer $CERTKEEPER_EAB_HMAC)")
+	fs.StringVar(&c.accountKeyType, "account-key-type", "ec256", "key type for a new account: ec256, ec384, rsa2048, rsa3072, rsa4096")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "give up after this long")
+	fs.BoolVar(&c.quiet, "quiet", false, "print only errors")
+}
+
+func envOr(env Env, name, def string) string {
+	if v := env.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func defaultStoreDir(env Env) string {
+	if d := env.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "certkeeper")
+	}
+	if h := env.Getenv("HOME"); h != "" {
+		return filepath.Join(h, ".local", "share", "certkeeper")
+	}
+	return "certkeeper"
+}
+
+func (c *common) directoryURL() (string, error) { return resolveCA(c.ca) }
+
+// logger writes progress lines to stderr (nothing with -quiet).
+func (c *common) logger() *slog.Logger {
+	if c.quiet {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(c.env.Stderr, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey && len(groups) == 0 {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+}
+
+func (c *common) client() (*acme.Client, error) {
+	u, err := c.directoryURL()
+	if err != nil {
+		return nil, err
+	}
+	hc := &http.Client{Timeout: 60 * time.Second}
+	if c.caRoot != "" {
+		pemData, err := os.ReadFile(c.caRoot)
+		if err != nil {
+			return nil, fmt.Errorf("reading -ca-root: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemData) {
+			return nil, fmt.Errorf("-ca-root %s holds no PEM certificate", c.caRoot)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		hc.Transport = tr
+	}
+	return &acme.Client{DirectoryURL: u, HTTPClient: hc, UserAgent: "certkeeper-cli", Logger: c.logger()}, nil
+}
+
+func (c *common) certs() (*store.Certs, error) {
+	var layout store.Layout
+	switch c.layout {
+	case "", "standard":
+		layout = store.LayoutStandard
+	case "shared":
+		layout = store.LayoutShared
+	default:
+		return nil, usagef("unknown -layout %q: want standard or shared", c.layout)
+	}
+	d, err := store.NewDir(c.storeDir)
+	if err != nil {
+		return nil, err
+	}
+	return &store.Certs{Store: d, Layout: layout}, nil
+}
+
+// accountID names the account record in the store: the email, or
+// "default" without one.
+func (c *common) accountID() string {
+	if c.email == "" {
+		return "default"
+	}
+	return c.email
+}
+
+// account loads the account for this CA and email from the store, or,
+// when create is true and there is none, registers one and stores it.
+func (c *common) account(ctx context.Context, cl *acme.Client, certs *store.Certs, create bool) (acme.Account, error) {
+	ca := cl.DirectoryURL
+	rec, err := certs.LoadAccount(ctx, ca, c.accountID())
+	if err == nil {
+		key, err := keys.ParsePEM(rec.KeyPEM)
+		if err != nil {
+			return acme.Account{}, fmt.Errorf("stored account key: %w", err)
+		}
+		if rec.URL == "" {
+			// The shared layout keeps only the key: find the account by it
+			// (RFC 8555 §7.3.1).
+			return cl.LookupAccount(ctx, key)
+		}
+		return acme.Account{Key: key, URL: rec.URL, Contact: rec.Contact, Status: acme.StatusValid}, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return acme.Account{}, err
+	}
+	if !create {
+		return acme.Account{}, fmt.Errorf("no account for %s (%s) in %s: run \"certkeeper account register\" first", ca, c.accountID(), c.storeDir)
+	}
+	return c.registerAccount(ctx, cl, certs)
+}
+
+func (c *common) registerAccount(ctx context.Context, cl *acme.Client, certs *store.Certs) (acme.Account, error) {
+	dir, err := cl.Directory(ctx)
+	if err != nil {
+		return acme.Account{}, err
+	}
+	if dir.Meta.TermsOfService != "" && !c.agreeTOS {
+		return acme.Account{}, usagef("the CA's terms of service (%s) must be agreed to: add -agree-tos", dir.Meta.TermsOfService)
+	}
+	kt, err := keys.ParseType(c.accountKeyType)
+	if err != nil {
+		return acme.Account{}, usageError{err.Error()}
+	}
+	key, err := keys.Generate(kt)
+	if err != nil {
+		return acme.Account{}, err
+	}
+	acct := acme.Account{Key: key, TermsOfServiceAgreed: c.agreeTOS}
+	if c.email != "" {
+		acct.Contact = []string{"mailto:" + c.email}
+	}
+	var opts []acme.AccountOption
+	hmacKey := c.eabHMAC
+	if hmacKey == "" {
+		hmacKey = c.env.Getenv("CERTKEEPER_EAB_HMAC")
+	}
+	if c.eabKID != "" || hmacKey != "" {
+		if c.eabKID == "" || hmacKey == "" {
+			return acme.Account{}, usagef("external account binding needs both -eab-kid and -eab-hmac")
+		}
+		mac, err := decodeBase64URL(hmacKey)
+		if err != nil {
+			return acme.Account{}, usagef("-eab-hmac: %v", err)
+		}
+		opts = append(opts, acme.WithExternalAccountBinding(c.eabKID, mac))
+	} else if dir.Meta.ExternalAccountRequired {
+		return acme.Account{}, usagef("this CA requires external account binding: give -eab-kid and -eab-hmac")
+	}
+	acct, err = cl.NewAccount(ctx, acct, opts...)
+	if err != nil {
+		return acme.Account{}, fmt.Errorf("registering account: %w", err)
+	}
+	if err := c.saveAccount(ctx, cl, certs, acct); err != nil {
+		return acme.Account{}, err
+	}
+	c.logger().InfoContext(ctx, "account registered", "url", acct.URL)
+	return acct, nil
+}
+
+func (c *common) saveAccount(ctx context.Context, cl *acme.Client, certs *store.Certs, acct acme.Account) error {
+	keyPEM, err := keys.MarshalPEM(acct.Key)
+	if err != nil {
+		return err
+	}
+	return certs.SaveAccount(ctx, cl.DirectoryURL, c.accountID(), store.AccountRecord{
+		URL: acct.URL, KeyPEM: keyPEM, Contact: acct.Contact,
+	})
+}
+
+// parseInterspersed parses flags that may come before, between or after
+// positional arguments, and returns the positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func newFlagSet(name string, env Env) *flag.FlagSet {
+	fs := flag.NewFlagSet("certkeeper "+name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	return fs
+}
+
+// listFlag collects a repeatable or comma-separated flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error {
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
+
+func printf(w io.Writer, format string, a ...any) { fmt.Fprintf(w, format, a...) }
