@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // The fuzz targets cover every parser of data a server sends. They check
@@ -17,8 +18,11 @@ func FuzzParseProblem(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := &response{status: 500, header: http.Header{"Retry-After": {"5"}}, body: b}
 		p := responseProblem(r, time.Unix(0, 0))
-		if p == nil || p.Status == 0 || len(p.Detail) > len(b)+4 && p.Detail == truncateDetail(b) {
+		if p == nil || p.Status == 0 {
 			t.Fatalf("problem = %+v", p)
+		}
+		if _, err := parseProblem(b); err != nil && (len(p.Detail) > maxProblemDetail+len("…") || !utf8.ValidString(p.Detail)) {
+			t.Fatalf("detail from a non-JSON body: %q", p.Detail)
 		}
 		_ = p.Error()
 		_ = IsCAA(p)

@@ -95,10 +95,10 @@ func TestParseRetryAfter(t *testing.T) {
 	}{
 		{"120", now.Add(2 * time.Minute), true},
 		{" 0 ", now, true},
-		{"Sat, 01 Mar 2025 12:00:30 GMT", now.Add(30 * time.Second), true}, // IMF-fixdate
+		{"Sat, 01 Mar 2025 12:00:30 GMT", now.Add(30 * time.Second), true},    // IMF-fixdate
 		{"Saturday, 01-Mar-25 12:00:30 GMT", now.Add(30 * time.Second), true}, // RFC 850
-		{"Sat Mar  1 12:00:30 2025", now.Add(30 * time.Second), true}, // asctime
-		{"Fri, 28 Feb 2025 12:00:00 GMT", now.Add(-24 * time.Hour), true}, // past: as is
+		{"Sat Mar  1 12:00:30 2025", now.Add(30 * time.Second), true},         // asctime
+		{"Fri, 28 Feb 2025 12:00:00 GMT", now.Add(-24 * time.Hour), true},     // past: as is
 		{"99999999999999999999999", now.Add(maxRetryAfterSeconds * time.Second), true},
 		{"", time.Time{}, false},
 		{"-5", time.Time{}, false},
@@ -126,8 +126,8 @@ func TestRetrySchedule(t *testing.T) {
 		{0, &Problem{Status: 503}, 250 * time.Millisecond, true},
 		{4, &Problem{Status: 503}, 4 * time.Second, true},
 		{5, &Problem{Status: 503}, 0, false},
-		{0, rl, 3 * time.Second, true},                                                    // Retry-After wins when later
-		{4, rl, 4 * time.Second, true},                                                    // backoff wins when later
+		{0, rl, 3 * time.Second, true},                                                            // Retry-After wins when later
+		{4, rl, 4 * time.Second, true},                                                            // backoff wins when later
 		{0, &Problem{Status: 503, RetryAfter: now.Add(-time.Hour)}, 250 * time.Millisecond, true}, // past Retry-After
 	} {
 		got, ok := waitFor(sched, tc.n, tc.err, now)

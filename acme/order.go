@@ -155,13 +155,15 @@ func (c *Client) WaitOrder(ctx context.Context, acct Account, url string) (Order
 	}
 }
 
-// pollWait is the wait before the next poll: until retryAfter if set,
-// else the poll schedule.
+// pollWait is the wait before the next poll: the poll schedule, or until
+// retryAfter if that is later. The schedule stays a floor so that a
+// Retry-After in the past cannot make the loop spin.
 func (c *Client) pollWait(n int, retryAfter time.Time) time.Duration {
-	if !retryAfter.IsZero() {
-		return retryAfter.Sub(c.clock())
+	d := pollDelay(c.polls(), n)
+	if w := retryAfter.Sub(c.clock()); !retryAfter.IsZero() && w > d {
+		d = w
 	}
-	return pollDelay(c.polls(), n)
+	return d
 }
 
 // FinalizeOrder sends the CSR (DER) to the order's finalize URL (RFC 8555

@@ -10,6 +10,19 @@ import (
 // The wire structs mirror the JSON the CA sends; the methods convert them
 // into the public types so that the JSON quirks stay in this file.
 
+// wireTime is an RFC 3339 timestamp that may also be "" or null (some CAs
+// send empty strings for unset times); both mean zero. Anything else that
+// is not RFC 3339 is an error.
+type wireTime struct{ time.Time }
+
+func (t *wireTime) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" || string(b) == `""` {
+		t.Time = time.Time{}
+		return nil
+	}
+	return t.Time.UnmarshalJSON(b)
+}
+
 // maxSubproblemDepth bounds recursion on hostile problem documents; RFC
 // 8555 §6.7.1 uses one level.
 const maxSubproblemDepth = 4
@@ -125,10 +138,10 @@ func (w *wireAccount) apply(a Account) Account {
 
 type wireOrder struct {
 	Status         Status       `json:"status"`
-	Expires        time.Time    `json:"expires"`
+	Expires        wireTime    `json:"expires"`
 	Identifiers    []Identifier `json:"identifiers"`
-	NotBefore      time.Time    `json:"notBefore"`
-	NotAfter       time.Time    `json:"notAfter"`
+	NotBefore      wireTime    `json:"notBefore"`
+	NotAfter       wireTime    `json:"notAfter"`
 	Error          *wireProblem `json:"error"`
 	Authorizations []string     `json:"authorizations"`
 	Finalize       string       `json:"finalize"`
@@ -150,10 +163,10 @@ func parseOrder(b []byte, url string) (Order, error) {
 	return Order{
 		URL:            url,
 		Status:         w.Status,
-		Expires:        w.Expires,
+		Expires:        w.Expires.Time,
 		Identifiers:    w.Identifiers,
-		NotBefore:      w.NotBefore,
-		NotAfter:       w.NotAfter,
+		NotBefore:      w.NotBefore.Time,
+		NotAfter:       w.NotAfter.Time,
 		Error:          wireProblemPtr(w.Error),
 		Authorizations: w.Authorizations,
 		FinalizeURL:    w.Finalize,
@@ -168,7 +181,7 @@ type wireChallenge struct {
 	URL               string        `json:"url"`
 	Status            Status        `json:"status"`
 	Token             string        `json:"token"`
-	Validated         time.Time     `json:"validated"`
+	Validated         wireTime     `json:"validated"`
 	Error             *wireProblem  `json:"error"`
 	IssuerDomainNames []string      `json:"issuer-domain-names"`
 }
@@ -179,7 +192,7 @@ func (w *wireChallenge) challenge() Challenge {
 		URL:               w.URL,
 		Status:            w.Status,
 		Token:             w.Token,
-		Validated:         w.Validated,
+		Validated:         w.Validated.Time,
 		Error:             wireProblemPtr(w.Error),
 		IssuerDomainNames: w.IssuerDomainNames,
 	}
@@ -205,7 +218,7 @@ func parseChallenge(b []byte, url string) (Challenge, error) {
 type wireAuthz struct {
 	Identifier Identifier      `json:"identifier"`
 	Status     Status          `json:"status"`
-	Expires    time.Time       `json:"expires"`
+	Expires    wireTime       `json:"expires"`
 	Challenges []wireChallenge `json:"challenges"`
 	Wildcard   bool            `json:"wildcard"`
 }
@@ -224,7 +237,7 @@ func parseAuthorization(b []byte, url string) (Authorization, error) {
 		URL:        url,
 		Identifier: w.Identifier,
 		Status:     w.Status,
-		Expires:    w.Expires,
+		Expires:    w.Expires.Time,
 		Wildcard:   w.Wildcard,
 	}
 	for i := range w.Challenges {
@@ -235,8 +248,8 @@ func parseAuthorization(b []byte, url string) (Authorization, error) {
 
 type wireRenewalInfo struct {
 	SuggestedWindow *struct {
-		Start time.Time `json:"start"`
-		End   time.Time `json:"end"`
+		Start wireTime `json:"start"`
+		End   wireTime `json:"end"`
 	} `json:"suggestedWindow"`
 	ExplanationURL string `json:"explanationURL"`
 }
@@ -249,15 +262,15 @@ func parseRenewalInfo(b []byte) (RenewalInfo, error) {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return RenewalInfo{}, fmt.Errorf("acme: malformed renewal info: %w", err)
 	}
-	if w.SuggestedWindow == nil || w.SuggestedWindow.Start.IsZero() || w.SuggestedWindow.End.IsZero() {
+	if w.SuggestedWindow == nil || w.SuggestedWindow.Start.Time.IsZero() || w.SuggestedWindow.End.Time.IsZero() {
 		return RenewalInfo{}, errors.New("acme: renewal info has no suggestedWindow")
 	}
-	if w.SuggestedWindow.End.Before(w.SuggestedWindow.Start) {
+	if w.SuggestedWindow.End.Before(w.SuggestedWindow.Start.Time) {
 		return RenewalInfo{}, errors.New("acme: renewal info window ends before it starts")
 	}
 	var ri RenewalInfo
-	ri.SuggestedWindow.Start = w.SuggestedWindow.Start
-	ri.SuggestedWindow.End = w.SuggestedWindow.End
+	ri.SuggestedWindow.Start = w.SuggestedWindow.Start.Time
+	ri.SuggestedWindow.End = w.SuggestedWindow.End.Time
 	ri.ExplanationURL = w.ExplanationURL
 	return ri, nil
 }
