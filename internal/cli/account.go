@@ -10,27 +10,24 @@ import (
 )
 
 func runAccount(ctx context.Context, env Env, args []string) error {
-	if len(args) == 0 {
-		return usagef("usage: certkeeper account register|show|update|deactivate|rollover [flags]")
-	}
-	sub, args := args[0], args[1:]
-	fs := newFlagSet("account "+sub, env)
+	fs := newFlagSet("account", env)
 	var c common
 	c.register(fs, env)
 	var contacts listFlag
-	if sub == "update" {
-		fs.Var(&contacts, "contact", "new contact URL (mailto:...), repeatable; -email also sets one")
+	fs.Var(&contacts, "contact", "update: new contact URL (mailto:...), repeatable; -email also sets one")
+	newKeyType := fs.String("new-key-type", "", "rollover: key type of the new account key (default: same as the old)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: certkeeper account register|show|update|deactivate|rollover [flags]")
+		fs.PrintDefaults()
 	}
-	var newKeyType *string
-	if sub == "rollover" {
-		newKeyType = fs.String("new-key-type", "", "key type of the new account key (default: same as the old)")
-	}
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usagef("account %s takes no arguments", sub)
+	if len(pos) != 1 {
+		return usagef("usage: certkeeper account register|show|update|deactivate|rollover [flags]")
 	}
+	sub := pos[0]
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	cl, err := c.client()

@@ -107,8 +107,9 @@ func exitCode(err error) int {
 	var ue usageError
 	var pe partialError
 	var p *acme.Problem
+	var nse *issue.NoSolverError
 	switch {
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.As(err, &nse), errors.Is(err, issue.ErrInvalidIdentifier):
 		return ExitUsage
 	case errors.As(err, &pe):
 		return ExitPartial

@@ -127,9 +127,9 @@ func (c *common) certs() (*store.Certs, error) {
 }
 
 // accountID names the account record in the store: the email, or
-// "default" without one.
+// "default" without one or in the shared layout, which holds one account.
 func (c *common) accountID() string {
-	if c.email == "" {
+	if c.email == "" || c.layout == "shared" {
 		return "default"
 	}
 	return c.email

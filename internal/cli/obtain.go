@@ -111,7 +111,7 @@ func runObtain(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	names = append(names, pos...)
+	names = append(pos, names...)
 	ids, err := issue.ParseIdentifiers(names...)
 	if err != nil {
 		return usageError{err.Error()}
