@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/elliptic"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -348,3 +350,41 @@ func TestRequestHeaders(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestConcurrentRequests(t *testing.T) {
+	s, c, acct := setup(t)
+	var mu sync.Mutex
+	var transportErrs int
+	c.OnRequest = func(ri RequestInfo) {
+		if ri.Err != nil {
+			mu.Lock()
+			transportErrs++
+			mu.Unlock()
+		}
+	}
+	s.addFault("newOrder", fault{hijack: true})
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			o, err := c.NewOrder(testCtx(t), acct, []Identifier{DNSIdentifier(fmt.Sprintf("n%d.example", i))})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := c.GetAuthorization(testCtx(t), acct, o.Authorizations[0]); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if s.count("newOrder") != 9 || transportErrs != 1 {
+		t.Errorf("%d newOrder requests, %d transport errors reported; want 9, 1", s.count("newOrder"), transportErrs)
+	}
+}
+
+func TestEmptyTimestamps(t *testing.T) {
+	o, err := parseOrder([]byte(`{"status":"pending","expires":"","notBefore":null}`), "u")
+	if err != nil || !o.Expires.IsZero() {
+		t.Fatalf("%v %+v", err, o)
+	}
+}

@@ -138,10 +138,10 @@ func (w *wireAccount) apply(a Account) Account {
 
 type wireOrder struct {
 	Status         Status       `json:"status"`
-	Expires        wireTime    `json:"expires"`
+	Expires        wireTime     `json:"expires"`
 	Identifiers    []Identifier `json:"identifiers"`
-	NotBefore      wireTime    `json:"notBefore"`
-	NotAfter       wireTime    `json:"notAfter"`
+	NotBefore      wireTime     `json:"notBefore"`
+	NotAfter       wireTime     `json:"notAfter"`
 	Error          *wireProblem `json:"error"`
 	Authorizations []string     `json:"authorizations"`
 	Finalize       string       `json:"finalize"`
@@ -181,7 +181,7 @@ type wireChallenge struct {
 	URL               string        `json:"url"`
 	Status            Status        `json:"status"`
 	Token             string        `json:"token"`
-	Validated         wireTime     `json:"validated"`
+	Validated         wireTime      `json:"validated"`
 	Error             *wireProblem  `json:"error"`
 	IssuerDomainNames []string      `json:"issuer-domain-names"`
 }
@@ -218,7 +218,7 @@ func parseChallenge(b []byte, url string) (Challenge, error) {
 type wireAuthz struct {
 	Identifier Identifier      `json:"identifier"`
 	Status     Status          `json:"status"`
-	Expires    wireTime       `json:"expires"`
+	Expires    wireTime        `json:"expires"`
 	Challenges []wireChallenge `json:"challenges"`
 	Wildcard   bool            `json:"wildcard"`
 }
