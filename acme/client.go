@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -62,10 +63,11 @@ type Client struct {
 	http     *http.Client
 	log      *slog.Logger
 
-	// dirSem guards dir: a one-slot semaphore rather than a mutex so that
-	// a caller waiting for another's directory fetch still honours its ctx.
+	// dirSem serializes directory fetches: a one-slot semaphore rather
+	// than a mutex so that a caller waiting for another's fetch still
+	// honours its ctx. dir is the cached directory once fetched.
 	dirSem chan struct{}
-	dir    *Directory
+	dir    atomic.Pointer[Directory]
 
 	nonces noncePool
 
@@ -269,9 +271,9 @@ type request struct {
 	payload []byte
 	accept  string
 	limit   int64
-	// idempotent requests are re-sent after a transport error. For the
-	// others, reread (if set) is called first to learn whether the server
-	// acted on the lost request; done=true ends the call with a nil
+	// idempotent requests are re-sent after a transport error or a 5xx.
+	// For the others, reread (if set) is called first to learn whether the
+	// server acted on the lost request; done=true ends the call with a nil
 	// response, the caller having kept what reread found.
 	idempotent bool
 	reread     func(ctx context.Context) (done bool, err error)
@@ -322,6 +324,9 @@ func (c *Client) post(ctx context.Context, r request) (*response, error) {
 				return nil
 			}
 			p := responseProblem(resp, c.clock())
+			// A 5xx may come from a proxy that gave up while the CA
+			// went on to act: treat it like a lost response.
+			lost = lost || p.Status >= 500
 			if p.Type == ProblemBadNonce && badNonces < maxBadNonceRetries {
 				badNonces++
 				continue

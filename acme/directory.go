@@ -11,14 +11,17 @@ import (
 // the life of the Client; a failed fetch is not cached.
 func (c *Client) Directory(ctx context.Context) (Directory, error) {
 	c.init()
+	if d := c.dir.Load(); d != nil {
+		return *d, nil
+	}
 	select {
 	case c.dirSem <- struct{}{}:
 	case <-ctx.Done():
 		return Directory{}, ctx.Err()
 	}
 	defer func() { <-c.dirSem }()
-	if c.dir != nil {
-		return *c.dir, nil
+	if d := c.dir.Load(); d != nil {
+		return *d, nil
 	}
 	if c.DirectoryURL == "" {
 		return Directory{}, errors.New("acme: Client.DirectoryURL is empty")
@@ -41,7 +44,7 @@ func (c *Client) Directory(ctx context.Context) (Directory, error) {
 	if err != nil {
 		return Directory{}, err
 	}
-	c.dir = &dir
+	c.dir.Store(&dir)
 	return dir, nil
 }
 

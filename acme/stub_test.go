@@ -71,7 +71,8 @@ type fault struct {
 	body       string // raw body instead of a problem document
 	ctype      string
 	// hijack closes the connection without answering, before acting;
-	// hijackAfter acts, then closes the connection.
+	// hijackAfter acts, then closes the connection (or, with status set,
+	// answers with that error instead).
 	hijack, hijackAfter bool
 }
 
@@ -244,6 +245,11 @@ func (s *stub) handle(w http.ResponseWriter, r *http.Request) {
 	if f != nil && f.hijackAfter {
 		rec := httptest.NewRecorder()
 		s.serve(rec, r, endpoint, id)
+		if f.status != 0 { // a proxy gave up after the CA acted
+			w.Header().Set("Replay-Nonce", s.newNonce())
+			s.problem(w, f.status, f.problem, f.detail)
+			return
+		}
 		hijack(w)
 		return
 	}

@@ -223,6 +223,20 @@ func TestFinalizeResponseLost(t *testing.T) {
 	}
 }
 
+func TestFinalizeGatewayTimeoutAfterActing(t *testing.T) {
+	s, c, acct := setup(t)
+	o := readyOrder(t, c, acct)
+	s.processingPolls = 5
+	s.addFault("finalize", fault{hijackAfter: true, status: 504, detail: "upstream timed out"})
+	got, err := c.FinalizeOrder(testCtx(t), acct, o, csr(t))
+	if err != nil || got.Status != StatusProcessing {
+		t.Fatalf("%v %+v", err, got)
+	}
+	if s.finalizes != 1 || s.count("finalize") != 1 {
+		t.Errorf("finalize processed %d times, sent %d; want 1, 1", s.finalizes, s.count("finalize"))
+	}
+}
+
 func TestFinalizeLocation(t *testing.T) {
 	s, c, acct := setup(t)
 	o := readyOrder(t, c, acct)
@@ -386,5 +400,20 @@ func TestEmptyTimestamps(t *testing.T) {
 	o, err := parseOrder([]byte(`{"status":"pending","expires":"","notBefore":null}`), "u")
 	if err != nil || !o.Expires.IsZero() {
 		t.Fatalf("%v %+v", err, o)
+	}
+}
+
+func TestRevokeResponseLost(t *testing.T) {
+	s, c, acct := setup(t)
+	chain, _ := parseChain(s.chainPEM)
+	s.addFault("revokeCert", fault{hijackAfter: true})
+	if err := c.RevokeCertificate(testCtx(t), acct, chain[0].Raw, ReasonUnspecified); err != nil {
+		t.Fatalf("alreadyRevoked after a lost response should be success: %v", err)
+	}
+	if n := s.count("revokeCert"); n != 2 {
+		t.Errorf("%d revokeCert requests, want 2", n)
+	}
+	if err := c.RevokeCertificate(testCtx(t), acct, chain[0].Raw, ReasonUnspecified); !hasProblem(err, isType(ProblemAlreadyRevoked)) {
+		t.Errorf("plain second revoke: %v", err)
 	}
 }
