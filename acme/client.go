@@ -56,7 +56,8 @@ type Client struct {
 
 	// OnRequest, if set, is called after every HTTP exchange with the CA,
 	// including failed ones (for metrics and benchmarks). It is called
-	// synchronously and must not block.
+	// synchronously, possibly from several goroutines at once, and must
+	// not block.
 	OnRequest func(RequestInfo)
 
 	initOnce sync.Once
