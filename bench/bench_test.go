@@ -57,6 +57,8 @@ func report(b *testing.B, e *Env, res Result, err error) {
 	}
 	b.ReportMetric(res.ReqsPerCert(), "reqs/cert")
 	b.ReportMetric(float64(res.Reqs.BadNonce)/float64(res.Certs), "badNonce/cert")
+	b.ReportMetric(float64(res.Latency(0.5))/1e6, "p50-ms")
+	b.ReportMetric(float64(res.Latency(1))/1e6, "max-ms")
 	if testing.Verbose() {
 		var parts []string
 		for _, ep := range Endpoints {
@@ -114,6 +116,18 @@ func benchConcurrent(b *testing.B, nonceReject int) {
 func BenchmarkFreshAccount(b *testing.B) { benchFresh(b, 0) }
 
 func BenchmarkConcurrent10(b *testing.B) { benchConcurrent(b, 0) }
+
+// One certificate at a time with an existing account (the "≤ 7 requests
+// per certificate" target). ns/op is per certificate.
+func BenchmarkExistingAccount(b *testing.B) {
+	for _, k := range Kinds {
+		b.Run(subName(k), func(b *testing.B) {
+			e := env(b, 0)
+			res, err := RunBatch(context.Background(), e, k, b.N, 1, 1, b.ResetTimer)
+			report(b, e, res, err)
+		})
+	}
+}
 
 // Scenario 3: one certificate with 10 names, one after the other, with an
 // existing account. ns/op is per certificate.

@@ -49,6 +49,18 @@ type Result struct {
 	Elapsed time.Duration
 	// Reqs counts the HTTP requests to the CA in the timed part.
 	Reqs Snapshot
+	// Latencies are the durations of the individual Obtain calls (plus
+	// NewAccount in RunFresh), sorted.
+	Latencies []time.Duration
+}
+
+// Latency returns the q-quantile (0 ≤ q ≤ 1) of Latencies.
+func (r Result) Latency(q float64) time.Duration {
+	if len(r.Latencies) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(r.Latencies)-1) + 0.5)
+	return r.Latencies[min(max(i, 0), len(r.Latencies)-1)]
 }
 
 // PerCert is the wall time per certificate.
@@ -86,6 +98,7 @@ func RunFresh(ctx context.Context, env *Env, kind Kind, n int, start func()) (Re
 	}
 	t0 := time.Now()
 	for range n {
+		t1 := time.Now()
 		c := kind.New(env, env.HTTPClient(counter))
 		if err := c.NewAccount(ctx); err != nil {
 			return res, fmt.Errorf("%s: new account: %w", kind.Name, err)
@@ -98,8 +111,10 @@ func RunFresh(ctx context.Context, env *Env, kind Kind, n int, start func()) (Re
 		if err := checkLeaf(leaf, names); err != nil {
 			return res, fmt.Errorf("%s: %w", kind.Name, err)
 		}
+		res.Latencies = append(res.Latencies, time.Since(t1))
 	}
 	res.Elapsed = time.Since(t0)
+	slices.Sort(res.Latencies)
 	res.Reqs = counter.Snapshot()
 	return res, nil
 }
@@ -128,6 +143,7 @@ func RunBatch(ctx context.Context, env *Env, kind Kind, n, conc, k int, start fu
 		wg       sync.WaitGroup
 		errOnce  sync.Once
 		firstErr error
+		latMu    sync.Mutex
 	)
 	if start != nil {
 		start()
@@ -139,10 +155,15 @@ func RunBatch(ctx context.Context, env *Env, kind Kind, n, conc, k int, start fu
 				if ctx.Err() != nil {
 					return
 				}
+				t1 := time.Now()
 				leaf, err := c.Obtain(ctx, names)
 				if err == nil {
 					err = checkLeaf(leaf, names)
 				}
+				d := time.Since(t1)
+				latMu.Lock()
+				res.Latencies = append(res.Latencies, d)
+				latMu.Unlock()
 				if err != nil {
 					errOnce.Do(func() {
 						firstErr = fmt.Errorf("%s: obtain %v: %w", kind.Name, names, err)
@@ -155,6 +176,7 @@ func RunBatch(ctx context.Context, env *Env, kind Kind, n, conc, k int, start fu
 	}
 	wg.Wait()
 	res.Elapsed = time.Since(t0)
+	slices.Sort(res.Latencies)
 	res.Reqs = counter.Snapshot()
 	return res, firstErr
 }
