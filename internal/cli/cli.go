@@ -47,6 +47,9 @@ func commands() []command {
 		{"revoke", "revoke a certificate", runRevoke},
 		{"account", "register, show, update, deactivate or roll over an account", runAccount},
 		{"list", "list stored certificates", runList},
+		{"doctor", "check names, DNS, CAA and ports before ordering", runDoctor},
+		{"run", "run the daemon: keep the certificates of a config file valid", runDaemon},
+		{"serve", "serve HTTPS (reverse proxy or files) with automatic certificates", runServe},
 	}
 }
 
