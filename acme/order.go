@@ -137,6 +137,14 @@ func (c *Client) GetOrder(ctx context.Context, acct Account, url string) (Order,
 func (c *Client) WaitOrder(ctx context.Context, acct Account, url string) (Order, error) {
 	var last Order
 	for n := 0; ; n++ {
+		// The first poll also waits: callers come here right after an
+		// action the CA needs a moment for (accepting challenges,
+		// finalizing), and an immediate poll would only see it unfinished.
+		if n == 0 {
+			if err := sleep(ctx, pollDelay(c.polls(), 0)); err != nil {
+				return last, err
+			}
+		}
 		o, err := c.GetOrder(ctx, acct, url)
 		if err != nil {
 			return last, err

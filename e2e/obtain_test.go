@@ -28,9 +28,9 @@ func TestHTTP01(t *testing.T) {
 	}
 	e.verify(cert, "www.example.test")
 	noListener(t, fmt.Sprintf("http://127.0.0.1:%d/", e.pebble.HTTPPort))
-	// newOrder, authz, challenge, finalize, cert, and the order polls.
-	if n := e.reqs.total() - before; n > 9 {
-		t.Errorf("%d requests to the CA for one certificate (%s), want at most 9", n, e.reqs)
+	// newOrder, authz, challenge, one order poll, finalize, one poll, cert.
+	if n := e.reqs.total() - before; n > 7 {
+		t.Errorf("%d requests to the CA for one certificate (%s), want at most 7", n, e.reqs)
 	}
 }
 
