@@ -34,6 +34,12 @@ func (c *counter) observe(ri acme.RequestInfo) {
 	c.n[ri.Endpoint]++
 }
 
+func (c *counter) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n = nil
+}
+
 func (c *counter) get(endpoint string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
