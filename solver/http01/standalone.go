@@ -8,11 +8,11 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/challenge"
+	"github.com/certkeeper/certkeeper/solver/internal/server"
 )
 
 // Standalone solves http-01 with its own HTTP server, started by the
@@ -102,16 +102,9 @@ func (s *Standalone) addr() string {
 }
 
 func (s *Standalone) start(ctx context.Context) error {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", s.addr())
+	ln, err := server.Listen(ctx, s.addr(), "http01 standalone", "is a web server running? use Webroot or Handler with it")
 	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return fmt.Errorf("http01 standalone: %s is already in use (is a web server running? use Webroot or Handler with it): %w", s.addr(), err)
-		}
-		if errors.Is(err, syscall.EACCES) {
-			return fmt.Errorf("http01 standalone: no permission to listen on %s (ports below 1024 need CAP_NET_BIND_SERVICE): %w", s.addr(), err)
-		}
-		return fmt.Errorf("http01 standalone: listen on %s: %w", s.addr(), err)
+		return err
 	}
 	srv := &http.Server{
 		Handler:           &s.handler,

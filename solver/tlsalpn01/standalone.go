@@ -8,11 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/challenge"
+	"github.com/certkeeper/certkeeper/solver/internal/server"
 )
 
 // handshakeTimeout bounds one validation connection.
@@ -119,16 +119,9 @@ func (s *Standalone) addr() string {
 }
 
 func (s *Standalone) start(ctx context.Context) error {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", s.addr())
+	ln, err := server.Listen(ctx, s.addr(), "tlsalpn01 standalone", "is a TLS server running? use Manager.WrapConfig or Files with it")
 	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return fmt.Errorf("tlsalpn01 standalone: %s is already in use (is a TLS server running? use Manager.WrapConfig or Files with it): %w", s.addr(), err)
-		}
-		if errors.Is(err, syscall.EACCES) {
-			return fmt.Errorf("tlsalpn01 standalone: no permission to listen on %s (ports below 1024 need CAP_NET_BIND_SERVICE): %w", s.addr(), err)
-		}
-		return fmt.Errorf("tlsalpn01 standalone: listen on %s: %w", s.addr(), err)
+		return err
 	}
 	cfg := &tls.Config{
 		MinVersion: tls.VersionTLS12,

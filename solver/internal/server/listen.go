@@ -1,0 +1,56 @@
+// Package server holds what the standalone solvers share: opening their
+// listener with errors that say what to do, and the functions-as-solver
+// type behind each package's Callback.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+
+	"github.com/certkeeper/certkeeper/acme"
+)
+
+// Listen opens a TCP listener on addr. who names the solver in errors
+// ("http01 standalone"); alternative suggests what to use instead when
+// the port is taken.
+func Listen(ctx context.Context, addr, who, alternative string) (net.Listener, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	switch {
+	case err == nil:
+		return ln, nil
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil, fmt.Errorf("%s: %s is already in use (%s): %w", who, addr, alternative, err)
+	case errors.Is(err, syscall.EACCES):
+		return nil, fmt.Errorf("%s: no permission to listen on %s (ports below 1024 need CAP_NET_BIND_SERVICE): %w", who, addr, err)
+	}
+	return nil, fmt.Errorf("%s: listen on %s: %w", who, addr, err)
+}
+
+// Funcs is a solver made of two functions; http01.Callback and
+// tlsalpn01.Callback are this type.
+type Funcs struct {
+	// PresentFunc puts the response in place. Required.
+	PresentFunc func(ctx context.Context, chal acme.Challenge) error
+	// CleanUpFunc removes it. Nil means nothing to clean up.
+	CleanUpFunc func(ctx context.Context, chal acme.Challenge) error
+}
+
+// Present calls PresentFunc.
+func (f Funcs) Present(ctx context.Context, chal acme.Challenge) error {
+	if f.PresentFunc == nil {
+		return fmt.Errorf("%s solver: Callback.PresentFunc is nil", chal.Type)
+	}
+	return f.PresentFunc(ctx, chal)
+}
+
+// CleanUp calls CleanUpFunc if it is set.
+func (f Funcs) CleanUp(ctx context.Context, chal acme.Challenge) error {
+	if f.CleanUpFunc == nil {
+		return nil
+	}
+	return f.CleanUpFunc(ctx, chal)
+}
