@@ -1,0 +1,195 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/issue"
+	"github.com/certkeeper/certkeeper/keys"
+	"github.com/certkeeper/certkeeper/store"
+)
+
+// Certificate is one certificate to keep valid.
+type Certificate struct {
+	// Name is the certificate's name in the store; "" means the first
+	// identifier's value.
+	Name string
+	// Identifiers the certificate is for (RFC 8555 §7.1.3), as returned
+	// by issue.ParseIdentifiers. Required.
+	Identifiers []acme.Identifier
+	// Issuer places the orders: the CA (Issuer.Client.DirectoryURL also
+	// says where in the store the certificate lives), the account and the
+	// solvers. Required.
+	Issuer *issue.Issuer
+	// KeyType of new private keys; empty means keys.EC256.
+	KeyType keys.Type
+	// ReuseKey keeps the private key of the certificate held when
+	// renewing, instead of making a new one.
+	ReuseKey bool
+	// Profile asks the CA for a certificate profile.
+	Profile string
+	// PreferredChain picks an alternate chain (see issue.Request).
+	PreferredChain string
+}
+
+// Defaults of Config fields left zero.
+const (
+	DefaultCheckInterval = 12 * time.Hour
+	DefaultJitter        = 0.1
+	DefaultConcurrency   = 4
+	DefaultOrderTimeout  = 10 * time.Minute
+)
+
+// DefaultBackoff is the wait after the n-th failure in a row (the last entry
+// repeats), when Config.Backoff is nil.
+var DefaultBackoff = []time.Duration{
+	time.Minute,
+	5 * time.Minute,
+	15 * time.Minute,
+	time.Hour,
+	3 * time.Hour,
+	6 * time.Hour,
+	12 * time.Hour,
+}
+
+// Config configures a Manager. Its fields are read by New and must not be
+// changed afterwards.
+type Config struct {
+	// Store holds the certificates and the Manager's own state
+	// ("manager/<ca>/<name>.json"). Required.
+	Store store.Store
+	// Layout of the certificates in Store.
+	Layout store.Layout
+	// Clock tells the time; nil means the real time.
+	Clock Clock
+	// Logger receives what the Manager does; nil discards it.
+	Logger *slog.Logger
+
+	// CheckInterval is the longest time between two examinations of a
+	// certificate (fetching renewal information again, noticing a changed
+	// store). Zero means DefaultCheckInterval.
+	CheckInterval time.Duration
+	// RenewFraction renews a certificate, when the CA offers no renewal
+	// information, once this fraction of its lifetime is left. Zero means
+	// 1/3, and 1/2 for certificates valid for ten days or less.
+	RenewFraction float64
+	// ReissueBefore, if set, replaces RenewFraction: a certificate is
+	// renewed once less than ReissueBefore is left, but never earlier
+	// than halfway through its lifetime, so that short-lived
+	// certificates are not renewed in a loop. The CA's renewal
+	// information, when offered, takes precedence over both.
+	ReissueBefore time.Duration
+	// PanicBefore: a failed attempt with less than this left raises
+	// EventPanic (and with less than twice this, EventExpiringSoon).
+	// Zero means a sixth of the certificate's lifetime (15 days of 90,
+	// one day of 6).
+	PanicBefore time.Duration
+	// OnPanic is called for every EventPanic, after OnEvent. Nil means
+	// logging at ERROR level with the word PANIC.
+	OnPanic func(ctx context.Context, ev Event)
+	// OnEvent, if set, receives every event synchronously; it must not
+	// block for long.
+	OnEvent func(ev Event)
+	// Hooks run commands on events.
+	Hooks []Hook
+	// Metrics, if set, receives measurements.
+	Metrics Metrics
+	// Backoff is the wait after the n-th failure in a row:
+	// Backoff[min(n-1, len-1)], lengthened by up to Jitter, and never
+	// sooner than the CA's Retry-After. Nil means DefaultBackoff.
+	Backoff []time.Duration
+	// Jitter is the fraction by which renewal times, check intervals and
+	// backoffs are spread at random. Zero means DefaultJitter; negative
+	// means none.
+	Jitter float64
+	// Rand returns a number in [0, 1); nil means math/rand/v2.Float64.
+	Rand func() float64
+
+	// Concurrency bounds the orders the background loop runs at once;
+	// zero means DefaultConcurrency. Renew calls are not bounded by it.
+	Concurrency int
+	// OrderTimeout bounds one order with its save; zero means
+	// DefaultOrderTimeout.
+	OrderTimeout time.Duration
+}
+
+// withDefaults checks cfg and fills in its defaults.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.Store == nil {
+		return cfg, errors.New("manager: Config.Store is required")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.CheckInterval <= 0 {
+		cfg.CheckInterval = DefaultCheckInterval
+	}
+	if cfg.RenewFraction < 0 || cfg.RenewFraction >= 1 {
+		return cfg, fmt.Errorf("manager: RenewFraction %v is not in (0, 1)", cfg.RenewFraction)
+	}
+	if cfg.OnPanic == nil {
+		cfg.OnPanic = defaultPanic(cfg.Logger)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = nopMetrics{}
+	}
+	if cfg.Backoff == nil {
+		cfg.Backoff = DefaultBackoff
+	}
+	for _, d := range cfg.Backoff {
+		if d <= 0 {
+			return cfg, fmt.Errorf("manager: Backoff holds %v, which is not positive", d)
+		}
+	}
+	switch {
+	case cfg.Jitter == 0:
+		cfg.Jitter = DefaultJitter
+	case cfg.Jitter < 0:
+		cfg.Jitter = 0
+	case cfg.Jitter > 1:
+		return cfg, fmt.Errorf("manager: Jitter %v is above 1", cfg.Jitter)
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Float64
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.OrderTimeout <= 0 {
+		cfg.OrderTimeout = DefaultOrderTimeout
+	}
+	for i, h := range cfg.Hooks {
+		if h.Command == "" {
+			return cfg, fmt.Errorf("manager: hook %d has no Command", i)
+		}
+	}
+	return cfg, nil
+}
+
+// Status describes one managed certificate.
+type Status struct {
+	Name        string
+	Identifiers []string
+	// NotBefore and NotAfter are the validity of the certificate held;
+	// zero when none is.
+	NotBefore, NotAfter time.Time
+	// NextRenewal is when the next order is due: the renewal time, or
+	// the next attempt after a failure.
+	NextRenewal time.Time
+	LastSuccess time.Time
+	// LastError is the error of the last attempt if it failed, else "".
+	LastError string
+	// Failures counts the failed attempts in a row.
+	Failures int
+	// ARIWindowStart and ARIWindowEnd are the CA's suggested renewal
+	// window (RFC 9773 §4.2), zero when the CA offers none.
+	ARIWindowStart, ARIWindowEnd time.Time
+}
