@@ -1,8 +1,15 @@
 // Package dns01 solves the DNS-based challenges, dns-01 (RFC 8555 §8.4),
-// dns-account-01 and dns-persist-01, through functions that write and
-// delete TXT records at a DNS provider, and waits for the records to
-// become visible before the CA is asked to look. Use challenge.RecordFor
-// for the record's name and value.
+// dns-account-01 and dns-persist-01, by writing TXT records at a DNS host,
+// and waits for the records to become visible before the CA is asked to
+// look.
+//
+// Solver does it all for a Provider (RFC 2136, a script, a webhook,
+// acme-dns, any libdns provider: see the dnsprovider packages): it follows
+// CNAMEs of the record's name to the zone that really holds it, has the
+// Provider add the value, checks that every authoritative server of that
+// zone serves it (Propagation), and removes exactly that value afterwards.
+// Callback is the lower-level alternative, with functions of your own.
+// Resolver and Propagation can also be used alone.
 package dns01
 
 import (

@@ -1,0 +1,191 @@
+package dns01
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/challenge"
+)
+
+// Provider writes TXT records at a DNS host. Packages under
+// github.com/certkeeper/certkeeper/dnsprovider implement it for RFC 2136,
+// a script, a webhook and acme-dns; the libdnsadapter module adapts any
+// libdns provider.
+//
+// AddTXT MUST add value to the TXT records at fqdn, keeping any already
+// there: a wildcard and its base name are validated with two values at
+// one name. RemoveTXT MUST delete that one value and no other record.
+// Both MUST be safe for concurrent use. zone is the apex of the zone that
+// holds fqdn (fully qualified, e.g. "example.com."), as found by the
+// Solver; a provider MAY ignore it or find the zone itself when it is "".
+// fqdn is fully qualified with a trailing dot.
+type Provider interface {
+	AddTXT(ctx context.Context, zone, fqdn, value string) error
+	RemoveTXT(ctx context.Context, zone, fqdn, value string) error
+}
+
+// Solver turns a Provider into a challenge.Solver and challenge.Waiter for
+// dns-01, dns-account-01 and dns-persist-01. For each challenge it
+//
+//   - follows the CNAMEs of the record's name (challenge.RecordFor) so that
+//     a name delegated with "_acme-challenge.example.com CNAME
+//     x.auth.example.net." is written where the CA will look;
+//   - finds the zone holding that name (SOA queries) and has the Provider
+//     add the value there;
+//   - in Wait, checks that every authoritative server of the zone serves
+//     the value (Propagation);
+//   - in CleanUp, removes exactly the value it added.
+//
+// Use a *Solver; it is safe for concurrent use. Fields must not change
+// after first use.
+type Solver struct {
+	// Provider writes the records. Required.
+	Provider Provider
+	// Resolver finds zones, follows CNAMEs and finds name servers. The
+	// zero value uses /etc/resolv.conf.
+	Resolver Resolver
+	// NoCNAME writes the record at its own name without following CNAMEs.
+	NoCNAME bool
+	// Propagation configures the check made by Wait.
+	Propagation Propagation
+	// NoPropagationCheck makes Wait only sleep Propagation.Delay, for
+	// hosts whose servers this one cannot reach.
+	NoPropagationCheck bool
+	// Logger receives a line per record written, checked and removed. nil
+	// logs nothing.
+	Logger *slog.Logger
+
+	mu      sync.Mutex
+	records map[string]placed
+}
+
+var (
+	_ challenge.Solver = (*Solver)(nil)
+	_ challenge.Waiter = (*Solver)(nil)
+)
+
+// placed is where Present wrote a challenge's record.
+type placed struct {
+	zone, fqdn, value string
+}
+
+func recordKey(chal acme.Challenge, name, value string) string {
+	if chal.URL != "" {
+		return chal.URL
+	}
+	return strings.ToLower(name) + " " + value
+}
+
+func (s *Solver) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+// Target returns where the record for chal is written: the fully
+// qualified name at the end of its CNAME chain, the zone holding it and
+// the value.
+func (s *Solver) Target(ctx context.Context, chal acme.Challenge) (zone, fqdn, value string, err error) {
+	name, value, err := challenge.RecordFor(chal)
+	if err != nil {
+		return "", "", "", fmt.Errorf("dns01: %w", err)
+	}
+	fqdn = name
+	if !s.NoCNAME {
+		chain, err := s.Resolver.FollowCNAME(ctx, name)
+		if err != nil {
+			return "", "", "", err
+		}
+		fqdn = chain[len(chain)-1]
+	}
+	zone, err = s.Resolver.FindZone(ctx, fqdn)
+	if err != nil {
+		return "", "", "", err
+	}
+	return zone, fqdn, value, nil
+}
+
+// Present adds the challenge's TXT record through the Provider.
+func (s *Solver) Present(ctx context.Context, chal acme.Challenge) error {
+	if s.Provider == nil {
+		return fmt.Errorf("dns01: Solver.Provider is nil")
+	}
+	zone, fqdn, value, err := s.Target(ctx, chal)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := s.Provider.AddTXT(ctx, zone, fqdn, value); err != nil {
+		return fmt.Errorf("dns01: adding TXT %s in zone %s: %w", fqdn, zone, err)
+	}
+	name, _, _ := challenge.RecordFor(chal)
+	s.logger().InfoContext(ctx, "TXT record added", "name", name, "written_at", fqdn, "zone", zone, "took", time.Since(start))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.records == nil {
+		s.records = map[string]placed{}
+	}
+	s.records[recordKey(chal, name, value)] = placed{zone, fqdn, value}
+	return nil
+}
+
+// lookup returns where Present wrote chal's record, or works it out again
+// (for a Solver that did not present it).
+func (s *Solver) lookup(ctx context.Context, chal acme.Challenge, remove bool) (placed, error) {
+	name, value, err := challenge.RecordFor(chal)
+	if err != nil {
+		return placed{}, fmt.Errorf("dns01: %w", err)
+	}
+	key := recordKey(chal, name, value)
+	s.mu.Lock()
+	p, ok := s.records[key]
+	if ok && remove {
+		delete(s.records, key)
+	}
+	s.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	zone, fqdn, value, err := s.Target(ctx, chal)
+	return placed{zone, fqdn, value}, err
+}
+
+// Wait checks propagation (see Propagation.Wait) of the record Present
+// added.
+func (s *Solver) Wait(ctx context.Context, chal acme.Challenge) error {
+	p, err := s.lookup(ctx, chal, false)
+	if err != nil {
+		return err
+	}
+	if s.NoPropagationCheck {
+		return sleep(ctx, s.Propagation.Delay)
+	}
+	start := time.Now()
+	if err := s.Propagation.Wait(ctx, &s.Resolver, p.zone, p.fqdn, p.value); err != nil {
+		return err
+	}
+	s.logger().InfoContext(ctx, "TXT record served by every authoritative server", "name", p.fqdn, "zone", p.zone, "took", time.Since(start))
+	return nil
+}
+
+// CleanUp removes the record Present added.
+func (s *Solver) CleanUp(ctx context.Context, chal acme.Challenge) error {
+	if s.Provider == nil {
+		return fmt.Errorf("dns01: Solver.Provider is nil")
+	}
+	p, err := s.lookup(ctx, chal, true)
+	if err != nil {
+		return err
+	}
+	if err := s.Provider.RemoveTXT(ctx, p.zone, p.fqdn, p.value); err != nil {
+		return fmt.Errorf("dns01: removing TXT %s in zone %s: %w", p.fqdn, p.zone, err)
+	}
+	s.logger().InfoContext(ctx, "TXT record removed", "name", p.fqdn, "zone", p.zone)
+	return nil
+}

@@ -1,0 +1,221 @@
+package dns01_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/acmetest"
+	"github.com/certkeeper/certkeeper/challenge"
+	"github.com/certkeeper/certkeeper/dnsprovider/bindtest"
+	"github.com/certkeeper/certkeeper/dnsprovider/rfc2136"
+	"github.com/certkeeper/certkeeper/solver/dns01"
+)
+
+// startZones starts BIND with zone A (example.test) delegating names by
+// CNAME into zone B (other.test).
+func startZones(t *testing.T) *bindtest.Server {
+	t.Helper()
+	return bindtest.Start(t, bindtest.Options{
+		Keys: []bindtest.Key{{Name: "acme-key"}},
+		Zones: []bindtest.Zone{
+			{Name: "example.test", Records: []string{
+				"_acme-challenge.delegated CNAME d1.auth.other.test.",
+				"_acme-challenge.twohops CNAME hop.example.test.",
+				"hop CNAME d2.auth.other.test.",
+				"_acme-challenge.loop CNAME loop2.example.test.",
+				"loop2 CNAME _acme-challenge.loop.example.test.",
+			}},
+			{Name: "other.test"},
+		},
+	})
+}
+
+func solverFor(s *bindtest.Server) *dns01.Solver {
+	k := s.Keys[0]
+	return &dns01.Solver{
+		Provider:    &rfc2136.Provider{Server: s.Addr, Key: rfc2136.Key{Name: k.Name, Algorithm: k.Algorithm, Secret: k.Secret}},
+		Resolver:    dns01.Resolver{Servers: []string{s.Addr}},
+		Propagation: dns01.Propagation{Port: s.Port, Interval: 50 * time.Millisecond, Timeout: 3 * time.Second},
+	}
+}
+
+func testCtx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func dnsChal(domain, keyAuth string) acme.Challenge {
+	return acme.Challenge{
+		Type:             acme.ChallengeDNS01,
+		URL:              "https://ca.test/chal/" + keyAuth,
+		Identifier:       acme.Identifier{Type: acme.IdentifierDNS, Value: strings.TrimPrefix(domain, "*.")},
+		Wildcard:         strings.HasPrefix(domain, "*."),
+		KeyAuthorization: keyAuth,
+	}
+}
+
+func TestResolver(t *testing.T) {
+	t.Parallel()
+	s := startZones(t)
+	r := dns01.Resolver{Servers: []string{s.Addr}}
+	ctx := testCtx(t)
+	for name, want := range map[string]string{
+		"_acme-challenge.www.example.test.": "example.test.",
+		"d1.auth.other.test":                "other.test.",
+		"other.test.":                       "other.test.",
+	} {
+		if got, err := r.FindZone(ctx, name); err != nil || got != want {
+			t.Errorf("FindZone(%s) = %q, %v; want %s", name, got, err, want)
+		}
+	}
+	chain, err := r.FollowCNAME(ctx, "_acme-challenge.twohops.example.test")
+	if want := []string{"_acme-challenge.twohops.example.test.", "hop.example.test.", "d2.auth.other.test."}; err != nil || !slices.Equal(chain, want) {
+		t.Errorf("FollowCNAME = %q, %v; want %q", chain, err, want)
+	}
+	chain, err = r.FollowCNAME(ctx, "_acme-challenge.plain.example.test")
+	if err != nil || len(chain) != 1 {
+		t.Errorf("FollowCNAME without CNAME = %q, %v", chain, err)
+	}
+	_, err = r.FollowCNAME(ctx, "_acme-challenge.loop.example.test")
+	if !errors.Is(err, dns01.ErrCNAMELoop) {
+		t.Errorf("FollowCNAME on a loop: %v, want ErrCNAMELoop", err)
+	}
+	ns, err := r.NameServers(ctx, "other.test.", s.Port)
+	if want := fmt.Sprintf("127.0.0.1:%d", s.Port); err != nil || len(ns) != 1 || ns[0].Host != "ns1.other.test." || ns[0].Addr != want {
+		t.Errorf("NameServers = %v, %v", ns, err)
+	}
+}
+
+func TestSolverWildcardAndBase(t *testing.T) {
+	t.Parallel()
+	s := startZones(t)
+	sv := solverFor(s)
+	ctx := testCtx(t)
+	chals := []acme.Challenge{dnsChal("*.www.example.test", "wild.thumb"), dnsChal("www.example.test", "base.thumb")}
+	start := time.Now()
+	for _, c := range chals {
+		if err := sv.Present(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("two Present (CNAME + SOA lookups + signed update each): %v", time.Since(start))
+	start = time.Now()
+	for _, c := range chals {
+		if err := sv.Wait(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("two Wait (NS lookup + authoritative TXT query): %v", time.Since(start))
+	got := s.TXT(t, "_acme-challenge.www.example.test")
+	want := []string{challenge.DNS01Value("wild.thumb"), challenge.DNS01Value("base.thumb")}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("TXT = %q, want %q", got, want)
+	}
+	if err := sv.CleanUp(ctx, chals[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.TXT(t, "_acme-challenge.www.example.test"); !slices.Equal(got, []string{challenge.DNS01Value("base.thumb")}) {
+		t.Fatalf("after one clean-up TXT = %q", got)
+	}
+	if err := sv.CleanUp(ctx, chals[1]); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.TXT(t, "_acme-challenge.www.example.test"); len(got) != 0 {
+		t.Fatalf("TXT left after clean-up: %q", got)
+	}
+}
+
+func TestSolverCNAMEDelegation(t *testing.T) {
+	t.Parallel()
+	s := startZones(t)
+	sv := solverFor(s)
+	ctx := testCtx(t)
+	c := dnsChal("twohops.example.test", "k.thumb")
+	zone, fqdn, _, err := sv.Target(ctx, c)
+	if err != nil || zone != "other.test." || fqdn != "d2.auth.other.test." {
+		t.Fatalf("Target = %s %s %v", zone, fqdn, err)
+	}
+	if err := sv.Present(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := sv.Wait(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.TXT(t, "d2.auth.other.test"); !slices.Equal(got, []string{challenge.DNS01Value("k.thumb")}) {
+		t.Fatalf("TXT in zone B = %q", got)
+	}
+	// What the CA sees through a resolver: the CNAME chain ends at the value.
+	if err := challenge.CheckDNS01(ctx, s.Addr, c); err != nil {
+		t.Errorf("CheckDNS01: %v", err)
+	}
+	if err := sv.CleanUp(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.TXT(t, "d2.auth.other.test"); len(got) != 0 {
+		t.Fatalf("TXT left in zone B: %q", got)
+	}
+	if err := sv.Present(ctx, dnsChal("loop.example.test", "x")); !errors.Is(err, dns01.ErrCNAMELoop) {
+		t.Errorf("Present on a CNAME loop: %v, want ErrCNAMELoop", err)
+	}
+}
+
+// TestPropagationNamesServers has a second "authoritative" server that
+// never gets the record: the error must say who answered what.
+func TestPropagationNamesServers(t *testing.T) {
+	t.Parallel()
+	s := startZones(t)
+	stale := acmetest.NewTestDNSServer(t)
+	stale.AddTXT("_acme-challenge.lag.example.test", "old-value")
+	sv := solverFor(s)
+	sv.Propagation = dns01.Propagation{Servers: []string{s.Addr, stale.Addr()}, Interval: 50 * time.Millisecond, Timeout: 500 * time.Millisecond}
+	c := dnsChal("lag.example.test", "k.thumb")
+	ctx := testCtx(t)
+	if err := sv.Present(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err := sv.Wait(ctx, c)
+	var pe *dns01.PropagationError
+	if !errors.As(err, &pe) {
+		t.Fatalf("got %v, want a PropagationError", err)
+	}
+	t.Logf("gave up after %v: %v", time.Since(start), err)
+	if !errors.Is(err, context.DeadlineExceeded) || pe.Checks < 2 {
+		t.Errorf("checks %d, err %v", pe.Checks, err)
+	}
+	msg := err.Error()
+	for _, want := range []string{stale.Addr(), `["old-value"]`, "served by " + s.Addr, "_acme-challenge.lag.example.test."} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q: %s", want, msg)
+		}
+	}
+	if err := sv.CleanUp(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	// A record that never appears anywhere, and a recursive resolver.
+	sv.Propagation = dns01.Propagation{Port: s.Port, Resolvers: []string{stale.Addr()}, Interval: 50 * time.Millisecond, Timeout: 300 * time.Millisecond}
+	err = sv.Wait(ctx, dnsChal("never.example.test", "k.thumb"))
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "ns1.example.test. (127.0.0.1:") || !strings.Contains(err.Error(), "NXDOMAIN") || !strings.Contains(err.Error(), "resolver "+stale.Addr()) {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestPropagationHonoursContext(t *testing.T) {
+	t.Parallel()
+	s := startZones(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	p := dns01.Propagation{Servers: []string{s.Addr}}
+	if err := p.Wait(ctx, &dns01.Resolver{Servers: []string{s.Addr}}, "example.test.", "_acme-challenge.example.test.", "v"); !errors.Is(err, context.Canceled) {
+		t.Errorf("got %v, want context.Canceled", err)
+	}
+}
