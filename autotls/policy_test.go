@@ -1,0 +1,176 @@
+package autotls
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/certkeeper/certkeeper/manager"
+	"github.com/certkeeper/certkeeper/store"
+)
+
+func TestPatterns(t *testing.T) {
+	p, err := compilePatterns([]string{"Shop.Example.COM.", "*.example.net"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{
+		"shop.example.com":   true,
+		"example.com":        false,
+		"a.shop.example.com": false,
+		"a.example.net":      true,
+		"example.net":        false,
+		"a.b.example.net":    false,
+		"localhost":          false,
+	} {
+		if got := p.match(name); got != want {
+			t.Errorf("match(%q) = %v, want %v", name, got, want)
+		}
+	}
+	if _, err := compilePatterns([]string{"a.*.example.com"}); err == nil {
+		t.Error("a.*.example.com compiled")
+	}
+}
+
+func TestLimiters(t *testing.T) {
+	var l limiters
+	l.init(Rate{Events: 3, Per: time.Hour}, Rate{Events: 2, Per: time.Hour})
+	now := time.Now()
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"a.example.co.uk", true},
+		{"b.example.co.uk", true},
+		{"c.example.co.uk", false}, // domain example.co.uk spent; global keeps its token
+		{"a.example.org", true},
+		{"b.example.org", false}, // global spent
+	} {
+		err := l.allow(tc.name, now)
+		if (err == nil) != tc.ok {
+			t.Errorf("allow(%q) = %v, want ok=%v", tc.name, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, ErrRateLimited) {
+			t.Errorf("allow(%q) = %v, not ErrRateLimited", tc.name, err)
+		}
+	}
+	if err := l.allow("x.example.org", now.Add(time.Hour)); err != nil {
+		t.Errorf("after an hour: %v", err)
+	}
+}
+
+func TestNegCache(t *testing.T) {
+	c := negCache{ttl: time.Minute}
+	now := time.Now()
+	c.put("x.example.com", errors.New("boom"), now)
+	if c.get("x.example.com", now.Add(30*time.Second)) == nil {
+		t.Error("forgotten within the TTL")
+	}
+	if c.get("x.example.com", now.Add(2*time.Minute)) != nil {
+		t.Error("remembered past the TTL")
+	}
+}
+
+func TestNormalizeSNI(t *testing.T) {
+	for in, want := range map[string]string{"a.example.com": "a.example.com", "A.Example.com.": "a.example.com", "b.": "b"} {
+		if got := normalizeSNI(in); got != want {
+			t.Errorf("normalizeSNI(%q) = %q", in, got)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { normalizeSNI("www.example.com") }); n != 0 {
+		t.Errorf("normalizeSNI allocates %v times", n)
+	}
+}
+
+func newTestManager(t *testing.T) *manager.Manager {
+	t.Helper()
+	m, err := manager.New(manager.Config{Store: store.NewMemory()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestRefusedWithoutPolicy(t *testing.T) {
+	cfg := &Config{Manager: newTestManager(t)}
+	hello := &tls.ClientHelloInfo{ServerName: "unknown.example.com"}
+	if _, err := cfg.GetCertificate(hello); !errors.Is(err, ErrNotAllowed) {
+		t.Errorf("GetCertificate = %v, want ErrNotAllowed", err)
+	}
+	if _, err := cfg.GetCertificate(&tls.ClientHelloInfo{}); err == nil {
+		t.Error("no SNI and no default: no error")
+	}
+}
+
+func TestDecide(t *testing.T) {
+	refused := errors.New("not a customer")
+	var asked []string
+	cfg := &Config{
+		Manager: newTestManager(t),
+		Issuer:  nil,
+		OnDemand: &OnDemandPolicy{
+			Allow: []string{"*.allowed.example"},
+			Decide: func(ctx context.Context, name string) error {
+				asked = append(asked, name)
+				return refused
+			},
+		},
+	}
+	if err := cfg.Validate(); err == nil {
+		t.Fatal("OnDemand without Issuer validated")
+	}
+	cfg = &Config{Manager: cfg.Manager, OnDemand: cfg.OnDemand, HTTPSAddr: "127.0.0.1:8443"}
+	cfg.OnDemand = &OnDemandPolicy{Decide: cfg.OnDemand.Decide}
+	cfg.Issuer = nil
+	// Exercise the decision through the redirect handler, which needs no
+	// issuer.
+	s := &state{cfg: cfg, policy: cfg.OnDemand, names: map[string]bool{"www.example.com": true}}
+	s.allow, _ = compilePatterns([]string{"*.allowed.example"})
+	for host, want := range map[string]int{
+		"www.example.com":       http.StatusMovedPermanently,
+		"a.allowed.example":     http.StatusMovedPermanently,
+		"evil.example":          http.StatusNotFound,
+		"evil.example/x":        http.StatusNotFound,
+		"www.example.com:8080":  http.StatusMovedPermanently,
+		"b.a.allowed.example":   http.StatusNotFound,
+		"A.ALLOWED.example:80":  http.StatusMovedPermanently,
+		"[::1]:80":              http.StatusNotFound,
+		"www.example.com.:1234": http.StatusMovedPermanently,
+	} {
+		r := httptest.NewRequest("GET", "http://x/p/a?q=1", nil)
+		r.Host = host
+		w := httptest.NewRecorder()
+		s.redirect(w, r)
+		if w.Code != want {
+			t.Errorf("Host %q: %d, want %d", host, w.Code, want)
+		}
+		if want == http.StatusMovedPermanently {
+			loc := w.Header().Get("Location")
+			if loc != "https://"+normalizeSNI(hostOnly(host))+":8443/p/a?q=1" {
+				t.Errorf("Host %q: Location %q", host, loc)
+			}
+		}
+	}
+	if len(asked) == 0 || asked[0] != "evil.example" {
+		t.Errorf("Decide asked about %q", asked)
+	}
+	r := httptest.NewRequest("POST", "http://www.example.com/form", nil)
+	w := httptest.NewRecorder()
+	s.redirect(w, r)
+	if w.Code != http.StatusPermanentRedirect {
+		t.Errorf("POST: %d, want 308", w.Code)
+	}
+}
+
+func hostOnly(h string) string {
+	for i := len(h) - 1; i >= 0; i-- {
+		if h[i] == ':' {
+			return h[:i]
+		}
+	}
+	return h
+}

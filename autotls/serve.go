@@ -1,0 +1,120 @@
+package autotls
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// ShutdownTimeout bounds the graceful shutdown of ListenAndServe's servers
+// once its context is done.
+const ShutdownTimeout = 5 * time.Second
+
+// ListenAndServe serves handler over HTTPS on cfg.HTTPSAddr and
+// cfg.HTTPHandler(nil) (http-01 and the redirect to HTTPS) on
+// cfg.HTTPAddr, hands cfg.Names to the Manager and runs the Manager, until
+// ctx is done; then it shuts the servers down gracefully and returns nil.
+// It returns early with the first error of a listener, a server or the
+// Manager. Do not also call cfg.Manager.Run elsewhere.
+func ListenAndServe(ctx context.Context, cfg *Config, handler http.Handler) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	httpsAddr := cfg.HTTPSAddr
+	if httpsAddr == "" {
+		httpsAddr = ":443"
+	}
+	var lc net.ListenConfig
+	tlsLn, err := lc.Listen(ctx, "tcp", httpsAddr)
+	if err != nil {
+		return err
+	}
+	var httpLn net.Listener
+	if cfg.HTTPAddr != "-" {
+		addr := cfg.HTTPAddr
+		if addr == "" {
+			addr = ":80"
+		}
+		if httpLn, err = lc.Listen(ctx, "tcp", addr); err != nil {
+			tlsLn.Close()
+			return err
+		}
+	}
+	return Serve(ctx, cfg, handler, tlsLn, httpLn)
+}
+
+// Serve is ListenAndServe on listeners of the caller's: TLS on tlsLn (a
+// plain TCP listener) and, if httpLn is not nil, plain HTTP on httpLn. It
+// closes both before returning.
+func Serve(ctx context.Context, cfg *Config, handler http.Handler, tlsLn, httpLn net.Listener) error {
+	if err := cfg.Manage(ctx); err != nil {
+		tlsLn.Close()
+		if httpLn != nil {
+			httpLn.Close()
+		}
+		return err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	errLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
+	base := func(net.Listener) context.Context { return ctx }
+	servers := []*http.Server{{
+		Handler:           handler,
+		TLSConfig:         cfg.TLSConfig(),
+		ReadHeaderTimeout: 20 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       base,
+		ErrorLog:          errLog,
+	}}
+	errc := make(chan error, 3)
+	go func() { errc <- servers[0].ServeTLS(tlsLn, "", "") }()
+	if httpLn != nil {
+		hs := &http.Server{
+			Handler:           cfg.HTTPHandler(nil),
+			ReadHeaderTimeout: 20 * time.Second,
+			IdleTimeout:       time.Minute,
+			BaseContext:       base,
+			ErrorLog:          errLog,
+		}
+		servers = append(servers, hs)
+		go func() { errc <- hs.Serve(httpLn) }()
+	}
+	runCtx, stopManager := context.WithCancel(ctx)
+	managerDone := make(chan error, 1)
+	go func() { managerDone <- cfg.Manager.Run(runCtx) }()
+
+	var err error
+	managerStopped := false
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	case err = <-managerDone:
+		managerStopped = true
+		if err == nil {
+			err = errors.New("autotls: the manager stopped")
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+	defer cancel()
+	for _, s := range servers {
+		if serr := s.Shutdown(sctx); serr != nil {
+			s.Close()
+		}
+	}
+	stopManager()
+	if !managerStopped {
+		select {
+		case <-managerDone:
+		case <-sctx.Done():
+		}
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}

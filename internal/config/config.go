@@ -1,0 +1,415 @@
+// Package config reads the daemon's configuration file (TOML, documented in
+// docs/daemon.md) into typed values and checks them, so that every mistake
+// is reported with the key it is about before anything runs. It knows the
+// file format only; internal/cli turns a Config into library values.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/issue"
+	"github.com/certkeeper/certkeeper/keys"
+)
+
+// Config is the whole file.
+type Config struct {
+	CA       CA            `toml:"ca"`
+	Account  Account       `toml:"account"`
+	Store    Store         `toml:"store"`
+	Renewal  Renewal       `toml:"renewal"`
+	Metrics  Metrics       `toml:"metrics"`
+	Solvers  Solvers       `toml:"solvers"`
+	Hooks    []Hook        `toml:"hook"`
+	Certs    []Certificate `toml:"certificate"`
+	Defaults CertDefaults  `toml:"defaults"`
+}
+
+// CA says which ACME server to use.
+type CA struct {
+	// URL is a directory URL or an alias ("letsencrypt",
+	// "letsencrypt-staging"). Default "letsencrypt-staging".
+	URL string `toml:"url"`
+	// Root is a PEM file of roots to trust for the CA's API.
+	Root string `toml:"root"`
+	// EABKeyID and EABHMAC are the external account binding (RFC 8555
+	// §7.3.4); EABHMACFile reads the HMAC key from a file instead.
+	EABKeyID    string `toml:"eab_kid"`
+	EABHMAC     string `toml:"eab_hmac"`
+	EABHMACFile string `toml:"eab_hmac_file"`
+}
+
+// Account is the ACME account used, registered at start-up if the store
+// has none.
+type Account struct {
+	Email    string `toml:"email"`
+	KeyType  string `toml:"key_type"`
+	AgreeTOS bool   `toml:"agree_tos"`
+}
+
+// Store is where certificates, keys and the account are kept.
+type Store struct {
+	Dir    string `toml:"dir"`
+	Layout string `toml:"layout"`
+}
+
+// Renewal holds the manager's schedule settings; zero values mean the
+// manager's defaults.
+type Renewal struct {
+	CheckInterval Duration   `toml:"check_interval"`
+	RenewFraction float64    `toml:"renew_fraction"`
+	ReissueBefore Duration   `toml:"reissue_before"`
+	PanicBefore   Duration   `toml:"panic_before"`
+	Backoff       []Duration `toml:"backoff"`
+	Jitter        float64    `toml:"jitter"`
+}
+
+// Metrics configures the Prometheus endpoint.
+type Metrics struct {
+	// Listen is the host:port serving /metrics; empty serves none.
+	Listen string `toml:"listen"`
+}
+
+// Solvers configures how challenges are answered.
+type Solvers struct {
+	HTTP01    *HTTP01    `toml:"http01"`
+	TLSALPN01 *TLSALPN01 `toml:"tlsalpn01"`
+	DNS01     *DNS01     `toml:"dns01"`
+}
+
+// HTTP01 answers http-01 with a built-in server or a webroot.
+type HTTP01 struct {
+	Listen  string `toml:"listen"`
+	Webroot string `toml:"webroot"`
+}
+
+// TLSALPN01 answers tls-alpn-01 with a built-in TLS server.
+type TLSALPN01 struct {
+	Listen string `toml:"listen"`
+}
+
+// DNS01 answers dns-01 by running a hook: "HOOK present|cleanup NAME VALUE".
+type DNS01 struct {
+	Hook  string   `toml:"hook"`
+	Delay Duration `toml:"delay"`
+}
+
+// Hook runs a command on events.
+type Hook struct {
+	Events  []string `toml:"events"`
+	Command string   `toml:"command"`
+	Args    []string `toml:"args"`
+	Timeout Duration `toml:"timeout"`
+}
+
+// CertDefaults apply to every certificate that does not set its own.
+type CertDefaults struct {
+	Challenges     []string `toml:"challenges"`
+	KeyType        string   `toml:"key_type"`
+	ReuseKey       bool     `toml:"reuse_key"`
+	Profile        string   `toml:"profile"`
+	PreferredChain string   `toml:"preferred_chain"`
+}
+
+// Certificate is one certificate to keep.
+type Certificate struct {
+	// Name is where it is stored; default the first of Names.
+	Name  string   `toml:"name"`
+	Names []string `toml:"names"`
+	// Challenges are the challenge types in order of preference; default
+	// [defaults] challenges, else every type configured in Solvers.
+	Challenges     []string `toml:"challenges"`
+	KeyType        string   `toml:"key_type"`
+	ReuseKey       *bool    `toml:"reuse_key"`
+	Profile        string   `toml:"profile"`
+	PreferredChain string   `toml:"preferred_chain"`
+	// Solvers, if set, replaces the top-level [solvers] for this
+	// certificate.
+	Solvers *Solvers `toml:"solvers"`
+
+	// Identifiers is Names parsed; filled in by Load.
+	Identifiers []acme.Identifier `toml:"-"`
+}
+
+// Duration is a time.Duration written as a string such as "12h" or "90s".
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (use a number with a unit: 90s, 15m, 12h)", b)
+	}
+	if v < 0 {
+		return fmt.Errorf("invalid duration %q: negative", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration as time.Duration.String does.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Load reads and checks the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes and checks a configuration. Unknown keys are errors, named
+// with their full path.
+func Parse(data []byte) (*Config, error) {
+	var c Config
+	md, err := toml.Decode(string(data), &c)
+	if err != nil {
+		return nil, err
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return nil, fmt.Errorf("unknown key(s): %s", strings.Join(keys, ", "))
+	}
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// CAAliases maps the CA names users may write to directory URLs.
+var CAAliases = map[string]string{
+	"letsencrypt":         "https://acme-v02.api.letsencrypt.org/directory",
+	"letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+}
+
+// DirectoryURL returns the CA's directory URL, resolving an alias.
+func (c *CA) DirectoryURL() string {
+	if u, ok := CAAliases[c.URL]; ok {
+		return u
+	}
+	return c.URL
+}
+
+// EventTypes are the event names hooks may subscribe to (manager.EventType
+// values).
+var EventTypes = []string{"obtaining", "obtained", "renewing", "renewed", "failed", "expiring_soon", "panic", "revoked", "hook_failed"}
+
+// ChallengeTypes are the challenge types certificates may prefer.
+var ChallengeTypes = []string{"http-01", "tls-alpn-01", "dns-01"}
+
+func (c *Config) check() error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
+	}
+	if c.CA.URL == "" {
+		c.CA.URL = "letsencrypt-staging"
+	}
+	if _, ok := CAAliases[c.CA.URL]; !ok {
+		u, err := url.Parse(c.CA.URL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			names := make([]string, 0, len(CAAliases))
+			for n := range CAAliases {
+				names = append(names, n)
+			}
+			slices.Sort(names)
+			bad("ca.url", "%q is neither a directory URL (https://...) nor one of %s", c.CA.URL, strings.Join(names, ", "))
+		}
+	}
+	if c.CA.EABHMAC != "" && c.CA.EABHMACFile != "" {
+		bad("ca.eab_hmac_file", "give eab_hmac or eab_hmac_file, not both")
+	}
+	if (c.CA.EABKeyID == "") != (c.CA.EABHMAC == "" && c.CA.EABHMACFile == "") {
+		bad("ca.eab_kid", "external account binding needs both eab_kid and eab_hmac (or eab_hmac_file)")
+	}
+	if c.Account.KeyType == "" {
+		c.Account.KeyType = string(keys.EC256)
+	}
+	if _, err := keys.ParseType(c.Account.KeyType); err != nil {
+		bad("account.key_type", "%v", err)
+	}
+	if c.Account.Email != "" && !strings.Contains(c.Account.Email, "@") {
+		bad("account.email", "%q is not an email address", c.Account.Email)
+	}
+	if c.Store.Dir == "" {
+		bad("store.dir", "required")
+	}
+	switch c.Store.Layout {
+	case "":
+		c.Store.Layout = "standard"
+	case "standard", "shared":
+	default:
+		bad("store.layout", "%q: want standard or shared", c.Store.Layout)
+	}
+	r := c.Renewal
+	if r.RenewFraction < 0 || r.RenewFraction >= 1 {
+		bad("renewal.renew_fraction", "%v is not between 0 and 1", r.RenewFraction)
+	}
+	if r.Jitter < 0 || r.Jitter > 1 {
+		bad("renewal.jitter", "%v is not between 0 and 1", r.Jitter)
+	}
+	for i, b := range r.Backoff {
+		if b <= 0 {
+			bad(fmt.Sprintf("renewal.backoff[%d]", i), "must be positive")
+		}
+	}
+	if l := c.Metrics.Listen; l != "" {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			bad("metrics.listen", "%q is not host:port (%v)", l, err)
+		}
+	}
+	c.Solvers.check("solvers", bad)
+	for i, h := range c.Hooks {
+		key := fmt.Sprintf("hook[%d]", i)
+		if h.Command == "" {
+			bad(key+".command", "required")
+		}
+		for _, e := range h.Events {
+			if !slices.Contains(EventTypes, e) {
+				bad(key+".events", "unknown event %q (want one of %s)", e, strings.Join(EventTypes, ", "))
+			}
+		}
+	}
+	d := &c.Defaults
+	if d.KeyType != "" {
+		if _, err := keys.ParseType(d.KeyType); err != nil {
+			bad("defaults.key_type", "%v", err)
+		}
+	}
+	checkChallenges("defaults.challenges", d.Challenges, bad)
+	if len(c.Certs) == 0 {
+		bad("certificate", "no [[certificate]] given")
+	}
+	seen := map[string]int{}
+	for i := range c.Certs {
+		cert := &c.Certs[i]
+		key := fmt.Sprintf("certificate[%d]", i)
+		if len(cert.Names) == 0 {
+			bad(key+".names", "required: at least one name")
+			continue
+		}
+		ids, err := issue.ParseIdentifiers(cert.Names...)
+		if err != nil {
+			bad(key+".names", "%v", err)
+			continue
+		}
+		cert.Identifiers = ids
+		if cert.Name == "" {
+			cert.Name = ids[0].Value
+		}
+		if j, dup := seen[cert.Name]; dup {
+			bad(key+".name", "%q is also certificate[%d]'s name", cert.Name, j)
+		}
+		seen[cert.Name] = i
+		if cert.KeyType == "" {
+			cert.KeyType = d.KeyType
+		}
+		if cert.KeyType != "" {
+			if _, err := keys.ParseType(cert.KeyType); err != nil {
+				bad(key+".key_type", "%v", err)
+			}
+		}
+		if cert.ReuseKey == nil {
+			cert.ReuseKey = &d.ReuseKey
+		}
+		if cert.Profile == "" {
+			cert.Profile = d.Profile
+		}
+		if cert.PreferredChain == "" {
+			cert.PreferredChain = d.PreferredChain
+		}
+		if len(cert.Challenges) == 0 {
+			cert.Challenges = d.Challenges
+		}
+		checkChallenges(key+".challenges", cert.Challenges, bad)
+		solvers := &c.Solvers
+		skey := "solvers"
+		if cert.Solvers != nil {
+			skey = key + ".solvers"
+			cert.Solvers.check(skey, bad)
+			solvers = cert.Solvers
+		}
+		have := solvers.Types()
+		if len(have) == 0 {
+			bad(skey, "no challenge solver configured for certificate %q: add http01, tlsalpn01 or dns01", cert.Name)
+		}
+		for _, ch := range cert.Challenges {
+			if !slices.Contains(have, ch) {
+				bad(key+".challenges", "%s has no solver in [%s]", ch, skey)
+			}
+		}
+		for _, id := range ids {
+			if issue.IsWildcard(id) && !slices.Contains(have, "dns-01") {
+				bad(key+".names", "%s is a wildcard, which only dns-01 can validate: configure [%s.dns01]", id.Value, skey)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkChallenges(key string, list []string, bad func(key, format string, a ...any)) {
+	for _, ch := range list {
+		if !slices.Contains(ChallengeTypes, ch) {
+			bad(key, "unknown challenge type %q (want %s)", ch, strings.Join(ChallengeTypes, ", "))
+		}
+	}
+}
+
+// Types returns the challenge types configured, in the default order of
+// preference.
+func (s *Solvers) Types() []string {
+	var t []string
+	if s.HTTP01 != nil {
+		t = append(t, "http-01")
+	}
+	if s.TLSALPN01 != nil {
+		t = append(t, "tls-alpn-01")
+	}
+	if s.DNS01 != nil {
+		t = append(t, "dns-01")
+	}
+	return t
+}
+
+func (s *Solvers) check(key string, bad func(key, format string, a ...any)) {
+	if h := s.HTTP01; h != nil {
+		switch {
+		case h.Listen == "" && h.Webroot == "":
+			bad(key+".http01", "give listen (built-in server) or webroot")
+		case h.Listen != "" && h.Webroot != "":
+			bad(key+".http01", "give listen or webroot, not both")
+		case h.Listen != "":
+			if _, _, err := net.SplitHostPort(h.Listen); err != nil {
+				bad(key+".http01.listen", "%q is not host:port (%v)", h.Listen, err)
+			}
+		}
+	}
+	if t := s.TLSALPN01; t != nil {
+		if _, _, err := net.SplitHostPort(t.Listen); err != nil {
+			bad(key+".tlsalpn01.listen", "%q is not host:port (%v)", t.Listen, err)
+		}
+	}
+	if d := s.DNS01; d != nil && d.Hook == "" {
+		bad(key+".dns01.hook", "required")
+	}
+}
