@@ -1,10 +1,25 @@
 package manager
 
 import (
+	"cmp"
 	"context"
+	"crypto"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"net"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
+	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/issue"
 	"github.com/certkeeper/certkeeper/store"
 )
 
@@ -12,45 +27,398 @@ import (
 // for concurrent use.
 type Manager struct {
 	cfg   Config
+	pol   policy
 	certs store.Certs
+
+	// Seams for tests: the order, and the CA's renewal information
+	// (errNoARI when the CA offers none).
+	obtain      func(ctx context.Context, c Certificate, req issue.Request) (*issue.Certificate, error)
+	renewalInfo func(ctx context.Context, c Certificate, leaf *x509.Certificate) (acme.RenewalInfo, error)
+
+	snap atomic.Pointer[snapshot]
+
+	mu      sync.Mutex
+	entries map[string]*entry
+	queue   entryHeap
+	wake    chan struct{} // capacity 1: the queue changed
+	running bool
+	busy    int // background checks under way
+
+	// The first pass, for Ready.
+	pending   int // entries whose first attempt has not finished
+	readyCh   chan struct{}
+	readyErrs map[string]error
 }
 
-// New returns a Manager for cfg.
+// entry is one managed certificate. Its fields are guarded by Manager.mu.
+type entry struct {
+	cert  Certificate // Name filled in
+	ids   []string    // identifier values, lower-case
+	caDir string      // store.CADirName of the CA
+	enc   string      // store.EncodeName of the name
+
+	held *held  // the certificate held, nil if none
+	r    float64 // random draw for the lifetime rule, per held certificate
+	st   state   // persisted state
+
+	due   time.Time // next renewal: NextRenewal in Status
+	next  time.Time // next check: the queue's key
+	index int       // in the queue, or -1
+	call  *call     // the order under way, if any
+
+	initial bool // first attempt pending, for Ready
+	removed bool
+}
+
+// held is a certificate in memory.
+type held struct {
+	tls    *tls.Certificate // nil when the store has no key for it
+	leaf   *x509.Certificate
+	key    crypto.Signer
+	covers bool // the leaf is valid for every identifier managed
+}
+
+// call is an order under way that several callers wait for.
+type call struct {
+	done chan struct{}
+	err  error
+}
+
+// New returns a Manager for cfg. It starts nothing: call Manage, then Run.
 func New(cfg Config) (*Manager, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{cfg: cfg, certs: store.Certs{Store: cfg.Store, Layout: cfg.Layout}}, nil
+	m := &Manager{
+		cfg: cfg,
+		pol: policy{
+			fraction: cfg.RenewFraction, reissueBefore: cfg.ReissueBefore,
+			panicBefore: cfg.PanicBefore, jitter: cfg.Jitter, backoff: cfg.Backoff,
+		},
+		certs:     store.Certs{Store: cfg.Store, Layout: cfg.Layout},
+		entries:   map[string]*entry{},
+		wake:      make(chan struct{}, 1),
+		readyErrs: map[string]error{},
+	}
+	m.obtain = func(ctx context.Context, c Certificate, req issue.Request) (*issue.Certificate, error) {
+		return c.Issuer.Obtain(ctx, req)
+	}
+	m.renewalInfo = caRenewalInfo
+	m.snap.Store(&snapshot{})
+	return m, nil
 }
 
-var errTODO = errors.New("manager: not implemented yet")
+// errNoARI says that the CA offers no renewal information.
+var errNoARI = errors.New("manager: the CA offers no renewal information")
 
-// Manage adds certificates, or replaces those of the same names, and loads
-// what the store holds for them into memory at once, without any network
-// call.
-func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error { return errTODO }
+func caRenewalInfo(ctx context.Context, c Certificate, leaf *x509.Certificate) (acme.RenewalInfo, error) {
+	dir, err := c.Issuer.Client.Directory(ctx)
+	if err != nil {
+		return acme.RenewalInfo{}, err
+	}
+	if dir.RenewalInfo == "" {
+		return acme.RenewalInfo{}, errNoARI
+	}
+	return c.Issuer.Client.RenewalInfo(ctx, leaf)
+}
 
-// Unmanage stops managing the named certificates. What the store holds is
-// left alone.
-func (m *Manager) Unmanage(names ...string) {}
+// Manage adds certificates, or replaces the configuration of those of the
+// same names, and loads what the store holds for them into memory at once,
+// without any network call, so that Lookup serves them when Manage
+// returns. A certificate the store does not hold, or holds for other
+// identifiers, is obtained by Run. Manage fails, adding none of them, if a
+// Certificate is invalid; a stored certificate that cannot be read is
+// logged and treated as missing.
+func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error {
+	es := make([]*entry, len(certs))
+	seen := map[string]bool{}
+	for i, c := range certs {
+		e, err := newEntry(c)
+		if err != nil {
+			return err
+		}
+		if seen[e.cert.Name] {
+			return fmt.Errorf("manager: certificate %q given twice", e.cert.Name)
+		}
+		seen[e.cert.Name] = true
+		es[i] = e
+	}
+	// Load in parallel: parsing keys and certificates is most of the work.
+	workers := min(runtime.GOMAXPROCS(0), len(es))
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(es) || ctx.Err() != nil {
+					return
+				}
+				m.load(ctx, es[i])
+			}
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 
-// Run obtains what is missing and renews on schedule until ctx is done.
-func (m *Manager) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+	now := m.cfg.Clock.Now()
+	m.mu.Lock()
+	for _, e := range es {
+		old := m.entries[e.cert.Name]
+		if old != nil {
+			// Keep the entry, so that an order under way lands in it.
+			old.cert, old.ids, old.caDir, old.enc = e.cert, e.ids, e.caDir, e.enc
+			if e.held != nil {
+				e.held.covers = covers(e.held.leaf, e.ids)
+			}
+			if old.held == nil || e.held != nil && newer(e.held.leaf, old.held.leaf) {
+				old.held, old.r, old.st = e.held, e.r, e.st
+			} else {
+				old.held.covers = covers(old.held.leaf, old.ids)
+			}
+			e = old
+		} else {
+			e.r = m.cfg.Rand()
+			m.entries[e.cert.Name] = e
+		}
+		if !e.initial && m.needsFirstPass(e, now) {
+			e.initial = true
+			m.pending++
+			if m.pending == 1 {
+				m.readyCh = make(chan struct{})
+			}
+		}
+		if e.initial && e.st.Failures > 0 && e.st.NextAttempt.After(now) {
+			// A previous run tried and is backing off: that was the
+			// first attempt.
+			m.firstPassDoneLocked(e, errors.New(e.st.LastError))
+		}
+		m.scheduleLocked(e, now, now)
+		if e.held != nil {
+			m.cfg.Metrics.ObserveExpiry(e.cert.Name, e.held.leaf.NotAfter)
+		}
+	}
+	m.rebuildLocked()
+	m.mu.Unlock()
+	m.poke()
+	return nil
+}
 
-// Ready returns once the first pass has been attempted for every
-// certificate that was missing, expired or inside the panic interval.
-func (m *Manager) Ready(ctx context.Context) error { return errTODO }
+// newEntry checks c and makes its entry.
+func newEntry(c Certificate) (*entry, error) {
+	if len(c.Identifiers) == 0 {
+		return nil, fmt.Errorf("manager: certificate %q has no identifiers", c.Name)
+	}
+	if c.Name == "" {
+		c.Name = c.Identifiers[0].Value
+	}
+	if c.Issuer == nil || c.Issuer.Client == nil || c.Issuer.Client.DirectoryURL == "" {
+		return nil, fmt.Errorf("manager: certificate %q has no Issuer with a Client and a DirectoryURL", c.Name)
+	}
+	c.Identifiers = slices.Clone(c.Identifiers)
+	e := &entry{cert: c, index: -1}
+	for _, id := range c.Identifiers {
+		e.ids = append(e.ids, strings.ToLower(id.Value))
+	}
+	var err error
+	if e.caDir, err = store.CADirName(c.Issuer.Client.DirectoryURL); err != nil {
+		return nil, fmt.Errorf("manager: certificate %q: %w", c.Name, err)
+	}
+	if e.enc, err = store.EncodeName(c.Name); err != nil {
+		return nil, fmt.Errorf("manager: certificate %q: %w", c.Name, err)
+	}
+	return e, nil
+}
 
-// Renew orders the named certificate now.
-func (m *Manager) Renew(ctx context.Context, name string) error { return errTODO }
+// load reads e's certificate and state from the store.
+func (m *Manager) load(ctx context.Context, e *entry) {
+	log := m.cfg.Logger.With("name", e.cert.Name)
+	res, err := m.certs.LoadCertificate(ctx, e.cert.Issuer.Client.DirectoryURL, e.cert.Name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		log.WarnContext(ctx, "stored certificate unreadable; it will be obtained again", "error", err)
+	case len(res.ChainPEM) == 0:
+		// A placeholder in the shared layout: please issue.
+	default:
+		h, err := parseHeld(res)
+		if err != nil {
+			log.WarnContext(ctx, "stored certificate unreadable; it will be obtained again", "error", err)
+			break
+		}
+		h.covers = covers(h.leaf, e.ids)
+		e.held = h
+	}
+	st, err := m.loadState(ctx, e)
+	if err != nil {
+		log.WarnContext(ctx, "stored renewal state unreadable; starting afresh", "error", err)
+	}
+	if e.held == nil || st.Serial != serial(e.held.leaf) {
+		st = st.forNewCertificate()
+	}
+	e.st = st
+}
 
-// Lookup returns the certificate for serverName from memory.
-func (m *Manager) Lookup(serverName string) *tls.Certificate { return nil }
+// parseHeld turns a stored certificate into one that can be served.
+func parseHeld(res store.Resource) (*held, error) {
+	if len(res.KeyPEM) == 0 {
+		chain, err := x509.ParseCertificate(firstDER(res.ChainPEM))
+		if err != nil {
+			return nil, err
+		}
+		return &held{leaf: chain}, nil
+	}
+	c, err := tls.X509KeyPair(res.ChainPEM, res.KeyPEM)
+	if err != nil {
+		return nil, err
+	}
+	if c.Leaf == nil {
+		if c.Leaf, err = x509.ParseCertificate(c.Certificate[0]); err != nil {
+			return nil, err
+		}
+	}
+	key, _ := c.PrivateKey.(crypto.Signer)
+	return &held{tls: &c, leaf: c.Leaf, key: key}, nil
+}
+
+// covers reports whether leaf is valid for every identifier in ids.
+func covers(leaf *x509.Certificate, ids []string) bool {
+	for _, id := range ids {
+		if ip := net.ParseIP(id); ip != nil {
+			if !slices.ContainsFunc(leaf.IPAddresses, ip.Equal) {
+				return false
+			}
+			continue
+		}
+		if !slices.ContainsFunc(leaf.DNSNames, func(n string) bool { return strings.EqualFold(n, id) }) {
+			return false
+		}
+	}
+	return true
+}
+
+// newer reports whether a was issued after b.
+func newer(a, b *x509.Certificate) bool {
+	if b == nil {
+		return true
+	}
+	return a.NotBefore.After(b.NotBefore) || a.NotBefore.Equal(b.NotBefore) && a.NotAfter.After(b.NotAfter)
+}
+
+// needsFirstPass reports whether e is missing, expired or inside the panic
+// interval: the certificates Ready waits for.
+func (m *Manager) needsFirstPass(e *entry, now time.Time) bool {
+	if e.held == nil || !e.held.covers {
+		return true
+	}
+	l := e.held.leaf
+	return now.Add(m.pol.panicLeft(l.NotBefore, l.NotAfter)).After(l.NotAfter)
+}
+
+// firstPassDoneLocked records the outcome of e's first attempt for Ready.
+func (m *Manager) firstPassDoneLocked(e *entry, err error) {
+	if !e.initial {
+		return
+	}
+	e.initial = false
+	if err != nil {
+		m.readyErrs[e.cert.Name] = fmt.Errorf("%s: %w", e.cert.Name, err)
+	} else {
+		delete(m.readyErrs, e.cert.Name)
+	}
+	m.pending--
+	if m.pending == 0 {
+		close(m.readyCh)
+	}
+}
+
+// Unmanage stops managing the named certificates and stops serving them.
+// What the store holds is left alone; an order under way finishes.
+func (m *Manager) Unmanage(names ...string) {
+	m.mu.Lock()
+	for _, n := range names {
+		e := m.entries[n]
+		if e == nil {
+			continue
+		}
+		delete(m.entries, n)
+		e.removed = true
+		if e.index >= 0 {
+			m.queue.remove(e)
+		}
+		m.firstPassDoneLocked(e, nil)
+		delete(m.readyErrs, n)
+		m.cfg.Metrics.Forget(n)
+	}
+	m.rebuildLocked()
+	m.mu.Unlock()
+	m.poke()
+}
+
+// Ready returns once the first attempt has been made for every certificate
+// that was missing, expired or inside the panic interval when it was given
+// to Manage, whether it succeeded or not: the errors of those attempts are
+// joined in the result. It returns at once if there are none. A
+// certificate whose previous run left it backing off counts as attempted,
+// with the error that run recorded. The attempts are made by Run (or
+// Renew); Ready only waits for them, or for ctx.
+func (m *Manager) Ready(ctx context.Context) error {
+	for {
+		m.mu.Lock()
+		if m.pending == 0 {
+			errs := make([]error, 0, len(m.readyErrs))
+			for _, n := range slices.Sorted(maps.Keys(m.readyErrs)) {
+				errs = append(errs, m.readyErrs[n])
+			}
+			m.mu.Unlock()
+			return errors.Join(errs...)
+		}
+		ch := m.readyCh
+		m.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+	}
+}
 
 // Status describes every managed certificate, sorted by name.
-func (m *Manager) Status() []Status { return nil }
+func (m *Manager) Status() []Status {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Status, 0, len(m.entries))
+	for _, e := range m.entries {
+		out = append(out, m.statusLocked(e))
+	}
+	slices.SortFunc(out, func(a, b Status) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
 
-// LoadStatus reads the state persisted by Managers for the CA with
-// directory URL ca, without running one.
-func LoadStatus(ctx context.Context, s store.Store, ca string) ([]Status, error) { return nil, errTODO }
+func (m *Manager) statusLocked(e *entry) Status {
+	s := Status{
+		Name:           e.cert.Name,
+		Identifiers:    slices.Clone(e.ids),
+		NextRenewal:    e.due,
+		LastSuccess:    e.st.LastSuccess,
+		LastError:      e.st.LastError,
+		Failures:       e.st.Failures,
+		ARIWindowStart: e.st.ARIWindowStart,
+		ARIWindowEnd:   e.st.ARIWindowEnd,
+	}
+	if e.held != nil {
+		s.NotBefore, s.NotAfter = e.held.leaf.NotBefore, e.held.leaf.NotAfter
+	}
+	return s
+}
+
+// poke wakes Run up to look at the queue again.
+func (m *Manager) poke() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,130 @@
+package manager
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/certkeeper/certkeeper/store"
+)
+
+// maxHookOutput is how much of a hook's output is kept for the log.
+const maxHookOutput = 16 << 10
+
+// emit sends ev to the logger, OnEvent, OnPanic and the hooks.
+func (m *Manager) emit(ctx context.Context, ev Event) {
+	log := m.cfg.Logger
+	switch ev.Type {
+	case EventPanic:
+		// OnPanic logs it, by default.
+	case EventFailed, EventExpiringSoon, EventHookFailed:
+		log.LogAttrs(ctx, slog.LevelError, "certificate "+string(ev.Type), slog.Any("event", ev))
+	case EventRevoked:
+		log.LogAttrs(ctx, slog.LevelWarn, "certificate "+string(ev.Type), slog.Any("event", ev))
+	default:
+		log.LogAttrs(ctx, slog.LevelInfo, "certificate "+string(ev.Type), slog.Any("event", ev))
+	}
+	if m.cfg.OnEvent != nil {
+		m.cfg.OnEvent(ev)
+	}
+	if ev.Type == EventPanic {
+		m.cfg.OnPanic(ctx, ev)
+	}
+	if ev.Type == EventHookFailed {
+		return
+	}
+	for i := range m.cfg.Hooks {
+		if h := &m.cfg.Hooks[i]; h.wants(ev.Type) {
+			m.runHook(ctx, h, ev)
+		}
+	}
+}
+
+// runHook runs h for ev and reports a failure as EventHookFailed.
+func (m *Manager) runHook(ctx context.Context, h *Hook, ev Event) {
+	timeout := h.Timeout
+	if timeout <= 0 {
+		timeout = DefaultHookTimeout
+	}
+	// The hook runs even when ctx is cancelled (Run stopping): a renewed
+	// certificate must still be deployed.
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(hctx, h.Command, h.Args...)
+	cmd.Env = append(os.Environ(), hookEnv(ev)...)
+	cmd.WaitDelay = time.Second // do not wait for children holding the output open
+	var out limitedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	if hctx.Err() != nil && err != nil {
+		err = fmt.Errorf("timed out after %v: %w", timeout, err)
+	}
+	log := m.cfg.Logger.With("name", ev.Name, "event", string(ev.Type), "hook", h.Command)
+	if err == nil {
+		log.InfoContext(ctx, "hook ran", "duration", time.Since(start), "output", out.String())
+		return
+	}
+	hev := ev
+	hev.Type = EventHookFailed
+	hev.Err = fmt.Errorf("hook %s for %s: %w; output: %q", h.Command, ev.Type, err, out.String())
+	m.emit(ctx, hev)
+}
+
+// hookEnv is the environment a hook gets for ev, beyond the Manager's.
+func hookEnv(ev Event) []string {
+	env := []string{
+		"CERTKEEPER_EVENT=" + string(ev.Type),
+		"CERTKEEPER_NAME=" + ev.Name,
+		"CERTKEEPER_NAMES=" + strings.Join(ev.Identifiers, ","),
+		"CERTKEEPER_CERT_PATH=" + ev.Paths["cert"],
+		"CERTKEEPER_KEY_PATH=" + ev.Paths["key"],
+		"CERTKEEPER_NOT_AFTER=",
+		"CERTKEEPER_ERROR=",
+	}
+	if !ev.NotAfter.IsZero() {
+		env[5] += ev.NotAfter.UTC().Format(time.RFC3339)
+	}
+	if ev.Err != nil {
+		env[6] += ev.Err.Error()
+	}
+	return env
+}
+
+// paths returns the files that hold e's certificate when the store is a
+// directory, nil otherwise.
+func (m *Manager) paths(e *entry) map[string]string {
+	d, ok := m.cfg.Store.(*store.Dir)
+	if !ok {
+		return nil
+	}
+	var keys map[string]string
+	if m.cfg.Layout == store.LayoutShared {
+		keys = map[string]string{"cert": e.enc + ".pem", "key": e.enc + ".pem"}
+	} else {
+		dir := "certificates/" + e.caDir + "/" + e.enc + "/"
+		keys = map[string]string{"cert": dir + "cert.pem", "key": dir + "key.pem", "meta": dir + "meta.json"}
+	}
+	out := make(map[string]string, len(keys))
+	for k, key := range keys {
+		if p, err := d.Path(key); err == nil {
+			out[k] = p
+		}
+	}
+	return out
+}
+
+// limitedBuffer keeps the first maxHookOutput bytes written to it.
+type limitedBuffer struct{ bytes.Buffer }
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if room := maxHookOutput - b.Len(); room > 0 {
+		b.Buffer.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}

@@ -1,0 +1,293 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/issue"
+	"github.com/certkeeper/certkeeper/keys"
+	"github.com/certkeeper/certkeeper/store"
+)
+
+// ErrNotManaged is wrapped by the error of Renew for a name that is not
+// managed.
+var ErrNotManaged = errors.New("manager: certificate not managed")
+
+// Renew orders the named certificate now, whether it is due or not, and
+// returns when the order has ended (and the hooks of its events have run)
+// or ctx is done. One order runs at a time per certificate: a caller that
+// comes while one is under way, from Renew, the schedule or a handshake,
+// waits for it and gets its result. The order itself is bounded by
+// Config.OrderTimeout, not by ctx, so that one impatient caller does not
+// cancel it for the others. If another process sharing the store renewed
+// the certificate while this one waited for the store's lock, that
+// certificate is taken and no order is placed.
+func (m *Manager) Renew(ctx context.Context, name string) error {
+	m.mu.Lock()
+	e := m.entries[name]
+	m.mu.Unlock()
+	if e == nil {
+		return fmt.Errorf("%w: %q", ErrNotManaged, name)
+	}
+	return m.join(ctx, e, true, context.WithoutCancel(ctx))
+}
+
+// join starts an order for e unless one is under way, and waits for it or
+// for ctx. The order runs under parent, bounded by OrderTimeout.
+func (m *Manager) join(ctx context.Context, e *entry, force bool, parent context.Context) error {
+	m.mu.Lock()
+	c := e.call
+	if c == nil {
+		c = &call{done: make(chan struct{})}
+		e.call = c
+		go func() {
+			octx, cancel := context.WithTimeout(parent, m.cfg.OrderTimeout)
+			err := m.attempt(octx, e, force)
+			cancel()
+			m.mu.Lock()
+			e.call = nil
+			c.err = err
+			close(c.done)
+			m.mu.Unlock()
+		}()
+	}
+	m.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// attempt runs one order for e under the store's lock, saves the result
+// and reports the outcome.
+func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error) {
+	m.mu.Lock()
+	lockName := "obtain/" + e.caDir + "/" + e.enc
+	c := e.cert
+	before := e.held
+	m.mu.Unlock()
+	log := m.cfg.Logger.With("name", c.Name)
+
+	unlock, err := m.cfg.Store.Lock(ctx, lockName)
+	if err != nil {
+		return m.fail(ctx, e, fmt.Errorf("taking the store's lock: %w", err))
+	}
+	defer func() {
+		if uerr := unlock(); uerr != nil {
+			log.WarnContext(ctx, "releasing the store's lock", "lock", lockName, "error", uerr)
+		}
+	}()
+
+	// Another process sharing the store may have renewed it meanwhile.
+	if res, lerr := m.certs.LoadCertificate(ctx, c.Issuer.Client.DirectoryURL, c.Name); lerr == nil && len(res.ChainPEM) > 0 {
+		if h, perr := parseHeld(res); perr == nil && (before == nil || newer(h.leaf, before.leaf)) {
+			m.mu.Lock()
+			h.covers = covers(h.leaf, e.ids)
+			adopt := h.covers && (e.held == nil || newer(h.leaf, e.held.leaf))
+			if adopt {
+				m.installLocked(e, h)
+			}
+			now := m.cfg.Clock.Now()
+			done := adopt && (force || now.Before(m.dueLocked(e, now)))
+			if done {
+				e.st.Failures, e.st.NextAttempt, e.st.LastError = 0, time.Time{}, ""
+				m.firstPassDoneLocked(e, nil)
+			}
+			m.mu.Unlock()
+			if adopt {
+				log.InfoContext(ctx, "took the certificate another process stored", "not_after", h.leaf.NotAfter)
+				m.cfg.Metrics.ObserveExpiry(c.Name, h.leaf.NotAfter)
+			}
+			if done {
+				m.saveState(ctx, e)
+				return nil
+			}
+		}
+	}
+
+	m.mu.Lock()
+	h := e.held
+	typ := EventObtaining
+	if h != nil && h.covers {
+		typ = EventRenewing
+	}
+	ev := m.eventLocked(e, typ, m.cfg.Clock.Now())
+	ev.Attempt = e.st.Failures + 1
+	m.mu.Unlock()
+	m.emit(ctx, ev)
+	m.cfg.Metrics.RenewalAttempt(c.Name)
+
+	req := issue.Request{
+		Identifiers:    c.Identifiers,
+		KeyType:        c.KeyType,
+		Profile:        c.Profile,
+		PreferredChain: c.PreferredChain,
+	}
+	if c.ReuseKey && h != nil && h.key != nil {
+		req.Key = h.key
+	}
+	if h != nil && h.covers && m.offersARI(ctx, c, h) {
+		if req.Replaces, err = acme.ARICertID(h.leaf); err != nil {
+			log.WarnContext(ctx, "cannot name the certificate replaced", "error", err)
+			req.Replaces = ""
+		}
+	}
+	start := time.Now()
+	ic, err := m.obtain(ctx, c, req)
+	if err != nil && req.Replaces != "" && isAlreadyReplaced(err) {
+		// The CA has a replacement already, which this process does not
+		// hold: order without naming the old certificate.
+		log.WarnContext(ctx, "certificate already replaced at the CA; ordering afresh", "error", err)
+		req.Replaces = ""
+		ic, err = m.obtain(ctx, c, req)
+	}
+	m.cfg.Metrics.OrderDuration(time.Since(start))
+	if err != nil {
+		return m.fail(ctx, e, err)
+	}
+	nh, err := m.save(ctx, c, req, ic)
+	if nh != nil {
+		m.mu.Lock()
+		nh.covers = covers(nh.leaf, e.ids)
+		m.installLocked(e, nh)
+		m.mu.Unlock()
+		m.cfg.Metrics.ObserveExpiry(c.Name, nh.leaf.NotAfter)
+	}
+	if err != nil {
+		return m.fail(ctx, e, err)
+	}
+
+	now := m.cfg.Clock.Now()
+	m.mu.Lock()
+	e.st.Failures, e.st.NextAttempt, e.st.LastError = 0, time.Time{}, ""
+	e.st.LastAttempt, e.st.LastSuccess = now, now
+	e.due = m.dueLocked(e, now)
+	m.firstPassDoneLocked(e, nil)
+	done := EventObtained
+	if typ == EventRenewing {
+		done = EventRenewed
+	}
+	ev = m.eventLocked(e, done, now)
+	m.mu.Unlock()
+	m.saveState(ctx, e)
+	m.cfg.Metrics.LastSuccess(c.Name, now)
+	m.emit(ctx, ev)
+	return nil
+}
+
+// offersARI reports whether the CA offers renewal information; the
+// acme.Client caches its directory, so this is cheap.
+func (m *Manager) offersARI(ctx context.Context, c Certificate, h *held) bool {
+	m.mu.Lock()
+	e := m.entries[c.Name]
+	known := e != nil && !e.st.ARIWindowEnd.IsZero()
+	m.mu.Unlock()
+	if known {
+		return true
+	}
+	_, err := m.renewalInfo(ctx, c, h.leaf)
+	return !errors.Is(err, errNoARI) && err == nil
+}
+
+// save stores an issued certificate and returns it ready to serve. The
+// certificate is returned even when it could not be stored.
+func (m *Manager) save(ctx context.Context, c Certificate, req issue.Request, ic *issue.Certificate) (*held, error) {
+	res := store.Resource{
+		Name:       c.Name,
+		CA:         c.Issuer.Client.DirectoryURL,
+		CertURL:    ic.Chain.URL,
+		Profile:    req.Profile,
+		ObtainedAt: m.cfg.Clock.Now().UTC(),
+		ChainPEM:   ic.Chain.PEM,
+	}
+	for _, id := range ic.Identifiers {
+		res.Identifiers = append(res.Identifiers, id.Value)
+	}
+	if len(res.Identifiers) == 0 {
+		for _, id := range c.Identifiers {
+			res.Identifiers = append(res.Identifiers, id.Value)
+		}
+	}
+	if ic.Key != nil {
+		var err error
+		if res.KeyPEM, err = keys.MarshalPEM(ic.Key); err != nil {
+			return nil, fmt.Errorf("certificate obtained but its key cannot be encoded: %w", err)
+		}
+	}
+	h, err := parseHeld(res)
+	if err != nil {
+		return nil, fmt.Errorf("certificate obtained but unusable: %w", err)
+	}
+	if err := m.certs.SaveCertificate(context.WithoutCancel(ctx), res); err != nil {
+		return h, fmt.Errorf("certificate obtained but not stored: %w", err)
+	}
+	return h, nil
+}
+
+// installLocked makes h the certificate held and served for e.
+func (m *Manager) installLocked(e *entry, h *held) {
+	e.held = h
+	e.r = m.cfg.Rand()
+	e.st = e.st.forNewCertificate()
+	e.st.Serial = serial(h.leaf)
+	if !e.removed {
+		m.rebuildLocked()
+	}
+}
+
+// fail records a failed attempt, schedules the next one and raises the
+// alarms. It returns err. An attempt cut short because ctx is done (Run
+// is stopping) is logged and not counted.
+func (m *Manager) fail(ctx context.Context, e *entry, err error) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		m.cfg.Logger.InfoContext(ctx, "order abandoned", "name", e.cert.Name, "error", err)
+		return err
+	}
+	now := m.cfg.Clock.Now()
+	retryAfter, _ := acme.RetryAfter(err)
+	m.mu.Lock()
+	st := &e.st
+	st.Failures++
+	st.NextAttempt = m.pol.retryAt(now, st.Failures, retryAfter, m.cfg.Rand())
+	st.LastError = err.Error()
+	st.LastAttempt = now
+	e.due = m.dueLocked(e, now)
+	var nb, na time.Time
+	if h := e.held; h != nil && h.covers {
+		nb, na = h.leaf.NotBefore, h.leaf.NotAfter
+	}
+	alarm := m.pol.alarm(nb, na, now)
+	if alarm == EventExpiringSoon {
+		if st.ExpiringSoonSent {
+			alarm = ""
+		}
+		st.ExpiringSoonSent = true
+	}
+	ev := m.eventLocked(e, EventFailed, now)
+	ev.Err, ev.Attempt, ev.NextAttempt = err, st.Failures, st.NextAttempt
+	m.firstPassDoneLocked(e, err)
+	m.mu.Unlock()
+	m.saveState(ctx, e)
+	m.cfg.Metrics.RenewalFailure(e.cert.Name)
+	m.emit(ctx, ev)
+	if alarm != "" {
+		ev.Type = alarm
+		m.emit(ctx, ev)
+	}
+	return err
+}
+
+// eventLocked makes an event about e.
+func (m *Manager) eventLocked(e *entry, t EventType, now time.Time) Event {
+	ev := Event{Type: t, Time: now, Name: e.cert.Name, Identifiers: e.ids}
+	if e.held != nil {
+		ev.NotAfter = e.held.leaf.NotAfter
+	}
+	ev.Paths = m.paths(e)
+	return ev
+}

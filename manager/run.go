@@ -1,0 +1,215 @@
+package manager
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/certkeeper/certkeeper/acme"
+)
+
+// entryHeap is the queue of certificates by next check time.
+type entryHeap []*entry
+
+func (h entryHeap) Len() int           { return len(h) }
+func (h entryHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
+func (h entryHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *entryHeap) Push(x any) {
+	e := x.(*entry)
+	e.index = len(*h)
+	*h = append(*h, e)
+}
+func (h *entryHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	e.index = -1
+	return e
+}
+
+func (h *entryHeap) remove(e *entry) { heap.Remove(h, e.index) }
+
+// scheduleLocked works out e's next renewal and its next check, and puts
+// it in the queue unless a check of it is under way.
+func (m *Manager) scheduleLocked(e *entry, now, checked time.Time) {
+	e.due = m.dueLocked(e, now)
+	next := earliest(e.due, nextCheck(checked, m.cfg.CheckInterval, m.cfg.Jitter, m.cfg.Rand()))
+	if e.held != nil && !e.st.ARIRetryAfter.IsZero() && e.st.ARIRetryAfter.Before(next) {
+		next = e.st.ARIRetryAfter
+	}
+	e.next = next
+	switch {
+	case e.removed:
+	case e.index >= 0:
+		heap.Fix(&m.queue, e.index)
+	case !e.checking():
+		heap.Push(&m.queue, e)
+	}
+}
+
+// checking reports whether a background check of e is under way; such an
+// entry is queued again when the check ends.
+func (e *entry) checking() bool { return e.index == -2 }
+
+// dueLocked returns when e should be renewed: now if nothing usable is
+// held; else the moment picked in the CA's window, or by the lifetime
+// rule; and not before the next attempt after a failure.
+func (m *Manager) dueLocked(e *entry, now time.Time) time.Time {
+	var due time.Time
+	switch h := e.held; {
+	case h == nil || !h.covers || !now.Before(h.leaf.NotAfter):
+		due = now
+	case !e.st.ARIRenewAt.IsZero():
+		due = e.st.ARIRenewAt
+	default:
+		due = m.pol.renewAt(h.leaf.NotBefore, h.leaf.NotAfter, e.r)
+	}
+	if e.st.Failures > 0 && e.st.NextAttempt.After(due) {
+		due = e.st.NextAttempt
+	}
+	return due
+}
+
+// Run obtains what is missing and renews each certificate on its schedule
+// until ctx is done; then it cancels the orders it started, waits for them
+// and returns nil. Only one Run may be active at a time.
+func (m *Manager) Run(ctx context.Context) error {
+	m.mu.Lock()
+	if m.running {
+		m.mu.Unlock()
+		return errors.New("manager: Run is already running")
+	}
+	m.running = true
+	m.mu.Unlock()
+	var wg sync.WaitGroup
+	defer func() {
+		wg.Wait()
+		m.mu.Lock()
+		m.running = false
+		m.mu.Unlock()
+	}()
+
+	timer := m.cfg.Clock.NewTimer(m.cfg.CheckInterval)
+	defer timer.Stop()
+	for {
+		m.mu.Lock()
+		now := m.cfg.Clock.Now()
+		for m.busy < m.cfg.Concurrency && len(m.queue) > 0 && !m.queue[0].next.After(now) {
+			e := heap.Pop(&m.queue).(*entry)
+			e.index = -2
+			m.busy++
+			wg.Go(func() { m.work(ctx, e) })
+		}
+		wait := m.cfg.CheckInterval
+		if len(m.queue) > 0 && m.busy < m.cfg.Concurrency {
+			wait = min(wait, m.queue[0].next.Sub(now))
+		}
+		m.mu.Unlock()
+		timer.Stop()
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-m.wake:
+		case <-timer.C():
+		}
+	}
+}
+
+// work runs one background check of e and queues it again.
+func (m *Manager) work(ctx context.Context, e *entry) {
+	checked := m.check(ctx, e)
+	m.mu.Lock()
+	m.busy--
+	e.index = -1
+	m.scheduleLocked(e, m.cfg.Clock.Now(), checked)
+	m.mu.Unlock()
+	m.poke()
+}
+
+// check looks at e: fetches the CA's renewal information when it is due,
+// and renews e if it is due. It returns when it started.
+func (m *Manager) check(ctx context.Context, e *entry) time.Time {
+	now := m.cfg.Clock.Now()
+	m.mu.Lock()
+	h, ariDue := e.held, !now.Before(e.st.ARIRetryAfter)
+	m.mu.Unlock()
+	if h != nil && h.covers && ariDue {
+		m.fetchRenewalInfo(ctx, e, h, now)
+	}
+	m.mu.Lock()
+	due := m.dueLocked(e, now)
+	e.due = due
+	m.mu.Unlock()
+	if !now.Before(due) && ctx.Err() == nil {
+		_ = m.join(ctx, e, false, ctx)
+	}
+	return now
+}
+
+// ariRetryOnError is how soon renewal information is fetched again after
+// the fetch failed.
+const ariRetryOnError = time.Hour
+
+// fetchRenewalInfo asks the CA when to renew h (RFC 9773) and records the
+// answer in e's state.
+func (m *Manager) fetchRenewalInfo(ctx context.Context, e *entry, h *held, now time.Time) {
+	ri, err := m.renewalInfo(ctx, e.cert, h.leaf)
+	m.mu.Lock()
+	if e.held != h { // renewed meanwhile
+		m.mu.Unlock()
+		return
+	}
+	st := &e.st
+	switch {
+	case errors.Is(err, errNoARI):
+		st.ARIWindowStart, st.ARIWindowEnd, st.ARIRenewAt = time.Time{}, time.Time{}, time.Time{}
+		st.ARIRetryAfter = time.Time{}
+		m.mu.Unlock()
+		return
+	case err != nil:
+		st.ARIRetryAfter = now.Add(min(ariRetryOnError, m.cfg.CheckInterval))
+		m.mu.Unlock()
+		if ctx.Err() == nil {
+			m.cfg.Logger.WarnContext(ctx, "cannot fetch renewal information; keeping the previous schedule",
+				"name", e.cert.Name, "error", err)
+		}
+		return
+	}
+	w := ri.SuggestedWindow
+	changed := !w.Start.Equal(st.ARIWindowStart) || !w.End.Equal(st.ARIWindowEnd)
+	if changed {
+		st.ARIWindowStart, st.ARIWindowEnd = w.Start, w.End
+		st.ARIRenewAt = ariRenewAt(w.Start, w.End, now, m.cfg.Rand())
+	}
+	// Never fetch again sooner than a minute, nor later than the next check.
+	st.ARIRetryAfter = earliest(latest(ri.RetryAfter, now.Add(time.Minute)), now.Add(m.cfg.CheckInterval))
+	l := h.leaf
+	revoked := changed && !w.End.After(now) && w.End.Before(l.NotBefore.Add(l.NotAfter.Sub(l.NotBefore)/2))
+	ev := m.eventLocked(e, EventRevoked, now)
+	retry := st.ARIRetryAfter
+	m.mu.Unlock()
+	m.cfg.Logger.DebugContext(ctx, "renewal information", "name", e.cert.Name,
+		"window_start", w.Start, "window_end", w.End, "retry_after", retry)
+	if changed {
+		m.saveState(ctx, e)
+	}
+	if revoked {
+		// A window that ended before the middle of the lifetime is how a
+		// CA asks for an immediate renewal, as after a revocation.
+		m.emit(ctx, ev)
+	}
+}
+
+// isAlreadyReplaced reports whether err says the certificate named in
+// replaces was replaced already.
+func isAlreadyReplaced(err error) bool {
+	var p *acme.Problem
+	return errors.As(err, &p) && p.Type == acme.ProblemAlreadyReplaced
+}

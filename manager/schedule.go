@@ -1,0 +1,132 @@
+package manager
+
+import "time"
+
+// The renewal schedule as pure functions of a certificate's validity, the
+// current time, the CA's suggested window and random numbers in [0, 1),
+// so that table tests can check every rule.
+
+// shortLived is the lifetime at or under which a certificate is renewed
+// with half of its lifetime left rather than a third.
+const shortLived = 10 * 24 * time.Hour
+
+// policy is the part of Config the schedule depends on.
+type policy struct {
+	fraction      float64       // RenewFraction, 0 = by lifetime
+	reissueBefore time.Duration // ReissueBefore, 0 = unset
+	panicBefore   time.Duration // PanicBefore, 0 = a sixth of the lifetime
+	jitter        float64
+	backoff       []time.Duration
+}
+
+// renewLeft returns how much of the lifetime is left when a certificate
+// is due by the lifetime rule, before jitter.
+func (p policy) renewLeft(notBefore, notAfter time.Time) time.Duration {
+	life := notAfter.Sub(notBefore)
+	if life <= 0 {
+		return 0
+	}
+	if p.reissueBefore > 0 {
+		return min(p.reissueBefore, life/2)
+	}
+	f := p.fraction
+	if f == 0 {
+		f = 1.0 / 3
+		if life <= shortLived {
+			f = 1.0 / 2
+		}
+	}
+	return time.Duration(float64(life) * f)
+}
+
+// renewAt returns when a certificate valid from notBefore to notAfter is
+// due by the lifetime rule: when renewLeft is left, brought forward by up
+// to jitter×renewLeft (r picks how much), so that certificates issued
+// together are not all renewed together. It is never later than the rule
+// says and never before notBefore.
+func (p policy) renewAt(notBefore, notAfter time.Time, r float64) time.Time {
+	left := p.renewLeft(notBefore, notAfter)
+	left += time.Duration(float64(left) * p.jitter * r)
+	t := notAfter.Add(-left)
+	if t.Before(notBefore) {
+		return notBefore
+	}
+	return t
+}
+
+// panicLeft returns PanicBefore, or a sixth of the lifetime.
+func (p policy) panicLeft(notBefore, notAfter time.Time) time.Duration {
+	if p.panicBefore > 0 {
+		return p.panicBefore
+	}
+	return notAfter.Sub(notBefore) / 6
+}
+
+// alarm says which alarm a failed attempt raises at now for a certificate
+// valid from notBefore to notAfter; a zero notAfter (no certificate) is
+// a panic.
+func (p policy) alarm(notBefore, notAfter, now time.Time) EventType {
+	if notAfter.IsZero() {
+		return EventPanic
+	}
+	left := notAfter.Sub(now)
+	pl := p.panicLeft(notBefore, notAfter)
+	switch {
+	case left < pl:
+		return EventPanic
+	case left < 2*pl:
+		return EventExpiringSoon
+	}
+	return ""
+}
+
+// ariRenewAt picks the renewal moment inside the CA's suggested window
+// (RFC 9773 §4.2): start + r×(end−start), or now if that is past. A window
+// that has ended, or that is empty or inverted, means now.
+func ariRenewAt(start, end, now time.Time, r float64) time.Time {
+	if !end.After(now) || !end.After(start) {
+		return now
+	}
+	t := start.Add(time.Duration(float64(end.Sub(start)) * r))
+	if t.Before(now) {
+		return now
+	}
+	return t
+}
+
+// retryAt returns when to try again at the earliest after the failures-th
+// failure in a row at now: the backoff table's entry (its last one
+// repeating) lengthened by up to jitter, and never before the CA's
+// Retry-After (zero when none was given).
+func (p policy) retryAt(now time.Time, failures int, retryAfter time.Time, r float64) time.Time {
+	if failures < 1 {
+		failures = 1
+	}
+	d := p.backoff[min(failures-1, len(p.backoff)-1)]
+	d += time.Duration(float64(d) * p.jitter * r)
+	t := now.Add(d)
+	if retryAfter.After(t) {
+		return retryAfter
+	}
+	return t
+}
+
+// nextCheck returns when to look at a certificate again at the latest:
+// a check interval shortened by up to jitter.
+func nextCheck(now time.Time, interval time.Duration, jitter, r float64) time.Time {
+	return now.Add(interval - time.Duration(float64(interval)*jitter*r))
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
