@@ -59,6 +59,14 @@ type Zone struct {
 type Options struct {
 	Zones []Zone
 	Keys  []Key
+	// Recursion lets 127.0.0.1 ask recursive queries. Without it named
+	// answers as an authoritative-only server does: a CNAME into another
+	// zone comes back without the target's records, and a client that
+	// does not chase CNAMEs itself (Go's resolver, so Pebble) stops there.
+	// With it named chases the CNAME through the zones it serves, as the
+	// CA's recursive resolver does. Names outside its zones are then
+	// looked up from the root, which takes time without network access.
+	Recursion bool
 }
 
 // Server is a running named.
@@ -176,19 +184,23 @@ func (s *Server) writeConfig(opts Options) error {
 		keyNames = append(keyNames, k.Name)
 		fmt.Fprintf(&conf, "key %q {\n\talgorithm %s;\n\tsecret %q;\n};\n", k.Name, k.Algorithm, k.Secret)
 	}
+	recursion := "recursion no;"
+	if opts.Recursion {
+		recursion = "recursion yes; allow-recursion { 127.0.0.1; };"
+	}
 	fmt.Fprintf(&conf, `options {
 	directory %q;
 	pid-file %q;
 	session-keyfile %q;
 	listen-on port %d { 127.0.0.1; };
 	listen-on-v6 { none; };
-	recursion no;
+	%s
 	dnssec-validation no;
 	notify no;
 	minimal-responses no;
 };
 controls { };
-`, s.Dir, filepath.Join(s.Dir, "named.pid"), filepath.Join(s.Dir, "session.key"), s.Port)
+`, s.Dir, filepath.Join(s.Dir, "named.pid"), filepath.Join(s.Dir, "session.key"), s.Port, recursion)
 	for i, z := range opts.Zones {
 		name := dns.Fqdn(z.Name)
 		file := filepath.Join(s.Dir, fmt.Sprintf("zone%d.db", i))
