@@ -1,0 +1,136 @@
+// Package exec publishes ACME challenge TXT records by running a program
+// of the user's: a script calling a DNS host's command-line tool or API.
+//
+// The program is run as
+//
+//	COMMAND [ARGS...] present FQDN VALUE
+//	COMMAND [ARGS...] cleanup FQDN VALUE
+//
+// (the same words as the CLI's -dns-hook), with these variables added to
+// its environment:
+//
+//	CERTKEEPER_DNS_ACTION  present or cleanup
+//	CERTKEEPER_DNS_ZONE    the zone holding FQDN, e.g. "example.com."
+//	CERTKEEPER_DNS_FQDN    e.g. "_acme-challenge.www.example.com."
+//	CERTKEEPER_DNS_VALUE   the TXT value
+//
+// "present" must add VALUE to the TXT records at FQDN, keeping others;
+// "cleanup" must delete that value only. Exit status 0 means done.
+package exec
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	osexec "os/exec"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Provider runs Command for each record. It is safe for concurrent use;
+// the program may be run for several records at once.
+type Provider struct {
+	// Command is the program, a path or a name looked up in $PATH.
+	// Required.
+	Command string
+	// Args come before the action word.
+	Args []string
+	// Env is the program's environment before the CERTKEEPER_DNS_*
+	// variables are added. nil means this process's environment.
+	Env []string
+	// Output, if set, also receives the program's stdout and stderr.
+	Output io.Writer
+	// Timeout bounds each run, in addition to the context. 0 means 2
+	// minutes.
+	Timeout time.Duration
+}
+
+// AddTXT runs "COMMAND ARGS present FQDN VALUE".
+func (p *Provider) AddTXT(ctx context.Context, zone, fqdn, value string) error {
+	return p.run(ctx, "present", zone, fqdn, value)
+}
+
+// RemoveTXT runs "COMMAND ARGS cleanup FQDN VALUE".
+func (p *Provider) RemoveTXT(ctx context.Context, zone, fqdn, value string) error {
+	return p.run(ctx, "cleanup", zone, fqdn, value)
+}
+
+func (p *Provider) run(ctx context.Context, action, zone, fqdn, value string) error {
+	if p.Command == "" {
+		return errors.New("exec: Provider.Command is empty")
+	}
+	timeout := p.Timeout
+	if timeout <= 0 {
+		timeout = 2 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	args := append(append([]string(nil), p.Args...), action, fqdn, value)
+	cmd := osexec.CommandContext(ctx, p.Command, args...)
+	env := p.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	cmd.Env = append(append([]string(nil), env...),
+		"CERTKEEPER_DNS_ACTION="+action,
+		"CERTKEEPER_DNS_ZONE="+zone,
+		"CERTKEEPER_DNS_FQDN="+fqdn,
+		"CERTKEEPER_DNS_VALUE="+value,
+	)
+	out := &tail{max: 2048}
+	var w io.Writer = out
+	if p.Output != nil {
+		w = io.MultiWriter(out, &lockedWriter{w: p.Output})
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(out.String())
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%w)", err, ctx.Err())
+		}
+		if msg != "" {
+			return fmt.Errorf("exec: %s %s %s: %w; output: %s", p.Command, action, fqdn, err, msg)
+		}
+		return fmt.Errorf("exec: %s %s %s: %w", p.Command, action, fqdn, err)
+	}
+	return nil
+}
+
+// tail keeps the last max bytes written.
+type tail struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = t.b[len(t.b)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(bytes.ToValidUTF8(t.b, nil))
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

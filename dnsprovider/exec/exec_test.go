@@ -1,0 +1,77 @@
+package exec_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certkeeper/certkeeper/dnsprovider/exec"
+	"github.com/certkeeper/certkeeper/solver/dns01"
+)
+
+var _ dns01.Provider = (*exec.Provider)(nil)
+
+func script(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "hook.sh")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestPresentCleanup(t *testing.T) {
+	t.Parallel()
+	log := filepath.Join(t.TempDir(), "log")
+	p := &exec.Provider{
+		Command: script(t, `echo "$1 $2 $3 $4 zone=$CERTKEEPER_DNS_ZONE action=$CERTKEEPER_DNS_ACTION fqdn=$CERTKEEPER_DNS_FQDN value=$CERTKEEPER_DNS_VALUE" >> "$LOG"`),
+		Args:    []string{"--profile=test"},
+		Env:     []string{"LOG=" + log},
+	}
+	ctx := context.Background()
+	if err := p.AddTXT(ctx, "example.com.", "_acme-challenge.example.com.", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.RemoveTXT(ctx, "example.com.", "_acme-challenge.example.com.", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(log)
+	want := "--profile=test present _acme-challenge.example.com. v1 zone=example.com. action=present fqdn=_acme-challenge.example.com. value=v1\n" +
+		"--profile=test cleanup _acme-challenge.example.com. v1 zone=example.com. action=cleanup fqdn=_acme-challenge.example.com. value=v1\n"
+	if string(got) != want {
+		t.Errorf("script saw\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestFailureQuotesOutput(t *testing.T) {
+	t.Parallel()
+	p := &exec.Provider{Command: script(t, "echo 'API says: zone not found' >&2; exit 3")}
+	err := p.AddTXT(context.Background(), "example.com.", "_acme-challenge.example.com.", "v")
+	if err == nil || !strings.Contains(err.Error(), "exit status 3") || !strings.Contains(err.Error(), "API says: zone not found") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	t.Parallel()
+	p := &exec.Provider{Command: script(t, "exec sleep 30"), Timeout: 200 * time.Millisecond}
+	start := time.Now()
+	err := p.AddTXT(context.Background(), "example.com.", "x.example.com.", "v")
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 10*time.Second {
+		t.Fatalf("got %v after %v", err, time.Since(start))
+	}
+}
+
+func TestMissingCommand(t *testing.T) {
+	t.Parallel()
+	if err := (&exec.Provider{Command: "/nonexistent/hook"}).AddTXT(context.Background(), "", "x.", "v"); err == nil {
+		t.Fatal("want an error")
+	}
+	if err := (&exec.Provider{}).AddTXT(context.Background(), "", "x.", "v"); err == nil {
+		t.Fatal("want an error")
+	}
+}
