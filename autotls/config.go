@@ -285,13 +285,12 @@ func (s *state) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, er
 		if name == "" {
 			return nil, errors.New("autotls: the client sent no server name (SNI) and there is no default")
 		}
-	} else {
-		name = normalizeSNI(name)
 	}
+	// Lookup ignores case and a final dot, and does not allocate.
 	if cert := s.cfg.Manager.Lookup(name); cert != nil {
 		return cert, nil
 	}
-	return s.slowPath(hello.Context(), name)
+	return s.slowPath(hello.Context(), normalizeSNI(name))
 }
 
 // normalizeSNI lower-cases name and removes a final dot, allocating only

@@ -63,16 +63,17 @@ func Serve(ctx context.Context, cfg *Config, handler http.Handler, tlsLn, httpLn
 	}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
 	base := func(net.Listener) context.Context { return ctx }
-	servers := []*http.Server{{
+	tlsSrv := &http.Server{
 		Handler:           handler,
 		TLSConfig:         cfg.TLSConfig(),
 		ReadHeaderTimeout: 20 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       base,
 		ErrorLog:          errLog,
-	}}
+	}
+	servers := []*http.Server{tlsSrv}
 	errc := make(chan error, 3)
-	go func() { errc <- servers[0].ServeTLS(tlsLn, "", "") }()
+	go func() { errc <- tlsSrv.ServeTLS(tlsLn, "", "") }()
 	if httpLn != nil {
 		hs := &http.Server{
 			Handler:           cfg.HTTPHandler(nil),
