@@ -106,56 +106,58 @@ func TestRefusedWithoutPolicy(t *testing.T) {
 	}
 }
 
-func TestDecide(t *testing.T) {
-	refused := errors.New("not a customer")
+func TestRedirectOnlyForServedHosts(t *testing.T) {
 	var asked []string
 	cfg := &Config{
-		Manager: newTestManager(t),
-		Issuer:  nil,
+		Manager:   newTestManager(t),
+		HTTPSAddr: "127.0.0.1:8443",
 		OnDemand: &OnDemandPolicy{
 			Allow: []string{"*.allowed.example"},
 			Decide: func(ctx context.Context, name string) error {
 				asked = append(asked, name)
-				return refused
+				if name == "customer.example" {
+					return nil
+				}
+				return errors.New("not a customer")
 			},
 		},
 	}
 	if err := cfg.Validate(); err == nil {
 		t.Fatal("OnDemand without Issuer validated")
 	}
-	cfg = &Config{Manager: cfg.Manager, OnDemand: cfg.OnDemand, HTTPSAddr: "127.0.0.1:8443"}
-	cfg.OnDemand = &OnDemandPolicy{Decide: cfg.OnDemand.Decide}
-	cfg.Issuer = nil
-	// Exercise the decision through the redirect handler, which needs no
-	// issuer.
+	// The redirect needs no issuer: build the state by hand.
 	s := &state{cfg: cfg, policy: cfg.OnDemand, names: map[string]bool{"www.example.com": true}}
-	s.allow, _ = compilePatterns([]string{"*.allowed.example"})
-	for host, want := range map[string]int{
-		"www.example.com":       http.StatusMovedPermanently,
-		"a.allowed.example":     http.StatusMovedPermanently,
-		"evil.example":          http.StatusNotFound,
-		"evil.example/x":        http.StatusNotFound,
-		"www.example.com:8080":  http.StatusMovedPermanently,
-		"b.a.allowed.example":   http.StatusNotFound,
-		"A.ALLOWED.example:80":  http.StatusMovedPermanently,
-		"[::1]:80":              http.StatusNotFound,
-		"www.example.com.:1234": http.StatusMovedPermanently,
+	s.allow, _ = compilePatterns(cfg.OnDemand.Allow)
+	for _, tc := range []struct {
+		host string
+		want int
+	}{
+		{"www.example.com", http.StatusMovedPermanently},
+		{"a.allowed.example", http.StatusMovedPermanently},
+		{"customer.example", http.StatusMovedPermanently},
+		{"evil.example", http.StatusNotFound},
+		{"evil.example/x", http.StatusNotFound},
+		{"www.example.com:8080", http.StatusMovedPermanently},
+		{"b.a.allowed.example", http.StatusNotFound},
+		{"A.ALLOWED.example:80", http.StatusMovedPermanently},
+		{"[::1]:80", http.StatusNotFound},
+		{"www.example.com.:1234", http.StatusMovedPermanently},
 	} {
 		r := httptest.NewRequest("GET", "http://x/p/a?q=1", nil)
-		r.Host = host
+		r.Host = tc.host
 		w := httptest.NewRecorder()
 		s.redirect(w, r)
-		if w.Code != want {
-			t.Errorf("Host %q: %d, want %d", host, w.Code, want)
+		if w.Code != tc.want {
+			t.Errorf("Host %q: %d, want %d", tc.host, w.Code, tc.want)
 		}
-		if want == http.StatusMovedPermanently {
+		if tc.want == http.StatusMovedPermanently {
 			loc := w.Header().Get("Location")
-			if loc != "https://"+normalizeSNI(hostOnly(host))+":8443/p/a?q=1" {
-				t.Errorf("Host %q: Location %q", host, loc)
+			if loc != "https://"+normalizeSNI(hostOnly(tc.host))+":8443/p/a?q=1" {
+				t.Errorf("Host %q: Location %q", tc.host, loc)
 			}
 		}
 	}
-	if len(asked) == 0 || asked[0] != "evil.example" {
+	if len(asked) != 3 || asked[0] != "customer.example" || asked[1] != "evil.example" {
 		t.Errorf("Decide asked about %q", asked)
 	}
 	r := httptest.NewRequest("POST", "http://www.example.com/form", nil)
