@@ -57,7 +57,7 @@ type entry struct {
 	caDir string      // store.CADirName of the CA
 	enc   string      // store.EncodeName of the name
 
-	held *held  // the certificate held, nil if none
+	held *held   // the certificate held, nil if none
 	r    float64 // random draw for the lifetime rule, per held certificate
 	st   state   // persisted state
 

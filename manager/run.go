@@ -40,8 +40,10 @@ func (h *entryHeap) remove(e *entry) { heap.Remove(h, e.index) }
 func (m *Manager) scheduleLocked(e *entry, now, checked time.Time) {
 	e.due = m.dueLocked(e, now)
 	next := earliest(e.due, nextCheck(checked, m.cfg.CheckInterval, m.cfg.Jitter, m.cfg.Rand()))
-	if e.held != nil && !e.st.ARIRetryAfter.IsZero() && e.st.ARIRetryAfter.Before(next) {
-		next = e.st.ARIRetryAfter
+	if e.held != nil && e.held.covers && e.st.ARIRetryAfter.Before(next) {
+		// Zero, for a certificate whose renewal information was never
+		// fetched, means now.
+		next = latest(e.st.ARIRetryAfter, now)
 	}
 	e.next = next
 	switch {
@@ -170,7 +172,7 @@ func (m *Manager) fetchRenewalInfo(ctx context.Context, e *entry, h *held, now t
 	switch {
 	case errors.Is(err, errNoARI):
 		st.ARIWindowStart, st.ARIWindowEnd, st.ARIRenewAt = time.Time{}, time.Time{}, time.Time{}
-		st.ARIRetryAfter = time.Time{}
+		st.ARIRetryAfter = now.Add(m.cfg.CheckInterval) // ask again at the next check
 		m.mu.Unlock()
 		return
 	case err != nil:
@@ -183,6 +185,15 @@ func (m *Manager) fetchRenewalInfo(ctx context.Context, e *entry, h *held, now t
 		return
 	}
 	w := ri.SuggestedWindow
+	if !w.End.After(h.leaf.NotBefore) {
+		// A window that ends before the certificate begins cannot be
+		// meant for it; following it would renew in a loop.
+		st.ARIRetryAfter = now.Add(min(ariRetryOnError, m.cfg.CheckInterval))
+		m.mu.Unlock()
+		m.cfg.Logger.WarnContext(ctx, "ignoring renewal information that ends before the certificate begins",
+			"name", e.cert.Name, "window_end", w.End, "not_before", h.leaf.NotBefore)
+		return
+	}
 	changed := !w.Start.Equal(st.ARIWindowStart) || !w.End.Equal(st.ARIWindowEnd)
 	if changed {
 		st.ARIWindowStart, st.ARIWindowEnd = w.Start, w.End

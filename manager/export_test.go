@@ -1,0 +1,29 @@
+package manager
+
+import (
+	"context"
+	"crypto/x509"
+
+	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/issue"
+)
+
+// Seams for the tests of package manager_test, which need
+// managertest (that imports this package).
+
+var ErrNoARI = errNoARI
+
+func SetObtain(m *Manager, f func(ctx context.Context, c Certificate, req issue.Request) (*issue.Certificate, error)) {
+	m.obtain = f
+}
+
+func SetRenewalInfo(m *Manager, f func(ctx context.Context, c Certificate, leaf *x509.Certificate) (acme.RenewalInfo, error)) {
+	m.renewalInfo = f
+}
+
+// Idle reports whether Run is running with no background check under way.
+func Idle(m *Manager) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.running && m.busy == 0
+}

@@ -1,0 +1,237 @@
+package manager_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/issue"
+	"github.com/certkeeper/certkeeper/manager"
+	"github.com/certkeeper/certkeeper/manager/managertest"
+	"github.com/certkeeper/certkeeper/store"
+)
+
+const testCA = "https://ca.test/directory"
+
+// fakeCA stands in for issue.Issuer.Obtain: it signs certificates valid
+// from the fake clock's now for life.
+type fakeCA struct {
+	clock  *managertest.FakeClock
+	life   time.Duration
+	orders atomic.Int32
+
+	mu       sync.Mutex
+	fail     error         // returned by every order while set
+	gate     chan struct{} // orders wait on it while set
+	replaces []string      // Replaces of every order
+	ari      func(leaf *x509.Certificate) (acme.RenewalInfo, error)
+	serial   int64
+}
+
+func (f *fakeCA) setFail(err error) {
+	f.mu.Lock()
+	f.fail = err
+	f.mu.Unlock()
+}
+
+func (f *fakeCA) obtain(ctx context.Context, c manager.Certificate, req issue.Request) (*issue.Certificate, error) {
+	f.orders.Add(1)
+	f.mu.Lock()
+	gate, fail := f.gate, f.fail
+	f.replaces = append(f.replaces, req.Replaces)
+	f.serial++
+	sn := f.serial
+	f.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if fail != nil {
+		return nil, fail
+	}
+	now := f.clock.Now()
+	return makeCert(req.Identifiers, sn, now, now.Add(f.life), req.Key)
+}
+
+func (f *fakeCA) renewalInfo(_ context.Context, _ manager.Certificate, leaf *x509.Certificate) (acme.RenewalInfo, error) {
+	f.mu.Lock()
+	ari := f.ari
+	f.mu.Unlock()
+	if ari == nil {
+		return acme.RenewalInfo{}, manager.ErrNoARI
+	}
+	return ari(leaf)
+}
+
+// makeCert makes a self-signed certificate for ids.
+func makeCert(ids []acme.Identifier, sn int64, nb, na time.Time, key any) (*issue.Certificate, error) {
+	k, _ := key.(*ecdsa.PrivateKey)
+	if k == nil {
+		var err error
+		if k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+			return nil, err
+		}
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(sn),
+		Subject:      pkix.Name{CommonName: ids[0].Value},
+		NotBefore:    nb, NotAfter: na,
+		// ARI certificate IDs need the authority key identifier.
+		AuthorityKeyId: []byte{1, 2, 3, 4, 5, 6, 7, 8},
+	}
+	for _, id := range ids {
+		if ip := net.ParseIP(id.Value); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, id.Value)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
+	if err != nil {
+		return nil, err
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	chain := acme.Chain{URL: "https://ca.test/cert/1", PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), Certificates: []*x509.Certificate{leaf}}
+	return &issue.Certificate{Identifiers: ids, Key: k, Chain: chain, Chains: []acme.Chain{chain}, Leaf: leaf}, nil
+}
+
+// harness is a manager.Manager on a fake clock and a fake CA, recording events.
+type harness struct {
+	t      *testing.T
+	m      *manager.Manager
+	clock  *managertest.FakeClock
+	ca     *fakeCA
+	store  store.Store
+	events chan manager.Event
+	panics atomic.Int32
+}
+
+func newHarness(t *testing.T, st store.Store, clock *managertest.FakeClock, ca *fakeCA, tweak func(*manager.Config)) *harness {
+	t.Helper()
+	h := &harness{t: t, clock: clock, ca: ca, store: st, events: make(chan manager.Event, 1000)}
+	cfg := manager.Config{
+		Store:   st,
+		Clock:   clock,
+		Jitter:  -1,
+		OnEvent: func(ev manager.Event) { h.events <- ev },
+		OnPanic: func(context.Context, manager.Event) { h.panics.Add(1) },
+		Rand:    func() float64 { return 0.5 },
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	m, err := manager.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manager.SetObtain(m, ca.obtain)
+	manager.SetRenewalInfo(m, ca.renewalInfo)
+	h.m = m
+	return h
+}
+
+func newTestSetup(t *testing.T, tweak func(*manager.Config)) *harness {
+	clock := managertest.NewFakeClock(t0)
+	return newHarness(t, store.NewMemory(), clock, &fakeCA{clock: clock, life: 90 * day}, tweak)
+}
+
+func testCert(names ...string) manager.Certificate {
+	ids, err := issue.ParseIdentifiers(names...)
+	if err != nil {
+		panic(err)
+	}
+	return manager.Certificate{Identifiers: ids, Issuer: &issue.Issuer{Client: &acme.Client{DirectoryURL: testCA}}}
+}
+
+// run starts Run until the test ends.
+func (h *harness) run() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := h.m.Run(ctx); err != nil {
+			h.t.Errorf("Run: %v", err)
+		}
+	}()
+	h.t.Cleanup(func() { cancel(); <-done })
+}
+
+// next waits for the next event of type typ, skipping others.
+func (h *harness) next(typ manager.EventType) manager.Event {
+	h.t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-h.events:
+			if ev.Type == typ {
+				return ev
+			}
+		case <-timeout:
+			h.t.Fatalf("no %s event within 10s", typ)
+		}
+	}
+}
+
+// quiet checks that no event of type typ comes within a short while.
+func (h *harness) quiet(typ manager.EventType) {
+	h.t.Helper()
+	timeout := time.After(100 * time.Millisecond)
+	for {
+		select {
+		case ev := <-h.events:
+			if ev.Type == typ {
+				h.t.Fatalf("unexpected %s event: %+v", typ, ev)
+			}
+		case <-timeout:
+			return
+		}
+	}
+}
+
+// settle advances the clock by d once Run is asleep.
+func (h *harness) advance(d time.Duration) {
+	h.t.Helper()
+	h.waitIdle()
+	h.clock.Advance(d)
+}
+
+// waitIdle waits until no background check is under way and Run has
+// armed its timer.
+func (h *harness) waitIdle() {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if manager.Idle(h.m) && h.clock.Timers() > 0 {
+			time.Sleep(5 * time.Millisecond)
+			if manager.Idle(h.m) {
+				return
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	h.t.Fatal("the manager did not settle")
+}
+
+var errCA = errors.New("the CA says no")
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+const day = 24 * time.Hour
