@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/certkeeper/certkeeper/keys"
+	"github.com/certkeeper/certkeeper/manager"
 	"github.com/certkeeper/certkeeper/store"
 )
 
@@ -22,6 +23,11 @@ type listEntry struct {
 	NotAfter  time.Time `json:"not_after"`
 	DaysLeft  int       `json:"days_left"`
 	Error     string    `json:"error,omitempty"`
+	// NextRenewal and LastError come from the state a manager (the
+	// daemon, serve) keeps in the store; absent when none has run.
+	NextRenewal *time.Time `json:"next_renewal,omitempty"`
+	LastError   string     `json:"last_error,omitempty"`
+	Failures    int        `json:"failures,omitempty"`
 }
 
 func runList(ctx context.Context, env Env, args []string) error {
@@ -55,13 +61,20 @@ func runList(ctx context.Context, env Env, args []string) error {
 		return enc.Encode(entries)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tNAMES\tISSUER\tNOT AFTER\tDAYS LEFT")
+	fmt.Fprintln(tw, "NAME\tNAMES\tISSUER\tNOT AFTER\tDAYS LEFT\tNEXT RENEWAL\tLAST ERROR")
 	for _, e := range entries {
 		if e.Error != "" {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t%s\n", e.Name, e.Error)
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t%s\t-\t-\n", e.Name, e.Error)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", e.Name, strings.Join(e.Names, ","), e.Issuer, e.NotAfter.UTC().Format("2006-01-02 15:04"), e.DaysLeft)
+		next, lastErr := "-", "-"
+		if e.NextRenewal != nil {
+			next = e.NextRenewal.UTC().Format("2006-01-02 15:04")
+		}
+		if e.LastError != "" {
+			lastErr = oneLine(e.LastError, 80)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Name, strings.Join(e.Names, ","), e.Issuer, e.NotAfter.UTC().Format("2006-01-02 15:04"), e.DaysLeft, next, lastErr)
 	}
 	return tw.Flush()
 }
@@ -72,8 +85,26 @@ func listEntries(ctx context.Context, certs *store.Certs, ca string, now time.Ti
 		return nil, err
 	}
 	entries := make([]listEntry, 0, len(all))
+	statuses := map[string]map[string]manager.Status{} // CA -> name -> status
 	for _, r := range all {
 		e := listEntry{Name: r.Name, Names: r.Identifiers, CA: r.CA}
+		byName, ok := statuses[r.CA]
+		if !ok {
+			// A state that cannot be read only loses its columns.
+			sts, _ := manager.LoadStatus(ctx, certs.Store, r.CA)
+			byName = make(map[string]manager.Status, len(sts))
+			for _, st := range sts {
+				byName[st.Name] = st
+			}
+			statuses[r.CA] = byName
+		}
+		if st, ok := byName[r.Name]; ok {
+			if !st.NextRenewal.IsZero() {
+				next := st.NextRenewal
+				e.NextRenewal = &next
+			}
+			e.LastError, e.Failures = st.LastError, st.Failures
+		}
 		chain, err := keys.ParseCertificates(r.ChainPEM)
 		if err != nil {
 			e.Error = "unreadable chain: " + err.Error()
@@ -87,4 +118,13 @@ func listEntries(ctx context.Context, certs *store.Certs, ca string, now time.Ti
 		entries = append(entries, e)
 	}
 	return entries, nil
+}
+
+// oneLine flattens s to one line of at most n characters.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		s = s[:n-3] + "..."
+	}
+	return s
 }
