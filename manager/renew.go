@@ -167,7 +167,6 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	e.st.Failures, e.st.NextAttempt, e.st.LastError = 0, time.Time{}, ""
 	e.st.LastAttempt, e.st.LastSuccess = now, now
 	e.due = m.dueLocked(e, now)
-	m.firstPassDoneLocked(e, nil)
 	done := EventObtained
 	if typ == EventRenewing {
 		done = EventRenewed
@@ -177,6 +176,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	m.saveState(ctx, e)
 	m.cfg.Metrics.LastSuccess(c.Name, now)
 	m.emit(ctx, ev)
+	m.firstPassDone(e, nil) // after the hooks: Ready means deployed
 	return nil
 }
 
@@ -270,7 +270,6 @@ func (m *Manager) fail(ctx context.Context, e *entry, err error) error {
 	}
 	ev := m.eventLocked(e, EventFailed, now)
 	ev.Err, ev.Attempt, ev.NextAttempt = err, st.Failures, st.NextAttempt
-	m.firstPassDoneLocked(e, err)
 	m.mu.Unlock()
 	m.saveState(ctx, e)
 	m.cfg.Metrics.RenewalFailure(e.cert.Name)
@@ -279,6 +278,7 @@ func (m *Manager) fail(ctx context.Context, e *entry, err error) error {
 		ev.Type = alarm
 		m.emit(ctx, ev)
 	}
+	m.firstPassDone(e, err)
 	return err
 }
 
@@ -290,4 +290,10 @@ func (m *Manager) eventLocked(e *entry, t EventType, now time.Time) Event {
 	}
 	ev.Paths = m.paths(e)
 	return ev
+}
+
+func (m *Manager) firstPassDone(e *entry, err error) {
+	m.mu.Lock()
+	m.firstPassDoneLocked(e, err)
+	m.mu.Unlock()
 }

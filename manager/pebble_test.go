@@ -1,0 +1,262 @@
+package manager_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"crypto/x509"
+	"net/url"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/acmetest"
+	"github.com/certkeeper/certkeeper/challenge"
+	"github.com/certkeeper/certkeeper/issue"
+	"github.com/certkeeper/certkeeper/keys"
+	"github.com/certkeeper/certkeeper/manager"
+	"github.com/certkeeper/certkeeper/manager/prommetrics"
+	"github.com/certkeeper/certkeeper/solver/http01"
+	"github.com/certkeeper/certkeeper/store"
+)
+
+// orderRecorder records the payloads of newOrder requests on their way to
+// the CA, to see which carry "replaces".
+type orderRecorder struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	seen []map[string]any
+}
+
+func (o *orderRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPost && strings.Contains(req.URL.Path, "order-plz") && req.Body != nil {
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			return nil, err
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		var jws struct{ Payload string }
+		if json.Unmarshal(body, &jws) == nil {
+			if raw, err := base64.RawURLEncoding.DecodeString(jws.Payload); err == nil {
+				var p map[string]any
+				if json.Unmarshal(raw, &p) == nil {
+					o.mu.Lock()
+					o.seen = append(o.seen, p)
+					o.mu.Unlock()
+				}
+			}
+		}
+	}
+	return o.next.RoundTrip(req)
+}
+
+func (o *orderRecorder) orders() []map[string]any {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]map[string]any(nil), o.seen...)
+}
+
+// TestPebble runs a Manager against Pebble with the real clock: it obtains a
+// missing certificate, runs the deploy hook, then renews the 20-second
+// certificate on its own inside Pebble's ARI window, naming the certificate
+// it replaces.
+func TestPebble(t *testing.T) {
+	p := acmetest.NewTestPebble(t, acmetest.PebbleOptions{
+		Profiles: map[string]acmetest.Profile{
+			"default":    {},
+			"shortlived": {ValidityPeriod: 20 * time.Second},
+		},
+	})
+	reg := prometheus.NewRegistry()
+	pm := prommetrics.New(reg)
+	hc := p.HTTPClient()
+	rec := &orderRecorder{next: hc.Transport}
+	if rec.next == nil {
+		rec.next = http.DefaultTransport
+	}
+	hc.Transport = rec
+	client := &acme.Client{DirectoryURL: p.DirectoryURL, HTTPClient: hc, OnRequest: pm.ObserveRequest}
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	key, err := keys.Generate(keys.EC256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct, err := client.NewAccount(ctx, acme.Account{Key: key, TermsOfServiceAgreed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	is := &issue.Issuer{Client: client, Account: acct, Solvers: map[acme.ChallengeType]challenge.Solver{
+		acme.ChallengeHTTP01: &http01.Standalone{Addr: fmt.Sprintf("127.0.0.1:%d", p.HTTPPort)},
+	}}
+
+	dir := t.TempDir()
+	st, err := store.NewDir(filepath.Join(dir, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(dir, "hook.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nenv > \"$OUT.$CERTKEEPER_EVENT\"\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "env")
+	t.Setenv("OUT", out)
+
+	events := make(chan manager.Event, 100)
+	m, err := manager.New(manager.Config{
+		Store:   st,
+		OnEvent: func(ev manager.Event) { events <- ev },
+		Metrics: pm,
+		Hooks:   []manager.Hook{{Command: script, Timeout: 10 * time.Second}},
+		Rand:    func() float64 { return 0.3 }, // 6 s into Pebble's window
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, _ := issue.ParseIdentifiers("pebble.example.test")
+	if err := m.Manage(ctx, manager.Certificate{Identifiers: ids, Issuer: is, Profile: "shortlived"}); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	runDone := make(chan error, 1)
+	go func() { runDone <- m.Run(runCtx) }()
+	defer func() { stop(); <-runDone }()
+	if err := m.Ready(ctx); err != nil {
+		t.Fatalf("Ready: %v", err)
+	}
+	first := m.Lookup("pebble.example.test")
+	if first == nil {
+		t.Fatal("no certificate served after Ready")
+	}
+	if _, err := first.Leaf.Verify(x509VerifyOptions(p, "pebble.example.test")); err != nil {
+		t.Errorf("the certificate does not verify: %v", err)
+	}
+
+	// The deploy hook ran with the certificate's environment.
+	env, err := os.ReadFile(out + ".obtained")
+	if err != nil {
+		t.Fatalf("the hook did not run: %v", err)
+	}
+	for _, want := range []string{
+		"CERTKEEPER_EVENT=obtained",
+		"CERTKEEPER_NAME=pebble.example.test",
+		"CERTKEEPER_NAMES=pebble.example.test",
+		"CERTKEEPER_CERT_PATH=" + filepath.Join(st.Root(), "certificates", "127.0.0.1-"+portOf(p.DirectoryURL), "pebble.example.test", "cert.pem"),
+		"CERTKEEPER_KEY_PATH=" + filepath.Join(st.Root(), "certificates", "127.0.0.1-"+portOf(p.DirectoryURL), "pebble.example.test", "key.pem"),
+		"CERTKEEPER_NOT_AFTER=" + first.Leaf.NotAfter.UTC().Format(time.RFC3339),
+	} {
+		if !strings.Contains(string(env), want+"\n") {
+			t.Errorf("hook environment lacks %q:\n%s", want, env)
+		}
+	}
+
+	// It renews on its own, inside the ARI window, naming the old one.
+	var renewed manager.Event
+	for renewed.Type != manager.EventRenewed {
+		select {
+		case renewed = <-events:
+			if renewed.Type == manager.EventFailed {
+				t.Fatalf("renewal failed: %v", renewed.Err)
+			}
+		case <-ctx.Done():
+			t.Fatal("not renewed within the test's time")
+		}
+	}
+	second := m.Lookup("pebble.example.test")
+	if second.Leaf.SerialNumber.Cmp(first.Leaf.SerialNumber) == 0 {
+		t.Fatal("the renewed certificate has the old serial")
+	}
+	wantReplaces, err := acme.ARICertID(first.Leaf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orders := rec.orders()
+	if len(orders) < 2 || orders[0]["replaces"] != nil || orders[1]["replaces"] != wantReplaces {
+		t.Errorf("newOrder payloads %v; want the second to replace %s", orders, wantReplaces)
+	}
+	// Hooks run after OnEvent.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(out + ".renewed"); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Errorf("the hook did not run for the renewal: %v", err)
+			break
+		}
+	}
+	certs := store.Certs{Store: st}
+	res, err := certs.LoadCertificate(ctx, p.DirectoryURL, "pebble.example.test")
+	if err != nil || !bytes.Equal(res.ChainPEM[:100], keys.EncodeCertificates(second.Leaf.Raw)[:100]) {
+		t.Errorf("the store does not hold the renewed certificate (%v)", err)
+	}
+
+	// The metrics saw it.
+	if got := counterValue(t, reg, "certkeeper_renewal_attempts_total", map[string]string{"name": "pebble.example.test"}); got < 2 {
+		t.Errorf("renewal attempts = %v, want ≥ 2", got)
+	}
+	n, err := testutil.GatherAndCount(reg, "certkeeper_acme_requests_total", "certkeeper_certificate_not_after_seconds", "certkeeper_last_success_timestamp_seconds", "certkeeper_order_duration_seconds")
+	if err != nil || n < 6 {
+		t.Errorf("%d series, %v", n, err)
+	}
+	if got := counterValue(t, reg, "certkeeper_acme_requests_total", map[string]string{"endpoint": "renewalInfo", "status": "200"}); got < 1 {
+		t.Errorf("renewalInfo requests = %v", got)
+	}
+	if got := counterValue(t, reg, "certkeeper_acme_requests_total", map[string]string{"endpoint": "newOrder", "status": "201"}); got < 2 {
+		t.Errorf("newOrder 201 = %v", got)
+	}
+}
+
+func x509VerifyOptions(p *acmetest.Pebble, name string) x509.VerifyOptions {
+	inter := x509.NewCertPool()
+	inter.AppendCertsFromPEM(p.IntermediatesPEM())
+	return x509.VerifyOptions{DNSName: name, Roots: p.Roots(), Intermediates: inter}
+}
+
+func portOf(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return ""
+	}
+	return u.Port()
+}
+
+// counterValue sums the samples of the named metric whose labels include
+// labels.
+func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				have[lp.GetName()] = lp.GetValue()
+			}
+			for k, v := range labels {
+				if have[k] != v {
+					continue next
+				}
+			}
+			total += m.GetCounter().GetValue()
+		}
+	}
+	return total
+}
