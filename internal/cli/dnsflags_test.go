@@ -1,0 +1,124 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/acmetest"
+	"github.com/certkeeper/certkeeper/challenge"
+	"github.com/certkeeper/certkeeper/dnsprovider/bindtest"
+	"github.com/certkeeper/certkeeper/issue"
+	"github.com/certkeeper/certkeeper/keys"
+	"github.com/certkeeper/certkeeper/solver/dns01"
+)
+
+// parseDNSFlags parses args into dnsFlags and returns the solvers they
+// give.
+func parseDNSFlags(t *testing.T, env Env, args ...string) (map[acme.ChallengeType]challenge.Solver, error) {
+	t.Helper()
+	fs := newFlagSet("test", env)
+	var d dnsFlags
+	d.register(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	m := map[acme.ChallengeType]challenge.Solver{}
+	err := d.addSolvers(m, env, 0)
+	return m, err
+}
+
+// TestDNSFlagsRFC2136 selects the RFC 2136 provider with flags, as
+// "certkeeper obtain" does, and has Pebble validate a wildcard and its
+// base name through BIND.
+func TestDNSFlagsRFC2136(t *testing.T) {
+	t.Parallel()
+	b := bindtest.Start(t, bindtest.Options{
+		Keys:      []bindtest.Key{{Name: "acme-key", Algorithm: "hmac-sha512"}},
+		Zones:     []bindtest.Zone{{Name: "example.test"}},
+		Recursion: true,
+	})
+	k := b.Keys[0]
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "acme-key.conf")
+	os.WriteFile(keyFile, []byte(fmt.Sprintf("key %q {\n\talgorithm %s;\n\tsecret %q;\n};\n", strings.TrimSuffix(k.Name, "."), k.Algorithm, k.Secret)), 0o600)
+	secretFile := filepath.Join(dir, "secret")
+	os.WriteFile(secretFile, []byte(k.Secret+"\n"), 0o600)
+	var stderr bytes.Buffer
+	env := Env{Stdout: &stderr, Stderr: &stderr, Getenv: func(string) string { return "" }}
+	common := []string{"-dns-provider", "rfc2136", "-dns-server", b.Addr, "-dns-resolver", b.Addr, "-dns-ns-port", strconv.Itoa(b.Port), "-dns-propagation-interval", "100ms", "-dns-propagation-timeout", "5s"}
+
+	p := acmetest.NewTestPebble(t, acmetest.PebbleOptions{DNSServer: b.Addr})
+	cl := &acme.Client{DirectoryURL: p.DirectoryURL, HTTPClient: p.HTTPClient()}
+	key, _ := keys.Generate(keys.EC256)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	acct, err := cl.NewAccount(ctx, acme.Account{Key: key, TermsOfServiceAgreed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, keyArgs := range [][]string{
+		{"-tsig-key-file", keyFile},
+		{"-tsig-name", "acme-key", "-tsig-algorithm", "hmac-sha512", "-tsig-secret-file", secretFile},
+	} {
+		solvers, err := parseDNSFlags(t, env, append(common, keyArgs...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(solvers) != 3 {
+			t.Fatalf("solvers for %v, want dns-01, dns-account-01 and dns-persist-01", solvers)
+		}
+		ids, _ := issue.ParseIdentifiers("*.example.test", "example.test")
+		is := &issue.Issuer{Client: cl, Account: acct, Solvers: solvers}
+		if _, err := is.Obtain(ctx, issue.Request{Identifiers: ids}); err != nil {
+			t.Fatalf("%v: %v", keyArgs, err)
+		}
+		if v := b.TXT(t, "_acme-challenge.example.test"); len(v) != 0 {
+			t.Errorf("TXT left: %q", v)
+		}
+	}
+}
+
+func TestDNSFlagsUsage(t *testing.T) {
+	t.Parallel()
+	env := Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, Getenv: func(string) string { return "" }}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-dns-provider", "route53"}, "unknown -dns-provider"},
+		{[]string{"-dns-provider", "rfc2136"}, "needs -dns-server"},
+		{[]string{"-dns-provider", "rfc2136", "-dns-server", "127.0.0.1:53", "-tsig-name", "k"}, "needs -tsig-secret-file"},
+		{[]string{"-dns-provider", "exec"}, "needs -dns-exec"},
+		{[]string{"-dns-provider", "webhook"}, "needs -dns-webhook"},
+		{[]string{"-dns-provider", "webhook", "-dns-webhook", "http://x", "-dns-webhook-header", "nocolon"}, "want \"Name: value\""},
+		{[]string{"-dns-provider", "acme-dns"}, "needs -acme-dns-server"},
+		{[]string{"-dns-exec", "/bin/true"}, "needs -dns-provider"},
+	} {
+		_, err := parseDNSFlags(t, env, tc.args...)
+		if _, ok := err.(usageError); !ok || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: got %v, want a usage error with %q", tc.args, err, tc.want)
+		}
+	}
+	for _, args := range [][]string{{}, {"-dns-provider", "exec", "-dns-exec", "/bin/true"}, {"-dns-provider", "webhook", "-dns-webhook", "http://127.0.0.1:1/", "-dns-webhook-header", "Authorization: Bearer x"}} {
+		if _, err := parseDNSFlags(t, env, args...); err != nil {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+	// -dns-hook already configured dns-01.
+	fs := newFlagSet("test", env)
+	var d dnsFlags
+	d.register(fs)
+	fs.Parse([]string{"-dns-provider", "exec", "-dns-exec", "/bin/true"})
+	err := d.addSolvers(map[acme.ChallengeType]challenge.Solver{acme.ChallengeDNS01: dns01.Callback{}}, env, 0)
+	if _, ok := err.(usageError); !ok || !strings.Contains(err.Error(), "-dns-hook and -dns-provider") {
+		t.Errorf("with -dns-hook: got %v", err)
+	}
+}
