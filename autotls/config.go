@@ -129,6 +129,7 @@ func (c *Config) build() (*state, error) {
 		alpn:     &tlsalpn01.Manager{},
 		http:     &http01.Handler{},
 		names:    map[string]bool{},
+		neg:      negCache{ttl: DefaultFailureTTL},
 		flights:  map[string]*flight{},
 		onDemand: map[string]bool{},
 	}
@@ -307,14 +308,18 @@ func normalizeSNI(name string) string {
 
 // slowPath handles a name the Manager has no certificate for.
 func (s *state) slowPath(ctx context.Context, name string) (*tls.Certificate, error) {
+	if s.names[name] || s.policy != nil {
+		// A name whose order failed recently waits for the manager's
+		// backoff instead of ordering again at every handshake.
+		if err := s.neg.get(name, time.Now()); err != nil {
+			return nil, err
+		}
+	}
 	if s.names[name] {
 		return s.wait(ctx, name, s.flightFor(ctx, name, false))
 	}
 	if s.policy == nil {
 		return nil, fmt.Errorf("%w: no certificate for %q", ErrNotAllowed, name)
-	}
-	if err := s.neg.get(name, time.Now()); err != nil {
-		return nil, err
 	}
 	if err := s.allowed(ctx, name); err != nil {
 		return nil, err
@@ -418,12 +423,14 @@ func (s *state) obtain(ctx context.Context, name string, onDemand bool) error {
 	if err == nil && m.Lookup(name) == nil {
 		err = fmt.Errorf("autotls: %s was renewed but the manager has no certificate for it", name)
 	}
+	if err != nil {
+		s.neg.put(name, fmt.Errorf("autotls: obtaining %s failed recently: %w", name, err), time.Now())
+		s.log.WarnContext(ctx, "certificate not obtained", "name", name, "on_demand", onDemand, "err", err)
+	}
 	if err != nil && onDemand {
 		// Forget the name: the manager must not keep retrying a name
 		// that a client made up.
 		m.Unmanage(name)
-		s.neg.put(name, fmt.Errorf("autotls: obtaining %s failed recently: %w", name, err), time.Now())
-		s.log.WarnContext(ctx, "on-demand certificate failed", "name", name, "err", err)
 	}
 	return err
 }

@@ -69,8 +69,10 @@ type OnDemandPolicy struct {
 	// DefaultDomainRateLimit.
 	DomainRateLimit Rate
 
-	// FailureTTL is how long a name whose on-demand issuance failed is
-	// refused without a new order. Zero means DefaultFailureTTL.
+	// FailureTTL is how long a name whose issuance at a handshake failed
+	// is refused without a new order (the Manager keeps retrying
+	// Config.Names on its own backoff). Zero means DefaultFailureTTL, which
+	// also applies to Config.Names when OnDemand is nil.
 	FailureTTL time.Duration
 
 	// HandshakeWait is the longest a handshake waits for a certificate being
