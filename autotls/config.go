@@ -291,7 +291,12 @@ func (s *state) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, er
 	if cert := s.cfg.Manager.Lookup(name); cert != nil {
 		return cert, nil
 	}
-	return s.slowPath(hello.Context(), normalizeSNI(name))
+	ctx := hello.Context()
+	if ctx == nil {
+		// Only a ClientHelloInfo not made by crypto/tls has none.
+		ctx = context.TODO()
+	}
+	return s.slowPath(ctx, normalizeSNI(name))
 }
 
 // normalizeSNI lower-cases name and removes a final dot, allocating only

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/issue"
 	"github.com/certkeeper/certkeeper/manager"
 	"github.com/certkeeper/certkeeper/store"
 )
@@ -175,4 +177,21 @@ func hostOnly(h string) string {
 		}
 	}
 	return h
+}
+
+func TestHelloWithoutContext(t *testing.T) {
+	cfg := &Config{
+		Manager: newTestManager(t),
+		Issuer:  &issue.Issuer{Client: &acme.Client{DirectoryURL: "https://ca.invalid/directory"}},
+		OnDemand: &OnDemandPolicy{Decide: func(ctx context.Context, name string) error {
+			if ctx == nil {
+				t.Error("Decide got a nil context")
+			}
+			return errors.New("no")
+		}},
+	}
+	// A hello made by hand has no context: no panic, a refusal.
+	if _, err := cfg.GetCertificate(&tls.ClientHelloInfo{ServerName: "x.example.com"}); !errors.Is(err, ErrNotAllowed) {
+		t.Errorf("GetCertificate = %v", err)
+	}
 }
