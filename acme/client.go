@@ -72,6 +72,11 @@ type Client struct {
 
 	nonces noncePool
 
+	// orderWait is a running estimate, in nanoseconds, of how long this
+	// CA takes to finish an order step (validation, issuance); WaitOrder
+	// makes its first poll after it. See firstPoll.
+	orderWait atomic.Int64
+
 	// retrySchedule overrides defaultRetrySchedule (tests).
 	retrySchedule []time.Duration
 	// pollSchedule overrides defaultPollSchedule (tests).

@@ -136,15 +136,15 @@ func (c *Client) GetOrder(ctx context.Context, acct Account, url string) (Order,
 // On any other error it returns the last order it saw (zero if none).
 func (c *Client) WaitOrder(ctx context.Context, acct Account, url string) (Order, error) {
 	var last Order
+	// The first poll also waits: callers come here right after an action
+	// the CA needs a moment for (accepting challenges, finalizing), and an
+	// immediate poll would only find it unfinished.
+	first := c.firstPoll()
+	if err := sleep(ctx, first); err != nil {
+		return last, err
+	}
+	start := time.Now()
 	for n := 0; ; n++ {
-		// The first poll also waits: callers come here right after an
-		// action the CA needs a moment for (accepting challenges,
-		// finalizing), and an immediate poll would only see it unfinished.
-		if n == 0 {
-			if err := sleep(ctx, pollDelay(c.polls(), 0)); err != nil {
-				return last, err
-			}
-		}
 		o, err := c.GetOrder(ctx, acct, url)
 		if err != nil {
 			return last, err
@@ -155,10 +155,46 @@ func (c *Client) WaitOrder(ctx context.Context, acct Account, url string) (Order
 		case StatusInvalid:
 			return o, c.orderError(ctx, acct, o)
 		default:
+			c.learnOrderWait(first, n, time.Since(start))
 			return o, nil
 		}
 		if err := sleep(ctx, c.pollWait(n, o.RetryAfter)); err != nil {
 			return o, err
+		}
+	}
+}
+
+// firstPoll is the wait before WaitOrder's first poll: the estimate of
+// how long an order step takes at this CA, between the first entry of the
+// poll schedule and one second. Against a local CA that is about the
+// schedule's 10 ms; under load, or at a CA that validates from afar, it
+// grows so that fewer polls find the order unfinished.
+func (c *Client) firstPoll() time.Duration {
+	floor := pollDelay(c.polls(), 0)
+	d := time.Duration(c.orderWait.Load())
+	return min(max(d, floor), time.Second)
+}
+
+// learnOrderWait updates the estimate from one wait: the first poll came
+// after first, and polls more polls and extra time were needed. An order
+// done at the first poll may have been done earlier, so the estimate moves
+// a little down (to 90% of first); one that needed more polls moves it up
+// to what the wait really took. As an exponentially weighted average
+// (weight 1/4) it settles where most first polls (about 75% with the
+// schedule's 10 ms steps) find the order done.
+func (c *Client) learnOrderWait(first time.Duration, polls int, extra time.Duration) {
+	sample := first * 9 / 10
+	if polls > 0 {
+		sample = first + extra
+	}
+	for {
+		old := c.orderWait.Load()
+		next := int64(sample)
+		if old != 0 {
+			next = old + (int64(sample)-old)/4
+		}
+		if c.orderWait.CompareAndSwap(old, next) {
+			return
 		}
 	}
 }

@@ -37,8 +37,10 @@ var defaultPollSchedule = [...]time.Duration{
 }
 
 // maxBadNonceRetries bounds the immediate re-sends after badNonce errors
-// (RFC 8555 §6.5: the client should retry with the error's nonce).
-const maxBadNonceRetries = 10
+// (RFC 8555 §6.5: the client should retry with the error's nonce). Each
+// costs one round trip and no sleep; 30 in a row happen by chance with
+// probability 2^-30 even at a CA rejecting half of all nonces.
+const maxBadNonceRetries = 30
 
 // maxRetryWait is the longest a single call sleeps for a Retry-After. A CA
 // that asks for more (rate limits often say hours) gets its *Problem
