@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -49,6 +50,8 @@ type Zone struct {
 	// The zone always has its SOA, "NS ns1.<zone>", and A 127.0.0.1 at the
 	// apex and at ns1.
 	Records []string
+	// Serial is the SOA serial. 0 means 1.
+	Serial uint32
 	// Update is what goes inside the zone's allow-update { } statement.
 	// Empty allows updates signed by any of the server's keys; "none"
 	// refuses all updates.
@@ -67,6 +70,10 @@ type Options struct {
 	// CA's recursive resolver does. Names outside its zones are then
 	// looked up from the root, which takes time without network access.
 	Recursion bool
+	// Port to listen on, on 127.0.0.1. 0 means a free one. (named binds
+	// only addresses configured on an interface, so other 127.0.0.0/8
+	// addresses do not work without changing the host's network.)
+	Port int
 }
 
 // Server is a running named.
@@ -118,6 +125,9 @@ func Start(t testing.TB, opts Options) *Server {
 			return s
 		}
 		lastErr = err
+		if !errors.Is(err, errExited) {
+			break // only a lost race for the port is worth another try
+		}
 	}
 	t.Fatal(lastErr)
 	return nil
@@ -125,11 +135,16 @@ func Start(t testing.TB, opts Options) *Server {
 
 func start(t testing.TB, bin string, opts Options) (*Server, error) {
 	dir := t.TempDir()
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+	ip := "127.0.0.1"
+	port := opts.Port
+	if port == 0 {
+		p, err := freePort(ip)
+		if err != nil {
+			return nil, err
+		}
+		port = p
 	}
-	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), Port: port, Dir: dir, out: &syncBuffer{}, done: make(chan struct{})}
+	s := &Server{Addr: net.JoinHostPort(ip, strconv.Itoa(port)), Port: port, Dir: dir, out: &syncBuffer{}, done: make(chan struct{})}
 	if err := s.writeConfig(opts); err != nil {
 		return nil, err
 	}
@@ -184,6 +199,7 @@ func (s *Server) writeConfig(opts Options) error {
 		keyNames = append(keyNames, k.Name)
 		fmt.Fprintf(&conf, "key %q {\n\talgorithm %s;\n\tsecret %q;\n};\n", k.Name, k.Algorithm, k.Secret)
 	}
+	ip, _, _ := net.SplitHostPort(s.Addr)
 	recursion := "recursion no;"
 	if opts.Recursion {
 		recursion = "recursion yes; allow-recursion { 127.0.0.1; };"
@@ -192,7 +208,7 @@ func (s *Server) writeConfig(opts Options) error {
 	directory %q;
 	pid-file %q;
 	session-keyfile %q;
-	listen-on port %d { 127.0.0.1; };
+	listen-on port %d { %s; };
 	listen-on-v6 { none; };
 	%s
 	dnssec-validation no;
@@ -200,7 +216,7 @@ func (s *Server) writeConfig(opts Options) error {
 	minimal-responses no;
 };
 controls { };
-`, s.Dir, filepath.Join(s.Dir, "named.pid"), filepath.Join(s.Dir, "session.key"), s.Port, recursion)
+`, s.Dir, filepath.Join(s.Dir, "named.pid"), filepath.Join(s.Dir, "session.key"), s.Port, ip, recursion)
 	for i, z := range opts.Zones {
 		name := dns.Fqdn(z.Name)
 		file := filepath.Join(s.Dir, fmt.Sprintf("zone%d.db", i))
@@ -219,7 +235,11 @@ controls { };
 		}
 		fmt.Fprintf(&conf, "zone %q {\n\ttype primary;\n\tfile %q;\n\tallow-update { %s };\n};\n", name, file, update)
 		var zf bytes.Buffer
-		fmt.Fprintf(&zf, "$ORIGIN %s\n$TTL 60\n@ IN SOA ns1.%s hostmaster.%s 1 3600 600 86400 60\n@ IN NS ns1.%s\n@ IN A 127.0.0.1\nns1 IN A 127.0.0.1\n", name, name, name, name)
+		serial := z.Serial
+		if serial == 0 {
+			serial = 1
+		}
+		fmt.Fprintf(&zf, "$ORIGIN %s\n$TTL 60\n@ IN SOA ns1.%s hostmaster.%s %d 3600 600 86400 60\n@ IN NS ns1.%s\n@ IN A 127.0.0.1\nns1 IN A 127.0.0.1\n", name, name, name, serial, name)
 		for _, r := range z.Records {
 			zf.WriteString(r + "\n")
 		}
@@ -229,6 +249,8 @@ controls { };
 	}
 	return os.WriteFile(filepath.Join(s.Dir, "named.conf"), conf.Bytes(), 0o644)
 }
+
+var errExited = errors.New("bindtest: named exited")
 
 // waitReady waits until every zone answers its SOA.
 func (s *Server) waitReady(zones []Zone) error {
@@ -244,7 +266,7 @@ func (s *Server) waitReady(zones []Zone) error {
 			}
 			select {
 			case <-s.done:
-				return errors.New("bindtest: named exited")
+				return errExited
 			default:
 			}
 			if time.Now().After(deadline) {
@@ -303,14 +325,14 @@ func (s *Server) Query(t testing.TB, name string, qtype uint16) *dns.Msg {
 func (s *Server) Output() string { return s.out.String() }
 
 // freePort returns a port free on 127.0.0.1 for both UDP and TCP.
-func freePort() (int, error) {
+func freePort(ip string) (int, error) {
 	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 		if err != nil {
 			return 0, err
 		}
 		port := l.Addr().(*net.TCPAddr).Port
-		pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(port)))
 		l.Close()
 		if err != nil {
 			continue

@@ -219,3 +219,49 @@ func TestPropagationHonoursContext(t *testing.T) {
 		t.Errorf("got %v, want context.Canceled", err)
 	}
 }
+
+// TestPropagationLaggingSecondary has two real BIND servers for one zone:
+// the primary gets the update, the other (a secondary that missed the
+// NOTIFY) keeps serial 1. The check must wait, then name the lagging one.
+func TestPropagationLaggingSecondary(t *testing.T) {
+	t.Parallel()
+	primary := startZones(t)
+	secondary := bindtest.Start(t, bindtest.Options{Keys: primary.Keys, Zones: []bindtest.Zone{{Name: "example.test"}, {Name: "other.test"}}})
+	sv := solverFor(primary)
+	sv.Propagation = dns01.Propagation{Servers: []string{primary.Addr, secondary.Addr}, Interval: 50 * time.Millisecond, Timeout: 400 * time.Millisecond}
+	ctx := testCtx(t)
+	c := dnsChal("www.example.test", "lag.thumb")
+	if err := sv.Present(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	err := sv.Wait(ctx, c)
+	var pe *dns01.PropagationError
+	if !errors.As(err, &pe) {
+		t.Fatalf("got %v, want a PropagationError", err)
+	}
+	if !strings.Contains(err.Error(), secondary.Addr+" answered NXDOMAIN with no TXT record") || !strings.Contains(err.Error(), "served by "+primary.Addr) {
+		t.Errorf("error does not name the lagging server: %v", err)
+	}
+	// The secondary catches up (here: the same update, sent to it) while
+	// Wait polls: Wait returns once both serve the value.
+	k := primary.Keys[0]
+	up := &rfc2136.Provider{Server: secondary.Addr, Key: rfc2136.Key{Name: k.Name, Algorithm: k.Algorithm, Secret: k.Secret}}
+	_, fqdn, value, _ := sv.Target(ctx, c)
+	go func() {
+		time.Sleep(150 * time.Millisecond)
+		if err := up.AddTXT(ctx, "", fqdn, value); err != nil {
+			t.Error(err)
+		}
+	}()
+	sv.Propagation.Timeout = 10 * time.Second
+	start := time.Now()
+	if err := sv.Wait(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 150*time.Millisecond {
+		t.Errorf("Wait returned after %v, before the secondary had the record", d)
+	}
+	if err := sv.CleanUp(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+}
