@@ -101,7 +101,7 @@ func (e *PropagationError) Error() string {
 
 func (e *PropagationError) Unwrap() error { return e.Err }
 
-// Servers returns the servers Wait would ask for zone: Servers if set,
+// servers returns the servers Wait asks for zone: Servers if set,
 // else the addresses of the zone's NS records found through r.
 func (p Propagation) servers(ctx context.Context, r *Resolver, zone string) ([]NameServer, error) {
 	if len(p.Servers) > 0 {
