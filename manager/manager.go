@@ -144,8 +144,9 @@ func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error {
 		seen[e.cert.Name] = true
 		es[i] = e
 	}
-	// Load in parallel: parsing keys and certificates is most of the work.
-	workers := min(runtime.GOMAXPROCS(0), len(es))
+	// Load in parallel: parsing keys and certificates is most of the
+	// work, and reading files waits on the disk.
+	workers := min(4*runtime.GOMAXPROCS(0), len(es))
 	var wg sync.WaitGroup
 	var next atomic.Int64
 	for range workers {
