@@ -31,6 +31,7 @@ type solverFlags struct {
 	tlsListen  string
 	dnsHook    string
 	dnsDelay   time.Duration
+	dns        dnsFlags
 }
 
 func (s *solverFlags) register(fs *flag.FlagSet) {
@@ -40,6 +41,7 @@ func (s *solverFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.tlsListen, "tls-listen", "", "tls-alpn-01: answer on this address with a built-in server (e.g. :443)")
 	fs.StringVar(&s.dnsHook, "dns-hook", "", "dns-01: run \"CMD present|cleanup RECORD-NAME VALUE\" to add and remove the TXT record")
 	fs.DurationVar(&s.dnsDelay, "dns-delay", 0, "dns-01: wait this long after the hook added the record, for DNS propagation")
+	s.dns.register(fs)
 }
 
 func (s *solverFlags) solvers(env Env) (map[acme.ChallengeType]challenge.Solver, []acme.ChallengeType, error) {
@@ -74,8 +76,11 @@ func (s *solverFlags) solvers(env Env) (map[acme.ChallengeType]challenge.Solver,
 		}
 		m[acme.ChallengeDNS01] = &dns01.Callback{PresentFunc: run("present"), CleanUpFunc: run("cleanup"), PropagationDelay: s.dnsDelay}
 	}
+	if err := s.dns.addSolvers(m, env, s.dnsDelay); err != nil {
+		return nil, nil, err
+	}
 	if len(m) == 0 {
-		return nil, nil, usagef("no challenge solver configured: give -http-listen, -http-webroot, -tls-listen or -dns-hook")
+		return nil, nil, usagef("no challenge solver configured: give -http-listen, -http-webroot, -tls-listen, -dns-hook or -dns-provider")
 	}
 	var pref []acme.ChallengeType
 	for _, p := range s.prefer {
