@@ -122,3 +122,29 @@ func TestDNSFlagsUsage(t *testing.T) {
 		t.Errorf("with -dns-hook: got %v", err)
 	}
 }
+
+// TestObtainWithRFC2136 runs "certkeeper obtain -dns-provider rfc2136": the
+// command writes the records in a real BIND, which Pebble queries.
+func TestObtainWithRFC2136(t *testing.T) {
+	t.Parallel()
+	b := bindtest.Start(t, bindtest.Options{
+		Keys:      []bindtest.Key{{Name: "acme-key", Algorithm: "hmac-sha256"}},
+		Zones:     []bindtest.Zone{{Name: "example.test"}},
+		Recursion: true,
+	})
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte(b.Keys[0].Secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := newCLIEnv(t, acmetest.PebbleOptions{DNSServer: b.Addr})
+	out := e.must("obtain", "-dns-provider", "rfc2136", "-dns-server", b.Addr, "-dns-resolver", b.Addr,
+		"-dns-ns-port", strconv.Itoa(b.Port), "-dns-propagation-interval", "100ms", "-dns-propagation-timeout", "10s",
+		"-tsig-name", "acme-key", "-tsig-algorithm", "hmac-sha256", "-tsig-secret-file", secretFile,
+		"*.example.test", "example.test")
+	if !strings.Contains(out, "obtained *.example.test") {
+		t.Errorf("obtain printed %q", out)
+	}
+	if v := b.TXT(t, "_acme-challenge.example.test"); len(v) != 0 {
+		t.Errorf("TXT left after obtain: %q", v)
+	}
+}
