@@ -29,7 +29,11 @@ var ErrTooLarge = errors.New("store: value larger than 16 MiB")
 type Memory struct {
 	mu     sync.Mutex
 	values map[string]memValue
-	locks  map[string]chan struct{} // closed when the lock is released
+	// dirs counts, for every proper prefix directory of a stored key
+	// ("a" and "a/b" for "a/b/c"), the keys below it, so that Put checks
+	// the value/directory rule in time proportional to the key's depth.
+	dirs  map[string]int
+	locks map[string]chan struct{} // closed when the lock is released
 }
 
 type memValue struct {
@@ -41,7 +45,7 @@ var _ Store = (*Memory)(nil)
 
 // NewMemory returns an empty Memory store.
 func NewMemory() *Memory {
-	return &Memory{values: map[string]memValue{}, locks: map[string]chan struct{}{}}
+	return &Memory{values: map[string]memValue{}, dirs: map[string]int{}, locks: map[string]chan struct{}{}}
 }
 
 // Get returns a copy of the value at key.
@@ -80,10 +84,11 @@ func (m *Memory) Put(ctx context.Context, key string, value []byte) error {
 			return &fs.PathError{Op: "put", Path: key, Err: fmt.Errorf("store: %q holds a value, so it cannot hold keys", p)}
 		}
 	}
-	for k := range m.values {
-		if strings.HasPrefix(k, key+"/") {
-			return &fs.PathError{Op: "put", Path: key, Err: fmt.Errorf("store: %q holds keys such as %q, so it cannot hold a value", key, k)}
-		}
+	if n := m.dirs[key]; n > 0 {
+		return &fs.PathError{Op: "put", Path: key, Err: fmt.Errorf("store: %q holds %d keys, so it cannot hold a value", key, n)}
+	}
+	if _, ok := m.values[key]; !ok {
+		m.addDirs(key, 1)
 	}
 	m.values[key] = memValue{data: slices.Clone(value), modified: time.Now()}
 	return nil
@@ -100,7 +105,18 @@ func (m *Memory) Delete(ctx context.Context, key string) error {
 		return notExist("delete", key)
 	}
 	delete(m.values, key)
+	m.addDirs(key, -1)
 	return nil
+}
+
+// addDirs adds n to the count of every prefix directory of key.
+func (m *Memory) addDirs(key string, n int) {
+	for i := strings.LastIndexByte(key, '/'); i >= 0; i = strings.LastIndexByte(key[:i], '/') {
+		d := key[:i]
+		if m.dirs[d] += n; m.dirs[d] == 0 {
+			delete(m.dirs, d)
+		}
+	}
 }
 
 // List returns the sorted keys that begin with prefix. Use a trailing
