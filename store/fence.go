@@ -1,0 +1,45 @@
+package store
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrLockLost is wrapped by the error of a write made under a fenced lock
+// (see FencedLocker) that the writer no longer held: its lease expired,
+// another process took the lock, or it was released.
+var ErrLockLost = errors.New("store: lock lost")
+
+// ErrLockBusy is wrapped by the error of FencedLocker.TryLockFenced when
+// another process holds the lock.
+var ErrLockBusy = errors.New("store: lock held by another process")
+
+// FencedLocker is an optional interface of a distributed Store whose locks
+// can fence writes. Store.Lock alone is advisory: a holder that was paused
+// or cut off past its lease can wake up and overwrite what the next holder
+// wrote. A write made with the context a FencedLocker returns is applied
+// only if the lock is still held at that moment, atomically with the check
+// (an etcd transaction on the lock key's revision).
+//
+// Contract:
+//   - LockFenced blocks like Store.Lock until the lock called name is held
+//     or ctx is done, and returns a context derived from ctx, the fenced
+//     context, with the function that releases the lock.
+//   - Put and Delete called with the fenced context (or any context
+//     derived from it, including context.WithoutCancel) succeed only
+//     while the lock is held; otherwise they change nothing and fail with
+//     an error wrapping ErrLockLost. Get, List and Stat are not fenced.
+//   - The fenced context is canceled as soon as the backend knows the lock
+//     is lost (lease expired, session closed) or unlock is called, so that
+//     work done under the lock stops.
+//   - A holder that dies (process killed, machine lost) loses the lock
+//     after the backend's lease time; a live holder keeps it for as long
+//     as it can reach the backend.
+//   - TryLockFenced is LockFenced that does not wait: when another holds
+//     the lock it returns at once an error wrapping ErrLockBusy.
+//   - unlock is idempotent in effect: a second call returns an error and
+//     releases nothing.
+type FencedLocker interface {
+	LockFenced(ctx context.Context, name string) (fenced context.Context, unlock func() error, err error)
+	TryLockFenced(ctx context.Context, name string) (fenced context.Context, unlock func() error, err error)
+}
