@@ -303,4 +303,3 @@ func Run(t *testing.T, s store.Store) {
 		}
 	})
 }
-
