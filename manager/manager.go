@@ -20,6 +20,7 @@ import (
 
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/issue"
+	"github.com/certkeeper/certkeeper/keys"
 	"github.com/certkeeper/certkeeper/store"
 )
 
@@ -263,26 +264,36 @@ func (m *Manager) load(ctx context.Context, e *entry) {
 	e.st = st
 }
 
-// parseHeld turns a stored certificate into one that can be served.
+// parseHeld turns a stored certificate into one that can be served. The
+// store has parsed and matched key and chain already (store.Resource's
+// Key and Certificates); they are parsed here only when it did not.
 func parseHeld(res store.Resource) (*held, error) {
+	certs := res.Certificates
+	if len(certs) == 0 {
+		var err error
+		if certs, err = keys.ParseCertificates(res.ChainPEM); err != nil {
+			return nil, err
+		}
+	}
 	if len(res.KeyPEM) == 0 {
-		chain, err := x509.ParseCertificate(firstDER(res.ChainPEM))
-		if err != nil {
+		return &held{leaf: certs[0]}, nil
+	}
+	key := res.Key
+	if key == nil {
+		var err error
+		if key, err = keys.ParsePEM(res.KeyPEM); err != nil {
 			return nil, err
 		}
-		return &held{leaf: chain}, nil
-	}
-	c, err := tls.X509KeyPair(res.ChainPEM, res.KeyPEM)
-	if err != nil {
-		return nil, err
-	}
-	if c.Leaf == nil {
-		if c.Leaf, err = x509.ParseCertificate(c.Certificate[0]); err != nil {
-			return nil, err
+		pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
+		if !ok || !pub.Equal(certs[0].PublicKey) {
+			return nil, store.ErrKeyMismatch
 		}
 	}
-	key, _ := c.PrivateKey.(crypto.Signer)
-	return &held{tls: &c, leaf: c.Leaf, key: key}, nil
+	c := &tls.Certificate{PrivateKey: key, Leaf: certs[0]}
+	for _, cert := range certs {
+		c.Certificate = append(c.Certificate, cert.Raw)
+	}
+	return &held{tls: c, leaf: certs[0], key: key}, nil
 }
 
 // covers reports whether leaf is valid for every identifier in ids.

@@ -43,6 +43,13 @@ type Resource struct {
 	// means the shared layout holds an empty placeholder file: the name
 	// is wanted but not yet issued.
 	ChainPEM []byte
+
+	// Key and Certificates are KeyPEM and ChainPEM parsed, filled in by
+	// LoadCertificate and ListCertificates (which check that the key is
+	// the leaf's) so that readers need not parse them again. Key is nil
+	// without KeyPEM. SaveCertificate ignores both.
+	Key          crypto.Signer
+	Certificates []*x509.Certificate
 }
 
 // AccountRecord is what is kept of an ACME account (RFC 8555 §7.1.2).
@@ -143,7 +150,7 @@ func (c *Certs) SaveCertificate(ctx context.Context, res Resource) error {
 	if res.Name == "" && len(res.Identifiers) > 0 {
 		res.Name = res.Identifiers[0]
 	}
-	if _, err := checkPair(res.KeyPEM, res.ChainPEM); err != nil {
+	if _, _, err := checkPair(res.KeyPEM, res.ChainPEM); err != nil {
 		return fmt.Errorf("store: saving %q: %w", res.Name, err)
 	}
 	if c.Layout == LayoutShared {
@@ -340,7 +347,7 @@ func (c *Certs) loadStandard(ctx context.Context, caDir, enc string) (Resource, 
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return Resource{}, err
 		}
-		leaf, err := checkPair(key, chain)
+		parsedKey, certs, err := checkPair(key, chain)
 		if errors.Is(err, ErrKeyMismatch) && attempt < mismatchRetries {
 			if err := sleep(ctx, time.Duration(attempt)*20*time.Millisecond); err != nil {
 				return Resource{}, err
@@ -350,7 +357,7 @@ func (c *Certs) loadStandard(ctx context.Context, caDir, enc string) (Resource, 
 		if err != nil {
 			return Resource{}, fmt.Errorf("store: %s: %w", dir, err)
 		}
-		res := Resource{Name: name, KeyPEM: key, ChainPEM: chain, Identifiers: leafIdentifiers(leaf)}
+		res := Resource{Name: name, KeyPEM: key, ChainPEM: chain, Identifiers: leafIdentifiers(certs[0]), Key: parsedKey, Certificates: certs}
 		raw, err := c.Store.Get(ctx, dir+"/meta.json")
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
@@ -399,33 +406,33 @@ func (c *Certs) loadShared(ctx context.Context, k string) (Resource, error) {
 			res.KeyPEM = pem.EncodeToMemory(b)
 		}
 	}
-	leaf, err := checkPair(res.KeyPEM, res.ChainPEM)
+	key, certs, err := checkPair(res.KeyPEM, res.ChainPEM)
 	if err != nil {
 		return Resource{}, fmt.Errorf("store: %s: %w", k, err)
 	}
-	res.Identifiers = leafIdentifiers(leaf)
+	res.Identifiers, res.Key, res.Certificates = leafIdentifiers(certs[0]), key, certs
 	return res, nil
 }
 
 // checkPair parses chainPEM and, if keyPEM is not empty, checks that it
-// is the leaf's private key.
-func checkPair(keyPEM, chainPEM []byte) (*x509.Certificate, error) {
+// is the leaf's private key. It returns both parsed.
+func checkPair(keyPEM, chainPEM []byte) (crypto.Signer, []*x509.Certificate, error) {
 	certs, err := keys.ParseCertificates(chainPEM)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(keyPEM) == 0 {
-		return certs[0], nil
+		return nil, certs, nil
 	}
 	key, err := keys.ParsePEM(keyPEM)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
 	if !ok || !pub.Equal(certs[0].PublicKey) {
-		return nil, ErrKeyMismatch
+		return nil, nil, ErrKeyMismatch
 	}
-	return certs[0], nil
+	return key, certs, nil
 }
 
 func leafIdentifiers(leaf *x509.Certificate) []string {

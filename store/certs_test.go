@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -160,6 +161,11 @@ func testCerts(t *testing.T, c *Certs) {
 		want.CA, want.CertURL, want.Profile, want.ObtainedAt = "", "", "", got.ObtainedAt
 		want.Identifiers = []string{"*.example.com", "example.com", "192.0.2.1"}
 	}
+	// The parsed forms come with the PEM data: the key and the leaf match.
+	if got.Key == nil || len(got.Certificates) != 2 || !got.Key.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(got.Certificates[0].PublicKey) {
+		t.Errorf("Load parsed key %v and certificates %d", got.Key, len(got.Certificates))
+	}
+	got.Key, got.Certificates = nil, nil
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load = %+v\nwant %+v", got, want)
 	}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -45,6 +46,14 @@ type Dir struct {
 	StaleLockAfter time.Duration
 
 	root string
+
+	// reader is the root opened once for Get, the hot path when a
+	// manager loads thousands of certificates at start. It stays open for
+	// the Dir's life: a root directory replaced meanwhile (renamed away
+	// and made again) is not seen by Get until a new Dir is made.
+	readerOnce sync.Once
+	reader     *os.Root
+	readerErr  error
 }
 
 // DefaultStaleLockAfter is the staleness timeout of Dir locks when
@@ -102,24 +111,32 @@ func (d *Dir) open(ctx context.Context, op, key string) (*os.Root, error) {
 // Get reads the value at key. It refuses files larger than MaxValueSize
 // (the error wraps ErrTooLarge).
 func (d *Dir) Get(ctx context.Context, key string) ([]byte, error) {
-	r, err := d.open(ctx, "get", key)
-	if err != nil {
+	if err := check(ctx, "get", key); err != nil {
 		return nil, err
 	}
-	defer r.Close()
-	name := filepath.FromSlash(key)
-	// Stat first so that a directory or a FIFO is never opened.
-	if _, err := regularFile(r, "get", key); err != nil {
-		return nil, err
+	d.readerOnce.Do(func() { d.reader, d.readerErr = os.OpenRoot(d.root) })
+	if d.readerErr != nil {
+		return nil, fmt.Errorf("store: get %s: %w", key, d.readerErr)
 	}
-	f, err := r.Open(name)
+	// One open, never blocking (a FIFO planted in the tree would block a
+	// plain open), then the type is checked on the open file.
+	f, err := d.reader.OpenFile(filepath.FromSlash(key), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
+		if errors.Is(err, syscall.ENOTDIR) {
+			return nil, notExist("get", key)
+		}
 		return nil, pathErr("get", key, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, pathErr("get", key, err)
+	}
+	if fi.IsDir() {
+		return nil, notExist("get", key)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "get", Path: key, Err: fmt.Errorf("store: not a regular file (%v)", fi.Mode().Type())}
 	}
 	if fi.Size() > MaxValueSize {
 		return nil, &fs.PathError{Op: "get", Path: key, Err: fmt.Errorf("%w (file is %d bytes)", ErrTooLarge, fi.Size())}
