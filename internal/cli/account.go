@@ -30,11 +30,7 @@ func runAccount(ctx context.Context, env Env, args []string) error {
 	sub := pos[0]
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	certs, err := c.certs()
+	cl, certs, err := c.open()
 	if err != nil {
 		return err
 	}

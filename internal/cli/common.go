@@ -126,6 +126,19 @@ func (c *common) certs() (*store.Certs, error) {
 	return &store.Certs{Store: d, Layout: layout}, nil
 }
 
+// open returns the CA client and the store the flags name.
+func (c *common) open() (*acme.Client, *store.Certs, error) {
+	cl, err := c.client()
+	if err != nil {
+		return nil, nil, err
+	}
+	certs, err := c.certs()
+	if err != nil {
+		return nil, nil, err
+	}
+	return cl, certs, nil
+}
+
 // accountID names the account record in the store: the email, or
 // "default" without one or in the shared layout, which holds one account.
 func (c *common) accountID() string {

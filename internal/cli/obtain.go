@@ -142,11 +142,7 @@ func runObtain(ctx context.Context, env Env, args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	certs, err := c.certs()
+	cl, certs, err := c.open()
 	if err != nil {
 		return err
 	}

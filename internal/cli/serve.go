@@ -62,11 +62,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 
 	log := c.logger()
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	certs, err := c.certs()
+	cl, certs, err := c.open()
 	if err != nil {
 		return err
 	}
