@@ -1,0 +1,108 @@
+package shared_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/challenge"
+	"github.com/certkeeper/certkeeper/solver/shared"
+	"github.com/certkeeper/certkeeper/store"
+)
+
+// Two instances share a store: what one presents, the other answers.
+func TestPresentedByOneAnsweredByAnother(t *testing.T) {
+	st := store.NewMemory()
+	a, b := &shared.Solver{Store: st}, &shared.Solver{Store: st}
+	ctx := t.Context()
+	chal := acme.Challenge{Type: acme.ChallengeHTTP01, Token: "tok_123-abc", KeyAuthorization: "tok_123-abc.thumb"}
+	srv := httptest.NewServer(b.HTTPHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusTeapot)
+	})))
+	defer srv.Close()
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, _ := get(challenge.HTTP01Path(chal.Token)); code != http.StatusTeapot {
+		t.Errorf("before Present: %d, want the next handler's", code)
+	}
+	if err := a.Present(ctx, chal); err != nil {
+		t.Fatal(err)
+	}
+	// b cached the absence for at most MissTTL; the CA asks after Present.
+	waitMiss()
+	if code, body := get(challenge.HTTP01Path(chal.Token)); code != 200 || body != chal.KeyAuthorization {
+		t.Errorf("after Present: %d %q", code, body)
+	}
+	if code, _ := get("/other"); code != http.StatusTeapot {
+		t.Errorf("other path: %d", code)
+	}
+	if err := a.CleanUp(ctx, chal); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Get(ctx, "challenges/http-01/"+chal.Token); err == nil {
+		t.Error("CleanUp left the response in the store")
+	}
+
+	id := acme.Identifier{Type: acme.IdentifierDNS, Value: "www.example.test"}
+	alpn := acme.Challenge{Type: acme.ChallengeTLSALPN01, Identifier: id, Token: "t2", KeyAuthorization: "t2.thumb"}
+	hello := &tls.ClientHelloInfo{ServerName: "www.example.test", SupportedProtos: []string{challenge.ALPNProto}}
+	if _, ok := b.GetCertificate(hello); ok {
+		t.Error("certificate before Present")
+	}
+	if err := a.Present(ctx, alpn); err != nil {
+		t.Fatal(err)
+	}
+	waitMiss()
+	cert, ok := b.GetCertificate(hello)
+	if !ok {
+		t.Fatal("no certificate after Present")
+	}
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil || len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != "www.example.test" {
+		t.Errorf("leaf %v, %v", leaf.DNSNames, err)
+	}
+	want, _ := challenge.TLSALPN01Certificate(id, alpn.KeyAuthorization)
+	wantLeaf, _ := x509.ParseCertificate(want.Certificate[0])
+	if len(leaf.Extensions) != len(wantLeaf.Extensions) {
+		t.Errorf("extensions differ from challenge.TLSALPN01Certificate's")
+	}
+	// A hello without acme-tls/1 is not a validation.
+	if _, ok := b.GetCertificate(&tls.ClientHelloInfo{ServerName: "www.example.test"}); ok {
+		t.Error("answered a normal handshake")
+	}
+	// Another order's response for the same name is not cleaned up by
+	// the first.
+	other := alpn
+	other.KeyAuthorization = "t3.thumb"
+	if err := b.Present(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CleanUp(ctx, alpn); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Get(ctx, "challenges/tls-alpn-01/www.example.test"); err != nil {
+		t.Errorf("the newer response was removed: %v", err)
+	}
+	if err := a.Present(ctx, acme.Challenge{Type: acme.ChallengeDNS01, KeyAuthorization: "x"}); err == nil {
+		t.Error("dns-01 accepted")
+	}
+}
+
+func waitMiss() {
+	ctx, cancel := context.WithTimeout(context.Background(), shared.MissTTL+50e6)
+	defer cancel()
+	<-ctx.Done()
+}
