@@ -69,7 +69,7 @@ type Solver struct {
 
 	mu       sync.Mutex
 	cache    map[string]cached
-	watching int // Watch loops running
+	watching int                         // Watch loops running
 	certs    map[string]*tls.Certificate // tls-alpn-01 certificates by key authorization
 }
 
