@@ -69,6 +69,10 @@ type entry struct {
 
 	initial bool // first attempt pending, for Ready
 	removed bool
+
+	// busyUntil: another instance sharing the store holds the lock for
+	// this certificate; look again then (see cluster.go).
+	busyUntil time.Time
 }
 
 // held is a certificate in memory.

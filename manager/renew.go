@@ -73,7 +73,15 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	m.mu.Unlock()
 	log := m.cfg.Logger.With("name", c.Name)
 
-	unlock, err := m.cfg.Store.Lock(ctx, lockName)
+	// With a store that fences (cluster mode), ctx becomes the fenced
+	// context: the order stops when the lock is lost, and saving fails
+	// if it was lost meanwhile, so a late instance cannot overwrite the
+	// next one's certificate.
+	ctx, unlock, err := m.lockOrder(ctx, lockName, force)
+	if errors.Is(err, store.ErrLockBusy) {
+		m.lockBusy(ctx, e)
+		return err
+	}
 	if err != nil {
 		return m.fail(ctx, e, fmt.Errorf("taking the store's lock: %w", err))
 	}
@@ -108,6 +116,11 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 				return nil
 			}
 		}
+	}
+
+	// Another instance may have failed and be backing off.
+	if err := m.sharedBackoff(ctx, e, force); err != nil {
+		return err
 	}
 
 	m.mu.Lock()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/store"
 )
 
 // entryHeap is the queue of certificates by next check time.
@@ -75,6 +76,9 @@ func (m *Manager) dueLocked(e *entry, now time.Time) time.Time {
 	if e.st.Failures > 0 && e.st.NextAttempt.After(due) {
 		due = e.st.NextAttempt
 	}
+	if e.busyUntil.After(due) {
+		due = e.busyUntil
+	}
 	return due
 }
 
@@ -96,6 +100,10 @@ func (m *Manager) Run(ctx context.Context) error {
 		m.running = false
 		m.mu.Unlock()
 	}()
+
+	if w, ok := m.cfg.Store.(store.Watcher); ok {
+		wg.Go(func() { m.follow(ctx, w) })
+	}
 
 	timer := m.cfg.Clock.NewTimer(m.cfg.CheckInterval)
 	defer timer.Stop()

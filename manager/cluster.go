@@ -1,0 +1,244 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/certkeeper/certkeeper/store"
+)
+
+// Cluster mode: several Managers, in several processes or machines, that
+// share one distributed store. Nothing needs configuring: a Manager
+// adapts to what its store offers.
+//
+//   - A store.FencedLocker makes orders fenced. The background loop takes
+//     the per-certificate lock without waiting (TryLockFenced): while
+//     another instance orders a certificate, this one looks again after
+//     ClusterBusyRetry instead of tying up a worker, and meanwhile learns
+//     of the result through the watch. Renew waits for the lock.
+//   - A store.Watcher lets Run follow the store: a certificate that
+//     another instance stored is loaded into Lookup's snapshot at once,
+//     and the renewal state that another instance recorded (failures,
+//     backoff after the CA's Retry-After, renewal information) replaces
+//     this one's if it is newer, so that no instance orders what another
+//     is backing off from.
+//
+// After taking the lock an instance re-reads both the certificate (another
+// may have just renewed it) and the state (another may have just failed),
+// so the watch is an optimisation: correctness rests on the lock.
+
+// ClusterBusyRetry is how long the background loop waits before looking
+// again at a certificate whose lock another instance holds, spread by the
+// Manager's jitter. A certificate stored meanwhile arrives through the
+// watch sooner.
+const ClusterBusyRetry = 5 * time.Second
+
+// lockOrder takes the store's lock for an order: fenced and without
+// waiting in the background when the store supports it (force says a
+// caller waits for this order), the plain Store.Lock otherwise. It
+// returns the context to carry on with.
+func (m *Manager) lockOrder(ctx context.Context, name string, force bool) (context.Context, func() error, error) {
+	fl, ok := m.cfg.Store.(store.FencedLocker)
+	if !ok {
+		unlock, err := m.cfg.Store.Lock(ctx, name)
+		return ctx, unlock, err
+	}
+	var (
+		fctx   context.Context
+		unlock func() error
+		err    error
+	)
+	if force {
+		fctx, unlock, err = fl.LockFenced(ctx, name)
+	} else {
+		fctx, unlock, err = fl.TryLockFenced(ctx, name)
+	}
+	if err != nil {
+		return ctx, nil, err
+	}
+	return fctx, unlock, nil
+}
+
+// lockBusy records that another instance holds e's lock.
+func (m *Manager) lockBusy(ctx context.Context, e *entry) {
+	now := m.cfg.Clock.Now()
+	wait := time.Duration(float64(ClusterBusyRetry) * (1 + m.cfg.Jitter*m.cfg.Rand()))
+	m.mu.Lock()
+	e.busyUntil = now.Add(wait)
+	m.mu.Unlock()
+	m.cfg.Logger.DebugContext(ctx, "another instance is ordering this certificate", "name", e.cert.Name, "retry_in", wait)
+}
+
+// sharedBackoff runs under e's lock, before ordering: if another instance
+// recorded a failure after this one's last attempt and is backing off,
+// this one adopts that state and does not order (unless force). It
+// returns the error to report, or nil to go ahead.
+func (m *Manager) sharedBackoff(ctx context.Context, e *entry, force bool) error {
+	m.mu.Lock()
+	e.busyUntil = time.Time{}
+	m.mu.Unlock()
+	st, err := m.loadState(ctx, e)
+	if err != nil {
+		return nil // unreadable state is no reason to stop
+	}
+	now := m.cfg.Clock.Now()
+	m.mu.Lock()
+	adopted := m.adoptStateLocked(e, st, now)
+	backingOff := !force && e.st.Failures > 0 && e.st.NextAttempt.After(now)
+	last := e.st.LastError
+	next := e.st.NextAttempt
+	if adopted {
+		m.scheduleLocked(e, now, now)
+	}
+	m.mu.Unlock()
+	if !adopted || !backingOff {
+		return nil
+	}
+	err = fmt.Errorf("another instance failed and retries at %s: %s", next.Format(time.RFC3339), last)
+	m.cfg.Logger.InfoContext(ctx, "backing off like the instance that failed", "name", e.cert.Name, "next_attempt", next)
+	m.firstPassDone(e, err)
+	return err
+}
+
+// adoptStateLocked takes the stored state st in place of e's if it is
+// about the certificate e holds and was written after e's last attempt.
+// It reports whether it did.
+func (m *Manager) adoptStateLocked(e *entry, st state, now time.Time) bool {
+	var cur string
+	if e.held != nil {
+		cur = serial(e.held.leaf)
+	}
+	if st.Serial != cur && st.Serial != "" || !st.LastAttempt.After(e.st.LastAttempt) {
+		return false
+	}
+	keep := e.st
+	e.st = st
+	if st.Serial == "" {
+		// Written before any certificate, or for a failure only: keep
+		// what belongs to the certificate held.
+		e.st.Serial = keep.Serial
+		e.st.ARIWindowStart, e.st.ARIWindowEnd = keep.ARIWindowStart, keep.ARIWindowEnd
+		e.st.ARIRenewAt, e.st.ARIRetryAfter = keep.ARIRenewAt, keep.ARIRetryAfter
+	}
+	return true
+}
+
+// follow watches the store while Run runs, and takes into memory what
+// other instances store. It restarts the watch if it fails.
+func (m *Manager) follow(ctx context.Context, w store.Watcher) {
+	for ctx.Err() == nil {
+		// One watch of everything: certificates/ and manager/ in the
+		// standard layout, "<name>.pem" at the top in the shared one.
+		ch, err := w.Watch(ctx, "")
+		if err != nil {
+			m.cfg.Logger.WarnContext(ctx, "cannot watch the store; retrying", "error", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		for ev := range ch {
+			m.changed(ctx, ev)
+		}
+	}
+}
+
+// changed handles one change of the store.
+func (m *Manager) changed(ctx context.Context, ev store.WatchEvent) {
+	if ev.Reset {
+		m.mu.Lock()
+		es := make([]*entry, 0, len(m.entries))
+		for _, e := range m.entries {
+			es = append(es, e)
+		}
+		m.mu.Unlock()
+		for _, e := range es {
+			m.reload(ctx, e, true)
+		}
+		return
+	}
+	if ev.Deleted {
+		return // a deleted certificate stays served until it is renewed
+	}
+	caDir, enc, isState, ok := m.parseKey(ev.Key)
+	if !ok {
+		return
+	}
+	m.mu.Lock()
+	var e *entry
+	for _, c := range m.entries {
+		if c.enc == enc && (caDir == "" || c.caDir == caDir) {
+			e = c
+			break
+		}
+	}
+	m.mu.Unlock()
+	if e != nil {
+		m.reload(ctx, e, !isState)
+	}
+}
+
+// parseKey tells which certificate a changed key is about: its cert.pem
+// (or shared-layout file), or its state. caDir is "" in the shared
+// layout.
+func (m *Manager) parseKey(key string) (caDir, enc string, isState, ok bool) {
+	if rest, found := strings.CutPrefix(key, stateDir+"/"); found {
+		caDir, file, found := strings.Cut(rest, "/")
+		enc, found2 := strings.CutSuffix(file, ".json")
+		return caDir, enc, true, found && found2 && !strings.Contains(enc, "/")
+	}
+	if m.cfg.Layout == store.LayoutShared {
+		enc, found := strings.CutSuffix(key, ".pem")
+		return "", enc, false, found && !strings.Contains(enc, "/")
+	}
+	parts := strings.Split(key, "/")
+	if len(parts) != 4 || parts[0] != "certificates" || parts[3] != "cert.pem" {
+		return "", "", false, false
+	}
+	return parts[1], parts[2], false, true
+}
+
+// reload reads e's certificate (if cert) and state from the store and
+// takes them if they are newer than what e holds.
+func (m *Manager) reload(ctx context.Context, e *entry, cert bool) {
+	log := m.cfg.Logger.With("name", e.cert.Name)
+	var h *held
+	if cert {
+		res, err := m.certs.LoadCertificate(ctx, e.cert.Issuer.Client.DirectoryURL, e.cert.Name)
+		if err == nil && len(res.ChainPEM) > 0 {
+			h, err = parseHeld(res)
+		}
+		if err != nil && ctx.Err() == nil && !errors.Is(err, fs.ErrNotExist) {
+			log.DebugContext(ctx, "stored certificate changed but cannot be read yet", "error", err)
+		}
+	}
+	st, stErr := m.loadState(ctx, e)
+	now := m.cfg.Clock.Now()
+	m.mu.Lock()
+	installed := false
+	if h != nil {
+		h.covers = covers(h.leaf, e.ids)
+		if h.covers && (e.held == nil || newer(h.leaf, e.held.leaf)) {
+			m.installLocked(e, h)
+			e.busyUntil = time.Time{}
+			installed = true
+			m.firstPassDoneLocked(e, nil)
+		}
+	}
+	if stErr == nil {
+		m.adoptStateLocked(e, st, now)
+	}
+	m.scheduleLocked(e, now, now)
+	m.mu.Unlock()
+	if installed {
+		log.InfoContext(ctx, "took the certificate another instance stored", "not_after", h.leaf.NotAfter)
+		m.cfg.Metrics.ObserveExpiry(e.cert.Name, h.leaf.NotAfter)
+		m.poke()
+	}
+}
