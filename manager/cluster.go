@@ -73,10 +73,15 @@ func (m *Manager) lockBusy(ctx context.Context, e *entry) {
 	m.cfg.Logger.DebugContext(ctx, "another instance is ordering this certificate", "name", e.cert.Name, "retry_in", wait)
 }
 
-// sharedBackoff runs under e's lock, before ordering: if another instance
-// recorded a failure after this one's last attempt and is backing off,
-// this one adopts that state and does not order (unless force). It
-// returns the error to report, or nil to go ahead.
+// errSkip ends an attempt that found nothing to do: attempt returns nil.
+var errSkip = errors.New("manager: not due any more")
+
+// sharedBackoff runs under e's lock, before ordering. Unless force, it
+// returns errSkip if e is no longer due (a certificate another instance
+// stored arrived through the watch since the attempt began). If another
+// instance recorded a failure after this one's last attempt and is
+// backing off, this one adopts that state and does not order (unless
+// force). It returns the error to report, or nil to go ahead.
 func (m *Manager) sharedBackoff(ctx context.Context, e *entry, force bool) error {
 	m.mu.Lock()
 	e.busyUntil = time.Time{}
@@ -87,6 +92,13 @@ func (m *Manager) sharedBackoff(ctx context.Context, e *entry, force bool) error
 	}
 	now := m.cfg.Clock.Now()
 	m.mu.Lock()
+	if !force && e.held != nil && e.held.covers && now.Before(m.dueLocked(e, now)) {
+		// The check that started this attempt saw it due, but the
+		// certificate another instance stored has arrived since.
+		m.firstPassDoneLocked(e, nil)
+		m.mu.Unlock()
+		return errSkip
+	}
 	adopted := m.adoptStateLocked(e, st, now)
 	backingOff := !force && e.st.Failures > 0 && e.st.NextAttempt.After(now)
 	last := e.st.LastError

@@ -120,6 +120,9 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 
 	// Another instance may have failed and be backing off.
 	if err := m.sharedBackoff(ctx, e, force); err != nil {
+		if errors.Is(err, errSkip) {
+			return nil
+		}
 		return err
 	}
 
