@@ -140,8 +140,13 @@ func (s *Store) lock(ctx context.Context, name string, try bool) (context.Contex
 			close(f.released)
 			uctx, c := context.WithTimeout(context.Background(), 10*time.Second)
 			defer c()
-			err = mu.Unlock(uctx)
+			err = retry(uctx, func() error { return mu.Unlock(uctx) })
 			releaseLocal()
+			if err != nil {
+				// The key would otherwise stay under a lease that this
+				// process keeps alive, and nobody could take the lock.
+				go unlockLater(mu, sess)
+			}
 		})
 		return err
 	}
@@ -202,6 +207,29 @@ func (s *Store) lockLocal(ctx context.Context, name string, try bool) (func(), e
 		case <-held:
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		}
+	}
+}
+
+// unlockLater keeps trying to delete a lock's key until it is gone or its
+// lease is.
+func unlockLater(mu *concurrency.Mutex, sess *concurrency.Session) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-sess.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	for wait := time.Second; ctx.Err() == nil; wait = min(2*wait, 30*time.Second) {
+		if err := mu.Unlock(ctx); err == nil || errors.Is(err, concurrency.ErrLockReleased) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
 		}
 	}
 }

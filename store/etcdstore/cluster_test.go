@@ -1,0 +1,353 @@
+package etcdstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/acmetest"
+	"github.com/certkeeper/certkeeper/challenge"
+	"github.com/certkeeper/certkeeper/issue"
+	"github.com/certkeeper/certkeeper/keys"
+	"github.com/certkeeper/certkeeper/manager"
+	"github.com/certkeeper/certkeeper/solver/shared"
+	"github.com/certkeeper/certkeeper/store"
+	"github.com/certkeeper/certkeeper/store/etcdstore"
+	"github.com/certkeeper/certkeeper/store/etcdstore/etcdtest"
+)
+
+// instance is one certkeeper process of a cluster test: its own etcd
+// client, ACME client, shared-store solver and Manager.
+type instance struct {
+	id     int
+	st     *etcdstore.Store
+	client *acme.Client
+	sol    *shared.Solver
+	m      *manager.Manager
+	issuer *issue.Issuer
+
+	newOrders atomic.Int64 // 201 answers to newOrder
+	requests  atomic.Int64 // every exchange with the CA
+	ordersMu  sync.Mutex
+	orderedBy map[string]int // name → newOrder requests, from the Present side
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// harness is a cluster test: etcd, Pebble, and instances.
+type harness struct {
+	t       testing.TB
+	etcd    *etcdtest.Cluster
+	pebble  *acmetest.Pebble
+	account acme.Account
+	prefix  string
+	lockTTL time.Duration
+	// block, if set, is consulted in Present: returning true makes the
+	// solver of that instance block until its context is done.
+	block func(inst int, chal acme.Challenge) bool
+	// presenting receives the context of a blocked Present.
+	presenting chan context.Context
+	insts      []*instance
+}
+
+func newHarness(t testing.TB, members int, lockTTL time.Duration) *harness {
+	h := &harness{t: t, etcd: etcdtest.New(t, members), lockTTL: lockTTL, prefix: "ck-" + strconv.Itoa(os.Getpid()), presenting: make(chan context.Context, 4)}
+	h.pebble = acmetest.NewTestPebble(t, acmetest.PebbleOptions{})
+	// One account, registered once and shared, as the daemon shares it
+	// through the store.
+	c := &acme.Client{DirectoryURL: h.pebble.DirectoryURL, HTTPClient: h.pebble.HTTPClient()}
+	key, err := keys.Generate(keys.EC256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.account, err = c.NewAccount(context.Background(), acme.Account{Key: key, TermsOfServiceAgreed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// blockingSolver is the shared solver of one instance, which can be told
+// to hang in Present as a process that froze or died mid-order would.
+type blockingSolver struct {
+	h    *harness
+	inst *instance
+}
+
+func (b blockingSolver) Present(ctx context.Context, chal acme.Challenge) error {
+	if b.h.block != nil && b.h.block(b.inst.id, chal) {
+		b.h.presenting <- ctx
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	b.inst.ordersMu.Lock()
+	b.inst.orderedBy[chal.Identifier.Value]++
+	b.inst.ordersMu.Unlock()
+	return b.inst.sol.Present(ctx, chal)
+}
+
+func (b blockingSolver) CleanUp(ctx context.Context, chal acme.Challenge) error {
+	return b.inst.sol.CleanUp(ctx, chal)
+}
+
+// addInstance starts one instance: store, ACME client, Manager.Run.
+func (h *harness) addInstance(concurrency int) *instance {
+	t := h.t
+	st, err := etcdstore.Open(etcdstore.Config{
+		Endpoints: h.etcd.Endpoints(), Prefix: h.prefix,
+		Options: etcdstore.Options{LockTTL: h.lockTTL},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst := &instance{id: len(h.insts), st: st, orderedBy: map[string]int{}, done: make(chan struct{})}
+	inst.client = &acme.Client{
+		DirectoryURL: h.pebble.DirectoryURL, HTTPClient: h.pebble.HTTPClient(),
+		OnRequest: func(ri acme.RequestInfo) {
+			inst.requests.Add(1)
+			if ri.Endpoint == "newOrder" && ri.Status == http.StatusCreated {
+				inst.newOrders.Add(1)
+			}
+			if ri.Endpoint == "newOrder" && os.Getenv("CLUSTER_LOG") != "" {
+				fmt.Fprintf(os.Stderr, "NEWORDER inst=%d status=%d err=%v dur=%v\n", inst.id, ri.Status, ri.Err, ri.Duration)
+			}
+		},
+	}
+	inst.sol = &shared.Solver{Store: st}
+	inst.issuer = &issue.Issuer{Client: inst.client, Account: h.account, Solvers: map[acme.ChallengeType]challenge.Solver{
+		acme.ChallengeHTTP01: blockingSolver{h: h, inst: inst},
+	}}
+	inst.m, err = manager.New(manager.Config{
+		Store:       st,
+		Concurrency: concurrency,
+		Logger:      testLogger(t, inst.id),
+		Backoff:     []time.Duration{2 * time.Second},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	inst.cancel = cancel
+	go func() {
+		defer close(inst.done)
+		_ = inst.m.Run(ctx)
+	}()
+	go func() { _ = inst.sol.Watch(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-inst.done
+		st.Close()
+	})
+	h.insts = append(h.insts, inst)
+	return inst
+}
+
+// serveHTTP01 serves Pebble's http-01 port from inst's shared solver
+// only: a challenge presented by any other instance is answered by this
+// one.
+func (h *harness) serveHTTP01(inst *instance) {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(h.pebble.HTTPPort)))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	srv := &http.Server{Handler: inst.sol.HTTPHandler(nil), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(l)
+	h.t.Cleanup(func() { srv.Close() })
+}
+
+// kill makes inst vanish as a killed process would: its etcd connection
+// closes without releasing its locks (so its lease runs out), then its
+// goroutines stop.
+func (h *harness) kill(inst *instance) {
+	inst.st.Client().Close()
+	inst.cancel()
+	<-inst.done
+}
+
+func (h *harness) manage(ctx context.Context, inst *instance, names []string) {
+	certs := make([]manager.Certificate, len(names))
+	for i, n := range names {
+		ids, err := issue.ParseIdentifiers(n)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		certs[i] = manager.Certificate{Identifiers: ids, Issuer: inst.issuer}
+	}
+	if err := inst.m.Manage(ctx, certs...); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) newOrders() (total int64) {
+	for _, inst := range h.insts {
+		total += inst.newOrders.Load()
+	}
+	return total
+}
+
+func (h *harness) requests() (total int64) {
+	for _, inst := range h.insts {
+		total += inst.requests.Load()
+	}
+	return total
+}
+
+func names(n int, tag string) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("n%03d.%s.test", i, tag)
+	}
+	return out
+}
+
+// testLogger logs warnings and errors through t when CLUSTER_LOG is set.
+func testLogger(t testing.TB, id int) *slog.Logger {
+	if os.Getenv("CLUSTER_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("instance", id)
+}
+
+// TestCluster runs three instances against Pebble and a three-member
+// etcd cluster:
+//
+//  1. 200 certificates, every instance managing all of them, with the
+//     etcd leader killed mid-run: each is ordered exactly once, all three
+//     instances serve all of them, and orders placed by instances 1 and 2
+//     were validated through instance 0's HTTP server.
+//  2. An instance killed while it holds a certificate's lock mid-order:
+//     another completes the order once the lease runs out, and the dead
+//     instance's late write is refused.
+func TestCluster(t *testing.T) {
+	const n = 200
+	h := newHarness(t, 3, 2*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	for range 3 {
+		h.addInstance(8)
+	}
+	h.serveHTTP01(h.insts[0])
+	ns := names(n, "cluster")
+
+	start := time.Now()
+	for _, inst := range h.insts {
+		h.manage(ctx, inst, ns)
+	}
+	// Kill the etcd leader once a quarter of the certificates are in.
+	killed := make(chan string, 1)
+	go func() {
+		for ctx.Err() == nil {
+			if h.newOrders() >= n/4 {
+				i, err := h.etcd.Leader(ctx)
+				if err != nil {
+					killed <- "no leader found: " + err.Error()
+					return
+				}
+				h.etcd.Members[i].Kill()
+				killed <- fmt.Sprintf("killed leader %s after %d orders, at %v", h.etcd.Members[i].Name, h.newOrders(), time.Since(start).Round(time.Millisecond))
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	for _, inst := range h.insts {
+		if err := inst.m.Ready(ctx); err != nil {
+			t.Fatalf("instance %d: Ready: %v", inst.id, err)
+		}
+	}
+	elapsed := time.Since(start)
+	select {
+	case msg := <-killed:
+		t.Log(msg)
+	default:
+		t.Error("the etcd leader was not killed during the run")
+	}
+	t.Logf("%d certificates on 3 instances in %v: %d newOrder, %d ACME requests", n, elapsed.Round(time.Millisecond), h.newOrders(), h.requests())
+	if got := h.newOrders(); got != n {
+		t.Errorf("%d orders placed for %d certificates; want exactly one each", got, n)
+	}
+	for _, inst := range h.insts {
+		missing := 0
+		for _, name := range ns {
+			if inst.m.Lookup(name) == nil {
+				missing++
+			}
+		}
+		if missing > 0 {
+			t.Errorf("instance %d serves %d of %d certificates", inst.id, n-missing, n)
+		}
+		t.Logf("instance %d placed %d orders", inst.id, inst.newOrders.Load())
+	}
+	var elsewhere int64
+	for _, inst := range h.insts[1:] {
+		elsewhere += inst.newOrders.Load()
+		for name, c := range inst.orderedBy {
+			if c > 1 {
+				t.Errorf("instance %d presented %q %d times", inst.id, name, c)
+			}
+		}
+	}
+	if elsewhere == 0 {
+		t.Error("instances 1 and 2 placed no order: nothing was validated through another instance")
+	}
+	// Every certificate in the store is whole and matches its key.
+	certs := store.Certs{Store: h.insts[0].st}
+	stored, err := certs.ListCertificates(ctx, h.pebble.DirectoryURL)
+	if err != nil || len(stored) != n {
+		t.Errorf("store holds %d certificates (%v), want %d", len(stored), err, n)
+	}
+
+	t.Run("HolderKilled", func(t *testing.T) {
+		victim := h.insts[2]
+		const name = "killed.cluster.test"
+		h.block = func(inst int, chal acme.Challenge) bool {
+			return inst == victim.id && chal.Identifier.Value == name
+		}
+		before := h.newOrders()
+		h.manage(ctx, victim, []string{name})
+		var fenced context.Context
+		select {
+		case fenced = <-h.presenting:
+		case <-ctx.Done():
+			t.Fatal("the victim never presented")
+		}
+		// The others want it too, and find the lock taken.
+		for _, inst := range h.insts[:2] {
+			h.manage(ctx, inst, []string{name})
+		}
+		time.Sleep(200 * time.Millisecond)
+		killedAt := time.Now()
+		h.kill(victim)
+		// The dead holder's write, had it woken up, is refused.
+		if err := victim.st.Put(context.WithoutCancel(fenced), "certificates/late", []byte("late")); !errors.Is(err, store.ErrLockLost) {
+			t.Errorf("the dead holder's late Put: %v, want ErrLockLost", err)
+		}
+		for _, inst := range h.insts[:2] {
+			if err := inst.m.Ready(ctx); err != nil {
+				t.Fatalf("instance %d: Ready: %v", inst.id, err)
+			}
+			if inst.m.Lookup(name) == nil {
+				t.Errorf("instance %d does not serve %s", inst.id, name)
+			}
+		}
+		t.Logf("order completed by a survivor %v after the holder was killed (lock TTL %v)", time.Since(killedAt).Round(time.Millisecond), h.lockTTL)
+		if got := h.newOrders() - before; got != 2 {
+			t.Errorf("%d orders for the killed name; want 2 (the dead holder's and one survivor's)", got)
+		}
+		res, err := certs.LoadCertificate(ctx, h.pebble.DirectoryURL, name)
+		if err != nil || len(res.ChainPEM) == 0 {
+			t.Errorf("stored certificate: %v", err)
+		}
+	})
+}
