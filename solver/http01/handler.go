@@ -62,15 +62,24 @@ func (h *Handler) Present(ctx context.Context, chal acme.Challenge) error {
 // CleanUp stops answering for chal.Token once every Present of it has
 // been cleaned up.
 func (h *Handler) CleanUp(ctx context.Context, chal acme.Challenge) error {
+	h.release(chal.Token)
+	return nil
+}
+
+// release drops one Present of token and reports whether there was one
+// to drop.
+func (h *Handler) release(token string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if e, ok := h.tokens[chal.Token]; ok {
-		e.refs--
-		if e.refs <= 0 {
-			delete(h.tokens, chal.Token)
-		}
+	e, ok := h.tokens[token]
+	if !ok {
+		return false
 	}
-	return nil
+	e.refs--
+	if e.refs <= 0 {
+		delete(h.tokens, token)
+	}
+	return true
 }
 
 // ServeHTTP answers the CA's requests for presented tokens.

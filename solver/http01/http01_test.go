@@ -269,3 +269,42 @@ func TestCallback(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A CleanUp of a challenge that is not presented (never presented, or
+// cleaned up already) must not stop the server that other challenges
+// still need.
+func TestStandaloneStrayCleanUp(t *testing.T) {
+	ctx := testCtx(t)
+	s := &Standalone{Addr: "127.0.0.1:0"}
+	c1, c2 := chalFor("tokenOne", "a.example"), chalFor("tokenTwo", "b.example")
+	if err := s.Present(ctx, c1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Present(ctx, c2); err != nil {
+		t.Fatal(err)
+	}
+	addr := s.ListenAddr().String()
+	if err := s.CleanUp(ctx, c1); err != nil {
+		t.Fatal(err)
+	}
+	// c1 again, and one never presented.
+	if err := s.CleanUp(ctx, c1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CleanUp(ctx, chalFor("tokenNever", "c.example")); err != nil {
+		t.Fatal(err)
+	}
+	if s.ListenAddr() == nil {
+		t.Fatal("server stopped while c2 is still presented")
+	}
+	if err := challenge.CheckHTTP01(ctx, nil, c2, addr); err != nil {
+		t.Fatalf("c2 after stray CleanUps: %v", err)
+	}
+	if err := s.CleanUp(ctx, c2); err != nil {
+		t.Fatal(err)
+	}
+	if s.ListenAddr() != nil {
+		t.Error("still listening after the last CleanUp")
+	}
+	assertPortFree(t, addr)
+}

@@ -68,12 +68,13 @@ func (s *Standalone) Present(ctx context.Context, chal acme.Challenge) error {
 
 // CleanUp forgets the response and, after the last presented challenge,
 // shuts the server down (waiting for requests in flight until ctx is
-// done) and frees the port.
+// done) and frees the port. A challenge that is not presented (never, or
+// cleaned up already) changes nothing: it must not stop the server while
+// others still need it.
 func (s *Standalone) CleanUp(ctx context.Context, chal acme.Challenge) error {
-	_ = s.handler.CleanUp(ctx, chal)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.refs == 0 {
+	if !s.handler.release(chal.Token) || s.refs == 0 {
 		return nil
 	}
 	s.refs--
