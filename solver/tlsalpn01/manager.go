@@ -55,15 +55,23 @@ func (m *Manager) Present(ctx context.Context, chal acme.Challenge) error {
 
 // CleanUp stops serving the certificate Present made for chal.
 func (m *Manager) CleanUp(ctx context.Context, chal acme.Challenge) error {
+	m.release(chal)
+	return nil
+}
+
+// release removes one certificate presented for chal and reports whether
+// there was one.
+func (m *Manager) release(chal acme.Challenge) bool {
 	sni := challenge.TLSALPN01ServerName(chal.Identifier)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	list := m.certs[sni]
+	list, found := m.certs[sni], false
 	// Remove the latest matching entry: a challenge presented twice is
 	// cleaned up twice.
 	for i := len(list) - 1; i >= 0; i-- {
 		if list[i].keyAuth == chal.KeyAuthorization {
 			list = slices.Delete(list, i, i+1)
+			found = true
 			break
 		}
 	}
@@ -72,7 +80,7 @@ func (m *Manager) CleanUp(ctx context.Context, chal acme.Challenge) error {
 	} else {
 		m.certs[sni] = list
 	}
-	return nil
+	return found
 }
 
 // GetCertificate returns the validation certificate for hello if hello

@@ -70,12 +70,13 @@ func (s *Standalone) Present(ctx context.Context, chal acme.Challenge) error {
 
 // CleanUp removes the certificate and, after the last presented
 // challenge, closes the listener and waits, until ctx is done, for
-// handshakes in flight.
+// handshakes in flight. A challenge that is not presented (never, or
+// cleaned up already) changes nothing: it must not close the listener
+// while others still need it.
 func (s *Standalone) CleanUp(ctx context.Context, chal acme.Challenge) error {
-	_ = s.certs.CleanUp(ctx, chal)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.refs == 0 {
+	if !s.certs.release(chal) || s.refs == 0 {
 		return nil
 	}
 	s.refs--

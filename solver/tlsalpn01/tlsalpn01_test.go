@@ -281,3 +281,36 @@ func TestSafeName(t *testing.T) {
 		}
 	}
 }
+
+// A CleanUp of a challenge that is not presented (never presented, or
+// cleaned up already) must not close the listener that other challenges
+// still need.
+func TestStandaloneStrayCleanUp(t *testing.T) {
+	ctx := testCtx(t)
+	s := &Standalone{Addr: "127.0.0.1:0"}
+	c1 := chalFor(acme.IdentifierDNS, "a.example", "ka-1")
+	c2 := chalFor(acme.IdentifierDNS, "b.example", "ka-2")
+	for _, c := range []acme.Challenge{c1, c2} {
+		if err := s.Present(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addr := s.ListenAddr().String()
+	for _, c := range []acme.Challenge{c1, c1, chalFor(acme.IdentifierDNS, "c.example", "ka-3")} {
+		if err := s.CleanUp(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.ListenAddr() == nil {
+		t.Fatal("listener closed while c2 is still presented")
+	}
+	if err := challenge.CheckTLSALPN01(ctx, addr, c2); err != nil {
+		t.Fatalf("c2 after stray CleanUps: %v", err)
+	}
+	if err := s.CleanUp(ctx, c2); err != nil {
+		t.Fatal(err)
+	}
+	if s.ListenAddr() != nil {
+		t.Error("still listening after the last CleanUp")
+	}
+}
