@@ -42,13 +42,23 @@ type Files struct {
 	Reload func(ctx context.Context) error
 
 	mu    sync.Mutex
-	inUse map[string]string // cert path → key authorization presented there
+	inUse map[string]*use // cert path → the challenge presented there
+}
+
+// use is the challenge whose files are at one path, and how many times it
+// was presented.
+type use struct {
+	keyAuth string
+	refs    int
 }
 
 var _ challenge.Solver = (*Files)(nil)
 
 // Present writes the certificate (mode 0644) and the key (mode 0600)
 // atomically, then calls Reload. If Reload fails the files are removed.
+// The same challenge presented again (two orders sharing an
+// authorization) keeps the files in place until each Present is cleaned
+// up. Presents and clean-ups are run one at a time.
 func (f *Files) Present(ctx context.Context, chal acme.Challenge) error {
 	if chal.Type != "" && chal.Type != acme.ChallengeTLSALPN01 {
 		return fmt.Errorf("tlsalpn01: cannot solve a %s challenge", chal.Type)
@@ -65,16 +75,18 @@ func (f *Files) Present(ctx context.Context, chal acme.Challenge) error {
 	if err != nil {
 		return fmt.Errorf("tlsalpn01 files: %w", err)
 	}
+	// The lock is held across the file operations so that a clean-up of
+	// the last Present of a path cannot remove files a new Present has
+	// just written.
 	f.mu.Lock()
-	if ka, busy := f.inUse[certPath]; busy && ka != chal.KeyAuthorization {
-		f.mu.Unlock()
-		return fmt.Errorf("tlsalpn01 files: %s already holds another challenge's certificate; put %s in CertPath and KeyPath to present several at once", certPath, NamePlaceholder)
+	defer f.mu.Unlock()
+	if u := f.inUse[certPath]; u != nil {
+		if u.keyAuth != chal.KeyAuthorization {
+			return fmt.Errorf("tlsalpn01 files: %s already holds another challenge's certificate; put %s in CertPath and KeyPath to present several at once", certPath, NamePlaceholder)
+		}
+		u.refs++
+		return nil
 	}
-	if f.inUse == nil {
-		f.inUse = make(map[string]string)
-	}
-	f.inUse[certPath] = chal.KeyAuthorization
-	f.mu.Unlock()
 
 	err = writeBoth(certPath, keyPath,
 		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}),
@@ -86,32 +98,41 @@ func (f *Files) Present(ctx context.Context, chal acme.Challenge) error {
 	}
 	if err != nil {
 		_ = removeBoth(certPath, keyPath)
-		f.release(certPath)
 		return err
 	}
+	if f.inUse == nil {
+		f.inUse = make(map[string]*use)
+	}
+	f.inUse[certPath] = &use{keyAuth: chal.KeyAuthorization, refs: 1}
 	return nil
 }
 
-// CleanUp removes the files and calls Reload.
+// CleanUp removes the files and calls Reload, once every Present of the
+// challenge has been cleaned up. A challenge that is not presented (never,
+// or cleaned up already) changes nothing: the files may hold another
+// challenge's certificate.
 func (f *Files) CleanUp(ctx context.Context, chal acme.Challenge) error {
 	certPath, keyPath, err := f.paths(chal.Identifier)
 	if err != nil {
 		return err
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u := f.inUse[certPath]
+	if u == nil || u.keyAuth != chal.KeyAuthorization {
+		return nil
+	}
+	if u.refs--; u.refs > 0 {
+		return nil
+	}
+	delete(f.inUse, certPath)
 	err = removeBoth(certPath, keyPath)
-	f.release(certPath)
 	if f.Reload != nil {
 		if rerr := f.Reload(ctx); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("tlsalpn01 files: reload: %w", rerr))
 		}
 	}
 	return err
-}
-
-func (f *Files) release(certPath string) {
-	f.mu.Lock()
-	delete(f.inUse, certPath)
-	f.mu.Unlock()
 }
 
 func (f *Files) paths(id acme.Identifier) (certPath, keyPath string, err error) {

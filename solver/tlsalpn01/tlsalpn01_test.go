@@ -314,3 +314,46 @@ func TestStandaloneStrayCleanUp(t *testing.T) {
 		t.Error("still listening after the last CleanUp")
 	}
 }
+
+// The same challenge presented twice (two orders sharing an authorization)
+// keeps its files until both are cleaned up, and a CleanUp of a challenge
+// that is not the one presented at a path leaves that path alone.
+func TestFilesSharedAndStrayCleanUp(t *testing.T) {
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	f := &Files{CertPath: filepath.Join(dir, "a.crt"), KeyPath: filepath.Join(dir, "a.key")}
+	exists := func() bool {
+		_, err1 := os.Stat(filepath.Join(dir, "a.crt"))
+		_, err2 := os.Stat(filepath.Join(dir, "a.key"))
+		return err1 == nil && err2 == nil
+	}
+	chal := chalFor(acme.IdentifierDNS, "a.example", "ka-a")
+	for range 2 {
+		if err := f.Present(ctx, chal); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A challenge refused for this path, then cleaned up by its caller.
+	other := chalFor(acme.IdentifierDNS, "b.example", "ka-b")
+	if err := f.Present(ctx, other); err == nil {
+		t.Fatal("second challenge on one path accepted")
+	}
+	if err := f.CleanUp(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if !exists() {
+		t.Fatal("CleanUp of another challenge removed the files")
+	}
+	if err := f.CleanUp(ctx, chal); err != nil {
+		t.Fatal(err)
+	}
+	if !exists() {
+		t.Fatal("first CleanUp of a challenge presented twice removed the files")
+	}
+	if err := f.CleanUp(ctx, chal); err != nil {
+		t.Fatal(err)
+	}
+	if exists() {
+		t.Fatal("files left after the last CleanUp")
+	}
+}
