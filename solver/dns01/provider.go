@@ -72,6 +72,10 @@ var (
 // placed is where Present wrote a challenge's record.
 type placed struct {
 	zone, fqdn, value string
+	// refs counts the Presents not yet cleaned up: two orders sharing an
+	// authorization present the same challenge, and the first CleanUp
+	// must not remove the record the other still needs.
+	refs int
 }
 
 func recordKey(chal acme.Challenge, name, value string) string {
@@ -131,7 +135,11 @@ func (s *Solver) Present(ctx context.Context, chal acme.Challenge) error {
 	if s.records == nil {
 		s.records = map[string]placed{}
 	}
-	s.records[recordKey(chal, name, value)] = placed{zone, fqdn, value}
+	key := recordKey(chal, name, value)
+	p := s.records[key]
+	p.zone, p.fqdn, p.value = zone, fqdn, value
+	p.refs++
+	s.records[key] = p
 	return nil
 }
 
@@ -146,14 +154,19 @@ func (s *Solver) lookup(ctx context.Context, chal acme.Challenge, remove bool) (
 	s.mu.Lock()
 	p, ok := s.records[key]
 	if ok && remove {
-		delete(s.records, key)
+		p.refs--
+		if p.refs > 0 {
+			s.records[key] = p
+		} else {
+			delete(s.records, key)
+		}
 	}
 	s.mu.Unlock()
 	if ok {
 		return p, nil
 	}
 	zone, fqdn, value, err := s.Target(ctx, chal)
-	return placed{zone, fqdn, value}, err
+	return placed{zone: zone, fqdn: fqdn, value: value}, err
 }
 
 // Wait checks propagation (see Propagation.Wait) of the record Present
@@ -174,7 +187,8 @@ func (s *Solver) Wait(ctx context.Context, chal acme.Challenge) error {
 	return nil
 }
 
-// CleanUp removes the record Present added.
+// CleanUp removes the record Present added, once every Present of the
+// challenge has been cleaned up.
 func (s *Solver) CleanUp(ctx context.Context, chal acme.Challenge) error {
 	if s.Provider == nil {
 		return fmt.Errorf("dns01: Solver.Provider is nil")
@@ -182,6 +196,10 @@ func (s *Solver) CleanUp(ctx context.Context, chal acme.Challenge) error {
 	p, err := s.lookup(ctx, chal, true)
 	if err != nil {
 		return err
+	}
+	if p.refs > 0 {
+		// Presented again and not yet cleaned up: still needed.
+		return nil
 	}
 	if err := s.Provider.RemoveTXT(ctx, p.zone, p.fqdn, p.value); err != nil {
 		return fmt.Errorf("dns01: removing TXT %s in zone %s: %w", p.fqdn, p.zone, err)

@@ -265,3 +265,31 @@ func TestPropagationLaggingSecondary(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Two orders sharing an authorization present the same challenge; the
+// first CleanUp must leave the record the other order still needs.
+func TestSolverSameChallengeTwice(t *testing.T) {
+	t.Parallel()
+	s := startZones(t)
+	sv := solverFor(s)
+	ctx := testCtx(t)
+	c := dnsChal("shared.example.test", "shared.thumb")
+	for range 2 {
+		if err := sv.Present(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{challenge.DNS01Value("shared.thumb")}
+	if err := sv.CleanUp(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.TXT(t, "_acme-challenge.shared.example.test"); !slices.Equal(got, want) {
+		t.Fatalf("after the first of two clean-ups TXT = %q, want %q", got, want)
+	}
+	if err := sv.CleanUp(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.TXT(t, "_acme-challenge.shared.example.test"); len(got) != 0 {
+		t.Fatalf("TXT left after the last clean-up: %q", got)
+	}
+}
