@@ -42,11 +42,16 @@ type Provider struct {
 	// Env is the program's environment before the CERTKEEPER_DNS_*
 	// variables are added. nil means this process's environment.
 	Env []string
-	// Output, if set, also receives the program's stdout and stderr.
+	// Output, if set, also receives the program's stdout and stderr. It
+	// is written from one goroutine at a time, also when several runs
+	// are in progress.
 	Output io.Writer
 	// Timeout bounds each run, in addition to the context. 0 means 2
 	// minutes.
 	Timeout time.Duration
+
+	// outputMu serializes writes to Output across concurrent runs.
+	outputMu sync.Mutex
 }
 
 // AddTXT runs "COMMAND ARGS present FQDN VALUE".
@@ -84,7 +89,7 @@ func (p *Provider) run(ctx context.Context, action, zone, fqdn, value string) er
 	out := &tail{max: 2048}
 	var w io.Writer = out
 	if p.Output != nil {
-		w = io.MultiWriter(out, &lockedWriter{w: p.Output})
+		w = io.MultiWriter(out, &lockedWriter{mu: &p.outputMu, w: p.Output})
 	}
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.WaitDelay = 5 * time.Second
@@ -125,7 +130,7 @@ func (t *tail) String() string {
 }
 
 type lockedWriter struct {
-	mu sync.Mutex
+	mu *sync.Mutex // shared by every run of one Provider
 	w  io.Writer
 }
 

@@ -3,6 +3,7 @@ package exec_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,5 +74,26 @@ func TestMissingCommand(t *testing.T) {
 	}
 	if err := (&exec.Provider{}).AddTXT(context.Background(), "", "x.", "v"); err == nil {
 		t.Fatal("want an error")
+	}
+}
+
+// Output is shared by runs in progress at once (the provider is run for
+// several records concurrently): writes to it must not race.
+func TestConcurrentRunsShareOutput(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	p := &exec.Provider{Command: script(t, `echo "$1 $2"; echo "$1 $2" >&2`), Output: &out}
+	ctx := context.Background()
+	errs := make(chan error, 8)
+	for i := range 8 {
+		go func() { errs <- p.AddTXT(ctx, "example.com.", fmt.Sprintf("_acme-challenge.n%d.example.com.", i), "v") }()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := strings.Count(out.String(), "present _acme-challenge."); n != 16 {
+		t.Errorf("Output has %d lines, want 16:\n%s", n, out.String())
 	}
 }
