@@ -195,3 +195,25 @@ func TestHelloWithoutContext(t *testing.T) {
 		t.Errorf("GetCertificate = %v", err)
 	}
 }
+
+// An IP address in the SNI (or the Host header) is not a DNS name: the
+// on-demand policy must refuse it before Decide, which is written for DNS
+// names, is asked (an IP certificate would otherwise be ordered for it).
+func TestOnDemandRefusesIPAddresses(t *testing.T) {
+	var asked []string
+	cfg := &Config{Manager: newTestManager(t), OnDemand: &OnDemandPolicy{
+		Decide: func(ctx context.Context, name string) error { asked = append(asked, name); return nil },
+	}}
+	s := &state{cfg: cfg, policy: cfg.OnDemand}
+	for _, name := range []string{"127.0.0.1", "192.0.2.10", "10.0.0.1."} {
+		if err := s.allowed(context.Background(), normalizeSNI(name)); !errors.Is(err, ErrNotAllowed) {
+			t.Errorf("allowed(%q) = %v, want ErrNotAllowed", name, err)
+		}
+	}
+	if len(asked) != 0 {
+		t.Errorf("Decide asked about %q", asked)
+	}
+	if err := s.allowed(context.Background(), "www.example.com"); err != nil {
+		t.Errorf("allowed(www.example.com) = %v", err)
+	}
+}

@@ -64,7 +64,7 @@ func ParseIdentifier(name string) (acme.Identifier, error) {
 
 // NormalizeDNSName validates a DNS name (optionally a wildcard in the
 // leftmost label) and returns it in lower-case ASCII without a trailing
-// dot.
+// dot. An IP address is not a DNS name: it is refused.
 func NormalizeDNSName(name string) (string, error) {
 	s := strings.TrimSuffix(strings.TrimSpace(name), ".")
 	wild := strings.HasPrefix(s, "*.")
@@ -90,6 +90,12 @@ func NormalizeDNSName(name string) (string, error) {
 		if err := checkLabel(l); err != nil {
 			return "", fmt.Errorf("%w: %q: %v", ErrInvalidIdentifier, name, err)
 		}
+	}
+	// An all-numeric last label is no DNS name (RFC 3696 §2) but an IPv4
+	// address ("192.0.2.1") or a mistyped one: callers that take a DNS
+	// name (an SNI, an allowlist) must not treat an address as one.
+	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
+		return "", fmt.Errorf("%w: %q: not a DNS name (the last label is all digits; an IP address?)", ErrInvalidIdentifier, name)
 	}
 	if wild {
 		a = "*." + a

@@ -86,3 +86,19 @@ func FuzzParseIdentifier(f *testing.F) {
 		}
 	})
 }
+
+func TestNormalizeDNSNameRefusesIPv4(t *testing.T) {
+	for _, n := range []string{"192.0.2.1", "10.0.0.1.", "*.0.0.127", "1.2.3.4.5"} {
+		if got, err := NormalizeDNSName(n); !errors.Is(err, ErrInvalidIdentifier) {
+			t.Errorf("NormalizeDNSName(%q) = %q, %v; want ErrInvalidIdentifier", n, got, err)
+		}
+	}
+	for _, n := range []string{"1.example.com", "123.456.example", "a.b2"} {
+		if _, err := NormalizeDNSName(n); err != nil {
+			t.Errorf("NormalizeDNSName(%q): %v", n, err)
+		}
+	}
+	if id, err := ParseIdentifier("192.0.2.1"); err != nil || id.Type != acme.IdentifierIP {
+		t.Errorf("ParseIdentifier(192.0.2.1) = %+v, %v", id, err)
+	}
+}
