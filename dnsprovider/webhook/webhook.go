@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -72,7 +73,9 @@ func (p *Provider) send(ctx context.Context, r Request) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.URL, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("webhook: %w", err)
+		// Not wrapped: url.Parse's error quotes the whole URL, password
+		// included.
+		return fmt.Errorf("webhook: Provider.URL %s is invalid", redactURL(p.URL))
 	}
 	for k, v := range p.Header {
 		req.Header[k] = append([]string(nil), v...)
@@ -90,11 +93,22 @@ func (p *Provider) send(ctx context.Context, r Request) error {
 	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode/100 != 2 {
+		where := redactURL(p.URL)
 		msg := strings.TrimSpace(string(excerpt))
 		if msg == "" {
-			return fmt.Errorf("webhook: %s %s: %s answered %s", r.Action, r.FQDN, p.URL, resp.Status)
+			return fmt.Errorf("webhook: %s %s: %s answered %s", r.Action, r.FQDN, where, resp.Status)
 		}
-		return fmt.Errorf("webhook: %s %s: %s answered %s: %s", r.Action, r.FQDN, p.URL, resp.Status, msg)
+		return fmt.Errorf("webhook: %s %s: %s answered %s: %s", r.Action, r.FQDN, where, resp.Status, msg)
 	}
 	return nil
+}
+
+// redactURL hides a password in the URL's userinfo, which error messages
+// (and so logs) must not show.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }

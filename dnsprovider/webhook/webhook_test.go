@@ -63,3 +63,22 @@ func TestErrorQuotesBody(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// A password in the URL's userinfo must not appear in errors, which end up
+// in logs.
+func TestErrorsHideURLPassword(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "nope", http.StatusForbidden)
+	}))
+	defer srv.Close()
+	u := strings.Replace(srv.URL, "http://", "http://user:s3cretpw@", 1)
+	for _, raw := range []string{u, "http://user:s3cretpw@bad host/"} {
+		err := (&webhook.Provider{URL: raw}).AddTXT(context.Background(), "example.com.", "_acme-challenge.example.com.", "v")
+		if err == nil {
+			t.Fatalf("%s: no error", raw)
+		}
+		if strings.Contains(err.Error(), "s3cretpw") {
+			t.Errorf("error shows the password: %v", err)
+		}
+	}
+}
