@@ -250,3 +250,38 @@ func TestCancellationCleansUp(t *testing.T) {
 		t.Fatal("presented challenge was not cleaned up")
 	}
 }
+
+// TestFailedPresentStopsTheOthers: when a solver fails for one name, the
+// challenges of the other names are not accepted, and a solver still
+// waiting is released at once, not after its propagation delay.
+func TestFailedPresentStopsTheOthers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, acmetest.PebbleOptions{})
+	s := e.dnsSolver()
+	var cleaned atomic.Int32
+	s.PresentFunc = func(_ context.Context, chal acme.Challenge) error {
+		if chal.Identifier.Value == "bad.example.test" {
+			return errors.New("the DNS provider refused the record")
+		}
+		return nil
+	}
+	s.CleanUpFunc = func(context.Context, acme.Challenge) error { cleaned.Add(1); return nil }
+	s.PropagationDelay = time.Hour
+	e.reqs.reset()
+	start := time.Now()
+	_, err := e.issuer(map[acme.ChallengeType]challenge.Solver{acme.ChallengeDNS01: s}).
+		Obtain(e.ctx(), issue.Request{Identifiers: ids(t, "good.example.test", "bad.example.test")})
+	var se *issue.SolverError
+	if !errors.As(err, &se) || se.Challenge.Identifier.Value != "bad.example.test" || !strings.Contains(err.Error(), "refused the record") {
+		t.Fatalf("got %v, want the failing solver's error", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Obtain took %v: the waiting solver was not released", d)
+	}
+	if n := e.reqs.get("challenge"); n != 0 {
+		t.Errorf("%d challenges accepted after a solver failed, want 0", n)
+	}
+	if n := cleaned.Load(); n != 1 {
+		t.Errorf("%d clean-ups, want 1 (the challenge that was presented)", n)
+	}
+}

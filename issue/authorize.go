@@ -24,7 +24,7 @@ type presented struct {
 // already.
 func (is *Issuer) authorize(ctx context.Context, order acme.Order) (cleanup func(), err error) {
 	authzs := make([]acme.Authorization, len(order.Authorizations))
-	if err := parallel(len(authzs), func(i int) error {
+	if err := all(ctx, len(authzs), func(ctx context.Context, i int) error {
 		a, err := is.Client.GetAuthorization(ctx, is.Account, order.Authorizations[i])
 		if err != nil {
 			return fmt.Errorf("issue: fetch authorization: %w", err)
@@ -62,7 +62,9 @@ func (is *Issuer) authorize(ctx context.Context, order acme.Order) (cleanup func
 	}
 
 	log := is.logger()
-	if err := parallel(len(todo), func(i int) error {
+	// The first failure stops the others: no challenge is accepted once
+	// the order is bound to fail.
+	if err := all(ctx, len(todo), func(ctx context.Context, i int) error {
 		p := todo[i]
 		log.InfoContext(ctx, "presenting challenge", "type", p.chal.Type, "identifier", p.chal.Identifier.Value)
 		if err := p.solver.Present(ctx, p.chal); err != nil {
@@ -142,6 +144,28 @@ func (e *SolverError) Error() string {
 }
 
 func (e *SolverError) Unwrap() error { return e.Err }
+
+// all runs f(ctx, 0..n-1) concurrently. The first failure cancels the
+// context the others run with and is the error returned, so a solver's
+// failure is reported as itself, not among the cancellations it caused.
+func all(ctx context.Context, n int, f func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		once  sync.Once
+		first error
+		wg    sync.WaitGroup
+	)
+	for i := range n {
+		wg.Go(func() {
+			if err := f(ctx, i); err != nil {
+				once.Do(func() { first = err; cancel(err) })
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
 
 // parallel runs f(0..n-1) concurrently and joins the errors.
 func parallel(n int, f func(i int) error) error {
