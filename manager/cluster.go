@@ -86,6 +86,15 @@ func (m *Manager) sharedBackoff(ctx context.Context, e *entry, force bool) error
 	m.mu.Lock()
 	e.busyUntil = time.Time{}
 	m.mu.Unlock()
+	if _, fenced := m.cfg.Store.(store.FencedLocker); fenced {
+		// attempt's re-read ignores a store that cannot be read; in a
+		// cluster that could be a certificate another instance just
+		// stored, so do not order blind.
+		_, err := m.certs.LoadCertificate(ctx, e.cert.Issuer.Client.DirectoryURL, e.cert.Name)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("re-reading the certificate under the lock: %w", err)
+		}
+	}
 	st, err := m.loadState(ctx, e)
 	if err != nil {
 		return nil // unreadable state is no reason to stop
