@@ -276,6 +276,21 @@ func TestCluster(t *testing.T) {
 	t.Logf("%d certificates on 3 instances in %v: %d newOrder, %d ACME requests", n, elapsed.Round(time.Millisecond), h.newOrders(), h.requests())
 	if got := h.newOrders(); got != n {
 		t.Errorf("%d orders placed for %d certificates; want exactly one each", got, n)
+		presented := map[string][]int{}
+		for _, inst := range h.insts {
+			inst.ordersMu.Lock()
+			for name, c := range inst.orderedBy {
+				for range c {
+					presented[name] = append(presented[name], inst.id)
+				}
+			}
+			inst.ordersMu.Unlock()
+		}
+		for name, by := range presented {
+			if len(by) > 1 {
+				t.Logf("%s presented by instances %v", name, by)
+			}
+		}
 	}
 	for _, inst := range h.insts {
 		missing := 0

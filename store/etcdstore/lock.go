@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
@@ -101,19 +102,33 @@ func (s *Store) lock(ctx context.Context, name string, try bool) (context.Contex
 	if err != nil {
 		return nil, nil, err
 	}
-	sess, err := s.getSession(ctx)
-	if err != nil {
-		releaseLocal()
-		return nil, nil, err
-	}
-	mu := concurrency.NewMutex(sess, s.lockKey(name))
-	if try {
-		err = retry(ctx, func() error { return mu.TryLock(ctx) })
-		if errors.Is(err, concurrency.ErrLocked) {
-			err = fmt.Errorf("etcdstore: lock %q: %w", name, store.ErrLockBusy)
+	var (
+		sess *concurrency.Session
+		mu   *concurrency.Mutex
+	)
+	for attempt := 1; ; attempt++ {
+		sess, err = s.getSession(ctx)
+		if err != nil {
+			releaseLocal()
+			return nil, nil, err
 		}
-	} else {
-		err = retry(ctx, func() error { return mu.Lock(ctx) })
+		mu = concurrency.NewMutex(sess, s.lockKey(name))
+		if try {
+			err = retry(ctx, func() error { return mu.TryLock(ctx) })
+			if errors.Is(err, concurrency.ErrLocked) {
+				err = fmt.Errorf("etcdstore: lock %q: %w", name, store.ErrLockBusy)
+			}
+		} else {
+			err = retry(ctx, func() error { return mu.Lock(ctx) })
+		}
+		// The lease expired (this process was cut off or paused for
+		// longer than LockTTL) before the keep-alive noticed: start
+		// again with a new one.
+		if rpctypes.Error(err) == rpctypes.ErrLeaseNotFound && attempt < 3 {
+			s.dropSession(sess)
+			continue
+		}
+		break
 	}
 	if err != nil {
 		releaseLocal()
@@ -181,6 +196,17 @@ func (s *Store) getSession(ctx context.Context) (*concurrency.Session, error) {
 	}
 	s.session = sess
 	return sess, nil
+}
+
+// dropSession forgets sess, whose lease is gone, so that the next lock
+// grants a new one.
+func (s *Store) dropSession(sess *concurrency.Session) {
+	s.mu.Lock()
+	if s.session == sess {
+		s.session = nil
+	}
+	s.mu.Unlock()
+	sess.Orphan()
 }
 
 // lockLocal takes the in-process lock called name.
