@@ -58,8 +58,85 @@ type Account struct {
 
 // Store is where certificates, keys and the account are kept.
 type Store struct {
-	Dir    string `toml:"dir"`
-	Layout string `toml:"layout"`
+	// Backend is "dir" (the default: a directory, Dir) or "etcd" (an etcd
+	// cluster shared by several instances, docs/cluster.md; needs the
+	// binary built from store/etcdstore/cmd/certkeeper).
+	Backend string `toml:"backend"`
+	Dir     string `toml:"dir"`
+	Layout  string `toml:"layout"`
+
+	// The etcd backend: client URLs of the members, the key prefix
+	// (default "certkeeper/"), TLS files, etcd user, and the lease time
+	// of locks (default 15s).
+	EtcdEndpoints    []string `toml:"etcd_endpoints"`
+	EtcdPrefix       string   `toml:"etcd_prefix"`
+	EtcdCA           string   `toml:"etcd_ca"`
+	EtcdCert         string   `toml:"etcd_cert"`
+	EtcdKey          string   `toml:"etcd_key"`
+	EtcdUsername     string   `toml:"etcd_username"`
+	EtcdPasswordFile string   `toml:"etcd_password_file"`
+	LockTTL          Duration `toml:"lock_ttl"`
+}
+
+// StoreBackends are the values of store.backend.
+var StoreBackends = []string{"dir", "etcd"}
+
+// check validates the [store] table.
+func (s *Store) check(bad func(key, format string, a ...any)) {
+	if s.Backend == "" {
+		s.Backend = "dir"
+	}
+	etcdKeys := map[string]bool{
+		"etcd_endpoints": len(s.EtcdEndpoints) > 0, "etcd_prefix": s.EtcdPrefix != "",
+		"etcd_ca": s.EtcdCA != "", "etcd_cert": s.EtcdCert != "", "etcd_key": s.EtcdKey != "",
+		"etcd_username": s.EtcdUsername != "", "etcd_password_file": s.EtcdPasswordFile != "",
+		"lock_ttl": s.LockTTL != 0,
+	}
+	switch s.Backend {
+	case "dir":
+		if s.Dir == "" {
+			bad("store.dir", "required")
+		}
+		for _, k := range []string{"etcd_endpoints", "etcd_prefix", "etcd_ca", "etcd_cert", "etcd_key", "etcd_username", "etcd_password_file", "lock_ttl"} {
+			if etcdKeys[k] {
+				bad("store."+k, "only used with backend = \"etcd\"")
+			}
+		}
+	case "etcd":
+		if s.Dir != "" {
+			bad("store.dir", "not used with backend = \"etcd\"")
+		}
+		if len(s.EtcdEndpoints) == 0 {
+			bad("store.etcd_endpoints", "required with backend = \"etcd\": the client URLs of the members")
+		}
+		for _, ep := range s.EtcdEndpoints {
+			u, err := url.Parse(ep)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Port() == "" {
+				bad("store.etcd_endpoints", "%q is not a client URL such as https://10.0.0.1:2379", ep)
+			}
+		}
+		if (s.EtcdCert == "") != (s.EtcdKey == "") {
+			bad("store.etcd_cert", "a client certificate needs both etcd_cert and etcd_key")
+		}
+		if s.EtcdPasswordFile != "" && s.EtcdUsername == "" {
+			bad("store.etcd_password_file", "needs etcd_username")
+		}
+		if p := s.EtcdPrefix; p != "" && (strings.ContainsAny(p, "\x00\n") || len(p) > 256) {
+			bad("store.etcd_prefix", "%q: no control characters, at most 256 bytes", p)
+		}
+		if d := s.LockTTL.D(); d != 0 && (d < time.Second || d > time.Hour) {
+			bad("store.lock_ttl", "%v: between 1s and 1h", d)
+		}
+	default:
+		bad("store.backend", "%q: want %s", s.Backend, strings.Join(StoreBackends, " or "))
+	}
+	switch s.Layout {
+	case "":
+		s.Layout = "standard"
+	case "standard", "shared":
+	default:
+		bad("store.layout", "%q: want standard or shared", s.Layout)
+	}
 }
 
 // Renewal holds the manager's schedule settings; zero values mean the
@@ -251,16 +328,7 @@ func (c *Config) check() error {
 	if c.Account.Email != "" && !strings.Contains(c.Account.Email, "@") {
 		bad("account.email", "%q is not an email address", c.Account.Email)
 	}
-	if c.Store.Dir == "" {
-		bad("store.dir", "required")
-	}
-	switch c.Store.Layout {
-	case "":
-		c.Store.Layout = "standard"
-	case "standard", "shared":
-	default:
-		bad("store.layout", "%q: want standard or shared", c.Store.Layout)
-	}
+	c.Store.check(bad)
 	r := c.Renewal
 	if r.RenewFraction < 0 || r.RenewFraction >= 1 {
 		bad("renewal.renew_fraction", "%v is not between 0 and 1", r.RenewFraction)
