@@ -32,6 +32,10 @@ type Env struct {
 	Stdout, Stderr io.Writer
 	// Getenv reads the environment; only CERTKEEPER_* variables are used.
 	Getenv func(string) string
+	// Stores opens the daemon's store for a store.backend other than
+	// "dir", by backend name ("etcd"). The core binary has none; the
+	// binary of store/etcdstore/cmd/certkeeper adds "etcd".
+	Stores map[string]StoreOpener
 }
 
 type command struct {

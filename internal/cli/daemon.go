@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -26,6 +27,7 @@ import (
 	"github.com/certkeeper/certkeeper/keys"
 	"github.com/certkeeper/certkeeper/manager"
 	"github.com/certkeeper/certkeeper/manager/prommetrics"
+	"github.com/certkeeper/certkeeper/solver/shared"
 	"github.com/certkeeper/certkeeper/store"
 )
 
@@ -88,6 +90,11 @@ type daemon struct {
 	// settings (one standalone server per address), across reloads.
 	solvers map[string]map[acme.ChallengeType]challenge.Solver
 	managed []string
+
+	// Cluster mode (a shared store, cluster.go).
+	shared    *shared.Solver
+	listening map[string]bool
+	closers   []io.Closer
 }
 
 // common turns the file's CA, account and store into the shared flags'
@@ -123,11 +130,16 @@ func (d *daemon) connect(ctx context.Context, cfg *config.Config) (*acme.Client,
 	}
 	cl.Logger = d.log
 	cl.UserAgent = "certkeeper-daemon"
-	certs, err := c.certs()
+	certs, err := d.openStore(ctx, cfg, c)
+	if err != nil {
+		return nil, acme.Account{}, nil, err
+	}
+	unlock, err := d.lockAccount(ctx, certs, cl.DirectoryURL)
 	if err != nil {
 		return nil, acme.Account{}, nil, err
 	}
 	acct, err := c.account(ctx, cl, certs, true)
+	unlock()
 	if err != nil {
 		return nil, acme.Account{}, nil, err
 	}
@@ -140,8 +152,12 @@ func (d *daemon) run(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	defer d.closeAll()
 	if d.client, d.account, d.certs, err = d.connect(ctx, cfg); err != nil {
 		return err
+	}
+	if d.cluster() {
+		go func() { _ = d.shared.Watch(ctx) }()
 	}
 	if mx != nil {
 		d.client.OnRequest = mx.ObserveRequest
@@ -304,7 +320,23 @@ func (d *daemon) solversFor(sv config.Solvers) (map[acme.ChallengeType]challenge
 	if dn := sv.DNS01; dn != nil {
 		sf.dnsHook, sf.dnsDelay = dn.Hook, dn.Delay.D()
 	}
-	m, _, err := sf.solvers(d.env)
+	var (
+		m   map[acme.ChallengeType]challenge.Solver
+		err error
+	)
+	if d.cluster() {
+		// Built-in servers answer from the shared store (cluster.go).
+		sf.httpListen, sf.tlsListen = "", ""
+		m = map[acme.ChallengeType]challenge.Solver{}
+		if sf.webroot != "" || sf.dnsHook != "" {
+			m, _, err = sf.solvers(d.env)
+		}
+		if err == nil {
+			err = d.clusterSolvers(sv, m)
+		}
+	} else {
+		m, _, err = sf.solvers(d.env)
+	}
 	if err != nil {
 		return nil, err
 	}

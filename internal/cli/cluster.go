@@ -1,0 +1,161 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/challenge"
+	"github.com/certkeeper/certkeeper/internal/config"
+	"github.com/certkeeper/certkeeper/solver/shared"
+	"github.com/certkeeper/certkeeper/store"
+)
+
+// StoreOpener opens the store of a [store] table whose backend is not
+// "dir". The store may implement io.Closer; the daemon closes it when it
+// stops.
+type StoreOpener func(ctx context.Context, cfg config.Store) (store.Store, error)
+
+// EtcdBinary is the package whose binary knows store.backend = "etcd": the
+// etcd client is kept out of the core module, so the plain certkeeper
+// binary does not have it.
+const EtcdBinary = "github.com/certkeeper/certkeeper/store/etcdstore/cmd/certkeeper"
+
+// openStore returns the store of cfg, opened once per daemon.
+func (d *daemon) openStore(ctx context.Context, cfg *config.Config, c *common) (*store.Certs, error) {
+	if d.certs != nil {
+		return d.certs, nil
+	}
+	if cfg.Store.Backend == "" || cfg.Store.Backend == "dir" {
+		return c.certs()
+	}
+	open := d.env.Stores[cfg.Store.Backend]
+	if open == nil {
+		if cfg.Store.Backend == "etcd" {
+			return nil, fmt.Errorf("store.backend = \"etcd\": this certkeeper binary has no etcd client; use the one built from %s (go install %s@latest)", EtcdBinary, EtcdBinary)
+		}
+		return nil, fmt.Errorf("store.backend = %q: this certkeeper binary does not know it", cfg.Store.Backend)
+	}
+	st, err := open(ctx, cfg.Store)
+	if err != nil {
+		return nil, fmt.Errorf("store (%s): %w", cfg.Store.Backend, err)
+	}
+	layout := store.LayoutStandard
+	if cfg.Store.Layout == "shared" {
+		layout = store.LayoutShared
+	}
+	d.shared = &shared.Solver{Store: st, Logger: d.log}
+	return &store.Certs{Store: st, Layout: layout}, nil
+}
+
+// cluster reports whether the daemon shares its store with other
+// instances.
+func (d *daemon) cluster() bool { return d.shared != nil }
+
+// lockAccount holds the store's lock around loading or registering the
+// account, so that instances starting together register one account.
+func (d *daemon) lockAccount(ctx context.Context, certs *store.Certs, ca string) (func(), error) {
+	if !d.cluster() {
+		return func() {}, nil
+	}
+	caDir, err := store.CADirName(ca)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := certs.Store.Lock(ctx, "account/"+caDir)
+	if err != nil {
+		return nil, fmt.Errorf("taking the store's account lock: %w", err)
+	}
+	return func() {
+		if err := unlock(); err != nil {
+			d.log.Warn("releasing the store's account lock", "error", err)
+		}
+	}, nil
+}
+
+// clusterSolvers replaces, in a cluster, the built-in http-01 and
+// tls-alpn-01 servers of sv by servers that run as long as the daemon and
+// answer from the shared store, whichever instance presented.
+func (d *daemon) clusterSolvers(sv config.Solvers, m map[acme.ChallengeType]challenge.Solver) error {
+	if h := sv.HTTP01; h != nil && h.Listen != "" {
+		if err := d.listen("http", h.Listen, func(l net.Listener) error {
+			srv := &http.Server{Handler: d.shared.HTTPHandler(nil), ReadHeaderTimeout: 10 * time.Second}
+			d.closers = append(d.closers, srv)
+			return srv.Serve(l)
+		}); err != nil {
+			return err
+		}
+		m[acme.ChallengeHTTP01] = d.shared
+	}
+	if t := sv.TLSALPN01; t != nil && t.Listen != "" {
+		if err := d.listen("tls", t.Listen, func(l net.Listener) error {
+			tl := tls.NewListener(l, &tls.Config{
+				MinVersion: tls.VersionTLS12,
+				NextProtos: []string{challenge.ALPNProto},
+				GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+					if c, ok := d.shared.GetCertificate(hello); ok {
+						return c, nil
+					}
+					return nil, fmt.Errorf("no tls-alpn-01 challenge presented for %q", hello.ServerName)
+				},
+			})
+			for {
+				c, err := tl.Accept()
+				if err != nil {
+					return err
+				}
+				go func() {
+					_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+					_ = c.(*tls.Conn).Handshake()
+					c.Close()
+				}()
+			}
+		}); err != nil {
+			return err
+		}
+		m[acme.ChallengeTLSALPN01] = d.shared
+	}
+	return nil
+}
+
+// listen starts serve on addr once per kind and address.
+func (d *daemon) listen(kind, addr string, serve func(net.Listener) error) error {
+	key := kind + " " + addr
+	if d.listening[key] {
+		return nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("challenge server: %w", err)
+	}
+	if d.listening == nil {
+		d.listening = map[string]bool{}
+	}
+	d.listening[key] = true
+	d.closers = append(d.closers, l)
+	d.log.Info("answering challenges from the shared store", "type", kind, "listen", l.Addr().String())
+	go func() {
+		if err := serve(l); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("challenge server stopped", "listen", addr, "error", err)
+		}
+	}()
+	return nil
+}
+
+// closeAll stops the challenge servers and closes the store.
+func (d *daemon) closeAll() {
+	for _, c := range d.closers {
+		_ = c.Close()
+	}
+	if d.certs != nil {
+		if c, ok := d.certs.Store.(io.Closer); ok {
+			_ = c.Close()
+		}
+	}
+}

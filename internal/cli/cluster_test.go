@@ -1,0 +1,124 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/certkeeper/certkeeper/acmetest"
+	"github.com/certkeeper/certkeeper/internal/config"
+	"github.com/certkeeper/certkeeper/store"
+)
+
+func TestDaemonEtcdNeedsItsBinary(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.toml")
+	cfg := `[ca]
+url = "https://127.0.0.1:1/dir"
+[store]
+backend = "etcd"
+etcd_endpoints = ["http://127.0.0.1:2379"]
+[solvers.http01]
+listen = "127.0.0.1:0"
+[[certificate]]
+names = ["a.example.test"]
+`
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb syncBuffer
+	code := Main(t.Context(), []string{"run", "-config", path}, Env{Stdout: &out, Stderr: &errb})
+	if code == ExitOK || !strings.Contains(errb.String(), EtcdBinary) {
+		t.Errorf("exit %d, stderr %q; want a failure naming %s", code, errb.String(), EtcdBinary)
+	}
+}
+
+// TestDaemonSharedStore runs two daemons on one shared store (a Memory
+// store standing in for etcd through Env.Stores): they register one
+// account between them, and the challenge of whichever orders is
+// answered by the first daemon's http-01 server, the only one Pebble
+// reaches.
+func TestDaemonSharedStore(t *testing.T) {
+	e := newCLIEnv(t, acmetest.PebbleOptions{})
+	shared := store.NewMemory()
+	var opened atomic.Int32
+	stores := map[string]StoreOpener{"etcd": func(ctx context.Context, cfg config.Store) (store.Store, error) {
+		opened.Add(1)
+		if cfg.EtcdPrefix != "test/" || cfg.LockTTL.D() != 5*time.Second {
+			return nil, fmt.Errorf("unexpected config %+v", cfg)
+		}
+		return shared, nil
+	}}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	done := make(chan int, 2)
+	var logs [2]syncBuffer
+	for i, listen := range []string{e.httpFlag(), other} {
+		path := filepath.Join(t.TempDir(), "c.toml")
+		cfg := fmt.Sprintf(`[ca]
+url = %q
+root = %q
+[account]
+email = "admin@example.test"
+agree_tos = true
+[store]
+backend = "etcd"
+etcd_endpoints = ["http://127.0.0.1:2379"]
+etcd_prefix = "test/"
+lock_ttl = "5s"
+[renewal]
+check_interval = "1s"
+backoff = ["1s"]
+[solvers.http01]
+listen = %q
+[[certificate]]
+names = ["shared.example.test"]
+`, e.pebble.DirectoryURL, e.root, listen)
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			done <- Main(ctx, []string{"run", "-config", path}, Env{Stdout: &logs[i], Stderr: &logs[i], Getenv: func(string) string { return "" }, Stores: stores})
+		}()
+	}
+	certs := store.Certs{Store: shared}
+	eventually(t, 45*time.Second, "the certificate in the shared store", func() bool {
+		_, err := certs.LoadCertificate(ctx, e.pebble.DirectoryURL, "shared.example.test")
+		return err == nil
+	})
+	eventually(t, 10*time.Second, "both daemons to hold it", func() bool {
+		return strings.Contains(logs[0].String()+logs[1].String(), "first pass done: every certificate is valid") &&
+			strings.Count(logs[0].String()+logs[1].String(), "first pass done") == 2
+	})
+	cancel()
+	for range 2 {
+		<-done
+	}
+	accts, err := certs.ListAccounts(context.Background(), e.pebble.DirectoryURL)
+	if err != nil || len(accts) != 1 {
+		t.Errorf("%d accounts in the shared store (%v), want 1", len(accts), err)
+	}
+	if opened.Load() != 2 {
+		t.Errorf("store opened %d times, want once per daemon", opened.Load())
+	}
+	for i := range logs {
+		if !strings.Contains(logs[i].String(), "answering challenges from the shared store") {
+			t.Errorf("daemon %d did not serve challenges from the shared store:\n%s", i, logs[i].String())
+		}
+	}
+	if t.Failed() || testing.Verbose() {
+		t.Logf("daemon 0:\n%s\ndaemon 1:\n%s", logs[0].String(), logs[1].String())
+	}
+}
