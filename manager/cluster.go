@@ -252,8 +252,11 @@ func (m *Manager) reload(ctx context.Context, e *entry, cert bool) {
 			m.firstPassDoneLocked(e, nil)
 		}
 	}
-	if stErr == nil {
-		m.adoptStateLocked(e, st, now)
+	if stErr == nil && m.adoptStateLocked(e, st, now) && !installed &&
+		e.st.Failures > 0 && e.st.NextAttempt.After(now) {
+		// Another instance failed and backs off: that was the first
+		// attempt, for Ready, as when Manage loads such a state.
+		m.firstPassDoneLocked(e, errors.New(e.st.LastError))
 	}
 	m.scheduleLocked(e, now, now)
 	m.mu.Unlock()
