@@ -59,23 +59,28 @@ type harness struct {
 	// presenting receives the context of a blocked Present.
 	presenting chan context.Context
 	insts      []*instance
+	// fp, if set, stands between the instances and Pebble.
+	fp *acmetest.FaultProxy
 }
 
 func newHarness(t testing.TB, members int, lockTTL time.Duration) *harness {
 	h := &harness{t: t, etcd: etcdtest.New(t, members), lockTTL: lockTTL, prefix: "ck-" + strconv.Itoa(os.Getpid()), presenting: make(chan context.Context, 4)}
 	h.pebble = acmetest.NewTestPebble(t, acmetest.PebbleOptions{})
-	// One account, registered once and shared, as the daemon shares it
-	// through the store.
-	c := &acme.Client{DirectoryURL: h.pebble.DirectoryURL, HTTPClient: h.pebble.HTTPClient()}
+	return h
+}
+
+// register makes the one account every instance uses, as the daemon
+// shares it through the store.
+func (h *harness) register(dirURL string, hc *http.Client) {
+	c := &acme.Client{DirectoryURL: dirURL, HTTPClient: hc}
 	key, err := keys.Generate(keys.EC256)
 	if err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
 	h.account, err = c.NewAccount(context.Background(), acme.Account{Key: key, TermsOfServiceAgreed: true})
 	if err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
-	return h
 }
 
 // blockingSolver is the shared solver of one instance, which can be told
@@ -112,8 +117,15 @@ func (h *harness) addInstance(concurrency int) *instance {
 		t.Fatal(err)
 	}
 	inst := &instance{id: len(h.insts), st: st, orderedBy: map[string]int{}, done: make(chan struct{})}
+	dirURL, hc := h.pebble.DirectoryURL, h.pebble.HTTPClient()
+	if h.fp != nil {
+		dirURL, hc = h.fp.URL, h.fp.HTTPClient()
+	}
+	if h.account.URL == "" {
+		h.register(dirURL, hc)
+	}
 	inst.client = &acme.Client{
-		DirectoryURL: h.pebble.DirectoryURL, HTTPClient: h.pebble.HTTPClient(),
+		DirectoryURL: dirURL, HTTPClient: hc,
 		OnRequest: func(ri acme.RequestInfo) {
 			inst.requests.Add(1)
 			if ri.Endpoint == "newOrder" && ri.Status == http.StatusCreated {
@@ -216,7 +228,7 @@ func testLogger(t testing.TB, id int) *slog.Logger {
 	if os.Getenv("CLUSTER_LOG") == "" {
 		return nil
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("instance", id)
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: map[bool]slog.Level{true: slog.LevelDebug, false: slog.LevelInfo}[os.Getenv("CLUSTER_LOG") == "debug"]})).With("instance", id)
 }
 
 // TestCluster runs three instances against Pebble and a three-member
@@ -365,4 +377,52 @@ func TestCluster(t *testing.T) {
 			t.Errorf("stored certificate: %v", err)
 		}
 	})
+}
+
+// TestSharedBackoff: the CA refuses the first order with 429 and a
+// Retry-After of 2 minutes. Whichever instance placed it records the backoff
+// in the store; the other running instance, which found the lock taken,
+// adopts it under the lock instead of ordering, and an instance started
+// afterwards loads it: one order in all, and every instance waits for the
+// CA's Retry-After.
+func TestSharedBackoff(t *testing.T) {
+	h := newHarness(t, 3, 2*time.Second)
+	h.fp = acmetest.NewTestFaultProxy(t, h.pebble)
+	h.fp.SetRules(acmetest.Rule{Method: http.MethodPost, PathPrefix: "/order-plz", Fault: acmetest.Status429RetryAfter,
+		Nth: 1, Count: 1, RetryAfter: 2 * time.Minute, ReplayNonce: true}) // more than acme.Client waits itself
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	h.serveHTTP01(h.addInstance(4))
+	h.addInstance(4)
+	const name = "backoff.cluster.test"
+	start := time.Now()
+	h.manage(ctx, h.insts[0], []string{name})
+	h.manage(ctx, h.insts[1], []string{name})
+	for _, inst := range h.insts[:2] {
+		if err := inst.m.Ready(ctx); err == nil {
+			t.Errorf("instance %d: Ready succeeded; want the CA's refusal", inst.id)
+		}
+	}
+	late := h.addInstance(4)
+	h.manage(ctx, late, []string{name})
+	if err := late.m.Ready(ctx); err == nil {
+		t.Error("the late instance: Ready succeeded; want the recorded failure")
+	}
+	// Past the busy retry of the instance that found the lock taken.
+	time.Sleep(manager.ClusterBusyRetry + time.Second)
+	orders := 0
+	for _, r := range h.fp.Requests() {
+		if r.Path == "/order-plz" {
+			orders++
+		}
+	}
+	if orders != 1 {
+		t.Errorf("%d newOrder requests; want 1 (then everyone waits for Retry-After)", orders)
+	}
+	for _, inst := range h.insts {
+		st := inst.m.Status()
+		if len(st) != 1 || st[0].Failures != 1 || st[0].NextRenewal.Before(start.Add(110*time.Second)) {
+			t.Errorf("instance %d: status %+v; want one failure and the next attempt 2 min on", inst.id, st)
+		}
+	}
 }
