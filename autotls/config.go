@@ -18,6 +18,7 @@ import (
 	"github.com/certkeeper/certkeeper/keys"
 	"github.com/certkeeper/certkeeper/manager"
 	"github.com/certkeeper/certkeeper/solver/http01"
+	"github.com/certkeeper/certkeeper/solver/shared"
 	"github.com/certkeeper/certkeeper/solver/tlsalpn01"
 )
 
@@ -81,6 +82,13 @@ type Config struct {
 
 	// Logger receives on-demand decisions and failures. Nil discards them.
 	Logger *slog.Logger
+
+	// SharedChallenges, if set, is the solver of a store shared by
+	// several instances (cluster mode, docs/cluster.md): autotls then
+	// presents its tls-alpn-01 and http-01 challenges there, and
+	// TLSConfig and HTTPHandler also answer the challenges that any other
+	// instance presented. Nil keeps them in this process.
+	SharedChallenges *shared.Solver
 
 	once    sync.Once
 	st      *state
@@ -159,11 +167,15 @@ func (c *Config) build() (*state, error) {
 		if is.Solvers == nil {
 			is.Solvers = map[acme.ChallengeType]challenge.Solver{}
 		}
+		var alpnSolver, httpSolver challenge.Solver = s.alpn, s.http
+		if c.SharedChallenges != nil {
+			alpnSolver, httpSolver = c.SharedChallenges, c.SharedChallenges
+		}
 		if is.Solvers[acme.ChallengeTLSALPN01] == nil {
-			is.Solvers[acme.ChallengeTLSALPN01] = s.alpn
+			is.Solvers[acme.ChallengeTLSALPN01] = alpnSolver
 		}
 		if is.Solvers[acme.ChallengeHTTP01] == nil {
-			is.Solvers[acme.ChallengeHTTP01] = s.http
+			is.Solvers[acme.ChallengeHTTP01] = httpSolver
 		}
 		if len(is.Preference) == 0 {
 			is.Preference = DefaultPreference
@@ -201,6 +213,15 @@ func (c *Config) build() (*state, error) {
 		GetCertificate: s.getCertificate,
 	}
 	s.tlsConfig = s.alpn.WrapConfig(base)
+	if sh := c.SharedChallenges; sh != nil {
+		local := s.tlsConfig.GetCertificate
+		s.tlsConfig.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if cert, ok := sh.GetCertificate(hello); ok {
+				return cert, nil
+			}
+			return local(hello)
+		}
+	}
 	return s, nil
 }
 

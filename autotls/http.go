@@ -27,9 +27,13 @@ func (c *Config) HTTPHandler(fallback http.Handler) http.Handler {
 	if fallback == nil {
 		fallback = http.HandlerFunc(s.redirect)
 	}
+	var challenges http.Handler = s.http
+	if sh := c.SharedChallenges; sh != nil {
+		challenges = sh.HTTPHandler(s.http)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, challengePrefix) {
-			s.http.ServeHTTP(w, r)
+			challenges.ServeHTTP(w, r)
 			return
 		}
 		fallback.ServeHTTP(w, r)
