@@ -84,11 +84,8 @@ func (d *daemon) lockAccount(ctx context.Context, certs *store.Certs, ca string)
 // answer from the shared store, whichever instance presented.
 func (d *daemon) clusterSolvers(sv config.Solvers, m map[acme.ChallengeType]challenge.Solver) error {
 	if h := sv.HTTP01; h != nil && h.Listen != "" {
-		if err := d.listen("http", h.Listen, func(l net.Listener) error {
-			srv := &http.Server{Handler: d.shared.HTTPHandler(nil), ReadHeaderTimeout: 10 * time.Second}
-			d.closers = append(d.closers, srv)
-			return srv.Serve(l)
-		}); err != nil {
+		srv := &http.Server{Handler: d.shared.HTTPHandler(nil), ReadHeaderTimeout: 10 * time.Second}
+		if err := d.listen("http", h.Listen, srv.Serve); err != nil {
 			return err
 		}
 		m[acme.ChallengeHTTP01] = d.shared
@@ -124,7 +121,8 @@ func (d *daemon) clusterSolvers(sv config.Solvers, m map[acme.ChallengeType]chal
 	return nil
 }
 
-// listen starts serve on addr once per kind and address.
+// listen starts serve on addr once per kind and address. closeAll closes
+// the listener, which ends serve.
 func (d *daemon) listen(kind, addr string, serve func(net.Listener) error) error {
 	key := kind + " " + addr
 	if d.listening[key] {
