@@ -21,10 +21,6 @@ func newTestDir(t *testing.T) *Dir {
 	return d
 }
 
-func TestDir(t *testing.T) {
-	testStore(t, newTestDir(t))
-}
-
 func TestDirPermissions(t *testing.T) {
 	old := setUmask(0o022)
 	defer setUmask(old)
