@@ -53,19 +53,21 @@ func (m *Manager) Lookup(serverName string) *tls.Certificate {
 	if len(name) == 0 || len(name) > maxName {
 		return nil
 	}
+	upper := false
+	for i := 0; i < len(name) && !upper; i++ {
+		upper = 'A' <= name[i] && name[i] <= 'Z'
+	}
+	if !upper {
+		return s.find(name) // the common case: SNI is sent in lower case
+	}
 	var buf [maxName]byte
 	b := buf[:len(name)]
-	lower := true
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
-			lower = false
 		}
 		b[i] = c
-	}
-	if lower {
-		return s.find(name)
 	}
 	// Indexing a map with string(bytes) does not allocate.
 	if c := s.exact[string(b)]; c != nil {
