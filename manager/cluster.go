@@ -116,9 +116,11 @@ func (m *Manager) sharedBackoff(ctx context.Context, e *entry, force bool) error
 		m.scheduleLocked(e, now, now)
 	}
 	m.mu.Unlock()
-	if !adopted || !backingOff {
+	if !backingOff {
 		return nil
 	}
+	// Backing off, from a state adopted now or through the watch since
+	// the check that started this attempt (which found e due).
 	err = fmt.Errorf("another instance failed and retries at %s: %s", next.Format(time.RFC3339), last)
 	m.cfg.Logger.InfoContext(ctx, "backing off like the instance that failed", "name", e.cert.Name, "next_attempt", next)
 	m.firstPassDone(e, err)
@@ -163,6 +165,19 @@ func (m *Manager) follow(ctx context.Context, w store.Watcher) {
 			case <-time.After(time.Second):
 			}
 			continue
+		}
+		// What changed before the watch began is not in it: read again
+		// the certificates this instance lacks or waits for.
+		m.mu.Lock()
+		var lacking []*entry
+		for _, e := range m.entries {
+			if e.held == nil || !e.held.covers || !e.busyUntil.IsZero() {
+				lacking = append(lacking, e)
+			}
+		}
+		m.mu.Unlock()
+		for _, e := range lacking {
+			m.reload(ctx, e, true)
 		}
 		for ev := range ch {
 			m.changed(ctx, ev)
