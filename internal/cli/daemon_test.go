@@ -149,7 +149,8 @@ func TestDaemon(t *testing.T) {
 
 	// The deploy hook ran with the certificate's environment.
 	hookFile := filepath.Join(hookDir, "daemon.example.test.obtained")
-	eventually(t, 30*time.Second, "the obtained hook", func() bool { _, err := os.Stat(hookFile); return err == nil })
+	// The shell creates the file before sort writes it: wait for content.
+	eventually(t, 30*time.Second, "the obtained hook", func() bool { fi, err := os.Stat(hookFile); return err == nil && fi.Size() > 0 })
 	hookEnv := readEnvFile(t, hookFile)
 	for k, v := range map[string]string{
 		"CERTKEEPER_EVENT": "obtained",
