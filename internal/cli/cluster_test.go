@@ -41,9 +41,9 @@ names = ["a.example.test"]
 
 // TestDaemonSharedStore runs two daemons on one shared store (a Memory
 // store standing in for etcd through Env.Stores): they register one
-// account between them, and the challenge of whichever orders is
-// answered by the first daemon's http-01 server, the only one Pebble
-// reaches.
+// account between them, and the challenges of whichever orders are
+// answered by the first daemon's http-01 and tls-alpn-01 servers, the
+// only ones Pebble reaches.
 func TestDaemonSharedStore(t *testing.T) {
 	e := newCLIEnv(t, acmetest.PebbleOptions{})
 	shared := store.NewMemory()
@@ -55,17 +55,20 @@ func TestDaemonSharedStore(t *testing.T) {
 		}
 		return shared, nil
 	}}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	freeAddr := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().String()
 	}
-	other := l.Addr().String()
-	l.Close()
+	otherHTTP, otherTLS := freeAddr(), freeAddr()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	done := make(chan int, 2)
 	var logs [2]syncBuffer
-	for i, listen := range []string{e.httpFlag(), other} {
+	for i, listen := range [][2]string{{e.httpFlag(), fmt.Sprintf("127.0.0.1:%d", e.pebble.TLSPort)}, {otherHTTP, otherTLS}} {
 		path := filepath.Join(t.TempDir(), "c.toml")
 		cfg := fmt.Sprintf(`[ca]
 url = %q
@@ -83,20 +86,34 @@ check_interval = "1s"
 backoff = ["1s"]
 [solvers.http01]
 listen = %q
+[solvers.tlsalpn01]
+listen = %q
 [[certificate]]
 names = ["shared.example.test"]
-`, e.pebble.DirectoryURL, e.root, listen)
+challenges = ["http-01"]
+[[certificate]]
+names = ["alpn.example.test"]
+challenges = ["tls-alpn-01"]
+`, e.pebble.DirectoryURL, e.root, listen[0], listen[1])
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		go func() {
 			done <- Main(ctx, []string{"run", "-config", path}, Env{Stdout: &logs[i], Stderr: &logs[i], Getenv: func(string) string { return "" }, Stores: stores})
 		}()
+		if i == 0 {
+			// Pebble must find the first daemon's servers up when the
+			// second daemon orders.
+			eventually(t, 30*time.Second, "the first daemon's challenge servers", func() bool {
+				return strings.Count(logs[0].String(), "answering challenges from the shared store") == 2
+			})
+		}
 	}
 	certs := store.Certs{Store: shared}
-	eventually(t, 45*time.Second, "the certificate in the shared store", func() bool {
-		_, err := certs.LoadCertificate(ctx, e.pebble.DirectoryURL, "shared.example.test")
-		return err == nil
+	eventually(t, 45*time.Second, "the certificates in the shared store", func() bool {
+		_, err1 := certs.LoadCertificate(ctx, e.pebble.DirectoryURL, "shared.example.test")
+		_, err2 := certs.LoadCertificate(ctx, e.pebble.DirectoryURL, "alpn.example.test")
+		return err1 == nil && err2 == nil
 	})
 	eventually(t, 10*time.Second, "both daemons to hold it", func() bool {
 		return strings.Contains(logs[0].String()+logs[1].String(), "first pass done: every certificate is valid") &&
