@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
@@ -33,9 +32,8 @@ type Standalone struct {
 
 	handler Handler
 
-	mu   sync.Mutex
-	refs int
-	run  *run // nil while stopped
+	refs server.Refs // its lock guards run
+	run  *run        // nil while stopped
 }
 
 // run is one start-to-stop life of the server.
@@ -54,15 +52,10 @@ func (s *Standalone) Present(ctx context.Context, chal acme.Challenge) error {
 	if err := s.handler.Present(ctx, chal); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.refs == 0 {
-		if err := s.start(ctx); err != nil {
-			_ = s.handler.CleanUp(ctx, chal)
-			return err
-		}
+	if err := s.refs.Acquire(func() error { return s.start(ctx) }); err != nil {
+		_ = s.handler.CleanUp(ctx, chal)
+		return err
 	}
-	s.refs++
 	return nil
 }
 
@@ -72,27 +65,19 @@ func (s *Standalone) Present(ctx context.Context, chal acme.Challenge) error {
 // cleaned up already) changes nothing: it must not stop the server while
 // others still need it.
 func (s *Standalone) CleanUp(ctx context.Context, chal acme.Challenge) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.handler.release(chal.Token) || s.refs == 0 {
-		return nil
-	}
-	s.refs--
-	if s.refs > 0 {
-		return nil
-	}
-	return s.stop(ctx)
+	return s.refs.Release(func() bool { return s.handler.release(chal.Token) }, func() error { return s.stop(ctx) })
 }
 
 // ListenAddr returns the address the server listens on while it runs,
 // nil otherwise. With a port of 0 in Addr it tells which port was chosen.
 func (s *Standalone) ListenAddr() net.Addr {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.run == nil {
-		return nil
-	}
-	return s.run.ln.Addr()
+	var a net.Addr
+	s.refs.Locked(func() {
+		if s.run != nil {
+			a = s.run.ln.Addr()
+		}
+	})
+	return a
 }
 
 func (s *Standalone) addr() string {
@@ -133,7 +118,7 @@ func (s *Standalone) start(ctx context.Context) error {
 	return nil
 }
 
-// stop is called with s.mu held.
+// stop is called with s.refs locked.
 func (s *Standalone) stop(ctx context.Context) error {
 	r := s.run
 	s.run = nil

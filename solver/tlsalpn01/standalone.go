@@ -36,9 +36,8 @@ type Standalone struct {
 
 	certs Manager
 
-	mu   sync.Mutex
-	refs int
-	run  *run
+	refs server.Refs // its lock guards run
+	run  *run        // nil while stopped
 }
 
 type run struct {
@@ -56,15 +55,10 @@ func (s *Standalone) Present(ctx context.Context, chal acme.Challenge) error {
 	if err := s.certs.Present(ctx, chal); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.refs == 0 {
-		if err := s.start(ctx); err != nil {
-			_ = s.certs.CleanUp(ctx, chal)
-			return err
-		}
+	if err := s.refs.Acquire(func() error { return s.start(ctx) }); err != nil {
+		_ = s.certs.CleanUp(ctx, chal)
+		return err
 	}
-	s.refs++
 	return nil
 }
 
@@ -74,15 +68,12 @@ func (s *Standalone) Present(ctx context.Context, chal acme.Challenge) error {
 // cleaned up already) changes nothing: it must not close the listener
 // while others still need it.
 func (s *Standalone) CleanUp(ctx context.Context, chal acme.Challenge) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.certs.release(chal) || s.refs == 0 {
-		return nil
-	}
-	s.refs--
-	if s.refs > 0 {
-		return nil
-	}
+	return s.refs.Release(func() bool { return s.certs.release(chal) }, func() error { return s.stop(ctx) })
+}
+
+// stop closes the listener and waits, until ctx is done, for handshakes
+// in flight. It is called with s.refs locked.
+func (s *Standalone) stop(ctx context.Context) error {
 	r := s.run
 	s.run = nil
 	_ = r.ln.Close()
@@ -104,12 +95,13 @@ func (s *Standalone) CleanUp(ctx context.Context, chal acme.Challenge) error {
 // ListenAddr returns the address the listener is bound to while it
 // runs, nil otherwise.
 func (s *Standalone) ListenAddr() net.Addr {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.run == nil {
-		return nil
-	}
-	return s.run.ln.Addr()
+	var a net.Addr
+	s.refs.Locked(func() {
+		if s.run != nil {
+			a = s.run.ln.Addr()
+		}
+	})
+	return a
 }
 
 func (s *Standalone) addr() string {
