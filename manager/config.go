@@ -101,7 +101,8 @@ type Config struct {
 	Metrics Metrics
 	// Backoff is the wait after the n-th failure in a row:
 	// Backoff[min(n-1, len-1)], lengthened by up to Jitter, and never
-	// sooner than the CA's Retry-After. Nil means DefaultBackoff.
+	// sooner than the CA's Retry-After. Nil or empty means
+	// DefaultBackoff.
 	Backoff []time.Duration
 	// Jitter is the fraction by which renewal times, check intervals and
 	// backoffs are spread at random. Zero means DefaultJitter; negative
@@ -141,7 +142,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = nopMetrics{}
 	}
-	if cfg.Backoff == nil {
+	if len(cfg.Backoff) == 0 {
 		cfg.Backoff = DefaultBackoff
 	}
 	for _, d := range cfg.Backoff {

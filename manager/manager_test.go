@@ -400,3 +400,17 @@ func TestARIWindowInThePastRenewsAtOnce(t *testing.T) {
 	h.next(manager.EventRevoked)
 	h.next(manager.EventRenewed)
 }
+
+// An empty, non-nil Backoff is a configuration mistake, not a reason to
+// index an empty table on the first failure.
+func TestEmptyBackoffDoesNotPanic(t *testing.T) {
+	h := newTestSetup(t, func(c *manager.Config) { c.Backoff = []time.Duration{} })
+	h.ca.setFail(errCA)
+	if err := h.m.Manage(ctxT(t), testCert("a.example.com")); err != nil {
+		t.Fatal(err)
+	}
+	h.run()
+	if ev := h.next(manager.EventFailed); !ev.NextAttempt.After(t0) {
+		t.Errorf("failed event: %+v", ev)
+	}
+}
