@@ -62,6 +62,39 @@ type Solver struct {
 
 	mu      sync.Mutex
 	records map[string]placed
+	// busy serialises Present and CleanUp of one record, so that a last
+	// CleanUp and a new Present reach the Provider in the order they
+	// counted: remove-then-add, never add-then-remove.
+	busy map[string]*recordLock
+}
+
+type recordLock struct {
+	sync.Mutex
+	users int
+}
+
+// lockRecord takes the lock of the record key and returns its release.
+func (s *Solver) lockRecord(key string) func() {
+	s.mu.Lock()
+	if s.busy == nil {
+		s.busy = map[string]*recordLock{}
+	}
+	l := s.busy[key]
+	if l == nil {
+		l = &recordLock{}
+		s.busy[key] = l
+	}
+	l.users++
+	s.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		s.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(s.busy, key)
+		}
+		s.mu.Unlock()
+	}
 }
 
 var (
@@ -120,6 +153,12 @@ func (s *Solver) Present(ctx context.Context, chal acme.Challenge) error {
 	if s.Provider == nil {
 		return fmt.Errorf("dns01: Solver.Provider is nil")
 	}
+	name, value, err := challenge.RecordFor(chal)
+	if err != nil {
+		return fmt.Errorf("dns01: %w", err)
+	}
+	key := recordKey(chal, name, value)
+	defer s.lockRecord(key)()
 	zone, fqdn, value, err := s.Target(ctx, chal)
 	if err != nil {
 		return err
@@ -128,14 +167,12 @@ func (s *Solver) Present(ctx context.Context, chal acme.Challenge) error {
 	if err := s.Provider.AddTXT(ctx, zone, fqdn, value); err != nil {
 		return fmt.Errorf("dns01: adding TXT %s in zone %s: %w", fqdn, zone, err)
 	}
-	name, _, _ := challenge.RecordFor(chal)
 	s.logger().InfoContext(ctx, "TXT record added", "name", name, "written_at", fqdn, "zone", zone, "took", time.Since(start))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.records == nil {
 		s.records = map[string]placed{}
 	}
-	key := recordKey(chal, name, value)
 	p := s.records[key]
 	p.zone, p.fqdn, p.value = zone, fqdn, value
 	p.refs++
@@ -193,6 +230,11 @@ func (s *Solver) CleanUp(ctx context.Context, chal acme.Challenge) error {
 	if s.Provider == nil {
 		return fmt.Errorf("dns01: Solver.Provider is nil")
 	}
+	name, value, err := challenge.RecordFor(chal)
+	if err != nil {
+		return fmt.Errorf("dns01: %w", err)
+	}
+	defer s.lockRecord(recordKey(chal, name, value))()
 	p, err := s.lookup(ctx, chal, true)
 	if err != nil {
 		return err

@@ -293,3 +293,54 @@ func TestSolverSameChallengeTwice(t *testing.T) {
 		t.Fatalf("TXT left after the last clean-up: %q", got)
 	}
 }
+
+// slowRemove delays RemoveTXT until release is closed, and says when a
+// removal has started.
+type slowRemove struct {
+	dns01.Provider
+	started chan struct{}
+	release chan struct{}
+}
+
+func (p *slowRemove) RemoveTXT(ctx context.Context, zone, fqdn, value string) error {
+	close(p.started)
+	<-p.release
+	return p.Provider.RemoveTXT(ctx, zone, fqdn, value)
+}
+
+// TestSolverPresentDuringLastCleanUp presents a challenge again while its
+// last clean-up is removing the record: the new Present must wait, so the
+// record is there at the end (remove-then-add, never add-then-remove).
+func TestSolverPresentDuringLastCleanUp(t *testing.T) {
+	t.Parallel()
+	s := startZones(t)
+	sv := solverFor(s)
+	slow := &slowRemove{Provider: sv.Provider, started: make(chan struct{}), release: make(chan struct{})}
+	sv.Provider = slow
+	ctx := testCtx(t)
+	c := dnsChal("again.example.test", "again.thumb")
+	if err := sv.Present(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	cleaned := make(chan error, 1)
+	go func() { cleaned <- sv.CleanUp(ctx, c) }()
+	<-slow.started
+	presented := make(chan error, 1)
+	go func() { presented <- sv.Present(ctx, c) }()
+	select {
+	case err := <-presented:
+		t.Fatalf("Present returned (%v) while the last clean-up was still removing the record", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(slow.release)
+	if err := <-cleaned; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-presented; err != nil {
+		t.Fatal(err)
+	}
+	want := []string{challenge.DNS01Value("again.thumb")}
+	if got := s.TXT(t, "_acme-challenge.again.example.test"); !slices.Equal(got, want) {
+		t.Fatalf("TXT = %q after remove and re-present, want %q", got, want)
+	}
+}
