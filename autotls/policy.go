@@ -217,6 +217,11 @@ func (l *limiters) allow(name string, now time.Time) error {
 	dom := registrable(name)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	g := l.global.ReserveN(now, 1)
+	if !g.OK() || g.DelayFrom(now) > 0 {
+		g.CancelAt(now)
+		return fmt.Errorf("%w: too many new certificates overall", ErrRateLimited)
+	}
 	dl := l.perDomain[dom]
 	if dl == nil {
 		if len(l.perDomain) >= maxDomainLimiters {
@@ -226,13 +231,14 @@ func (l *limiters) allow(name string, now time.Time) error {
 				}
 			}
 		}
+		if len(l.perDomain) >= maxDomainLimiters {
+			// Every tracked domain ordered recently: refuse a new one
+			// rather than let the map grow without bound.
+			g.CancelAt(now)
+			return fmt.Errorf("%w: too many domains with recent certificates", ErrRateLimited)
+		}
 		dl = l.domain.limiter()
 		l.perDomain[dom] = dl
-	}
-	g := l.global.ReserveN(now, 1)
-	if !g.OK() || g.DelayFrom(now) > 0 {
-		g.CancelAt(now)
-		return fmt.Errorf("%w: too many new certificates overall", ErrRateLimited)
 	}
 	d := dl.ReserveN(now, 1)
 	if !d.OK() || d.DelayFrom(now) > 0 {

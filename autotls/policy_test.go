@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -215,5 +216,33 @@ func TestOnDemandRefusesIPAddresses(t *testing.T) {
 	}
 	if err := s.allowed(context.Background(), "www.example.com"); err != nil {
 		t.Errorf("allowed(www.example.com) = %v", err)
+	}
+}
+
+// TestLimitersBounded fills the per-domain map with domains that all
+// ordered recently: a new domain is refused, the map does not grow, and
+// refusing it spends no global token.
+func TestLimitersBounded(t *testing.T) {
+	var l limiters
+	l.init(Rate{Events: maxDomainLimiters + 10, Per: time.Second}, Rate{Events: 1, Per: time.Hour})
+	now := time.Now()
+	for i := range maxDomainLimiters {
+		if err := l.allow(fmt.Sprintf("a.d%d.example", i), now); err != nil {
+			t.Fatalf("domain %d: %v", i, err)
+		}
+	}
+	before := l.global.TokensAt(now)
+	if err := l.allow("a.new.example", now); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("a new domain with the map full of busy ones: %v, want ErrRateLimited", err)
+	}
+	if n := len(l.perDomain); n != maxDomainLimiters {
+		t.Errorf("%d domain limiters, want the cap %d", n, maxDomainLimiters)
+	}
+	if after := l.global.TokensAt(now); after != before {
+		t.Errorf("global tokens %v -> %v: a refusal spent one", before, after)
+	}
+	// An hour later the old buckets are full again, idle, and make room.
+	if err := l.allow("a.new.example", now.Add(time.Hour)); err != nil {
+		t.Errorf("after the domains went idle: %v", err)
 	}
 }
