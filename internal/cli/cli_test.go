@@ -209,6 +209,13 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"revoke", "-reason", "because", "x.example.test"}, ExitUsage},
 		{[]string{"account", "frobnicate"}, ExitUsage},
 		{[]string{"list", "extra"}, ExitUsage},
+		// Bad flags are usage errors too (docs/cli.md).
+		{[]string{"list", "-nosuch"}, ExitUsage},
+		{[]string{"renew", "-nosuch"}, ExitUsage},
+		{[]string{"run", "-nosuch"}, ExitUsage},
+		{[]string{"obtain", "-nosuch", "www.example.test"}, ExitUsage},
+		{[]string{"revoke", "-reason"}, ExitUsage},
+		{[]string{"list", "-h"}, ExitOK},
 	} {
 		if got := Main(ctx, tc.args, env); got != tc.want {
 			t.Errorf("certkeeper %v: exit %d, want %d (stderr %q)", tc.args, got, tc.want, errb.String())

@@ -237,7 +237,7 @@ func (c *common) saveAccount(ctx context.Context, cl *acme.Client, certs *store.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(fs, args); err != nil {
 			return nil, err
 		}
 		args = fs.Args()
@@ -250,6 +250,16 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+}
+
+// parseFlags parses args with fs and turns a bad flag into a usageError,
+// so that it exits with ExitUsage; flag.ErrHelp is returned as it is.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return usageError{err.Error()}
 }
 
 func newFlagSet(name string, env Env) *flag.FlagSet {

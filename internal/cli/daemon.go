@@ -50,7 +50,7 @@ func runDaemon(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintln(fs.Output(), "usage: certkeeper run -config FILE\n\nKeeps the certificates of FILE valid until stopped; SIGHUP reloads FILE.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -35,7 +35,7 @@ func runList(ctx context.Context, env Env, args []string) error {
 	var c common
 	c.register(fs, env)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

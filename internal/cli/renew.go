@@ -35,7 +35,7 @@ func runRenew(ctx context.Context, env Env, args []string) error {
 	)
 	c.register(fs, env)
 	sf.register(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
