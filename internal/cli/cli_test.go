@@ -241,3 +241,32 @@ func TestValidationFailureExitCode(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, errs)
 	}
 }
+
+// One unreadable certificate in the store must not hide the others from
+// list, nor stop renew from renewing them.
+func TestUnreadableCertificateDoesNotBlockOthers(t *testing.T) {
+	t.Parallel()
+	e := newCLIEnv(t, acmetest.PebbleOptions{})
+	e.must("obtain", "-http-listen", e.httpFlag(), "www.example.test")
+	cas, err := os.ReadDir(filepath.Join(e.store, "certificates"))
+	if err != nil || len(cas) != 1 {
+		t.Fatalf("store: %v %v", cas, err)
+	}
+	bad := filepath.Join(e.store, "certificates", cas[0].Name(), "bad.example.test")
+	if err := os.MkdirAll(bad, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bad, "cert.pem"), []byte("garbage\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := e.run("list", "-json")
+	var entries []listEntry
+	_ = json.Unmarshal([]byte(out), &entries)
+	if code != ExitError || len(entries) != 1 || entries[0].Name != "www.example.test" || !strings.Contains(errs, "bad.example.test") {
+		t.Errorf("list: exit %d, entries %+v, stderr %q", code, entries, errs)
+	}
+	code, out, errs = e.run("renew", "-force", "-http-listen", e.httpFlag())
+	if code != ExitPartial || !strings.Contains(out, "renewed www.example.test") || !strings.Contains(errs, "bad.example.test") {
+		t.Errorf("renew: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}

@@ -51,14 +51,19 @@ func runList(ctx context.Context, env Env, args []string) error {
 			return err
 		}
 	}
-	entries, err := listEntries(ctx, certs, ca, time.Now())
-	if err != nil {
-		return err
+	// Certificates that cannot be read are reported after the ones that
+	// can, and make the command fail.
+	entries, loadErr := listEntries(ctx, certs, ca, time.Now())
+	if entries == nil && loadErr != nil {
+		return loadErr
 	}
 	if *asJSON {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(entries)
+		if err := enc.Encode(entries); err != nil {
+			return err
+		}
+		return loadErr
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tNAMES\tISSUER\tNOT AFTER\tDAYS LEFT\tNEXT RENEWAL\tLAST ERROR")
@@ -76,13 +81,20 @@ func runList(ctx context.Context, env Env, args []string) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", e.Name, strings.Join(e.Names, ","), e.Issuer, e.NotAfter.UTC().Format("2006-01-02 15:04"), e.DaysLeft, next, lastErr)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return loadErr
 }
 
+// listEntries describes the stored certificates. Those that cannot be
+// read are left out and their errors returned (joined) with the entries
+// of the others; the entries are nil only when the store cannot be
+// listed at all.
 func listEntries(ctx context.Context, certs *store.Certs, ca string, now time.Time) ([]listEntry, error) {
-	all, err := certs.ListCertificates(ctx, ca)
-	if err != nil {
-		return nil, err
+	all, loadErr := certs.ListCertificates(ctx, ca)
+	if all == nil && loadErr != nil && !isLoadErrors(loadErr) {
+		return nil, loadErr
 	}
 	entries := make([]listEntry, 0, len(all))
 	statuses := map[string]map[string]manager.Status{} // CA -> name -> status
@@ -117,7 +129,15 @@ func listEntries(ctx context.Context, certs *store.Certs, ca string, now time.Ti
 		e.DaysLeft = int(leaf.NotAfter.Sub(now).Hours() / 24)
 		entries = append(entries, e)
 	}
-	return entries, nil
+	return entries, loadErr
+}
+
+// isLoadErrors reports whether err, from Certs.ListCertificates, is the
+// joined errors of certificates that failed to load rather than a
+// failure to list the store.
+func isLoadErrors(err error) bool {
+	_, ok := err.(interface{ Unwrap() []error })
+	return ok
 }
 
 // oneLine flattens s to one line of at most n characters.

@@ -51,9 +51,21 @@ func runRenew(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	all, err := certs.ListCertificates(ctx, cl.DirectoryURL)
-	if err != nil {
-		return err
+	// A certificate that cannot be read is reported and counted as a
+	// failure; the others are renewed all the same.
+	all, loadErr := certs.ListCertificates(ctx, cl.DirectoryURL)
+	if all == nil && loadErr != nil && !isLoadErrors(loadErr) {
+		return loadErr
+	}
+	var unreadable []error
+	if loadErr != nil {
+		unreadable = []error{loadErr}
+		if j, ok := loadErr.(interface{ Unwrap() []error }); ok {
+			unreadable = j.Unwrap()
+		}
+		for _, err := range unreadable {
+			fmt.Fprintf(env.Stderr, "certkeeper renew: %v\n", err)
+		}
 	}
 	dir, err := cl.Directory(ctx)
 	if err != nil {
@@ -87,6 +99,9 @@ func runRenew(ctx context.Context, env Env, args []string) error {
 		if !c.quiet {
 			printf(env.Stdout, "nothing to renew (%d certificates)\n", len(all))
 		}
+		if len(unreadable) > 0 {
+			return partialError{failed: len(unreadable), total: len(unreadable)}
+		}
 		return nil
 	}
 	solvers, pref, err := sf.solvers(env)
@@ -98,7 +113,7 @@ func runRenew(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	is := &issue.Issuer{Client: cl, Account: acct, Solvers: solvers, Preference: pref, Logger: log}
-	failed := 0
+	failed := len(unreadable)
 	for _, i := range due {
 		r := all[i]
 		ids, err := issue.ParseIdentifiers(r.Identifiers...)
@@ -124,7 +139,7 @@ func runRenew(ctx context.Context, env Env, args []string) error {
 		}
 	}
 	if failed > 0 {
-		return partialError{failed: failed, total: len(due)}
+		return partialError{failed: failed, total: len(due) + len(unreadable)}
 	}
 	return nil
 }
