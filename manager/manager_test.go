@@ -6,10 +6,12 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/issue"
 	"github.com/certkeeper/certkeeper/manager"
 	"github.com/certkeeper/certkeeper/manager/managertest"
 	"github.com/certkeeper/certkeeper/store"
@@ -412,5 +414,35 @@ func TestEmptyBackoffDoesNotPanic(t *testing.T) {
 	h.run()
 	if ev := h.next(manager.EventFailed); !ev.NextAttempt.After(t0) {
 		t.Errorf("failed event: %+v", ev)
+	}
+}
+
+// Run returns only once the orders it started have ended: their state is
+// saved and their events sent before the caller goes on (and, say, closes
+// the store).
+func TestRunWaitsForItsOrders(t *testing.T) {
+	h := newTestSetup(t, nil)
+	started := make(chan struct{})
+	var finished atomic.Bool
+	manager.SetObtain(h.m, func(ctx context.Context, c manager.Certificate, req issue.Request) (*issue.Certificate, error) {
+		close(started)
+		<-ctx.Done()
+		time.Sleep(200 * time.Millisecond) // winding down
+		finished.Store(true)
+		return nil, ctx.Err()
+	})
+	if err := h.m.Manage(ctxT(t), testCert("a.example.com")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.m.Run(ctx) }()
+	<-started
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !finished.Load() {
+		t.Error("Run returned while the order it started was still running")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
@@ -32,18 +33,27 @@ func (m *Manager) Renew(ctx context.Context, name string) error {
 	if e == nil {
 		return fmt.Errorf("%w: %q", ErrNotManaged, name)
 	}
-	return m.join(ctx, e, true, context.WithoutCancel(ctx))
+	return m.join(ctx, e, true, context.WithoutCancel(ctx), nil)
 }
 
 // join starts an order for e unless one is under way, and waits for it or
-// for ctx. The order runs under parent, bounded by OrderTimeout.
-func (m *Manager) join(ctx context.Context, e *entry, force bool, parent context.Context) error {
+// for ctx. The order runs under parent, bounded by OrderTimeout. An order
+// it starts is added to track, if not nil, so that Run can wait for the
+// orders it started: the caller may stop waiting when ctx is done, but
+// the order still winds down, saves its state and runs its hooks.
+func (m *Manager) join(ctx context.Context, e *entry, force bool, parent context.Context, track *sync.WaitGroup) error {
 	m.mu.Lock()
 	c := e.call
 	if c == nil {
 		c = &call{done: make(chan struct{})}
 		e.call = c
+		if track != nil {
+			track.Add(1)
+		}
 		go func() {
+			if track != nil {
+				defer track.Done()
+			}
 			octx, cancel := context.WithTimeout(parent, m.cfg.OrderTimeout)
 			err := m.attempt(octx, e, force)
 			cancel()

@@ -114,7 +114,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			e := heap.Pop(&m.queue).(*entry)
 			e.index = -2
 			m.busy++
-			wg.Go(func() { m.work(ctx, e) })
+			wg.Go(func() { m.work(ctx, e, &wg) })
 		}
 		wait := m.cfg.CheckInterval
 		if len(m.queue) > 0 && m.busy < m.cfg.Concurrency {
@@ -132,9 +132,10 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 }
 
-// work runs one background check of e and queues it again.
-func (m *Manager) work(ctx context.Context, e *entry) {
-	checked := m.check(ctx, e)
+// work runs one background check of e and queues it again. An order it
+// starts is added to orders, which Run waits for.
+func (m *Manager) work(ctx context.Context, e *entry, orders *sync.WaitGroup) {
+	checked := m.check(ctx, e, orders)
 	m.mu.Lock()
 	m.busy--
 	e.index = -1
@@ -145,7 +146,7 @@ func (m *Manager) work(ctx context.Context, e *entry) {
 
 // check looks at e: fetches the CA's renewal information when it is due,
 // and renews e if it is due. It returns when it started.
-func (m *Manager) check(ctx context.Context, e *entry) time.Time {
+func (m *Manager) check(ctx context.Context, e *entry, orders *sync.WaitGroup) time.Time {
 	now := m.cfg.Clock.Now()
 	m.mu.Lock()
 	h, ariDue := e.held, !now.Before(e.st.ARIRetryAfter)
@@ -158,7 +159,7 @@ func (m *Manager) check(ctx context.Context, e *entry) time.Time {
 	e.due = due
 	m.mu.Unlock()
 	if !now.Before(due) && ctx.Err() == nil {
-		_ = m.join(ctx, e, false, ctx)
+		_ = m.join(ctx, e, false, ctx, orders)
 	}
 	return now
 }
