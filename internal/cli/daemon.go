@@ -216,6 +216,9 @@ func (d *daemon) reload(ctx context.Context) {
 		d.log.Error("reload failed; keeping the running configuration", "error", err)
 		return
 	}
+	// A reload that fails part-way leaves everything as it was: the CA
+	// client and account go back if managing the new file fails.
+	oldClient, oldAccount := d.client, d.account
 	if !reflect.DeepEqual(cfg.CA, d.cfg.CA) || !reflect.DeepEqual(cfg.Account, d.cfg.Account) {
 		cl, acct, _, err := d.connect(ctx, cfg)
 		if err != nil {
@@ -239,6 +242,7 @@ func (d *daemon) reload(ctx context.Context) {
 		}
 	}
 	if err := d.manage(ctx, cfg); err != nil {
+		d.client, d.account = oldClient, oldAccount
 		d.log.Error("reload failed; keeping the running configuration", "error", err)
 		return
 	}
