@@ -45,16 +45,20 @@ const (
 	DefaultOrderTimeout  = 10 * time.Minute
 )
 
-// DefaultBackoff is the wait after the n-th failure in a row (the last entry
-// repeats), when Config.Backoff is nil.
-var DefaultBackoff = []time.Duration{
-	time.Minute,
-	5 * time.Minute,
-	15 * time.Minute,
-	time.Hour,
-	3 * time.Hour,
-	6 * time.Hour,
-	12 * time.Hour,
+// DefaultBackoff returns the wait after the n-th failure in a row (the
+// last entry repeats) used when Config.Backoff is empty: 1m, 5m, 15m, 1h,
+// 3h, 6h, 12h. It is a function so that no caller can change the table
+// every Manager shares.
+func DefaultBackoff() []time.Duration {
+	return []time.Duration{
+		time.Minute,
+		5 * time.Minute,
+		15 * time.Minute,
+		time.Hour,
+		3 * time.Hour,
+		6 * time.Hour,
+		12 * time.Hour,
+	}
 }
 
 // Config configures a Manager. Its fields are read by New and must not be
@@ -143,7 +147,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.Metrics = nopMetrics{}
 	}
 	if len(cfg.Backoff) == 0 {
-		cfg.Backoff = DefaultBackoff
+		cfg.Backoff = DefaultBackoff()
 	}
 	for _, d := range cfg.Backoff {
 		if d <= 0 {
