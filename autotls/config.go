@@ -22,12 +22,14 @@ import (
 	"github.com/certkeeper/certkeeper/solver/tlsalpn01"
 )
 
-// DefaultPreference is the challenge order of the issuer autotls builds
+// DefaultPreference returns the challenge order of the issuer autotls builds
 // when Config.Issuer.Preference is empty: tls-alpn-01 first, since the TLS
 // listener that uses the Config always answers it, then http-01, answered
 // only if HTTPHandler serves port 80, then dns-01 if the template has a
 // solver for it (wildcards need it).
-var DefaultPreference = []acme.ChallengeType{acme.ChallengeTLSALPN01, acme.ChallengeHTTP01, acme.ChallengeDNS01}
+func DefaultPreference() []acme.ChallengeType {
+	return []acme.ChallengeType{acme.ChallengeTLSALPN01, acme.ChallengeHTTP01, acme.ChallengeDNS01}
+}
 
 // Config makes a Go server serve HTTPS with certificates from a
 // manager.Manager. Set the fields, then use TLSConfig, Listener,
@@ -178,7 +180,7 @@ func (c *Config) build() (*state, error) {
 			is.Solvers[acme.ChallengeHTTP01] = httpSolver
 		}
 		if len(is.Preference) == 0 {
-			is.Preference = DefaultPreference
+			is.Preference = DefaultPreference()
 		}
 		if is.Logger == nil {
 			is.Logger = c.Logger
@@ -205,7 +207,7 @@ func (c *Config) build() (*state, error) {
 		}
 		s.policy, s.allow = &pc, allow
 		s.neg.ttl = pc.FailureTTL
-		s.limits.init(pc.RateLimit.orDefault(DefaultRateLimit), pc.DomainRateLimit.orDefault(DefaultDomainRateLimit))
+		s.limits.init(pc.RateLimit.orDefault(DefaultRateLimit()), pc.DomainRateLimit.orDefault(DefaultDomainRateLimit()))
 	}
 	base := &tls.Config{
 		MinVersion:     tls.VersionTLS12,

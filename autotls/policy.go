@@ -22,11 +22,13 @@ const (
 	DefaultIssueTimeout    = 3 * time.Minute
 )
 
-// Default rate limits of OnDemandPolicy's zero fields.
-var (
-	DefaultRateLimit       = Rate{Events: 10, Per: time.Minute}
-	DefaultDomainRateLimit = Rate{Events: 5, Per: time.Hour}
-)
+// DefaultRateLimit returns the global on-demand limit used when
+// OnDemandPolicy.RateLimit is zero: 10 new certificates a minute.
+func DefaultRateLimit() Rate { return Rate{Events: 10, Per: time.Minute} }
+
+// DefaultDomainRateLimit returns the per-registrable-domain limit used
+// when OnDemandPolicy.DomainRateLimit is zero: 5 new certificates an hour.
+func DefaultDomainRateLimit() Rate { return Rate{Events: 5, Per: time.Hour} }
 
 // ErrNotAllowed is wrapped by the handshake error for a name that neither
 // Config.Names nor the on-demand policy allows.

@@ -22,14 +22,17 @@ import (
 	"github.com/certkeeper/certkeeper/keys"
 )
 
-// DefaultPreference is the challenge order used when
-// Issuer.Preference is empty.
-var DefaultPreference = []acme.ChallengeType{
-	acme.ChallengeHTTP01,
-	acme.ChallengeTLSALPN01,
-	acme.ChallengeDNS01,
-	acme.ChallengeDNSAccount01,
-	acme.ChallengeDNSPersist01,
+// DefaultPreference returns the challenge order used when
+// Issuer.Preference is empty: http-01, tls-alpn-01, dns-01,
+// dns-account-01, dns-persist-01.
+func DefaultPreference() []acme.ChallengeType {
+	return []acme.ChallengeType{
+		acme.ChallengeHTTP01,
+		acme.ChallengeTLSALPN01,
+		acme.ChallengeDNS01,
+		acme.ChallengeDNSAccount01,
+		acme.ChallengeDNSPersist01,
+	}
 }
 
 // DefaultCleanupTimeout bounds the clean-up of challenges when the order's
@@ -213,7 +216,7 @@ func (is *Issuer) preference() []acme.ChallengeType {
 	if len(is.Preference) > 0 {
 		return is.Preference
 	}
-	return DefaultPreference
+	return DefaultPreference()
 }
 
 // candidates lists, in preference order, the challenge types this issuer

@@ -28,8 +28,8 @@ const (
 	RSA4096 Type = "rsa4096"
 )
 
-// Types lists the supported key types, the default first.
-var Types = []Type{EC256, EC384, RSA2048, RSA3072, RSA4096}
+// Types returns the supported key types, the default first.
+func Types() []Type { return []Type{EC256, EC384, RSA2048, RSA3072, RSA4096} }
 
 // ParseType parses a key type name such as "ec256", "P-384" or "rsa2048"
 // (case-insensitive). The empty string gives EC256.

@@ -9,7 +9,7 @@ import (
 )
 
 func TestGenerateRoundTrip(t *testing.T) {
-	for _, kt := range Types {
+	for _, kt := range Types() {
 		key, err := Generate(kt)
 		if err != nil {
 			t.Fatalf("%s: %v", kt, err)
