@@ -142,7 +142,7 @@ func TestDirSymlinkEscape(t *testing.T) {
 	outside := t.TempDir()
 	os.WriteFile(filepath.Join(outside, "secret"), []byte("outside"), 0o600)
 	if err := os.Symlink(outside, filepath.Join(d.Root(), "evil")); err != nil {
-		t.Skip(err)
+		t.Fatal(err) // a failure here would otherwise hide the check below
 	}
 	ctx := context.Background()
 	if v, err := d.Get(ctx, "evil/secret"); err == nil {
