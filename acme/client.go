@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -367,14 +366,6 @@ func checkAccount(acct Account) error {
 	}
 	if acct.URL == "" {
 		return errors.New("acme: account has no URL (register or look it up first)")
-	}
-	return nil
-}
-
-// decodeJSON decodes a successful response body into v.
-func decodeJSON(r *response, what string, v any) error {
-	if err := json.Unmarshal(r.body, v); err != nil {
-		return fmt.Errorf("acme: malformed %s response from %s: %w", what, trimURL(r.url.String()), err)
 	}
 	return nil
 }

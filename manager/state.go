@@ -3,7 +3,6 @@ package manager
 import (
 	"context"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -150,13 +149,4 @@ func serial(leaf *x509.Certificate) string {
 		return ""
 	}
 	return leaf.SerialNumber.Text(16)
-}
-
-// firstDER returns the first PEM block's bytes.
-func firstDER(data []byte) []byte {
-	b, _ := pem.Decode(data)
-	if b == nil {
-		return nil
-	}
-	return b.Bytes
 }
