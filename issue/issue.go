@@ -45,8 +45,16 @@ type Issuer struct {
 	// Client speaks to the CA. Required.
 	Client *acme.Client
 	// Account is the registered account orders are placed with (its URL
-	// and Key set). Required.
+	// and Key set). Required unless Accounts is set.
 	Account acme.Account
+	// Accounts, if set, supplies the account for each order instead of
+	// Account: it is asked at the start of every order, so an account
+	// can be loaded or registered only when the CA is first needed, and
+	// when the CA answers the new order with accountDoesNotExist (RFC
+	// 8555 §7.3.1: the CA no longer knows the account, as after a reset)
+	// it is told so and asked once more, and the order is placed again
+	// with the account it then gives.
+	Accounts AccountSource
 	// Solvers maps each challenge type the caller can solve to its solver.
 	// At least one is required.
 	Solvers map[acme.ChallengeType]challenge.Solver
@@ -59,6 +67,16 @@ type Issuer struct {
 	// CleanupTimeout bounds challenge clean-up once the order's context is
 	// done; zero means DefaultCleanupTimeout.
 	CleanupTimeout time.Duration
+}
+
+// AccountSource supplies the account orders are placed with (see
+// Issuer.Accounts). Its methods must be safe for concurrent use.
+type AccountSource interface {
+	// Account returns a registered account (URL and Key set).
+	Account(ctx context.Context) (acme.Account, error)
+	// Invalid reports that the CA answered accountDoesNotExist for acct
+	// (err): the next Account call must not return it again.
+	Invalid(ctx context.Context, acct acme.Account, err error)
 }
 
 // Request says what certificate to obtain.
@@ -107,14 +125,54 @@ func (is *Issuer) Obtain(ctx context.Context, req Request) (*Certificate, error)
 	if err := is.check(); err != nil {
 		return nil, err
 	}
-	if len(req.Identifiers) == 0 {
-		return nil, fmt.Errorf("issue: %w: no identifiers", ErrInvalidIdentifier)
+	if is.Accounts == nil {
+		return is.obtain(ctx, req)
 	}
-	// Refuse what no solver can do before an order is placed.
+	// Local checks first: no account is loaded or registered for an
+	// order that cannot be placed.
+	if err := is.precheck(req); err != nil {
+		return nil, err
+	}
+	acct, err := is.Accounts.Account(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("issue: account: %w", err)
+	}
+	with := *is
+	with.Accounts, with.Account = nil, acct
+	cert, err := with.obtain(ctx, req)
+	if err == nil || !errors.Is(err, errNewOrder) || !acme.IsAccountDoesNotExist(err) {
+		return cert, err
+	}
+	is.logger().WarnContext(ctx, "the CA no longer knows the account; asking for another", "account", acct.URL, "error", err)
+	is.Accounts.Invalid(ctx, acct, err)
+	if with.Account, err = is.Accounts.Account(ctx); err != nil {
+		return nil, fmt.Errorf("issue: account: %w", err)
+	}
+	return with.obtain(ctx, req)
+}
+
+// errNewOrder marks the failure of the newOrder request, the first one
+// an order makes with the account.
+var errNewOrder = errors.New("new order")
+
+// precheck refuses what no solver can do and requests that cannot be
+// made, before anything is sent.
+func (is *Issuer) precheck(req Request) error {
+	if len(req.Identifiers) == 0 {
+		return fmt.Errorf("issue: %w: no identifiers", ErrInvalidIdentifier)
+	}
 	for _, id := range req.Identifiers {
 		if len(is.candidates(id)) == 0 {
-			return nil, &NoSolverError{Identifier: id, Have: is.solverTypes()}
+			return &NoSolverError{Identifier: id, Have: is.solverTypes()}
 		}
+	}
+	return nil
+}
+
+func (is *Issuer) obtain(ctx context.Context, req Request) (*Certificate, error) {
+	// Refuse what no solver can do before an order is placed.
+	if err := is.precheck(req); err != nil {
+		return nil, err
 	}
 	key, csr, err := prepareCSR(req)
 	if err != nil {
@@ -138,7 +196,7 @@ func (is *Issuer) Obtain(ctx context.Context, req Request) (*Certificate, error)
 	start := time.Now()
 	order, err := is.Client.NewOrder(ctx, is.Account, req.Identifiers, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("issue: new order: %w", err)
+		return nil, fmt.Errorf("issue: %w: %w", errNewOrder, err)
 	}
 	log.InfoContext(ctx, "order placed", "order", order.URL, "identifiers", len(req.Identifiers), "status", order.Status)
 
@@ -197,8 +255,8 @@ func (is *Issuer) check() error {
 	switch {
 	case is.Client == nil:
 		return errors.New("issue: Issuer.Client is nil")
-	case is.Account.URL == "" || is.Account.Key == nil:
-		return errors.New("issue: Issuer.Account is not a registered account (URL and Key required)")
+	case is.Accounts == nil && (is.Account.URL == "" || is.Account.Key == nil):
+		return errors.New("issue: Issuer.Account is not a registered account (URL and Key required) and Issuer.Accounts is nil")
 	case len(is.Solvers) == 0:
 		return errors.New("issue: Issuer.Solvers is empty")
 	}
