@@ -35,6 +35,12 @@ type Certificate struct {
 	Profile string
 	// PreferredChain picks an alternate chain (see issue.Request).
 	PreferredChain string
+	// CSR, if set (DER), is sent at every order instead of a CSR made
+	// from a key: the user keeps the private key, and the store holds
+	// the chain only (issue.Request.CSR).
+	CSR []byte
+	// Hooks run on this certificate's events, after Config.Hooks.
+	Hooks []Hook
 }
 
 // Defaults of Config fields left zero.
@@ -121,6 +127,13 @@ type Config struct {
 	// OrderTimeout bounds one order with its save; zero means
 	// DefaultOrderTimeout.
 	OrderTimeout time.Duration
+
+	// RescueDir is where a certificate the CA issued is written when the
+	// store refuses it (a full disk, a read-only store), so that it is
+	// never lost: a new file "certkeeper-rescue-<name>-<time>.pem"
+	// (mode 0600) holding the key and the chain, named in the error.
+	// Empty means os.TempDir().
+	RescueDir string
 }
 
 // withDefaults checks cfg and fills in its defaults.
@@ -197,4 +210,9 @@ type Status struct {
 	// ARIWindowStart and ARIWindowEnd are the CA's suggested renewal
 	// window (RFC 9773 §4.2), zero when the CA offers none.
 	ARIWindowStart, ARIWindowEnd time.Time
+	// Serial is the serial number (hexadecimal) of the certificate held,
+	// and CertIdentifiers the names and IP addresses it is valid for;
+	// both empty when none is held.
+	Serial          string
+	CertIdentifiers []string
 }

@@ -43,6 +43,17 @@ func (m *Manager) emit(ctx context.Context, ev Event) {
 			m.runHook(ctx, h, ev)
 		}
 	}
+	m.mu.Lock()
+	var own []Hook
+	if e := m.entries[ev.Name]; e != nil {
+		own = e.cert.Hooks
+	}
+	m.mu.Unlock()
+	for i := range own {
+		if h := &own[i]; h.wants(ev.Type) {
+			m.runHook(ctx, h, ev)
+		}
+	}
 }
 
 // runHook runs h for ev and reports a failure as EventHookFailed.

@@ -171,6 +171,7 @@ func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error {
 	}
 
 	now := m.cfg.Clock.Now()
+	var save []*entry
 	m.mu.Lock()
 	for _, e := range es {
 		old := m.entries[e.cert.Name]
@@ -181,15 +182,17 @@ func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error {
 				e.held.covers = covers(e.held.leaf, e.ids)
 			}
 			if old.held == nil || e.held != nil && newer(e.held.leaf, old.held.leaf) {
-				old.held, old.r, old.st = e.held, e.r, e.st
+				old.held, old.st = e.held, e.st
+				m.drawLocked(old)
 			} else {
 				old.held.covers = covers(old.held.leaf, old.ids)
 			}
 			e = old
 		} else {
-			e.r = m.cfg.Rand()
+			m.drawLocked(e)
 			m.entries[e.cert.Name] = e
 		}
+		stale := e.st.NextRenewal
 		if !e.initial && m.needsFirstPass(e, now) {
 			e.initial = true
 			m.pending++
@@ -206,11 +209,30 @@ func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error {
 		if e.held != nil {
 			m.cfg.Metrics.ObserveExpiry(e.cert.Name, e.held.leaf.NotAfter)
 		}
+		if !stale.Equal(e.due) && e.call == nil {
+			// Record the moment this Manager will renew, for readers
+			// of the state (LoadStatus) and other processes.
+			save = append(save, e)
+		}
 	}
 	m.rebuildLocked()
 	m.mu.Unlock()
+	for _, e := range save {
+		m.saveState(ctx, e)
+	}
 	m.poke()
 	return nil
+}
+
+// drawLocked gives e the random draw of its renewal moment: the one its
+// state keeps for the certificate held, else a new one.
+func (m *Manager) drawLocked(e *entry) {
+	if d := e.st.RenewDraw; d > 0 && d < 1 {
+		e.r = d
+		return
+	}
+	e.r = m.cfg.Rand()
+	e.st.RenewDraw = e.r
 }
 
 // newEntry checks c and makes its entry.
@@ -426,9 +448,26 @@ func (m *Manager) statusLocked(e *entry) Status {
 		ARIWindowEnd:   e.st.ARIWindowEnd,
 	}
 	if e.held != nil {
-		s.NotBefore, s.NotAfter = e.held.leaf.NotBefore, e.held.leaf.NotAfter
+		l := e.held.leaf
+		s.NotBefore, s.NotAfter = l.NotBefore, l.NotAfter
+		s.Serial = serial(l)
+		s.CertIdentifiers = slices.Clone(l.DNSNames)
+		for _, ip := range l.IPAddresses {
+			s.CertIdentifiers = append(s.CertIdentifiers, ip.String())
+		}
 	}
 	return s
+}
+
+// StatusOf describes the named certificate; false if it is not managed.
+func (m *Manager) StatusOf(name string) (Status, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.entries[name]
+	if e == nil {
+		return Status{}, false
+	}
+	return m.statusLocked(e), true
 }
 
 // poke wakes Run up to look at the queue again.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -153,8 +154,9 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 		KeyType:        c.KeyType,
 		Profile:        c.Profile,
 		PreferredChain: c.PreferredChain,
+		CSR:            c.CSR,
 	}
-	if c.ReuseKey && h != nil && h.key != nil {
+	if c.ReuseKey && h != nil && h.key != nil && c.CSR == nil {
 		req.Key = h.key
 	}
 	if h != nil && h.covers && m.offersARI(ctx, c, h) {
@@ -250,17 +252,59 @@ func (m *Manager) save(ctx context.Context, c Certificate, req issue.Request, ic
 		return nil, fmt.Errorf("certificate obtained but unusable: %w", err)
 	}
 	if err := m.certs.SaveCertificate(context.WithoutCancel(ctx), res); err != nil {
-		return h, fmt.Errorf("certificate obtained but not stored: %w", err)
+		path, rerr := m.rescue(c.Name, res)
+		if rerr != nil {
+			return h, fmt.Errorf("certificate obtained but not stored: %w; nor could it be written elsewhere: %w", err, rerr)
+		}
+		m.cfg.Logger.ErrorContext(ctx, "certificate obtained but not stored; its key and chain are in "+path, "name", c.Name, "error", err)
+		return h, &RescuedError{Path: path, Err: err}
 	}
 	return h, nil
+}
+
+// RescuedError is the error of an order whose certificate the CA issued
+// but the store refused: the key and chain were written to Path instead.
+type RescuedError struct {
+	Path string
+	Err  error
+}
+
+func (e *RescuedError) Error() string {
+	return fmt.Sprintf("certificate obtained but not stored (%v); its key and chain were saved to %s", e.Err, e.Path)
+}
+
+func (e *RescuedError) Unwrap() error { return e.Err }
+
+// rescue writes res's key and chain to a new file in Config.RescueDir.
+func (m *Manager) rescue(name string, res store.Resource) (string, error) {
+	dir := m.cfg.RescueDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	enc, err := store.EncodeName(name)
+	if err != nil {
+		enc = "certificate"
+	}
+	f, err := os.CreateTemp(dir, "certkeeper-rescue-"+enc+"-"+time.Now().UTC().Format("20060102T150405Z")+"-*.pem")
+	if err != nil {
+		return "", err
+	}
+	data := append(append([]byte(nil), res.KeyPEM...), res.ChainPEM...)
+	_, werr := f.Write(data)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		return "", err
+	}
+	return f.Name(), nil
 }
 
 // installLocked makes h the certificate held and served for e.
 func (m *Manager) installLocked(e *entry, h *held) {
 	e.held = h
-	e.r = m.cfg.Rand()
 	e.st = e.st.forNewCertificate()
 	e.st.Serial = serial(h.leaf)
+	m.drawLocked(e)
 	if !e.removed {
 		m.rebuildLocked()
 	}
@@ -322,4 +366,37 @@ func (m *Manager) firstPassDone(e *entry, err error) {
 	m.mu.Lock()
 	m.firstPassDoneLocked(e, err)
 	m.mu.Unlock()
+}
+
+// RenewIfDue renews the named certificate if it is due now, by the rules
+// Run follows (the CA's renewal information, RFC 9773, fetched when it is
+// due; else the lifetime rule with this certificate's jitter draw; the
+// backoff after failures), and returns once the order, if any, has ended.
+// It reports whether an order was due and the error of that order. A
+// certificate that another process sharing the store renewed meanwhile
+// is taken without an order (see Renew). It is what a command that
+// renews "whatever is due" calls for each certificate, so that it renews
+// exactly when the daemon would.
+func (m *Manager) RenewIfDue(ctx context.Context, name string) (due bool, err error) {
+	m.mu.Lock()
+	e := m.entries[name]
+	m.mu.Unlock()
+	if e == nil {
+		return false, fmt.Errorf("%w: %q", ErrNotManaged, name)
+	}
+	now := m.cfg.Clock.Now()
+	m.mu.Lock()
+	h, ariDue := e.held, !now.Before(e.st.ARIRetryAfter)
+	m.mu.Unlock()
+	if h != nil && h.covers && ariDue {
+		m.fetchRenewalInfo(ctx, e, h, now)
+	}
+	m.mu.Lock()
+	when := m.dueLocked(e, now)
+	e.due = when
+	m.mu.Unlock()
+	if now.Before(when) {
+		return false, nil
+	}
+	return true, m.join(ctx, e, false, context.WithoutCancel(ctx), nil)
 }

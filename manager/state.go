@@ -47,6 +47,12 @@ type state struct {
 	// ExpiringSoonSent records that EventExpiringSoon was sent for this
 	// certificate.
 	ExpiringSoonSent bool `json:"expiring_soon_sent,omitempty"`
+	// RenewDraw is the random number in (0, 1) that places this
+	// certificate's renewal by the lifetime rule (Config.Jitter), drawn
+	// once per certificate and kept so that every process sharing the
+	// store, and every restart, renews it at the same moment, the one
+	// NextRenewal shows.
+	RenewDraw float64 `json:"renew_draw,omitempty"`
 }
 
 // forNewCertificate drops what belonged to the previous certificate and
