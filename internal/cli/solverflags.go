@@ -83,4 +83,3 @@ func (s *solverFlags) solvers(env Env) (map[acme.ChallengeType]challenge.Solver,
 	}
 	return m, pref, nil
 }
-
