@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,6 +32,10 @@ type Certificate struct {
 	// ReuseKey keeps the private key of the certificate held when
 	// renewing, instead of making a new one.
 	ReuseKey bool
+	// Key, if set, is the private key of the next order when no
+	// certificate is held or ReuseKey is not set (a key the user brings);
+	// with ReuseKey it is then kept with the certificate.
+	Key crypto.Signer
 	// Profile asks the CA for a certificate profile.
 	Profile string
 	// PreferredChain picks an alternate chain (see issue.Request).

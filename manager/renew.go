@@ -156,8 +156,12 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 		PreferredChain: c.PreferredChain,
 		CSR:            c.CSR,
 	}
-	if c.ReuseKey && h != nil && h.key != nil && c.CSR == nil {
+	switch {
+	case c.CSR != nil:
+	case c.ReuseKey && h != nil && h.key != nil:
 		req.Key = h.key
+	case c.Key != nil:
+		req.Key = c.Key
 	}
 	if h != nil && h.covers && m.offersARI(ctx, c, h) {
 		if req.Replaces, err = acme.ARICertID(h.leaf); err != nil {
@@ -368,21 +372,17 @@ func (m *Manager) firstPassDone(e *entry, err error) {
 	m.mu.Unlock()
 }
 
-// RenewIfDue renews the named certificate if it is due now, by the rules
-// Run follows (the CA's renewal information, RFC 9773, fetched when it is
-// due; else the lifetime rule with this certificate's jitter draw; the
-// backoff after failures), and returns once the order, if any, has ended.
-// It reports whether an order was due and the error of that order. A
-// certificate that another process sharing the store renewed meanwhile
-// is taken without an order (see Renew). It is what a command that
-// renews "whatever is due" calls for each certificate, so that it renews
-// exactly when the daemon would.
-func (m *Manager) RenewIfDue(ctx context.Context, name string) (due bool, err error) {
+// DueAt returns when the named certificate is due for renewal by the
+// rules Run follows: the CA's renewal information (RFC 9773), fetched
+// first when it is due; else the lifetime rule with this certificate's
+// jitter draw; never before the next attempt after a failure. A time not
+// after now means due now.
+func (m *Manager) DueAt(ctx context.Context, name string) (time.Time, error) {
 	m.mu.Lock()
 	e := m.entries[name]
 	m.mu.Unlock()
 	if e == nil {
-		return false, fmt.Errorf("%w: %q", ErrNotManaged, name)
+		return time.Time{}, fmt.Errorf("%w: %q", ErrNotManaged, name)
 	}
 	now := m.cfg.Clock.Now()
 	m.mu.Lock()
@@ -392,11 +392,30 @@ func (m *Manager) RenewIfDue(ctx context.Context, name string) (due bool, err er
 		m.fetchRenewalInfo(ctx, e, h, now)
 	}
 	m.mu.Lock()
-	when := m.dueLocked(e, now)
-	e.due = when
-	m.mu.Unlock()
-	if now.Before(when) {
+	defer m.mu.Unlock()
+	e.due = m.dueLocked(e, now)
+	return e.due, nil
+}
+
+// RenewIfDue renews the named certificate if it is due now (see DueAt)
+// and returns once the order, if any, has ended. It reports whether an
+// order was due and the error of that order. A certificate that another
+// process sharing the store renewed meanwhile is taken without an order
+// (see Renew). It is what a command that renews "whatever is due" calls
+// for each certificate, so that it renews exactly when the daemon would.
+func (m *Manager) RenewIfDue(ctx context.Context, name string) (due bool, err error) {
+	when, err := m.DueAt(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	if m.cfg.Clock.Now().Before(when) {
 		return false, nil
+	}
+	m.mu.Lock()
+	e := m.entries[name]
+	m.mu.Unlock()
+	if e == nil {
+		return false, fmt.Errorf("%w: %q", ErrNotManaged, name)
 	}
 	return true, m.join(ctx, e, false, context.WithoutCancel(ctx), nil)
 }

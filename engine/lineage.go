@@ -1,0 +1,255 @@
+package engine
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/issue"
+	"github.com/certkeeper/certkeeper/keys"
+	"github.com/certkeeper/certkeeper/manager"
+	"github.com/certkeeper/certkeeper/solver/solverset"
+	"github.com/certkeeper/certkeeper/store"
+)
+
+// prepared is a lineage made ready to order: its manager.Certificate and
+// the solver set it uses.
+type prepared struct {
+	lineage store.Lineage
+	cert    manager.Certificate
+	set     *solverset.Set
+}
+
+// Check validates l as Obtain and Renew use it, without building anything
+// or sending anything: its names, key type, challenge types, solver
+// settings, CSR and hooks. Every problem is reported at once.
+func Check(l store.Lineage) error {
+	var errs []error
+	if err := l.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := issue.ParseIdentifiers(l.Identifiers...); err != nil && len(l.Identifiers) > 0 {
+		errs = append(errs, err)
+	}
+	if l.KeyType != "" {
+		if _, err := keys.ParseType(l.KeyType); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if _, err := acme.ResolveDirectory(l.CA); err != nil && l.CA != "" {
+		errs = append(errs, err)
+	}
+	known := issue.DefaultPreference()
+	for _, c := range l.Challenges {
+		if !slices.Contains(known, acme.ChallengeType(c)) {
+			errs = append(errs, fmt.Errorf("unknown challenge type %q (known: %v)", c, known))
+		}
+	}
+	cfg, err := solverConfig(l)
+	if err != nil {
+		errs = append(errs, err)
+	} else if v, ok := any(cfg).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if l.CSR != "" {
+		csr, err := parseCSR(l.CSR)
+		if err != nil {
+			errs = append(errs, err)
+		} else if err := csrMatches(csr, l.Identifiers); err != nil {
+			errs = append(errs, err)
+		}
+		if l.ReuseKey {
+			errs = append(errs, errors.New("a CSR brings its own key: reuse_key does not apply"))
+		}
+	}
+	for i, h := range l.Hooks {
+		if h.Timeout != "" {
+			if _, err := time.ParseDuration(h.Timeout); err != nil {
+				errs = append(errs, fmt.Errorf("hook %d: timeout %q: %w", i, h.Timeout, err))
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return &LocalError{What: "certificate " + quoteName(l.Name), Err: err}
+	}
+	return nil
+}
+
+func quoteName(n string) string {
+	if n == "" {
+		return `""`
+	}
+	return n
+}
+
+// solverConfig decodes the lineage's solver settings.
+func solverConfig(l store.Lineage) (solverset.Config, error) {
+	var cfg solverset.Config
+	if len(l.Solvers) == 0 {
+		return cfg, nil
+	}
+	if err := json.Unmarshal(l.Solvers, &cfg); err != nil {
+		return cfg, fmt.Errorf("solver settings: %w", err)
+	}
+	return cfg, nil
+}
+
+// SetSolvers stores cfg in l.Solvers.
+func SetSolvers(l *store.Lineage, cfg solverset.Config) error {
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	if string(data) == "{}" {
+		data = nil
+	}
+	l.Solvers = data
+	return nil
+}
+
+// IdentifiersFromCSR returns the names and IP addresses of the PEM (or DER)
+// certificate signing request csr, for a certificate ordered with it alone.
+func IdentifiersFromCSR(csr []byte) ([]string, error) {
+	req, err := parseCSR(string(csr))
+	if err != nil {
+		return nil, err
+	}
+	ids := slices.Clone(req.DNSNames)
+	for _, ip := range req.IPAddresses {
+		ids = append(ids, ip.String())
+	}
+	if len(ids) == 0 && req.Subject.CommonName != "" {
+		ids = append(ids, req.Subject.CommonName)
+	}
+	if len(ids) == 0 {
+		return nil, errors.New("the CSR names no DNS name or IP address")
+	}
+	return ids, nil
+}
+
+func parseCSR(s string) (*x509.CertificateRequest, error) {
+	data := []byte(s)
+	if b, _ := pem.Decode(data); b != nil {
+		data = b.Bytes
+	}
+	req, err := x509.ParseCertificateRequest(data)
+	if err != nil {
+		return nil, fmt.Errorf("CSR: %w", err)
+	}
+	if err := req.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("CSR: bad signature: %w", err)
+	}
+	return req, nil
+}
+
+// csrMatches checks that the CSR asks for exactly ids: a CA finalizes an
+// order only with a CSR for its identifiers (RFC 8555 §7.4), and finding
+// out then would be after validation.
+func csrMatches(csr *x509.CertificateRequest, ids []string) error {
+	have := slices.Clone(csr.DNSNames)
+	for _, ip := range csr.IPAddresses {
+		have = append(have, ip.String())
+	}
+	if len(have) == 0 && csr.Subject.CommonName != "" {
+		have = []string{csr.Subject.CommonName}
+	}
+	if !store.SameIdentifiers(have, ids) {
+		return fmt.Errorf("the CSR is for %s, not %s", strings.Join(have, ", "), strings.Join(ids, ", "))
+	}
+	return nil
+}
+
+// prepare makes l ready to order: its client, account source and solvers
+// (one set per distinct solver configuration, shared by the certificates
+// that use it, so that one built-in server answers for all of them).
+func (e *Engine) prepare(l store.Lineage, opts AccountOptions) (*prepared, error) {
+	if err := Check(l); err != nil {
+		return nil, err
+	}
+	ids, err := issue.ParseIdentifiers(l.Identifiers...)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := e.Client(l.CA, l.CARoot)
+	if err != nil {
+		return nil, &LocalError{What: "CA " + l.CA, Err: err}
+	}
+	set, err := e.solverSet(l)
+	if err != nil {
+		return nil, err
+	}
+	opts.ID = l.Account
+	src := e.accountSource(l.CA, l.CARoot, opts)
+	c := manager.Certificate{
+		Name:           l.Name,
+		Identifiers:    ids,
+		Issuer:         &issue.Issuer{Client: cl, Accounts: src, Solvers: set.Solvers, Preference: set.Preference, Logger: e.log},
+		KeyType:        keys.Type(l.KeyType),
+		ReuseKey:       l.ReuseKey,
+		Profile:        l.Profile,
+		PreferredChain: l.PreferredChain,
+	}
+	if l.CSR != "" {
+		csr, err := parseCSR(l.CSR)
+		if err != nil {
+			return nil, err
+		}
+		c.CSR = csr.Raw
+	}
+	for _, h := range l.Hooks {
+		mh := manager.Hook{Command: h.Command, Args: h.Args}
+		if h.Timeout != "" {
+			mh.Timeout, _ = time.ParseDuration(h.Timeout)
+		}
+		for _, ev := range h.Events {
+			mh.Events = append(mh.Events, manager.EventType(ev))
+		}
+		c.Hooks = append(c.Hooks, mh)
+	}
+	return &prepared{lineage: l, cert: c, set: set}, nil
+}
+
+// solverSet builds (once per distinct configuration) the solvers of l.
+func (e *Engine) solverSet(l store.Lineage) (*solverset.Set, error) {
+	cfg, err := solverConfig(l)
+	if err != nil {
+		return nil, &LocalError{What: "certificate " + l.Name, Err: err}
+	}
+	key, _ := json.Marshal(struct {
+		S solverset.Config
+		C []string
+	}{cfg, l.Challenges})
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s := e.sets[string(key)]; s != nil {
+		return s, nil
+	}
+	s, err := solverset.Build(cfg, l.Challenges, e.cfg.SolverEnv)
+	if err != nil {
+		return nil, &LocalError{What: "certificate " + l.Name, Err: err}
+	}
+	e.sets[string(key)] = s
+	return s, nil
+}
+
+// prepareSolvers runs the local checks of the solver sets ps use, each
+// set once, and holds what they bind until the engine is closed.
+func (e *Engine) prepareSolvers(ctx context.Context, ps []*prepared) map[*solverset.Set]error {
+	out := map[*solverset.Set]error{}
+	for _, p := range ps {
+		if _, done := out[p.set]; done {
+			continue
+		}
+		out[p.set] = p.set.Prepare(ctx)
+	}
+	return out
+}

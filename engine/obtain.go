@@ -1,0 +1,272 @@
+package engine
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"io/fs"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/certkeeper/certkeeper/manager"
+	"github.com/certkeeper/certkeeper/store"
+)
+
+// NameChange says what Obtain may do to the names of a certificate the
+// store already has under the same name.
+type NameChange int
+
+const (
+	// NamesUnchanged refuses any change of names (a *NamesError).
+	NamesUnchanged NameChange = iota
+	// NamesExpand allows adding names, not dropping any.
+	NamesExpand
+	// NamesReplace allows any change.
+	NamesReplace
+)
+
+// Request asks Obtain for one certificate.
+type Request struct {
+	// Lineage says how to obtain it, and is recorded so that renewals do
+	// the same: CA (a directory URL, see acme.ResolveDirectory) and
+	// Identifiers are required, unless CSR is set, whose names are then
+	// used; Name defaults to the first identifier, Account to
+	// Account.ID.
+	Lineage store.Lineage
+	// Account registers the account if the store has none at the CA.
+	Account AccountOptions
+	// Key, if set, is the private key of this order (a key the user
+	// brings; set Lineage.ReuseKey to keep it at renewals).
+	Key crypto.Signer
+	// Force orders even when a certificate with the same names is held
+	// and not due for renewal.
+	Force bool
+	// Names says whether the names of a stored certificate of the same
+	// name may change.
+	Names NameChange
+}
+
+// Outcome says what became of one certificate.
+type Outcome string
+
+// The outcomes of Obtain and Renew.
+const (
+	// Obtained: a certificate was ordered and stored, the first for its
+	// name or one with other names.
+	Obtained Outcome = "obtained"
+	// Renewed: a certificate replaced the one held, with the same names.
+	Renewed Outcome = "renewed"
+	// StillValid: the certificate held has the names asked for and is not
+	// due for renewal; nothing was ordered.
+	StillValid Outcome = "still_valid"
+	// NotDue: Renew found the certificate not due; nothing was ordered.
+	NotDue Outcome = "not_due"
+	// Failed: see Result.Err.
+	Failed Outcome = "failed"
+)
+
+// Result describes one certificate after Obtain or Renew.
+type Result struct {
+	Name        string
+	CA          string
+	Identifiers []string
+	Outcome     Outcome
+	// Serial (hexadecimal) and NotAfter of the certificate held
+	// afterwards; empty when none is.
+	Serial   string
+	NotAfter time.Time
+	// NextRenewal is when it will be renewed (by the rules Renew and the
+	// daemon follow), or retried after a failure.
+	NextRenewal time.Time
+	// Err is the failure, for Failed.
+	Err error
+}
+
+// NamesError says that Obtain was asked for other names than those of the
+// certificate of the same name the store has, without leave to change
+// them (Request.Names).
+type NamesError struct {
+	Name      string
+	Have      []string
+	Want      []string
+	Expanding bool // Want holds every name of Have: NamesExpand would do
+}
+
+func (e *NamesError) Error() string {
+	how := "allow replacing them"
+	if e.Expanding {
+		how = "allow adding names (expand)"
+	}
+	return fmt.Sprintf("certificate %q is for %s, not %s: %s, or give the new certificate another name",
+		e.Name, strings.Join(e.Have, ", "), strings.Join(e.Want, ", "), how)
+}
+
+// Obtain makes sure the store holds a valid certificate as req describes:
+// it checks everything it can locally first (the lineage, a writable
+// store, the solvers' listeners and files, a CSR's names), records the
+// lineage, and orders the certificate unless one with the same names is
+// held and not due (or Force). Orders of one certificate are serialised
+// by the store's lock, across processes: a second Obtain that waited for
+// another's order takes its certificate and orders nothing.
+//
+// The lineage record is written before the order, so that a certificate
+// that could not be obtained is listed with its error and retried by
+// Renew and the daemon. Names of an existing certificate change only as
+// req.Names allows (else a *NamesError, before anything is sent).
+//
+// The error is a *LocalError for a problem found before anything was
+// sent, or the order's error (the CA's *acme.Problem, a
+// *manager.RescuedError when the store refused the certificate issued).
+func (e *Engine) Obtain(ctx context.Context, req Request) (Result, error) {
+	l := req.Lineage
+	if len(l.Identifiers) == 0 && l.CSR != "" {
+		ids, err := IdentifiersFromCSR([]byte(l.CSR))
+		if err != nil {
+			return Result{}, &LocalError{What: "CSR", Err: err}
+		}
+		l.Identifiers = ids
+	}
+	if l.Name == "" && len(l.Identifiers) > 0 {
+		l.Name = l.Identifiers[0]
+	}
+	if l.Account == "" {
+		l.Account = req.Account.id()
+	}
+	res := Result{Name: l.Name, CA: l.CA, Identifiers: l.Identifiers, Outcome: Failed}
+	if err := Check(l); err != nil {
+		return res, err
+	}
+	if err := e.checkWritable(ctx); err != nil {
+		return res, err
+	}
+	p, err := e.prepare(l, req.Account)
+	if err != nil {
+		return res, err
+	}
+	if err := e.prepareSolvers(ctx, []*prepared{p})[p.set]; err != nil {
+		return res, &LocalError{What: "solvers", Err: err}
+	}
+	p.cert.Key = req.Key
+	held, err := e.recordLineage(ctx, &p.lineage, req.Names)
+	if err != nil {
+		return res, err
+	}
+	if err := e.m.Manage(ctx, p.cert); err != nil {
+		return res, err
+	}
+	same := held != nil && store.SameIdentifiers(held, l.Identifiers)
+	st, _ := e.m.StatusOf(l.Name)
+	before := st.Serial
+	if st.Serial != "" && !store.SameIdentifiers(st.CertIdentifiers, l.Identifiers) {
+		same = false
+	}
+	if same && !req.Force {
+		due, err := e.m.RenewIfDue(ctx, l.Name)
+		if !due && err == nil {
+			return e.result(l, StillValid, nil), nil
+		}
+		return e.outcome(l, before, true, err)
+	}
+	err = e.m.Renew(ctx, l.Name)
+	return e.outcome(l, before, same, err)
+}
+
+// outcome makes the Result of an order that ended with err.
+func (e *Engine) outcome(l store.Lineage, before string, same bool, err error) (Result, error) {
+	if err != nil {
+		return e.result(l, Failed, err), err
+	}
+	st, _ := e.m.StatusOf(l.Name)
+	switch {
+	case st.Serial == before:
+		// Another instance is backing off for it, or the order was
+		// skipped: nothing changed.
+		return e.result(l, StillValid, nil), nil
+	case before != "" && same:
+		return e.result(l, Renewed, nil), nil
+	}
+	return e.result(l, Obtained, nil), nil
+}
+
+func (e *Engine) result(l store.Lineage, o Outcome, err error) Result {
+	r := Result{Name: l.Name, CA: l.CA, Identifiers: l.Identifiers, Outcome: o, Err: err}
+	if st, ok := e.m.StatusOf(l.Name); ok {
+		r.Serial, r.NotAfter, r.NextRenewal = st.Serial, st.NotAfter, st.NextRenewal
+	}
+	return r
+}
+
+// recordLineage writes l unless the store has the same, under the store's
+// lock for the lineage, after checking that the names of the certificate
+// stored under its name change only as names allows. It returns the
+// names of the certificate stored before, nil if none.
+func (e *Engine) recordLineage(ctx context.Context, l *store.Lineage, names NameChange) ([]string, error) {
+	caDir, err := store.CADirName(l.CA)
+	if err != nil {
+		return nil, &LocalError{What: "CA", Err: err}
+	}
+	enc, err := store.EncodeName(l.Name)
+	if err != nil {
+		return nil, &LocalError{What: "name", Err: err}
+	}
+	unlock, err := e.cfg.Store.Lock(ctx, "lineage/"+caDir+"/"+enc)
+	if err != nil {
+		return nil, fmt.Errorf("engine: locking the lineage of %s: %w", l.Name, err)
+	}
+	defer unlock()
+	old, err := e.certs.LoadLineage(ctx, l.CA, l.Name)
+	var have []string
+	switch {
+	case err == nil:
+		have = old.Identifiers
+		l.Created = old.Created
+	case errors.Is(err, fs.ErrNotExist):
+		// A certificate stored before lineage records existed.
+		if res, lerr := e.certs.LoadCertificate(ctx, l.CA, l.Name); lerr == nil && len(res.ChainPEM) > 0 {
+			have = res.Identifiers
+		}
+	default:
+		return nil, err
+	}
+	if have != nil && !store.SameIdentifiers(have, l.Identifiers) {
+		expanding := containsAll(l.Identifiers, have)
+		if names == NamesUnchanged || names == NamesExpand && !expanding {
+			return nil, &LocalError{What: "names", Err: &NamesError{Name: l.Name, Have: have, Want: l.Identifiers, Expanding: expanding}}
+		}
+	}
+	now := time.Now().UTC()
+	if l.Created.IsZero() {
+		l.Created = now
+	}
+	if err == nil && sameLineage(old, *l) {
+		l.Updated = old.Updated
+		return have, nil
+	}
+	l.Updated = now
+	if err := e.certs.SaveLineage(ctx, *l); err != nil {
+		return nil, &LocalError{What: "store", Err: err}
+	}
+	return have, nil
+}
+
+// sameLineage compares two records but for their times.
+func sameLineage(a, b store.Lineage) bool {
+	a.Created, a.Updated, a.Version = time.Time{}, time.Time{}, 0
+	b.Created, b.Updated, b.Version = time.Time{}, time.Time{}, 0
+	return reflect.DeepEqual(a, b)
+}
+
+// containsAll reports whether every name of sub is in set.
+func containsAll(set, sub []string) bool {
+	for _, s := range sub {
+		if !slices.ContainsFunc(set, func(x string) bool { return strings.EqualFold(x, s) }) {
+			return false
+		}
+	}
+	return true
+}
+
+var _ = manager.ErrNotManaged

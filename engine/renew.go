@@ -1,0 +1,277 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"sync"
+
+	"github.com/certkeeper/certkeeper/keys"
+	"github.com/certkeeper/certkeeper/store"
+)
+
+// RenewOptions say which certificates Renew looks at and how.
+type RenewOptions struct {
+	// Names, if not empty, limits Renew to the certificates of these
+	// names; a name the store does not have is a failed Result.
+	Names []string
+	// CA, if set (a directory URL), limits Renew to that CA's
+	// certificates.
+	CA string
+	// Force renews every certificate looked at, due or not.
+	Force bool
+	// Override, if set, changes each lineage for this run (settings given
+	// on a command line); an error fails that certificate.
+	Override func(*store.Lineage) error
+	// UpdateLineage stores the overridden lineages, so later renewals do
+	// the same.
+	UpdateLineage bool
+	// Account registers an account where the store has none (each
+	// lineage names its account; ID is ignored).
+	Account AccountOptions
+	// DefaultCA is the CA of certificates the store has without a CA
+	// (the shared layout: files other programs wrote, or empty
+	// "<name>.pem" files that ask for a certificate).
+	DefaultCA string
+}
+
+// Renew renews every certificate of the store that is due (or all, with
+// Force), each exactly as its lineage record says it was obtained, by the
+// rules the daemon follows (manager.RenewIfDue), at most
+// manager.Config.Concurrency at a time. Certificates stored before
+// lineage records existed are renewed from what the store knows of them
+// (CA, names, key type, profile) with Override supplying the solvers;
+// UpdateLineage records that.
+//
+// It returns one Result per certificate looked at, sorted by CA and name;
+// the error is for a failure to read the store at all, or joins the
+// errors of certificates whose lineage cannot be read. Check each Result's
+// Outcome for Failed.
+func (e *Engine) Renew(ctx context.Context, opts RenewOptions) ([]Result, error) {
+	lineages, loadErr := e.Lineages(ctx, opts.CA, opts.DefaultCA)
+	if lineages == nil && loadErr != nil {
+		return nil, loadErr
+	}
+	var results []Result
+	if len(opts.Names) > 0 {
+		var keep []store.Lineage
+		for _, n := range opts.Names {
+			i := slices.IndexFunc(lineages, func(l store.Lineage) bool { return l.Name == n })
+			if i < 0 {
+				results = append(results, Result{Name: n, Outcome: Failed, Err: fmt.Errorf("the store has no certificate %q", n)})
+				continue
+			}
+			for _, l := range lineages {
+				if l.Name == n {
+					keep = append(keep, l)
+				}
+			}
+		}
+		lineages = keep
+	}
+	var ps []*prepared
+	for _, l := range lineages {
+		if opts.Override != nil {
+			if err := opts.Override(&l); err != nil {
+				results = append(results, failed(l, err))
+				continue
+			}
+		}
+		p, err := e.prepare(l, opts.Account)
+		if err != nil {
+			results = append(results, failed(l, err))
+			continue
+		}
+		if opts.UpdateLineage {
+			if err := e.certs.SaveLineage(ctx, p.lineage); err != nil {
+				results = append(results, failed(l, err))
+				continue
+			}
+		}
+		ps = append(ps, p)
+	}
+	certs := make([]*prepared, 0, len(ps))
+	for _, p := range ps {
+		if err := e.m.Manage(ctx, p.cert); err != nil {
+			results = append(results, failed(p.lineage, err))
+			continue
+		}
+		certs = append(certs, p)
+	}
+	// What is due decides which solvers must be ready: nothing binds a
+	// port when nothing is due.
+	var due []*prepared
+	for _, p := range certs {
+		if opts.Force {
+			due = append(due, p)
+			continue
+		}
+		when, err := e.m.DueAt(ctx, p.lineage.Name)
+		if err != nil {
+			results = append(results, failed(p.lineage, err))
+			continue
+		}
+		if e.now().Before(when) {
+			results = append(results, e.result(p.lineage, NotDue, nil))
+			continue
+		}
+		due = append(due, p)
+	}
+	if len(due) > 0 {
+		if err := e.checkWritable(ctx); err != nil {
+			for _, p := range due {
+				results = append(results, failed(p.lineage, err))
+			}
+			due = nil
+		}
+	}
+	setErrs := e.prepareSolvers(ctx, due)
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, e.concurrency())
+	)
+	for _, p := range due {
+		if err := setErrs[p.set]; err != nil {
+			mu.Lock()
+			results = append(results, failed(p.lineage, &LocalError{What: "solvers", Err: err}))
+			mu.Unlock()
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			st, _ := e.m.StatusOf(p.lineage.Name)
+			var err error
+			if opts.Force {
+				err = e.m.Renew(ctx, p.lineage.Name)
+			} else {
+				_, err = e.m.RenewIfDue(ctx, p.lineage.Name)
+			}
+			r, _ := e.outcome(p.lineage, st.Serial, st.Serial != "" && store.SameIdentifiers(st.CertIdentifiers, p.lineage.Identifiers), err)
+			if r.Outcome == StillValid {
+				r.Outcome = NotDue
+			}
+			mu.Lock()
+			results = append(results, r)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	slices.SortFunc(results, func(a, b Result) int {
+		if a.CA != b.CA {
+			if a.CA < b.CA {
+				return -1
+			}
+			return 1
+		}
+		if a.Name < b.Name {
+			return -1
+		}
+		if a.Name > b.Name {
+			return 1
+		}
+		return 0
+	})
+	return results, loadErr
+}
+
+func failed(l store.Lineage, err error) Result {
+	return Result{Name: l.Name, CA: l.CA, Identifiers: l.Identifiers, Outcome: Failed, Err: err}
+}
+
+func (e *Engine) concurrency() int {
+	if c := e.cfg.Manager.Concurrency; c > 0 {
+		return c
+	}
+	return 4
+}
+
+// Lineages returns the lineage records of the store's certificates, of
+// the CA with directory URL ca or of every CA if ca is "", sorted by CA
+// and name. A certificate stored without a lineage record (by a version
+// of certkeeper that wrote none, or by another program in the shared
+// layout, including an empty "<name>.pem" asking for a certificate) gets
+// one made from what the store knows: its CA (defaultCA when the store
+// does not say), names, key type and profile, the only account the store
+// has at that CA (else "default"), and no solvers. Records and
+// certificates that cannot be read are left out and their errors joined.
+func (e *Engine) Lineages(ctx context.Context, ca, defaultCA string) ([]store.Lineage, error) {
+	var errs []error
+	ls, err := e.certs.ListLineages(ctx, ca)
+	if err != nil {
+		if ls == nil && !isJoined(err) {
+			return nil, err
+		}
+		errs = append(errs, err)
+	}
+	type key struct{ ca, name string }
+	have := map[key]bool{}
+	for _, l := range ls {
+		have[key{l.CA, l.Name}] = true
+	}
+	res, err := e.certs.ListCertificates(ctx, ca)
+	if err != nil {
+		if res == nil && !isJoined(err) {
+			return nil, errors.Join(append(errs, err)...)
+		}
+		errs = append(errs, err)
+	}
+	for _, r := range res {
+		c := r.CA
+		if c == "" {
+			c = defaultCA
+		}
+		if c == "" {
+			errs = append(errs, fmt.Errorf("certificate %q: the store does not say which CA it comes from: give the CA", r.Name))
+			continue
+		}
+		if have[key{c, r.Name}] || (ca != "" && c != ca) {
+			continue
+		}
+		l := store.Lineage{Name: r.Name, CA: c, Identifiers: r.Identifiers, Profile: r.Profile, Account: e.onlyAccount(ctx, c)}
+		if len(l.Identifiers) == 0 {
+			l.Identifiers = []string{r.Name}
+		}
+		if r.Key != nil {
+			if t, err := keys.TypeOf(r.Key.Public()); err == nil {
+				l.KeyType = string(t)
+			}
+		}
+		have[key{c, r.Name}] = true
+		ls = append(ls, l)
+	}
+	slices.SortFunc(ls, func(a, b store.Lineage) int {
+		if a.CA != b.CA {
+			if a.CA < b.CA {
+				return -1
+			}
+			return 1
+		}
+		if a.Name < b.Name {
+			return -1
+		}
+		if a.Name > b.Name {
+			return 1
+		}
+		return 0
+	})
+	return ls, errors.Join(errs...)
+}
+
+// onlyAccount returns the ID of the only account the store has at ca, or
+// "default".
+func (e *Engine) onlyAccount(ctx context.Context, ca string) string {
+	accts, err := e.certs.ListAccounts(ctx, ca)
+	if err == nil && len(accts) == 1 && accts[0].ID != "" {
+		return accts[0].ID
+	}
+	return "default"
+}
+
+func isJoined(err error) bool {
+	_, ok := err.(interface{ Unwrap() []error })
+	return ok && !errors.Is(err, fs.ErrNotExist)
+}
