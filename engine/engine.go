@@ -27,6 +27,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -210,4 +211,19 @@ func (e *Engine) now() time.Time {
 		return c.Now()
 	}
 	return time.Now()
+}
+
+// DetectLayout tells the layout of an existing store: LayoutShared when it
+// holds the shared layout's account key ("client.key" at its top), else
+// LayoutStandard. A store in the shared layout with no account key yet
+// (only "<name>.pem" files) is not recognised: name its layout.
+func DetectLayout(ctx context.Context, s store.Store) (store.Layout, error) {
+	_, err := s.Stat(ctx, "client.key")
+	switch {
+	case err == nil:
+		return store.LayoutShared, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return store.LayoutStandard, nil
+	}
+	return store.LayoutStandard, err
 }

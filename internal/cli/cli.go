@@ -116,7 +116,7 @@ func exitCode(err error) int {
 	var p *acme.Problem
 	var nse *issue.NoSolverError
 	switch {
-	case errors.As(err, &ue), errors.As(err, &nse), errors.Is(err, issue.ErrInvalidIdentifier):
+	case errors.As(err, &ue), errors.As(err, &nse), errors.Is(err, issue.ErrInvalidIdentifier), localIsUsage(err):
 		return ExitUsage
 	case errors.As(err, &pe):
 		return ExitPartial

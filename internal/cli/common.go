@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/engine"
 	"github.com/certkeeper/certkeeper/keys"
 	"github.com/certkeeper/certkeeper/store"
 )
@@ -43,7 +44,7 @@ func (c *common) register(fs *flag.FlagSet, env Env) {
 	fs.StringVar(&c.ca, "ca", envOr(env, "CERTKEEPER_CA", "letsencrypt-staging"), "CA: letsencrypt, letsencrypt-staging, or a directory URL ($CERTKEEPER_CA)")
 	fs.StringVar(&c.caRoot, "ca-root", env.Getenv("CERTKEEPER_CA_ROOT"), "PEM file of root certificates to trust for the CA's API (a private CA) ($CERTKEEPER_CA_ROOT)")
 	fs.StringVar(&c.storeDir, "store", envOr(env, "CERTKEEPER_STORE", defaultStoreDir(env)), "directory where certificates and accounts are kept ($CERTKEEPER_STORE)")
-	fs.StringVar(&c.layout, "layout", "standard", "store layout: standard, or shared (<name>.pem with key and chain, client.key)")
+	fs.StringVar(&c.layout, "layout", "", "store layout: standard, or shared (<name>.pem with key and chain, client.key); default: the store's own (shared if it holds client.key)")
 	fs.StringVar(&c.email, "email", env.Getenv("CERTKEEPER_EMAIL"), "contact email for the account ($CERTKEEPER_EMAIL)")
 	fs.BoolVar(&c.agreeTOS, "agree-tos", false, "agree to the CA's terms of service when registering")
 	fs.StringVar(&c.eabKID, "eab-kid", env.Getenv("CERTKEEPER_EAB_KID"), "external account binding key ID ($CERTKEEPER_EAB_KID)")
@@ -149,9 +150,21 @@ func (c *common) accountID() string {
 }
 
 // account loads the account for this CA and email from the store, or,
-// when create is true and there is none, registers one and stores it.
+// when create is true and there is none, registers one and stores it
+// (through the engine, the one place that registers accounts).
 func (c *common) account(ctx context.Context, cl *acme.Client, certs *store.Certs, create bool) (acme.Account, error) {
 	ca := cl.DirectoryURL
+	if create {
+		eng, err := engine.New(engine.Config{Store: certs.Store, Layout: certs.Layout, Logger: c.logger(), UserAgent: "certkeeper-cli"})
+		if err != nil {
+			return acme.Account{}, err
+		}
+		opts, err := c.accountOptions()
+		if err != nil {
+			return acme.Account{}, err
+		}
+		return eng.Account(ctx, ca, c.caRootPath(), opts)
+	}
 	rec, err := certs.LoadAccount(ctx, ca, c.accountID())
 	if err == nil {
 		key, err := keys.ParsePEM(rec.KeyPEM)
@@ -168,58 +181,46 @@ func (c *common) account(ctx context.Context, cl *acme.Client, certs *store.Cert
 	if !errors.Is(err, fs.ErrNotExist) {
 		return acme.Account{}, err
 	}
-	if !create {
-		return acme.Account{}, fmt.Errorf("no account for %s (%s) in %s: run \"certkeeper account register\" first", ca, c.accountID(), c.storeDir)
-	}
-	return c.registerAccount(ctx, cl, certs)
+	return acme.Account{}, fmt.Errorf("no account for %s (%s) in %s: run \"certkeeper account register\" first", ca, c.accountID(), c.storeDir)
 }
 
-func (c *common) registerAccount(ctx context.Context, cl *acme.Client, certs *store.Certs) (acme.Account, error) {
-	dir, err := cl.Directory(ctx)
-	if err != nil {
-		return acme.Account{}, err
-	}
-	if dir.Meta.TermsOfService != "" && !c.agreeTOS {
-		return acme.Account{}, usagef("the CA's terms of service (%s) must be agreed to: add -agree-tos", dir.Meta.TermsOfService)
+// accountOptions are the flags' account settings for the engine.
+func (c *common) accountOptions() (engine.AccountOptions, error) {
+	opts := engine.AccountOptions{ID: c.accountID(), AgreeTOS: c.agreeTOS}
+	if c.email != "" {
+		opts.Contact = []string{"mailto:" + c.email}
 	}
 	kt, err := keys.ParseType(c.accountKeyType)
 	if err != nil {
-		return acme.Account{}, usageError{err.Error()}
+		return opts, usageError{err.Error()}
 	}
-	key, err := keys.Generate(kt)
-	if err != nil {
-		return acme.Account{}, err
-	}
-	acct := acme.Account{Key: key, TermsOfServiceAgreed: c.agreeTOS}
-	if c.email != "" {
-		acct.Contact = []string{"mailto:" + c.email}
-	}
-	var opts []acme.AccountOption
+	opts.KeyType = kt
 	hmacKey := c.eabHMAC
 	if hmacKey == "" {
 		hmacKey = c.env.Getenv("CERTKEEPER_EAB_HMAC")
 	}
 	if c.eabKID != "" || hmacKey != "" {
 		if c.eabKID == "" || hmacKey == "" {
-			return acme.Account{}, usagef("external account binding needs both -eab-kid and -eab-hmac")
+			return opts, usagef("external account binding needs both -eab-kid and -eab-hmac")
 		}
 		mac, err := decodeBase64URL(hmacKey)
 		if err != nil {
-			return acme.Account{}, usagef("-eab-hmac: %v", err)
+			return opts, usagef("-eab-hmac: %v", err)
 		}
-		opts = append(opts, acme.WithExternalAccountBinding(c.eabKID, mac))
-	} else if dir.Meta.ExternalAccountRequired {
-		return acme.Account{}, usagef("this CA requires external account binding: give -eab-kid and -eab-hmac")
+		opts.EABKeyID, opts.EABHMAC = c.eabKID, mac
 	}
-	acct, err = cl.NewAccount(ctx, acct, opts...)
-	if err != nil {
-		return acme.Account{}, fmt.Errorf("registering account: %w", err)
+	return opts, nil
+}
+
+// caRootPath is -ca-root made absolute, as lineage records keep it.
+func (c *common) caRootPath() string {
+	if c.caRoot == "" {
+		return ""
 	}
-	if err := c.saveAccount(ctx, cl, certs, acct); err != nil {
-		return acme.Account{}, err
+	if abs, err := filepath.Abs(c.caRoot); err == nil {
+		return abs
 	}
-	c.logger().InfoContext(ctx, "account registered", "url", acct.URL)
-	return acct, nil
+	return c.caRoot
 }
 
 func (c *common) saveAccount(ctx context.Context, cl *acme.Client, certs *store.Certs, acct acme.Account) error {

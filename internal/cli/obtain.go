@@ -8,9 +8,11 @@ import (
 	"encoding/pem"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
-	"time"
 
+	"github.com/certkeeper/certkeeper/engine"
 	"github.com/certkeeper/certkeeper/issue"
 	"github.com/certkeeper/certkeeper/keys"
 	"github.com/certkeeper/certkeeper/store"
@@ -22,15 +24,22 @@ func runObtain(ctx context.Context, env Env, args []string) error {
 		c              common
 		sf             solverFlags
 		keyType        = fs.String("key-type", "ec256", "certificate key type: ec256, ec384, rsa2048, rsa3072, rsa4096")
-		keyFile        = fs.String("key", "", "use the private key in this PEM file instead of a new one")
-		csrFile        = fs.String("csr", "", "finalize with the CSR in this PEM or DER file (no key is stored)")
+		reuseKey       = fs.Bool("reuse-key", false, "keep the certificate's private key at renewals")
+		keyFile        = fs.String("key", "", "use the private key in this PEM file instead of a new one (kept at renewals)")
+		csrFile        = fs.String("csr", "", "finalize with the CSR in this PEM or DER file (no key is stored); its names are used when none are given")
 		profile        = fs.String("profile", "", "certificate profile to ask the CA for")
 		preferredChain = fs.String("preferred-chain", "", "issuer common name of the chain to prefer when the CA offers several")
+		certName       = fs.String("cert-name", "", "the certificate's name in the store (default: the first name)")
+		force          = fs.Bool("force", false, "order even if a valid certificate with the same names is held")
+		expand         = fs.Bool("expand", false, "allow adding names to the stored certificate of this name")
+		replace        = fs.Bool("replace", false, "allow any change of the names of the stored certificate of this name")
 		names          listFlag
+		deployHooks    listFlag
 	)
 	c.register(fs, env)
 	sf.register(fs)
 	fs.Var(&names, "d", "a name (DNS name, *.wildcard or IP address) for the certificate; repeatable, or give names as arguments")
+	fs.Var(&deployHooks, "deploy-hook", "program to run (no arguments, CERTKEEPER_* environment) whenever this certificate is obtained or renewed; repeatable; recorded for renewals")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: certkeeper obtain [flags] NAME...")
 		fs.PrintDefaults()
@@ -40,76 +49,99 @@ func runObtain(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	names = append(pos, names...)
-	ids, err := issue.ParseIdentifiers(names...)
-	if err != nil {
-		return usageError{err.Error()}
+	if *expand && *replace {
+		return usagef("-expand and -replace: give one")
 	}
-	solvers, pref, err := sf.solvers(env)
+	ca, err := c.directoryURL()
 	if err != nil {
 		return err
 	}
-	kt, err := keys.ParseType(*keyType)
-	if err != nil {
+	if _, err := keys.ParseType(*keyType); err != nil {
 		return usageError{err.Error()}
 	}
-	req := issue.Request{Identifiers: ids, KeyType: kt, Profile: *profile, PreferredChain: *preferredChain}
+	scfg, err := sf.config()
+	if err != nil {
+		return err
+	}
+	l := store.Lineage{
+		Name: *certName, CA: ca, CARoot: c.caRootPath(), Account: c.accountID(),
+		Identifiers: names, KeyType: *keyType, ReuseKey: *reuseKey,
+		Challenges: sf.prefer, Profile: *profile, PreferredChain: *preferredChain,
+	}
+	if err := engine.SetSolvers(&l, scfg); err != nil {
+		return err
+	}
+	for _, h := range deployHooks {
+		abs, err := hookPath(h)
+		if err != nil {
+			return err
+		}
+		l.Hooks = append(l.Hooks, store.LineageHook{Command: abs})
+	}
+	req := engine.Request{Lineage: l, Force: *force}
+	switch {
+	case *expand:
+		req.Names = engine.NamesExpand
+	case *replace:
+		req.Names = engine.NamesReplace
+	}
 	if *keyFile != "" {
 		if req.Key, err = readKey(*keyFile); err != nil {
 			return err
 		}
+		req.Lineage.ReuseKey = true
 	}
 	if *csrFile != "" {
-		if req.CSR, err = readCSR(*csrFile); err != nil {
-			return err
+		if *keyFile != "" || *reuseKey {
+			return usagef("-csr brings its own key: drop -key and -reuse-key")
 		}
+		csr, err := readCSR(*csrFile)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		req.Lineage.CSR = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr}))
+		req.Lineage.KeyType = ""
+	}
+	if len(req.Lineage.Identifiers) == 0 && req.Lineage.CSR == "" {
+		return usagef("give the names to obtain a certificate for (or -csr FILE)")
+	}
+	if len(req.Lineage.Identifiers) > 0 {
+		if _, err := issue.ParseIdentifiers(req.Lineage.Identifiers...); err != nil {
+			return usageError{err.Error()}
+		}
+	}
+	if req.Account, err = c.accountOptions(); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	cl, certs, err := c.open()
+	eng, err := c.openEngine(ctx)
 	if err != nil {
 		return err
 	}
-	acct, err := c.account(ctx, cl, certs, true)
-	if err != nil {
-		return err
-	}
-	is := &issue.Issuer{Client: cl, Account: acct, Solvers: solvers, Preference: pref, Logger: c.logger()}
-	res, cert, err := obtainAndStore(ctx, is, certs, req)
+	defer eng.Close()
+	res, err := eng.Obtain(ctx, req)
 	if err != nil {
 		return err
 	}
 	if !c.quiet {
-		printf(env.Stdout, "obtained %s (%s), valid until %s\n", res.Name, strings.Join(res.Identifiers, ", "), cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
+		printResult(env.Stdout, res)
 	}
 	return nil
 }
 
-// obtainAndStore runs an order and saves the result.
-func obtainAndStore(ctx context.Context, is *issue.Issuer, certs *store.Certs, req issue.Request) (store.Resource, *issue.Certificate, error) {
-	cert, err := is.Obtain(ctx, req)
+// hookPath checks that a hook program exists and is executable, and
+// returns its absolute path (looked up in PATH if it has no slash), as
+// lineage records keep it.
+func hookPath(p string) (string, error) {
+	abs, err := exec.LookPath(p)
 	if err != nil {
-		return store.Resource{}, nil, err
+		return "", usagef("-deploy-hook %s: %v", p, err)
 	}
-	res := store.Resource{
-		Name:       req.Identifiers[0].Value,
-		CA:         is.Client.DirectoryURL,
-		CertURL:    cert.Chain.URL,
-		ChainPEM:   cert.Chain.PEM,
-		Profile:    req.Profile,
-		ObtainedAt: time.Now().UTC(),
+	if a, err := filepath.Abs(abs); err == nil {
+		abs = a
 	}
-	for _, id := range cert.Identifiers {
-		res.Identifiers = append(res.Identifiers, id.Value)
-	}
-	if cert.Key != nil {
-		if res.KeyPEM, err = keys.MarshalPEM(cert.Key); err != nil {
-			return store.Resource{}, nil, err
-		}
-	}
-	if err := certs.SaveCertificate(ctx, res); err != nil {
-		return store.Resource{}, nil, fmt.Errorf("certificate obtained but not stored: %w", err)
-	}
-	return res, cert, nil
+	return abs, nil
 }
 
 func readKey(path string) (crypto.Signer, error) {

@@ -2,152 +2,171 @@ package cli
 
 import (
 	"context"
-	"crypto/x509"
+	"flag"
 	"fmt"
-	"time"
+	"strings"
 
-	"github.com/certkeeper/certkeeper/acme"
-	"github.com/certkeeper/certkeeper/issue"
+	"github.com/certkeeper/certkeeper/engine"
 	"github.com/certkeeper/certkeeper/keys"
+	"github.com/certkeeper/certkeeper/store"
 )
-
-// renewalDue returns when a certificate should be renewed without help
-// from the CA: when a third of its lifetime is left, or half of it for
-// certificates of ten days or less (so six-day certificates are renewed
-// with three days to spare).
-func renewalDue(notBefore, notAfter time.Time) time.Time {
-	life := notAfter.Sub(notBefore)
-	left := life / 3
-	if life <= 10*24*time.Hour {
-		left = life / 2
-	}
-	return notAfter.Add(-left)
-}
 
 func runRenew(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet("renew", env)
 	var (
-		c        common
-		sf       solverFlags
-		force    = fs.Bool("force", false, "renew every certificate, due or not")
-		reuseKey = fs.Bool("reuse-key", false, "keep each certificate's private key instead of making a new one")
-		keyType  = fs.String("key-type", "ec256", "key type for new keys")
+		c             common
+		sf            solverFlags
+		force         = fs.Bool("force", false, "renew every certificate (or the NAMEs), due or not")
+		reuseKey      = fs.Bool("reuse-key", false, "keep each certificate's private key instead of making a new one")
+		keyType       = fs.String("key-type", "ec256", "key type for new keys")
+		updateLineage = fs.Bool("update-lineage", false, "record the settings given here in each certificate's lineage, for later renewals")
+		deployHooks   listFlag
 	)
 	c.register(fs, env)
 	sf.register(fs)
-	if err := parseFlags(fs, args); err != nil {
+	fs.Var(&deployHooks, "deploy-hook", "program to run after a certificate is renewed, instead of its recorded hooks; repeatable")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), `usage: certkeeper renew [flags] [NAME...]
+
+Renews every certificate of the store that is due, of every CA, each as it
+was obtained (its lineage record: CA, account, key type, solvers, hooks).
+Flags given here apply to this run only, unless -update-lineage.
+Exit status: 0 when everything due was renewed (or nothing was due),
+6 when at least one certificate failed.`)
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usagef("renew takes no arguments; it renews what is due in the store")
-	}
-	kt, err := keys.ParseType(*keyType)
-	if err != nil {
-		return usageError{err.Error()}
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	cl, certs, err := c.open()
-	if err != nil {
-		return err
-	}
-	// A certificate that cannot be read is reported and counted as a
-	// failure; the others are renewed all the same.
-	all, loadErr := certs.ListCertificates(ctx, cl.DirectoryURL)
-	if all == nil && loadErr != nil && !isLoadErrors(loadErr) {
-		return loadErr
-	}
-	var unreadable []error
-	if loadErr != nil {
-		unreadable = []error{loadErr}
-		if j, ok := loadErr.(interface{ Unwrap() []error }); ok {
-			unreadable = j.Unwrap()
-		}
-		for _, err := range unreadable {
-			fmt.Fprintf(env.Stderr, "certkeeper renew: %v\n", err)
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["key-type"] {
+		if _, err := keys.ParseType(*keyType); err != nil {
+			return usageError{err.Error()}
 		}
 	}
-	dir, err := cl.Directory(ctx)
-	if err != nil {
+	opts := engine.RenewOptions{Names: pos, Force: *force, UpdateLineage: *updateLineage}
+	if set["ca"] || c.env.Getenv("CERTKEEPER_CA") != "" {
+		if opts.CA, err = c.directoryURL(); err != nil {
+			return err
+		}
+	}
+	// The CA of certificates the shared layout holds without saying.
+	if opts.DefaultCA, err = c.directoryURL(); err != nil {
 		return err
 	}
-	log := c.logger()
-	now := time.Now()
-	var due []int
-	for i, r := range all {
-		chain, err := keys.ParseCertificates(r.ChainPEM)
+	var hooks []store.LineageHook
+	for _, h := range deployHooks {
+		abs, err := hookPath(h)
 		if err != nil {
-			log.WarnContext(ctx, "stored chain unreadable; renewing", "name", r.Name, "error", err)
-			due = append(due, i)
-			continue
+			return err
 		}
-		when := renewalDue(chain[0].NotBefore, chain[0].NotAfter)
-		if dir.RenewalInfo != "" {
-			if ri, err := cl.RenewalInfo(ctx, chain[0]); err == nil {
-				when = ri.SuggestedWindow.Start
-			} else {
-				log.WarnContext(ctx, "renewal information unavailable; using the lifetime rule", "name", r.Name, "error", err)
-			}
-		}
-		if *force || !now.Before(when) {
-			due = append(due, i)
-		} else {
-			log.InfoContext(ctx, "not due", "name", r.Name, "due", when.UTC().Format(time.RFC3339))
-		}
+		hooks = append(hooks, store.LineageHook{Command: abs})
 	}
-	if len(due) == 0 {
-		if !c.quiet {
-			printf(env.Stdout, "nothing to renew (%d certificates)\n", len(all))
+	var overrideSolvers []byte
+	if sf.set() {
+		scfg, err := sf.config()
+		if err != nil {
+			return err
 		}
-		if len(unreadable) > 0 {
-			return partialError{failed: len(unreadable), total: len(unreadable)}
+		var l store.Lineage
+		if err := engine.SetSolvers(&l, scfg); err != nil {
+			return err
+		}
+		overrideSolvers = l.Solvers
+	}
+	opts.Override = func(l *store.Lineage) error {
+		if set["key-type"] {
+			l.KeyType = *keyType
+		}
+		if set["reuse-key"] {
+			l.ReuseKey = *reuseKey
+		}
+		if overrideSolvers != nil {
+			l.Solvers = overrideSolvers
+		}
+		if set["challenge"] {
+			l.Challenges = sf.prefer
+		}
+		if set["ca-root"] {
+			l.CARoot = c.caRootPath()
+		}
+		if hooks != nil {
+			l.Hooks = hooks
 		}
 		return nil
 	}
-	solvers, pref, err := sf.solvers(env)
+	if opts.Account, err = c.accountOptions(); err != nil {
+		return err
+	}
+	if c.email == "" {
+		opts.Account.Contact = nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	eng, err := c.openEngine(ctx)
 	if err != nil {
 		return err
 	}
-	acct, err := c.account(ctx, cl, certs, false)
-	if err != nil {
-		return err
+	defer eng.Close()
+	results, loadErr := eng.Renew(ctx, opts)
+	if results == nil && loadErr != nil {
+		return loadErr
 	}
-	is := &issue.Issuer{Client: cl, Account: acct, Solvers: solvers, Preference: pref, Logger: log}
-	failed := len(unreadable)
-	for _, i := range due {
-		r := all[i]
-		ids, err := issue.ParseIdentifiers(r.Identifiers...)
-		if err == nil {
-			req := issue.Request{Identifiers: ids, KeyType: kt, Profile: r.Profile}
-			if chain, perr := keys.ParseCertificates(r.ChainPEM); perr == nil && dir.RenewalInfo != "" {
-				req.Replaces = ariID(chain[0])
-			}
-			if *reuseKey && len(r.KeyPEM) > 0 {
-				req.Key, err = keys.ParsePEM(r.KeyPEM)
-			}
-			if err == nil {
-				_, _, err = obtainAndStore(ctx, is, certs, req)
-			}
+	if loadErr != nil {
+		for _, err := range unjoin(loadErr) {
+			fmt.Fprintf(env.Stderr, "certkeeper renew: %v\n", err)
 		}
-		if err != nil {
-			failed++
-			fmt.Fprintf(env.Stderr, "certkeeper renew: %s: %v\n", r.Name, err)
-			continue
+	}
+	if len(results) == 0 && loadErr == nil {
+		if opts.CA != "" {
+			if all, _ := eng.Lineages(ctx, "", opts.DefaultCA); len(all) > 0 {
+				var cas []string
+				for _, l := range all {
+					if !strings.Contains(strings.Join(cas, " "), l.CA) {
+						cas = append(cas, l.CA)
+					}
+				}
+				return fmt.Errorf("the store %s has no certificate from %s; it has certificates from %s", c.storeDir, opts.CA, strings.Join(cas, ", "))
+			}
 		}
 		if !c.quiet {
-			printf(env.Stdout, "renewed %s\n", r.Name)
+			printf(env.Stdout, "no certificates in %s\n", c.storeDir)
+		}
+		return nil
+	}
+	failed, renewed := len(unjoin(loadErr)), 0
+	for _, r := range results {
+		if r.Outcome == engine.Failed {
+			failed++
+			msg := r.Err.Error()
+			if p := rescued(r.Err); p != "" {
+				msg += " (the certificate is saved in " + p + ")"
+			}
+			fmt.Fprintf(env.Stderr, "certkeeper renew: %s: %s\n", r.Name, msg)
+			continue
+		}
+		if r.Outcome == engine.Renewed || r.Outcome == engine.Obtained {
+			renewed++
+		}
+		if !c.quiet {
+			printResult(env.Stdout, r)
 		}
 	}
 	if failed > 0 {
-		return partialError{failed: failed, total: len(due) + len(unreadable)}
+		return partialError{failed: failed, total: len(results) + len(unjoin(loadErr))}
 	}
 	return nil
 }
 
-func ariID(leaf *x509.Certificate) string {
-	id, err := acme.ARICertID(leaf)
-	if err != nil {
-		return ""
+// unjoin splits a joined error into its parts.
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
 	}
-	return id
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }

@@ -1,0 +1,76 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/certkeeper/certkeeper/engine"
+	"github.com/certkeeper/certkeeper/manager"
+	"github.com/certkeeper/certkeeper/solver/solverset"
+	"github.com/certkeeper/certkeeper/store"
+)
+
+// openEngine makes the engine over the store the flags name: the one
+// engine obtain, renew, the daemon and serve share.
+func (c *common) openEngine(ctx context.Context) (*engine.Engine, error) {
+	certs, err := c.certs()
+	if err != nil {
+		return nil, err
+	}
+	if c.layout == "" {
+		if certs.Layout, err = engine.DetectLayout(ctx, certs.Store); err != nil {
+			return nil, err
+		}
+	}
+	return engine.New(engine.Config{
+		Store:     certs.Store,
+		Layout:    certs.Layout,
+		Logger:    c.logger(),
+		SolverEnv: solverset.Env{Getenv: c.env.Getenv, Output: c.env.Stderr},
+		UserAgent: "certkeeper-cli",
+	})
+}
+
+// printResult writes one line about r: what happened, until when it is
+// valid, when it renews.
+func printResult(w io.Writer, r engine.Result) {
+	day := func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") }
+	names := strings.Join(r.Identifiers, ", ")
+	switch r.Outcome {
+	case engine.Obtained:
+		printf(w, "obtained %s (%s), valid until %s\n", r.Name, names, day(r.NotAfter))
+	case engine.Renewed:
+		printf(w, "renewed %s (%s), valid until %s\n", r.Name, names, day(r.NotAfter))
+	case engine.StillValid:
+		printf(w, "%s (%s) is still valid until %s and renews from %s: nothing ordered (-force orders anyway)\n", r.Name, names, day(r.NotAfter), day(r.NextRenewal))
+	case engine.NotDue:
+		printf(w, "%s: not due; valid until %s, renews from %s\n", r.Name, day(r.NotAfter), day(r.NextRenewal))
+	}
+}
+
+// localExit says which exit code a problem found before ordering gets:
+// a setting that cannot work as given is a usage error; a store or port
+// that cannot be used is not.
+func localIsUsage(err error) bool {
+	var le *engine.LocalError
+	if !errors.As(err, &le) {
+		return false
+	}
+	return le.What != "store" && le.What != "solvers" && !strings.HasPrefix(le.What, "CA ")
+}
+
+// rescued returns the file a certificate the store refused was saved to.
+func rescued(err error) string {
+	var re *manager.RescuedError
+	if errors.As(err, &re) {
+		return re.Path
+	}
+	return ""
+}
+
+var _ = fmt.Sprint
+var _ store.Layout
