@@ -44,10 +44,12 @@ func runObtain(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	solvers, pref, err := sf.solvers(env)
+	set, err := sf.prepare(ctx, env)
 	if err != nil {
 		return err
 	}
+	defer set.Close()
+	solvers, pref := set.Solvers, set.Preference
 	kt, err := keys.ParseType(*keyType)
 	if err != nil {
 		return usageError{err.Error()}

@@ -104,10 +104,12 @@ func runRenew(ctx context.Context, env Env, args []string) error {
 		}
 		return nil
 	}
-	solvers, pref, err := sf.solvers(env)
+	set, err := sf.prepare(ctx, env)
 	if err != nil {
 		return err
 	}
+	defer set.Close()
+	solvers, pref := set.Solvers, set.Preference
 	acct, err := c.account(ctx, cl, certs, false)
 	if err != nil {
 		return err
