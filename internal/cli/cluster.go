@@ -79,6 +79,18 @@ func (d *daemon) lockAccount(ctx context.Context, certs *store.Certs, ca string)
 	}, nil
 }
 
+// withoutServers returns sv without its built-in http-01 and tls-alpn-01
+// servers, which clusterSolvers replaces.
+func withoutServers(sv config.Solvers) config.Solvers {
+	if h := sv.HTTP01; h != nil && h.Listen != "" {
+		sv.HTTP01 = nil
+	}
+	if t := sv.TLSALPN01; t != nil && t.Listen != "" {
+		sv.TLSALPN01 = nil
+	}
+	return sv
+}
+
 // clusterSolvers replaces, in a cluster, the built-in http-01 and
 // tls-alpn-01 servers of sv by servers that run as long as the daemon and
 // answer from the shared store, whichever instance presented.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +29,7 @@ import (
 	"github.com/certkeeper/certkeeper/manager"
 	"github.com/certkeeper/certkeeper/manager/prommetrics"
 	"github.com/certkeeper/certkeeper/solver/shared"
+	"github.com/certkeeper/certkeeper/solver/solverset"
 	"github.com/certkeeper/certkeeper/store"
 )
 
@@ -59,13 +61,12 @@ func runDaemon(ctx context.Context, env Env, args []string) error {
 	if *path == "" {
 		return usagef("give the configuration file with -config")
 	}
+	if *check {
+		return checkDaemonConfig(ctx, env, *path)
+	}
 	cfg, err := config.Load(*path)
 	if err != nil {
 		return usageError{err.Error()}
-	}
-	if *check {
-		printf(env.Stdout, "%s: ok, %d certificates\n", *path, len(cfg.Certs))
-		return nil
 	}
 	level := slog.LevelInfo
 	if *quiet {
@@ -314,52 +315,35 @@ func (d *daemon) solversFor(sv config.Solvers) (map[acme.ChallengeType]challenge
 	if m := d.solvers[key]; m != nil {
 		return m, nil
 	}
-	var sf solverFlags
-	if h := sv.HTTP01; h != nil {
-		sf.httpListen, sf.webroot = h.Listen, h.Webroot
-	}
-	if t := sv.TLSALPN01; t != nil {
-		sf.tlsListen = t.Listen
-	}
-	if dn := sv.DNS01; dn != nil {
-		sf.dnsHook, sf.dnsDelay = dn.Hook, dn.Delay.D()
-	}
-	var (
-		m   map[acme.ChallengeType]challenge.Solver
-		err error
-	)
+	local := sv
 	if d.cluster() {
 		// Built-in servers answer from the shared store (cluster.go).
-		sf.httpListen, sf.tlsListen = "", ""
-		m = map[acme.ChallengeType]challenge.Solver{}
-		if sf.webroot != "" || sf.dnsHook != "" {
-			m, _, err = sf.solvers(d.env)
-		}
-		if err == nil {
-			err = d.clusterSolvers(sv, m)
-		}
-	} else {
-		m, _, err = sf.solvers(d.env)
+		local = withoutServers(sv)
 	}
+	senv := solverEnv(d.env)
+	senv.Logger = d.log
+	set, err := solverset.Build(local, nil, senv)
 	if err != nil {
-		return nil, err
+		return nil, prefixKeys("solvers", err)
+	}
+	m := set.Solvers
+	if d.cluster() {
+		if err := d.clusterSolvers(sv, m); err != nil {
+			return nil, err
+		}
 	}
 	d.solvers[key] = m
 	return m, nil
 }
 
+// solverKey identifies a [solvers] table by its settings (its JSON, whose
+// maps are written in key order).
 func solverKey(sv config.Solvers) string {
-	var k string
-	if h := sv.HTTP01; h != nil {
-		k += fmt.Sprintf("http01 %q %q;", h.Listen, h.Webroot)
+	b, err := json.Marshal(sv)
+	if err != nil {
+		return fmt.Sprintf("%#v", sv) // a Config always marshals; never here
 	}
-	if t := sv.TLSALPN01; t != nil {
-		k += fmt.Sprintf("tlsalpn01 %q;", t.Listen)
-	}
-	if dn := sv.DNS01; dn != nil {
-		k += fmt.Sprintf("dns01 %q %v;", dn.Hook, dn.Delay.D())
-	}
-	return k
+	return string(b)
 }
 
 // managerConfig maps the file's renewal and hook settings onto the

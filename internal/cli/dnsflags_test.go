@@ -17,22 +17,23 @@ import (
 	"github.com/certkeeper/certkeeper/dnsprovider/bindtest"
 	"github.com/certkeeper/certkeeper/issue"
 	"github.com/certkeeper/certkeeper/keys"
-	"github.com/certkeeper/certkeeper/solver/dns01"
 )
 
-// parseDNSFlags parses args into dnsFlags and returns the solvers they
+// parseDNSFlags parses args into solverFlags and returns the solvers they
 // give.
 func parseDNSFlags(t *testing.T, env Env, args ...string) (map[acme.ChallengeType]challenge.Solver, error) {
 	t.Helper()
 	fs := newFlagSet("test", env)
-	var d dnsFlags
-	d.register(fs)
+	var sf solverFlags
+	sf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
-	m := map[acme.ChallengeType]challenge.Solver{}
-	err := d.addSolvers(m, env, 0)
-	return m, err
+	set, err := sf.build(env)
+	if err != nil {
+		return nil, err
+	}
+	return set.Solvers, nil
 }
 
 // TestDNSFlagsRFC2136 selects the RFC 2136 provider with flags, as
@@ -93,33 +94,32 @@ func TestDNSFlagsUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-dns-provider", "route53"}, "unknown -dns-provider"},
-		{[]string{"-dns-provider", "rfc2136"}, "needs -dns-server"},
-		{[]string{"-dns-provider", "rfc2136", "-dns-server", "127.0.0.1:53", "-tsig-name", "k"}, "needs -tsig-secret-file"},
-		{[]string{"-dns-provider", "exec"}, "needs -dns-exec"},
-		{[]string{"-dns-provider", "webhook"}, "needs -dns-webhook"},
+		{[]string{"-dns-provider", "route53"}, "-dns-provider: unknown provider \"route53\""},
+		{[]string{"-dns-provider", "rfc2136"}, "-dns-server: required"},
+		{[]string{"-dns-provider", "rfc2136", "-dns-server", "127.0.0.1:53", "-tsig-name", "k"}, "$CERTKEEPER_TSIG_SECRET is not set"},
+		{[]string{"-dns-provider", "exec"}, "-dns-exec: required"},
+		{[]string{"-dns-provider", "webhook"}, "-dns-webhook: required"},
 		{[]string{"-dns-provider", "webhook", "-dns-webhook", "http://x", "-dns-webhook-header", "nocolon"}, "want \"Name: value\""},
-		{[]string{"-dns-provider", "acme-dns"}, "needs -acme-dns-server"},
-		{[]string{"-dns-exec", "/bin/true"}, "needs -dns-provider"},
+		{[]string{"-dns-provider", "webhook", "-dns-webhook", "http://x", "-dns-webhook-header", "Authorization: Bearer x"}, "CERTKEEPER_DNS_WEBHOOK_AUTHORIZATION"},
+		{[]string{"-dns-provider", "acme-dns"}, "-acme-dns-server: required"},
+		{[]string{"-dns-exec", "/bin/true"}, "-dns-provider: required"},
+		{[]string{"-dns-hook", "/bin/true", "-dns-provider", "exec", "-dns-exec", "/bin/true"}, "-dns-hook and -dns-provider"},
+		{[]string{"-dns-provider", "exec", "-dns-exec", "/bin/true", "-dns-server", "127.0.0.1:53"}, "-dns-server: only used with provider \"rfc2136\""},
 	} {
 		_, err := parseDNSFlags(t, env, tc.args...)
 		if _, ok := err.(usageError); !ok || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: got %v, want a usage error with %q", tc.args, err, tc.want)
 		}
 	}
-	for _, args := range [][]string{{}, {"-dns-provider", "exec", "-dns-exec", "/bin/true"}, {"-dns-provider", "webhook", "-dns-webhook", "http://127.0.0.1:1/", "-dns-webhook-header", "Authorization: Bearer x"}} {
+	for _, args := range [][]string{
+		{"-http-listen", ":0"},
+		{"-dns-provider", "exec", "-dns-exec", "/bin/true"},
+		{"-dns-provider", "webhook", "-dns-webhook", "http://127.0.0.1:1/", "-dns-webhook-header", "X-Zone: example"},
+		{"-dns-hook", "/bin/true", "-dns-delay", "1s"},
+	} {
 		if _, err := parseDNSFlags(t, env, args...); err != nil {
 			t.Errorf("%v: %v", args, err)
 		}
-	}
-	// -dns-hook already configured dns-01.
-	fs := newFlagSet("test", env)
-	var d dnsFlags
-	d.register(fs)
-	fs.Parse([]string{"-dns-provider", "exec", "-dns-exec", "/bin/true"})
-	err := d.addSolvers(map[acme.ChallengeType]challenge.Solver{acme.ChallengeDNS01: dns01.Callback{}}, env, 0)
-	if _, ok := err.(usageError); !ok || !strings.Contains(err.Error(), "-dns-hook and -dns-provider") {
-		t.Errorf("with -dns-hook: got %v", err)
 	}
 }
 

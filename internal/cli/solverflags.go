@@ -2,19 +2,16 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
-	"fmt"
-	"os/exec"
+	"strings"
 	"time"
 
-	"github.com/certkeeper/certkeeper/acme"
-	"github.com/certkeeper/certkeeper/challenge"
-	"github.com/certkeeper/certkeeper/solver/dns01"
-	"github.com/certkeeper/certkeeper/solver/http01"
-	"github.com/certkeeper/certkeeper/solver/tlsalpn01"
+	"github.com/certkeeper/certkeeper/solver/solverset"
 )
 
-// solverFlags configures the challenge solvers of obtain and renew.
+// solverFlags configures the challenge solvers of obtain and renew: the
+// flags fill a solverset.Config, which builds the solvers.
 type solverFlags struct {
 	prefer     listFlag
 	webroot    string
@@ -26,60 +23,131 @@ type solverFlags struct {
 }
 
 func (s *solverFlags) register(fs *flag.FlagSet) {
-	fs.Var(&s.prefer, "challenge", "challenge types to use, in order of preference (http-01, tls-alpn-01, dns-01); default: every type configured below")
-	fs.StringVar(&s.webroot, "http-webroot", "", "http-01: write challenge files under DIR/.well-known/acme-challenge/")
+	fs.Var(&s.prefer, "challenge", "challenge types to use, in order of preference (http-01, tls-alpn-01, dns-01, dns-account-01, dns-persist-01); default: every type configured below")
+	fs.StringVar(&s.webroot, "http-webroot", "", "http-01: write challenge files under DIR/.well-known/acme-challenge/ (DIR must exist)")
 	fs.StringVar(&s.httpListen, "http-listen", "", "http-01: answer on this address with a built-in server (e.g. :80, 127.0.0.1:5002, [::1]:80)")
 	fs.StringVar(&s.tlsListen, "tls-listen", "", "tls-alpn-01: answer on this address with a built-in server (e.g. :443)")
 	fs.StringVar(&s.dnsHook, "dns-hook", "", "dns-01: run \"CMD present|cleanup RECORD-NAME VALUE\" to add and remove the TXT record")
-	fs.DurationVar(&s.dnsDelay, "dns-delay", 0, "dns-01: wait this long after the hook added the record, for DNS propagation")
+	fs.DurationVar(&s.dnsDelay, "dns-delay", 0, "dns-01: wait this long after the record was added, before the propagation check (with -dns-hook: instead of it)")
 	s.dns.register(fs)
 }
 
-func (s *solverFlags) solvers(env Env) (map[acme.ChallengeType]challenge.Solver, []acme.ChallengeType, error) {
-	m := map[acme.ChallengeType]challenge.Solver{}
-	if s.webroot != "" && s.httpListen != "" {
-		return nil, nil, usagef("-http-webroot and -http-listen both solve http-01: choose one")
-	}
-	if s.webroot != "" {
-		m[acme.ChallengeHTTP01] = &http01.Webroot{Dir: s.webroot}
-	}
-	if s.httpListen != "" {
-		m[acme.ChallengeHTTP01] = &http01.Standalone{Addr: s.httpListen}
+// config returns the solver configuration the flags describe.
+func (s *solverFlags) config() (solverset.Config, error) {
+	var cfg solverset.Config
+	if s.webroot != "" || s.httpListen != "" {
+		cfg.HTTP01 = &solverset.HTTP01{Listen: s.httpListen, Webroot: s.webroot}
 	}
 	if s.tlsListen != "" {
-		m[acme.ChallengeTLSALPN01] = &tlsalpn01.Standalone{Addr: s.tlsListen}
+		cfg.TLSALPN01 = &solverset.TLSALPN01{Listen: s.tlsListen}
+	}
+	if s.dnsHook != "" && s.dns.provider != "" {
+		return cfg, usagef("-dns-hook and -dns-provider both solve dns-01: choose one")
+	}
+	d, err := s.dns.config()
+	if err != nil {
+		return cfg, err
 	}
 	if s.dnsHook != "" {
-		hook := s.dnsHook
-		run := func(op string) func(ctx context.Context, chal acme.Challenge) error {
-			return func(ctx context.Context, chal acme.Challenge) error {
-				name, value, err := challenge.RecordFor(chal)
-				if err != nil {
-					return err
-				}
-				cmd := exec.CommandContext(ctx, hook, op, name, value)
-				cmd.Stdout, cmd.Stderr = env.Stderr, env.Stderr
-				if err := cmd.Run(); err != nil {
-					return fmt.Errorf("dns hook %s %s: %w", op, name, err)
-				}
-				return nil
-			}
+		d.Hook = s.dnsHook
+	}
+	if d.Provider != "" || d.Hook != "" || !isZero(d) {
+		d.Delay = solverset.Duration(s.dnsDelay)
+		cfg.DNS01 = &d
+	}
+	return cfg, nil
+}
+
+func isZero(d solverset.DNS01) bool {
+	return d.Server == "" && d.TSIGKeyFile == "" && d.TSIGName == "" && d.TSIGAlgorithm == "" && d.TSIGSecretFile == "" &&
+		d.TTL == 0 && d.Exec == "" && d.WebhookURL == "" && len(d.WebhookHeaders) == 0 && d.ACMEDNSServer == "" &&
+		d.ACMEDNSAccounts == "" && len(d.Resolvers) == 0 && d.NSPort == 0 && len(d.CheckServers) == 0 &&
+		len(d.CheckResolvers) == 0 && d.PropagationTimeout == 0 && d.PropagationInterval == 0 && !d.NoPropagationCheck && !d.NoCNAME
+}
+
+// build makes the solvers of the flags. Every problem is a usage error,
+// named by its flag.
+func (s *solverFlags) build(env Env) (*solverset.Set, error) {
+	cfg, err := s.config()
+	if err != nil {
+		return nil, err
+	}
+	if cfg == (solverset.Config{}) {
+		return nil, usagef("no challenge solver configured: give -http-listen, -http-webroot, -tls-listen, -dns-hook or -dns-provider")
+	}
+	set, err := solverset.Build(cfg, s.prefer, solverEnv(env))
+	if err != nil {
+		return nil, usageError{flagErrors(err)}
+	}
+	return set, nil
+}
+
+// prepare builds the solvers and runs their local checks (ports bound
+// and held, webroot, programs, files, secrets) before any request to the
+// CA; the caller closes the set.
+func (s *solverFlags) prepare(ctx context.Context, env Env) (*solverset.Set, error) {
+	set, err := s.build(env)
+	if err != nil {
+		return nil, err
+	}
+	if err := set.Prepare(ctx); err != nil {
+		return nil, errors.New(flagErrors(err))
+	}
+	return set, nil
+}
+
+// solverEnv is what solverset takes from the program.
+func solverEnv(env Env) solverset.Env {
+	return solverset.Env{Getenv: env.Getenv, Output: env.Stderr}
+}
+
+// flagOf names the flag of each solverset key.
+var flagOf = map[string]string{
+	"http01":                           "-http-listen/-http-webroot",
+	"http01.listen":                    "-http-listen",
+	"http01.webroot":                   "-http-webroot",
+	"tlsalpn01.listen":                 "-tls-listen",
+	"dns01.hook":                       "-dns-hook",
+	"dns01.delay":                      "-dns-delay",
+	"dns01.provider":                   "-dns-provider",
+	"dns01.server":                     "-dns-server",
+	"dns01.tsig_key_file":              "-tsig-key-file",
+	"dns01.tsig_name":                  "-tsig-name",
+	"dns01.tsig_algorithm":             "-tsig-algorithm",
+	"dns01.tsig_secret_file":           "-tsig-secret-file",
+	"dns01.tsig_secret_env":            "-tsig-secret-file",
+	"dns01.ttl":                        "-dns-ttl",
+	"dns01.exec":                       "-dns-exec",
+	"dns01.webhook_url":                "-dns-webhook",
+	"dns01.webhook_headers":            "-dns-webhook-header",
+	"dns01.webhook_authorization_env":  "$CERTKEEPER_DNS_WEBHOOK_AUTHORIZATION",
+	"dns01.webhook_authorization_file": "$CERTKEEPER_DNS_WEBHOOK_AUTHORIZATION",
+	"dns01.acme_dns_server":            "-acme-dns-server",
+	"dns01.acme_dns_accounts":          "-acme-dns-accounts",
+	"dns01.resolvers":                  "-dns-resolver",
+	"dns01.ns_port":                    "-dns-ns-port",
+	"dns01.check_servers":              "-dns-check-server",
+	"dns01.check_resolvers":            "-dns-check-resolver",
+	"dns01.propagation_timeout":        "-dns-propagation-timeout",
+	"dns01.propagation_interval":       "-dns-propagation-interval",
+	"dns01.no_propagation_check":       "-dns-no-propagation-check",
+	"dns01.no_cname":                   "-dns-no-cname",
+}
+
+// flagErrors writes solverset's errors with flag names for keys, one per
+// line.
+func flagErrors(err error) string {
+	keyed, other := solverset.KeyErrors(err)
+	var lines []string
+	for _, ke := range keyed {
+		name := flagOf[ke.Key]
+		if name == "" {
+			name = ke.Key
 		}
-		m[acme.ChallengeDNS01] = &dns01.Callback{PresentFunc: run("present"), CleanUpFunc: run("cleanup"), PropagationDelay: s.dnsDelay}
+		lines = append(lines, name+": "+ke.Err.Error())
 	}
-	if err := s.dns.addSolvers(m, env, s.dnsDelay); err != nil {
-		return nil, nil, err
+	for _, e := range other {
+		lines = append(lines, e.Error())
 	}
-	if len(m) == 0 {
-		return nil, nil, usagef("no challenge solver configured: give -http-listen, -http-webroot, -tls-listen, -dns-hook or -dns-provider")
-	}
-	var pref []acme.ChallengeType
-	for _, p := range s.prefer {
-		t := acme.ChallengeType(p)
-		if m[t] == nil {
-			return nil, nil, usagef("-challenge %s: no solver for it is configured", p)
-		}
-		pref = append(pref, t)
-	}
-	return m, pref, nil
+	return strings.Join(lines, "\n")
 }

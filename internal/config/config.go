@@ -19,6 +19,7 @@ import (
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/issue"
 	"github.com/certkeeper/certkeeper/keys"
+	"github.com/certkeeper/certkeeper/solver/solverset"
 )
 
 // Config is the whole file.
@@ -156,29 +157,11 @@ type Metrics struct {
 	Listen string `toml:"listen"`
 }
 
-// Solvers configures how challenges are answered.
-type Solvers struct {
-	HTTP01    *HTTP01    `toml:"http01"`
-	TLSALPN01 *TLSALPN01 `toml:"tlsalpn01"`
-	DNS01     *DNS01     `toml:"dns01"`
-}
-
-// HTTP01 answers http-01 with a built-in server or a webroot.
-type HTTP01 struct {
-	Listen  string `toml:"listen"`
-	Webroot string `toml:"webroot"`
-}
-
-// TLSALPN01 answers tls-alpn-01 with a built-in TLS server.
-type TLSALPN01 struct {
-	Listen string `toml:"listen"`
-}
-
-// DNS01 answers dns-01 by running a hook: "HOOK present|cleanup NAME VALUE".
-type DNS01 struct {
-	Hook  string   `toml:"hook"`
-	Delay Duration `toml:"delay"`
-}
+// Solvers configures how challenges are answered: the [solvers] tables
+// (and a certificate's own [certificate.solvers]) are the solverset
+// schema, the same as the command line's flags and a lineage record's,
+// with every DNS provider and the propagation check (docs/daemon.md).
+type Solvers = solverset.Config
 
 // Hook runs a command on events.
 type Hook struct {
@@ -260,17 +243,48 @@ func Parse(data []byte) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, k := range und {
-			keys[i] = k.String()
-		}
-		return nil, fmt.Errorf("unknown key(s): %s", strings.Join(keys, ", "))
+	if err := undecoded(md); err != nil {
+		return nil, err
 	}
 	if err := c.check(); err != nil {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// LoadAll reads and checks the file at path like Load, but also returns
+// the Config when its checks fail (with defaults filled in as far as
+// they got), so that a caller checking more ("certkeeper run -check") can
+// report every problem at once. The Config is nil only when the file
+// cannot be read or decoded. Errors do not repeat path, except the
+// error reading the file.
+func LoadAll(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var c Config
+	md, err := toml.Decode(string(data), &c)
+	if err != nil {
+		return nil, err
+	}
+	if err := undecoded(md); err != nil {
+		return nil, err
+	}
+	return &c, c.check()
+}
+
+// undecoded reports the keys of the file that no field took.
+func undecoded(md toml.MetaData) error {
+	und := md.Undecoded()
+	if len(und) == 0 {
+		return nil
+	}
+	keys := make([]string, len(und))
+	for i, k := range und {
+		keys[i] = k.String()
+	}
+	return fmt.Errorf("unknown key(s): %s", strings.Join(keys, ", "))
 }
 
 // CAAliases maps the CA names users may write to directory URLs.
@@ -292,7 +306,7 @@ func (c *CA) DirectoryURL() string {
 var EventTypes = []string{"obtaining", "obtained", "renewing", "renewed", "failed", "expiring_soon", "panic", "revoked", "hook_failed"}
 
 // ChallengeTypes are the challenge types certificates may prefer.
-var ChallengeTypes = []string{"http-01", "tls-alpn-01", "dns-01"}
+var ChallengeTypes = []string{"http-01", "tls-alpn-01", "dns-01", "dns-account-01", "dns-persist-01"}
 
 func (c *Config) check() error {
 	var errs []error
@@ -346,7 +360,7 @@ func (c *Config) check() error {
 			bad("metrics.listen", "%q is not host:port (%v)", l, err)
 		}
 	}
-	c.Solvers.check("solvers", bad)
+	checkSolvers("solvers", &c.Solvers, bad)
 	for i, h := range c.Hooks {
 		key := fmt.Sprintf("hook[%d]", i)
 		if h.Command == "" {
@@ -414,7 +428,7 @@ func (c *Config) check() error {
 		skey := "solvers"
 		if cert.Solvers != nil {
 			skey = key + ".solvers"
-			cert.Solvers.check(skey, bad)
+			checkSolvers(skey, cert.Solvers, bad)
 			solvers = cert.Solvers
 		}
 		have := solvers.Types()
@@ -422,12 +436,12 @@ func (c *Config) check() error {
 			bad(skey, "no challenge solver configured for certificate %q: add http01, tlsalpn01 or dns01", cert.Name)
 		}
 		for _, ch := range cert.Challenges {
-			if !slices.Contains(have, ch) {
+			if !slices.Contains(have, acme.ChallengeType(ch)) {
 				bad(key+".challenges", "%s has no solver in [%s]", ch, skey)
 			}
 		}
 		for _, id := range ids {
-			if issue.IsWildcard(id) && !slices.Contains(have, "dns-01") {
+			if issue.IsWildcard(id) && !slices.Contains(have, acme.ChallengeDNS01) {
 				bad(key+".names", "%s is a wildcard, which only dns-01 can validate: configure [%s.dns01]", id.Value, skey)
 			}
 		}
@@ -443,41 +457,14 @@ func checkChallenges(key string, list []string, bad func(key, format string, a .
 	}
 }
 
-// Types returns the challenge types configured, in the default order of
-// preference.
-func (s *Solvers) Types() []string {
-	var t []string
-	if s.HTTP01 != nil {
-		t = append(t, "http-01")
+// checkSolvers validates one [solvers] table, whose path in the file is
+// key, naming each problem by its full path (solvers.dns01.server).
+func checkSolvers(key string, s *Solvers, bad func(key, format string, a ...any)) {
+	keyed, other := solverset.KeyErrors(s.Validate())
+	for _, ke := range keyed {
+		bad(key+"."+ke.Key, "%v", ke.Err)
 	}
-	if s.TLSALPN01 != nil {
-		t = append(t, "tls-alpn-01")
-	}
-	if s.DNS01 != nil {
-		t = append(t, "dns-01")
-	}
-	return t
-}
-
-func (s *Solvers) check(key string, bad func(key, format string, a ...any)) {
-	if h := s.HTTP01; h != nil {
-		switch {
-		case h.Listen == "" && h.Webroot == "":
-			bad(key+".http01", "give listen (built-in server) or webroot")
-		case h.Listen != "" && h.Webroot != "":
-			bad(key+".http01", "give listen or webroot, not both")
-		case h.Listen != "":
-			if _, _, err := net.SplitHostPort(h.Listen); err != nil {
-				bad(key+".http01.listen", "%q is not host:port (%v)", h.Listen, err)
-			}
-		}
-	}
-	if t := s.TLSALPN01; t != nil {
-		if _, _, err := net.SplitHostPort(t.Listen); err != nil {
-			bad(key+".tlsalpn01.listen", "%q is not host:port (%v)", t.Listen, err)
-		}
-	}
-	if d := s.DNS01; d != nil && d.Hook == "" {
-		bad(key+".dns01.hook", "required")
+	for _, err := range other {
+		bad(key, "%v", err)
 	}
 }

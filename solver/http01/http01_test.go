@@ -39,6 +39,9 @@ func TestWebroot(t *testing.T) {
 	ctx := testCtx(t)
 	dir := t.TempDir()
 	w := Webroot{Dir: filepath.Join(dir, "www")}
+	if err := os.Mkdir(w.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	chal := acme.Challenge{Type: acme.ChallengeHTTP01, Token: token, KeyAuthorization: keyAuth}
 	if err := w.Present(ctx, chal); err != nil {
 		t.Fatal(err)
@@ -93,6 +96,77 @@ func TestWebroot(t *testing.T) {
 	if err := (Webroot{}).Present(ctx, chal); err == nil {
 		t.Error("empty Dir accepted")
 	}
+}
+
+// TestWebrootNeverCreatesRoot checks that a mistyped document root is an
+// error, and that neither it nor its parents are created.
+func TestWebrootNeverCreatesRoot(t *testing.T) {
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	chal := acme.Challenge{Type: acme.ChallengeHTTP01, Token: token, KeyAuthorization: keyAuth}
+	missing := filepath.Join(dir, "typo", "html")
+	err := Webroot{Dir: missing}.Present(ctx, chal)
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Present under a missing root = %v, want fs.ErrNotExist", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "typo")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the missing root's parent was created (%v)", err)
+	}
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, nil, 0o644)
+	if err := (Webroot{Dir: file}).Present(ctx, chal); err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("Present under a file = %v", err)
+	}
+}
+
+// TestStandaloneListen checks that Listen holds the port across
+// challenges until Close, and that Close is idempotent.
+func TestStandaloneListen(t *testing.T) {
+	ctx := testCtx(t)
+	s := &Standalone{Addr: "127.0.0.1:0"}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close before Listen: %v", err)
+	}
+	if err := s.Listen(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(ctx); err != nil {
+		t.Fatalf("second Listen: %v", err)
+	}
+	addr := s.ListenAddr()
+	if addr == nil {
+		t.Fatal("not listening after Listen")
+	}
+	chal := chalFor(token, "example.com")
+	if err := s.Present(ctx, chal); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.ListenAddr(); got == nil || got.String() != addr.String() {
+		t.Fatalf("Present moved the server from %v to %v", addr, got)
+	}
+	if err := s.CleanUp(ctx, chal); err != nil {
+		t.Fatal(err)
+	}
+	if s.ListenAddr() == nil {
+		t.Fatal("CleanUp stopped the server Listen holds")
+	}
+	if _, err := net.Listen("tcp", addr.String()); err == nil {
+		t.Fatal("the port was free while held")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if s.ListenAddr() != nil {
+		t.Fatal("still listening after Close")
+	}
+	l, err := net.Listen("tcp", addr.String())
+	if err != nil {
+		t.Fatalf("port not freed by Close: %v", err)
+	}
+	l.Close()
 }
 
 func TestHandler(t *testing.T) {

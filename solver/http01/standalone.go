@@ -16,7 +16,8 @@ import (
 
 // Standalone solves http-01 with its own HTTP server, started by the
 // first Present and stopped when the last presented challenge is cleaned
-// up, so that port 80 is held only while the CA validates. Concurrent
+// up, so that port 80 is held only while the CA validates (or from
+// Listen to Close). Concurrent
 // challenges share one server. Use it where nothing else listens on the
 // port. The zero value listens on ":80"; a Standalone must not be copied
 // after first use. It is safe for concurrent use.
@@ -67,6 +68,28 @@ func (s *Standalone) Present(ctx context.Context, chal acme.Challenge) error {
 func (s *Standalone) CleanUp(ctx context.Context, chal acme.Challenge) error {
 	return s.refs.Release(func() bool { return s.handler.release(chal.Token) }, func() error { return s.stop(ctx) })
 }
+
+// Listen binds the address now and keeps the server running until Close,
+// whatever challenges come and go, so that nothing else can take the port
+// between a check before an order and the challenges of that order. A
+// second Listen before Close changes nothing. Without Listen the server
+// runs only while challenges are presented.
+func (s *Standalone) Listen(ctx context.Context) error {
+	return s.refs.Hold(func() error { return s.start(ctx) })
+}
+
+// Close undoes Listen: the server stops, and the port is freed, unless
+// challenges are still presented (then the last CleanUp stops it). It
+// waits up to closeTimeout for requests in flight. Without Listen, or
+// called again, it does nothing.
+func (s *Standalone) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	return s.refs.Unhold(func() error { return s.stop(ctx) })
+}
+
+// closeTimeout bounds how long Close waits for requests in flight.
+const closeTimeout = 5 * time.Second
 
 // ListenAddr returns the address the server listens on while it runs,
 // nil otherwise. With a port of 0 in Addr it tells which port was chosen.

@@ -24,16 +24,24 @@ type Webroot struct {
 var _ challenge.Solver = Webroot{}
 
 // Present writes the response file atomically, mode 0644 so that a web
-// server running as another user can read it, creating the directories
-// (mode 0755) as needed. It refuses a token that is not base64url, which
-// could otherwise name a file outside the directory.
+// server running as another user can read it, creating
+// .well-known/acme-challenge below Dir (mode 0755) as needed. Dir itself
+// must exist and be a directory: a mistyped Dir is an error wrapping
+// fs.ErrNotExist, never a new directory tree the web server does not
+// serve. It refuses a token that is not base64url, which could otherwise
+// name a file outside the directory.
 func (w Webroot) Present(ctx context.Context, chal acme.Challenge) error {
 	path, err := w.path(chal)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("http01 webroot: %w", err)
+	if err := CheckWebroot(w.Dir); err != nil {
+		return err
+	}
+	for _, d := range []string{filepath.Join(w.Dir, ".well-known"), filepath.Dir(path)} {
+		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("http01 webroot: %w", err)
+		}
 	}
 	if err := atomicfile.Write(path, []byte(chal.KeyAuthorization), 0o644); err != nil {
 		return fmt.Errorf("http01 webroot: writing %s: %w", path, err)
@@ -50,6 +58,23 @@ func (w Webroot) CleanUp(ctx context.Context, chal acme.Challenge) error {
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("http01 webroot: %w", err)
+	}
+	return nil
+}
+
+// CheckWebroot reports whether dir can be a Webroot's Dir: it must exist
+// and be a directory. The error wraps fs.ErrNotExist when it does not
+// exist.
+func CheckWebroot(dir string) error {
+	if dir == "" {
+		return errors.New("http01 webroot: Dir is empty")
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("http01 webroot: the document root must exist: %w", err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("http01 webroot: %s is not a directory", dir)
 	}
 	return nil
 }

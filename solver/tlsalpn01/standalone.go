@@ -20,7 +20,7 @@ const handshakeTimeout = 10 * time.Second
 
 // Standalone solves tls-alpn-01 with its own TLS listener, started by
 // the first Present and stopped when the last presented challenge is
-// cleaned up. It completes only acme-tls/1 handshakes for presented
+// cleaned up (or from Listen to Close). It completes only acme-tls/1 handshakes for presented
 // names, refusing every other handshake, and closes each connection once
 // the handshake is done. The zero value listens on ":443"; a Standalone
 // must not be copied after first use. It is safe for concurrent use.
@@ -90,6 +90,25 @@ func (s *Standalone) stop(ctx context.Context) error {
 		return fmt.Errorf("tlsalpn01 standalone: listener on %s failed: %w", s.addr(), r.err)
 	}
 	return nil
+}
+
+// Listen binds the address now and keeps the listener open until Close,
+// whatever challenges come and go, so that nothing else can take the port
+// between a check before an order and the challenges of that order. A
+// second Listen before Close changes nothing. Without Listen the listener
+// is open only while challenges are presented.
+func (s *Standalone) Listen(ctx context.Context) error {
+	return s.refs.Hold(func() error { return s.start(ctx) })
+}
+
+// Close undoes Listen: the listener closes, and the port is freed, unless
+// challenges are still presented (then the last CleanUp closes it). It
+// waits up to handshakeTimeout for handshakes in flight. Without Listen,
+// or called again, it does nothing.
+func (s *Standalone) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+	defer cancel()
+	return s.refs.Unhold(func() error { return s.stop(ctx) })
 }
 
 // ListenAddr returns the address the listener is bound to while it

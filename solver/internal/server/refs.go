@@ -7,8 +7,9 @@ import "sync"
 // Its lock also guards the caller's server state: start, stop and the
 // function given to Locked all run with it held. The zero value is ready.
 type Refs struct {
-	mu sync.Mutex
-	n  int
+	mu   sync.Mutex
+	n    int
+	held bool // Hold's reference is counted in n
 }
 
 // Acquire counts one more challenge, calling start first if there was
@@ -34,6 +35,41 @@ func (r *Refs) Release(presented func() bool, stop func() error) error {
 	if !presented() || r.n == 0 {
 		return nil
 	}
+	r.n--
+	if r.n > 0 {
+		return nil
+	}
+	return stop()
+}
+
+// Hold counts one reference that is not a challenge, calling start first
+// if there was none: the server runs until Unhold, whatever challenges
+// come and go. A second Hold before Unhold changes nothing.
+func (r *Refs) Hold(start func() error) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.held {
+		return nil
+	}
+	if r.n == 0 {
+		if err := start(); err != nil {
+			return err
+		}
+	}
+	r.n++
+	r.held = true
+	return nil
+}
+
+// Unhold gives back the reference Hold took, if any, and calls stop if no
+// challenge needs the server either.
+func (r *Refs) Unhold(stop func() error) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.held {
+		return nil
+	}
+	r.held = false
 	r.n--
 	if r.n > 0 {
 		return nil

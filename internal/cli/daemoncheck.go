@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+
+	"github.com/certkeeper/certkeeper/internal/config"
+	"github.com/certkeeper/certkeeper/solver/solverset"
+)
+
+// checkDaemonConfig is "certkeeper run -check": the file's own checks,
+// then what needs the system, every problem at once: each [solvers]
+// table's local checks (its ports bind, and are released at once; its
+// webroot, programs, files and secrets exist) and each [[hook]] command
+// is an executable program.
+func checkDaemonConfig(ctx context.Context, env Env, path string) error {
+	cfg, err := config.LoadAll(path)
+	if cfg == nil {
+		return usageError{err.Error()}
+	}
+	errs := []error{err}
+	seen := map[string]bool{}
+	check := func(key string, sv config.Solvers) {
+		if seen[solverKey(sv)] || sv.Validate() != nil {
+			return // checked already, or its problems are in err
+		}
+		seen[solverKey(sv)] = true
+		senv := solverEnv(env)
+		senv.Output = nil
+		errs = append(errs, prefixKeys(key, sv.Check(ctx, senv)))
+	}
+	check("solvers", cfg.Solvers)
+	for i, c := range cfg.Certs {
+		if c.Solvers != nil {
+			check(fmt.Sprintf("certificate[%d].solvers", i), *c.Solvers)
+		}
+	}
+	for i, h := range cfg.Hooks {
+		if h.Command == "" {
+			continue
+		}
+		if _, err := exec.LookPath(h.Command); err != nil {
+			errs = append(errs, fmt.Errorf("hook[%d].command: not an executable program: %w", i, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return usageError{fmt.Sprintf("%s: %v", path, err)}
+	}
+	printf(env.Stdout, "%s: ok, %d certificates\n", path, len(cfg.Certs))
+	return nil
+}
+
+// prefixKeys puts prefix (the table's path in the file, "solvers" or
+// "certificate[2].solvers") before the keys of solverset's errors.
+func prefixKeys(prefix string, err error) error {
+	if err == nil {
+		return nil
+	}
+	keyed, other := solverset.KeyErrors(err)
+	errs := other
+	for _, ke := range keyed {
+		errs = append(errs, &solverset.KeyError{Key: prefix + "." + ke.Key, Err: ke.Err})
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,213 @@
+package solverset
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/challenge"
+	"github.com/certkeeper/certkeeper/dnsprovider/acmedns"
+	dnsexec "github.com/certkeeper/certkeeper/dnsprovider/exec"
+	"github.com/certkeeper/certkeeper/dnsprovider/rfc2136"
+	"github.com/certkeeper/certkeeper/dnsprovider/webhook"
+	"github.com/certkeeper/certkeeper/solver/dns01"
+	"github.com/certkeeper/certkeeper/solver/http01"
+	"github.com/certkeeper/certkeeper/solver/tlsalpn01"
+)
+
+// Build makes the solvers cfg describes. challenges, if not empty, are
+// the challenge types allowed in order of preference ("http-01",
+// "tls-alpn-01", "dns-01", "dns-account-01", "dns-persist-01"); each must
+// be configured, else the error names the table to add. Build validates
+// cfg (Validate) and reads the secrets it names (files, and variables
+// through env.Getenv); it neither binds ports nor runs anything: call
+// Set.Prepare for the local checks before ordering. Errors are joined,
+// each a *KeyError naming its setting where there is one.
+func Build(cfg Config, challenges []string, env Env) (*Set, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	pref, err := cfg.checkChallenges(challenges)
+	if err != nil {
+		return nil, err
+	}
+	s := &Set{Solvers: map[acme.ChallengeType]challenge.Solver{}, Preference: pref, cfg: cfg, env: env}
+	if h := cfg.HTTP01; h != nil {
+		if h.Webroot != "" {
+			s.Solvers[acme.ChallengeHTTP01] = http01.Webroot{Dir: h.Webroot}
+		} else {
+			st := &http01.Standalone{Addr: h.Listen, Logger: env.Logger}
+			s.Solvers[acme.ChallengeHTTP01] = st
+			s.servers = append(s.servers, server{"http01.listen", st})
+		}
+	}
+	if t := cfg.TLSALPN01; t != nil {
+		st := &tlsalpn01.Standalone{Addr: t.Listen, Logger: env.Logger}
+		s.Solvers[acme.ChallengeTLSALPN01] = st
+		s.servers = append(s.servers, server{"tlsalpn01.listen", st})
+	}
+	if d := cfg.DNS01; d != nil {
+		if d.provider() == ProviderHook {
+			s.Solvers[acme.ChallengeDNS01] = hookSolver(d, env)
+		} else {
+			p, err := d.newProvider(env)
+			if err != nil {
+				return nil, err
+			}
+			sol := d.solver(p)
+			for _, t := range []acme.ChallengeType{acme.ChallengeDNS01, acme.ChallengeDNSAccount01, acme.ChallengeDNSPersist01} {
+				s.Solvers[t] = sol
+			}
+		}
+	}
+	return s, nil
+}
+
+// hookSolver runs the legacy hook, "CMD present|cleanup RECORD-NAME
+// VALUE", for dns-01.
+func hookSolver(d *DNS01, env Env) *dns01.Callback {
+	hook := d.Hook
+	out := env.output()
+	run := func(op string) func(ctx context.Context, chal acme.Challenge) error {
+		return func(ctx context.Context, chal acme.Challenge) error {
+			name, value, err := challenge.RecordFor(chal)
+			if err != nil {
+				return err
+			}
+			cmd := exec.CommandContext(ctx, hook, op, name, value)
+			cmd.Stdout, cmd.Stderr = out, out
+			if err := cmd.Run(); err != nil {
+				return fmt.Errorf("dns hook %s %s: %w", op, name, err)
+			}
+			return nil
+		}
+	}
+	return &dns01.Callback{PresentFunc: run("present"), CleanUpFunc: run("cleanup"), PropagationDelay: d.Delay.D()}
+}
+
+// solver wraps p with the lookup and propagation settings.
+func (d *DNS01) solver(p dns01.Provider) *dns01.Solver {
+	return &dns01.Solver{
+		Provider: p,
+		Resolver: dns01.Resolver{Servers: d.Resolvers},
+		NoCNAME:  d.NoCNAME,
+		Propagation: dns01.Propagation{
+			Servers:   d.CheckServers,
+			Port:      d.NSPort,
+			Resolvers: d.CheckResolvers,
+			Delay:     d.Delay.D(),
+			Interval:  d.PropagationInterval.D(),
+			Timeout:   d.PropagationTimeout.D(),
+		},
+		NoPropagationCheck: d.NoPropagationCheck,
+	}
+}
+
+// newProvider makes the provider of a validated table, reading its
+// secrets.
+func (d *DNS01) newProvider(env Env) (dns01.Provider, error) {
+	switch d.provider() {
+	case ProviderRFC2136:
+		key, err := d.tsigKey(env)
+		if err != nil {
+			return nil, err
+		}
+		return &rfc2136.Provider{Server: d.Server, Key: key, TTL: d.TTL.D()}, nil
+	case ProviderExec:
+		return &dnsexec.Provider{Command: d.Exec, Output: env.Output}, nil
+	case ProviderWebhook:
+		h := http.Header{}
+		for k, v := range d.WebhookHeaders {
+			h.Set(k, v)
+		}
+		a, err := d.webhookAuthorization(env)
+		if err != nil {
+			return nil, err
+		}
+		if a != "" {
+			h.Set("Authorization", a)
+		}
+		return &webhook.Provider{URL: d.WebhookURL, Header: h}, nil
+	case ProviderACMEDNS:
+		data, err := os.ReadFile(d.ACMEDNSAccounts)
+		if err != nil {
+			return nil, &KeyError{Key: "dns01.acme_dns_accounts", Err: err}
+		}
+		accts, err := acmedns.LoadAccounts(data)
+		if err != nil {
+			return nil, &KeyError{Key: "dns01.acme_dns_accounts", Err: err}
+		}
+		return &acmedns.Provider{Client: &acmedns.Client{Server: d.ACMEDNSServer}, Accounts: accts}, nil
+	}
+	return nil, fmt.Errorf("dns01.provider: %q has no builder", d.Provider) // Validate lets none through
+}
+
+// tsigSecretEnv is the variable that holds TSIGName's secret.
+func (d *DNS01) tsigSecretEnv() string {
+	if d.TSIGSecretEnv != "" {
+		return d.TSIGSecretEnv
+	}
+	return DefaultTSIGSecretEnv
+}
+
+// tsigKey reads the TSIG key from TSIGKeyFile, or TSIGName's secret from
+// TSIGSecretFile or the environment. No key means unsigned updates, for
+// servers that allow them by address.
+func (d *DNS01) tsigKey(env Env) (rfc2136.Key, error) {
+	if d.TSIGKeyFile != "" {
+		data, err := os.ReadFile(d.TSIGKeyFile)
+		if err != nil {
+			return rfc2136.Key{}, &KeyError{Key: "dns01.tsig_key_file", Err: err}
+		}
+		k, err := rfc2136.ParseKeyFile(data)
+		if err != nil {
+			return rfc2136.Key{}, &KeyError{Key: "dns01.tsig_key_file", Err: err}
+		}
+		return k, nil
+	}
+	if d.TSIGName == "" {
+		return rfc2136.Key{}, nil
+	}
+	var secret string
+	if d.TSIGSecretFile != "" {
+		data, err := os.ReadFile(d.TSIGSecretFile)
+		if err != nil {
+			return rfc2136.Key{}, &KeyError{Key: "dns01.tsig_secret_file", Err: err}
+		}
+		secret = strings.TrimSpace(string(data))
+		if secret == "" {
+			return rfc2136.Key{}, keyErr("dns01.tsig_secret_file", "%s is empty", d.TSIGSecretFile)
+		}
+	} else if secret = env.getenv(d.tsigSecretEnv()); secret == "" {
+		return rfc2136.Key{}, d.tsigSecretMissing()
+	}
+	return rfc2136.Key{Name: d.TSIGName, Algorithm: d.TSIGAlgorithm, Secret: secret}, nil
+}
+
+func (d *DNS01) tsigSecretMissing() error {
+	return keyErr("dns01.tsig_secret_env", "$%s is not set: tsig_name %q needs its secret there or in tsig_secret_file", d.tsigSecretEnv(), d.TSIGName)
+}
+
+// webhookAuthorization reads the Authorization header's value, "" for
+// none.
+func (d *DNS01) webhookAuthorization(env Env) (string, error) {
+	if d.WebhookAuthorizationFile != "" {
+		data, err := os.ReadFile(d.WebhookAuthorizationFile)
+		if err != nil {
+			return "", &KeyError{Key: "dns01.webhook_authorization_file", Err: err}
+		}
+		return strings.TrimSpace(string(data)), nil
+	}
+	if d.WebhookAuthorizationEnv != "" {
+		a := env.getenv(d.WebhookAuthorizationEnv)
+		if a == "" {
+			return "", keyErr("dns01.webhook_authorization_env", "$%s is not set", d.WebhookAuthorizationEnv)
+		}
+		return a, nil
+	}
+	return env.getenv(DefaultWebhookAuthorizationEnv), nil
+}
