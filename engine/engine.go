@@ -195,6 +195,9 @@ func (e *Engine) checkWritable(ctx context.Context) error {
 	return nil
 }
 
+// ErrNoSolver says that a lineage configures no challenge solver.
+var ErrNoSolver = errors.New("no challenge solver configured")
+
 // LocalError is a problem found before any request to the CA: a store that
 // cannot be written, a listener that cannot bind, a CSR that does not
 // match, a setting that cannot work. What names the setting.

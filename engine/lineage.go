@@ -187,6 +187,9 @@ func (e *Engine) prepare(l store.Lineage, opts AccountOptions) (*prepared, error
 	if err != nil {
 		return nil, err
 	}
+	if len(set.Solvers) == 0 {
+		return nil, &LocalError{What: "certificate " + l.Name, Err: ErrNoSolver}
+	}
 	opts.ID = l.Account
 	src := e.accountSource(l.CA, l.CARoot, opts)
 	c := manager.Certificate{

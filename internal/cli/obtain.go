@@ -110,6 +110,9 @@ func runObtain(ctx context.Context, env Env, args []string) error {
 			return usageError{err.Error()}
 		}
 	}
+	if !sf.set() {
+		return usagef("no challenge solver configured: give -http-listen, -http-webroot, -tls-listen, -dns-hook or -dns-provider")
+	}
 	if req.Account, err = c.accountOptions(); err != nil {
 		return err
 	}
