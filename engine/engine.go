@@ -81,6 +81,7 @@ type Engine struct {
 	clients  map[clientKey]*acme.Client
 	accounts map[accountKey]*accountSource
 	sets     map[string]*solverset.Set
+	holds    map[*solverset.Set]*holdCount
 }
 
 type clientKey struct{ ca, root string }
@@ -110,6 +111,7 @@ func New(cfg Config) (*Engine, error) {
 		clients:  map[clientKey]*acme.Client{},
 		accounts: map[accountKey]*accountSource{},
 		sets:     map[string]*solverset.Set{},
+		holds:    map[*solverset.Set]*holdCount{},
 	}, nil
 }
 

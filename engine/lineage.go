@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
@@ -218,6 +219,7 @@ func (e *Engine) prepare(l store.Lineage, opts AccountOptions) (*prepared, error
 		}
 		c.Hooks = append(c.Hooks, mh)
 	}
+	c.Prepare = func(ctx context.Context) (func(), error) { return e.hold(ctx, set) }
 	return &prepared{lineage: l, cert: c, set: set}, nil
 }
 
@@ -244,15 +246,39 @@ func (e *Engine) solverSet(l store.Lineage) (*solverset.Set, error) {
 	return s, nil
 }
 
-// prepareSolvers runs the local checks of the solver sets ps use, each
-// set once, and holds what they bind until the engine is closed.
-func (e *Engine) prepareSolvers(ctx context.Context, ps []*prepared) map[*solverset.Set]error {
-	out := map[*solverset.Set]error{}
-	for _, p := range ps {
-		if _, done := out[p.set]; done {
-			continue
-		}
-		out[p.set] = p.set.Prepare(ctx)
+// hold prepares set (its local checks, its listeners bound) for an order,
+// unless another order holds it already, and returns the function that
+// lets it go: the listeners are released when the last order using them
+// ends.
+func (e *Engine) hold(ctx context.Context, set *solverset.Set) (func(), error) {
+	e.mu.Lock()
+	h := e.holds[set]
+	if h == nil {
+		h = &holdCount{}
+		e.holds[set] = h
 	}
-	return out
+	e.mu.Unlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.n == 0 {
+		if err := set.Prepare(ctx); err != nil {
+			return nil, &LocalError{What: "solvers", Err: err}
+		}
+	}
+	h.n++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if h.n--; h.n == 0 {
+				set.Close()
+			}
+		})
+	}, nil
+}
+
+type holdCount struct {
+	mu sync.Mutex
+	n  int
 }

@@ -146,9 +146,6 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	if err := e.prepareSolvers(ctx, []*prepared{p})[p.set]; err != nil {
-		return res, &LocalError{What: "solvers", Err: err}
-	}
 	p.cert.Key = req.Key
 	held, err := e.recordLineage(ctx, &p.lineage, req.Names)
 	if err != nil {

@@ -127,19 +127,12 @@ func (e *Engine) Renew(ctx context.Context, opts RenewOptions) ([]Result, error)
 			due = nil
 		}
 	}
-	setErrs := e.prepareSolvers(ctx, due)
 	var (
 		mu  sync.Mutex
 		wg  sync.WaitGroup
 		sem = make(chan struct{}, e.concurrency())
 	)
 	for _, p := range due {
-		if err := setErrs[p.set]; err != nil {
-			mu.Lock()
-			results = append(results, failed(p.lineage, &LocalError{What: "solvers", Err: err}))
-			mu.Unlock()
-			continue
-		}
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()

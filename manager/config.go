@@ -46,6 +46,13 @@ type Certificate struct {
 	CSR []byte
 	// Hooks run on this certificate's events, after Config.Hooks.
 	Hooks []Hook
+	// Prepare, if set, is called before each order of this certificate,
+	// once the store's lock is held and the store shows that an order is
+	// still needed, and before anything is sent to the CA: it checks and
+	// takes what the order needs locally (a port for a built-in server).
+	// Its error fails the attempt, as a failed order does; release is
+	// called when the order has ended.
+	Prepare func(ctx context.Context) (release func(), err error)
 }
 
 // Defaults of Config fields left zero.

@@ -137,6 +137,14 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 		return err
 	}
 
+	if c.Prepare != nil {
+		release, err := c.Prepare(ctx)
+		if err != nil {
+			return m.fail(ctx, e, err)
+		}
+		defer release()
+	}
+
 	m.mu.Lock()
 	h := e.held
 	typ := EventObtaining
