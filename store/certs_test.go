@@ -327,32 +327,33 @@ func TestCertsSharedFiles(t *testing.T) {
 	}
 }
 
-// TestCertsMidSave puts the store in the state a reader can meet while a
-// renewal with a new key is being saved: new key, old chain.
+// TestCertsMidSave puts the store in the state a reader can meet while an
+// older certkeeper (unversioned files, written one by one) saves a renewal
+// with a new key: new key, old chain.
 func TestCertsMidSave(t *testing.T) {
 	s := NewMemory()
 	c := &Certs{Store: s}
 	ctx := context.Background()
 	const ca = "https://ca.test/dir"
+	const dir = "certificates/ca.test_dir/a.test/"
 	keyPEM, chainPEM := testCert(t, "a.test")
-	if err := c.SaveCertificate(ctx, Resource{Name: "a.test", CA: ca, KeyPEM: keyPEM, ChainPEM: chainPEM}); err != nil {
-		t.Fatal(err)
-	}
+	s.Put(ctx, dir+"key.pem", keyPEM)
+	s.Put(ctx, dir+"cert.pem", chainPEM)
 	newKey, newChain := testCert(t, "a.test")
-	if err := s.Put(ctx, "certificates/ca.test/a.test/key.pem", newKey); err != nil {
+	if err := s.Put(ctx, dir+"key.pem", newKey); err != nil {
 		t.Fatal(err)
 	}
 	// The save completes while the reader retries.
 	go func() {
 		time.Sleep(30 * time.Millisecond)
-		s.Put(ctx, "certificates/ca.test/a.test/cert.pem", newChain)
+		s.Put(ctx, dir+"cert.pem", newChain)
 	}()
 	res, err := c.LoadCertificate(ctx, ca, "a.test")
 	if err != nil || !bytes.Equal(res.ChainPEM, newChain) {
 		t.Fatalf("Load during a save: %v", err)
 	}
 	// A pair that never comes right is reported.
-	s.Put(ctx, "certificates/ca.test/a.test/key.pem", keyPEM)
+	s.Put(ctx, dir+"key.pem", keyPEM)
 	if _, err := c.LoadCertificate(ctx, ca, "a.test"); !errors.Is(err, ErrKeyMismatch) {
 		t.Errorf("Load of a mismatched pair: %v", err)
 	}

@@ -108,3 +108,27 @@ func isLink(r *os.Root, name string) bool {
 	fi, err := r.Lstat(name)
 	return err == nil && fi.Mode()&fs.ModeSymlink != 0
 }
+
+// removeEmptyDirs removes dir (a key) and the directories under it that
+// are empty, deepest first; a directory that is not empty stays. Only
+// callers that hold the lock of what is under dir use it: a Put racing
+// with it could find its directory gone.
+func (d *Dir) removeEmptyDirs(dir string) {
+	r, err := os.OpenRoot(d.root)
+	if err != nil {
+		return
+	}
+	defer r.Close()
+	var dirs []string
+	fs.WalkDir(r.FS(), dir, func(p string, de fs.DirEntry, err error) error {
+		if err == nil && de.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if r.Remove(filepath.FromSlash(dirs[i])) == nil {
+			syncDir(r, filepath.Dir(filepath.FromSlash(dirs[i])))
+		}
+	}
+}
