@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strings"
 	"time"
 
 	"github.com/certkeeper/certkeeper/store"
@@ -220,24 +219,19 @@ func (m *Manager) changed(ctx context.Context, ev store.WatchEvent) {
 	}
 }
 
-// parseKey tells which certificate a changed key is about: its cert.pem
-// (or shared-layout file), or its state. caDir is "" in the shared
-// layout.
+// parseKey tells which certificate a changed key is about (see
+// store.Certs.WhatChanged): the commit of a save, or its state. caDir is
+// "" in the shared layout.
 func (m *Manager) parseKey(key string) (caDir, enc string, isState, ok bool) {
-	if rest, found := strings.CutPrefix(key, stateDir+"/"); found {
-		caDir, file, found := strings.Cut(rest, "/")
-		enc, found2 := strings.CutSuffix(file, ".json")
-		return caDir, enc, true, found && found2 && !strings.Contains(enc, "/")
-	}
-	if m.cfg.Layout == store.LayoutShared {
-		enc, found := strings.CutSuffix(key, ".pem")
-		return "", enc, false, found && !strings.Contains(enc, "/")
-	}
-	parts := strings.Split(key, "/")
-	if len(parts) != 4 || parts[0] != "certificates" || parts[3] != "cert.pem" {
+	ch := m.certs.WhatChanged(key)
+	if ch.Kind == store.ChangeOther {
 		return "", "", false, false
 	}
-	return parts[1], parts[2], false, true
+	enc, err := store.EncodeName(ch.Name)
+	if err != nil {
+		return "", "", false, false
+	}
+	return ch.CADir, enc, ch.Kind == store.ChangeState, true
 }
 
 // reload reads e's certificate (if cert) and state from the store and

@@ -206,6 +206,10 @@ func (cfg Config) withDefaults() (Config, error) {
 
 // Status describes one managed certificate.
 type Status struct {
+	// CA is the directory URL of the certificate's CA. LoadStatus leaves
+	// it "" for a state an older version stored without it, when asked
+	// for every CA.
+	CA          string
 	Name        string
 	Identifiers []string
 	// NotBefore and NotAfter are the validity of the certificate held;

@@ -9,8 +9,6 @@ import (
 	"os/exec"
 	"strings"
 	"time"
-
-	"github.com/certkeeper/certkeeper/store"
 )
 
 // maxHookOutput is how much of a hook's output is kept for the log.
@@ -108,24 +106,16 @@ func hookEnv(ev Event) []string {
 }
 
 // paths returns the files that hold e's certificate when the store is a
-// directory, nil otherwise.
+// directory, nil otherwise: "cert", "key", "combined" and, in the
+// standard layout, "live" (the current version's directory) and "meta".
 func (m *Manager) paths(e *entry) map[string]string {
-	d, ok := m.cfg.Store.(*store.Dir)
-	if !ok {
+	p, err := m.certs.Paths(e.cert.Issuer.Client.DirectoryURL, e.cert.Name)
+	if err != nil {
 		return nil
 	}
-	var keys map[string]string
-	if m.cfg.Layout == store.LayoutShared {
-		keys = map[string]string{"cert": e.enc + ".pem", "key": e.enc + ".pem"}
-	} else {
-		dir := "certificates/" + e.caDir + "/" + e.enc + "/"
-		keys = map[string]string{"cert": dir + "cert.pem", "key": dir + "key.pem", "meta": dir + "meta.json"}
-	}
-	out := make(map[string]string, len(keys))
-	for k, key := range keys {
-		if p, err := d.Path(key); err == nil {
-			out[k] = p
-		}
+	out := map[string]string{"cert": p.Cert, "key": p.Key, "combined": p.Combined}
+	if p.Live != "" {
+		out["live"], out["meta"] = p.Live, p.Meta
 	}
 	return out
 }

@@ -204,7 +204,7 @@ func TestRestartMidBackoff(t *testing.T) {
 	<-done
 
 	// The persisted state tells the CLI.
-	sts, err := manager.LoadStatus(ctxT(t), st, testCA)
+	sts, err := manager.LoadStatus(ctxT(t), &store.Certs{Store: st}, testCA)
 	if err != nil || len(sts) != 1 || sts[0].Failures != 1 || !sts[0].NextRenewal.Equal(t0.Add(2*time.Hour)) {
 		t.Fatalf("LoadStatus = %+v, %v", sts, err)
 	}

@@ -153,8 +153,8 @@ func TestPebble(t *testing.T) {
 		"CERTKEEPER_EVENT=obtained",
 		"CERTKEEPER_NAME=pebble.example.test",
 		"CERTKEEPER_NAMES=pebble.example.test",
-		"CERTKEEPER_CERT_PATH=" + filepath.Join(st.Root(), "certificates", "127.0.0.1-"+portOf(p.DirectoryURL), "pebble.example.test", "cert.pem"),
-		"CERTKEEPER_KEY_PATH=" + filepath.Join(st.Root(), "certificates", "127.0.0.1-"+portOf(p.DirectoryURL), "pebble.example.test", "key.pem"),
+		"CERTKEEPER_CERT_PATH=" + filepath.Join(st.Root(), "certificates", "127.0.0.1-"+portOf(p.DirectoryURL)+"_dir", "pebble.example.test", "cert.pem"),
+		"CERTKEEPER_KEY_PATH=" + filepath.Join(st.Root(), "certificates", "127.0.0.1-"+portOf(p.DirectoryURL)+"_dir", "pebble.example.test", "key.pem"),
 		"CERTKEEPER_NOT_AFTER=" + first.Leaf.NotAfter.UTC().Format(time.RFC3339),
 	} {
 		if !strings.Contains(string(env), want+"\n") {

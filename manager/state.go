@@ -7,23 +7,21 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
-	"strings"
 	"time"
 
 	"crypto/x509"
+
 	"github.com/certkeeper/certkeeper/store"
 )
-
-// stateDir is where a Manager keeps its own state in the store:
-// manager/<ca>/<name>.json, with <ca> from store.CADirName and <name> from
-// store.EncodeName.
-const stateDir = "manager"
 
 // state is what a Manager keeps about one certificate between runs, so that
 // a restart neither forgets a backoff nor fetches renewal information
 // before the CA said to.
 type state struct {
-	Name        string   `json:"name"`
+	Name string `json:"name"`
+	// CA is the CA's directory URL; states written before it was kept
+	// lack it.
+	CA          string   `json:"ca,omitempty"`
 	Identifiers []string `json:"identifiers,omitempty"`
 	// Serial is the certificate the rest describes (hexadecimal): the ARI
 	// fields and the alarms belong to one certificate.
@@ -65,13 +63,19 @@ func (s state) forNewCertificate() state {
 	}
 }
 
-func stateKey(caDir, enc string) string {
-	return stateDir + "/" + caDir + "/" + enc + ".json"
+// stateKey is where e's state is kept (see store.Certs.StateKey), for
+// messages.
+func (m *Manager) stateKey(e *entry) string {
+	k, err := m.certs.StateKey(e.cert.Issuer.Client.DirectoryURL, e.cert.Name)
+	if err != nil {
+		return e.caDir + "/" + e.enc
+	}
+	return k
 }
 
 // loadState reads e's state; a missing one is a zero state.
 func (m *Manager) loadState(ctx context.Context, e *entry) (state, error) {
-	data, err := m.cfg.Store.Get(ctx, stateKey(e.caDir, e.enc))
+	data, err := m.certs.LoadState(ctx, e.cert.Issuer.Client.DirectoryURL, e.cert.Name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return state{}, nil
 	}
@@ -80,7 +84,7 @@ func (m *Manager) loadState(ctx context.Context, e *entry) (state, error) {
 	}
 	var s state
 	if err := json.Unmarshal(data, &s); err != nil {
-		return state{}, fmt.Errorf("%s: %w", stateKey(e.caDir, e.enc), err)
+		return state{}, fmt.Errorf("%s: %w", m.stateKey(e), err)
 	}
 	return s, nil
 }
@@ -91,54 +95,51 @@ func (m *Manager) saveState(ctx context.Context, e *entry) {
 	m.mu.Lock()
 	s := e.st
 	s.Name, s.Identifiers, s.NextRenewal = e.cert.Name, e.ids, e.due
+	s.CA = e.cert.Issuer.Client.DirectoryURL
 	if e.held != nil {
 		s.NotBefore, s.NotAfter = e.held.leaf.NotBefore, e.held.leaf.NotAfter
 	}
-	key := stateKey(e.caDir, e.enc)
 	m.mu.Unlock()
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err == nil {
-		err = m.cfg.Store.Put(context.WithoutCancel(ctx), key, append(data, '\n'))
+		err = m.certs.SaveState(context.WithoutCancel(ctx), s.CA, s.Name, append(data, '\n'))
 	}
 	if err != nil {
+		key, _ := m.certs.StateKey(s.CA, s.Name)
 		m.cfg.Logger.ErrorContext(ctx, "cannot save renewal state", "name", s.Name, "key", key, "error", err)
 	}
 }
 
-// LoadStatus reads the state that Managers keep in s for the certificates
-// of the CA with directory URL ca, without running a Manager: for a
-// command that lists certificates with their next renewal and last error.
-// Certificates for which no Manager has recorded anything yet (one that
-// loaded them and had nothing to do) are not in it. States that cannot be
-// read are left out and their errors joined into the returned error.
-func LoadStatus(ctx context.Context, s store.Store, ca string) ([]Status, error) {
-	caDir, err := store.CADirName(ca)
-	if err != nil {
+// LoadStatus reads the state that Managers keep in certs for the
+// certificates of the CA with directory URL ca, or of every CA if ca is
+// "", without running a Manager: for a command that lists certificates
+// with their next renewal and last error. Certificates for which no
+// Manager has recorded anything yet (one that loaded them and had nothing
+// to do) are not in it. Status.CA is the CA's directory URL, or, for a
+// state written before Managers kept it, ca (or "" when ca is ""). States
+// that cannot be read are left out and their errors joined into the
+// returned error.
+func LoadStatus(ctx context.Context, certs *store.Certs, ca string) ([]Status, error) {
+	recs, err := certs.ListStates(ctx, ca)
+	if recs == nil && err != nil {
 		return nil, err
 	}
-	keys, err := s.List(ctx, stateDir+"/"+caDir+"/")
-	if err != nil {
-		return nil, err
-	}
-	var (
-		out  []Status
-		errs []error
-	)
-	for _, k := range keys {
-		if !strings.HasSuffix(k, ".json") {
-			continue
-		}
-		data, err := s.Get(ctx, k)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
+	out := make([]Status, 0, len(recs))
+	errs := []error{err}
+	for _, r := range recs {
 		var st state
-		if err := json.Unmarshal(data, &st); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", k, err))
+		if err := json.Unmarshal(r.Data, &st); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", r.Key, err))
 			continue
+		}
+		if st.CA == "" {
+			st.CA = ca
+		}
+		if ca != "" && st.CA != ca {
+			continue // another CA's, met where an older certkeeper kept it
 		}
 		out = append(out, Status{
+			CA:   st.CA,
 			Name: st.Name, Identifiers: slices.Clone(st.Identifiers),
 			NotBefore: st.NotBefore, NotAfter: st.NotAfter,
 			NextRenewal: st.NextRenewal, LastSuccess: st.LastSuccess,

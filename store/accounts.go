@@ -30,6 +30,9 @@ func (c *Certs) SaveAccount(ctx context.Context, ca, id string, rec AccountRecor
 	if err != nil {
 		return err
 	}
+	if err := c.migrateOnce(ctx); err != nil {
+		return err
+	}
 	if c.Layout == LayoutShared {
 		return c.Store.Put(ctx, sharedKey, rec.KeyPEM)
 	}
@@ -60,6 +63,16 @@ func (c *Certs) LoadAccount(ctx context.Context, ca, id string) (AccountRecord, 
 	}
 	parts := strings.Split(dir, "/")
 	rec, err := c.loadAccount(ctx, dir, parts[2])
+	if errors.Is(err, fs.ErrNotExist) {
+		// Where an older certkeeper kept it, if not yet moved and if it
+		// is this CA's and not another's on the same host.
+		if old, lerr := legacyCADirName(ca); lerr == nil && old != parts[1] {
+			orec, oerr := c.loadAccount(ctx, accountsDir+"/"+old+"/"+parts[2], parts[2])
+			if oerr == nil && orec.CA == ca {
+				return orec, nil
+			}
+		}
+	}
 	if rec.CA == "" {
 		rec.CA = ca
 	}
@@ -81,33 +94,48 @@ func (c *Certs) ListAccounts(ctx context.Context, ca string) ([]AccountRecord, e
 		}
 		return []AccountRecord{rec}, nil
 	}
-	prefix := accountsDir + "/"
+	prefixes := []string{accountsDir + "/"}
 	if ca != "" {
 		caDir, err := CADirName(ca)
 		if err != nil {
 			return nil, err
 		}
-		prefix += caDir + "/"
-	}
-	ks, err := c.Store.List(ctx, prefix)
-	if err != nil {
-		return nil, err
+		prefixes[0] += caDir + "/"
+		if old, err := legacyCADirName(ca); err == nil && old != caDir {
+			prefixes = append(prefixes, accountsDir+"/"+old+"/")
+		}
 	}
 	var (
 		out  []AccountRecord
 		errs []error
 	)
-	for _, k := range ks {
-		parts := strings.Split(k, "/")
-		if len(parts) != 4 || parts[3] != "account.key" {
-			continue
-		}
-		rec, err := c.loadAccount(ctx, strings.Join(parts[:3], "/"), parts[2])
+	seen := map[[2]string]bool{} // CA, ID
+	for i, prefix := range prefixes {
+		ks, err := c.Store.List(ctx, prefix)
 		if err != nil {
-			errs = append(errs, err)
-			continue
+			return nil, err
 		}
-		out = append(out, rec)
+		for _, k := range ks {
+			parts := strings.Split(k, "/")
+			if len(parts) != 4 || parts[3] != "account.key" {
+				continue
+			}
+			rec, err := c.loadAccount(ctx, strings.Join(parts[:3], "/"), parts[2])
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // moved meanwhile
+			}
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if i > 0 && rec.CA != ca {
+				continue // another directory on the same host
+			}
+			if id := [2]string{rec.CA, rec.ID}; !seen[id] {
+				seen[id] = true
+				out = append(out, rec)
+			}
+		}
 	}
 	return out, errors.Join(errs...)
 }

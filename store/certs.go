@@ -1,15 +1,15 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +44,11 @@ type Resource struct {
 	// is wanted but not yet issued.
 	ChainPEM []byte
 
+	// Revoked is the revocation recorded for the leaf (see
+	// Certs.MarkRevoked), filled in by LoadCertificate and
+	// ListCertificates; nil if none is. SaveCertificate ignores it.
+	Revoked *Revocation
+
 	// Key and Certificates are KeyPEM and ChainPEM parsed, filled in by
 	// LoadCertificate and ListCertificates (which check that the key is
 	// the leaf's) so that readers need not parse them again. Key is nil
@@ -73,16 +78,33 @@ type Layout int
 
 const (
 	// LayoutStandard, the default, keeps one directory per CA and per
+	// certificate, and in it one directory per version of the
 	// certificate:
 	//
-	//	certificates/<ca>/<name>/key.pem     private key
-	//	certificates/<ca>/<name>/cert.pem    chain, leaf first
-	//	certificates/<ca>/<name>/meta.json   identifiers, URLs, times
-	//	accounts/<ca>/<id>/account.key       account key
-	//	accounts/<ca>/<id>/account.json      account URL and contacts
+	//	certificates/<ca>/<name>/versions/<n>/key.pem       private key
+	//	certificates/<ca>/<name>/versions/<n>/cert.pem      chain, leaf first
+	//	certificates/<ca>/<name>/versions/<n>/combined.pem  key, then chain
+	//	certificates/<ca>/<name>/versions/<n>/meta.json     identifiers, URLs, times
+	//	certificates/<ca>/<name>/live          link to versions/<n> (Linker stores)
+	//	certificates/<ca>/<name>/current       "<n>", the pointer in other stores
+	//	certificates/<ca>/<name>/key.pem       link to live/key.pem (and so
+	//	certificates/<ca>/<name>/cert.pem      for cert.pem, combined.pem and
+	//	certificates/<ca>/<name>/combined.pem  meta.json), in Linker stores
+	//	certificates/<ca>/<name>/lineage.json  how it is obtained (Lineage)
+	//	certificates/<ca>/<name>/revoked/<serial>.json  a Revocation
+	//	accounts/<ca>/<id>/account.key         account key
+	//	accounts/<ca>/<id>/account.json        account URL and contacts
+	//	manager/<ca>/<name>.json               renewal state (StateKey)
 	//
 	// where <ca> is CADirName of the directory URL, <name> is EncodeName
-	// of the certificate name and <id> is the account ID or "default".
+	// of the certificate name, <id> is the account ID or "default" and
+	// <n> numbers the versions from 1. A save writes a new version
+	// directory, then switches the pointer in one atomic step, so that a
+	// reader never gets the key of one version with the chain of
+	// another; see the package documentation for readers outside
+	// certkeeper. A certificate saved before versions were kept has
+	// key.pem, cert.pem and meta.json as plain files and no pointer; it
+	// loads as it is and becomes version 1 at the next save.
 	LayoutStandard Layout = iota
 
 	// LayoutShared is the layout that txacme and txsni read and write, so
@@ -90,6 +112,14 @@ const (
 	//
 	//	<name>.pem    private key, then the chain, leaf first
 	//	client.key    account key
+	//
+	// and certkeeper's own records in a directory those programs do not
+	// read:
+	//
+	//	certkeeper/versions/<name>/<n>.pem     versions kept (as <name>.pem)
+	//	certkeeper/lineage/<name>.json         how it is obtained (Lineage)
+	//	certkeeper/revoked/<name>/<serial>.json  a Revocation
+	//	certkeeper/manager/<name>.json         renewal state (StateKey)
 	//
 	// There is no CA component: use one store (one directory) per CA.
 	// The ca arguments of Certs methods are ignored, there is one
@@ -122,18 +152,30 @@ var ErrKeyMismatch = errors.New("store: private key does not match the certifica
 
 // Certs keeps certificates and accounts in a Store, in a Layout.
 //
-// Certs does not lock: a program that issues certificates should hold
-// Store.Lock for the name around issuing and saving. Readers need no
-// lock. In LayoutShared a certificate is one file written atomically. In
-// LayoutStandard SaveCertificate writes key.pem, then cert.pem, then
-// meta.json, each atomically: a first save is visible only once cert.pem
-// exists, by which time key.pem does too; during a renewal with a new
-// key a reader can meet the new key with the old chain, which
-// LoadCertificate detects by matching the key to the leaf and retries;
-// and meta.json may lag the chain for a moment.
+// A save of a certificate is atomic for readers: in LayoutStandard it
+// writes a new version and switches a pointer to it (see LayoutStandard);
+// in LayoutShared it replaces one file. Certs serialises the saves of one
+// certificate with the store lock "certkeeper/certificate/<ca>/<name>"; a
+// program that issues certificates should still hold a lock of its own
+// for the name around issuing and saving, so that two do not order the
+// same certificate. Readers need no lock.
+//
+// Certs owns every key of the layout: other packages ask it (StateKey,
+// Paths, WhatChanged) rather than build keys. Before its first write,
+// Certs moves what older versions of certkeeper stored under other keys
+// (see Migrate); until then, its readers look in both places.
+//
+// Set the fields before first use; a Certs must not be copied after
+// first use.
 type Certs struct {
 	Store  Store
 	Layout Layout
+	// KeepVersions is how many previous versions of each certificate are
+	// kept besides the current one: 0 means DefaultKeepVersions, a
+	// negative number none.
+	KeepVersions int
+
+	mig migration
 }
 
 const (
@@ -153,20 +195,13 @@ func (c *Certs) SaveCertificate(ctx context.Context, res Resource) error {
 	if _, _, err := checkPair(res.KeyPEM, res.ChainPEM); err != nil {
 		return fmt.Errorf("store: saving %q: %w", res.Name, err)
 	}
-	if c.Layout == LayoutShared {
-		k, err := c.sharedCertKey(res.Name)
-		if err != nil {
-			return err
-		}
-		var data bytes.Buffer
-		if len(res.KeyPEM) > 0 {
-			data.Write(bytes.TrimSpace(res.KeyPEM))
-			data.WriteByte('\n')
-		}
-		data.Write(res.ChainPEM)
-		return c.Store.Put(ctx, k, data.Bytes())
+	if err := c.migrateOnce(ctx); err != nil {
+		return err
 	}
-	dir, err := c.certDir(res.CA, res.Name)
+	if c.Layout == LayoutShared {
+		return c.saveShared(ctx, res)
+	}
+	caDir, enc, err := c.names(res.CA, res.Name)
 	if err != nil {
 		return err
 	}
@@ -177,18 +212,7 @@ func (c *Certs) SaveCertificate(ctx context.Context, res Resource) error {
 	if err != nil {
 		return err
 	}
-	if len(res.KeyPEM) > 0 {
-		err = c.Store.Put(ctx, dir+"/key.pem", res.KeyPEM)
-	} else {
-		err = ignoreMissing(c.Store.Delete(ctx, dir+"/key.pem")) // an older key would not match
-	}
-	if err != nil {
-		return err
-	}
-	if err := c.Store.Put(ctx, dir+"/cert.pem", res.ChainPEM); err != nil {
-		return err
-	}
-	return c.Store.Put(ctx, dir+"/meta.json", append(meta, '\n'))
+	return c.saveStandard(ctx, caDir, enc, res, append(meta, '\n'))
 }
 
 // LoadCertificate returns the certificate called name from the CA with
@@ -202,15 +226,11 @@ func (c *Certs) LoadCertificate(ctx context.Context, ca, name string) (Resource,
 		}
 		return c.loadShared(ctx, k)
 	}
-	caDir, err := CADirName(ca)
+	dir, err := c.findCertDir(ctx, ca, name)
 	if err != nil {
 		return Resource{}, err
 	}
-	enc, err := EncodeName(name)
-	if err != nil {
-		return Resource{}, err
-	}
-	return c.loadStandard(ctx, caDir, enc)
+	return c.loadStandardAt(ctx, dir)
 }
 
 // ListCertificates returns the certificates from the CA with directory
@@ -243,31 +263,74 @@ func (c *Certs) ListCertificates(ctx context.Context, ca string) ([]Resource, er
 		}
 		return out, errors.Join(errs...)
 	}
-	prefix := certsDir + "/"
+	prefixes := []string{certsDir + "/"}
 	if ca != "" {
 		caDir, err := CADirName(ca)
 		if err != nil {
 			return nil, err
 		}
-		prefix += caDir + "/"
+		prefixes[0] += caDir + "/"
+		if old, err := legacyCADirName(ca); err == nil && old != caDir {
+			prefixes = append(prefixes, certsDir+"/"+old+"/")
+		}
 	}
+	seen := map[[2]string]bool{} // CA, name
+	for i, prefix := range prefixes {
+		dirs, err := c.certDirs(ctx, prefix)
+		if err != nil {
+			return nil, err
+		}
+		for _, dir := range dirs {
+			res, err := c.loadStandardAt(ctx, dir)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // deleted, or a first save not yet switched
+			}
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if i > 0 && res.CA != ca {
+				continue // another directory on the same host
+			}
+			id := [2]string{res.CA, res.Name}
+			if seen[id] {
+				continue // met again while being migrated
+			}
+			seen[id] = true
+			out = append(out, res)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// certDirs returns the certificate directories under prefix (which
+// begins with "certificates/"): those with a pointer, a version or an
+// unversioned cert.pem.
+func (c *Certs) certDirs(ctx context.Context, prefix string) ([]string, error) {
 	ks, err := c.Store.List(ctx, prefix)
 	if err != nil {
 		return nil, err
 	}
+	var dirs []string
 	for _, k := range ks {
-		parts := strings.Split(k, "/")
-		if len(parts) != 4 || parts[3] != "cert.pem" {
+		parts := strings.SplitN(k, "/", 5)
+		if len(parts) < 4 || parts[0] != certsDir {
 			continue
 		}
-		res, err := c.loadStandard(ctx, parts[1], parts[2])
-		if err != nil {
-			errs = append(errs, err)
+		switch parts[3] {
+		case certFile, pointerKey, versionsDir:
+		default:
 			continue
 		}
-		out = append(out, res)
+		if _, err := DecodeName(parts[2]); err != nil {
+			continue
+		}
+		dir := strings.Join(parts[:3], "/")
+		if n := len(dirs); n == 0 || dirs[n-1] != dir {
+			dirs = append(dirs, dir)
+		}
 	}
-	return out, errors.Join(errs...)
+	return slices.Compact(dirs), nil
 }
 
 // DeleteCertificate removes the certificate called name from the CA with
@@ -281,17 +344,96 @@ func (c *Certs) DeleteCertificate(ctx context.Context, ca, name string) error {
 		}
 		return c.Store.Delete(ctx, k)
 	}
-	dir, err := c.certDir(ca, name)
+	dir, err := c.findCertDir(ctx, ca, name)
 	if err != nil {
 		return err
 	}
-	if err := c.Store.Delete(ctx, dir+"/cert.pem"); err != nil {
+	caDir, enc := path.Base(path.Dir(dir)), path.Base(dir)
+	unlock, err := c.certLock(ctx, caDir, enc)
+	if err != nil {
 		return err
 	}
-	if err := ignoreMissing(c.Store.Delete(ctx, dir+"/meta.json")); err != nil {
-		return err
+	defer unlock()
+	// The pointer and the commit files first, so that no reader finds
+	// half a certificate; the versions, revocations and lineage record
+	// after.
+	found := false
+	for _, f := range []string{liveLink, pointerKey, certFile, combinedFile, metaFile, keyFile} {
+		err := c.Store.Delete(ctx, dir+"/"+f)
+		if err == nil {
+			found = true
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
 	}
-	return ignoreMissing(c.Store.Delete(ctx, dir+"/key.pem"))
+	if !found {
+		return fmt.Errorf("store: delete %s: %w", dir, fs.ErrNotExist)
+	}
+	for _, sub := range []string{versionsDir, revokedDir} {
+		if err := c.deleteTree(ctx, dir+"/"+sub); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// names returns the CA and name components of a certificate.
+func (c *Certs) names(ca, name string) (caDir, enc string, err error) {
+	if caDir, err = CADirName(ca); err != nil {
+		return "", "", err
+	}
+	if enc, err = EncodeName(name); err != nil {
+		return "", "", err
+	}
+	return caDir, enc, nil
+}
+
+// findCertDir returns the directory of the certificate called name from
+// ca in LayoutStandard: where CADirName puts it, or where an older
+// certkeeper put it if it is there and not (yet) at the new place.
+func (c *Certs) findCertDir(ctx context.Context, ca, name string) (string, error) {
+	dir, err := c.certDir(ca, name)
+	if err != nil {
+		return "", err
+	}
+	if ok, err := c.hasCert(ctx, dir); ok || err != nil {
+		return dir, err
+	}
+	old, err := legacyCADirName(ca)
+	if err != nil {
+		return dir, nil
+	}
+	oldDir := certsDir + "/" + old + "/" + path.Base(dir)
+	if oldDir == dir {
+		return dir, nil
+	}
+	if ok, err := c.hasCert(ctx, oldDir); !ok || err != nil {
+		return dir, err
+	}
+	// Another CA on the same host may own it.
+	raw, err := c.Store.Get(ctx, oldDir+"/"+metaFile)
+	if err != nil {
+		return dir, ignoreMissing(err)
+	}
+	var m certMeta
+	if json.Unmarshal(raw, &m) != nil || m.CA != ca {
+		return dir, nil
+	}
+	return oldDir, nil
+}
+
+// hasCert reports whether dir holds a certificate: a pointer or an
+// unversioned cert.pem.
+func (c *Certs) hasCert(ctx context.Context, dir string) (bool, error) {
+	n, err := c.current(ctx, dir)
+	if err != nil || n > 0 {
+		return n > 0, err
+	}
+	_, err = c.Store.Stat(ctx, dir+"/"+certFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 func (c *Certs) certDir(ca, name string) (string, error) {
@@ -328,26 +470,50 @@ type certMeta struct {
 	ObtainedAt  time.Time `json:"obtained_at,omitzero"`
 }
 
-// mismatchRetries is how often loadStandard rereads a certificate whose
-// key and chain disagree, 20 ms apart, before giving up.
+// mismatchRetries is how often loadStandardAt rereads an unversioned
+// certificate whose key and chain disagree (an older certkeeper saving
+// it), 20 ms apart, before giving up.
 const mismatchRetries = 5
 
-func (c *Certs) loadStandard(ctx context.Context, caDir, enc string) (Resource, error) {
-	name, err := DecodeName(enc)
-	if err != nil {
-		return Resource{}, err
-	}
-	dir := certsDir + "/" + caDir + "/" + enc
+// loadStandardAt reads the certificate in dir (certificates/<ca>/<name>):
+// the pointer once, then that version's files, so that it never mixes two
+// versions; or the unversioned files of an older save.
+func (c *Certs) loadStandardAt(ctx context.Context, dir string) (Resource, error) {
 	for attempt := 1; ; attempt++ {
-		chain, err := c.Store.Get(ctx, dir+"/cert.pem")
+		n, err := c.current(ctx, dir)
 		if err != nil {
 			return Resource{}, err
 		}
-		key, err := c.Store.Get(ctx, dir+"/key.pem")
+		if n > 0 {
+			res, err := c.loadVersion(ctx, dir, n)
+			if errors.Is(err, fs.ErrNotExist) && attempt < mismatchRetries {
+				continue // pruned after a switch we did not see: look again
+			}
+			if err != nil {
+				return Resource{}, fmt.Errorf("store: %s: %w", versionKey(dir, n), err)
+			}
+			return res, nil
+		}
+		chain, err := c.Store.Get(ctx, dir+"/"+certFile)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && attempt < mismatchRetries {
+				// A save that switched to versions meanwhile removes
+				// the unversioned files after the pointer is in place.
+				if n, perr := c.current(ctx, dir); perr == nil && n > 0 {
+					continue
+				}
+			}
+			return Resource{}, err
+		}
+		key, err := c.Store.Get(ctx, dir+"/"+keyFile)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return Resource{}, err
 		}
-		parsedKey, certs, err := checkPair(key, chain)
+		meta, err := c.Store.Get(ctx, dir+"/"+metaFile)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return Resource{}, err
+		}
+		res, err := c.resource(ctx, dir, key, chain, meta)
 		if errors.Is(err, ErrKeyMismatch) && attempt < mismatchRetries {
 			if err := sleep(ctx, time.Duration(attempt)*20*time.Millisecond); err != nil {
 				return Resource{}, err
@@ -357,60 +523,39 @@ func (c *Certs) loadStandard(ctx context.Context, caDir, enc string) (Resource, 
 		if err != nil {
 			return Resource{}, fmt.Errorf("store: %s: %w", dir, err)
 		}
-		res := Resource{Name: name, KeyPEM: key, ChainPEM: chain, Identifiers: leafIdentifiers(certs[0]), Key: parsedKey, Certificates: certs}
-		raw, err := c.Store.Get(ctx, dir+"/meta.json")
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-		case err != nil:
-			return Resource{}, err
-		default:
-			var m certMeta
-			if err := json.Unmarshal(raw, &m); err != nil {
-				return Resource{}, fmt.Errorf("store: %s/meta.json: %w", dir, err)
-			}
-			if len(m.Identifiers) > 0 {
-				res.Identifiers = m.Identifiers
-			}
-			res.CA, res.CertURL, res.Profile, res.ObtainedAt = m.CA, m.CertURL, m.Profile, m.ObtainedAt
-		}
 		return res, nil
 	}
 }
 
-func (c *Certs) loadShared(ctx context.Context, k string) (Resource, error) {
-	name, err := DecodeName(strings.TrimSuffix(k, ".pem"))
+// resource makes the Resource of one version's files found in dir (a
+// certificate or version directory), and looks up its revocation.
+func (c *Certs) resource(ctx context.Context, dir string, key, chain, meta []byte) (Resource, error) {
+	parsedKey, certs, err := checkPair(key, chain)
 	if err != nil {
 		return Resource{}, err
 	}
-	data, err := c.Store.Get(ctx, k)
+	certDir := dir
+	if i := strings.Index(dir, "/"+versionsDir+"/"); i >= 0 {
+		certDir = dir[:i]
+	}
+	name, err := DecodeName(path.Base(certDir))
 	if err != nil {
 		return Resource{}, err
 	}
-	res := Resource{Name: name}
-	if info, err := c.Store.Stat(ctx, k); err == nil {
-		res.ObtainedAt = info.Modified
-	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return res, nil // a placeholder: please issue
-	}
-	for rest := data; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
+	res := Resource{Name: name, KeyPEM: key, ChainPEM: chain, Identifiers: leafIdentifiers(certs[0]), Key: parsedKey, Certificates: certs}
+	if meta != nil {
+		var m certMeta
+		if err := json.Unmarshal(meta, &m); err != nil {
+			return Resource{}, fmt.Errorf("%s: %w", metaFile, err)
 		}
-		switch {
-		case b.Type == "CERTIFICATE":
-			res.ChainPEM = append(res.ChainPEM, pem.EncodeToMemory(b)...)
-		case strings.HasSuffix(b.Type, "PRIVATE KEY") && res.KeyPEM == nil:
-			res.KeyPEM = pem.EncodeToMemory(b)
+		if len(m.Identifiers) > 0 {
+			res.Identifiers = m.Identifiers
 		}
+		res.CA, res.CertURL, res.Profile, res.ObtainedAt = m.CA, m.CertURL, m.Profile, m.ObtainedAt
 	}
-	key, certs, err := checkPair(res.KeyPEM, res.ChainPEM)
-	if err != nil {
-		return Resource{}, fmt.Errorf("store: %s: %w", k, err)
+	if res.Revoked, err = c.loadRevocation(ctx, certDir+"/"+revokedDir, certs[0]); err != nil {
+		return Resource{}, err
 	}
-	res.Identifiers, res.Key, res.Certificates = leafIdentifiers(certs[0]), key, certs
 	return res, nil
 }
 

@@ -97,15 +97,53 @@ func TestEncodeName(t *testing.T) {
 
 func TestCADirName(t *testing.T) {
 	for _, tt := range []struct{ url, want string }{
-		{"https://acme-v02.api.letsencrypt.org/directory", "acme-v02.api.letsencrypt.org"},
-		{"https://ACME.example.com:443/dir", "acme.example.com"},
-		{"https://127.0.0.1:14000/dir", "127.0.0.1-14000"},
-		{"https://localhost:14000/other/path?x=1", "localhost-14000"},
-		{"https://[::1]:14000/dir", "--1-14000"},
-		{"http://user:pw@ca.test:80/", "ca.test"},
+		{"https://acme-v02.api.letsencrypt.org/directory", "acme-v02.api.letsencrypt.org_directory"},
+		{"https://ACME.example.com:443/dir", "acme.example.com_dir"},
+		{"https://127.0.0.1:14000/dir", "127.0.0.1-14000_dir"},
+		{"https://ca.example.test/a/directory", "ca.example.test_a_directory"},
+		{"https://ca.example.test/b/directory", "ca.example.test_b_directory"},
+		{"https://ca.example.test", "ca.example.test"},
+		{"https://ca.example.test/", "ca.example.test"},
+		{"https://ca.example.test/acme/Prov-1/directory", "ca.example.test_acme_Prov-1_directory"},
+		// Lossy readable forms carry a hash of the normalized URL.
+		{"https://localhost:14000/other/path?x=1", "localhost-14000_other_path+7265f972"},
+		{"https://[::1]:14000/dir", "--1-14000_dir+95429408"},
+		{"http://user:pw@ca.test:80/", "ca.test+b870d25e"},
 	} {
 		if got, err := CADirName(tt.url); err != nil || got != tt.want {
 			t.Errorf("CADirName(%q) = %q, %v; want %q", tt.url, got, err, tt.want)
+		}
+	}
+	// Distinct normalized URLs give distinct components, however alike
+	// their readable forms.
+	seen := map[string]string{}
+	for _, u := range []string{
+		"https://ca.test/a/b", "https://ca.test/a_b", "https://ca.test/a/b/", "https://ca.test//a/b",
+		"https://ca.test/a%20b", "https://ca.test/a-b", "https://ca.test/a+b", "https://ca.test/a/b?x",
+		"https://ca.test/a/b?", "http://ca.test/a/b", "https://ca-8443/a", "https://ca:8443/a",
+		"https://ca.test/A/b", "https://u@ca.test/a/b", "https://ca_x/a", "https://ca/x_a",
+		"https://ca.test/" + strings.Repeat("x", 300), "https://ca.test/" + strings.Repeat("x", 301),
+	} {
+		c, err := CADirName(u)
+		if err != nil {
+			t.Errorf("CADirName(%q): %v", u, err)
+			continue
+		}
+		if prev, dup := seen[c]; dup {
+			t.Errorf("CADirName(%q) = CADirName(%q) = %q", u, prev, c)
+		}
+		seen[c] = u
+	}
+	// Forms that normalize alike give one component.
+	for _, same := range [][]string{
+		{"https://ca.test/a/b", "HTTPS://CA.TEST:443/a/b", "https://ca.test./a/b#frag"},
+		{"https://ca.test", "https://ca.test/"},
+	} {
+		want, _ := CADirName(same[0])
+		for _, u := range same[1:] {
+			if got, _ := CADirName(u); got != want {
+				t.Errorf("CADirName(%q) = %q, want %q as for %q", u, got, want, same[0])
+			}
 		}
 	}
 	for _, bad := range []string{"", "acme.example.com", "/directory", "https://b\u00fccher.example/dir", "https://../x"} {
@@ -289,32 +327,33 @@ func TestCertsSharedFiles(t *testing.T) {
 	}
 }
 
-// TestCertsMidSave puts the store in the state a reader can meet while a
-// renewal with a new key is being saved: new key, old chain.
+// TestCertsMidSave puts the store in the state a reader can meet while an
+// older certkeeper (unversioned files, written one by one) saves a renewal
+// with a new key: new key, old chain.
 func TestCertsMidSave(t *testing.T) {
 	s := NewMemory()
 	c := &Certs{Store: s}
 	ctx := context.Background()
 	const ca = "https://ca.test/dir"
+	const dir = "certificates/ca.test_dir/a.test/"
 	keyPEM, chainPEM := testCert(t, "a.test")
-	if err := c.SaveCertificate(ctx, Resource{Name: "a.test", CA: ca, KeyPEM: keyPEM, ChainPEM: chainPEM}); err != nil {
-		t.Fatal(err)
-	}
+	s.Put(ctx, dir+"key.pem", keyPEM)
+	s.Put(ctx, dir+"cert.pem", chainPEM)
 	newKey, newChain := testCert(t, "a.test")
-	if err := s.Put(ctx, "certificates/ca.test/a.test/key.pem", newKey); err != nil {
+	if err := s.Put(ctx, dir+"key.pem", newKey); err != nil {
 		t.Fatal(err)
 	}
 	// The save completes while the reader retries.
 	go func() {
 		time.Sleep(30 * time.Millisecond)
-		s.Put(ctx, "certificates/ca.test/a.test/cert.pem", newChain)
+		s.Put(ctx, dir+"cert.pem", newChain)
 	}()
 	res, err := c.LoadCertificate(ctx, ca, "a.test")
 	if err != nil || !bytes.Equal(res.ChainPEM, newChain) {
 		t.Fatalf("Load during a save: %v", err)
 	}
 	// A pair that never comes right is reported.
-	s.Put(ctx, "certificates/ca.test/a.test/key.pem", keyPEM)
+	s.Put(ctx, dir+"key.pem", keyPEM)
 	if _, err := c.LoadCertificate(ctx, ca, "a.test"); !errors.Is(err, ErrKeyMismatch) {
 		t.Errorf("Load of a mismatched pair: %v", err)
 	}

@@ -85,6 +85,57 @@ func NewDir(root string) (*Dir, error) {
 	return &Dir{root: abs}, nil
 }
 
+// OpenDir returns a Dir rooted at root, which must be an existing
+// directory: unlike NewDir it creates nothing, for commands that only
+// read. A missing directory gives an error wrapping fs.ErrNotExist.
+func OpenDir(root string) (*Dir, error) {
+	if root == "" {
+		return nil, errors.New("store: OpenDir: empty root")
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("store: OpenDir: %w", err)
+	}
+	fi, err := os.Stat(abs)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("store: there is no store at %s: %w", abs, fs.ErrNotExist)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: OpenDir: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("store: OpenDir: %s is not a directory", abs)
+	}
+	return &Dir{root: abs}, nil
+}
+
+// CheckWritable reports whether values can be written to the store, by
+// creating and removing a temporary file in its root, so that a command
+// can refuse to start an order whose certificate it could not keep. The
+// error names the directory and wraps the system's (such as
+// fs.ErrPermission or syscall.EROFS).
+func (d *Dir) CheckWritable(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r, err := os.OpenRoot(d.root)
+	if err != nil {
+		return fmt.Errorf("store: %s cannot be opened: %w", d.root, err)
+	}
+	defer r.Close()
+	tmp, f, err := createTemp(r, ".")
+	if err != nil {
+		return fmt.Errorf("store: %s is not writable: %w", d.root, err)
+	}
+	werr := f.Sync()
+	cerr := f.Close()
+	rerr := r.Remove(tmp)
+	if err := errors.Join(werr, cerr, rerr); err != nil {
+		return fmt.Errorf("store: %s is not writable: %w", d.root, err)
+	}
+	return nil
+}
+
 // Root returns the absolute path of the directory.
 func (d *Dir) Root() string { return d.root }
 
@@ -202,7 +253,8 @@ func (d *Dir) Put(ctx context.Context, key string, value []byte) (err error) {
 	return nil
 }
 
-// Delete removes the file at key. Emptied directories are left in place:
+// Delete removes the file at key, or the symbolic link at key (see
+// Linker) without touching its target. Emptied directories are left in place:
 // removing them would race with a concurrent Put into them.
 func (d *Dir) Delete(ctx context.Context, key string) error {
 	r, err := d.open(ctx, "delete", key)
@@ -210,10 +262,12 @@ func (d *Dir) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	defer r.Close()
-	if _, err := regularFile(r, "delete", key); err != nil {
-		return err
-	}
 	name := filepath.FromSlash(key)
+	if !isLink(r, name) { // a link, even a dangling one, is removed itself
+		if _, err := regularFile(r, "delete", key); err != nil {
+			return err
+		}
+	}
 	if err := r.Remove(name); err != nil {
 		return pathErr("delete", key, err)
 	}

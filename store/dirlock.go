@@ -35,6 +35,32 @@ const lockDir = ".locks"
 // returns an error if the lock was taken over meanwhile (the holder
 // stalled for longer than StaleLockAfter) or when called a second time.
 func (d *Dir) Lock(ctx context.Context, name string) (func() error, error) {
+	return d.lock(ctx, name, true)
+}
+
+// TryLocker is an optional interface of a Store whose locks can be tried
+// without waiting, for a program that must refuse to run beside another
+// one (a second daemon on one store) rather than queue behind it.
+//
+// TryLock acquires the lock called name like Store.Lock if no one holds
+// it, and otherwise returns at once an error wrapping ErrLockBusy, which
+// SHOULD say who holds it. It is the Store.Lock counterpart of
+// FencedLocker.TryLockFenced.
+type TryLocker interface {
+	TryLock(ctx context.Context, name string) (unlock func() error, err error)
+}
+
+var _ TryLocker = (*Dir)(nil)
+
+// TryLock is Lock that does not wait (see TryLocker): when another holder
+// has the lock, and its lock file is not stale, it returns an error
+// wrapping ErrLockBusy that names the holder's pid, host and the time it
+// took the lock, as its lock file tells them.
+func (d *Dir) TryLock(ctx context.Context, name string) (func() error, error) {
+	return d.lock(ctx, name, false)
+}
+
+func (d *Dir) lock(ctx context.Context, name string, wait bool) (func() error, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -68,6 +94,10 @@ func (d *Dir) Lock(ctx context.Context, name string) (func() error, error) {
 		if breakStale(r, p, stale) {
 			continue
 		}
+		if !wait {
+			defer r.Close()
+			return nil, busyError(r, p, name)
+		}
 		t := time.NewTimer(delay + rand.N(delay/2))
 		select {
 		case <-ctx.Done():
@@ -78,6 +108,21 @@ func (d *Dir) Lock(ctx context.Context, name string) (func() error, error) {
 		}
 		delay = min(2*delay, 250*time.Millisecond)
 	}
+}
+
+// busyError describes the holder of the lock file at p.
+func busyError(r *os.Root, p, name string) error {
+	data, err := r.ReadFile(p)
+	var li lockInfo
+	if err != nil || json.Unmarshal(data, &li) != nil || li.PID == 0 {
+		return fmt.Errorf("store: lock %q: %w", name, ErrLockBusy)
+	}
+	host := li.Host
+	if host == "" {
+		host = "an unknown host"
+	}
+	return fmt.Errorf("store: lock %q is held by pid %d on %s since %s: %w",
+		name, li.PID, host, li.Acquired.Format(time.RFC3339), ErrLockBusy)
 }
 
 // lockPath names the lock file for name. Hashing lets lock names be any

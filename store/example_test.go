@@ -30,6 +30,9 @@ func Example() {
 		panic(err)
 	}
 
+	// Memory cannot link: the pointer "current" names the version that
+	// readers get. (In a Dir, the link "live" does, and cert.pem, key.pem
+	// and combined.pem beside it are links through it.)
 	ks, _ := certs.Store.List(ctx, "")
 	for _, k := range ks {
 		fmt.Println(k)
@@ -40,9 +43,11 @@ func Example() {
 	}
 	fmt.Println(res.Name, res.Identifiers)
 	// Output:
-	// certificates/127.0.0.1-14000/_wildcard_.example.com/cert.pem
-	// certificates/127.0.0.1-14000/_wildcard_.example.com/key.pem
-	// certificates/127.0.0.1-14000/_wildcard_.example.com/meta.json
+	// certificates/127.0.0.1-14000_dir/_wildcard_.example.com/current
+	// certificates/127.0.0.1-14000_dir/_wildcard_.example.com/versions/1/cert.pem
+	// certificates/127.0.0.1-14000_dir/_wildcard_.example.com/versions/1/combined.pem
+	// certificates/127.0.0.1-14000_dir/_wildcard_.example.com/versions/1/key.pem
+	// certificates/127.0.0.1-14000_dir/_wildcard_.example.com/versions/1/meta.json
 	// *.example.com [*.example.com example.com]
 }
 

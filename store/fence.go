@@ -10,8 +10,8 @@ import (
 // another process took the lock, or it was released.
 var ErrLockLost = errors.New("store: lock lost")
 
-// ErrLockBusy is wrapped by the error of FencedLocker.TryLockFenced when
-// another process holds the lock.
+// ErrLockBusy is wrapped by the error of FencedLocker.TryLockFenced and
+// TryLocker.TryLock when another holder has the lock.
 var ErrLockBusy = errors.New("store: lock held by another process")
 
 // FencedLocker is an optional interface of a distributed Store whose locks

@@ -168,21 +168,9 @@ func (m *Memory) Lock(ctx context.Context, name string) (func() error, error) {
 		m.mu.Lock()
 		held, busy := m.locks[name]
 		if !busy {
-			mine := make(chan struct{})
-			m.locks[name] = mine
+			unlock := m.grantLocked(name)
 			m.mu.Unlock()
-			var once sync.Once
-			return func() error {
-				err := fmt.Errorf("store: lock %q already released", name)
-				once.Do(func() {
-					m.mu.Lock()
-					delete(m.locks, name)
-					m.mu.Unlock()
-					close(mine)
-					err = nil
-				})
-				return err
-			}, nil
+			return unlock, nil
 		}
 		m.mu.Unlock()
 		select {
@@ -190,6 +178,42 @@ func (m *Memory) Lock(ctx context.Context, name string) (func() error, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+	}
+}
+
+// TryLock is Lock that does not wait (see TryLocker): when the lock is
+// held it returns at once an error wrapping ErrLockBusy.
+func (m *Memory) TryLock(ctx context.Context, name string) (func() error, error) {
+	if err := validateLockName(name); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, busy := m.locks[name]; busy {
+		return nil, fmt.Errorf("store: lock %q is held in this process: %w", name, ErrLockBusy)
+	}
+	return m.grantLocked(name), nil
+}
+
+// grantLocked takes the free lock name, with m.mu held, and returns the
+// function that releases it.
+func (m *Memory) grantLocked(name string) func() error {
+	mine := make(chan struct{})
+	m.locks[name] = mine
+	var once sync.Once
+	return func() error {
+		err := fmt.Errorf("store: lock %q already released", name)
+		once.Do(func() {
+			m.mu.Lock()
+			delete(m.locks, name)
+			m.mu.Unlock()
+			close(mine)
+			err = nil
+		})
+		return err
 	}
 }
 

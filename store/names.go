@@ -1,6 +1,8 @@
 package store
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -77,26 +79,132 @@ func DecodeName(component string) (string, error) {
 }
 
 // CADirName returns the key component that stands for the CA whose ACME
-// directory URL is directoryURL: the host, lower-cased, and the port if
-// it is not the scheme's default, joined by '-'. The path, query and
-// user information are ignored, so two directories on one host share a
-// component. Any character not allowed in keys (such as the colons of
-// an IPv6 address) becomes '-'.
+// directory URL is directoryURL. Distinct directories give distinct
+// components, even on one host (CA products serve one directory per
+// product, policy or provisioner), and the component stays readable:
 //
-//	https://acme-v02.api.letsencrypt.org/directory → acme-v02.api.letsencrypt.org
-//	https://127.0.0.1:14000/dir                    → 127.0.0.1-14000
-//	https://[::1]:14000/dir                        → --1-14000
+//   - the host, lower-cased and without a trailing dot, then '-' and the
+//     port if it is not the scheme's default;
+//   - then, if the path is not "/", '_' and the path without its leading
+//     and trailing slashes, each '/' becoming '_';
+//   - any byte not allowed in keys becomes '-';
+//   - if that readable form does not spell the URL exactly (the scheme is
+//     not https; there is a query, user information, a trailing or
+//     doubled slash, a '_' or '-' that could be misread, a byte mapped to
+//     '-'; or the form is too long and was cut), '+' and the first 8 hex
+//     digits of the SHA-256 of the normalized URL follow, so that the
+//     component still tells the URL apart.
+//
+// The URL is normalized first: scheme and host lower-cased, the default
+// port and the fragment dropped, an empty path taken as "/".
+//
+//	https://acme-v02.api.letsencrypt.org/directory → acme-v02.api.letsencrypt.org_directory
+//	https://127.0.0.1:14000/dir                    → 127.0.0.1-14000_dir
+//	https://ca.example.test/a/directory            → ca.example.test_a_directory
+//	https://ca.example.test/b/directory            → ca.example.test_b_directory
+//	https://ca.example.test/                       → ca.example.test
+//	https://ca.example.test/dir?policy=x           → ca.example.test_dir+<8 hex digits>
+//	http://localhost:4001/directory                → localhost-4001_directory+<8 hex digits>
+//	https://[::1]:14000/dir                        → --1-14000_dir+<8 hex digits>
+//
+// Certificates and accounts stored before this rule (when the component
+// was the host and port only) are found and moved by Certs.Migrate. The
+// error wraps ErrInvalidKey.
 func CADirName(directoryURL string) (string, error) {
 	u, err := url.Parse(directoryURL)
 	if err != nil || u.Host == "" {
 		return "", fmt.Errorf("%w: CA directory %q is not an absolute URL", ErrInvalidKey, directoryURL)
 	}
-	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
-	port := u.Port()
-	if (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
-		port = ""
+	hostPort, err := legacyHostPort(u)
+	if err != nil {
+		return "", err
 	}
-	if port != "" {
+	p := u.EscapedPath()
+	if p == "" {
+		p = "/"
+	}
+	norm := strings.ToLower(u.Scheme) + "://"
+	if u.User != nil {
+		norm += u.User.String() + "@"
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port := defaultlessPort(u); port != "" {
+		host += ":" + port
+	}
+	norm += host + p
+	if u.RawQuery != "" || u.ForceQuery {
+		norm += "?" + u.RawQuery
+	}
+	readable := strings.ReplaceAll(hostPort, "+", "-") // '+' marks the hash
+	if trimmed := strings.Trim(p, "/"); trimmed != "" {
+		var b strings.Builder
+		for i := 0; i < len(trimmed); i++ {
+			switch c := trimmed[i]; {
+			case c == '/':
+				b.WriteByte('_')
+			case keyByte(c) && c != '+':
+				b.WriteByte(c)
+			default:
+				b.WriteByte('-')
+			}
+		}
+		readable += "_" + b.String()
+	}
+	const hashLen = 1 + 8
+	lossy := norm != spell(readable)
+	if len(readable) > MaxComponentLen-hashLen {
+		readable, lossy = readable[:MaxComponentLen-hashLen], true
+	}
+	if lossy {
+		sum := sha256.Sum256([]byte(norm))
+		readable += "+" + hex.EncodeToString(sum[:4])
+	}
+	if err := ValidateKey(readable); err != nil {
+		return "", fmt.Errorf("CA directory %q: %w", directoryURL, err)
+	}
+	return readable, nil
+}
+
+// spell is the URL that a CADirName component without a hash stands for:
+// CADirName adds the hash whenever spell would not give back the
+// normalized URL, which makes the rule one-to-one.
+func spell(component string) string {
+	hostPort, path, _ := strings.Cut(component, "_")
+	if i := strings.LastIndexByte(hostPort, '-'); i >= 0 {
+		if port := hostPort[i+1:]; port != "" && strings.Trim(port, "0123456789") == "" {
+			hostPort = hostPort[:i] + ":" + port
+		}
+	}
+	return "https://" + hostPort + "/" + strings.ReplaceAll(path, "_", "/")
+}
+
+func defaultlessPort(u *url.URL) string {
+	port := u.Port()
+	if (strings.EqualFold(u.Scheme, "https") && port == "443") || (strings.EqualFold(u.Scheme, "http") && port == "80") {
+		return ""
+	}
+	return port
+}
+
+// legacyCADirName is the component CADirName gave before it kept the
+// path: the host and port only. Certs.Migrate moves what it finds there.
+func legacyCADirName(directoryURL string) (string, error) {
+	u, err := url.Parse(directoryURL)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("%w: CA directory %q is not an absolute URL", ErrInvalidKey, directoryURL)
+	}
+	return legacyHostPort(u)
+}
+
+// legacyHostPort is the host, lower-cased, and the port if it is not the
+// scheme's default, joined by '-', with any byte not allowed in keys
+// (such as the colons of an IPv6 address) turned into '-'.
+func legacyHostPort(u *url.URL) (string, error) {
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if port := defaultlessPort(u); port != "" {
 		host += "-" + port
 	}
 	var b strings.Builder
@@ -113,7 +221,7 @@ func CADirName(directoryURL string) (string, error) {
 	}
 	c := b.String()
 	if err := ValidateKey(c); err != nil {
-		return "", fmt.Errorf("CA directory %q: %w", directoryURL, err)
+		return "", fmt.Errorf("CA directory %q: %w", u.Redacted(), err)
 	}
 	return c, nil
 }

@@ -103,7 +103,7 @@ func listEntries(ctx context.Context, certs *store.Certs, ca string, now time.Ti
 		byName, ok := statuses[r.CA]
 		if !ok {
 			// A state that cannot be read only loses its columns.
-			sts, _ := manager.LoadStatus(ctx, certs.Store, r.CA)
+			sts, _ := manager.LoadStatus(ctx, certs, r.CA)
 			byName = make(map[string]manager.Status, len(sts))
 			for _, st := range sts {
 				byName[st.Name] = st

@@ -1,0 +1,134 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+)
+
+// ErrNotLink is wrapped by the error of Linker.Readlink for a key that
+// exists but is not a symbolic link.
+var ErrNotLink = errors.New("store: not a symbolic link")
+
+// Linker is an optional interface of a Store that can make symbolic links
+// inside itself, so that a pointer can name one of several directories and
+// be switched in one atomic step. Dir implements it; Certs uses it to
+// switch a certificate's key and chain together (see Certs).
+//
+// Contract:
+//   - Symlink makes key a symbolic link to target, a relative
+//     slash-separated path resolved from key's directory, replacing
+//     atomically whatever link or file key was (not a directory). The
+//     resolved target MUST be a valid key: no link leads outside the
+//     store. The target need not exist. The change is durable when
+//     Symlink returns.
+//   - Readlink returns the target of the link at key as Symlink was given
+//     it, an error wrapping fs.ErrNotExist if key does not exist, and one
+//     wrapping ErrNotLink if it is not a link.
+//   - Get, Stat and List follow links; Delete removes the link itself.
+type Linker interface {
+	Symlink(ctx context.Context, key, target string) error
+	Readlink(ctx context.Context, key string) (string, error)
+}
+
+var _ Linker = (*Dir)(nil)
+
+// Symlink makes key a symbolic link to target (see Linker): it creates
+// the link under a temporary name in key's directory and renames it over
+// key, then syncs the directory.
+func (d *Dir) Symlink(ctx context.Context, key, target string) (err error) {
+	r, err := d.open(ctx, "symlink", key)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if target == "" || path.IsAbs(target) || ValidateKey(path.Join(path.Dir(key), target)) != nil {
+		return fmt.Errorf("store: symlink %s: %w: target %q is not a key relative to %s", key, ErrInvalidKey, target, path.Dir(key))
+	}
+	name := filepath.FromSlash(key)
+	dir := filepath.Dir(name)
+	if err := mkdirs(r, dir); err != nil {
+		return pathErr("symlink", key, err)
+	}
+	var tmp string
+	for range 10 {
+		var b [8]byte
+		cryptoRead(b[:])
+		tmp = filepath.Join(dir, ".tmp-"+fmt.Sprintf("%x", b))
+		err = r.Symlink(filepath.FromSlash(target), tmp)
+		if !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
+	if err != nil {
+		return pathErr("symlink", key, err)
+	}
+	if err := ctx.Err(); err != nil {
+		r.Remove(tmp)
+		return err
+	}
+	if err := r.Rename(tmp, name); err != nil {
+		r.Remove(tmp)
+		return pathErr("symlink", key, err)
+	}
+	if err := syncDir(r, dir); err != nil {
+		return pathErr("symlink", key, err)
+	}
+	return nil
+}
+
+// Readlink returns the target of the symbolic link at key (see Linker).
+func (d *Dir) Readlink(ctx context.Context, key string) (string, error) {
+	r, err := d.open(ctx, "readlink", key)
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	name := filepath.FromSlash(key)
+	fi, err := r.Lstat(name)
+	if err != nil {
+		return "", pathErr("readlink", key, err)
+	}
+	if fi.Mode()&fs.ModeSymlink == 0 {
+		return "", &fs.PathError{Op: "readlink", Path: key, Err: ErrNotLink}
+	}
+	t, err := r.Readlink(name)
+	if err != nil {
+		return "", pathErr("readlink", key, err)
+	}
+	return filepath.ToSlash(t), nil
+}
+
+// isLink reports whether name in r is a symbolic link.
+func isLink(r *os.Root, name string) bool {
+	fi, err := r.Lstat(name)
+	return err == nil && fi.Mode()&fs.ModeSymlink != 0
+}
+
+// removeEmptyDirs removes dir (a key) and the directories under it that
+// are empty, deepest first; a directory that is not empty stays. Only
+// callers that hold the lock of what is under dir use it: a Put racing
+// with it could find its directory gone.
+func (d *Dir) removeEmptyDirs(dir string) {
+	r, err := os.OpenRoot(d.root)
+	if err != nil {
+		return
+	}
+	defer r.Close()
+	var dirs []string
+	fs.WalkDir(r.FS(), dir, func(p string, de fs.DirEntry, err error) error {
+		if err == nil && de.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if r.Remove(filepath.FromSlash(dirs[i])) == nil {
+			syncDir(r, filepath.Dir(filepath.FromSlash(dirs[i])))
+		}
+	}
+}

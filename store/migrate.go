@@ -1,0 +1,373 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// MigrationReport says what Certs.Migrate did.
+type MigrationReport struct {
+	// Moved lists the directories (or, for renewal state, the keys)
+	// moved, each from its old key to its new one.
+	Moved []Move
+	// Conflicts lists the old keys left in place because their new key
+	// holds something else; nothing was deleted for them.
+	Conflicts []string
+	// Unknown lists the old directories or keys left in place because
+	// the CA they belong to could not be told (no meta.json, account.json
+	// or certificate saying so).
+	Unknown []string
+}
+
+// Move is one directory or key moved by Certs.Migrate.
+type Move struct{ From, To string }
+
+// migration remembers that a Certs migrated its store.
+type migration struct {
+	mu   sync.Mutex
+	done bool
+}
+
+// migrationLock is the store lock Migrate holds.
+const migrationLock = "certkeeper/migrate"
+
+// migrateOnce runs Migrate before the first write of c.
+func (c *Certs) migrateOnce(ctx context.Context) error {
+	c.mig.mu.Lock()
+	defer c.mig.mu.Unlock()
+	if c.mig.done {
+		return nil
+	}
+	if _, err := c.Migrate(ctx); err != nil {
+		return fmt.Errorf("store: moving what an older certkeeper stored: %w", err)
+	}
+	c.mig.done = true
+	return nil
+}
+
+// Migrate moves what older versions of certkeeper stored under keys that
+// the current layout no longer uses:
+//
+//   - in LayoutStandard, certificates/<host-port>/<name>/… and
+//     accounts/<host-port>/<id>/… to the CADirName of the full directory
+//     URL found in their meta.json or account.json ("ca"), and
+//     manager/<host-port>/<name>.json to StateKey, with the CA of the
+//     certificate of that name or, failing that, the one CA that the
+//     host-port directory is known to hold;
+//   - in LayoutShared, manager/<any>/<name>.json to
+//     certkeeper/manager/<name>.json.
+//
+// Each directory is copied first (every value written durably, the one
+// that makes it visible last), and its old keys are deleted only once the
+// copy is complete. A key whose new place already holds a different value
+// is a conflict: that directory is left in place, whole, and reported. So
+// a crash at any point leaves a complete copy in one place or the other,
+// never loses a key, and Migrate run again finishes the work. Migrate
+// holds the store lock "certkeeper/migrate", so two processes may run it
+// at once. Certs runs it by itself before its first write; readers find
+// what is not yet moved in its old place meanwhile.
+func (c *Certs) Migrate(ctx context.Context) (MigrationReport, error) {
+	var rep MigrationReport
+	unlock, err := c.Store.Lock(ctx, migrationLock)
+	if err != nil {
+		return rep, err
+	}
+	defer unlock()
+	if c.Layout == LayoutShared {
+		return rep, c.migrateSharedState(ctx, &rep)
+	}
+	// What each old CA directory is known to hold: CA URLs seen in it,
+	// and the CA of each certificate.
+	hostCAs := map[string]map[string]bool{}
+	certCA := map[string]string{} // "<ca dir>/<name>" → URL
+	note := func(caDir, url string) {
+		if hostCAs[caDir] == nil {
+			hostCAs[caDir] = map[string]bool{}
+		}
+		hostCAs[caDir][url] = true
+	}
+	for _, area := range []string{certsDir, accountsDir} {
+		groups, err := c.groups(ctx, area+"/", 3)
+		if err != nil {
+			return rep, err
+		}
+		for _, g := range groups {
+			caDir := strings.Split(g.dir, "/")[1]
+			ca := c.caOf(ctx, g)
+			if ca == "" {
+				if newDirLike(caDir) {
+					continue // written by this version; nothing to move
+				}
+				rep.Unknown = append(rep.Unknown, g.dir)
+				continue
+			}
+			note(caDir, ca)
+			dst, err := CADirName(ca)
+			if err != nil {
+				rep.Unknown = append(rep.Unknown, g.dir)
+				continue
+			}
+			if area == certsDir {
+				certCA[caDir+"/"+path.Base(g.dir)] = ca
+			}
+			if dst == caDir {
+				continue
+			}
+			to := area + "/" + dst + "/" + path.Base(g.dir)
+			if err := c.moveGroup(ctx, g, to, &rep); err != nil {
+				return rep, err
+			}
+		}
+	}
+	// Renewal state: manager/<ca dir>/<name>.json.
+	ks, err := c.Store.List(ctx, legacyStateDir+"/")
+	if err != nil {
+		return rep, err
+	}
+	for _, k := range ks {
+		parts := strings.Split(k, "/")
+		if len(parts) != 3 || !strings.HasSuffix(parts[2], ".json") {
+			continue
+		}
+		caDir, enc := parts[1], strings.TrimSuffix(parts[2], ".json")
+		name, err := DecodeName(enc)
+		if err != nil {
+			continue
+		}
+		ca := certCA[caDir+"/"+enc]
+		if ca == "" && len(hostCAs[caDir]) == 1 {
+			for u := range hostCAs[caDir] {
+				ca = u
+			}
+		}
+		if ca == "" {
+			if !newDirLike(caDir) {
+				rep.Unknown = append(rep.Unknown, k)
+			}
+			continue
+		}
+		to, err := c.StateKey(ca, name)
+		if err != nil || to == k {
+			continue
+		}
+		if err := c.moveKey(ctx, k, to, &rep); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// newDirLike reports whether caDir can only be a CADirName of this
+// version (one with a path or a hash), never a host and port.
+func newDirLike(caDir string) bool {
+	return strings.ContainsAny(caDir, "_+")
+}
+
+// group is the keys of one certificate or account directory.
+type group struct {
+	dir  string
+	keys []string
+}
+
+// groups returns the keys under prefix grouped by their first depth
+// components.
+func (c *Certs) groups(ctx context.Context, prefix string, depth int) ([]group, error) {
+	ks, err := c.Store.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	var out []group
+	for _, k := range ks {
+		parts := strings.SplitN(k, "/", depth+1)
+		if len(parts) <= depth {
+			continue
+		}
+		dir := strings.Join(parts[:depth], "/")
+		if n := len(out); n > 0 && out[n-1].dir == dir {
+			out[n-1].keys = append(out[n-1].keys, k)
+			continue
+		}
+		out = append(out, group{dir: dir, keys: []string{k}})
+	}
+	return out, nil
+}
+
+// caOf returns the CA URL that a certificate or account directory's
+// records name, "" if none does.
+func (c *Certs) caOf(ctx context.Context, g group) string {
+	var candidates []string
+	for _, k := range g.keys {
+		switch strings.TrimPrefix(k, g.dir+"/") {
+		case metaFile, "account.json", "lineage.json":
+			candidates = append(candidates, k)
+		}
+	}
+	for _, k := range g.keys { // a versioned directory's newest meta.json
+		if path.Base(k) == metaFile && !slices.Contains(candidates, k) {
+			candidates = append(candidates, k)
+		}
+	}
+	for _, k := range candidates {
+		raw, err := c.Store.Get(ctx, k)
+		if err != nil {
+			continue
+		}
+		var m struct {
+			CA string `json:"ca"`
+		}
+		if json.Unmarshal(raw, &m) == nil && m.CA != "" {
+			return m.CA
+		}
+	}
+	return ""
+}
+
+// moveGroup copies the keys of g under the directory to, then deletes
+// them from g.dir. Links (in a Linker store) are made again as links.
+func (c *Certs) moveGroup(ctx context.Context, g group, to string, rep *MigrationReport) error {
+	l, _ := c.Store.(Linker)
+	var files, commits, links []string
+	for _, k := range g.keys {
+		if l != nil {
+			if _, err := l.Readlink(ctx, k); err == nil {
+				links = append(links, k)
+				continue
+			}
+		}
+		switch strings.TrimPrefix(k, g.dir+"/") {
+		case certFile, pointerKey, "account.key":
+			commits = append(commits, k)
+		default:
+			files = append(files, k)
+		}
+	}
+	if l != nil {
+		// A live link may be missed by List (it names a directory).
+		if _, err := l.Readlink(ctx, g.dir+"/"+liveLink); err == nil {
+			links = append([]string{g.dir + "/" + liveLink}, links...)
+		}
+	}
+	dst := func(k string) string { return to + strings.TrimPrefix(k, g.dir) }
+	for _, k := range slices.Concat(files, commits) {
+		v, err := c.Store.Get(ctx, k)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		have, err := c.Store.Get(ctx, dst(k))
+		switch {
+		case err == nil && bytes.Equal(have, v):
+			continue
+		case err == nil:
+			rep.Conflicts = append(rep.Conflicts, k)
+			return nil // leave g whole where it is
+		case !errors.Is(err, fs.ErrNotExist):
+			return err
+		}
+		if err := c.Store.Put(ctx, dst(k), v); err != nil {
+			return err
+		}
+	}
+	for _, k := range links {
+		t, err := l.Readlink(ctx, k)
+		if err != nil {
+			continue
+		}
+		if err := l.Symlink(ctx, dst(k), t); err != nil {
+			return err
+		}
+	}
+	// Everything is in its new place: delete the old, what makes it
+	// visible first and what names its CA last.
+	last := func(k string) int {
+		switch strings.TrimPrefix(k, g.dir+"/") {
+		case liveLink, pointerKey, certFile, "account.key":
+			return 0
+		case metaFile, "account.json":
+			return 3
+		case keyFile:
+			return 2
+		}
+		return 1
+	}
+	all := slices.Concat(links, files, commits)
+	slices.SortStableFunc(all, func(a, b string) int { return last(a) - last(b) })
+	for _, k := range all {
+		if err := ignoreMissing(c.Store.Delete(ctx, k)); err != nil {
+			return err
+		}
+	}
+	if d, ok := c.Store.(*Dir); ok {
+		d.removeEmptyDirs(g.dir)
+		d.removeEmptyDirs(path.Dir(g.dir))
+	}
+	rep.Moved = append(rep.Moved, Move{From: g.dir, To: to})
+	return nil
+}
+
+// moveKey moves one value from k to to, unless to holds another value.
+func (c *Certs) moveKey(ctx context.Context, k, to string, rep *MigrationReport) error {
+	v, err := c.Store.Get(ctx, k)
+	if err != nil {
+		return ignoreMissing(err)
+	}
+	have, err := c.Store.Get(ctx, to)
+	switch {
+	case err == nil && !bytes.Equal(have, v):
+		rep.Conflicts = append(rep.Conflicts, k)
+		return nil
+	case err == nil:
+	case !errors.Is(err, fs.ErrNotExist):
+		return err
+	default:
+		if err := c.Store.Put(ctx, to, v); err != nil {
+			return err
+		}
+	}
+	if err := ignoreMissing(c.Store.Delete(ctx, k)); err != nil {
+		return err
+	}
+	if d, ok := c.Store.(*Dir); ok {
+		d.removeEmptyDirs(path.Dir(k))
+	}
+	rep.Moved = append(rep.Moved, Move{From: k, To: to})
+	return nil
+}
+
+// migrateSharedState moves the shared layout's renewal state from
+// manager/<ca dir>/<name>.json, beside the "<name>.pem" files, to
+// certkeeper/manager/<name>.json.
+func (c *Certs) migrateSharedState(ctx context.Context, rep *MigrationReport) error {
+	ks, err := c.Store.List(ctx, legacyStateDir+"/")
+	if err != nil {
+		return err
+	}
+	for _, k := range ks {
+		parts := strings.Split(k, "/")
+		if len(parts) != 3 || !strings.HasSuffix(parts[2], ".json") {
+			continue
+		}
+		name, err := DecodeName(strings.TrimSuffix(parts[2], ".json"))
+		if err != nil {
+			continue
+		}
+		to, err := c.StateKey("", name)
+		if err != nil {
+			continue
+		}
+		if err := c.moveKey(ctx, k, to, rep); err != nil {
+			return err
+		}
+	}
+	return nil
+}

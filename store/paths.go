@@ -1,0 +1,310 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+)
+
+// legacyStateDir is where managers kept their renewal state in both
+// layouts before Certs owned the key: manager/<host-port>/<name>.json.
+// LayoutStandard still keeps it under manager/, with CADirName.
+const legacyStateDir = "manager"
+
+// StateKey returns the key of the renewal state that a manager keeps for
+// the certificate called name from the CA with directory URL ca:
+// manager/<ca>/<name>.json in LayoutStandard, with <ca> from CADirName
+// and <name> from EncodeName, and certkeeper/manager/<name>.json in
+// LayoutShared (where ca is ignored). Use LoadState, SaveState and
+// ListStates to read and write it: they also find the state an older
+// certkeeper kept elsewhere. The error wraps ErrInvalidKey.
+func (c *Certs) StateKey(ca, name string) (string, error) {
+	enc, err := EncodeName(name)
+	if err != nil {
+		return "", err
+	}
+	if c.Layout == LayoutShared {
+		return stateRoot + "/" + legacyStateDir + "/" + enc + ".json", nil
+	}
+	caDir, err := CADirName(ca)
+	if err != nil {
+		return "", err
+	}
+	return legacyStateDir + "/" + caDir + "/" + enc + ".json", nil
+}
+
+// legacyStateKey is where an older certkeeper kept the state of name
+// from ca: manager/<host-port>/<name>.json in both layouts.
+func (c *Certs) legacyStateKey(ca, name string) (string, error) {
+	enc, err := EncodeName(name)
+	if err != nil {
+		return "", err
+	}
+	old, err := legacyCADirName(ca)
+	if err != nil {
+		return "", err
+	}
+	return legacyStateDir + "/" + old + "/" + enc + ".json", nil
+}
+
+// LoadState returns the renewal state kept for the certificate called
+// name from the CA with directory URL ca (at StateKey, or where an older
+// certkeeper kept it if it is not yet moved). A missing state gives an
+// error wrapping fs.ErrNotExist.
+func (c *Certs) LoadState(ctx context.Context, ca, name string) ([]byte, error) {
+	k, err := c.StateKey(ca, name)
+	if err != nil {
+		return nil, err
+	}
+	data, err := c.Store.Get(ctx, k)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return data, err
+	}
+	old, lerr := c.legacyStateKey(ca, name)
+	if lerr != nil || old == k {
+		return nil, err
+	}
+	return c.Store.Get(ctx, old)
+}
+
+// SaveState writes the renewal state of the certificate called name from
+// the CA with directory URL ca at StateKey, atomically.
+func (c *Certs) SaveState(ctx context.Context, ca, name string, data []byte) error {
+	k, err := c.StateKey(ca, name)
+	if err != nil {
+		return err
+	}
+	if err := c.migrateOnce(ctx); err != nil {
+		return err
+	}
+	return c.Store.Put(ctx, k, data)
+}
+
+// StateRecord is one renewal state found by ListStates.
+type StateRecord struct {
+	// Key is where the state is stored.
+	Key string
+	// CADir is the CA component of Key (CADirName of the CA, or the
+	// host and port for a state an older certkeeper stored); "" in
+	// LayoutShared.
+	CADir string
+	// Name is the certificate's name.
+	Name string
+	// Data is the state as the manager stored it.
+	Data []byte
+}
+
+// ListStates returns the renewal states kept for the certificates of the
+// CA with directory URL ca, or of every CA if ca is "", sorted by key,
+// including those an older certkeeper kept elsewhere and not yet moved.
+// States that cannot be read are left out and their errors joined into
+// the returned error.
+func (c *Certs) ListStates(ctx context.Context, ca string) ([]StateRecord, error) {
+	var prefixes []string
+	switch {
+	case c.Layout == LayoutShared:
+		prefixes = []string{stateRoot + "/" + legacyStateDir + "/", legacyStateDir + "/"}
+	case ca == "":
+		prefixes = []string{legacyStateDir + "/"}
+	default:
+		caDir, err := CADirName(ca)
+		if err != nil {
+			return nil, err
+		}
+		prefixes = []string{legacyStateDir + "/" + caDir + "/"}
+		if old, err := legacyCADirName(ca); err == nil && old != caDir {
+			prefixes = append(prefixes, legacyStateDir+"/"+old+"/")
+		}
+	}
+	var (
+		out  []StateRecord
+		errs []error
+	)
+	seen := map[[2]string]bool{}
+	for _, prefix := range prefixes {
+		ks, err := c.Store.List(ctx, prefix)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range ks {
+			rest, ok := strings.CutSuffix(strings.TrimPrefix(k, prefix), ".json")
+			if !ok {
+				continue
+			}
+			caDir, enc := "", rest
+			if i := strings.LastIndexByte(rest, '/'); i >= 0 {
+				caDir, enc = rest[:i], rest[i+1:]
+			}
+			if c.Layout == LayoutShared {
+				caDir = ""
+			} else if ca != "" {
+				caDir = path.Base(strings.TrimSuffix(prefix, "/"))
+			}
+			if strings.Contains(caDir, "/") || (c.Layout == LayoutStandard && caDir == "") {
+				continue
+			}
+			name, err := DecodeName(enc)
+			if err != nil {
+				continue
+			}
+			id := [2]string{caDir, name}
+			if ca != "" || c.Layout == LayoutShared {
+				id[0] = ""
+			}
+			if seen[id] {
+				continue // the old copy of a state already moved
+			}
+			data, err := c.Store.Get(ctx, k)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			seen[id] = true
+			out = append(out, StateRecord{Key: k, CADir: caDir, Name: name, Data: data})
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// CertPaths are the files that hold a certificate, as programs outside
+// certkeeper read them from a directory store (see Certs.Paths).
+type CertPaths struct {
+	// Dir is the certificate's directory in LayoutStandard, the store's
+	// root in LayoutShared.
+	Dir string
+	// Live is the link to the directory of the current version, in
+	// LayoutStandard: resolve it once and read both files from the
+	// directory it names to get a matching key and chain. "" in
+	// LayoutShared.
+	Live string
+	// Cert is the chain, leaf first; Key the private key; Combined the
+	// key then the chain, in one file written atomically. In LayoutShared
+	// they are all "<name>.pem".
+	Cert, Key, Combined string
+	// Meta is meta.json (identifiers, URLs, times); "" in LayoutShared.
+	Meta string
+}
+
+// Paths returns the files that hold the certificate called name from the
+// CA with directory URL ca, when the store is a directory (a Store with a
+// Path method, such as Dir); otherwise an error wrapping
+// errors.ErrUnsupported. The files need not exist yet.
+func (c *Certs) Paths(ca, name string) (CertPaths, error) {
+	p, ok := c.Store.(interface{ Path(string) (string, error) })
+	if !ok {
+		return CertPaths{}, fmt.Errorf("store: %T keeps no files: %w", c.Store, errors.ErrUnsupported)
+	}
+	var (
+		out CertPaths
+		err error
+	)
+	file := func(dst *string, key string) {
+		if err == nil {
+			*dst, err = p.Path(key)
+		}
+	}
+	if c.Layout == LayoutShared {
+		k, kerr := c.sharedCertKey(name)
+		if kerr != nil {
+			return CertPaths{}, kerr
+		}
+		file(&out.Cert, k)
+		out.Key, out.Combined = out.Cert, out.Cert
+		if err == nil {
+			out.Dir = path.Dir(out.Cert)
+		}
+		return out, err
+	}
+	dir, err := c.certDir(ca, name)
+	if err != nil {
+		return CertPaths{}, err
+	}
+	file(&out.Dir, dir)
+	file(&out.Live, dir+"/"+liveLink)
+	file(&out.Cert, dir+"/"+certFile)
+	file(&out.Key, dir+"/"+keyFile)
+	file(&out.Combined, dir+"/"+combinedFile)
+	file(&out.Meta, dir+"/"+metaFile)
+	return out, err
+}
+
+// ChangeKind says what a changed key is about (see Certs.WhatChanged).
+type ChangeKind int
+
+const (
+	// ChangeOther is a key that Certs does not describe, or one that is
+	// part of a save still in progress.
+	ChangeOther ChangeKind = iota
+	// ChangeCertificate is a certificate's commit: its pointer, or the
+	// file that makes an unversioned or shared-layout certificate
+	// visible. Read the certificate again with LoadCertificate.
+	ChangeCertificate
+	// ChangeState is a certificate's renewal state (see StateKey).
+	ChangeState
+)
+
+// Change is what WhatChanged tells of a key.
+type Change struct {
+	Kind ChangeKind
+	// CADir is the CA component of the key (CADirName of the CA, or the
+	// host and port in a key an older certkeeper wrote); "" in
+	// LayoutShared, where the store has one CA.
+	CADir string
+	// Name is the certificate's name.
+	Name string
+}
+
+// WhatChanged tells which certificate a key changed in the store (such as
+// a store.Watcher reports) belongs to, and whether it is the one change
+// that completes a save. The other keys a save writes (a version's files)
+// are ChangeOther, so that a watcher reads a certificate once, when it is
+// complete.
+func (c *Certs) WhatChanged(key string) Change {
+	parts := strings.Split(key, "/")
+	state := func(caDir, file string) Change {
+		enc, ok := strings.CutSuffix(file, ".json")
+		name, err := DecodeName(enc)
+		if !ok || err != nil {
+			return Change{}
+		}
+		return Change{Kind: ChangeState, CADir: caDir, Name: name}
+	}
+	if c.Layout == LayoutShared {
+		switch {
+		case len(parts) == 1:
+			enc, ok := strings.CutSuffix(parts[0], ".pem")
+			name, err := DecodeName(enc)
+			if !ok || err != nil {
+				return Change{}
+			}
+			return Change{Kind: ChangeCertificate, Name: name}
+		case len(parts) == 3 && parts[0] == stateRoot && parts[1] == legacyStateDir:
+			return state("", parts[2])
+		case len(parts) == 3 && parts[0] == legacyStateDir:
+			return state("", parts[2])
+		}
+		return Change{}
+	}
+	switch {
+	case len(parts) == 3 && parts[0] == legacyStateDir:
+		return state(parts[1], parts[2])
+	case len(parts) == 4 && parts[0] == certsDir:
+		switch parts[3] {
+		case pointerKey, liveLink, certFile:
+		default:
+			return Change{}
+		}
+		name, err := DecodeName(parts[2])
+		if err != nil {
+			return Change{}
+		}
+		return Change{Kind: ChangeCertificate, CADir: parts[1], Name: name}
+	}
+	return Change{}
+}

@@ -1,0 +1,216 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// sharedVersionsDir is where LayoutShared keeps the versions of
+// "<name>.pem": certkeeper/versions/<name>/<n>.pem.
+func sharedVersionsDir(enc string) string {
+	return stateRoot + "/" + versionsDir + "/" + enc
+}
+
+// saveShared writes res as "<name>.pem", one atomic Put, after keeping it
+// as a version; what was there before, if no version holds it (another
+// program wrote it), is kept as a version first.
+func (c *Certs) saveShared(ctx context.Context, res Resource) error {
+	k, err := c.sharedCertKey(res.Name)
+	if err != nil {
+		return err
+	}
+	enc := strings.TrimSuffix(k, ".pem")
+	unlock, err := c.certLock(ctx, "shared", enc)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	data := combine(res.KeyPEM, res.ChainPEM)
+	ids, err := c.sharedVersionIDs(ctx, enc)
+	if err != nil {
+		return err
+	}
+	next := 1
+	if len(ids) > 0 {
+		next = ids[len(ids)-1] + 1
+	}
+	vdir := sharedVersionsDir(enc)
+	old, err := c.Store.Get(ctx, k)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if len(bytes.TrimSpace(old)) > 0 {
+		known := false
+		for _, id := range ids {
+			v, err := c.Store.Get(ctx, vdir+"/"+strconv.Itoa(id)+".pem")
+			if err == nil && bytes.Equal(v, old) {
+				known = true
+				break
+			}
+		}
+		if !known {
+			if err := c.Store.Put(ctx, vdir+"/"+strconv.Itoa(next)+".pem", old); err != nil {
+				return err
+			}
+			next++
+		}
+	}
+	if err := c.Store.Put(ctx, vdir+"/"+strconv.Itoa(next)+".pem", data); err != nil {
+		return err
+	}
+	if err := c.Store.Put(ctx, k, data); err != nil {
+		return err
+	}
+	ids, err = c.sharedVersionIDs(ctx, enc)
+	if err != nil {
+		return err
+	}
+	kept := 0
+	for i := len(ids) - 1; i >= 0; i-- {
+		if ids[i] == next {
+			continue
+		}
+		if kept < c.keep() {
+			kept++
+			continue
+		}
+		if err := ignoreMissing(c.Store.Delete(ctx, vdir+"/"+strconv.Itoa(ids[i])+".pem")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sharedVersionIDs returns the versions kept of enc, ascending.
+func (c *Certs) sharedVersionIDs(ctx context.Context, enc string) ([]int, error) {
+	vdir := sharedVersionsDir(enc) + "/"
+	ks, err := c.Store.List(ctx, vdir)
+	if err != nil {
+		return nil, err
+	}
+	var ids []int
+	for _, k := range ks {
+		if n, ok := parseVersion(strings.TrimSuffix(strings.TrimPrefix(k, vdir), ".pem")); ok && strings.HasSuffix(k, ".pem") {
+			ids = append(ids, n)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// sharedVersions is Versions in LayoutShared.
+func (c *Certs) sharedVersions(ctx context.Context, name string) ([]Version, error) {
+	k, err := c.sharedCertKey(name)
+	if err != nil {
+		return nil, err
+	}
+	enc := strings.TrimSuffix(k, ".pem")
+	top, err := c.Store.Get(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := c.sharedVersionIDs(ctx, enc)
+	if err != nil {
+		return nil, err
+	}
+	var out []Version
+	for _, id := range ids {
+		data, err := c.Store.Get(ctx, sharedVersionsDir(enc)+"/"+strconv.Itoa(id)+".pem")
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		cur := bytes.Equal(data, top)
+		res, err := c.sharedResource(ctx, enc, data)
+		if err != nil {
+			out = append(out, Version{ID: id, Current: cur, Err: err})
+			continue
+		}
+		out = append(out, describe(id, cur, res))
+	}
+	return out, nil
+}
+
+// restoreShared is Restore in LayoutShared: version id is written over
+// "<name>.pem".
+func (c *Certs) restoreShared(ctx context.Context, name string, id int) error {
+	k, err := c.sharedCertKey(name)
+	if err != nil {
+		return err
+	}
+	enc := strings.TrimSuffix(k, ".pem")
+	unlock, err := c.certLock(ctx, "shared", enc)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	data, err := c.Store.Get(ctx, sharedVersionsDir(enc)+"/"+strconv.Itoa(id)+".pem")
+	if err != nil {
+		return fmt.Errorf("store: restore %s version %d: %w", name, id, err)
+	}
+	if _, err := c.sharedResource(ctx, enc, data); err != nil {
+		return fmt.Errorf("store: restore %s version %d: %w", name, id, err)
+	}
+	return c.Store.Put(ctx, k, data)
+}
+
+func (c *Certs) loadShared(ctx context.Context, k string) (Resource, error) {
+	enc := strings.TrimSuffix(k, ".pem")
+	data, err := c.Store.Get(ctx, k)
+	if err != nil {
+		return Resource{}, err
+	}
+	res, err := c.sharedResource(ctx, enc, data)
+	if err != nil {
+		return Resource{}, fmt.Errorf("store: %s: %w", k, err)
+	}
+	if info, err := c.Store.Stat(ctx, k); err == nil {
+		res.ObtainedAt = info.Modified
+	}
+	return res, nil
+}
+
+// sharedResource parses the contents of a "<name>.pem" (or of one of its
+// versions): a private key and a chain in any order. Empty contents are a
+// placeholder, a Resource with no chain.
+func (c *Certs) sharedResource(ctx context.Context, enc string, data []byte) (Resource, error) {
+	name, err := DecodeName(enc)
+	if err != nil {
+		return Resource{}, err
+	}
+	res := Resource{Name: name}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return res, nil // a placeholder: please issue
+	}
+	for rest := data; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		switch {
+		case b.Type == "CERTIFICATE":
+			res.ChainPEM = append(res.ChainPEM, pem.EncodeToMemory(b)...)
+		case strings.HasSuffix(b.Type, "PRIVATE KEY") && res.KeyPEM == nil:
+			res.KeyPEM = pem.EncodeToMemory(b)
+		}
+	}
+	key, certs, err := checkPair(res.KeyPEM, res.ChainPEM)
+	if err != nil {
+		return Resource{}, err
+	}
+	res.Identifiers, res.Key, res.Certificates = leafIdentifiers(certs[0]), key, certs
+	if res.Revoked, err = c.loadRevocation(ctx, stateRoot+"/"+revokedDir+"/"+enc, certs[0]); err != nil {
+		return Resource{}, err
+	}
+	return res, nil
+}

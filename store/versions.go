@@ -1,0 +1,441 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultKeepVersions is how many previous versions of each certificate
+// Certs keeps when Certs.KeepVersions is zero.
+const DefaultKeepVersions = 5
+
+// Names inside a certificate's directory in LayoutStandard.
+const (
+	versionsDir  = "versions"     // versions/<n>/ holds one version's files
+	liveLink     = "live"         // link to versions/<n> in a Linker store
+	pointerKey   = "current"      // "<n>\n", the pointer in other stores
+	keyFile      = "key.pem"      // private key
+	certFile     = "cert.pem"     // chain, leaf first
+	combinedFile = "combined.pem" // key, then chain
+	metaFile     = "meta.json"    // certMeta
+	revokedDir   = "revoked"      // revoked/<serial>.json, a Revocation
+)
+
+// liveFiles are the files of a version that LayoutStandard also offers at
+// the top of the certificate's directory, as links through live.
+var liveFiles = [...]string{keyFile, certFile, combinedFile, metaFile}
+
+// Version describes one version of a certificate kept by Certs (see
+// Certs.Versions).
+type Version struct {
+	// ID numbers the version, from 1 up in the order they were saved.
+	// In LayoutStandard, 0 stands for a certificate saved before
+	// versions were kept (files at the top of its directory only); it is
+	// given a number when the next version is saved.
+	ID int
+	// Current reports whether readers get this version now.
+	Current bool
+	// Serial is the leaf's serial number in lower-case hexadecimal.
+	Serial string
+	// NotBefore and NotAfter are the leaf's validity.
+	NotBefore, NotAfter time.Time
+	// ObtainedAt is when the version was issued to us, when known.
+	ObtainedAt time.Time
+	// HasKey reports whether the version holds its private key.
+	HasKey bool
+	// Revoked is the revocation recorded for the leaf, nil if none.
+	Revoked *Revocation
+	// Err says why the version cannot be read (such as a key that does
+	// not match its leaf); the other fields but ID and Current are zero
+	// then. Restore refuses such a version.
+	Err error
+}
+
+// keep returns how many previous versions to keep.
+func (c *Certs) keep() int {
+	switch {
+	case c.KeepVersions == 0:
+		return DefaultKeepVersions
+	case c.KeepVersions < 0:
+		return 0
+	}
+	return c.KeepVersions
+}
+
+// certLock holds the lock that serialises the writers of one
+// certificate's versions.
+func (c *Certs) certLock(ctx context.Context, caDir, enc string) (func(), error) {
+	unlock, err := c.Store.Lock(ctx, "certkeeper/certificate/"+caDir+"/"+enc)
+	if err != nil {
+		return nil, fmt.Errorf("store: locking %s/%s: %w", caDir, enc, err)
+	}
+	return func() { _ = unlock() }, nil
+}
+
+// versionKey is the directory of version n in a certificate's directory.
+func versionKey(dir string, n int) string {
+	return dir + "/" + versionsDir + "/" + strconv.Itoa(n)
+}
+
+// parseVersion reads "versions/<n>" (a link target) or "<n>" (a pointer).
+func parseVersion(s string) (int, bool) {
+	s = strings.TrimPrefix(strings.TrimSpace(s), versionsDir+"/")
+	n, err := strconv.Atoi(s)
+	return n, err == nil && n > 0 && strconv.Itoa(n) == s
+}
+
+// current returns the version the certificate in dir points to, or 0 if
+// it has no pointer (a certificate in the unversioned layout, or none). A
+// Linker store's pointer is the live link; another store's is the
+// pointer key.
+func (c *Certs) current(ctx context.Context, dir string) (int, error) {
+	if l, ok := c.Store.(Linker); ok {
+		t, err := l.Readlink(ctx, dir+"/"+liveLink)
+		switch {
+		case err == nil:
+			if n, ok := parseVersion(t); ok {
+				return n, nil
+			}
+			return 0, fmt.Errorf("store: %s/%s points to %q, not to a version", dir, liveLink, t)
+		case !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, ErrNotLink):
+			return 0, err
+		}
+	}
+	b, err := c.Store.Get(ctx, dir+"/"+pointerKey)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n, ok := parseVersion(string(b))
+	if !ok {
+		return 0, fmt.Errorf("store: %s/%s holds %q, not a version number", dir, pointerKey, b)
+	}
+	return n, nil
+}
+
+// versionIDs returns the versions stored in dir, ascending.
+func (c *Certs) versionIDs(ctx context.Context, dir string) ([]int, error) {
+	ks, err := c.Store.List(ctx, dir+"/"+versionsDir+"/")
+	if err != nil {
+		return nil, err
+	}
+	var ids []int
+	for _, k := range ks {
+		rest := strings.TrimPrefix(k, dir+"/"+versionsDir+"/")
+		v, file, ok := strings.Cut(rest, "/")
+		if !ok || file != certFile {
+			continue
+		}
+		if n, ok := parseVersion(v); ok {
+			ids = append(ids, n)
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids), nil
+}
+
+// saveStandard writes res as a new version of the certificate in dir and
+// switches the pointer to it, then prunes old versions. The caller has
+// checked the pair.
+func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res Resource, meta []byte) error {
+	unlock, err := c.certLock(ctx, caDir, enc)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	dir := certsDir + "/" + caDir + "/" + enc
+	cur, err := c.current(ctx, dir)
+	if err != nil {
+		return err
+	}
+	ids, err := c.versionIDs(ctx, dir)
+	if err != nil {
+		return err
+	}
+	next := 1
+	if len(ids) > 0 {
+		next = ids[len(ids)-1] + 1
+	}
+	if cur == 0 {
+		// A certificate in the unversioned layout becomes a version of
+		// its own first, and the top of the directory is switched to it
+		// (same contents), so that readers of the top-level files never
+		// meet a missing file or a key from one save with the chain of
+		// another.
+		imported, err := c.importUnversioned(ctx, dir, next)
+		if err != nil {
+			return err
+		}
+		if imported {
+			next++
+		}
+	}
+	if err := c.writeVersion(ctx, versionKey(dir, next), res.KeyPEM, res.ChainPEM, meta); err != nil {
+		return err
+	}
+	if err := c.switchTo(ctx, dir, next); err != nil {
+		return err
+	}
+	return c.prune(ctx, dir, next)
+}
+
+// writeVersion writes one version's files, the chain last: a version
+// directory with a cert.pem is complete.
+func (c *Certs) writeVersion(ctx context.Context, vdir string, keyPEM, chainPEM, meta []byte) error {
+	if len(keyPEM) > 0 {
+		if err := c.Store.Put(ctx, vdir+"/"+keyFile, keyPEM); err != nil {
+			return err
+		}
+	}
+	if err := c.Store.Put(ctx, vdir+"/"+combinedFile, combine(keyPEM, chainPEM)); err != nil {
+		return err
+	}
+	if meta != nil {
+		if err := c.Store.Put(ctx, vdir+"/"+metaFile, meta); err != nil {
+			return err
+		}
+	}
+	return c.Store.Put(ctx, vdir+"/"+certFile, chainPEM)
+}
+
+// combine is the single-file form of a pair: the key, then the chain.
+func combine(keyPEM, chainPEM []byte) []byte {
+	var b bytes.Buffer
+	if len(bytes.TrimSpace(keyPEM)) > 0 {
+		b.Write(bytes.TrimSpace(keyPEM))
+		b.WriteByte('\n')
+	}
+	b.Write(chainPEM)
+	return b.Bytes()
+}
+
+// importUnversioned copies the unversioned certificate at the top of dir,
+// if there is one, into version n and switches to it. It reports whether
+// there was one.
+func (c *Certs) importUnversioned(ctx context.Context, dir string, n int) (bool, error) {
+	chain, err := c.Store.Get(ctx, dir+"/"+certFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	key, err := c.Store.Get(ctx, dir+"/"+keyFile)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	// Even a pair that does not match (an older program saving
+	// meanwhile) is kept: no key is ever lost.
+	meta, err := c.Store.Get(ctx, dir+"/"+metaFile)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	if err := c.writeVersion(ctx, versionKey(dir, n), key, chain, meta); err != nil {
+		return false, err
+	}
+	return true, c.switchTo(ctx, dir, n)
+}
+
+// switchTo makes version n the current one in one atomic step: the live
+// link in a Linker store (then the top-level files become links through
+// it, once), the pointer key in others (then the unversioned files, if
+// any, are removed).
+func (c *Certs) switchTo(ctx context.Context, dir string, n int) error {
+	if l, ok := c.Store.(Linker); ok {
+		if err := l.Symlink(ctx, dir+"/"+liveLink, versionsDir+"/"+strconv.Itoa(n)); err != nil {
+			return err
+		}
+		for _, f := range liveFiles {
+			want := liveLink + "/" + f
+			if t, err := l.Readlink(ctx, dir+"/"+f); err == nil && t == want {
+				continue
+			}
+			if err := l.Symlink(ctx, dir+"/"+f, want); err != nil {
+				return err
+			}
+		}
+		// A pointer key left by a writer that could not link is stale.
+		return ignoreMissing(c.Store.Delete(ctx, dir+"/"+pointerKey))
+	}
+	if err := c.Store.Put(ctx, dir+"/"+pointerKey, []byte(strconv.Itoa(n)+"\n")); err != nil {
+		return err
+	}
+	for _, f := range liveFiles {
+		if err := ignoreMissing(c.Store.Delete(ctx, dir+"/"+f)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prune deletes the versions beyond the newest c.keep() besides cur,
+// which it never deletes.
+func (c *Certs) prune(ctx context.Context, dir string, cur int) error {
+	ids, err := c.versionIDs(ctx, dir)
+	if err != nil {
+		return err
+	}
+	kept := 0
+	for i := len(ids) - 1; i >= 0; i-- {
+		id := ids[i]
+		if id == cur {
+			continue
+		}
+		if kept < c.keep() {
+			kept++
+			continue
+		}
+		if err := c.deleteTree(ctx, versionKey(dir, id)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteTree deletes every key under dir, the chain first so that a
+// half-deleted version is not taken for a complete one.
+func (c *Certs) deleteTree(ctx context.Context, dir string) error {
+	ks, err := c.Store.List(ctx, dir+"/")
+	if err != nil {
+		return err
+	}
+	slices.SortStableFunc(ks, func(a, b string) int {
+		ac, bc := path.Base(a) == certFile, path.Base(b) == certFile
+		switch {
+		case ac && !bc:
+			return -1
+		case bc && !ac:
+			return 1
+		}
+		return 0
+	})
+	for _, k := range ks {
+		if err := ignoreMissing(c.Store.Delete(ctx, k)); err != nil {
+			return err
+		}
+	}
+	if d, ok := c.Store.(*Dir); ok {
+		d.removeEmptyDirs(dir)
+	}
+	return nil
+}
+
+// loadVersion reads version n of the certificate in dir.
+func (c *Certs) loadVersion(ctx context.Context, dir string, n int) (Resource, error) {
+	vdir := versionKey(dir, n)
+	chain, err := c.Store.Get(ctx, vdir+"/"+certFile)
+	if err != nil {
+		return Resource{}, err
+	}
+	key, err := c.Store.Get(ctx, vdir+"/"+keyFile)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return Resource{}, err
+	}
+	meta, err := c.Store.Get(ctx, vdir+"/"+metaFile)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return Resource{}, err
+	}
+	return c.resource(ctx, vdir, key, chain, meta)
+}
+
+// Versions returns the versions kept of the certificate called name from
+// the CA with directory URL ca, oldest first; one of them is Current. A
+// certificate that is not stored gives an error wrapping fs.ErrNotExist.
+// In LayoutShared, a "<name>.pem" that no version matches (written by
+// another program) is not listed; no version is Current then.
+func (c *Certs) Versions(ctx context.Context, ca, name string) ([]Version, error) {
+	if c.Layout == LayoutShared {
+		return c.sharedVersions(ctx, name)
+	}
+	dir, err := c.findCertDir(ctx, ca, name)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := c.current(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	if cur == 0 {
+		res, err := c.loadStandardAt(ctx, dir)
+		if err != nil {
+			return nil, err
+		}
+		return []Version{describe(0, true, res)}, nil
+	}
+	ids, err := c.versionIDs(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []Version
+	for _, id := range ids {
+		res, err := c.loadVersion(ctx, dir, id)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // pruned meanwhile
+		}
+		if err != nil {
+			out = append(out, Version{ID: id, Current: id == cur, Err: fmt.Errorf("store: %s: %w", versionKey(dir, id), err)})
+			continue
+		}
+		out = append(out, describe(id, id == cur, res))
+	}
+	return out, nil
+}
+
+func describe(id int, current bool, res Resource) Version {
+	v := Version{ID: id, Current: current, ObtainedAt: res.ObtainedAt, HasKey: len(res.KeyPEM) > 0, Revoked: res.Revoked}
+	if len(res.Certificates) > 0 {
+		leaf := res.Certificates[0]
+		v.Serial, v.NotBefore, v.NotAfter = serialOf(leaf), leaf.NotBefore, leaf.NotAfter
+	}
+	return v
+}
+
+// serialOf is the leaf's serial in lower-case hexadecimal.
+func serialOf(leaf *x509.Certificate) string {
+	if leaf == nil || leaf.SerialNumber == nil {
+		return ""
+	}
+	return leaf.SerialNumber.Text(16)
+}
+
+// Restore makes version id (see Versions) of the certificate called name
+// from the CA with directory URL ca the current one again, in one atomic
+// step like a save. The version is checked (key matches leaf) first. A
+// version that is not kept gives an error wrapping fs.ErrNotExist.
+// Versions newer than id are kept; the next save comes after the newest.
+func (c *Certs) Restore(ctx context.Context, ca, name string, id int) error {
+	if err := c.migrateOnce(ctx); err != nil {
+		return err
+	}
+	if c.Layout == LayoutShared {
+		return c.restoreShared(ctx, name, id)
+	}
+	caDir, enc, err := c.names(ca, name)
+	if err != nil {
+		return err
+	}
+	unlock, err := c.certLock(ctx, caDir, enc)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	dir := certsDir + "/" + caDir + "/" + enc
+	if id <= 0 {
+		return fmt.Errorf("store: restore %s version %d: %w", name, id, fs.ErrNotExist)
+	}
+	if _, err := c.loadVersion(ctx, dir, id); err != nil {
+		return fmt.Errorf("store: restore %s version %d: %w", name, id, err)
+	}
+	return c.switchTo(ctx, dir, id)
+}
