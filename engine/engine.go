@@ -31,6 +31,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -208,7 +209,13 @@ type LocalError struct {
 	Err  error
 }
 
-func (e *LocalError) Error() string { return e.What + ": " + e.Err.Error() }
+func (e *LocalError) Error() string {
+	msg := e.Err.Error()
+	if strings.HasPrefix(msg, e.What+": ") {
+		return msg
+	}
+	return e.What + ": " + msg
+}
 func (e *LocalError) Unwrap() error { return e.Err }
 
 func (e *Engine) now() time.Time {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
@@ -121,6 +122,9 @@ func (c *common) certs() (*store.Certs, error) {
 		return nil, usagef("unknown -layout %q: want standard or shared", c.layout)
 	}
 	d, err := store.NewDir(c.storeDir)
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+		return nil, fmt.Errorf("the store %s is not writable: %w", c.storeDir, err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -63,6 +63,21 @@ func localIsUsage(err error) bool {
 	return le.What != "store" && le.What != "solvers" && !strings.HasPrefix(le.What, "CA ")
 }
 
+// namesMessage rewords a names change the engine refused in terms of
+// this command's flags.
+func namesMessage(err error) error {
+	var ne *engine.NamesError
+	if !errors.As(err, &ne) {
+		return err
+	}
+	how := "-replace to replace its names"
+	if ne.Expanding {
+		how = "-expand to add the new names (or -replace)"
+	}
+	return usagef("certificate %q is for %s, not %s: give %s, or -cert-name to obtain another certificate",
+		ne.Name, strings.Join(ne.Have, ", "), strings.Join(ne.Want, ", "), how)
+}
+
 // rescued returns the file a certificate the store refused was saved to.
 func rescued(err error) string {
 	var re *manager.RescuedError

@@ -672,10 +672,19 @@ func (h *deployHook) lastEnv(t *testing.T) map[string]string {
 // falls back to chmod, which binds users other than root.
 func makeUnwritable(t testing.TB, path string) {
 	t.Helper()
-	if out, err := exec.Command("chattr", "-R", "+i", path).CombinedOutput(); err == nil {
+	// Directories only: an immutable directory lets no entry be created,
+	// renamed or removed in it, and chattr cannot flag symbolic links.
+	var dirs []string
+	_ = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	if out, err := exec.Command("chattr", append([]string{"+i"}, dirs...)...).CombinedOutput(); err == nil {
 		t.Cleanup(func() {
-			if out, err := exec.Command("chattr", "-R", "-i", path).CombinedOutput(); err != nil {
-				t.Errorf("chattr -R -i %s: %v %s", path, err, out)
+			if out, err := exec.Command("chattr", append([]string{"-i"}, dirs...)...).CombinedOutput(); err != nil {
+				t.Errorf("chattr -i %s: %v %s", path, err, out)
 			}
 		})
 		return

@@ -125,7 +125,10 @@ func runObtain(ctx context.Context, env Env, args []string) error {
 	defer eng.Close()
 	res, err := eng.Obtain(ctx, req)
 	if err != nil {
-		return err
+		if p := rescued(err); p != "" {
+			return fmt.Errorf("%w\nthe certificate and its key are in %s: move them into place by hand, or fix the store and run obtain -force", err, p)
+		}
+		return namesMessage(err)
 	}
 	if !c.quiet {
 		printResult(env.Stdout, res)
