@@ -2,9 +2,11 @@ package engine
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"slices"
 	"sync"
 
@@ -271,3 +273,82 @@ func (e *TermsError) Error() string {
 // ErrEABRequired says that the CA registers only accounts bound to one it
 // knows by other means (RFC 8555 §7.3.4) and no binding was given.
 var ErrEABRequired = errors.New("this CA requires external account binding (a key ID and an HMAC key from the CA)")
+
+// VerifyAccount is Account followed by a request for the account at the
+// CA (RFC 8555 §7.3.3 POST-as-GET), returning it as the CA knows it. An
+// account the CA no longer knows (accountDoesNotExist, as after a CA
+// reset) is registered anew with the same key, as an order would do.
+func (e *Engine) VerifyAccount(ctx context.Context, ca, caRoot string, opts AccountOptions) (acme.Account, error) {
+	src := e.accountSource(ca, caRoot, opts)
+	cl, err := e.Client(ca, caRoot)
+	if err != nil {
+		return acme.Account{}, err
+	}
+	for attempt := 0; ; attempt++ {
+		acct, err := src.Account(ctx)
+		if err != nil {
+			return acme.Account{}, err
+		}
+		got, err := cl.GetAccount(ctx, acct)
+		if err != nil && acme.IsAccountDoesNotExist(err) && attempt == 0 {
+			src.Invalid(ctx, acct, err)
+			continue
+		}
+		if err != nil {
+			return acme.Account{}, err
+		}
+		got.Key = acct.Key
+		return got, nil
+	}
+}
+
+// RolloverAccount replaces the key of the account opts name at ca with
+// newKey (RFC 8555 §7.3.5) and stores it. The new key is written to a
+// file of its own (mode 0600, in the directory manager.Config.RescueDir
+// names, else os.TempDir()) before the CA is asked, and removed once the
+// store holds it: if the store then refuses it, the error names that
+// file, so the key the CA now knows is never lost.
+func (e *Engine) RolloverAccount(ctx context.Context, ca, caRoot string, opts AccountOptions, newKey crypto.Signer) (acme.Account, error) {
+	src := e.accountSource(ca, caRoot, opts)
+	cl, err := e.Client(ca, caRoot)
+	if err != nil {
+		return acme.Account{}, err
+	}
+	acct, err := src.Account(ctx)
+	if err != nil {
+		return acme.Account{}, err
+	}
+	keyPEM, err := keys.MarshalPEM(newKey)
+	if err != nil {
+		return acme.Account{}, err
+	}
+	dir := e.cfg.Manager.RescueDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	f, err := os.CreateTemp(dir, "certkeeper-account-key-*.pem")
+	if err != nil {
+		return acme.Account{}, fmt.Errorf("engine: keeping the new account key safe before the rollover: %w", err)
+	}
+	_, werr := f.Write(keyPEM)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		os.Remove(f.Name())
+		return acme.Account{}, fmt.Errorf("engine: keeping the new account key safe before the rollover: %w", err)
+	}
+	rolled, err := cl.ChangeKey(ctx, acct, newKey)
+	if err != nil {
+		os.Remove(f.Name())
+		return acme.Account{}, err
+	}
+	rolled.Key = newKey
+	if err := e.saveAccount(ctx, ca, opts.id(), rolled); err != nil {
+		return rolled, fmt.Errorf("engine: the CA now knows the account by its new key, which the store refused (%w); the key is in %s", err, f.Name())
+	}
+	os.Remove(f.Name())
+	src.mu.Lock()
+	src.acct = &rolled
+	src.mu.Unlock()
+	return rolled, nil
+}

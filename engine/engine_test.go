@@ -28,6 +28,7 @@ type env struct {
 	pebble *acmetest.Pebble
 	root   string // the Pebble's TLS root, a file
 	dir    string // the store
+	rescue string // manager.Config.RescueDir
 }
 
 func newEnv(t *testing.T) *env {
@@ -38,7 +39,7 @@ func newEnv(t *testing.T) *env {
 	if err := os.WriteFile(root, p.TLSRootPEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, pebble: p, root: root, dir: filepath.Join(d, "store")}
+	return &env{t: t, pebble: p, root: root, dir: filepath.Join(d, "store"), rescue: t.TempDir()}
 }
 
 // engine opens a new engine (as a new process would) over the store.
@@ -52,7 +53,7 @@ func (e *env) engine(wrap func(store.Store) store.Store) *engine.Engine {
 	if wrap != nil {
 		st = wrap(st)
 	}
-	eng, err := engine.New(engine.Config{Store: st, Manager: manager.Config{RescueDir: e.t.TempDir()}})
+	eng, err := engine.New(engine.Config{Store: st, Manager: manager.Config{RescueDir: e.rescue}})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -318,5 +319,41 @@ func TestObtainLocalChecksFirst(t *testing.T) {
 	l.Solvers = nil
 	if _, err := eng.Obtain(ctx, engine.Request{Lineage: l, Account: agree}); !errors.Is(err, engine.ErrNoSolver) {
 		t.Errorf("Obtain without solvers = %v, want ErrNoSolver", err)
+	}
+}
+
+// account register on an account the CA forgot registers a new one;
+// a rollover stores the new key.
+func TestVerifyAndRolloverAccount(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := ctxT(t)
+	eng := e.engine(nil)
+	acct, err := eng.Account(ctx, e.pebble.DirectoryURL, e.root, agree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, _ := keys.MarshalPEM(acct.Key)
+	gone := acct.URL + "0"
+	if err := eng.Certs().SaveAccount(ctx, e.pebble.DirectoryURL, "", store.AccountRecord{URL: gone, KeyPEM: keyPEM}); err != nil {
+		t.Fatal(err)
+	}
+	eng = e.engine(nil)
+	got, err := eng.VerifyAccount(ctx, e.pebble.DirectoryURL, e.root, agree)
+	if err != nil || got.URL == gone || got.Status != "valid" {
+		t.Fatalf("VerifyAccount = %+v, %v", got, err)
+	}
+	newKey, _ := keys.Generate(keys.EC384)
+	rolled, err := eng.RolloverAccount(ctx, e.pebble.DirectoryURL, e.root, agree, newKey)
+	if err != nil || rolled.URL != got.URL {
+		t.Fatalf("RolloverAccount = %+v, %v", rolled, err)
+	}
+	rec, _ := eng.Certs().LoadAccount(ctx, e.pebble.DirectoryURL, "")
+	stored, _ := keys.ParsePEM(rec.KeyPEM)
+	if tp, _ := keys.TypeOf(stored.Public()); tp != keys.EC384 || rec.URL != got.URL {
+		t.Fatalf("stored after rollover: %s %s", tp, rec.URL)
+	}
+	if left, _ := filepath.Glob(filepath.Join(e.rescue, "certkeeper-account-key-*")); len(left) > 0 {
+		t.Errorf("the new key's safety copy was left behind: %v", left)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/engine"
 	"github.com/certkeeper/certkeeper/keys"
 )
 
@@ -37,15 +38,26 @@ func runAccount(ctx context.Context, env Env, args []string) error {
 	var acct acme.Account
 	switch sub {
 	case "register":
-		if acct, err = c.account(ctx, cl, certs, true); err != nil {
+		// Registers, or finds the stored account at the CA, and
+		// registers anew one the CA no longer knows.
+		var eng *engine.Engine
+		var opts engine.AccountOptions
+		if eng, err = c.accountEngine(certs); err != nil {
 			return err
 		}
-		acct, err = cl.GetAccount(ctx, acct)
+		if opts, err = c.accountOptions(); err != nil {
+			return err
+		}
+		acct, err = eng.VerifyAccount(ctx, cl.DirectoryURL, c.caRootPath(), opts)
 	case "show":
 		if acct, err = c.account(ctx, cl, certs, false); err != nil {
 			return err
 		}
+		url := acct.URL
 		acct, err = cl.GetAccount(ctx, acct)
+		if acme.IsAccountDoesNotExist(err) {
+			return fmt.Errorf("the CA no longer knows account %s (%w): \"certkeeper account register\" registers a new one with the same key (obtain and renew do so by themselves)", url, err)
+		}
 	case "update":
 		if acct, err = c.account(ctx, cl, certs, false); err != nil {
 			return err
@@ -77,9 +89,15 @@ func runAccount(ctx context.Context, env Env, args []string) error {
 		if gerr != nil {
 			return gerr
 		}
-		if acct, err = cl.ChangeKey(ctx, acct, newKey); err == nil {
-			err = c.saveAccount(ctx, cl, certs, acct)
+		var eng *engine.Engine
+		var opts engine.AccountOptions
+		if eng, err = c.accountEngine(certs); err != nil {
+			return err
 		}
+		if opts, err = c.accountOptions(); err != nil {
+			return err
+		}
+		acct, err = eng.RolloverAccount(ctx, cl.DirectoryURL, c.caRootPath(), opts, newKey)
 	default:
 		return usagef("unknown account command %q: want register, show, update, deactivate or rollover", sub)
 	}

@@ -2,16 +2,12 @@ package cli
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
-	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -94,19 +90,9 @@ func (c *common) client() (*acme.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	hc := &http.Client{Timeout: 60 * time.Second}
-	if c.caRoot != "" {
-		pemData, err := os.ReadFile(c.caRoot)
-		if err != nil {
-			return nil, fmt.Errorf("reading -ca-root: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pemData) {
-			return nil, fmt.Errorf("-ca-root %s holds no PEM certificate", c.caRoot)
-		}
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-		hc.Transport = tr
+	hc, err := engine.DefaultHTTPClient(c.caRootPath())
+	if err != nil {
+		return nil, fmt.Errorf("-ca-root: %w", err)
 	}
 	return &acme.Client{DirectoryURL: u, HTTPClient: hc, UserAgent: "certkeeper-cli", Logger: c.logger()}, nil
 }
@@ -186,6 +172,11 @@ func (c *common) account(ctx context.Context, cl *acme.Client, certs *store.Cert
 		return acme.Account{}, err
 	}
 	return acme.Account{}, fmt.Errorf("no account for %s (%s) in %s: run \"certkeeper account register\" first", ca, c.accountID(), c.storeDir)
+}
+
+// accountEngine is an engine over certs for the account commands.
+func (c *common) accountEngine(certs *store.Certs) (*engine.Engine, error) {
+	return engine.New(engine.Config{Store: certs.Store, Layout: certs.Layout, Logger: c.logger(), UserAgent: "certkeeper-cli"})
 }
 
 // accountOptions are the flags' account settings for the engine.
