@@ -488,3 +488,40 @@ func TestPaths(t *testing.T) {
 		t.Errorf("Paths of a Memory: %v", err)
 	}
 }
+
+// noLinks hides Dir's Linker, as a wrapper of a Store would.
+type noLinks struct{ Store }
+
+// TestLinkerAndPointerMixed reads and writes one Dir both with and without
+// its Linker interface.
+func TestLinkerAndPointerMixed(t *testing.T) {
+	d := newTestDir(t)
+	ctx := t.Context()
+	const ca = "https://ca.test/dir"
+	plain, linked := &Certs{Store: noLinks{d}}, &Certs{Store: d}
+	ps := testPairs(t, 3, "a.test")
+	check := func(when string, want pair) {
+		t.Helper()
+		for _, c := range []*Certs{plain, linked} {
+			res, err := c.LoadCertificate(ctx, ca, "a.test")
+			if err != nil || !bytes.Equal(res.KeyPEM, want.key) {
+				t.Errorf("%s: LoadCertificate (%T): %v", when, c.Store, err)
+			}
+		}
+	}
+	if err := plain.SaveCertificate(ctx, Resource{Name: "a.test", CA: ca, KeyPEM: ps[0].key, ChainPEM: ps[0].chain}); err != nil {
+		t.Fatal(err)
+	}
+	check("saved without links", ps[0])
+	if err := linked.SaveCertificate(ctx, Resource{Name: "a.test", CA: ca, KeyPEM: ps[1].key, ChainPEM: ps[1].chain}); err != nil {
+		t.Fatal(err)
+	}
+	check("saved with links", ps[1])
+	if _, err := d.Get(ctx, "certificates/ca.test_dir/a.test/current"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("stale pointer left: %v", err)
+	}
+	vs, err := linked.Versions(ctx, ca, "a.test")
+	if err != nil || len(vs) != 2 || !vs[1].Current {
+		t.Errorf("Versions = %+v, %v", vs, err)
+	}
+}
