@@ -208,6 +208,9 @@ func TestRestartMidBackoff(t *testing.T) {
 	if err != nil || len(sts) != 1 || sts[0].Failures != 1 || !sts[0].NextRenewal.Equal(t0.Add(2*time.Hour)) {
 		t.Fatalf("LoadStatus = %+v, %v", sts, err)
 	}
+	if all, err := manager.LoadStatus(ctxT(t), &store.Certs{Store: st}, ""); err != nil || len(all) != 1 || all[0].CA != testCA || all[0].Failures != 1 {
+		t.Fatalf("LoadStatus(every CA) = %+v, %v", all, err)
+	}
 
 	// A new Manager on the same store waits for the persisted next attempt.
 	clock.Advance(time.Hour)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -255,5 +256,134 @@ func TestNewDir(t *testing.T) {
 	}
 	if _, err := d.Path("../x"); !errors.Is(err, ErrInvalidKey) {
 		t.Errorf("Path(../x): %v", err)
+	}
+}
+
+func TestOpenDir(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no", "store")
+	if _, err := OpenDir(missing); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("OpenDir(missing) = %v, want fs.ErrNotExist", err)
+	}
+	if _, err := os.Stat(filepath.Dir(missing)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("OpenDir created something: %v", err)
+	}
+	d, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.List(t.Context(), ""); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestCheckWritable(t *testing.T) {
+	d := newTestDir(t)
+	if err := d.CheckWritable(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(d.Root()); len(ents) != 0 {
+		t.Errorf("CheckWritable left %v", ents)
+	}
+	if os.Geteuid() != 0 { // root writes anywhere
+		os.Chmod(d.Root(), 0o500)
+		defer os.Chmod(d.Root(), 0o700)
+		if err := d.CheckWritable(t.Context()); !errors.Is(err, fs.ErrPermission) {
+			t.Errorf("CheckWritable of a read-only directory = %v", err)
+		}
+	}
+	os.RemoveAll(d.Root())
+	if err := d.CheckWritable(t.Context()); err == nil {
+		t.Error("CheckWritable of a removed directory succeeded")
+	}
+}
+
+func TestDirTryLock(t *testing.T) {
+	d := newTestDir(t)
+	ctx := t.Context()
+	unlock, err := d.Lock(ctx, "daemon")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	_, err = d.TryLock(ctx, "daemon")
+	if !errors.Is(err, ErrLockBusy) || !strings.Contains(err.Error(), "pid "+strconv.Itoa(os.Getpid())+" on "+host) {
+		t.Errorf("TryLock of a held lock = %v", err)
+	}
+	if err := unlock(); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err = d.TryLock(ctx, "daemon")
+	if err != nil {
+		t.Fatalf("TryLock of a free lock: %v", err)
+	}
+	// A holder that stopped refreshing its lock file is taken over.
+	d2 := &Dir{root: d.Root(), StaleLockAfter: time.Minute}
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(filepath.Join(d.Root(), lockPath("daemon")), old, old)
+	unlock2, err := d2.TryLock(ctx, "daemon")
+	if err != nil {
+		t.Fatalf("TryLock of a stale lock: %v", err)
+	}
+	unlock2()
+	unlock() // reports the takeover
+}
+
+func TestMemoryTryLock(t *testing.T) {
+	m := NewMemory()
+	unlock, err := m.TryLock(t.Context(), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.TryLock(t.Context(), "x"); !errors.Is(err, ErrLockBusy) {
+		t.Errorf("TryLock of a held lock = %v", err)
+	}
+	unlock()
+	if unlock, err := m.TryLock(t.Context(), "x"); err != nil {
+		t.Errorf("TryLock after unlock: %v", err)
+	} else {
+		unlock()
+	}
+}
+
+func TestDirSymlink(t *testing.T) {
+	d := newTestDir(t)
+	ctx := t.Context()
+	for _, bad := range []string{"../../x", "/etc/passwd", "", "../.locks/x"} {
+		if err := d.Symlink(ctx, "a/link", bad); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("Symlink to %q: %v, want ErrInvalidKey", bad, err)
+		}
+	}
+	d.Put(ctx, "a/v/1/f", []byte("one"))
+	d.Put(ctx, "a/v/2/f", []byte("two"))
+	d.Put(ctx, "a/plain", []byte("x"))
+	for _, target := range []string{"v/1", "v/2"} {
+		if err := d.Symlink(ctx, "a/live", target); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := d.Readlink(ctx, "a/live"); err != nil || got != target {
+			t.Errorf("Readlink = %q, %v", got, err)
+		}
+	}
+	if v, err := d.Get(ctx, "a/live/f"); err != nil || string(v) != "two" {
+		t.Errorf("Get through the link = %q, %v", v, err)
+	}
+	if _, err := d.Readlink(ctx, "a/plain"); !errors.Is(err, ErrNotLink) {
+		t.Errorf("Readlink of a file: %v", err)
+	}
+	if _, err := d.Readlink(ctx, "a/none"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Readlink of nothing: %v", err)
+	}
+	// A link replaces a file atomically, and Delete removes the link only.
+	if err := d.Symlink(ctx, "a/plain", "v/1/f"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Delete(ctx, "a/live"); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := d.Get(ctx, "a/v/2/f"); err != nil || string(v) != "two" {
+		t.Errorf("the link's target after Delete: %q, %v", v, err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(d.Root(), "a")); len(ents) != 2 {
+		t.Errorf("a/ holds %v (temporary links left?)", ents)
 	}
 }

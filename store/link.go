@@ -30,6 +30,13 @@ var ErrNotLink = errors.New("store: not a symbolic link")
 //     it, an error wrapping fs.ErrNotExist if key does not exist, and one
 //     wrapping ErrNotLink if it is not a link.
 //   - Get, Stat and List follow links; Delete removes the link itself.
+//
+// Certs switches versions with links when its Store is a Linker and with a
+// pointer key otherwise. It reads a store written either way, and a save
+// through the Linker takes over one written without; but a store written
+// with links must not then be written through a wrapper that hides the
+// Linker, whose pointer key would be ignored by readers that see the
+// links.
 type Linker interface {
 	Symlink(ctx context.Context, key, target string) error
 	Readlink(ctx context.Context, key string) (string, error)
@@ -83,11 +90,15 @@ func (d *Dir) Symlink(ctx context.Context, key, target string) (err error) {
 
 // Readlink returns the target of the symbolic link at key (see Linker).
 func (d *Dir) Readlink(ctx context.Context, key string) (string, error) {
-	r, err := d.open(ctx, "readlink", key)
-	if err != nil {
+	if err := check(ctx, "readlink", key); err != nil {
 		return "", err
 	}
-	defer r.Close()
+	// The root Get keeps open: Certs reads a link before every load.
+	d.readerOnce.Do(func() { d.reader, d.readerErr = os.OpenRoot(d.root) })
+	if d.readerErr != nil {
+		return "", fmt.Errorf("store: readlink %s: %w", key, d.readerErr)
+	}
+	r := d.reader
 	name := filepath.FromSlash(key)
 	fi, err := r.Lstat(name)
 	if err != nil {

@@ -2,17 +2,40 @@
 //
 // A Store is a small key/value interface with a lock. This package has
 // two backends: Dir, a directory tree that other programs can read (files
-// 0600, directories 0700, atomic durable writes, lock files), and Memory,
-// for tests. A distributed backend lives outside the core module. See the
-// Store doc comment for the contract every backend honours, and
-// ValidateKey for what a key may look like.
+// 0600, directories 0700, atomic durable writes, lock files, symbolic
+// links), and Memory, for tests. A distributed backend lives outside the
+// core module. See the Store doc comment for the contract every backend
+// honours, and ValidateKey for what a key may look like. Optional
+// interfaces add what some backends can do: Linker (atomic symbolic
+// links), TryLocker (a lock that does not wait), FencedLocker, Watcher.
 //
 // Certs is the typed layer the rest of certkeeper uses: it saves and
 // loads a Resource (a certificate chain with its key and where it came
-// from) and an AccountRecord in one of two layouts, LayoutStandard (one
-// directory per CA and per certificate) or LayoutShared (txacme's
-// "<name>.pem" and "client.key" files, for sharing one directory with
-// other programs).
+// from), an AccountRecord, a Lineage and a manager's renewal state in one
+// of two layouts, LayoutStandard (one directory per CA and per
+// certificate, one directory per version of a certificate) or
+// LayoutShared (txacme's "<name>.pem" and "client.key" files, for sharing
+// one directory with other programs, with certkeeper's own records under
+// "certkeeper/"). Certs owns every key: other packages ask it where
+// things are (StateKey, Paths, WhatChanged). CADirName names a CA by its
+// full directory URL; Certs.Migrate moves stores written when it was the
+// host and port only.
+//
+// # Reading a certificate while it is renewed
+//
+// In LayoutStandard a save writes a new directory versions/<n> and then
+// switches one pointer to it in one atomic step: the link "live" in a
+// Linker store (Dir), the key "current" in others. Certs reads the
+// pointer once, then that version's files, so LoadCertificate never
+// returns the key of one version with the chain of another. A program
+// outside certkeeper reading a Dir must do the same: read combined.pem
+// (key and chain in one file, written atomically), or resolve
+// certificates/<ca>/<name>/live once and read key.pem and cert.pem from
+// the directory it names (resolving again if that directory was pruned
+// meanwhile, which takes KeepVersions more renewals). Reading the
+// top-level key.pem and then cert.pem, which are links through live, can
+// straddle a renewal. In LayoutShared the pair is one file, "<name>.pem",
+// replaced atomically.
 package store
 
 import (

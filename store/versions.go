@@ -184,7 +184,7 @@ func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res Resourc
 	if err := c.writeVersion(ctx, versionKey(dir, next), res.KeyPEM, res.ChainPEM, meta); err != nil {
 		return err
 	}
-	if err := c.switchTo(ctx, dir, next); err != nil {
+	if err := c.switchTo(ctx, dir, next, cur == 0); err != nil {
 		return err
 	}
 	return c.prune(ctx, dir, next)
@@ -244,14 +244,14 @@ func (c *Certs) importUnversioned(ctx context.Context, dir string, n int) (bool,
 	if err := c.writeVersion(ctx, versionKey(dir, n), key, chain, meta); err != nil {
 		return false, err
 	}
-	return true, c.switchTo(ctx, dir, n)
+	return true, c.switchTo(ctx, dir, n, true)
 }
 
 // switchTo makes version n the current one in one atomic step: the live
 // link in a Linker store (then the top-level files become links through
-// it, once), the pointer key in others (then the unversioned files, if
-// any, are removed).
-func (c *Certs) switchTo(ctx context.Context, dir string, n int) error {
+// it, once), the pointer key in others (then, if the certificate was
+// unversioned before, its top-level files are removed).
+func (c *Certs) switchTo(ctx context.Context, dir string, n int, wasUnversioned bool) error {
 	if l, ok := c.Store.(Linker); ok {
 		if err := l.Symlink(ctx, dir+"/"+liveLink, versionsDir+"/"+strconv.Itoa(n)); err != nil {
 			return err
@@ -270,6 +270,9 @@ func (c *Certs) switchTo(ctx context.Context, dir string, n int) error {
 	}
 	if err := c.Store.Put(ctx, dir+"/"+pointerKey, []byte(strconv.Itoa(n)+"\n")); err != nil {
 		return err
+	}
+	if !wasUnversioned {
+		return nil
 	}
 	for _, f := range liveFiles {
 		if err := ignoreMissing(c.Store.Delete(ctx, dir+"/"+f)); err != nil {
@@ -437,5 +440,5 @@ func (c *Certs) Restore(ctx context.Context, ca, name string, id int) error {
 	if _, err := c.loadVersion(ctx, dir, id); err != nil {
 		return fmt.Errorf("store: restore %s version %d: %w", name, id, err)
 	}
-	return c.switchTo(ctx, dir, id)
+	return c.switchTo(ctx, dir, id, false)
 }
