@@ -165,7 +165,9 @@ tsig_secret_env = "MY_TSIG_SECRET"`, func(d *solverset.DNS01) bool { return d.TS
 		{`provider = "exec"
 exec = "/usr/local/bin/dns-hook"
 no_propagation_check = true
-delay = "30s"`, func(d *solverset.DNS01) bool { return d.Exec != "" && d.NoPropagationCheck && d.Delay.D() == 30*time.Second }},
+delay = "30s"`, func(d *solverset.DNS01) bool {
+			return d.Exec != "" && d.NoPropagationCheck && d.Delay.D() == 30*time.Second
+		}},
 		{`provider = "webhook"
 webhook_url = "https://dns.example/acme"
 webhook_authorization_file = "/etc/certkeeper/webhook.auth"
