@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/solver/solverset"
 )
 
@@ -74,6 +76,11 @@ func (s *solverFlags) build(env Env) (*solverset.Set, error) {
 	}
 	if cfg == (solverset.Config{}) {
 		return nil, usagef("no challenge solver configured: give -http-listen, -http-webroot, -tls-listen, -dns-hook or -dns-provider")
+	}
+	for _, p := range s.prefer {
+		if !slices.Contains(cfg.Types(), acme.ChallengeType(p)) {
+			return nil, usagef("-challenge %s: no solver for it is configured", p)
+		}
 	}
 	set, err := solverset.Build(cfg, s.prefer, solverEnv(env))
 	if err != nil {
