@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/certkeeper/certkeeper/dnsprovider/bindtest"
 	"github.com/certkeeper/certkeeper/issue"
 	"github.com/certkeeper/certkeeper/keys"
+	"github.com/certkeeper/certkeeper/solver/solverset"
 )
 
 // parseDNSFlags parses args into solverFlags and returns the solvers they
@@ -181,5 +183,18 @@ func TestObtainPreparesBeforeOrdering(t *testing.T) {
 	}
 	if strings.Contains(errb.String(), "127.0.0.1:1") {
 		t.Errorf("a request went to the CA: %s", errb.String())
+	}
+}
+
+// TestEveryKeyHasAFlag checks that each setting of the solver schema is
+// named by its flag in the command line's errors.
+func TestEveryKeyHasAFlag(t *testing.T) {
+	for prefix, typ := range map[string]reflect.Type{"http01.": reflect.TypeFor[solverset.HTTP01](), "tlsalpn01.": reflect.TypeFor[solverset.TLSALPN01](), "dns01.": reflect.TypeFor[solverset.DNS01]()} {
+		for f := range typ.Fields() {
+			key := prefix + f.Tag.Get("toml")
+			if flagOf(key) == "" {
+				t.Errorf("%s has no flag", key)
+			}
+		}
 	}
 }
