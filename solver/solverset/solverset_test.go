@@ -172,6 +172,7 @@ func TestValidate(t *testing.T) {
 		{"http01 both", Config{HTTP01: &HTTP01{Listen: ":80", Webroot: "/w"}}, []string{"http01: give listen or webroot, not both"}},
 		{"bad listen", Config{HTTP01: &HTTP01{Listen: "80"}, TLSALPN01: &TLSALPN01{}}, []string{
 			`http01.listen: "80" is not host:port (address 80: missing port in address)`, "tlsalpn01.listen: required"}},
+		{"one port for two", Config{HTTP01: &HTTP01{Listen: ":5000"}, TLSALPN01: &TLSALPN01{Listen: ":5000"}}, []string{`tlsalpn01.listen: ":5000" is also http01.listen: one port cannot serve both`}},
 		{"no provider", Config{DNS01: &DNS01{}}, []string{"dns01.provider: required: rfc2136, exec, webhook, acme-dns (or hook = CMD)"}},
 		{"unknown provider", Config{DNS01: &DNS01{Provider: "route53"}}, []string{`dns01.provider: unknown provider "route53": want rfc2136, exec, webhook, acme-dns, hook`}},
 		{"rfc2136", Config{DNS01: &DNS01{Provider: "rfc2136", TSIGKeyFile: "/k", TSIGName: "n", Exec: "/x", TSIGAlgorithm: "md5"}}, []string{
@@ -495,4 +496,32 @@ func TestPrepareHoldsPorts(t *testing.T) {
 		}
 		l.Close()
 	}
+}
+
+// FuzzConfigJSON decodes what a lineage record may hold: whatever decodes
+// validates without panicking and survives a round trip.
+func FuzzConfigJSON(f *testing.F) {
+	data, _ := json.Marshal(full())
+	f.Add(data)
+	f.Add([]byte(`{"dns01":{"hook":"/h","delay":"30s"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var c Config
+		if json.Unmarshal(data, &c) != nil {
+			return
+		}
+		_ = c.Validate()
+		_ = c.Types()
+		again, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c2 Config
+		if err := json.Unmarshal(again, &c2); err != nil {
+			t.Fatalf("%s: %v", again, err)
+		}
+		again2, _ := json.Marshal(c2)
+		if string(again) != string(again2) {
+			t.Errorf("not stable:\n%s\n%s", again, again2)
+		}
+	})
 }
