@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os/exec"
+	"strings"
 
 	"github.com/certkeeper/certkeeper/internal/config"
 	"github.com/certkeeper/certkeeper/solver/solverset"
@@ -13,8 +15,9 @@ import (
 // checkDaemonConfig is "certkeeper run -check": the file's own checks,
 // then what needs the system, every problem at once: each [solvers]
 // table's local checks (its ports bind, and are released at once; its
-// webroot, programs, files and secrets exist) and each [[hook]] command
-// is an executable program.
+// webroot, programs, files and secrets exist), the metrics address
+// binds, and each [[hook]] command is an executable program. On a host
+// where the daemon runs, the ports it holds are reported as in use.
 func checkDaemonConfig(ctx context.Context, env Env, path string) error {
 	cfg, err := config.LoadAll(path)
 	if cfg == nil {
@@ -35,6 +38,14 @@ func checkDaemonConfig(ctx context.Context, env Env, path string) error {
 	for i, c := range cfg.Certs {
 		if c.Solvers != nil {
 			check(fmt.Sprintf("certificate[%d].solvers", i), *c.Solvers)
+		}
+	}
+	if l := cfg.Metrics.Listen; l != "" && (err == nil || !strings.Contains(err.Error(), "metrics.listen")) {
+		var lc net.ListenConfig
+		if ln, lerr := lc.Listen(ctx, "tcp", l); lerr != nil {
+			errs = append(errs, fmt.Errorf("metrics.listen: %w", lerr))
+		} else {
+			ln.Close()
 		}
 	}
 	for i, h := range cfg.Hooks {

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	"github.com/certkeeper/certkeeper/dnsprovider/bindtest"
 	"github.com/certkeeper/certkeeper/issue"
 	"github.com/certkeeper/certkeeper/keys"
+	"github.com/certkeeper/certkeeper/solver/solverset"
 )
 
 // parseDNSFlags parses args into solverFlags and returns the solvers they
@@ -146,5 +149,52 @@ func TestObtainWithRFC2136(t *testing.T) {
 	}
 	if v := b.TXT(t, "_acme-challenge.example.test"); len(v) != 0 {
 		t.Errorf("TXT left after obtain: %q", v)
+	}
+}
+
+// TestObtainPreparesBeforeOrdering checks that obtain reports every local
+// problem of its solvers at once, before any request: the CA's address
+// here answers nothing.
+func TestObtainPreparesBeforeOrdering(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	var out, errb bytes.Buffer
+	env := Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+	webroot := filepath.Join(dir, "typo")
+	code := Main(t.Context(), []string{"obtain", "-ca", "https://127.0.0.1:1/dir", "-store", filepath.Join(dir, "store"), "-agree-tos",
+		"-http-webroot", webroot, "-tls-listen", busy.Addr().String(), "-dns-provider", "exec", "-dns-exec", filepath.Join(dir, "no-hook"),
+		"www.example.test"}, env)
+	if code != ExitError {
+		t.Errorf("exit %d, want %d", code, ExitError)
+	}
+	for _, want := range []string{"-http-webroot: http01 webroot: the document root must exist", "-dns-exec: not an executable program",
+		"-tls-listen: tlsalpn01 standalone: " + busy.Addr().String() + " is already in use"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
+		}
+	}
+	if _, err := os.Stat(webroot); err == nil {
+		t.Error("the webroot was created")
+	}
+	if strings.Contains(errb.String(), "127.0.0.1:1") {
+		t.Errorf("a request went to the CA: %s", errb.String())
+	}
+}
+
+// TestEveryKeyHasAFlag checks that each setting of the solver schema is
+// named by its flag in the command line's errors.
+func TestEveryKeyHasAFlag(t *testing.T) {
+	for prefix, typ := range map[string]reflect.Type{"http01.": reflect.TypeFor[solverset.HTTP01](), "tlsalpn01.": reflect.TypeFor[solverset.TLSALPN01](), "dns01.": reflect.TypeFor[solverset.DNS01]()} {
+		for f := range typ.Fields() {
+			key := prefix + f.Tag.Get("toml")
+			if flagOf(key) == "" {
+				t.Errorf("%s has no flag", key)
+			}
+		}
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/solver/solverset"
 )
 
@@ -75,6 +77,11 @@ func (s *solverFlags) build(env Env) (*solverset.Set, error) {
 	if cfg == (solverset.Config{}) {
 		return nil, usagef("no challenge solver configured: give -http-listen, -http-webroot, -tls-listen, -dns-hook or -dns-provider")
 	}
+	for _, p := range s.prefer {
+		if !slices.Contains(cfg.Types(), acme.ChallengeType(p)) {
+			return nil, usagef("-challenge %s: no solver for it is configured", p)
+		}
+	}
 	set, err := solverset.Build(cfg, s.prefer, solverEnv(env))
 	if err != nil {
 		return nil, usageError{flagErrors(err)}
@@ -101,37 +108,65 @@ func solverEnv(env Env) solverset.Env {
 	return solverset.Env{Getenv: env.Getenv, Output: env.Stderr}
 }
 
-// flagOf names the flag of each solverset key.
-var flagOf = map[string]string{
-	"http01":                           "-http-listen/-http-webroot",
-	"http01.listen":                    "-http-listen",
-	"http01.webroot":                   "-http-webroot",
-	"tlsalpn01.listen":                 "-tls-listen",
-	"dns01.hook":                       "-dns-hook",
-	"dns01.delay":                      "-dns-delay",
-	"dns01.provider":                   "-dns-provider",
-	"dns01.server":                     "-dns-server",
-	"dns01.tsig_key_file":              "-tsig-key-file",
-	"dns01.tsig_name":                  "-tsig-name",
-	"dns01.tsig_algorithm":             "-tsig-algorithm",
-	"dns01.tsig_secret_file":           "-tsig-secret-file",
-	"dns01.tsig_secret_env":            "-tsig-secret-file",
-	"dns01.ttl":                        "-dns-ttl",
-	"dns01.exec":                       "-dns-exec",
-	"dns01.webhook_url":                "-dns-webhook",
-	"dns01.webhook_headers":            "-dns-webhook-header",
-	"dns01.webhook_authorization_env":  "$CERTKEEPER_DNS_WEBHOOK_AUTHORIZATION",
-	"dns01.webhook_authorization_file": "$CERTKEEPER_DNS_WEBHOOK_AUTHORIZATION",
-	"dns01.acme_dns_server":            "-acme-dns-server",
-	"dns01.acme_dns_accounts":          "-acme-dns-accounts",
-	"dns01.resolvers":                  "-dns-resolver",
-	"dns01.ns_port":                    "-dns-ns-port",
-	"dns01.check_servers":              "-dns-check-server",
-	"dns01.check_resolvers":            "-dns-check-resolver",
-	"dns01.propagation_timeout":        "-dns-propagation-timeout",
-	"dns01.propagation_interval":       "-dns-propagation-interval",
-	"dns01.no_propagation_check":       "-dns-no-propagation-check",
-	"dns01.no_cname":                   "-dns-no-cname",
+// flagOf names the flag of a solverset key, "" if it has none.
+func flagOf(key string) string {
+	switch key {
+	case "http01":
+		return "-http-listen/-http-webroot"
+	case "http01.listen":
+		return "-http-listen"
+	case "http01.webroot":
+		return "-http-webroot"
+	case "tlsalpn01.listen":
+		return "-tls-listen"
+	case "dns01.hook":
+		return "-dns-hook"
+	case "dns01.delay":
+		return "-dns-delay"
+	case "dns01.provider":
+		return "-dns-provider"
+	case "dns01.server":
+		return "-dns-server"
+	case "dns01.tsig_key_file":
+		return "-tsig-key-file"
+	case "dns01.tsig_name":
+		return "-tsig-name"
+	case "dns01.tsig_algorithm":
+		return "-tsig-algorithm"
+	case "dns01.tsig_secret_file", "dns01.tsig_secret_env":
+		return "-tsig-secret-file"
+	case "dns01.ttl":
+		return "-dns-ttl"
+	case "dns01.exec":
+		return "-dns-exec"
+	case "dns01.webhook_url":
+		return "-dns-webhook"
+	case "dns01.webhook_headers":
+		return "-dns-webhook-header"
+	case "dns01.webhook_authorization_env", "dns01.webhook_authorization_file":
+		return "$CERTKEEPER_DNS_WEBHOOK_AUTHORIZATION"
+	case "dns01.acme_dns_server":
+		return "-acme-dns-server"
+	case "dns01.acme_dns_accounts":
+		return "-acme-dns-accounts"
+	case "dns01.resolvers":
+		return "-dns-resolver"
+	case "dns01.ns_port":
+		return "-dns-ns-port"
+	case "dns01.check_servers":
+		return "-dns-check-server"
+	case "dns01.check_resolvers":
+		return "-dns-check-resolver"
+	case "dns01.propagation_timeout":
+		return "-dns-propagation-timeout"
+	case "dns01.propagation_interval":
+		return "-dns-propagation-interval"
+	case "dns01.no_propagation_check":
+		return "-dns-no-propagation-check"
+	case "dns01.no_cname":
+		return "-dns-no-cname"
+	}
+	return ""
 }
 
 // flagErrors writes solverset's errors with flag names for keys, one per
@@ -140,7 +175,7 @@ func flagErrors(err error) string {
 	keyed, other := solverset.KeyErrors(err)
 	var lines []string
 	for _, ke := range keyed {
-		name := flagOf[ke.Key]
+		name := flagOf(ke.Key)
 		if name == "" {
 			name = ke.Key
 		}

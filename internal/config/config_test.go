@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/certkeeper/certkeeper/solver/solverset"
 )
 
 const good = `
@@ -131,4 +133,99 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = Parse(data)
 	})
+}
+
+// TestSolversEveryProvider reads each DNS provider's table from a daemon
+// file, top-level and per certificate.
+func TestSolversEveryProvider(t *testing.T) {
+	head := "[store]\ndir = \"/x\"\n"
+	for _, tc := range []struct {
+		table string
+		check func(d *solverset.DNS01) bool
+	}{
+		{`provider = "rfc2136"
+server = "ns1.example.com:53"
+tsig_key_file = "/etc/certkeeper/tsig.key"
+ttl = "2m"
+resolvers = ["127.0.0.1:53"]
+ns_port = 5353
+check_servers = ["10.0.0.1:53"]
+check_resolvers = ["8.8.8.8:53"]
+propagation_timeout = "5m"
+propagation_interval = "1s"
+no_cname = true`, func(d *solverset.DNS01) bool {
+			return d.Server == "ns1.example.com:53" && d.TSIGKeyFile != "" && d.TTL.D() == 2*time.Minute && d.NSPort == 5353 &&
+				d.PropagationTimeout.D() == 5*time.Minute && d.NoCNAME && len(d.CheckResolvers) == 1
+		}},
+		{`provider = "rfc2136"
+server = "ns1.example.com:53"
+tsig_name = "acme-key"
+tsig_algorithm = "hmac-sha512"
+tsig_secret_env = "MY_TSIG_SECRET"`, func(d *solverset.DNS01) bool { return d.TSIGSecretEnv == "MY_TSIG_SECRET" }},
+		{`provider = "exec"
+exec = "/usr/local/bin/dns-hook"
+no_propagation_check = true
+delay = "30s"`, func(d *solverset.DNS01) bool {
+			return d.Exec != "" && d.NoPropagationCheck && d.Delay.D() == 30*time.Second
+		}},
+		{`provider = "webhook"
+webhook_url = "https://dns.example/acme"
+webhook_authorization_file = "/etc/certkeeper/webhook.auth"
+webhook_headers = { X-Zone = "example" }`, func(d *solverset.DNS01) bool { return d.WebhookHeaders["X-Zone"] == "example" }},
+		{`provider = "acme-dns"
+acme_dns_server = "https://auth.acme-dns.io"
+acme_dns_accounts = "/etc/certkeeper/acmedns.json"`, func(d *solverset.DNS01) bool { return d.ACMEDNSAccounts != "" }},
+	} {
+		in := head + "[solvers.dns01]\n" + tc.table + "\n[[certificate]]\nnames = [\"*.example.com\"]\n" +
+			"[[certificate]]\nnames = [\"own.example.com\"]\n[certificate.solvers.dns01]\n" + tc.table + "\n"
+		c, err := Parse([]byte(in))
+		if err != nil {
+			t.Errorf("%s: %v", tc.table, err)
+			continue
+		}
+		if !tc.check(c.Solvers.DNS01) || !tc.check(c.Certs[1].Solvers.DNS01) {
+			t.Errorf("%s: read %+v", tc.table, *c.Solvers.DNS01)
+		}
+		if got := c.Solvers.Types(); len(got) != 3 {
+			t.Errorf("%s: types %v, want the three DNS challenges", tc.table, got)
+		}
+	}
+}
+
+func TestSolversErrors(t *testing.T) {
+	in := `
+[store]
+dir = "/x"
+[solvers.dns01]
+provider = "rfc2136"
+tsig_secret_file = "/s"
+exec = "/bin/true"
+[[certificate]]
+names = ["a.example.com"]
+challenges = ["dns-persist-01"]
+[[certificate]]
+names = ["b.example.com"]
+challenges = ["dns-account-01"]
+[certificate.solvers.dns01]
+hook = "/bin/true"
+`
+	_, err := Parse([]byte(in))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	want := []string{
+		`solvers.dns01.exec: only used with provider "exec", not "rfc2136"`,
+		`solvers.dns01.server: required with provider "rfc2136": the primary server, host:port`,
+		`solvers.dns01.tsig_secret_file: needs tsig_name`,
+	}
+	got := strings.Split(err.Error(), "\n")
+	if len(got) < 3 || strings.Join(got[:3], "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant first\n%s", err, strings.Join(want, "\n"))
+	}
+	if !strings.Contains(err.Error(), "certificate[1].challenges: dns-account-01 has no solver in [certificate[1].solvers]") {
+		t.Errorf("the hook's dns-account-01 not refused: %v", err)
+	}
+	if strings.Contains(err.Error(), "certificate[0].challenges") {
+		t.Errorf("dns-persist-01 refused with a provider: %v", err)
+	}
 }

@@ -287,8 +287,8 @@ func KeyErrors(err error) (keyed []*KeyError, other []error) {
 	return keyed, other
 }
 
-// Set is a Config built into solvers. Prepare and Close may be called
-// from one goroutine at a time with the solvers in use.
+// Set is a Config built into solvers. Its methods are safe for
+// concurrent use, also while the solvers are in use.
 type Set struct {
 	// Solvers by challenge type, for issue.Issuer.
 	Solvers map[acme.ChallengeType]challenge.Solver

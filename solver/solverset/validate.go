@@ -65,6 +65,9 @@ func (c Config) Validate() error {
 			checkHostPort("tlsalpn01.listen", t.Listen, bad)
 		}
 	}
+	if h, t := c.HTTP01, c.TLSALPN01; h != nil && t != nil && h.Listen != "" && h.Listen == t.Listen && !strings.HasSuffix(h.Listen, ":0") {
+		bad("tlsalpn01.listen", "%q is also http01.listen: one port cannot serve both", t.Listen)
+	}
 	if d := c.DNS01; d != nil {
 		d.validate(bad)
 	}

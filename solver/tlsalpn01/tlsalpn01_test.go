@@ -357,3 +357,57 @@ func TestFilesSharedAndStrayCleanUp(t *testing.T) {
 		t.Fatal("files left after the last CleanUp")
 	}
 }
+
+// TestStandaloneListen checks that Listen holds the port across
+// challenges until Close, which outlasts a challenge still presented and
+// may be called again.
+func TestStandaloneListen(t *testing.T) {
+	ctx := testCtx(t)
+	s := &Standalone{Addr: "127.0.0.1:0"}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close before Listen: %v", err)
+	}
+	if err := s.Listen(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := s.ListenAddr()
+	if a == nil {
+		t.Fatal("not listening after Listen")
+	}
+	addr := a.String()
+	c1 := chalFor(acme.IdentifierDNS, "a.example", "ka-1")
+	if err := s.Present(ctx, c1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CleanUp(ctx, c1); err != nil {
+		t.Fatal(err)
+	}
+	if s.ListenAddr() == nil {
+		t.Fatal("CleanUp closed the listener Listen holds")
+	}
+	c2 := chalFor(acme.IdentifierDNS, "b.example", "ka-2")
+	if err := s.Present(ctx, c2); err != nil {
+		t.Fatal(err)
+	}
+	// Close while c2 is presented: the listener stays for c2.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := challenge.CheckTLSALPN01(ctx, addr, c2); err != nil {
+		t.Fatalf("c2 after Close: %v", err)
+	}
+	if err := s.CleanUp(ctx, c2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if s.ListenAddr() != nil {
+		t.Fatal("still listening")
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("port not freed: %v", err)
+	}
+	l.Close()
+}
