@@ -315,6 +315,12 @@ func TestObtainLocalChecksFirst(t *testing.T) {
 	if accts, _ := eng.Certs().ListAccounts(ctx, ""); len(accts) != 0 {
 		t.Errorf("accounts after a local failure: %+v", accts)
 	}
+	// Fixed, the next Obtain orders at once (no backoff, no "still
+	// valid" for a certificate never obtained).
+	r, err := eng.Obtain(ctx, engine.Request{Lineage: e.lineage("l.example.test"), Account: agree})
+	if err != nil || r.Outcome != engine.Obtained {
+		t.Fatalf("Obtain after a failed first attempt = %+v, %v", r, err)
+	}
 	l = e.lineage("l.example.test")
 	l.Solvers = nil
 	if _, err := eng.Obtain(ctx, engine.Request{Lineage: l, Account: agree}); !errors.Is(err, engine.ErrNoSolver) {

@@ -147,19 +147,17 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (Result, error) {
 		return res, err
 	}
 	p.cert.Key = req.Key
-	held, err := e.recordLineage(ctx, &p.lineage, req.Names)
-	if err != nil {
+	if _, err := e.recordLineage(ctx, &p.lineage, req.Names); err != nil {
 		return res, err
 	}
 	if err := e.m.Manage(ctx, p.cert); err != nil {
 		return res, err
 	}
-	same := held != nil && store.SameIdentifiers(held, l.Identifiers)
+	// The same certificate is asked for again when one is held for
+	// exactly these names.
 	st, _ := e.m.StatusOf(l.Name)
 	before := st.Serial
-	if st.Serial != "" && !store.SameIdentifiers(st.CertIdentifiers, l.Identifiers) {
-		same = false
-	}
+	same := st.Serial != "" && store.SameIdentifiers(st.CertIdentifiers, l.Identifiers)
 	if same && !req.Force {
 		due, err := e.m.RenewIfDue(ctx, l.Name)
 		if !due && err == nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -29,10 +30,31 @@ func (c *common) openEngine(ctx context.Context) (*engine.Engine, error) {
 	return engine.New(engine.Config{
 		Store:     certs.Store,
 		Layout:    certs.Layout,
-		Logger:    c.logger(),
+		Logger:    slog.New(quietFailures{c.logger().Handler()}),
 		SolverEnv: solverset.Env{Getenv: c.env.Getenv, Output: c.env.Stderr},
 		UserAgent: "certkeeper-cli",
 	})
+}
+
+// quietFailures drops the records in which the manager reports a failed
+// order (and its alarms): a command prints the failure itself, once, as
+// its error.
+type quietFailures struct{ slog.Handler }
+
+func (q quietFailures) Handle(ctx context.Context, r slog.Record) error {
+	switch {
+	case r.Message == "certificate failed", r.Message == "certificate expiring_soon", strings.HasPrefix(r.Message, "PANIC"):
+		return nil
+	}
+	return q.Handler.Handle(ctx, r)
+}
+
+func (q quietFailures) WithAttrs(as []slog.Attr) slog.Handler {
+	return quietFailures{q.Handler.WithAttrs(as)}
+}
+
+func (q quietFailures) WithGroup(name string) slog.Handler {
+	return quietFailures{q.Handler.WithGroup(name)}
 }
 
 // printResult writes one line about r: what happened, until when it is

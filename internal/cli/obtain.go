@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -110,8 +111,8 @@ func runObtain(ctx context.Context, env Env, args []string) error {
 			return usageError{err.Error()}
 		}
 	}
-	if !sf.set() {
-		return usagef("no challenge solver configured: give -http-listen, -http-webroot, -tls-listen, -dns-hook or -dns-provider")
+	if _, err := sf.build(env); err != nil { // the flags' mistakes, named by flag
+		return err
 	}
 	if req.Account, err = c.accountOptions(); err != nil {
 		return err
@@ -127,6 +128,10 @@ func runObtain(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		if p := rescued(err); p != "" {
 			return fmt.Errorf("%w\nthe certificate and its key are in %s: move them into place by hand, or fix the store and run obtain -force", err, p)
+		}
+		var le *engine.LocalError
+		if errors.As(err, &le) && le.What == "solvers" {
+			return errors.New(flagErrors(le.Err))
 		}
 		return namesMessage(err)
 	}

@@ -155,7 +155,7 @@ Exit status: 0 when everything due was renewed (or nothing was due),
 		}
 	}
 	if renewed == 0 && failed == 0 && !c.quiet {
-		printf(env.Stdout, "nothing to renew: none of the %d certificates is due\n", len(results))
+		printf(env.Stdout, "nothing to renew: no certificate is due (%d in the store)\n", len(results))
 	}
 	if failed > 0 {
 		return partialError{failed: failed, total: len(results) + len(unjoin(loadErr))}
