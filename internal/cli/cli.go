@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 
 	"github.com/certkeeper/certkeeper/acme"
@@ -148,28 +147,15 @@ func isValidationFailure(err error) bool {
 	return errors.As(err, &se)
 }
 
-// caAliases maps the names users type to directory URLs.
-func caAliases() map[string]string {
-	return map[string]string{
-		"letsencrypt":         "https://acme-v02.api.letsencrypt.org/directory",
-		"letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
-	}
-}
-
+// resolveCA turns -ca into a directory URL through the library's one
+// alias table (acme.ResolveDirectory); "" means Let's Encrypt staging.
 func resolveCA(s string) (string, error) {
 	if s == "" {
 		s = "letsencrypt-staging"
 	}
-	if u, ok := caAliases()[s]; ok {
-		return u, nil
+	u, err := acme.ResolveDirectory(s)
+	if err != nil {
+		return "", usageError{strings.TrimPrefix(err.Error(), "acme: ")}
 	}
-	if strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://") {
-		return s, nil
-	}
-	names := make([]string, 0, len(caAliases()))
-	for n := range caAliases() {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return "", usagef("unknown CA %q: give a directory URL or one of %s", s, strings.Join(names, ", "))
+	return u, nil
 }

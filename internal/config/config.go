@@ -287,15 +287,11 @@ func undecoded(md toml.MetaData) error {
 	return fmt.Errorf("unknown key(s): %s", strings.Join(keys, ", "))
 }
 
-// CAAliases maps the CA names users may write to directory URLs.
-var CAAliases = map[string]string{
-	"letsencrypt":         "https://acme-v02.api.letsencrypt.org/directory",
-	"letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
-}
-
-// DirectoryURL returns the CA's directory URL, resolving an alias.
+// DirectoryURL returns the CA's directory URL, resolving an alias (see
+// acme.ResolveDirectory); a URL that does not resolve is returned as
+// written (check reports it).
 func (c *CA) DirectoryURL() string {
-	if u, ok := CAAliases[c.URL]; ok {
+	if u, err := acme.ResolveDirectory(c.URL); err == nil {
 		return u
 	}
 	return c.URL
@@ -316,16 +312,8 @@ func (c *Config) check() error {
 	if c.CA.URL == "" {
 		c.CA.URL = "letsencrypt-staging"
 	}
-	if _, ok := CAAliases[c.CA.URL]; !ok {
-		u, err := url.Parse(c.CA.URL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			names := make([]string, 0, len(CAAliases))
-			for n := range CAAliases {
-				names = append(names, n)
-			}
-			slices.Sort(names)
-			bad("ca.url", "%q is neither a directory URL (https://...) nor one of %s", c.CA.URL, strings.Join(names, ", "))
-		}
+	if _, err := acme.ResolveDirectory(c.CA.URL); err != nil {
+		bad("ca.url", "%s", strings.TrimPrefix(err.Error(), "acme: "))
 	}
 	if c.CA.EABHMAC != "" && c.CA.EABHMACFile != "" {
 		bad("ca.eab_hmac_file", "give eab_hmac or eab_hmac_file, not both")
