@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -153,21 +154,7 @@ func (e *Engine) Renew(ctx context.Context, opts RenewOptions) ([]Result, error)
 		})
 	}
 	wg.Wait()
-	slices.SortFunc(results, func(a, b Result) int {
-		if a.CA != b.CA {
-			if a.CA < b.CA {
-				return -1
-			}
-			return 1
-		}
-		if a.Name < b.Name {
-			return -1
-		}
-		if a.Name > b.Name {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(results, func(a, b Result) int { return byCAName(a.CA, a.Name, b.CA, b.Name) })
 	return results, loadErr
 }
 
@@ -236,21 +223,7 @@ func (e *Engine) Lineages(ctx context.Context, ca, defaultCA string) ([]store.Li
 		have[key{c, r.Name}] = true
 		ls = append(ls, l)
 	}
-	slices.SortFunc(ls, func(a, b store.Lineage) int {
-		if a.CA != b.CA {
-			if a.CA < b.CA {
-				return -1
-			}
-			return 1
-		}
-		if a.Name < b.Name {
-			return -1
-		}
-		if a.Name > b.Name {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(ls, func(a, b store.Lineage) int { return byCAName(a.CA, a.Name, b.CA, b.Name) })
 	return ls, errors.Join(errs...)
 }
 
@@ -267,4 +240,9 @@ func (e *Engine) onlyAccount(ctx context.Context, ca string) string {
 func isJoined(err error) bool {
 	_, ok := err.(interface{ Unwrap() []error })
 	return ok && !errors.Is(err, fs.ErrNotExist)
+}
+
+// byCAName orders by CA, then name.
+func byCAName(caA, nameA, caB, nameB string) int {
+	return cmp.Or(cmp.Compare(caA, caB), cmp.Compare(nameA, nameB))
 }

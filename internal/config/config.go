@@ -200,27 +200,9 @@ type Certificate struct {
 	Identifiers []acme.Identifier `toml:"-"`
 }
 
-// Duration is a time.Duration written as a string such as "12h" or "90s".
-type Duration time.Duration
-
-// UnmarshalText parses a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("invalid duration %q (use a number with a unit: 90s, 15m, 12h)", b)
-	}
-	if v < 0 {
-		return fmt.Errorf("invalid duration %q: negative", b)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText writes the duration as time.Duration.String does.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-// D returns d as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
+// Duration is a time.Duration written as a string such as "12h" or "90s",
+// the solver configuration's own type, so that one file reads one way.
+type Duration = solverset.Duration
 
 // Load reads and checks the file at path.
 func Load(path string) (*Config, error) {
