@@ -128,11 +128,11 @@ their names, and show their last error whole. Reads the store only.`)
 		}
 		return loadErr
 	}
-	if len(entries) == 0 && loadErr == nil {
-		if !c.quiet {
+	if len(entries) == 0 {
+		if loadErr == nil && !c.quiet {
 			printf(env.Stdout, "no certificates in %s\n", c.storeDir)
 		}
-		return nil
+		return loadErr
 	}
 	if err := printTable(env, entries, len(names) > 0, time.Now()); err != nil {
 		return err
