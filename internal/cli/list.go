@@ -97,11 +97,14 @@ their names, and show their last error whole. Reads the store only.`)
 			return err
 		}
 	}
-	// The CA of certificates the shared layout holds without saying.
-	if c.ca != "all" {
-		if opts.DefaultCA, err = c.directoryURL(); err != nil {
-			return err
-		}
+	// The CA of certificates the shared layout holds without saying: the
+	// one -ca names, as for renew.
+	ca := c.ca
+	if ca == "all" {
+		ca = ""
+	}
+	if opts.DefaultCA, err = resolveCA(ca); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
