@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/engine"
 	"github.com/certkeeper/certkeeper/keys"
 	"github.com/certkeeper/certkeeper/store"
 )
@@ -54,6 +55,12 @@ func runRevoke(ctx context.Context, env Env, args []string) error {
 	cl, certs, err := c.open()
 	if err != nil {
 		return err
+	}
+	if c.layout == "" {
+		// As list reads it, so that it finds the revocation recorded.
+		if certs.Layout, err = engine.DetectLayout(ctx, certs.Store); err != nil {
+			return err
+		}
 	}
 	var (
 		chainPEM, keyPEM []byte
