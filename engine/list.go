@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -124,7 +125,9 @@ type Entry struct {
 
 	// Paths are the files that hold the certificate (store.CertPaths)
 	// when the store is a directory, nil otherwise. For a missing
-	// certificate they are where it will be written.
+	// certificate they are where it will be written. They are nil too
+	// for a certificate that is not yet where the store keeps it (in a
+	// store of an older version, before its first write moves it).
 	Paths *store.CertPaths
 }
 
@@ -235,6 +238,13 @@ func (e *Engine) entry(l store.Lineage, res *store.Resource, st manager.Status, 
 			en.NextRenewal = st.NextRenewal
 		}
 		return en, err
+	}
+	if en.Paths != nil {
+		if _, err := os.Stat(en.Paths.Cert); errors.Is(err, fs.ErrNotExist) {
+			// Kept where an older version put it, until the store's
+			// first write moves it (store.Certs.Migrate).
+			en.Paths = nil
+		}
 	}
 	leaf := res.Certificates[0]
 	en.CertIdentifiers = slices.Clone(leaf.DNSNames)

@@ -70,3 +70,19 @@ func TestAccountShowMissingStoreCreatesNothing(t *testing.T) {
 		t.Errorf("account show -store %s created %s", typo, filepath.Join(base, "nonexistent"))
 	}
 }
+
+// The files of a store of the previous version are where it put them:
+// list gives no paths rather than wrong ones.
+func TestListLegacyStorePaths(t *testing.T) {
+	t.Parallel()
+	e := newLineageEnv(t, acmetest.PebbleOptions{})
+	writeLegacyStore(t, e, "legacy-paths.example.test")
+	r := e.list("-json")
+	var entries []listEntry
+	if err := json.Unmarshal([]byte(r.stdout), &entries); err != nil || r.code != ExitOK || len(entries) != 1 {
+		t.Fatalf("list -json: %v\n%v", err, r)
+	}
+	if p := entries[0].Paths; p != nil && !fileHasCert(p.Cert) {
+		t.Errorf("list -json: paths.cert %q holds no certificate", p.Cert)
+	}
+}
