@@ -16,6 +16,10 @@
 //     (Obtain);
 //   - renewing whatever is due, each certificate exactly as it was
 //     obtained, by the same policy the daemon follows (Renew);
+//   - describing every certificate of the store for an operator, the
+//     ones wanted but never obtained included, with its status, its next
+//     renewal as it will really happen, its last error and its files,
+//     reading the store only (List);
 //   - checking locally, before any request to the CA, everything that can
 //     be: a writable store, listeners that bind, a webroot that exists, a
 //     CSR whose names match.

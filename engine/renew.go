@@ -179,15 +179,32 @@ func (e *Engine) concurrency() int {
 // has at that CA (else "default"), and no solvers. Records and
 // certificates that cannot be read are left out and their errors joined.
 func (e *Engine) Lineages(ctx context.Context, ca, defaultCA string) ([]store.Lineage, error) {
+	ls, _, err := e.lineages(ctx, ca, defaultCA)
+	return ls, err
+}
+
+// heldCerts is what lineages found besides the lineages: the
+// certificates the store holds, by the CA and name of their lineage, and
+// which lineages were made up for certificates stored without one.
+type heldCerts struct {
+	certs  map[certKey]store.Resource
+	madeUp map[certKey]bool
+}
+
+// certKey names a stored certificate: its CA (the lineage's) and name.
+type certKey struct{ ca, name string }
+
+// lineages is Lineages, with the certificates the store holds.
+func (e *Engine) lineages(ctx context.Context, ca, defaultCA string) ([]store.Lineage, heldCerts, error) {
 	var errs []error
 	ls, err := e.certs.ListLineages(ctx, ca)
 	if err != nil {
 		if ls == nil && !isJoined(err) {
-			return nil, err
+			return nil, heldCerts{}, err
 		}
 		errs = append(errs, err)
 	}
-	type key struct{ ca, name string }
+	type key = certKey
 	have := map[key]bool{}
 	for _, l := range ls {
 		have[key{l.CA, l.Name}] = true
@@ -195,12 +212,20 @@ func (e *Engine) Lineages(ctx context.Context, ca, defaultCA string) ([]store.Li
 	res, err := e.certs.ListCertificates(ctx, ca)
 	if err != nil {
 		if res == nil && !isJoined(err) {
-			return nil, errors.Join(append(errs, err)...)
+			return nil, heldCerts{}, errors.Join(append(errs, err)...)
 		}
 		errs = append(errs, err)
 	}
+	held := heldCerts{certs: make(map[key]store.Resource, len(res)), madeUp: map[key]bool{}}
 	for _, r := range res {
 		c := r.CA
+		if c == "" && e.cfg.Layout == store.LayoutShared {
+			// The shared layout keeps no CA: the certificate is the
+			// one of the lineage of its name, whatever its CA.
+			if i := slices.IndexFunc(ls, func(l store.Lineage) bool { return l.Name == r.Name }); i >= 0 {
+				c = ls[i].CA
+			}
+		}
 		if c == "" {
 			c = defaultCA
 		}
@@ -208,7 +233,11 @@ func (e *Engine) Lineages(ctx context.Context, ca, defaultCA string) ([]store.Li
 			errs = append(errs, fmt.Errorf("certificate %q: the store does not say which CA it comes from: give the CA", r.Name))
 			continue
 		}
-		if have[key{c, r.Name}] || (ca != "" && c != ca) {
+		if ca != "" && c != ca {
+			continue
+		}
+		held.certs[key{c, r.Name}] = r
+		if have[key{c, r.Name}] {
 			continue
 		}
 		l := store.Lineage{Name: r.Name, CA: c, Identifiers: r.Identifiers, Profile: r.Profile, Account: e.onlyAccount(ctx, c)}
@@ -221,10 +250,11 @@ func (e *Engine) Lineages(ctx context.Context, ca, defaultCA string) ([]store.Li
 			}
 		}
 		have[key{c, r.Name}] = true
+		held.madeUp[key{c, r.Name}] = true
 		ls = append(ls, l)
 	}
 	slices.SortFunc(ls, func(a, b store.Lineage) int { return byCAName(a.CA, a.Name, b.CA, b.Name) })
-	return ls, errors.Join(errs...)
+	return ls, held, errors.Join(errs...)
 }
 
 // onlyAccount returns the ID of the only account the store has at ca, or

@@ -226,9 +226,10 @@ type Status struct {
 	// ARIWindowStart and ARIWindowEnd are the CA's suggested renewal
 	// window (RFC 9773 §4.2), zero when the CA offers none.
 	ARIWindowStart, ARIWindowEnd time.Time
-	// Serial is the serial number (hexadecimal) of the certificate held,
-	// and CertIdentifiers the names and IP addresses it is valid for;
-	// both empty when none is held.
+	// Serial is the serial number (hexadecimal) of the certificate held
+	// (from LoadStatus: of the certificate the state describes), and
+	// CertIdentifiers the names and IP addresses it is valid for (not
+	// filled in by LoadStatus); both empty when none is held.
 	Serial          string
 	CertIdentifiers []string
 }

@@ -54,6 +54,17 @@ func (p policy) renewAt(notBefore, notAfter time.Time, r float64) time.Time {
 	return t
 }
 
+// RenewalTime returns when m renews, by the lifetime rule alone (no
+// renewal information from the CA, no failure), a certificate valid from
+// notBefore to notAfter: when Config.RenewFraction of its lifetime (or
+// ReissueBefore) is left, brought forward by r×Jitter of that, where r in
+// [0, 1) is the certificate's random draw. r = 0 gives the latest moment
+// the rule allows, which is all that can be said of a certificate for
+// which no Manager has drawn yet. It is never before notBefore.
+func (m *Manager) RenewalTime(notBefore, notAfter time.Time, r float64) time.Time {
+	return m.pol.renewAt(notBefore, notAfter, r)
+}
+
 // panicLeft returns PanicBefore, or a sixth of the lifetime.
 func (p policy) panicLeft(notBefore, notAfter time.Time) time.Duration {
 	if p.panicBefore > 0 {

@@ -115,7 +115,10 @@ func (m *Manager) saveState(ctx context.Context, e *entry) {
 // "", without running a Manager: for a command that lists certificates
 // with their next renewal and last error. Certificates for which no
 // Manager has recorded anything yet (one that loaded them and had nothing
-// to do) are not in it. Status.CA is the CA's directory URL, or, for a
+// to do) are not in it. Status.Serial is the certificate the state
+// describes (its NextRenewal, NotBefore and NotAfter are that
+// certificate's; compare it with the one stored before trusting them).
+// Status.CA is the CA's directory URL, or, for a
 // state written before Managers kept it, ca (or "" when ca is ""). States
 // that cannot be read are left out and their errors joined into the
 // returned error.
@@ -142,6 +145,7 @@ func LoadStatus(ctx context.Context, certs *store.Certs, ca string) ([]Status, e
 			CA:   st.CA,
 			Name: st.Name, Identifiers: slices.Clone(st.Identifiers),
 			NotBefore: st.NotBefore, NotAfter: st.NotAfter,
+			Serial:      st.Serial,
 			NextRenewal: st.NextRenewal, LastSuccess: st.LastSuccess,
 			LastError: st.LastError, Failures: st.Failures,
 			ARIWindowStart: st.ARIWindowStart, ARIWindowEnd: st.ARIWindowEnd,

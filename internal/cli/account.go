@@ -8,6 +8,7 @@ import (
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/engine"
 	"github.com/certkeeper/certkeeper/keys"
+	"github.com/certkeeper/certkeeper/store"
 )
 
 func runAccount(ctx context.Context, env Env, args []string) error {
@@ -31,7 +32,18 @@ func runAccount(ctx context.Context, env Env, args []string) error {
 	sub := pos[0]
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	cl, certs, err := c.open()
+	var (
+		cl    *acme.Client
+		certs *store.Certs
+	)
+	if sub == "show" {
+		// Only reads the store: a missing one is an error, not created.
+		if cl, err = c.client(); err == nil {
+			certs, err = c.readCerts(ctx)
+		}
+	} else {
+		cl, certs, err = c.open()
+	}
 	if err != nil {
 		return err
 	}

@@ -208,7 +208,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"obtain", "-http-listen", ":0", "-challenge", "dns-01", "www.example.test"}, ExitUsage},
 		{[]string{"revoke", "-reason", "because", "x.example.test"}, ExitUsage},
 		{[]string{"account", "frobnicate"}, ExitUsage},
-		{[]string{"list", "extra"}, ExitUsage},
+		// list takes NAMEs; one that cannot be a name is a usage error.
+		{[]string{"list", "bad name"}, ExitUsage},
 		// Bad flags are usage errors too (docs/cli.md).
 		{[]string{"list", "-nosuch"}, ExitUsage},
 		{[]string{"renew", "-nosuch"}, ExitUsage},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"strings"
 	"time"
@@ -55,6 +56,57 @@ func (q quietFailures) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (q quietFailures) WithGroup(name string) slog.Handler {
 	return quietFailures{q.Handler.WithGroup(name)}
+}
+
+// parseLayout turns the -layout flag into a store.Layout; "" is the
+// standard layout (openEngine and openEngineReadOnly detect it instead).
+func parseLayout(s string) (store.Layout, error) {
+	switch s {
+	case "", "standard":
+		return store.LayoutStandard, nil
+	case "shared":
+		return store.LayoutShared, nil
+	}
+	return 0, usagef("unknown -layout %q: want standard or shared", s)
+}
+
+// readCerts opens the store the flags name for a command that only
+// reads: it creates nothing, and a store that does not exist is an
+// error ("no store at PATH") wrapping fs.ErrNotExist. The layout is
+// -layout's, or detected as openEngine does.
+func (c *common) readCerts(ctx context.Context) (*store.Certs, error) {
+	layout, err := parseLayout(c.layout)
+	if err != nil {
+		return nil, err
+	}
+	d, err := store.OpenDir(c.storeDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no store at %s (give -store or $CERTKEEPER_STORE): %w", c.storeDir, fs.ErrNotExist)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if c.layout == "" {
+		if layout, err = engine.DetectLayout(ctx, d); err != nil {
+			return nil, err
+		}
+	}
+	return &store.Certs{Store: d, Layout: layout}, nil
+}
+
+// openEngineReadOnly is openEngine for commands that only read the
+// store (list): see readCerts. Use only the engine's reading methods.
+func (c *common) openEngineReadOnly(ctx context.Context) (*engine.Engine, error) {
+	certs, err := c.readCerts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return engine.New(engine.Config{
+		Store:     certs.Store,
+		Layout:    certs.Layout,
+		Logger:    c.logger(),
+		UserAgent: "certkeeper-cli",
+	})
 }
 
 // printResult writes one line about r: what happened, until when it is

@@ -2,11 +2,17 @@ package cli
 
 import (
 	"context"
+	"crypto/x509"
+	"fmt"
 	"os"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/engine"
 	"github.com/certkeeper/certkeeper/keys"
+	"github.com/certkeeper/certkeeper/store"
 )
 
 func reasonCode(s string) (acme.RevocationReason, error) {
@@ -50,7 +56,16 @@ func runRevoke(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var chainPEM, keyPEM []byte
+	if c.layout == "" {
+		// As list reads it, so that it finds the revocation recorded.
+		if certs.Layout, err = engine.DetectLayout(ctx, certs.Store); err != nil {
+			return err
+		}
+	}
+	var (
+		chainPEM, keyPEM []byte
+		stored           string // the name the store keeps it under, if any
+	)
 	if *certFile != "" {
 		if chainPEM, err = os.ReadFile(*certFile); err != nil {
 			return err
@@ -64,7 +79,7 @@ func runRevoke(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		chainPEM, keyPEM = r.ChainPEM, r.KeyPEM
+		chainPEM, keyPEM, stored = r.ChainPEM, r.KeyPEM, r.Name
 	}
 	chain, err := keys.ParseCertificates(chainPEM)
 	if err != nil {
@@ -100,5 +115,39 @@ func runRevoke(ctx context.Context, env Env, args []string) error {
 	if !c.quiet {
 		printf(env.Stdout, "revoked certificate %s (serial %x)\n", chain[0].Subject.CommonName, chain[0].SerialNumber)
 	}
+	if stored == "" {
+		stored = storedNameOf(ctx, certs, cl.DirectoryURL, chain[0])
+	}
+	if stored != "" {
+		// So that list shows it; the certificate itself is kept.
+		if err := certs.MarkRevoked(ctx, cl.DirectoryURL, stored, chain[0].SerialNumber.Text(16), time.Now(), int(rc)); err != nil {
+			return fmt.Errorf("the CA revoked %s, but the store could not record it: %w", stored, err)
+		}
+	}
 	return nil
+}
+
+// storedNameOf returns the name under which the store keeps leaf (one of
+// its versions) from ca, or "" if it does not: for revoke -cert FILE.
+func storedNameOf(ctx context.Context, certs *store.Certs, ca string, leaf *x509.Certificate) string {
+	names := slices.Clone(leaf.DNSNames)
+	for _, ip := range leaf.IPAddresses {
+		names = append(names, ip.String())
+	}
+	if leaf.Subject.CommonName != "" {
+		names = append([]string{leaf.Subject.CommonName}, names...)
+	}
+	serial := leaf.SerialNumber.Text(16)
+	for _, n := range names {
+		vs, err := certs.Versions(ctx, ca, strings.ToLower(n))
+		if err != nil {
+			continue
+		}
+		for _, v := range vs {
+			if v.Serial == serial {
+				return strings.ToLower(n)
+			}
+		}
+	}
+	return ""
 }
