@@ -109,10 +109,10 @@ type Entry struct {
 	// false and NextRenewal is computed as the manager will: now for a
 	// missing or expired certificate or one without every identifier
 	// asked for; else by the lifetime rule of the engine's
-	// manager.Config, at the latest moment it allows (the random draw
-	// that spreads renewals, Config.Jitter, is made when the engine first
-	// loads the certificate, and can only bring it earlier); and not
-	// before the next attempt the state records after failures.
+	// manager.Config with the certificate's own draw
+	// (manager.RenewalDraw), the moment every process computes for it
+	// unless the CA's renewal information, once fetched, says otherwise;
+	// and not before the next attempt the state records after failures.
 	NextRenewal      time.Time
 	NextRenewalExact bool
 	// LastError is the whole error of the last attempt to obtain or
@@ -266,7 +266,7 @@ func (e *Engine) entry(l store.Lineage, res *store.Resource, st manager.Status, 
 	case !now.Before(leaf.NotAfter) || !containsAll(en.CertIdentifiers, l.Identifiers):
 		en.NextRenewal = now
 	default:
-		en.NextRenewal = e.m.RenewalTime(leaf.NotBefore, leaf.NotAfter, 0)
+		en.NextRenewal = e.m.RenewalTime(leaf.NotBefore, leaf.NotAfter, manager.RenewalDraw(leaf))
 	}
 	if !en.NextRenewalExact && hasState && st.Failures > 0 && st.NextRenewal.After(en.NextRenewal) {
 		// The manager keeps the backoff across certificates.

@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -27,9 +29,12 @@ import (
 // Manager keeps certificates valid. Make one with New; its methods are safe
 // for concurrent use.
 type Manager struct {
-	cfg   Config
-	pol   policy
-	certs store.Certs
+	cfg Config
+	// ownRand: Config.Rand was nil, so renewal draws come from the
+	// certificates (RenewalDraw).
+	ownRand bool
+	pol     policy
+	certs   store.Certs
 
 	// Seams for tests: the order, and the CA's renewal information
 	// (errNoARI when the CA offers none).
@@ -91,12 +96,14 @@ type call struct {
 
 // New returns a Manager for cfg. It starts nothing: call Manage, then Run.
 func New(cfg Config) (*Manager, error) {
+	ownRand := cfg.Rand == nil
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
 	m := &Manager{
-		cfg: cfg,
+		cfg:     cfg,
+		ownRand: ownRand,
 		pol: policy{
 			fraction: cfg.RenewFraction, reissueBefore: cfg.ReissueBefore,
 			panicBefore: cfg.PanicBefore, jitter: cfg.Jitter, backoff: cfg.Backoff,
@@ -171,7 +178,6 @@ func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error {
 	}
 
 	now := m.cfg.Clock.Now()
-	var save []*entry
 	m.mu.Lock()
 	for _, e := range es {
 		old := m.entries[e.cert.Name]
@@ -192,7 +198,6 @@ func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error {
 			m.drawLocked(e)
 			m.entries[e.cert.Name] = e
 		}
-		stale := e.st.NextRenewal
 		if !e.initial && m.needsFirstPass(e, now) {
 			e.initial = true
 			m.pending++
@@ -209,30 +214,44 @@ func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error {
 		if e.held != nil {
 			m.cfg.Metrics.ObserveExpiry(e.cert.Name, e.held.leaf.NotAfter)
 		}
-		if !stale.Equal(e.due) && e.call == nil {
-			// Record the moment this Manager will renew, for readers
-			// of the state (LoadStatus) and other processes.
-			save = append(save, e)
-		}
 	}
 	m.rebuildLocked()
 	m.mu.Unlock()
-	for _, e := range save {
-		m.saveState(ctx, e)
-	}
 	m.poke()
 	return nil
 }
 
-// drawLocked gives e the random draw of its renewal moment: the one its
-// state keeps for the certificate held, else a new one.
+// drawLocked gives e the draw of its renewal moment: the one its state
+// keeps for the certificate held; else, unless Config.Rand was given,
+// RenewalDraw of the certificate, which every process computes alike, so
+// that all of them (and list) renew it at the same moment without having
+// written anything; else a draw of Config.Rand.
 func (m *Manager) drawLocked(e *entry) {
 	if d := e.st.RenewDraw; d > 0 && d < 1 {
 		e.r = d
 		return
 	}
-	e.r = m.cfg.Rand()
+	if m.ownRand && e.held != nil {
+		e.r = RenewalDraw(e.held.leaf)
+	} else {
+		e.r = m.cfg.Rand()
+	}
 	e.st.RenewDraw = e.r
+}
+
+// RenewalDraw returns the number in (0, 1) that places the renewal of
+// leaf by the lifetime rule within the jitter (Config.Jitter), when
+// Config.Rand is nil: derived from its serial number and issuer, so that
+// every process computes the same moment for it.
+func RenewalDraw(leaf *x509.Certificate) float64 {
+	h := sha256.New()
+	h.Write(leaf.RawIssuer)
+	if leaf.SerialNumber != nil {
+		h.Write(leaf.SerialNumber.Bytes())
+	}
+	sum := h.Sum(nil)
+	v := binary.BigEndian.Uint64(sum[:8]) >> 11 // 53 bits
+	return (float64(v) + 0.5) / (1 << 53)
 }
 
 // newEntry checks c and makes its entry.

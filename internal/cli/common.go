@@ -65,7 +65,17 @@ func defaultStoreDir(env Env) string {
 	if h := env.Getenv("HOME"); h != "" {
 		return filepath.Join(h, ".local", "share", "certkeeper")
 	}
-	return "certkeeper"
+	return "" // no default: storeDir says so
+}
+
+// storeDirOrErr returns -store, or says that there is none: without
+// $HOME or $XDG_DATA_HOME there is no default, rather than a directory
+// made wherever the command happens to run.
+func (c *common) storeDirOrErr() (string, error) {
+	if c.storeDir == "" {
+		return "", usagef("no store: give -store DIR or set $CERTKEEPER_STORE (there is no default without $HOME or $XDG_DATA_HOME)")
+	}
+	return c.storeDir, nil
 }
 
 func (c *common) directoryURL() (string, error) { return resolveCA(c.ca) }
@@ -98,14 +108,12 @@ func (c *common) client() (*acme.Client, error) {
 }
 
 func (c *common) certs() (*store.Certs, error) {
-	var layout store.Layout
-	switch c.layout {
-	case "", "standard":
-		layout = store.LayoutStandard
-	case "shared":
-		layout = store.LayoutShared
-	default:
-		return nil, usagef("unknown -layout %q: want standard or shared", c.layout)
+	layout, err := parseLayout(c.layout)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.storeDirOrErr(); err != nil {
+		return nil, err
 	}
 	d, err := store.NewDir(c.storeDir)
 	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
