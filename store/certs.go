@@ -187,7 +187,10 @@ const (
 
 // SaveCertificate stores res, replacing any certificate of the same name
 // from the same CA. It checks that ChainPEM holds certificates and that
-// KeyPEM, if given, matches the leaf.
+// KeyPEM, if given, matches the leaf. The replaced certificate is kept as
+// a previous version (see Versions), up to KeepVersions of them; readers
+// get either the old pair or the new one, never a mix (see
+// LayoutStandard). Before the first write of c it runs Migrate.
 func (c *Certs) SaveCertificate(ctx context.Context, res Resource) error {
 	if res.Name == "" && len(res.Identifiers) > 0 {
 		res.Name = res.Identifiers[0]

@@ -35,8 +35,13 @@ import (
 // Names beginning with '.' belong to Dir: temporary files, and lock files
 // under <root>/.locks. Keys cannot begin with '.' (see ValidateKey).
 //
-// Use NewDir to make one. A Dir is safe for concurrent use by many
-// goroutines and by many processes sharing the directory.
+// Dir is a Linker: Certs keeps a certificate's versions in directories
+// and switches a symbolic link between them (links stay inside the
+// tree). It is a TryLocker too, so that a second daemon can be refused.
+//
+// Use NewDir to make one, or OpenDir for a command that must not create
+// the directory. A Dir is safe for concurrent use by many goroutines and
+// by many processes sharing the directory.
 type Dir struct {
 	// StaleLockAfter is how long a lock file may go unrefreshed before a
 	// waiter treats its holder as dead and takes the lock over. A live

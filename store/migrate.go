@@ -72,7 +72,10 @@ func (c *Certs) migrateOnce(ctx context.Context) error {
 // a crash at any point leaves a complete copy in one place or the other,
 // never loses a key, and Migrate run again finishes the work. Migrate
 // holds the store lock "certkeeper/migrate", so two processes may run it
-// at once. Certs runs it by itself before its first write; readers find
+// at once. CA directories whose names hold '_' or '+' are taken to be
+// CADirName's already and are not read: a CA host name with '_' or '+'
+// (not a valid DNS name) is left where it is, where readers still find
+// it. Certs runs it by itself before its first write; readers find
 // what is not yet moved in its old place meanwhile.
 func (c *Certs) Migrate(ctx context.Context) (MigrationReport, error) {
 	var rep MigrationReport
@@ -101,11 +104,11 @@ func (c *Certs) Migrate(ctx context.Context) (MigrationReport, error) {
 		}
 		for _, g := range groups {
 			caDir := strings.Split(g.dir, "/")[1]
+			if newDirLike(caDir) {
+				continue // named by this version; nothing to read or move
+			}
 			ca := c.caOf(ctx, g)
 			if ca == "" {
-				if newDirLike(caDir) {
-					continue // written by this version; nothing to move
-				}
 				rep.Unknown = append(rep.Unknown, g.dir)
 				continue
 			}

@@ -271,3 +271,27 @@ func TestMigrateSharedState(t *testing.T) {
 		t.Errorf("after Migrate: %q", ks)
 	}
 }
+
+// TestListStates finds states at their place and where an older
+// certkeeper kept them, once each.
+func TestListStates(t *testing.T) {
+	s := NewMemory()
+	ctx := t.Context()
+	s.Put(ctx, "manager/ca.example.test/www.a.test.json", []byte(`{"old":1}`))
+	s.Put(ctx, "manager/ca.example.test/www.c.test.json", []byte(`{"old":1}`))
+	c := &Certs{Store: s}
+	if err := c.SaveState(ctx, caA, "www.a.test", []byte(`{"new":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	// SaveState migrated what it could: www.c.test's CA is unknown.
+	recs, err := c.ListStates(ctx, caA)
+	if err != nil || len(recs) != 2 || recs[0].Name != "www.a.test" || string(recs[0].Data) != `{"new":1}` ||
+		recs[0].CADir != "ca.example.test_a_directory" || recs[1].Name != "www.c.test" {
+		t.Errorf("ListStates(a) = %+v, %v", recs, err)
+	}
+	// Every CA: the old directory is one more (its CA unknown).
+	all, err := c.ListStates(ctx, "")
+	if err != nil || len(all) != 3 {
+		t.Errorf("ListStates(\"\") = %+v, %v", all, err)
+	}
+}

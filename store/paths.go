@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"path/filepath"
 	"strings"
 )
 
@@ -217,7 +218,7 @@ func (c *Certs) Paths(ca, name string) (CertPaths, error) {
 		file(&out.Cert, k)
 		out.Key, out.Combined = out.Cert, out.Cert
 		if err == nil {
-			out.Dir = path.Dir(out.Cert)
+			out.Dir = filepath.Dir(out.Cert)
 		}
 		return out, err
 	}
