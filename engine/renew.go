@@ -213,6 +213,15 @@ func (e *Engine) Lineages(ctx context.Context, ca, defaultCA string) ([]store.Li
 		errs = append(errs, err)
 	}
 	for _, r := range res {
+		if e.cfg.Layout == store.LayoutShared && r.CA == "" {
+			// One file per name, whatever its CA: a file whose name has
+			// a lineage record (of any CA, or one that cannot be read,
+			// whose error ListLineages gave) is that record's
+			// certificate, not defaultCA's.
+			if _, err := e.certs.LoadLineage(ctx, defaultCA, r.Name); !errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+		}
 		c := r.CA
 		if c == "" {
 			c = defaultCA
