@@ -87,12 +87,25 @@ func (e *Engine) accountSource(ca, caRoot string, opts AccountOptions) *accountS
 	opts = e.accountOptions(opts)
 	k := accountKey{ca, caRoot, opts.id()}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if s := e.accounts[k]; s != nil {
+	s := e.accounts[k]
+	if s == nil {
+		s = &accountSource{e: e, ca: ca, caRoot: caRoot, opts: opts}
+		e.accounts[k] = s
+		e.mu.Unlock()
 		return s
 	}
-	s := &accountSource{e: e, ca: ca, caRoot: caRoot, opts: opts}
-	e.accounts[k] = s
+	e.mu.Unlock()
+	// Other contacts wanted for the account already loaded (in the shared
+	// layout, whose one account every ID names, another email): the
+	// next use updates them at the CA.
+	s.mu.Lock()
+	if opts.Contact != nil && !slices.Equal(opts.Contact, s.opts.Contact) {
+		s.opts.Contact = opts.Contact
+		if s.acct != nil && !slices.Equal(s.acct.Contact, opts.Contact) {
+			s.acct = nil
+		}
+	}
+	s.mu.Unlock()
 	return s
 }
 

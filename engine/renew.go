@@ -189,8 +189,11 @@ func (e *Engine) concurrency() int {
 // layout, including an empty "<name>.pem" asking for a certificate) gets
 // one made from what the store knows: its CA (defaultCA when the store
 // does not say), names, key type and profile, the only account the store
-// has at that CA (else "default"), and no solvers. Records and
-// certificates that cannot be read are left out and their errors joined.
+// has at that CA (else "default"), and no solvers. In the shared layout,
+// which keeps one file per name and no CA, a file whose name has a
+// lineage record is that record's certificate, whatever its CA. Records
+// and certificates that cannot be read are left out and their errors
+// joined.
 func (e *Engine) Lineages(ctx context.Context, ca, defaultCA string) ([]store.Lineage, error) {
 	var errs []error
 	ls, err := e.certs.ListLineages(ctx, ca)
@@ -213,16 +216,20 @@ func (e *Engine) Lineages(ctx context.Context, ca, defaultCA string) ([]store.Li
 		errs = append(errs, err)
 	}
 	for _, r := range res {
-		if e.cfg.Layout == store.LayoutShared && r.CA == "" {
-			// One file per name, whatever its CA: a file whose name has
-			// a lineage record (of any CA, or one that cannot be read,
-			// whose error ListLineages gave) is that record's
-			// certificate, not defaultCA's.
-			if _, err := e.certs.LoadLineage(ctx, defaultCA, r.Name); !errors.Is(err, fs.ErrNotExist) {
+		c := r.CA
+		if c == "" && e.cfg.Layout == store.LayoutShared {
+			// The shared layout keeps no CA and one file per name: the
+			// file is the certificate of the lineage of its name,
+			// whatever its CA (even outside ca, or a record that cannot
+			// be read, whose error ListLineages gave).
+			l, err := e.certs.LoadLineage(ctx, defaultCA, r.Name)
+			switch {
+			case err == nil:
+				c = l.CA
+			case !errors.Is(err, fs.ErrNotExist):
 				continue
 			}
 		}
-		c := r.CA
 		if c == "" {
 			c = defaultCA
 		}
