@@ -428,6 +428,9 @@ func TestSharedObtainThenRenewAsRecorded(t *testing.T) {
 	if n := e.proxy.orders() - orders; n != renewals {
 		t.Errorf("%d renewals placed %d orders", renewals, n)
 	}
+	if reads.Load() < renewals {
+		t.Errorf("the reader read %s.pem %d times during %d renewals: proves nothing", name, reads.Load(), renewals)
+	}
 	if len(bad) > 0 {
 		t.Errorf("%d of %d reads of %s.pem during renewals found no matching key and chain; first: %s", len(bad), reads.Load(), name, bad[0])
 	}
