@@ -576,3 +576,48 @@ func TestSharedList(t *testing.T) {
 		t.Errorf("got.example.test after renew: %+v", en)
 	}
 }
+
+// ---------------------------------------------------------------------
+// A CA that forgot the account
+
+// The shared layout keeps no account URL, so a CA that forgot the account
+// (a reset) and one that never saw client.key look the same: registering
+// the key again needs -agree-tos, says so before any order, and then
+// registers that same key.
+func TestSharedCAResetNeedsAgreeTOS(t *testing.T) {
+	t.Parallel()
+	e := newSharedEnv(t)
+	const name = "reset.example.test"
+	e.mustObtain("-layout", "shared", "-http-listen", e.httpAddr(), name)
+	clientKey, err := os.ReadFile(filepath.Join(e.store, "client.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial := mustSharedPEM(t, e.store, name).leaf.SerialNumber
+	e.resetCA()
+	orders, regs := e.proxy.orders(), e.proxy.registrations()
+
+	r := e.renew("-force", "-http-listen", e.httpAddr())
+	if r.code != ExitPartial || !strings.Contains(r.stderr, "terms of service") {
+		t.Errorf("renew after a CA reset without -agree-tos: want exit %d naming the terms of service; got\n%v", ExitPartial, r)
+	}
+	e.requireNoNewOrder(orders, r)
+	if n := e.proxy.registrations() - regs; n != 0 {
+		t.Errorf("%d accounts registered without -agree-tos", n)
+	}
+
+	r = e.renew("-force", "-agree-tos", "-http-listen", e.httpAddr())
+	if r.code != ExitOK {
+		t.Fatalf("renew -agree-tos after a CA reset: %v", r)
+	}
+	if n := e.proxy.registrations() - regs; n != 1 {
+		t.Errorf("%d accounts registered, want 1", n)
+	}
+	caAccountByKey(t, e, clientKey)
+	if after, _ := os.ReadFile(filepath.Join(e.store, "client.key")); !bytes.Equal(after, clientKey) {
+		t.Errorf("client.key changed")
+	}
+	if mustSharedPEM(t, e.store, name).leaf.SerialNumber.Cmp(serial) == 0 {
+		t.Errorf("not renewed")
+	}
+}
