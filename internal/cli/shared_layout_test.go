@@ -265,6 +265,7 @@ func testSharedTxacmeDirectoryRenew(t *testing.T, key crypto.Signer, pkcs8 bool)
 	if r.code != ExitOK {
 		t.Fatalf("renew of a txacme directory: %v", r)
 	}
+	noComplaint(t, r)
 	for _, n := range names {
 		if !strings.Contains(r.stdout, "obtained "+n) {
 			t.Errorf("the output does not say %s was obtained:\n%v", n, r)
@@ -288,6 +289,12 @@ func testSharedTxacmeDirectoryRenew(t *testing.T, key crypto.Signer, pkcs8 bool)
 		if o.KID != acct.URL {
 			t.Errorf("an order was placed by account %q, not client.key's %q", o.KID, acct.URL)
 		}
+	}
+	// account show finds the same account by client.key.
+	show := runCLI(t.Context(), "account", "show", "-layout", "shared", "-store", e.store, "-ca", e.ca(), "-ca-root", e.root)
+	var shown struct{ URL, Status string }
+	if err := json.Unmarshal([]byte(show.stdout), &shown); show.code != ExitOK || err != nil || shown.URL != acct.URL || shown.Status != "valid" {
+		t.Errorf("account show: want %s, valid; got %+v (%v)\n%v", acct.URL, shown, err, show)
 	}
 	checkSharedTop(t, e.store)
 	if _, err := os.Stat(filepath.Join(e.store, "certificates")); err == nil {
