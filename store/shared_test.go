@@ -74,3 +74,30 @@ func TestSharedSaveAccountKeepsSameKey(t *testing.T) {
 		t.Errorf("SaveAccount of account ID x@example.test in the shared layout: no error")
 	}
 }
+
+func TestDetectLayout(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		keys []string
+		want Layout
+	}{
+		{"empty", nil, LayoutStandard},
+		{"standard", []string{"certificates/ca/www.example.com/current", "accounts/ca/default/account.key"}, LayoutStandard},
+		{"client.key", []string{"client.key"}, LayoutShared},
+		{"placeholders only", []string{"www.example.com.pem"}, LayoutStandard},
+		{"a lineage record, no account yet", []string{"www.example.com.pem", "certkeeper/lineage/www.example.com.json"}, LayoutShared},
+		{"a renewal state", []string{"certkeeper/manager/www.example.com.json"}, LayoutShared},
+		{"a version", []string{"certkeeper/versions/www.example.com/1.pem"}, LayoutShared},
+	} {
+		m := NewMemory()
+		for _, k := range tc.keys {
+			if err := m.Put(ctx, k, []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, err := DetectLayout(ctx, m); err != nil || got != tc.want {
+			t.Errorf("%s: DetectLayout = %v, %v; want %v", tc.name, got, err, tc.want)
+		}
+	}
+}

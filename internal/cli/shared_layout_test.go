@@ -628,3 +628,36 @@ func TestSharedCAResetNeedsAgreeTOS(t *testing.T) {
 		t.Errorf("not renewed")
 	}
 }
+
+// ---------------------------------------------------------------------
+// Detected from certkeeper's records
+
+// An obtain -layout shared whose account could not be registered (no
+// -agree-tos) leaves its lineage record and no client.key: the next
+// command, without -layout, still takes the store for a shared one and
+// obtains the certificate as recorded, rather than find no certificate
+// and write the standard layout beside the .pem files.
+func TestSharedDetectedFromRecords(t *testing.T) {
+	t.Parallel()
+	e := newSharedEnv(t)
+	const name = "norecord.example.test"
+	r := runCLI(t.Context(), "obtain", "-layout", "shared", "-ca", e.ca(), "-ca-root", e.root, "-store", e.store,
+		"-http-listen", e.httpAddr(), name)
+	if r.code == ExitOK || !strings.Contains(r.stderr, "terms of service") {
+		t.Fatalf("obtain without -agree-tos: want a failure naming the terms of service; got\n%v", r)
+	}
+	if _, err := os.Stat(filepath.Join(e.store, "client.key")); err == nil {
+		t.Fatalf("client.key written though no account was registered")
+	}
+
+	// -force: the failure set a backoff, which renew honours.
+	r = e.renew("-force", "-agree-tos")
+	if r.code != ExitOK || !strings.Contains(r.stdout, "obtained "+name) {
+		t.Fatalf("renew -force -agree-tos (layout detected, as recorded): want %s obtained; got\n%v", name, r)
+	}
+	mustSharedPEM(t, e.store, name)
+	if _, err := os.Stat(filepath.Join(e.store, "client.key")); err != nil {
+		t.Errorf("no client.key after the account was registered: %v", err)
+	}
+	checkSharedTop(t, e.store)
+}
