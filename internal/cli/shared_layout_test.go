@@ -461,8 +461,9 @@ func keyTypeOfSigner(k crypto.Signer) string {
 // One account
 
 // A shared store holds one account, client.key: an -email other than its
-// contact updates the contact at the CA, with obtain (layout detected)
-// and with renew, and neither complains nor registers another account.
+// contact updates the contact at the CA, with obtain (layout detected),
+// renew, account register and account update, and none complains,
+// registers another account or writes another layout's files.
 func TestSharedSecondEmailUpdatesContact(t *testing.T) {
 	t.Parallel()
 	e := newSharedEnv(t)
@@ -504,6 +505,27 @@ func TestSharedSecondEmailUpdatesContact(t *testing.T) {
 	if got := caAccountByKey(t, e, clientKey); got.URL != acct.URL || !slices.Equal(got.Contact, []string{"mailto:y@example.test"}) {
 		t.Errorf("after renew -email y@example.test the account %s has contact %v, want mailto:y@example.test", got.URL, got.Contact)
 	}
+
+	// The account commands, the layout detected, likewise.
+	for _, tc := range []struct{ sub, email string }{{"register", "z@example.test"}, {"update", "w@example.test"}} {
+		r = runCLI(t.Context(), "account", tc.sub, "-store", e.store, "-ca", e.ca(), "-ca-root", e.root, "-email", tc.email, "-agree-tos")
+		if r.code != ExitOK {
+			t.Fatalf("account %s -email %s on a shared store: %v", tc.sub, tc.email, r)
+		}
+		noComplaint(t, r)
+		if got := caAccountByKey(t, e, clientKey); got.URL != acct.URL || !slices.Equal(got.Contact, []string{"mailto:" + tc.email}) {
+			t.Errorf("after account %s -email %s the account %s has contact %v", tc.sub, tc.email, got.URL, got.Contact)
+		}
+	}
+	show := runCLI(t.Context(), "account", "show", "-store", e.store, "-ca", e.ca(), "-ca-root", e.root)
+	var shown struct {
+		URL     string
+		Contact []string
+	}
+	if err := json.Unmarshal([]byte(show.stdout), &shown); show.code != ExitOK || err != nil || shown.URL != acct.URL || !slices.Equal(shown.Contact, []string{"mailto:w@example.test"}) {
+		t.Errorf("account show: want %s with contact w@example.test; got %+v (%v)\n%v", acct.URL, shown, err, show)
+	}
+
 	if n := e.proxy.registrations(); n != 1 {
 		t.Errorf("%d accounts registered, want 1", n)
 	}
