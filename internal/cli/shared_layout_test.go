@@ -683,3 +683,42 @@ func TestSharedDetectedFromRecords(t *testing.T) {
 	}
 	checkSharedTop(t, e.store)
 }
+
+// ---------------------------------------------------------------------
+// Two runs at once
+
+// Two renews at once of a txacme directory (two cron jobs, say): one
+// account registered with client.key, one order per name, both succeed.
+func TestSharedConcurrentRenew(t *testing.T) {
+	t.Parallel()
+	e := newSharedEnv(t)
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientKey := writeAccountKey(t, e.store, key, false)
+	names := []string{"c1.example.test", "c2.example.test"}
+	writePlaceholders(t, e.store, names...)
+	var wg sync.WaitGroup
+	results := make([]cliResult, 2)
+	for i := range results {
+		wg.Go(func() { results[i] = e.sharedRenew("-ca", e.ca(), "-agree-tos", "-http-listen", e.httpAddr()) })
+	}
+	wg.Wait()
+	for _, r := range results {
+		if r.code != ExitOK {
+			t.Errorf("concurrent renew: %v", r)
+		}
+	}
+	if n := e.proxy.registrations(); n != 1 {
+		t.Errorf("%d accounts registered, want 1", n)
+	}
+	if n := e.proxy.orders(); n != len(names) {
+		t.Errorf("%d orders placed, want %d:\n%v\n%v", n, len(names), results[0], results[1])
+	}
+	for _, n := range names {
+		mustSharedPEM(t, e.store, n)
+	}
+	caAccountByKey(t, e, clientKey)
+	checkSharedTop(t, e.store)
+}
