@@ -688,7 +688,9 @@ func TestSharedDetectedFromRecords(t *testing.T) {
 // Two runs at once
 
 // Two renews at once of a txacme directory (two cron jobs, say): one
-// account registered with client.key, one order per name, both succeed.
+// account registered with client.key, one order, both succeed. One name:
+// two processes ordering two names at once, each binding the same
+// -http-listen port, collide on the port (in any layout).
 func TestSharedConcurrentRenew(t *testing.T) {
 	t.Parallel()
 	e := newSharedEnv(t)
@@ -697,7 +699,7 @@ func TestSharedConcurrentRenew(t *testing.T) {
 		t.Fatal(err)
 	}
 	clientKey := writeAccountKey(t, e.store, key, false)
-	names := []string{"c1.example.test", "c2.example.test"}
+	names := []string{"c1.example.test"}
 	writePlaceholders(t, e.store, names...)
 	var wg sync.WaitGroup
 	results := make([]cliResult, 2)
