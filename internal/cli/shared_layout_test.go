@@ -5,6 +5,10 @@ package cli
 // then chain) and "client.key" at its top, with certkeeper's own records
 // under "certkeeper/". Each runs against its own Pebble behind a counting
 // proxy (lineage_helpers_test.go).
+//
+// They do not run in parallel: each binds Pebble's http-01 port several
+// times, a port picked free once and then left unbound in between, which
+// a listener of a test running meanwhile can take.
 
 import (
 	"bytes"
@@ -231,7 +235,6 @@ func noComplaint(t *testing.T, r cliResult) {
 // registers that key, obtains every name and writes each as one
 // "<name>.pem", key then chain, adding nothing beside them.
 func TestSharedTxacmeDirectoryRenew(t *testing.T) {
-	t.Parallel()
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -249,8 +252,7 @@ func TestSharedTxacmeDirectoryRenew(t *testing.T) {
 		{"EC PKCS8", ecKey, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			testSharedTxacmeDirectoryRenew(t, tc.key, tc.pkcs8)
+					testSharedTxacmeDirectoryRenew(t, tc.key, tc.pkcs8)
 		})
 	}
 }
@@ -318,7 +320,6 @@ func testSharedTxacmeDirectoryRenew(t *testing.T, key crypto.Signer, pkcs8 bool)
 // renew -layout shared of a directory of placeholders without client.key
 // registers a new account and writes its key as client.key.
 func TestSharedRenewWritesClientKey(t *testing.T) {
-	t.Parallel()
 	e := newSharedEnv(t)
 	names := []string{"a.example.test", "b.example.test"}
 	writePlaceholders(t, e.store, names...)
@@ -368,7 +369,6 @@ func TestSharedRenewWritesClientKey(t *testing.T) {
 // and every renewal replaces "<name>.pem" atomically: a reader reading it
 // in a loop always finds the leaf's key with it.
 func TestSharedObtainThenRenewAsRecorded(t *testing.T) {
-	t.Parallel()
 	e := newSharedEnv(t)
 	const name = "rec.example.test"
 	e.mustObtain("-layout", "shared", "-key-type", "rsa2048", "-http-listen", e.httpAddr(), name)
@@ -465,7 +465,6 @@ func keyTypeOfSigner(k crypto.Signer) string {
 // renew, account register and account update, and none complains,
 // registers another account or writes another layout's files.
 func TestSharedSecondEmailUpdatesContact(t *testing.T) {
-	t.Parallel()
 	e := newSharedEnv(t)
 	e.mustObtain("-layout", "shared", "-http-listen", e.httpAddr(), "one.example.test")
 	clientKey, err := os.ReadFile(filepath.Join(e.store, "client.key"))
@@ -552,7 +551,6 @@ type sharedListEntry struct {
 // "<name>.pem" files as wanted but not obtained ("missing"), and the
 // certificates held, with a lineage record or without.
 func TestSharedList(t *testing.T) {
-	t.Parallel()
 	if h := runCLI(t.Context(), "list", "-h"); !strings.Contains(h.stderr+h.stdout, "missing") {
 		t.Skip("the list command of this tree does not describe wanted certificates (it is not yet on the engine)")
 	}
@@ -614,7 +612,6 @@ func TestSharedList(t *testing.T) {
 // the key again needs -agree-tos, says so before any order, and then
 // registers that same key.
 func TestSharedCAResetNeedsAgreeTOS(t *testing.T) {
-	t.Parallel()
 	e := newSharedEnv(t)
 	const name = "reset.example.test"
 	e.mustObtain("-layout", "shared", "-http-listen", e.httpAddr(), name)
@@ -660,7 +657,6 @@ func TestSharedCAResetNeedsAgreeTOS(t *testing.T) {
 // obtains the certificate as recorded, rather than find no certificate
 // and write the standard layout beside the .pem files.
 func TestSharedDetectedFromRecords(t *testing.T) {
-	t.Parallel()
 	e := newSharedEnv(t)
 	const name = "norecord.example.test"
 	r := runCLI(t.Context(), "obtain", "-layout", "shared", "-ca", e.ca(), "-ca-root", e.root, "-store", e.store,
@@ -692,7 +688,6 @@ func TestSharedDetectedFromRecords(t *testing.T) {
 // two processes ordering two names at once, each binding the same
 // -http-listen port, collide on the port (in any layout).
 func TestSharedConcurrentRenew(t *testing.T) {
-	t.Parallel()
 	e := newSharedEnv(t)
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
