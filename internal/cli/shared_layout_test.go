@@ -252,7 +252,7 @@ func TestSharedTxacmeDirectoryRenew(t *testing.T) {
 		{"EC PKCS8", ecKey, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-					testSharedTxacmeDirectoryRenew(t, tc.key, tc.pkcs8)
+			testSharedTxacmeDirectoryRenew(t, tc.key, tc.pkcs8)
 		})
 	}
 }
