@@ -19,7 +19,9 @@ import (
 // if the store has none (RFC 8555 §7.3).
 type AccountOptions struct {
 	// ID names the account in the store (store.AccountRecord.ID); ""
-	// means "default". The shared layout holds only "default".
+	// means "default". The shared layout holds one account, client.key:
+	// there every ID is "default" (an email given as ID changes only the
+	// account's contact, through Contact).
 	ID string
 	// Contact lists the contact URLs wanted ("mailto:…"). Nil keeps the
 	// account's; otherwise a stored account whose contacts differ is
@@ -42,6 +44,15 @@ func (o AccountOptions) id() string {
 		return "default"
 	}
 	return o.ID
+}
+
+// accountOptions returns opts as the engine's layout holds them: in the
+// shared layout, which holds one account, ID is "default".
+func (e *Engine) accountOptions(opts AccountOptions) AccountOptions {
+	if e.cfg.Layout == store.LayoutShared {
+		opts.ID = "default"
+	}
+	return opts
 }
 
 // Account returns the account opts name at the CA with directory URL ca
@@ -73,14 +84,28 @@ type accountSource struct {
 }
 
 func (e *Engine) accountSource(ca, caRoot string, opts AccountOptions) *accountSource {
+	opts = e.accountOptions(opts)
 	k := accountKey{ca, caRoot, opts.id()}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if s := e.accounts[k]; s != nil {
+	s := e.accounts[k]
+	if s == nil {
+		s = &accountSource{e: e, ca: ca, caRoot: caRoot, opts: opts}
+		e.accounts[k] = s
+		e.mu.Unlock()
 		return s
 	}
-	s := &accountSource{e: e, ca: ca, caRoot: caRoot, opts: opts}
-	e.accounts[k] = s
+	e.mu.Unlock()
+	// Other contacts wanted for the account already loaded (in the shared
+	// layout, whose one account every ID names, another email): the
+	// next use updates them at the CA.
+	s.mu.Lock()
+	if opts.Contact != nil && !slices.Equal(opts.Contact, s.opts.Contact) {
+		s.opts.Contact = opts.Contact
+		if s.acct != nil && !slices.Equal(s.acct.Contact, opts.Contact) {
+			s.acct = nil
+		}
+	}
+	s.mu.Unlock()
 	return s
 }
 
@@ -309,6 +334,7 @@ func (e *Engine) VerifyAccount(ctx context.Context, ca, caRoot string, opts Acco
 // store holds it: if the store then refuses it, the error names that
 // file, so the key the CA now knows is never lost.
 func (e *Engine) RolloverAccount(ctx context.Context, ca, caRoot string, opts AccountOptions, newKey crypto.Signer) (acme.Account, error) {
+	opts = e.accountOptions(opts)
 	src := e.accountSource(ca, caRoot, opts)
 	cl, err := e.Client(ca, caRoot)
 	if err != nil {

@@ -31,7 +31,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -229,17 +228,11 @@ func (e *Engine) now() time.Time {
 	return time.Now()
 }
 
-// DetectLayout tells the layout of an existing store: LayoutShared when it
-// holds the shared layout's account key ("client.key" at its top), else
-// LayoutStandard. A store in the shared layout with no account key yet
-// (only "<name>.pem" files) is not recognised: name its layout.
+// DetectLayout tells the layout of an existing store (store.DetectLayout):
+// LayoutShared when it holds the shared layout's account key
+// ("client.key" at its top) or certkeeper's records of that layout, else
+// LayoutStandard. A store in the shared layout with neither (only
+// "<name>.pem" files) is not recognised: name its layout.
 func DetectLayout(ctx context.Context, s store.Store) (store.Layout, error) {
-	_, err := s.Stat(ctx, "client.key")
-	switch {
-	case err == nil:
-		return store.LayoutShared, nil
-	case errors.Is(err, fs.ErrNotExist):
-		return store.LayoutStandard, nil
-	}
-	return store.LayoutStandard, err
+	return store.DetectLayout(ctx, s)
 }

@@ -135,6 +135,10 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (Result, error) {
 	if l.Account == "" {
 		l.Account = req.Account.id()
 	}
+	if e.cfg.Layout == store.LayoutShared {
+		// The shared layout holds one account (client.key).
+		l.Account = "default"
+	}
 	res := Result{Name: l.Name, CA: l.CA, Identifiers: l.Identifiers, Outcome: Failed}
 	if err := Check(l); err != nil {
 		return res, err

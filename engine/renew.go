@@ -176,8 +176,11 @@ func (e *Engine) concurrency() int {
 // layout, including an empty "<name>.pem" asking for a certificate) gets
 // one made from what the store knows: its CA (defaultCA when the store
 // does not say), names, key type and profile, the only account the store
-// has at that CA (else "default"), and no solvers. Records and
-// certificates that cannot be read are left out and their errors joined.
+// has at that CA (else "default"), and no solvers. In the shared layout,
+// which keeps one file per name and no CA, a file whose name has a
+// lineage record is that record's certificate, whatever its CA. Records
+// and certificates that cannot be read are left out and their errors
+// joined.
 func (e *Engine) Lineages(ctx context.Context, ca, defaultCA string) ([]store.Lineage, error) {
 	ls, _, err := e.lineages(ctx, ca, defaultCA)
 	return ls, err
@@ -220,10 +223,16 @@ func (e *Engine) lineages(ctx context.Context, ca, defaultCA string) ([]store.Li
 	for _, r := range res {
 		c := r.CA
 		if c == "" && e.cfg.Layout == store.LayoutShared {
-			// The shared layout keeps no CA: the certificate is the
-			// one of the lineage of its name, whatever its CA.
-			if i := slices.IndexFunc(ls, func(l store.Lineage) bool { return l.Name == r.Name }); i >= 0 {
-				c = ls[i].CA
+			// The shared layout keeps no CA and one file per name: the
+			// file is the certificate of the lineage of its name,
+			// whatever its CA (even outside ca, or a record that cannot
+			// be read, whose error ListLineages gave).
+			l, err := e.certs.LoadLineage(ctx, defaultCA, r.Name)
+			switch {
+			case err == nil:
+				c = l.CA
+			case !errors.Is(err, fs.ErrNotExist):
+				continue
 			}
 		}
 		if c == "" {

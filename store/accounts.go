@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,7 +22,9 @@ type accountMeta struct {
 // SaveAccount stores rec as account id ("" means "default") at the CA
 // with directory URL ca: the key first, then the rest, so a reader that
 // finds the account finds its key. In LayoutShared only rec.KeyPEM is
-// kept, in client.key, and id must be "" or "default".
+// kept, in client.key, and id must be "" or "default"; a client.key that
+// holds the same key already (written by another program, perhaps in
+// another PEM encoding) is not rewritten.
 func (c *Certs) SaveAccount(ctx context.Context, ca, id string, rec AccountRecord) error {
 	if _, err := keys.ParsePEM(rec.KeyPEM); err != nil {
 		return fmt.Errorf("store: saving account: %w", err)
@@ -34,6 +37,11 @@ func (c *Certs) SaveAccount(ctx context.Context, ca, id string, rec AccountRecor
 		return err
 	}
 	if c.Layout == LayoutShared {
+		if sameKeyPEM(c.getOptional(ctx, sharedKey), rec.KeyPEM) {
+			// Another program's file, perhaps in another encoding, that
+			// holds this key already: left as it is.
+			return nil
+		}
 		return c.Store.Put(ctx, sharedKey, rec.KeyPEM)
 	}
 	meta, err := json.MarshalIndent(accountMeta{CA: ca, URL: rec.URL, Contact: rec.Contact}, "", "  ")
@@ -181,4 +189,31 @@ func (c *Certs) accountDir(ca, id string) (string, error) {
 		return "", err
 	}
 	return accountsDir + "/" + caDir + "/" + id, nil
+}
+
+// getOptional returns the value of key, or nil if it cannot be read.
+func (c *Certs) getOptional(ctx context.Context, key string) []byte {
+	data, err := c.Store.Get(ctx, key)
+	if err != nil {
+		return nil
+	}
+	return data
+}
+
+// sameKeyPEM reports whether a and b hold the same private key, whatever
+// their encodings.
+func sameKeyPEM(a, b []byte) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return false
+	}
+	ka, err := keys.ParsePEM(a)
+	if err != nil {
+		return false
+	}
+	kb, err := keys.ParsePEM(b)
+	if err != nil {
+		return false
+	}
+	pa, ok := ka.Public().(interface{ Equal(crypto.PublicKey) bool })
+	return ok && pa.Equal(kb.Public())
 }

@@ -12,6 +12,34 @@ import (
 	"strings"
 )
 
+// DetectLayout tells the layout of an existing store: LayoutShared when it
+// holds the shared layout's account key ("client.key" at its top) or the
+// records Certs keeps in that layout under "certkeeper/" (lineage
+// records, renewal states, versions; such as an obtain leaves whose
+// account could not be registered, with no client.key yet), else
+// LayoutStandard, which writes nothing there. A store in the shared layout
+// with neither (only "<name>.pem" files) is not recognised: name its
+// layout.
+func DetectLayout(ctx context.Context, s Store) (Layout, error) {
+	_, err := s.Stat(ctx, sharedKey)
+	switch {
+	case err == nil:
+		return LayoutShared, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return LayoutStandard, err
+	}
+	for _, dir := range []string{"lineage", legacyStateDir, versionsDir} {
+		ks, err := s.List(ctx, stateRoot+"/"+dir+"/")
+		if err != nil {
+			return LayoutStandard, err
+		}
+		if len(ks) > 0 {
+			return LayoutShared, nil
+		}
+	}
+	return LayoutStandard, nil
+}
+
 // sharedVersionsDir is where LayoutShared keeps the versions of
 // "<name>.pem": certkeeper/versions/<name>/<n>.pem.
 func sharedVersionsDir(enc string) string {

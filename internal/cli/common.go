@@ -122,6 +122,14 @@ func (c *common) certs() (*store.Certs, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.layout == "" {
+		// The store's own layout; recorded, so that accountID names the
+		// shared layout's one account.
+		if layout, err = engine.DetectLayout(context.Background(), d); err != nil {
+			return nil, err
+		}
+		c.layout = layout.String()
+	}
 	return &store.Certs{Store: d, Layout: layout}, nil
 }
 

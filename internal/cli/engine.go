@@ -93,6 +93,7 @@ func (c *common) readCerts(ctx context.Context) (*store.Certs, error) {
 		if layout, err = engine.DetectLayout(ctx, d); err != nil {
 			return nil, err
 		}
+		c.layout = layout.String() // the account ID depends on it (accountID)
 	}
 	return &store.Certs{Store: d, Layout: layout}, nil
 }
