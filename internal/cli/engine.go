@@ -126,6 +126,10 @@ func printResult(w io.Writer, r engine.Result) {
 	case engine.StillValid:
 		printf(w, "%s (%s) is still valid until %s and renews from %s: nothing ordered (-force orders anyway)\n", r.Name, names, day(r.NotAfter), day(r.NextRenewal))
 	case engine.NotDue:
+		if r.NotAfter.IsZero() {
+			printf(w, "%s: not obtained yet; the next attempt is from %s, after a failure (-force tries now)\n", r.Name, day(r.NextRenewal))
+			return
+		}
 		printf(w, "%s: not due; valid until %s, renews from %s\n", r.Name, day(r.NotAfter), day(r.NextRenewal))
 	}
 }
