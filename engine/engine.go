@@ -67,6 +67,12 @@ type Config struct {
 	UserAgent string
 	// OnRequest, if set, observes every ACME request (acme.Client).
 	OnRequest func(acme.RequestInfo)
+	// BuildSolvers, if set, builds the solvers of a lineage instead of
+	// solverset.Build (which it is given the same arguments as, env
+	// being SolverEnv): a cluster answers the built-in servers'
+	// challenges from the store its instances share. It is called once
+	// per distinct solver configuration and challenge list.
+	BuildSolvers func(cfg solverset.Config, challenges []string, env solverset.Env) (*solverset.Set, error)
 }
 
 // Engine obtains and renews certificates described by lineage records. Make
@@ -82,6 +88,11 @@ type Engine struct {
 	accounts map[accountKey]*accountSource
 	sets     map[string]*solverset.Set
 	holds    map[*solverset.Set]*holdCount
+
+	// manageMu serialises Manage; managed names what the last Manage
+	// handed to the manager.
+	manageMu sync.Mutex
+	managed  []string
 }
 
 type clientKey struct{ ca, root string }
@@ -97,22 +108,24 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.SolverEnv.Logger == nil {
 		cfg.SolverEnv.Logger = cfg.Logger
 	}
-	mc := cfg.Manager
-	mc.Store, mc.Layout, mc.Logger = cfg.Store, cfg.Layout, cfg.Logger
-	m, err := manager.New(mc)
-	if err != nil {
-		return nil, fmt.Errorf("engine: %w", err)
-	}
-	return &Engine{
+	e := &Engine{
 		cfg:      cfg,
 		certs:    &store.Certs{Store: cfg.Store, Layout: cfg.Layout},
-		m:        m,
 		log:      cfg.Logger,
 		clients:  map[clientKey]*acme.Client{},
 		accounts: map[accountKey]*accountSource{},
 		sets:     map[string]*solverset.Set{},
 		holds:    map[*solverset.Set]*holdCount{},
-	}, nil
+	}
+	mc := cfg.Manager
+	mc.Store, mc.Layout, mc.Logger = cfg.Store, cfg.Layout, cfg.Logger
+	mc.OnEvent = e.onEvent(cfg.Manager.OnEvent)
+	m, err := manager.New(mc)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	e.m = m
+	return e, nil
 }
 
 // Manager returns the engine's manager: Lookup serves the certificates it
