@@ -151,7 +151,7 @@ func (d *daemon) run(ctx context.Context, cfg *config.Config) error {
 	})
 	d.log.Info("daemon started", "config", d.path, "certificates", len(managed.Given)+len(managed.Stored),
 		"from_file", len(managed.Given), "from_store", len(managed.Stored), "ca", cfg.CA.DirectoryURL(),
-		"note", "nothing is asked of the CA until an order is due; the certificates the store holds are served meanwhile")
+		"managing", "the file's certificates and every other certificate of the store, each renewed as recorded; nothing is asked of the CA until an order is due")
 	defer wg.Wait()
 	for {
 		select {
