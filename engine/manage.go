@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/issue"
 	"github.com/certkeeper/certkeeper/manager"
 	"github.com/certkeeper/certkeeper/store"
 )
@@ -195,6 +196,17 @@ func (e *Engine) Manage(ctx context.Context, lineages []store.Lineage, opts Mana
 // Run keeps the certificates Manage handed to the manager valid until ctx
 // is done (manager.Manager.Run); Manage may be called again meanwhile.
 func (e *Engine) Run(ctx context.Context) error { return e.m.Run(ctx) }
+
+// AccountSource returns the account opts names at the CA with directory
+// URL ca (trusting caRoot for its API, see Client) as the
+// issue.AccountSource of an issue.Issuer built by the caller (autotls,
+// "certkeeper serve"): loaded from the store or registered at its first
+// use, as Account does, then kept, and registered anew when the CA says
+// it no longer knows it. Nothing is sent before that first use. The
+// lineages of that CA and account share it.
+func (e *Engine) AccountSource(ca, caRoot string, opts AccountOptions) issue.AccountSource {
+	return e.accountSource(ca, caRoot, opts)
+}
 
 // updateAccountOptions gives the account source of (ca, caRoot, opts.ID),
 // if there is one, the options opts: a configuration reloaded may agree

@@ -7,6 +7,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -140,5 +141,41 @@ func TestDaemonRenewsObtainedCertificates(t *testing.T) {
 	l, err := openCerts(t, e.store).LoadLineage(t.Context(), e.ca(), "cli.example.test")
 	if err != nil || l.Profile != "short" {
 		t.Errorf("lineage of cli.example.test: %+v, %v", l, err)
+	}
+}
+
+// serve starts, and serves, while its CA cannot be reached: the account
+// is registered at the first order, which is retried.
+func TestServeStartsWithCAUnreachable(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	httpsAddr := freeAddr(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var logs syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"serve", "-ca", "https://" + freeAddr(t) + "/dir", "-store", filepath.Join(dir, "store"),
+			"-email", "admin@example.test", "-agree-tos", "-d", "serve.example.test", "-root", dir,
+			"-https-addr", httpsAddr, "-http-addr", "-"}, Env{Stdout: &logs, Stderr: &logs, Getenv: func(string) string { return "" }})
+	}()
+	eventually(t, 30*time.Second, "the HTTPS listener", func() bool {
+		c, err := net.DialTimeout("tcp", httpsAddr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	eventually(t, 60*time.Second, "the log saying that the CA is unreachable", func() bool {
+		return strings.Contains(logs.String(), "the CA is unreachable")
+	})
+	select {
+	case code := <-done:
+		t.Fatalf("serve exited (%d) while the CA was unreachable:\n%s", code, logs.String())
+	default:
+	}
+	cancel()
+	if code := <-done; code != ExitOK {
+		t.Errorf("serve: exit %d\n%s", code, logs.String())
 	}
 }
