@@ -88,12 +88,12 @@ func (e *Engine) Manage(ctx context.Context, lineages []store.Lineage, opts Mana
 	e.manageMu.Lock()
 	defer e.manageMu.Unlock()
 	var (
-		out   Managed
-		errs  []error
-		given []*prepared
-		names = map[string]bool{}
-		cas   = map[string]bool{}
-		keys  = map[[2]string]bool{} // CA and name of the lineages given
+		out     Managed
+		errs    []error
+		given   []*prepared
+		names   = map[string]bool{}
+		cas     = map[string]bool{}
+		givenAt = map[[2]string]bool{} // CA and name of the lineages given
 	)
 	for _, l := range lineages {
 		if l.Name == "" && len(l.Identifiers) > 0 {
@@ -108,7 +108,7 @@ func (e *Engine) Manage(ctx context.Context, lineages []store.Lineage, opts Mana
 		}
 		names[l.Name] = true
 		cas[l.CA] = true
-		keys[[2]string{l.CA, l.Name}] = true
+		givenAt[[2]string{l.CA, l.Name}] = true
 		acct := opts.Account
 		acct.ID = l.Account
 		if err := Check(l); err != nil {
@@ -145,7 +145,7 @@ func (e *Engine) Manage(ctx context.Context, lineages []store.Lineage, opts Mana
 			}
 		}
 		for _, l := range stored {
-			if keys[[2]string{l.CA, l.Name}] {
+			if givenAt[[2]string{l.CA, l.Name}] {
 				continue // given, and recorded just now
 			}
 			if names[l.Name] {
