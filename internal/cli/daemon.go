@@ -139,6 +139,9 @@ func (d *daemon) run(ctx context.Context, cfg *config.Config) error {
 	defer signal.Stop(hup)
 	reload, _ := ctx.Value(reloadKey{}).(<-chan struct{})
 
+	d.log.Info("daemon started", "config", d.path, "certificates", len(managed.Given)+len(managed.Stored),
+		"from_file", len(managed.Given), "from_store", len(managed.Stored), "ca", cfg.CA.DirectoryURL(),
+		"managing", "the file's certificates and every other certificate of the store, each renewed as recorded; nothing is asked of the CA until an order is due")
 	var wg sync.WaitGroup
 	runErr := make(chan error, 1)
 	wg.Go(func() { runErr <- d.eng.Run(ctx) })
@@ -149,9 +152,6 @@ func (d *daemon) run(ctx context.Context, cfg *config.Config) error {
 			d.log.Info("first pass done: every certificate is valid")
 		}
 	})
-	d.log.Info("daemon started", "config", d.path, "certificates", len(managed.Given)+len(managed.Stored),
-		"from_file", len(managed.Given), "from_store", len(managed.Stored), "ca", cfg.CA.DirectoryURL(),
-		"managing", "the file's certificates and every other certificate of the store, each renewed as recorded; nothing is asked of the CA until an order is due")
 	defer wg.Wait()
 	for {
 		select {
