@@ -227,12 +227,13 @@ func (e *Engine) updateAccountOptions(ca, caRoot string, opts AccountOptions) {
 }
 
 // onEvent observes the manager's events before next: it says so when an
-// order failed because a CA could not be reached at all.
+// order failed because a CA could not be reached at all (for every front
+// end: the daemon, serve, obtain and renew).
 func (e *Engine) onEvent(next func(manager.Event)) func(manager.Event) {
 	return func(ev manager.Event) {
 		if ev.Type == manager.EventFailed {
 			if ca, ok := e.unreachableCA(ev.Err); ok {
-				e.log.Warn("the CA is unreachable: the certificate held (if any) is kept and served, and the order is retried on the backoff schedule",
+				e.log.Warn("the CA is unreachable: nothing was ordered, the certificate held (if any) is kept, the next attempt is at next_attempt (the backoff schedule)",
 					"ca", ca, "name", ev.Name, "failures", ev.Attempt, "next_attempt", ev.NextAttempt, "error", ev.Err)
 			}
 		}
