@@ -16,13 +16,13 @@
 //     (Obtain);
 //   - renewing whatever is due, each certificate exactly as it was
 //     obtained, by the same policy the daemon follows (Renew);
+//   - checking locally, before any request to the CA, everything that can
+//     be: a writable store, listeners that bind, a webroot that exists, a
+//     CSR whose names match;
 //   - keeping certificates valid for as long as a program runs (Manage,
 //     then Run: the daemon, serve): the lineages given recorded, every
 //     other lineage of the store taken along, nothing asked of the CA
-//     before an order is due, an unreachable CA retried and said so;
-//   - checking locally, before any request to the CA, everything that can
-//     be: a writable store, listeners that bind, a webroot that exists, a
-//     CSR whose names match.
+//     before an order is due, an unreachable CA retried and said so.
 package engine
 
 import (
