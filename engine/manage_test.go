@@ -14,8 +14,8 @@ import (
 
 // Nothing listens on these: Manage must not need them.
 const (
-	caA = "https://127.0.0.1:1/a/dir"
-	caB = "https://127.0.0.1:1/b/dir"
+	manageCAA = "https://127.0.0.1:1/a/dir"
+	manageCAB = "https://127.0.0.1:1/b/dir"
 )
 
 func webrootLineage(t *testing.T, ca, name string, ids ...string) store.Lineage {
@@ -43,10 +43,10 @@ func TestManageRecordsGivenAndManagesStored(t *testing.T) {
 	// Obtained earlier: one with solvers, one without (an older
 	// version's), one with the name of a given one at another CA.
 	for _, l := range []store.Lineage{
-		webrootLineage(t, caA, "cli.example.test", "cli.example.test"),
-		{Name: "bare.example.test", CA: caA, Identifiers: []string{"bare.example.test"}},
-		webrootLineage(t, caB, "file.example.test", "file.example.test"),
-		webrootLineage(t, caA, "file.example.test", "old.example.test"),
+		webrootLineage(t, manageCAA, "cli.example.test", "cli.example.test"),
+		{Name: "bare.example.test", CA: manageCAA, Identifiers: []string{"bare.example.test"}},
+		webrootLineage(t, manageCAB, "file.example.test", "file.example.test"),
+		webrootLineage(t, manageCAA, "file.example.test", "old.example.test"),
 	} {
 		if err := certs.SaveLineage(ctx, l); err != nil {
 			t.Fatal(err)
@@ -57,7 +57,7 @@ func TestManageRecordsGivenAndManagesStored(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer eng.Close()
-	given := webrootLineage(t, caA, "", "file.example.test", "www.file.example.test")
+	given := webrootLineage(t, manageCAA, "", "file.example.test", "www.file.example.test")
 	m, err := eng.Manage(ctx, []store.Lineage{given}, engine.ManageOptions{Account: agree, Stored: true})
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +71,7 @@ func TestManageRecordsGivenAndManagesStored(t *testing.T) {
 	var taken, noSolver bool
 	for _, r := range m.Skipped {
 		switch {
-		case r.Name == "file.example.test" && r.CA == caB && errors.Is(r.Err, engine.ErrNameTaken):
+		case r.Name == "file.example.test" && r.CA == manageCAB && errors.Is(r.Err, engine.ErrNameTaken):
 			taken = true
 		case r.Name == "bare.example.test" && errors.Is(r.Err, engine.ErrNoSolver):
 			noSolver = true
@@ -84,7 +84,7 @@ func TestManageRecordsGivenAndManagesStored(t *testing.T) {
 	}
 	// The given lineage replaced the record of its CA and name, names
 	// and all.
-	l, err := certs.LoadLineage(ctx, caA, "file.example.test")
+	l, err := certs.LoadLineage(ctx, manageCAA, "file.example.test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestManageRecordsGivenAndManagesStored(t *testing.T) {
 
 	// Solvers for those that record none; a lineage gone from the store
 	// is no longer managed.
-	if err := certs.DeleteLineage(ctx, caA, "cli.example.test"); err != nil {
+	if err := certs.DeleteLineage(ctx, manageCAA, "cli.example.test"); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
@@ -121,7 +121,7 @@ func TestManageRecordsGivenAndManagesStored(t *testing.T) {
 		t.Errorf("cli.example.test still managed")
 	}
 	// DefaultSolvers is not recorded.
-	if l, err := certs.LoadLineage(ctx, caA, "bare.example.test"); err != nil || len(l.Solvers) != 0 {
+	if l, err := certs.LoadLineage(ctx, manageCAA, "bare.example.test"); err != nil || len(l.Solvers) != 0 {
 		t.Errorf("bare.example.test recorded as %+v (%v)", l, err)
 	}
 }
@@ -134,10 +134,10 @@ func TestManageRefusesUnusableLineages(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer eng.Close()
-	ok := webrootLineage(t, caA, "ok.example.test", "ok.example.test")
-	twice := webrootLineage(t, caA, "ok.example.test", "other.example.test")
-	none := store.Lineage{Name: "none.example.test", CA: caA, Identifiers: []string{"none.example.test"}}
-	bad := webrootLineage(t, caA, "bad.example.test", "bad.example.test")
+	ok := webrootLineage(t, manageCAA, "ok.example.test", "ok.example.test")
+	twice := webrootLineage(t, manageCAA, "ok.example.test", "other.example.test")
+	none := store.Lineage{Name: "none.example.test", CA: manageCAA, Identifiers: []string{"none.example.test"}}
+	bad := webrootLineage(t, manageCAA, "bad.example.test", "bad.example.test")
 	bad.KeyType = "rsa1024"
 	_, err = eng.Manage(ctx, []store.Lineage{ok, twice, none, bad}, engine.ManageOptions{Account: agree})
 	var le *engine.LocalError
@@ -150,7 +150,7 @@ func TestManageRefusesUnusableLineages(t *testing.T) {
 		}
 	}
 	certs := &store.Certs{Store: st}
-	if _, err := certs.LoadLineage(ctx, caA, "ok.example.test"); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := certs.LoadLineage(ctx, manageCAA, "ok.example.test"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a lineage was recorded although Manage failed: %v", err)
 	}
 	if n := len(eng.Manager().Status()); n != 0 {
