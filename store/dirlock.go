@@ -28,7 +28,8 @@ const lockDir = ".locks"
 // While the lock is held a goroutine refreshes the file's modification
 // time every StaleLockAfter/4; a waiter takes over a lock whose file has
 // not been touched for StaleLockAfter, on the grounds that its holder
-// died. Waiters poll with a backoff of 10 ms growing to 250 ms, and give
+// died, and at once one whose file shows that its holder's process is
+// gone (on this host, where the system tells: see holderGone). Waiters poll with a backoff of 10 ms growing to 250 ms, and give
 // up when ctx is done.
 //
 // The returned function stops the refresh and removes the lock file. It
