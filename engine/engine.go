@@ -22,7 +22,11 @@
 //     reading the store only (List);
 //   - checking locally, before any request to the CA, everything that can
 //     be: a writable store, listeners that bind, a webroot that exists, a
-//     CSR whose names match.
+//     CSR whose names match;
+//   - keeping certificates valid for as long as a program runs (Manage,
+//     then Run: the daemon, serve): the lineages given recorded, every
+//     other lineage of the store taken along, nothing asked of the CA
+//     before an order is due, an unreachable CA retried and said so.
 package engine
 
 import (
@@ -71,6 +75,12 @@ type Config struct {
 	UserAgent string
 	// OnRequest, if set, observes every ACME request (acme.Client).
 	OnRequest func(acme.RequestInfo)
+	// BuildSolvers, if set, builds the solvers of a lineage instead of
+	// solverset.Build (which it is given the same arguments as, env
+	// being SolverEnv): a cluster answers the built-in servers'
+	// challenges from the store its instances share. It is called once
+	// per distinct solver configuration and challenge list.
+	BuildSolvers func(cfg solverset.Config, challenges []string, env solverset.Env) (*solverset.Set, error)
 }
 
 // Engine obtains and renews certificates described by lineage records. Make
@@ -86,6 +96,11 @@ type Engine struct {
 	accounts map[accountKey]*accountSource
 	sets     map[string]*solverset.Set
 	holds    map[*solverset.Set]*holdCount
+
+	// manageMu serialises Manage; managed names what the last Manage
+	// handed to the manager.
+	manageMu sync.Mutex
+	managed  []string
 }
 
 type clientKey struct{ ca, root string }
@@ -101,22 +116,24 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.SolverEnv.Logger == nil {
 		cfg.SolverEnv.Logger = cfg.Logger
 	}
-	mc := cfg.Manager
-	mc.Store, mc.Layout, mc.Logger = cfg.Store, cfg.Layout, cfg.Logger
-	m, err := manager.New(mc)
-	if err != nil {
-		return nil, fmt.Errorf("engine: %w", err)
-	}
-	return &Engine{
+	e := &Engine{
 		cfg:      cfg,
 		certs:    &store.Certs{Store: cfg.Store, Layout: cfg.Layout},
-		m:        m,
 		log:      cfg.Logger,
 		clients:  map[clientKey]*acme.Client{},
 		accounts: map[accountKey]*accountSource{},
 		sets:     map[string]*solverset.Set{},
 		holds:    map[*solverset.Set]*holdCount{},
-	}, nil
+	}
+	mc := cfg.Manager
+	mc.Store, mc.Layout, mc.Logger = cfg.Store, cfg.Layout, cfg.Logger
+	mc.OnEvent = e.onEvent(cfg.Manager.OnEvent)
+	m, err := manager.New(mc)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	e.m = m
+	return e, nil
 }
 
 // Manager returns the engine's manager: Lookup serves the certificates it

@@ -238,7 +238,11 @@ func (e *Engine) solverSet(l store.Lineage) (*solverset.Set, error) {
 	if s := e.sets[string(key)]; s != nil {
 		return s, nil
 	}
-	s, err := solverset.Build(cfg, l.Challenges, e.cfg.SolverEnv)
+	build := solverset.Build
+	if e.cfg.BuildSolvers != nil {
+		build = e.cfg.BuildSolvers
+	}
+	s, err := build(cfg, l.Challenges, e.cfg.SolverEnv)
 	if err != nil {
 		return nil, &LocalError{What: "certificate " + l.Name, Err: err}
 	}

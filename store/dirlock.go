@@ -28,7 +28,8 @@ const lockDir = ".locks"
 // While the lock is held a goroutine refreshes the file's modification
 // time every StaleLockAfter/4; a waiter takes over a lock whose file has
 // not been touched for StaleLockAfter, on the grounds that its holder
-// died. Waiters poll with a backoff of 10 ms growing to 250 ms, and give
+// died, and at once one whose file shows that its holder's process is
+// gone (on this host, where the system tells: see holderGone). Waiters poll with a backoff of 10 ms growing to 250 ms, and give
 // up when ctx is done.
 //
 // The returned function stops the refresh and removes the lock file. It
@@ -140,6 +141,11 @@ type lockInfo struct {
 	// Token tells this holder's file from a later one: inode numbers
 	// are reused, so file identity cannot.
 	Token string `json:"token"`
+	// Process identifies the holder's process beyond its pid, where the
+	// system tells (Linux), so that a lock whose holder died (killed, a
+	// power loss) is taken over at once rather than after
+	// StaleLockAfter: see holderGone.
+	Process *processID `json:"process,omitempty"`
 }
 
 func newToken() string {
@@ -166,7 +172,7 @@ func tryLock(r *os.Root, p, name, token string) error {
 		return err
 	}
 	host, _ := os.Hostname()
-	info, _ := json.Marshal(lockInfo{Name: name, PID: os.Getpid(), Host: host, Acquired: time.Now().UTC(), Token: token})
+	info, _ := json.Marshal(lockInfo{Name: name, PID: os.Getpid(), Host: host, Acquired: time.Now().UTC(), Token: token, Process: selfProcess()})
 	_, werr := f.Write(append(info, '\n'))
 	cerr := f.Close()
 	if err := errors.Join(werr, cerr); err != nil {
@@ -185,13 +191,26 @@ func tryLock(r *os.Root, p, name, token string) error {
 // waiter locking in that instant could still end up sharing the lock, so
 // takeover is best effort: keep StaleLockAfter well above any pause a
 // live holder may have.
+//
+// A lock whose holder is known to be dead (holderGone: a process of this
+// host that no longer runs) is broken the same way without waiting for
+// stale.
 func breakStale(r *os.Root, p string, stale time.Duration) bool {
 	fi, err := r.Stat(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return true // released meanwhile
 	}
-	if err != nil || time.Since(fi.ModTime()) < stale {
+	if err != nil {
 		return false
+	}
+	gone := false
+	if time.Since(fi.ModTime()) < stale {
+		data, err := r.ReadFile(p)
+		var li lockInfo
+		if err != nil || json.Unmarshal(data, &li) != nil || !holderGone(li) {
+			return false
+		}
+		gone = true
 	}
 	judged, err := readToken(r, p)
 	if err != nil {
@@ -205,7 +224,7 @@ func breakStale(r *os.Root, p string, stale time.Duration) bool {
 	}
 	got, serr := r.Stat(aside)
 	token, terr := readToken(r, aside)
-	if serr == nil && terr == nil && (token != judged || time.Since(got.ModTime()) < stale) {
+	if serr == nil && terr == nil && (token != judged || !gone && time.Since(got.ModTime()) < stale) {
 		r.Link(aside, p) // fails only if someone locked meanwhile
 	}
 	r.Remove(aside)

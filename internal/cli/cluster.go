@@ -14,6 +14,7 @@ import (
 	"github.com/certkeeper/certkeeper/challenge"
 	"github.com/certkeeper/certkeeper/internal/config"
 	"github.com/certkeeper/certkeeper/solver/shared"
+	"github.com/certkeeper/certkeeper/solver/solverset"
 	"github.com/certkeeper/certkeeper/store"
 )
 
@@ -27,13 +28,19 @@ type StoreOpener func(ctx context.Context, cfg config.Store) (store.Store, error
 // binary does not have it.
 const EtcdBinary = "github.com/certkeeper/certkeeper/store/etcdstore/cmd/certkeeper"
 
-// openStore returns the store of cfg, opened once per daemon.
-func (d *daemon) openStore(ctx context.Context, cfg *config.Config, c *common) (*store.Certs, error) {
-	if d.certs != nil {
-		return d.certs, nil
+// openStore returns the store of cfg: a directory, or the backend
+// Env.Stores opens (a cluster's shared store).
+func (d *daemon) openStore(ctx context.Context, cfg *config.Config) (*store.Certs, error) {
+	layout := store.LayoutStandard
+	if cfg.Store.Layout == "shared" {
+		layout = store.LayoutShared
 	}
 	if cfg.Store.Backend == "" || cfg.Store.Backend == "dir" {
-		return c.certs()
+		dir, err := store.NewDir(cfg.Store.Dir)
+		if err != nil {
+			return nil, err
+		}
+		return &store.Certs{Store: dir, Layout: layout}, nil
 	}
 	open := d.env.Stores[cfg.Store.Backend]
 	if open == nil {
@@ -46,10 +53,6 @@ func (d *daemon) openStore(ctx context.Context, cfg *config.Config, c *common) (
 	if err != nil {
 		return nil, fmt.Errorf("store (%s): %w", cfg.Store.Backend, err)
 	}
-	layout := store.LayoutStandard
-	if cfg.Store.Layout == "shared" {
-		layout = store.LayoutShared
-	}
 	d.shared = &shared.Solver{Store: st, Logger: d.log}
 	return &store.Certs{Store: st, Layout: layout}, nil
 }
@@ -58,51 +61,30 @@ func (d *daemon) openStore(ctx context.Context, cfg *config.Config, c *common) (
 // instances.
 func (d *daemon) cluster() bool { return d.shared != nil }
 
-// lockAccount holds the store's lock around loading or registering the
-// account, so that instances starting together register one account.
-func (d *daemon) lockAccount(ctx context.Context, certs *store.Certs, ca string) (func(), error) {
-	if !d.cluster() {
-		return func() {}, nil
-	}
-	caDir, err := store.CADirName(ca)
+// clusterSolvers is the engine's BuildSolvers in a cluster: the built-in
+// http-01 and tls-alpn-01 servers of cfg are replaced by servers that run
+// as long as the daemon and answer from the shared store, whichever
+// instance presented; the other solvers are built as usual.
+func (d *daemon) clusterSolvers(cfg solverset.Config, challenges []string, env solverset.Env) (*solverset.Set, error) {
+	// Built as configured first, for its checks and its preference
+	// (nothing is bound by Build).
+	full, err := solverset.Build(cfg, challenges, env)
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := certs.Store.Lock(ctx, "account/"+caDir)
+	set, err := solverset.Build(withoutServers(cfg), nil, env)
 	if err != nil {
-		return nil, fmt.Errorf("taking the store's account lock: %w", err)
+		return nil, err
 	}
-	return func() {
-		if err := unlock(); err != nil {
-			d.log.Warn("releasing the store's account lock", "error", err)
-		}
-	}, nil
-}
-
-// withoutServers returns sv without its built-in http-01 and tls-alpn-01
-// servers, which clusterSolvers replaces.
-func withoutServers(sv config.Solvers) config.Solvers {
-	if h := sv.HTTP01; h != nil && h.Listen != "" {
-		sv.HTTP01 = nil
-	}
-	if t := sv.TLSALPN01; t != nil && t.Listen != "" {
-		sv.TLSALPN01 = nil
-	}
-	return sv
-}
-
-// clusterSolvers replaces, in a cluster, the built-in http-01 and
-// tls-alpn-01 servers of sv by servers that run as long as the daemon and
-// answer from the shared store, whichever instance presented.
-func (d *daemon) clusterSolvers(sv config.Solvers, m map[acme.ChallengeType]challenge.Solver) error {
-	if h := sv.HTTP01; h != nil && h.Listen != "" {
+	set.Preference = full.Preference
+	if h := cfg.HTTP01; h != nil && h.Listen != "" {
 		srv := &http.Server{Handler: d.shared.HTTPHandler(nil), ReadHeaderTimeout: 10 * time.Second}
 		if err := d.listen("http", h.Listen, srv.Serve); err != nil {
-			return err
+			return nil, err
 		}
-		m[acme.ChallengeHTTP01] = d.shared
+		set.Solvers[acme.ChallengeHTTP01] = d.shared
 	}
-	if t := sv.TLSALPN01; t != nil && t.Listen != "" {
+	if t := cfg.TLSALPN01; t != nil && t.Listen != "" {
 		if err := d.listen("tls", t.Listen, func(l net.Listener) error {
 			tl := tls.NewListener(l, &tls.Config{
 				MinVersion: tls.VersionTLS12,
@@ -126,11 +108,23 @@ func (d *daemon) clusterSolvers(sv config.Solvers, m map[acme.ChallengeType]chal
 				}()
 			}
 		}); err != nil {
-			return err
+			return nil, err
 		}
-		m[acme.ChallengeTLSALPN01] = d.shared
+		set.Solvers[acme.ChallengeTLSALPN01] = d.shared
 	}
-	return nil
+	return set, nil
+}
+
+// withoutServers returns sv without its built-in http-01 and tls-alpn-01
+// servers, which clusterSolvers replaces.
+func withoutServers(sv solverset.Config) solverset.Config {
+	if h := sv.HTTP01; h != nil && h.Listen != "" {
+		sv.HTTP01 = nil
+	}
+	if t := sv.TLSALPN01; t != nil && t.Listen != "" {
+		sv.TLSALPN01 = nil
+	}
+	return sv
 }
 
 // listen starts serve on addr once per kind and address. closeAll closes

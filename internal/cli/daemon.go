@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sync"
@@ -21,10 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/certkeeper/certkeeper/acme"
-	"github.com/certkeeper/certkeeper/challenge"
+	"github.com/certkeeper/certkeeper/engine"
 	"github.com/certkeeper/certkeeper/internal/config"
-	"github.com/certkeeper/certkeeper/issue"
 	"github.com/certkeeper/certkeeper/keys"
 	"github.com/certkeeper/certkeeper/manager"
 	"github.com/certkeeper/certkeeper/manager/prommetrics"
@@ -72,25 +70,20 @@ func runDaemon(ctx context.Context, env Env, args []string) error {
 	if *quiet {
 		level = slog.LevelWarn
 	}
-	d := &daemon{env: env, path: *path, log: slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level})), solvers: map[string]map[acme.ChallengeType]challenge.Solver{}}
+	d := &daemon{env: env, path: *path, log: slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))}
 	return d.run(ctx, cfg)
 }
 
-// daemon is "certkeeper run": one manager kept in step with a file.
+// daemon is "certkeeper run": the engine over the file's store, kept in
+// step with the file.
 type daemon struct {
 	env  Env
 	path string
 	log  *slog.Logger
 
-	cfg     *config.Config
-	client  *acme.Client
-	account acme.Account
-	certs   *store.Certs
-	m       *manager.Manager
-	// solvers are shared by the certificates with the same solver
-	// settings (one standalone server per address), across reloads.
-	solvers map[string]map[acme.ChallengeType]challenge.Solver
-	managed []string
+	cfg   *config.Config
+	certs *store.Certs
+	eng   *engine.Engine
 
 	// Cluster mode (a shared store, cluster.go).
 	shared    *shared.Solver
@@ -98,101 +91,67 @@ type daemon struct {
 	closers   []io.Closer
 }
 
-// common turns the file's CA, account and store into the shared flags'
-// values, to reuse their client, store and registration code.
-func (d *daemon) common(cfg *config.Config) (*common, error) {
-	c := &common{
-		ca: cfg.CA.DirectoryURL(), caRoot: cfg.CA.Root,
-		storeDir: cfg.Store.Dir, layout: cfg.Store.Layout,
-		email: cfg.Account.Email, agreeTOS: cfg.Account.AgreeTOS,
-		eabKID: cfg.CA.EABKeyID, eabHMAC: cfg.CA.EABHMAC,
-		accountKeyType: cfg.Account.KeyType,
-		env:            d.env,
-	}
-	if cfg.CA.EABHMACFile != "" {
-		b, err := os.ReadFile(cfg.CA.EABHMACFile)
-		if err != nil {
-			return nil, fmt.Errorf("ca.eab_hmac_file: %w", err)
-		}
-		c.eabHMAC = string(b)
-	}
-	return c, nil
-}
-
-// connect makes the client and loads or registers the account.
-func (d *daemon) connect(ctx context.Context, cfg *config.Config) (*acme.Client, acme.Account, *store.Certs, error) {
-	c, err := d.common(cfg)
-	if err != nil {
-		return nil, acme.Account{}, nil, err
-	}
-	cl, err := c.client()
-	if err != nil {
-		return nil, acme.Account{}, nil, err
-	}
-	cl.Logger = d.log
-	cl.UserAgent = "certkeeper-daemon"
-	certs, err := d.openStore(ctx, cfg, c)
-	if err != nil {
-		return nil, acme.Account{}, nil, err
-	}
-	unlock, err := d.lockAccount(ctx, certs, cl.DirectoryURL)
-	if err != nil {
-		return nil, acme.Account{}, nil, err
-	}
-	acct, err := c.account(ctx, cl, certs, true)
-	unlock()
-	if err != nil {
-		return nil, acme.Account{}, nil, err
-	}
-	return cl, acct, certs, nil
-}
-
 func (d *daemon) run(ctx context.Context, cfg *config.Config) error {
-	var err error
+	defer d.closeAll()
+	certs, err := d.openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	d.certs = certs
+	if !d.cluster() {
+		unlock, err := d.lockStore(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	mx, err := d.startMetrics(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer d.closeAll()
-	if d.client, d.account, d.certs, err = d.connect(ctx, cfg); err != nil {
-		return err
-	}
-	if d.cluster() {
-		go func() { _ = d.shared.Watch(ctx) }()
+	ecfg := engine.Config{
+		Store:     certs.Store,
+		Layout:    certs.Layout,
+		Manager:   managerConfig(cfg),
+		Logger:    d.log,
+		SolverEnv: solverset.Env{Getenv: d.env.Getenv, Output: d.env.Stderr, Logger: d.log},
+		UserAgent: "certkeeper-daemon",
 	}
 	if mx != nil {
-		d.client.OnRequest = mx.ObserveRequest
+		ecfg.Manager.Metrics = mx
+		ecfg.OnRequest = mx.ObserveRequest
 	}
-	mcfg, err := managerConfig(cfg, d.certs, d.log)
+	if d.cluster() {
+		ecfg.BuildSolvers = d.clusterSolvers
+		go func() { _ = d.shared.Watch(ctx) }()
+	}
+	if d.eng, err = engine.New(ecfg); err != nil {
+		return err
+	}
+	defer d.eng.Close()
+	managed, err := d.manage(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	if mx != nil {
-		mcfg.Metrics = mx
-	}
-	if d.m, err = manager.New(mcfg); err != nil {
-		return err
-	}
 	d.cfg = cfg
-	if err := d.manage(ctx, cfg); err != nil {
-		return err
-	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	reload, _ := ctx.Value(reloadKey{}).(<-chan struct{})
 
+	d.log.Info("daemon started", "config", d.path, "certificates", len(managed.Given)+len(managed.Stored),
+		"from_file", len(managed.Given), "from_store", len(managed.Stored), "ca", cfg.CA.DirectoryURL(),
+		"managing", "the file's certificates and every other certificate of the store, each renewed as recorded; nothing is asked of the CA until an order is due")
 	var wg sync.WaitGroup
 	runErr := make(chan error, 1)
-	wg.Go(func() { runErr <- d.m.Run(ctx) })
+	wg.Go(func() { runErr <- d.eng.Run(ctx) })
 	wg.Go(func() {
-		if err := d.m.Ready(ctx); err != nil && ctx.Err() == nil {
+		if err := d.eng.Manager().Ready(ctx); err != nil && ctx.Err() == nil {
 			d.log.Warn("first pass done with failures; they are retried on the backoff schedule", "error", err)
 		} else if ctx.Err() == nil {
 			d.log.Info("first pass done: every certificate is valid")
 		}
 	})
-	d.log.Info("daemon started", "config", d.path, "certificates", len(cfg.Certs), "ca", d.client.DirectoryURL)
 	defer wg.Wait()
 	for {
 		select {
@@ -209,25 +168,39 @@ func (d *daemon) run(ctx context.Context, cfg *config.Config) error {
 	}
 }
 
+// lockStore holds the directory store's "daemon" lock, so that a second
+// daemon on the same store is refused at once, naming the first. The
+// returned function releases it.
+func (d *daemon) lockStore(ctx context.Context, cfg *config.Config) (func(), error) {
+	tl, ok := d.certs.Store.(store.TryLocker)
+	if !ok {
+		return func() {}, nil
+	}
+	unlock, err := tl.TryLock(ctx, daemonLock)
+	if errors.Is(err, store.ErrLockBusy) {
+		return nil, fmt.Errorf("another certkeeper daemon is already running on the store %s (%w); stop it first, or give this one another store.dir", cfg.Store.Dir, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("locking the store %s: %w", cfg.Store.Dir, err)
+	}
+	return func() {
+		if err := unlock(); err != nil {
+			d.log.Warn("releasing the store's daemon lock", "error", err)
+		}
+	}, nil
+}
+
+// daemonLock is the name of the store lock a daemon holds for its life.
+const daemonLock = "daemon"
+
 // reload reads the file again and applies its certificates; a file that
-// does not load leaves everything as it was.
+// does not load, or whose certificates cannot be used, leaves everything
+// as it was.
 func (d *daemon) reload(ctx context.Context) {
 	cfg, err := config.Load(d.path)
 	if err != nil {
 		d.log.Error("reload failed; keeping the running configuration", "error", err)
 		return
-	}
-	// A reload that fails part-way leaves everything as it was: the CA
-	// client and account go back if managing the new file fails.
-	oldClient, oldAccount := d.client, d.account
-	if !reflect.DeepEqual(cfg.CA, d.cfg.CA) || !reflect.DeepEqual(cfg.Account, d.cfg.Account) {
-		cl, acct, _, err := d.connect(ctx, cfg)
-		if err != nil {
-			d.log.Error("reload failed: new CA or account; keeping the running configuration", "error", err)
-			return
-		}
-		cl.OnRequest = d.client.OnRequest
-		d.client, d.account = cl, acct
 	}
 	for _, section := range []struct {
 		name     string
@@ -242,118 +215,140 @@ func (d *daemon) reload(ctx context.Context) {
 			d.log.Warn("reload: changes to this section take effect at the next start", "section", section.name)
 		}
 	}
-	if err := d.manage(ctx, cfg); err != nil {
-		d.client, d.account = oldClient, oldAccount
+	keep := *cfg
+	keep.Store, keep.Renewal, keep.Hooks, keep.Metrics = d.cfg.Store, d.cfg.Renewal, d.cfg.Hooks, d.cfg.Metrics
+	managed, err := d.manage(ctx, &keep)
+	if err != nil {
 		d.log.Error("reload failed; keeping the running configuration", "error", err)
 		return
 	}
-	keep := cfg
-	keep.Store, keep.Renewal, keep.Hooks, keep.Metrics = d.cfg.Store, d.cfg.Renewal, d.cfg.Hooks, d.cfg.Metrics
-	d.cfg = keep
-	d.log.Info("configuration reloaded", "certificates", len(cfg.Certs))
+	d.cfg = &keep
+	d.log.Info("configuration reloaded", "certificates", len(managed.Given)+len(managed.Stored),
+		"from_file", len(managed.Given), "from_store", len(managed.Stored))
 }
 
-// manage hands the file's certificates to the manager and stops managing
-// those no longer in it.
-func (d *daemon) manage(ctx context.Context, cfg *config.Config) error {
-	mcs := make([]manager.Certificate, 0, len(cfg.Certs))
-	names := make([]string, 0, len(cfg.Certs))
-	for _, c := range cfg.Certs {
-		mc, err := d.certificate(cfg, c)
-		if err != nil {
-			return err
-		}
-		mcs = append(mcs, mc)
-		names = append(names, mc.Name)
-	}
-	if err := d.m.Manage(ctx, mcs...); err != nil {
-		return err
-	}
-	var gone []string
-	for _, n := range d.managed {
-		if !slices.Contains(names, n) {
-			gone = append(gone, n)
-		}
-	}
-	if len(gone) > 0 {
-		d.m.Unmanage(gone...)
-		d.log.Info("no longer managed (the store keeps them)", "names", gone)
-	}
-	d.managed = names
-	return nil
-}
-
-func (d *daemon) certificate(cfg *config.Config, c config.Certificate) (manager.Certificate, error) {
-	sv := cfg.Solvers
-	if c.Solvers != nil {
-		sv = *c.Solvers
-	}
-	solvers, err := d.solversFor(sv)
+// manage records the file's certificates as lineages and hands them, with
+// every other certificate of the store, to the engine.
+func (d *daemon) manage(ctx context.Context, cfg *config.Config) (engine.Managed, error) {
+	ls, err := fileLineages(cfg)
 	if err != nil {
-		return manager.Certificate{}, fmt.Errorf("certificate %q: %w", c.Name, err)
+		return engine.Managed{}, err
 	}
-	var pref []acme.ChallengeType
-	for _, p := range c.Challenges {
-		pref = append(pref, acme.ChallengeType(p))
-	}
-	reuse := c.ReuseKey != nil && *c.ReuseKey
-	return manager.Certificate{
-		Name:           c.Name,
-		Identifiers:    c.Identifiers,
-		Issuer:         &issue.Issuer{Client: d.client, Account: d.account, Solvers: solvers, Preference: pref, Logger: d.log},
-		KeyType:        keys.Type(c.KeyType),
-		ReuseKey:       reuse,
-		Profile:        c.Profile,
-		PreferredChain: c.PreferredChain,
-	}, nil
-}
-
-// solversFor returns the solvers for one [solvers] table, the same
-// instances for the same settings.
-func (d *daemon) solversFor(sv config.Solvers) (map[acme.ChallengeType]challenge.Solver, error) {
-	key := solverKey(sv)
-	if m := d.solvers[key]; m != nil {
-		return m, nil
-	}
-	local := sv
-	if d.cluster() {
-		// Built-in servers answer from the shared store (cluster.go).
-		local = withoutServers(sv)
-	}
-	senv := solverEnv(d.env)
-	senv.Logger = d.log
-	set, err := solverset.Build(local, nil, senv)
+	acct, err := fileAccount(cfg)
 	if err != nil {
-		return nil, prefixKeys("solvers", err)
+		return engine.Managed{}, err
 	}
-	m := set.Solvers
-	if d.cluster() {
-		if err := d.clusterSolvers(sv, m); err != nil {
-			return nil, err
+	m, err := d.eng.Manage(ctx, ls, engine.ManageOptions{
+		Account:   acct,
+		Stored:    true,
+		DefaultCA: cfg.CA.DirectoryURL(),
+		DefaultSolvers: func(l *store.Lineage) {
+			_ = engine.SetSolvers(l, cfg.Solvers) // a Config always marshals
+			l.Challenges = cfg.Defaults.Challenges
+		},
+	})
+	if err != nil {
+		return m, err
+	}
+	if len(m.Stored) > 0 {
+		names := make([]string, len(m.Stored))
+		for i, l := range m.Stored {
+			names[i] = l.Name
+		}
+		d.log.Info("also managing the store's certificates that are not in the file, each renewed as it was obtained", "names", names)
+	}
+	for _, r := range m.Skipped {
+		switch {
+		case errors.Is(r.Err, engine.ErrNameTaken):
+			d.log.Info("not managing a stored certificate: the file's certificate of the same name is managed", "name", r.Name, "ca", r.CA)
+		case r.Name == "":
+			d.log.Warn("not managing a stored certificate", "error", r.Err)
+		default:
+			d.log.Warn("not managing a stored certificate", "name", r.Name, "ca", r.CA, "error", r.Err)
 		}
 	}
-	d.solvers[key] = m
+	if len(m.Unmanaged) > 0 {
+		d.log.Info("no longer managed (the store keeps their files)", "names", m.Unmanaged)
+	}
 	return m, nil
 }
 
-// solverKey identifies a [solvers] table by its settings (its JSON, whose
-// maps are written in key order).
-func solverKey(sv config.Solvers) string {
-	b, err := json.Marshal(sv)
-	if err != nil {
-		return fmt.Sprintf("%#v", sv) // a Config always marshals; never here
+// fileLineages turns the file's certificates into lineage records: how
+// each is obtained, as the file says.
+func fileLineages(cfg *config.Config) ([]store.Lineage, error) {
+	root := cfg.CA.Root
+	if root != "" {
+		if abs, err := filepath.Abs(root); err == nil {
+			root = abs
+		}
 	}
-	return string(b)
+	acctID := fileAccountID(cfg)
+	ls := make([]store.Lineage, 0, len(cfg.Certs))
+	for _, c := range cfg.Certs {
+		sv := cfg.Solvers
+		if c.Solvers != nil {
+			sv = *c.Solvers
+		}
+		l := store.Lineage{
+			Name:           c.Name,
+			CA:             cfg.CA.DirectoryURL(),
+			CARoot:         root,
+			Account:        acctID,
+			Identifiers:    slices.Clone(c.Names),
+			KeyType:        c.KeyType,
+			ReuseKey:       c.ReuseKey != nil && *c.ReuseKey,
+			Challenges:     slices.Clone(c.Challenges),
+			Profile:        c.Profile,
+			PreferredChain: c.PreferredChain,
+		}
+		if err := engine.SetSolvers(&l, sv); err != nil {
+			return nil, fmt.Errorf("certificate %q: %w", c.Name, err)
+		}
+		ls = append(ls, l)
+	}
+	return ls, nil
+}
+
+// fileAccountID names the file's account in the store: its email, or
+// "default" without one or in the shared layout, which holds one account
+// (as the command line names it).
+func fileAccountID(cfg *config.Config) string {
+	if cfg.Account.Email == "" || cfg.Store.Layout == "shared" {
+		return "default"
+	}
+	return cfg.Account.Email
+}
+
+// fileAccount is the file's [account] and external account binding.
+func fileAccount(cfg *config.Config) (engine.AccountOptions, error) {
+	opts := engine.AccountOptions{ID: fileAccountID(cfg), AgreeTOS: cfg.Account.AgreeTOS, KeyType: keys.Type(cfg.Account.KeyType)}
+	if cfg.Account.Email != "" {
+		opts.Contact = []string{"mailto:" + cfg.Account.Email}
+	}
+	if cfg.CA.EABKeyID == "" {
+		return opts, nil
+	}
+	hmacKey := cfg.CA.EABHMAC
+	if cfg.CA.EABHMACFile != "" {
+		b, err := os.ReadFile(cfg.CA.EABHMACFile)
+		if err != nil {
+			return opts, fmt.Errorf("ca.eab_hmac_file: %w", err)
+		}
+		hmacKey = string(b)
+	}
+	mac, err := decodeBase64URL(hmacKey)
+	if err != nil {
+		return opts, fmt.Errorf("ca.eab_hmac: %w", err)
+	}
+	opts.EABKeyID, opts.EABHMAC = cfg.CA.EABKeyID, mac
+	return opts, nil
 }
 
 // managerConfig maps the file's renewal and hook settings onto the
-// manager's.
-func managerConfig(cfg *config.Config, certs *store.Certs, log *slog.Logger) (manager.Config, error) {
+// manager's (the engine sets its store and logger).
+func managerConfig(cfg *config.Config) manager.Config {
 	r := cfg.Renewal
 	mc := manager.Config{
-		Store:         certs.Store,
-		Layout:        certs.Layout,
-		Logger:        log,
 		CheckInterval: r.CheckInterval.D(),
 		RenewFraction: r.RenewFraction,
 		ReissueBefore: r.ReissueBefore.D(),
@@ -370,7 +365,7 @@ func managerConfig(cfg *config.Config, certs *store.Certs, log *slog.Logger) (ma
 		}
 		mc.Hooks = append(mc.Hooks, mh)
 	}
-	return mc, nil
+	return mc
 }
 
 // startMetrics serves /metrics (Prometheus) when the file asks for it,

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -61,6 +62,16 @@ func checkDaemonConfig(ctx context.Context, env Env, path string) error {
 	}
 	printf(env.Stdout, "%s: ok, %d certificates\n", path, len(cfg.Certs))
 	return nil
+}
+
+// solverKey identifies a [solvers] table by its settings (its JSON, whose
+// maps are written in key order).
+func solverKey(sv config.Solvers) string {
+	b, err := json.Marshal(sv)
+	if err != nil {
+		return fmt.Sprintf("%#v", sv) // a Config always marshals; never here
+	}
+	return string(b)
 }
 
 // prefixKeys puts prefix (the table's path in the file, "solvers" or

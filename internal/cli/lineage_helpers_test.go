@@ -163,11 +163,13 @@ func startACMEProxy(t testing.TB, p *acmetest.Pebble, addr string) *acmeProxy {
 	srv.Listener = ln
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.StartTLS()
+	// Set before the server starts: ServeHTTP reads them, and a client
+	// (a daemon retrying) may connect at once.
 	x.srv = srv
-	x.origin = srv.URL
+	x.origin = "https://" + ln.Addr().String()
 	u, _ := url.Parse(p.DirectoryURL)
 	x.URL = x.origin + u.Path
+	srv.StartTLS()
 	t.Cleanup(x.Close)
 	return x
 }

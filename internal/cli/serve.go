@@ -11,7 +11,6 @@ import (
 	"github.com/certkeeper/certkeeper/autotls"
 	"github.com/certkeeper/certkeeper/issue"
 	"github.com/certkeeper/certkeeper/keys"
-	"github.com/certkeeper/certkeeper/manager"
 )
 
 // runServe is "certkeeper serve": an HTTPS server in one command, a
@@ -62,24 +61,29 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 
 	log := c.logger()
-	cl, certs, err := c.open()
+	ca, err := c.directoryURL()
 	if err != nil {
 		return err
 	}
-	actx, cancel := context.WithTimeout(ctx, c.timeout)
-	acct, err := c.account(actx, cl, certs, true)
-	cancel()
+	acct, err := c.accountOptions()
 	if err != nil {
 		return err
 	}
-	m, err := manager.New(manager.Config{Store: certs.Store, Layout: certs.Layout, Logger: log})
+	// The engine of obtain, renew and the daemon: nothing at start needs
+	// the CA, the account is loaded or registered at the first order.
+	eng, err := c.openEngine(ctx)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	cl, err := eng.Client(ca, c.caRootPath())
 	if err != nil {
 		return err
 	}
 	cfg := &autotls.Config{
-		Manager:   m,
+		Manager:   eng.Manager(),
 		Names:     names,
-		Issuer:    &issue.Issuer{Client: cl, Account: acct, Logger: log},
+		Issuer:    &issue.Issuer{Client: cl, Accounts: eng.AccountSource(ca, c.caRootPath(), acct), Logger: log},
 		KeyType:   kt,
 		HTTPSAddr: *httpsAddr,
 		HTTPAddr:  *httpAddr,
