@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/issue"
 	"github.com/certkeeper/certkeeper/manager"
 	"github.com/certkeeper/certkeeper/solver/solverset"
 	"github.com/certkeeper/certkeeper/store"
@@ -194,11 +195,16 @@ func DefaultHTTPClient(caRoot string) (*http.Client, error) {
 // Close releases what the engine holds: the listeners its solvers bound
 // in advance.
 func (e *Engine) Close() error {
+	// Orders under way (a command interrupted) are cancelled and wound
+	// down: challenges cleaned up, locks released.
+	ctx, cancel := context.WithTimeout(context.Background(), issue.DefaultCleanupTimeout+5*time.Second)
+	cerr := e.m.Close(ctx)
+	cancel()
 	e.mu.Lock()
 	sets := e.sets
 	e.sets = map[string]*solverset.Set{}
 	e.mu.Unlock()
-	var errs []error
+	errs := []error{cerr}
 	for _, s := range sets {
 		errs = append(errs, s.Close())
 	}

@@ -311,9 +311,13 @@ func TestObtainLocalChecksFirst(t *testing.T) {
 	if _, serr := os.Stat(filepath.Dir(filepath.Dir(l.CARoot)) + "/missing"); serr == nil {
 		t.Error("the webroot was created")
 	}
-	// Nothing was registered: no account in the store.
+	// Nothing was registered: no account in the store; and a first
+	// obtain that failed leaves no lineage record behind.
 	if accts, _ := eng.Certs().ListAccounts(ctx, ""); len(accts) != 0 {
 		t.Errorf("accounts after a local failure: %+v", accts)
+	}
+	if _, err := eng.Certs().LoadLineage(ctx, e.pebble.DirectoryURL, "l.example.test"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("lineage after a failed first obtain: %v, want none", err)
 	}
 	// Fixed, the next Obtain orders at once (no backoff, no "still
 	// valid" for a certificate never obtained).
@@ -361,5 +365,28 @@ func TestVerifyAndRolloverAccount(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(e.rescue, "certkeeper-account-key-*")); len(left) > 0 {
 		t.Errorf("the new key's safety copy was left behind: %v", left)
+	}
+}
+
+// The same name at two CAs in one store: Renew renews each at its own CA.
+func TestRenewSameNameTwoCAs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	other := newEnv(t)
+	other.dir = e.dir // one store
+	ctx := ctxT(t)
+	for _, x := range []*env{e, other} {
+		if _, err := x.engine(nil).Obtain(ctx, engine.Request{Lineage: x.lineage("same.example.test"), Account: agree}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := [2]string{e.stored(ctx, "same.example.test").Certificates[0].SerialNumber.String(), other.stored(ctx, "same.example.test").Certificates[0].SerialNumber.String()}
+	rs, err := e.engine(nil).Renew(ctx, engine.RenewOptions{Force: true})
+	if err != nil || len(rs) != 2 || rs[0].Outcome != engine.Renewed || rs[1].Outcome != engine.Renewed || rs[0].CA == rs[1].CA {
+		t.Fatalf("Renew = %+v, %v; want both renewed, one per CA", rs, err)
+	}
+	after := [2]string{e.stored(ctx, "same.example.test").Certificates[0].SerialNumber.String(), other.stored(ctx, "same.example.test").Certificates[0].SerialNumber.String()}
+	if after[0] == before[0] || after[1] == before[1] {
+		t.Errorf("serials before %v, after %v: want both changed", before, after)
 	}
 }

@@ -173,6 +173,13 @@ func csrMatches(csr *x509.CertificateRequest, ids []string) error {
 // (one set per distinct solver configuration, shared by the certificates
 // that use it, so that one built-in server answers for all of them).
 func (e *Engine) prepare(l store.Lineage, opts AccountOptions) (*prepared, error) {
+	return e.prepareFor(l, opts, true)
+}
+
+// prepareFor is prepare; without needSolvers, a lineage that configures
+// no solver is made ready all the same, and fails only when an order is
+// due (Renew: a certificate another program stored, valid for a while).
+func (e *Engine) prepareFor(l store.Lineage, opts AccountOptions, needSolvers bool) (*prepared, error) {
 	if err := Check(l); err != nil {
 		return nil, err
 	}
@@ -188,7 +195,8 @@ func (e *Engine) prepare(l store.Lineage, opts AccountOptions) (*prepared, error
 	if err != nil {
 		return nil, err
 	}
-	if len(set.Solvers) == 0 {
+	noSolver := len(set.Solvers) == 0
+	if noSolver && needSolvers {
 		return nil, &LocalError{What: "certificate " + l.Name, Err: ErrNoSolver}
 	}
 	opts.ID = l.Account
@@ -219,7 +227,12 @@ func (e *Engine) prepare(l store.Lineage, opts AccountOptions) (*prepared, error
 		}
 		c.Hooks = append(c.Hooks, mh)
 	}
-	c.Prepare = func(ctx context.Context) (func(), error) { return e.hold(ctx, set) }
+	c.Prepare = func(ctx context.Context) (func(), error) {
+		if noSolver {
+			return nil, &LocalError{What: "certificate " + l.Name, Err: ErrNoSolver}
+		}
+		return e.hold(ctx, set)
+	}
 	return &prepared{lineage: l, cert: c, set: set}, nil
 }
 

@@ -127,7 +127,7 @@ func (e *Engine) Manage(ctx context.Context, lineages []store.Lineage, opts Mana
 		return Managed{}, err
 	}
 	for _, p := range given {
-		if _, err := e.recordLineage(ctx, &p.lineage, NamesReplace); err != nil {
+		if _, _, err := e.recordLineage(ctx, &p.lineage, NamesReplace); err != nil {
 			return Managed{}, fmt.Errorf("recording the lineage of %s: %w", p.lineage.Name, err)
 		}
 		out.Given = append(out.Given, p.lineage)

@@ -3,8 +3,10 @@ package engine
 import (
 	"context"
 	"crypto"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"reflect"
 	"slices"
@@ -151,8 +153,18 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (Result, error) {
 		return res, err
 	}
 	p.cert.Key = req.Key
-	if _, err := e.recordLineage(ctx, &p.lineage, req.Names); err != nil {
+	_, created, err := e.recordLineage(ctx, &p.lineage, req.Names)
+	if err != nil {
 		return res, err
+	}
+	if created {
+		// A first obtain that fails leaves nothing behind: no record
+		// that renew, the daemon or list would take for a wish.
+		defer func() {
+			if res.Outcome == Failed {
+				e.forget(context.WithoutCancel(ctx), p.lineage)
+			}
+		}()
 	}
 	if err := e.m.Manage(ctx, p.cert); err != nil {
 		return res, err
@@ -165,12 +177,35 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (Result, error) {
 	if same && !req.Force {
 		due, err := e.m.RenewIfDue(ctx, l.Name)
 		if !due && err == nil {
-			return e.result(l, StillValid, nil), nil
+			res = e.result(l, StillValid, nil)
+			return res, nil
 		}
-		return e.outcome(l, before, true, err)
+		res, err = e.outcome(l, before, true, err)
+		return res, err
 	}
 	err = e.m.Renew(ctx, l.Name)
-	return e.outcome(l, before, same, err)
+	res, err = e.outcome(l, before, same, err)
+	return res, err
+}
+
+// forget removes what a failed first Obtain of l recorded, unless a
+// certificate was stored meanwhile (by another process).
+func (e *Engine) forget(ctx context.Context, l store.Lineage) {
+	if st, ok := e.m.StatusOf(l.Name); ok && st.Serial != "" {
+		return
+	}
+	if res, err := e.certs.LoadCertificate(ctx, l.CA, l.Name); err == nil && len(res.ChainPEM) > 0 {
+		return
+	}
+	e.m.Unmanage(l.Name)
+	if err := e.certs.DeleteLineage(ctx, l.CA, l.Name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		e.log.WarnContext(ctx, "cannot remove the lineage record of a certificate never obtained", "name", l.Name, "error", err)
+	}
+	if k, err := e.certs.StateKey(l.CA, l.Name); err == nil {
+		if err := e.cfg.Store.Delete(ctx, k); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			e.log.WarnContext(ctx, "cannot remove the renewal state of a certificate never obtained", "name", l.Name, "error", err)
+		}
+	}
 }
 
 // outcome makes the Result of an order that ended with err.
@@ -202,38 +237,42 @@ func (e *Engine) result(l store.Lineage, o Outcome, err error) Result {
 // lock for the lineage, after checking that the names of the certificate
 // stored under its name change only as names allows. It returns the
 // names of the certificate stored before, nil if none.
-func (e *Engine) recordLineage(ctx context.Context, l *store.Lineage, names NameChange) ([]string, error) {
+func (e *Engine) recordLineage(ctx context.Context, l *store.Lineage, names NameChange) (have []string, created bool, err error) {
 	caDir, err := store.CADirName(l.CA)
 	if err != nil {
-		return nil, &LocalError{What: "CA", Err: err}
+		return nil, false, &LocalError{What: "CA", Err: err}
 	}
 	enc, err := store.EncodeName(l.Name)
 	if err != nil {
-		return nil, &LocalError{What: "name", Err: err}
+		return nil, false, &LocalError{What: "name", Err: err}
 	}
 	unlock, err := e.cfg.Store.Lock(ctx, "lineage/"+caDir+"/"+enc)
 	if err != nil {
-		return nil, fmt.Errorf("engine: locking the lineage of %s: %w", l.Name, err)
+		return nil, false, fmt.Errorf("engine: locking the lineage of %s: %w", l.Name, err)
 	}
 	defer unlock()
 	old, err := e.certs.LoadLineage(ctx, l.CA, l.Name)
-	var have []string
 	switch {
 	case err == nil:
 		have = old.Identifiers
 		l.Created = old.Created
-	case errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, fs.ErrNotExist) || corrupt(err):
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			e.log.WarnContext(ctx, "the lineage record is unreadable; it is replaced by the settings given", "name", l.Name, "error", err)
+		}
 		// A certificate stored before lineage records existed.
 		if res, lerr := e.certs.LoadCertificate(ctx, l.CA, l.Name); lerr == nil && len(res.ChainPEM) > 0 {
 			have = res.Identifiers
+		} else {
+			created = errors.Is(err, fs.ErrNotExist)
 		}
 	default:
-		return nil, err
+		return nil, false, err
 	}
 	if have != nil && !store.SameIdentifiers(have, l.Identifiers) {
 		expanding := containsAll(l.Identifiers, have)
 		if names == NamesUnchanged || names == NamesExpand && !expanding {
-			return nil, &LocalError{What: "names", Err: &NamesError{Name: l.Name, Have: have, Want: l.Identifiers, Expanding: expanding}}
+			return nil, false, &LocalError{What: "names", Err: &NamesError{Name: l.Name, Have: have, Want: l.Identifiers, Expanding: expanding}}
 		}
 	}
 	now := time.Now().UTC()
@@ -242,13 +281,20 @@ func (e *Engine) recordLineage(ctx context.Context, l *store.Lineage, names Name
 	}
 	if err == nil && sameLineage(old, *l) {
 		l.Updated = old.Updated
-		return have, nil
+		return have, false, nil
 	}
 	l.Updated = now
 	if err := e.certs.SaveLineage(ctx, *l); err != nil {
-		return nil, &LocalError{What: "store", Err: err}
+		return nil, false, &LocalError{What: "store", Err: err}
 	}
-	return have, nil
+	return have, created, nil
+}
+
+// corrupt reports whether err says a record could not be decoded.
+func corrupt(err error) bool {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	return errors.As(err, &se) || errors.As(err, &te) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // sameLineage compares two records but for their times.

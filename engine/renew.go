@@ -80,7 +80,7 @@ func (e *Engine) Renew(ctx context.Context, opts RenewOptions) ([]Result, error)
 				continue
 			}
 		}
-		p, err := e.prepare(l, opts.Account)
+		p, err := e.prepareFor(l, opts.Account, false)
 		if err != nil {
 			results = append(results, failed(l, err))
 			continue
@@ -93,67 +93,27 @@ func (e *Engine) Renew(ctx context.Context, opts RenewOptions) ([]Result, error)
 		}
 		ps = append(ps, p)
 	}
-	certs := make([]*prepared, 0, len(ps))
-	for _, p := range ps {
-		if err := e.m.Manage(ctx, p.cert); err != nil {
-			results = append(results, failed(p.lineage, err))
-			continue
-		}
-		certs = append(certs, p)
-	}
-	// What is due decides which solvers must be ready: nothing binds a
-	// port when nothing is due.
-	var due []*prepared
-	for _, p := range certs {
-		if opts.Force {
-			due = append(due, p)
-			continue
-		}
-		when, err := e.m.DueAt(ctx, p.lineage.Name)
-		if err != nil {
-			results = append(results, failed(p.lineage, err))
-			continue
-		}
-		if e.now().Before(when) {
-			results = append(results, e.result(p.lineage, NotDue, nil))
-			continue
-		}
-		due = append(due, p)
-	}
-	if len(due) > 0 {
-		if err := e.checkWritable(ctx); err != nil {
-			for _, p := range due {
-				results = append(results, failed(p.lineage, err))
+	// The manager knows a certificate by its name: the same name at two
+	// CAs is renewed in rounds, one of each name at a time.
+	for len(ps) > 0 {
+		var round, later []*prepared
+		seen := map[string]bool{}
+		for _, p := range ps {
+			if seen[p.lineage.Name] {
+				later = append(later, p)
+				continue
 			}
-			due = nil
+			seen[p.lineage.Name] = true
+			round = append(round, p)
 		}
-	}
-	var (
-		mu  sync.Mutex
-		wg  sync.WaitGroup
-		sem = make(chan struct{}, e.concurrency())
-	)
-	for _, p := range due {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			st, _ := e.m.StatusOf(p.lineage.Name)
-			var err error
-			if opts.Force {
-				err = e.m.Renew(ctx, p.lineage.Name)
-			} else {
-				_, err = e.m.RenewIfDue(ctx, p.lineage.Name)
+		results = append(results, e.renewRound(ctx, round, opts)...)
+		if len(later) > 0 {
+			for _, p := range round {
+				e.m.Unmanage(p.lineage.Name)
 			}
-			r, _ := e.outcome(p.lineage, st.Serial, st.Serial != "" && store.SameIdentifiers(st.CertIdentifiers, p.lineage.Identifiers), err)
-			if r.Outcome == StillValid {
-				r.Outcome = NotDue
-			}
-			mu.Lock()
-			results = append(results, r)
-			mu.Unlock()
-		})
+		}
+		ps = later
 	}
-	wg.Wait()
 	slices.SortFunc(results, func(a, b Result) int { return byCAName(a.CA, a.Name, b.CA, b.Name) })
 	return results, loadErr
 }
@@ -284,4 +244,72 @@ func isJoined(err error) bool {
 // byCAName orders by CA, then name.
 func byCAName(caA, nameA, caB, nameB string) int {
 	return cmp.Or(cmp.Compare(caA, caB), cmp.Compare(nameA, nameB))
+}
+
+// renewRound renews the certificates of ps, whose names are distinct, that
+// are due (or all, with opts.Force).
+func (e *Engine) renewRound(ctx context.Context, ps []*prepared, opts RenewOptions) []Result {
+	var results []Result
+	certs := make([]*prepared, 0, len(ps))
+	for _, p := range ps {
+		if err := e.m.Manage(ctx, p.cert); err != nil {
+			results = append(results, failed(p.lineage, err))
+			continue
+		}
+		certs = append(certs, p)
+	}
+	// What is due decides which solvers must be ready: nothing binds a
+	// port when nothing is due.
+	var due []*prepared
+	for _, p := range certs {
+		if opts.Force {
+			due = append(due, p)
+			continue
+		}
+		when, err := e.m.DueAt(ctx, p.lineage.Name)
+		if err != nil {
+			results = append(results, failed(p.lineage, err))
+			continue
+		}
+		if e.now().Before(when) {
+			results = append(results, e.result(p.lineage, NotDue, nil))
+			continue
+		}
+		due = append(due, p)
+	}
+	if len(due) > 0 {
+		if err := e.checkWritable(ctx); err != nil {
+			for _, p := range due {
+				results = append(results, failed(p.lineage, err))
+			}
+			due = nil
+		}
+	}
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, e.concurrency())
+	)
+	for _, p := range due {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			st, _ := e.m.StatusOf(p.lineage.Name)
+			var err error
+			if opts.Force {
+				err = e.m.Renew(ctx, p.lineage.Name)
+			} else {
+				_, err = e.m.RenewIfDue(ctx, p.lineage.Name)
+			}
+			r, _ := e.outcome(p.lineage, st.Serial, st.Serial != "" && store.SameIdentifiers(st.CertIdentifiers, p.lineage.Identifiers), err)
+			if r.Outcome == StillValid {
+				r.Outcome = NotDue
+			}
+			mu.Lock()
+			results = append(results, r)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return results
 }

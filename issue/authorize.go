@@ -68,6 +68,13 @@ func (is *Issuer) authorize(ctx context.Context, order acme.Order) (cleanup func
 		p := todo[i]
 		log.InfoContext(ctx, "presenting challenge", "type", p.chal.Type, "identifier", p.chal.Identifier.Value)
 		if err := p.solver.Present(ctx, p.chal); err != nil {
+			if ctx.Err() != nil {
+				// Cut short (Ctrl-C, a deadline): it may have done part
+				// of its work, such as adding the DNS record.
+				mu.Lock()
+				done = append(done, p)
+				mu.Unlock()
+			}
 			return &SolverError{Challenge: p.chal, Op: "present", Err: err}
 		}
 		mu.Lock()

@@ -43,6 +43,12 @@ type Manager struct {
 
 	snap atomic.Pointer[snapshot]
 
+	// closing is cancelled by Close, which then waits for orders, the
+	// count of orders under way.
+	closing     context.Context
+	closeOrders context.CancelFunc
+	orders      sync.WaitGroup
+
 	mu      sync.Mutex
 	entries map[string]*entry
 	queue   entryHeap
@@ -118,7 +124,28 @@ func New(cfg Config) (*Manager, error) {
 	}
 	m.renewalInfo = caRenewalInfo
 	m.snap.Store(&snapshot{})
+	m.closing, m.closeOrders = context.WithCancel(context.Background())
 	return m, nil
+}
+
+// Close cancels the orders under way, from Renew, RenewIfDue, Run or a
+// handshake, and waits until they have wound down (their challenges
+// cleaned up, the store's locks released, their state saved) or ctx is
+// done. A program that stops, say on Ctrl-C, calls it so that nothing is
+// left half done. Orders started after Close are cancelled at once.
+func (m *Manager) Close(ctx context.Context) error {
+	m.closeOrders()
+	done := make(chan struct{})
+	go func() {
+		m.orders.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // errNoARI says that the CA offers no renewal information.

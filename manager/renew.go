@@ -51,12 +51,16 @@ func (m *Manager) join(ctx context.Context, e *entry, force bool, parent context
 		if track != nil {
 			track.Add(1)
 		}
+		m.orders.Add(1)
 		go func() {
+			defer m.orders.Done()
 			if track != nil {
 				defer track.Done()
 			}
 			octx, cancel := context.WithTimeout(parent, m.cfg.OrderTimeout)
+			stop := context.AfterFunc(m.closing, cancel) // Close cancels it
 			err := m.attempt(octx, e, force)
+			stop()
 			cancel()
 			m.mu.Lock()
 			e.call = nil
@@ -115,6 +119,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 			done := adopt && (force || now.Before(m.dueLocked(e, now)))
 			if done {
 				e.st.Failures, e.st.NextAttempt, e.st.LastError = 0, time.Time{}, ""
+				e.due = m.dueLocked(e, now)
 				m.firstPassDoneLocked(e, nil)
 			}
 			m.mu.Unlock()
@@ -327,7 +332,10 @@ func (m *Manager) installLocked(e *entry, h *held) {
 // is stopping) is logged and not counted.
 func (m *Manager) fail(ctx context.Context, e *entry, err error) error {
 	if errors.Is(ctx.Err(), context.Canceled) {
-		m.cfg.Logger.InfoContext(ctx, "order abandoned", "name", e.cert.Name, "error", err)
+		m.mu.Lock()
+		name := e.cert.Name
+		m.mu.Unlock()
+		m.cfg.Logger.InfoContext(ctx, "order abandoned", "name", name, "error", err)
 		return err
 	}
 	now := m.cfg.Clock.Now()
@@ -354,7 +362,7 @@ func (m *Manager) fail(ctx context.Context, e *entry, err error) error {
 	ev.Err, ev.Attempt, ev.NextAttempt = err, st.Failures, st.NextAttempt
 	m.mu.Unlock()
 	m.saveState(ctx, e)
-	m.cfg.Metrics.RenewalFailure(e.cert.Name)
+	m.cfg.Metrics.RenewalFailure(ev.Name)
 	m.emit(ctx, ev)
 	if alarm != "" {
 		ev.Type = alarm
@@ -400,9 +408,14 @@ func (m *Manager) DueAt(ctx context.Context, name string) (time.Time, error) {
 		m.fetchRenewalInfo(ctx, e, h, now)
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	e.due = m.dueLocked(e, now)
-	return e.due, nil
+	due, stale := e.due, !e.due.Equal(e.st.NextRenewal) && e.call == nil
+	m.mu.Unlock()
+	if stale {
+		// So that list shows the moment this run decided by.
+		m.saveState(ctx, e)
+	}
+	return due, nil
 }
 
 // RenewIfDue renews the named certificate if it is due now (see DueAt)

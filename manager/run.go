@@ -171,7 +171,10 @@ const ariRetryOnError = time.Hour
 // fetchRenewalInfo asks the CA when to renew h (RFC 9773) and records the
 // answer in e's state.
 func (m *Manager) fetchRenewalInfo(ctx context.Context, e *entry, h *held, now time.Time) {
-	ri, err := m.renewalInfo(ctx, e.cert, h.leaf)
+	m.mu.Lock()
+	c := e.cert
+	m.mu.Unlock()
+	ri, err := m.renewalInfo(ctx, c, h.leaf)
 	m.mu.Lock()
 	if e.held != h { // renewed meanwhile
 		m.mu.Unlock()
@@ -189,7 +192,7 @@ func (m *Manager) fetchRenewalInfo(ctx context.Context, e *entry, h *held, now t
 		m.mu.Unlock()
 		if ctx.Err() == nil {
 			m.cfg.Logger.WarnContext(ctx, "cannot fetch renewal information; keeping the previous schedule",
-				"name", e.cert.Name, "error", err)
+				"name", c.Name, "error", err)
 		}
 		return
 	}
@@ -200,7 +203,7 @@ func (m *Manager) fetchRenewalInfo(ctx context.Context, e *entry, h *held, now t
 		st.ARIRetryAfter = now.Add(min(ariRetryOnError, m.cfg.CheckInterval))
 		m.mu.Unlock()
 		m.cfg.Logger.WarnContext(ctx, "ignoring renewal information that ends before the certificate begins",
-			"name", e.cert.Name, "window_end", w.End, "not_before", h.leaf.NotBefore)
+			"name", c.Name, "window_end", w.End, "not_before", h.leaf.NotBefore)
 		return
 	}
 	changed := !w.Start.Equal(st.ARIWindowStart) || !w.End.Equal(st.ARIWindowEnd)
@@ -215,7 +218,7 @@ func (m *Manager) fetchRenewalInfo(ctx context.Context, e *entry, h *held, now t
 	ev := m.eventLocked(e, EventRevoked, now)
 	retry := st.ARIRetryAfter
 	m.mu.Unlock()
-	m.cfg.Logger.DebugContext(ctx, "renewal information", "name", e.cert.Name,
+	m.cfg.Logger.DebugContext(ctx, "renewal information", "name", c.Name,
 		"window_start", w.Start, "window_end", w.End, "retry_after", retry)
 	if changed {
 		m.saveState(ctx, e)

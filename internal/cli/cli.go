@@ -24,6 +24,9 @@ const (
 	ExitRateLimited = 4 // the CA rate-limited the request; retry after the time printed
 	ExitValidation  = 5 // a challenge could not be presented or validated
 	ExitPartial     = 6 // renew: some certificates were renewed, some failed
+	// ExitInterrupted: stopped by SIGINT or SIGTERM, after the order in
+	// flight was wound down (challenges cleaned up, locks released).
+	ExitInterrupted = 130
 )
 
 // Env is what the command takes from its process.
@@ -77,6 +80,10 @@ func Main(ctx context.Context, args []string, env Env) int {
 			}
 			if errors.Is(err, flag.ErrHelp) {
 				return ExitOK
+			}
+			if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+				fmt.Fprintf(env.Stderr, "certkeeper %s: interrupted; what was under way was cleaned up\n", c.name)
+				return ExitInterrupted
 			}
 			fmt.Fprintf(env.Stderr, "certkeeper %s: %v\n", c.name, err)
 			return exitCode(err)

@@ -713,20 +713,28 @@ func TestListJSONFields(t *testing.T) {
 
 // A certificate asked for but never obtained is listed with its whole
 // last error.
-func TestListShowsFailedObtain(t *testing.T) {
+func TestListShowsFailedRenewal(t *testing.T) {
 	t.Parallel()
 	e := newLineageEnv(t, acmetest.PebbleOptions{})
-	// Nothing serves this webroot: Pebble's validation fails.
-	r := e.obtain("-http-webroot", t.TempDir(), "failed.example.test")
-	if r.code != ExitValidation {
+	// A first obtain that fails leaves nothing for list (or renew).
+	if r := e.obtain("-http-webroot", t.TempDir(), "never.example.test"); r.code != ExitValidation {
 		t.Fatalf("obtain with a solver that cannot work: want exit 5; got\n%v", r)
+	}
+	if l := e.list("-json"); strings.Contains(l.stdout, "never.example.test") {
+		t.Errorf("list shows a certificate whose first obtain failed:\n%v", l)
+	}
+	e.mustObtain("-http-listen", e.httpAddr(), "failed.example.test")
+	// Nothing serves this webroot: Pebble's validation fails.
+	r := runCLI(t.Context(), "renew", "-store", e.store, "-force", "-http-webroot", t.TempDir(), "failed.example.test")
+	if r.code != ExitPartial {
+		t.Fatalf("renew with a solver that cannot work: want exit 6; got\n%v", r)
 	}
 	// The error the command printed, without its "certkeeper obtain: "
 	// prefix. Its end (the deepest detail, from the CA's validation) must
 	// be in list's last error: a truncated error loses it.
 	var msg string
 	for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
-		if m, ok := strings.CutPrefix(line, "certkeeper obtain: "); ok {
+		if m, ok := strings.CutPrefix(line, "certkeeper renew: failed.example.test: "); ok {
 			msg = m
 		}
 	}

@@ -652,11 +652,9 @@ func TestSharedCAResetNeedsAgreeTOS(t *testing.T) {
 // Detected from certkeeper's records
 
 // An obtain -layout shared whose account could not be registered (no
-// -agree-tos) leaves its lineage record and no client.key: the next
-// command, without -layout, still takes the store for a shared one and
-// obtains the certificate as recorded, rather than find no certificate
-// and write the standard layout beside the .pem files.
-func TestSharedDetectedFromRecords(t *testing.T) {
+// -agree-tos) leaves nothing behind: no client.key, no lineage record that
+// a later renew would take for a wish, nothing beside the .pem files.
+func TestSharedFailedFirstObtainLeavesNothing(t *testing.T) {
 	e := newSharedEnv(t)
 	const name = "norecord.example.test"
 	r := runCLI(t.Context(), "obtain", "-layout", "shared", "-ca", e.ca(), "-ca-root", e.root, "-store", e.store,
@@ -668,14 +666,11 @@ func TestSharedDetectedFromRecords(t *testing.T) {
 		t.Fatalf("client.key written though no account was registered")
 	}
 
-	// -force: the failure set a backoff, which renew honours.
+	// A first obtain that failed leaves nothing behind: no record that
+	// renew would take for a wish, nothing at the top of the directory.
 	r = e.renew("-force", "-agree-tos")
-	if r.code != ExitOK || !strings.Contains(r.stdout, "obtained "+name) {
-		t.Fatalf("renew -force -agree-tos (layout detected, as recorded): want %s obtained; got\n%v", name, r)
-	}
-	mustSharedPEM(t, e.store, name)
-	if _, err := os.Stat(filepath.Join(e.store, "client.key")); err != nil {
-		t.Errorf("no client.key after the account was registered: %v", err)
+	if r.code != ExitOK || strings.Contains(r.stdout, name) {
+		t.Fatalf("renew after a failed first obtain: want nothing to do; got\n%v", r)
 	}
 	checkSharedTop(t, e.store)
 }
