@@ -390,3 +390,31 @@ func TestRenewSameNameTwoCAs(t *testing.T) {
 		t.Errorf("serials before %v, after %v: want both changed", before, after)
 	}
 }
+
+// A certificate revoked (as "certkeeper revoke" records it) is due at once,
+// and after a key compromise its key is not reused, whatever ReuseKey says.
+func TestRevokedIsDueWithANewKey(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := ctxT(t)
+	l := e.lineage("rev.example.test")
+	l.ReuseKey = true
+	if _, err := e.engine(nil).Obtain(ctx, engine.Request{Lineage: l, Account: agree}); err != nil {
+		t.Fatal(err)
+	}
+	before := e.stored(ctx, "rev.example.test")
+	eng := e.engine(nil)
+	if err := eng.Certs().MarkRevoked(ctx, e.pebble.DirectoryURL, "rev.example.test", before.Certificates[0].SerialNumber.Text(16), time.Now(), 1); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := eng.Renew(ctx, engine.RenewOptions{})
+	if err != nil || len(rs) != 1 || rs[0].Outcome != engine.Renewed {
+		t.Fatalf("Renew of a revoked certificate = %+v, %v; want renewed at once", rs, err)
+	}
+	after := e.stored(ctx, "rev.example.test")
+	oldPub, _ := keys.MarshalPEM(before.Key)
+	newPub, _ := keys.MarshalPEM(after.Key)
+	if string(oldPub) == string(newPub) {
+		t.Error("the compromised key was reused")
+	}
+}

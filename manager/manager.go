@@ -92,7 +92,15 @@ type held struct {
 	leaf   *x509.Certificate
 	key    crypto.Signer
 	covers bool // the leaf is valid for every identifier managed
+	// revoked is the store's record of the leaf's revocation, if any:
+	// such a certificate is due at once, and after a key compromise its
+	// key is never used again.
+	revoked *store.Revocation
 }
+
+// compromised reports whether h's key must not be used again (revoked
+// for keyCompromise, RFC 5280 §5.3.1 reason 1).
+func (h *held) compromised() bool { return h != nil && h.revoked != nil && h.revoked.Reason == 1 }
 
 // call is an order under way that several callers wait for.
 type call struct {
@@ -340,6 +348,17 @@ func (m *Manager) load(ctx context.Context, e *entry) {
 // store has parsed and matched key and chain already (store.Resource's
 // Key and Certificates); they are parsed here only when it did not.
 func parseHeld(res store.Resource) (*held, error) {
+	h, err := parseHeldPair(res)
+	if err != nil {
+		return nil, err
+	}
+	if r := res.Revoked; r != nil && strings.EqualFold(strings.TrimLeft(r.Serial, "0"), serial(h.leaf)) {
+		h.revoked = r
+	}
+	return h, nil
+}
+
+func parseHeldPair(res store.Resource) (*held, error) {
 	certs := res.Certificates
 	if len(certs) == 0 {
 		var err error

@@ -171,6 +171,9 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	}
 	switch {
 	case c.CSR != nil:
+	case h.compromised():
+		// A new key, whatever ReuseKey or Key say.
+		log.WarnContext(ctx, "the certificate was revoked for key compromise: ordering with a new key")
 	case c.ReuseKey && h != nil && h.key != nil:
 		req.Key = h.key
 	case c.Key != nil:

@@ -66,7 +66,7 @@ func (e *entry) checking() bool { return e.index == -2 }
 func (m *Manager) dueLocked(e *entry, now time.Time) time.Time {
 	var due time.Time
 	switch h := e.held; {
-	case h == nil || !h.covers || !now.Before(h.leaf.NotAfter):
+	case h == nil || !h.covers || !now.Before(h.leaf.NotAfter) || h.revoked != nil:
 		due = now
 	case !e.st.ARIRenewAt.IsZero():
 		due = e.st.ARIRenewAt
