@@ -97,6 +97,12 @@ type Engine struct {
 	accounts map[accountKey]*accountSource
 	sets     map[string]*solverset.Set
 	holds    map[*solverset.Set]*holdCount
+	// hookErrs collects the hook failures of each certificate since its
+	// last Obtain or Renew began (Result.HookErr).
+	hookErrs map[string][]error
+	// setAddrs are the listen addresses of each solver set, locked in
+	// the store while it holds them.
+	setAddrs map[*solverset.Set][]string
 
 	// manageMu serialises Manage; managed names what the last Manage
 	// handed to the manager.
@@ -125,6 +131,8 @@ func New(cfg Config) (*Engine, error) {
 		accounts: map[accountKey]*accountSource{},
 		sets:     map[string]*solverset.Set{},
 		holds:    map[*solverset.Set]*holdCount{},
+		hookErrs: map[string][]error{},
+		setAddrs: map[*solverset.Set][]string{},
 	}
 	mc := cfg.Manager
 	mc.Store, mc.Layout, mc.Logger = cfg.Store, cfg.Layout, cfg.Logger

@@ -260,6 +260,14 @@ func (e *Engine) solverSet(l store.Lineage) (*solverset.Set, error) {
 		return nil, &LocalError{What: "certificate " + l.Name, Err: err}
 	}
 	e.sets[string(key)] = s
+	var addrs []string
+	if cfg.HTTP01 != nil && cfg.HTTP01.Listen != "" {
+		addrs = append(addrs, cfg.HTTP01.Listen)
+	}
+	if cfg.TLSALPN01 != nil && cfg.TLSALPN01.Listen != "" {
+		addrs = append(addrs, cfg.TLSALPN01.Listen)
+	}
+	e.setAddrs[s] = addrs
 	return s, nil
 }
 
@@ -278,7 +286,21 @@ func (e *Engine) hold(ctx context.Context, set *solverset.Set) (func(), error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.n == 0 {
+		// Another process ordering through the same store and the same
+		// port waits for it rather than fail on a busy port.
+		e.mu.Lock()
+		addrs := e.setAddrs[set]
+		e.mu.Unlock()
+		for _, a := range addrs {
+			unlock, err := e.cfg.Store.Lock(ctx, "listen/"+a)
+			if err != nil {
+				h.unlockAll()
+				return nil, fmt.Errorf("engine: waiting for %s: %w", a, err)
+			}
+			h.unlocks = append(h.unlocks, unlock)
+		}
 		if err := set.Prepare(ctx); err != nil {
+			h.unlockAll()
 			return nil, &LocalError{What: "solvers", Err: err}
 		}
 	}
@@ -290,12 +312,21 @@ func (e *Engine) hold(ctx context.Context, set *solverset.Set) (func(), error) {
 			defer h.mu.Unlock()
 			if h.n--; h.n == 0 {
 				set.Close()
+				h.unlockAll()
 			}
 		})
 	}, nil
 }
 
 type holdCount struct {
-	mu sync.Mutex
-	n  int
+	mu      sync.Mutex
+	n       int
+	unlocks []func() error // the store's locks on the listen addresses
+}
+
+func (h *holdCount) unlockAll() {
+	for _, u := range h.unlocks {
+		_ = u()
+	}
+	h.unlocks = nil
 }

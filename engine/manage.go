@@ -231,6 +231,15 @@ func (e *Engine) updateAccountOptions(ca, caRoot string, opts AccountOptions) {
 // end: the daemon, serve, obtain and renew).
 func (e *Engine) onEvent(next func(manager.Event)) func(manager.Event) {
 	return func(ev manager.Event) {
+		if ev.Type == manager.EventHookFailed {
+			e.mu.Lock()
+			errs := append(e.hookErrs[ev.Name], ev.Err)
+			if len(errs) > 5 { // a daemon's failing hook: the last few
+				errs = errs[len(errs)-5:]
+			}
+			e.hookErrs[ev.Name] = errs
+			e.mu.Unlock()
+		}
 		if ev.Type == manager.EventFailed {
 			if ca, ok := e.unreachableCA(ev.Err); ok {
 				e.log.Warn("the CA is unreachable: nothing was ordered, the certificate held (if any) is kept, the next attempt is at next_attempt (the backoff schedule)",

@@ -85,6 +85,10 @@ type Result struct {
 	NextRenewal time.Time
 	// Err is the failure, for Failed.
 	Err error
+	// HookErr joins the failures of the hooks run for this certificate
+	// (its deploy hooks, say): the certificate was stored, but not
+	// deployed as asked.
+	HookErr error
 }
 
 // NamesError says that Obtain was asked for other names than those of the
@@ -227,6 +231,10 @@ func (e *Engine) outcome(l store.Lineage, before string, same bool, err error) (
 
 func (e *Engine) result(l store.Lineage, o Outcome, err error) Result {
 	r := Result{Name: l.Name, CA: l.CA, Identifiers: l.Identifiers, Outcome: o, Err: err}
+	e.mu.Lock()
+	r.HookErr = errors.Join(e.hookErrs[l.Name]...)
+	delete(e.hookErrs, l.Name)
+	e.mu.Unlock()
 	if st, ok := e.m.StatusOf(l.Name); ok {
 		r.Serial, r.NotAfter, r.NextRenewal = st.Serial, st.NotAfter, st.NextRenewal
 	}

@@ -138,6 +138,9 @@ func runObtain(ctx context.Context, env Env, args []string) error {
 	if !c.quiet {
 		printResult(env.Stdout, res)
 	}
+	if res.HookErr != nil {
+		return fmt.Errorf("the certificate is stored, but a deploy hook failed: %w", res.HookErr)
+	}
 	return nil
 }
 

@@ -153,6 +153,10 @@ Exit status: 0 when everything due was renewed (or nothing was due),
 		if !c.quiet {
 			printResult(env.Stdout, r)
 		}
+		if r.HookErr != nil {
+			failed++
+			fmt.Fprintf(env.Stderr, "certkeeper renew: %s: the certificate is stored, but a deploy hook failed: %v\n", r.Name, r.HookErr)
+		}
 	}
 	if renewed == 0 && failed == 0 && !c.quiet {
 		printf(env.Stdout, "nothing to renew: no certificate is due (%d in the store)\n", len(results))
