@@ -162,6 +162,9 @@ func (is *Issuer) precheck(req Request) error {
 		return fmt.Errorf("issue: %w: no identifiers", ErrInvalidIdentifier)
 	}
 	for _, id := range req.Identifiers {
+		if err := checkCanonical(id); err != nil {
+			return err
+		}
 		if len(is.candidates(id)) == 0 {
 			return &NoSolverError{Identifier: id, Have: is.solverTypes()}
 		}
