@@ -61,6 +61,7 @@ type stubCA struct {
 	rootKey, interKey, fakeKey *ecdsa.PrivateKey
 	root, inter, fakeInter     *x509.Certificate
 	altRoot, altInter          *x509.Certificate
+	fakeAltInter               *x509.Certificate
 	altRootKey                 *ecdsa.PrivateKey
 }
 
@@ -115,6 +116,7 @@ func newStubCA(t *testing.T) *stubCA {
 	s.altRootKey, s.altRoot = stubCert(t, "Stub Alternate Root", nil, nil, true, nil)
 	// The alternate chain: the same intermediate key, cross-signed.
 	_, s.altInter = stubCert(t, "Stub Intermediate", s.altRoot, s.altRootKey, true, s.interKey)
+	_, s.fakeAltInter = stubCert(t, "Stub Intermediate", s.altRoot, s.altRootKey, true, nil)
 	s.srv = httptest.NewServer(http.HandlerFunc(s.handle))
 	t.Cleanup(s.srv.Close)
 	return s
@@ -409,7 +411,7 @@ func (s *stubCA) finalize(w http.ResponseWriter, o *stubOrder, payload []byte) {
 	if s.alternate {
 		o.alt = chain(s.altInter)
 		if s.altBadInter {
-			o.alt = chain(s.fakeInter)
+			o.alt = chain(s.fakeAltInter)
 		}
 	}
 	s.json(w, 200, s.orderJSON(o))
