@@ -42,13 +42,14 @@ type stubCA struct {
 	counts map[string]int
 
 	// Validation knobs.
-	failFirst    int          // validations that fail before one succeeds; <0: all fail
-	failStatus   acme.Status  // status a failed challenge is left in: pending, processing or invalid
-	failType     string       // problem type of the failure
-	failDetail   string       // the CA's words
-	sync         bool         // validate while answering the POST (step-ca) rather than on the next look
-	reuseError   *stubProblem // error a fresh challenge already carries (an earlier attempt's)
-	invalidAuthz bool         // new authorizations are invalid from the start
+	failFirst     int          // validations that fail before one succeeds; <0: all fail
+	failStatus    acme.Status  // status a failed challenge is left in: pending, processing or invalid
+	failType      string       // problem type of the failure
+	failDetail    string       // the CA's words
+	sync          bool         // validate while answering the POST (step-ca) rather than on the next look
+	reuseError    *stubProblem // error a fresh challenge already carries (an earlier attempt's)
+	invalidAuthz  bool         // new authorizations are invalid from the start
+	ignoreAnswers bool         // answers are taken and never acted on
 
 	// Issuance knobs.
 	dropName    string // leave this DNS name out of the leaf
@@ -274,6 +275,9 @@ func (s *stubCA) answerChal(c *stubChal) {
 		return
 	}
 	c.answers++
+	if s.ignoreAnswers {
+		return
+	}
 	c.due = true
 	if s.sync {
 		s.validate(c)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
@@ -148,7 +149,27 @@ func (is *Issuer) awaitValidation(ctx context.Context, order acme.Order, answers
 	if werr != nil && ctx.Err() == nil && !errors.As(err, &oe) {
 		return o, werr
 	}
+	if ctx.Err() != nil {
+		if open := openAnswers(answers); open != "" {
+			return o, fmt.Errorf("issue: waiting for the CA to validate %s: %w", open, err)
+		}
+	}
 	return o, fmt.Errorf("issue: %w", err)
+}
+
+// openAnswers describes the answered challenges not seen valid, with
+// their last seen state, for an error at the deadline.
+func openAnswers(answers []*answer) string {
+	var parts []string
+	for _, w := range answers {
+		if w.valid {
+			continue
+		}
+		ch := failedChallenge(w.authz, w.chal)
+		parts = append(parts, fmt.Sprintf("%q by %s (challenge %s, authorization %s, %s)",
+			w.chal.Identifier.Value, w.chal.Type, statusText(ch.Status), statusText(w.authz.Status), attemptsText(w.attempts)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 var errWaitOver = errors.New("the order is no longer pending")

@@ -198,3 +198,21 @@ func mustIDs(t *testing.T, names ...string) []acme.Identifier {
 	}
 	return ids
 }
+
+// TestDeadlineNamesWhatWasAwaited: a CA that never validates (the
+// challenge stays pending without an error) ends at the caller's
+// deadline, and the error says which challenges were awaited in what
+// state.
+func TestDeadlineNamesWhatWasAwaited(t *testing.T) {
+	t.Parallel()
+	ca := newStubCA(t)
+	ca.ignoreAnswers = true
+	is, _ := ca.issuer(acme.ChallengeHTTP01)
+	_, err := is.Obtain(ctxFor(t, time.Second), Request{Identifiers: mustIDs(t, "slow.example.test")})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want a deadline", err)
+	}
+	if want := `waiting for the CA to validate "slow.example.test" by http-01 (challenge pending, authorization pending, answered once)`; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
+}
