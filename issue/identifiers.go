@@ -226,6 +226,12 @@ func badCharacters(s string) string {
 			return fmt.Sprintf("the white space %U at byte %d: a name has none, not even at the start or end", r, i)
 		case unicode.IsControl(r) || r == unicode.ReplacementChar:
 			return fmt.Sprintf("the character %U at byte %d is not allowed", r, i)
+		case unicode.Is(unicode.Cf, r) && r != '\u200c' && r != '\u200d':
+			// Invisible format characters (a soft hyphen, a byte order
+			// mark) would vanish in the IDNA mapping: the name the user
+			// sees is not the one typed. ZWNJ and ZWJ are IDNA's to judge
+			// (RFC 5892 CONTEXTJ).
+			return fmt.Sprintf("the invisible character %U at byte %d is not allowed", r, i)
 		}
 	}
 	return ""
@@ -271,7 +277,7 @@ func NormalizeDNSName(name string) (string, error) {
 	}
 	a, err := idnaProfile.ToASCII(s)
 	if err != nil {
-		return bad("%v", err)
+		return bad("not a valid internationalised name (IDNA 2008, UTS #46): %v", err)
 	}
 	a = strings.ToLower(a)
 	full := a
@@ -320,6 +326,9 @@ func checkLabel(l string) error {
 	}
 	if l[0] == '-' || l[len(l)-1] == '-' {
 		return fmt.Errorf("label %q starts or ends with a hyphen", l)
+	}
+	if len(l) >= 4 && l[2:4] == "--" && l[:2] != "xn" {
+		return fmt.Errorf("label %q has hyphens in the third and fourth places, reserved for IDNA's \"xn--\" (RFC 5891 §4.2.3.1)", l)
 	}
 	for i := 0; i < len(l); i++ {
 		c := l[i]

@@ -103,6 +103,9 @@ func TestParseIdentifierRefuses(t *testing.T) {
 		{"ex\x00ample.com", "not allowed"},
 		{"ex\x7fample.com", "not allowed"},
 		{"ex\xffample.com", "not allowed"},
+		{"exam\u00adple.com", "invisible"},
+		{"\ufeffexample.com", "invisible"},
+		{"exa\u200bmple.com", "invisible"},
 		// Empty labels.
 		{".", "empty"},
 		{"..", "empty label"},
@@ -120,6 +123,8 @@ func TestParseIdentifierRefuses(t *testing.T) {
 		{"user@example.com", "only letters"},
 		{"example.com/../x", "URL or path"},
 		{"exa\\mple.com", "only letters"},
+		{"ab--cd.example.com", "reserved for IDNA"},
+		{"xn--zz.example", "internationalised"},
 		{"localhost", "two labels"},
 		{"com", "two labels"},
 		// Wildcards.
