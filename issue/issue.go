@@ -92,7 +92,9 @@ type AccountSource interface {
 
 // Request says what certificate to obtain.
 type Request struct {
-	// Identifiers the certificate is for: see ParseIdentifiers. Required.
+	// Identifiers the certificate is for, in the canonical form
+	// ParseIdentifiers returns (others are refused with
+	// ErrInvalidIdentifier before any request). Required.
 	Identifiers []acme.Identifier
 	// KeyType of the new private key, when neither Key nor CSR is set.
 	// Empty means keys.EC256.

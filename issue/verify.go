@@ -32,6 +32,7 @@ type BadCertificateError struct {
 	Extra   []acme.Identifier
 }
 
+// Error names the chain and what is wrong with it.
 func (e *BadCertificateError) Error() string {
 	return fmt.Sprintf("issue: the CA returned a wrong certificate (%s): %s; it is refused", e.URL, e.Problem)
 }

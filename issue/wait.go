@@ -286,6 +286,9 @@ type ValidationError struct {
 	Attempts int
 }
 
+// Error names the identifier, the challenge type, the states the CA left
+// the challenge and authorization in and the answers sent, and quotes the
+// CA's problem.
 func (e *ValidationError) Error() string {
 	what := "the CA gave no reason"
 	if p := e.Challenge.Error; p != nil {
