@@ -19,10 +19,14 @@ type presented struct {
 // authorize fetches every authorization of the order at once, presents a
 // challenge for each pending one, waits for the solvers that need time,
 // and tells the CA to validate all of them. It returns a function that
-// cleans up everything that was presented; the caller runs it once the
-// CA no longer needs the responses. On error authorize has cleaned up
-// already.
-func (is *Issuer) authorize(ctx context.Context, order acme.Order) (cleanup func(), err error) {
+// cleans up everything that was presented, which the caller runs once the
+// CA no longer needs the responses, and the challenges answered, for
+// awaitValidation. On error authorize has cleaned up already.
+//
+// An authorization the CA already holds invalid, or a challenge whose
+// answer the CA at once reports failed, ends the order here with a
+// *ValidationError.
+func (is *Issuer) authorize(ctx context.Context, order acme.Order) (cleanup func(), answers []*answer, err error) {
 	authzs := make([]acme.Authorization, len(order.Authorizations))
 	if err := all(ctx, len(authzs), func(ctx context.Context, i int) error {
 		a, err := is.Client.GetAuthorization(ctx, is.Account, order.Authorizations[i])
@@ -32,23 +36,27 @@ func (is *Issuer) authorize(ctx context.Context, order acme.Order) (cleanup func
 		authzs[i] = a
 		return nil
 	}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	var todo []presented
-	for _, a := range authzs {
+	for i, a := range authzs {
 		switch a.Status {
 		case acme.StatusValid:
 			continue // reused from an earlier order
 		case acme.StatusPending:
+		case acme.StatusInvalid:
+			ch := failedChallenge(a, acme.Challenge{})
+			return nil, nil, is.validationError(order, a, ch, 0)
 		default:
-			return nil, fmt.Errorf("issue: authorization for %q is %s", a.Identifier.Value, a.Status)
+			return nil, nil, fmt.Errorf("issue: authorization for %q is %s", a.Identifier.Value, a.Status)
 		}
 		chal, err := is.pick(a)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		todo = append(todo, presented{chal: chal, solver: is.Solvers[chal.Type]})
+		answers = append(answers, &answer{authzURL: order.Authorizations[i], authz: a, chal: chal, stale: chal.Error})
 	}
 
 	var (
@@ -56,9 +64,9 @@ func (is *Issuer) authorize(ctx context.Context, order acme.Order) (cleanup func
 		done []presented
 	)
 	cleanup = func() { is.cleanUp(ctx, done) }
-	fail := func(err error) (func(), error) {
+	fail := func(err error) (func(), []*answer, error) {
 		cleanup()
-		return nil, err
+		return nil, nil, err
 	}
 
 	log := is.logger()
@@ -85,14 +93,11 @@ func (is *Issuer) authorize(ctx context.Context, order acme.Order) (cleanup func
 				return &SolverError{Challenge: p.chal, Op: "wait", Err: err}
 			}
 		}
-		if _, err := is.Client.AcceptChallenge(ctx, is.Account, p.chal); err != nil {
-			return fmt.Errorf("issue: accept %s challenge for %q: %w", p.chal.Type, p.chal.Identifier.Value, err)
-		}
-		return nil
+		return is.answer(ctx, order, answers[i])
 	}); err != nil {
 		return fail(err)
 	}
-	return cleanup, nil
+	return cleanup, answers, nil
 }
 
 // pick chooses the challenge of a to solve: the first type in the

@@ -94,13 +94,3 @@ func chooseChain(chains []acme.Chain, preferred string) (acme.Chain, error) {
 	}
 	return chains[0], nil
 }
-
-// matchKey checks that the issued leaf certifies key.
-func matchKey(leaf *x509.Certificate, key crypto.Signer) error {
-	type equaler interface{ Equal(crypto.PublicKey) bool }
-	pub, ok := key.Public().(equaler)
-	if !ok || !pub.Equal(leaf.PublicKey) {
-		return errors.New("issue: the issued certificate does not match the private key")
-	}
-	return nil
-}

@@ -67,6 +67,17 @@ type Issuer struct {
 	// CleanupTimeout bounds challenge clean-up once the order's context is
 	// done; zero means DefaultCleanupTimeout.
 	CleanupTimeout time.Duration
+	// ChallengeRetries is how many more times a challenge is answered when
+	// the CA reports its validation failed but leaves it open to another
+	// try (an "error" on a challenge still pending or processing, RFC 8555
+	// §8.2), before the order ends with a *ValidationError. Zero, the
+	// default, ends it at the first failure. A challenge or authorization
+	// the CA marks invalid is final whatever this says: a new order is
+	// needed.
+	ChallengeRetries int
+
+	// timing overrides defaultWatch (tests).
+	timing *watchTiming
 }
 
 // AccountSource supplies the account orders are placed with (see
@@ -81,7 +92,9 @@ type AccountSource interface {
 
 // Request says what certificate to obtain.
 type Request struct {
-	// Identifiers the certificate is for: see ParseIdentifiers. Required.
+	// Identifiers the certificate is for, in the canonical form
+	// ParseIdentifiers returns (others are refused with
+	// ErrInvalidIdentifier before any request). Required.
 	Identifiers []acme.Identifier
 	// KeyType of the new private key, when neither Key nor CSR is set.
 	// Empty means keys.EC256.
@@ -109,8 +122,9 @@ type Certificate struct {
 	Identifiers []acme.Identifier
 	// Key is the certificate's private key; nil when the Request gave a CSR.
 	Key crypto.Signer
-	// Chain is the chain chosen (leaf first) and Chains all the CA offered,
-	// the default first.
+	// Chain is the chain chosen (leaf first) and Chains all the CA offered
+	// that passed the checks of Obtain, in the CA's order (the default
+	// first, unless it failed them).
 	Chain  acme.Chain
 	Chains []acme.Chain
 	// Leaf is Chain.Certificates[0].
@@ -121,6 +135,15 @@ type Certificate struct {
 // Obtain runs one order to the end and returns the certificate. Every
 // challenge it presented is cleaned up before it returns, whatever
 // happened.
+//
+// Nothing malformed is sent: identifiers must be as ParseIdentifiers
+// returns them, or Obtain fails with ErrInvalidIdentifier before any
+// request. A validation the CA reports failed ends the order within
+// seconds with a *ValidationError in the CA's words, whatever status the
+// CA left the challenge in (see Issuer.ChallengeRetries). What the CA
+// issues is checked before it is returned (see BadCertificateError): a
+// certificate is returned only if its leaf names exactly the identifiers,
+// certifies the key (or the CSR's key) and chains by signature.
 func (is *Issuer) Obtain(ctx context.Context, req Request) (*Certificate, error) {
 	if err := is.check(); err != nil {
 		return nil, err
@@ -162,6 +185,9 @@ func (is *Issuer) precheck(req Request) error {
 		return fmt.Errorf("issue: %w: no identifiers", ErrInvalidIdentifier)
 	}
 	for _, id := range req.Identifiers {
+		if err := checkCanonical(id); err != nil {
+			return err
+		}
 		if len(is.candidates(id)) == 0 {
 			return &NoSolverError{Identifier: id, Have: is.solverTypes()}
 		}
@@ -201,14 +227,14 @@ func (is *Issuer) obtain(ctx context.Context, req Request) (*Certificate, error)
 	log.InfoContext(ctx, "order placed", "order", order.URL, "identifiers", len(req.Identifiers), "status", order.Status)
 
 	if order.Status == acme.StatusPending {
-		cleanup, err := is.authorize(ctx, order)
+		cleanup, answers, err := is.authorize(ctx, order)
 		if err != nil {
 			return nil, err
 		}
-		order, err = is.Client.WaitOrder(ctx, is.Account, order.URL)
+		order, err = is.awaitValidation(ctx, order, answers)
 		cleanup()
 		if err != nil {
-			return nil, fmt.Errorf("issue: %w", err)
+			return nil, err
 		}
 	}
 	if order.Status == acme.StatusReady {
@@ -224,6 +250,9 @@ func (is *Issuer) obtain(ctx context.Context, req Request) (*Certificate, error)
 			return nil, fmt.Errorf("issue: %w", err)
 		}
 	}
+	if order.Status == acme.StatusInvalid {
+		return nil, fmt.Errorf("issue: %w", is.orderError(ctx, order))
+	}
 	if order.Status != acme.StatusValid || order.CertificateURL == "" {
 		return nil, fmt.Errorf("issue: order %s ended %q without a certificate", order.URL, order.Status)
 	}
@@ -231,14 +260,9 @@ func (is *Issuer) obtain(ctx context.Context, req Request) (*Certificate, error)
 	if err != nil {
 		return nil, fmt.Errorf("issue: download certificate: %w", err)
 	}
-	chosen, err := chooseChain(chains, req.PreferredChain)
+	chosen, chains, err := is.verified(ctx, chains, req, key, csr)
 	if err != nil {
 		return nil, err
-	}
-	if key != nil {
-		if err := matchKey(chosen.Certificates[0], key); err != nil {
-			return nil, err
-		}
 	}
 	log.InfoContext(ctx, "certificate issued", "order", order.URL, "not_after", chosen.Certificates[0].NotAfter, "took", time.Since(start))
 	return &Certificate{
@@ -329,4 +353,22 @@ func (e *NoSolverError) Error() string {
 		s += fmt.Sprintf("; the CA offers: %v", e.Offered)
 	}
 	return s
+}
+
+// orderError builds the *acme.OrderError of an order found invalid
+// outside acme.Client.WaitOrder (as newOrder's answer): the order's
+// problem and its invalid authorizations, with their challenges' errors.
+func (is *Issuer) orderError(ctx context.Context, o acme.Order) *acme.OrderError {
+	e := &acme.OrderError{Order: o, Problem: o.Error}
+	for _, u := range o.Authorizations {
+		a, err := is.Client.GetAuthorization(ctx, is.Account, u)
+		if err != nil {
+			is.logger().DebugContext(ctx, "fetching an authorization of an invalid order failed", "authorization", u, "error", err)
+			continue
+		}
+		if a.Status == acme.StatusInvalid {
+			e.Authorizations = append(e.Authorizations, a)
+		}
+	}
+	return e
 }

@@ -1,0 +1,218 @@
+package issue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certkeeper/certkeeper/acme"
+)
+
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// checkValidationError checks that err reports the CA's words as the
+// error types the CLI maps to exit 5 (an *acme.OrderError, reached from a
+// *ValidationError) and that it came in time.
+func checkValidationError(t *testing.T, err error, took time.Duration, detail string) *ValidationError {
+	t.Helper()
+	if err == nil {
+		t.Fatal("Obtain succeeded, want a validation error")
+	}
+	if took > 10*time.Second {
+		t.Errorf("the failure took %v to report, want seconds", took)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want the CA's words, not a deadline", err)
+	}
+	if !strings.Contains(err.Error(), detail) {
+		t.Errorf("error %q does not quote the CA's %q", err, detail)
+	}
+	var oe *acme.OrderError
+	if !errors.As(err, &oe) {
+		t.Errorf("error %v is no *acme.OrderError (exit 5 in the CLI)", err)
+	}
+	var p *acme.Problem
+	if !errors.As(err, &p) || p.Detail != detail {
+		t.Errorf("error %v carries no *acme.Problem with the CA's detail (got %+v)", err, p)
+	}
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		return ve
+	}
+	return nil
+}
+
+// TestValidationFailureLeftOpen: a CA that leaves a failed challenge
+// pending (or processing) with an error attached, the order pending with
+// it, must not be waited on until the deadline: the failure is reported
+// within seconds in the CA's words, for each challenge type, whether the
+// CA validates during the answer (as step-ca does) or later.
+func TestValidationFailureLeftOpen(t *testing.T) {
+	t.Parallel()
+	for _, typ := range []acme.ChallengeType{acme.ChallengeHTTP01, acme.ChallengeTLSALPN01, acme.ChallengeDNS01} {
+		for _, status := range []acme.Status{acme.StatusPending, acme.StatusProcessing, acme.StatusInvalid} {
+			for _, sync := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s/%s/sync=%v", typ, status, sync), func(t *testing.T) {
+					t.Parallel()
+					ca := newStubCA(t)
+					ca.failFirst, ca.failStatus, ca.sync = -1, status, sync
+					ca.failDetail = "could not connect to validation target for " + string(typ)
+					is, fs := ca.issuer(typ)
+					start := time.Now()
+					cert, err := is.Obtain(ctxFor(t, 60*time.Second), Request{Identifiers: mustIDs(t, "h1.example.test", "h2.example.test")})
+					took := time.Since(start)
+					if cert != nil {
+						t.Fatal("a certificate was returned")
+					}
+					checkValidationError(t, err, took, ca.failDetail)
+					if n := ca.count("finalize"); n != 0 {
+						t.Errorf("%d finalize requests", n)
+					}
+					if p, c := fs.counts(); p != 2 || c != 2 {
+						t.Errorf("presented %d, cleaned up %d; want 2, 2", p, c)
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestValidationFailureDefaultTiming runs the same with the real watch
+// schedule: the hostile CA's failure is reported in seconds, not at the
+// deadline.
+func TestValidationFailureDefaultTiming(t *testing.T) {
+	t.Parallel()
+	ca := newStubCA(t)
+	ca.failFirst = -1
+	is, _ := ca.issuer(acme.ChallengeDNS01)
+	is.timing = nil
+	start := time.Now()
+	_, err := is.Obtain(ctxFor(t, 60*time.Second), Request{Identifiers: mustIDs(t, "*.example.test")})
+	ve := checkValidationError(t, err, time.Since(start), ca.failDetail)
+	if ve == nil || ve.Attempts != 1 || ve.Challenge.Type != acme.ChallengeDNS01 || ve.Challenge.Status != acme.StatusPending {
+		t.Errorf("ValidationError %+v, want one attempt of a pending dns-01 challenge", ve)
+	}
+	if !strings.Contains(err.Error(), `by dns-01 (challenge pending, authorization pending, answered once)`) {
+		t.Errorf("error %q does not say what was left in which state", err)
+	}
+}
+
+// TestChallengeRetries: asked to, the issuer answers a challenge the CA
+// left open again, a bounded number of times.
+func TestChallengeRetries(t *testing.T) {
+	t.Parallel()
+	for _, sync := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sync=%v", sync), func(t *testing.T) {
+			t.Parallel()
+			ca := newStubCA(t)
+			ca.failFirst, ca.sync = 2, sync
+			is, _ := ca.issuer(acme.ChallengeHTTP01)
+			is.ChallengeRetries = 2
+			cert, err := is.Obtain(ctxFor(t, 60*time.Second), Request{Identifiers: mustIDs(t, "retry.example.test")})
+			if err != nil {
+				t.Fatalf("with 2 retries against 2 failures: %v", err)
+			}
+			if cert.Leaf.DNSNames[0] != "retry.example.test" {
+				t.Errorf("leaf names %v", cert.Leaf.DNSNames)
+			}
+			for _, c := range ca.chals {
+				if c.typ == acme.ChallengeHTTP01 && c.answers != 3 {
+					t.Errorf("challenge answered %d times, want 3", c.answers)
+				}
+			}
+
+			ca = newStubCA(t)
+			ca.failFirst, ca.sync = 2, sync
+			is, _ = ca.issuer(acme.ChallengeHTTP01)
+			is.ChallengeRetries = 1
+			start := time.Now()
+			_, err = is.Obtain(ctxFor(t, 60*time.Second), Request{Identifiers: mustIDs(t, "retry.example.test")})
+			ve := checkValidationError(t, err, time.Since(start), ca.failDetail)
+			if ve == nil || ve.Attempts != 2 {
+				t.Errorf("ValidationError %+v, want 2 attempts", ve)
+			}
+			if !strings.Contains(err.Error(), "answered 2 times") {
+				t.Errorf("error %q does not count the answers", err)
+			}
+		})
+	}
+}
+
+// TestRetryDoesNotReviveInvalid: an invalid challenge is final whatever
+// ChallengeRetries says.
+func TestRetryDoesNotReviveInvalid(t *testing.T) {
+	t.Parallel()
+	ca := newStubCA(t)
+	ca.failFirst, ca.failStatus = 1, acme.StatusInvalid
+	is, _ := ca.issuer(acme.ChallengeHTTP01)
+	is.ChallengeRetries = 3
+	start := time.Now()
+	_, err := is.Obtain(ctxFor(t, 60*time.Second), Request{Identifiers: mustIDs(t, "inv.example.test")})
+	checkValidationError(t, err, time.Since(start), ca.failDetail)
+	if n := ca.count("chal"); n != 1 {
+		t.Errorf("%d challenge requests, want 1", n)
+	}
+}
+
+// TestEarlierErrorIsNotThisFailure: a challenge that carries the error of
+// an earlier attempt (a reused pending authorization) is answered, and
+// the old error is not taken for the new validation's result.
+func TestEarlierErrorIsNotThisFailure(t *testing.T) {
+	t.Parallel()
+	ca := newStubCA(t)
+	ca.reuseError = &stubProblem{Type: "urn:ietf:params:acme:error:connection", Detail: "could not connect to validation target", Status: 400}
+	is, _ := ca.issuer(acme.ChallengeHTTP01)
+	if _, err := is.Obtain(ctxFor(t, 60*time.Second), Request{Identifiers: mustIDs(t, "again.example.test")}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAuthorizationInvalidBeforeAnswer: an authorization the CA holds
+// invalid from the start is reported in the CA's words, not as a bare
+// status.
+func TestAuthorizationInvalidBeforeAnswer(t *testing.T) {
+	t.Parallel()
+	ca := newStubCA(t)
+	is, _ := ca.issuer(acme.ChallengeHTTP01)
+	ca.reuseError = &stubProblem{Type: "urn:ietf:params:acme:error:caa", Detail: "CAA record forbids issuance", Status: 403}
+	ca.invalidAuthz = true
+	_, err := is.Obtain(ctxFor(t, 30*time.Second), Request{Identifiers: mustIDs(t, "caa.example.test")})
+	checkValidationError(t, err, 0, "CAA record forbids issuance")
+	if n := ca.count("chal"); n != 0 {
+		t.Errorf("%d challenge requests, want 0", n)
+	}
+}
+
+func mustIDs(t *testing.T, names ...string) []acme.Identifier {
+	t.Helper()
+	ids, err := ParseIdentifiers(names...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// TestDeadlineNamesWhatWasAwaited: a CA that never validates (the
+// challenge stays pending without an error) ends at the caller's
+// deadline, and the error says which challenges were awaited in what
+// state.
+func TestDeadlineNamesWhatWasAwaited(t *testing.T) {
+	t.Parallel()
+	ca := newStubCA(t)
+	ca.ignoreAnswers = true
+	is, _ := ca.issuer(acme.ChallengeHTTP01)
+	_, err := is.Obtain(ctxFor(t, time.Second), Request{Identifiers: mustIDs(t, "slow.example.test")})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want a deadline", err)
+	}
+	if want := `waiting for the CA to validate "slow.example.test" by http-01 (challenge pending, authorization pending, answered once)`; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
+}
