@@ -217,10 +217,14 @@ func (s *Solver) Wait(ctx context.Context, chal acme.Challenge) error {
 		return sleep(ctx, s.Propagation.Delay)
 	}
 	start := time.Now()
-	if err := s.Propagation.Wait(ctx, &s.Resolver, p.zone, p.fqdn, p.value); err != nil {
+	prop := s.Propagation
+	if prop.Logger == nil {
+		prop.Logger = s.logger()
+	}
+	if err := prop.Wait(ctx, &s.Resolver, p.zone, p.fqdn, p.value); err != nil {
 		return err
 	}
-	s.logger().InfoContext(ctx, "TXT record served by every authoritative server", "name", p.fqdn, "zone", p.zone, "took", time.Since(start))
+	s.logger().InfoContext(ctx, "TXT record served by every authoritative server reached", "name", p.fqdn, "zone", p.zone, "took", time.Since(start))
 	return nil
 }
 
