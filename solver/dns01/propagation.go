@@ -311,10 +311,14 @@ func (p Propagation) ask(ctx context.Context, targets []*target, fqdn, value str
 				t.ServerAnswer, t.fails = a, 0
 				return
 			}
-			t.ServerAnswer = a
 			if ctx.Err() != nil {
+				// Cut short by the context: keep the last answer, if any.
+				if t.Rcode == "" && t.Err == nil {
+					t.ServerAnswer = a
+				}
 				return
 			}
+			t.ServerAnswer = a
 			t.fails++
 			if unreachable(a.Err) || t.fails >= unreachableAfter {
 				t.Unreachable = true
