@@ -50,8 +50,9 @@ type Propagation struct {
 	// QueryTimeout bounds each query. 0 means 5 s.
 	QueryTimeout time.Duration
 	// Logger receives the progress of the check: a warning for each
-	// address given up as unreachable, a debug line for each check that
-	// is not yet complete. nil logs nothing (a Solver passes its own).
+	// address given up as unreachable, a line for each check that is not
+	// yet complete (Info for the first, Debug after). nil logs nothing (a
+	// Solver passes its own).
 	Logger *slog.Logger
 }
 
@@ -240,7 +241,11 @@ func (p Propagation) Wait(ctx context.Context, r *Resolver, zone, fqdn, value st
 		case st.noneReachable:
 			return fail(checks, ErrUnreachable)
 		}
-		log.DebugContext(ctx, "TXT record not yet served everywhere", "name", dns.Fqdn(fqdn), "zone", zone, "checks", checks, "lagging", st.lagging, "no_answer", st.pending, "unreachable", st.unreachable)
+		level := slog.LevelDebug
+		if checks == 1 {
+			level = slog.LevelInfo
+		}
+		log.Log(ctx, level, "TXT record not yet served by every name server: waiting", "name", dns.Fqdn(fqdn), "zone", zone, "checks", checks, "lagging", st.lagging, "no_answer", st.pending, "unreachable", st.unreachable)
 		if err := sleep(ctx, interval); err != nil {
 			return fail(checks, err)
 		}

@@ -202,6 +202,8 @@ func TestPropagationLaggingBesideUnreachable(t *testing.T) {
 	closed := closedUDPPort(t, "127.0.0.1")
 	sv := solverFor(s)
 	sv.Propagation = dns01.Propagation{Servers: []string{s.Addr, stale.Addr(), closed}, Interval: 50 * time.Millisecond, Timeout: 500 * time.Millisecond}
+	var progress logBuffer
+	sv.Logger = progress.logger()
 	ctx := testCtx(t)
 	c := dnsChal("mixed.example.test", "k.thumb")
 	if err := sv.Present(ctx, c); err != nil {
@@ -217,6 +219,10 @@ func TestPropagationLaggingBesideUnreachable(t *testing.T) {
 			t.Errorf("error lacks %q: %s", want, msg)
 		}
 	}
+	if l := progress.String(); !strings.Contains(l, "not yet served by every name server") || !strings.Contains(l, stale.Addr()+" answered NOERROR") ||
+		!strings.Contains(l, "name server unreachable") || !strings.Contains(l, closed) {
+		t.Errorf("the progress log does not name the lagging and the unreachable server:\n%s", l)
+	}
 	// Without the lagging server the unreachable one is only reported.
 	var log logBuffer
 	sv.Propagation.Servers = []string{s.Addr, closed}
@@ -226,5 +232,52 @@ func TestPropagationLaggingBesideUnreachable(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "some could not be checked") || !strings.Contains(log.String(), closed) {
 		t.Errorf("log does not report %s:\n%s", closed, log.String())
+	}
+}
+
+// TestResolverSkipsSilentServer: a resolver that does not answer costs
+// one timeout, not one per query: the next queries start with the
+// server that answered.
+func TestResolverSkipsSilentServer(t *testing.T) {
+	t.Parallel()
+	s := startZones(t)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	var mu sync.Mutex
+	received := 0
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return
+			}
+			mu.Lock()
+			received++
+			mu.Unlock()
+		}
+	}()
+	r := &dns01.Resolver{Servers: []string{pc.LocalAddr().String(), s.Addr}, Timeout: 200 * time.Millisecond}
+	ctx := testCtx(t)
+	if z, err := r.FindZone(ctx, "_acme-challenge.a.b.example.test"); err != nil || z != "example.test." {
+		t.Fatalf("FindZone = %q, %v", z, err)
+	}
+	if _, err := r.NameServers(ctx, "example.test.", s.Port); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := received
+		mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if n > 1 || time.Now().After(deadline) {
+			t.Fatalf("the silent resolver was asked %d times, want once", n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
