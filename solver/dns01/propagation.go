@@ -132,16 +132,17 @@ func (e *PropagationError) Error() string {
 	if e.Zone == "" {
 		where = "every server asked"
 	}
-	s := fmt.Sprintf("dns01: TXT %s %q not served by %s after %v (%d checks)",
-		e.FQDN, e.Value, where, e.Elapsed.Round(time.Millisecond), e.Checks)
-	if len(lagging) > 0 {
-		s += ": " + strings.Join(lagging, "; ")
-	}
+	parts := lagging
 	if len(unreachable) > 0 {
-		s += "; not reached: " + strings.Join(unreachable, "; ")
+		parts = append(parts, "not reached: "+strings.Join(unreachable, "; "))
 	}
 	if len(ok) > 0 {
-		s += "; served by " + strings.Join(ok, ", ")
+		parts = append(parts, "served by "+strings.Join(ok, ", "))
+	}
+	s := fmt.Sprintf("dns01: TXT %s %q not served by %s after %v (%d checks)",
+		e.FQDN, e.Value, where, e.Elapsed.Round(time.Millisecond), e.Checks)
+	if len(parts) > 0 {
+		s += ": " + strings.Join(parts, "; ")
 	}
 	return s + ": " + e.Err.Error()
 }
