@@ -213,6 +213,7 @@ func TestPropagationLaggingBesideUnreachable(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want the deadline: %s lags", err, stale.Addr())
 	}
+	t.Log(err)
 	msg := err.Error()
 	for _, want := range []string{stale.Addr() + " answered NOERROR with no TXT record", "not reached: " + closed + ": unreachable (", "served by " + s.Addr} {
 		if !strings.Contains(msg, want) {
