@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -340,17 +339,6 @@ func (p Propagation) ask(ctx context.Context, targets []*target, fqdn, value str
 		}
 	}
 	return gone
-}
-
-// unreachable reports whether err says that an address cannot be
-// reached from this host at all (rather than that a packet was lost).
-func unreachable(err error) bool {
-	for _, e := range []error{syscall.ECONNREFUSED, syscall.ENETUNREACH, syscall.EHOSTUNREACH, syscall.EADDRNOTAVAIL, syscall.EAFNOSUPPORT} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
 }
 
 // queryTXT asks one server for the TXT records at fqdn: without recursion
