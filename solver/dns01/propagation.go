@@ -59,6 +59,17 @@ type Propagation struct {
 // could reach none of the authoritative servers.
 var ErrUnreachable = errors.New("no authoritative server could be reached")
 
+// ended reports whether ctx is done or past its deadline: the net
+// package times a dial out at the deadline itself, before ctx.Err says
+// so.
+func ended(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
+}
+
 // unreachableAfter is how many checks in a row an address may go without
 // an answer (timing out, say) before it is given up as unreachable.
 const unreachableAfter = 2
@@ -316,7 +327,7 @@ func (p Propagation) ask(ctx context.Context, targets []*target, fqdn, value str
 				t.ServerAnswer, t.fails = a, 0
 				return
 			}
-			if ctx.Err() != nil {
+			if ended(ctx) {
 				// Cut short by the context: keep the last answer, if any.
 				if t.Rcode == "" && t.Err == nil {
 					t.ServerAnswer = a
