@@ -206,13 +206,12 @@ func (s *Solver) givenZone(fqdn string) string {
 // needsZone says what needs the zone of a record, or "" when nothing
 // does.
 func (s *Solver) needsZone() string {
-	const give = "give the zone (Solver.Zones; zones in [solvers.dns01])"
 	if zo, ok := s.Provider.(ZoneOptional); !ok || !zo.ZoneOptional() {
-		return "the provider needs it: " + give
+		return "the provider needs it: give it in Solver.Zones"
 	}
 	if !s.NoPropagationCheck && len(s.Propagation.Servers) == 0 {
-		return "the propagation check needs it to find the name servers: " + give +
-			", the servers to ask (Propagation.Servers; check_servers) or turn the check off"
+		return "the propagation check needs it to find the name servers: give the zone (Solver.Zones), " +
+			"the servers to ask (Propagation.Servers: check_servers, -dns-check-server) or turn the check off"
 	}
 	return ""
 }
