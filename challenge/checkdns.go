@@ -2,7 +2,6 @@ package challenge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -69,12 +68,20 @@ func CheckDNS01(ctx context.Context, resolver string, chal acme.Challenge) error
 
 // lookupTXT returns the TXT strings at name (each record's strings
 // joined, as the CA does) after following CNAMEs, and the name they were
-// found at.
+// found at. It follows at most maxCNAMEHops CNAMEs in all, whether they
+// come in one answer or in several, and stops at a name it has already
+// passed: a loop is an error, never a spin.
 func lookupTXT(ctx context.Context, resolver, name string) ([]string, string, error) {
 	c := &dns.Client{}
-	for hop := 0; hop <= maxCNAMEHops; hop++ {
+	cur := dns.Fqdn(name)
+	chain := []string{cur}
+	seen := map[string]bool{strings.ToLower(cur): true}
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, cur, err
+		}
 		m := new(dns.Msg)
-		m.SetQuestion(dns.Fqdn(name), dns.TypeTXT)
+		m.SetQuestion(cur, dns.TypeTXT)
 		m.RecursionDesired = true
 		m.SetEdns0(4096, false)
 		r, _, err := c.ExchangeContext(ctx, m, resolver)
@@ -83,45 +90,51 @@ func lookupTXT(ctx context.Context, resolver, name string) ([]string, string, er
 			r, _, err = tcp.ExchangeContext(ctx, m, resolver)
 		}
 		if err != nil {
-			return nil, name, err
+			return nil, cur, err
 		}
 		switch r.Rcode {
 		case dns.RcodeSuccess:
 		case dns.RcodeNameError:
-			return nil, name, fmt.Errorf("name does not exist (NXDOMAIN)")
+			return nil, cur, fmt.Errorf("name does not exist (NXDOMAIN)")
 		default:
-			return nil, name, fmt.Errorf("server answered %s", dns.RcodeToString[r.Rcode])
+			return nil, cur, fmt.Errorf("server answered %s", dns.RcodeToString[r.Rcode])
 		}
 		// Walk the answer section: a recursive resolver puts the CNAME
 		// chain and the target's records in one answer.
-		cur := dns.Fqdn(name)
-		var txts []string
-		for changed := true; changed; {
-			changed = false
+		asked := cur
+		for {
+			next := ""
 			for _, rr := range r.Answer {
-				if !strings.EqualFold(rr.Header().Name, cur) {
-					continue
-				}
-				if cn, ok := rr.(*dns.CNAME); ok {
-					cur = cn.Target
-					changed = true
+				if cn, ok := rr.(*dns.CNAME); ok && strings.EqualFold(cn.Hdr.Name, cur) {
+					next = dns.Fqdn(cn.Target)
 					break
 				}
 			}
+			if next == "" {
+				break
+			}
+			chain = append(chain, next)
+			if seen[strings.ToLower(next)] {
+				return nil, cur, fmt.Errorf("CNAME loop: %s", strings.Join(chain, " -> "))
+			}
+			if len(chain) > maxCNAMEHops+1 {
+				return nil, cur, fmt.Errorf("more than %d CNAMEs: %s", maxCNAMEHops, strings.Join(chain, " -> "))
+			}
+			seen[strings.ToLower(next)] = true
+			cur = next
 		}
+		var txts []string
 		for _, rr := range r.Answer {
 			if t, ok := rr.(*dns.TXT); ok && strings.EqualFold(t.Hdr.Name, cur) {
 				txts = append(txts, strings.Join(t.Txt, ""))
 			}
 		}
-		if len(txts) > 0 || strings.EqualFold(cur, dns.Fqdn(name)) {
+		if len(txts) > 0 || strings.EqualFold(cur, asked) {
 			return txts, cur, nil
 		}
 		// The answer ended at a CNAME target without its records
 		// (a non-recursive server): ask again for the target.
-		name = cur
 	}
-	return nil, name, errors.New("too many CNAMEs")
 }
 
 // matchPersist reports why record does not satisfy the dns-persist-01

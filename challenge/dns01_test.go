@@ -241,3 +241,28 @@ func TestCheckDNS01(t *testing.T) {
 		t.Fatalf("silent resolver: took %v, ctx not honoured", time.Since(start))
 	}
 }
+
+// TestCheckDNS01CNAMELoop: a resolver answering "a CNAME b", "b CNAME a"
+// (in one answer, as a recursive resolver does) must give an error that
+// names the loop, well within the context's deadline.
+func TestCheckDNS01CNAMELoop(t *testing.T) {
+	srv := startDNS(t)
+	srv.set(`_acme-challenge.loop.example. 60 IN CNAME b.loop.example.`,
+		`b.loop.example. 60 IN CNAME _acme-challenge.loop.example.`)
+	chal := acme.Challenge{Type: acme.ChallengeDNS01, Identifier: acme.Identifier{Type: acme.IdentifierDNS, Value: "loop.example"}, KeyAuthorization: testKeyAuth}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- CheckDNS01(ctx, srv.addr, chal) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "CNAME loop") || !strings.Contains(err.Error(), "b.loop.example.") {
+			t.Fatalf("CNAME loop: %v", err)
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("CNAME loop: returned only when the context ended: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("CheckDNS01 on a CNAME loop did not return 3 s after its 2 s deadline")
+	}
+}

@@ -192,3 +192,6 @@ func (p *Provider) AddTXT(ctx context.Context, zone, fqdn, value string) error {
 // RemoveTXT does nothing: acme-dns keeps the two latest values and drops
 // older ones itself.
 func (p *Provider) RemoveTXT(ctx context.Context, zone, fqdn, value string) error { return nil }
+
+// ZoneOptional reports true: the zone is not used (dns01.ZoneOptional).
+func (p *Provider) ZoneOptional() bool { return true }

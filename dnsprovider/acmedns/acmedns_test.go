@@ -20,7 +20,10 @@ import (
 	"github.com/certkeeper/certkeeper/solver/dns01"
 )
 
-var _ dns01.Provider = (*acmedns.Provider)(nil)
+var (
+	_ dns01.Provider     = (*acmedns.Provider)(nil)
+	_ dns01.ZoneOptional = (*acmedns.Provider)(nil)
+)
 
 // stub speaks acme-dns's API (register, update) and publishes each
 // account's two latest values in BIND, as acme-dns serves them.

@@ -10,12 +10,19 @@
 // its environment:
 //
 //	CERTKEEPER_DNS_ACTION  present or cleanup
-//	CERTKEEPER_DNS_ZONE    the zone holding FQDN, e.g. "example.com."
+//	CERTKEEPER_DNS_ZONE    the zone holding FQDN, e.g. "example.com.", or
+//	                       "" when it could not be found (see below)
 //	CERTKEEPER_DNS_FQDN    e.g. "_acme-challenge.www.example.com."
 //	CERTKEEPER_DNS_VALUE   the TXT value
 //
 // "present" must add VALUE to the TXT records at FQDN, keeping others;
 // "cleanup" must delete that value only. Exit status 0 means done.
+//
+// The zone is only a hint (the Provider is a dns01.ZoneOptional): when
+// the dns01.Solver cannot find it, because its resolvers do not answer
+// SOA queries for instance, it runs the program with an empty
+// CERTKEEPER_DNS_ZONE and logs why. Give the zones in dns01.Solver.Zones
+// to have them without any lookup.
 package exec
 
 import (
@@ -63,6 +70,10 @@ func (p *Provider) AddTXT(ctx context.Context, zone, fqdn, value string) error {
 func (p *Provider) RemoveTXT(ctx context.Context, zone, fqdn, value string) error {
 	return p.run(ctx, "cleanup", zone, fqdn, value)
 }
+
+// ZoneOptional reports true (dns01.ZoneOptional): the zone is a hint to
+// the program, CERTKEEPER_DNS_ZONE, empty when it could not be found.
+func (p *Provider) ZoneOptional() bool { return true }
 
 func (p *Provider) run(ctx context.Context, action, zone, fqdn, value string) error {
 	if p.Command == "" {

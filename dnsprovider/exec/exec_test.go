@@ -14,7 +14,10 @@ import (
 	"github.com/certkeeper/certkeeper/solver/dns01"
 )
 
-var _ dns01.Provider = (*exec.Provider)(nil)
+var (
+	_ dns01.Provider     = (*exec.Provider)(nil)
+	_ dns01.ZoneOptional = (*exec.Provider)(nil)
+)
 
 func script(t *testing.T, body string) string {
 	t.Helper()

@@ -77,10 +77,14 @@ func (p *Provider) AddTXT(ctx context.Context, zone, fqdn, value string) error {
 }
 
 // RemoveTXT deletes the TXT record with value at fqdn, leaving any other
-// record at fqdn in place.
+// record at fqdn in place. An empty zone is found as AddTXT finds it.
 func (p *Provider) RemoveTXT(ctx context.Context, zone, fqdn, value string) error {
 	return p.update(ctx, zone, fqdn, value, false)
 }
+
+// ZoneOptional reports true (dns01.ZoneOptional): given no zone, the
+// Provider asks Server, the primary, for it.
+func (p *Provider) ZoneOptional() bool { return true }
 
 func (p *Provider) update(ctx context.Context, zone, fqdn, value string, add bool) error {
 	if p.Server == "" {

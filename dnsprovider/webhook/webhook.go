@@ -35,7 +35,9 @@ const (
 // Request is the JSON body sent.
 type Request struct {
 	Action Action `json:"action"`
-	// Zone is the zone holding FQDN, fully qualified.
+	// Zone is the zone holding FQDN, fully qualified; "" when the
+	// solver could not find it (its DNS servers do not answer SOA
+	// queries, say) and was given none.
 	Zone string `json:"zone"`
 	// FQDN is the record's owner name, fully qualified with a trailing dot.
 	FQDN  string `json:"fqdn"`
@@ -62,6 +64,10 @@ func (p *Provider) AddTXT(ctx context.Context, zone, fqdn, value string) error {
 func (p *Provider) RemoveTXT(ctx context.Context, zone, fqdn, value string) error {
 	return p.send(ctx, Request{Action: ActionRemove, Zone: zone, FQDN: fqdn, Value: value})
 }
+
+// ZoneOptional reports true (dns01.ZoneOptional): the zone is a hint to
+// the endpoint, sent as "" when the solver could not find it.
+func (p *Provider) ZoneOptional() bool { return true }
 
 func (p *Provider) send(ctx context.Context, r Request) error {
 	if p.URL == "" {

@@ -13,7 +13,10 @@ import (
 	"github.com/certkeeper/certkeeper/solver/dns01"
 )
 
-var _ dns01.Provider = (*webhook.Provider)(nil)
+var (
+	_ dns01.Provider     = (*webhook.Provider)(nil)
+	_ dns01.ZoneOptional = (*webhook.Provider)(nil)
+)
 
 func TestAddRemove(t *testing.T) {
 	t.Parallel()

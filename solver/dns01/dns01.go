@@ -7,7 +7,9 @@
 // acme-dns, any libdns provider: see the dnsprovider packages): it follows
 // CNAMEs of the record's name to the zone that really holds it, has the
 // Provider add the value, checks that every authoritative server of that
-// zone serves it (Propagation), and removes exactly that value afterwards.
+// zone serves it (Propagation: a server lags only when it answers without
+// the value; addresses this host cannot reach are reported, not waited
+// for), and removes exactly that value afterwards.
 // Callback is the lower-level alternative, with functions of your own.
 // Resolver and Propagation can also be used alone.
 package dns01

@@ -2,9 +2,12 @@ package dns01
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -15,6 +18,16 @@ import (
 // server it reaches, and one lagging secondary fails the validation. The
 // zero value asks every address of every NS of the zone on port 53,
 // every 2 s, for up to 2 minutes.
+//
+// A server lags only when it answers without the value. A server with
+// several addresses (an IPv4 and an IPv6 one, say) counts as one: it
+// passes when every address that answers serves the value and at least
+// one does. An address that cannot be reached (network unreachable,
+// connection refused: at once; a timeout: twice in a row) is reported,
+// in the log and in the error, and is not asked again: it does not hold
+// up the check, so an IPv6 address on an IPv4-only host costs nothing.
+// When no authoritative server can be reached at all, Wait fails at once
+// with ErrUnreachable.
 type Propagation struct {
 	// Servers, if set, are asked (host:port) instead of the zone's NS
 	// records: for a hidden primary, a test server on another port, or
@@ -35,7 +48,31 @@ type Propagation struct {
 	Timeout time.Duration
 	// QueryTimeout bounds each query. 0 means 5 s.
 	QueryTimeout time.Duration
+	// Logger receives the progress of the check: a warning for each
+	// address given up as unreachable, a line for each check that is not
+	// yet complete (Info for the first, Debug after). nil logs nothing (a
+	// Solver passes its own).
+	Logger *slog.Logger
 }
+
+// ErrUnreachable is wrapped by the *PropagationError of a check that
+// could reach none of the authoritative servers.
+var ErrUnreachable = errors.New("no authoritative server could be reached")
+
+// ended reports whether ctx is done or past its deadline: the net
+// package times a dial out at the deadline itself, before ctx.Err says
+// so.
+func ended(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
+}
+
+// unreachableAfter is how many checks in a row an address may go without
+// an answer (timing out, say) before it is given up as unreachable.
+const unreachableAfter = 2
 
 // ServerAnswer is what one server said when asked for the record.
 type ServerAnswer struct {
@@ -52,6 +89,10 @@ type ServerAnswer struct {
 	Err error
 	// OK reports whether the value was among TXT.
 	OK bool
+	// Unreachable reports that the address was given up: Err said it
+	// cannot be reached, or it timed out in several checks in a row. It
+	// was not asked again and did not hold up the check.
+	Unreachable bool
 }
 
 func (a ServerAnswer) String() string {
@@ -60,6 +101,8 @@ func (a ServerAnswer) String() string {
 		who = "resolver " + who
 	}
 	switch {
+	case a.Err != nil && a.Unreachable:
+		return fmt.Sprintf("%s: unreachable (%v)", who, a.Err)
 	case a.Err != nil:
 		return fmt.Sprintf("%s: no answer (%v)", who, a.Err)
 	case len(a.TXT) == 0:
@@ -70,31 +113,46 @@ func (a ServerAnswer) String() string {
 }
 
 // PropagationError is returned when the record did not reach every server
-// in time. It lists what each server answered last.
+// in time, or when no server could be reached. It lists what each server
+// answered last.
 type PropagationError struct {
 	FQDN, Value string
 	Zone        string
 	Elapsed     time.Duration
 	Checks      int
 	Answers     []ServerAnswer
-	// Err is why the wait ended: context.DeadlineExceeded or
-	// context.Canceled.
+	// Err is why the wait ended: context.DeadlineExceeded,
+	// context.Canceled or ErrUnreachable.
 	Err error
 }
 
 func (e *PropagationError) Error() string {
-	var missing, ok []string
+	var lagging, unreachable, ok []string
 	for _, a := range e.Answers {
-		if a.OK {
+		switch {
+		case a.OK:
 			ok = append(ok, a.Server.String())
-		} else {
-			missing = append(missing, a.String())
+		case a.Err != nil:
+			unreachable = append(unreachable, a.String())
+		default:
+			lagging = append(lagging, a.String())
 		}
 	}
-	s := fmt.Sprintf("dns01: TXT %s %q not served by every server of zone %s after %v (%d checks): %s",
-		e.FQDN, e.Value, e.Zone, e.Elapsed.Round(time.Millisecond), e.Checks, strings.Join(missing, "; "))
+	where := "every server of zone " + e.Zone
+	if e.Zone == "" {
+		where = "every server asked"
+	}
+	parts := lagging
+	if len(unreachable) > 0 {
+		parts = append(parts, "not reached: "+strings.Join(unreachable, "; "))
+	}
 	if len(ok) > 0 {
-		s += "; served by " + strings.Join(ok, ", ")
+		parts = append(parts, "served by "+strings.Join(ok, ", "))
+	}
+	s := fmt.Sprintf("dns01: TXT %s %q not served by %s after %v (%d checks)",
+		e.FQDN, e.Value, where, e.Elapsed.Round(time.Millisecond), e.Checks)
+	if len(parts) > 0 {
+		s += ": " + strings.Join(parts, "; ")
 	}
 	return s + ": " + e.Err.Error()
 }
@@ -111,13 +169,29 @@ func (p Propagation) servers(ctx context.Context, r *Resolver, zone string) ([]N
 		}
 		return out, nil
 	}
+	if zone == "" {
+		return nil, errors.New("dns01: propagation check: no zone to find the name servers of, and no Propagation.Servers")
+	}
 	return r.NameServers(ctx, zone, p.Port)
+}
+
+// target is one address asked in the check, and what it said last.
+type target struct {
+	ServerAnswer
+	// key groups the addresses of one server: its host name, or its
+	// address when it has none.
+	key      string
+	fails    int  // checks in a row without an answer
+	reported bool // given up and logged
 }
 
 // Wait returns once every authoritative server of zone (and every one of
 // Resolvers) serves value in the TXT records at fqdn, asking them all
-// again every Interval. It finds the servers through r. On timeout it
-// returns a *PropagationError naming each server and its last answer.
+// again every Interval; see Propagation for how servers with several
+// addresses and unreachable addresses count. It finds the servers
+// through r. On timeout it returns a *PropagationError naming each server
+// and its last answer; when no authoritative server can be reached, it
+// returns one wrapping ErrUnreachable at once.
 func (p Propagation) Wait(ctx context.Context, r *Resolver, zone, fqdn, value string) error {
 	start := time.Now()
 	timeout := p.Timeout
@@ -128,6 +202,10 @@ func (p Propagation) Wait(ctx context.Context, r *Resolver, zone, fqdn, value st
 	if interval <= 0 {
 		interval = 2 * time.Second
 	}
+	log := p.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := sleep(ctx, p.Delay); err != nil {
@@ -137,40 +215,141 @@ func (p Propagation) Wait(ctx context.Context, r *Resolver, zone, fqdn, value st
 	if err != nil {
 		return err
 	}
-	var answers []ServerAnswer
+	targets := make([]*target, 0, len(servers)+len(p.Resolvers))
+	for _, ns := range servers {
+		key := ns.Host
+		if key == "" {
+			key = ns.Addr
+		}
+		targets = append(targets, &target{ServerAnswer: ServerAnswer{Server: ns}, key: key})
+	}
+	for _, res := range p.Resolvers {
+		targets = append(targets, &target{ServerAnswer: ServerAnswer{Server: NameServer{Addr: res}, Resolver: true}, key: "resolver " + res})
+	}
+	fail := func(checks int, err error) error {
+		answers := make([]ServerAnswer, len(targets))
+		for i, t := range targets {
+			answers[i] = t.ServerAnswer
+		}
+		return &PropagationError{FQDN: dns.Fqdn(fqdn), Value: value, Zone: zone, Elapsed: time.Since(start), Checks: checks, Answers: answers, Err: err}
+	}
 	for checks := 1; ; checks++ {
-		answers = p.ask(ctx, servers, fqdn, value)
-		done := true
-		for _, a := range answers {
-			done = done && a.OK
+		gone := p.ask(ctx, targets, fqdn, value)
+		if ctx.Err() != nil {
+			// Answers cut short by the context say nothing of the servers.
+			return fail(checks, ctx.Err())
 		}
-		if done {
+		for _, t := range gone {
+			log.WarnContext(ctx, "name server unreachable: not waiting for it", "name", dns.Fqdn(fqdn), "zone", zone, "server", t.Server.String(), "resolver", t.Resolver, "error", t.Err)
+		}
+		st := judge(targets)
+		switch {
+		case st.done:
+			if len(st.unreachable) > 0 {
+				log.WarnContext(ctx, "TXT record served by every name server reached; some could not be checked", "name", dns.Fqdn(fqdn), "zone", zone, "checks", checks, "unreachable", st.unreachable)
+			}
 			return nil
+		case st.noneReachable:
+			return fail(checks, ErrUnreachable)
 		}
+		level := slog.LevelDebug
+		if checks == 1 {
+			level = slog.LevelInfo
+		}
+		log.Log(ctx, level, "TXT record not yet served by every name server: waiting", "name", dns.Fqdn(fqdn), "zone", zone, "checks", checks, "lagging", st.lagging, "no_answer", st.pending, "unreachable", st.unreachable)
 		if err := sleep(ctx, interval); err != nil {
-			return &PropagationError{FQDN: dns.Fqdn(fqdn), Value: value, Zone: zone, Elapsed: time.Since(start), Checks: checks, Answers: answers, Err: err}
+			return fail(checks, err)
 		}
 	}
 }
 
-// ask queries every server once, in parallel.
-func (p Propagation) ask(ctx context.Context, servers []NameServer, fqdn, value string) []ServerAnswer {
-	out := make([]ServerAnswer, len(servers)+len(p.Resolvers))
-	done := make(chan struct{})
-	for i := range out {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			if i < len(servers) {
-				out[i] = queryTXT(ctx, servers[i], fqdn, value, false, p.QueryTimeout)
-			} else {
-				out[i] = queryTXT(ctx, NameServer{Addr: p.Resolvers[i-len(servers)]}, fqdn, value, true, p.QueryTimeout)
+// state sums up one check.
+type state struct {
+	done          bool     // nothing lags or is pending, and a server has the value
+	noneReachable bool     // every authoritative server is unreachable
+	lagging       []string // answered without the value
+	pending       []string // no answer yet, not given up
+	unreachable   []string // given up
+}
+
+// judge sums up the targets' last answers, server by server.
+func judge(targets []*target) state {
+	var st state
+	type server struct{ ok, lagging, pending, reached bool }
+	servers := map[string]*server{}
+	var authoritative []string
+	for _, t := range targets {
+		s := servers[t.key]
+		if s == nil {
+			s = &server{}
+			servers[t.key] = s
+			if !t.Resolver {
+				authoritative = append(authoritative, t.key)
 			}
-		}()
+		}
+		switch {
+		case t.Unreachable:
+			st.unreachable = append(st.unreachable, t.String())
+			continue
+		case t.Err != nil:
+			s.pending = true
+			st.pending = append(st.pending, t.String())
+		case t.OK:
+			s.ok = true
+		default:
+			s.lagging = true
+			st.lagging = append(st.lagging, t.String())
+		}
+		s.reached = true
 	}
-	for range out {
-		<-done
+	anyOK := false
+	st.noneReachable = true
+	for _, k := range authoritative {
+		s := servers[k]
+		anyOK = anyOK || (s.ok && !s.lagging && !s.pending)
+		st.noneReachable = st.noneReachable && !s.reached
 	}
-	return out
+	st.done = anyOK && len(st.lagging) == 0 && len(st.pending) == 0
+	return st
+}
+
+// ask queries every target not given up once, in parallel, records the
+// answers and returns the targets given up in this check.
+func (p Propagation) ask(ctx context.Context, targets []*target, fqdn, value string) []*target {
+	var wg sync.WaitGroup
+	for _, t := range targets {
+		if t.Unreachable {
+			continue
+		}
+		wg.Go(func() {
+			a := queryTXT(ctx, t.Server, fqdn, value, t.Resolver, p.QueryTimeout)
+			if a.Err == nil {
+				t.ServerAnswer, t.fails = a, 0
+				return
+			}
+			if ended(ctx) {
+				// Cut short by the context: keep the last answer, if any.
+				if t.Rcode == "" && t.Err == nil {
+					t.ServerAnswer = a
+				}
+				return
+			}
+			t.ServerAnswer = a
+			t.fails++
+			if unreachable(a.Err) || t.fails >= unreachableAfter {
+				t.Unreachable = true
+			}
+		})
+	}
+	wg.Wait()
+	var gone []*target
+	for _, t := range targets {
+		if t.Unreachable && t.fails > 0 && !t.reported {
+			t.reported = true
+			gone = append(gone, t)
+		}
+	}
+	return gone
 }
 
 // queryTXT asks one server for the TXT records at fqdn: without recursion

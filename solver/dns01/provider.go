@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/challenge"
 )
@@ -29,14 +31,31 @@ type Provider interface {
 	RemoveTXT(ctx context.Context, zone, fqdn, value string) error
 }
 
+// ZoneOptional is implemented by a Provider for which the zone is only a
+// hint: one that finds the zone itself (rfc2136 asks its own server),
+// passes it on to a program that may ignore it (exec, webhook), or does
+// not use it (acmedns). ZoneOptional reports whether that is so.
+//
+// When the zone of a record cannot be found (a resolver that answers SOA
+// queries with NOTIMP or REFUSED, say) the Solver calls such a Provider
+// with zone "" instead of failing, and logs why, unless the propagation
+// check needs the zone to find its name servers. A Provider without the
+// method needs the zone: the Solver fails when it cannot find it.
+// Solver.Zones gives zones without any lookup.
+type ZoneOptional interface {
+	ZoneOptional() bool
+}
+
 // Solver turns a Provider into a challenge.Solver and challenge.Waiter for
 // dns-01, dns-account-01 and dns-persist-01. For each challenge it
 //
 //   - follows the CNAMEs of the record's name (challenge.RecordFor) so that
 //     a name delegated with "_acme-challenge.example.com CNAME
 //     x.auth.example.net." is written where the CA will look;
-//   - finds the zone holding that name (SOA queries) and has the Provider
-//     add the value there;
+//   - finds the zone holding that name (Zones, else SOA queries) and has
+//     the Provider add the value there (a ZoneOptional Provider also
+//     without the zone, when it cannot be found and the propagation
+//     check does not need it);
 //   - in Wait, checks that every authoritative server of the zone serves
 //     the value (Propagation);
 //   - in CleanUp, removes exactly the value it added.
@@ -51,6 +70,12 @@ type Solver struct {
 	Resolver Resolver
 	// NoCNAME writes the record at its own name without following CNAMEs.
 	NoCNAME bool
+	// Zones are zones the Provider writes in, such as "example.com": a
+	// record whose name is in one of them is in the longest of those, and
+	// no SOA query is made for it. Names in none of them have their zone
+	// found by SOA queries through Resolver. Give them when the resolvers
+	// do not answer SOA queries, or to skip the lookups.
+	Zones []string
 	// Propagation configures the check made by Wait.
 	Propagation Propagation
 	// NoPropagationCheck makes Wait only sleep Propagation.Delay, for
@@ -127,25 +152,68 @@ func (s *Solver) logger() *slog.Logger {
 
 // Target returns where the record for chal is written: the fully
 // qualified name at the end of its CNAME chain, the zone holding it and
-// the value.
+// the value. The zone is "" when it could not be found and nothing needs
+// it (see ZoneOptional).
 func (s *Solver) Target(ctx context.Context, chal acme.Challenge) (zone, fqdn, value string, err error) {
+	zone, fqdn, value, _, err = s.target(ctx, chal)
+	return zone, fqdn, value, err
+}
+
+// target is Target, also returning why the zone is "" (the lookup's
+// error) when it could not be found but is not needed.
+func (s *Solver) target(ctx context.Context, chal acme.Challenge) (zone, fqdn, value string, noZone, err error) {
 	name, value, err := challenge.RecordFor(chal)
 	if err != nil {
-		return "", "", "", fmt.Errorf("dns01: %w", err)
+		return "", "", "", nil, fmt.Errorf("dns01: %w", err)
 	}
-	fqdn = name
+	fqdn = dns.Fqdn(name)
 	if !s.NoCNAME {
 		chain, err := s.Resolver.FollowCNAME(ctx, name)
 		if err != nil {
-			return "", "", "", err
+			return "", "", "", nil, err
 		}
 		fqdn = chain[len(chain)-1]
 	}
-	zone, err = s.Resolver.FindZone(ctx, fqdn)
-	if err != nil {
-		return "", "", "", err
+	if zone = s.givenZone(fqdn); zone != "" {
+		return zone, fqdn, value, nil, nil
 	}
-	return zone, fqdn, value, nil
+	zone, err = s.Resolver.FindZone(ctx, fqdn)
+	if err == nil {
+		return zone, fqdn, value, nil, nil
+	}
+	if why := s.needsZone(); why != "" {
+		return "", "", "", nil, fmt.Errorf("%w, and %s", err, why)
+	}
+	return "", fqdn, value, err, nil
+}
+
+// givenZone returns the longest of Zones that holds fqdn, or "".
+func (s *Solver) givenZone(fqdn string) string {
+	best := ""
+	for _, z := range s.Zones {
+		z = strings.ToLower(strings.TrimSpace(z))
+		if strings.Trim(z, ".") == "" {
+			continue
+		}
+		z = dns.Fqdn(z)
+		if dns.IsSubDomain(z, fqdn) && dns.CountLabel(z) > dns.CountLabel(best) {
+			best = z
+		}
+	}
+	return best
+}
+
+// needsZone says what needs the zone of a record, or "" when nothing
+// does.
+func (s *Solver) needsZone() string {
+	if zo, ok := s.Provider.(ZoneOptional); !ok || !zo.ZoneOptional() {
+		return "the provider needs it: give it in Solver.Zones"
+	}
+	if !s.NoPropagationCheck && len(s.Propagation.Servers) == 0 {
+		return "the propagation check needs it to find the name servers: give the zone (Solver.Zones), " +
+			"the servers to ask (Propagation.Servers: check_servers, -dns-check-server) or turn the check off"
+	}
+	return ""
 }
 
 // Present adds the challenge's TXT record through the Provider.
@@ -159,9 +227,12 @@ func (s *Solver) Present(ctx context.Context, chal acme.Challenge) error {
 	}
 	key := recordKey(chal, name, value)
 	defer s.lockRecord(key)()
-	zone, fqdn, value, err := s.Target(ctx, chal)
+	zone, fqdn, value, noZone, err := s.target(ctx, chal)
 	if err != nil {
 		return err
+	}
+	if noZone != nil {
+		s.logger().WarnContext(ctx, "zone not found: the provider is run without it", "name", name, "written_at", fqdn, "error", noZone)
 	}
 	start := time.Now()
 	if err := s.Provider.AddTXT(ctx, zone, fqdn, value); err != nil {
@@ -217,10 +288,14 @@ func (s *Solver) Wait(ctx context.Context, chal acme.Challenge) error {
 		return sleep(ctx, s.Propagation.Delay)
 	}
 	start := time.Now()
-	if err := s.Propagation.Wait(ctx, &s.Resolver, p.zone, p.fqdn, p.value); err != nil {
+	prop := s.Propagation
+	if prop.Logger == nil {
+		prop.Logger = s.logger()
+	}
+	if err := prop.Wait(ctx, &s.Resolver, p.zone, p.fqdn, p.value); err != nil {
 		return err
 	}
-	s.logger().InfoContext(ctx, "TXT record served by every authoritative server", "name", p.fqdn, "zone", p.zone, "took", time.Since(start))
+	s.logger().InfoContext(ctx, "TXT record served by every authoritative server reached", "name", p.fqdn, "zone", p.zone, "took", time.Since(start))
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -31,6 +32,12 @@ type Resolver struct {
 	Servers []string
 	// Timeout bounds each query, in addition to the context. 0 means 5 s.
 	Timeout time.Duration
+
+	// first is the index in the servers of the one that answered last,
+	// asked first next time: a resolver that does not answer (an IPv6
+	// one on an IPv4-only host, one that is down) costs one timeout, not
+	// one per query.
+	first atomic.Int32
 }
 
 func (r *Resolver) servers() ([]string, error) {
@@ -49,16 +56,24 @@ func (r *Resolver) servers() ([]string, error) {
 }
 
 // Exchange sends m to the resolvers in turn and returns the first answer
-// and the server that gave it.
+// and the server that gave it. It starts with the server that answered
+// last, so that one that does not answer is not waited for in every
+// query.
 func (r *Resolver) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, string, error) {
 	servers, err := r.servers()
 	if err != nil {
 		return nil, "", err
 	}
 	var errs []error
-	for _, s := range servers {
+	first := int(r.first.Load())
+	for i := range servers {
+		n := (first + i) % len(servers)
+		s := servers[n]
 		resp, err := Exchange(ctx, s, m, r.Timeout)
 		if err == nil {
+			if n != first {
+				r.first.Store(int32(n))
+			}
 			return resp, s, nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", s, err))
