@@ -36,6 +36,7 @@ type dnsFlags struct {
 	checkInterval  time.Duration
 	noCheck        bool
 	noCNAME        bool
+	zones          listFlag
 	ttl            time.Duration
 }
 
@@ -68,6 +69,7 @@ func (d *dnsFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&d.checkInterval, "dns-propagation-interval", defaultCheckInterval, "pause between propagation checks")
 	fs.BoolVar(&d.noCheck, "dns-no-propagation-check", false, "do not ask the authoritative servers; only wait -dns-delay")
 	fs.BoolVar(&d.noCNAME, "dns-no-cname", false, "write _acme-challenge records at their own name, without following CNAMEs")
+	fs.Var(&d.zones, "dns-zone", "a zone the records are written in (e.g. example.com), so it is not looked up with SOA queries; repeatable")
 	fs.DurationVar(&d.ttl, "dns-ttl", defaultTTL, "rfc2136: TTL of the records written")
 }
 
@@ -88,6 +90,7 @@ func (d *dnsFlags) config() (solverset.DNS01, error) {
 		CheckServers:    d.checkServers,
 		CheckResolvers:  d.checkResolvers,
 		NoCNAME:         d.noCNAME,
+		Zones:           d.zones,
 	}
 	c.NoPropagationCheck = d.noCheck
 	if d.tsigAlgorithm != defaultTSIGAlgorithm {

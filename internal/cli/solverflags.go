@@ -64,7 +64,7 @@ func isZero(d solverset.DNS01) bool {
 	return d.Server == "" && d.TSIGKeyFile == "" && d.TSIGName == "" && d.TSIGAlgorithm == "" && d.TSIGSecretFile == "" &&
 		d.TTL == 0 && d.Exec == "" && d.WebhookURL == "" && len(d.WebhookHeaders) == 0 && d.ACMEDNSServer == "" &&
 		d.ACMEDNSAccounts == "" && len(d.Resolvers) == 0 && d.NSPort == 0 && len(d.CheckServers) == 0 &&
-		len(d.CheckResolvers) == 0 && d.PropagationTimeout == 0 && d.PropagationInterval == 0 && !d.NoPropagationCheck && !d.NoCNAME
+		len(d.CheckResolvers) == 0 && d.PropagationTimeout == 0 && d.PropagationInterval == 0 && !d.NoPropagationCheck && !d.NoCNAME && len(d.Zones) == 0
 }
 
 // build makes the solvers of the flags. Every problem is a usage error,
@@ -165,6 +165,8 @@ func flagOf(key string) string {
 		return "-dns-no-propagation-check"
 	case "dns01.no_cname":
 		return "-dns-no-cname"
+	case "dns01.zones":
+		return "-dns-zone"
 	}
 	return ""
 }

@@ -95,6 +95,7 @@ func (d *DNS01) solver(p dns01.Provider) *dns01.Solver {
 		Provider: p,
 		Resolver: dns01.Resolver{Servers: d.Resolvers},
 		NoCNAME:  d.NoCNAME,
+		Zones:    d.Zones,
 		Propagation: dns01.Propagation{
 			Servers:   d.CheckServers,
 			Port:      d.NSPort,

@@ -177,6 +177,10 @@ type DNS01 struct {
 	// NoCNAME writes _acme-challenge records at their own name, without
 	// following CNAMEs.
 	NoCNAME bool `json:"no_cname,omitempty" toml:"no_cname"`
+	// Zones are the zones the provider writes in, e.g. "example.com": a
+	// record in one of them is not looked up with SOA queries
+	// (dns01.Solver.Zones), for resolvers that do not answer them.
+	Zones []string `json:"zones,omitempty" toml:"zones"`
 }
 
 // provider returns the effective provider: "hook" for a legacy table, the

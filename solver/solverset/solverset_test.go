@@ -40,7 +40,7 @@ func full() Config {
 			Resolvers: []string{"127.0.0.1:53", "[::1]:53"}, NSPort: 5353,
 			CheckServers: []string{"10.0.0.1:53"}, CheckResolvers: []string{"8.8.8.8:53"},
 			PropagationTimeout: Duration(5 * time.Minute), PropagationInterval: Duration(3 * time.Second),
-			NoPropagationCheck: true, NoCNAME: true,
+			NoPropagationCheck: true, NoCNAME: true, Zones: []string{"example.com", "example.net."},
 		},
 	}
 }
@@ -129,6 +129,9 @@ tsig_key_file = "/etc/certkeeper/tsig.key"`, DNS01{Provider: "rfc2136", Server: 
 exec = "/usr/local/bin/dns-hook"
 no_propagation_check = true
 delay = "30s"`, DNS01{Provider: "exec", Exec: "/usr/local/bin/dns-hook", NoPropagationCheck: true, Delay: Duration(30 * time.Second)}},
+		{`provider = "exec"
+exec = "/usr/local/bin/dns-hook"
+zones = ["example.com", "example.net."]`, DNS01{Provider: "exec", Exec: "/usr/local/bin/dns-hook", Zones: []string{"example.com", "example.net."}}},
 		{`provider = "webhook"
 webhook_url = "https://dns.example/acme"
 webhook_authorization_env = "DNS_TOKEN"
@@ -192,6 +195,12 @@ func TestValidate(t *testing.T) {
 			`dns01.acme_dns_server: required with provider "acme-dns": the API's base URL`,
 			`dns01.acme_dns_accounts: required with provider "acme-dns": the JSON file of accounts`}},
 		{"exec", Config{DNS01: &DNS01{Provider: "exec", NSPort: 70000}}, []string{"dns01.ns_port: 70000 is not a port number", `dns01.exec: required with provider "exec": the program to run`}},
+		{"zones", Config{DNS01: &DNS01{Provider: "exec", Exec: "/x", Zones: []string{"example.com", ".", "*.example.com", "ns1.example.com:53"}}}, []string{
+			`dns01.zones: "." is not a zone name such as "example.com"`,
+			`dns01.zones: "*.example.com" is not a zone name such as "example.com"`,
+			`dns01.zones: "ns1.example.com:53" is not a zone name such as "example.com"`}},
+		{"hook with zones", Config{DNS01: &DNS01{Hook: "/h", Zones: []string{"example.com"}}}, []string{
+			`dns01.zones: not used with the hook, which answers dns-01 without a propagation check: use provider "exec" for it`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.Validate()
@@ -264,13 +273,14 @@ func TestBuildEveryProvider(t *testing.T) {
 	t.Run("rfc2136", func(t *testing.T) {
 		s, p := provider(t, DNS01{Provider: "rfc2136", Server: "127.0.0.1:53", TSIGKeyFile: keyFile, TTL: Duration(2 * time.Minute),
 			Resolvers: []string{"127.0.0.1:53"}, NSPort: 5353, CheckServers: []string{"127.0.0.2:53"}, CheckResolvers: []string{"127.0.0.3:53"},
-			PropagationTimeout: Duration(time.Minute), PropagationInterval: Duration(time.Second), Delay: Duration(3 * time.Second), NoCNAME: true})
+			PropagationTimeout: Duration(time.Minute), PropagationInterval: Duration(time.Second), Delay: Duration(3 * time.Second), NoCNAME: true,
+			Zones: []string{"example.com"}})
 		want := &rfc2136.Provider{Server: "127.0.0.1:53", Key: rfc2136.Key{Name: "acme-key", Algorithm: "hmac-sha512", Secret: "c2VjcmV0"}, TTL: 2 * time.Minute}
 		if !reflect.DeepEqual(p, want) {
 			t.Errorf("provider %+v", p)
 		}
 		wantProp := dns01.Propagation{Servers: []string{"127.0.0.2:53"}, Port: 5353, Resolvers: []string{"127.0.0.3:53"}, Delay: 3 * time.Second, Interval: time.Second, Timeout: time.Minute}
-		if !reflect.DeepEqual(s.Propagation, wantProp) || !s.NoCNAME || s.NoPropagationCheck || !reflect.DeepEqual(s.Resolver.Servers, []string{"127.0.0.1:53"}) {
+		if !reflect.DeepEqual(s.Propagation, wantProp) || !s.NoCNAME || s.NoPropagationCheck || !reflect.DeepEqual(s.Resolver.Servers, []string{"127.0.0.1:53"}) || !reflect.DeepEqual(s.Zones, []string{"example.com"}) {
 			t.Errorf("solver %+v", s)
 		}
 		_, p = provider(t, DNS01{Provider: "rfc2136", Server: "127.0.0.1:53", TSIGName: "k", TSIGAlgorithm: "hmac-sha1", TSIGSecretFile: secretFile})

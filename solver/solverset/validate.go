@@ -94,7 +94,7 @@ func (d *DNS01) used() map[string][]string {
 	propagation := set("resolvers", len(d.Resolvers) > 0, "ns_port", d.NSPort != 0,
 		"check_servers", len(d.CheckServers) > 0, "check_resolvers", len(d.CheckResolvers) > 0,
 		"propagation_timeout", d.PropagationTimeout != 0, "propagation_interval", d.PropagationInterval != 0,
-		"no_propagation_check", d.NoPropagationCheck, "no_cname", d.NoCNAME)
+		"no_propagation_check", d.NoPropagationCheck, "no_cname", d.NoCNAME, "zones", len(d.Zones) > 0)
 	return map[string][]string{
 		ProviderHook: set("hook", d.Hook != ""),
 		ProviderRFC2136: set("server", d.Server != "", "tsig_key_file", d.TSIGKeyFile != "", "tsig_name", d.TSIGName != "",
@@ -139,6 +139,11 @@ func (d *DNS01) validate(bad func(key, format string, a ...any)) {
 	}{{"resolvers", d.Resolvers}, {"check_servers", d.CheckServers}, {"check_resolvers", d.CheckResolvers}} {
 		for _, v := range l.list {
 			checkHostPort("dns01."+l.key, v, bad)
+		}
+	}
+	for _, z := range d.Zones {
+		if n := strings.Trim(z, "."); n == "" || strings.ContainsAny(n, " \t/:@*") || strings.Contains(n, "..") {
+			bad("dns01.zones", "%q is not a zone name such as \"example.com\"", z)
 		}
 	}
 	if d.NSPort < 0 || d.NSPort > 65535 {
