@@ -100,11 +100,20 @@ func (c *common) client() (*acme.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	hc, err := engine.DefaultHTTPClient(c.caRootPath())
+	if err := c.checkCARoot(); err != nil {
+		return nil, err
+	}
+	return c.clientFor(u, c.caRootPath())
+}
+
+// clientFor is a client of the CA with directory URL ca, trusting the
+// roots in the file caRoot ("" for the system's).
+func (c *common) clientFor(ca, caRoot string) (*acme.Client, error) {
+	hc, err := engine.DefaultHTTPClient(caRoot)
 	if err != nil {
 		return nil, fmt.Errorf("-ca-root: %w", err)
 	}
-	return &acme.Client{DirectoryURL: u, HTTPClient: hc, UserAgent: "certkeeper-cli", Logger: c.logger()}, nil
+	return &acme.Client{DirectoryURL: ca, HTTPClient: hc, UserAgent: "certkeeper-cli", Logger: c.logger()}, nil
 }
 
 func (c *common) certs() (*store.Certs, error) {
