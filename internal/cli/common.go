@@ -100,11 +100,20 @@ func (c *common) client() (*acme.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	hc, err := engine.DefaultHTTPClient(c.caRootPath())
+	if err := c.checkCARoot(); err != nil {
+		return nil, err
+	}
+	return c.clientFor(u, c.caRootPath())
+}
+
+// clientFor is a client of the CA with directory URL ca, trusting the
+// roots in the file caRoot ("" for the system's).
+func (c *common) clientFor(ca, caRoot string) (*acme.Client, error) {
+	hc, err := engine.DefaultHTTPClient(caRoot)
 	if err != nil {
 		return nil, fmt.Errorf("-ca-root: %w", err)
 	}
-	return &acme.Client{DirectoryURL: u, HTTPClient: hc, UserAgent: "certkeeper-cli", Logger: c.logger()}, nil
+	return &acme.Client{DirectoryURL: ca, HTTPClient: hc, UserAgent: "certkeeper-cli", Logger: c.logger()}, nil
 }
 
 func (c *common) certs() (*store.Certs, error) {
@@ -171,7 +180,17 @@ func (c *common) account(ctx context.Context, cl *acme.Client, certs *store.Cert
 		}
 		return eng.Account(ctx, ca, c.caRootPath(), opts)
 	}
-	rec, err := certs.LoadAccount(ctx, ca, c.accountID())
+	acct, err := c.loadAccount(ctx, cl, certs, c.accountID())
+	if errors.Is(err, fs.ErrNotExist) {
+		return acme.Account{}, fmt.Errorf("no account for %s (%s) in %s: run \"certkeeper account register\" first", ca, c.accountID(), c.storeDir)
+	}
+	return acct, err
+}
+
+// loadAccount loads the account id at cl's CA from the store; an error
+// wrapping fs.ErrNotExist if the store has none.
+func (c *common) loadAccount(ctx context.Context, cl *acme.Client, certs *store.Certs, id string) (acme.Account, error) {
+	rec, err := certs.LoadAccount(ctx, cl.DirectoryURL, id)
 	if err == nil {
 		key, err := keys.ParsePEM(rec.KeyPEM)
 		if err != nil {
@@ -184,10 +203,7 @@ func (c *common) account(ctx context.Context, cl *acme.Client, certs *store.Cert
 		}
 		return acme.Account{Key: key, URL: rec.URL, Contact: rec.Contact, Status: acme.StatusValid}, nil
 	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return acme.Account{}, err
-	}
-	return acme.Account{}, fmt.Errorf("no account for %s (%s) in %s: run \"certkeeper account register\" first", ca, c.accountID(), c.storeDir)
+	return acme.Account{}, err
 }
 
 // accountEngine is an engine over certs for the account commands.

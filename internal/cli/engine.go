@@ -169,5 +169,23 @@ func rescued(err error) string {
 	return ""
 }
 
-var _ = fmt.Sprint
-var _ store.Layout
+// rescueMessage is the error of an order whose certificate the store
+// refused and manager saved to a file (see rescued): the file is named
+// once, with advice on what to do with it.
+func rescueMessage(err error, advice string) error {
+	p := rescued(err)
+	if p != "" && !strings.Contains(err.Error(), p) {
+		return fmt.Errorf("%w\nthe certificate and its key are in %s: %s", err, p, advice)
+	}
+	return fmt.Errorf("%w\n%s", err, advice)
+}
+
+// isASCII reports whether s is ASCII only.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}

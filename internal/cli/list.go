@@ -12,6 +12,7 @@ import (
 
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/engine"
+	"github.com/certkeeper/certkeeper/issue"
 	"github.com/certkeeper/certkeeper/store"
 )
 
@@ -85,6 +86,12 @@ their names, and show their last error whole. Reads the store only.`)
 		if strings.HasPrefix(n, "*.") {
 			names[i] = strings.ToLower(n)
 		}
+		if !isASCII(n) {
+			// An internationalised name: the store has its punycode.
+			if id, err := issue.ParseIdentifier(n); err == nil {
+				names[i] = id.Value
+			}
+		}
 		if _, err := store.EncodeName(names[i]); err != nil {
 			return usagef("%q is not a certificate name: %v", n, err)
 		}
@@ -119,6 +126,10 @@ their names, and show their last error whole. Reads the store only.`)
 	entries, loadErr := eng.List(ctx, opts)
 	if entries == nil && loadErr != nil {
 		return loadErr
+	}
+	if len(entries) == 0 && loadErr == nil && opts.CA != "" {
+		// As renew -ca says it: a CA the store has no certificate of.
+		loadErr = noCertsFrom(ctx, eng, c.storeDir, opts.CA, opts.DefaultCA)
 	}
 	if *asJSON {
 		out := make([]listEntry, 0, len(entries))

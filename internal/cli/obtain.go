@@ -2,13 +2,11 @@ package cli
 
 import (
 	"context"
-	"crypto"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"flag"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -49,6 +47,8 @@ func runObtain(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	names = append(pos, names...)
 	if *expand && *replace {
 		return usagef("-expand and -replace: give one")
@@ -59,6 +59,43 @@ func runObtain(ctx context.Context, env Env, args []string) error {
 	}
 	if _, err := keys.ParseType(*keyType); err != nil {
 		return usageError{err.Error()}
+	}
+	if *csrFile != "" {
+		var given []string
+		for _, f := range []string{"key", "key-type", "reuse-key"} {
+			if set[f] {
+				given = append(given, "-"+f)
+			}
+		}
+		if len(given) > 0 {
+			it := "it"
+			if len(given) > 1 {
+				it = "them"
+			}
+			return usagef("-csr brings its own key: %s cannot apply; drop %s", strings.Join(given, ", "), it)
+		}
+	}
+	if err := c.checkCARoot(); err != nil {
+		return err
+	}
+	// The names as they are ordered and recorded: ASCII (punycode),
+	// lower-case, each once.
+	if len(names) > 0 {
+		ids, err := issue.ParseIdentifiers(names...)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		names = names[:0]
+		for _, id := range ids {
+			names = append(names, id.Value)
+		}
+	}
+	if *certName != "" && !isASCII(*certName) {
+		// An internationalised name given as the certificate's name is
+		// stored as its punycode, as the names are.
+		if n, err := issue.NormalizeDNSName(*certName); err == nil {
+			*certName = n
+		}
 	}
 	scfg, err := sf.config()
 	if err != nil {
@@ -90,26 +127,23 @@ func runObtain(ctx context.Context, env Env, args []string) error {
 		if req.Key, err = readKey(*keyFile); err != nil {
 			return err
 		}
+		kt, _ := keys.TypeOf(req.Key.Public()) // readKey checked it
+		if set["key-type"] && string(kt) != *keyType {
+			return usagef("-key %s holds a %s key, not %s: drop -key-type", *keyFile, kt, *keyType)
+		}
+		req.Lineage.KeyType = string(kt)
 		req.Lineage.ReuseKey = true
 	}
 	if *csrFile != "" {
-		if *keyFile != "" || *reuseKey {
-			return usagef("-csr brings its own key: drop -key and -reuse-key")
-		}
 		csr, err := readCSR(*csrFile)
 		if err != nil {
-			return usageError{err.Error()}
+			return err
 		}
 		req.Lineage.CSR = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr}))
 		req.Lineage.KeyType = ""
 	}
 	if len(req.Lineage.Identifiers) == 0 && req.Lineage.CSR == "" {
 		return usagef("give the names to obtain a certificate for (or -csr FILE)")
-	}
-	if len(req.Lineage.Identifiers) > 0 {
-		if _, err := issue.ParseIdentifiers(req.Lineage.Identifiers...); err != nil {
-			return usageError{err.Error()}
-		}
 	}
 	if _, err := sf.build(env); err != nil { // the flags' mistakes, named by flag
 		return err
@@ -126,8 +160,8 @@ func runObtain(ctx context.Context, env Env, args []string) error {
 	defer eng.Close()
 	res, err := eng.Obtain(ctx, req)
 	if err != nil {
-		if p := rescued(err); p != "" {
-			return fmt.Errorf("%w\nthe certificate and its key are in %s: move them into place by hand, or fix the store and run obtain -force", err, p)
+		if rescued(err) != "" {
+			return rescueMessage(err, "move them into place by hand, or fix the store and run obtain -force")
 		}
 		var le *engine.LocalError
 		if errors.As(err, &le) && le.What == "solvers" {
@@ -156,28 +190,6 @@ func hookPath(p string) (string, error) {
 		abs = a
 	}
 	return abs, nil
-}
-
-func readKey(path string) (crypto.Signer, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return keys.ParsePEM(data)
-}
-
-func readCSR(path string) ([]byte, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if b, _ := pem.Decode(data); b != nil {
-		data = b.Bytes
-	}
-	if _, err := x509.ParseCertificateRequest(data); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return data, nil
 }
 
 func decodeBase64URL(s string) ([]byte, error) {

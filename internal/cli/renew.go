@@ -4,9 +4,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/certkeeper/certkeeper/engine"
+	"github.com/certkeeper/certkeeper/issue"
 	"github.com/certkeeper/certkeeper/keys"
 	"github.com/certkeeper/certkeeper/store"
 )
@@ -32,7 +34,8 @@ Renews every certificate of the store that is due, of every CA, each as it
 was obtained (its lineage record: CA, account, key type, solvers, hooks).
 Flags given here apply to this run only, unless -update-lineage.
 Exit status: 0 when everything due was renewed (or nothing was due),
-6 when at least one certificate failed.`)
+6 when at least one certificate failed, 2 for a NAME the store does not
+have, 1 when there is no store at -store (renew creates none).`)
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args)
@@ -103,13 +106,36 @@ Exit status: 0 when everything due was renewed (or nothing was due),
 	if c.email == "" {
 		opts.Account.Contact = nil
 	}
+	if set["ca-root"] {
+		if err := c.checkCARoot(); err != nil {
+			return err
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	// renew creates no store: one that does not exist is an error (a
+	// mistyped -store), not an empty one.
+	if _, err := c.readCerts(ctx); err != nil {
+		return err
+	}
 	eng, err := c.openEngine(ctx)
 	if err != nil {
 		return err
 	}
 	defer eng.Close()
+	// What the flags ask for must be in the store, before anything is
+	// renewed.
+	lineages, lerr := eng.Lineages(ctx, opts.CA, opts.DefaultCA)
+	if lerr == nil {
+		if len(lineages) == 0 && opts.CA != "" {
+			if err := noCertsFrom(ctx, eng, c.storeDir, opts.CA, opts.DefaultCA); err != nil {
+				return err
+			}
+		}
+		if opts.Names, err = namesInStore(lineages, opts.Names, opts.CA); err != nil {
+			return err
+		}
+	}
 	results, loadErr := eng.Renew(ctx, opts)
 	if results == nil && loadErr != nil {
 		return loadErr
@@ -120,17 +146,6 @@ Exit status: 0 when everything due was renewed (or nothing was due),
 		}
 	}
 	if len(results) == 0 && loadErr == nil {
-		if opts.CA != "" {
-			if all, _ := eng.Lineages(ctx, "", opts.DefaultCA); len(all) > 0 {
-				var cas []string
-				for _, l := range all {
-					if !strings.Contains(strings.Join(cas, " "), l.CA) {
-						cas = append(cas, l.CA)
-					}
-				}
-				return fmt.Errorf("the store %s has no certificate from %s; it has certificates from %s", c.storeDir, opts.CA, strings.Join(cas, ", "))
-			}
-		}
 		if !c.quiet {
 			printf(env.Stdout, "no certificates in %s\n", c.storeDir)
 		}
@@ -141,8 +156,8 @@ Exit status: 0 when everything due was renewed (or nothing was due),
 		if r.Outcome == engine.Failed {
 			failed++
 			msg := r.Err.Error()
-			if p := rescued(r.Err); p != "" {
-				msg += " (the certificate is saved in " + p + ")"
+			if rescued(r.Err) != "" {
+				msg = rescueMessage(r.Err, "move them into place by hand, or fix the store and run renew -force "+r.Name).Error()
 			}
 			fmt.Fprintf(env.Stderr, "certkeeper renew: %s: %s\n", r.Name, msg)
 			continue
@@ -176,4 +191,51 @@ func unjoin(err error) []error {
 		return j.Unwrap()
 	}
 	return []error{err}
+}
+
+// noCertsFrom is the error of a command limited to the CA ca that finds
+// no certificate of it in a store that has others' (nil if the store has
+// none at all): list and renew say so alike.
+func noCertsFrom(ctx context.Context, eng *engine.Engine, storeDir, ca, defaultCA string) error {
+	all, _ := eng.Lineages(ctx, "", defaultCA)
+	var cas []string
+	for _, l := range all {
+		if l.CA != ca && !slices.Contains(cas, l.CA) {
+			cas = append(cas, l.CA)
+		}
+	}
+	if len(cas) == 0 {
+		return nil
+	}
+	return fmt.Errorf("the store %s has no certificate from %s; it has certificates from %s", storeDir, ca, strings.Join(cas, ", "))
+}
+
+// namesInStore returns the certificate names the store has (ls) for the
+// names given on the command line, or a usage error naming those it does
+// not have. A name given as an internationalised name, or in other
+// case, is the name it is stored under.
+func namesInStore(ls []store.Lineage, names []string, ca string) ([]string, error) {
+	has := func(n string) bool {
+		return slices.ContainsFunc(ls, func(l store.Lineage) bool { return l.Name == n })
+	}
+	var out, missing []string
+	for _, n := range names {
+		if !has(n) {
+			if id, err := issue.ParseIdentifier(n); err == nil && has(id.Value) {
+				n = id.Value
+			} else {
+				missing = append(missing, n)
+				continue
+			}
+		}
+		out = append(out, n)
+	}
+	if len(missing) > 0 {
+		from := ""
+		if ca != "" {
+			from = " from " + ca
+		}
+		return nil, usagef("the store has no certificate %s%s", strings.Join(missing, ", "), from)
+	}
+	return out, nil
 }

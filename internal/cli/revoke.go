@@ -3,14 +3,17 @@ package cli
 import (
 	"context"
 	"crypto/x509"
+	"errors"
+	"flag"
 	"fmt"
-	"os"
+	iofs "io/fs"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/engine"
+	"github.com/certkeeper/certkeeper/issue"
 	"github.com/certkeeper/certkeeper/keys"
 	"github.com/certkeeper/certkeeper/store"
 )
@@ -39,10 +42,20 @@ func runRevoke(ctx context.Context, env Env, args []string) error {
 	reason := fs.String("reason", "unspecified", "reason: unspecified, key-compromise, affiliation-changed, superseded, cessation-of-operation")
 	withKey := fs.Bool("with-cert-key", false, "sign the request with the certificate's own key instead of the account's (needs the key: stored, or -key)")
 	keyFile := fs.String("key", "", "PEM file of the certificate's private key, for -with-cert-key")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), `usage: certkeeper revoke [flags] NAME | -cert FILE
+
+Revokes a certificate of the store (NAME, from any CA unless -ca says which)
+or the one in FILE, signed by the account that obtained it (its lineage
+record; -email names another) or, with -with-cert-key, by its own key.`)
+		fs.PrintDefaults()
+	}
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	rc, err := reasonCode(*reason)
 	if err != nil {
 		return err
@@ -50,48 +63,82 @@ func runRevoke(ctx context.Context, env Env, args []string) error {
 	if (*certFile == "") == (len(pos) != 1) {
 		return usagef("give either -cert FILE or exactly one stored certificate NAME")
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	cl, certs, err := c.open()
+	caGiven := set["ca"] || env.Getenv("CERTKEEPER_CA") != ""
+	ca, err := c.directoryURL()
 	if err != nil {
 		return err
 	}
-	if c.layout == "" {
-		// As list reads it, so that it finds the revocation recorded.
-		if certs.Layout, err = engine.DetectLayout(ctx, certs.Store); err != nil {
+	if err := c.checkCARoot(); err != nil {
+		return err
+	}
+	var keyPEM []byte
+	if *keyFile != "" {
+		if keyPEM, err = readFlagFile("-key", *keyFile); err != nil {
 			return err
 		}
 	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	// revoke creates no store: one that does not exist is an error.
+	certs, err := c.readCerts(ctx)
+	if err != nil {
+		return err
+	}
+	eng, err := c.accountEngine(certs)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	onlyCA := ""
+	if caGiven {
+		onlyCA = ca
+	}
+	// The lineage of the certificate, if the store has it: its CA, the CA's
+	// roots and the account that obtained it.
 	var (
-		chainPEM, keyPEM []byte
-		stored           string // the name the store keeps it under, if any
+		lin      *store.Lineage
+		chainPEM []byte
 	)
 	if *certFile != "" {
-		if chainPEM, err = os.ReadFile(*certFile); err != nil {
+		if chainPEM, err = readFlagFile("-cert", *certFile); err != nil {
 			return err
 		}
 	} else {
-		name := pos[0]
-		if strings.HasPrefix(name, "*.") {
-			name = strings.ToLower(name)
-		}
-		r, err := certs.LoadCertificate(ctx, cl.DirectoryURL, name)
-		if err != nil {
+		if lin, err = findStored(ctx, eng, pos[0], onlyCA, ca); err != nil {
 			return err
 		}
-		chainPEM, keyPEM, stored = r.ChainPEM, r.KeyPEM, r.Name
+		r, err := certs.LoadCertificate(ctx, lin.CA, lin.Name)
+		if err != nil || len(r.ChainPEM) == 0 {
+			return fmt.Errorf("the store holds no certificate %s from %s (never obtained, or deleted): %v", lin.Name, lin.CA, err)
+		}
+		chainPEM = r.ChainPEM
+		if len(keyPEM) == 0 {
+			keyPEM = r.KeyPEM
+		}
 	}
 	chain, err := keys.ParseCertificates(chainPEM)
 	if err != nil {
+		if *certFile != "" {
+			return usagef("-cert %s: %v", *certFile, err)
+		}
 		return err
 	}
-	leaf := chain[0].Raw
-	if *withKey {
-		if *keyFile != "" {
-			if keyPEM, err = os.ReadFile(*keyFile); err != nil {
-				return err
-			}
+	leaf := chain[0]
+	if lin == nil {
+		lin = storedLineageOf(ctx, eng, certs, leaf, onlyCA, ca)
+	}
+	caRoot := c.caRootPath()
+	if lin != nil {
+		ca = lin.CA
+		if !set["ca-root"] && lin.CARoot != "" {
+			caRoot = lin.CARoot
 		}
+	}
+	cl, err := c.clientFor(ca, caRoot)
+	if err != nil {
+		return err
+	}
+	if *withKey {
 		if len(keyPEM) == 0 {
 			return usagef("-with-cert-key: no private key stored for this certificate; give -key")
 		}
@@ -99,55 +146,130 @@ func runRevoke(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		err = cl.RevokeCertificateWithKey(ctx, key, leaf, rc)
-		if err != nil {
+		if err := cl.RevokeCertificateWithKey(ctx, key, leaf.Raw, rc); err != nil {
 			return err
 		}
 	} else {
-		acct, err := c.account(ctx, cl, certs, false)
+		id := c.accountID()
+		if lin != nil && c.email == "" && lin.Account != "" {
+			id = lin.Account // the account that obtained it
+		}
+		acct, err := c.loadAccount(ctx, cl, certs, id)
+		if errors.Is(err, iofs.ErrNotExist) {
+			if lin != nil && id == lin.Account {
+				return fmt.Errorf("the store %s has no account %s at %s, the account that obtained %s: revoke it with -with-cert-key (its own key), or with -email naming another account of that CA", c.storeDir, id, ca, lin.Name)
+			}
+			return fmt.Errorf("no account for %s (%s) in %s: give the -email of the account that obtained the certificate, or revoke it with -with-cert-key", ca, id, c.storeDir)
+		}
 		if err != nil {
 			return err
 		}
-		if err := cl.RevokeCertificate(ctx, acct, leaf, rc); err != nil {
+		if err := cl.RevokeCertificate(ctx, acct, leaf.Raw, rc); err != nil {
 			return err
 		}
 	}
+	name, names := certNames(leaf)
+	if lin != nil {
+		name = lin.Name
+	}
 	if !c.quiet {
-		printf(env.Stdout, "revoked certificate %s (serial %x)\n", chain[0].Subject.CommonName, chain[0].SerialNumber)
+		printf(env.Stdout, "revoked certificate %s (%s; serial %x)\n", name, strings.Join(names, ", "), leaf.SerialNumber)
 	}
-	if stored == "" {
-		stored = storedNameOf(ctx, certs, cl.DirectoryURL, chain[0])
-	}
-	if stored != "" {
+	if lin != nil {
 		// So that list shows it; the certificate itself is kept.
-		if err := certs.MarkRevoked(ctx, cl.DirectoryURL, stored, chain[0].SerialNumber.Text(16), time.Now(), int(rc)); err != nil {
-			return fmt.Errorf("the CA revoked %s, but the store could not record it: %w", stored, err)
+		if err := certs.MarkRevoked(ctx, lin.CA, lin.Name, leaf.SerialNumber.Text(16), time.Now(), int(rc)); err != nil {
+			return fmt.Errorf("the CA revoked %s, but the store could not record it: %w", lin.Name, err)
 		}
 	}
 	return nil
 }
 
-// storedNameOf returns the name under which the store keeps leaf (one of
-// its versions) from ca, or "" if it does not: for revoke -cert FILE.
-func storedNameOf(ctx context.Context, certs *store.Certs, ca string, leaf *x509.Certificate) string {
-	names := slices.Clone(leaf.DNSNames)
-	for _, ip := range leaf.IPAddresses {
-		names = append(names, ip.String())
+// findStored returns the lineage of the certificate the store keeps
+// under name: from the CA ca, or from any CA if ca is "" (it is then a
+// usage error if several have one). defaultCA is the CA of certificates
+// the store keeps without one (the shared layout).
+func findStored(ctx context.Context, eng *engine.Engine, name, ca, defaultCA string) (*store.Lineage, error) {
+	ls, lerr := eng.Lineages(ctx, ca, defaultCA)
+	if ls == nil && lerr != nil {
+		return nil, lerr
 	}
-	if leaf.Subject.CommonName != "" {
-		names = append([]string{leaf.Subject.CommonName}, names...)
+	match := func(n string) []store.Lineage {
+		var out []store.Lineage
+		for _, l := range ls {
+			if l.Name == n {
+				out = append(out, l)
+			}
+		}
+		return out
 	}
+	found := match(name)
+	if len(found) == 0 {
+		// An internationalised name, or one in other case or with a
+		// trailing dot: the store has it as ordered.
+		if id, err := issue.ParseIdentifier(name); err == nil {
+			found = match(id.Value)
+		}
+	}
+	switch len(found) {
+	case 0:
+		from := ""
+		if ca != "" {
+			from = " from " + ca
+		}
+		if lerr != nil {
+			return nil, fmt.Errorf("the store has no certificate %s%s that can be read: %w", name, from, lerr)
+		}
+		return nil, usagef("the store has no certificate %s%s", name, from)
+	case 1:
+		return &found[0], nil
+	}
+	var cas []string
+	for _, l := range found {
+		cas = append(cas, l.CA)
+	}
+	return nil, usagef("the store has certificates %s from several CAs: %s; give -ca", found[0].Name, strings.Join(cas, ", "))
+}
+
+// storedLineageOf returns the lineage of the certificate of which leaf
+// is a version, if the store has it (from the CA ca, or any CA if ca is
+// ""), or nil: for revoke -cert FILE.
+func storedLineageOf(ctx context.Context, eng *engine.Engine, certs *store.Certs, leaf *x509.Certificate, ca, defaultCA string) *store.Lineage {
+	ls, _ := eng.Lineages(ctx, ca, defaultCA)
 	serial := leaf.SerialNumber.Text(16)
-	for _, n := range names {
-		vs, err := certs.Versions(ctx, ca, strings.ToLower(n))
+	_, names := certNames(leaf)
+	for _, l := range ls {
+		if !slices.ContainsFunc(l.Identifiers, func(id string) bool { return slices.Contains(names, strings.ToLower(id)) }) {
+			continue
+		}
+		vs, err := certs.Versions(ctx, l.CA, l.Name)
 		if err != nil {
 			continue
 		}
 		for _, v := range vs {
 			if v.Serial == serial {
-				return strings.ToLower(n)
+				return &l
 			}
 		}
 	}
-	return ""
+	return nil
+}
+
+// certNames returns a name for leaf (its common name, else its first
+// name) and all its names, in lower case.
+func certNames(leaf *x509.Certificate) (string, []string) {
+	var names []string
+	for _, n := range leaf.DNSNames {
+		names = append(names, strings.ToLower(n))
+	}
+	for _, ip := range leaf.IPAddresses {
+		names = append(names, ip.String())
+	}
+	name := strings.ToLower(leaf.Subject.CommonName)
+	if name == "" && len(names) > 0 {
+		name = names[0]
+	}
+	if len(names) == 0 && name != "" {
+		names = []string{name}
+	}
+	return name, names
 }
