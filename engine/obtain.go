@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certkeeper/certkeeper/issue"
 	"github.com/certkeeper/certkeeper/manager"
 	"github.com/certkeeper/certkeeper/store"
 )
@@ -134,6 +135,21 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (Result, error) {
 			return Result{}, &LocalError{What: "CSR", Err: err}
 		}
 		l.Identifiers = ids
+	}
+	// Names as the CA and the store know them: punycode, lower case,
+	// each once.
+	if ids, err := issue.ParseIdentifiers(l.Identifiers...); err == nil && len(ids) > 0 {
+		l.Identifiers = l.Identifiers[:0:0]
+		for _, id := range ids {
+			if !slices.Contains(l.Identifiers, id.Value) {
+				l.Identifiers = append(l.Identifiers, id.Value)
+			}
+		}
+	}
+	if l.Name != "" {
+		if id, err := issue.ParseIdentifier(l.Name); err == nil {
+			l.Name = id.Value
+		}
 	}
 	if l.Name == "" && len(l.Identifiers) > 0 {
 		l.Name = l.Identifiers[0]
