@@ -335,14 +335,14 @@ func (m *Manager) fail(ctx context.Context, e *entry, err error) error {
 	m.mu.Lock()
 	st := &e.st
 	st.Failures++
-	st.NextAttempt = m.pol.retryAt(now, st.Failures, retryAfter, m.cfg.Rand())
-	st.LastError = err.Error()
-	st.LastAttempt = now
-	e.due = m.dueLocked(e, now)
 	var nb, na time.Time
 	if h := e.held; h != nil && h.covers {
 		nb, na = h.leaf.NotBefore, h.leaf.NotAfter
 	}
+	st.NextAttempt = m.pol.retryAt(now, st.Failures, retryAfter, na, m.cfg.Rand())
+	st.LastError = err.Error()
+	st.LastAttempt = now
+	e.due = m.dueLocked(e, now)
 	alarm := m.pol.alarm(nb, na, now)
 	if alarm == EventExpiringSoon {
 		if st.ExpiringSoonSent {

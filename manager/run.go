@@ -61,17 +61,17 @@ func (m *Manager) scheduleLocked(e *entry, now, checked time.Time) {
 func (e *entry) checking() bool { return e.index == -2 }
 
 // dueLocked returns when e should be renewed: now if nothing usable is
-// held; else the moment picked in the CA's window, or by the lifetime
-// rule; and not before the next attempt after a failure.
+// held; else by policy.dueAt (the moment picked in the CA's window, or
+// the lifetime rule, the earlier of both when the user set the rule, and
+// never later than the margin before expiry allows); and not before the
+// next attempt after a failure.
 func (m *Manager) dueLocked(e *entry, now time.Time) time.Time {
 	var due time.Time
 	switch h := e.held; {
 	case h == nil || !h.covers || !now.Before(h.leaf.NotAfter):
 		due = now
-	case !e.st.ARIRenewAt.IsZero():
-		due = e.st.ARIRenewAt
 	default:
-		due = m.pol.renewAt(h.leaf.NotBefore, h.leaf.NotAfter, e.r)
+		due = m.pol.dueAt(h.leaf.NotBefore, h.leaf.NotAfter, e.st.ARIRenewAt, e.r)
 	}
 	if e.st.Failures > 0 && e.st.NextAttempt.After(due) {
 		due = e.st.NextAttempt
