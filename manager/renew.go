@@ -171,7 +171,10 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	case c.Key != nil:
 		req.Key = c.Key
 	}
-	if h != nil && h.covers && m.offersARI(ctx, c, h) {
+	m.mu.Lock()
+	refused := e.st.ReplacesRefused
+	m.mu.Unlock()
+	if h != nil && h.covers && !refused && m.offersARI(ctx, c, h) {
 		if req.Replaces, err = acme.ARICertID(h.leaf); err != nil {
 			log.WarnContext(ctx, "cannot name the certificate replaced", "error", err)
 			req.Replaces = ""
@@ -179,12 +182,25 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	}
 	start := time.Now()
 	ic, err := m.obtain(ctx, c, req)
-	if err != nil && req.Replaces != "" && isAlreadyReplaced(err) {
-		// The CA has a replacement already, which this process does not
-		// hold: order without naming the old certificate.
-		log.WarnContext(ctx, "certificate already replaced at the CA; ordering afresh", "error", err)
-		req.Replaces = ""
-		ic, err = m.obtain(ctx, c, req)
+	if err != nil && req.Replaces != "" && refusesReplaces(err) {
+		// Naming the certificate replaced (RFC 9773 §5) is a courtesy;
+		// a CA that refuses the order for any reason other than a rate
+		// limit may accept it without: order again at once without it,
+		// and not name it again for this certificate. The CA may have a
+		// replacement already (alreadyReplaced), which this process does
+		// not hold, or fail on the field (a 500, a malformed…).
+		m.mu.Lock()
+		e.st.ReplacesRefused = true
+		m.mu.Unlock()
+		if ctx.Err() == nil {
+			log.WarnContext(ctx, "the CA refused the renewal order naming the certificate it replaces; ordering again without replaces",
+				"replaces", req.Replaces, "error", err)
+			req.Replaces = ""
+			ic, err = m.obtain(ctx, c, req)
+		} else {
+			log.WarnContext(ctx, "the CA refused the renewal order naming the certificate it replaces and no time is left; the next attempt orders without replaces",
+				"replaces", req.Replaces, "error", err)
+		}
 	}
 	m.cfg.Metrics.OrderDuration(time.Since(start))
 	if err != nil {

@@ -227,9 +227,19 @@ func (m *Manager) fetchRenewalInfo(ctx context.Context, e *entry, h *held, now t
 	}
 }
 
-// isAlreadyReplaced reports whether err says the certificate named in
-// replaces was replaced already.
-func isAlreadyReplaced(err error) bool {
+// refusesReplaces reports whether err, the failure of an order that named
+// the certificate it replaces, is worth an order without replaces: the
+// CA answered with a problem (alreadyReplaced, a 500, a malformed, an
+// unauthorized…), other than a rate limit (which an order without
+// replaces would meet too, and which ARI renewals may be exempt from),
+// and other than an order that became invalid (a failed validation,
+// which replaces has no part in). An error without a problem (no answer,
+// a local failure) is not a refusal.
+func refusesReplaces(err error) bool {
 	var p *acme.Problem
-	return errors.As(err, &p) && p.Type == acme.ProblemAlreadyReplaced
+	if !errors.As(err, &p) || acme.IsRateLimited(err) {
+		return false
+	}
+	var oe *acme.OrderError
+	return !errors.As(err, &oe) || p.Type == acme.ProblemAlreadyReplaced
 }
