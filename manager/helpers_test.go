@@ -34,10 +34,10 @@ type fakeCA struct {
 	orders atomic.Int32
 
 	mu       sync.Mutex
-	fail     error         // returned by every order while set
+	fail     error                                              // returned by every order while set
 	failIf   func(ctx context.Context, req issue.Request) error // decides each order's failure while set
-	gate     chan struct{} // orders wait on it while set
-	replaces []string      // Replaces of every order
+	gate     chan struct{}                                      // orders wait on it while set
+	replaces []string                                           // Replaces of every order
 	ari      func(leaf *x509.Certificate) (acme.RenewalInfo, error)
 	serial   int64
 }
