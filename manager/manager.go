@@ -78,6 +78,8 @@ type entry struct {
 	// busyUntil: another instance sharing the store holds the lock for
 	// this certificate; look again then (see cluster.go).
 	busyUntil time.Time
+	// panicAt is when EventPanic was last sent for this certificate.
+	panicAt time.Time
 }
 
 // held is a certificate in memory.

@@ -366,6 +366,9 @@ func (m *Manager) fail(ctx context.Context, e *entry, err error) error {
 		}
 		st.ExpiringSoonSent = true
 	}
+	if alarm == EventPanic {
+		e.panicAt = now
+	}
 	ev := m.eventLocked(e, EventFailed, now)
 	ev.Err, ev.Attempt, ev.NextAttempt = err, st.Failures, st.NextAttempt
 	m.mu.Unlock()

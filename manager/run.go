@@ -161,7 +161,35 @@ func (m *Manager) check(ctx context.Context, e *entry, orders *sync.WaitGroup) t
 	if !now.Before(due) && ctx.Err() == nil {
 		_ = m.join(ctx, e, false, ctx, orders)
 	}
+	if ctx.Err() == nil {
+		m.stillPanicking(ctx, e, now)
+	}
 	return now
+}
+
+// stillPanicking raises EventPanic again, with the last error, for a
+// certificate that is missing, expired or inside the panic interval and
+// failing (Failures > 0) when the check that started at now placed no
+// order that failed: while it backs off, waits for the CA's Retry-After,
+// or another instance sharing the store is the one failing. The alarm
+// and its metric are thus raised at every check, not once.
+func (m *Manager) stillPanicking(ctx context.Context, e *entry, now time.Time) {
+	m.mu.Lock()
+	var nb, na time.Time
+	if h := e.held; h != nil && h.covers {
+		nb, na = h.leaf.NotBefore, h.leaf.NotAfter
+	}
+	t := m.cfg.Clock.Now()
+	if e.removed || e.st.Failures == 0 || !e.panicAt.Before(now) || m.pol.alarm(nb, na, t) != EventPanic {
+		m.mu.Unlock()
+		return
+	}
+	e.panicAt = t
+	ev := m.eventLocked(e, EventPanic, t)
+	ev.Err = errors.New(e.st.LastError)
+	ev.Attempt, ev.NextAttempt = e.st.Failures, e.st.NextAttempt
+	m.mu.Unlock()
+	m.emit(ctx, ev)
 }
 
 // ariRetryOnError is how soon renewal information is fetched again after
