@@ -172,7 +172,10 @@ func (m *Manager) check(ctx context.Context, e *entry, orders *sync.WaitGroup) t
 // failing (Failures > 0) when the check that started at now placed no
 // order that failed: while it backs off, waits for the CA's Retry-After,
 // or another instance sharing the store is the one failing. The alarm
-// and its metric are thus raised at every check, not once.
+// and its metric are thus raised at every check, not once; but not while
+// another instance holds the certificate's lock (it is ordering, and
+// raises the alarm if that fails), nor sooner than panicRepeat after the
+// last one.
 func (m *Manager) stillPanicking(ctx context.Context, e *entry, now time.Time) {
 	m.mu.Lock()
 	var nb, na time.Time
@@ -180,7 +183,8 @@ func (m *Manager) stillPanicking(ctx context.Context, e *entry, now time.Time) {
 		nb, na = h.leaf.NotBefore, h.leaf.NotAfter
 	}
 	t := m.cfg.Clock.Now()
-	if e.removed || e.st.Failures == 0 || !e.panicAt.Before(now) || m.pol.alarm(nb, na, t) != EventPanic {
+	if e.removed || e.st.Failures == 0 || !e.panicAt.Before(now) || e.busyUntil.After(t) ||
+		t.Sub(e.panicAt) < min(m.cfg.CheckInterval, panicRepeat) || m.pol.alarm(nb, na, t) != EventPanic {
 		m.mu.Unlock()
 		return
 	}
@@ -191,6 +195,11 @@ func (m *Manager) stillPanicking(ctx context.Context, e *entry, now time.Time) {
 	m.mu.Unlock()
 	m.emit(ctx, ev)
 }
+
+// panicRepeat is the shortest time between two EventPanic that a check
+// raises without a failed attempt (see stillPanicking), unless
+// CheckInterval is shorter.
+const panicRepeat = time.Hour
 
 // ariRetryOnError is how soon renewal information is fetched again after
 // the fetch failed.
