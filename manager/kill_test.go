@@ -127,7 +127,13 @@ func TestKillChild(t *testing.T) {
 // whether it was killed.
 func runChild(t *testing.T, root string, at, days, serial int, mid bool) (string, bool) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKillChild$", "-test.count=1")
+	return runChildTest(t, "TestKillChild", root, at, days, serial, mid)
+}
+
+// runChildTest runs the test called name in a child, as runChild.
+func runChildTest(t *testing.T, name, root string, at, days, serial int, mid bool) (string, bool) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+name+"$", "-test.count=1")
 	cmd.Env = os.Environ()
 	if mid {
 		cmd.Env = append(cmd.Env, "CERTKEEPER_KILL_MID=1")
