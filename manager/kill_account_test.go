@@ -67,10 +67,8 @@ func TestKillAccountRegistration(t *testing.T) {
 	ctx := ctxT(t)
 	run := func(root string, at int, mid bool) (string, bool) {
 		t.Helper()
-		t.Setenv("CERTKEEPER_KILL_ACCOUNT_ROOT", root)
-		t.Setenv("CERTKEEPER_KILL_CA", p.DirectoryURL)
-		t.Setenv("CERTKEEPER_KILL_CA_ROOT", caRoot)
-		return runChildTest(t, "TestKillAccountChild", root, at, 0, 0, mid)
+		env := []string{"CERTKEEPER_KILL_ACCOUNT_ROOT=" + root, "CERTKEEPER_KILL_CA=" + p.DirectoryURL, "CERTKEEPER_KILL_CA_ROOT=" + caRoot}
+		return runChildTest(t, "TestKillAccountChild", env, "", at, 0, 0, mid)
 	}
 	load := func(root string) (store.AccountRecord, error) {
 		d, err := store.OpenDir(root)

@@ -20,8 +20,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -84,7 +86,11 @@ func (k *killStore) Symlink(ctx context.Context, key, target string) error {
 }
 
 // killStaleLock is Dir.StaleLockAfter in the children.
-const killStaleLock = 400 * time.Millisecond
+const killStaleLock = 300 * time.Millisecond
+
+// killParallel bounds the cases run at once: the children mostly wait
+// (for a stale lock, for the disk).
+const killParallel = 6
 
 // TestKillChild is the child process; it does nothing unless
 // CERTKEEPER_KILL_ROOT is set.
@@ -127,14 +133,16 @@ func TestKillChild(t *testing.T) {
 // whether it was killed.
 func runChild(t *testing.T, root string, at, days, serial int, mid bool) (string, bool) {
 	t.Helper()
-	return runChildTest(t, "TestKillChild", root, at, days, serial, mid)
+	return runChildTest(t, "TestKillChild", nil, root, at, days, serial, mid)
 }
 
-// runChildTest runs the test called name in a child, as runChild.
-func runChildTest(t *testing.T, name, root string, at, days, serial int, mid bool) (string, bool) {
+// runChildTest runs the test called name in a child, as runChild, with
+// env added to its environment. It may be called from any goroutine: it
+// reports a child that fails or hangs with t.Errorf.
+func runChildTest(t *testing.T, name string, env []string, root string, at, days, serial int, mid bool) (string, bool) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^"+name+"$", "-test.count=1")
-	cmd.Env = os.Environ()
+	cmd.Env = append(os.Environ(), env...)
 	if mid {
 		cmd.Env = append(cmd.Env, "CERTKEEPER_KILL_MID=1")
 	}
@@ -146,13 +154,15 @@ func runChildTest(t *testing.T, name, root string, at, days, serial int, mid boo
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return "", false
 	}
 	// A child that hangs is a finding too: dump its goroutines.
 	timer := time.AfterFunc(30*time.Second, func() { cmd.Process.Signal(syscall.SIGQUIT) })
 	err := cmd.Wait()
 	if !timer.Stop() {
-		t.Fatalf("child (kill at %d, day %d) hung:\n%s", at, days, out.String())
+		t.Errorf("child (kill at %d, day %d) hung:\n%s", at, days, out.String())
+		return out.String(), false
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -161,7 +171,7 @@ func runChildTest(t *testing.T, name, root string, at, days, serial int, mid boo
 		}
 	}
 	if err != nil {
-		t.Fatalf("child (kill at %d): %v\n%s", at, err, out.String())
+		t.Errorf("child (kill at %d): %v\n%s", at, err, out.String())
 	}
 	return out.String(), false
 }
@@ -270,7 +280,7 @@ func inspect(t *testing.T, root string, strict bool) storeCheck {
 func copyTree(t *testing.T, src, dst string) {
 	t.Helper()
 	if out, err := exec.Command("cp", "-a", src+"/.", dst).CombinedOutput(); err != nil {
-		t.Fatalf("cp: %v: %s", err, out)
+		t.Errorf("cp: %v: %s", err, out)
 	}
 }
 
@@ -296,7 +306,17 @@ func TestKillAtEveryWriteBoundary(t *testing.T) {
 	t.Logf("obtain: %d writes; renewal: %d writes", len(obtainWrites), len(renewWrites))
 
 	type finding struct{ scenario, boundary, when, problem string }
-	var found []finding
+	var (
+		mu    sync.Mutex
+		found []finding
+		wg    sync.WaitGroup
+		sem   = make(chan struct{}, killParallel)
+	)
+	report := func(f finding) {
+		mu.Lock()
+		found = append(found, f)
+		mu.Unlock()
+	}
 	for _, sc := range []struct {
 		name   string
 		writes []string
@@ -312,39 +332,48 @@ func TestKillAtEveryWriteBoundary(t *testing.T) {
 					continue
 				}
 				root := t.TempDir()
-				if sc.prev != "" {
-					copyTree(t, base, root)
-				}
-				boundary := "before write " + sc.writes[k-1]
-				if mid {
-					boundary = "in the middle of write " + sc.writes[k-1]
-				}
-				out, killed := runChild(t, root, k, sc.day, 100, mid)
-				if !killed {
-					t.Errorf("%s: not killed %s\n%s", sc.name, boundary, out)
-					continue
-				}
-				// Right after the kill: the previous certificate, or the
-				// new one, complete; never an unusable store.
-				c := inspect(t, root, false)
-				for _, p := range c.problems {
-					found = append(found, finding{sc.name, boundary, "after the kill", p})
-				}
-				if sc.prev != "" && c.serial == "" {
-					found = append(found, finding{sc.name, boundary, "after the kill", "no certificate usable"})
-				}
-				// A restart finishes the work and leaves nothing behind.
-				runChild(t, root, 0, sc.day, 200, false)
-				c = inspect(t, root, true)
-				for _, p := range c.problems {
-					found = append(found, finding{sc.name, boundary, "after the restart", p})
-				}
-				if c.serial == "" || c.serial == sc.prev {
-					found = append(found, finding{sc.name, boundary, "after the restart", fmt.Sprintf("not renewed (serial %q)", c.serial)})
-				}
+				wg.Go(func() {
+					sem <- struct{}{}
+					defer func() { <-sem }()
+					if sc.prev != "" {
+						copyTree(t, base, root)
+					}
+					boundary := "before write " + sc.writes[k-1]
+					if mid {
+						boundary = "in the middle of write " + sc.writes[k-1]
+					}
+					out, killed := runChild(t, root, k, sc.day, 100, mid)
+					if !killed {
+						t.Errorf("%s: not killed %s\n%s", sc.name, boundary, out)
+						return
+					}
+					// Right after the kill: the previous certificate, or
+					// the new one, complete; never an unusable store.
+					c := inspect(t, root, false)
+					for _, p := range c.problems {
+						report(finding{sc.name, boundary, "after the kill", p})
+					}
+					if sc.prev != "" && c.serial == "" {
+						report(finding{sc.name, boundary, "after the kill", "no certificate usable"})
+					}
+					// A restart finishes the work and leaves nothing
+					// behind.
+					runChild(t, root, 0, sc.day, 200, false)
+					c = inspect(t, root, true)
+					for _, p := range c.problems {
+						report(finding{sc.name, boundary, "after the restart", p})
+					}
+					if c.serial == "" || c.serial == sc.prev {
+						report(finding{sc.name, boundary, "after the restart", fmt.Sprintf("not renewed (serial %q)", c.serial)})
+					}
+				})
 			}
 		}
 	}
+	wg.Wait()
+	slices.SortFunc(found, func(a, b finding) int {
+		return strings.Compare(a.scenario+a.boundary+a.when+a.problem, b.scenario+b.boundary+b.when+b.problem)
+	})
 	strict := os.Getenv("CERTKEEPER_KILL_STRICT") != ""
 	for _, f := range found {
 		if known := knownStoreProblem(f.problem); known != "" && !strict {
