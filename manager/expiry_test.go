@@ -15,6 +15,7 @@ import (
 
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/issue"
+	"github.com/certkeeper/certkeeper/keys"
 	"github.com/certkeeper/certkeeper/manager"
 	"github.com/certkeeper/certkeeper/manager/managertest"
 	"github.com/certkeeper/certkeeper/store"
@@ -392,5 +393,48 @@ func TestReissueBeforeHoldsAgainstWindow(t *testing.T) {
 	h2.waitIdle()
 	if st := h2.m.Status()[0]; !st.NextRenewal.Equal(t0.Add(5 * day)) {
 		t.Fatalf("NextRenewal = %v after notBefore, want the window's 5 days", st.NextRenewal.Sub(t0))
+	}
+}
+
+// Point 7: a process that stored a renewal and died before writing its
+// state leaves a state about the certificate replaced; the next Manager
+// writes it again for the certificate held.
+func TestStaleStateRewrittenAtManage(t *testing.T) {
+	clock := managertest.NewFakeClock(t0)
+	st := store.NewMemory()
+	ca := &fakeCA{clock: clock, life: 90 * day}
+	ctx := ctxT(t)
+	h1 := newHarness(t, st, clock, ca, nil)
+	if err := h1.m.Manage(ctx, testCert("a.example.com")); err != nil {
+		t.Fatal(err)
+	}
+	if err := h1.m.Renew(ctx, "a.example.com"); err != nil {
+		t.Fatal(err)
+	}
+	// A renewal stored by a process that died before its state.
+	clock.Advance(61 * day)
+	ic, err := ca.obtain(ctx, testCert("a.example.com"), issue.Request{Identifiers: testCert("a.example.com").Identifiers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs := &store.Certs{Store: st}
+	keyPEM, err := keys.MarshalPEM(ic.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := certs.SaveCertificate(ctx, store.Resource{Name: "a.example.com", CA: testCA, Identifiers: []string{"a.example.com"},
+		KeyPEM: keyPEM, ChainPEM: ic.Chain.PEM}); err != nil {
+		t.Fatal(err)
+	}
+	if sts, _ := manager.LoadStatus(ctx, certs, testCA); len(sts) != 1 || sts[0].Serial != "1" {
+		t.Fatalf("before: %+v", sts)
+	}
+	h2 := newHarness(t, st, clock, ca, nil)
+	if err := h2.m.Manage(ctx, testCert("a.example.com")); err != nil {
+		t.Fatal(err)
+	}
+	sts, err := manager.LoadStatus(ctx, certs, testCA)
+	if err != nil || len(sts) != 1 || sts[0].Serial != "2" || !sts[0].NotAfter.Equal(t0.Add(151*day)) || !sts[0].NextRenewal.Equal(t0.Add(121*day)) {
+		t.Errorf("state after Manage: %+v, %v; want the stored certificate's", sts, err)
 	}
 }
