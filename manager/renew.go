@@ -402,8 +402,10 @@ func (m *Manager) firstPassDone(e *entry, err error) {
 // DueAt returns when the named certificate is due for renewal by the
 // rules Run follows: the CA's renewal information (RFC 9773), fetched
 // first when it is due; else the lifetime rule with this certificate's
-// jitter draw; never before the next attempt after a failure. A time not
-// after now means due now.
+// jitter draw (and the earlier of the two when the user set
+// ReissueBefore or RenewFraction); never later than the margin for
+// retries before expiry (see Config.PanicBefore); never before the next
+// attempt after a failure. A time not after now means due now.
 func (m *Manager) DueAt(ctx context.Context, name string) (time.Time, error) {
 	m.mu.Lock()
 	e := m.entries[name]
