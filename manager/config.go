@@ -96,20 +96,24 @@ type Config struct {
 	// certificate (fetching renewal information again, noticing a changed
 	// store). Zero means DefaultCheckInterval.
 	CheckInterval time.Duration
-	// RenewFraction renews a certificate, when the CA offers no renewal
-	// information, once this fraction of its lifetime is left. Zero means
-	// 1/3, and 1/2 for certificates valid for ten days or less.
+	// RenewFraction renews a certificate once this fraction of its
+	// lifetime is left. Zero means 1/3, and 1/2 for certificates valid
+	// for ten days or less, and then the CA's renewal information, when
+	// offered, takes precedence; when set, the earlier of the two wins.
 	RenewFraction float64
 	// ReissueBefore, if set, replaces RenewFraction: a certificate is
-	// renewed once less than ReissueBefore is left, but never earlier
-	// than halfway through its lifetime, so that short-lived
-	// certificates are not renewed in a loop. The CA's renewal
-	// information, when offered, takes precedence over both.
+	// renewed once less than ReissueBefore is left, but never before a
+	// quarter of its lifetime has passed, so that short-lived
+	// certificates are not renewed in a loop. It holds even when the CA
+	// offers renewal information: the earlier of the two wins.
 	ReissueBefore time.Duration
 	// PanicBefore: a failed attempt with less than this left raises
 	// EventPanic (and with less than twice this, EventExpiringSoon).
 	// Zero means a sixth of the certificate's lifetime (15 days of 90,
-	// one day of 6).
+	// one day of 6). It is also the margin kept for retries: whatever
+	// the CA's window or the rules above say, a certificate is renewed
+	// with at least this much left, or with room for the first three
+	// Backoff waits if that is longer (never more than half the lifetime).
 	PanicBefore time.Duration
 	// OnPanic is called for every EventPanic, after OnEvent. Nil means
 	// logging at ERROR level with the word PANIC.
@@ -123,8 +127,11 @@ type Config struct {
 	Metrics Metrics
 	// Backoff is the wait after the n-th failure in a row:
 	// Backoff[min(n-1, len-1)], lengthened by up to Jitter, and never
-	// sooner than the CA's Retry-After. Nil or empty means
-	// DefaultBackoff.
+	// sooner than the CA's Retry-After. While the certificate held is
+	// valid, a wait that would reach its expiry is shortened to half the
+	// time left (or Backoff[0] if longer and still before expiry), so
+	// that only the CA's Retry-After can put the next attempt after it.
+	// Nil or empty means DefaultBackoff.
 	Backoff []time.Duration
 	// Jitter is the fraction by which renewal times, check intervals and
 	// backoffs are spread at random. Zero means DefaultJitter; negative

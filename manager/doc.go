@@ -14,9 +14,15 @@
 //     certificates of ten days or less), or when less than ReissueBefore is
 //     left if that is set, spread by Jitter so that a fleet does not renew in
 //     lockstep;
+//   - whatever the CA's window says, never later than PanicBefore (or room
+//     for a few retries) before expiry, and never later than ReissueBefore
+//     or RenewFraction when the user set them;
 //   - after a failure, on a backoff table, never sooner than the CA's
-//     Retry-After; the failure count and the next attempt are kept in the
-//     store so that a restart does not hammer the CA.
+//     Retry-After, and shortened to land before expiry while the
+//     certificate is valid; the failure count and the next attempt are
+//     kept in the store so that a restart does not hammer the CA. A renewal
+//     order naming the certificate it replaces that the CA refuses is
+//     placed again at once without naming it.
 //
 // Each certificate has its own timer (a heap of next-check times), examined
 // at least every CheckInterval. One order at a time runs per certificate:
@@ -27,7 +33,7 @@
 // Nothing fails silently: every event goes to the logger, to
 // Config.OnEvent, to Metrics and to the hooks subscribed to it. A renewal
 // that fails with less than PanicBefore left raises EventPanic and calls
-// Config.OnPanic.
+// Config.OnPanic, again at every check while it keeps failing.
 //
 // The renewal rules are pure functions of the certificate's validity, the
 // current time, the CA's window and a random number, covered by table tests;

@@ -31,7 +31,10 @@ const (
 	EventExpiringSoon EventType = "expiring_soon"
 	// EventPanic: an attempt failed with less than PanicBefore left, or
 	// for a certificate that is missing or expired. Sent on every such
-	// failure; Config.OnPanic is called too.
+	// failure, and at every check of such a certificate while it is
+	// failing even when no attempt is made (backing off, waiting for the
+	// CA's Retry-After, another instance failing); Config.OnPanic is
+	// called too, and AlarmMetrics.Alarm if Metrics implements it.
 	EventPanic EventType = "panic"
 	// EventRevoked: the CA's renewal information marks the certificate
 	// for immediate renewal (its window has already ended), which is what

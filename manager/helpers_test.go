@@ -1,6 +1,7 @@
 package manager_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -33,9 +34,10 @@ type fakeCA struct {
 	orders atomic.Int32
 
 	mu       sync.Mutex
-	fail     error         // returned by every order while set
-	gate     chan struct{} // orders wait on it while set
-	replaces []string      // Replaces of every order
+	fail     error                                              // returned by every order while set
+	failIf   func(ctx context.Context, req issue.Request) error // decides each order's failure while set
+	gate     chan struct{}                                      // orders wait on it while set
+	replaces []string                                           // Replaces of every order
 	ari      func(leaf *x509.Certificate) (acme.RenewalInfo, error)
 	serial   int64
 }
@@ -49,7 +51,7 @@ func (f *fakeCA) setFail(err error) {
 func (f *fakeCA) obtain(ctx context.Context, c manager.Certificate, req issue.Request) (*issue.Certificate, error) {
 	f.orders.Add(1)
 	f.mu.Lock()
-	gate, fail := f.gate, f.fail
+	gate, fail, failIf := f.gate, f.fail, f.failIf
 	f.replaces = append(f.replaces, req.Replaces)
 	f.serial++
 	sn := f.serial
@@ -64,8 +66,58 @@ func (f *fakeCA) obtain(ctx context.Context, c manager.Certificate, req issue.Re
 	if fail != nil {
 		return nil, fail
 	}
+	if failIf != nil {
+		if err := failIf(ctx, req); err != nil {
+			return nil, err
+		}
+	}
 	now := f.clock.Now()
 	return makeCert(req.Identifiers, sn, now, now.Add(f.life), req.Key)
+}
+
+func (f *fakeCA) setFailIf(fn func(ctx context.Context, req issue.Request) error) {
+	f.mu.Lock()
+	f.failIf = fn
+	f.mu.Unlock()
+}
+
+// orderedReplaces returns the Replaces of every order so far.
+func (f *fakeCA) orderedReplaces() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.replaces...)
+}
+
+// offerWindow makes the CA offer renewal information: a window from
+// start to end after each certificate's NotBefore.
+func (f *fakeCA) offerWindow(start, end time.Duration) {
+	f.mu.Lock()
+	f.ari = func(leaf *x509.Certificate) (acme.RenewalInfo, error) {
+		var ri acme.RenewalInfo
+		ri.SuggestedWindow.Start = leaf.NotBefore.Add(start)
+		ri.SuggestedWindow.End = leaf.NotBefore.Add(end)
+		ri.RetryAfter = f.clock.Now().Add(6 * time.Hour)
+		return ri, nil
+	}
+	f.mu.Unlock()
+}
+
+// logBuffer collects what a slog.Logger writes, safe for concurrent use.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func (f *fakeCA) renewalInfo(_ context.Context, _ manager.Certificate, leaf *x509.Certificate) (acme.RenewalInfo, error) {

@@ -30,6 +30,11 @@ func (m *Manager) emit(ctx context.Context, ev Event) {
 	if m.cfg.OnEvent != nil {
 		m.cfg.OnEvent(ev)
 	}
+	if ev.Type == EventPanic || ev.Type == EventExpiringSoon {
+		if am, ok := m.cfg.Metrics.(AlarmMetrics); ok {
+			am.Alarm(ev.Name, ev.Type)
+		}
+	}
 	if ev.Type == EventPanic {
 		m.cfg.OnPanic(ctx, ev)
 	}

@@ -84,6 +84,11 @@ type entry struct {
 	// busyUntil: another instance sharing the store holds the lock for
 	// this certificate; look again then (see cluster.go).
 	busyUntil time.Time
+	// panicAt is when EventPanic was last sent for this certificate.
+	panicAt time.Time
+	// staleState: load found a state about another certificate than the
+	// one held; Manage saves it again.
+	staleState bool
 }
 
 // held is a certificate in memory.
@@ -251,7 +256,21 @@ func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error {
 		}
 	}
 	m.rebuildLocked()
+	var stale []*entry
+	for _, e := range es {
+		if e.staleState {
+			e.staleState = false
+			if cur := m.entries[e.cert.Name]; cur == e {
+				stale = append(stale, e)
+			}
+		}
+	}
 	m.mu.Unlock()
+	// Complete a record half written by a process that stored a renewal
+	// and died before its state: rare, so no write at start otherwise.
+	for _, e := range stale {
+		m.saveState(ctx, e)
+	}
 	m.poke()
 	return nil
 }
@@ -339,7 +358,14 @@ func (m *Manager) load(ctx context.Context, e *entry) {
 		log.WarnContext(ctx, "stored renewal state unreadable; starting afresh", "error", err)
 	}
 	if e.held == nil || st.Serial != serial(e.held.leaf) {
+		// A state about another certificate: the one replaced, when a
+		// process stored a renewal and died (or failed) before it wrote
+		// the state. Manage writes it again for the certificate held.
+		e.staleState = e.held != nil && st.Serial != ""
 		st = st.forNewCertificate()
+		if e.held != nil {
+			st.Serial = serial(e.held.leaf)
+		}
 	}
 	e.st = st
 }

@@ -153,6 +153,10 @@ func TestFailureBackoffAndAlarms(t *testing.T) {
 	// Inside the panic interval, every failure panics.
 	h.advance(15 * day)
 	h.next(manager.EventPanic)
+	// OnPanic is called after OnEvent, which sent the event.
+	for deadline := time.Now().Add(10 * time.Second); h.panics.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	if h.panics.Load() == 0 {
 		t.Error("OnPanic not called")
 	}

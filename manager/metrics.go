@@ -31,6 +31,15 @@ type Metrics interface {
 	Forget(name string)
 }
 
+// AlarmMetrics is implemented by a Metrics that counts alarms: Alarm is
+// called for every EventPanic and EventExpiringSoon sent (typ says
+// which), each time one is sent. It is a separate interface so that
+// implementations of Metrics written before it keep compiling.
+// manager/prommetrics implements it.
+type AlarmMetrics interface {
+	Alarm(name string, typ EventType)
+}
+
 // nopMetrics is used when Config.Metrics is nil.
 type nopMetrics struct{}
 

@@ -179,7 +179,10 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	case c.Key != nil:
 		req.Key = c.Key
 	}
-	if h != nil && h.covers && m.offersARI(ctx, c, h) {
+	m.mu.Lock()
+	refused := e.st.ReplacesRefused
+	m.mu.Unlock()
+	if h != nil && h.covers && !refused && m.offersARI(ctx, c, h) {
 		if req.Replaces, err = acme.ARICertID(h.leaf); err != nil {
 			log.WarnContext(ctx, "cannot name the certificate replaced", "error", err)
 			req.Replaces = ""
@@ -187,12 +190,25 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	}
 	start := time.Now()
 	ic, err := m.obtain(ctx, c, req)
-	if err != nil && req.Replaces != "" && isAlreadyReplaced(err) {
-		// The CA has a replacement already, which this process does not
-		// hold: order without naming the old certificate.
-		log.WarnContext(ctx, "certificate already replaced at the CA; ordering afresh", "error", err)
-		req.Replaces = ""
-		ic, err = m.obtain(ctx, c, req)
+	if err != nil && req.Replaces != "" && refusesReplaces(err) {
+		// Naming the certificate replaced (RFC 9773 §5) is a courtesy;
+		// a CA that refuses the order for any reason other than a rate
+		// limit may accept it without: order again at once without it,
+		// and not name it again for this certificate. The CA may have a
+		// replacement already (alreadyReplaced), which this process does
+		// not hold, or fail on the field (a 500, a malformed…).
+		m.mu.Lock()
+		e.st.ReplacesRefused = true
+		m.mu.Unlock()
+		if ctx.Err() == nil {
+			log.WarnContext(ctx, "the CA refused the renewal order naming the certificate it replaces; ordering again without replaces",
+				"replaces", req.Replaces, "error", err)
+			req.Replaces = ""
+			ic, err = m.obtain(ctx, c, req)
+		} else {
+			log.WarnContext(ctx, "the CA refused the renewal order naming the certificate it replaces and no time is left; the next attempt orders without replaces",
+				"replaces", req.Replaces, "error", err)
+		}
 	}
 	m.cfg.Metrics.OrderDuration(time.Since(start))
 	if err != nil {
@@ -346,20 +362,23 @@ func (m *Manager) fail(ctx context.Context, e *entry, err error) error {
 	m.mu.Lock()
 	st := &e.st
 	st.Failures++
-	st.NextAttempt = m.pol.retryAt(now, st.Failures, retryAfter, m.cfg.Rand())
-	st.LastError = err.Error()
-	st.LastAttempt = now
-	e.due = m.dueLocked(e, now)
 	var nb, na time.Time
 	if h := e.held; h != nil && h.covers {
 		nb, na = h.leaf.NotBefore, h.leaf.NotAfter
 	}
+	st.NextAttempt = m.pol.retryAt(now, st.Failures, retryAfter, na, m.cfg.Rand())
+	st.LastError = err.Error()
+	st.LastAttempt = now
+	e.due = m.dueLocked(e, now)
 	alarm := m.pol.alarm(nb, na, now)
 	if alarm == EventExpiringSoon {
 		if st.ExpiringSoonSent {
 			alarm = ""
 		}
 		st.ExpiringSoonSent = true
+	}
+	if alarm == EventPanic {
+		e.panicAt = now
 	}
 	ev := m.eventLocked(e, EventFailed, now)
 	ev.Err, ev.Attempt, ev.NextAttempt = err, st.Failures, st.NextAttempt
@@ -394,8 +413,10 @@ func (m *Manager) firstPassDone(e *entry, err error) {
 // DueAt returns when the named certificate is due for renewal by the
 // rules Run follows: the CA's renewal information (RFC 9773), fetched
 // first when it is due; else the lifetime rule with this certificate's
-// jitter draw; never before the next attempt after a failure. A time not
-// after now means due now.
+// jitter draw (and the earlier of the two when the user set
+// ReissueBefore or RenewFraction); never later than the margin for
+// retries before expiry (see Config.PanicBefore); never before the next
+// attempt after a failure. A time not after now means due now.
 func (m *Manager) DueAt(ctx context.Context, name string) (time.Time, error) {
 	m.mu.Lock()
 	e := m.entries[name]

@@ -61,17 +61,17 @@ func (m *Manager) scheduleLocked(e *entry, now, checked time.Time) {
 func (e *entry) checking() bool { return e.index == -2 }
 
 // dueLocked returns when e should be renewed: now if nothing usable is
-// held; else the moment picked in the CA's window, or by the lifetime
-// rule; and not before the next attempt after a failure.
+// held; else by policy.dueAt (the moment picked in the CA's window, or
+// the lifetime rule, the earlier of both when the user set the rule, and
+// never later than the margin before expiry allows); and not before the
+// next attempt after a failure.
 func (m *Manager) dueLocked(e *entry, now time.Time) time.Time {
 	var due time.Time
 	switch h := e.held; {
 	case h == nil || !h.covers || !now.Before(h.leaf.NotAfter) || h.revoked != nil:
 		due = now
-	case !e.st.ARIRenewAt.IsZero():
-		due = e.st.ARIRenewAt
 	default:
-		due = m.pol.renewAt(h.leaf.NotBefore, h.leaf.NotAfter, e.r)
+		due = m.pol.dueAt(h.leaf.NotBefore, h.leaf.NotAfter, e.st.ARIRenewAt, e.r)
 	}
 	if e.st.Failures > 0 && e.st.NextAttempt.After(due) {
 		due = e.st.NextAttempt
@@ -161,8 +161,45 @@ func (m *Manager) check(ctx context.Context, e *entry, orders *sync.WaitGroup) t
 	if !now.Before(due) && ctx.Err() == nil {
 		_ = m.join(ctx, e, false, ctx, orders)
 	}
+	if ctx.Err() == nil {
+		m.stillPanicking(ctx, e, now)
+	}
 	return now
 }
+
+// stillPanicking raises EventPanic again, with the last error, for a
+// certificate that is missing, expired or inside the panic interval and
+// failing (Failures > 0) when the check that started at now placed no
+// order that failed: while it backs off, waits for the CA's Retry-After,
+// or another instance sharing the store is the one failing. The alarm
+// and its metric are thus raised at every check, not once; but not while
+// another instance holds the certificate's lock (it is ordering, and
+// raises the alarm if that fails), nor sooner than panicRepeat after the
+// last one.
+func (m *Manager) stillPanicking(ctx context.Context, e *entry, now time.Time) {
+	m.mu.Lock()
+	var nb, na time.Time
+	if h := e.held; h != nil && h.covers {
+		nb, na = h.leaf.NotBefore, h.leaf.NotAfter
+	}
+	t := m.cfg.Clock.Now()
+	if e.removed || e.st.Failures == 0 || !e.panicAt.Before(now) || e.busyUntil.After(t) ||
+		t.Sub(e.panicAt) < min(m.cfg.CheckInterval, panicRepeat) || m.pol.alarm(nb, na, t) != EventPanic {
+		m.mu.Unlock()
+		return
+	}
+	e.panicAt = t
+	ev := m.eventLocked(e, EventPanic, t)
+	ev.Err = errors.New(e.st.LastError)
+	ev.Attempt, ev.NextAttempt = e.st.Failures, e.st.NextAttempt
+	m.mu.Unlock()
+	m.emit(ctx, ev)
+}
+
+// panicRepeat is the shortest time between two EventPanic that a check
+// raises without a failed attempt (see stillPanicking), unless
+// CheckInterval is shorter.
+const panicRepeat = time.Hour
 
 // ariRetryOnError is how soon renewal information is fetched again after
 // the fetch failed.
@@ -230,9 +267,19 @@ func (m *Manager) fetchRenewalInfo(ctx context.Context, e *entry, h *held, now t
 	}
 }
 
-// isAlreadyReplaced reports whether err says the certificate named in
-// replaces was replaced already.
-func isAlreadyReplaced(err error) bool {
+// refusesReplaces reports whether err, the failure of an order that named
+// the certificate it replaces, is worth an order without replaces: the
+// CA answered with a problem (alreadyReplaced, a 500, a malformed, an
+// unauthorized…), other than a rate limit (which an order without
+// replaces would meet too, and which ARI renewals may be exempt from),
+// and other than an order that became invalid (a failed validation,
+// which replaces has no part in). An error without a problem (no answer,
+// a local failure) is not a refusal.
+func refusesReplaces(err error) bool {
 	var p *acme.Problem
-	return errors.As(err, &p) && p.Type == acme.ProblemAlreadyReplaced
+	if !errors.As(err, &p) || acme.IsRateLimited(err) {
+		return false
+	}
+	var oe *acme.OrderError
+	return !errors.As(err, &oe) || p.Type == acme.ProblemAlreadyReplaced
 }

@@ -27,7 +27,7 @@ func (p policy) renewLeft(notBefore, notAfter time.Time) time.Duration {
 		return 0
 	}
 	if p.reissueBefore > 0 {
-		return min(p.reissueBefore, life/2)
+		return min(p.reissueBefore, life*3/4)
 	}
 	f := p.fraction
 	if f == 0 {
@@ -43,13 +43,67 @@ func (p policy) renewLeft(notBefore, notAfter time.Time) time.Duration {
 // due by the lifetime rule: when renewLeft is left, brought forward by up
 // to jitter×renewLeft (r picks how much), so that certificates issued
 // together are not all renewed together. It is never later than the rule
-// says and never before notBefore.
+// says, never later than latestRenewal and never before notBefore.
 func (p policy) renewAt(notBefore, notAfter time.Time, r float64) time.Time {
 	left := p.renewLeft(notBefore, notAfter)
 	left += time.Duration(float64(left) * p.jitter * r)
-	t := notAfter.Add(-left)
+	t := earliest(notAfter.Add(-left), p.latestRenewal(notBefore, notAfter))
 	if t.Before(notBefore) {
 		return notBefore
+	}
+	return t
+}
+
+// retryRoomSteps is how many backoff waits the margin before expiry
+// leaves room for: an attempt and this many retries.
+const retryRoomSteps = 3
+
+// margin returns how much of the lifetime is left, at the latest, when a
+// certificate valid from notBefore to notAfter is renewed, so that
+// failed attempts can be retried before it expires: the panic interval
+// (PanicBefore, or a sixth of the lifetime) or the first retryRoomSteps
+// backoff waits at their longest (with jitter), whichever is longer, but
+// never more than half the lifetime.
+func (p policy) margin(notBefore, notAfter time.Time) time.Duration {
+	life := notAfter.Sub(notBefore)
+	if life <= 0 {
+		return 0
+	}
+	var room time.Duration
+	for i := range retryRoomSteps {
+		if len(p.backoff) > 0 {
+			room += p.backoff[min(i, len(p.backoff)-1)]
+		}
+	}
+	room += time.Duration(float64(room) * p.jitter)
+	return min(max(p.panicLeft(notBefore, notAfter), room), life/2)
+}
+
+// latestRenewal is the latest moment a certificate valid from notBefore
+// to notAfter is renewed, whatever the CA's window or the lifetime rule
+// say: notAfter − margin.
+func (p policy) latestRenewal(notBefore, notAfter time.Time) time.Time {
+	return notAfter.Add(-p.margin(notBefore, notAfter))
+}
+
+// userThreshold reports whether the user set when to renew
+// (ReissueBefore or RenewFraction): that time then holds even when the
+// CA suggests a later one.
+func (p policy) userThreshold() bool { return p.reissueBefore > 0 || p.fraction > 0 }
+
+// dueAt returns when a certificate valid from notBefore to notAfter is
+// due, given the moment picked in the CA's window (zero when the CA
+// offers none) and the certificate's draw r: the CA's moment if there is
+// one, else the lifetime rule; the lifetime rule too if it is earlier and
+// the user set it (userThreshold); and never later than latestRenewal.
+func (p policy) dueAt(notBefore, notAfter, ariAt time.Time, r float64) time.Time {
+	rule := p.renewAt(notBefore, notAfter, r)
+	if ariAt.IsZero() {
+		return rule
+	}
+	t := earliest(ariAt, p.latestRenewal(notBefore, notAfter))
+	if p.userThreshold() {
+		t = earliest(t, rule)
 	}
 	return t
 }
@@ -60,7 +114,8 @@ func (p policy) renewAt(notBefore, notAfter time.Time, r float64) time.Time {
 // ReissueBefore) is left, brought forward by r×Jitter of that, where r in
 // [0, 1) is the certificate's random draw. r = 0 gives the latest moment
 // the rule allows, which is all that can be said of a certificate for
-// which no Manager has drawn yet. It is never before notBefore.
+// which no Manager has drawn yet. It is never before notBefore, and never
+// later than the margin for retries allows (see Config.PanicBefore).
 func (m *Manager) RenewalTime(notBefore, notAfter time.Time, r float64) time.Time {
 	return m.pol.renewAt(notBefore, notAfter, r)
 }
@@ -105,16 +160,35 @@ func ariRenewAt(start, end, now time.Time, r float64) time.Time {
 	return t
 }
 
+// minRetryGap is the shortest wait between two attempts that the cap
+// before expiry (retryAt) makes.
+const minRetryGap = time.Second
+
 // retryAt returns when to try again at the earliest after the failures-th
 // failure in a row at now: the backoff table's entry (its last one
 // repeating) lengthened by up to jitter, and never before the CA's
-// Retry-After (zero when none was given).
-func (p policy) retryAt(now time.Time, failures int, retryAfter time.Time, r float64) time.Time {
+// Retry-After (zero when none was given). While the certificate held
+// (valid until notAfter; zero when none is) has not expired, a wait that
+// would reach its expiry is shortened to land before it: to half the
+// time left, or to the first backoff wait if that is longer and still
+// lands before expiry (so that retries grow denser towards expiry but no
+// wait is shorter than minRetryGap). Only the CA's Retry-After can put the
+// next attempt after expiry.
+func (p policy) retryAt(now time.Time, failures int, retryAfter, notAfter time.Time, r float64) time.Time {
 	if failures < 1 {
 		failures = 1
 	}
 	d := p.backoff[min(failures-1, len(p.backoff)-1)]
 	d += time.Duration(float64(d) * p.jitter * r)
+	if left := notAfter.Sub(now); !notAfter.IsZero() && left > 0 && d >= left {
+		c := left / 2
+		if first := p.backoff[0]; first < left {
+			c = max(c, first)
+		}
+		if c >= minRetryGap {
+			d = min(d, c)
+		}
+	}
 	t := now.Add(d)
 	if retryAfter.After(t) {
 		return retryAfter

@@ -51,6 +51,10 @@ type state struct {
 	// store, and every restart, renews it at the same moment, the one
 	// NextRenewal shows.
 	RenewDraw float64 `json:"renew_draw,omitempty"`
+	// ReplacesRefused records that the CA refused an order naming this
+	// certificate as the one it replaces (RFC 9773 §5): later orders for
+	// it do not name it.
+	ReplacesRefused bool `json:"replaces_refused,omitempty"`
 }
 
 // forNewCertificate drops what belonged to the previous certificate and

@@ -25,6 +25,7 @@ import (
 //	certkeeper_last_success_timestamp_seconds{name}     gauge, Unix time
 //	certkeeper_order_duration_seconds                   histogram
 //	certkeeper_acme_requests_total{endpoint,status}     counter
+//	certkeeper_alarms_total{name,type}                  counter
 //
 // status is the HTTP status code, or "error" when no response came.
 type Metrics struct {
@@ -34,9 +35,13 @@ type Metrics struct {
 	lastSuccess   *prometheus.GaugeVec
 	orderDuration prometheus.Histogram
 	requests      *prometheus.CounterVec
+	alarms        *prometheus.CounterVec
 }
 
-var _ manager.Metrics = (*Metrics)(nil)
+var (
+	_ manager.Metrics      = (*Metrics)(nil)
+	_ manager.AlarmMetrics = (*Metrics)(nil)
+)
 
 // New makes the collectors and registers them with reg (nil registers
 // nothing, for tests that collect by hand). It panics if they are
@@ -68,11 +73,21 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "certkeeper_acme_requests_total",
 			Help: "HTTP exchanges with the ACME server by endpoint and status.",
 		}, []string{"endpoint", "status"}),
+		alarms: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "certkeeper_alarms_total",
+			Help: "Alarms raised (type panic or expiring_soon), each time one is raised.",
+		}, []string{"name", "type"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.notAfter, m.attempts, m.failures, m.lastSuccess, m.orderDuration, m.requests)
+		reg.MustRegister(m.notAfter, m.attempts, m.failures, m.lastSuccess, m.orderDuration, m.requests, m.alarms)
 	}
 	return m
+}
+
+// Alarm counts an EventPanic or EventExpiringSoon in
+// certkeeper_alarms_total.
+func (m *Metrics) Alarm(name string, typ manager.EventType) {
+	m.alarms.WithLabelValues(name, string(typ)).Inc()
 }
 
 // ObserveExpiry sets certkeeper_certificate_not_after_seconds.
@@ -109,6 +124,7 @@ func (m *Metrics) Forget(name string) {
 	for _, v := range []interface{ DeleteLabelValues(...string) bool }{m.notAfter, m.attempts, m.failures, m.lastSuccess} {
 		v.DeleteLabelValues(name)
 	}
+	m.alarms.DeletePartialMatch(prometheus.Labels{"name": name})
 }
 
 func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/manager"
 	"github.com/certkeeper/certkeeper/manager/prommetrics"
 )
 
@@ -24,6 +25,9 @@ func TestMetrics(t *testing.T) {
 	m.OrderDuration(2 * time.Second)
 	m.ObserveRequest(acme.RequestInfo{Endpoint: "newOrder", Status: 201})
 	m.ObserveRequest(acme.RequestInfo{Endpoint: "newOrder"})
+	m.Alarm("a.example.com", manager.EventPanic)
+	m.Alarm("a.example.com", manager.EventPanic)
+	m.Alarm("a.example.com", manager.EventExpiringSoon)
 	want := `
 # HELP certkeeper_certificate_not_after_seconds Expiry of the certificate held, as a Unix time.
 # TYPE certkeeper_certificate_not_after_seconds gauge
@@ -38,17 +42,23 @@ certkeeper_renewal_failures_total{name="a.example.com"} 1
 # TYPE certkeeper_acme_requests_total counter
 certkeeper_acme_requests_total{endpoint="newOrder",status="201"} 1
 certkeeper_acme_requests_total{endpoint="newOrder",status="error"} 1
+# HELP certkeeper_alarms_total Alarms raised (type panic or expiring_soon), each time one is raised.
+# TYPE certkeeper_alarms_total counter
+certkeeper_alarms_total{name="a.example.com",type="expiring_soon"} 1
+certkeeper_alarms_total{name="a.example.com",type="panic"} 2
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
 		"certkeeper_certificate_not_after_seconds", "certkeeper_renewal_attempts_total",
-		"certkeeper_renewal_failures_total", "certkeeper_acme_requests_total"); err != nil {
+		"certkeeper_renewal_failures_total", "certkeeper_acme_requests_total", "certkeeper_alarms_total"); err != nil {
 		t.Error(err)
 	}
 	if n := testutil.CollectAndCount(reg, "certkeeper_order_duration_seconds"); n != 1 {
 		t.Errorf("order duration: %d series", n)
 	}
 	m.Forget("a.example.com")
-	if n := testutil.CollectAndCount(reg, "certkeeper_renewal_attempts_total"); n != 0 {
-		t.Errorf("%d series after Forget", n)
+	for _, name := range []string{"certkeeper_renewal_attempts_total", "certkeeper_alarms_total"} {
+		if n := testutil.CollectAndCount(reg, name); n != 0 {
+			t.Errorf("%s: %d series after Forget", name, n)
+		}
 	}
 }
