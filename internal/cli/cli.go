@@ -4,9 +4,7 @@
 package cli
 
 import (
-	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -38,68 +36,6 @@ type Env struct {
 	// "dir", by backend name ("etcd"). The core binary has none; the
 	// binary of store/etcdstore/cmd/certkeeper adds "etcd".
 	Stores map[string]StoreOpener
-}
-
-type command struct {
-	name    string
-	summary string
-	run     func(ctx context.Context, env Env, args []string) error
-}
-
-func commands() []command {
-	return []command{
-		{"obtain", "obtain a certificate for one or more names", runObtain},
-		{"renew", "renew every stored certificate that is due", runRenew},
-		{"revoke", "revoke a certificate", runRevoke},
-		{"account", "register, show, update, deactivate or roll over an account", runAccount},
-		{"list", "list stored certificates", runList},
-		{"doctor", "check names, DNS, CAA and ports before ordering", runDoctor},
-		{"run", "run the daemon: keep the certificates of a config file valid", runDaemon},
-		{"serve", "serve HTTPS (reverse proxy or files) with automatic certificates", runServe},
-	}
-}
-
-// Main runs the command line args (without the program name) and returns
-// the process exit code.
-func Main(ctx context.Context, args []string, env Env) int {
-	if env.Getenv == nil {
-		env.Getenv = func(string) string { return "" }
-	}
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		usage(env.Stdout)
-		if len(args) == 0 {
-			return ExitUsage
-		}
-		return ExitOK
-	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			err := c.run(ctx, env, args[1:])
-			if err == nil {
-				return ExitOK
-			}
-			if errors.Is(err, flag.ErrHelp) {
-				return ExitOK
-			}
-			if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-				fmt.Fprintf(env.Stderr, "certkeeper %s: interrupted; what was under way was cleaned up\n", c.name)
-				return ExitInterrupted
-			}
-			fmt.Fprintf(env.Stderr, "certkeeper %s: %v\n", c.name, err)
-			return exitCode(err)
-		}
-	}
-	fmt.Fprintf(env.Stderr, "certkeeper: unknown command %q\n", args[0])
-	usage(env.Stderr)
-	return ExitUsage
-}
-
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: certkeeper <command> [flags]\n\ncommands:")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
-	}
-	fmt.Fprintln(w, "\nRun \"certkeeper <command> -h\" for a command's flags.")
 }
 
 // usageError marks errors in the command line itself.

@@ -3,13 +3,11 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -19,8 +17,8 @@ import (
 	"github.com/certkeeper/certkeeper/store"
 )
 
-// common holds the flags every command shares: which CA, which account,
-// which store.
+// common holds the flags the commands share: which CA, which account,
+// which store, how long, how much to log.
 type common struct {
 	ca             string
 	caRoot         string
@@ -32,30 +30,47 @@ type common struct {
 	eabHMAC        string
 	accountKeyType string
 	timeout        time.Duration
-	quiet          bool
-	env            Env
+	logFlags
+	env Env
 }
 
-func (c *common) register(fs *flag.FlagSet, env Env) {
+// Groups of the common flags, by what a command does with them.
+const (
+	useCA      = 1 << iota // -ca, -ca-root
+	useStore               // -store, -layout
+	useAccount             // -email, -agree-tos, -eab-*, -account-key-type: registers accounts
+	useEmail               // -email only: names the account in the store
+	useTimeout             // -timeout
+)
+
+// register registers the common flags of the groups use; the others are
+// accepted but hidden and without effect, so that scripts which give
+// every command the same flags (-agree-tos to list) keep working, while
+// each command's help shows only its own flags.
+func (c *common) register(fs *flagSet, env Env, use int) {
 	c.env = env
-	fs.StringVar(&c.ca, "ca", envOr(env, "CERTKEEPER_CA", "letsencrypt-staging"), "CA: letsencrypt, letsencrypt-staging, or a directory URL ($CERTKEEPER_CA)")
-	fs.StringVar(&c.caRoot, "ca-root", env.Getenv("CERTKEEPER_CA_ROOT"), "PEM file of root certificates to trust for the CA's API (a private CA) ($CERTKEEPER_CA_ROOT)")
-	fs.StringVar(&c.storeDir, "store", envOr(env, "CERTKEEPER_STORE", defaultStoreDir(env)), "directory where certificates and accounts are kept ($CERTKEEPER_STORE)")
-	fs.StringVar(&c.layout, "layout", "", "store layout: standard, or shared (<name>.pem with key and chain, client.key); default: the store's own (shared if it holds client.key)")
-	fs.StringVar(&c.email, "email", env.Getenv("CERTKEEPER_EMAIL"), "contact email for the account ($CERTKEEPER_EMAIL)")
-	fs.BoolVar(&c.agreeTOS, "agree-tos", false, "agree to the CA's terms of service when registering")
-	fs.StringVar(&c.eabKID, "eab-kid", env.Getenv("CERTKEEPER_EAB_KID"), "external account binding key ID ($CERTKEEPER_EAB_KID)")
-	fs.StringVar(&c.eabHMAC, "eab-hmac", "", "external account binding HMAC key, base64url (prefer $CERTKEEPER_EAB_HMAC)")
-	fs.StringVar(&c.accountKeyType, "account-key-type", "ec256", "key type for a new account: ec256, ec384, rsa2048, rsa3072, rsa4096")
-	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "give up after this long")
-	fs.BoolVar(&c.quiet, "quiet", false, "print only errors")
-}
-
-func envOr(env Env, name, def string) string {
-	if v := env.Getenv(name); v != "" {
-		return v
+	c.ca, c.accountKeyType, c.timeout = "letsencrypt-staging", "ec256", 10*time.Minute
+	opt := func(g int) []flagOpt {
+		if use&g == 0 {
+			return []flagOpt{hidden()}
+		}
+		return nil
 	}
-	return def
+	fs.category = "CA"
+	fs.String(&c.ca, "ca", "letsencrypt-staging", "CA: letsencrypt, letsencrypt-staging, or a directory URL", opt(useCA)...)
+	fs.String(&c.caRoot, "ca-root", "", "PEM file of root certificates to trust for the CA's API (a private CA)", opt(useCA)...)
+	fs.category = "Store"
+	fs.String(&c.storeDir, "store", defaultStoreDir(env), "directory where certificates and accounts are kept", opt(useStore)...)
+	fs.String(&c.layout, "layout", "", "store layout: standard, or shared (<name>.pem with key and chain, client.key); default: the store's own (shared if it holds client.key)", opt(useStore)...)
+	fs.category = "Account"
+	fs.String(&c.email, "email", "", "contact email for the account; also names it in the store", opt(useAccount|useEmail)...)
+	fs.Bool(&c.agreeTOS, "agree-tos", false, "agree to the CA's terms of service when registering", opt(useAccount)...)
+	fs.String(&c.eabKID, "eab-kid", "", "external account binding key ID", opt(useAccount)...)
+	fs.String(&c.eabHMAC, "eab-hmac", "", "external account binding HMAC key, base64url (prefer the environment variable)", opt(useAccount)...)
+	fs.String(&c.accountKeyType, "account-key-type", "ec256", "key type for a new account: ec256, ec384, rsa2048, rsa3072, rsa4096", opt(useAccount)...)
+	fs.category = ""
+	fs.Duration(&c.timeout, "timeout", 10*time.Minute, "give up after this long", opt(useTimeout)...)
+	c.logFlags.register(fs)
 }
 
 func defaultStoreDir(env Env) string {
@@ -80,20 +95,8 @@ func (c *common) storeDirOrErr() (string, error) {
 
 func (c *common) directoryURL() (string, error) { return resolveCA(c.ca) }
 
-// logger writes progress lines to stderr (nothing with -quiet).
-func (c *common) logger() *slog.Logger {
-	if c.quiet {
-		return slog.New(slog.DiscardHandler)
-	}
-	return slog.New(slog.NewTextHandler(c.env.Stderr, &slog.HandlerOptions{
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if a.Key == slog.TimeKey && len(groups) == 0 {
-				return slog.Attr{}
-			}
-			return a
-		},
-	}))
-}
+// logger writes progress lines to stderr, as the logging flags say.
+func (c *common) logger() *slog.Logger { return c.logFlags.logger(c.env.Stderr) }
 
 func (c *common) client() (*acme.Client, error) {
 	u, err := c.directoryURL()
@@ -222,10 +225,7 @@ func (c *common) accountOptions() (engine.AccountOptions, error) {
 		return opts, usageError{err.Error()}
 	}
 	opts.KeyType = kt
-	hmacKey := c.eabHMAC
-	if hmacKey == "" {
-		hmacKey = c.env.Getenv("CERTKEEPER_EAB_HMAC")
-	}
+	hmacKey := c.eabHMAC // -eab-hmac or $CERTKEEPER_EAB_HMAC
 	if c.eabKID != "" || hmacKey != "" {
 		if c.eabKID == "" || hmacKey == "" {
 			return opts, usagef("external account binding needs both -eab-kid and -eab-hmac")
@@ -258,55 +258,6 @@ func (c *common) saveAccount(ctx context.Context, cl *acme.Client, certs *store.
 	return certs.SaveAccount(ctx, cl.DirectoryURL, c.accountID(), store.AccountRecord{
 		URL: acct.URL, KeyPEM: keyPEM, Contact: acct.Contact,
 	})
-}
-
-// parseInterspersed parses flags that may come before, between or after
-// positional arguments, and returns the positional ones.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := parseFlags(fs, args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-}
-
-// parseFlags parses args with fs and turns a bad flag into a usageError,
-// so that it exits with ExitUsage; flag.ErrHelp is returned as it is.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	err := fs.Parse(args)
-	if err == nil || errors.Is(err, flag.ErrHelp) {
-		return err
-	}
-	return usageError{err.Error()}
-}
-
-func newFlagSet(name string, env Env) *flag.FlagSet {
-	fs := flag.NewFlagSet("certkeeper "+name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	return fs
-}
-
-// listFlag collects a repeatable or comma-separated flag.
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-func (l *listFlag) Set(s string) error {
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			*l = append(*l, p)
-		}
-	}
-	return nil
 }
 
 func printf(w io.Writer, format string, a ...any) { fmt.Fprintf(w, format, a...) }

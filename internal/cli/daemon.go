@@ -41,37 +41,44 @@ func withReload(ctx context.Context, ch <-chan struct{}) context.Context {
 	return context.WithValue(ctx, reloadKey{}, ch)
 }
 
-func runDaemon(ctx context.Context, env Env, args []string) error {
-	fs := newFlagSet("run", env)
-	path := fs.String("config", env.Getenv("CERTKEEPER_CONFIG"), "the configuration file (TOML, see docs/daemon.md) ($CERTKEEPER_CONFIG)")
-	check := fs.Bool("check", false, "check the configuration file and exit")
-	quiet := fs.Bool("quiet", false, "log only warnings and errors")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: certkeeper run -config FILE\n\nKeeps the certificates of FILE valid until stopped; SIGHUP reloads FILE.")
-		fs.PrintDefaults()
+func daemonCommand() command {
+	return command{
+		name: "run", summary: "run the daemon: keep the certificates of a config file valid",
+		about: `Keeps the certificates of the configuration file (TOML, docs/daemon.md)
+valid until stopped, and every other certificate of its store; SIGHUP
+reloads the file. -check checks the file and exits.`,
+		examples: []string{
+			"certkeeper run -config /etc/certkeeper/certkeeper.toml",
+			"certkeeper run -config certkeeper.toml -check",
+			"CERTKEEPER_CONFIG=/etc/certkeeper.toml certkeeper run -log-format json",
+		},
+		setup: setupDaemon,
 	}
-	if err := parseFlags(fs, args); err != nil {
-		return err
+}
+
+func setupDaemon(fs *flagSet) func(ctx context.Context, pos []string) error {
+	env := fs.env
+	path := fs.StringP("config", "", "the configuration file (TOML, see docs/daemon.md)")
+	check := fs.BoolP("check", false, "check the configuration file and exit")
+	var lf logFlags
+	lf.register(fs)
+	return func(ctx context.Context, pos []string) error {
+		if len(pos) > 0 {
+			return usagef("run takes no arguments")
+		}
+		if *path == "" {
+			return usagef("give the configuration file with -config")
+		}
+		if *check {
+			return checkDaemonConfig(ctx, env, *path)
+		}
+		cfg, err := config.Load(*path)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		d := &daemon{env: env, path: *path, log: lf.logger(env.Stderr)}
+		return d.run(ctx, cfg)
 	}
-	if fs.NArg() > 0 {
-		return usagef("run takes no arguments")
-	}
-	if *path == "" {
-		return usagef("give the configuration file with -config")
-	}
-	if *check {
-		return checkDaemonConfig(ctx, env, *path)
-	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		return usageError{err.Error()}
-	}
-	level := slog.LevelInfo
-	if *quiet {
-		level = slog.LevelWarn
-	}
-	d := &daemon{env: env, path: *path, log: slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))}
-	return d.run(ctx, cfg)
 }
 
 // daemon is "certkeeper run": the engine over the file's store, kept in

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"flag"
 	"net/http"
 	"strings"
 	"time"
@@ -49,28 +48,28 @@ const (
 	defaultTTL           = time.Minute
 )
 
-func (d *dnsFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&d.provider, "dns-provider", "", "DNS challenges: write TXT records with rfc2136, exec, webhook or acme-dns (see -dns-* flags)")
-	fs.StringVar(&d.server, "dns-server", "", "rfc2136: the primary server, HOST:PORT")
-	fs.StringVar(&d.tsigKeyFile, "tsig-key-file", "", "rfc2136: BIND key file (tsig-keygen output) with the TSIG key")
-	fs.StringVar(&d.tsigName, "tsig-name", "", "rfc2136: TSIG key name (instead of -tsig-key-file)")
-	fs.StringVar(&d.tsigAlgorithm, "tsig-algorithm", defaultTSIGAlgorithm, "rfc2136: TSIG algorithm: hmac-sha256, hmac-sha512, hmac-sha384, hmac-sha224, hmac-sha1")
-	fs.StringVar(&d.tsigSecretFile, "tsig-secret-file", "", "rfc2136: file holding the base64 TSIG secret (or set $CERTKEEPER_TSIG_SECRET)")
-	fs.StringVar(&d.exec, "dns-exec", "", "exec: run \"CMD present|cleanup FQDN VALUE\" (zone in $CERTKEEPER_DNS_ZONE)")
-	fs.StringVar(&d.webhookURL, "dns-webhook", "", "webhook: POST {action, zone, fqdn, value} as JSON to this URL")
-	fs.Var(&d.webhookHeader, "dns-webhook-header", "webhook: \"Name: value\" header to send, repeatable (not Authorization: $CERTKEEPER_DNS_WEBHOOK_AUTHORIZATION sets it)")
-	fs.StringVar(&d.acmeDNSServer, "acme-dns-server", "", "acme-dns: API base URL, e.g. https://auth.acme-dns.io")
-	fs.StringVar(&d.acmeDNSAccounts, "acme-dns-accounts", "", "acme-dns: JSON file mapping each domain to its acme-dns account")
-	fs.Var(&d.resolvers, "dns-resolver", "DNS resolver (HOST:PORT) for zone, CNAME and NS lookups; repeatable (default: /etc/resolv.conf)")
-	fs.IntVar(&d.nsPort, "dns-ns-port", defaultNSPort, "port on which to ask the zone's authoritative servers")
-	fs.Var(&d.checkServers, "dns-check-server", "ask these servers (HOST:PORT) in the propagation check instead of the zone's NS records; repeatable")
-	fs.Var(&d.checkResolvers, "dns-check-resolver", "recursive resolvers (HOST:PORT) that must also serve the record; repeatable")
-	fs.DurationVar(&d.checkTimeout, "dns-propagation-timeout", defaultCheckTimeout, "give up if the record is not on every authoritative server after this long")
-	fs.DurationVar(&d.checkInterval, "dns-propagation-interval", defaultCheckInterval, "pause between propagation checks")
-	fs.BoolVar(&d.noCheck, "dns-no-propagation-check", false, "do not ask the authoritative servers; only wait -dns-delay")
-	fs.BoolVar(&d.noCNAME, "dns-no-cname", false, "write _acme-challenge records at their own name, without following CNAMEs")
-	fs.Var(&d.zones, "dns-zone", "a zone the records are written in (e.g. example.com), so it is not looked up with SOA queries; repeatable")
-	fs.DurationVar(&d.ttl, "dns-ttl", defaultTTL, "rfc2136: TTL of the records written")
+func (d *dnsFlags) register(fs *flagSet) {
+	fs.String(&d.provider, "dns-provider", "", "DNS challenges: write TXT records with rfc2136, exec, webhook or acme-dns (see -dns-* flags)")
+	fs.String(&d.server, "dns-server", "", "rfc2136: the primary server, HOST:PORT")
+	fs.String(&d.tsigKeyFile, "tsig-key-file", "", "rfc2136: BIND key file (tsig-keygen output) with the TSIG key")
+	fs.String(&d.tsigName, "tsig-name", "", "rfc2136: TSIG key name (instead of -tsig-key-file)")
+	fs.String(&d.tsigAlgorithm, "tsig-algorithm", defaultTSIGAlgorithm, "rfc2136: TSIG algorithm: hmac-sha256, hmac-sha512, hmac-sha384, hmac-sha224, hmac-sha1")
+	fs.String(&d.tsigSecretFile, "tsig-secret-file", "", "rfc2136: file holding the base64 TSIG secret (or set $CERTKEEPER_TSIG_SECRET)")
+	fs.String(&d.exec, "dns-exec", "", "exec: run \"CMD present|cleanup FQDN VALUE\" (zone in $CERTKEEPER_DNS_ZONE)")
+	fs.String(&d.webhookURL, "dns-webhook", "", "webhook: POST {action, zone, fqdn, value} as JSON to this URL")
+	fs.List(&d.webhookHeader, "dns-webhook-header", "webhook: \"Name: value\" header to send, repeatable (not Authorization: $CERTKEEPER_DNS_WEBHOOK_AUTHORIZATION sets it)")
+	fs.String(&d.acmeDNSServer, "acme-dns-server", "", "acme-dns: API base URL, e.g. https://auth.acme-dns.io")
+	fs.String(&d.acmeDNSAccounts, "acme-dns-accounts", "", "acme-dns: JSON file mapping each domain to its acme-dns account")
+	fs.List(&d.resolvers, "dns-resolver", "DNS resolver (HOST:PORT) for zone, CNAME and NS lookups; repeatable (default: /etc/resolv.conf)")
+	fs.Int(&d.nsPort, "dns-ns-port", defaultNSPort, "port on which to ask the zone's authoritative servers")
+	fs.List(&d.checkServers, "dns-check-server", "ask these servers (HOST:PORT) in the propagation check instead of the zone's NS records; repeatable")
+	fs.List(&d.checkResolvers, "dns-check-resolver", "recursive resolvers (HOST:PORT) that must also serve the record; repeatable")
+	fs.Duration(&d.checkTimeout, "dns-propagation-timeout", defaultCheckTimeout, "give up if the record is not on every authoritative server after this long")
+	fs.Duration(&d.checkInterval, "dns-propagation-interval", defaultCheckInterval, "pause between propagation checks")
+	fs.Bool(&d.noCheck, "dns-no-propagation-check", false, "do not ask the authoritative servers; only wait -dns-delay")
+	fs.Bool(&d.noCNAME, "dns-no-cname", false, "write _acme-challenge records at their own name, without following CNAMEs")
+	fs.List(&d.zones, "dns-zone", "a zone the records are written in (e.g. example.com), so it is not looked up with SOA queries; repeatable")
+	fs.Duration(&d.ttl, "dns-ttl", defaultTTL, "rfc2136: TTL of the records written")
 }
 
 // config returns the dns01 table the flags describe; flags left at their

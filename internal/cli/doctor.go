@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -58,66 +59,110 @@ type doctor struct {
 	timeout  time.Duration
 }
 
-func runDoctor(ctx context.Context, env Env, args []string) error {
-	fs := newFlagSet("doctor", env)
+func doctorCommand() command {
+	return command{
+		name: "doctor", summary: "check names, DNS, CAA and ports before ordering", args: "NAME...",
+		about: `Checks, before ordering, that each name resolves, that its authoritative
+servers agree, where its _acme-challenge record must go, that CAA allows
+the CA, and whether ports 80 and 443 answer from this host.`,
+		examples: []string{
+			"certkeeper doctor example.com www.example.com",
+			"certkeeper doctor -ca letsencrypt -json '*.example.com'",
+			"certkeeper doctor -http-listen :8080 -dns-resolver 9.9.9.9:53 example.com",
+		},
+		setup: setupDoctor,
+	}
+}
+
+func setupDoctor(fs *flagSet) func(ctx context.Context, pos []string) error {
+	env := fs.env
 	var (
 		c         common
 		resolvers listFlag
-		jsonOut   = fs.Bool("json", false, "print the report as JSON")
-		nsPort    = fs.Int("ns-port", 53, "port on which to ask the authoritative servers")
-		httpPort  = fs.Int("http-port", 80, "port to probe for http-01 (the CA always uses 80)")
-		tlsPort   = fs.Int("tls-port", 443, "port to probe for tls-alpn-01 (the CA always uses 443)")
 	)
-	c.register(fs, env)
-	fs.Var(&resolvers, "resolver", "DNS resolver to ask, HOST:PORT; repeatable (default: /etc/resolv.conf)")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: certkeeper doctor [flags] NAME...\n\nChecks, before ordering, that each name resolves, that its authoritative\nservers agree, where its _acme-challenge record must go, that CAA allows\nthe CA, and whether ports 80 and 443 answer from this host.")
-		fs.PrintDefaults()
-	}
-	names, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(names) == 0 {
-		return usagef("give at least one name")
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	d := &doctor{res: &dns01.Resolver{Servers: resolvers, Timeout: 3 * time.Second}, nsPort: *nsPort, httpPort: *httpPort, tlsPort: *tlsPort, timeout: 3 * time.Second}
-	rep := doctorReport{OK: true}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	rep.CA = cl.DirectoryURL
-	if dir, err := cl.Directory(ctx); err != nil {
-		d.caErr = err
-	} else {
-		d.caaIDs = dir.Meta.CAAIdentities
-	}
-	rep.CAAIdentities = d.caaIDs
-	for _, n := range names {
-		dn := d.examine(ctx, strings.ToLower(strings.TrimSuffix(n, ".")))
-		for _, ch := range dn.Checks {
-			if ch.Status == statusFail {
-				rep.OK = false
-			}
-		}
-		rep.Names = append(rep.Names, dn)
-	}
-	if *jsonOut {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+	jsonOut := fs.BoolP("json", false, "print the report as JSON")
+	fs.category = "Challenges"
+	httpListen := fs.StringP("http-listen", ":80", "address whose port to probe for http-01 (the CA always uses 80)")
+	tlsListen := fs.StringP("tls-listen", ":443", "address whose port to probe for tls-alpn-01 (the CA always uses 443)")
+	fs.Deprecated("http-port", "http-listen", portToListen)
+	fs.Deprecated("tls-port", "tls-listen", portToListen)
+	fs.category = "DNS provider"
+	fs.List(&resolvers, "dns-resolver", "DNS resolver to ask, HOST:PORT; repeatable (default: /etc/resolv.conf)")
+	nsPort := fs.IntP("dns-ns-port", 53, "port on which to ask the authoritative servers")
+	fs.Deprecated("resolver", "dns-resolver", nil)
+	fs.Deprecated("ns-port", "dns-ns-port", nil)
+	c.register(fs, env, useCA|useTimeout)
+	return func(ctx context.Context, names []string) error {
+		httpPort, err := listenPort("-http-listen", *httpListen)
+		if err != nil {
 			return err
 		}
-	} else {
-		printReport(env, rep)
+		tlsPort, err := listenPort("-tls-listen", *tlsListen)
+		if err != nil {
+			return err
+		}
+		if len(names) == 0 {
+			return usagef("give at least one name")
+		}
+		ctx, cancel := context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+		d := &doctor{res: &dns01.Resolver{Servers: resolvers, Timeout: 3 * time.Second}, nsPort: *nsPort, httpPort: httpPort, tlsPort: tlsPort, timeout: 3 * time.Second}
+		rep := doctorReport{OK: true}
+		cl, err := c.client()
+		if err != nil {
+			return err
+		}
+		rep.CA = cl.DirectoryURL
+		if dir, err := cl.Directory(ctx); err != nil {
+			d.caErr = err
+		} else {
+			d.caaIDs = dir.Meta.CAAIdentities
+		}
+		rep.CAAIdentities = d.caaIDs
+		for _, n := range names {
+			dn := d.examine(ctx, strings.ToLower(strings.TrimSuffix(n, ".")))
+			for _, ch := range dn.Checks {
+				if ch.Status == statusFail {
+					rep.OK = false
+				}
+			}
+			rep.Names = append(rep.Names, dn)
+		}
+		if *jsonOut {
+			enc := json.NewEncoder(env.Stdout)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(rep); err != nil {
+				return err
+			}
+		} else {
+			printReport(env, rep)
+		}
+		if !rep.OK {
+			return fmt.Errorf("problems found (the lines marked FAIL)")
+		}
+		return nil
 	}
-	if !rep.OK {
-		return fmt.Errorf("problems found (the lines marked FAIL)")
+}
+
+// portToListen turns the value of the former -http-port and -tls-port
+// (a port) into an address for -http-listen and -tls-listen.
+func portToListen(v string) (string, error) {
+	if _, err := strconv.ParseUint(v, 10, 16); err != nil {
+		return v, errors.New("not a port number")
 	}
-	return nil
+	return ":" + v, nil
+}
+
+// listenPort is the port of a listen address flag.
+func listenPort(flag, addr string) (int, error) {
+	_, p, err := net.SplitHostPort(addr)
+	if err == nil {
+		var n uint64
+		if n, err = strconv.ParseUint(p, 10, 16); err == nil {
+			return int(n), nil
+		}
+	}
+	return 0, usagef("%s %q: want HOST:PORT or :PORT", flag, addr)
 }
 
 func printReport(env Env, rep doctorReport) {

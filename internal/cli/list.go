@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"net/url"
 	"strings"
@@ -64,95 +63,100 @@ type listPaths struct {
 	Meta     string `json:"meta"`
 }
 
-func runList(ctx context.Context, env Env, args []string) error {
-	fs := newFlagSet("list", env)
-	var c common
-	c.register(fs, env)
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), `usage: certkeeper list [flags] [NAME...]
-
-Lists the certificates of the store, of every CA (-ca selects one): each
+func listCommand() command {
+	return command{
+		name: "list", summary: "list stored certificates", args: "[NAME...]",
+		about: `Lists the certificates of the store, of every CA (-ca selects one): each
 one's status (valid, due, expired, revoked, missing, failing), expiry, next
 renewal and last error. NAMEs select certificates by name or by any of
-their names, and show their last error whole. Reads the store only.`)
-		fs.PrintDefaults()
+their names, and show their last error whole. Reads the store only.`,
+		examples: []string{
+			"certkeeper list",
+			"certkeeper list -json | jq '.[] | select(.status != \"valid\") | .name'",
+			"certkeeper list -ca letsencrypt example.com",
+		},
+		setup: setupList,
 	}
-	names, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	for i, n := range names {
-		if strings.HasPrefix(n, "*.") {
-			names[i] = strings.ToLower(n)
-		}
-		if !isASCII(n) {
-			// An internationalised name: the store has its punycode.
-			if id, err := issue.ParseIdentifier(n); err == nil {
-				names[i] = id.Value
+}
+
+func setupList(fs *flagSet) func(ctx context.Context, pos []string) error {
+	env := fs.env
+	var c common
+	asJSON := fs.BoolP("json", false, "print JSON instead of a table")
+	c.register(fs, env, useCA|useStore|useTimeout)
+	return func(ctx context.Context, names []string) error {
+		var err error
+		for i, n := range names {
+			if strings.HasPrefix(n, "*.") {
+				names[i] = strings.ToLower(n)
+			}
+			if !isASCII(n) {
+				// An internationalised name: the store has its punycode.
+				if id, err := issue.ParseIdentifier(n); err == nil {
+					names[i] = id.Value
+				}
+			}
+			if _, err := store.EncodeName(names[i]); err != nil {
+				return usagef("%q is not a certificate name: %v", n, err)
 			}
 		}
-		if _, err := store.EncodeName(names[i]); err != nil {
-			return usagef("%q is not a certificate name: %v", n, err)
+		set := fs.setMap()
+		var opts engine.ListOptions
+		opts.Names = names
+		if set["ca"] && c.ca != "all" {
+			if opts.CA, err = c.directoryURL(); err != nil {
+				return err
+			}
 		}
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var opts engine.ListOptions
-	opts.Names = names
-	if (set["ca"] || env.Getenv("CERTKEEPER_CA") != "") && c.ca != "all" {
-		if opts.CA, err = c.directoryURL(); err != nil {
+		// The CA of certificates the shared layout holds without saying: the
+		// one -ca names, as for renew.
+		ca := c.ca
+		if ca == "all" {
+			ca = ""
+		}
+		if opts.DefaultCA, err = resolveCA(ca); err != nil {
 			return err
 		}
-	}
-	// The CA of certificates the shared layout holds without saying: the
-	// one -ca names, as for renew.
-	ca := c.ca
-	if ca == "all" {
-		ca = ""
-	}
-	if opts.DefaultCA, err = resolveCA(ca); err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	eng, err := c.openEngineReadOnly(ctx)
-	if err != nil {
-		return err
-	}
-	defer eng.Close()
-	// Certificates that cannot be read are reported after the ones that
-	// can, and make the command fail.
-	entries, loadErr := eng.List(ctx, opts)
-	if entries == nil && loadErr != nil {
-		return loadErr
-	}
-	if len(entries) == 0 && loadErr == nil && opts.CA != "" {
-		// As renew -ca says it: a CA the store has no certificate of.
-		loadErr = noCertsFrom(ctx, eng, c.storeDir, opts.CA, opts.DefaultCA)
-	}
-	if *asJSON {
-		out := make([]listEntry, 0, len(entries))
-		for _, e := range entries {
-			out = append(out, toListEntry(e))
+		ctx, cancel := context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+		eng, err := c.openEngineReadOnly(ctx)
+		if err != nil {
+			return err
 		}
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
+		defer eng.Close()
+		// Certificates that cannot be read are reported after the ones that
+		// can, and make the command fail.
+		entries, loadErr := eng.List(ctx, opts)
+		if entries == nil && loadErr != nil {
+			return loadErr
+		}
+		if len(entries) == 0 && loadErr == nil && opts.CA != "" {
+			// As renew -ca says it: a CA the store has no certificate of.
+			loadErr = noCertsFrom(ctx, eng, c.storeDir, opts.CA, opts.DefaultCA)
+		}
+		if *asJSON {
+			out := make([]listEntry, 0, len(entries))
+			for _, e := range entries {
+				out = append(out, toListEntry(e))
+			}
+			enc := json.NewEncoder(env.Stdout)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(out); err != nil {
+				return err
+			}
+			return loadErr
+		}
+		if len(entries) == 0 {
+			if loadErr == nil && !c.quiet {
+				printf(env.Stdout, "no certificates in %s\n", c.storeDir)
+			}
+			return loadErr
+		}
+		if err := printTable(env, entries, len(names) > 0, time.Now()); err != nil {
 			return err
 		}
 		return loadErr
 	}
-	if len(entries) == 0 {
-		if loadErr == nil && !c.quiet {
-			printf(env.Stdout, "no certificates in %s\n", c.storeDir)
-		}
-		return loadErr
-	}
-	if err := printTable(env, entries, len(names) > 0, time.Now()); err != nil {
-		return err
-	}
-	return loadErr
 }
 
 // printTable writes entries as a table. The last error is cut in the

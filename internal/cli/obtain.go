@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
-	"flag"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -17,38 +16,80 @@ import (
 	"github.com/certkeeper/certkeeper/store"
 )
 
-func runObtain(ctx context.Context, env Env, args []string) error {
-	fs := newFlagSet("obtain", env)
+func obtainCommand() command {
+	return command{
+		name: "obtain", summary: "obtain a certificate for one or more names", args: "NAME...",
+		about: `Obtains a certificate for the NAMEs (DNS names, *.wildcards, IP addresses)
+and records how (its lineage), so that renew and the daemon renew it the
+same way. Give at least one challenge solver: -http-listen, -http-webroot,
+-tls-listen, -dns-hook or -dns-provider.`,
+		examples: []string{
+			"certkeeper obtain -ca letsencrypt -email me@example.com -agree-tos -http-listen :80 example.com www.example.com",
+			"certkeeper obtain -http-webroot /var/www/html example.com",
+			"certkeeper obtain -dns-provider rfc2136 -dns-server ns1.example.com:53 -tsig-key-file acme.key '*.example.com'",
+			"CERTKEEPER_STORE=/etc/certkeeper certkeeper obtain -tls-listen :443 example.com",
+		},
+		setup: setupObtain,
+	}
+}
+
+func setupObtain(fs *flagSet) func(ctx context.Context, pos []string) error {
+	env := fs.env
 	var (
 		c              common
 		sf             solverFlags
-		keyType        = fs.String("key-type", "ec256", "certificate key type: ec256, ec384, rsa2048, rsa3072, rsa4096")
-		reuseKey       = fs.Bool("reuse-key", false, "keep the certificate's private key at renewals")
-		keyFile        = fs.String("key", "", "use the private key in this PEM file instead of a new one (kept at renewals)")
-		csrFile        = fs.String("csr", "", "finalize with the CSR in this PEM or DER file (no key is stored); its names are used when none are given")
-		profile        = fs.String("profile", "", "certificate profile to ask the CA for")
-		preferredChain = fs.String("preferred-chain", "", "issuer common name of the chain to prefer when the CA offers several")
-		certName       = fs.String("cert-name", "", "the certificate's name in the store (default: the first name)")
-		force          = fs.Bool("force", false, "order even if a valid certificate with the same names is held")
-		expand         = fs.Bool("expand", false, "allow adding names to the stored certificate of this name")
-		replace        = fs.Bool("replace", false, "allow any change of the names of the stored certificate of this name")
+		keyType        string
+		reuseKey       bool
+		keyFile        string
+		csrFile        string
+		profile        string
+		preferredChain string
+		certName       string
+		force          bool
+		expand         bool
+		replace        bool
 		names          listFlag
 		deployHooks    listFlag
 	)
-	c.register(fs, env)
+	fs.List(&names, "domain", "a name (DNS name, *.wildcard or IP address) for the certificate; repeatable, or give names as arguments", alias("d"))
+	fs.category = "Certificate"
+	fs.String(&keyType, "key-type", "ec256", "certificate key type: ec256, ec384, rsa2048, rsa3072, rsa4096")
+	fs.Bool(&reuseKey, "reuse-key", false, "keep the certificate's private key at renewals")
+	fs.String(&keyFile, "key", "", "use the private key in this PEM file instead of a new one (kept at renewals)")
+	fs.String(&csrFile, "csr", "", "finalize with the CSR in this PEM or DER file (no key is stored); its names are used when none are given")
+	fs.String(&profile, "profile", "", "certificate profile to ask the CA for")
+	fs.String(&preferredChain, "preferred-chain", "", "issuer common name of the chain to prefer when the CA offers several")
+	fs.String(&certName, "cert-name", "", "the certificate's name in the store (default: the first name)")
+	fs.Bool(&force, "force", false, "order even if a valid certificate with the same names is held")
+	fs.Bool(&expand, "expand", false, "allow adding names to the stored certificate of this name")
+	fs.Bool(&replace, "replace", false, "allow any change of the names of the stored certificate of this name")
+	fs.List(&deployHooks, "deploy-hook", "program to run (no arguments, CERTKEEPER_* environment) whenever this certificate is obtained or renewed; repeatable; recorded for renewals")
+	c.register(fs, env, useCA|useStore|useAccount|useTimeout)
 	sf.register(fs)
-	fs.Var(&names, "d", "a name (DNS name, *.wildcard or IP address) for the certificate; repeatable, or give names as arguments")
-	fs.Var(&deployHooks, "deploy-hook", "program to run (no arguments, CERTKEEPER_* environment) whenever this certificate is obtained or renewed; repeatable; recorded for renewals")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: certkeeper obtain [flags] NAME...")
-		fs.PrintDefaults()
+	return func(ctx context.Context, pos []string) error {
+		return runObtain(ctx, env, fs, &c, &sf, obtainFlags{
+			keyType: &keyType, reuseKey: &reuseKey, keyFile: &keyFile, csrFile: &csrFile, profile: &profile,
+			preferredChain: &preferredChain, certName: &certName, force: &force, expand: &expand, replace: &replace,
+			names: names, deployHooks: deployHooks,
+		}, pos)
 	}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+}
+
+// obtainFlags are obtain's own flags.
+type obtainFlags struct {
+	keyType, keyFile, csrFile, profile, preferredChain, certName *string
+	reuseKey, force, expand, replace                             *bool
+	names, deployHooks                                           listFlag
+}
+
+func runObtain(ctx context.Context, env Env, fs *flagSet, c *common, sf *solverFlags, f obtainFlags, pos []string) error {
+	var (
+		keyType, keyFile, csrFile, profile, preferredChain, certName = f.keyType, f.keyFile, f.csrFile, f.profile, f.preferredChain, f.certName
+		reuseKey, force, expand, replace                             = f.reuseKey, f.force, f.expand, f.replace
+		names, deployHooks                                           = f.names, f.deployHooks
+		err                                                          error
+	)
+	set := fs.setMap()
 	names = append(pos, names...)
 	if *expand && *replace {
 		return usagef("-expand and -replace: give one")

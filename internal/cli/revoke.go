@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	iofs "io/fs"
 	"slices"
@@ -34,154 +33,159 @@ func reasonCode(s string) (acme.RevocationReason, error) {
 	return 0, usagef("unknown -reason %q: want unspecified, key-compromise, affiliation-changed, superseded or cessation-of-operation", s)
 }
 
-func runRevoke(ctx context.Context, env Env, args []string) error {
-	fs := newFlagSet("revoke", env)
-	var c common
-	c.register(fs, env)
-	certFile := fs.String("cert", "", "PEM file of the certificate to revoke (instead of a stored NAME)")
-	reason := fs.String("reason", "unspecified", "reason: unspecified, key-compromise, affiliation-changed, superseded, cessation-of-operation")
-	withKey := fs.Bool("with-cert-key", false, "sign the request with the certificate's own key instead of the account's (needs the key: stored, or -key)")
-	keyFile := fs.String("key", "", "PEM file of the certificate's private key, for -with-cert-key")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), `usage: certkeeper revoke [flags] NAME | -cert FILE
-
-Revokes a certificate of the store (NAME, from any CA unless -ca says which)
+func revokeCommand() command {
+	return command{
+		name: "revoke", summary: "revoke a certificate", args: "NAME | -cert FILE",
+		about: `Revokes a certificate of the store (NAME, from any CA unless -ca says which)
 or the one in FILE, signed by the account that obtained it (its lineage
-record; -email names another) or, with -with-cert-key, by its own key.`)
-		fs.PrintDefaults()
+record; -email names another) or, with -with-cert-key, by its own key.`,
+		examples: []string{
+			"certkeeper revoke example.com",
+			"certkeeper revoke -reason key-compromise -with-cert-key example.com",
+			"certkeeper revoke -ca letsencrypt -email me@example.com -cert cert.pem",
+		},
+		setup: setupRevoke,
 	}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	rc, err := reasonCode(*reason)
-	if err != nil {
-		return err
-	}
-	if (*certFile == "") == (len(pos) != 1) {
-		return usagef("give either -cert FILE or exactly one stored certificate NAME")
-	}
-	caGiven := set["ca"] || env.Getenv("CERTKEEPER_CA") != ""
-	ca, err := c.directoryURL()
-	if err != nil {
-		return err
-	}
-	if err := c.checkCARoot(); err != nil {
-		return err
-	}
-	var keyPEM []byte
-	if *keyFile != "" {
-		if keyPEM, err = readFlagFile("-key", *keyFile); err != nil {
-			return err
-		}
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	// revoke creates no store: one that does not exist is an error.
-	certs, err := c.readCerts(ctx)
-	if err != nil {
-		return err
-	}
-	eng, err := c.accountEngine(certs)
-	if err != nil {
-		return err
-	}
-	defer eng.Close()
-	onlyCA := ""
-	if caGiven {
-		onlyCA = ca
-	}
-	// The lineage of the certificate, if the store has it: its CA, the CA's
-	// roots and the account that obtained it.
-	var (
-		lin      *store.Lineage
-		chainPEM []byte
-	)
-	if *certFile != "" {
-		if chainPEM, err = readFlagFile("-cert", *certFile); err != nil {
-			return err
-		}
-	} else {
-		if lin, err = findStored(ctx, eng, pos[0], onlyCA, ca); err != nil {
-			return err
-		}
-		r, err := certs.LoadCertificate(ctx, lin.CA, lin.Name)
-		if err != nil || len(r.ChainPEM) == 0 {
-			return fmt.Errorf("the store holds no certificate %s from %s (never obtained, or deleted): %v", lin.Name, lin.CA, err)
-		}
-		chainPEM = r.ChainPEM
-		if len(keyPEM) == 0 {
-			keyPEM = r.KeyPEM
-		}
-	}
-	chain, err := keys.ParseCertificates(chainPEM)
-	if err != nil {
-		if *certFile != "" {
-			return usagef("-cert %s: %v", *certFile, err)
-		}
-		return err
-	}
-	leaf := chain[0]
-	if lin == nil {
-		lin = storedLineageOf(ctx, eng, certs, leaf, onlyCA, ca)
-	}
-	caRoot := c.caRootPath()
-	if lin != nil {
-		ca = lin.CA
-		if !set["ca-root"] && lin.CARoot != "" {
-			caRoot = lin.CARoot
-		}
-	}
-	cl, err := c.clientFor(ca, caRoot)
-	if err != nil {
-		return err
-	}
-	if *withKey {
-		if len(keyPEM) == 0 {
-			return usagef("-with-cert-key: no private key stored for this certificate; give -key")
-		}
-		key, err := keys.ParsePEM(keyPEM)
+}
+
+func setupRevoke(fs *flagSet) func(ctx context.Context, pos []string) error {
+	env := fs.env
+	var c common
+	fs.category = "Certificate"
+	certFile := fs.StringP("cert", "", "PEM file of the certificate to revoke (instead of a stored NAME)")
+	reason := fs.StringP("reason", "unspecified", "reason: unspecified, key-compromise, affiliation-changed, superseded, cessation-of-operation")
+	withKey := fs.BoolP("with-cert-key", false, "sign the request with the certificate's own key instead of the account's (needs the key: stored, or -key)")
+	keyFile := fs.StringP("key", "", "PEM file of the certificate's private key, for -with-cert-key")
+	c.register(fs, env, useCA|useStore|useEmail|useTimeout)
+	return func(ctx context.Context, pos []string) error {
+		set := fs.setMap()
+		rc, err := reasonCode(*reason)
 		if err != nil {
 			return err
 		}
-		if err := cl.RevokeCertificateWithKey(ctx, key, leaf.Raw, rc); err != nil {
+		if (*certFile == "") == (len(pos) != 1) {
+			return usagef("give either -cert FILE or exactly one stored certificate NAME")
+		}
+		caGiven := set["ca"]
+		ca, err := c.directoryURL()
+		if err != nil {
 			return err
 		}
-	} else {
-		id := c.accountID()
-		if lin != nil && c.email == "" && lin.Account != "" {
-			id = lin.Account // the account that obtained it
+		if err := c.checkCARoot(); err != nil {
+			return err
 		}
-		acct, err := c.loadAccount(ctx, cl, certs, id)
-		if errors.Is(err, iofs.ErrNotExist) {
-			if lin != nil && id == lin.Account {
-				return fmt.Errorf("the store %s has no account %s at %s, the account that obtained %s: revoke it with -with-cert-key (its own key), or with -email naming another account of that CA", c.storeDir, id, ca, lin.Name)
+		var keyPEM []byte
+		if *keyFile != "" {
+			if keyPEM, err = readFlagFile("-key", *keyFile); err != nil {
+				return err
 			}
-			return fmt.Errorf("no account for %s (%s) in %s: give the -email of the account that obtained the certificate, or revoke it with -with-cert-key", ca, id, c.storeDir)
 		}
+		ctx, cancel := context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+		// revoke creates no store: one that does not exist is an error.
+		certs, err := c.readCerts(ctx)
 		if err != nil {
 			return err
 		}
-		if err := cl.RevokeCertificate(ctx, acct, leaf.Raw, rc); err != nil {
+		eng, err := c.accountEngine(certs)
+		if err != nil {
 			return err
 		}
-	}
-	name, names := certNames(leaf)
-	if lin != nil {
-		name = lin.Name
-	}
-	if !c.quiet {
-		printf(env.Stdout, "revoked certificate %s (%s; serial %x)\n", name, strings.Join(names, ", "), leaf.SerialNumber)
-	}
-	if lin != nil {
-		// So that list shows it; the certificate itself is kept.
-		if err := certs.MarkRevoked(ctx, lin.CA, lin.Name, leaf.SerialNumber.Text(16), time.Now(), int(rc)); err != nil {
-			return fmt.Errorf("the CA revoked %s, but the store could not record it: %w", lin.Name, err)
+		defer eng.Close()
+		onlyCA := ""
+		if caGiven {
+			onlyCA = ca
 		}
+		// The lineage of the certificate, if the store has it: its CA, the CA's
+		// roots and the account that obtained it.
+		var (
+			lin      *store.Lineage
+			chainPEM []byte
+		)
+		if *certFile != "" {
+			if chainPEM, err = readFlagFile("-cert", *certFile); err != nil {
+				return err
+			}
+		} else {
+			if lin, err = findStored(ctx, eng, pos[0], onlyCA, ca); err != nil {
+				return err
+			}
+			r, err := certs.LoadCertificate(ctx, lin.CA, lin.Name)
+			if err != nil || len(r.ChainPEM) == 0 {
+				return fmt.Errorf("the store holds no certificate %s from %s (never obtained, or deleted): %v", lin.Name, lin.CA, err)
+			}
+			chainPEM = r.ChainPEM
+			if len(keyPEM) == 0 {
+				keyPEM = r.KeyPEM
+			}
+		}
+		chain, err := keys.ParseCertificates(chainPEM)
+		if err != nil {
+			if *certFile != "" {
+				return usagef("-cert %s: %v", *certFile, err)
+			}
+			return err
+		}
+		leaf := chain[0]
+		if lin == nil {
+			lin = storedLineageOf(ctx, eng, certs, leaf, onlyCA, ca)
+		}
+		caRoot := c.caRootPath()
+		if lin != nil {
+			ca = lin.CA
+			if !set["ca-root"] && lin.CARoot != "" {
+				caRoot = lin.CARoot
+			}
+		}
+		cl, err := c.clientFor(ca, caRoot)
+		if err != nil {
+			return err
+		}
+		if *withKey {
+			if len(keyPEM) == 0 {
+				return usagef("-with-cert-key: no private key stored for this certificate; give -key")
+			}
+			key, err := keys.ParsePEM(keyPEM)
+			if err != nil {
+				return err
+			}
+			if err := cl.RevokeCertificateWithKey(ctx, key, leaf.Raw, rc); err != nil {
+				return err
+			}
+		} else {
+			id := c.accountID()
+			if lin != nil && c.email == "" && lin.Account != "" {
+				id = lin.Account // the account that obtained it
+			}
+			acct, err := c.loadAccount(ctx, cl, certs, id)
+			if errors.Is(err, iofs.ErrNotExist) {
+				if lin != nil && id == lin.Account {
+					return fmt.Errorf("the store %s has no account %s at %s, the account that obtained %s: revoke it with -with-cert-key (its own key), or with -email naming another account of that CA", c.storeDir, id, ca, lin.Name)
+				}
+				return fmt.Errorf("no account for %s (%s) in %s: give the -email of the account that obtained the certificate, or revoke it with -with-cert-key", ca, id, c.storeDir)
+			}
+			if err != nil {
+				return err
+			}
+			if err := cl.RevokeCertificate(ctx, acct, leaf.Raw, rc); err != nil {
+				return err
+			}
+		}
+		name, names := certNames(leaf)
+		if lin != nil {
+			name = lin.Name
+		}
+		if !c.quiet {
+			printf(env.Stdout, "revoked certificate %s (%s; serial %x)\n", name, strings.Join(names, ", "), leaf.SerialNumber)
+		}
+		if lin != nil {
+			// So that list shows it; the certificate itself is kept.
+			if err := certs.MarkRevoked(ctx, lin.CA, lin.Name, leaf.SerialNumber.Text(16), time.Now(), int(rc)); err != nil {
+				return fmt.Errorf("the CA revoked %s, but the store could not record it: %w", lin.Name, err)
+			}
+		}
+		return nil
 	}
-	return nil
 }
 
 // findStored returns the lineage of the certificate the store keeps

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -17,92 +16,105 @@ import (
 // reverse proxy or a static file server, with certificates obtained and
 // renewed through autotls (tls-alpn-01 on the HTTPS listener, http-01 and
 // the redirect to HTTPS on the HTTP one).
-func runServe(ctx context.Context, env Env, args []string) error {
-	fs := newFlagSet("serve", env)
-	var (
-		c         common
-		names     listFlag
-		onDemand  listFlag
-		proxy     = fs.String("proxy", "", "reverse-proxy every request to this URL (e.g. http://127.0.0.1:8080)")
-		root      = fs.String("root", "", "serve the static files of this directory")
-		httpsAddr = fs.String("https-addr", ":443", "address of the HTTPS listener, which also answers tls-alpn-01")
-		httpAddr  = fs.String("http-addr", ":80", "address of the HTTP listener (http-01 and redirect to HTTPS); - for none")
-		keyType   = fs.String("key-type", "ec256", "certificate key type: ec256, ec384, rsa2048, rsa3072, rsa4096")
-		defName   = fs.String("default-name", "", "certificate for clients that send no server name (default: the first -d)")
-	)
-	c.register(fs, env)
-	fs.Var(&names, "d", "a name to serve and keep a certificate for; repeatable or comma-separated")
-	fs.Var(&onDemand, "on-demand", "also obtain certificates at the first handshake for names matching these patterns (a.example.com, *.example.com); repeatable")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: certkeeper serve -d NAME... (-proxy URL | -root DIR) [flags]")
-		fs.PrintDefaults()
+func serveCommand() command {
+	return command{
+		name: "serve", summary: "serve HTTPS (reverse proxy or files) with automatic certificates",
+		args: "-d NAME... (-proxy URL | -root DIR)",
+		about: `An HTTPS server in one command, a reverse proxy or a static file server,
+with certificates obtained and renewed as it runs (tls-alpn-01 on the
+-tls-listen address, http-01 and the redirect to HTTPS on -http-listen).`,
+		examples: []string{
+			"certkeeper serve -ca letsencrypt -email me@example.com -agree-tos -d example.com -proxy http://127.0.0.1:8080",
+			"certkeeper serve -d example.com -d www.example.com -root /var/www/html",
+			"certkeeper serve -tls-listen :8443 -http-listen - -d example.com -root .",
+		},
+		setup: setupServe,
 	}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	names = append(names, pos...)
-	if len(names) == 0 && len(onDemand) == 0 {
-		return usagef("give at least one name with -d (or patterns with -on-demand)")
-	}
-	if (*proxy == "") == (*root == "") {
-		return usagef("give exactly one of -proxy URL and -root DIR")
-	}
-	if _, err := issue.ParseIdentifiers(names...); len(names) > 0 && err != nil {
-		return usageError{err.Error()}
-	}
-	kt, err := keys.ParseType(*keyType)
-	if err != nil {
-		return usageError{err.Error()}
-	}
-	handler, err := serveHandler(*proxy, *root)
-	if err != nil {
-		return err
-	}
+}
 
-	log := c.logger()
-	ca, err := c.directoryURL()
-	if err != nil {
-		return err
+func setupServe(fs *flagSet) func(ctx context.Context, pos []string) error {
+	env := fs.env
+	var (
+		c        common
+		names    listFlag
+		onDemand listFlag
+	)
+	fs.List(&names, "domain", "a name to serve and keep a certificate for; repeatable or comma-separated", alias("d"))
+	proxy := fs.StringP("proxy", "", "reverse-proxy every request to this URL (e.g. http://127.0.0.1:8080)")
+	root := fs.StringP("root", "", "serve the static files of this directory")
+	httpsAddr := fs.StringP("tls-listen", ":443", "address of the HTTPS listener, which also answers tls-alpn-01")
+	httpAddr := fs.StringP("http-listen", ":80", "address of the HTTP listener (http-01 and redirect to HTTPS); - for none")
+	fs.Deprecated("https-addr", "tls-listen", nil)
+	fs.Deprecated("http-addr", "http-listen", nil)
+	keyType := fs.StringP("key-type", "ec256", "certificate key type: ec256, ec384, rsa2048, rsa3072, rsa4096")
+	defName := fs.StringP("default-name", "", "certificate for clients that send no server name (default: the first -d)")
+	fs.List(&onDemand, "on-demand", "also obtain certificates at the first handshake for names matching these patterns (a.example.com, *.example.com); repeatable")
+	c.register(fs, env, useCA|useStore|useAccount)
+	return func(ctx context.Context, pos []string) error {
+		var err error
+		names = append(names, pos...)
+		if len(names) == 0 && len(onDemand) == 0 {
+			return usagef("give at least one name with -d (or patterns with -on-demand)")
+		}
+		if (*proxy == "") == (*root == "") {
+			return usagef("give exactly one of -proxy URL and -root DIR")
+		}
+		if _, err := issue.ParseIdentifiers(names...); len(names) > 0 && err != nil {
+			return usageError{err.Error()}
+		}
+		kt, err := keys.ParseType(*keyType)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		handler, err := serveHandler(*proxy, *root)
+		if err != nil {
+			return err
+		}
+
+		log := c.logger()
+		ca, err := c.directoryURL()
+		if err != nil {
+			return err
+		}
+		acct, err := c.accountOptions()
+		if err != nil {
+			return err
+		}
+		// The engine of obtain, renew and the daemon: nothing at start needs
+		// the CA, the account is loaded or registered at the first order.
+		eng, err := c.openEngine(ctx)
+		if err != nil {
+			return err
+		}
+		defer eng.Close()
+		cl, err := eng.Client(ca, c.caRootPath())
+		if err != nil {
+			return err
+		}
+		cfg := &autotls.Config{
+			Manager:   eng.Manager(),
+			Names:     names,
+			Issuer:    &issue.Issuer{Client: cl, Accounts: eng.AccountSource(ca, c.caRootPath(), acct), Logger: log},
+			KeyType:   kt,
+			HTTPSAddr: *httpsAddr,
+			HTTPAddr:  *httpAddr,
+			Logger:    log,
+		}
+		switch {
+		case *defName != "":
+			cfg.DefaultServerName = *defName
+		case len(names) > 0:
+			cfg.DefaultServerName = names[0]
+		}
+		if len(onDemand) > 0 {
+			cfg.OnDemand = &autotls.OnDemandPolicy{Allow: onDemand}
+		}
+		if err := cfg.Validate(); err != nil {
+			return usageError{err.Error()}
+		}
+		log.InfoContext(ctx, "serving HTTPS", "names", names, "https", *httpsAddr, "http", *httpAddr)
+		return autotls.ListenAndServe(ctx, cfg, handler)
 	}
-	acct, err := c.accountOptions()
-	if err != nil {
-		return err
-	}
-	// The engine of obtain, renew and the daemon: nothing at start needs
-	// the CA, the account is loaded or registered at the first order.
-	eng, err := c.openEngine(ctx)
-	if err != nil {
-		return err
-	}
-	defer eng.Close()
-	cl, err := eng.Client(ca, c.caRootPath())
-	if err != nil {
-		return err
-	}
-	cfg := &autotls.Config{
-		Manager:   eng.Manager(),
-		Names:     names,
-		Issuer:    &issue.Issuer{Client: cl, Accounts: eng.AccountSource(ca, c.caRootPath(), acct), Logger: log},
-		KeyType:   kt,
-		HTTPSAddr: *httpsAddr,
-		HTTPAddr:  *httpAddr,
-		Logger:    log,
-	}
-	switch {
-	case *defName != "":
-		cfg.DefaultServerName = *defName
-	case len(names) > 0:
-		cfg.DefaultServerName = names[0]
-	}
-	if len(onDemand) > 0 {
-		cfg.OnDemand = &autotls.OnDemandPolicy{Allow: onDemand}
-	}
-	if err := cfg.Validate(); err != nil {
-		return usageError{err.Error()}
-	}
-	log.InfoContext(ctx, "serving HTTPS", "names", names, "https", *httpsAddr, "http", *httpAddr)
-	return autotls.ListenAndServe(ctx, cfg, handler)
 }
 
 // serveHandler is the reverse proxy to target, or the file server of root.

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"slices"
 	"strings"
 	"time"
@@ -24,14 +23,17 @@ type solverFlags struct {
 	dns        dnsFlags
 }
 
-func (s *solverFlags) register(fs *flag.FlagSet) {
-	fs.Var(&s.prefer, "challenge", "challenge types to use, in order of preference (http-01, tls-alpn-01, dns-01, dns-account-01, dns-persist-01); default: every type configured below")
-	fs.StringVar(&s.webroot, "http-webroot", "", "http-01: write challenge files under DIR/.well-known/acme-challenge/ (DIR must exist)")
-	fs.StringVar(&s.httpListen, "http-listen", "", "http-01: answer on this address with a built-in server (e.g. :80, 127.0.0.1:5002, [::1]:80)")
-	fs.StringVar(&s.tlsListen, "tls-listen", "", "tls-alpn-01: answer on this address with a built-in server (e.g. :443)")
-	fs.StringVar(&s.dnsHook, "dns-hook", "", "dns-01: run \"CMD present|cleanup RECORD-NAME VALUE\" to add and remove the TXT record")
-	fs.DurationVar(&s.dnsDelay, "dns-delay", 0, "dns-01: wait this long after the record was added, before the propagation check (with -dns-hook: instead of it)")
+func (s *solverFlags) register(fs *flagSet) {
+	fs.category = "Challenges"
+	fs.List(&s.prefer, "challenge", "challenge types to use, in order of preference (http-01, tls-alpn-01, dns-01, dns-account-01, dns-persist-01); default: every type configured below")
+	fs.String(&s.webroot, "http-webroot", "", "http-01: write challenge files under DIR/.well-known/acme-challenge/ (DIR must exist)")
+	fs.String(&s.httpListen, "http-listen", "", "http-01: answer on this address with a built-in server (e.g. :80, 127.0.0.1:5002, [::1]:80)")
+	fs.String(&s.tlsListen, "tls-listen", "", "tls-alpn-01: answer on this address with a built-in server (e.g. :443)")
+	fs.String(&s.dnsHook, "dns-hook", "", "dns-01: run \"CMD present|cleanup RECORD-NAME VALUE\" to add and remove the TXT record")
+	fs.Duration(&s.dnsDelay, "dns-delay", 0, "dns-01: wait this long after the record was added, before the propagation check (with -dns-hook: instead of it)")
+	fs.category = "DNS provider"
 	s.dns.register(fs)
+	fs.category = ""
 }
 
 // config returns the solver configuration the flags describe.

@@ -1,0 +1,235 @@
+package cli
+
+// The command line is built with github.com/urfave/cli/v3: it accepts the
+// single-dash -flag spelling that every user, test and document of
+// certkeeper uses as well as --flag, with flags before, between or after
+// the names; it prints help on stdout, completes commands and flags in
+// bash, zsh and fish, suggests the nearest command or flag for a
+// mistyped one ("did you mean"), and reads flags from environment
+// variables, which its help shows. Parsing is all it does here: each
+// command's action calls the engine and prints what it returns.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strings"
+
+	ucli "github.com/urfave/cli/v3"
+)
+
+// command is one certkeeper command: its help, and setup, which
+// registers its flags and returns its action.
+type command struct {
+	name     string
+	summary  string
+	args     string // ArgsUsage: "NAME..."
+	about    string // what it does, for its help
+	examples []string
+	setup    func(fs *flagSet) func(ctx context.Context, pos []string) error
+}
+
+func commands() []command {
+	return []command{
+		obtainCommand(),
+		renewCommand(),
+		revokeCommand(),
+		accountCommand(),
+		listCommand(),
+		doctorCommand(),
+		daemonCommand(),
+		serveCommand(),
+	}
+}
+
+func init() {
+	// --version only: -v is -verbose.
+	ucli.VersionFlag = &ucli.BoolFlag{Name: "version", Usage: "print the version and exit", Local: true}
+	ucli.HelpFlag = &ucli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show help (on stdout)"}
+}
+
+// actionError carries an error a command's action returned, as opposed
+// to one found while parsing the command line (a usage error).
+type actionError struct {
+	cmd string
+	err error
+}
+
+func (e *actionError) Error() string { return e.err.Error() }
+func (e *actionError) Unwrap() error { return e.err }
+
+// newApp is the command tree, its flags bound to env.
+func newApp(env Env) *ucli.Command {
+	root := &ucli.Command{
+		Name:      "certkeeper",
+		Usage:     "obtain, renew and keep TLS certificates through ACME (RFC 8555)",
+		UsageText: "certkeeper <command> [flags] [NAME...]",
+		Description: "Run \"certkeeper <command> -h\" for a command's flags and examples; docs/cli.md\n" +
+			"is the full reference, exit codes included. Every flag can also be set by\n" +
+			"an environment variable, CERTKEEPER_ and its name in upper snake case\n" +
+			"(-dns-check-server: $CERTKEEPER_DNS_CHECK_SERVER); the flag wins.",
+		Version:               version(),
+		Writer:                env.Stdout,
+		ErrWriter:             env.Stderr,
+		EnableShellCompletion: true,
+		ConfigureShellCompletionCommand: func(c *ucli.Command) {
+			c.Hidden = false
+			c.Usage = "print the shell completion script for bash, zsh or fish"
+		},
+		ExitErrHandler: func(context.Context, *ucli.Command, error) {}, // Main exits
+		OnUsageError:   onUsageError,
+		Action: func(_ context.Context, cmd *ucli.Command) error {
+			if !cmd.Args().Present() {
+				return ucli.ShowRootCommandHelp(cmd)
+			}
+			name := cmd.Args().First()
+			msg := fmt.Sprintf("unknown command %q", name)
+			if s := ucli.SuggestCommand(cmd.Commands, name); s != "" && s != "help" && s != "h" {
+				msg += fmt.Sprintf("; did you mean %q?", s)
+			}
+			return usageError{msg}
+		},
+	}
+	for _, c := range commands() {
+		root.Commands = append(root.Commands, c.build(env))
+	}
+	root.Commands = append(root.Commands, &ucli.Command{
+		Name:  "version",
+		Usage: "print the version, commit and Go version",
+		Action: func(_ context.Context, cmd *ucli.Command) error {
+			fmt.Fprintln(env.Stdout, "certkeeper "+version())
+			return nil
+		},
+	})
+	return root
+}
+
+// build makes the urfave/cli command of c.
+func (c command) build(env Env) *ucli.Command {
+	fs := newFlagSet(c.name, env)
+	action := c.setup(fs)
+	desc := c.about
+	if len(c.examples) > 0 {
+		desc += "\n\nExamples:\n"
+		for _, e := range c.examples {
+			desc += "  " + e + "\n"
+		}
+		desc = strings.TrimSuffix(desc, "\n")
+	}
+	return &ucli.Command{
+		Name:            c.name,
+		Usage:           c.summary,
+		ArgsUsage:       c.args,
+		Description:     desc,
+		Flags:           fs.flags,
+		HideHelpCommand: true,
+		OnUsageError:    onUsageError,
+		Action: func(ctx context.Context, cmd *ucli.Command) error {
+			fs.cmd = cmd
+			if fs.log != nil {
+				if err := fs.log.check(); err != nil {
+					return err
+				}
+			}
+			if err := action(ctx, cmd.Args().Slice()); err != nil {
+				return &actionError{cmd: c.name, err: err}
+			}
+			return nil
+		},
+	}
+}
+
+// onUsageError turns a flag the command does not have, or a value that
+// does not parse, into one line naming the nearest flag.
+func onUsageError(_ context.Context, cmd *ucli.Command, err error, _ bool) error {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		var visible []ucli.Flag
+		for _, f := range cmd.Flags {
+			if vf, ok := f.(ucli.VisibleFlag); !ok || vf.IsVisible() {
+				visible = append(visible, f)
+			}
+		}
+		if s := ucli.SuggestFlag(visible, name, true); s != "" {
+			msg += fmt.Sprintf("; did you mean %s?", strings.TrimPrefix(s, "-"))
+		}
+	}
+	return usageError{msg}
+}
+
+// Main runs the command line args (without the program name) and returns
+// the process exit code.
+func Main(ctx context.Context, args []string, env Env) int {
+	if env.Getenv == nil {
+		env.Getenv = func(string) string { return "" }
+	}
+	app := newApp(env)
+	err := app.Run(ctx, append([]string{"certkeeper"}, args...))
+	if len(args) == 0 {
+		return ExitUsage // the help printed: a command is missing
+	}
+	if err == nil {
+		return ExitOK
+	}
+	var ae *actionError
+	if !errors.As(err, &ae) {
+		// The command line itself: one line, and where to look.
+		name, hint := "certkeeper", "certkeeper -h lists the commands"
+		if sub := commandOf(app, args); sub != "" {
+			name, hint = "certkeeper "+sub, "certkeeper "+sub+" -h lists its flags"
+		}
+		fmt.Fprintf(env.Stderr, "%s: %v (%s)\n", name, err, hint)
+		return ExitUsage
+	}
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		fmt.Fprintf(env.Stderr, "certkeeper %s: interrupted; what was under way was cleaned up\n", ae.cmd)
+		return ExitInterrupted
+	}
+	fmt.Fprintf(env.Stderr, "certkeeper %s: %v\n", ae.cmd, ae.err)
+	return exitCode(ae.err)
+}
+
+// commandOf names the command args run, "" if none.
+func commandOf(app *ucli.Command, args []string) string {
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") {
+			continue
+		}
+		if c := app.Command(a); c != nil {
+			return c.Name
+		}
+		return ""
+	}
+	return ""
+}
+
+// version is the module version, the VCS commit and the Go version of
+// the binary, as runtime/debug reports them.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown) (no build information)"
+	}
+	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	var rev, modified, when string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = "-dirty"
+			}
+		case "vcs.time":
+			when = " " + s.Value
+		}
+	}
+	if rev == "" {
+		rev = "unknown"
+	}
+	return fmt.Sprintf("%s (commit %s%s%s, %s)", v, rev, modified, when, bi.GoVersion)
+}
