@@ -25,6 +25,7 @@ show only reads the store.`,
 			"certkeeper account update -email me@example.com -contact mailto:ops@example.com",
 			"certkeeper account rollover -new-key-type ec384",
 		},
+		words: []string{"register", "show", "update", "deactivate", "rollover"},
 		setup: setupAccount,
 	}
 }

@@ -27,6 +27,7 @@ type command struct {
 	args     string // ArgsUsage: "NAME..."
 	about    string // what it does, for its help
 	examples []string
+	words    []string // the words it takes first (account's), for completion
 	setup    func(fs *flagSet) func(ctx context.Context, pos []string) error
 }
 
@@ -79,6 +80,15 @@ func newApp(env Env) *ucli.Command {
 		},
 		ExitErrHandler: func(context.Context, *ucli.Command, error) {}, // Main exits
 		OnUsageError:   onUsageError,
+		// The commands, from the arguments Main was given (urfave/cli's
+		// default reads os.Args at the root).
+		ShellComplete: func(_ context.Context, cmd *ucli.Command) {
+			for _, c := range cmd.Commands {
+				if !c.Hidden {
+					fmt.Fprintf(cmd.Root().Writer, "%s:%s\n", c.Name, c.Usage)
+				}
+			}
+		},
 		Action: func(_ context.Context, cmd *ucli.Command) error {
 			if !cmd.Args().Present() {
 				return ucli.ShowRootCommandHelp(cmd)
@@ -117,8 +127,20 @@ func (c command) build(env Env) *ucli.Command {
 		}
 		desc = strings.TrimSuffix(desc, "\n")
 	}
+	complete := ucli.DefaultCompleteWithFlags
+	if len(c.words) > 0 {
+		complete = func(ctx context.Context, cmd *ucli.Command) {
+			if cmd.Args().Len() == 0 {
+				for _, w := range c.words {
+					fmt.Fprintln(cmd.Root().Writer, w)
+				}
+			}
+			ucli.DefaultCompleteWithFlags(ctx, cmd)
+		}
+	}
 	return &ucli.Command{
 		Name:            c.name,
+		ShellComplete:   complete,
 		Usage:           c.summary,
 		ArgsUsage:       c.args,
 		Description:     desc,
@@ -145,14 +167,28 @@ func (c command) build(env Env) *ucli.Command {
 func onUsageError(_ context.Context, cmd *ucli.Command, err error, _ bool) error {
 	msg := err.Error()
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
-		var visible []ucli.Flag
+		// The nearest of the flags help shows and of the former names,
+		// which stand for the flags that replace them.
+		var candidates []ucli.Flag
+		replaced := map[string]string{}
 		for _, f := range cmd.Flags {
-			if vf, ok := f.(ucli.VisibleFlag); !ok || vf.IsVisible() {
-				visible = append(visible, f)
+			if f == ucli.HelpFlag || f.Names()[0] == "help" {
+				continue
 			}
+			if vf, ok := f.(ucli.VisibleFlag); ok && !vf.IsVisible() {
+				sf, ok := f.(*ucli.StringFlag)
+				if !ok || sf.Action == nil {
+					continue // a common flag the command does not use
+				}
+				replaced[sf.Name] = sf.Usage // Deprecated keeps the new name there
+			}
+			candidates = append(candidates, f)
 		}
-		if s := ucli.SuggestFlag(visible, name, true); s != "" {
-			msg += fmt.Sprintf("; did you mean %s?", strings.TrimPrefix(s, "-"))
+		if s := strings.TrimLeft(ucli.SuggestFlag(candidates, name, true), "-"); s != "" {
+			if n, ok := replaced[s]; ok {
+				s = n
+			}
+			msg += fmt.Sprintf("; did you mean -%s?", s)
 		}
 	}
 	return usageError{msg}

@@ -128,6 +128,7 @@ func (fs *flagSet) List(p *listFlag, name, usage string, opts ...flagOpt) {
 // it. conv turns old's value into name's (nil: the same).
 func (fs *flagSet) Deprecated(old, name string, conv func(string) (string, error)) {
 	fs.flags = append(fs.flags, &ucli.StringFlag{Name: old, Hidden: true, Category: fs.category,
+		Usage: name, // never shown: for the "did you mean" of a mistyped former name
 		Action: func(_ context.Context, cmd *ucli.Command, v string) error {
 			fmt.Fprintf(fs.env.Stderr, "certkeeper %s: -%s is deprecated: use -%s\n", fs.name, old, name)
 			if conv != nil {
