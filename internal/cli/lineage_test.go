@@ -724,8 +724,14 @@ func TestListShowsFailedRenewal(t *testing.T) {
 		t.Errorf("list shows a certificate whose first obtain failed:\n%v", l)
 	}
 	e.mustObtain("-http-listen", e.httpAddr(), "failed.example.test")
-	// Nothing serves this webroot: Pebble's validation fails.
-	r := runCLI(t.Context(), "renew", "-store", e.store, "-force", "-http-webroot", t.TempDir(), "failed.example.test")
+	// The renewal's port is taken (Pebble may reuse the valid
+	// authorization, so a failing validation is not certain).
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	r := runCLI(t.Context(), "renew", "-store", e.store, "-force", "-http-listen", busy.Addr().String(), "failed.example.test")
 	if r.code != ExitPartial {
 		t.Fatalf("renew with a solver that cannot work: want exit 6; got\n%v", r)
 	}
