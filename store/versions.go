@@ -335,18 +335,26 @@ func (c *Certs) deleteTree(ctx context.Context, dir string) error {
 }
 
 // loadVersion reads version n of the certificate in dir.
+//
+// cert.pem is read last. A version's cert.pem is written after its other
+// files (writeVersion) and deleted before them (deleteTree), so a reader
+// that still finds cert.pem after reading key.pem and meta.json read them
+// from a whole version: a missing key.pem then means the version has no
+// key, not that a prune was deleting it meanwhile. Read first, cert.pem
+// could be the chain of a version whose key.pem a prune deleted before it
+// was read, which looked like a version without a key.
 func (c *Certs) loadVersion(ctx context.Context, dir string, n int) (Resource, error) {
 	vdir := versionKey(dir, n)
-	chain, err := c.Store.Get(ctx, vdir+"/"+certFile)
-	if err != nil {
-		return Resource{}, err
-	}
 	key, err := c.Store.Get(ctx, vdir+"/"+keyFile)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return Resource{}, err
 	}
 	meta, err := c.Store.Get(ctx, vdir+"/"+metaFile)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return Resource{}, err
+	}
+	chain, err := c.Store.Get(ctx, vdir+"/"+certFile)
+	if err != nil {
 		return Resource{}, err
 	}
 	return c.resource(ctx, vdir, key, chain, meta)
