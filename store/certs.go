@@ -81,15 +81,16 @@ const (
 	// certificate, and in it one directory per version of the
 	// certificate:
 	//
-	//	certificates/<ca>/<name>/versions/<n>/key.pem       private key
+	//	certificates/<ca>/<name>/versions/<n>/key.pem       private key, if stored
 	//	certificates/<ca>/<name>/versions/<n>/cert.pem      chain, leaf first
-	//	certificates/<ca>/<name>/versions/<n>/combined.pem  key, then chain
+	//	certificates/<ca>/<name>/versions/<n>/combined.pem  key (if stored), then chain
 	//	certificates/<ca>/<name>/versions/<n>/meta.json     identifiers, URLs, times
 	//	certificates/<ca>/<name>/live          link to versions/<n> (Linker stores)
 	//	certificates/<ca>/<name>/current       "<n>", the pointer in other stores
 	//	certificates/<ca>/<name>/key.pem       link to live/key.pem (and so
 	//	certificates/<ca>/<name>/cert.pem      for cert.pem, combined.pem and
 	//	certificates/<ca>/<name>/combined.pem  meta.json), in Linker stores
+	//	                                       (no key.pem link if live has none)
 	//	certificates/<ca>/<name>/lineage.json  how it is obtained (Lineage)
 	//	certificates/<ca>/<name>/revoked/<serial>.json  a Revocation
 	//	accounts/<ca>/<id>/account.key         account key

@@ -29,7 +29,9 @@
 // pointer once, then that version's files, so LoadCertificate never
 // returns the key of one version with the chain of another. A program
 // outside certkeeper reading a Dir must do the same: read combined.pem
-// (key and chain in one file, written atomically), or resolve
+// (key and chain in one file, written atomically; the chain only for a
+// certificate stored without its key, ordered with the caller's CSR, which
+// has no key.pem), or resolve
 // certificates/<ca>/<name>/live once and read key.pem and cert.pem from
 // the directory it names (resolving again if that directory was pruned
 // meanwhile, which takes KeepVersions more renewals). Reading the

@@ -648,3 +648,89 @@ func TestLoadWhilePruned(t *testing.T) {
 		})
 	}
 }
+
+// TestCertWithoutKey saves a certificate ordered with the caller's CSR
+// (the store has no key): a Dir offers no key.pem for it (no dangling
+// link), Paths.Key is empty, combined.pem holds the chain only; a version
+// with a key brings key.pem back, and restoring the keyless one removes
+// it again.
+func TestCertWithoutKey(t *testing.T) {
+	d := newTestDir(t)
+	c := &Certs{Store: d}
+	ctx := t.Context()
+	const ca, name = "https://ca.test/dir", "a.test"
+	ps := testPairs(t, 2, name)
+	dir := filepath.Join(d.Root(), "certificates", "ca.test_dir", name)
+	keyless := func(when string) {
+		t.Helper()
+		if fi, err := os.Lstat(filepath.Join(dir, "key.pem")); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: key.pem: %v, %v; want none", when, fi, err)
+		}
+		if p, err := c.Paths(ca, name); err != nil || p.Key != "" || p.Cert == "" || p.Combined == "" {
+			t.Errorf("%s: Paths = %+v, %v; want no Key", when, p, err)
+		}
+		data, err := os.ReadFile(filepath.Join(dir, "combined.pem"))
+		if err != nil || !bytes.Equal(data, ps[0].chain) {
+			t.Errorf("%s: combined.pem %q, %v; want the chain only", when, data, err)
+		}
+		res, err := c.LoadCertificate(ctx, ca, name)
+		if err != nil || len(res.KeyPEM) != 0 || !bytes.Equal(res.ChainPEM, ps[0].chain) {
+			t.Errorf("%s: LoadCertificate: %v", when, err)
+		}
+	}
+	if err := c.SaveCertificate(ctx, Resource{Name: name, CA: ca, ChainPEM: ps[0].chain}); err != nil {
+		t.Fatal(err)
+	}
+	keyless("saved without a key")
+	if err := c.SaveCertificate(ctx, Resource{Name: name, CA: ca, KeyPEM: ps[1].key, ChainPEM: ps[1].chain}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.Readlink(filepath.Join(dir, "key.pem")); err != nil || got != "live/key.pem" {
+		t.Errorf("key.pem → %q, %v after a save with a key", got, err)
+	}
+	if key, err := os.ReadFile(filepath.Join(dir, "key.pem")); err != nil || !bytes.Equal(key, ps[1].key) {
+		t.Errorf("key.pem: %v", err)
+	}
+	if p, err := c.Paths(ca, name); err != nil || p.Key != filepath.Join(dir, "key.pem") {
+		t.Errorf("Paths = %+v, %v; want a Key", p, err)
+	}
+	if err := c.Restore(ctx, ca, name, 1); err != nil {
+		t.Fatal(err)
+	}
+	keyless("restored the version without a key")
+}
+
+// TestVersionLeftoversCleared saves over the files a writer that died
+// while writing a version left (a key.pem but no cert.pem): the new
+// version, here one without a key, does not inherit them.
+func TestVersionLeftoversCleared(t *testing.T) {
+	for _, backend := range []string{"memory", "dir"} {
+		t.Run(backend, func(t *testing.T) {
+			var s Store = NewMemory()
+			if backend == "dir" {
+				s = newTestDir(t)
+			}
+			c := &Certs{Store: s}
+			ctx := t.Context()
+			const ca, name = "https://ca.test/dir", "a.test"
+			ps := testPairs(t, 2, name)
+			if err := c.SaveCertificate(ctx, Resource{Name: name, CA: ca, KeyPEM: ps[0].key, ChainPEM: ps[0].chain}); err != nil {
+				t.Fatal(err)
+			}
+			dir := "certificates/ca.test_dir/" + name
+			if err := s.Put(ctx, dir+"/versions/2/key.pem", ps[0].key); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Put(ctx, dir+"/versions/2/meta.json", []byte("not json")); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.SaveCertificate(ctx, Resource{Name: name, CA: ca, ChainPEM: ps[1].chain}); err != nil {
+				t.Fatal(err)
+			}
+			res, err := c.LoadCertificate(ctx, ca, name)
+			if err != nil || len(res.KeyPEM) != 0 || !bytes.Equal(res.ChainPEM, ps[1].chain) || res.CA != ca {
+				t.Errorf("LoadCertificate: %v", err)
+			}
+		})
+	}
+}
