@@ -222,8 +222,12 @@ func (e *Engine) recordLineage(ctx context.Context, l *store.Lineage, names Name
 	case err == nil:
 		have = old.Identifiers
 		l.Created = old.Created
-	case errors.Is(err, fs.ErrNotExist):
-		// A certificate stored before lineage records existed.
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, store.ErrCorrupt):
+		// A certificate stored before lineage records existed, or one
+		// whose record is damaged: the user's request replaces it.
+		if errors.Is(err, store.ErrCorrupt) {
+			e.log.WarnContext(ctx, "the lineage record cannot be read; replacing it", "name", l.Name, "ca", l.CA, "error", err)
+		}
 		if res, lerr := e.certs.LoadCertificate(ctx, l.CA, l.Name); lerr == nil && len(res.ChainPEM) > 0 {
 			have = res.Identifiers
 		}

@@ -71,6 +71,13 @@ type AccountRecord struct {
 	KeyPEM []byte
 	// Contact lists the account's contact URLs such as "mailto:…".
 	Contact []string
+	// RecordErr, set by LoadAccount and ListAccounts, says why the
+	// account's record (account.json: URL, contacts) could not be read
+	// although its key could; it wraps ErrCorrupt. URL and Contact are
+	// empty then: find the account by its key (RFC 8555 §7.3.1) and save
+	// it again, which rewrites the record. Worth a warning, not a
+	// failure.
+	RecordErr error
 }
 
 // Layout says how Certs arranges certificates and accounts in a Store.

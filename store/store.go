@@ -42,8 +42,15 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+// ErrCorrupt is wrapped by the error for a record of certkeeper's (a
+// lineage.json, an account.json) that exists but cannot be parsed or is
+// not valid, such as one cut short by a full disk. Such a record may be
+// replaced: written again from what the user asks or what the CA knows.
+var ErrCorrupt = errors.New("corrupt record")
 
 // Store is a key/value store for certificate material.
 //

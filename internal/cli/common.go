@@ -178,7 +178,8 @@ func (c *common) account(ctx context.Context, cl *acme.Client, certs *store.Cert
 			return acme.Account{}, fmt.Errorf("stored account key: %w", err)
 		}
 		if rec.URL == "" {
-			// The shared layout keeps only the key: find the account by it
+			// The shared layout keeps only the key, and a damaged
+			// account.json leaves only the key: find the account by it
 			// (RFC 8555 §7.3.1).
 			return cl.LookupAccount(ctx, key)
 		}
