@@ -197,8 +197,12 @@ func (c *common) loadAccount(ctx context.Context, cl *acme.Client, certs *store.
 			return acme.Account{}, fmt.Errorf("stored account key: %w", err)
 		}
 		if rec.URL == "" {
-			// The shared layout keeps only the key: find the account by it
+			// The shared layout keeps only the key, and a damaged
+			// account.json leaves only the key: find the account by it
 			// (RFC 8555 §7.3.1).
+			if rec.RecordErr != nil {
+				c.logger().WarnContext(ctx, "the account record cannot be read; looking the account up by its key", "error", rec.RecordErr)
+			}
 			return cl.LookupAccount(ctx, key)
 		}
 		return acme.Account{Key: key, URL: rec.URL, Contact: rec.Contact, Status: acme.StatusValid}, nil

@@ -7,6 +7,8 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -293,6 +295,14 @@ func TestObtainNamesFromCSR(t *testing.T) {
 	got := mustStoredCert(t, e.store, e.ca(), "fromcsr.example.test")
 	if want := []string{"fromcsr.example.test", "www.fromcsr.example.test"}; !store.SameIdentifiers(leafOfResource(t, got).DNSNames, want) {
 		t.Errorf("certificate is for %v, want the CSR's %v", leafOfResource(t, got).DNSNames, want)
+	}
+	// The store has no key for it: no key.pem, not even a dangling link.
+	caDir, err := store.CADirName(e.ca())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(filepath.Join(e.store, "certificates", caDir, "fromcsr.example.test", "key.pem")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("key.pem of a certificate ordered with a CSR: %v, %v", fi, err)
 	}
 }
 
