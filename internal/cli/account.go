@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/certkeeper/certkeeper/acme"
-	"github.com/certkeeper/certkeeper/engine"
 	"github.com/certkeeper/certkeeper/keys"
 	"github.com/certkeeper/certkeeper/store"
 )
@@ -52,12 +51,8 @@ func runAccount(ctx context.Context, env Env, args []string) error {
 	case "register":
 		// Registers, or finds the stored account at the CA, and
 		// registers anew one the CA no longer knows.
-		var eng *engine.Engine
-		var opts engine.AccountOptions
-		if eng, err = c.accountEngine(certs); err != nil {
-			return err
-		}
-		if opts, err = c.accountOptions(); err != nil {
+		eng, opts, err := c.accountEngine(certs)
+		if err != nil {
 			return err
 		}
 		acct, err = eng.VerifyAccount(ctx, cl.DirectoryURL, c.caRootPath(), opts)
@@ -101,12 +96,8 @@ func runAccount(ctx context.Context, env Env, args []string) error {
 		if gerr != nil {
 			return gerr
 		}
-		var eng *engine.Engine
-		var opts engine.AccountOptions
-		if eng, err = c.accountEngine(certs); err != nil {
-			return err
-		}
-		if opts, err = c.accountOptions(); err != nil {
+		eng, opts, err := c.accountEngine(certs)
+		if err != nil {
 			return err
 		}
 		acct, err = eng.RolloverAccount(ctx, cl.DirectoryURL, c.caRootPath(), opts, newKey)

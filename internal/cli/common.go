@@ -210,9 +210,15 @@ func (c *common) loadAccount(ctx context.Context, cl *acme.Client, certs *store.
 	return acme.Account{}, err
 }
 
-// accountEngine is an engine over certs for the account commands.
-func (c *common) accountEngine(certs *store.Certs) (*engine.Engine, error) {
-	return engine.New(engine.Config{Store: certs.Store, Layout: certs.Layout, Logger: c.logger(), UserAgent: "certkeeper-cli"})
+// accountEngine is an engine over certs for the account commands, with
+// the flags' account settings.
+func (c *common) accountEngine(certs *store.Certs) (*engine.Engine, engine.AccountOptions, error) {
+	opts, err := c.accountOptions()
+	if err != nil {
+		return nil, opts, err
+	}
+	eng, err := engine.New(engine.Config{Store: certs.Store, Layout: certs.Layout, Logger: c.logger(), UserAgent: "certkeeper-cli"})
+	return eng, opts, err
 }
 
 // accountOptions are the flags' account settings for the engine.

@@ -84,7 +84,7 @@ record; -email names another) or, with -with-cert-key, by its own key.`)
 	if err != nil {
 		return err
 	}
-	eng, err := c.accountEngine(certs)
+	eng, _, err := c.accountEngine(certs)
 	if err != nil {
 		return err
 	}
