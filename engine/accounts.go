@@ -180,7 +180,12 @@ func (e *Engine) loadOrRegister(ctx context.Context, cl *acme.Client, opts Accou
 		}
 		return na, nil
 	case rec.URL == "":
-		// A key that was stored but perhaps never registered.
+		// A key that was stored but perhaps never registered, or whose
+		// record is damaged: look the account up by its key (RFC 8555
+		// §7.3.1) and write the record again.
+		if rec.RecordErr != nil {
+			log.WarnContext(ctx, "the account record cannot be read; looking the account up by its key", "error", rec.RecordErr)
+		}
 		found, err := cl.LookupAccount(ctx, key)
 		switch {
 		case err == nil:

@@ -418,3 +418,58 @@ func TestRevokedIsDueWithANewKey(t *testing.T) {
 		t.Error("the compromised key was reused")
 	}
 }
+
+// Damaged records (a truncated account.json, a truncated lineage.json,
+// as a full disk leaves them) do not stop the engine: the account is
+// found again by its key and its record rewritten; obtaining the
+// certificate again replaces the lineage record.
+func TestDamagedRecordsReplaced(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := ctxT(t)
+	eng := e.engine(nil)
+	l := e.lineage("d.example.test")
+	r, err := eng.Obtain(ctx, engine.Request{Lineage: l, Account: agree})
+	if err != nil || r.Outcome != engine.Obtained {
+		t.Fatalf("Obtain = %+v, %v", r, err)
+	}
+	acct, err := eng.Account(ctx, e.pebble.DirectoryURL, e.root, agree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caDir, err := store.CADirName(e.pebble.DirectoryURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncate := func(p string) {
+		t.Helper()
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data[:len(data)/2], 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	truncate(filepath.Join(e.dir, "accounts", caDir, "default", "account.json"))
+	truncate(filepath.Join(e.dir, "certificates", caDir, "d.example.test", "lineage.json"))
+
+	eng2 := e.engine(nil)
+	got, err := eng2.Account(ctx, e.pebble.DirectoryURL, e.root, agree)
+	if err != nil || got.URL != acct.URL {
+		t.Fatalf("Account with a truncated account.json = %+v, %v; want URL %s", got, err, acct.URL)
+	}
+	if rec, err := eng2.Certs().LoadAccount(ctx, e.pebble.DirectoryURL, ""); err != nil || rec.URL != acct.URL {
+		t.Errorf("account record after the lookup: %+v, %v", rec, err)
+	}
+	r2, err := eng2.Obtain(ctx, engine.Request{Lineage: l, Account: agree})
+	if err != nil {
+		t.Fatalf("Obtain over a truncated lineage.json: %v", err)
+	}
+	if r2.Serial != r.Serial {
+		t.Logf("Obtain over a truncated lineage.json ordered again (%v)", r2.Outcome)
+	}
+	if rec, err := eng2.Certs().LoadLineage(ctx, e.pebble.DirectoryURL, "d.example.test"); err != nil || !store.SameIdentifiers(rec.Identifiers, l.Identifiers) {
+		t.Errorf("lineage after Obtain: %+v, %v", rec, err)
+	}
+}

@@ -3,10 +3,8 @@ package engine
 import (
 	"context"
 	"crypto"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"reflect"
 	"slices"
@@ -280,11 +278,12 @@ func (e *Engine) recordLineage(ctx context.Context, l *store.Lineage, names Name
 	case err == nil:
 		have = old.Identifiers
 		l.Created = old.Created
-	case errors.Is(err, fs.ErrNotExist) || corrupt(err):
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			e.log.WarnContext(ctx, "the lineage record is unreadable; it is replaced by the settings given", "name", l.Name, "error", err)
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, store.ErrCorrupt):
+		// A certificate stored before lineage records existed, or one
+		// whose record is damaged: the user's request replaces it.
+		if errors.Is(err, store.ErrCorrupt) {
+			e.log.WarnContext(ctx, "the lineage record cannot be read; replacing it", "name", l.Name, "ca", l.CA, "error", err)
 		}
-		// A certificate stored before lineage records existed.
 		if res, lerr := e.certs.LoadCertificate(ctx, l.CA, l.Name); lerr == nil && len(res.ChainPEM) > 0 {
 			have = res.Identifiers
 		} else {
@@ -312,13 +311,6 @@ func (e *Engine) recordLineage(ctx context.Context, l *store.Lineage, names Name
 		return nil, false, &LocalError{What: "store", Err: err}
 	}
 	return have, created, nil
-}
-
-// corrupt reports whether err says a record could not be decoded.
-func corrupt(err error) bool {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	return errors.As(err, &se) || errors.As(err, &te) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // sameLineage compares two records but for their times.

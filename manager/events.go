@@ -65,7 +65,9 @@ type Event struct {
 	NextAttempt time.Time
 	// Paths are the files that hold the certificate when Config.Store is
 	// a *store.Dir: "cert" (the chain, leaf first), "key" (the private
-	// key) and, in the standard layout, "meta". Nil for other stores.
+	// key; "" when the store does not hold it, for a certificate ordered
+	// with the caller's CSR) and, in the standard layout, "meta". Nil for
+	// other stores.
 	Paths map[string]string
 }
 
@@ -101,7 +103,7 @@ const DefaultHookTimeout = time.Minute
 //	CERTKEEPER_NAME       the certificate's name
 //	CERTKEEPER_NAMES      its identifiers, comma-separated
 //	CERTKEEPER_CERT_PATH  the chain file, when the store is a *store.Dir
-//	CERTKEEPER_KEY_PATH   the key file, when the store is a *store.Dir
+//	CERTKEEPER_KEY_PATH   the key file, when the store is a *store.Dir and holds the key
 //	CERTKEEPER_NOT_AFTER  the certificate's expiry, RFC 3339, if one is held
 //	CERTKEEPER_ERROR      the error, for failure events
 //

@@ -424,16 +424,9 @@ func (m *Manager) DueAt(ctx context.Context, name string) (time.Time, error) {
 	if e == nil {
 		return time.Time{}, fmt.Errorf("%w: %q", ErrNotManaged, name)
 	}
-	now := m.cfg.Clock.Now()
+	due := m.refreshDue(ctx, e, m.cfg.Clock.Now())
 	m.mu.Lock()
-	h, ariDue := e.held, !now.Before(e.st.ARIRetryAfter)
-	m.mu.Unlock()
-	if h != nil && h.covers && ariDue {
-		m.fetchRenewalInfo(ctx, e, h, now)
-	}
-	m.mu.Lock()
-	e.due = m.dueLocked(e, now)
-	due, stale := e.due, !e.due.Equal(e.st.NextRenewal) && e.call == nil
+	stale := !due.Equal(e.st.NextRenewal) && e.call == nil
 	m.mu.Unlock()
 	if stale {
 		// So that list shows the moment this run decided by.

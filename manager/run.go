@@ -148,16 +148,7 @@ func (m *Manager) work(ctx context.Context, e *entry, orders *sync.WaitGroup) {
 // and renews e if it is due. It returns when it started.
 func (m *Manager) check(ctx context.Context, e *entry, orders *sync.WaitGroup) time.Time {
 	now := m.cfg.Clock.Now()
-	m.mu.Lock()
-	h, ariDue := e.held, !now.Before(e.st.ARIRetryAfter)
-	m.mu.Unlock()
-	if h != nil && h.covers && ariDue {
-		m.fetchRenewalInfo(ctx, e, h, now)
-	}
-	m.mu.Lock()
-	due := m.dueLocked(e, now)
-	e.due = due
-	m.mu.Unlock()
+	due := m.refreshDue(ctx, e, now)
 	if !now.Before(due) && ctx.Err() == nil {
 		_ = m.join(ctx, e, false, ctx, orders)
 	}
@@ -200,6 +191,21 @@ func (m *Manager) stillPanicking(ctx context.Context, e *entry, now time.Time) {
 // raises without a failed attempt (see stillPanicking), unless
 // CheckInterval is shorter.
 const panicRepeat = time.Hour
+
+// refreshDue fetches e's renewal information if it is due, and sets and
+// returns when e is due for renewal at now.
+func (m *Manager) refreshDue(ctx context.Context, e *entry, now time.Time) time.Time {
+	m.mu.Lock()
+	h, ariDue := e.held, !now.Before(e.st.ARIRetryAfter)
+	m.mu.Unlock()
+	if h != nil && h.covers && ariDue {
+		m.fetchRenewalInfo(ctx, e, h, now)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e.due = m.dueLocked(e, now)
+	return e.due
+}
 
 // ariRetryOnError is how soon renewal information is fetched again after
 // the fetch failed.

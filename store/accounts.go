@@ -56,7 +56,9 @@ func (c *Certs) SaveAccount(ctx context.Context, ca, id string, rec AccountRecor
 
 // LoadAccount returns account id ("" means "default") at the CA with
 // directory URL ca. A missing account gives an error wrapping
-// fs.ErrNotExist.
+// fs.ErrNotExist. An account whose key is intact but whose record is not
+// (a truncated account.json) is returned with its key, no URL and
+// RecordErr set, not as an error.
 func (c *Certs) LoadAccount(ctx context.Context, ca, id string) (AccountRecord, error) {
 	dir, err := c.accountDir(ca, id)
 	if err != nil {
@@ -162,7 +164,14 @@ func (c *Certs) loadAccount(ctx context.Context, dir, id string) (AccountRecord,
 	default:
 		var m accountMeta
 		if err := json.Unmarshal(raw, &m); err != nil {
-			return AccountRecord{}, fmt.Errorf("store: %s/account.json: %w", dir, err)
+			err = fmt.Errorf("store: %s/account.json: %w: %w", dir, ErrCorrupt, err)
+			if _, kerr := keys.ParsePEM(key); kerr != nil {
+				// Nothing to go on: neither the record nor the key.
+				return AccountRecord{}, errors.Join(err, fmt.Errorf("store: %s/account.key: %w", dir, kerr))
+			}
+			// The key is what matters: the CA finds the account by it.
+			rec.RecordErr = err
+			return rec, nil
 		}
 		rec.CA, rec.URL, rec.Contact = m.CA, m.URL, m.Contact
 	}

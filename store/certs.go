@@ -71,6 +71,13 @@ type AccountRecord struct {
 	KeyPEM []byte
 	// Contact lists the account's contact URLs such as "mailto:…".
 	Contact []string
+	// RecordErr, set by LoadAccount and ListAccounts, says why the
+	// account's record (account.json: URL, contacts) could not be read
+	// although its key could; it wraps ErrCorrupt. URL and Contact are
+	// empty then: find the account by its key (RFC 8555 §7.3.1) and save
+	// it again, which rewrites the record. Worth a warning, not a
+	// failure.
+	RecordErr error
 }
 
 // Layout says how Certs arranges certificates and accounts in a Store.
@@ -81,15 +88,16 @@ const (
 	// certificate, and in it one directory per version of the
 	// certificate:
 	//
-	//	certificates/<ca>/<name>/versions/<n>/key.pem       private key
+	//	certificates/<ca>/<name>/versions/<n>/key.pem       private key, if stored
 	//	certificates/<ca>/<name>/versions/<n>/cert.pem      chain, leaf first
-	//	certificates/<ca>/<name>/versions/<n>/combined.pem  key, then chain
+	//	certificates/<ca>/<name>/versions/<n>/combined.pem  key (if stored), then chain
 	//	certificates/<ca>/<name>/versions/<n>/meta.json     identifiers, URLs, times
 	//	certificates/<ca>/<name>/live          link to versions/<n> (Linker stores)
 	//	certificates/<ca>/<name>/current       "<n>", the pointer in other stores
 	//	certificates/<ca>/<name>/key.pem       link to live/key.pem (and so
 	//	certificates/<ca>/<name>/cert.pem      for cert.pem, combined.pem and
 	//	certificates/<ca>/<name>/combined.pem  meta.json), in Linker stores
+	//	                                       (no key.pem link if live has none)
 	//	certificates/<ca>/<name>/lineage.json  how it is obtained (Lineage)
 	//	certificates/<ca>/<name>/revoked/<serial>.json  a Revocation
 	//	accounts/<ca>/<id>/account.key         account key

@@ -27,7 +27,8 @@ import (
 // writes a temporary file in the target's directory, fsyncs it, renames
 // it over the target and fsyncs the directory, and it removes the
 // temporary file on any error. A crash can leave a temporary file behind
-// (its name begins with ".tmp-"); List and Get ignore it.
+// (its name begins with ".tmp-"); List and Get ignore it, and the next Put
+// in its directory removes it once it is an hour old.
 //
 // Every access goes through os.Root, so not even a symbolic link planted
 // inside the tree can lead a key outside it.
@@ -255,7 +256,36 @@ func (d *Dir) Put(ctx context.Context, key string, value []byte) (err error) {
 	if err := syncDir(r, dir); err != nil {
 		return pathErr("put", key, err)
 	}
+	removeStaleTemps(r, dir)
 	return nil
+}
+
+// staleTempAfter is how old a temporary file must be before Put takes it
+// for the leftover of a writer that died (kill -9, a crash) and removes
+// it: far longer than any write takes.
+const staleTempAfter = time.Hour
+
+// removeStaleTemps removes, best effort, the temporary files in dir that
+// writers which died left behind, so that a store killed mid-write is
+// cleaned by its next write there rather than never.
+func removeStaleTemps(r *os.Root, dir string) {
+	f, err := r.Open(dir)
+	if err != nil {
+		return
+	}
+	entries, err := f.ReadDir(-1)
+	f.Close()
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".tmp-") {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleTempAfter {
+			r.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // Delete removes the file at key, or the symbolic link at key (see

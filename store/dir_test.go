@@ -387,3 +387,36 @@ func TestDirSymlink(t *testing.T) {
 		t.Errorf("a/ holds %v (temporary links left?)", ents)
 	}
 }
+
+// A temporary file a killed writer left is removed by the next Put in its
+// directory once it is stale; a fresh one (a writer at work) is not.
+func TestPutRemovesStaleTemps(t *testing.T) {
+	ctx := context.Background()
+	d, err := NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Put(ctx, "a/x", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(d.Root(), "a", ".tmp-dead")
+	fresh := filepath.Join(d.Root(), "a", ".tmp-busy")
+	for _, p := range []string{stale, fresh} {
+		if err := os.WriteFile(p, []byte("half"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * staleTempAfter)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Put(ctx, "a/y", []byte("2")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("stale temporary file: %v, want removed", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("fresh temporary file: %v, want kept", err)
+	}
+}

@@ -163,7 +163,9 @@ func (c *Certs) SaveLineage(ctx context.Context, l Lineage) error {
 
 // LoadLineage returns the lineage record of the certificate name from the
 // CA with directory URL ca. A missing record gives an error wrapping
-// fs.ErrNotExist.
+// fs.ErrNotExist; one that cannot be parsed or is not valid (see
+// Validate) an error wrapping ErrCorrupt, so that the caller may replace
+// it (a record in a format newer than LineageVersion is not corrupt).
 func (c *Certs) LoadLineage(ctx context.Context, ca, name string) (Lineage, error) {
 	k, err := c.lineageKey(ca, name)
 	if err != nil {
@@ -179,21 +181,23 @@ func (c *Certs) loadLineage(ctx context.Context, k string) (Lineage, error) {
 	}
 	var l Lineage
 	if err := json.Unmarshal(data, &l); err != nil {
-		return Lineage{}, fmt.Errorf("store: %s: %w", k, err)
+		return Lineage{}, fmt.Errorf("store: %s: %w: %w", k, ErrCorrupt, err)
 	}
 	if l.Version > LineageVersion {
+		// Not corrupt: a newer program's, which this one must not
+		// replace.
 		return Lineage{}, fmt.Errorf("store: %s: lineage format %d is newer than this program knows (%d)", k, l.Version, LineageVersion)
 	}
 	if err := l.Validate(); err != nil {
-		return Lineage{}, fmt.Errorf("store: %s: %w", k, err)
+		return Lineage{}, fmt.Errorf("store: %s: %w: %w", k, ErrCorrupt, err)
 	}
 	return l, nil
 }
 
 // ListLineages returns the lineage records of the certificates from the
 // CA with directory URL ca, or from every CA if ca is "", sorted by key.
-// Records that fail to load are left out and their errors joined into the
-// returned error.
+// Records that fail to load are left out and their errors (wrapping
+// ErrCorrupt for a damaged record) joined into the returned error.
 func (c *Certs) ListLineages(ctx context.Context, ca string) ([]Lineage, error) {
 	var prefix string
 	if c.Layout == LayoutShared {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -185,8 +186,10 @@ type CertPaths struct {
 	// LayoutShared.
 	Live string
 	// Cert is the chain, leaf first; Key the private key; Combined the
-	// key then the chain, in one file written atomically. In LayoutShared
-	// they are all "<name>.pem".
+	// key (if the store has it) then the chain, in one file written
+	// atomically. In LayoutShared they are all "<name>.pem". Key is ""
+	// in LayoutStandard when the certificate is stored without its key
+	// (ordered with the caller's CSR).
 	Cert, Key, Combined string
 	// Meta is meta.json (identifiers, URLs, times); "" in LayoutShared.
 	Meta string
@@ -195,7 +198,8 @@ type CertPaths struct {
 // Paths returns the files that hold the certificate called name from the
 // CA with directory URL ca, when the store is a directory (a Store with a
 // Path method, such as Dir); otherwise an error wrapping
-// errors.ErrUnsupported. The files need not exist yet.
+// errors.ErrUnsupported. The files need not exist yet, but when the
+// certificate is stored without its key, Key is "" (there is no key.pem).
 func (c *Certs) Paths(ca, name string) (CertPaths, error) {
 	p, ok := c.Store.(interface{ Path(string) (string, error) })
 	if !ok {
@@ -232,7 +236,18 @@ func (c *Certs) Paths(ca, name string) (CertPaths, error) {
 	file(&out.Key, dir+"/"+keyFile)
 	file(&out.Combined, dir+"/"+combinedFile)
 	file(&out.Meta, dir+"/"+metaFile)
-	return out, err
+	if err != nil {
+		return CertPaths{}, err
+	}
+	// A stored certificate without a key.pem at the top (its current
+	// version has none; a store written before such links were removed
+	// may still hold a dangling one) has no Key.
+	if _, cerr := os.Stat(out.Cert); cerr == nil {
+		if _, kerr := os.Stat(out.Key); errors.Is(kerr, fs.ErrNotExist) {
+			out.Key = ""
+		}
+	}
+	return out, nil
 }
 
 // ChangeKind says what a changed key is about (see Certs.WhatChanged).

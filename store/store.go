@@ -29,7 +29,9 @@
 // pointer once, then that version's files, so LoadCertificate never
 // returns the key of one version with the chain of another. A program
 // outside certkeeper reading a Dir must do the same: read combined.pem
-// (key and chain in one file, written atomically), or resolve
+// (key and chain in one file, written atomically; the chain only for a
+// certificate stored without its key, ordered with the caller's CSR, which
+// has no key.pem), or resolve
 // certificates/<ca>/<name>/live once and read key.pem and cert.pem from
 // the directory it names (resolving again if that directory was pruned
 // meanwhile, which takes KeepVersions more renewals). Reading the
@@ -40,8 +42,15 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+// ErrCorrupt is wrapped by the error for a record of certkeeper's (a
+// lineage.json, an account.json) that exists but cannot be parsed or is
+// not valid, such as one cut short by a full disk. Such a record may be
+// replaced: written again from what the user asks or what the CA knows.
+var ErrCorrupt = errors.New("corrupt record")
 
 // Store is a key/value store for certificate material.
 //

@@ -25,13 +25,16 @@ const (
 	pointerKey   = "current"      // "<n>\n", the pointer in other stores
 	keyFile      = "key.pem"      // private key
 	certFile     = "cert.pem"     // chain, leaf first
-	combinedFile = "combined.pem" // key, then chain
+	combinedFile = "combined.pem" // key (if the version has one), then chain
 	metaFile     = "meta.json"    // certMeta
 	revokedDir   = "revoked"      // revoked/<serial>.json, a Revocation
 )
 
 // liveFiles are the files of a version that LayoutStandard also offers at
-// the top of the certificate's directory, as links through live.
+// the top of the certificate's directory, as links through live, when
+// the current version has them (a certificate ordered with the caller's
+// CSR has no key.pem, one saved by an older certkeeper perhaps no
+// meta.json).
 var liveFiles = [...]string{keyFile, certFile, combinedFile, metaFile}
 
 // Version describes one version of a certificate kept by Certs (see
@@ -191,8 +194,13 @@ func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res Resourc
 }
 
 // writeVersion writes one version's files, the chain last: a version
-// directory with a cert.pem is complete.
+// directory with a cert.pem is complete. It first deletes what a writer
+// that died while writing a version of this number left there (such as a
+// key.pem that a version without a key would otherwise inherit).
 func (c *Certs) writeVersion(ctx context.Context, vdir string, keyPEM, chainPEM, meta []byte) error {
+	if err := c.deleteTree(ctx, vdir); err != nil {
+		return err
+	}
 	if len(keyPEM) > 0 {
 		if err := c.Store.Put(ctx, vdir+"/"+keyFile, keyPEM); err != nil {
 			return err
@@ -209,7 +217,8 @@ func (c *Certs) writeVersion(ctx context.Context, vdir string, keyPEM, chainPEM,
 	return c.Store.Put(ctx, vdir+"/"+certFile, chainPEM)
 }
 
-// combine is the single-file form of a pair: the key, then the chain.
+// combine is the single-file form of a pair: the key (if there is one),
+// then the chain.
 func combine(keyPEM, chainPEM []byte) []byte {
 	var b bytes.Buffer
 	if len(bytes.TrimSpace(keyPEM)) > 0 {
@@ -249,7 +258,8 @@ func (c *Certs) importUnversioned(ctx context.Context, dir string, n int) (bool,
 
 // switchTo makes version n the current one in one atomic step: the live
 // link in a Linker store (then the top-level files become links through
-// it, once), the pointer key in others (then, if the certificate was
+// it, for the files version n has, and the links to files it lacks are
+// removed), the pointer key in others (then, if the certificate was
 // unversioned before, its top-level files are removed).
 func (c *Certs) switchTo(ctx context.Context, dir string, n int, wasUnversioned bool) error {
 	if l, ok := c.Store.(Linker); ok {
@@ -257,6 +267,18 @@ func (c *Certs) switchTo(ctx context.Context, dir string, n int, wasUnversioned 
 			return err
 		}
 		for _, f := range liveFiles {
+			_, err := c.Store.Stat(ctx, versionKey(dir, n)+"/"+f)
+			if errors.Is(err, fs.ErrNotExist) {
+				// No dangling link: a version without a key has no
+				// key.pem at the top either.
+				if err := ignoreMissing(c.Store.Delete(ctx, dir+"/"+f)); err != nil {
+					return err
+				}
+				continue
+			}
+			if err != nil {
+				return err
+			}
 			want := liveLink + "/" + f
 			if t, err := l.Readlink(ctx, dir+"/"+f); err == nil && t == want {
 				continue
@@ -335,18 +357,26 @@ func (c *Certs) deleteTree(ctx context.Context, dir string) error {
 }
 
 // loadVersion reads version n of the certificate in dir.
+//
+// cert.pem is read last. A version's cert.pem is written after its other
+// files (writeVersion) and deleted before them (deleteTree), so a reader
+// that still finds cert.pem after reading key.pem and meta.json read them
+// from a whole version: a missing key.pem then means the version has no
+// key, not that a prune was deleting it meanwhile. Read first, cert.pem
+// could be the chain of a version whose key.pem a prune deleted before it
+// was read, which looked like a version without a key.
 func (c *Certs) loadVersion(ctx context.Context, dir string, n int) (Resource, error) {
 	vdir := versionKey(dir, n)
-	chain, err := c.Store.Get(ctx, vdir+"/"+certFile)
-	if err != nil {
-		return Resource{}, err
-	}
 	key, err := c.Store.Get(ctx, vdir+"/"+keyFile)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return Resource{}, err
 	}
 	meta, err := c.Store.Get(ctx, vdir+"/"+metaFile)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return Resource{}, err
+	}
+	chain, err := c.Store.Get(ctx, vdir+"/"+certFile)
+	if err != nil {
 		return Resource{}, err
 	}
 	return c.resource(ctx, vdir, key, chain, meta)

@@ -2,12 +2,15 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,16 +31,59 @@ func testPairs(t *testing.T, n int, names ...string) []pair {
 // the package documentation gives, while another goroutine renews it many
 // times with a new key each time: no reader may get the key of one
 // version with the chain of another.
+//
+// The memory variants renew 500 times, the Dir 150 (each save syncs).
+// The "keep1" variants keep one previous version, so that a version is
+// pruned two saves after it stopped being current: a reader that reads a
+// version's files while it is pruned is met far more often. The
+// "yielding" variants give up the processor around every read and write,
+// so that readers and the writer interleave at every step even with
+// GOMAXPROCS=1.
 func TestRenewalNeverStraddles(t *testing.T) {
-	for _, backend := range []string{"dir", "memory"} {
-		t.Run(backend, func(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		backend  string
+		keep     int
+		yielding bool
+	}{
+		{"dir", "dir", 0, false},
+		{"memory", "memory", 0, false},
+		{"memory/keep1", "memory", 1, false},
+		{"memory/keep1/yielding", "memory", 1, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
 			var s Store = NewMemory()
-			if backend == "dir" {
+			if tt.backend == "dir" {
 				s = newTestDir(t)
 			}
-			testNoStraddle(t, &Certs{Store: s})
+			if tt.yielding {
+				s = yielding{s}
+			}
+			testNoStraddle(t, &Certs{Store: s, KeepVersions: tt.keep})
 		})
 	}
+}
+
+// yielding is a Store that yields the processor before and after every
+// Get, Put and Delete.
+type yielding struct{ Store }
+
+func (s yielding) Get(ctx context.Context, key string) ([]byte, error) {
+	runtime.Gosched()
+	defer runtime.Gosched()
+	return s.Store.Get(ctx, key)
+}
+
+func (s yielding) Put(ctx context.Context, key string, value []byte) error {
+	runtime.Gosched()
+	defer runtime.Gosched()
+	return s.Store.Put(ctx, key, value)
+}
+
+func (s yielding) Delete(ctx context.Context, key string) error {
+	runtime.Gosched()
+	defer runtime.Gosched()
+	return s.Store.Delete(ctx, key)
 }
 
 func testNoStraddle(t *testing.T, c *Certs) {
@@ -50,7 +96,10 @@ func testNoStraddle(t *testing.T, c *Certs) {
 	if err := save(pairs[0]); err != nil {
 		t.Fatal(err)
 	}
-	const renewals = 150
+	renewals := 500
+	if _, ok := c.Store.(*Dir); ok {
+		renewals = 150
+	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	var reads atomic.Int64
@@ -134,7 +183,7 @@ func testNoStraddle(t *testing.T, c *Certs) {
 	wg.Wait()
 	t.Logf("%d reads during %d renewals", reads.Load(), renewals)
 	vs, err := c.Versions(ctx, ca, name)
-	if err != nil || len(vs) != DefaultKeepVersions+1 || !vs[len(vs)-1].Current || vs[len(vs)-1].ID != renewals+1 {
+	if err != nil || len(vs) != c.keep()+1 || !vs[len(vs)-1].Current || vs[len(vs)-1].ID != renewals+1 {
 		t.Errorf("Versions after %d renewals = %+v, %v", renewals, vs, err)
 	}
 }
@@ -523,5 +572,165 @@ func TestLinkerAndPointerMixed(t *testing.T) {
 	vs, err := linked.Versions(ctx, ca, "a.test")
 	if err != nil || len(vs) != 2 || !vs[1].Current {
 		t.Errorf("Versions = %+v, %v", vs, err)
+	}
+}
+
+// pruneOnRead is a Store that, the first time a reader gets a file of a
+// version, lets arm run (KeepVersions+1 saves, which prune that version)
+// before the reader goes on: the slowest reader a prune can meet.
+type pruneOnRead struct {
+	Store
+	armed atomic.Bool
+	arm   func()
+}
+
+func (s *pruneOnRead) Get(ctx context.Context, key string) ([]byte, error) {
+	v, err := s.Store.Get(ctx, key)
+	if strings.Contains(key, "/versions/") && s.armed.CompareAndSwap(true, false) {
+		s.arm()
+	}
+	return v, err
+}
+
+// pruneOnReadLinked is pruneOnRead over a Linker store (a Dir).
+type pruneOnReadLinked struct{ *pruneOnRead }
+
+func (s pruneOnReadLinked) Symlink(ctx context.Context, key, target string) error {
+	return s.Store.(Linker).Symlink(ctx, key, target)
+}
+
+func (s pruneOnReadLinked) Readlink(ctx context.Context, key string) (string, error) {
+	return s.Store.(Linker).Readlink(ctx, key)
+}
+
+// TestLoadWhilePruned reads a version that is pruned between the reader's
+// first and later reads of its files: LoadCertificate must return the
+// next version whole, never the chain of the pruned one without its key.
+func TestLoadWhilePruned(t *testing.T) {
+	for _, backend := range []string{"memory", "dir"} {
+		t.Run(backend, func(t *testing.T) {
+			var s Store = NewMemory()
+			if backend == "dir" {
+				s = newTestDir(t)
+			}
+			ctx := t.Context()
+			const ca, name = "https://ca.test/dir", "a.test"
+			writer := &Certs{Store: s, KeepVersions: 1}
+			pairs := testPairs(t, 3, name)
+			save := func(p pair) {
+				if err := writer.SaveCertificate(ctx, Resource{Name: name, CA: ca, KeyPEM: p.key, ChainPEM: p.chain}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			save(pairs[0])
+			ps := &pruneOnRead{Store: s, arm: func() { save(pairs[1]); save(pairs[2]) }}
+			ps.armed.Store(true)
+			reader := &Certs{Store: ps}
+			if _, ok := s.(Linker); ok {
+				reader.Store = pruneOnReadLinked{ps}
+			}
+			res, err := reader.LoadCertificate(ctx, ca, name)
+			if ps.armed.Load() {
+				t.Fatal("the reader read no version file")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.KeyPEM) == 0 {
+				t.Fatal("LoadCertificate returned a chain without its key")
+			}
+			if _, err := tls.X509KeyPair(res.ChainPEM, res.KeyPEM); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(res.ChainPEM, pairs[2].chain) {
+				t.Error("LoadCertificate did not return the current version")
+			}
+		})
+	}
+}
+
+// TestCertWithoutKey saves a certificate ordered with the caller's CSR
+// (the store has no key): a Dir offers no key.pem for it (no dangling
+// link), Paths.Key is empty, combined.pem holds the chain only; a version
+// with a key brings key.pem back, and restoring the keyless one removes
+// it again.
+func TestCertWithoutKey(t *testing.T) {
+	d := newTestDir(t)
+	c := &Certs{Store: d}
+	ctx := t.Context()
+	const ca, name = "https://ca.test/dir", "a.test"
+	ps := testPairs(t, 2, name)
+	dir := filepath.Join(d.Root(), "certificates", "ca.test_dir", name)
+	keyless := func(when string) {
+		t.Helper()
+		if fi, err := os.Lstat(filepath.Join(dir, "key.pem")); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: key.pem: %v, %v; want none", when, fi, err)
+		}
+		if p, err := c.Paths(ca, name); err != nil || p.Key != "" || p.Cert == "" || p.Combined == "" {
+			t.Errorf("%s: Paths = %+v, %v; want no Key", when, p, err)
+		}
+		data, err := os.ReadFile(filepath.Join(dir, "combined.pem"))
+		if err != nil || !bytes.Equal(data, ps[0].chain) {
+			t.Errorf("%s: combined.pem %q, %v; want the chain only", when, data, err)
+		}
+		res, err := c.LoadCertificate(ctx, ca, name)
+		if err != nil || len(res.KeyPEM) != 0 || !bytes.Equal(res.ChainPEM, ps[0].chain) {
+			t.Errorf("%s: LoadCertificate: %v", when, err)
+		}
+	}
+	if err := c.SaveCertificate(ctx, Resource{Name: name, CA: ca, ChainPEM: ps[0].chain}); err != nil {
+		t.Fatal(err)
+	}
+	keyless("saved without a key")
+	if err := c.SaveCertificate(ctx, Resource{Name: name, CA: ca, KeyPEM: ps[1].key, ChainPEM: ps[1].chain}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.Readlink(filepath.Join(dir, "key.pem")); err != nil || got != "live/key.pem" {
+		t.Errorf("key.pem → %q, %v after a save with a key", got, err)
+	}
+	if key, err := os.ReadFile(filepath.Join(dir, "key.pem")); err != nil || !bytes.Equal(key, ps[1].key) {
+		t.Errorf("key.pem: %v", err)
+	}
+	if p, err := c.Paths(ca, name); err != nil || p.Key != filepath.Join(dir, "key.pem") {
+		t.Errorf("Paths = %+v, %v; want a Key", p, err)
+	}
+	if err := c.Restore(ctx, ca, name, 1); err != nil {
+		t.Fatal(err)
+	}
+	keyless("restored the version without a key")
+}
+
+// TestVersionLeftoversCleared saves over the files a writer that died
+// while writing a version left (a key.pem but no cert.pem): the new
+// version, here one without a key, does not inherit them.
+func TestVersionLeftoversCleared(t *testing.T) {
+	for _, backend := range []string{"memory", "dir"} {
+		t.Run(backend, func(t *testing.T) {
+			var s Store = NewMemory()
+			if backend == "dir" {
+				s = newTestDir(t)
+			}
+			c := &Certs{Store: s}
+			ctx := t.Context()
+			const ca, name = "https://ca.test/dir", "a.test"
+			ps := testPairs(t, 2, name)
+			if err := c.SaveCertificate(ctx, Resource{Name: name, CA: ca, KeyPEM: ps[0].key, ChainPEM: ps[0].chain}); err != nil {
+				t.Fatal(err)
+			}
+			dir := "certificates/ca.test_dir/" + name
+			if err := s.Put(ctx, dir+"/versions/2/key.pem", ps[0].key); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Put(ctx, dir+"/versions/2/meta.json", []byte("not json")); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.SaveCertificate(ctx, Resource{Name: name, CA: ca, ChainPEM: ps[1].chain}); err != nil {
+				t.Fatal(err)
+			}
+			res, err := c.LoadCertificate(ctx, ca, name)
+			if err != nil || len(res.KeyPEM) != 0 || !bytes.Equal(res.ChainPEM, ps[1].chain) || res.CA != ca {
+				t.Errorf("LoadCertificate: %v", err)
+			}
+		})
 	}
 }

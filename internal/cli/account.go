@@ -65,12 +65,10 @@ func setupAccount(fs *flagSet) func(ctx context.Context, pos []string) error {
 		case "register":
 			// Registers, or finds the stored account at the CA, and
 			// registers anew one the CA no longer knows.
+			// Not :=, which would shadow err and lose the CA's answer below.
 			var eng *engine.Engine
 			var opts engine.AccountOptions
-			if eng, err = c.accountEngine(certs); err != nil {
-				return err
-			}
-			if opts, err = c.accountOptions(); err != nil {
+			if eng, opts, err = c.accountEngine(certs); err != nil {
 				return err
 			}
 			acct, err = eng.VerifyAccount(ctx, cl.DirectoryURL, c.caRootPath(), opts)
@@ -114,12 +112,10 @@ func setupAccount(fs *flagSet) func(ctx context.Context, pos []string) error {
 			if gerr != nil {
 				return gerr
 			}
+			// Not :=, which would shadow err and lose the CA's answer below.
 			var eng *engine.Engine
 			var opts engine.AccountOptions
-			if eng, err = c.accountEngine(certs); err != nil {
-				return err
-			}
-			if opts, err = c.accountOptions(); err != nil {
+			if eng, opts, err = c.accountEngine(certs); err != nil {
 				return err
 			}
 			acct, err = eng.RolloverAccount(ctx, cl.DirectoryURL, c.caRootPath(), opts, newKey)

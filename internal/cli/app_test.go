@@ -277,3 +277,22 @@ func TestLogFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestAccountRegisterFailureIsReported: a CA that refuses the
+// registration makes "account register" fail, not print an empty
+// account and exit 0.
+func TestAccountRegisterFailureIsReported(t *testing.T) {
+	t.Parallel()
+	ca := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte(`{"type":"urn:ietf:params:acme:error:unauthorized","detail":"no"}`))
+	}))
+	defer ca.Close()
+	for _, sub := range []string{"register", "rollover"} {
+		code, out, errs := mainEnv(t, nil, "account", sub, "-ca", ca.URL+"/dir", "-store", t.TempDir(), "-agree-tos", "-timeout", "20s")
+		if code == ExitOK || strings.Contains(out, `"url"`) {
+			t.Errorf("account %s at a CA that refuses: exit %d, stdout %q, stderr %q", sub, code, out, errs)
+		}
+	}
+}

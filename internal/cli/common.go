@@ -200,8 +200,12 @@ func (c *common) loadAccount(ctx context.Context, cl *acme.Client, certs *store.
 			return acme.Account{}, fmt.Errorf("stored account key: %w", err)
 		}
 		if rec.URL == "" {
-			// The shared layout keeps only the key: find the account by it
+			// The shared layout keeps only the key, and a damaged
+			// account.json leaves only the key: find the account by it
 			// (RFC 8555 §7.3.1).
+			if rec.RecordErr != nil {
+				c.logger().WarnContext(ctx, "the account record cannot be read; looking the account up by its key", "error", rec.RecordErr)
+			}
 			return cl.LookupAccount(ctx, key)
 		}
 		return acme.Account{Key: key, URL: rec.URL, Contact: rec.Contact, Status: acme.StatusValid}, nil
@@ -209,9 +213,15 @@ func (c *common) loadAccount(ctx context.Context, cl *acme.Client, certs *store.
 	return acme.Account{}, err
 }
 
-// accountEngine is an engine over certs for the account commands.
-func (c *common) accountEngine(certs *store.Certs) (*engine.Engine, error) {
-	return engine.New(engine.Config{Store: certs.Store, Layout: certs.Layout, Logger: c.logger(), UserAgent: "certkeeper-cli"})
+// accountEngine is an engine over certs for the account commands, with
+// the flags' account settings.
+func (c *common) accountEngine(certs *store.Certs) (*engine.Engine, engine.AccountOptions, error) {
+	opts, err := c.accountOptions()
+	if err != nil {
+		return nil, opts, err
+	}
+	eng, err := engine.New(engine.Config{Store: certs.Store, Layout: certs.Layout, Logger: c.logger(), UserAgent: "certkeeper-cli"})
+	return eng, opts, err
 }
 
 // accountOptions are the flags' account settings for the engine.

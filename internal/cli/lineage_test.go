@@ -7,6 +7,8 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -293,6 +295,14 @@ func TestObtainNamesFromCSR(t *testing.T) {
 	got := mustStoredCert(t, e.store, e.ca(), "fromcsr.example.test")
 	if want := []string{"fromcsr.example.test", "www.fromcsr.example.test"}; !store.SameIdentifiers(leafOfResource(t, got).DNSNames, want) {
 		t.Errorf("certificate is for %v, want the CSR's %v", leafOfResource(t, got).DNSNames, want)
+	}
+	// The store has no key for it: no key.pem, not even a dangling link.
+	caDir, err := store.CADirName(e.ca())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(filepath.Join(e.store, "certificates", caDir, "fromcsr.example.test", "key.pem")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("key.pem of a certificate ordered with a CSR: %v, %v", fi, err)
 	}
 }
 
@@ -724,8 +734,14 @@ func TestListShowsFailedRenewal(t *testing.T) {
 		t.Errorf("list shows a certificate whose first obtain failed:\n%v", l)
 	}
 	e.mustObtain("-http-listen", e.httpAddr(), "failed.example.test")
-	// Nothing serves this webroot: Pebble's validation fails.
-	r := runCLI(t.Context(), "renew", "-store", e.store, "-force", "-http-webroot", t.TempDir(), "failed.example.test")
+	// The renewal's port is taken (Pebble may reuse the valid
+	// authorization, so a failing validation is not certain).
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	r := runCLI(t.Context(), "renew", "-store", e.store, "-force", "-http-listen", busy.Addr().String(), "failed.example.test")
 	if r.code != ExitPartial {
 		t.Fatalf("renew with a solver that cannot work: want exit 6; got\n%v", r)
 	}

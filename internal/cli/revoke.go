@@ -87,7 +87,7 @@ func setupRevoke(fs *flagSet) func(ctx context.Context, pos []string) error {
 		if err != nil {
 			return err
 		}
-		eng, err := c.accountEngine(certs)
+		eng, _, err := c.accountEngine(certs)
 		if err != nil {
 			return err
 		}
