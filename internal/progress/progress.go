@@ -43,6 +43,9 @@ func (t *Throttle) Due(now time.Time, next time.Duration) bool {
 	return true
 }
 
+// Mark counts a line said at now, whether or not it was due.
+func (t *Throttle) Mark(now time.Time) { t.said, t.last = true, now }
+
 // Waited is how long the wait has lasted at now.
 func (t *Throttle) Waited(now time.Time) time.Duration { return now.Sub(t.start) }
 

@@ -285,7 +285,8 @@ func (s *Solver) Wait(ctx context.Context, chal acme.Challenge) error {
 		return err
 	}
 	if s.NoPropagationCheck {
-		return sleep(ctx, s.Propagation.Delay)
+		return pause(ctx, s.logger(), s.Propagation.Delay, "waiting for the TXT record to propagate (no check)",
+			slog.String("name", p.fqdn), slog.String("zone", p.zone), slog.String("identifier", identifierOf(chal)))
 	}
 	start := time.Now()
 	prop := s.Propagation
