@@ -177,7 +177,7 @@ func (p Propagation) servers(ctx context.Context, r *Resolver, zone string) ([]N
 		return out, nil
 	}
 	if zone == "" {
-		return nil, errors.New("dns01: propagation check: no zone to find the name servers of, and no Propagation.Servers")
+		return nil, errors.New("dns01: propagation check: the zone is unknown, so its name servers cannot be found: give the zone or the name servers to check")
 	}
 	return r.NameServers(ctx, zone, p.Port)
 }

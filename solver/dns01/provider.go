@@ -207,11 +207,11 @@ func (s *Solver) givenZone(fqdn string) string {
 // does.
 func (s *Solver) needsZone() string {
 	if zo, ok := s.Provider.(ZoneOptional); !ok || !zo.ZoneOptional() {
-		return "the provider needs it: give it (Solver.Zones: zones, -dns-zone)"
+		return "the provider needs it: give the zone the record is in"
 	}
 	if !s.NoPropagationCheck && len(s.Propagation.Servers) == 0 {
-		return "the propagation check needs it to find the name servers: give the zone (Solver.Zones: zones, -dns-zone), " +
-			"the servers to ask (Propagation.Servers: check_servers, -dns-check-server) or turn the check off"
+		return "the propagation check needs it to find the name servers: give the zone the record is in, " +
+			"or the name servers to check, or turn the check off"
 	}
 	return ""
 }
