@@ -74,9 +74,9 @@ func (c *Client) WaitAuthorization(ctx context.Context, acct Account, url string
 					return a, ch.Error
 				}
 			}
-			return a, fmt.Errorf("acme: authorization for %s is invalid (the CA gave no challenge error)", a.Identifier.Value)
+			return a, fmt.Errorf("acme: authorization for %s is invalid (the CA gave no challenge error)", authorizationName(a))
 		default:
-			return a, fmt.Errorf("acme: authorization for %s is %s", a.Identifier.Value, a.Status)
+			return a, fmt.Errorf("acme: authorization for %s is %s", authorizationName(a), a.Status)
 		}
 		d := c.pollWait(n, a.RetryAfter)
 		c.logPoll(ctx, said, n, authorizationName(a), a.Status, d, a.RetryAfter)

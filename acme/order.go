@@ -289,7 +289,7 @@ func (e *OrderError) Error() string {
 	for _, a := range e.Authorizations {
 		for _, ch := range a.Challenges {
 			if ch.Error != nil {
-				fmt.Fprintf(&b, "; %s %s: %s", a.Identifier.Value, ch.Type, problemText(ch.Error))
+				fmt.Fprintf(&b, "; %s %s: %s", authorizationName(a), ch.Type, problemText(ch.Error))
 			}
 		}
 	}

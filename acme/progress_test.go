@@ -293,3 +293,17 @@ func TestProgressPolls(t *testing.T) {
 		}
 	})
 }
+
+// Errors name a wildcard with its "*.", as the user wrote it, although
+// the CA's authorization holds the base name.
+func TestWildcardNamedWithStar(t *testing.T) {
+	a := Authorization{Identifier: DNSIdentifier("example.com"), Wildcard: true, Status: StatusInvalid,
+		Challenges: []Challenge{{Type: ChallengeDNS01, Error: &Problem{Detail: "no TXT record"}}}}
+	e := &OrderError{Order: Order{URL: "https://ca.test/order/1"}, Authorizations: []Authorization{a}}
+	if got := e.Error(); !strings.Contains(got, `*.example.com dns-01: "no TXT record"`) {
+		t.Errorf("OrderError %q: want *.example.com", got)
+	}
+	if got := authorizationName(Authorization{Identifier: DNSIdentifier("example.com")}); got != "example.com" {
+		t.Errorf("authorizationName of a plain name: %q", got)
+	}
+}
