@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -58,6 +59,10 @@ func (c *Client) logRetry(ctx context.Context, rl *retryLog, n int, now time.Tim
 
 // retryReason is what went wrong, without the request (the line names it).
 func retryReason(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
 	var te *transportError
 	if errors.As(err, &te) {
 		return te.err.Error()

@@ -162,7 +162,7 @@ func TestProgressSilentCA(t *testing.T) {
 		}
 		for i, m := range retries {
 			next := []float64{250e6, 2e9}[i]
-			if m["attempt"] != float64(i+1) || m["next_in"] != next || !strings.Contains(m["reason"].(string), "TLS handshake timeout") {
+			if m["attempt"] != float64(i+1) || m["next_in"] != next || m["reason"] != "net/http: TLS handshake timeout" {
 				t.Errorf("retry line %d: %v; want attempt=%d next_in=%v and the reason", i, m, i+1, time.Duration(next))
 			}
 		}
