@@ -81,7 +81,9 @@ type Solver struct {
 	// NoPropagationCheck makes Wait only sleep Propagation.Delay, for
 	// hosts whose servers this one cannot reach.
 	NoPropagationCheck bool
-	// Logger receives a line per record written, checked and removed. nil
+	// Logger receives a line per record written, checked and removed, and
+	// the progress of Wait (see Propagation.Logger; with
+	// NoPropagationCheck, a line before a delay of a second or more). nil
 	// logs nothing.
 	Logger *slog.Logger
 
