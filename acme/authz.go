@@ -57,6 +57,7 @@ func fillChallenge(ch *Challenge, acct Account) error {
 // other errors it returns the last authorization it saw (zero if none).
 func (c *Client) WaitAuthorization(ctx context.Context, acct Account, url string) (Authorization, error) {
 	var last Authorization
+	said := c.newPollLog("authorization", url)
 	for n := 0; ; n++ {
 		a, err := c.GetAuthorization(ctx, acct, url)
 		if err != nil {
@@ -73,11 +74,13 @@ func (c *Client) WaitAuthorization(ctx context.Context, acct Account, url string
 					return a, ch.Error
 				}
 			}
-			return a, fmt.Errorf("acme: authorization for %s is invalid (the CA gave no challenge error)", a.Identifier.Value)
+			return a, fmt.Errorf("acme: authorization for %s is invalid (the CA gave no challenge error)", authorizationName(a))
 		default:
-			return a, fmt.Errorf("acme: authorization for %s is %s", a.Identifier.Value, a.Status)
+			return a, fmt.Errorf("acme: authorization for %s is %s", authorizationName(a), a.Status)
 		}
-		if err := sleep(ctx, c.pollWait(n, a.RetryAfter)); err != nil {
+		d := c.pollWait(n, a.RetryAfter)
+		c.logPoll(ctx, said, n, authorizationName(a), a.Status, d, a.RetryAfter)
+		if err := sleep(ctx, d); err != nil {
 			return a, err
 		}
 	}

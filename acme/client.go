@@ -49,8 +49,11 @@ type Client struct {
 	// User-Agent header of every request (RFC 8555 §6.1).
 	UserAgent string
 
-	// Logger receives debug records of each HTTP exchange and of retries.
-	// Nil discards them.
+	// Logger receives debug records of each HTTP exchange, and at Info
+	// level the progress of every wait longer than a second: a CA slow
+	// to answer, retries (with the reason, the attempt and when the next
+	// comes) and the polls of WaitOrder and WaitAuthorization. Nil
+	// discards them.
 	Logger *slog.Logger
 
 	// OnRequest, if set, is called after every HTTP exchange with the CA,
@@ -213,12 +216,14 @@ func (c *Client) do(ctx context.Context, endpoint, method, rawURL string, body [
 	}
 
 	start := time.Now()
+	stop := c.watchRequest(ctx, endpoint, rawURL)
 	resp, err := c.http.Do(req)
 	var r *response
 	if err == nil {
 		r, err = readResponse(resp, limit)
 		r.url = req.URL
 	}
+	stop()
 	info := RequestInfo{Method: method, URL: rawURL, Endpoint: endpoint, Duration: time.Since(start)}
 	if resp != nil {
 		info.Status = resp.StatusCode

@@ -136,6 +136,7 @@ func (c *Client) GetOrder(ctx context.Context, acct Account, url string) (Order,
 // On any other error it returns the last order it saw (zero if none).
 func (c *Client) WaitOrder(ctx context.Context, acct Account, url string) (Order, error) {
 	var last Order
+	said := c.newPollLog("order", url)
 	// The first poll also waits: callers come here right after an action
 	// the CA needs a moment for (accepting challenges, finalizing), and an
 	// immediate poll would only find it unfinished.
@@ -158,7 +159,9 @@ func (c *Client) WaitOrder(ctx context.Context, acct Account, url string) (Order
 			c.learnOrderWait(first, n, time.Since(start))
 			return o, nil
 		}
-		if err := sleep(ctx, c.pollWait(n, o.RetryAfter)); err != nil {
+		d := c.pollWait(n, o.RetryAfter)
+		c.logPoll(ctx, said, n, identifierNames(o.Identifiers), o.Status, d, o.RetryAfter)
+		if err := sleep(ctx, d); err != nil {
 			return o, err
 		}
 	}
@@ -286,7 +289,7 @@ func (e *OrderError) Error() string {
 	for _, a := range e.Authorizations {
 		for _, ch := range a.Challenges {
 			if ch.Error != nil {
-				fmt.Fprintf(&b, "; %s %s: %s", a.Identifier.Value, ch.Type, problemText(ch.Error))
+				fmt.Fprintf(&b, "; %s %s: %s", authorizationName(a), ch.Type, problemText(ch.Error))
 			}
 		}
 	}

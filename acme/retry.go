@@ -105,19 +105,21 @@ func waitFor(schedule []time.Duration, n int, err error, now time.Time) (time.Du
 // past ctx, never sooner than a Retry-After, and gives up at once when the
 // server asks for more than maxRetryWait or more than ctx has left.
 func (c *Client) retry(ctx context.Context, attempt func() error) error {
+	var said retryLog
 	for n := 0; ; n++ {
 		err := attempt()
 		if err == nil || !shouldRetry(ctx, err) {
 			return err
 		}
-		wait, ok := waitFor(c.retries(), n, err, c.clock())
+		now := c.clock()
+		wait, ok := waitFor(c.retries(), n, err, now)
 		if !ok || wait > maxRetryWait {
 			return err
 		}
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 			return err
 		}
-		c.log.DebugContext(ctx, "acme retry", "attempt", n+1, "wait", wait, "err", err)
+		c.logRetry(ctx, &said, n, now, wait, err)
 		if serr := sleep(ctx, wait); serr != nil {
 			return err
 		}

@@ -49,7 +49,7 @@ func (is *Issuer) authorize(ctx context.Context, order acme.Order) (cleanup func
 			ch := failedChallenge(a, acme.Challenge{})
 			return nil, nil, is.validationError(order, a, ch, 0)
 		default:
-			return nil, nil, fmt.Errorf("issue: authorization for %q is %s", a.Identifier.Value, a.Status)
+			return nil, nil, fmt.Errorf("issue: authorization for %q is %s", authzName(a), a.Status)
 		}
 		chal, err := is.pick(a)
 		if err != nil {
@@ -74,7 +74,7 @@ func (is *Issuer) authorize(ctx context.Context, order acme.Order) (cleanup func
 	// the order is bound to fail.
 	if err := all(ctx, len(todo), func(ctx context.Context, i int) error {
 		p := todo[i]
-		log.InfoContext(ctx, "presenting challenge", "type", p.chal.Type, "identifier", p.chal.Identifier.Value)
+		log.InfoContext(ctx, "presenting challenge", "type", p.chal.Type, "identifier", chalName(p.chal))
 		if err := p.solver.Present(ctx, p.chal); err != nil {
 			if ctx.Err() != nil {
 				// Cut short (Ctrl-C, a deadline): it may have done part
@@ -138,7 +138,7 @@ func (is *Issuer) cleanUp(ctx context.Context, done []presented) {
 	_ = parallel(len(done), func(i int) error {
 		p := done[i]
 		if err := p.solver.CleanUp(cctx, p.chal); err != nil {
-			log.WarnContext(ctx, "challenge clean-up failed", "type", p.chal.Type, "identifier", p.chal.Identifier.Value, "error", err)
+			log.WarnContext(ctx, "challenge clean-up failed", "type", p.chal.Type, "identifier", chalName(p.chal), "error", err)
 		}
 		return nil
 	})
@@ -152,7 +152,7 @@ type SolverError struct {
 }
 
 func (e *SolverError) Error() string {
-	return fmt.Sprintf("issue: %s solver (%s) for %q: %v", e.Challenge.Type, e.Op, e.Challenge.Identifier.Value, e.Err)
+	return fmt.Sprintf("issue: %s solver (%s) for %q: %v", e.Challenge.Type, e.Op, chalName(e.Challenge), e.Err)
 }
 
 func (e *SolverError) Unwrap() error { return e.Err }
@@ -191,4 +191,22 @@ func parallel(n int, f func(i int) error) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// chalName is the identifier chal validates as the user wrote it: with
+// "*." for a wildcard, which the CA's authorization leaves out (RFC 8555
+// §7.1.4).
+func chalName(chal acme.Challenge) string {
+	if chal.Wildcard && !IsWildcard(chal.Identifier) {
+		return "*." + chal.Identifier.Value
+	}
+	return chal.Identifier.Value
+}
+
+// authzName is a's identifier as the user wrote it (see chalName).
+func authzName(a acme.Authorization) string {
+	if a.Wildcard && !IsWildcard(a.Identifier) {
+		return "*." + a.Identifier.Value
+	}
+	return a.Identifier.Value
 }

@@ -81,10 +81,11 @@ type stubOrder struct {
 }
 
 type stubAuthz struct {
-	id     string
-	ident  acme.Identifier
-	chals  []string
-	status acme.Status
+	id       string
+	ident    acme.Identifier
+	wildcard bool
+	chals    []string
+	status   acme.Status
 }
 
 type stubChal struct {
@@ -247,6 +248,10 @@ func (s *stubCA) newOrder(w http.ResponseWriter, payload []byte) {
 	o := &stubOrder{id: s.next(), ids: req.Identifiers}
 	for _, ident := range req.Identifiers {
 		a := &stubAuthz{id: s.next(), ident: ident, status: acme.StatusPending}
+		if v, ok := strings.CutPrefix(ident.Value, "*."); ok {
+			// RFC 8555 §7.1.4: the base name, and the wildcard flag.
+			a.ident.Value, a.wildcard = v, true
+		}
 		if s.invalidAuthz {
 			a.status = acme.StatusInvalid
 		}
@@ -347,7 +352,7 @@ func (s *stubCA) authzJSON(a *stubAuthz) map[string]any {
 	for _, id := range a.chals {
 		cs = append(cs, s.chalJSON(s.chals[id]))
 	}
-	return map[string]any{"identifier": a.ident, "status": a.status, "challenges": cs}
+	return map[string]any{"identifier": a.ident, "wildcard": a.wildcard, "status": a.status, "challenges": cs}
 }
 
 func (s *stubCA) chalJSON(c *stubChal) map[string]any {

@@ -104,7 +104,7 @@ func sameProblem(a, b *acme.Problem) bool {
 func (is *Issuer) answer(ctx context.Context, order acme.Order, w *answer) error {
 	got, err := is.Client.AcceptChallenge(ctx, is.Account, w.chal)
 	if err != nil {
-		return fmt.Errorf("issue: accept %s challenge for %q: %w", w.chal.Type, w.chal.Identifier.Value, err)
+		return fmt.Errorf("issue: accept %s challenge for %q: %w", w.chal.Type, chalName(w.chal), err)
 	}
 	w.attempts++
 	w.answeredAt = time.Now()
@@ -167,7 +167,7 @@ func openAnswers(answers []*answer) string {
 		}
 		ch := failedChallenge(w.authz, w.chal)
 		parts = append(parts, fmt.Sprintf("%q by %s (challenge %s, authorization %s, %s)",
-			w.chal.Identifier.Value, w.chal.Type, statusText(ch.Status), statusText(w.authz.Status), attemptsText(w.attempts)))
+			chalName(w.chal), w.chal.Type, statusText(ch.Status), statusText(w.authz.Status), attemptsText(w.attempts)))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -217,16 +217,17 @@ func (is *Issuer) checkAnswer(ctx context.Context, order acme.Order, w *answer) 
 	switch w.judge(a, ch, time.Now()) {
 	case validated:
 		w.valid = true
+		is.logger().InfoContext(ctx, "the CA validated the challenge", "type", ch.Type, "identifier", authzName(a))
 	case final:
 		return is.validationError(order, a, ch, w.attempts)
 	case gone:
-		return fmt.Errorf("issue: the authorization for %q became %s before it was validated", a.Identifier.Value, a.Status)
+		return fmt.Errorf("issue: the authorization for %q became %s before it was validated", authzName(a), a.Status)
 	case retryable:
 		if w.attempts > is.ChallengeRetries {
 			return is.validationError(order, a, ch, w.attempts)
 		}
 		is.logger().WarnContext(ctx, "the CA reports the validation failed; answering the challenge again",
-			"type", ch.Type, "identifier", a.Identifier.Value, "attempt", w.attempts+1, "of", is.ChallengeRetries+1, "error", problemText(ch.Error))
+			"type", ch.Type, "identifier", authzName(a), "attempt", w.attempts+1, "of", is.ChallengeRetries+1, "error", problemText(ch.Error))
 		w.stale = ch.Error
 		return is.answer(ctx, order, w)
 	}
@@ -298,7 +299,7 @@ func (e *ValidationError) Error() string {
 		}
 	}
 	return fmt.Sprintf("issue: the CA could not validate %s %q by %s (challenge %s, authorization %s, %s): %s",
-		e.Authorization.Identifier.Type, e.Authorization.Identifier.Value, e.Challenge.Type,
+		e.Authorization.Identifier.Type, authzName(e.Authorization), e.Challenge.Type,
 		statusText(e.Challenge.Status), statusText(e.Authorization.Status), attemptsText(e.Attempts), what)
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/certkeeper/certkeeper/internal/progress"
 )
 
 // EventType says what happened to a certificate.
@@ -71,7 +73,9 @@ type Event struct {
 	Paths map[string]string
 }
 
-// LogValue makes an Event print well with log/slog.
+// LogValue makes an Event print well with log/slog: the event, the name,
+// and those of not_after, error, attempt, next_attempt and next_in (the
+// wait until next_attempt) that are set.
 func (ev Event) LogValue() slog.Value {
 	attrs := []slog.Attr{
 		slog.String("event", string(ev.Type)),
@@ -88,6 +92,9 @@ func (ev Event) LogValue() slog.Value {
 	}
 	if !ev.NextAttempt.IsZero() {
 		attrs = append(attrs, slog.Time("next_attempt", ev.NextAttempt))
+		if !ev.Time.IsZero() {
+			attrs = append(attrs, progress.NextIn(max(ev.NextAttempt.Sub(ev.Time), 0)))
+		}
 	}
 	return slog.GroupValue(attrs...)
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/internal/progress"
 	"github.com/certkeeper/certkeeper/issue"
 	"github.com/certkeeper/certkeeper/keys"
 	"github.com/certkeeper/certkeeper/store"
@@ -92,7 +94,10 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	// context: the order stops when the lock is lost, and saving fails
 	// if it was lost meanwhile, so a late instance cannot overwrite the
 	// next one's certificate.
+	stop := progress.Watch(ctx, log, progress.Threshold, "waiting for the store's lock: another process is ordering this certificate",
+		slog.String("lock", lockName))
 	ctx, unlock, err := m.lockOrder(ctx, lockName, force)
+	stop()
 	if errors.Is(err, store.ErrLockBusy) {
 		m.lockBusy(ctx, e)
 		return err

@@ -18,10 +18,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/challenge"
+	"github.com/certkeeper/certkeeper/internal/progress"
 )
 
 // Callback solves DNS challenges with functions of your own and
@@ -51,6 +54,11 @@ type Callback struct {
 	// repeats. Nil means 2s, 2s, 4s, 8s, 15s, then every 30s until the
 	// context given to Wait is done.
 	Backoff []time.Duration
+	// Logger receives the progress of Wait at Info level: a line before a
+	// PropagationDelay of a second or more, and for the failed Checks one
+	// line every few seconds at most (the others at Debug). nil logs
+	// nothing.
+	Logger *slog.Logger
 }
 
 // defaultBackoff is quick at first, as most providers publish within
@@ -87,7 +95,14 @@ func (c Callback) CleanUp(ctx context.Context, chal acme.Challenge) error {
 // returns early with ctx's error (and Check's last error, if any) when
 // ctx is done.
 func (c Callback) Wait(ctx context.Context, chal acme.Challenge) error {
-	if err := sleep(ctx, c.PropagationDelay); err != nil {
+	log := c.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	start := time.Now()
+	name, _, _ := challenge.RecordFor(chal)
+	who := []slog.Attr{slog.String("name", name), slog.String("identifier", identifierOf(chal))}
+	if err := pause(ctx, log, c.PropagationDelay, "waiting for the TXT record to propagate", who...); err != nil {
 		return fmt.Errorf("dns01: waiting %v for propagation: %w", c.PropagationDelay, err)
 	}
 	if c.Check == nil {
@@ -97,12 +112,21 @@ func (c Callback) Wait(ctx context.Context, chal acme.Challenge) error {
 	if len(schedule) == 0 {
 		schedule = defaultBackoff()
 	}
+	said := progress.NewThrottle(start)
 	for attempt := 0; ; attempt++ {
 		err := c.Check(ctx, chal)
 		if err == nil {
 			return nil
 		}
-		if serr := sleep(ctx, backoff(schedule, attempt)); serr != nil {
+		next := backoff(schedule, attempt)
+		level := slog.LevelDebug
+		if now := time.Now(); said.Due(now, next) {
+			level = slog.LevelInfo
+		}
+		log.LogAttrs(ctx, level, "TXT record not visible yet: checking again",
+			append(who, slog.Int("attempt", attempt+1), slog.String("reason", err.Error()),
+				progress.Waited(time.Since(start)), progress.NextIn(next))...)
+		if serr := sleep(ctx, next); serr != nil {
 			return fmt.Errorf("dns01: record not visible after %d checks: %w (last check: %w)", attempt+1, serr, err)
 		}
 	}
@@ -114,6 +138,24 @@ func backoff(schedule []time.Duration, attempt int) time.Duration {
 		return schedule[attempt]
 	}
 	return schedule[len(schedule)-1]
+}
+
+// pause waits d or until ctx is done, saying first at Info level on log,
+// with attrs, that it waits d when d is a second or more.
+func pause(ctx context.Context, log *slog.Logger, d time.Duration, msg string, attrs ...slog.Attr) error {
+	if d >= progress.Threshold {
+		log.LogAttrs(ctx, slog.LevelInfo, msg, append(attrs[:len(attrs):len(attrs)], progress.NextIn(d))...)
+	}
+	return sleep(ctx, d)
+}
+
+// identifierOf is the identifier chal validates as the user wrote it:
+// with "*." for a wildcard.
+func identifierOf(chal acme.Challenge) string {
+	if chal.Wildcard && !strings.HasPrefix(chal.Identifier.Value, "*.") {
+		return "*." + chal.Identifier.Value
+	}
+	return chal.Identifier.Value
 }
 
 // sleep waits d or until ctx is done.

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/certkeeper/certkeeper/internal/progress"
 )
 
 // Propagation checks that a TXT record has reached every authoritative
@@ -50,9 +52,14 @@ type Propagation struct {
 	QueryTimeout time.Duration
 	// Logger receives the progress of the check: a warning for each
 	// address given up as unreachable, a line for each check that is not
-	// yet complete (Info for the first, Debug after). nil logs nothing (a
-	// Solver passes its own).
+	// yet complete, saying which servers still miss the record (Info for
+	// the first and then at most one every few seconds, Debug for the
+	// others), and an Info line before a Delay of a second or more. nil
+	// logs nothing (a Solver passes its own).
 	Logger *slog.Logger
+
+	// exchange replaces Exchange (tests).
+	exchange func(ctx context.Context, server string, m *dns.Msg, timeout time.Duration) (*dns.Msg, error)
 }
 
 // ErrUnreachable is wrapped by the *PropagationError of a check that
@@ -170,7 +177,7 @@ func (p Propagation) servers(ctx context.Context, r *Resolver, zone string) ([]N
 		return out, nil
 	}
 	if zone == "" {
-		return nil, errors.New("dns01: propagation check: no zone to find the name servers of, and no Propagation.Servers")
+		return nil, errors.New("dns01: propagation check: the zone is unknown, so its name servers cannot be found: give the zone or the name servers to check")
 	}
 	return r.NameServers(ctx, zone, p.Port)
 }
@@ -208,6 +215,12 @@ func (p Propagation) Wait(ctx context.Context, r *Resolver, zone, fqdn, value st
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	said := progress.NewThrottle(start)
+	if p.Delay >= progress.Threshold {
+		log.LogAttrs(ctx, slog.LevelInfo, "waiting before checking that the TXT record is served",
+			slog.String("name", dns.Fqdn(fqdn)), slog.String("zone", zone), progress.NextIn(p.Delay))
+		said.Mark(start)
+	}
 	if err := sleep(ctx, p.Delay); err != nil {
 		return fmt.Errorf("dns01: waiting %v before checking %s: %w", p.Delay, fqdn, err)
 	}
@@ -253,10 +266,16 @@ func (p Propagation) Wait(ctx context.Context, r *Resolver, zone, fqdn, value st
 			return fail(checks, ErrUnreachable)
 		}
 		level := slog.LevelDebug
-		if checks == 1 {
+		if now := time.Now(); checks == 1 {
+			level = slog.LevelInfo
+			said.Mark(now)
+		} else if said.Due(now, interval) {
 			level = slog.LevelInfo
 		}
-		log.Log(ctx, level, "TXT record not yet served by every name server: waiting", "name", dns.Fqdn(fqdn), "zone", zone, "checks", checks, "lagging", st.lagging, "no_answer", st.pending, "unreachable", st.unreachable)
+		log.LogAttrs(ctx, level, "TXT record not yet served by every name server: waiting",
+			slog.String("name", dns.Fqdn(fqdn)), slog.String("zone", zone), slog.Int("checks", checks),
+			slog.Any("missing", st.missing), slog.Any("lagging", st.lagging), slog.Any("no_answer", st.pending), slog.Any("unreachable", st.unreachable),
+			progress.Waited(time.Since(start)), progress.NextIn(interval))
 		if err := sleep(ctx, interval); err != nil {
 			return fail(checks, err)
 		}
@@ -268,8 +287,16 @@ type state struct {
 	done          bool     // nothing lags or is pending, and a server has the value
 	noneReachable bool     // every authoritative server is unreachable
 	lagging       []string // answered without the value
+	missing       []string // the servers (names) of lagging and pending
 	pending       []string // no answer yet, not given up
 	unreachable   []string // given up
+}
+
+// miss adds t's server (its name, or address) to st.missing, once.
+func (st *state) miss(t *target) {
+	if !slices.Contains(st.missing, t.key) {
+		st.missing = append(st.missing, t.key)
+	}
 }
 
 // judge sums up the targets' last answers, server by server.
@@ -294,11 +321,13 @@ func judge(targets []*target) state {
 		case t.Err != nil:
 			s.pending = true
 			st.pending = append(st.pending, t.String())
+			st.miss(t)
 		case t.OK:
 			s.ok = true
 		default:
 			s.lagging = true
 			st.lagging = append(st.lagging, t.String())
+			st.miss(t)
 		}
 		s.reached = true
 	}
@@ -322,7 +351,7 @@ func (p Propagation) ask(ctx context.Context, targets []*target, fqdn, value str
 			continue
 		}
 		wg.Go(func() {
-			a := queryTXT(ctx, t.Server, fqdn, value, t.Resolver, p.QueryTimeout)
+			a := p.queryTXT(ctx, t.Server, fqdn, value, t.Resolver)
 			if a.Err == nil {
 				t.ServerAnswer, t.fails = a, 0
 				return
@@ -355,12 +384,16 @@ func (p Propagation) ask(ctx context.Context, targets []*target, fqdn, value str
 // queryTXT asks one server for the TXT records at fqdn: without recursion
 // for an authoritative server, with it (accepting records found through
 // CNAMEs) for a resolver.
-func queryTXT(ctx context.Context, ns NameServer, fqdn, value string, recursive bool, timeout time.Duration) ServerAnswer {
+func (p Propagation) queryTXT(ctx context.Context, ns NameServer, fqdn, value string, recursive bool) ServerAnswer {
 	a := ServerAnswer{Server: ns, Resolver: recursive}
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(fqdn), dns.TypeTXT)
 	m.RecursionDesired = recursive
-	resp, err := Exchange(ctx, ns.Addr, m, timeout)
+	exchange := Exchange
+	if p.exchange != nil {
+		exchange = p.exchange
+	}
+	resp, err := exchange(ctx, ns.Addr, m, p.QueryTimeout)
 	if err != nil {
 		a.Err = err
 		return a

@@ -81,7 +81,9 @@ type Solver struct {
 	// NoPropagationCheck makes Wait only sleep Propagation.Delay, for
 	// hosts whose servers this one cannot reach.
 	NoPropagationCheck bool
-	// Logger receives a line per record written, checked and removed. nil
+	// Logger receives a line per record written, checked and removed, and
+	// the progress of Wait (see Propagation.Logger; with
+	// NoPropagationCheck, a line before a delay of a second or more). nil
 	// logs nothing.
 	Logger *slog.Logger
 
@@ -207,11 +209,11 @@ func (s *Solver) givenZone(fqdn string) string {
 // does.
 func (s *Solver) needsZone() string {
 	if zo, ok := s.Provider.(ZoneOptional); !ok || !zo.ZoneOptional() {
-		return "the provider needs it: give it (Solver.Zones: zones, -dns-zone)"
+		return "the provider needs it: give the zone the record is in"
 	}
 	if !s.NoPropagationCheck && len(s.Propagation.Servers) == 0 {
-		return "the propagation check needs it to find the name servers: give the zone (Solver.Zones: zones, -dns-zone), " +
-			"the servers to ask (Propagation.Servers: check_servers, -dns-check-server) or turn the check off"
+		return "the propagation check needs it to find the name servers: give the zone the record is in, " +
+			"or the name servers to check, or turn the check off"
 	}
 	return ""
 }
@@ -285,7 +287,8 @@ func (s *Solver) Wait(ctx context.Context, chal acme.Challenge) error {
 		return err
 	}
 	if s.NoPropagationCheck {
-		return sleep(ctx, s.Propagation.Delay)
+		return pause(ctx, s.logger(), s.Propagation.Delay, "waiting for the TXT record to propagate (no check)",
+			slog.String("name", p.fqdn), slog.String("zone", p.zone), slog.String("identifier", identifierOf(chal)))
 	}
 	start := time.Now()
 	prop := s.Propagation

@@ -46,7 +46,7 @@ func (r *Resolver) servers() ([]string, error) {
 	}
 	conf, err := dns.ClientConfigFromFile("/etc/resolv.conf")
 	if err != nil || len(conf.Servers) == 0 {
-		return nil, fmt.Errorf("dns01: no resolver configured and none in /etc/resolv.conf (%v): set Resolver.Servers", err)
+		return nil, fmt.Errorf("dns01: no resolver configured and none in /etc/resolv.conf (%v): give the DNS resolvers to use", err)
 	}
 	var s []string
 	for _, h := range conf.Servers {

@@ -272,6 +272,11 @@ func TestStandalone(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "already in use") {
 				t.Fatalf("second server on %s: %v", addr, err)
 			}
+			// The advice is for every front end: what to do, no Go names.
+			if msg := err.Error(); !strings.Contains(msg, "another program serves this port: answer http-01 from its document root (webroot) or stop it") ||
+				strings.Contains(msg, "Webroot") || strings.Contains(msg, "Handler") {
+				t.Errorf("busy port advice: %v", err)
+			}
 			if err := s.CleanUp(ctx, c1); err != nil {
 				t.Fatal(err)
 			}

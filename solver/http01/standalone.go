@@ -111,7 +111,7 @@ func (s *Standalone) addr() string {
 }
 
 func (s *Standalone) start(ctx context.Context) error {
-	ln, err := server.Listen(ctx, s.addr(), "http01 standalone", "is a web server running? use Webroot or Handler with it")
+	ln, err := server.Listen(ctx, s.addr(), "http01 standalone", server.HTTPBusyAdvice)
 	if err != nil {
 		return err
 	}

@@ -59,6 +59,7 @@ func Build(cfg Config, challenges []string, env Env) (*Set, error) {
 				return nil, err
 			}
 			sol := d.solver(p)
+			sol.Logger = env.Logger
 			for _, t := range []acme.ChallengeType{acme.ChallengeDNS01, acme.ChallengeDNSAccount01, acme.ChallengeDNSPersist01} {
 				s.Solvers[t] = sol
 			}
@@ -86,7 +87,7 @@ func hookSolver(d *DNS01, env Env) *dns01.Callback {
 			return nil
 		}
 	}
-	return &dns01.Callback{PresentFunc: run("present"), CleanUpFunc: run("cleanup"), PropagationDelay: d.Delay.D()}
+	return &dns01.Callback{PresentFunc: run("present"), CleanUpFunc: run("cleanup"), PropagationDelay: d.Delay.D(), Logger: env.Logger}
 }
 
 // solver wraps p with the lookup and propagation settings.

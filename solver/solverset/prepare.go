@@ -117,10 +117,10 @@ type listen struct{ key, addr, who, alt string }
 func (c Config) listens() []listen {
 	var l []listen
 	if h := c.HTTP01; h != nil && h.Listen != "" {
-		l = append(l, listen{"http01.listen", h.Listen, "http01 standalone", "is a web server running? use webroot with it"})
+		l = append(l, listen{"http01.listen", h.Listen, "http01 standalone", solverserver.HTTPBusyAdvice})
 	}
 	if t := c.TLSALPN01; t != nil && t.Listen != "" {
-		l = append(l, listen{"tlsalpn01.listen", t.Listen, "tlsalpn01 standalone", "is a TLS server running?"})
+		l = append(l, listen{"tlsalpn01.listen", t.Listen, "tlsalpn01 standalone", solverserver.TLSBusyAdvice})
 	}
 	return l
 }

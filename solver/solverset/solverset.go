@@ -226,7 +226,9 @@ type Env struct {
 	Getenv func(string) string
 	// Output receives the output of hook commands. Nil discards it.
 	Output io.Writer
-	// Logger receives the built-in servers' errors. Nil discards them.
+	// Logger receives the built-in servers' errors and the dns-01
+	// solvers' progress (records added and removed, the propagation
+	// delay and check). Nil discards them.
 	Logger *slog.Logger
 }
 

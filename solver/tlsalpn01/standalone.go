@@ -131,7 +131,7 @@ func (s *Standalone) addr() string {
 }
 
 func (s *Standalone) start(ctx context.Context) error {
-	ln, err := server.Listen(ctx, s.addr(), "tlsalpn01 standalone", "is a TLS server running? use Manager.WrapConfig or Files with it")
+	ln, err := server.Listen(ctx, s.addr(), "tlsalpn01 standalone", server.TLSBusyAdvice)
 	if err != nil {
 		return err
 	}

@@ -13,9 +13,17 @@ import (
 	"github.com/certkeeper/certkeeper/acme"
 )
 
+// Advice for a port already in use, in terms that suit every front end
+// (the command line, the daemon's configuration, a Go program): what to
+// do, not which type or field to use.
+const (
+	HTTPBusyAdvice = "another program serves this port: answer http-01 from its document root (webroot) or stop it"
+	TLSBusyAdvice  = "another program serves this port: have it answer tls-alpn-01, stop it, or validate by http-01 or dns-01 instead"
+)
+
 // Listen opens a TCP listener on addr. who names the solver in errors
-// ("http01 standalone"); alternative suggests what to use instead when
-// the port is taken.
+// ("http01 standalone"); alternative says what to do instead when the
+// port is taken (HTTPBusyAdvice, TLSBusyAdvice).
 func Listen(ctx context.Context, addr, who, alternative string) (net.Listener, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
