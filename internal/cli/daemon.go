@@ -238,6 +238,9 @@ func (d *daemon) manage(ctx context.Context, cfg *config.Config) (engine.Managed
 	if err != nil {
 		return engine.Managed{}, err
 	}
+	if cfg.CA.EABHMAC != "" {
+		d.log.Warn("ca.eab_hmac holds the HMAC key in the configuration file itself; put it in a file of its own (mode 0600) named by ca.eab_hmac_file")
+	}
 	m, err := d.eng.Manage(ctx, ls, engine.ManageOptions{
 		Account:   acct,
 		Stored:    true,
@@ -364,6 +367,13 @@ func managerConfig(cfg *config.Config) manager.Config {
 			mh.Events = append(mh.Events, manager.EventType(e))
 		}
 		mc.Hooks = append(mc.Hooks, mh)
+	}
+	// Hooks get no variable a [solvers] table reads a secret from.
+	mc.SecretEnv = cfg.Solvers.SecretEnv()
+	for _, c := range cfg.Certs {
+		if c.Solvers != nil {
+			mc.SecretEnv = append(mc.SecretEnv, c.Solvers.SecretEnv()...)
+		}
 	}
 	return mc
 }
