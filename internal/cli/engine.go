@@ -82,7 +82,7 @@ func (c *common) readCerts(ctx context.Context) (*store.Certs, error) {
 	if _, err := c.storeDirOrErr(); err != nil {
 		return nil, err
 	}
-	d, err := store.OpenDir(c.storeDir)
+	d, err := store.OpenDir(c.storeDir, storeDirOptions(c.env)...)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no store at %s (give -store or $CERTKEEPER_STORE): %w", c.storeDir, fs.ErrNotExist)
 	}

@@ -1,0 +1,65 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Without $HOME and $XDG_DATA_HOME there is no default store: the command
+// says so rather than making ./certkeeper wherever it runs.
+func TestNoDefaultStoreWithoutHome(t *testing.T) {
+	t.Parallel()
+	var out, errb bytes.Buffer
+	env := Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+	if code := Main(t.Context(), []string{"list"}, env); code != ExitUsage {
+		t.Errorf("list without HOME: exit %d, want %d (stderr %q)", code, ExitUsage, errb.String())
+	}
+	if !strings.Contains(errb.String(), "no store") {
+		t.Errorf("stderr %q does not say there is no store", errb.String())
+	}
+	if _, err := os.Stat("certkeeper"); err == nil {
+		t.Error("a ./certkeeper directory was made")
+	}
+}
+
+// -eab-hmac on the command line draws a warning naming the variable.
+func TestEABHMACFlagWarns(t *testing.T) {
+	t.Parallel()
+	var out, errb bytes.Buffer
+	env := Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+	Main(t.Context(), []string{"obtain", "-store", t.TempDir(), "-ca", "http://127.0.0.1:1/dir", "-eab-kid", "k", "-eab-hmac", "bm90LWEta2V5", "-http-listen", "127.0.0.1:0", "www.example.test"}, env)
+	if !strings.Contains(errb.String(), "$CERTKEEPER_EAB_HMAC") {
+		t.Errorf("no warning naming $CERTKEEPER_EAB_HMAC: %q", errb.String())
+	}
+}
+
+// A store that others can write is refused; CERTKEEPER_UNTRUSTED_STORE=warn
+// turns the refusal into a warning.
+func TestUntrustedStoreRefused(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "store")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	env := Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+	if code := Main(t.Context(), []string{"list", "-store", dir}, env); code == ExitOK || !strings.Contains(errb.String(), "writable by another user") {
+		t.Errorf("list on a world-writable store: exit %d, stderr %q", code, errb.String())
+	}
+	errb.Reset()
+	env.Getenv = func(k string) string {
+		if k == "CERTKEEPER_UNTRUSTED_STORE" {
+			return "warn"
+		}
+		return ""
+	}
+	if code := Main(t.Context(), []string{"list", "-store", dir}, env); code != ExitOK || !strings.Contains(errb.String(), "warning") {
+		t.Errorf("list with CERTKEEPER_UNTRUSTED_STORE=warn: exit %d, stderr %q", code, errb.String())
+	}
+}
