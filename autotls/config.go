@@ -92,6 +92,13 @@ type Config struct {
 	// instance presented. Nil keeps them in this process.
 	SharedChallenges *shared.Solver
 
+	// MaxBodyBytes bounds each request body read through Serve's HTTPS
+	// server. Zero means DefaultMaxBodyBytes; negative, no bound.
+	MaxBodyBytes int64
+	// ReadTimeout bounds the reading of one request, body included, on
+	// Serve's servers. Zero means DefaultReadTimeout; negative, none.
+	ReadTimeout time.Duration
+
 	once    sync.Once
 	st      *state
 	initErr error
@@ -211,6 +218,7 @@ func (c *Config) build() (*state, error) {
 	}
 	base := &tls.Config{
 		MinVersion:     tls.VersionTLS12,
+		CipherSuites:   CipherSuites,
 		NextProtos:     []string{"h2", "http/1.1"},
 		GetCertificate: s.getCertificate,
 	}
