@@ -116,6 +116,8 @@ func (d *daemon) run(ctx context.Context, cfg *config.Config) error {
 		Logger:    d.log,
 		SolverEnv: solverset.Env{Getenv: d.env.Getenv, Output: d.env.Stderr, Logger: d.log},
 		UserAgent: "certkeeper-daemon",
+		// A plain-HTTP CA only for tests against a local CA.
+		AllowHTTPCA: d.env.Getenv("CERTKEEPER_INSECURE_HTTP_CA") == "1",
 	}
 	if mx != nil {
 		ecfg.Manager.Metrics = mx
@@ -407,5 +409,8 @@ func (d *daemon) startMetrics(ctx context.Context, cfg *config.Config) (*prommet
 		_ = srv.Shutdown(sctx)
 	}()
 	d.log.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	if prommetrics.Exposed(ln.Addr()) {
+		d.log.Warn(prommetrics.ExposureWarning, "listen", ln.Addr().String())
+	}
 	return pm, nil
 }

@@ -34,6 +34,8 @@ func (c *common) openEngine(ctx context.Context) (*engine.Engine, error) {
 		Logger:    slog.New(quietFailures{c.logger().Handler()}),
 		SolverEnv: solverset.Env{Getenv: c.env.Getenv, Output: c.env.Stderr},
 		UserAgent: "certkeeper-cli",
+		// A plain-HTTP CA only for tests against a local CA.
+		AllowHTTPCA: c.env.Getenv("CERTKEEPER_INSECURE_HTTP_CA") == "1",
 	})
 }
 
@@ -110,6 +112,8 @@ func (c *common) openEngineReadOnly(ctx context.Context) (*engine.Engine, error)
 		Layout:    certs.Layout,
 		Logger:    c.logger(),
 		UserAgent: "certkeeper-cli",
+		// A plain-HTTP CA only for tests against a local CA.
+		AllowHTTPCA: c.env.Getenv("CERTKEEPER_INSECURE_HTTP_CA") == "1",
 	})
 }
 
