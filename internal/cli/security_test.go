@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,5 +62,41 @@ func TestUntrustedStoreRefused(t *testing.T) {
 	}
 	if code := Main(t.Context(), []string{"list", "-store", dir}, env); code != ExitOK || !strings.Contains(errb.String(), "warning") {
 		t.Errorf("list with CERTKEEPER_UNTRUSTED_STORE=warn: exit %d, stderr %q", code, errb.String())
+	}
+}
+
+// "run -check" reports certificate names the store cannot hold, which
+// "run" would otherwise only find at start.
+func TestDaemonCheckBadCertificateNames(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "certkeeper.toml")
+	cfg := `
+[store]
+dir = "` + filepath.Join(dir, "store") + `"
+[solvers.http01]
+webroot = "` + dir + `"
+[[certificate]]
+name = "../../x"
+names = ["a.example.test"]
+[[certificate]]
+name = "a;b"
+names = ["b.example.test"]
+[[certificate]]
+name = "a b"
+names = ["c.example.test"]
+`
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := Main(t.Context(), []string{"run", "-config", path, "-check"}, Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
+	if code != ExitUsage {
+		t.Errorf("exit %d, want %d", code, ExitUsage)
+	}
+	for i := range 3 {
+		if want := fmt.Sprintf("certificate[%d].name:", i); !strings.Contains(errb.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
+		}
 	}
 }
