@@ -73,7 +73,8 @@ func (m *Manager) runHook(ctx context.Context, h *Hook, ev Event) {
 	cmd := exec.CommandContext(hctx, h.Command, h.Args...)
 	// Secrets stay out of the hook's environment (internal/secenv:
 	// CERTKEEPER_EAB_HMAC, *_SECRET*, *_TOKEN*, ... and Config.SecretEnv).
-	cmd.Env = append(secenv.Environ(m.cfg.SecretEnv...), hookEnv(ev)...)
+	unset := append(append([]string(nil), m.cfg.SecretEnv...), h.Unset...)
+	cmd.Env = append(secenv.Environ(unset...), hookEnv(ev)...)
 	cmd.WaitDelay = time.Second // do not wait for children holding the output open
 	var out limitedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out

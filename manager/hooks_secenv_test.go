@@ -26,11 +26,12 @@ func TestHookEnvironmentHasNoSecrets(t *testing.T) {
 	t.Setenv("MY_DNS_CRED", "named-secret")
 	t.Setenv("SOME_API_TOKEN", "token-secret")
 	t.Setenv("KEPT_VARIABLE", "kept")
+	t.Setenv("HOOK_OWN", "hook-secret")
 	m, err := New(Config{Store: store.NewMemory(), SecretEnv: []string{"MY_DNS_CRED"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.runHook(context.Background(), &Hook{Command: script}, Event{Type: EventObtained, Name: "a.example"})
+	m.runHook(context.Background(), &Hook{Command: script, Unset: []string{"HOOK_OWN"}}, Event{Type: EventObtained, Name: "a.example"})
 	env, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatalf("the hook did not run: %v", err)

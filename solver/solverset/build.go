@@ -164,6 +164,10 @@ func (cfg Config) SecretEnv() []string {
 	return cfg.DNS01.secretEnv()
 }
 
+// SecretEnv names the variables the Set's configuration reads secrets
+// from (Config.SecretEnv).
+func (s *Set) SecretEnv() []string { return s.cfg.SecretEnv() }
+
 // tsigSecretEnv is the variable that holds TSIGName's secret.
 func (d *DNS01) tsigSecretEnv() string {
 	if d.TSIGSecretEnv != "" {
