@@ -2,11 +2,15 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/certkeeper/certkeeper/internal/config"
 )
 
 // Without $HOME and $XDG_DATA_HOME there is no default store: the command
@@ -97,6 +101,26 @@ names = ["c.example.test"]
 	for i := range 3 {
 		if want := fmt.Sprintf("certificate[%d].name:", i); !strings.Contains(errb.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
+		}
+	}
+}
+
+// Metrics on a non-loopback address are served with a warning naming the
+// exposure; on loopback, without.
+func TestMetricsExposureWarning(t *testing.T) {
+	t.Parallel()
+	for addr, warn := range map[string]bool{"127.0.0.1:0": false, "0.0.0.0:0": true} {
+		var buf bytes.Buffer
+		d := &daemon{log: slog.New(slog.NewTextHandler(&buf, nil))}
+		ctx, cancel := context.WithCancel(t.Context())
+		cfg := &config.Config{}
+		cfg.Metrics.Listen = addr
+		if _, err := d.startMetrics(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		if got := strings.Contains(buf.String(), "non-loopback"); got != warn {
+			t.Errorf("%s: warning %v, want %v:\n%s", addr, got, warn, buf.String())
 		}
 	}
 }
