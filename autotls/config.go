@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
@@ -92,6 +93,13 @@ type Config struct {
 	// instance presented. Nil keeps them in this process.
 	SharedChallenges *shared.Solver
 
+	// MaxBodyBytes bounds each request body read through Serve's HTTPS
+	// server. Zero means DefaultMaxBodyBytes; negative, no bound.
+	MaxBodyBytes int64
+	// ReadTimeout bounds the reading of one request, body included, on
+	// Serve's servers. Zero means DefaultReadTimeout; negative, none.
+	ReadTimeout time.Duration
+
 	once    sync.Once
 	st      *state
 	initErr error
@@ -116,6 +124,8 @@ type state struct {
 	mu       sync.Mutex
 	flights  map[string]*flight
 	onDemand map[string]bool // names managed because of OnDemand
+	lastUse  sync.Map        // on-demand name -> *atomic.Int64, Unix ns of its last handshake
+	refusals refusalLog
 }
 
 // flight is one issuance that handshakes wait on.
@@ -201,6 +211,12 @@ func (c *Config) build() (*state, error) {
 		if pc.IssueTimeout <= 0 {
 			pc.IssueTimeout = DefaultIssueTimeout
 		}
+		if pc.ReleaseIdle == 0 {
+			pc.ReleaseIdle = DefaultReleaseIdle
+		}
+		if pc.RefusalLogInterval <= 0 {
+			pc.RefusalLogInterval = DefaultRefusalLogInterval
+		}
 		allow, err := compilePatterns(pc.Allow)
 		if err != nil {
 			return nil, err
@@ -211,6 +227,7 @@ func (c *Config) build() (*state, error) {
 	}
 	base := &tls.Config{
 		MinVersion:     tls.VersionTLS12,
+		CipherSuites:   CipherSuites,
 		NextProtos:     []string{"h2", "http/1.1"},
 		GetCertificate: s.getCertificate,
 	}
@@ -312,6 +329,9 @@ func (s *state) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, er
 	}
 	// Lookup ignores case and a final dot, and does not allocate.
 	if cert := s.cfg.Manager.Lookup(name); cert != nil {
+		if s.policy != nil {
+			s.touch(normalizeSNI(name))
+		}
 		return cert, nil
 	}
 	ctx := hello.Context()
@@ -350,11 +370,16 @@ func (s *state) slowPath(ctx context.Context, name string) (*tls.Certificate, er
 		return nil, fmt.Errorf("%w: no certificate for %q", ErrNotAllowed, name)
 	}
 	if err := s.allowed(ctx, name); err != nil {
+		s.refusals.add(ctx, s, "not_allowed", name)
 		return nil, err
 	}
 	f, err := s.admit(ctx, name)
 	if err != nil {
-		s.log.WarnContext(ctx, "on-demand certificate refused", "name", name, "err", err)
+		reason := "rate_limited"
+		if errors.Is(err, errCap) {
+			reason = "cap"
+		}
+		s.refusals.add(ctx, s, reason, name)
 		return nil, err
 	}
 	return s.wait(ctx, name, f)
@@ -386,13 +411,16 @@ func (s *state) admit(ctx context.Context, name string) (*flight, error) {
 		return f, nil
 	}
 	if !s.onDemand[name] {
-		if max := s.policy.MaxCertificates; max > 0 && len(s.onDemand) >= max {
-			return nil, fmt.Errorf("%w: %d on-demand certificates already", ErrRateLimited, max)
+		if max := s.policy.MaxCertificates; max > 0 && len(s.onDemand) >= max && !s.releaseIdleLocked(time.Now()) {
+			return nil, fmt.Errorf("%w: %w: %d on-demand certificates already, none idle", ErrRateLimited, errCap, max)
 		}
 		if err := s.limits.allow(name, time.Now()); err != nil {
 			return nil, err
 		}
 		s.onDemand[name] = true
+		v := new(atomic.Int64)
+		v.Store(time.Now().UnixNano())
+		s.lastUse.Store(name, v)
 	}
 	return s.startLocked(ctx, name, true), nil
 }
@@ -425,6 +453,7 @@ func (s *state) startLocked(ctx context.Context, name string, onDemand bool) *fl
 		delete(s.flights, name)
 		if f.err != nil && onDemand {
 			delete(s.onDemand, name)
+			s.lastUse.Delete(name)
 		}
 		s.mu.Unlock()
 		close(f.done)
@@ -445,6 +474,9 @@ func (s *state) obtain(ctx context.Context, name string, onDemand bool) error {
 		s.log.InfoContext(ctx, "obtaining on-demand certificate", "name", name)
 		if err := m.Manage(ctx, mc); err != nil {
 			return err
+		}
+		if m.Lookup(name) != nil {
+			return nil // released earlier, loaded back from the store
 		}
 	}
 	err := m.Renew(ctx, name)

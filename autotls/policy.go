@@ -85,7 +85,28 @@ type OnDemandPolicy struct {
 	// IssueTimeout bounds one on-demand issuance, which runs apart from
 	// the handshake that started it. Zero means DefaultIssueTimeout.
 	IssueTimeout time.Duration
+
+	// ReleaseIdle: when MaxCertificates is reached and a new name needs
+	// room, the on-demand certificate least recently used in a
+	// handshake is released, if unused for at least this long: the
+	// Manager forgets it (Unmanage) while the store keeps it, and its
+	// next handshake loads it back without a new order. So the cap
+	// bounds memory, and names that are in use keep being served. Zero
+	// means DefaultReleaseIdle; negative never releases (the cap then
+	// refuses new names until a restart).
+	ReleaseIdle time.Duration
+
+	// RefusalLogInterval: refused on-demand handshakes are logged as one
+	// summary line (counts by reason, the last name) per interval, not
+	// one line each. Zero means DefaultRefusalLogInterval.
+	RefusalLogInterval time.Duration
 }
+
+// Defaults of the on-demand policy's release and refusal logging.
+const (
+	DefaultReleaseIdle        = 10 * time.Minute
+	DefaultRefusalLogInterval = time.Minute
+)
 
 // Rate is a number of events per interval, allowed in bursts of Events.
 type Rate struct {

@@ -49,6 +49,11 @@ func ListenAndServe(ctx context.Context, cfg *Config, handler http.Handler) erro
 // Serve is ListenAndServe on listeners of the caller's: TLS on tlsLn (a
 // plain TCP listener) and, if httpLn is not nil, plain HTTP on httpLn. It
 // closes both before returning.
+//
+// The HTTPS server answers 421 for a host it does not serve (HostGuard),
+// bounds request bodies (MaxBodyBytes) and the time to read a request
+// (ReadTimeout, 20 s for the headers), and speaks TLS 1.2 (CipherSuites)
+// and 1.3 only.
 func Serve(ctx context.Context, cfg *Config, handler http.Handler, tlsLn, httpLn net.Listener) error {
 	if err := cfg.Manage(ctx); err != nil {
 		tlsLn.Close()
@@ -62,11 +67,23 @@ func Serve(ctx context.Context, cfg *Config, handler http.Handler, tlsLn, httpLn
 		log = slog.New(slog.DiscardHandler)
 	}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
+	maxBody := cfg.MaxBodyBytes
+	if maxBody == 0 {
+		maxBody = DefaultMaxBodyBytes
+	}
+	readTimeout := cfg.ReadTimeout
+	if readTimeout == 0 {
+		readTimeout = DefaultReadTimeout
+	} else if readTimeout < 0 {
+		readTimeout = 0
+	}
 	base := func(net.Listener) context.Context { return ctx }
 	tlsSrv := &http.Server{
-		Handler:           handler,
+		Handler:           cfg.HostGuard(limitBody(maxBody, handler)),
 		TLSConfig:         cfg.TLSConfig(),
 		ReadHeaderTimeout: 20 * time.Second,
+		ReadTimeout:       readTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       base,
 		ErrorLog:          errLog,
@@ -78,6 +95,8 @@ func Serve(ctx context.Context, cfg *Config, handler http.Handler, tlsLn, httpLn
 		hs := &http.Server{
 			Handler:           cfg.HTTPHandler(nil),
 			ReadHeaderTimeout: 20 * time.Second,
+			ReadTimeout:       readTimeout,
+			MaxHeaderBytes:    maxHeaderBytes,
 			IdleTimeout:       time.Minute,
 			BaseContext:       base,
 			ErrorLog:          errLog,

@@ -136,6 +136,56 @@ func validIssueParamValue(v string) bool {
 // types. For dns-persist-01 it uses the first of chal.IssuerDomainNames and
 // adds policy=wildcard when chal.Wildcard is set.
 func RecordFor(chal acme.Challenge) (name, value string, err error) {
+	name, value, err = recordFor(chal)
+	if err != nil {
+		return "", "", err
+	}
+	// The identifier comes from the CA: nothing it holds reaches a hook
+	// or a DNS provider unless it makes a plain DNS name.
+	if err := CheckRecordName(name); err != nil {
+		return "", "", fmt.Errorf("%s: %w", chal.Type, err)
+	}
+	if i := strings.IndexFunc(value, func(r rune) bool { return r < 0x20 || r == 0x7f }); i >= 0 {
+		return "", "", fmt.Errorf("%s: the record value holds a control character (%q)", chal.Type, value[i])
+	}
+	return name, value, nil
+}
+
+// CheckRecordName returns an error unless name (a record owner name such
+// as "_acme-challenge.www.example.com.", with or without the final dot)
+// is a DNS name that can be handed to a program or provider safely:
+// labels of 1 to 63 letters, digits, '-' and '_' ('*' alone as the first
+// label), no control character, newline or space, at most 253 bytes
+// without the final dot. Names are in A-label (punycode) form.
+func CheckRecordName(name string) error {
+	n := strings.TrimSuffix(name, ".")
+	if n == "" {
+		return errors.New("empty record name")
+	}
+	if len(n) > 253 {
+		return fmt.Errorf("record name %.40q... is longer than 253 bytes", n)
+	}
+	for i, label := range strings.Split(n, ".") {
+		if label == "" {
+			return fmt.Errorf("record name %q has an empty label", name)
+		}
+		if len(label) > 63 {
+			return fmt.Errorf("record name %q has a label longer than 63 bytes", name)
+		}
+		if label == "*" && i == 0 {
+			continue
+		}
+		for _, r := range label {
+			ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_'
+			if !ok {
+				return fmt.Errorf("record name %q holds %q, which a DNS name may not", name, r)
+			}
+		}
+	}
+	return nil
+}
+
+func recordFor(chal acme.Challenge) (name, value string, err error) {
 	if chal.Identifier.Type != "" && chal.Identifier.Type != acme.IdentifierDNS {
 		return "", "", fmt.Errorf("%s: identifier type %q cannot be validated over DNS", chal.Type, chal.Identifier.Type)
 	}

@@ -266,3 +266,18 @@ func TestCheckDNS01CNAMELoop(t *testing.T) {
 		t.Fatal("CheckDNS01 on a CNAME loop did not return 3 s after its 2 s deadline")
 	}
 }
+
+// An identifier from the CA that does not make a plain DNS name (a
+// newline, a space, a semicolon) gives no record.
+func TestRecordForRefusesBadIdentifiers(t *testing.T) {
+	for _, id := range []string{"a\nb.example", "a b.example", "a;b.example", "a..example", "x\x00.example"} {
+		chal := acme.Challenge{Type: acme.ChallengeDNS01, Identifier: acme.Identifier{Type: acme.IdentifierDNS, Value: id}, KeyAuthorization: "token.thumb"}
+		if name, _, err := RecordFor(chal); err == nil {
+			t.Errorf("RecordFor(%q) = %q, want an error", id, name)
+		}
+	}
+	chal := acme.Challenge{Type: acme.ChallengeDNS01, Identifier: acme.Identifier{Type: acme.IdentifierDNS, Value: "*.xn--bcher-kva.example"}, KeyAuthorization: "token.thumb"}
+	if _, _, err := RecordFor(chal); err != nil {
+		t.Errorf("RecordFor(wildcard punycode): %v", err)
+	}
+}

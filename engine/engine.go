@@ -37,12 +37,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/internal/redact"
 	"github.com/certkeeper/certkeeper/issue"
 	"github.com/certkeeper/certkeeper/manager"
 	"github.com/certkeeper/certkeeper/solver/solverset"
@@ -82,7 +84,16 @@ type Config struct {
 	// challenges from the store its instances share. It is called once
 	// per distinct solver configuration and challenge list.
 	BuildSolvers func(cfg solverset.Config, challenges []string, env solverset.Env) (*solverset.Set, error)
+	// AllowHTTPCA lets Client speak to a CA whose directory URL is plain
+	// http://, for tests against a local CA only: without TLS anyone on
+	// the path could hand out challenges and certificates, and read the
+	// account's requests. False refuses such a URL (ErrPlainHTTPCA).
+	AllowHTTPCA bool
 }
+
+// ErrPlainHTTPCA is the error of Client for an http:// directory URL
+// unless Config.AllowHTTPCA.
+var ErrPlainHTTPCA = errors.New("engine: the CA directory URL is plain http://; use https:// (a plain-HTTP CA is allowed only for testing)")
 
 // Engine obtains and renews certificates described by lineage records. Make
 // one with New; its methods are safe for concurrent use.
@@ -156,6 +167,9 @@ func (e *Engine) Certs() *store.Certs { return e.certs }
 // roots in the PEM file caRoot for its API ("" for the system's roots):
 // one client per CA, so that nonces and the directory are shared.
 func (e *Engine) Client(ca, caRoot string) (*acme.Client, error) {
+	if u, err := url.Parse(ca); err == nil && strings.EqualFold(u.Scheme, "http") && !e.cfg.AllowHTTPCA {
+		return nil, fmt.Errorf("%w: %s", ErrPlainHTTPCA, redact.URL(ca))
+	}
 	k := clientKey{ca, caRoot}
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -218,7 +218,8 @@ func (e *Engine) prepareFor(l store.Lineage, opts AccountOptions, needSolvers bo
 		c.CSR = csr.Raw
 	}
 	for _, h := range l.Hooks {
-		mh := manager.Hook{Command: h.Command, Args: h.Args}
+		// The hook goes without the secrets the solvers read, too.
+		mh := manager.Hook{Command: h.Command, Args: h.Args, Unset: set.SecretEnv()}
 		if h.Timeout != "" {
 			mh.Timeout, _ = time.ParseDuration(h.Timeout)
 		}

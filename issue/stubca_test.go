@@ -50,6 +50,7 @@ type stubCA struct {
 	reuseError    *stubProblem // error a fresh challenge already carries (an earlier attempt's)
 	invalidAuthz  bool         // new authorizations are invalid from the start
 	ignoreAnswers bool         // answers are taken and never acted on
+	forgeAuthz    string       // authorizations name this DNS identifier, not the order's
 
 	// Issuance knobs.
 	dropName    string // leave this DNS name out of the leaf
@@ -352,7 +353,11 @@ func (s *stubCA) authzJSON(a *stubAuthz) map[string]any {
 	for _, id := range a.chals {
 		cs = append(cs, s.chalJSON(s.chals[id]))
 	}
-	return map[string]any{"identifier": a.ident, "wildcard": a.wildcard, "status": a.status, "challenges": cs}
+	ident := a.ident
+	if s.forgeAuthz != "" {
+		ident = acme.Identifier{Type: acme.IdentifierDNS, Value: s.forgeAuthz}
+	}
+	return map[string]any{"identifier": ident, "wildcard": a.wildcard, "status": a.status, "challenges": cs}
 }
 
 func (s *stubCA) chalJSON(c *stubChal) map[string]any {

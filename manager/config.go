@@ -121,8 +121,17 @@ type Config struct {
 	// OnEvent, if set, receives every event synchronously; it must not
 	// block for long.
 	OnEvent func(ev Event)
-	// Hooks run commands on events.
+	// Hooks run commands on events. A hook gets the Manager's
+	// environment without its secrets: CERTKEEPER_EAB_HMAC,
+	// CERTKEEPER_TSIG_SECRET, CERTKEEPER_DNS_WEBHOOK_AUTHORIZATION, the
+	// variables of SecretEnv and every variable whose name contains
+	// SECRET, TOKEN, PASSWORD, PASSWD, PASSPHRASE, HMAC, CREDENTIAL or
+	// AUTHORIZATION or ends in KEY (unless its value is an absolute
+	// path); see docs/security.md.
 	Hooks []Hook
+	// SecretEnv names further variables kept from hooks: those the
+	// program's settings read secrets from.
+	SecretEnv []string
 	// Metrics, if set, receives measurements.
 	Metrics Metrics
 	// Backoff is the wait after the n-th failure in a row:

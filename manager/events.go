@@ -126,6 +126,10 @@ type Hook struct {
 	Args    []string
 	// Timeout bounds one run; zero means DefaultHookTimeout.
 	Timeout time.Duration
+	// Unset names variables kept from this hook beyond Config.SecretEnv
+	// and the secrets every hook goes without (see Config.Hooks): those
+	// the certificate's solvers read secrets from.
+	Unset []string
 }
 
 func (h *Hook) wants(t EventType) bool {

@@ -5,10 +5,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/certkeeper/certkeeper/internal/secenv"
 )
 
 // maxHookOutput is how much of a hook's output is kept for the log.
@@ -70,7 +71,10 @@ func (m *Manager) runHook(ctx context.Context, h *Hook, ev Event) {
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(hctx, h.Command, h.Args...)
-	cmd.Env = append(os.Environ(), hookEnv(ev)...)
+	// Secrets stay out of the hook's environment (internal/secenv:
+	// CERTKEEPER_EAB_HMAC, *_SECRET*, *_TOKEN*, ... and Config.SecretEnv).
+	unset := append(append([]string(nil), m.cfg.SecretEnv...), h.Unset...)
+	cmd.Env = append(secenv.Environ(unset...), hookEnv(ev)...)
 	cmd.WaitDelay = time.Second // do not wait for children holding the output open
 	var out limitedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -90,7 +94,8 @@ func (m *Manager) runHook(ctx context.Context, h *Hook, ev Event) {
 	m.emit(ctx, hev)
 }
 
-// hookEnv is the environment a hook gets for ev, beyond the Manager's.
+// hookEnv is the environment a hook gets for ev, beyond the Manager's
+// (without its secrets).
 func hookEnv(ev Event) []string {
 	env := []string{
 		"CERTKEEPER_EVENT=" + string(ev.Type),

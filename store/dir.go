@@ -69,8 +69,10 @@ const DefaultStaleLockAfter = 2 * time.Minute
 var _ Store = (*Dir)(nil)
 
 // NewDir returns a Dir rooted at root, creating the directory (0700) if
-// it does not exist. An existing directory's permissions are left alone.
-func NewDir(root string) (*Dir, error) {
+// it does not exist. An existing directory's permissions are left alone,
+// but a directory someone else could write (Dir.CheckTrust) is refused
+// with an error wrapping ErrUntrusted, unless AllowUntrusted is given.
+func NewDir(root string, opts ...DirOption) (*Dir, error) {
 	if root == "" {
 		return nil, errors.New("store: NewDir: empty root")
 	}
@@ -88,13 +90,17 @@ func NewDir(root string) (*Dir, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("store: NewDir: %s is not a directory", abs)
 	}
+	if err := checkTrust(abs, opts); err != nil {
+		return nil, err
+	}
 	return &Dir{root: abs}, nil
 }
 
 // OpenDir returns a Dir rooted at root, which must be an existing
 // directory: unlike NewDir it creates nothing, for commands that only
-// read. A missing directory gives an error wrapping fs.ErrNotExist.
-func OpenDir(root string) (*Dir, error) {
+// read. A missing directory gives an error wrapping fs.ErrNotExist; one
+// someone else could write, as for NewDir, one wrapping ErrUntrusted.
+func OpenDir(root string, opts ...DirOption) (*Dir, error) {
 	if root == "" {
 		return nil, errors.New("store: OpenDir: empty root")
 	}
@@ -111,6 +117,9 @@ func OpenDir(root string) (*Dir, error) {
 	}
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("store: OpenDir: %s is not a directory", abs)
+	}
+	if err := checkTrust(abs, opts); err != nil {
+		return nil, err
 	}
 	return &Dir{root: abs}, nil
 }

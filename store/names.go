@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+
+	"github.com/certkeeper/certkeeper/internal/redact"
 )
 
 // wildcardLabel stands for the "*" label of a wildcard name in keys:
@@ -221,7 +223,7 @@ func legacyHostPort(u *url.URL) (string, error) {
 	}
 	c := b.String()
 	if err := ValidateKey(c); err != nil {
-		return "", fmt.Errorf("CA directory %q: %w", u.Redacted(), err)
+		return "", fmt.Errorf("CA directory %q: %w", redact.URL(u.String()), err)
 	}
 	return c, nil
 }

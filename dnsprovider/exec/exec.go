@@ -15,6 +15,17 @@
 //	CERTKEEPER_DNS_FQDN    e.g. "_acme-challenge.www.example.com."
 //	CERTKEEPER_DNS_VALUE   the TXT value
 //
+// The program's environment is the Env field's (by default this process's)
+// without its secrets: CERTKEEPER_EAB_HMAC, CERTKEEPER_TSIG_SECRET,
+// CERTKEEPER_DNS_WEBHOOK_AUTHORIZATION, the variables of Unset and every
+// variable whose name contains SECRET, TOKEN, PASSWORD, PASSWD,
+// PASSPHRASE, HMAC, CREDENTIAL or AUTHORIZATION or ends in KEY (unless
+// its value is an absolute path). A program that needs a credential reads
+// it from a file of its own.
+//
+// FQDN is checked before the program runs: a DNS name of letters, digits,
+// '-', '_' and '.', no control character, no newline, at most 253 bytes.
+//
 // "present" must add VALUE to the TXT records at FQDN, keeping others;
 // "cleanup" must delete that value only. Exit status 0 means done.
 //
@@ -36,6 +47,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/certkeeper/certkeeper/challenge"
+	"github.com/certkeeper/certkeeper/internal/secenv"
 )
 
 // Provider runs Command for each record. It is safe for concurrent use;
@@ -47,8 +61,12 @@ type Provider struct {
 	// Args come before the action word.
 	Args []string
 	// Env is the program's environment before the CERTKEEPER_DNS_*
-	// variables are added. nil means this process's environment.
+	// variables are added. nil means this process's environment. Its
+	// secrets are dropped either way (see the package documentation).
 	Env []string
+	// Unset names further variables dropped from Env: those settings
+	// read secrets from.
+	Unset []string
 	// Output, if set, also receives the program's stdout and stderr. It
 	// is written from one goroutine at a time, also when several runs
 	// are in progress.
@@ -79,6 +97,9 @@ func (p *Provider) run(ctx context.Context, action, zone, fqdn, value string) er
 	if p.Command == "" {
 		return errors.New("exec: Provider.Command is empty")
 	}
+	if err := CheckRecordName(fqdn); err != nil {
+		return fmt.Errorf("exec: %s %s: %w", p.Command, action, err)
+	}
 	timeout := p.Timeout
 	if timeout <= 0 {
 		timeout = 2 * time.Minute
@@ -91,7 +112,7 @@ func (p *Provider) run(ctx context.Context, action, zone, fqdn, value string) er
 	if env == nil {
 		env = os.Environ()
 	}
-	cmd.Env = append(append([]string(nil), env...),
+	cmd.Env = append(secenv.Filter(env, p.Unset...),
 		"CERTKEEPER_DNS_ACTION="+action,
 		"CERTKEEPER_DNS_ZONE="+zone,
 		"CERTKEEPER_DNS_FQDN="+fqdn,
@@ -149,4 +170,13 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// CheckRecordName returns an error unless name (a record name such as
+// "_acme-challenge.www.example.com.", with or without the final dot) is a
+// DNS name a program can be given safely: labels of letters, digits, '-'
+// and '_' (and '*' as a whole first label), no empty label, no control
+// character or newline, at most 253 bytes.
+func CheckRecordName(name string) error {
+	return challenge.CheckRecordName(name)
 }

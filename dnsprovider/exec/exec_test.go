@@ -100,3 +100,40 @@ func TestConcurrentRunsShareOutput(t *testing.T) {
 		t.Errorf("Output has %d lines, want 16:\n%s", n, out.String())
 	}
 }
+
+// The program gets no secret from the environment, and a record name
+// that is not a plain DNS name never reaches it.
+func TestNoSecretsNoBadNames(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "env")
+	script := filepath.Join(dir, "hook.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nenv > \""+out+"\"\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CERTKEEPER_TSIG_SECRET", "tsig-secret")
+	t.Setenv("CERTKEEPER_EAB_HMAC", "eab-secret")
+	t.Setenv("DNS_API_TOKEN", "token-secret")
+	t.Setenv("MY_AUTH", "named-secret")
+	p := &exec.Provider{Command: script, Unset: []string{"MY_AUTH"}}
+	for _, bad := range []string{"_acme-challenge.a\nb.example.", "_acme-challenge.a b.example.", "_acme-challenge.a;b.example.", "_acme-challenge..example."} {
+		if err := p.AddTXT(context.Background(), "example.", bad, "v"); err == nil {
+			t.Errorf("AddTXT(%q) ran the program", bad)
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Fatal("the program ran for a bad name")
+	}
+	if err := p.AddTXT(context.Background(), "example.", "_acme-challenge.www.example.", "v"); err != nil {
+		t.Fatal(err)
+	}
+	env, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(env), "secret") {
+		t.Errorf("the program's environment holds a secret:\n%s", env)
+	}
+	if !strings.Contains(string(env), "CERTKEEPER_DNS_FQDN=_acme-challenge.www.example.\n") {
+		t.Errorf("the program's environment lacks its record:\n%s", env)
+	}
+}

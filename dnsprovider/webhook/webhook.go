@@ -18,9 +18,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
+
+	"github.com/certkeeper/certkeeper/internal/redact"
 )
 
 // Action says what the endpoint must do with the record.
@@ -93,7 +94,7 @@ func (p *Provider) send(ctx context.Context, r Request) error {
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return fmt.Errorf("webhook: %s %s: %w", r.Action, r.FQDN, err)
+		return fmt.Errorf("webhook: %s %s: %w", r.Action, r.FQDN, redact.Err(err))
 	}
 	defer resp.Body.Close()
 	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
@@ -109,12 +110,6 @@ func (p *Provider) send(ctx context.Context, r Request) error {
 	return nil
 }
 
-// redactURL hides a password in the URL's userinfo, which error messages
-// (and so logs) must not show.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
-}
+// redactURL shows scheme and host only: the userinfo, path and query may
+// hold a credential, which error messages (and so logs) must not show.
+func redactURL(raw string) string { return redact.URL(raw) }

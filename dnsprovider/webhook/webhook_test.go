@@ -85,3 +85,23 @@ func TestErrorsHideURLPassword(t *testing.T) {
 		}
 	}
 }
+
+// A token in the URL's query (or path) appears in no error either: not in
+// the endpoint's refusal, not in a connection failure.
+func TestErrorsHideURLQuery(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "nope", http.StatusForbidden)
+	}))
+	defer srv.Close()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	for _, raw := range []string{srv.URL + "/hook?token=s3cret", closed.URL + "/hook?token=s3cret", "http://bad host/?token=s3cret"} {
+		err := (&webhook.Provider{URL: raw}).AddTXT(context.Background(), "example.com.", "_acme-challenge.example.com.", "v")
+		if err == nil {
+			t.Fatalf("%s: no error", raw)
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("error shows the token: %v", err)
+		}
+	}
+}

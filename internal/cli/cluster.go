@@ -36,7 +36,7 @@ func (d *daemon) openStore(ctx context.Context, cfg *config.Config) (*store.Cert
 		layout = store.LayoutShared
 	}
 	if cfg.Store.Backend == "" || cfg.Store.Backend == "dir" {
-		dir, err := store.NewDir(cfg.Store.Dir)
+		dir, err := store.NewDir(cfg.Store.Dir, storeDirOptions(d.env)...)
 		if err != nil {
 			return nil, err
 		}

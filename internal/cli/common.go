@@ -127,7 +127,7 @@ func (c *common) certs() (*store.Certs, error) {
 	if _, err := c.storeDirOrErr(); err != nil {
 		return nil, err
 	}
-	d, err := store.NewDir(c.storeDir)
+	d, err := store.NewDir(c.storeDir, storeDirOptions(c.env)...)
 	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
 		return nil, fmt.Errorf("the store %s is not writable: %w", c.storeDir, err)
 	}
@@ -236,6 +236,9 @@ func (c *common) accountOptions() (engine.AccountOptions, error) {
 	}
 	opts.KeyType = kt
 	hmacKey := c.eabHMAC // -eab-hmac or $CERTKEEPER_EAB_HMAC
+	if hmacKey != "" && c.env.Getenv("CERTKEEPER_EAB_HMAC") == "" {
+		fmt.Fprintln(c.env.Stderr, "certkeeper: warning: -eab-hmac puts the HMAC key on the command line, where other users see it (ps, /proc) and shell history keeps it; set $CERTKEEPER_EAB_HMAC instead")
+	}
 	if c.eabKID != "" || hmacKey != "" {
 		if c.eabKID == "" || hmacKey == "" {
 			return opts, usagef("external account binding needs both -eab-kid and -eab-hmac")
@@ -271,3 +274,14 @@ func (c *common) saveAccount(ctx context.Context, cl *acme.Client, certs *store.
 }
 
 func printf(w io.Writer, format string, a ...any) { fmt.Fprintf(w, format, a...) }
+
+// storeDirOptions: a store directory someone else could write is refused
+// (store.ErrUntrusted) unless $CERTKEEPER_UNTRUSTED_STORE is "warn".
+func storeDirOptions(env Env) []store.DirOption {
+	if env.Getenv("CERTKEEPER_UNTRUSTED_STORE") != "warn" {
+		return nil
+	}
+	return []store.DirOption{store.AllowUntrusted(func(err error) {
+		fmt.Fprintf(env.Stderr, "certkeeper: warning: %v (used anyway: $CERTKEEPER_UNTRUSTED_STORE=warn)\n", err)
+	})}
+}

@@ -123,6 +123,8 @@ func (d *daemon) run(ctx context.Context, cfg *config.Config) error {
 		Logger:    d.log,
 		SolverEnv: solverset.Env{Getenv: d.env.Getenv, Output: d.env.Stderr, Logger: d.log},
 		UserAgent: "certkeeper-daemon",
+		// A plain-HTTP CA only for tests against a local CA.
+		AllowHTTPCA: d.env.Getenv("CERTKEEPER_INSECURE_HTTP_CA") == "1",
 	}
 	if mx != nil {
 		ecfg.Manager.Metrics = mx
@@ -244,6 +246,9 @@ func (d *daemon) manage(ctx context.Context, cfg *config.Config) (engine.Managed
 	acct, err := fileAccount(cfg)
 	if err != nil {
 		return engine.Managed{}, err
+	}
+	if cfg.CA.EABHMAC != "" {
+		d.log.Warn("ca.eab_hmac holds the HMAC key in the configuration file itself; put it in a file of its own (mode 0600) named by ca.eab_hmac_file")
 	}
 	m, err := d.eng.Manage(ctx, ls, engine.ManageOptions{
 		Account:   acct,
@@ -372,6 +377,13 @@ func managerConfig(cfg *config.Config) manager.Config {
 		}
 		mc.Hooks = append(mc.Hooks, mh)
 	}
+	// Hooks get no variable a [solvers] table reads a secret from.
+	mc.SecretEnv = cfg.Solvers.SecretEnv()
+	for _, c := range cfg.Certs {
+		if c.Solvers != nil {
+			mc.SecretEnv = append(mc.SecretEnv, c.Solvers.SecretEnv()...)
+		}
+	}
 	return mc
 }
 
@@ -404,5 +416,8 @@ func (d *daemon) startMetrics(ctx context.Context, cfg *config.Config) (*prommet
 		_ = srv.Shutdown(sctx)
 	}()
 	d.log.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	if prommetrics.Exposed(ln.Addr()) {
+		d.log.Warn(prommetrics.ExposureWarning, "listen", ln.Addr().String())
+	}
 	return pm, nil
 }

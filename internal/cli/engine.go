@@ -34,6 +34,8 @@ func (c *common) openEngine(ctx context.Context) (*engine.Engine, error) {
 		Logger:    slog.New(quietFailures{c.logger().Handler()}),
 		SolverEnv: solverset.Env{Getenv: c.env.Getenv, Output: c.env.Stderr},
 		UserAgent: "certkeeper-cli",
+		// A plain-HTTP CA only for tests against a local CA.
+		AllowHTTPCA: c.env.Getenv("CERTKEEPER_INSECURE_HTTP_CA") == "1",
 	})
 }
 
@@ -82,7 +84,7 @@ func (c *common) readCerts(ctx context.Context) (*store.Certs, error) {
 	if _, err := c.storeDirOrErr(); err != nil {
 		return nil, err
 	}
-	d, err := store.OpenDir(c.storeDir)
+	d, err := store.OpenDir(c.storeDir, storeDirOptions(c.env)...)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no store at %s (give -store or $CERTKEEPER_STORE): %w", c.storeDir, fs.ErrNotExist)
 	}
@@ -110,6 +112,8 @@ func (c *common) openEngineReadOnly(ctx context.Context) (*engine.Engine, error)
 		Layout:    certs.Layout,
 		Logger:    c.logger(),
 		UserAgent: "certkeeper-cli",
+		// A plain-HTTP CA only for tests against a local CA.
+		AllowHTTPCA: c.env.Getenv("CERTKEEPER_INSECURE_HTTP_CA") == "1",
 	})
 }
 

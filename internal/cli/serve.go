@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"os"
 
@@ -117,7 +116,9 @@ func setupServe(fs *flagSet) func(ctx context.Context, pos []string) error {
 	}
 }
 
-// serveHandler is the reverse proxy to target, or the file server of root.
+// serveHandler is the reverse proxy to target, or the file server of root
+// (inside root only, no dotfiles, no listings): autotls's handlers, which
+// set or strip every forwarding header and stay inside the root.
 func serveHandler(target, root string) (http.Handler, error) {
 	if root != "" {
 		fi, err := os.Stat(root)
@@ -127,18 +128,11 @@ func serveHandler(target, root string) (http.Handler, error) {
 		if !fi.IsDir() {
 			return nil, usagef("-root %s is not a directory", root)
 		}
-		return http.FileServer(http.Dir(root)), nil
+		return autotls.FileServer(root, autotls.FileServerOptions{})
 	}
 	u, err := url.Parse(target)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, usagef("-proxy %q is not an http:// or https:// URL", target)
 	}
-	return &httputil.ReverseProxy{
-		Rewrite: func(r *httputil.ProxyRequest) {
-			r.SetURL(u)
-			r.SetXForwarded()
-			// The backend sees the name the client asked for.
-			r.Out.Host = r.In.Host
-		},
-	}, nil
+	return autotls.ReverseProxy(u), nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/certkeeper/certkeeper/issue"
 	"github.com/certkeeper/certkeeper/keys"
 	"github.com/certkeeper/certkeeper/solver/solverset"
+	"github.com/certkeeper/certkeeper/store"
 )
 
 // Config is the whole file.
@@ -368,6 +369,11 @@ func (c *Config) check() error {
 		cert.Identifiers = ids
 		if cert.Name == "" {
 			cert.Name = ids[0].Value
+		} else if _, err := store.EncodeName(cert.Name); err != nil {
+			// The name becomes a directory of the store: "../../x",
+			// "a;b" or "a b" would make the daemon exit at start.
+			bad(key+".name", "%q is not a certificate name (a DNS name or an IP address, as the store keeps it): %v", cert.Name, err)
+			continue
 		}
 		if j, dup := seen[cert.Name]; dup {
 			bad(key+".name", "%q is also certificate[%d]'s name", cert.Name, j)

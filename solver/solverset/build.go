@@ -14,6 +14,7 @@ import (
 	dnsexec "github.com/certkeeper/certkeeper/dnsprovider/exec"
 	"github.com/certkeeper/certkeeper/dnsprovider/rfc2136"
 	"github.com/certkeeper/certkeeper/dnsprovider/webhook"
+	"github.com/certkeeper/certkeeper/internal/secenv"
 	"github.com/certkeeper/certkeeper/solver/dns01"
 	"github.com/certkeeper/certkeeper/solver/http01"
 	"github.com/certkeeper/certkeeper/solver/tlsalpn01"
@@ -80,6 +81,7 @@ func hookSolver(d *DNS01, env Env) *dns01.Callback {
 				return err
 			}
 			cmd := exec.CommandContext(ctx, hook, op, name, value)
+			cmd.Env = secenv.Environ(d.secretEnv()...)
 			cmd.Stdout, cmd.Stderr = out, out
 			if err := cmd.Run(); err != nil {
 				return fmt.Errorf("dns hook %s %s: %w", op, name, err)
@@ -120,7 +122,7 @@ func (d *DNS01) newProvider(env Env) (dns01.Provider, error) {
 		}
 		return &rfc2136.Provider{Server: d.Server, Key: key, TTL: d.TTL.D()}, nil
 	case ProviderExec:
-		return &dnsexec.Provider{Command: d.Exec, Output: env.Output}, nil
+		return &dnsexec.Provider{Command: d.Exec, Output: env.Output, Unset: d.secretEnv()}, nil
 	case ProviderWebhook:
 		h := http.Header{}
 		for k, v := range d.WebhookHeaders {
@@ -147,6 +149,25 @@ func (d *DNS01) newProvider(env Env) (dns01.Provider, error) {
 	}
 	return nil, fmt.Errorf("dns01.provider: %q has no builder", d.Provider) // Validate lets none through
 }
+
+// secretEnv names the variables this table reads secrets from, which
+// hook programs do not get (beyond internal/secenv's own list).
+func (d *DNS01) secretEnv() []string {
+	return []string{d.tsigSecretEnv(), d.WebhookAuthorizationEnv}
+}
+
+// SecretEnv names the variables cfg reads secrets from: a program
+// passes them to manager.Config.SecretEnv so that hooks do not get them.
+func (cfg Config) SecretEnv() []string {
+	if cfg.DNS01 == nil {
+		return nil
+	}
+	return cfg.DNS01.secretEnv()
+}
+
+// SecretEnv names the variables the Set's configuration reads secrets
+// from (Config.SecretEnv).
+func (s *Set) SecretEnv() []string { return s.cfg.SecretEnv() }
 
 // tsigSecretEnv is the variable that holds TSIGName's secret.
 func (d *DNS01) tsigSecretEnv() string {

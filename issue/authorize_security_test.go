@@ -1,0 +1,28 @@
+package issue
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certkeeper/certkeeper/acme"
+)
+
+// An authorization for an identifier the order did not ask for (here one
+// holding a newline) is refused before any solver sees it.
+func TestAuthorizationForUnorderedIdentifier(t *testing.T) {
+	for _, forged := range []string{"evil.example", "a\nb.example"} {
+		ca := newStubCA(t)
+		ca.forgeAuthz = forged
+		is, fs := ca.issuer(acme.ChallengeHTTP01, acme.ChallengeDNS01)
+		_, err := is.Obtain(ctxFor(t, 30*time.Second), Request{Identifiers: mustIDs(t, "www.example.test")})
+		if err == nil || !strings.Contains(err.Error(), "did not ask for") {
+			t.Errorf("%q: Obtain = %v, want a refusal", forged, err)
+		}
+		fs.mu.Lock()
+		if len(fs.presented) != 0 {
+			t.Errorf("%q: a solver was handed %v", forged, fs.presented)
+		}
+		fs.mu.Unlock()
+	}
+}
