@@ -26,6 +26,7 @@ type memo struct {
 	mu         sync.Mutex
 	retryAfter map[string]time.Time
 	orderIDs   map[string][]Identifier // by order URL
+	orderAZs   map[string][]string     // by order URL: its authorizations
 	authzIDs   map[string][]Identifier // by authorization URL: its order's
 }
 
@@ -52,6 +53,21 @@ func (m *memo) retryAfterOf(url string) time.Time {
 	return m.retryAfter[url]
 }
 
+// orderRetryAfter returns the latest Retry-After noted for the order at
+// url or any of its authorizations (a pending order cannot move before
+// they do).
+func (m *memo) orderRetryAfter(url string) time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := m.retryAfter[url]
+	for _, a := range m.orderAZs[url] {
+		if ra := m.retryAfter[a]; ra.After(t) {
+			t = ra
+		}
+	}
+	return t
+}
+
 // order notes an order's identifiers and authorizations.
 func (m *memo) order(url string, ids []Identifier, authzs []string) {
 	m.mu.Lock()
@@ -62,8 +78,12 @@ func (m *memo) order(url string, ids []Identifier, authzs []string) {
 	if m.authzIDs == nil || len(m.authzIDs) >= maxMemo {
 		m.authzIDs = map[string][]Identifier{}
 	}
+	if m.orderAZs == nil || len(m.orderAZs) >= maxMemo {
+		m.orderAZs = map[string][]string{}
+	}
 	ids = slices.Clone(ids)
 	m.orderIDs[url] = ids
+	m.orderAZs[url] = slices.Clone(authzs)
 	for _, a := range authzs {
 		// An authorization may serve several orders (reuse): keep the
 		// union of their identifiers.

@@ -176,7 +176,7 @@ func (c *Client) WaitOrder(ctx context.Context, acct Account, url string) (Order
 	// immediate poll would only find it unfinished. The CA may have said
 	// how long in its last answer about the order.
 	first := c.firstPoll()
-	ra := c.memo.retryAfterOf(url)
+	ra := c.memo.orderRetryAfter(url)
 	learn := ra.Sub(c.clock()) <= first
 	if err := w.wait(ctx, max(first, ra.Sub(c.clock())), ra); err != nil {
 		return last, err
@@ -193,10 +193,8 @@ func (c *Client) WaitOrder(ctx context.Context, acct Account, url string) (Order
 		ra := o.RetryAfter
 		switch o.Status {
 		case StatusPending:
-			for _, a := range o.Authorizations {
-				if t := c.memo.retryAfterOf(a); t.After(ra) {
-					ra = t
-				}
+			if t := c.memo.orderRetryAfter(url); t.After(ra) {
+				ra = t
 			}
 		case StatusProcessing:
 		case StatusInvalid:
