@@ -120,18 +120,20 @@ func (c *Client) NewOrder(ctx context.Context, acct Account, ids []Identifier, o
 func (c *Client) noteOrder(o Order, resp *response) Order {
 	o.RetryAfter = headerRetryAfter(resp.header, c.clock())
 	c.memo.setRetryAfter(o.URL, o.RetryAfter)
-	c.memo.order(o.URL, o.Identifiers, o.Authorizations)
+	if len(o.Identifiers) > 0 {
+		c.memo.order(o.URL, o.Identifiers, o.Authorizations)
+	}
 	return o
 }
 
 // checkOrder refuses an order whose identifiers are not those the order
-// at its URL had when this Client first saw it (want, if not nil, is
+// at its URL had when this Client first saw it (want, if not empty, is
 // what the caller holds).
 func (c *Client) checkOrder(o Order, want []Identifier) error {
 	if want == nil {
 		want, _ = c.memo.orderIdentifiers(o.URL)
 	}
-	if want != nil && !sameIdentifiers(want, o.Identifiers) {
+	if len(want) > 0 && !sameIdentifiers(want, o.Identifiers) {
 		return &MismatchError{Resource: "order", URL: o.URL, Field: "identifiers",
 			Want: identifiersText(want), Got: identifiersText(o.Identifiers)}
 	}
