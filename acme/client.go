@@ -359,7 +359,7 @@ func (c *Client) post(ctx context.Context, r request) (*response, error) {
 		badNonces int
 		lost      bool // an earlier attempt got no response
 	)
-	err := c.retry(ctx, op{r.endpoint, http.MethodPost, r.url}, func() error {
+	err := c.retry(ctx, op{r.endpoint, http.MethodPost, r.url, r.kid}, func() error {
 		for {
 			if lost && !r.idempotent && r.reread != nil {
 				done, err := r.reread(ctx)

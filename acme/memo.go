@@ -19,6 +19,9 @@ const maxMemo = 4096
 //     that starts later honours it: WaitOrder after FinalizeOrder waits
 //     for finalize's Retry-After, WaitAuthorization after AcceptChallenge
 //     for the challenge's;
+//   - the Retry-After of a transient error response (503, 429), which
+//     every later request to that URL honours, not only the retries of
+//     the call that received it (for a 429, only those of the account);
 //   - the identifiers of each order, and of the order each authorization
 //     belongs to, so that GetOrder refuses an order whose identifiers
 //     changed and GetAuthorization one for an identifier its order lacks.
@@ -28,6 +31,40 @@ type memo struct {
 	orderIDs   map[string][]Identifier // by order URL
 	orderAZs   map[string][]string     // by order URL: its authorizations
 	authzIDs   map[string][]Identifier // by authorization URL: its order's
+	gates      map[string]gate         // by URL, or URL and account
+}
+
+// gate is a Retry-After a transient error response gave, which every
+// request to the same URL (and, for a rate limit, from the same account)
+// honours: err is that response's error.
+type gate struct {
+	until time.Time
+	err   error
+}
+
+func (m *memo) setGate(key string, until time.Time, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.gates == nil || len(m.gates) >= maxMemo {
+		m.gates = map[string]gate{}
+	}
+	if g, ok := m.gates[key]; !ok || until.After(g.until) {
+		m.gates[key] = gate{until, err}
+	}
+}
+
+// gate returns the latest Retry-After kept under any of keys, and the
+// error that gave it.
+func (m *memo) gate(keys ...string) (time.Time, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var g gate
+	for _, k := range keys {
+		if h, ok := m.gates[k]; ok && h.until.After(g.until) {
+			g = h
+		}
+	}
+	return g.until, g.err
 }
 
 func (m *memo) setRetryAfter(url string, t time.Time) {

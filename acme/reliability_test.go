@@ -318,7 +318,9 @@ func TestRateLimitTime(t *testing.T) {
 		}
 
 		// No Retry-After and no time in the detail: retried with backoff
-		// until the deadline, then the error says there was no time.
+		// until the deadline, then the error says there was no time. (A
+		// new Client: this one honours the hour the CA asked for.)
+		c = s.memClient()
 		for range 1000 {
 			s.addFault("newOrder", fault{status: 429, problem: ProblemRateLimited, detail: "too many new orders recently"})
 		}
@@ -333,6 +335,84 @@ func TestRateLimitTime(t *testing.T) {
 		}
 		if RateLimitMessage(errors.New("other")) != "" {
 			t.Error("RateLimitMessage of a non-rate-limit error")
+		}
+	})
+}
+
+// Point 4: a Retry-After holds for every later request to the URL, not
+// only for the retries of the call that got it: a 503's for everyone, a
+// 429's for the same account.
+func TestRetryAfterSharedAcrossCalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, c, acct := memSetup(t)
+		other, err := c.NewAccount(t.Context(), Account{Key: ecKey(t, elliptic.P256())})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := []Identifier{DNSIdentifier("example.org")}
+		s.addFault("newOrder", fault{status: 429, problem: ProblemRateLimited, retryAfter: "30", detail: "slow down"})
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		_, err = c.NewOrder(ctx, acct, ids)
+		cancel()
+		if !IsRateLimited(err) || s.count("newOrder") != 1 {
+			t.Fatalf("err = %v, %d requests", err, s.count("newOrder"))
+		}
+		limited := time.Now()
+		// Another call of the same account, 10 s left: fails at once,
+		// without a request, quoting the CA's time.
+		ctx, cancel = context.WithTimeout(t.Context(), 10*time.Second)
+		_, err = c.NewOrder(ctx, acct, ids)
+		cancel()
+		var we *WaitError
+		if !errors.As(err, &we) || !we.RetryAfter.Equal(limited.Add(30*time.Second)) || !IsRateLimited(err) || s.count("newOrder") != 1 {
+			t.Fatalf("second call: %v, %d requests", err, s.count("newOrder"))
+		}
+		// Another account is not held back.
+		if _, err := c.NewOrder(t.Context(), other, ids); err != nil || time.Since(limited) != 0 {
+			t.Fatalf("other account: %v after %v", err, time.Since(limited))
+		}
+		// The same account with a minute left waits for the 30 s.
+		if _, err := c.NewOrder(t.Context(), acct, ids); err != nil {
+			t.Fatal(err)
+		}
+		if ts := s.timesOf("newOrder"); ts[len(ts)-1].Sub(limited) < 30*time.Second {
+			t.Errorf("request %v after a Retry-After: 30", ts[len(ts)-1].Sub(limited))
+		}
+
+		// A 503's Retry-After on newNonce holds for every caller.
+		c2 := s.memClient()
+		s.addFault("newNonce", fault{status: 503, problem: ProblemServerInternal, retryAfter: "4"})
+		start := time.Now()
+		ctx, cancel = context.WithTimeout(t.Context(), time.Second)
+		_, err = c2.nonce(ctx)
+		cancel()
+		if !errors.As(err, &we) || we.Status != "503 Service Unavailable" {
+			t.Fatalf("newNonce with 1s left: %v", err)
+		}
+		// (The 503 carried a nonce, so one caller may take it from the
+		// pool and send nothing.)
+		n0 := s.count("newNonce")
+		c2.nonces = noncePool{}
+		done := make(chan error, 2)
+		for range 2 {
+			go func() {
+				_, err := c2.nonce(t.Context())
+				done <- err
+			}()
+		}
+		for range 2 {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+		ts := s.timesOf("newNonce")[n0:]
+		if len(ts) == 0 {
+			t.Fatal("no newNonce request after the gate")
+		}
+		for _, at := range ts {
+			if at.Sub(start) < 4*time.Second {
+				t.Errorf("newNonce %v after a 503 with Retry-After: 4", at.Sub(start))
+			}
 		}
 	})
 }

@@ -87,9 +87,22 @@ func (c *Client) polls() []time.Duration {
 }
 
 // op names one request for errors: the endpoint (as in RequestInfo),
-// the method and the URL.
+// the method and the URL; account is the kid it is signed with ("" for
+// unsigned or jwk-signed requests), for the Retry-After gate.
 type op struct {
 	endpoint, method, url string
+	account               string
+}
+
+// gateKeys are the keys under which a Retry-After given to o is kept for
+// other calls: a 5xx's applies to the URL whoever asks (the service is
+// unavailable), a 429's to the URL for the same account only (RFC 6585:
+// the user sent too many requests).
+func (o op) gateKey(p *Problem) string {
+	if p.isRateLimit() {
+		return o.url + "\x00" + o.account
+	}
+	return o.url
 }
 
 // retry runs attempt until it succeeds or fails in a way that is not
@@ -109,6 +122,19 @@ func (c *Client) retry(ctx context.Context, o op, attempt func() error) error {
 		deadline = start.Add(defaultRetryBudget)
 	}
 	for n := 0; ; n++ {
+		// A Retry-After the CA gave another call for this URL holds
+		// for this one too.
+		if until, last := c.memo.gate(o.url, o.url+"\x00"+o.account); until.After(c.clock()) {
+			now := c.clock()
+			if until.After(deadline) {
+				return &WaitError{Resource: o.endpoint, Method: o.method, URL: o.url, Status: lastStatus(last),
+					Attempts: n, Waited: now.Sub(start), Deadline: deadline, RetryAfter: until, Last: last}
+			}
+			if serr := sleep(ctx, until.Sub(now)); serr != nil {
+				return &WaitError{Resource: o.endpoint, Method: o.method, URL: o.url, Status: lastStatus(last),
+					Attempts: n, Waited: c.clock().Sub(start), Err: serr, Last: last}
+			}
+		}
 		err := attempt()
 		if err == nil {
 			return nil
@@ -128,6 +154,9 @@ func (c *Client) retry(ctx context.Context, o op, attempt func() error) error {
 		ra, hasRA := directRetryAfter(err)
 		if hasRA {
 			wait = max(wait, ra.Sub(now))
+			var p *Problem
+			errors.As(err, &p)
+			c.memo.setGate(o.gateKey(p), ra, err)
 		}
 		if now.Add(wait).After(deadline) {
 			we := &WaitError{Resource: o.endpoint, Method: o.method, URL: o.url, Status: lastStatus(err),
