@@ -33,7 +33,9 @@
 // errors), 5xx responses other than 501, 408 and 429 (or a rateLimited
 // problem). Each retry waits with exponential backoff (250ms doubling to
 // 10s, drawn between half and all of it) and never less than the server's
-// Retry-After, and each is signed afresh with a new nonce. They go on
+// Retry-After, and each is signed afresh with a new nonce. A Retry-After
+// holds beyond the call that received it: a 5xx's for every request to
+// that URL, a 429's for the account's requests to it. They go on
 // until the context's deadline; a context without a deadline gets five
 // minutes from the first attempt. When the next attempt could only come
 // after the deadline (a Retry-After beyond it, or a backoff longer than
