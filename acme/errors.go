@@ -51,6 +51,8 @@ type WaitError struct {
 	Last error
 }
 
+// Error says what was awaited, how long and how often, the last status
+// and error, and why the wait ended.
 func (e *WaitError) Error() string {
 	var b strings.Builder
 	what := e.Resource
@@ -129,6 +131,7 @@ type RedirectError struct {
 	Reason string
 }
 
+// Error names the request, the redirect and its Location.
 func (e *RedirectError) Error() string {
 	loc := e.Location
 	if loc == "" {
@@ -155,6 +158,7 @@ type MismatchError struct {
 	Got   string
 }
 
+// Error says which object was refused, what differs and how.
 func (e *MismatchError) Error() string {
 	return fmt.Sprintf("acme: refusing the CA's answer for %s %s: its %s is %s, but %s was asked for",
 		e.Resource, trimURL(e.URL), e.Field, e.Got, e.Want)
