@@ -85,7 +85,7 @@ func (e *WaitError) Error() string {
 	if e.Last != nil {
 		fmt.Fprintf(&b, "; last error: %v", e.Last)
 	}
-	if e.Err != nil {
+	if e.Err != nil && e.RetryAfter.IsZero() { // "not waiting" said it
 		fmt.Fprintf(&b, ": %v", e.Err)
 	}
 	return b.String()
