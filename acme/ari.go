@@ -59,13 +59,13 @@ func (c *Client) RenewalInfo(ctx context.Context, cert *x509.Certificate) (Renew
 	}
 	url := strings.TrimSuffix(dir.RenewalInfo, "/") + "/" + id
 	var ri RenewalInfo
-	err = c.retry(ctx, func() error {
+	err = c.retry(ctx, op{"renewalInfo", http.MethodGet, url, ""}, func() error {
 		r, err := c.do(ctx, "renewalInfo", http.MethodGet, url, nil, "application/json", maxJSONBody)
 		if err != nil {
 			return err
 		}
 		if !isSuccess(r.status) {
-			return responseProblem(r, c.clock())
+			return c.errorResponse("renewalInfo", url, r)
 		}
 		ri, err = parseRenewalInfo(r.body)
 		if err != nil {

@@ -10,6 +10,11 @@ import (
 // and fills in each challenge's client-side fields: Identifier, Wildcard,
 // KeyAuthorization (from acct.Key), AccountURL, and for dns-persist-01 the
 // IssuerDomainNames the CA offers.
+//
+// An authorization listed by an order this Client has seen must be for one
+// of that order's identifiers, and each of its challenges must have a type
+// and a URL; otherwise GetAuthorization returns a *MismatchError (or
+// another error naming the fault) and nothing of the authorization.
 func (c *Client) GetAuthorization(ctx context.Context, acct Account, url string) (Authorization, error) {
 	resp, err := c.postAsGet(ctx, "authz", acct, url, "", maxJSONBody)
 	if err != nil {
@@ -24,6 +29,10 @@ func (c *Client) authorizationResponse(resp *response, acct Account, url string)
 		return Authorization{}, err
 	}
 	a.RetryAfter = headerRetryAfter(resp.header, c.clock())
+	if err := c.checkAuthorization(a); err != nil {
+		return Authorization{}, err
+	}
+	c.memo.setRetryAfter(url, a.RetryAfter)
 	for i := range a.Challenges {
 		ch := &a.Challenges[i]
 		ch.Identifier = a.Identifier
@@ -33,6 +42,29 @@ func (c *Client) authorizationResponse(resp *response, acct Account, url string)
 		}
 	}
 	return a, nil
+}
+
+// checkAuthorization refuses an authorization for an identifier that its
+// order (as this Client saw it) does not have, or with a challenge that
+// has no type or URL.
+func (c *Client) checkAuthorization(a Authorization) error {
+	if a.Identifier.Type == "" || a.Identifier.Value == "" {
+		return fmt.Errorf("acme: authorization %s has no identifier", trimURL(a.URL))
+	}
+	if ids, ok := c.memo.authzIdentifiers(a.URL); ok && !authzCovers(ids, a.Identifier, a.Wildcard) {
+		got := identifiersText([]Identifier{a.Identifier})
+		if a.Wildcard {
+			got += " (wildcard)"
+		}
+		return &MismatchError{Resource: "authorization", URL: a.URL, Field: "identifier",
+			Want: "one of its order's " + identifiersText(ids), Got: got}
+	}
+	for _, ch := range a.Challenges {
+		if ch.Type == "" || ch.URL == "" {
+			return fmt.Errorf("acme: authorization %s has a challenge without type or URL", trimURL(a.URL))
+		}
+	}
+	return nil
 }
 
 // fillChallenge sets the fields derived from the account.
@@ -50,20 +82,31 @@ func fillChallenge(ch *Challenge, acct Account) error {
 }
 
 // WaitAuthorization polls the authorization until it is no longer
-// pending, or ctx is done, honouring Retry-After like WaitOrder. A valid
-// authorization returns nil. An invalid one returns the authorization and
-// its failed challenge's *Problem (or a plain error when the CA gave
-// none); expired, revoked or deactivated ones return an error too. On
-// other errors it returns the last authorization it saw (zero if none).
+// pending, or ctx is done, honouring Retry-After like WaitOrder (the
+// first poll waits for the Retry-After of AcceptChallenge's answer for
+// one of its challenges, if later than now). A valid authorization
+// returns nil. An invalid one returns the authorization and its failed
+// challenge's *Problem (or a plain error when the CA gave none); expired,
+// revoked or deactivated ones return an error too. Deadlines end the wait
+// with a *WaitError, as in WaitOrder. On other errors it returns the last
+// authorization it saw (zero if none).
 func (c *Client) WaitAuthorization(ctx context.Context, acct Account, url string) (Authorization, error) {
 	var last Authorization
 	said := c.newPollLog("authorization", url)
-	for n := 0; ; n++ {
-		a, err := c.GetAuthorization(ctx, acct, url)
-		if err != nil {
+	w := c.newPoller("authorization", url)
+	if ra := c.memo.retryAfterOf(url); ra.After(c.clock()) {
+		if err := w.wait(ctx, ra.Sub(c.clock()), ra); err != nil {
 			return last, err
 		}
+	}
+	for n := 0; ; n++ {
+		a, err := c.GetAuthorization(ctx, acct, url)
+		w.polls++
+		if err != nil {
+			return last, w.failed(ctx, err)
+		}
 		last = a
+		w.status = string(a.Status)
 		switch a.Status {
 		case StatusPending:
 		case StatusValid:
@@ -80,7 +123,7 @@ func (c *Client) WaitAuthorization(ctx context.Context, acct Account, url string
 		}
 		d := c.pollWait(n, a.RetryAfter)
 		c.logPoll(ctx, said, n, authorizationName(a), a.Status, d, a.RetryAfter)
-		if err := sleep(ctx, d); err != nil {
+		if err := w.wait(ctx, d, a.RetryAfter); err != nil {
 			return a, err
 		}
 	}

@@ -3,6 +3,7 @@ package acme
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // AcceptChallenge tells the CA the challenge is ready to be validated: a
@@ -13,6 +14,12 @@ import (
 // If the response is lost, the challenge is re-read before re-sending: if
 // it is already processing, valid or invalid, the CA has acted and that is
 // the result.
+//
+// An answer (or re-read) whose type, URL or token differs from chal's is
+// refused with a *MismatchError: it is not the challenge answered. The
+// answer's Retry-After is kept for WaitAuthorization on its authorization
+// (the Link rel="up" of the answer) and for WaitOrder while its order is
+// pending.
 func (c *Client) AcceptChallenge(ctx context.Context, acct Account, chal Challenge) (Challenge, error) {
 	if err := checkAccount(acct); err != nil {
 		return Challenge{}, err
@@ -26,6 +33,9 @@ func (c *Client) AcceptChallenge(ctx context.Context, acct Account, chal Challen
 		reread: func(ctx context.Context) (bool, error) {
 			ch, err := c.GetChallenge(ctx, acct, chal.URL)
 			if err != nil {
+				return false, err
+			}
+			if err := checkChallenge(chal, ch); err != nil {
 				return false, err
 			}
 			reread = ch
@@ -44,6 +54,15 @@ func (c *Client) AcceptChallenge(ctx context.Context, acct Account, chal Challen
 		got, err = parseChallenge(resp.body, chal.URL)
 		if err != nil {
 			return Challenge{}, err
+		}
+		got.URL = resolveRef(resp.url, got.URL)
+		if err := checkChallenge(chal, got); err != nil {
+			return Challenge{}, err
+		}
+		ra := headerRetryAfter(resp.header, c.clock())
+		c.memo.setRetryAfter(chal.URL, ra)
+		for _, up := range linkURLs(resp.header, "up", resp.url) {
+			c.memo.setRetryAfter(up, ra)
 		}
 		if err := fillChallenge(&got, acct); err != nil {
 			return Challenge{}, err
@@ -71,8 +90,28 @@ func (c *Client) GetChallenge(ctx context.Context, acct Account, url string) (Ch
 	if err != nil {
 		return Challenge{}, err
 	}
+	if u := resolveRef(resp.url, ch.URL); u != url {
+		return Challenge{}, &MismatchError{Resource: "challenge", URL: url, Field: "url", Want: url, Got: u}
+	}
 	if err := fillChallenge(&ch, acct); err != nil {
 		return Challenge{}, err
 	}
 	return ch, nil
+}
+
+// checkChallenge refuses a challenge the CA returned for chal that is not
+// chal: another type, URL or token.
+func checkChallenge(chal, got Challenge) error {
+	mismatch := func(field, want, got string) error {
+		return &MismatchError{Resource: "challenge", URL: chal.URL, Field: field, Want: fmt.Sprintf("%q", want), Got: fmt.Sprintf("%q", got)}
+	}
+	switch {
+	case got.URL != chal.URL:
+		return mismatch("url", chal.URL, got.URL)
+	case chal.Type != "" && got.Type != chal.Type:
+		return mismatch("type", string(chal.Type), string(got.Type))
+	case chal.Token != "" && got.Token != chal.Token:
+		return mismatch("token", chal.Token, got.Token)
+	}
+	return nil
 }

@@ -42,7 +42,11 @@ type Client struct {
 
 	// HTTPClient sends the requests. Nil means a client of the Client's own
 	// (never http.DefaultClient) with dial, TLS and response-header
-	// timeouts; the caller's context bounds each call as a whole.
+	// timeouts; the caller's context bounds each call as a whole. The
+	// Client uses a copy whose CheckRedirect never lets a signed POST (or
+	// its body) follow a redirect, and lets the unsigned GETs and HEADs
+	// follow at most 5, never from https to http; HTTPClient's own
+	// CheckRedirect, if any, is consulted after that.
 	HTTPClient *http.Client
 
 	// UserAgent, if set, is appended to "certkeeper-acme/1" in the
@@ -73,6 +77,10 @@ type Client struct {
 	dir    atomic.Pointer[Directory]
 
 	nonces noncePool
+
+	// memo keeps per-URL Retry-After times and order identifiers for
+	// later checks and waits.
+	memo memo
 
 	// orderWait is a running estimate, in nanoseconds, of how long this
 	// CA takes to finish an order step (validation, issuance); WaitOrder
@@ -106,10 +114,13 @@ type RequestInfo struct {
 
 func (c *Client) init() {
 	c.initOnce.Do(func() {
-		c.http = c.HTTPClient
-		if c.http == nil {
-			c.http = newHTTPClient()
+		hc := c.HTTPClient
+		if hc == nil {
+			hc = newHTTPClient()
 		}
+		cp := *hc
+		cp.CheckRedirect = checkRedirect(hc.CheckRedirect)
+		c.http = &cp
 		c.log = c.Logger
 		if c.log == nil {
 			c.log = slog.New(slog.DiscardHandler)
@@ -134,6 +145,54 @@ func newHTTPClient() *http.Client {
 		// A ceiling for callers that pass a context without a deadline.
 		Timeout: 5 * time.Minute,
 	}
+}
+
+// maxRedirects bounds the redirects an unsigned GET or HEAD follows.
+const maxRedirects = 5
+
+// errRedirectRefused marks a redirect that checkRedirect did not follow;
+// do turns the response into a *RedirectError.
+var errRedirectRefused = errors.New("acme: redirect refused")
+
+// checkRedirect is the CheckRedirect of the Client's http.Client. A signed
+// POST is never redirected: http.Client would re-send its body, signed for
+// another URL and with a spent nonce, on a 307 or 308, and turn it into a
+// GET on a 301, 302 or 303. The last response is returned instead and the
+// request fails with a *RedirectError. GETs and HEADs follow at most
+// maxRedirects, never from https to http, then next (if not nil) decides.
+func checkRedirect(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		orig := via[0]
+		if orig.Method != http.MethodGet && orig.Method != http.MethodHead {
+			return http.ErrUseLastResponse
+		}
+		prev := via[len(via)-1]
+		if prev.URL.Scheme == "https" && req.URL.Scheme != "https" {
+			return &RedirectError{Method: orig.Method, URL: orig.URL.String(), Status: redirectStatus(req), Location: req.URL.String(),
+				Reason: "it leaves https"}
+		}
+		if len(via) > maxRedirects {
+			return &RedirectError{Method: orig.Method, URL: orig.URL.String(), Status: redirectStatus(req), Location: req.URL.String(),
+				Reason: fmt.Sprintf("more than %d redirects", maxRedirects)}
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		return nil
+	}
+}
+
+// redirectStatus is the status code of the redirect that led to req.
+func redirectStatus(req *http.Request) int {
+	if req.Response != nil {
+		return req.Response.StatusCode
+	}
+	return 0
+}
+
+// isRedirect reports whether status is a redirect (3xx other than 304).
+func isRedirect(status int) bool {
+	return status >= 300 && status < 400 && status != http.StatusNotModified
 }
 
 func (c *Client) clock() time.Time {
@@ -291,9 +350,11 @@ type request struct {
 
 // post signs and sends r until it gets a 2xx response. badNonce is re-sent
 // at once with the nonce of the error response (at most
-// maxBadNonceRetries times); transport errors, 5xx and 429 follow c.retry;
-// any other error response ends the call as a *Problem. Each attempt signs
-// afresh with a new nonce.
+// maxBadNonceRetries times); transient failures (transport errors, 5xx
+// other than 501, 429) follow c.retry, until the context's deadline; a
+// redirect is a *RedirectError, never followed; any other error response
+// ends the call as a *Problem (a 501 wrapped to say what the CA does not
+// support). Each attempt signs afresh with a new nonce.
 func (c *Client) post(ctx context.Context, r request) (*response, error) {
 	if r.limit == 0 {
 		r.limit = maxJSONBody
@@ -303,7 +364,7 @@ func (c *Client) post(ctx context.Context, r request) (*response, error) {
 		badNonces int
 		lost      bool // an earlier attempt got no response
 	)
-	err := c.retry(ctx, func() error {
+	err := c.retry(ctx, op{r.endpoint, http.MethodPost, r.url, r.kid}, func() error {
 		for {
 			if lost && !r.idempotent && r.reread != nil {
 				done, err := r.reread(ctx)
@@ -333,6 +394,10 @@ func (c *Client) post(ctx context.Context, r request) (*response, error) {
 				out = resp
 				return nil
 			}
+			if isRedirect(resp.status) {
+				return &RedirectError{Method: http.MethodPost, URL: r.url, Status: resp.status, Location: resp.location(),
+					Reason: "a signed request is sent only to the URL it was signed for"}
+			}
 			p := responseProblem(resp, c.clock())
 			// A 5xx may come from a proxy that gave up while the CA
 			// went on to act: treat it like a lost response.
@@ -341,6 +406,9 @@ func (c *Client) post(ctx context.Context, r request) (*response, error) {
 				badNonces++
 				continue
 			}
+			if p.Status == http.StatusNotImplemented {
+				return &unsupportedError{feature: feature(r.endpoint), url: r.url, p: p}
+			}
 			return p
 		}
 	})
@@ -348,6 +416,16 @@ func (c *Client) post(ctx context.Context, r request) (*response, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// errorResponse turns a non-2xx answer to an unsigned request into an
+// error: a *Problem, wrapped to say what the CA does not support for a 501.
+func (c *Client) errorResponse(endpoint, url string, r *response) error {
+	p := responseProblem(r, c.clock())
+	if p.Status == http.StatusNotImplemented {
+		return &unsupportedError{feature: feature(endpoint), url: url, p: p}
+	}
+	return p
 }
 
 // postAsGet fetches a resource with POST-as-GET (RFC 8555 §6.3), signed

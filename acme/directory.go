@@ -27,13 +27,13 @@ func (c *Client) Directory(ctx context.Context) (Directory, error) {
 		return Directory{}, errors.New("acme: Client.DirectoryURL is empty")
 	}
 	var dir Directory
-	err := c.retry(ctx, func() error {
+	err := c.retry(ctx, op{"directory", http.MethodGet, c.DirectoryURL, ""}, func() error {
 		r, err := c.do(ctx, "directory", http.MethodGet, c.DirectoryURL, nil, "application/json", maxJSONBody)
 		if err != nil {
 			return err
 		}
 		if !isSuccess(r.status) {
-			return responseProblem(r, c.clock())
+			return c.errorResponse("directory", c.DirectoryURL, r)
 		}
 		dir, err = parseDirectory(r.body)
 		if err == nil {

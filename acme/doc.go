@@ -20,20 +20,31 @@
 // # Nonces
 //
 // The Client keeps a pool of the Replay-Nonce values of every response,
-// error responses included, and asks newNonce (with HEAD, retried on
-// transport errors and 5xx) only when the pool is empty. A badNonce error
-// is re-sent at once, signed with the nonce that came with the error,
-// at most 10 times.
+// error responses included, and asks newNonce (with HEAD, retried like any
+// request) only when the pool is empty. A badNonce error is re-sent at
+// once, signed with the nonce that came with the error, at most 20 times
+// (21 attempts in all); then the badNonce *Problem is returned.
 //
 // # Retries
 //
-// Transport errors (connection reset, EOF, timeouts), 5xx and 429
-// responses are retried with a bounded backoff (250ms, 500ms, 1s, 2s, 4s),
-// each attempt signed afresh with a new nonce, and never sooner than the
-// server's Retry-After. When the server asks for more than a minute, or
-// more than the context has left, the *Problem is returned at once with
-// RetryAfter set, for the caller to schedule. Any other error response is
-// a refusal and ends the call as a *Problem.
+// Retries are decided by the kind of failure and bounded by the caller's
+// context, not by a count. Transient failures are retried: transport
+// errors (connection refused or reset, EOF, timeouts, HTTP/2 stream
+// errors), 5xx responses other than 501, 408 and 429 (or a rateLimited
+// problem). Each retry waits with exponential backoff (250ms doubling to
+// 10s, drawn between half and all of it) and never less than the server's
+// Retry-After, and each is signed afresh with a new nonce. A Retry-After
+// holds beyond the call that received it: a 5xx's for every request to
+// that URL, a 429's for the account's requests to it. They go on
+// until the context's deadline; a context without a deadline gets five
+// minutes from the first attempt. When the next attempt could only come
+// after the deadline (a Retry-After beyond it, or a backoff longer than
+// what is left) the call fails at once with a *WaitError that quotes the
+// wait and wraps the last *Problem, RetryAfter set, for the caller to
+// schedule. Not retried: 501 Not Implemented (the error says what the CA
+// does not support and matches errors.ErrUnsupported), any other 4xx (a
+// refusal: a *Problem), redirects (see below), failures to verify the
+// CA's certificate, and objects that do not match what was asked.
 //
 // Requests that are not idempotent are handled by what the server may have
 // done when a response is lost: AcceptChallenge re-reads the challenge and
@@ -42,9 +53,32 @@
 // account); RevokeCertificate is re-sent and takes alreadyRevoked as
 // success; NewOrder is re-sent and may leave an unused order behind.
 //
+// # Waits
+//
 // WaitOrder and WaitAuthorization poll no sooner than the Retry-After of
-// the last response, and otherwise back off from 10ms to 1s. The caller's
-// context bounds every call and every wait.
+// the last answer about the resource, whichever call received it
+// (FinalizeOrder's for the order, AcceptChallenge's for the challenge's
+// authorization and its pending order), and otherwise back off from 10ms
+// to 1s. A Retry-After beyond the context's deadline ends the wait at
+// once; the deadline passing ends it too; both with a *WaitError naming
+// the resource, its URL, its last status and how long it was awaited.
+//
+// # Redirects
+//
+// A signed POST is sent only to the URL it was signed for: a redirect
+// answering one is a *RedirectError naming the status and the Location,
+// neither followed (307, 308) nor turned into a GET (301, 302, 303).
+// Unsigned GETs and HEADs (directory, renewal information, newNonce)
+// follow at most 5 redirects, never from https to http.
+//
+// # Checks
+//
+// Objects the CA returns are checked against what was asked: a challenge
+// answer must have the type, URL and token of the challenge answered; an
+// order the identifiers requested (DNS names compared without case or a
+// final dot), and the same on every later fetch; an authorization of an
+// order this Client has seen an identifier of that order. A mismatch is a
+// *MismatchError and nothing of the object is used.
 //
 // # Errors
 //
@@ -52,6 +86,8 @@
 // subproblems per identifier and the Retry-After time; use errors.As or
 // the predicates IsRateLimited, IsBadNonce, IsUnauthorized,
 // IsAccountDoesNotExist, IsCAA, IsRejectedIdentifier, IsRetryable and
-// RetryAfter. An order that fails yields an *OrderError that unwraps to
-// each challenge's problem.
+// RetryAfter. A rate limit always says when to retry: its Error ends with
+// the Retry-After time or says the CA gave none, and RateLimitRetryAfter
+// and RateLimitMessage give the same to callers. An order that fails
+// yields an *OrderError that unwraps to each challenge's problem.
 package acme

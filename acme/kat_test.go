@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math/big"
 	"net/http"
 	"net/url"
@@ -115,25 +116,26 @@ func TestParseRetryAfter(t *testing.T) {
 
 func TestRetrySchedule(t *testing.T) {
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	sched := defaultRetrySchedule[:]
-	rl := &Problem{Status: 429, RetryAfter: now.Add(3 * time.Second)}
-	for _, tc := range []struct {
-		n    int
-		err  error
-		want time.Duration
-		ok   bool
-	}{
-		{0, &Problem{Status: 503}, 250 * time.Millisecond, true},
-		{4, &Problem{Status: 503}, 4 * time.Second, true},
-		{5, &Problem{Status: 503}, 0, false},
-		{0, rl, 3 * time.Second, true},                                                            // Retry-After wins when later
-		{4, rl, 4 * time.Second, true},                                                            // backoff wins when later
-		{0, &Problem{Status: 503, RetryAfter: now.Add(-time.Hour)}, 250 * time.Millisecond, true}, // past Retry-After
-	} {
-		got, ok := waitFor(sched, tc.n, tc.err, now)
-		if got != tc.want || ok != tc.ok {
-			t.Errorf("waitFor(%d, %v) = %v, %v; want %v, %v", tc.n, tc.err, got, ok, tc.want, tc.ok)
+	c := &Client{}
+	// Exponential from 250ms, capped at 10s, each drawn in [d/2, d]; no
+	// count: any retry number has a wait.
+	for n, want := range map[int]time.Duration{0: 250 * time.Millisecond, 1: 500 * time.Millisecond, 4: 4 * time.Second, 6: 10 * time.Second, 1000: 10 * time.Second} {
+		for range 50 {
+			if got := c.backoff(n); got < want/2 || got > want {
+				t.Fatalf("backoff(%d) = %v, want in [%v, %v]", n, got, want/2, want)
+			}
 		}
+	}
+	c.retrySchedule = []time.Duration{time.Second, 2 * time.Second}
+	if got := c.backoff(7); got != 2*time.Second {
+		t.Errorf("test schedule: backoff(7) = %v, want its last entry", got)
+	}
+	rl := &Problem{Status: 429, RetryAfter: now.Add(3 * time.Second)}
+	if ra, ok := directRetryAfter(fmt.Errorf("wrapped: %w", rl)); !ok || !ra.Equal(rl.RetryAfter) {
+		t.Errorf("directRetryAfter = %v %v", ra, ok)
+	}
+	if _, ok := directRetryAfter(&Problem{Status: 503}); ok {
+		t.Error("directRetryAfter without a Retry-After")
 	}
 	polls := defaultPollSchedule[:]
 	for n, want := range map[int]time.Duration{0: 10 * time.Millisecond, 3: 100 * time.Millisecond, 6: time.Second, 100: time.Second} {

@@ -87,13 +87,13 @@ func (c *Client) nonce(ctx context.Context) (string, error) {
 		return "", errors.New("acme: directory has no newNonce URL")
 	}
 	var resp *response
-	err = c.retry(ctx, func() error {
+	err = c.retry(ctx, op{"newNonce", http.MethodHead, dir.NewNonce, ""}, func() error {
 		r, err := c.do(ctx, "newNonce", http.MethodHead, dir.NewNonce, nil, "", maxJSONBody)
 		if err != nil {
 			return err
 		}
 		if !isSuccess(r.status) {
-			return responseProblem(r, c.clock())
+			return c.errorResponse("newNonce", dir.NewNonce, r)
 		}
 		resp = r
 		return nil

@@ -108,8 +108,36 @@ func (c *Client) NewOrder(ctx context.Context, acct Account, ids []Identifier, o
 	if err != nil {
 		return Order{}, err
 	}
+	if !sameIdentifiers(ids, o.Identifiers) {
+		return Order{}, &MismatchError{Resource: "order", URL: loc, Field: "identifiers",
+			Want: identifiersText(ids), Got: identifiersText(o.Identifiers)}
+	}
+	return c.noteOrder(o, resp), nil
+}
+
+// noteOrder sets o.RetryAfter from resp and remembers it, with the
+// order's identifiers and authorizations, for later checks and waits.
+func (c *Client) noteOrder(o Order, resp *response) Order {
 	o.RetryAfter = headerRetryAfter(resp.header, c.clock())
-	return o, nil
+	c.memo.setRetryAfter(o.URL, o.RetryAfter)
+	if len(o.Identifiers) > 0 {
+		c.memo.order(o.URL, o.Identifiers, o.Authorizations)
+	}
+	return o
+}
+
+// checkOrder refuses an order whose identifiers are not those the order
+// at its URL had when this Client first saw it (want, if not empty, is
+// what the caller holds).
+func (c *Client) checkOrder(o Order, want []Identifier) error {
+	if want == nil {
+		want, _ = c.memo.orderIdentifiers(o.URL)
+	}
+	if len(want) > 0 && !sameIdentifiers(want, o.Identifiers) {
+		return &MismatchError{Resource: "order", URL: o.URL, Field: "identifiers",
+			Want: identifiersText(want), Got: identifiersText(o.Identifiers)}
+	}
+	return nil
 }
 
 // GetOrder fetches an order (POST-as-GET). RetryAfter is set from the
@@ -123,13 +151,21 @@ func (c *Client) GetOrder(ctx context.Context, acct Account, url string) (Order,
 	if err != nil {
 		return Order{}, err
 	}
-	o.RetryAfter = headerRetryAfter(resp.header, c.clock())
-	return o, nil
+	if err := c.checkOrder(o, nil); err != nil {
+		return Order{}, err
+	}
+	return c.noteOrder(o, resp), nil
 }
 
 // WaitOrder polls the order until its status is neither pending nor
 // processing, or ctx is done. It never polls sooner than the server's
-// Retry-After; without one it backs off from 10ms to 1s.
+// Retry-After: that of the last answer about the order this Client saw
+// (FinalizeOrder's included), then each poll's, and while the order is
+// pending that of its authorizations (AcceptChallenge's); without one it
+// backs off from 10ms to 1s. A Retry-After beyond ctx's deadline ends
+// the wait at once with a *WaitError that quotes it; the deadline passing
+// ends it with a *WaitError that names the order, its last status and how
+// long it was awaited (errors.Is context.DeadlineExceeded holds for both).
 //
 // If the order ends invalid, WaitOrder returns it together with an
 // *OrderError that holds the CA's problem and the invalid authorizations.
@@ -137,34 +173,88 @@ func (c *Client) GetOrder(ctx context.Context, acct Account, url string) (Order,
 func (c *Client) WaitOrder(ctx context.Context, acct Account, url string) (Order, error) {
 	var last Order
 	said := c.newPollLog("order", url)
+	w := c.newPoller("order", url)
 	// The first poll also waits: callers come here right after an action
 	// the CA needs a moment for (accepting challenges, finalizing), and an
-	// immediate poll would only find it unfinished.
+	// immediate poll would only find it unfinished. The CA may have said
+	// how long in its last answer about the order.
 	first := c.firstPoll()
-	if err := sleep(ctx, first); err != nil {
+	ra := c.memo.orderRetryAfter(url)
+	learn := ra.Sub(c.clock()) <= first
+	if err := w.wait(ctx, max(first, ra.Sub(c.clock())), ra); err != nil {
 		return last, err
 	}
 	start := time.Now()
 	for n := 0; ; n++ {
 		o, err := c.GetOrder(ctx, acct, url)
+		w.polls++
 		if err != nil {
-			return last, err
+			return last, w.failed(ctx, err)
 		}
 		last = o
+		w.status = string(o.Status)
+		ra := o.RetryAfter
 		switch o.Status {
-		case StatusPending, StatusProcessing:
+		case StatusPending:
+			if t := c.memo.orderRetryAfter(url); t.After(ra) {
+				ra = t
+			}
+		case StatusProcessing:
 		case StatusInvalid:
 			return o, c.orderError(ctx, acct, o)
 		default:
-			c.learnOrderWait(first, n, time.Since(start))
+			if learn {
+				c.learnOrderWait(first, n, time.Since(start))
+			}
 			return o, nil
 		}
-		d := c.pollWait(n, o.RetryAfter)
-		c.logPoll(ctx, said, n, identifierNames(o.Identifiers), o.Status, d, o.RetryAfter)
-		if err := sleep(ctx, d); err != nil {
+		d := c.pollWait(n, ra)
+		c.logPoll(ctx, said, n, identifierNames(o.Identifiers), o.Status, d, ra)
+		if err := w.wait(ctx, d, ra); err != nil {
 			return o, err
 		}
 	}
+}
+
+// poller is the state of one WaitOrder or WaitAuthorization, for its
+// errors.
+type poller struct {
+	c             *Client
+	resource, url string
+	start         time.Time
+	polls         int
+	status        string
+}
+
+func (c *Client) newPoller(resource, url string) *poller {
+	return &poller{c: c, resource: resource, url: url, start: c.clock()}
+}
+
+// wait sleeps d before the next poll. When the CA's Retry-After ra lies
+// beyond ctx's deadline it fails at once instead, quoting it.
+func (w *poller) wait(ctx context.Context, d time.Duration, ra time.Time) error {
+	if dl, ok := ctx.Deadline(); ok && ra.After(dl) && d > 0 {
+		return w.errorf(&WaitError{RetryAfter: ra, Deadline: dl, Err: context.DeadlineExceeded})
+	}
+	if err := sleep(ctx, d); err != nil {
+		return w.errorf(&WaitError{Err: err})
+	}
+	return nil
+}
+
+// failed turns an error of a poll into a *WaitError when it came from
+// ctx ending; others are returned as they are.
+func (w *poller) failed(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return w.errorf(&WaitError{Err: cerr, Last: err})
+	}
+	return err
+}
+
+func (w *poller) errorf(e *WaitError) error {
+	e.Resource, e.URL, e.Status, e.Attempts = w.resource, w.url, w.status, w.polls
+	e.Waited = w.c.clock().Sub(w.start)
+	return e
 }
 
 // firstPoll is the wait before WaitOrder's first poll: the estimate of
@@ -257,16 +347,20 @@ func (c *Client) FinalizeOrder(ctx context.Context, acct Account, order Order, c
 	if resp == nil {
 		return reread, nil
 	}
-	url := resp.location()
-	if url == "" {
-		url = order.URL
+	url := order.URL
+	if loc := resp.location(); url == "" {
+		url = loc
+	} else if loc != "" && loc != url {
+		return Order{}, &MismatchError{Resource: "order", URL: order.FinalizeURL, Field: "Location", Want: order.URL, Got: loc}
 	}
 	o, err := parseOrder(resp.body, url)
 	if err != nil {
 		return Order{}, err
 	}
-	o.RetryAfter = headerRetryAfter(resp.header, c.clock())
-	return o, nil
+	if err := c.checkOrder(o, order.Identifiers); err != nil {
+		return Order{}, err
+	}
+	return c.noteOrder(o, resp), nil
 }
 
 // OrderError is returned by WaitOrder when an order becomes invalid. It

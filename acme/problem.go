@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -44,10 +45,26 @@ func (p *Problem) Error() string {
 	} else if p.Title != "" {
 		s += ": " + p.Title
 	}
+	if p.isRateLimit() {
+		s += " (" + rateLimitText(p.RetryAfter) + ")"
+	}
 	for _, sp := range p.Subproblems {
 		s += "; " + sp.Error()
 	}
 	return s
+}
+
+func (p *Problem) isRateLimit() bool {
+	return p.Type == ProblemRateLimited || p.Status == http.StatusTooManyRequests
+}
+
+// rateLimitText says when to retry after a rate limit, or that the CA
+// did not say.
+func rateLimitText(t time.Time) string {
+	if t.IsZero() {
+		return "the CA gave no time to retry after"
+	}
+	return "retry after " + t.UTC().Format(time.RFC3339)
 }
 
 // ACME error types, RFC 8555 §6.7, plus alreadyReplaced (RFC 9773 §5) and
@@ -128,9 +145,40 @@ func isType(t ProblemType) func(*Problem) bool {
 // IsRateLimited reports whether err carries a rateLimited problem or a 429
 // response. RetryAfter(err) then says when to try again.
 func IsRateLimited(err error) bool {
-	return hasProblem(err, func(p *Problem) bool {
-		return p.Type == ProblemRateLimited || p.Status == 429
-	})
+	return hasProblem(err, (*Problem).isRateLimit)
+}
+
+// RateLimitRetryAfter reports whether err carries a rate limit (a
+// rateLimited problem or a 429) and, if so, the time the CA said to retry
+// after: the Retry-After of the rate-limited response, else of any
+// response in err, zero when the CA gave none. RateLimitMessage words the
+// same for users.
+func RateLimitRetryAfter(err error) (retryAfter time.Time, limited bool) {
+	for _, p := range problems(err) {
+		if p.isRateLimit() {
+			limited = true
+			if !p.RetryAfter.IsZero() {
+				return p.RetryAfter, true
+			}
+		}
+	}
+	if limited {
+		retryAfter, _ = RetryAfter(err)
+	}
+	return retryAfter, limited
+}
+
+// RateLimitMessage returns, for an err that carries a rate limit, either
+// "retry after <RFC 3339 time>" or "the CA gave no time to retry after";
+// "" for any other err. A rate-limited *Problem's Error already ends with
+// it; RateLimitMessage is for callers that print something else (the
+// CLI's exit status 4 promises the time or that there was none).
+func RateLimitMessage(err error) string {
+	t, ok := RateLimitRetryAfter(err)
+	if !ok {
+		return ""
+	}
+	return rateLimitText(t)
 }
 
 // IsBadNonce reports whether err carries a badNonce problem. The Client
@@ -157,16 +205,19 @@ func IsRejectedIdentifier(err error) bool {
 }
 
 // IsRetryable reports whether err is worth retrying later with the same
-// request: a serverInternal or rateLimited problem, any 5xx or 429, or a
-// transport error in which no response arrived (other than a failure to
-// verify the CA's certificate). Context errors are not retryable.
+// request: a serverInternal or rateLimited problem, a 5xx other than 501
+// Not Implemented, a 408 or 429, or a transport error in which no
+// response arrived (other than a failure to verify the CA's certificate).
+// Context errors, redirects, 501s and refusals are not retryable.
 func IsRetryable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errors.ErrUnsupported) {
 		return false
 	}
-	if hasProblem(err, func(p *Problem) bool {
-		return p.Type == ProblemServerInternal || p.Type == ProblemRateLimited || p.Status >= 500 || p.Status == 429
-	}) {
+	var re *RedirectError
+	if errors.As(err, &re) {
+		return false
+	}
+	if hasProblem(err, transientProblem) {
 		return true
 	}
 	var te *transportError

@@ -5,22 +5,27 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// defaultRetrySchedule is how long to wait before each retry of a request
-// that failed with a transport error, a 5xx or a 429. Its length bounds the
-// number of retries. A server's Retry-After, when later, wins.
-var defaultRetrySchedule = [...]time.Duration{
-	250 * time.Millisecond,
-	500 * time.Millisecond,
-	1 * time.Second,
-	2 * time.Second,
-	4 * time.Second,
-}
+// Retry backoff: transient failures are retried after retryBase, then
+// twice as long each time up to retryCap, each wait drawn at random
+// between half and all of that (so that many clients do not retry in
+// step), and never sooner than the server's Retry-After. There is no
+// count: the caller's context deadline ends the retries (see retry).
+const (
+	retryBase = 250 * time.Millisecond
+	retryCap  = 10 * time.Second
+)
+
+// defaultRetryBudget bounds the retries of one call whose context has no
+// deadline: a call never retries for longer than this after its first
+// attempt.
+const defaultRetryBudget = 5 * time.Minute
 
 // defaultPollSchedule is how long WaitOrder and WaitAuthorization wait
 // between polls when the server gave no Retry-After: short at first, since
@@ -37,24 +42,12 @@ var defaultPollSchedule = [...]time.Duration{
 }
 
 // maxBadNonceRetries bounds the immediate re-sends after badNonce errors
-// (RFC 8555 §6.5: the client should retry with the error's nonce). Each
-// costs one round trip and no sleep; 30 in a row happen by chance with
-// probability 2^-30 even at a CA rejecting half of all nonces.
-const maxBadNonceRetries = 30
-
-// maxRetryWait is the longest a single call sleeps for a Retry-After. A CA
-// that asks for more (rate limits often say hours) gets its *Problem
-// returned at once, RetryAfter set, for the caller to schedule.
-const maxRetryWait = time.Minute
-
-// retryDelay returns the backoff before retry number n (0-based) and
-// whether retry n is allowed at all.
-func retryDelay(schedule []time.Duration, n int) (time.Duration, bool) {
-	if n < 0 || n >= len(schedule) {
-		return 0, false
-	}
-	return schedule[n], true
-}
+// (RFC 8555 §6.5: the client should retry with the error's nonce): at most
+// 20 re-sends, 21 attempts in all. Each costs one round trip and no sleep;
+// 20 in a row happen by chance with probability 2^-20 (about one in a
+// million) even at a CA rejecting half of all nonces, as Pebble can be
+// told to. The package doc states the same bound.
+const maxBadNonceRetries = 20
 
 // pollDelay returns the wait before poll number n (0-based); past the end
 // of the schedule the last entry repeats.
@@ -71,11 +64,19 @@ func pollDelay(schedule []time.Duration, n int) time.Duration {
 	return schedule[n]
 }
 
-func (c *Client) retries() []time.Duration {
-	if c.retrySchedule != nil {
-		return c.retrySchedule
+// backoff returns the wait before retry n (0-based) when the server gave
+// no later Retry-After: the test schedule if set (its last entry
+// repeating), else retryBase doubled n times, capped at retryCap, drawn
+// between half and all of it.
+func (c *Client) backoff(n int) time.Duration {
+	if len(c.retrySchedule) > 0 {
+		return c.retrySchedule[min(n, len(c.retrySchedule)-1)]
 	}
-	return defaultRetrySchedule[:]
+	d := retryCap
+	if n < 16 {
+		d = min(retryBase<<n, retryCap)
+	}
+	return d/2 + rand.N(d/2+1)
 }
 
 func (c *Client) polls() []time.Duration {
@@ -85,45 +86,120 @@ func (c *Client) polls() []time.Duration {
 	return defaultPollSchedule[:]
 }
 
-// waitFor returns how long to wait before retry n after err: the schedule's
-// delay, or the time to the server's Retry-After if that is later.
-func waitFor(schedule []time.Duration, n int, err error, now time.Time) (time.Duration, bool) {
-	d, ok := retryDelay(schedule, n)
-	if !ok {
-		return 0, false
-	}
-	if ra, ok := RetryAfter(err); ok {
-		if w := ra.Sub(now); w > d {
-			d = w
-		}
-	}
-	return d, true
+// op names one request for errors: the endpoint (as in RequestInfo),
+// the method and the URL; account is the kid it is signed with ("" for
+// unsigned or jwk-signed requests), for the Retry-After gate.
+type op struct {
+	endpoint, method, url string
+	account               string
 }
 
-// retry runs attempt until it succeeds, fails in a way not worth retrying
-// (see shouldRetry), or the retry schedule is exhausted. It never waits
-// past ctx, never sooner than a Retry-After, and gives up at once when the
-// server asks for more than maxRetryWait or more than ctx has left.
-func (c *Client) retry(ctx context.Context, attempt func() error) error {
+// gateKeys are the keys under which a Retry-After given to o is kept for
+// other calls: a 5xx's applies to the URL whoever asks (the service is
+// unavailable), a 429's to the URL for the same account only (RFC 6585:
+// the user sent too many requests).
+func (o op) gateKey(p *Problem) string {
+	if p.isRateLimit() {
+		return o.url + "\x00" + o.account
+	}
+	return o.url
+}
+
+// retry runs attempt until it succeeds or fails in a way that is not
+// transient (see transient). Transient failures are retried with backoff
+// (see backoff), never sooner than the server's Retry-After, for as long
+// as the caller's context allows: the deadline bounds the retries, not a
+// count (a context without a deadline gets defaultRetryBudget). When the
+// next attempt could only come after the deadline (a Retry-After beyond
+// it, or a backoff longer than what is left), retry fails at once with a
+// *WaitError that quotes the wait and wraps the last error; when the
+// context ends, with a *WaitError that wraps both the context's error and
+// the last error.
+func (c *Client) retry(ctx context.Context, o op, attempt func() error) error {
+	start := c.clock()
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = start.Add(defaultRetryBudget)
+	}
 	var said retryLog
 	for n := 0; ; n++ {
+		// A Retry-After the CA gave another call for this URL holds
+		// for this one too.
+		if until, last := c.memo.gate(o.url, o.url+"\x00"+o.account); until.After(c.clock()) {
+			now := c.clock()
+			if until.After(deadline) {
+				return &WaitError{Resource: o.endpoint, Method: o.method, URL: o.url, Status: lastStatus(last),
+					Attempts: n, Waited: now.Sub(start), Deadline: deadline, RetryAfter: until, Last: last}
+			}
+			if serr := sleep(ctx, until.Sub(now)); serr != nil {
+				return &WaitError{Resource: o.endpoint, Method: o.method, URL: o.url, Status: lastStatus(last),
+					Attempts: n, Waited: c.clock().Sub(start), Err: serr, Last: last}
+			}
+		}
 		err := attempt()
-		if err == nil || !shouldRetry(ctx, err) {
-			return err
+		if err == nil {
+			return nil
 		}
 		now := c.clock()
-		wait, ok := waitFor(c.retries(), n, err, now)
-		if !ok || wait > maxRetryWait {
+		if cerr := ctx.Err(); cerr != nil {
+			if n == 0 {
+				return err // the only attempt: its error names the request
+			}
+			return &WaitError{Resource: o.endpoint, Method: o.method, URL: o.url, Status: lastStatus(err),
+				Attempts: n + 1, Waited: now.Sub(start), Err: cerr, Last: err}
+		}
+		if !transient(err) {
 			return err
 		}
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-			return err
+		wait := c.backoff(n)
+		ra, hasRA := directRetryAfter(err)
+		if hasRA {
+			wait = max(wait, ra.Sub(now))
+			var p *Problem
+			errors.As(err, &p)
+			c.memo.setGate(o.gateKey(p), ra, err)
+		}
+		if now.Add(wait).After(deadline) {
+			we := &WaitError{Resource: o.endpoint, Method: o.method, URL: o.url, Status: lastStatus(err),
+				Attempts: n + 1, Waited: now.Sub(start), Deadline: deadline, Last: err}
+			if hasRA && ra.After(deadline) {
+				we.RetryAfter = ra
+			} else {
+				we.Backoff = wait
+			}
+			return we
 		}
 		c.logRetry(ctx, &said, n, now, wait, err)
 		if serr := sleep(ctx, wait); serr != nil {
-			return err
+			return &WaitError{Resource: o.endpoint, Method: o.method, URL: o.url, Status: lastStatus(err),
+				Attempts: n + 1, Waited: c.clock().Sub(start), Err: serr, Last: err}
 		}
 	}
+}
+
+// directRetryAfter is the Retry-After of err's own response: the *Problem
+// it is or wraps at its top, not one found deeper (an OrderError's
+// challenge errors carry no header).
+func directRetryAfter(err error) (time.Time, bool) {
+	var p *Problem
+	if errors.As(err, &p) && !p.RetryAfter.IsZero() {
+		return p.RetryAfter, true
+	}
+	return time.Time{}, false
+}
+
+// lastStatus describes what the last attempt got, for a *WaitError: the
+// HTTP status code, or "no response".
+func lastStatus(err error) string {
+	var p *Problem
+	if errors.As(err, &p) && p.Status != 0 {
+		return strconv.Itoa(p.Status) + " " + http.StatusText(p.Status)
+	}
+	var te *transportError
+	if errors.As(err, &te) {
+		return "no response"
+	}
+	return ""
 }
 
 // sleep waits for d or until ctx is done.
@@ -141,11 +217,20 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// shouldRetry reports whether err, from one attempt, is worth another:
-// transport errors (unless ctx is done or the CA's certificate failed
-// verification), 5xx and 429 responses.
-func shouldRetry(ctx context.Context, err error) bool {
-	if ctx.Err() != nil {
+// transient reports whether err, from one attempt, is worth another with
+// the same request: a transport error (connection refused or reset, EOF,
+// a timeout, an HTTP/2 stream error; not a failure to verify the CA's
+// certificate, nor a redirect refused), a 5xx other than 501 Not
+// Implemented, a 408 or a 429. Any other error response is the CA's
+// refusal and is not retried; nor are errors of this package's own
+// (malformed or mismatched objects, *WaitError).
+func transient(err error) bool {
+	var we *WaitError
+	if errors.As(err, &we) {
+		return false
+	}
+	var re *RedirectError
+	if errors.As(err, &re) {
 		return false
 	}
 	var te *transportError
@@ -154,9 +239,22 @@ func shouldRetry(ctx context.Context, err error) bool {
 	}
 	var p *Problem
 	if errors.As(err, &p) {
-		return p.Status >= 500 || p.Status == http.StatusTooManyRequests || p.Type == ProblemRateLimited || p.Type == ProblemServerInternal
+		return transientProblem(p)
 	}
 	return false
+}
+
+// transientProblem reports whether an error response is worth retrying.
+func transientProblem(p *Problem) bool {
+	switch {
+	case p.Status == http.StatusNotImplemented:
+		return false
+	case p.Status >= 500, p.Status == http.StatusTooManyRequests, p.Status == http.StatusRequestTimeout:
+		return true
+	case p.Status >= 400:
+		return p.Type == ProblemRateLimited
+	}
+	return p.Type == ProblemServerInternal || p.Type == ProblemRateLimited
 }
 
 func isCertificateError(err error) bool {

@@ -27,7 +27,8 @@ import (
 // what a strict CA checks (JWS signature, nonce freshness, url header,
 // content type, kid vs jwk) and has knobs to inject faults.
 type stub struct {
-	srv *httptest.Server
+	srv  *httptest.Server // nil for an in-memory stub (newMemStub)
+	base string           // the URL of the server, without a final slash
 
 	mu       sync.Mutex
 	nonces   map[string]bool
@@ -53,6 +54,9 @@ type stub struct {
 	processingPolls  int    // polls an order stays processing after finalize
 	finalizeLocation bool   // send Location on finalize (Pebble does not)
 	ariRetryAfter    string
+	// Retry-After headers on: a finalize answer, an order poll that
+	// finds it processing, a challenge accept.
+	finalizeRetryAfter, processingRetryAfter, acceptRetryAfter string
 
 	// Recorded for assertions.
 	lastEAB       []byte
@@ -74,6 +78,11 @@ type fault struct {
 	// hijackAfter acts, then closes the connection (or, with status set,
 	// answers with that error instead).
 	hijack, hijackAfter bool
+	// abort panics with http.ErrAbortHandler before acting: over HTTP/2
+	// the stream is reset (RST_STREAM), over HTTP/1 the connection closed.
+	abort bool
+	// location is sent as the Location header.
+	location string
 }
 
 type stubAccount struct {
@@ -125,12 +134,59 @@ func newStub() *stub {
 	}
 	s.chainPEM, s.altPEM = makeChains()
 	s.srv = httptest.NewServer(http.HandlerFunc(s.handle))
+	s.base = s.srv.URL
 	return s
 }
 
-func (s *stub) Close() { s.srv.Close() }
+// newMemStub returns a stub with no server: memClient's requests call its
+// handler in the requesting goroutine, so that it runs inside a
+// testing/synctest bubble (a loopback connection would keep the bubble
+// from ever being idle, and its fake clock from moving). Faults that
+// hijack the connection do not work in it.
+func newMemStub() *stub {
+	s := &stub{
+		nonces:   map[string]bool{},
+		counts:   map[string]int{},
+		times:    map[string][]time.Time{},
+		faults:   map[string][]fault{},
+		accounts: map[string]*stubAccount{},
+		orders:   map[string]*stubOrder{},
+		authzs:   map[string]*stubAuthz{},
+		chals:    map[string]*stubChal{},
+		revoked:  map[string]bool{},
+		base:     "https://ca.test",
+	}
+	s.chainPEM, s.altPEM = makeChains()
+	return s
+}
 
-func (s *stub) url(p string) string { return s.srv.URL + p }
+// memClient is a Client for the stub with a transport that calls s's
+// handler, and the real retry and poll schedules (in a synctest bubble
+// they cost no time).
+func (s *stub) memClient() *Client {
+	c := &Client{DirectoryURL: s.url("/dir")}
+	c.HTTPClient = &http.Client{Transport: handlerTransport{http.HandlerFunc(s.handle)}}
+	return c
+}
+
+// handlerTransport answers each request by calling a handler directly.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, r)
+	resp := rec.Result()
+	resp.Request = r
+	return resp, nil
+}
+
+func (s *stub) Close() {
+	if s.srv != nil {
+		s.srv.Close()
+	}
+}
+
+func (s *stub) url(p string) string { return s.base + p }
 
 // client returns a Client for the stub with fast retry and poll schedules.
 func (s *stub) client() *Client {
@@ -223,6 +279,14 @@ func (s *stub) handle(w http.ResponseWriter, r *http.Request) {
 	if f != nil && f.hijack {
 		hijack(w)
 		return
+	}
+	if f != nil && f.abort {
+		s.mu.Unlock()
+		defer s.mu.Lock()
+		panic(http.ErrAbortHandler)
+	}
+	if f != nil && f.location != "" {
+		w.Header().Set("Location", f.location)
 	}
 	if f != nil && !f.hijackAfter {
 		w.Header().Set("Replay-Nonce", s.newNonce())
@@ -630,6 +694,9 @@ func (s *stub) order(w http.ResponseWriter, v verified, id string) {
 	}
 	if s.orderStatus(o) == StatusProcessing {
 		o.procLeft--
+		if s.processingRetryAfter != "" {
+			w.Header().Set("Retry-After", s.processingRetryAfter)
+		}
 	}
 	s.writeJSON(w, 200, s.orderJSON(o))
 }
@@ -719,6 +786,9 @@ func (s *stub) challenge(w http.ResponseWriter, v verified, id string) {
 	az := s.authzs[ch.authz]
 	az.accepted = true
 	az.pollsLeft = s.pendingPolls
+	if s.acceptRetryAfter != "" {
+		w.Header().Set("Retry-After", s.acceptRetryAfter)
+	}
 	s.writeJSON(w, 200, s.chalJSON(ch))
 }
 
@@ -744,6 +814,9 @@ func (s *stub) finalize(w http.ResponseWriter, v verified, id string) {
 	o.procLeft = s.processingPolls
 	if s.finalizeLocation {
 		w.Header().Set("Location", s.url("/order/"+o.id))
+	}
+	if s.finalizeRetryAfter != "" {
+		w.Header().Set("Retry-After", s.finalizeRetryAfter)
 	}
 	s.writeJSON(w, 200, s.orderJSON(o))
 }
