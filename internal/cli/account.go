@@ -79,6 +79,10 @@ func setupAccount(fs *flagSet) func(ctx context.Context, pos []string) error {
 		if !slices.Contains([]string{"register", "list", "show", "update", "deactivate", "rollover"}, sub) {
 			return usagef("unknown account command %q: want register, list, show, update, deactivate or rollover", sub)
 		}
+		if sub == "update" && !set["contact"] && !set["add-contact"] && !set["remove-contact"] && !set["email"] {
+			// Before the store is opened (or made) and anything is sent.
+			return errNothingToUpdate
+		}
 		ctx, cancel := context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 		var (
@@ -101,7 +105,7 @@ func setupAccount(fs *flagSet) func(ctx context.Context, pos []string) error {
 		emailContact := set["email"] && (set["account"] || c.layout == "shared")
 		if sub == "update" && !set["contact"] && !set["add-contact"] && !set["remove-contact"] && !emailContact {
 			// Checked before anything is sent: nothing is ever erased.
-			return usagef("account update: give what to change: -contact URL (replaces the contacts), -add-contact URL or -remove-contact URL; nothing was changed")
+			return errNothingToUpdate
 		}
 		eng, opts, err := c.accountEngine(certs)
 		if err != nil {
@@ -203,6 +207,8 @@ func setupAccount(fs *flagSet) func(ctx context.Context, pos []string) error {
 		return nil
 	}
 }
+
+var errNothingToUpdate = usagef("account update: give what to change: -contact URL (replaces the contacts), -add-contact URL or -remove-contact URL; nothing was changed")
 
 // printAccount writes an account as lines of "key: value".
 func printAccount(w io.Writer, a accountJSON) {

@@ -3,6 +3,9 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -156,5 +159,21 @@ func TestAccountDeactivateAsks(t *testing.T) {
 				t.Errorf("answer y: exit %d, %q %q", code, out.String(), errb.String())
 			}
 		}
+	}
+}
+
+// account update without flags is refused before the store is opened:
+// nothing is made, nothing sent.
+func TestAccountUpdateNothingCreatesNothing(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir() + "/store"
+	for _, args := range [][]string{{"account", "update", "-store", dir}, {"account", "update", "-store", dir, "-account", "ops"}} {
+		r := runCLI(t.Context(), append(args, "-ca", "https://127.0.0.1:1/dir")...)
+		if r.code != ExitUsage || !strings.Contains(r.stderr, "nothing was changed") {
+			t.Errorf("%v", r)
+		}
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("account update without flags made the store: %v", err)
 	}
 }
