@@ -42,19 +42,36 @@ func emptyEntry() listEntry { return listEntry{Names: []string{}, CertNames: []s
 // resultOf is r as JSON: the store's entry for the certificate (as list
 // shows it) if it has one, else what r says.
 func resultOf(ctx context.Context, eng *engine.Engine, r engine.Result, defaultCA string) certResult {
-	out := certResult{listEntry: emptyEntry(), Outcome: string(r.Outcome)}
-	found := false
+	var entries []engine.Entry
 	if eng != nil && r.Name != "" {
 		ca := r.CA
 		if ca == "" {
 			ca = defaultCA
 		}
-		entries, _ := eng.List(ctx, engine.ListOptions{CA: ca, Names: []string{r.Name}, DefaultCA: defaultCA})
-		for _, e := range entries {
-			if e.Name == r.Name {
-				out.listEntry, found = toListEntry(e), true
-				break
-			}
+		entries, _ = eng.List(ctx, engine.ListOptions{CA: ca, Names: []string{r.Name}, DefaultCA: defaultCA})
+	}
+	return resultFrom(r, entries)
+}
+
+// resultsOf is resultOf for every result, reading the store once.
+func resultsOf(ctx context.Context, eng *engine.Engine, rs []engine.Result, defaultCA string) []certResult {
+	entries, _ := eng.List(ctx, engine.ListOptions{DefaultCA: defaultCA})
+	out := make([]certResult, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, resultFrom(r, entries))
+	}
+	return out
+}
+
+// resultFrom is r as JSON, with the entry of entries for its certificate
+// if there is one.
+func resultFrom(r engine.Result, entries []engine.Entry) certResult {
+	out := certResult{listEntry: emptyEntry(), Outcome: string(r.Outcome)}
+	found := false
+	for _, e := range entries {
+		if e.Name == r.Name && (r.CA == "" || e.CA == r.CA) {
+			out.listEntry, found = toListEntry(e), true
+			break
 		}
 	}
 	if !found {

@@ -152,11 +152,7 @@ func setupRenew(fs *flagSet) func(ctx context.Context, pos []string) error {
 			}
 		}
 		if *asJSON {
-			out := make([]certResult, 0, len(results))
-			for _, r := range results {
-				out = append(out, resultOf(ctx, eng, r, opts.DefaultCA))
-			}
-			if err := writeJSON(env.Stdout, out); err != nil {
+			if err := writeJSON(env.Stdout, resultsOf(ctx, eng, results, opts.DefaultCA)); err != nil {
 				return err
 			}
 		}
