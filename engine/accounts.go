@@ -157,6 +157,15 @@ func (e *Engine) loadOrRegister(ctx context.Context, cl *acme.Client, opts Accou
 	case err != nil:
 		return acme.Account{}, err
 	}
+	if e.isDeactivated(ctx, ca, id, rec.URL) {
+		// Deactivated (DeactivateAccount): never used again; a new
+		// account, with a new key, takes its place.
+		log.InfoContext(ctx, "the stored account was deactivated; registering a new one", "old", rec.URL)
+		if opts.Contact == nil {
+			opts.Contact = rec.Contact
+		}
+		return e.register(ctx, cl, opts)
+	}
 	key, err := keys.ParsePEM(rec.KeyPEM)
 	if err != nil {
 		return acme.Account{}, fmt.Errorf("engine: the stored key of account %q at %s: %w", id, ca, err)

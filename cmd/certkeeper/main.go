@@ -18,7 +18,16 @@ func main() {
 		Stdout: os.Stdout,
 		Stderr: os.Stderr,
 		Getenv: os.Getenv,
+		Stdin:  os.Stdin,
+		// A character device: a terminal to ask on.
+		StdinTerminal: isTerminal(os.Stdin),
 	})
 	stop()
 	os.Exit(code)
+}
+
+// isTerminal reports whether f is a terminal (a character device).
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

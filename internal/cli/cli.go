@@ -30,6 +30,11 @@ const (
 // Env is what the command takes from its process.
 type Env struct {
 	Stdout, Stderr io.Writer
+	// Stdin is where a command reads an answer (account deactivate's
+	// confirmation); StdinTerminal says that it is a terminal, without
+	// which nothing is asked (-yes is needed instead).
+	Stdin         io.Reader
+	StdinTerminal bool
 	// Getenv reads the environment; only CERTKEEPER_* variables are used.
 	Getenv func(string) string
 	// Stores opens the daemon's store for a store.backend other than

@@ -117,24 +117,38 @@ func TestRevokeWithCertificateKey(t *testing.T) {
 func TestAccountCommands(t *testing.T) {
 	t.Parallel()
 	e := newCLIEnv(t, acmetest.PebbleOptions{})
-	var acct struct{ URL, Status string }
-	if err := json.Unmarshal([]byte(e.must("account", "register")), &acct); err != nil || acct.Status != "valid" {
+	var acct accountJSON
+	if err := json.Unmarshal([]byte(e.must("account", "register", "-json")), &acct); err != nil || acct.Status != "valid" || acct.ID != "admin@example.test" {
 		t.Fatalf("register: %+v %v", acct, err)
 	}
-	if out := e.must("account", "show"); !strings.Contains(out, acct.URL) {
+	// Text by default.
+	if out := e.must("account", "show"); !strings.Contains(out, "url:      "+acct.URL) || !strings.Contains(out, "status:   valid") {
 		t.Errorf("show: %s", out)
 	}
-	if out := e.must("account", "update", "-contact", "mailto:other@example.test"); !strings.Contains(out, "other@example.test") {
+	if out := e.must("account", "update", "-contact", "mailto:other@example.test"); !strings.Contains(out, "contact:  mailto:other@example.test\n") {
 		t.Errorf("update: %s", out)
 	}
 	e.must("account", "rollover", "-new-key-type", "rsa2048")
 	// The stored key is the new one: the account still works.
 	e.must("obtain", "-http-listen", e.httpFlag(), "after-rollover.example.test")
-	if out := e.must("account", "deactivate"); !strings.Contains(out, "deactivated") {
+	if code, out, errs := e.run("account", "deactivate"); code != ExitUsage || out != "" || !strings.Contains(errs, "-yes") {
+		t.Errorf("deactivate without -yes nor a terminal: want exit 2 naming -yes; got %d %q %q", code, out, errs)
+	}
+	if out := e.must("account", "deactivate", "-yes"); !strings.Contains(out, "deactivated") {
 		t.Errorf("deactivate: %s", out)
 	}
-	if code, _, errs := e.run("obtain", "-http-listen", e.httpFlag(), "x.example.test"); code != ExitRefused {
-		t.Errorf("obtain with a deactivated account: exit %d, %s", code, errs)
+	// The store says so, and the next obtain registers a new account.
+	var list []accountJSON
+	if err := json.Unmarshal([]byte(e.must("account", "list", "-json")), &list); err != nil || len(list) != 1 || list[0].Status != "deactivated" || list[0].URL != acct.URL {
+		t.Errorf("account list -json after deactivate: %+v %v", list, err)
+	}
+	if code, _, errs := e.run("account", "show"); code == ExitOK || !strings.Contains(errs, "deactivated") {
+		t.Errorf("show of a deactivated account: exit %d, %s", code, errs)
+	}
+	e.must("obtain", "-http-listen", e.httpFlag(), "x.example.test")
+	list = nil
+	if err := json.Unmarshal([]byte(e.must("account", "list", "-json")), &list); err != nil || len(list) != 1 || list[0].Status != "" || list[0].URL == acct.URL || list[0].URL == "" {
+		t.Errorf("account list -json after the next obtain: want a new account; got %+v %v", list, err)
 	}
 }
 

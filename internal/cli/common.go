@@ -25,6 +25,7 @@ type common struct {
 	storeDir       string
 	layout         string
 	email          string
+	accountName    string
 	agreeTOS       bool
 	eabKID         string
 	eabHMAC        string
@@ -63,7 +64,8 @@ func (c *common) register(fs *flagSet, env Env, use int) {
 	fs.String(&c.storeDir, "store", defaultStoreDir(env), "directory where certificates and accounts are kept", opt(useStore)...)
 	fs.String(&c.layout, "layout", "", "store layout: standard, or shared (<name>.pem with key and chain, client.key); default: the store's own (shared if it holds client.key)", opt(useStore)...)
 	fs.category = "Account"
-	fs.String(&c.email, "email", "", "contact email for the account; also names it in the store", opt(useAccount|useEmail)...)
+	fs.String(&c.email, "email", "", "contact email for the account; also names it in the store unless -account does", opt(useAccount|useEmail)...)
+	fs.String(&c.accountName, "account", "", "the account's name in the store (default: the -email, else \"default\")", opt(useAccount|useEmail)...)
 	fs.Bool(&c.agreeTOS, "agree-tos", false, "agree to the CA's terms of service when registering", opt(useAccount)...)
 	fs.String(&c.eabKID, "eab-kid", "", "external account binding key ID", opt(useAccount)...)
 	fs.String(&c.eabHMAC, "eab-hmac", "", "external account binding HMAC key, base64url (prefer the environment variable)", opt(useAccount)...)
@@ -158,13 +160,19 @@ func (c *common) open() (*acme.Client, *store.Certs, error) {
 	return cl, certs, nil
 }
 
-// accountID names the account record in the store: the email, or
-// "default" without one or in the shared layout, which holds one account.
+// accountID names the account record in the store: -account, else the
+// email, else "default"; always "default" in the shared layout, which
+// holds one account.
 func (c *common) accountID() string {
-	if c.email == "" || c.layout == "shared" {
+	switch {
+	case c.layout == "shared":
 		return "default"
+	case c.accountName != "":
+		return c.accountName
+	case c.email != "":
+		return c.email
 	}
-	return c.email
+	return "default"
 }
 
 // account loads the account for this CA and email from the store, or,

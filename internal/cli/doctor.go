@@ -42,10 +42,13 @@ type doctorName struct {
 }
 
 type doctorReport struct {
-	CA            string       `json:"ca"`
-	CAAIdentities []string     `json:"caaIdentities"`
-	Names         []doctorName `json:"names"`
-	OK            bool         `json:"ok"`
+	CA            string   `json:"ca"`
+	CAAIdentities []string `json:"caa_identities"`
+	// CAError says why the CA's directory could not be fetched; "" when
+	// it was. The report is then not OK.
+	CAError string       `json:"ca_error"`
+	Names   []doctorName `json:"names"`
+	OK      bool         `json:"ok"`
 }
 
 // doctor holds what every check needs.
@@ -115,6 +118,7 @@ func setupDoctor(fs *flagSet) func(ctx context.Context, pos []string) error {
 		rep.CA = cl.DirectoryURL
 		if dir, err := cl.Directory(ctx); err != nil {
 			d.caErr = err
+			rep.CAError, rep.OK = err.Error(), false
 		} else {
 			d.caaIDs = dir.Meta.CAAIdentities
 		}
@@ -136,6 +140,9 @@ func setupDoctor(fs *flagSet) func(ctx context.Context, pos []string) error {
 			}
 		} else {
 			printReport(env, rep)
+		}
+		if rep.CAError != "" {
+			return fmt.Errorf("the CA %s cannot be reached: %s", rep.CA, rep.CAError)
 		}
 		if !rep.OK {
 			return fmt.Errorf("problems found (the lines marked FAIL)")
@@ -170,7 +177,11 @@ func printReport(env Env, rep doctorReport) {
 	if len(rep.CAAIdentities) > 0 {
 		ids = strings.Join(rep.CAAIdentities, ", ")
 	}
-	printf(env.Stdout, "CA %s (CAA identities: %s)\n", rep.CA, ids)
+	if rep.CAError != "" {
+		printf(env.Stdout, "FAIL  CA %s cannot be reached: %s\n", rep.CA, rep.CAError)
+	} else {
+		printf(env.Stdout, "CA %s (CAA identities: %s)\n", rep.CA, ids)
+	}
 	for _, n := range rep.Names {
 		printf(env.Stdout, "\n%s\n", n.Name)
 		for _, c := range n.Checks {

@@ -122,6 +122,10 @@ func (c *common) openEngineReadOnly(ctx context.Context) (*engine.Engine, error)
 func printResult(w io.Writer, r engine.Result) {
 	day := func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") }
 	names := strings.Join(r.Identifiers, ", ")
+	if engine.IsStaging(r.CA) {
+		// Said where the certificate is named: the default CA is staging.
+		w = &stagingWriter{w: w}
+	}
 	switch r.Outcome {
 	case engine.Obtained:
 		printf(w, "obtained %s (%s), valid until %s\n", r.Name, names, day(r.NotAfter))
@@ -192,4 +196,18 @@ func isASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// stagingWriter adds engine.StagingNote to the end of the line written.
+type stagingWriter struct{ w io.Writer }
+
+func (s *stagingWriter) Write(p []byte) (int, error) {
+	line := strings.TrimSuffix(string(p), "\n")
+	if line == string(p) {
+		return s.w.Write(p)
+	}
+	if _, err := io.WriteString(s.w, line+" ("+engine.StagingNote+")\n"); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

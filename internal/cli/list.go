@@ -167,6 +167,7 @@ func printTable(env Env, entries []engine.Entry, whole bool, now time.Time) erro
 	for name, u := range acme.DirectoryAliases() {
 		aliases[u] = name
 	}
+	staging := false
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tCA\tSTATUS\tNOT AFTER\tDAYS LEFT\tNEXT RENEWAL\tLAST ERROR")
 	for _, e := range entries {
@@ -200,9 +201,19 @@ func printTable(env Env, entries []engine.Entry, whole bool, now time.Time) erro
 				lastErr = fmt.Sprintf("(%d failures) %s", e.Failures, lastErr)
 			}
 		}
+		if engine.IsStaging(e.CA) {
+			ca += "*"
+			staging = true
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Name, ca, e.Status, notAfter, daysLeft, next, lastErr)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if staging {
+		fmt.Fprintf(env.Stdout, "* (%s): a staging CA's certificates are for tests; -ca letsencrypt obtains trusted ones\n", engine.StagingNote)
+	}
+	return nil
 }
 
 // toListEntry is e in the JSON format of list.

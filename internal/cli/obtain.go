@@ -48,6 +48,7 @@ func setupObtain(fs *flagSet) func(ctx context.Context, pos []string) error {
 		force          bool
 		expand         bool
 		replace        bool
+		asJSON         bool
 		names          listFlag
 		deployHooks    listFlag
 	)
@@ -64,12 +65,14 @@ func setupObtain(fs *flagSet) func(ctx context.Context, pos []string) error {
 	fs.Bool(&expand, "expand", false, "allow adding names to the stored certificate of this name")
 	fs.Bool(&replace, "replace", false, "allow any change of the names of the stored certificate of this name")
 	fs.List(&deployHooks, "deploy-hook", "program to run (no arguments, CERTKEEPER_* environment) whenever this certificate is obtained or renewed; repeatable; recorded for renewals")
+	fs.category = ""
+	fs.Bool(&asJSON, "json", false, "print the result as JSON (the object list -json prints, with outcome and error)")
 	c.register(fs, env, useCA|useStore|useAccount|useTimeout)
 	sf.register(fs)
 	return func(ctx context.Context, pos []string) error {
 		return runObtain(ctx, env, fs, &c, &sf, obtainFlags{
 			keyType: &keyType, reuseKey: &reuseKey, keyFile: &keyFile, csrFile: &csrFile, profile: &profile,
-			preferredChain: &preferredChain, certName: &certName, force: &force, expand: &expand, replace: &replace,
+			preferredChain: &preferredChain, certName: &certName, force: &force, expand: &expand, replace: &replace, asJSON: &asJSON,
 			names: names, deployHooks: deployHooks,
 		}, pos)
 	}
@@ -78,7 +81,7 @@ func setupObtain(fs *flagSet) func(ctx context.Context, pos []string) error {
 // obtainFlags are obtain's own flags.
 type obtainFlags struct {
 	keyType, keyFile, csrFile, profile, preferredChain, certName *string
-	reuseKey, force, expand, replace                             *bool
+	reuseKey, force, expand, replace, asJSON                     *bool
 	names, deployHooks                                           listFlag
 }
 
@@ -200,6 +203,16 @@ func runObtain(ctx context.Context, env Env, fs *flagSet, c *common, sf *solverF
 	}
 	defer eng.Close()
 	res, err := eng.Obtain(ctx, req)
+	if err != nil && *f.asJSON {
+		name := req.Lineage.Name
+		if name == "" && len(req.Lineage.Identifiers) > 0 {
+			name = req.Lineage.Identifiers[0]
+		}
+		fr := engine.Result{Name: name, CA: ca, Identifiers: req.Lineage.Identifiers, Outcome: engine.Failed, Err: err}
+		if werr := writeJSON(env.Stdout, resultOf(ctx, eng, fr, ca)); werr != nil {
+			return werr
+		}
+	}
 	if err != nil {
 		if rescued(err) != "" {
 			return rescueMessage(err, "move them into place by hand, or fix the store and run obtain -force")
@@ -210,7 +223,11 @@ func runObtain(ctx context.Context, env Env, fs *flagSet, c *common, sf *solverF
 		}
 		return namesMessage(err)
 	}
-	if !c.quiet {
+	if *f.asJSON {
+		if err := writeJSON(env.Stdout, resultOf(ctx, eng, res, ca)); err != nil {
+			return err
+		}
+	} else if !c.quiet {
 		printResult(env.Stdout, res)
 	}
 	if res.HookErr != nil {

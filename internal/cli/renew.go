@@ -43,6 +43,8 @@ func setupRenew(fs *flagSet) func(ctx context.Context, pos []string) error {
 	keyType := fs.StringP("key-type", "ec256", "key type for new keys")
 	updateLineage := fs.BoolP("update-lineage", false, "record the settings given here in each certificate's lineage, for later renewals")
 	fs.List(&deployHooks, "deploy-hook", "program to run after a certificate is renewed, instead of its recorded hooks; repeatable")
+	fs.category = ""
+	asJSON := fs.BoolP("json", false, "print the results as JSON: an array of the objects list -json prints, with outcome and error")
 	c.register(fs, env, useCA|useStore|useAccount|useTimeout)
 	sf.register(fs)
 	return func(ctx context.Context, pos []string) error {
@@ -149,8 +151,13 @@ func setupRenew(fs *flagSet) func(ctx context.Context, pos []string) error {
 				fmt.Fprintf(env.Stderr, "certkeeper renew: %v\n", err)
 			}
 		}
+		if *asJSON {
+			if err := writeJSON(env.Stdout, resultsOf(ctx, eng, results, opts.DefaultCA)); err != nil {
+				return err
+			}
+		}
 		if len(results) == 0 && loadErr == nil {
-			if !c.quiet {
+			if !c.quiet && !*asJSON {
 				printf(env.Stdout, "no certificates in %s\n", c.storeDir)
 			}
 			return nil
@@ -169,7 +176,7 @@ func setupRenew(fs *flagSet) func(ctx context.Context, pos []string) error {
 			if r.Outcome == engine.Renewed || r.Outcome == engine.Obtained {
 				renewed++
 			}
-			if !c.quiet {
+			if !c.quiet && !*asJSON {
 				printResult(env.Stdout, r)
 			}
 			if r.HookErr != nil {
@@ -177,7 +184,7 @@ func setupRenew(fs *flagSet) func(ctx context.Context, pos []string) error {
 				fmt.Fprintf(env.Stderr, "certkeeper renew: %s: the certificate is stored, but a deploy hook failed: %v\n", r.Name, r.HookErr)
 			}
 		}
-		if renewed == 0 && failed == 0 && !c.quiet {
+		if renewed == 0 && failed == 0 && !c.quiet && !*asJSON {
 			printf(env.Stdout, "nothing to renew: no certificate is due (%d in the store)\n", len(results))
 		}
 		if failed > 0 {

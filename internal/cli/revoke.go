@@ -56,6 +56,8 @@ func setupRevoke(fs *flagSet) func(ctx context.Context, pos []string) error {
 	reason := fs.StringP("reason", "unspecified", "reason: unspecified, key-compromise, affiliation-changed, superseded, cessation-of-operation")
 	withKey := fs.BoolP("with-cert-key", false, "sign the request with the certificate's own key instead of the account's (needs the key: stored, or -key)")
 	keyFile := fs.StringP("key", "", "PEM file of the certificate's private key, for -with-cert-key")
+	fs.category = ""
+	asJSON := fs.BoolP("json", false, "print the revoked certificate as JSON (the object list -json prints, with outcome \"revoked\")")
 	c.register(fs, env, useCA|useStore|useEmail|useTimeout)
 	return func(ctx context.Context, pos []string) error {
 		set := fs.setMap()
@@ -154,7 +156,7 @@ func setupRevoke(fs *flagSet) func(ctx context.Context, pos []string) error {
 			}
 		} else {
 			id := c.accountID()
-			if lin != nil && c.email == "" && lin.Account != "" {
+			if lin != nil && c.email == "" && c.accountName == "" && lin.Account != "" {
 				id = lin.Account // the account that obtained it
 			}
 			acct, err := c.loadAccount(ctx, cl, certs, id)
@@ -175,14 +177,24 @@ func setupRevoke(fs *flagSet) func(ctx context.Context, pos []string) error {
 		if lin != nil {
 			name = lin.Name
 		}
-		if !c.quiet {
+		if !c.quiet && !*asJSON {
 			printf(env.Stdout, "revoked certificate %s (%s; serial %x)\n", name, strings.Join(names, ", "), leaf.SerialNumber)
 		}
+		now := time.Now()
 		if lin != nil {
 			// So that list shows it; the certificate itself is kept.
-			if err := certs.MarkRevoked(ctx, lin.CA, lin.Name, leaf.SerialNumber.Text(16), time.Now(), int(rc)); err != nil {
+			if err := certs.MarkRevoked(ctx, lin.CA, lin.Name, leaf.SerialNumber.Text(16), now, int(rc)); err != nil {
 				return fmt.Errorf("the CA revoked %s, but the store could not record it: %w", lin.Name, err)
 			}
+		}
+		if *asJSON {
+			out := revokedResult(leaf, name, names, ca, now, int(rc))
+			if lin != nil {
+				if r := resultOf(ctx, eng, engine.Result{Name: lin.Name, CA: lin.CA}, ca); r.Serial == out.Serial {
+					out.listEntry = r.listEntry // the store's entry, now revoked
+				}
+			}
+			return writeJSON(env.Stdout, out)
 		}
 		return nil
 	}

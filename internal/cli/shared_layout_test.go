@@ -293,7 +293,7 @@ func testSharedTxacmeDirectoryRenew(t *testing.T, key crypto.Signer, pkcs8 bool)
 		}
 	}
 	// account show finds the same account by client.key.
-	show := runCLI(t.Context(), "account", "show", "-layout", "shared", "-store", e.store, "-ca", e.ca(), "-ca-root", e.root)
+	show := runCLI(t.Context(), "account", "show", "-json", "-layout", "shared", "-store", e.store, "-ca", e.ca(), "-ca-root", e.root)
 	var shown struct{ URL, Status string }
 	if err := json.Unmarshal([]byte(show.stdout), &shown); show.code != ExitOK || err != nil || shown.URL != acct.URL || shown.Status != "valid" {
 		t.Errorf("account show: want %s, valid; got %+v (%v)\n%v", acct.URL, shown, err, show)
@@ -516,7 +516,7 @@ func TestSharedSecondEmailUpdatesContact(t *testing.T) {
 			t.Errorf("after account %s -email %s the account %s has contact %v", tc.sub, tc.email, got.URL, got.Contact)
 		}
 	}
-	show := runCLI(t.Context(), "account", "show", "-store", e.store, "-ca", e.ca(), "-ca-root", e.root)
+	show := runCLI(t.Context(), "account", "show", "-json", "-store", e.store, "-ca", e.ca(), "-ca-root", e.root)
 	var shown struct {
 		URL     string
 		Contact []string

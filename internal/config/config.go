@@ -224,7 +224,7 @@ func Parse(data []byte) (*Config, error) {
 	var c Config
 	md, err := toml.Decode(string(data), &c)
 	if err != nil {
-		return nil, err
+		return nil, decodeError(data, err)
 	}
 	if err := undecoded(md); err != nil {
 		return nil, err
@@ -249,7 +249,7 @@ func LoadAll(path string) (*Config, error) {
 	var c Config
 	md, err := toml.Decode(string(data), &c)
 	if err != nil {
-		return nil, err
+		return nil, decodeError(data, err)
 	}
 	if err := undecoded(md); err != nil {
 		return nil, err
