@@ -241,7 +241,16 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 		done = EventRenewed
 	}
 	ev = m.eventLocked(e, done, now)
+	held := e.held
 	m.mu.Unlock()
+	// The CA's renewal window for the new certificate, if it offers one,
+	// so that the state (and list) says when it will really be renewed.
+	if held != nil && held.covers {
+		m.fetchRenewalInfo(ctx, e, held, now)
+		m.mu.Lock()
+		e.due = m.dueLocked(e, now)
+		m.mu.Unlock()
+	}
 	m.saveState(ctx, e)
 	m.cfg.Metrics.LastSuccess(c.Name, now)
 	m.emit(ctx, ev)

@@ -252,7 +252,13 @@ func (m *Manager) fetchRenewalInfo(ctx context.Context, e *entry, h *held, now t
 	changed := !w.Start.Equal(st.ARIWindowStart) || !w.End.Equal(st.ARIWindowEnd)
 	if changed {
 		st.ARIWindowStart, st.ARIWindowEnd = w.Start, w.End
-		st.ARIRenewAt = ariRenewAt(w.Start, w.End, now, m.cfg.Rand())
+		r := m.cfg.Rand()
+		if m.ownRand {
+			// Drawn from the certificate, as the lifetime rule's draw:
+			// every process picks the same moment in the same window.
+			r = RenewalDraw(h.leaf)
+		}
+		st.ARIRenewAt = ariRenewAt(w.Start, w.End, now, r)
 	}
 	// Never fetch again sooner than a minute, nor later than the next check.
 	st.ARIRetryAfter = earliest(latest(ri.RetryAfter, now.Add(time.Minute)), now.Add(m.cfg.CheckInterval))
