@@ -37,7 +37,11 @@
 // holds beyond the call that received it: a 5xx's for every request to
 // that URL, a 429's for the account's requests to it. They go on
 // until the context's deadline; a context without a deadline gets five
-// minutes from the first attempt. When the next attempt could only come
+// minutes from the first attempt. A CA that cannot be reached at all (a
+// refused connection, no route, a name that does not resolve) is given
+// up on after 15 seconds of that, with the dial error, rather than at the
+// deadline: it is down, and the caller (a daemon's backoff, a person) is
+// better told. When the next attempt could only come
 // after the deadline (a Retry-After beyond it, or a backoff longer than
 // what is left) the call fails at once with a *WaitError that quotes the
 // wait and wraps the last *Problem, RetryAfter set, for the caller to

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -26,6 +27,25 @@ const (
 // deadline: a call never retries for longer than this after its first
 // attempt.
 const defaultRetryBudget = 5 * time.Minute
+
+// unreachableBudget is how long a call keeps retrying a CA it cannot
+// reach at all (no answer: the connection is refused, there is no route,
+// the name does not resolve) before it returns that error: long enough
+// for a restart or a failover, short enough that a command says the CA
+// is down instead of waiting for its deadline.
+const unreachableBudget = 15 * time.Second
+
+// unreachable reports whether err says the CA could not be reached at
+// all: a failed dial or name lookup (not a reset or a timeout of a
+// connection that was made).
+func unreachable(err error) bool {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
 
 // defaultPollSchedule is how long WaitOrder and WaitAuthorization wait
 // between polls when the server gave no Retry-After: short at first, since
@@ -122,6 +142,7 @@ func (c *Client) retry(ctx context.Context, o op, attempt func() error) error {
 		deadline = start.Add(defaultRetryBudget)
 	}
 	var said retryLog
+	var unreachableSince time.Time
 	for n := 0; ; n++ {
 		// A Retry-After the CA gave another call for this URL holds
 		// for this one too.
@@ -150,6 +171,19 @@ func (c *Client) retry(ctx context.Context, o op, attempt func() error) error {
 		}
 		if !transient(err) {
 			return err
+		}
+		// A CA that cannot be reached at all (no route, connection
+		// refused, a name that does not resolve) is down, not blinking:
+		// say so after unreachableBudget rather than at the deadline,
+		// which for an order can be many minutes away.
+		if unreachable(err) {
+			if unreachableSince.IsZero() {
+				unreachableSince = now
+			} else if now.Sub(unreachableSince) >= unreachableBudget {
+				return err
+			}
+		} else {
+			unreachableSince = time.Time{}
 		}
 		wait := c.backoff(n)
 		ra, hasRA := directRetryAfter(err)

@@ -78,6 +78,11 @@ type accountSource struct {
 	ca, caRoot string
 	opts       AccountOptions
 
+	// loading lets one caller at a time load or register the account
+	// (a one-slot semaphore, so that a waiter honours its context); mu
+	// guards the fields below, and is never held while the CA is asked,
+	// so that settings can change (a reload) while a CA is slow.
+	loading chan struct{}
 	mu      sync.Mutex
 	acct    *acme.Account
 	invalid string // the URL the CA said it does not know
@@ -89,7 +94,7 @@ func (e *Engine) accountSource(ca, caRoot string, opts AccountOptions) *accountS
 	e.mu.Lock()
 	s := e.accounts[k]
 	if s == nil {
-		s = &accountSource{e: e, ca: ca, caRoot: caRoot, opts: opts}
+		s = &accountSource{e: e, ca: ca, caRoot: caRoot, opts: opts, loading: make(chan struct{}, 1)}
 		e.accounts[k] = s
 		e.mu.Unlock()
 		return s
@@ -111,20 +116,31 @@ func (e *Engine) accountSource(ca, caRoot string, opts AccountOptions) *accountS
 
 // Account implements issue.AccountSource.
 func (s *accountSource) Account(ctx context.Context) (acme.Account, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.acct != nil {
-		return *s.acct, nil
+	select {
+	case s.loading <- struct{}{}:
+	case <-ctx.Done():
+		return acme.Account{}, ctx.Err()
 	}
+	defer func() { <-s.loading }()
+	s.mu.Lock()
+	if s.acct != nil {
+		acct := *s.acct
+		s.mu.Unlock()
+		return acct, nil
+	}
+	opts, invalid := s.opts, s.invalid
+	s.mu.Unlock()
 	cl, err := s.e.Client(s.ca, s.caRoot)
 	if err != nil {
 		return acme.Account{}, err
 	}
-	acct, err := s.e.loadOrRegister(ctx, cl, s.opts, s.invalid)
+	acct, err := s.e.loadOrRegister(ctx, cl, opts, invalid)
 	if err != nil {
 		return acme.Account{}, err
 	}
+	s.mu.Lock()
 	s.acct = &acct
+	s.mu.Unlock()
 	return acct, nil
 }
 
