@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -401,8 +402,18 @@ func (d *daemon) startMetrics(ctx context.Context, cfg *config.Config) (*prommet
 	if err != nil {
 		return nil, fmt.Errorf("metrics.listen: %w", err)
 	}
+	var h http.Handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	auth := cfg.Metrics.Username != ""
+	if auth {
+		pw, err := os.ReadFile(cfg.Metrics.PasswordFile)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("metrics.password_file: %w", err)
+		}
+		h = prommetrics.RequireBasicAuth(h, cfg.Metrics.Username, strings.TrimSpace(string(pw)))
+	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", h)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -416,8 +427,11 @@ func (d *daemon) startMetrics(ctx context.Context, cfg *config.Config) (*prommet
 		_ = srv.Shutdown(sctx)
 	}()
 	d.log.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
-	if prommetrics.Exposed(ln.Addr()) {
+	switch {
+	case prommetrics.Exposed(ln.Addr()) && !auth:
 		d.log.Warn(prommetrics.ExposureWarning, "listen", ln.Addr().String())
+	case prommetrics.Exposed(ln.Addr()):
+		d.log.Warn("metrics served on a non-loopback address behind basic authentication, whose password travels in the clear: a network you trust, or a TLS proxy in front", "listen", ln.Addr().String())
 	}
 	return pm, nil
 }

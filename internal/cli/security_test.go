@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,6 +122,51 @@ func TestMetricsExposureWarning(t *testing.T) {
 		cancel()
 		if got := strings.Contains(buf.String(), "non-loopback"); got != warn {
 			t.Errorf("%s: warning %v, want %v:\n%s", addr, got, warn, buf.String())
+		}
+	}
+}
+
+// metrics.username and password_file put /metrics behind basic
+// authentication.
+func TestMetricsBasicAuth(t *testing.T) {
+	t.Parallel()
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	d := &daemon{log: slog.New(slog.NewTextHandler(&buf, nil))}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	cfg := &config.Config{}
+	cfg.Metrics.Listen, cfg.Metrics.Username, cfg.Metrics.PasswordFile = "127.0.0.1:0", "prom", pw
+	if _, err := d.startMetrics(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	var url string
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if i := strings.Index(line, "url=http://"); i >= 0 {
+			url = strings.Fields(line[i+len("url="):])[0]
+		}
+	}
+	if url == "" {
+		t.Fatalf("no metrics URL logged:\n%s", buf.String())
+	}
+	for _, tc := range []struct {
+		user, pass string
+		want       int
+	}{{"", "", http.StatusUnauthorized}, {"prom", "nope", http.StatusUnauthorized}, {"prom", "s3cret", http.StatusOK}} {
+		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+		if tc.user != "" {
+			req.SetBasicAuth(tc.user, tc.pass)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s/%s: %d, want %d", tc.user, tc.pass, resp.StatusCode, tc.want)
 		}
 	}
 }

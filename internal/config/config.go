@@ -156,6 +156,11 @@ type Renewal struct {
 type Metrics struct {
 	// Listen is the host:port serving /metrics; empty serves none.
 	Listen string `toml:"listen"`
+	// Username and PasswordFile, both or neither, put /metrics behind
+	// HTTP basic authentication; the file holds the password (its
+	// surrounding white space is ignored).
+	Username     string `toml:"username"`
+	PasswordFile string `toml:"password_file"`
 }
 
 // Solvers configures how challenges are answered: the [solvers] tables
@@ -330,6 +335,9 @@ func (c *Config) check() error {
 		if _, _, err := net.SplitHostPort(l); err != nil {
 			bad("metrics.listen", "%q is not host:port (%v)", l, err)
 		}
+	}
+	if (c.Metrics.Username == "") != (c.Metrics.PasswordFile == "") {
+		bad("metrics.password_file", "basic authentication needs both username and password_file")
 	}
 	checkSolvers("solvers", &c.Solvers, bad)
 	for i, h := range c.Hooks {
