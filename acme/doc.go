@@ -41,7 +41,9 @@
 // refused connection, no route, a name that does not resolve) is given
 // up on after 15 seconds of that, with the dial error, rather than at the
 // deadline: it is down, and the caller (a daemon's backoff, a person) is
-// better told. When the next attempt could only come
+// better told. A Retry-After more than a minute away is the caller's to
+// schedule, not the call's to sleep through: the call fails at once with
+// a *WaitError that carries it. When the next attempt could only come
 // after the deadline (a Retry-After beyond it, or a backoff longer than
 // what is left) the call fails at once with a *WaitError that quotes the
 // wait and wraps the last *Problem, RetryAfter set, for the caller to

@@ -62,6 +62,9 @@ func (e *WaitError) Error() string {
 		what += " " + e.URL
 	}
 	switch {
+	case !e.RetryAfter.IsZero() && !e.RetryAfter.After(e.Deadline):
+		fmt.Fprintf(&b, "acme: %s: the CA's Retry-After asks to wait until %s, longer than a call waits: not waiting; retry then",
+			what, e.RetryAfter.UTC().Format(time.RFC3339))
 	case !e.RetryAfter.IsZero():
 		fmt.Fprintf(&b, "acme: %s: the CA's Retry-After asks to wait until %s, %s past the deadline %s: not waiting",
 			what, e.RetryAfter.UTC().Format(time.RFC3339), roundDur(e.RetryAfter.Sub(e.Deadline)), e.Deadline.UTC().Format(time.RFC3339))

@@ -35,6 +35,10 @@ const defaultRetryBudget = 5 * time.Minute
 // is down instead of waiting for its deadline.
 const unreachableBudget = 15 * time.Second
 
+// maxInCallRetryAfter is the longest Retry-After a call waits out itself;
+// a longer one ends the call at once with a *WaitError carrying it.
+const maxInCallRetryAfter = time.Minute
+
 // unreachable reports whether err says the CA could not be reached at
 // all: a failed dial or name lookup (not a reset or a timeout of a
 // connection that was made).
@@ -192,6 +196,13 @@ func (c *Client) retry(ctx context.Context, o op, attempt func() error) error {
 			var p *Problem
 			errors.As(err, &p)
 			c.memo.setGate(o.gateKey(p), ra, err)
+		}
+		if hasRA && ra.Sub(now) > maxInCallRetryAfter {
+			// Minutes or hours: the caller's to schedule (a daemon
+			// keeps it across restarts and other instances, and holds
+			// no lock meanwhile), not a call's to sleep through.
+			return &WaitError{Resource: o.endpoint, Method: o.method, URL: o.url, Status: lastStatus(err),
+				Attempts: n + 1, Waited: now.Sub(start), Deadline: deadline, RetryAfter: ra, Last: err}
 		}
 		if now.Add(wait).After(deadline) {
 			we := &WaitError{Resource: o.endpoint, Method: o.method, URL: o.url, Status: lastStatus(err),

@@ -261,6 +261,9 @@ func (e *Engine) entry(l store.Lineage, res *store.Resource, st manager.Status, 
 	en.Revoked = res.Revoked
 
 	switch {
+	case en.Revoked != nil:
+		// Due at once: the engine replaces a revoked certificate.
+		en.NextRenewal, en.NextRenewalExact = now, true
 	case hasState && st.Serial == en.Serial && !st.NextRenewal.IsZero():
 		en.NextRenewal, en.NextRenewalExact = st.NextRenewal, true
 	case !now.Before(leaf.NotAfter) || !containsAll(en.CertIdentifiers, l.Identifiers):

@@ -440,7 +440,7 @@ func newer(a, b *x509.Certificate) bool {
 // needsFirstPass reports whether e is missing, expired or inside the panic
 // interval: the certificates Ready waits for.
 func (m *Manager) needsFirstPass(e *entry, now time.Time) bool {
-	if e.held == nil || !e.held.covers {
+	if e.held == nil || !e.held.covers || e.held.revoked != nil {
 		return true
 	}
 	l := e.held.leaf

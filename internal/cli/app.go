@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/certkeeper/certkeeper/engine"
 	ucli "github.com/urfave/cli/v3"
 )
 
@@ -222,7 +223,12 @@ func Main(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "certkeeper %s: interrupted; what was under way was cleaned up\n", ae.cmd)
 		return ExitInterrupted
 	}
-	fmt.Fprintf(env.Stderr, "certkeeper %s: %v\n", ae.cmd, ae.err)
+	msg := ae.err.Error()
+	var te *engine.TermsError
+	if errors.As(ae.err, &te) {
+		msg += ": give -agree-tos (or set $CERTKEEPER_AGREE_TOS=true) to agree"
+	}
+	fmt.Fprintf(env.Stderr, "certkeeper %s: %s\n", ae.cmd, msg)
 	return exitCode(ae.err)
 }
 
