@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certkeeper/certkeeper/internal/runcmd"
 	"github.com/certkeeper/certkeeper/internal/secenv"
 )
 
@@ -70,16 +71,19 @@ func (m *Manager) runHook(ctx context.Context, h *Hook, ev Event) {
 	// certificate must still be deployed.
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(hctx, h.Command, h.Args...)
 	// Secrets stay out of the hook's environment (internal/secenv:
 	// CERTKEEPER_EAB_HMAC, *_SECRET*, *_TOKEN*, ... and Config.SecretEnv).
 	unset := append(append([]string(nil), m.cfg.SecretEnv...), h.Unset...)
-	cmd.Env = append(secenv.Environ(unset...), hookEnv(ev)...)
-	cmd.WaitDelay = time.Second // do not wait for children holding the output open
+	env := append(secenv.Environ(unset...), hookEnv(ev)...)
 	var out limitedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
-	err := cmd.Run()
+	err := runcmd.Run(hctx, func() *exec.Cmd {
+		cmd := exec.CommandContext(hctx, h.Command, h.Args...)
+		cmd.Env = env
+		cmd.WaitDelay = time.Second // do not wait for children holding the output open
+		cmd.Stdout, cmd.Stderr = &out, &out
+		return cmd
+	})
 	if hctx.Err() != nil && err != nil {
 		err = fmt.Errorf("timed out after %v: %w", timeout, err)
 	}

@@ -49,6 +49,7 @@ import (
 	"time"
 
 	"github.com/certkeeper/certkeeper/challenge"
+	"github.com/certkeeper/certkeeper/internal/runcmd"
 	"github.com/certkeeper/certkeeper/internal/secenv"
 )
 
@@ -107,12 +108,11 @@ func (p *Provider) run(ctx context.Context, action, zone, fqdn, value string) er
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	args := append(append([]string(nil), p.Args...), action, fqdn, value)
-	cmd := osexec.CommandContext(ctx, p.Command, args...)
 	env := p.Env
 	if env == nil {
 		env = os.Environ()
 	}
-	cmd.Env = append(secenv.Filter(env, p.Unset...),
+	env = append(secenv.Filter(env, p.Unset...),
 		"CERTKEEPER_DNS_ACTION="+action,
 		"CERTKEEPER_DNS_ZONE="+zone,
 		"CERTKEEPER_DNS_FQDN="+fqdn,
@@ -123,9 +123,13 @@ func (p *Provider) run(ctx context.Context, action, zone, fqdn, value string) er
 	if p.Output != nil {
 		w = io.MultiWriter(out, &lockedWriter{mu: &p.outputMu, w: p.Output})
 	}
-	cmd.Stdout, cmd.Stderr = w, w
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Run(); err != nil {
+	if err := runcmd.Run(ctx, func() *osexec.Cmd {
+		cmd := osexec.CommandContext(ctx, p.Command, args...)
+		cmd.Env = env
+		cmd.Stdout, cmd.Stderr = w, w
+		cmd.WaitDelay = 5 * time.Second
+		return cmd
+	}); err != nil {
 		msg := strings.TrimSpace(out.String())
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (%w)", err, ctx.Err())

@@ -14,6 +14,7 @@ import (
 	dnsexec "github.com/certkeeper/certkeeper/dnsprovider/exec"
 	"github.com/certkeeper/certkeeper/dnsprovider/rfc2136"
 	"github.com/certkeeper/certkeeper/dnsprovider/webhook"
+	"github.com/certkeeper/certkeeper/internal/runcmd"
 	"github.com/certkeeper/certkeeper/internal/secenv"
 	"github.com/certkeeper/certkeeper/solver/dns01"
 	"github.com/certkeeper/certkeeper/solver/http01"
@@ -80,10 +81,12 @@ func hookSolver(d *DNS01, env Env) *dns01.Callback {
 			if err != nil {
 				return err
 			}
-			cmd := exec.CommandContext(ctx, hook, op, name, value)
-			cmd.Env = secenv.Environ(d.secretEnv()...)
-			cmd.Stdout, cmd.Stderr = out, out
-			if err := cmd.Run(); err != nil {
+			if err := runcmd.Run(ctx, func() *exec.Cmd {
+				cmd := exec.CommandContext(ctx, hook, op, name, value)
+				cmd.Env = secenv.Environ(d.secretEnv()...)
+				cmd.Stdout, cmd.Stderr = out, out
+				return cmd
+			}); err != nil {
 				return fmt.Errorf("dns hook %s %s: %w", op, name, err)
 			}
 			return nil
