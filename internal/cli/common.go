@@ -191,9 +191,17 @@ func (c *common) account(ctx context.Context, cl *acme.Client, certs *store.Cert
 		}
 		return eng.Account(ctx, ca, c.caRootPath(), opts)
 	}
-	acct, err := c.loadAccount(ctx, cl, certs, c.accountID())
+	id := c.accountID()
+	acct, err := c.loadAccount(ctx, cl, certs, id)
+	if errors.Is(err, fs.ErrNotExist) && id == "default" {
+		// No account named: the store's only account at this CA, if it
+		// has exactly one.
+		if accts, lerr := certs.ListAccounts(ctx, ca); lerr == nil && len(accts) == 1 {
+			return c.loadAccount(ctx, cl, certs, accts[0].ID)
+		}
+	}
 	if errors.Is(err, fs.ErrNotExist) {
-		return acme.Account{}, fmt.Errorf("no account for %s (%s) in %s: run \"certkeeper account register\" first", ca, c.accountID(), c.storeDir)
+		return acme.Account{}, fmt.Errorf("no account for %s (%s) in %s: run \"certkeeper account register\" first", ca, id, c.storeDir)
 	}
 	return acct, err
 }

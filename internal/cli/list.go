@@ -222,7 +222,7 @@ func toListEntry(e engine.Entry) listEntry {
 		if t.IsZero() {
 			return nil
 		}
-		t = t.UTC()
+		t = t.UTC().Truncate(time.Second) // RFC 3339 to the second, as the certificate's own times
 		return &t
 	}
 	le := listEntry{
