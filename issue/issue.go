@@ -120,7 +120,8 @@ type Request struct {
 	// identifiers (by an attempt that was interrupted: Ctrl-C, a kill, a
 	// lost lock): Obtain fetches it and continues it instead of placing a
 	// new one when the CA says it is still pending or ready and it is
-	// for exactly Identifiers (as a set). Any other order (invalid,
+	// for exactly Identifiers (as a set) and, when both name one, for
+	// Profile. Any other order (invalid,
 	// expired, processing or valid: finalized with a key this call may
 	// not have), or one that cannot be fetched, is logged and a new order
 	// is placed as without Resume. A resumed order keeps what it was
@@ -299,7 +300,8 @@ func (is *Issuer) obtain(ctx context.Context, req Request) (*Certificate, error)
 }
 
 // resume fetches the order req.Resume names and reports whether it can
-// be continued: pending or ready, for exactly req.Identifiers.
+// be continued: pending or ready, for exactly req.Identifiers (and for
+// req.Profile, when both it and the order name one).
 func (is *Issuer) resume(ctx context.Context, req Request) (acme.Order, bool) {
 	if req.Resume == "" {
 		return acme.Order{}, false
@@ -311,6 +313,8 @@ func (is *Issuer) resume(ctx context.Context, req Request) (acme.Order, bool) {
 		log.WarnContext(ctx, "the order of an earlier attempt cannot be fetched; placing a new one", "order", req.Resume, "error", err)
 	case !sameIdentifierSet(o.Identifiers, req.Identifiers):
 		log.InfoContext(ctx, "the order of an earlier attempt is for other identifiers; placing a new one", "order", req.Resume)
+	case req.Profile != "" && o.Profile != "" && o.Profile != req.Profile:
+		log.InfoContext(ctx, "the order of an earlier attempt is for another profile; placing a new one", "order", req.Resume, "profile", o.Profile)
 	case o.Status != acme.StatusPending && o.Status != acme.StatusReady:
 		log.InfoContext(ctx, "the order of an earlier attempt cannot be continued; placing a new one", "order", req.Resume, "status", o.Status)
 	default:
