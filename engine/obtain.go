@@ -209,15 +209,23 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (Result, error) {
 // forget removes what a failed first Obtain of l recorded, unless a
 // certificate was stored meanwhile (by another process).
 func (e *Engine) forget(ctx context.Context, l store.Lineage) {
-	if st, ok := e.m.StatusOf(l.Name); ok && st.Serial != "" {
+	st, ok := e.m.StatusOf(l.Name)
+	if ok && st.Serial != "" {
 		return
 	}
+	pending := ok && st.PendingOrder != ""
 	if res, err := e.certs.LoadCertificate(ctx, l.CA, l.Name); err == nil && len(res.ChainPEM) > 0 {
 		return
 	}
 	e.m.Unmanage(l.Name)
 	if err := e.certs.DeleteLineage(ctx, l.CA, l.Name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		e.log.WarnContext(ctx, "cannot remove the lineage record of a certificate never obtained", "name", l.Name, "error", err)
+	}
+	if pending {
+		// An order interrupted (Ctrl-C): its renewal state keeps the
+		// order's URL so that obtaining it again continues that order.
+		// Without a lineage nothing lists or renews it.
+		return
 	}
 	if k, err := e.certs.StateKey(l.CA, l.Name); err == nil {
 		if err := e.cfg.Store.Delete(ctx, k); err != nil && !errors.Is(err, fs.ErrNotExist) {

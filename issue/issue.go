@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
@@ -115,6 +116,23 @@ type Request struct {
 	// top certificate's issuer (or any certificate's subject or issuer)
 	// common name equals it. No match keeps the default chain.
 	PreferredChain string
+	// Resume, if set, is the URL of an order placed earlier for the same
+	// identifiers (by an attempt that was interrupted: Ctrl-C, a kill, a
+	// lost lock): Obtain fetches it and continues it instead of placing a
+	// new one when the CA says it is still pending or ready and it is
+	// for exactly Identifiers (as a set) and, when both name one, for
+	// Profile. Any other order (invalid,
+	// expired, processing or valid: finalized with a key this call may
+	// not have), or one that cannot be fetched, is logged and a new order
+	// is placed as without Resume. A resumed order keeps what it was
+	// placed with (Profile, NotBefore, NotAfter, Replaces are not sent
+	// again).
+	Resume string
+	// OnOrder, if set, is called with the URL of a newly placed order as
+	// soon as the CA has answered, before anything else is done with it,
+	// so that the caller can record it and pass it as Resume after an
+	// interruption. It is not called for a resumed order.
+	OnOrder func(url string)
 }
 
 // Certificate is the result of an order.
@@ -220,11 +238,17 @@ func (is *Issuer) obtain(ctx context.Context, req Request) (*Certificate, error)
 		opts = append(opts, acme.WithReplaces(req.Replaces))
 	}
 	start := time.Now()
-	order, err := is.Client.NewOrder(ctx, is.Account, req.Identifiers, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("issue: %w: %w", errNewOrder, err)
+	order, resumed := is.resume(ctx, req)
+	if !resumed {
+		order, err = is.Client.NewOrder(ctx, is.Account, req.Identifiers, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("issue: %w: %w", errNewOrder, err)
+		}
+		log.InfoContext(ctx, "order placed", "order", order.URL, "identifiers", len(req.Identifiers), "status", order.Status)
+		if req.OnOrder != nil {
+			req.OnOrder(order.URL)
+		}
 	}
-	log.InfoContext(ctx, "order placed", "order", order.URL, "identifiers", len(req.Identifiers), "status", order.Status)
 
 	if order.Status == acme.StatusPending {
 		cleanup, answers, err := is.authorize(ctx, order)
@@ -273,6 +297,59 @@ func (is *Issuer) obtain(ctx context.Context, req Request) (*Certificate, error)
 		Leaf:        chosen.Certificates[0],
 		OrderURL:    order.URL,
 	}, nil
+}
+
+// resume fetches the order req.Resume names and reports whether it can
+// be continued: pending or ready, for exactly req.Identifiers (and for
+// req.Profile, when both it and the order name one).
+func (is *Issuer) resume(ctx context.Context, req Request) (acme.Order, bool) {
+	if req.Resume == "" {
+		return acme.Order{}, false
+	}
+	log := is.logger()
+	o, err := is.Client.GetOrder(ctx, is.Account, req.Resume)
+	switch {
+	case err != nil:
+		log.WarnContext(ctx, "the order of an earlier attempt cannot be fetched; placing a new one", "order", req.Resume, "error", err)
+	case !sameIdentifierSet(o.Identifiers, req.Identifiers):
+		log.InfoContext(ctx, "the order of an earlier attempt is for other identifiers; placing a new one", "order", req.Resume)
+	case req.Profile != "" && o.Profile != "" && o.Profile != req.Profile:
+		log.InfoContext(ctx, "the order of an earlier attempt is for another profile; placing a new one", "order", req.Resume, "profile", o.Profile)
+	case o.Status != acme.StatusPending && o.Status != acme.StatusReady:
+		log.InfoContext(ctx, "the order of an earlier attempt cannot be continued; placing a new one", "order", req.Resume, "status", o.Status)
+	default:
+		if o.URL == "" {
+			o.URL = req.Resume
+		}
+		log.InfoContext(ctx, "resuming the order of an earlier attempt", "order", o.URL, "identifiers", len(req.Identifiers), "status", o.Status)
+		return o, true
+	}
+	return acme.Order{}, false
+}
+
+// sameIdentifierSet reports whether a and b hold the same identifiers,
+// in any order (values compared as the CA and ParseIdentifiers spell
+// them, DNS names without regard to case).
+func sameIdentifierSet(a, b []acme.Identifier) bool {
+	key := func(id acme.Identifier) string {
+		v := id.Value
+		if id.Type == acme.IdentifierDNS {
+			v = strings.ToLower(v)
+		}
+		return string(id.Type) + "\x00" + v
+	}
+	set := make(map[string]bool, len(a))
+	for _, id := range a {
+		set[key(id)] = true
+	}
+	other := make(map[string]bool, len(b))
+	for _, id := range b {
+		if !set[key(id)] {
+			return false
+		}
+		other[key(id)] = true
+	}
+	return len(set) == len(other)
 }
 
 func (is *Issuer) check() error {

@@ -248,4 +248,8 @@ type Status struct {
 	// filled in by LoadStatus); both empty when none is held.
 	Serial          string
 	CertIdentifiers []string
+	// PendingOrder is the URL of an order an attempt placed and did not
+	// see to the end (cancelled or killed), which the next attempt
+	// continues; "" when none.
+	PendingOrder string
 }

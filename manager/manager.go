@@ -537,6 +537,7 @@ func (m *Manager) statusLocked(e *entry) Status {
 		Failures:       e.st.Failures,
 		ARIWindowStart: e.st.ARIWindowStart,
 		ARIWindowEnd:   e.st.ARIWindowEnd,
+		PendingOrder:   e.st.PendingOrder,
 	}
 	if e.held != nil {
 		l := e.held.leaf

@@ -186,7 +186,25 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	}
 	m.mu.Lock()
 	refused := e.st.ReplacesRefused
+	req.Resume = e.st.PendingOrder
 	m.mu.Unlock()
+	// The order placed is recorded at once, so that an attempt cut short
+	// (Ctrl-C, a kill, the lock lost) is continued by the next one
+	// rather than placed again; it is forgotten when the attempt ends
+	// otherwise.
+	req.OnOrder = func(url string) {
+		m.mu.Lock()
+		e.st.PendingOrder = url
+		m.mu.Unlock()
+		m.saveState(ctx, e)
+	}
+	// forgetOrder drops it: the attempt ended other than cut short (an
+	// order that failed is invalid and could not be continued anyway).
+	forgetOrder := func() {
+		m.mu.Lock()
+		e.st.PendingOrder = ""
+		m.mu.Unlock()
+	}
 	if h != nil && h.covers && !refused && m.offersARI(ctx, c, h) {
 		if req.Replaces, err = acme.ARICertID(h.leaf); err != nil {
 			log.WarnContext(ctx, "cannot name the certificate replaced", "error", err)
@@ -209,6 +227,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 			log.WarnContext(ctx, "the CA refused the renewal order naming the certificate it replaces; ordering again without replaces",
 				"replaces", req.Replaces, "error", err)
 			req.Replaces = ""
+			req.Resume = "" // a new order, whatever the refused one was
 			ic, err = m.obtain(ctx, c, req)
 		} else {
 			log.WarnContext(ctx, "the CA refused the renewal order naming the certificate it replaces and no time is left; the next attempt orders without replaces",
@@ -216,6 +235,11 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 		}
 	}
 	m.cfg.Metrics.OrderDuration(time.Since(start))
+	if err == nil || ctx.Err() == nil {
+		// Cancelled or out of time, the order is kept for the next
+		// attempt (fail saves the state).
+		forgetOrder()
+	}
 	if err != nil {
 		return m.fail(ctx, e, err)
 	}

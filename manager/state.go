@@ -55,6 +55,12 @@ type state struct {
 	// certificate as the one it replaces (RFC 9773 §5): later orders for
 	// it do not name it.
 	ReplacesRefused bool `json:"replaces_refused,omitempty"`
+	// PendingOrder is the URL of the order an attempt placed and did not
+	// see to the end (it was cancelled, or the process killed): the next
+	// attempt continues it (issue.Request.Resume) rather than place
+	// another. It is not about any certificate held, so a new
+	// certificate keeps it (a success clears it).
+	PendingOrder string `json:"pending_order,omitempty"`
 }
 
 // forNewCertificate drops what belonged to the previous certificate and
@@ -64,6 +70,7 @@ func (s state) forNewCertificate() state {
 		Name: s.Name, Identifiers: s.Identifiers,
 		LastAttempt: s.LastAttempt, LastSuccess: s.LastSuccess, LastError: s.LastError,
 		Failures: s.Failures, NextAttempt: s.NextAttempt,
+		PendingOrder: s.PendingOrder,
 	}
 }
 
@@ -154,6 +161,7 @@ func LoadStatus(ctx context.Context, certs *store.Certs, ca string) ([]Status, e
 			NextRenewal: st.NextRenewal, LastSuccess: st.LastSuccess,
 			LastError: st.LastError, Failures: st.Failures,
 			ARIWindowStart: st.ARIWindowStart, ARIWindowEnd: st.ARIWindowEnd,
+			PendingOrder: st.PendingOrder,
 		})
 	}
 	return out, errors.Join(errs...)

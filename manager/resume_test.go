@@ -1,0 +1,110 @@
+package manager_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/certkeeper/certkeeper/issue"
+	"github.com/certkeeper/certkeeper/manager"
+	"github.com/certkeeper/certkeeper/manager/managertest"
+	"github.com/certkeeper/certkeeper/store"
+)
+
+// The order an attempt placed is kept in the state when the attempt is
+// cut short (here by OrderTimeout), survives a restart, is passed as
+// Resume to the next attempt, and is forgotten when an attempt ends in
+// success or in a failure of the order.
+func TestPendingOrderResumed(t *testing.T) {
+	clock := managertest.NewFakeClock(t0)
+	st := store.NewMemory()
+	ca := &fakeCA{clock: clock, life: 90 * day}
+	tweak := func(c *manager.Config) { c.OrderTimeout = 200 * time.Millisecond }
+	const name = "a.example.com"
+
+	var (
+		mu      sync.Mutex
+		resumes []string
+	)
+	// step decides what the next order does after recording its Resume.
+	newManager := func(step func(ctx context.Context, req issue.Request) (*issue.Certificate, error)) *manager.Manager {
+		h := newHarness(t, st, clock, ca, tweak)
+		manager.SetObtain(h.m, func(ctx context.Context, c manager.Certificate, req issue.Request) (*issue.Certificate, error) {
+			mu.Lock()
+			resumes = append(resumes, req.Resume)
+			mu.Unlock()
+			return step(ctx, req)
+		})
+		if err := h.m.Manage(ctxT(t), testCert(name)); err != nil {
+			t.Fatal(err)
+		}
+		return h.m
+	}
+	pending := func(m *manager.Manager) string {
+		s, _ := manager.LoadStatus(ctxT(t), &store.Certs{Store: st}, testCA)
+		var stored string
+		if len(s) == 1 {
+			stored = s[0].PendingOrder
+		}
+		mem, _ := m.StatusOf(name)
+		if mem.PendingOrder != stored {
+			t.Errorf("pending order %q in memory, %q stored", mem.PendingOrder, stored)
+		}
+		return stored
+	}
+
+	// Placed, then out of time.
+	m := newManager(func(ctx context.Context, req issue.Request) (*issue.Certificate, error) {
+		req.OnOrder("https://ca.test/order/1")
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	if err := m.Renew(ctxT(t), name); err == nil {
+		t.Fatal("the order out of time succeeded")
+	}
+	if p := pending(m); p != "https://ca.test/order/1" {
+		t.Fatalf("pending order %q after the attempt timed out", p)
+	}
+
+	// A restart (as after a kill): the next attempt resumes it and
+	// succeeds.
+	m = newManager(func(ctx context.Context, req issue.Request) (*issue.Certificate, error) {
+		now := clock.Now()
+		return makeCert(req.Identifiers, 1, now, now.Add(90*day), nil)
+	})
+	if p := pending(m); p != "https://ca.test/order/1" {
+		t.Fatalf("pending order %q after a restart", p)
+	}
+	if err := m.Renew(ctxT(t), name); err != nil {
+		t.Fatal(err)
+	}
+	if p := pending(m); p != "" {
+		t.Errorf("pending order %q kept after a success", p)
+	}
+
+	// A failed order is not resumed.
+	m = newManager(func(ctx context.Context, req issue.Request) (*issue.Certificate, error) {
+		req.OnOrder("https://ca.test/order/2")
+		return nil, errCA
+	})
+	if err := m.Renew(ctxT(t), name); err == nil {
+		t.Fatal("the failing order succeeded")
+	}
+	if p := pending(m); p != "" {
+		t.Errorf("pending order %q kept after the order failed", p)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"", "https://ca.test/order/1", ""}
+	if len(resumes) != len(want) {
+		t.Fatalf("Resume of each order %q, want %q", resumes, want)
+	}
+	for i := range want {
+		if resumes[i] != want[i] {
+			t.Errorf("Resume of each order %q, want %q", resumes, want)
+			break
+		}
+	}
+}
