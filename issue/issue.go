@@ -36,6 +36,12 @@ func DefaultPreference() []acme.ChallengeType {
 	}
 }
 
+// ReplacesOrderTimeout bounds the newOrder request of an order that names
+// the certificate it replaces (Request.Replaces, RFC 9773 §5), retries
+// included: a CA that keeps failing on the field is given up on soon, so
+// that the caller can order again without it.
+const ReplacesOrderTimeout = 15 * time.Second
+
 // DefaultCleanupTimeout bounds the clean-up of challenges when the order's
 // own context is already done.
 const DefaultCleanupTimeout = 30 * time.Second
@@ -110,7 +116,8 @@ type Request struct {
 	// NotBefore and NotAfter ask for a validity period, if the CA allows.
 	NotBefore, NotAfter time.Time
 	// Replaces is the ARI certificate ID (acme.ARICertID) of the
-	// certificate this one renews (RFC 9773 §5).
+	// certificate this one renews (RFC 9773 §5). The newOrder request
+	// that names it is given ReplacesOrderTimeout, retries included.
 	Replaces string
 	// PreferredChain picks, among the chains the CA offers, the first whose
 	// top certificate's issuer (or any certificate's subject or issuer)
@@ -240,7 +247,16 @@ func (is *Issuer) obtain(ctx context.Context, req Request) (*Certificate, error)
 	start := time.Now()
 	order, resumed := is.resume(ctx, req)
 	if !resumed {
-		order, err = is.Client.NewOrder(ctx, is.Account, req.Identifiers, opts...)
+		octx := ctx
+		if req.Replaces != "" {
+			// A CA that fails on replaces (a 500, say) is not retried
+			// for the whole order's time: the caller may order again
+			// without it (see Request.Replaces).
+			var cancel context.CancelFunc
+			octx, cancel = context.WithTimeout(ctx, ReplacesOrderTimeout)
+			defer cancel()
+		}
+		order, err = is.Client.NewOrder(octx, is.Account, req.Identifiers, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("issue: %w: %w", errNewOrder, err)
 		}
