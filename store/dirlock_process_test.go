@@ -32,16 +32,19 @@ func writeLockFile(t *testing.T, d *Dir, name string, li lockInfo) {
 func TestTryLockDeadHolder(t *testing.T) {
 	me := selfProcess()
 	if me == nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("this system does not tell processes apart (/proc): the dead-holder takeover cannot be checked")
+		}
 		t.Skip("this system does not tell processes apart (/proc)")
 	}
 	host, err := os.Hostname()
 	if err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	// A pid that no longer names the process it did.
 	child := exec.Command("true")
 	if err := child.Run(); err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	dead := child.Process.Pid
 	for _, tc := range []struct {
