@@ -395,16 +395,21 @@ func (e *Engine) RolloverAccount(ctx context.Context, ca, caRoot string, opts Ac
 	}
 	rolled, err := cl.ChangeKey(ctx, acct, newKey)
 	if err != nil {
-		os.Remove(f.Name())
-		return acme.Account{}, err
+		var p *acme.Problem
+		if errors.As(err, &p) { // the CA answered: the old key stands
+			os.Remove(f.Name())
+			return acme.Account{}, err
+		}
+		// No answer: the CA may have changed the key all the same.
+		return acme.Account{}, fmt.Errorf("%w; the CA may know the account by the new key now, which is kept in %s", err, f.Name())
 	}
 	rolled.Key = newKey
+	src.mu.Lock()
+	src.acct = &rolled // what the CA now knows, whatever the store says
+	src.mu.Unlock()
 	if err := e.saveAccount(ctx, ca, opts.id(), rolled); err != nil {
 		return rolled, fmt.Errorf("engine: the CA now knows the account by its new key, which the store refused (%w); the key is in %s", err, f.Name())
 	}
 	os.Remove(f.Name())
-	src.mu.Lock()
-	src.acct = &rolled
-	src.mu.Unlock()
 	return rolled, nil
 }

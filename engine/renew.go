@@ -86,7 +86,8 @@ func (e *Engine) Renew(ctx context.Context, opts RenewOptions) ([]Result, error)
 			continue
 		}
 		if opts.UpdateLineage {
-			if err := e.certs.SaveLineage(ctx, p.lineage); err != nil {
+			// Under the lineage's lock, with its times, as Obtain.
+			if _, _, err := e.recordLineage(ctx, &p.lineage, NamesReplace); err != nil {
 				results = append(results, failed(l, err))
 				continue
 			}

@@ -145,9 +145,11 @@ func New(cfg Config) (*Manager, error) {
 // handshake, and waits until they have wound down (their challenges
 // cleaned up, the store's locks released, their state saved) or ctx is
 // done. A program that stops, say on Ctrl-C, calls it so that nothing is
-// left half done. Orders started after Close are cancelled at once.
+// left half done. Orders asked for after Close fail at once.
 func (m *Manager) Close(ctx context.Context) error {
+	m.mu.Lock() // join checks closing under it: no order starts after
 	m.closeOrders()
+	m.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		m.orders.Wait()

@@ -48,6 +48,10 @@ func (m *Manager) join(ctx context.Context, e *entry, force bool, parent context
 	m.mu.Lock()
 	c := e.call
 	if c == nil {
+		if err := m.closing.Err(); err != nil {
+			m.mu.Unlock()
+			return fmt.Errorf("manager: closed: %w", err)
+		}
 		c = &call{done: make(chan struct{})}
 		e.call = c
 		if track != nil {

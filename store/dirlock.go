@@ -204,17 +204,20 @@ func breakStale(r *os.Root, p string, stale time.Duration) bool {
 		return false
 	}
 	gone := false
+	var judged string
 	if time.Since(fi.ModTime()) < stale {
 		data, err := r.ReadFile(p)
 		var li lockInfo
 		if err != nil || json.Unmarshal(data, &li) != nil || !holderGone(li) {
 			return false
 		}
-		gone = true
-	}
-	judged, err := readToken(r, p)
-	if err != nil {
-		return errors.Is(err, fs.ErrNotExist)
+		// The token of the holder judged dead, from the same read: a
+		// second read could meet a new, live holder's file.
+		gone, judged = true, li.Token
+	} else {
+		if judged, err = readToken(r, p); err != nil {
+			return errors.Is(err, fs.ErrNotExist)
+		}
 	}
 	var b [8]byte
 	cryptoRead(b[:])

@@ -115,7 +115,7 @@ func DecodeName(component string) (string, error) {
 func CADirName(directoryURL string) (string, error) {
 	u, err := url.Parse(directoryURL)
 	if err != nil || u.Host == "" {
-		return "", fmt.Errorf("%w: CA directory %q is not an absolute URL", ErrInvalidKey, directoryURL)
+		return "", fmt.Errorf("%w: CA directory %q is not an absolute URL", ErrInvalidKey, redact.URL(directoryURL))
 	}
 	hostPort, err := legacyHostPort(u)
 	if err != nil {
@@ -165,7 +165,7 @@ func CADirName(directoryURL string) (string, error) {
 		readable += "+" + hex.EncodeToString(sum[:4])
 	}
 	if err := ValidateKey(readable); err != nil {
-		return "", fmt.Errorf("CA directory %q: %w", directoryURL, err)
+		return "", fmt.Errorf("CA directory %q: %w", redact.URL(directoryURL), err)
 	}
 	return readable, nil
 }
@@ -196,7 +196,7 @@ func defaultlessPort(u *url.URL) string {
 func legacyCADirName(directoryURL string) (string, error) {
 	u, err := url.Parse(directoryURL)
 	if err != nil || u.Host == "" {
-		return "", fmt.Errorf("%w: CA directory %q is not an absolute URL", ErrInvalidKey, directoryURL)
+		return "", fmt.Errorf("%w: CA directory %q is not an absolute URL", ErrInvalidKey, redact.URL(directoryURL))
 	}
 	return legacyHostPort(u)
 }

@@ -2,7 +2,6 @@
 package redact
 
 import (
-	"errors"
 	"net/url"
 )
 
@@ -28,10 +27,19 @@ func URL(raw string) string {
 // It changes err in place and returns it; call it before wrapping err
 // with fmt.Errorf, which formats the message at once.
 func Err(err error) error {
-	for e := err; e != nil; e = errors.Unwrap(e) {
-		if ue, ok := e.(*url.Error); ok {
-			ue.URL = URL(ue.URL)
+	if err == nil {
+		return nil
+	}
+	if ue, ok := err.(*url.Error); ok {
+		ue.URL = URL(ue.URL)
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() []error }: // errors.Join, several %w
+		for _, e := range u.Unwrap() {
+			Err(e)
 		}
+	case interface{ Unwrap() error }:
+		Err(u.Unwrap())
 	}
 	return err
 }

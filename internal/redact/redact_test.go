@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -22,5 +23,14 @@ func TestURL(t *testing.T) {
 	err := fmt.Errorf("webhook: %w", Err(&url.Error{Op: "Post", URL: "https://dns.example/x?token=s3cret", Err: fmt.Errorf("refused")}))
 	if msg := err.Error(); strings.Contains(msg, "s3cret") {
 		t.Errorf("Err kept the token: %s", msg)
+	}
+}
+
+// A URL inside joined errors is redacted too.
+func TestErrJoined(t *testing.T) {
+	ue := &url.Error{Op: "Get", URL: "https://dns.example.test/hook?token=s3cret", Err: errors.New("refused")}
+	err := Err(errors.Join(errors.New("first"), ue))
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("the token is still in %q", err.Error())
 	}
 }
