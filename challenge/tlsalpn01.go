@@ -25,8 +25,22 @@ import (
 // (RFC 8737 §6.2).
 const ALPNProto = "acme-tls/1"
 
-// oidACMEIdentifier is id-pe-acmeIdentifier (RFC 8737 §6.1).
-var oidACMEIdentifier = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 31}
+// OIDACMEIdentifier returns id-pe-acmeIdentifier, 1.3.6.1.5.5.7.1.31
+// (RFC 8737 §6.1), the OID of the extension that carries the key
+// authorization's digest. Each call returns a fresh slice.
+func OIDACMEIdentifier() asn1.ObjectIdentifier {
+	return asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 31}
+}
+
+// TLSALPN01ExtensionValue returns the value of the acmeIdentifier
+// extension of a tls-alpn-01 validation certificate (RFC 8737 §3): the
+// DER encoding of an OCTET STRING holding SHA-256(keyAuth), 34 bytes
+// (0x04 0x20 and the 32-byte digest). A certificate passes only if its
+// extension value is exactly these bytes.
+func TLSALPN01ExtensionValue(keyAuth string) []byte {
+	digest := sha256.Sum256([]byte(keyAuth))
+	return append([]byte{0x04, 0x20}, digest[:]...)
+}
 
 // TLSALPN01ServerName returns the SNI value a tls-alpn-01 validation
 // sends for id: the DNS name in lower case, or for an IP address its
@@ -94,12 +108,7 @@ func TLSALPN01Certificate(identifier acme.Identifier, keyAuth string) (tls.Certi
 	default:
 		return tls.Certificate{}, fmt.Errorf("tls-alpn-01: unsupported identifier type %q", identifier.Type)
 	}
-	digest := sha256.Sum256([]byte(keyAuth))
-	extValue, err := asn1.Marshal(digest[:])
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("tls-alpn-01: %w", err)
-	}
-	tmpl.ExtraExtensions = []pkix.Extension{{Id: oidACMEIdentifier, Critical: true, Value: extValue}}
+	tmpl.ExtraExtensions = []pkix.Extension{{Id: OIDACMEIdentifier(), Critical: true, Value: TLSALPN01ExtensionValue(keyAuth)}}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("tls-alpn-01: serial: %w", err)
@@ -147,10 +156,11 @@ func VerifyTLSALPN01Certificate(cert *x509.Certificate, identifier acme.Identifi
 	default:
 		return fmt.Errorf("tls-alpn-01: unsupported identifier type %q", identifier.Type)
 	}
-	want := sha256.Sum256([]byte(keyAuth))
+	want := TLSALPN01ExtensionValue(keyAuth)
+	oid := OIDACMEIdentifier()
 	found := false
 	for _, ext := range cert.Extensions {
-		if !ext.Id.Equal(oidACMEIdentifier) {
+		if !ext.Id.Equal(oid) {
 			continue
 		}
 		if found {
@@ -160,14 +170,15 @@ func VerifyTLSALPN01Certificate(cert *x509.Certificate, identifier acme.Identifi
 		if !ext.Critical {
 			return errors.New("tls-alpn-01: acmeIdentifier extension is not critical")
 		}
+		if bytes.Equal(ext.Value, want) {
+			continue
+		}
 		var got []byte
 		rest, err := asn1.Unmarshal(ext.Value, &got)
 		if err != nil || len(rest) != 0 {
 			return errors.New("tls-alpn-01: acmeIdentifier extension is not a DER OCTET STRING")
 		}
-		if !bytes.Equal(got, want[:]) {
-			return fmt.Errorf("tls-alpn-01: acmeIdentifier extension holds %x, want SHA-256 of the key authorization %x", got, want[:])
-		}
+		return fmt.Errorf("tls-alpn-01: acmeIdentifier extension holds %x, want SHA-256 of the key authorization %x", got, want[2:])
 	}
 	if !found {
 		return errors.New("tls-alpn-01: certificate has no acmeIdentifier extension (1.3.6.1.5.5.7.1.31)")

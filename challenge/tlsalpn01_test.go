@@ -143,7 +143,7 @@ func TestVerifyTLSALPN01Malformed(t *testing.T) {
 	leaf := *cert.Leaf
 	leaf.Extensions = append([]pkix.Extension(nil), cert.Leaf.Extensions...)
 	for i := range leaf.Extensions {
-		if leaf.Extensions[i].Id.Equal(oidACMEIdentifier) {
+		if leaf.Extensions[i].Id.Equal(OIDACMEIdentifier()) {
 			leaf.Extensions[i].Critical = false
 		}
 	}
