@@ -15,32 +15,26 @@ import (
 	"github.com/certkeeper/certkeeper/challenge"
 )
 
-// VerifyCertificate checks cert the way the CA checks the
-// certificate it is served (RFC 8737 §3): exactly one subject alternative
-// name, equal to the identifier, and a critical id-pe-acmeIdentifier
-// extension whose OCTET STRING is SHA-256(keyAuth). It does not check the
-// signature or the validity dates, which the CA ignores.
+// VerifyCertificate checks cert the way the CA checks the certificate it
+// is served (RFC 8737 §3, RFC 8738 §6):
+//
+//   - a subjectAltName extension with exactly one entry, of the
+//     identifier's kind and equal to it: a dNSName (compared without regard
+//     to case) for a DNS identifier, an iPAddress for an IP one. Any other
+//     entry, of whatever type (even one Go does not parse, such as an
+//     otherName), fails;
+//   - exactly one id-pe-acmeIdentifier extension, critical, whose value is
+//     exactly challenge.TLSALPN01ExtensionValue(keyAuth): the DER OCTET
+//     STRING of SHA-256(keyAuth).
+//
+// It does not check the signature or the validity dates, which the CA
+// ignores. The error says which rule failed.
 func VerifyCertificate(cert *x509.Certificate, identifier acme.Identifier, keyAuth string) error {
 	if cert == nil {
 		return errors.New("tls-alpn-01: no certificate")
 	}
-	sans := len(cert.DNSNames) + len(cert.IPAddresses) + len(cert.EmailAddresses) + len(cert.URIs)
-	switch identifier.Type {
-	case acme.IdentifierDNS, "":
-		want := strings.TrimSuffix(identifier.Value, ".")
-		if sans != 1 || len(cert.DNSNames) != 1 || !strings.EqualFold(cert.DNSNames[0], want) {
-			return fmt.Errorf("tls-alpn-01: certificate names %s, want exactly DNS:%s", certNames(cert), want)
-		}
-	case acme.IdentifierIP:
-		ip := net.ParseIP(identifier.Value)
-		if ip == nil {
-			return fmt.Errorf("tls-alpn-01: invalid IP address %q", identifier.Value)
-		}
-		if sans != 1 || len(cert.IPAddresses) != 1 || !cert.IPAddresses[0].Equal(ip) {
-			return fmt.Errorf("tls-alpn-01: certificate names %s, want exactly IP:%s", certNames(cert), ip)
-		}
-	default:
-		return fmt.Errorf("tls-alpn-01: unsupported identifier type %q", identifier.Type)
+	if err := checkSAN(cert, identifier); err != nil {
+		return err
 	}
 	want := challenge.TLSALPN01ExtensionValue(keyAuth)
 	oid := challenge.OIDACMEIdentifier()
@@ -68,6 +62,67 @@ func VerifyCertificate(cert *x509.Certificate, identifier acme.Identifier, keyAu
 	}
 	if !found {
 		return errors.New("tls-alpn-01: certificate has no acmeIdentifier extension (1.3.6.1.5.5.7.1.31)")
+	}
+	return nil
+}
+
+// oidSubjectAltName is id-ce-subjectAltName (RFC 5280 §4.2.1.6).
+var oidSubjectAltName = asn1.ObjectIdentifier{2, 5, 29, 17}
+
+// GeneralName tags (RFC 5280 §4.2.1.6), context-specific.
+const (
+	tagDNSName   = 2
+	tagIPAddress = 7
+)
+
+// checkSAN reports an error unless cert's subjectAltName extension holds
+// exactly one GeneralName, the identifier. It reads the raw extension, so
+// that a name type Go's parser drops still counts.
+func checkSAN(cert *x509.Certificate, identifier acme.Identifier) error {
+	var tag int
+	var want []byte
+	var wantName string
+	switch identifier.Type {
+	case acme.IdentifierDNS, "":
+		wantName = strings.TrimSuffix(identifier.Value, ".")
+		tag, want = tagDNSName, []byte(wantName)
+		wantName = "DNS:" + wantName
+	case acme.IdentifierIP:
+		ip := net.ParseIP(identifier.Value)
+		if ip == nil {
+			return fmt.Errorf("tls-alpn-01: invalid IP address %q", identifier.Value)
+		}
+		if v4 := ip.To4(); v4 != nil {
+			ip = v4
+		}
+		tag, want, wantName = tagIPAddress, ip, "IP:"+ip.String()
+	default:
+		return fmt.Errorf("tls-alpn-01: unsupported identifier type %q", identifier.Type)
+	}
+	var raw []byte
+	for _, ext := range cert.Extensions {
+		if ext.Id.Equal(oidSubjectAltName) {
+			if raw != nil {
+				return errors.New("tls-alpn-01: certificate has two subjectAltName extensions")
+			}
+			raw = ext.Value
+		}
+	}
+	if raw == nil {
+		return fmt.Errorf("tls-alpn-01: certificate has no subjectAltName extension, want exactly %s", wantName)
+	}
+	var names []asn1.RawValue
+	if rest, err := asn1.Unmarshal(raw, &names); err != nil || len(rest) != 0 {
+		return errors.New("tls-alpn-01: subjectAltName extension is not a DER sequence of names")
+	}
+	ok := len(names) == 1 && names[0].Class == asn1.ClassContextSpecific && names[0].Tag == tag
+	if ok && tag == tagDNSName {
+		ok = strings.EqualFold(string(names[0].Bytes), string(want))
+	} else if ok {
+		ok = bytes.Equal(names[0].Bytes, want)
+	}
+	if !ok {
+		return fmt.Errorf("tls-alpn-01: certificate names %s (%d subjectAltName entries), want exactly %s", certNames(cert), len(names), wantName)
 	}
 	return nil
 }
