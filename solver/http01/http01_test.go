@@ -328,27 +328,6 @@ func TestStandalonePortZero(t *testing.T) {
 	}
 }
 
-func TestCallback(t *testing.T) {
-	ctx := testCtx(t)
-	var got []string
-	cb := Callback{
-		PresentFunc: func(ctx context.Context, c acme.Challenge) error { got = append(got, "present "+c.Token); return nil },
-		CleanUpFunc: func(ctx context.Context, c acme.Challenge) error { got = append(got, "cleanup "+c.Token); return nil },
-	}
-	c := chalFor(token, "example.com")
-	_ = cb.Present(ctx, c)
-	_ = cb.CleanUp(ctx, c)
-	if strings.Join(got, ",") != "present "+token+",cleanup "+token {
-		t.Fatal(got)
-	}
-	if err := (Callback{}).Present(ctx, c); err == nil {
-		t.Error("nil PresentFunc accepted")
-	}
-	if err := (Callback{}).CleanUp(ctx, c); err != nil {
-		t.Error(err)
-	}
-}
-
 // A CleanUp of a challenge that is not presented (never presented, or
 // cleaned up already) must not stop the server that other challenges
 // still need.

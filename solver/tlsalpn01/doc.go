@@ -11,5 +11,5 @@
 //     are presented.
 //   - Files writes the certificate and key for an external TLS server
 //     (nginx, HAProxy) and asks it to reload.
-//   - Callback hands the work to two functions of your own.
+//   - solver.Callback hands the work to two functions of your own.
 package tlsalpn01
