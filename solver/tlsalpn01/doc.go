@@ -4,7 +4,7 @@
 // RFC 8738) as SNI, and expects a self-signed certificate carrying the
 // key authorization's digest.
 //
-//   - Manager holds validation certificates in memory; its WrapConfig
+//   - Responder holds validation certificates in memory; its WrapConfig
 //     lets a Go server already on :443 answer the challenge on the same
 //     listener, serving its normal certificates to everyone else.
 //   - Standalone runs its own TLS listener for the time the challenges

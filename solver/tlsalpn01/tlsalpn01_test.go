@@ -95,7 +95,7 @@ func TestStandalone(t *testing.T) {
 			}
 			if err := (&Standalone{Addr: addr}).Present(ctx, dnsChal); err == nil || !strings.Contains(err.Error(), "already in use") ||
 				!strings.Contains(err.Error(), "another program serves this port: have it answer tls-alpn-01") ||
-				strings.Contains(err.Error(), "Manager") || strings.Contains(err.Error(), "Files") {
+				strings.Contains(err.Error(), "Responder") || strings.Contains(err.Error(), "Files") {
 				t.Errorf("second listener: %v", err)
 			}
 			if err := s.CleanUp(ctx, dnsChal); err != nil {
@@ -136,7 +136,7 @@ func TestWrapConfig(t *testing.T) {
 	ctx := testCtx(t)
 	site := selfSigned(t, "example.com")
 	orig := &tls.Config{Certificates: []tls.Certificate{site}, NextProtos: []string{"http/1.1"}}
-	var m Manager
+	var m Responder
 	wrapped := m.WrapConfig(orig)
 	if len(orig.NextProtos) != 1 || orig.GetCertificate != nil {
 		t.Fatal("WrapConfig changed the original config")
