@@ -109,7 +109,7 @@ type Config struct {
 type state struct {
 	cfg       *Config
 	log       *slog.Logger
-	alpn      *tlsalpn01.Manager
+	alpn      *tlsalpn01.Responder
 	http      *http01.Handler
 	issuer    *issue.Issuer
 	names     map[string]bool
@@ -146,7 +146,7 @@ func (c *Config) build() (*state, error) {
 	s := &state{
 		cfg:      c,
 		log:      c.Logger,
-		alpn:     &tlsalpn01.Manager{},
+		alpn:     &tlsalpn01.Responder{},
 		http:     &http01.Handler{},
 		names:    map[string]bool{},
 		neg:      negCache{ttl: DefaultFailureTTL},

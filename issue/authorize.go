@@ -135,9 +135,9 @@ func (is *Issuer) cleanUp(ctx context.Context, done []presented) {
 	if len(done) == 0 {
 		return
 	}
-	timeout := is.CleanupTimeout
+	timeout := is.CleanUpTimeout
 	if timeout <= 0 {
-		timeout = DefaultCleanupTimeout
+		timeout = DefaultCleanUpTimeout
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()

@@ -42,9 +42,9 @@ func DefaultPreference() []acme.ChallengeType {
 // that the caller can order again without it.
 const ReplacesOrderTimeout = 15 * time.Second
 
-// DefaultCleanupTimeout bounds the clean-up of challenges when the order's
+// DefaultCleanUpTimeout bounds the clean-up of challenges when the order's
 // own context is already done.
-const DefaultCleanupTimeout = 30 * time.Second
+const DefaultCleanUpTimeout = 30 * time.Second
 
 // Issuer obtains certificates from one CA for one account. Its fields must
 // not change while an order runs.
@@ -71,9 +71,9 @@ type Issuer struct {
 	Preference []acme.ChallengeType
 	// Logger receives progress; nil discards it.
 	Logger *slog.Logger
-	// CleanupTimeout bounds challenge clean-up once the order's context is
-	// done; zero means DefaultCleanupTimeout.
-	CleanupTimeout time.Duration
+	// CleanUpTimeout bounds challenge clean-up once the order's context is
+	// done; zero means DefaultCleanUpTimeout.
+	CleanUpTimeout time.Duration
 	// ChallengeRetries is how many more times a challenge is answered when
 	// the CA reports its validation failed but leaves it open to another
 	// try (an "error" on a challenge still pending or processing, RFC 8555
