@@ -59,10 +59,10 @@ type Certificate struct {
 const (
 	DefaultCheckInterval = 12 * time.Hour
 	// DefaultIndexPoll is Config.IndexPoll's default.
-	DefaultIndexPoll = 10 * time.Second
-	DefaultJitter        = 0.1
-	DefaultConcurrency   = 4
-	DefaultOrderTimeout  = 10 * time.Minute
+	DefaultIndexPoll    = 10 * time.Second
+	DefaultJitter       = 0.1
+	DefaultConcurrency  = 4
+	DefaultOrderTimeout = 10 * time.Minute
 )
 
 // DefaultBackoff returns the wait after the n-th failure in a row (the
