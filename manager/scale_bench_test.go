@@ -138,4 +138,3 @@ func BenchmarkGetCertificateUncached(b *testing.B) {
 		i++
 	}
 }
-
