@@ -87,6 +87,7 @@ func (m *Manager) join(ctx context.Context, e *entry, force bool, parent context
 // attempt runs one order for e under the store's lock, saves the result
 // and reports the outcome.
 func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error) {
+	m.materialize(ctx, e)
 	m.mu.Lock()
 	lockName := "obtain/" + e.caDir + "/" + e.enc
 	c := e.cert
@@ -379,7 +380,8 @@ func (m *Manager) rescue(name string, res store.Resource) (string, error) {
 
 // installLocked makes h the certificate held and served for e.
 func (m *Manager) installLocked(e *entry, h *held) {
-	e.held = h
+	e.held, e.lazy = h, nil
+	m.cacheAddLocked(e)
 	e.st = e.st.forNewCertificate()
 	e.st.Serial = serial(h.leaf)
 	m.drawLocked(e)

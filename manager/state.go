@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
+	"strings"
 	"time"
 
 	"crypto/x509"
@@ -119,6 +120,17 @@ func (m *Manager) saveState(ctx context.Context, e *entry) {
 	if err != nil {
 		key, _ := m.certs.StateKey(s.CA, s.Name)
 		m.cfg.Logger.ErrorContext(ctx, "cannot save renewal state", "name", s.Name, "key", key, "error", err)
+	}
+	if m.cfg.CacheSize > 0 && s.Serial != "" {
+		// What the next start schedules from without reading the state.
+		last, _, _ := strings.Cut(s.LastError, "\n")
+		err := m.certs.SaveSchedule(context.WithoutCancel(ctx), s.CA, s.Name, store.Schedule{
+			Serial: s.Serial, NextRenewal: s.NextRenewal, RenewAt: s.ARIRenewAt, Recheck: s.ARIRetryAfter,
+			Failures: s.Failures, NextAttempt: s.NextAttempt, LastError: last,
+		})
+		if err != nil {
+			m.cfg.Logger.WarnContext(ctx, "cannot record the renewal schedule in the store's index", "name", s.Name, "error", err)
+		}
 	}
 }
 

@@ -484,3 +484,32 @@ func syncDir(r *os.Root, dir string) error {
 	}
 	return err
 }
+
+// Append adds data at the end of the file at key in one write (O_APPEND),
+// creating it (and its directories) if it is missing; see Appender. It
+// does not sync the file: Certs keeps only its index, a cache, this way.
+func (d *Dir) Append(ctx context.Context, key string, data []byte) error {
+	r, err := d.open(ctx, "append", key)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	name := filepath.FromSlash(key)
+	if err := mkdirs(r, filepath.Dir(name)); err != nil {
+		return pathErr("append", key, err)
+	}
+	f, err := r.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return pathErr("append", key, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return pathErr("append", key, err)
+	}
+	if err := f.Close(); err != nil {
+		return pathErr("append", key, err)
+	}
+	return nil
+}
+
+var _ Appender = (*Dir)(nil)

@@ -470,5 +470,9 @@ func (c *Certs) Restore(ctx context.Context, ca, name string, id int) error {
 	if _, err := c.loadVersion(ctx, dir, id); err != nil {
 		return fmt.Errorf("store: restore %s version %d: %w", name, id, err)
 	}
-	return c.switchTo(ctx, dir, id, false)
+	if err := c.switchTo(ctx, dir, id, false); err != nil {
+		return err
+	}
+	_ = c.Reindex(ctx, ca, name)
+	return nil
 }
