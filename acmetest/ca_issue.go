@@ -46,7 +46,7 @@ func newIssuer(now time.Time, n int) (*issuer, error) {
 		rootTmpl := &x509.Certificate{
 			SerialNumber: randomSerial(), Subject: pkix.Name{CommonName: name},
 			NotBefore: now.Add(-24 * time.Hour), NotAfter: now.Add(20 * 365 * 24 * time.Hour),
-			KeyUsage:  x509.KeyUsageCertSign | x509.KeyUsageCRLSign, BasicConstraintsValid: true, IsCA: true,
+			KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign, BasicConstraintsValid: true, IsCA: true,
 			SubjectKeyId: keyID(&rootKey.PublicKey),
 		}
 		rootDER, err := x509.CreateCertificate(rand.Reader, rootTmpl, rootTmpl, &rootKey.PublicKey, rootKey)
@@ -57,7 +57,7 @@ func newIssuer(now time.Time, n int) (*issuer, error) {
 		interTmpl := &x509.Certificate{
 			SerialNumber: randomSerial(), Subject: pkix.Name{CommonName: "acmetest fake intermediate"},
 			NotBefore: now.Add(-24 * time.Hour), NotAfter: now.Add(10 * 365 * 24 * time.Hour),
-			KeyUsage:  x509.KeyUsageCertSign | x509.KeyUsageCRLSign, BasicConstraintsValid: true, IsCA: true,
+			KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign, BasicConstraintsValid: true, IsCA: true,
 			MaxPathLenZero: true, SubjectKeyId: skid,
 		}
 		interDER, err := x509.CreateCertificate(rand.Reader, interTmpl, root, &key.PublicKey, rootKey)
