@@ -176,8 +176,8 @@ func (ca *CA) keyChange(w http.ResponseWriter, req request) {
 		return
 	}
 	h := inner.Signatures[0].Protected
-	if h.JSONWebKey == nil || h.Nonce != "" || h.ExtraHeaders["url"] != ca.url("/key-change") {
-		writeProblem(w, http.StatusBadRequest, acme.ProblemMalformed, "inner JWS header: jwk, no nonce, url of keyChange")
+	if h.JSONWebKey == nil || h.KeyID != "" || h.Nonce != "" || h.ExtraHeaders["url"] != ca.url("/key-change") {
+		writeProblem(w, http.StatusBadRequest, acme.ProblemMalformed, "inner JWS header: jwk, no kid, no nonce, url of keyChange")
 		return
 	}
 	payload, err := inner.Verify(h.JSONWebKey)
