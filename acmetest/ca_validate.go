@@ -260,7 +260,7 @@ func checkDNS01(ctx context.Context, server string, id acme.Identifier, keyAuth 
 		var d net.Dialer
 		return d.DialContext(ctx, network, server)
 	}}
-	name := "_acme-challenge." + id.Value + "."
+	name := "_acme-challenge." + strings.TrimPrefix(id.Value, "*.") + "."
 	txts, err := r.LookupTXT(ctx, name)
 	if err != nil {
 		return fail(acme.ProblemDNS, "TXT %s: %v", name, err)
