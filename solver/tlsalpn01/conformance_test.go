@@ -27,6 +27,8 @@ func TestConformanceStandalone(t *testing.T) {
 			addr = s.ListenAddr().String()
 			return s
 		},
-		Visible: func(ctx context.Context, chal acme.Challenge) error { return acmetest.ValidateTLSALPN01(ctx, addr, chal) },
+		Visible: func(ctx context.Context, chal acme.Challenge) error {
+			return acmetest.ValidateTLSALPN01(ctx, addr, chal)
+		},
 	})
 }
