@@ -2,6 +2,7 @@ package acmetest
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"encoding/base64"
 	"encoding/json"
@@ -301,4 +302,20 @@ func (ca *CA) directory(w http.ResponseWriter) {
 		"renewalInfo": ca.url("/renewal-info/"),
 		"meta":        meta,
 	})
+}
+
+// sleepCtx waits d (0 means 1 s) and reports whether it did before ctx
+// ended.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		d = time.Second
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

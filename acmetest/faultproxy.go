@@ -516,19 +516,3 @@ func hopByHop(k string) bool {
 	}
 	return false
 }
-
-// sleepCtx waits d (0 means 1 s) and reports whether it did before ctx
-// ended.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		d = time.Second
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
