@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
@@ -80,9 +81,10 @@ type HeldValidation struct {
 	// Token is the challenge's token (§8.1).
 	Token string
 
-	taken  bool // handed out by NextHeld; guarded by CA.mu
-	once   sync.Once
-	decide chan heldDecision
+	taken   bool // handed out by NextHeld; guarded by CA.mu
+	once    sync.Once
+	decided atomic.Bool
+	decide  chan heldDecision
 }
 
 type heldDecision struct {
@@ -91,7 +93,10 @@ type heldDecision struct {
 }
 
 func (v *HeldValidation) send(d heldDecision) {
-	v.once.Do(func() { v.decide <- d })
+	v.once.Do(func() {
+		v.decided.Store(true)
+		v.decide <- d
+	})
 }
 
 // Approve makes the validation succeed without checking anything.
@@ -138,10 +143,7 @@ func (ca *CA) HeldCount() int {
 	defer ca.mu.Unlock()
 	n := 0
 	for _, v := range ca.control.held {
-		select {
-		case d := <-v.decide: // decided but not yet picked up
-			v.decide <- d
-		default:
+		if !v.decided.Load() {
 			n++
 		}
 	}

@@ -9,7 +9,10 @@
 // from an in-memory CA, and lets the test hold, fail or release
 // validations, inject the faults the proxy knows into any endpoint, and set
 // the clock; [NullSolver] is a solver that does nothing, for its
-// controller-decided validations.
+// controller-decided validations. Together with store.NewMemory they are
+// the test doubles txacme offers (FakeClient and its controller,
+// NullResponder, MemoryStore), with the real acme.Client talking to the
+// fake CA over loopback in place of a fake client.
 //
 // Everything is configured through Go values: the package reads no
 // environment variables and holds no package-level mutable state. The Pebble
