@@ -157,6 +157,9 @@ func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res Resourc
 		return err
 	}
 	defer unlock()
+	if err := c.clearLeftovers(ctx, caDir, enc); err != nil {
+		return err
+	}
 	dir := certsDir + "/" + caDir + "/" + enc
 	cur, err := c.current(ctx, dir)
 	if err != nil {
@@ -494,6 +497,9 @@ func (c *Certs) Restore(ctx context.Context, ca, name string, id int) error {
 		return err
 	}
 	defer unlock()
+	if err := c.clearLeftovers(ctx, caDir, enc); err != nil {
+		return err
+	}
 	dir := certsDir + "/" + caDir + "/" + enc
 	if id <= 0 {
 		return fmt.Errorf("store: restore %s version %d: %w", name, id, fs.ErrNotExist)
