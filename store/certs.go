@@ -374,6 +374,9 @@ func (c *Certs) DeleteCertificate(ctx context.Context, ca, name string) error {
 		return err
 	}
 	defer unlock()
+	if tr, ok := c.Store.(tempRemover); ok {
+		tr.removeTemps(dir, keyFile, certFile, combinedFile, metaFile, liveLink, pointerKey)
+	}
 	// The pointer and the commit files first, so that no reader finds
 	// half a certificate; the versions, revocations and lineage record
 	// after.

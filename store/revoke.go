@@ -48,6 +48,11 @@ func (c *Certs) MarkRevoked(ctx context.Context, ca, name, serial string, at tim
 	if err != nil {
 		return err
 	}
+	unlock, err := c.lockRecord(ctx, ca, name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := c.Store.Put(ctx, dir+"/"+rec.Serial+".json", append(data, '\n')); err != nil {
 		return err
 	}
