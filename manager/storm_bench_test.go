@@ -14,6 +14,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"runtime"
 	"slices"
 	"sort"
@@ -345,6 +347,9 @@ func runStorm(b *testing.B, p *acmetest.Pebble, sol *http01.Handler, acct acme.A
 			case manager.EventRenewed, manager.EventObtained:
 				inFlight--
 				renewed[ev.Name]++
+				if os.Getenv("STORM_DUMP") != "" && (len(renewed) == n/3 || len(renewed) == n/2 || len(renewed) == 2*n/3) {
+					go pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
+				}
 				if len(renewed) == n && renewed[ev.Name] == 1 {
 					close(done)
 				}
