@@ -15,8 +15,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime/pprof"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strconv"
@@ -80,9 +80,11 @@ func (t realTimer) Reset(d time.Duration) bool { return t.t.Reset(d) }
 //
 //   - ceiling: the simplest client of package acme (newOrder, authz,
 //     challenge, WaitOrder, finalize, WaitOrder, certificate; one key for
-//     every CSR, nothing stored) at concurrency 4, 8, 16, 32 and 64 on
+//     every CSR, nothing stored) at concurrency 4, 8 and 16 on
 //     -storm.probe certificates each, then at the best one on
-//     min(N, 1000): what Pebble can issue on this machine;
+//     min(N, 1000): what Pebble can issue on this machine (at 32 and 64
+//     Pebble v2.10.1 stopped answering altogether in two runs of three,
+//     every request of its HTTP/2 connection pending and Pebble idle);
 //   - storm: manager.Run with Config.Concurrency (-storm.c, else the
 //     ceiling's best) and CacheSize (-storm.cache) until every
 //     certificate is renewed: certificates per second against the
@@ -119,7 +121,7 @@ func BenchmarkRenewalStorm(b *testing.B) {
 		for b.Loop() {
 			best, ceiling = 0, 0
 			tag := 0
-			for _, c := range []int{4, 8, 16, 32, 64} {
+			for _, c := range []int{4, 8, 16} {
 				tag++
 				rate, err := ceilingRun(ctx, client, acct, sol, *stormProbe, c, fmt.Sprintf("p%d", tag))
 				if err != nil {
@@ -357,7 +359,8 @@ func runStorm(b *testing.B, p *acmetest.Pebble, sol *http01.Handler, acct acme.A
 				inFlight--
 				failed++
 				if failed <= 5 {
-					b.Logf("failed: %s: %v", ev.Name, ev.Err); println("FAILED", ev.Name, ev.Err.Error())
+					b.Logf("failed: %s: %v", ev.Name, ev.Err)
+					println("FAILED", ev.Name, ev.Err.Error())
 				}
 			}
 		},
