@@ -24,6 +24,9 @@ func checkDaemonConfig(ctx context.Context, env Env, path string) error {
 	if cfg == nil {
 		return usageError{err.Error()}
 	}
+	for _, n := range cfg.Deprecated {
+		fmt.Fprintf(env.Stderr, "%s: warning: %s\n", path, n)
+	}
 	errs := []error{err}
 	seen := map[string]bool{}
 	check := func(key string, sv config.Solvers) {
@@ -83,7 +86,7 @@ func prefixKeys(prefix string, err error) error {
 	keyed, other := solverset.KeyErrors(err)
 	errs := other
 	for _, ke := range keyed {
-		errs = append(errs, &solverset.KeyError{Key: prefix + "." + ke.Key, Err: ke.Err})
+		errs = append(errs, &solverset.KeyError{Key: prefix + "." + config.SolverKey(ke.Key), Err: ke.Err})
 	}
 	return errors.Join(errs...)
 }

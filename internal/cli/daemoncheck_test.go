@@ -29,20 +29,19 @@ func TestDaemonCheckReportsEverything(t *testing.T) {
 	defer busy.Close()
 	path := filepath.Join(dir, "certkeeper.toml")
 	cfg := fmt.Sprintf(`
-[store]
-dir = %q
-[solvers.tlsalpn01]
-listen = %q
+store = %q
+[solvers]
+tls-listen = %q
 [solvers.dns01]
 hook = %q
 [[hook]]
 command = %q
 [[certificate]]
-names = ["a.example.test"]
+domains = ["a.example.test"]
 [[certificate]]
-names = ["*.example.test"]
-[certificate.solvers.http01]
-webroot = %q
+domains = ["*.example.test"]
+[certificate.solvers]
+http-webroot = %q
 `, dir, busy.Addr().String(), filepath.Join(dir, "no-dns-hook"), filepath.Join(dir, "no-deploy-hook"), filepath.Join(dir, "no-webroot"))
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -53,10 +52,11 @@ webroot = %q
 		t.Errorf("exit %d, want %d", code, ExitUsage)
 	}
 	for _, want := range []string{
-		"certificate[1].names: *.example.test is a wildcard",
-		"solvers.tlsalpn01.listen: tlsalpn01 standalone: " + busy.Addr().String() + " is already in use",
+		"certificate[1].domains: *.example.test is a wildcard",
+		"solvers.tls-listen: tlsalpn01 standalone: " + busy.Addr().String() + " is already in use",
 		"solvers.dns01.hook: not an executable program",
-		"certificate[1].solvers.http01.webroot: http01 webroot: the document root must exist",
+		"certificate[1].solvers.http-webroot: http01 webroot: the document root must exist",
+		"warning: solvers.dns01.hook is deprecated",
 		"hook[0].command: not an executable program",
 	} {
 		if !strings.Contains(errb.String(), want) {
@@ -116,7 +116,7 @@ names = ["*.example.test", "example.test"]
 		t.Fatalf("-check: exit %d: %s", code, checkOut.String())
 	}
 	if code := Main(t.Context(), []string{"run", "-config", path, "-check"}, Env{Stdout: &checkOut, Stderr: &checkOut}); code != ExitUsage ||
-		!strings.Contains(checkOut.String(), "solvers.dns01.tsig_secret_env: $TEST_TSIG_SECRET is not set") {
+		!strings.Contains(checkOut.String(), "solvers.tsig-secret-env: $TEST_TSIG_SECRET is not set") {
 		t.Errorf("-check without the secret: exit %d: %s", code, checkOut.String())
 	}
 
