@@ -9,6 +9,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"golang.org/x/term"
+
 	"github.com/certkeeper/certkeeper/internal/cli"
 )
 
@@ -19,15 +21,18 @@ func main() {
 		Stderr: os.Stderr,
 		Getenv: os.Getenv,
 		Stdin:  os.Stdin,
-		// A character device: a terminal to ask on.
-		StdinTerminal: isTerminal(os.Stdin),
+		// A terminal to ask on.
+		StdinTerminal: term.IsTerminal(int(os.Stdin.Fd())),
+		// A terminal to show progress on, as one line rewritten in place.
+		StderrTerminal: term.IsTerminal(int(os.Stderr.Fd())),
+		TerminalWidth: func() int {
+			w, _, err := term.GetSize(int(os.Stderr.Fd()))
+			if err != nil {
+				return 0
+			}
+			return w
+		},
 	})
 	stop()
 	os.Exit(code)
-}
-
-// isTerminal reports whether f is a terminal (a character device).
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

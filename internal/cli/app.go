@@ -29,6 +29,7 @@ type command struct {
 	about    string // what it does, for its help
 	examples []string
 	words    []string // the words it takes first (account's), for completion
+	live     bool     // progress as a status line on a terminal (liveLine)
 	setup    func(fs *flagSet) func(ctx context.Context, pos []string) error
 }
 
@@ -118,6 +119,12 @@ func newApp(env Env) *ucli.Command {
 
 // build makes the urfave/cli command of c.
 func (c command) build(env Env) *ucli.Command {
+	var live *liveLine
+	if c.live && env.StderrTerminal {
+		// Everything the command writes goes above the status line.
+		live = newLiveLine(env.Stderr, env.TerminalWidth)
+		env.Stdout, env.Stderr = live.writer(env.Stdout), live.writer(env.Stderr)
+	}
 	fs := newFlagSet(c.name, env)
 	action := c.setup(fs)
 	desc := c.about
@@ -154,6 +161,10 @@ func (c command) build(env Env) *ucli.Command {
 				if err := fs.log.check(); err != nil {
 					return err
 				}
+				fs.log.live = live
+			}
+			if live != nil {
+				defer live.close()
 			}
 			if err := action(ctx, cmd.Args().Slice()); err != nil {
 				return &actionError{cmd: c.name, err: err}

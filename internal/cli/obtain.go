@@ -18,7 +18,7 @@ import (
 
 func obtainCommand() command {
 	return command{
-		name: "obtain", summary: "obtain a certificate for one or more names", args: "NAME...",
+		name: "obtain", live: true, summary: "obtain a certificate for one or more names", args: "NAME...",
 		about: `Obtains a certificate for the NAMEs (DNS names, *.wildcards, IP addresses)
 and records how (its lineage), so that renew and the daemon renew it the
 same way. Give at least one challenge solver: -http-listen, -http-webroot,

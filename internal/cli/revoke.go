@@ -35,7 +35,7 @@ func reasonCode(s string) (acme.RevocationReason, error) {
 
 func revokeCommand() command {
 	return command{
-		name: "revoke", summary: "revoke a certificate", args: "NAME | -cert FILE",
+		name: "revoke", live: true, summary: "revoke a certificate", args: "NAME | -cert FILE",
 		about: `Revokes a certificate of the store (NAME, from any CA unless -ca says which)
 or the one in FILE, signed by the account that obtained it (its lineage
 record; -email names another) or, with -with-cert-key, by its own key.`,
