@@ -19,8 +19,8 @@ import (
 // their own above it. Off a terminal nothing of this runs: progress
 // records are the plain timestamped lines of the text handler.
 type liveLine struct {
-	raw   io.Writer    // the terminal (stderr)
-	width func() int   // its width in columns; 0 if unknown
+	raw   io.Writer  // the terminal (stderr)
+	width func() int // its width in columns; 0 if unknown
 	now   func() time.Time
 
 	mu      sync.Mutex
@@ -153,7 +153,9 @@ type liveHandler struct {
 	group string
 }
 
-func (h *liveHandler) Enabled(ctx context.Context, lv slog.Level) bool { return h.text.Enabled(ctx, lv) }
+func (h *liveHandler) Enabled(ctx context.Context, lv slog.Level) bool {
+	return h.text.Enabled(ctx, lv)
+}
 
 func (h *liveHandler) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level >= slog.LevelWarn {

@@ -33,7 +33,7 @@ func TestProgressOnTerminal(t *testing.T) {
 	log.Warn("name server unreachable: not waiting for it", "server", "ns3.example.test.")
 	stdout.Write([]byte("obtained example.test\n"))
 	line.close()
-	line.close() // twice is harmless
+	line.close()              // twice is harmless
 	log.Info("after the end") // a line again, not a status
 
 	got := raw.String()
