@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -15,7 +16,18 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first interrupt cancels the command, which cleans up (for a few
+	// seconds at most: cli.Main); a second one exits at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		cancel()
+		<-sigs
+		fmt.Fprintln(os.Stderr, "certkeeper: interrupted again: exiting at once, without cleaning up")
+		os.Exit(cli.ExitInterrupted)
+	}()
 	code := cli.Main(ctx, os.Args[1:], cli.Env{
 		Stdout: os.Stdout,
 		Stderr: os.Stderr,
@@ -33,6 +45,7 @@ func main() {
 			return w
 		},
 	})
-	stop()
+	signal.Stop(sigs)
+	cancel()
 	os.Exit(code)
 }

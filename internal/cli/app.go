@@ -208,10 +208,22 @@ func onUsageError(_ context.Context, cmd *ucli.Command, err error, _ bool) error
 
 // Main runs the command line args (without the program name) and returns
 // the process exit code.
+//
+// Once ctx is done (an interrupt), the command is given a few seconds
+// (interruptGrace) to clean up what it presented, and says on stderr what
+// it is cleaning up; then Main returns ExitInterrupted whether or not it
+// is done.
 func Main(ctx context.Context, args []string, env Env) int {
 	if env.Getenv == nil {
 		env.Getenv = func(string) string { return "" }
 	}
+	c := &cleanups{}
+	env.cleanups = c
+	return runInterruptible(ctx, env, c, interruptGrace, func() int { return run(ctx, args, env) })
+}
+
+// run is Main without the bound on an interrupted command's clean-up.
+func run(ctx context.Context, args []string, env Env) int {
 	app := newApp(env)
 	err := app.Run(ctx, append([]string{"certkeeper"}, args...))
 	if len(args) == 0 {

@@ -41,6 +41,9 @@ type Env struct {
 	// set, is its width in columns (0 if unknown).
 	StderrTerminal bool
 	TerminalWidth  func() int
+
+	// cleanups, set by Main, tracks the challenge clean-ups under way.
+	cleanups *cleanups
 	// Getenv reads the environment; only CERTKEEPER_* variables are used.
 	Getenv func(string) string
 	// Stores opens the daemon's store for a store.backend other than
