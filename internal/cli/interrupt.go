@@ -122,7 +122,9 @@ type trackedWaiter struct {
 	w challenge.Waiter
 }
 
-func (s trackedWaiter) Wait(ctx context.Context, chal acme.Challenge) error { return s.w.Wait(ctx, chal) }
+func (s trackedWaiter) Wait(ctx context.Context, chal acme.Challenge) error {
+	return s.w.Wait(ctx, chal)
+}
 
 // runInterruptible runs run and returns its exit code; once ctx is done
 // (an interrupt), run is given interruptGrace to clean up, and what it
