@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
-	"strings"
+	"slices"
 
 	"github.com/certkeeper/certkeeper/internal/config"
 	"github.com/certkeeper/certkeeper/solver/solverset"
@@ -44,7 +44,7 @@ func checkDaemonConfig(ctx context.Context, env Env, path string) error {
 			check(fmt.Sprintf("certificate[%d].solvers", i), *c.Solvers)
 		}
 	}
-	if l := cfg.Metrics.Listen; l != "" && (err == nil || !strings.Contains(err.Error(), "metrics.listen")) {
+	if l := cfg.Metrics.Listen; l != "" && !hasKeyError(err, "metrics.listen") {
 		var lc net.ListenConfig
 		if ln, lerr := lc.Listen(ctx, "tcp", l); lerr != nil {
 			errs = append(errs, fmt.Errorf("metrics.listen: %w", lerr))
@@ -65,6 +65,12 @@ func checkDaemonConfig(ctx context.Context, env Env, path string) error {
 	}
 	printf(env.Stdout, "%s: ok, %d certificates\n", path, len(cfg.Certs))
 	return nil
+}
+
+// hasKeyError reports whether err holds a config.KeyError about key.
+func hasKeyError(err error, key string) bool {
+	keyed, _ := solverset.KeyErrors(err)
+	return slices.ContainsFunc(keyed, func(ke *config.KeyError) bool { return ke.Key == key })
 }
 
 // solverKey identifies a [solvers] table by its settings (its JSON, whose

@@ -152,3 +152,34 @@ names = ["*.example.test", "example.test"]
 	})
 	eventually(t, 10*time.Second, "the TXT records' removal", func() bool { return len(b.TXT(t, "_acme-challenge.example.test")) == 0 })
 }
+
+// run -check tries to bind metrics.listen only when the file's own check
+// found nothing wrong with it (told by the error's key, not its text):
+// a malformed address is reported once, a taken one as taken.
+func TestDaemonCheckMetricsListen(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, tc := range []struct {
+		listen, want string
+		count        int
+	}{
+		{"9464", "metrics.listen: \"9464\" is not host:port", 1},
+		{busy.Addr().String(), "metrics.listen: listen tcp " + busy.Addr().String(), 1},
+	} {
+		path := filepath.Join(dir, "certkeeper.toml")
+		cfg := fmt.Sprintf("store = %q\n[metrics]\nlisten = %q\n[solvers]\nhttp-webroot = %q\n[[certificate]]\ndomains = [\"a.example.test\"]\n", dir, tc.listen, dir)
+		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out, errb bytes.Buffer
+		code := Main(t.Context(), []string{"run", "-config", path, "-check"}, Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
+		if code != ExitUsage || !strings.Contains(errb.String(), tc.want) || strings.Count(errb.String(), "metrics.listen") != tc.count {
+			t.Errorf("metrics.listen %q: exit %d, stderr %q, want %q once", tc.listen, code, errb.String(), tc.want)
+		}
+	}
+}

@@ -24,6 +24,12 @@ import (
 	"github.com/certkeeper/certkeeper/store"
 )
 
+// KeyError is a problem with one key of the file: Key is its full path
+// ("metrics.listen", "solvers.dns-server", "certificate[2].domains").
+// The errors of Parse, Load and LoadAll hold one for each such problem,
+// joined; solverset.KeyErrors lists them.
+type KeyError = solverset.KeyError
+
 // Config is the whole file, as the daemon uses it. The file's keys are
 // the command line's flag names (see Keys and docs/daemon.md); the
 // struct groups them by what they configure.
@@ -329,7 +335,7 @@ var ChallengeTypes = []string{"http-01", "tls-alpn-01", "dns-01", "dns-account-0
 func (c *Config) check() error {
 	var errs []error
 	bad := func(key, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
+		errs = append(errs, &KeyError{Key: key, Err: fmt.Errorf(format, a...)})
 	}
 	if c.CA.URL == "" {
 		c.CA.URL = "letsencrypt-staging"
