@@ -120,10 +120,8 @@ func newApp(env Env) *ucli.Command {
 // build makes the urfave/cli command of c.
 func (c command) build(env Env) *ucli.Command {
 	var live *liveLine
-	if c.live && env.StderrTerminal {
-		// Everything the command writes goes above the status line.
-		live = newLiveLine(env.Stderr, env.TerminalWidth)
-		env.Stdout, env.Stderr = live.writer(env.Stdout), live.writer(env.Stderr)
+	if c.live {
+		live = env.live // set by Main on a terminal
 	}
 	fs := newFlagSet(c.name, env)
 	action := c.setup(fs)
@@ -219,6 +217,13 @@ func Main(ctx context.Context, args []string, env Env) int {
 	}
 	c := &cleanups{}
 	env.cleanups = c
+	if env.StderrTerminal {
+		// A status line for the commands that show progress live:
+		// everything written goes above it.
+		env.live = newLiveLine(env.Stderr, env.TerminalWidth)
+		env.Stdout, env.Stderr = env.live.writer(env.Stdout), env.live.writer(env.Stderr)
+		defer env.live.close()
+	}
 	return runInterruptible(ctx, env, c, interruptGrace, func() int { return run(ctx, args, env) })
 }
 

@@ -42,8 +42,10 @@ type Env struct {
 	StderrTerminal bool
 	TerminalWidth  func() int
 
-	// cleanups, set by Main, tracks the challenge clean-ups under way.
+	// cleanups, set by Main, tracks the challenge clean-ups under way;
+	// live is the terminal's status line (StderrTerminal).
 	cleanups *cleanups
+	live     *liveLine
 	// Getenv reads the environment; only CERTKEEPER_* variables are used.
 	Getenv func(string) string
 	// Stores opens the daemon's store for a store.backend other than

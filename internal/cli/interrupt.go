@@ -139,6 +139,11 @@ func runInterruptible(ctx context.Context, env Env, c *cleanups, grace time.Dura
 		return code
 	case <-ctx.Done():
 	}
+	if env.live != nil {
+		// What is under way is no longer the status: plain lines from
+		// here on (the line, and the terminal's ^C, erased).
+		env.live.close()
+	}
 	say := func(what string) {
 		fmt.Fprintf(env.Stderr, "certkeeper: interrupted: cleaning up %s (up to %v; Ctrl-C again to quit at once)\n", what, grace)
 	}
