@@ -93,7 +93,9 @@ func (l *liveLine) drawLocked() {
 		}
 	}
 	line := spinner[l.frame%len(spinner)] + " " + l.status
-	if max := w - 1 - utf8.RuneCountInString(tail); utf8.RuneCountInString(line) > max && max > 1 {
+	// Three columns free: for the cursor, and the ^C a terminal echoes,
+	// which must not wrap the line (it could not be erased then).
+	if max := w - 3 - utf8.RuneCountInString(tail); utf8.RuneCountInString(line) > max && max > 1 {
 		r := []rune(line)
 		line = string(r[:max-1]) + "…"
 	}
