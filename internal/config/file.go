@@ -14,6 +14,7 @@ package config
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -227,7 +228,7 @@ func (s *solversTable) UnmarshalTOML(v any) error {
 		}
 		if err != nil {
 			var te *json.UnmarshalTypeError
-			if errAs(err, &te) {
+			if errors.As(err, &te) {
 				err = fmt.Errorf("%v: takes %s", val, kindOf(te.Type))
 			}
 			s.errs = append(s.errs, fmt.Sprintf("%s: %v", key, err))
@@ -301,15 +302,6 @@ func knownSetting(setting string) bool {
 		return true
 	}
 	return false
-}
-
-// errAs is errors.As for the one type it is used with.
-func errAs(err error, target **json.UnmarshalTypeError) bool {
-	te, ok := err.(*json.UnmarshalTypeError)
-	if ok {
-		*target = te
-	}
-	return ok
 }
 
 func kindOf(t reflect.Type) string {
