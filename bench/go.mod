@@ -10,8 +10,6 @@ require (
 
 require (
 	github.com/go-jose/go-jose/v4 v4.1.9 // indirect
-	github.com/letsencrypt/challtestsrv v1.4.2 // indirect
-	github.com/letsencrypt/pebble/v2 v2.10.1 // indirect
 	github.com/miekg/dns v1.1.73 // indirect
 	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
@@ -19,5 +17,3 @@ require (
 )
 
 replace github.com/certkeeper/certkeeper => ../
-
-tool github.com/letsencrypt/pebble/v2/cmd/pebble
