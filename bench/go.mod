@@ -3,7 +3,7 @@ module github.com/certkeeper/certkeeper/bench
 go 1.26.0
 
 require (
-	github.com/certkeeper/certkeeper v0.0.0
+	github.com/certkeeper/certkeeper v0.1.0
 	github.com/mholt/acmez/v3 v3.1.7
 	golang.org/x/crypto v0.58.0
 )
@@ -15,5 +15,3 @@ require (
 	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/text v0.44.0 // indirect
 )
-
-replace github.com/certkeeper/certkeeper => ../
