@@ -1,6 +1,12 @@
 // Command certkeeper obtains, renews, revokes and lists TLS certificates
 // through ACME (RFC 8555). Run "certkeeper help" for the commands and
 // docs/cli.md for the full reference, including exit codes.
+//
+// It is a module of its own, so that its dependencies (a TOML parser, a
+// CLI library, the Prometheus and etcd clients) stay out of the graph of
+// programs that import the library:
+//
+//	go install github.com/certkeeper/certkeeper/cmd/certkeeper@latest
 package main
 
 import (
@@ -9,7 +15,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/certkeeper/certkeeper/internal/cli"
+	"github.com/certkeeper/certkeeper/cmd/certkeeper/internal/cli"
+	"github.com/certkeeper/certkeeper/cmd/certkeeper/internal/etcdopen"
 )
 
 func main() {
@@ -21,6 +28,8 @@ func main() {
 		Stdin:  os.Stdin,
 		// A character device: a terminal to ask on.
 		StdinTerminal: isTerminal(os.Stdin),
+		// Every store backend is in the one binary (docs/cluster.md).
+		Stores: map[string]cli.StoreOpener{"etcd": etcdopen.Open},
 	})
 	stop()
 	os.Exit(code)

@@ -176,6 +176,9 @@ func TestReleaseOrder(t *testing.T) {
 				t.Errorf("%s requires %s, which is not in the release order", m.Module.Path, r.Path)
 			case r.Version != dep.version:
 				t.Errorf("%s requires %s %s; the release order has %s", m.Module.Path, r.Path, r.Version, dep.version)
+			case isPub && dep.order >= published[m.Module.Path].order:
+				t.Errorf("%s (order %d) requires %s, which is tagged after it (order %d)",
+					m.Module.Path, published[m.Module.Path].order, r.Path, dep.order)
 			}
 		}
 		return nil

@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/certkeeper/certkeeper/acmetest"
-	"github.com/certkeeper/certkeeper/internal/cli"
+	"github.com/certkeeper/certkeeper/cmd/certkeeper/internal/cli"
+	"github.com/certkeeper/certkeeper/cmd/certkeeper/internal/etcdopen"
 	"github.com/certkeeper/certkeeper/store"
 	"github.com/certkeeper/certkeeper/store/etcdstore"
-	"github.com/certkeeper/certkeeper/store/etcdstore/cmd/certkeeper/internal/etcdopen"
 	"github.com/certkeeper/certkeeper/store/etcdstore/etcdtest"
 )
 

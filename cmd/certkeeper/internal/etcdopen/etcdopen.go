@@ -7,7 +7,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/certkeeper/certkeeper/internal/config"
+	"github.com/certkeeper/certkeeper/cmd/certkeeper/internal/config"
 	"github.com/certkeeper/certkeeper/store"
 	"github.com/certkeeper/certkeeper/store/etcdstore"
 )

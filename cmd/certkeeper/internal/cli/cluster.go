@@ -12,7 +12,7 @@ import (
 
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/challenge"
-	"github.com/certkeeper/certkeeper/internal/config"
+	"github.com/certkeeper/certkeeper/cmd/certkeeper/internal/config"
 	"github.com/certkeeper/certkeeper/solver/shared"
 	"github.com/certkeeper/certkeeper/solver/solverset"
 	"github.com/certkeeper/certkeeper/store"

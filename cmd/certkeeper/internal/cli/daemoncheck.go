@@ -9,7 +9,7 @@ import (
 	"os/exec"
 	"strings"
 
-	"github.com/certkeeper/certkeeper/internal/config"
+	"github.com/certkeeper/certkeeper/cmd/certkeeper/internal/config"
 	"github.com/certkeeper/certkeeper/solver/solverset"
 )
 

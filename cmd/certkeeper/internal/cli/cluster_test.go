@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/certkeeper/certkeeper/acmetest"
-	"github.com/certkeeper/certkeeper/internal/config"
+	"github.com/certkeeper/certkeeper/cmd/certkeeper/internal/config"
 	"github.com/certkeeper/certkeeper/store"
 )
 
