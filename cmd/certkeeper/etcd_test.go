@@ -13,8 +13,7 @@ import (
 	"time"
 
 	"github.com/certkeeper/certkeeper/acmetest"
-	"github.com/certkeeper/certkeeper/cmd/certkeeper/internal/cli"
-	"github.com/certkeeper/certkeeper/cmd/certkeeper/internal/etcdopen"
+	"github.com/certkeeper/certkeeper/cmd/certkeeper/command"
 	"github.com/certkeeper/certkeeper/store"
 	"github.com/certkeeper/certkeeper/store/etcdstore"
 	"github.com/certkeeper/certkeeper/store/etcdstore/etcdtest"
@@ -77,8 +76,9 @@ email = "admin@example.test"
 agree_tos = true
 [store]
 backend = "etcd"
-etcd_endpoints = [%s]
-etcd_prefix = "daemons/"
+[store.etcd]
+endpoints = [%s]
+prefix = "daemons/"
 lock_ttl = "3s"
 [renewal]
 check_interval = "1s"
@@ -94,10 +94,8 @@ names = ["two.example.test", "www.two.example.test"]
 			t.Fatal(err)
 		}
 		go func() {
-			done <- cli.Main(ctx, []string{"run", "-config", path}, cli.Env{
-				Stdout: &logs[i], Stderr: &logs[i], Getenv: func(string) string { return "" },
-				Stores: map[string]cli.StoreOpener{"etcd": etcdopen.Open},
-			})
+			// The backends of the certkeeper binary.
+			done <- command.Main(ctx, []string{"run", "-config", path}, command.Env{Stdout: &logs[i], Stderr: &logs[i]})
 		}()
 		if i == 0 {
 			// Pebble must find the first daemon's server up when the
@@ -116,7 +114,7 @@ names = ["two.example.test", "www.two.example.test"]
 	}
 	cancel()
 	for range 2 {
-		if code := <-done; code != cli.ExitOK {
+		if code := <-done; code != command.ExitOK {
 			t.Errorf("exit code %d", code)
 		}
 	}

@@ -15,21 +15,18 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/certkeeper/certkeeper/cmd/certkeeper/internal/cli"
-	"github.com/certkeeper/certkeeper/cmd/certkeeper/internal/etcdopen"
+	"github.com/certkeeper/certkeeper/cmd/certkeeper/command"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Main(ctx, os.Args[1:], cli.Env{
+	code := command.Main(ctx, os.Args[1:], command.Env{
 		Stdout: os.Stdout,
 		Stderr: os.Stderr,
 		Getenv: os.Getenv,
 		Stdin:  os.Stdin,
 		// A character device: a terminal to ask on.
 		StdinTerminal: isTerminal(os.Stdin),
-		// Every store backend is in the one binary (docs/cluster.md).
-		Stores: map[string]cli.StoreOpener{"etcd": etcdopen.Open},
 	})
 	stop()
 	os.Exit(code)

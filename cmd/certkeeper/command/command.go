@@ -8,9 +8,11 @@ package command
 import (
 	"context"
 	"io"
+	"slices"
 
 	"github.com/certkeeper/certkeeper/cmd/certkeeper/internal/cli"
-	"github.com/certkeeper/certkeeper/cmd/certkeeper/internal/etcdopen"
+	"github.com/certkeeper/certkeeper/store"
+	"github.com/certkeeper/certkeeper/store/etcdstore"
 )
 
 // Exit codes of Main, as documented in docs/cli.md.
@@ -39,11 +41,22 @@ type Env struct {
 	// Getenv reads the environment (only CERTKEEPER_* variables are
 	// used); nil means an empty environment, never the process's.
 	Getenv func(string) string
+	// Backends are store backends added to the binary's own (Backends()),
+	// for a program that builds its own certkeeper: the daemon's
+	// store.backend may name any of them. One with the name of a built-in
+	// backend replaces it.
+	Backends []store.Backend
+}
+
+// Backends returns the store backends of the certkeeper binary besides
+// "dir": etcd (etcdstore.Backend, docs/cluster.md).
+func Backends() []store.Backend {
+	return []store.Backend{etcdstore.Backend{}}
 }
 
 // Main runs the command line args (without the program name, as
-// os.Args[1:]) with every store backend of the certkeeper binary, and
-// returns its exit code. ctx stops it as SIGINT would (exit code
+// os.Args[1:]) with every store backend of the certkeeper binary and
+// env.Backends, and returns its exit code. ctx stops it as SIGINT would (exit code
 // ExitInterrupted).
 func Main(ctx context.Context, args []string, env Env) int {
 	if env.Stdout == nil {
@@ -61,6 +74,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 		Stdin:         env.Stdin,
 		StdinTerminal: env.StdinTerminal,
 		Getenv:        env.Getenv,
-		Stores:        map[string]cli.StoreOpener{"etcd": etcdopen.Open},
+		// The first backend of a name is used: env.Backends come first.
+		Backends: slices.Concat(env.Backends, Backends()),
 	})
 }

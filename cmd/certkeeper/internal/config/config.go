@@ -8,11 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/BurntSushi/toml"
 
@@ -60,77 +59,43 @@ type Account struct {
 
 // Store is where certificates, keys and the account are kept.
 type Store struct {
-	// Backend is "dir" (the default: a directory, Dir) or "etcd" (an etcd
-	// cluster shared by several instances, docs/cluster.md; needs the
-	// binary built from store/etcdstore/cmd/certkeeper).
+	// Backend is "dir" (the default: a directory, Dir) or the name of a
+	// store.Backend of the binary ("etcd": an etcd cluster shared by
+	// several instances, docs/cluster.md), configured by its own table
+	// [store.NAME], which Section decodes.
 	Backend string `toml:"backend"`
 	Dir     string `toml:"dir"`
 	Layout  string `toml:"layout"`
 
-	// The etcd backend: client URLs of the members, the key prefix
-	// (default "certkeeper/"), TLS files, etcd user, and the lease time
-	// of locks (default 15s).
-	EtcdEndpoints    []string `toml:"etcd_endpoints"`
-	EtcdPrefix       string   `toml:"etcd_prefix"`
-	EtcdCA           string   `toml:"etcd_ca"`
-	EtcdCert         string   `toml:"etcd_cert"`
-	EtcdKey          string   `toml:"etcd_key"`
-	EtcdUsername     string   `toml:"etcd_username"`
-	EtcdPasswordFile string   `toml:"etcd_password_file"`
-	LockTTL          Duration `toml:"lock_ttl"`
+	// section decodes [store.BACKEND]; set by Parse and LoadAll.
+	section func(v any) error
 }
 
-// StoreBackends are the values of store.backend.
-var StoreBackends = []string{"dir", "etcd"}
+// Section decodes the table [store.BACKEND] of a Backend other than
+// "dir" into v, as store.Backend's decode: keys by `toml` tags, an
+// unknown key an error naming it; a missing table decodes as empty.
+func (s Store) Section(v any) error {
+	if s.section == nil {
+		return nil
+	}
+	return s.section(v)
+}
 
-// check validates the [store] table.
+// check validates the [store] table; the backend's own table is checked
+// by the backend.
 func (s *Store) check(bad func(key, format string, a ...any)) {
 	if s.Backend == "" {
 		s.Backend = "dir"
 	}
-	etcdKeys := map[string]bool{
-		"etcd_endpoints": len(s.EtcdEndpoints) > 0, "etcd_prefix": s.EtcdPrefix != "",
-		"etcd_ca": s.EtcdCA != "", "etcd_cert": s.EtcdCert != "", "etcd_key": s.EtcdKey != "",
-		"etcd_username": s.EtcdUsername != "", "etcd_password_file": s.EtcdPasswordFile != "",
-		"lock_ttl": s.LockTTL != 0,
-	}
-	switch s.Backend {
-	case "dir":
+	switch {
+	case s.Backend == "dir":
 		if s.Dir == "" {
 			bad("store.dir", "required")
 		}
-		for _, k := range []string{"etcd_endpoints", "etcd_prefix", "etcd_ca", "etcd_cert", "etcd_key", "etcd_username", "etcd_password_file", "lock_ttl"} {
-			if etcdKeys[k] {
-				bad("store."+k, "only used with backend = \"etcd\"")
-			}
-		}
-	case "etcd":
-		if s.Dir != "" {
-			bad("store.dir", "not used with backend = \"etcd\"")
-		}
-		if len(s.EtcdEndpoints) == 0 {
-			bad("store.etcd_endpoints", "required with backend = \"etcd\": the client URLs of the members")
-		}
-		for _, ep := range s.EtcdEndpoints {
-			u, err := url.Parse(ep)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Port() == "" {
-				bad("store.etcd_endpoints", "%q is not a client URL such as https://10.0.0.1:2379", ep)
-			}
-		}
-		if (s.EtcdCert == "") != (s.EtcdKey == "") {
-			bad("store.etcd_cert", "a client certificate needs both etcd_cert and etcd_key")
-		}
-		if s.EtcdPasswordFile != "" && s.EtcdUsername == "" {
-			bad("store.etcd_password_file", "needs etcd_username")
-		}
-		if p := s.EtcdPrefix; p != "" && (strings.ContainsAny(p, "\x00\n") || len(p) > 256) {
-			bad("store.etcd_prefix", "%q: no control characters, at most 256 bytes", p)
-		}
-		if d := s.LockTTL.D(); d != 0 && (d < time.Second || d > time.Hour) {
-			bad("store.lock_ttl", "%v: between 1s and 1h", d)
-		}
-	default:
-		bad("store.backend", "%q: want %s", s.Backend, strings.Join(StoreBackends, " or "))
+	case !backendName.MatchString(s.Backend):
+		bad("store.backend", "%q: want dir or the name of a backend, such as etcd", s.Backend)
+	case s.Dir != "":
+		bad("store.dir", "not used with backend = %q", s.Backend)
 	}
 	switch s.Layout {
 	case "":
@@ -226,18 +191,14 @@ func Load(path string) (*Config, error) {
 // Parse decodes and checks a configuration. Unknown keys are errors, named
 // with their full path.
 func Parse(data []byte) (*Config, error) {
-	var c Config
-	md, err := toml.Decode(string(data), &c)
+	c, err := decode(data)
 	if err != nil {
-		return nil, decodeError(data, err)
-	}
-	if err := undecoded(md); err != nil {
 		return nil, err
 	}
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	return &c, nil
+	return c, nil
 }
 
 // LoadAll reads and checks the file at path like Load, but also returns
@@ -251,28 +212,78 @@ func LoadAll(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	c, err := decode(data)
+	if err != nil {
+		return nil, err
+	}
+	return c, c.check()
+}
+
+// backendName is the form of a store backend's name.
+var backendName = regexp.MustCompile(`^[a-z][a-z0-9]{0,31}$`)
+
+// decode decodes a file, leaving the table of the store backend, if any,
+// to Store.Section. Unknown keys elsewhere are errors.
+func decode(data []byte) (*Config, error) {
 	var c Config
 	md, err := toml.Decode(string(data), &c)
 	if err != nil {
 		return nil, decodeError(data, err)
 	}
-	if err := undecoded(md); err != nil {
+	skip := ""
+	if b := c.Store.Backend; b != "" && b != "dir" && backendName.MatchString(b) {
+		skip = "store." + b
+		var raw struct {
+			Store map[string]toml.Primitive `toml:"store"`
+		}
+		rmd, err := toml.Decode(string(data), &raw)
+		if err != nil {
+			return nil, decodeError(data, err)
+		}
+		prim, ok := raw.Store[b]
+		c.Store.section = func(v any) error {
+			if !ok {
+				return nil
+			}
+			if err := rmd.PrimitiveDecode(prim, v); err != nil {
+				return fmt.Errorf("%s: %w", skip, err)
+			}
+			return undecoded(rmd, "", skip+".")
+		}
+	}
+	if err := undecoded(md, skip, ""); err != nil {
 		return nil, err
 	}
-	return &c, c.check()
+	return &c, nil
 }
 
-// undecoded reports the keys of the file that no field took.
-func undecoded(md toml.MetaData) error {
-	und := md.Undecoded()
-	if len(und) == 0 {
+// undecoded reports the keys of the file that no field took: those under
+// the table skip are left out, and only those under prefix counted when
+// prefix is not "".
+func undecoded(md toml.MetaData, skip, prefix string) error {
+	var keys []string
+	moved := false
+	for _, k := range md.Undecoded() {
+		key := k.String()
+		if skip != "" && (key == skip || strings.HasPrefix(key, skip+".")) {
+			continue
+		}
+		if prefix != "" && !strings.HasPrefix(key, prefix) {
+			continue
+		}
+		if strings.HasPrefix(key, "store.etcd_") || key == "store.lock_ttl" {
+			moved = true
+		}
+		keys = append(keys, key)
+	}
+	if len(keys) == 0 {
 		return nil
 	}
-	keys := make([]string, len(und))
-	for i, k := range und {
-		keys[i] = k.String()
+	err := fmt.Errorf("unknown key(s): %s", strings.Join(keys, ", "))
+	if moved {
+		err = fmt.Errorf("%w (the etcd keys are in the table [store.etcd], without the etcd_ prefix: docs/cluster.md)", err)
 	}
-	return fmt.Errorf("unknown key(s): %s", strings.Join(keys, ", "))
+	return err
 }
 
 // DirectoryURL returns the CA's directory URL, resolving an alias (see

@@ -4,50 +4,87 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/certkeeper/certkeeper/store/etcdstore"
 )
 
-func TestStoreEtcd(t *testing.T) {
+func TestStoreBackendSection(t *testing.T) {
 	solver := "[solvers.http01]\nlisten = \":80\"\n[[certificate]]\nnames = [\"a.example.com\"]\n"
 	c, err := Parse([]byte(`[store]
 backend = "etcd"
-etcd_endpoints = ["https://10.0.0.1:2379", "https://10.0.0.2:2379"]
-etcd_prefix = "prod/"
-etcd_ca = "/etc/etcd/ca.pem"
-etcd_cert = "/etc/etcd/client.pem"
-etcd_key = "/etc/etcd/client-key.pem"
-etcd_username = "certkeeper"
-etcd_password_file = "/etc/certkeeper/etcd-password"
+[store.etcd]
+endpoints = ["https://10.0.0.1:2379", "https://10.0.0.2:2379"]
+prefix = "prod/"
+ca = "/etc/etcd/ca.pem"
+cert = "/etc/etcd/client.pem"
+key = "/etc/etcd/client-key.pem"
+username = "certkeeper"
+password_file = "/etc/certkeeper/etcd-password"
 lock_ttl = "10s"
 ` + solver))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := c.Store
-	if s.Backend != "etcd" || len(s.EtcdEndpoints) != 2 || s.EtcdPrefix != "prod/" || s.LockTTL.D() != 10*time.Second || s.Layout != "standard" || s.EtcdUsername != "certkeeper" {
-		t.Errorf("parsed %+v", s)
+	var fc etcdstore.FileConfig
+	if err := c.Store.Section(&fc); err != nil {
+		t.Fatal(err)
+	}
+	if c.Store.Backend != "etcd" || len(fc.Endpoints) != 2 || fc.Prefix != "prod/" || time.Duration(fc.LockTTL) != 10*time.Second ||
+		c.Store.Layout != "standard" || fc.Username != "certkeeper" || fc.PasswordFile != "/etc/certkeeper/etcd-password" {
+		t.Errorf("parsed %+v, section %+v", c.Store, fc)
+	}
+	if err := (etcdstore.Backend{}).Check(c.Store.Section); err != nil {
+		t.Errorf("etcd Check: %v", err)
 	}
 	c, err = Parse([]byte("[store]\ndir = \"/x\"\n" + solver))
 	if err != nil || c.Store.Backend != "dir" {
 		t.Errorf("default backend: %+v, %v", c, err)
 	}
 
+	// Mistakes of the file, found by Parse.
 	for _, tc := range []struct {
 		name, in string
 		want     []string
 	}{
-		{"unknown backend", "backend = \"consul\"\n", []string{"store.backend", "consul", "dir or etcd"}},
-		{"etcd without endpoints", "backend = \"etcd\"\n", []string{"store.etcd_endpoints", "required"}},
-		{"etcd with dir", "backend = \"etcd\"\ndir = \"/x\"\netcd_endpoints = [\"http://127.0.0.1:2379\"]\n", []string{"store.dir", "not used"}},
-		{"bad endpoint", "backend = \"etcd\"\netcd_endpoints = [\"10.0.0.1:2379\"]\n", []string{"store.etcd_endpoints", "10.0.0.1:2379"}},
-		{"endpoint without port", "backend = \"etcd\"\netcd_endpoints = [\"https://etcd.example\"]\n", []string{"store.etcd_endpoints"}},
-		{"half client cert", "backend = \"etcd\"\netcd_endpoints = [\"https://e:2379\"]\netcd_cert = \"/c\"\n", []string{"store.etcd_cert", "both"}},
-		{"password without user", "backend = \"etcd\"\netcd_endpoints = [\"https://e:2379\"]\netcd_password_file = \"/p\"\n", []string{"store.etcd_password_file", "etcd_username"}},
-		{"short lock_ttl", "backend = \"etcd\"\netcd_endpoints = [\"https://e:2379\"]\nlock_ttl = \"100ms\"\n", []string{"store.lock_ttl"}},
-		{"etcd keys with dir", "dir = \"/x\"\netcd_endpoints = [\"https://e:2379\"]\nlock_ttl = \"5s\"\n", []string{"store.etcd_endpoints", "store.lock_ttl", "only used with backend"}},
-		{"unknown etcd key", "backend = \"etcd\"\netcd_endpoints = [\"https://e:2379\"]\netcd_password = \"x\"\n", []string{"store.etcd_password"}},
+		{"bad backend name", "backend = \"Consul!\"\n", []string{"store.backend", "Consul!"}},
+		{"backend with dir", "backend = \"etcd\"\ndir = \"/x\"\n", []string{"store.dir", "not used"}},
+		{"section of another backend", "dir = \"/x\"\n[store.etcd]\nendpoints = [\"https://e:2379\"]\n", []string{"unknown key", "store.etcd.endpoints"}},
+		{"flat etcd keys of old", "backend = \"etcd\"\netcd_endpoints = [\"https://e:2379\"]\nlock_ttl = \"5s\"\n", []string{"store.etcd_endpoints", "store.lock_ttl", "[store.etcd]"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte("[store]\n" + tc.in + solver))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+
+	// Mistakes of the backend's table, found by the backend through
+	// Section.
+	for _, tc := range []struct {
+		name, in string
+		want     []string
+	}{
+		{"no endpoints", "", []string{"endpoints", "required"}},
+		{"unknown key", "endpoints = [\"https://e:2379\"]\npassword = \"x\"\n", []string{"store.etcd.password"}},
+		{"wrong type", "endpoints = \"https://e:2379\"\n", []string{"store.etcd", "endpoints"}},
+		{"bad endpoint", "endpoints = [\"10.0.0.1:2379\"]\n", []string{"endpoints", "10.0.0.1:2379"}},
+		{"half client cert", "endpoints = [\"https://e:2379\"]\ncert = \"/c\"\n", []string{"cert", "both"}},
+		{"password without user", "endpoints = [\"https://e:2379\"]\npassword_file = \"/p\"\n", []string{"password_file", "username"}},
+		{"short lock_ttl", "endpoints = [\"https://e:2379\"]\nlock_ttl = \"100ms\"\n", []string{"lock_ttl", "between"}},
+		{"bad lock_ttl", "endpoints = [\"https://e:2379\"]\nlock_ttl = \"soon\"\n", []string{"store.etcd", "soon"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte("[store]\nbackend = \"etcd\"\n[store.etcd]\n" + tc.in + solver))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = (etcdstore.Backend{}).Check(c.Store.Section)
 			if err == nil {
 				t.Fatal("no error")
 			}
