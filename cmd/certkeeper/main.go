@@ -1,6 +1,12 @@
 // Command certkeeper obtains, renews, revokes and lists TLS certificates
 // through ACME (RFC 8555). Run "certkeeper help" for the commands and
 // docs/cli.md for the full reference, including exit codes.
+//
+// It is a module of its own, so that its dependencies (a TOML parser, a
+// CLI library, the Prometheus and etcd clients) stay out of the graph of
+// programs that import the library:
+//
+//	go install github.com/certkeeper/certkeeper/cmd/certkeeper@latest
 package main
 
 import (
@@ -12,12 +18,12 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/certkeeper/certkeeper/internal/cli"
+	"github.com/certkeeper/certkeeper/cmd/certkeeper/command"
 )
 
 func main() {
 	// The first interrupt cancels the command, which cleans up (for a few
-	// seconds at most: cli.Main); a second one exits at once.
+	// seconds at most: command.Main); a second one exits at once.
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -26,9 +32,9 @@ func main() {
 		cancel()
 		<-sigs
 		fmt.Fprintln(os.Stderr, "certkeeper: interrupted again: exiting at once, without cleaning up")
-		os.Exit(cli.ExitInterrupted)
+		os.Exit(command.ExitInterrupted)
 	}()
-	code := cli.Main(ctx, os.Args[1:], cli.Env{
+	code := command.Main(ctx, os.Args[1:], command.Env{
 		Stdout: os.Stdout,
 		Stderr: os.Stderr,
 		Getenv: os.Getenv,

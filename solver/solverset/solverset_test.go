@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/dnsprovider/acmedns"
 	dnsexec "github.com/certkeeper/certkeeper/dnsprovider/exec"
@@ -70,19 +68,6 @@ func TestJSONRoundTrip(t *testing.T) {
 	if string(data) != `{"http01":{"listen":":80"},"dns01":{"hook":"/h"}}` {
 		t.Errorf("small Config as JSON: %s", data)
 	}
-	// TOML writes the same keys, and reads them back.
-	var buf strings.Builder
-	if err := toml.NewEncoder(&buf).Encode(in); err != nil {
-		t.Fatal(err)
-	}
-	var fromTOML Config
-	md, err := toml.Decode(buf.String(), &fromTOML)
-	if err != nil || len(md.Undecoded()) > 0 {
-		t.Fatalf("TOML: %v, undecoded %v", err, md.Undecoded())
-	}
-	if !reflect.DeepEqual(in, fromTOML) {
-		t.Errorf("TOML round trip changed the Config:\n%s", buf.String())
-	}
 }
 
 // TestSameKeys checks that every field has the same snake_case key in
@@ -100,69 +85,9 @@ func TestSameKeys(t *testing.T) {
 	}
 }
 
-func TestTOMLEveryProvider(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want DNS01
-	}{
-		{`provider = "rfc2136"
-server = "ns1.example.com:53"
-tsig_name = "acme-key"
-tsig_algorithm = "hmac-sha512"
-tsig_secret_file = "/etc/certkeeper/tsig.secret"
-ttl = "2m"
-resolvers = ["127.0.0.1:53"]
-ns_port = 5353
-check_servers = ["10.0.0.1:53"]
-check_resolvers = ["8.8.8.8:53"]
-propagation_timeout = "5m"
-propagation_interval = "1s"
-no_cname = true
-delay = "10s"`, DNS01{Provider: "rfc2136", Server: "ns1.example.com:53", TSIGName: "acme-key", TSIGAlgorithm: "hmac-sha512",
-			TSIGSecretFile: "/etc/certkeeper/tsig.secret", TTL: Duration(2 * time.Minute), Resolvers: []string{"127.0.0.1:53"}, NSPort: 5353,
-			CheckServers: []string{"10.0.0.1:53"}, CheckResolvers: []string{"8.8.8.8:53"}, PropagationTimeout: Duration(5 * time.Minute),
-			PropagationInterval: Duration(time.Second), NoCNAME: true, Delay: Duration(10 * time.Second)}},
-		{`provider = "rfc2136"
-server = "ns1.example.com:53"
-tsig_key_file = "/etc/certkeeper/tsig.key"`, DNS01{Provider: "rfc2136", Server: "ns1.example.com:53", TSIGKeyFile: "/etc/certkeeper/tsig.key"}},
-		{`provider = "exec"
-exec = "/usr/local/bin/dns-hook"
-no_propagation_check = true
-delay = "30s"`, DNS01{Provider: "exec", Exec: "/usr/local/bin/dns-hook", NoPropagationCheck: true, Delay: Duration(30 * time.Second)}},
-		{`provider = "exec"
-exec = "/usr/local/bin/dns-hook"
-zones = ["example.com", "example.net."]`, DNS01{Provider: "exec", Exec: "/usr/local/bin/dns-hook", Zones: []string{"example.com", "example.net."}}},
-		{`provider = "webhook"
-webhook_url = "https://dns.example/acme"
-webhook_authorization_env = "DNS_TOKEN"
-[solvers.dns01.webhook_headers]
-X-Zone = "example"`, DNS01{Provider: "webhook", WebhookURL: "https://dns.example/acme", WebhookAuthorizationEnv: "DNS_TOKEN",
-			WebhookHeaders: map[string]string{"X-Zone": "example"}}},
-		{`provider = "acme-dns"
-acme_dns_server = "https://auth.acme-dns.io"
-acme_dns_accounts = "/etc/certkeeper/acmedns.json"`, DNS01{Provider: "acme-dns", ACMEDNSServer: "https://auth.acme-dns.io", ACMEDNSAccounts: "/etc/certkeeper/acmedns.json"}},
-		{`hook = "/usr/local/bin/dns-hook"
-delay = "30s"`, DNS01{Hook: "/usr/local/bin/dns-hook", Delay: Duration(30 * time.Second)}},
-	} {
-		var file struct {
-			Solvers Config `toml:"solvers"`
-		}
-		md, err := toml.Decode("[solvers.dns01]\n"+tc.in, &file)
-		if err != nil || len(md.Undecoded()) > 0 {
-			t.Fatalf("%s: %v, undecoded %v", tc.in, err, md.Undecoded())
-		}
-		if got := file.Solvers.DNS01; got == nil || !reflect.DeepEqual(*got, tc.want) {
-			t.Errorf("%s:\n got %+v\nwant %+v", tc.in, got, tc.want)
-		}
-		if err := file.Solvers.Validate(); err != nil {
-			t.Errorf("%s: %v", tc.in, err)
-		}
-	}
-	var c Config
-	if _, err := toml.Decode("[dns01]\ndelay = \"-1s\"\n", &c); err == nil || !strings.Contains(err.Error(), "negative") {
-		t.Errorf("negative delay: %v", err)
-	}
-}
+// The TOML side of the keys (decoding the daemon's [solvers] tables) is
+// tested in cmd/certkeeper/internal/config, the module that has a TOML
+// parser.
 
 func TestValidate(t *testing.T) {
 	for _, tc := range []struct {

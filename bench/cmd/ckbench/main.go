@@ -25,7 +25,7 @@ import (
 
 func main() {
 	var (
-		pebble   = flag.String("pebble", "", "pebble `binary`; default: `go tool -n pebble` (run from bench/)")
+		pebble   = flag.String("pebble", "", "pebble `binary`; default: the pinned Pebble, built once into the user cache")
 		fresh    = flag.Int("fresh", 10, "certificates (each with a new account) in the fresh-account scenarios")
 		batch    = flag.Int("n", 100, "certificates in the concurrent scenarios")
 		conc     = flag.Int("c", 10, "concurrency of the concurrent scenarios")
@@ -50,7 +50,7 @@ func main() {
 	if bin == "" {
 		var err error
 		if bin, err = acmetest.FindPebble(ctx); err != nil {
-			fatal(fmt.Errorf("%w (run ckbench from bench/, or pass -pebble)", err))
+			fatal(fmt.Errorf("%w (or pass -pebble)", err))
 		}
 	}
 

@@ -8,12 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/BurntSushi/toml"
 
@@ -74,77 +72,46 @@ type Account struct {
 
 // Store is where certificates, keys and the account are kept.
 type Store struct {
-	// Backend is "dir" (the default: a directory, Dir) or "etcd" (an etcd
-	// cluster shared by several instances, docs/cluster.md; needs the
-	// binary built from store/etcdstore/cmd/certkeeper).
+	// Backend is "dir" (the default: a directory, Dir) or the name of a
+	// store.Backend of the binary ("etcd": an etcd cluster shared by
+	// several instances, docs/cluster.md), configured by its own table,
+	// [NAME] at the top level of the file, which Section decodes.
 	Backend string
 	Dir     string
 	Layout  string
 
-	// The etcd backend: client URLs of the members, the key prefix
-	// (default "certkeeper/"), TLS files, etcd user, and the lease time
-	// of locks (default 15s).
-	EtcdEndpoints    []string
-	EtcdPrefix       string
-	EtcdCA           string
-	EtcdCert         string
-	EtcdKey          string
-	EtcdUsername     string
-	EtcdPasswordFile string
-	LockTTL          Duration
+	// section decodes the backend's table; set by decode.
+	section func(v any) error
 }
 
-// StoreBackends are the values of store.backend.
-var StoreBackends = []string{"dir", "etcd"}
+// Section decodes the table of a Backend other than "dir" into v, as
+// store.Backend's decode: keys by `toml` tags, an unknown key an error
+// naming it; a missing table decodes as empty.
+func (s Store) Section(v any) error {
+	if s.section == nil {
+		return nil
+	}
+	return s.section(v)
+}
 
-// check validates the [store] table.
+// backendName is the form of a store backend's name.
+var backendName = regexp.MustCompile(`^[a-z][a-z0-9]{0,31}$`)
+
+// check validates the store's keys; the backend's own table is checked
+// by the backend.
 func (s *Store) check(bad func(key, format string, a ...any)) {
 	if s.Backend == "" {
 		s.Backend = "dir"
 	}
-	etcdKeys := map[string]bool{
-		"etcd-endpoints": len(s.EtcdEndpoints) > 0, "etcd-prefix": s.EtcdPrefix != "",
-		"etcd-ca": s.EtcdCA != "", "etcd-cert": s.EtcdCert != "", "etcd-key": s.EtcdKey != "",
-		"etcd-username": s.EtcdUsername != "", "etcd-password-file": s.EtcdPasswordFile != "",
-		"lock-ttl": s.LockTTL != 0,
-	}
-	switch s.Backend {
-	case "dir":
+	switch {
+	case s.Backend == "dir":
 		if s.Dir == "" {
 			bad("store", "required: the store's directory")
 		}
-		for _, k := range []string{"etcd-endpoints", "etcd-prefix", "etcd-ca", "etcd-cert", "etcd-key", "etcd-username", "etcd-password-file", "lock-ttl"} {
-			if etcdKeys[k] {
-				bad(k, "only used with store-backend = \"etcd\"")
-			}
-		}
-	case "etcd":
-		if s.Dir != "" {
-			bad("store", "not used with store-backend = \"etcd\"")
-		}
-		if len(s.EtcdEndpoints) == 0 {
-			bad("etcd-endpoints", "required with store-backend = \"etcd\": the client URLs of the members")
-		}
-		for _, ep := range s.EtcdEndpoints {
-			u, err := url.Parse(ep)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Port() == "" {
-				bad("etcd-endpoints", "%q is not a client URL such as https://10.0.0.1:2379", ep)
-			}
-		}
-		if (s.EtcdCert == "") != (s.EtcdKey == "") {
-			bad("etcd-cert", "a client certificate needs both etcd-cert and etcd-key")
-		}
-		if s.EtcdPasswordFile != "" && s.EtcdUsername == "" {
-			bad("etcd-password-file", "needs etcd-username")
-		}
-		if p := s.EtcdPrefix; p != "" && (strings.ContainsAny(p, "\x00\n") || len(p) > 256) {
-			bad("etcd-prefix", "%q: no control characters, at most 256 bytes", p)
-		}
-		if d := s.LockTTL.D(); d != 0 && (d < time.Second || d > time.Hour) {
-			bad("lock-ttl", "%v: between 1s and 1h", d)
-		}
-	default:
-		bad("store-backend", "%q: want %s", s.Backend, strings.Join(StoreBackends, " or "))
+	case !backendName.MatchString(s.Backend) || reservedTable(s.Backend):
+		bad("store-backend", "%q: want dir or the name of a backend, such as etcd", s.Backend)
+	case s.Dir != "":
+		bad("store", "not used with store-backend = %q", s.Backend)
 	}
 	switch s.Layout {
 	case "":
@@ -263,17 +230,48 @@ func LoadAll(path string) (*Config, error) {
 }
 
 // decode decodes data and checks it: a nil Config when it does not
-// decode, else the Config and its problems.
+// decode, else the Config and its problems. The table of the store
+// backend, [NAME], is left to Store.Section.
 func decode(data []byte) (*Config, error) {
 	var f file
 	md, err := toml.Decode(string(data), &f)
 	if err != nil {
 		return nil, decodeError(data, err)
 	}
-	if err := undecoded(md); err != nil {
+	c, notes, problems := f.toConfig(md)
+	skip := ""
+	if b := c.Store.Backend; b != "" && b != "dir" && backendName.MatchString(b) && !reservedTable(b) {
+		skip = b
+		var raw map[string]any
+		if _, err := toml.Decode(string(data), &raw); err != nil {
+			return nil, decodeError(data, err)
+		}
+		table, _ := raw[b].(map[string]any)
+		if _, given := raw[b]; given && table == nil {
+			problems = append(problems, fmt.Sprintf("%s: takes a table: [%s]", b, b))
+		}
+		if table == nil && f.formerSection != nil {
+			table = f.formerSection
+		} else if table != nil && f.formerSection != nil {
+			problems = append(problems, fmt.Sprintf("store: former etcd_* keys and the table [%s] both given: keep [%s]", b, b))
+		}
+		c.Store.section = func(v any) error {
+			if table == nil {
+				return nil
+			}
+			// The caller names the table: errors name the keys in it.
+			if errs := decodeFormer(b, table, v); len(errs) > 0 {
+				for i, e := range errs {
+					errs[i] = strings.TrimPrefix(strings.TrimPrefix(e, b+"."), b+": ")
+				}
+				return errors.New(strings.Join(errs, "; "))
+			}
+			return nil
+		}
+	}
+	if err := undecoded(md, skip); err != nil {
 		return nil, err
 	}
-	c, notes, problems := f.toConfig(md)
 	c.Deprecated = dedupe(notes)
 	var errs []error
 	for _, p := range problems {
@@ -302,15 +300,18 @@ func dedupe(notes []string) []string {
 
 var certIndex = regexp.MustCompile(`certificate\[\d+\]`)
 
-// undecoded reports the keys of the file that no field took.
-func undecoded(md toml.MetaData) error {
-	und := md.Undecoded()
-	if len(und) == 0 {
-		return nil
+// undecoded reports the keys of the file that no field took, those of
+// the top-level table skip (the store backend's) left out.
+func undecoded(md toml.MetaData, skip string) error {
+	var keys []string
+	for _, k := range md.Undecoded() {
+		if skip != "" && len(k) > 0 && k[0] == skip {
+			continue
+		}
+		keys = append(keys, k.String())
 	}
-	keys := make([]string, len(und))
-	for i, k := range und {
-		keys[i] = k.String()
+	if len(keys) == 0 {
+		return nil
 	}
 	return fmt.Errorf("unknown key(s): %s", strings.Join(keys, ", "))
 }

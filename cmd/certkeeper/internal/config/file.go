@@ -40,15 +40,6 @@ type file struct {
 	Layout      string   `toml:"layout"`
 	Backend     string   `toml:"store-backend"`
 
-	EtcdEndpoints    []string `toml:"etcd-endpoints"`
-	EtcdPrefix       string   `toml:"etcd-prefix"`
-	EtcdCA           string   `toml:"etcd-ca"`
-	EtcdCert         string   `toml:"etcd-cert"`
-	EtcdKey          string   `toml:"etcd-key"`
-	EtcdUsername     string   `toml:"etcd-username"`
-	EtcdPasswordFile string   `toml:"etcd-password-file"`
-	LockTTL          Duration `toml:"lock-ttl"`
-
 	FormerAccount *formerAccount `toml:"account"`
 
 	Renewal  renewalFile  `toml:"renewal"`
@@ -57,6 +48,22 @@ type file struct {
 	Hooks    []Hook       `toml:"hook"`
 	Certs    []certFile   `toml:"certificate"`
 	Defaults defaultsFile `toml:"defaults"`
+
+	// formerSection is the store backend's table made from the former
+	// [store] table's etcd_* keys; set by toConfig.
+	formerSection map[string]any
+}
+
+// reservedTable reports whether name is a key of the file, and so cannot
+// name a store backend (whose table is [NAME] at the top level).
+func reservedTable(name string) bool {
+	t := reflect.TypeOf(file{})
+	for i := 0; i < t.NumField(); i++ {
+		if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ","); tag == name {
+			return true
+		}
+	}
+	return false
 }
 
 type formerAccount struct {
@@ -412,7 +419,7 @@ type formerStore struct {
 	EtcdKey          string   `toml:"etcd_key"`
 	EtcdUsername     string   `toml:"etcd_username"`
 	EtcdPasswordFile string   `toml:"etcd_password_file"`
-	LockTTL          Duration `toml:"lock_ttl"`
+	LockTTL          string   `toml:"lock_ttl"`
 }
 
 // merger moves former keys onto their new ones, noting each and refusing
@@ -476,8 +483,7 @@ func (f *file) toConfig(md toml.MetaData) (*Config, []string, []string) {
 			c.Account.AgreeTOS = a.AgreeTOS
 		}
 	}
-	c.Store = Store{Dir: f.Store.dir, Layout: f.Layout, Backend: f.Backend, EtcdEndpoints: f.EtcdEndpoints, EtcdPrefix: f.EtcdPrefix,
-		EtcdCA: f.EtcdCA, EtcdCert: f.EtcdCert, EtcdKey: f.EtcdKey, EtcdUsername: f.EtcdUsername, EtcdPasswordFile: f.EtcdPasswordFile, LockTTL: f.LockTTL}
+	c.Store = Store{Dir: f.Store.dir, Layout: f.Layout, Backend: f.Backend}
 	if f.Store.former != nil {
 		var old formerStore
 		g.errs = append(g.errs, decodeFormer("store", f.Store.former, &old)...)
@@ -486,20 +492,24 @@ func (f *file) toConfig(md toml.MetaData) (*Config, []string, []string) {
 			old, new string
 			val      string
 			dst      *string
-		}{{"dir", "store", old.Dir, &s.Dir}, {"layout", "layout", old.Layout, &s.Layout}, {"backend", "store-backend", old.Backend, &s.Backend},
-			{"etcd_prefix", "etcd-prefix", old.EtcdPrefix, &s.EtcdPrefix}, {"etcd_ca", "etcd-ca", old.EtcdCA, &s.EtcdCA},
-			{"etcd_cert", "etcd-cert", old.EtcdCert, &s.EtcdCert}, {"etcd_key", "etcd-key", old.EtcdKey, &s.EtcdKey},
-			{"etcd_username", "etcd-username", old.EtcdUsername, &s.EtcdUsername}, {"etcd_password_file", "etcd-password-file", old.EtcdPasswordFile, &s.EtcdPasswordFile}} {
+		}{{"dir", "store", old.Dir, &s.Dir}, {"layout", "layout", old.Layout, &s.Layout}, {"backend", "store-backend", old.Backend, &s.Backend}} {
 			_, has := f.Store.former[kv.old]
 			if g.take("store."+kv.old, kv.new, has, kv.new != "store" && g.defined(kv.new)) {
 				*kv.dst = kv.val
 			}
 		}
-		if _, has := f.Store.former["etcd_endpoints"]; g.take("store.etcd_endpoints", "etcd-endpoints", has, g.defined("etcd-endpoints")) {
-			s.EtcdEndpoints = old.EtcdEndpoints
-		}
-		if _, has := f.Store.former["lock_ttl"]; g.take("store.lock_ttl", "lock-ttl", has, g.defined("lock-ttl")) {
-			s.LockTTL = old.LockTTL
+		// The former etcd_* keys are the keys of the backend's table.
+		for _, k := range []string{"etcd_endpoints", "etcd_prefix", "etcd_ca", "etcd_cert", "etcd_key", "etcd_username", "etcd_password_file", "lock_ttl"} {
+			v, has := f.Store.former[k]
+			if !has {
+				continue
+			}
+			nk := strings.ReplaceAll(strings.TrimPrefix(k, "etcd_"), "_", "-")
+			g.notes = append(g.notes, fmt.Sprintf("store.%s is deprecated: write %s in the table [etcd]", k, nk))
+			if f.formerSection == nil {
+				f.formerSection = map[string]any{}
+			}
+			f.formerSection[nk] = v
 		}
 	}
 

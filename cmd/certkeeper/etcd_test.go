@@ -13,10 +13,9 @@ import (
 	"time"
 
 	"github.com/certkeeper/certkeeper/acmetest"
-	"github.com/certkeeper/certkeeper/internal/cli"
+	"github.com/certkeeper/certkeeper/cmd/certkeeper/command"
 	"github.com/certkeeper/certkeeper/store"
 	"github.com/certkeeper/certkeeper/store/etcdstore"
-	"github.com/certkeeper/certkeeper/store/etcdstore/cmd/certkeeper/internal/etcdopen"
 	"github.com/certkeeper/certkeeper/store/etcdstore/etcdtest"
 )
 
@@ -69,35 +68,31 @@ func TestDaemons(t *testing.T) {
 	done := make(chan int, 2)
 	for i, listen := range []string{fmt.Sprintf("127.0.0.1:%d", p.HTTPPort), other} {
 		path := filepath.Join(dir, fmt.Sprintf("c%d.toml", i))
-		cfg := fmt.Sprintf(`[ca]
-url = %q
-root = %q
-[account]
+		cfg := fmt.Sprintf(`ca = %q
+ca-root = %q
 email = "admin@example.test"
-agree_tos = true
-[store]
-backend = "etcd"
-etcd_endpoints = [%s]
-etcd_prefix = "daemons/"
-lock_ttl = "3s"
+agree-tos = true
+store-backend = "etcd"
+[etcd]
+endpoints = [%s]
+prefix = "daemons/"
+lock-ttl = "3s"
 [renewal]
-check_interval = "1s"
+check-interval = "1s"
 backoff = ["1s"]
-[solvers.http01]
-listen = %q
+[solvers]
+http-listen = %q
 [[certificate]]
-names = ["one.example.test"]
+domains = ["one.example.test"]
 [[certificate]]
-names = ["two.example.test", "www.two.example.test"]
+domains = ["two.example.test", "www.two.example.test"]
 `, p.DirectoryURL, root, strings.Join(eps, ", "), listen)
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		go func() {
-			done <- cli.Main(ctx, []string{"run", "-config", path}, cli.Env{
-				Stdout: &logs[i], Stderr: &logs[i], Getenv: func(string) string { return "" },
-				Stores: map[string]cli.StoreOpener{"etcd": etcdopen.Open},
-			})
+			// The backends of the certkeeper binary.
+			done <- command.Main(ctx, []string{"run", "-config", path}, command.Env{Stdout: &logs[i], Stderr: &logs[i]})
 		}()
 		if i == 0 {
 			// Pebble must find the first daemon's server up when the
@@ -116,7 +111,7 @@ names = ["two.example.test", "www.two.example.test"]
 	}
 	cancel()
 	for range 2 {
-		if code := <-done; code != cli.ExitOK {
+		if code := <-done; code != command.ExitOK {
 			t.Errorf("exit code %d", code)
 		}
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -12,35 +13,99 @@ import (
 	"time"
 
 	"github.com/certkeeper/certkeeper/acmetest"
-	"github.com/certkeeper/certkeeper/internal/config"
+	"github.com/certkeeper/certkeeper/cmd/certkeeper/internal/config"
 	"github.com/certkeeper/certkeeper/store"
 )
 
-func TestDaemonEtcdNeedsItsBinary(t *testing.T) {
+// A backend the binary does not have is named in the error, at start and
+// under -check.
+func TestDaemonUnknownBackend(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "c.toml")
-	cfg := `[ca]
-url = "https://127.0.0.1:1/dir"
-[store]
-backend = "etcd"
-etcd_endpoints = ["http://127.0.0.1:2379"]
-[solvers.http01]
-listen = "127.0.0.1:0"
+	cfg := `ca = "https://127.0.0.1:1/dir"
+store-backend = "consul"
+[consul]
+address = "127.0.0.1:8500"
+[solvers]
+http-listen = "127.0.0.1:0"
 [[certificate]]
-names = ["a.example.test"]
+domains = ["a.example.test"]
+`
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"run", "-config", path}, {"run", "-check", "-config", path}} {
+		var out, errb syncBuffer
+		code := Main(t.Context(), args, Env{Stdout: &out, Stderr: &errb, Backends: []store.Backend{memBackend{}}})
+		if code == ExitOK || !strings.Contains(errb.String(), `"consul": this certkeeper binary does not know it`) {
+			t.Errorf("%v: exit %d, stderr %q; want a failure naming the backend", args, code, errb.String())
+		}
+	}
+}
+
+// memBackend is a store.Backend named "etcd" over a Memory store, with a
+// table of its own: prefix and lock_ttl, prefix required.
+type memBackend struct {
+	st     store.Store
+	opened *atomic.Int32
+}
+
+type memBackendConfig struct {
+	Prefix  string          `toml:"prefix"`
+	LockTTL config.Duration `toml:"lock-ttl"`
+}
+
+func (memBackend) Name() string { return "etcd" }
+
+func (memBackend) Check(decode func(any) error) error {
+	var c memBackendConfig
+	if err := decode(&c); err != nil {
+		return err
+	}
+	if c.Prefix == "" {
+		return errors.New("prefix: required")
+	}
+	return nil
+}
+
+func (b memBackend) Open(ctx context.Context, decode func(any) error) (store.Store, error) {
+	var c memBackendConfig
+	if err := decode(&c); err != nil {
+		return nil, err
+	}
+	if c.Prefix != "test/" || c.LockTTL.D() != 5*time.Second {
+		return nil, fmt.Errorf("unexpected config %+v", c)
+	}
+	b.opened.Add(1)
+	return b.st, nil
+}
+
+// The backend's own table is checked by the backend: under -check, an
+// unknown key and a missing required one are reported with the table's
+// name.
+func TestDaemonCheckBackendTable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.toml")
+	cfg := `ca = "https://127.0.0.1:1/dir"
+store-backend = "etcd"
+[etcd]
+lock-ttl = "5s"
+[solvers]
+http-listen = "127.0.0.1:0"
+[[certificate]]
+domains = ["a.example.test"]
 `
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var out, errb syncBuffer
-	code := Main(t.Context(), []string{"run", "-config", path}, Env{Stdout: &out, Stderr: &errb})
-	if code == ExitOK || !strings.Contains(errb.String(), EtcdBinary) {
-		t.Errorf("exit %d, stderr %q; want a failure naming %s", code, errb.String(), EtcdBinary)
+	code := Main(t.Context(), []string{"run", "-check", "-config", path}, Env{Stdout: &out, Stderr: &errb, Backends: []store.Backend{memBackend{}}})
+	if code == ExitOK || !strings.Contains(errb.String(), "etcd: prefix: required") {
+		t.Errorf("exit %d, stderr %q; want etcd: prefix: required", code, errb.String())
 	}
 }
 
 // TestDaemonSharedStore runs two daemons on one shared store (a Memory
-// store standing in for etcd through Env.Stores): they register one
+// store standing in for etcd through Env.Backends): they register one
 // account between them, and the challenges of whichever orders are
 // answered by the first daemon's http-01 and tls-alpn-01 servers, the
 // only ones Pebble reaches.
@@ -48,13 +113,7 @@ func TestDaemonSharedStore(t *testing.T) {
 	e := newCLIEnv(t, acmetest.PebbleOptions{})
 	shared := store.NewMemory()
 	var opened atomic.Int32
-	stores := map[string]StoreOpener{"etcd": func(ctx context.Context, cfg config.Store) (store.Store, error) {
-		opened.Add(1)
-		if cfg.EtcdPrefix != "test/" || cfg.LockTTL.D() != 5*time.Second {
-			return nil, fmt.Errorf("unexpected config %+v", cfg)
-		}
-		return shared, nil
-	}}
+	backends := []store.Backend{memBackend{st: shared, opened: &opened}}
 	freeAddr := func() string {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -70,36 +129,32 @@ func TestDaemonSharedStore(t *testing.T) {
 	var logs [2]syncBuffer
 	for i, listen := range [][2]string{{e.httpFlag(), fmt.Sprintf("127.0.0.1:%d", e.pebble.TLSPort)}, {otherHTTP, otherTLS}} {
 		path := filepath.Join(t.TempDir(), "c.toml")
-		cfg := fmt.Sprintf(`[ca]
-url = %q
-root = %q
-[account]
+		cfg := fmt.Sprintf(`ca = %q
+ca-root = %q
 email = "admin@example.test"
-agree_tos = true
-[store]
-backend = "etcd"
-etcd_endpoints = ["http://127.0.0.1:2379"]
-etcd_prefix = "test/"
-lock_ttl = "5s"
+agree-tos = true
+store-backend = "etcd"
+[etcd]
+prefix = "test/"
+lock-ttl = "5s"
 [renewal]
-check_interval = "1s"
+check-interval = "1s"
 backoff = ["1s"]
-[solvers.http01]
-listen = %q
-[solvers.tlsalpn01]
-listen = %q
+[solvers]
+http-listen = %q
+tls-listen = %q
 [[certificate]]
-names = ["shared.example.test"]
+domains = ["shared.example.test"]
 challenges = ["http-01"]
 [[certificate]]
-names = ["alpn.example.test"]
+domains = ["alpn.example.test"]
 challenges = ["tls-alpn-01"]
 `, e.pebble.DirectoryURL, e.root, listen[0], listen[1])
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		go func() {
-			done <- Main(ctx, []string{"run", "-config", path}, Env{Stdout: &logs[i], Stderr: &logs[i], Getenv: func(string) string { return "" }, Stores: stores})
+			done <- Main(ctx, []string{"run", "-config", path}, Env{Stdout: &logs[i], Stderr: &logs[i], Getenv: func(string) string { return "" }, Backends: backends})
 		}()
 		if i == 0 {
 			// Pebble must find the first daemon's servers up when the

@@ -16,7 +16,7 @@ import (
 var updateDoc = flag.Bool("update-doc", false, "rewrite the generated part of docs/cli.md from the command tree")
 
 const (
-	docPath  = "../../docs/cli.md"
+	docPath  = "../../../../docs/cli.md"
 	docBegin = "<!-- BEGIN GENERATED FLAGS: go test ./internal/cli -run TestCLIDoc -update-doc -->"
 	docEnd   = "<!-- END GENERATED FLAGS -->"
 )

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/certkeeper/certkeeper/internal/config"
+	"github.com/certkeeper/certkeeper/cmd/certkeeper/internal/config"
 )
 
 // Without $HOME and $XDG_DATA_HOME there is no default store: the command

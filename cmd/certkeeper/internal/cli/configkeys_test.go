@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/certkeeper/certkeeper/internal/config"
+	"github.com/certkeeper/certkeeper/cmd/certkeeper/internal/config"
 	ucli "github.com/urfave/cli/v3"
 )
 
@@ -30,7 +30,7 @@ func TestConfigKeysAreFlags(t *testing.T) {
 			}
 		}
 	}
-	doc, err := os.ReadFile("../../docs/daemon.md")
+	doc, err := os.ReadFile("../../../../docs/daemon.md")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"os/exec"
 	"slices"
 
-	"github.com/certkeeper/certkeeper/internal/config"
+	"github.com/certkeeper/certkeeper/cmd/certkeeper/internal/config"
 	"github.com/certkeeper/certkeeper/solver/solverset"
 )
 
@@ -39,6 +39,13 @@ func checkDaemonConfig(ctx context.Context, env Env, path string) error {
 		errs = append(errs, prefixKeys(key, sv.Check(ctx, senv)))
 	}
 	check("solvers", cfg.Solvers)
+	if name := cfg.Store.Backend; name != "" && name != "dir" {
+		if b := env.backend(name); b == nil {
+			errs = append(errs, fmt.Errorf("store-backend: %q: this certkeeper binary does not know it", name))
+		} else if berr := b.Check(cfg.Store.Section); berr != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, berr))
+		}
+	}
 	for i, c := range cfg.Certs {
 		if c.Solvers != nil {
 			check(fmt.Sprintf("certificate[%d].solvers", i), *c.Solvers)

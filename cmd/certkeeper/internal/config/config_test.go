@@ -326,9 +326,16 @@ func TestFormerStoreAndCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var etcd struct {
+		Endpoints []string `toml:"endpoints"`
+		LockTTL   Duration `toml:"lock-ttl"`
+	}
+	if err := c.Store.Section(&etcd); err != nil {
+		t.Fatal(err)
+	}
 	if c.CA.URL != "letsencrypt" || c.CA.EABKeyID != "k" || c.CA.EABHMACFile != "/f" || c.Store.Backend != "etcd" ||
-		len(c.Store.EtcdEndpoints) != 1 || c.Store.LockTTL.D() != 10*time.Second {
-		t.Errorf("read %+v %+v", c.CA, c.Store)
+		len(etcd.Endpoints) != 1 || etcd.LockTTL.D() != 10*time.Second {
+		t.Errorf("read %+v %+v %+v", c.CA, c.Store, etcd)
 	}
 	if _, err := Parse([]byte("ca = 5\n")); err == nil || !strings.Contains(err.Error(), "ca takes a string") {
 		t.Errorf("ca = 5: %v", err)

@@ -12,24 +12,25 @@ import (
 
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/challenge"
-	"github.com/certkeeper/certkeeper/internal/config"
+	"github.com/certkeeper/certkeeper/cmd/certkeeper/internal/config"
 	"github.com/certkeeper/certkeeper/solver/shared"
 	"github.com/certkeeper/certkeeper/solver/solverset"
 	"github.com/certkeeper/certkeeper/store"
 )
 
-// StoreOpener opens the store of a [store] table whose backend is not
-// "dir". The store may implement io.Closer; the daemon closes it when it
-// stops.
-type StoreOpener func(ctx context.Context, cfg config.Store) (store.Store, error)
+// backend returns the backend of env named name, or nil.
+func (env Env) backend(name string) store.Backend {
+	for _, b := range env.Backends {
+		if b.Name() == name {
+			return b
+		}
+	}
+	return nil
+}
 
-// EtcdBinary is the package whose binary knows store.backend = "etcd": the
-// etcd client is kept out of the core module, so the plain certkeeper
-// binary does not have it.
-const EtcdBinary = "github.com/certkeeper/certkeeper/store/etcdstore/cmd/certkeeper"
-
-// openStore returns the store of cfg: a directory, or the backend
-// Env.Stores opens (a cluster's shared store).
+// openStore returns the store of cfg: a directory, or the store that
+// the backend of Env.Backends named by store-backend opens from its
+// table [NAME] (a cluster's shared store).
 func (d *daemon) openStore(ctx context.Context, cfg *config.Config) (*store.Certs, error) {
 	layout := store.LayoutStandard
 	if cfg.Store.Layout == "shared" {
@@ -42,14 +43,11 @@ func (d *daemon) openStore(ctx context.Context, cfg *config.Config) (*store.Cert
 		}
 		return &store.Certs{Store: dir, Layout: layout}, nil
 	}
-	open := d.env.Stores[cfg.Store.Backend]
-	if open == nil {
-		if cfg.Store.Backend == "etcd" {
-			return nil, fmt.Errorf("store.backend = \"etcd\": this certkeeper binary has no etcd client; use the one built from %s (go install %s@latest)", EtcdBinary, EtcdBinary)
-		}
-		return nil, fmt.Errorf("store.backend = %q: this certkeeper binary does not know it", cfg.Store.Backend)
+	b := d.env.backend(cfg.Store.Backend)
+	if b == nil {
+		return nil, fmt.Errorf("store-backend = %q: this certkeeper binary does not know it", cfg.Store.Backend)
 	}
-	st, err := open(ctx, cfg.Store)
+	st, err := b.Open(ctx, cfg.Store.Section)
 	if err != nil {
 		return nil, fmt.Errorf("store (%s): %w", cfg.Store.Backend, err)
 	}

@@ -22,8 +22,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/certkeeper/certkeeper/cmd/certkeeper/internal/config"
 	"github.com/certkeeper/certkeeper/engine"
-	"github.com/certkeeper/certkeeper/internal/config"
 	"github.com/certkeeper/certkeeper/keys"
 	"github.com/certkeeper/certkeeper/manager"
 	"github.com/certkeeper/certkeeper/manager/prommetrics"

@@ -11,6 +11,7 @@ import (
 
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/issue"
+	"github.com/certkeeper/certkeeper/store"
 )
 
 // Exit codes, documented in docs/cli.md.
@@ -48,10 +49,10 @@ type Env struct {
 	live     *liveLine
 	// Getenv reads the environment; only CERTKEEPER_* variables are used.
 	Getenv func(string) string
-	// Stores opens the daemon's store for a store.backend other than
-	// "dir", by backend name ("etcd"). The core binary has none; the
-	// binary of store/etcdstore/cmd/certkeeper adds "etcd".
-	Stores map[string]StoreOpener
+	// Backends are the store backends other than "dir" that the daemon's
+	// store-backend may name, each configured by its own [NAME]
+	// table. The certkeeper binary has every backend (etcd).
+	Backends []store.Backend
 }
 
 // usageError marks errors in the command line itself.
