@@ -25,6 +25,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -73,87 +74,107 @@ func TestKilledObtainResumesOrder(t *testing.T) {
 			return answered && isPost(r, body, "/certZ/", false)
 		}},
 	}
-	for _, tc := range cases {
-		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
-			t.Parallel()
-			e := newLineageEnv(t, acmetest.PebbleOptions{})
-			webroot := t.TempDir()
-			reached := make(chan string, 1)
-			arrive := func(what string) {
-				select {
-				case reached <- what:
-				default:
-				}
+	for _, renew := range []bool{false, true} {
+		for _, tc := range cases {
+			what := "obtain"
+			if renew {
+				what = "renew"
 			}
-			release := make(chan struct{})
-			var releaseOnce sync.Once
-			defer releaseOnce.Do(func() { close(release) })
-			serveHTTP01(t, e.httpAddr(), webroot, tc.validation, arrive, release)
-			if tc.proxy != nil {
-				var mu sync.Mutex
-				held := false
-				e.proxy.setHook(func(r *http.Request, body []byte, answered bool) {
-					mu.Lock()
-					hold := !held && tc.proxy(r, body, answered)
-					held = held || hold
-					mu.Unlock()
-					if hold {
-						arrive(fmt.Sprintf("%s %s (answered %v)", r.Method, r.URL.Path, answered))
-						<-r.Context().Done() // until the client is gone
+			t.Run(what+"_"+strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
+				t.Parallel()
+				e := newLineageEnv(t, acmetest.PebbleOptions{})
+				webroot := t.TempDir()
+				reached := make(chan string, 1)
+				arrive := func(what string) {
+					select {
+					case reached <- what:
+					default:
 					}
-				})
-			}
-			name := "kill-" + strings.ReplaceAll(tc.name, " ", "-") + ".example.test"
-			args := append(append([]string{"obtain"}, e.caFlags()...), "-http-webroot", webroot, name)
-
-			first := startCertkeeper(t, bin, args)
-			select {
-			case what := <-reached:
-				t.Logf("held: %s", what)
-			case <-first.done:
-				t.Fatalf("the first run ended before the point it is killed at:\n%v", first.result())
-			case <-time.After(killWait):
-				first.stop()
-				t.Fatalf("the first run never reached the point it is killed at:\n%v", first.result())
-			}
-			order, key := pendingOrderOf(t, e.store)
-			if order == "" {
-				t.Errorf("when the process was killed, its renewal state held no pending order")
-			}
-			if tc.finalized && key == nil {
-				t.Errorf("when the process was killed, after finalize, its renewal state held no key for order %s", order)
-			}
-			first.kill(t)
-			releaseOnce.Do(func() { close(release) })
-			e.proxy.setHook(nil)
-
-			second := runCertkeeper(t, bin, args)
-			if second.code != ExitOK || !strings.Contains(second.stdout, "obtained "+name) {
-				t.Fatalf("run again after kill -9: want exit 0 and \"obtained\":\n%v", second)
-			}
-			if n := e.proxy.orders(); n != 1 {
-				t.Errorf("%d newOrder requests in all, want 1: the order in flight was placed again", n)
-			}
-			if n := len(e.proxy.postsWithPrefix("/finalize-order/")); n != 1 {
-				t.Errorf("%d finalize requests in all, want 1", n)
-			}
-			res := mustStoredCert(t, e.store, e.ca(), name)
-			if _, err := tls.X509KeyPair(res.ChainPEM, res.KeyPEM); err != nil {
-				t.Errorf("the stored certificate and key do not pair: %v", err)
-			}
-			if tc.finalized && key != nil {
-				stored, err := keys.ParsePEM(res.KeyPEM)
-				if err != nil {
-					t.Fatal(err)
 				}
-				if !stored.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(key.Public()) {
-					t.Errorf("the stored key is not the one the killed run finalized the order with")
+				release := make(chan struct{})
+				var releaseOnce sync.Once
+				defer releaseOnce.Do(func() { close(release) })
+				var armed atomic.Bool // the order to kill is under way
+				serveHTTP01(t, e.httpAddr(), webroot, func() bool { return tc.validation && armed.Load() }, arrive, release)
+				name := "kill-" + strings.ReplaceAll(tc.name, " ", "-") + ".example.test"
+				args := append(append([]string{"obtain"}, e.caFlags()...), "-http-webroot", webroot, name)
+				orders, finalizes, serial, done := 1, 1, "", "obtained "+name
+				if renew {
+					if r := runCertkeeper(t, bin, args); r.code != ExitOK {
+						t.Fatalf("first obtain: %v", r)
+					}
+					serial = serialOf(t, e.store, e.ca(), name)
+					args = []string{"renew", "-store", e.store, "-force"}
+					orders, finalizes, done = 2, 2, "renewed "+name
 				}
-			}
-			if p, _ := pendingOrderOf(t, e.store); p != "" {
-				t.Errorf("pending order %s left after the order succeeded", p)
-			}
-		})
+				if tc.proxy != nil {
+					var mu sync.Mutex
+					held := false
+					e.proxy.setHook(func(r *http.Request, body []byte, answered bool) {
+						mu.Lock()
+						hold := !held && tc.proxy(r, body, answered)
+						held = held || hold
+						mu.Unlock()
+						if hold {
+							arrive(fmt.Sprintf("%s %s (answered %v)", r.Method, r.URL.Path, answered))
+							<-r.Context().Done() // until the client is gone
+						}
+					})
+				}
+				armed.Store(true)
+
+				first := startCertkeeper(t, bin, args)
+				select {
+				case what := <-reached:
+					t.Logf("held: %s", what)
+				case <-first.done:
+					t.Fatalf("the first run ended before the point it is killed at:\n%v", first.result())
+				case <-time.After(killWait):
+					first.stop()
+					t.Fatalf("the first run never reached the point it is killed at:\n%v", first.result())
+				}
+				order, key := pendingOrderOf(t, e.store)
+				if order == "" {
+					t.Errorf("when the process was killed, its renewal state held no pending order")
+				}
+				if tc.finalized && key == nil {
+					t.Errorf("when the process was killed, after finalize, its renewal state held no key for order %s", order)
+				}
+				first.kill(t)
+				releaseOnce.Do(func() { close(release) })
+				e.proxy.setHook(nil)
+
+				second := runCertkeeper(t, bin, args)
+				if second.code != ExitOK || !strings.Contains(second.stdout, done) {
+					t.Fatalf("run again after kill -9: want exit 0 and %q:\n%v", done, second)
+				}
+				if n := e.proxy.orders(); n != orders {
+					t.Errorf("%d newOrder requests in all, want %d: the order in flight was placed again", n, orders)
+				}
+				if n := len(e.proxy.postsWithPrefix("/finalize-order/")); n != finalizes {
+					t.Errorf("%d finalize requests in all, want %d", n, finalizes)
+				}
+				res := mustStoredCert(t, e.store, e.ca(), name)
+				if _, err := tls.X509KeyPair(res.ChainPEM, res.KeyPEM); err != nil {
+					t.Errorf("the stored certificate and key do not pair: %v", err)
+				}
+				if got := serialOf(t, e.store, e.ca(), name); got == serial {
+					t.Errorf("the certificate stored is still the one before the renewal (serial %s)", serial)
+				}
+				if tc.finalized && key != nil {
+					stored, err := keys.ParsePEM(res.KeyPEM)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !stored.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(key.Public()) {
+						t.Errorf("the stored key is not the one the killed run finalized the order with")
+					}
+				}
+				if p, _ := pendingOrderOf(t, e.store); p != "" {
+					t.Errorf("pending order %s left after the order succeeded", p)
+				}
+			})
+		}
 	}
 }
 
@@ -264,13 +285,13 @@ func runCertkeeper(t *testing.T, bin string, args []string) cliResult {
 }
 
 // serveHTTP01 serves the files of webroot on addr, where Pebble validates
-// http-01 challenges, until t ends. If hold, each request first calls
-// arrive and waits until release is closed.
-func serveHTTP01(t *testing.T, addr, webroot string, hold bool, arrive func(string), release <-chan struct{}) {
+// http-01 challenges, until t ends. Each request for which hold is true
+// first calls arrive and waits until release is closed.
+func serveHTTP01(t *testing.T, addr, webroot string, hold func() bool, arrive func(string), release <-chan struct{}) {
 	t.Helper()
 	files := http.FileServer(http.Dir(webroot))
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if hold {
+		if hold() {
 			arrive("GET " + r.URL.Path + " (validation)")
 			select {
 			case <-release:
