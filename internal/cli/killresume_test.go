@@ -74,12 +74,13 @@ func TestKilledObtainResumesOrder(t *testing.T) {
 			return answered && isPost(r, body, "/certZ/", false)
 		}},
 	}
-	for _, renew := range []bool{false, true} {
+	// Each kill point is tried with three commands: obtain killed and
+	// run again; renew -force (of a certificate obtained before) killed
+	// and run again; obtain killed and then renew, as cron runs it, with
+	// -store alone.
+	for _, what := range []string{"obtain", "renew", "obtain_then_cron"} {
+		renew := what == "renew"
 		for _, tc := range cases {
-			what := "obtain"
-			if renew {
-				what = "renew"
-			}
 			t.Run(what+"_"+strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
 				t.Parallel()
 				e := newLineageEnv(t, acmetest.PebbleOptions{})
@@ -144,6 +145,9 @@ func TestKilledObtainResumesOrder(t *testing.T) {
 				releaseOnce.Do(func() { close(release) })
 				e.proxy.setHook(nil)
 
+				if what == "obtain_then_cron" {
+					args = []string{"renew", "-store", e.store}
+				}
 				second := runCertkeeper(t, bin, args)
 				if second.code != ExitOK || !strings.Contains(second.stdout, done) {
 					t.Fatalf("run again after kill -9: want exit 0 and %q:\n%v", done, second)
@@ -172,6 +176,17 @@ func TestKilledObtainResumesOrder(t *testing.T) {
 				}
 				if p, _ := pendingOrderOf(t, e.store); p != "" {
 					t.Errorf("pending order %s left after the order succeeded", p)
+				}
+				// Killed while the CA validates, the file the killed run
+				// presented stays: the next run finds the authorization
+				// valid and presents nothing, so it cleans nothing up
+				// (challenge.Solver: CleanUp only after its own Present).
+				left, _ := filepath.Glob(filepath.Join(webroot, ".well-known", "acme-challenge", "*"))
+				if !tc.validation && len(left) > 0 {
+					t.Errorf("challenge files left in the webroot: %v", left)
+				}
+				if left, _ := filepath.Glob(filepath.Join(e.store, ".locks", "*")); len(left) > 0 {
+					t.Errorf("lock files left in the store: %v", left)
 				}
 			})
 		}
