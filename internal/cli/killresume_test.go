@@ -388,3 +388,71 @@ func (x *acmeProxy) postsWithPrefix(prefix string) []proxiedPost {
 	}
 	return out
 }
+
+// TestKilledAfterStoringOrdersAnew kills "certkeeper obtain" after the
+// certificate is stored and before the renewal state that still names
+// the order is rewritten (the renewal information request that comes
+// between them held at the proxy). That order is over: the certificate
+// it gave is the one held. Run again, obtain finds the certificate; a
+// renewal then orders a new certificate rather than take the held one
+// again from the old order.
+func TestKilledAfterStoringOrdersAnew(t *testing.T) {
+	t.Parallel()
+	bin := buildCertkeeper(t)
+	e := newLineageEnv(t, acmetest.PebbleOptions{})
+	webroot := t.TempDir()
+	serveHTTP01(t, e.httpAddr(), webroot, func() bool { return false }, nil, nil)
+	reached := make(chan string, 1)
+	var mu sync.Mutex
+	held := false
+	e.proxy.setHook(func(r *http.Request, body []byte, answered bool) {
+		mu.Lock()
+		hold := !held && !answered && strings.Contains(r.URL.Path, "renewalInfo")
+		held = held || hold
+		mu.Unlock()
+		if hold {
+			reached <- r.Method + " " + r.URL.Path
+			<-r.Context().Done()
+		}
+	})
+	const name = "stored.example.test"
+	args := append(append([]string{"obtain"}, e.caFlags()...), "-http-webroot", webroot, name)
+	first := startCertkeeper(t, bin, args)
+	select {
+	case what := <-reached:
+		t.Logf("held: %s", what)
+	case <-first.done:
+		t.Fatalf("the first run ended before the point it is killed at:\n%v", first.result())
+	case <-time.After(killWait):
+		first.stop()
+		t.Fatalf("the first run never reached the point it is killed at:\n%v", first.result())
+	}
+	serial := serialOf(t, e.store, e.ca(), name)
+	if serial == "" {
+		t.Fatal("no certificate stored when the renewal information was asked for")
+	}
+	order, _ := pendingOrderOf(t, e.store)
+	first.kill(t)
+	e.proxy.setHook(nil)
+	t.Logf("killed with the certificate stored and the renewal state naming order %q", order)
+
+	if r := runCertkeeper(t, bin, args); r.code != ExitOK || !strings.Contains(r.stdout, "still valid") {
+		t.Errorf("obtain again: want exit 0 and \"still valid\":\n%v", r)
+	}
+	if n := e.proxy.orders(); n != 1 {
+		t.Errorf("%d newOrder requests, want 1", n)
+	}
+	r := runCertkeeper(t, bin, []string{"renew", "-store", e.store, "-force"})
+	if r.code != ExitOK || !strings.Contains(r.stdout, "renewed "+name) {
+		t.Errorf("renew -force: want exit 0 and \"renewed\":\n%v", r)
+	}
+	if got := serialOf(t, e.store, e.ca(), name); got == serial {
+		t.Errorf("renew -force kept the certificate it had (serial %s): it took it again from the order already done", serial)
+	}
+	if n := e.proxy.orders(); n != 2 {
+		t.Errorf("%d newOrder requests in all, want 2", n)
+	}
+	if p, _ := pendingOrderOf(t, e.store); p != "" {
+		t.Errorf("pending order %s left after the renewal", p)
+	}
+}
