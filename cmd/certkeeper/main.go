@@ -5,29 +5,47 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"golang.org/x/term"
 
 	"github.com/certkeeper/certkeeper/internal/cli"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first interrupt cancels the command, which cleans up (for a few
+	// seconds at most: cli.Main); a second one exits at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		cancel()
+		<-sigs
+		fmt.Fprintln(os.Stderr, "certkeeper: interrupted again: exiting at once, without cleaning up")
+		os.Exit(cli.ExitInterrupted)
+	}()
 	code := cli.Main(ctx, os.Args[1:], cli.Env{
 		Stdout: os.Stdout,
 		Stderr: os.Stderr,
 		Getenv: os.Getenv,
 		Stdin:  os.Stdin,
-		// A character device: a terminal to ask on.
-		StdinTerminal: isTerminal(os.Stdin),
+		// A terminal to ask on.
+		StdinTerminal: term.IsTerminal(int(os.Stdin.Fd())),
+		// A terminal to show progress on, as one line rewritten in place.
+		StderrTerminal: term.IsTerminal(int(os.Stderr.Fd())),
+		TerminalWidth: func() int {
+			w, _, err := term.GetSize(int(os.Stderr.Fd()))
+			if err != nil {
+				return 0
+			}
+			return w
+		},
 	})
-	stop()
+	signal.Stop(sigs)
+	cancel()
 	os.Exit(code)
-}
-
-// isTerminal reports whether f is a terminal (a character device).
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

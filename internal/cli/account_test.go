@@ -177,3 +177,32 @@ func TestAccountUpdateNothingCreatesNothing(t *testing.T) {
 		t.Errorf("account update without flags made the store: %v", err)
 	}
 }
+
+// In the shared layout (client.key, no account URL stored), account
+// deactivate is recorded too: list says deactivated, and register makes
+// a new account, as in the directory layout.
+func TestAccountDeactivateShared(t *testing.T) {
+	t.Parallel()
+	e := newCLIEnv(t, acmetest.PebbleOptions{})
+	first := e.must("account", "register", "-layout", "shared", "-json")
+	e.must("account", "deactivate", "-layout", "shared", "-yes")
+	if out := e.must("account", "list", "-layout", "shared"); !strings.Contains(out, "deactivated") {
+		t.Errorf("account list after deactivate:\n%s", out)
+	}
+	second := e.must("account", "register", "-layout", "shared", "-json")
+	var a, b struct {
+		URL string `json:"url"`
+	}
+	if err := json.Unmarshal([]byte(first), &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(second), &b); err != nil {
+		t.Fatal(err)
+	}
+	if a.URL == "" || b.URL == "" || a.URL == b.URL {
+		t.Errorf("register after deactivate: %q then %q, want a new account", a.URL, b.URL)
+	}
+	if out := e.must("account", "list", "-layout", "shared"); strings.Contains(out, "deactivated") {
+		t.Errorf("account list after the new registration:\n%s", out)
+	}
+}

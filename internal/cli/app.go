@@ -29,6 +29,7 @@ type command struct {
 	about    string // what it does, for its help
 	examples []string
 	words    []string // the words it takes first (account's), for completion
+	live     bool     // progress as a status line on a terminal (liveLine)
 	setup    func(fs *flagSet) func(ctx context.Context, pos []string) error
 }
 
@@ -118,6 +119,10 @@ func newApp(env Env) *ucli.Command {
 
 // build makes the urfave/cli command of c.
 func (c command) build(env Env) *ucli.Command {
+	var live *liveLine
+	if c.live {
+		live = env.live // set by Main on a terminal
+	}
 	fs := newFlagSet(c.name, env)
 	action := c.setup(fs)
 	desc := c.about
@@ -154,6 +159,10 @@ func (c command) build(env Env) *ucli.Command {
 				if err := fs.log.check(); err != nil {
 					return err
 				}
+				fs.log.live = live
+			}
+			if live != nil {
+				defer live.close()
 			}
 			if err := action(ctx, cmd.Args().Slice()); err != nil {
 				return &actionError{cmd: c.name, err: err}
@@ -197,10 +206,29 @@ func onUsageError(_ context.Context, cmd *ucli.Command, err error, _ bool) error
 
 // Main runs the command line args (without the program name) and returns
 // the process exit code.
+//
+// Once ctx is done (an interrupt), the command is given a few seconds
+// (interruptGrace) to clean up what it presented, and says on stderr what
+// it is cleaning up; then Main returns ExitInterrupted whether or not it
+// is done.
 func Main(ctx context.Context, args []string, env Env) int {
 	if env.Getenv == nil {
 		env.Getenv = func(string) string { return "" }
 	}
+	c := &cleanups{}
+	env.cleanups = c
+	if env.StderrTerminal {
+		// A status line for the commands that show progress live:
+		// everything written goes above it.
+		env.live = newLiveLine(env.Stderr, env.TerminalWidth)
+		env.Stdout, env.Stderr = env.live.writer(env.Stdout), env.live.writer(env.Stderr)
+		defer env.live.close()
+	}
+	return runInterruptible(ctx, env, c, interruptGrace, func() int { return run(ctx, args, env) })
+}
+
+// run is Main without the bound on an interrupted command's clean-up.
+func run(ctx context.Context, args []string, env Env) int {
 	app := newApp(env)
 	err := app.Run(ctx, append([]string{"certkeeper"}, args...))
 	if len(args) == 0 {

@@ -35,6 +35,17 @@ type Env struct {
 	// which nothing is asked (-yes is needed instead).
 	Stdin         io.Reader
 	StdinTerminal bool
+	// StderrTerminal says that Stderr is a terminal: obtain, renew and
+	// revoke then show their progress as one status line rewritten in
+	// place (a spinner), instead of a line per step. TerminalWidth, if
+	// set, is its width in columns (0 if unknown).
+	StderrTerminal bool
+	TerminalWidth  func() int
+
+	// cleanups, set by Main, tracks the challenge clean-ups under way;
+	// live is the terminal's status line (StderrTerminal).
+	cleanups *cleanups
+	live     *liveLine
 	// Getenv reads the environment; only CERTKEEPER_* variables are used.
 	Getenv func(string) string
 	// Stores opens the daemon's store for a store.backend other than

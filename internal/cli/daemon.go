@@ -78,6 +78,7 @@ func setupDaemon(fs *flagSet) func(ctx context.Context, pos []string) error {
 			return usageError{err.Error()}
 		}
 		d := &daemon{env: env, path: *path, log: lf.logger(env.Stderr)}
+		d.warnDeprecated(cfg)
 		return d.run(ctx, cfg)
 	}
 }
@@ -188,7 +189,7 @@ func (d *daemon) lockStore(ctx context.Context, cfg *config.Config) (func(), err
 	}
 	unlock, err := tl.TryLock(ctx, daemonLock)
 	if errors.Is(err, store.ErrLockBusy) {
-		return nil, fmt.Errorf("another certkeeper daemon is already running on the store %s (%w); stop it first, or give this one another store.dir", cfg.Store.Dir, err)
+		return nil, fmt.Errorf("another certkeeper daemon is already running on the store %s (%w); stop it first, or give this one another store", cfg.Store.Dir, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("locking the store %s: %w", cfg.Store.Dir, err)
@@ -198,6 +199,14 @@ func (d *daemon) lockStore(ctx context.Context, cfg *config.Config) (func(), err
 			d.log.Warn("releasing the store's daemon lock", "error", err)
 		}
 	}, nil
+}
+
+// warnDeprecated logs each former key the file uses, with the key to
+// write instead.
+func (d *daemon) warnDeprecated(cfg *config.Config) {
+	for _, n := range cfg.Deprecated {
+		d.log.Warn("configuration: "+n, "file", d.path)
+	}
 }
 
 // daemonLock is the name of the store lock a daemon holds for its life.
@@ -212,6 +221,7 @@ func (d *daemon) reload(ctx context.Context) {
 		d.log.Error("reload failed; keeping the running configuration", "error", err)
 		return
 	}
+	d.warnDeprecated(cfg)
 	for _, section := range []struct {
 		name     string
 		old, new any
@@ -249,7 +259,7 @@ func (d *daemon) manage(ctx context.Context, cfg *config.Config) (engine.Managed
 		return engine.Managed{}, err
 	}
 	if cfg.CA.EABHMAC != "" {
-		d.log.Warn("ca.eab_hmac holds the HMAC key in the configuration file itself; put it in a file of its own (mode 0600) named by ca.eab_hmac_file")
+		d.log.Warn("eab-hmac holds the HMAC key in the configuration file itself; put it in a file of its own (mode 0600) named by eab-hmac-file")
 	}
 	m, err := d.eng.Manage(ctx, ls, engine.ManageOptions{
 		Account:   acct,

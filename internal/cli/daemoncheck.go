@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
-	"strings"
+	"slices"
 
 	"github.com/certkeeper/certkeeper/internal/config"
 	"github.com/certkeeper/certkeeper/solver/solverset"
@@ -23,6 +23,9 @@ func checkDaemonConfig(ctx context.Context, env Env, path string) error {
 	cfg, err := config.LoadAll(path)
 	if cfg == nil {
 		return usageError{err.Error()}
+	}
+	for _, n := range cfg.Deprecated {
+		fmt.Fprintf(env.Stderr, "%s: warning: %s\n", path, n)
 	}
 	errs := []error{err}
 	seen := map[string]bool{}
@@ -41,7 +44,7 @@ func checkDaemonConfig(ctx context.Context, env Env, path string) error {
 			check(fmt.Sprintf("certificate[%d].solvers", i), *c.Solvers)
 		}
 	}
-	if l := cfg.Metrics.Listen; l != "" && (err == nil || !strings.Contains(err.Error(), "metrics.listen")) {
+	if l := cfg.Metrics.Listen; l != "" && !hasKeyError(err, "metrics.listen") {
 		var lc net.ListenConfig
 		if ln, lerr := lc.Listen(ctx, "tcp", l); lerr != nil {
 			errs = append(errs, fmt.Errorf("metrics.listen: %w", lerr))
@@ -64,6 +67,12 @@ func checkDaemonConfig(ctx context.Context, env Env, path string) error {
 	return nil
 }
 
+// hasKeyError reports whether err holds a config.KeyError about key.
+func hasKeyError(err error, key string) bool {
+	keyed, _ := solverset.KeyErrors(err)
+	return slices.ContainsFunc(keyed, func(ke *config.KeyError) bool { return ke.Key == key })
+}
+
 // solverKey identifies a [solvers] table by its settings (its JSON, whose
 // maps are written in key order).
 func solverKey(sv config.Solvers) string {
@@ -83,7 +92,7 @@ func prefixKeys(prefix string, err error) error {
 	keyed, other := solverset.KeyErrors(err)
 	errs := other
 	for _, ke := range keyed {
-		errs = append(errs, &solverset.KeyError{Key: prefix + "." + ke.Key, Err: ke.Err})
+		errs = append(errs, &solverset.KeyError{Key: prefix + "." + config.SolverKey(ke.Key), Err: ke.Err})
 	}
 	return errors.Join(errs...)
 }

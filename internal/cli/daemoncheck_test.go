@@ -29,20 +29,19 @@ func TestDaemonCheckReportsEverything(t *testing.T) {
 	defer busy.Close()
 	path := filepath.Join(dir, "certkeeper.toml")
 	cfg := fmt.Sprintf(`
-[store]
-dir = %q
-[solvers.tlsalpn01]
-listen = %q
+store = %q
+[solvers]
+tls-listen = %q
 [solvers.dns01]
 hook = %q
 [[hook]]
 command = %q
 [[certificate]]
-names = ["a.example.test"]
+domains = ["a.example.test"]
 [[certificate]]
-names = ["*.example.test"]
-[certificate.solvers.http01]
-webroot = %q
+domains = ["*.example.test"]
+[certificate.solvers]
+http-webroot = %q
 `, dir, busy.Addr().String(), filepath.Join(dir, "no-dns-hook"), filepath.Join(dir, "no-deploy-hook"), filepath.Join(dir, "no-webroot"))
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -53,10 +52,11 @@ webroot = %q
 		t.Errorf("exit %d, want %d", code, ExitUsage)
 	}
 	for _, want := range []string{
-		"certificate[1].names: *.example.test is a wildcard",
-		"solvers.tlsalpn01.listen: tlsalpn01 standalone: " + busy.Addr().String() + " is already in use",
+		"certificate[1].domains: *.example.test is a wildcard",
+		"solvers.tls-listen: tlsalpn01 standalone: " + busy.Addr().String() + " is already in use",
 		"solvers.dns01.hook: not an executable program",
-		"certificate[1].solvers.http01.webroot: http01 webroot: the document root must exist",
+		"certificate[1].solvers.http-webroot: http01 webroot: the document root must exist",
+		"warning: solvers.dns01.hook is deprecated",
 		"hook[0].command: not an executable program",
 	} {
 		if !strings.Contains(errb.String(), want) {
@@ -116,7 +116,7 @@ names = ["*.example.test", "example.test"]
 		t.Fatalf("-check: exit %d: %s", code, checkOut.String())
 	}
 	if code := Main(t.Context(), []string{"run", "-config", path, "-check"}, Env{Stdout: &checkOut, Stderr: &checkOut}); code != ExitUsage ||
-		!strings.Contains(checkOut.String(), "solvers.dns01.tsig_secret_env: $TEST_TSIG_SECRET is not set") {
+		!strings.Contains(checkOut.String(), "solvers.tsig-secret-env: $TEST_TSIG_SECRET is not set") {
 		t.Errorf("-check without the secret: exit %d: %s", code, checkOut.String())
 	}
 
@@ -151,4 +151,35 @@ names = ["*.example.test", "example.test"]
 		return err == nil
 	})
 	eventually(t, 10*time.Second, "the TXT records' removal", func() bool { return len(b.TXT(t, "_acme-challenge.example.test")) == 0 })
+}
+
+// run -check tries to bind metrics.listen only when the file's own check
+// found nothing wrong with it (told by the error's key, not its text):
+// a malformed address is reported once, a taken one as taken.
+func TestDaemonCheckMetricsListen(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, tc := range []struct {
+		listen, want string
+		count        int
+	}{
+		{"9464", "metrics.listen: \"9464\" is not host:port", 1},
+		{busy.Addr().String(), "metrics.listen: listen tcp " + busy.Addr().String(), 1},
+	} {
+		path := filepath.Join(dir, "certkeeper.toml")
+		cfg := fmt.Sprintf("store = %q\n[metrics]\nlisten = %q\n[solvers]\nhttp-webroot = %q\n[[certificate]]\ndomains = [\"a.example.test\"]\n", dir, tc.listen, dir)
+		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out, errb bytes.Buffer
+		code := Main(t.Context(), []string{"run", "-config", path, "-check"}, Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
+		if code != ExitUsage || !strings.Contains(errb.String(), tc.want) || strings.Count(errb.String(), "metrics.listen") != tc.count {
+			t.Errorf("metrics.listen %q: exit %d, stderr %q, want %q once", tc.listen, code, errb.String(), tc.want)
+		}
+	}
 }

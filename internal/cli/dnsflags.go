@@ -55,7 +55,7 @@ func (d *dnsFlags) register(fs *flagSet) {
 	fs.String(&d.tsigName, "tsig-name", "", "rfc2136: TSIG key name (instead of -tsig-key-file)")
 	fs.String(&d.tsigAlgorithm, "tsig-algorithm", defaultTSIGAlgorithm, "rfc2136: TSIG algorithm: hmac-sha256, hmac-sha512, hmac-sha384, hmac-sha224, hmac-sha1")
 	fs.String(&d.tsigSecretFile, "tsig-secret-file", "", "rfc2136: file holding the base64 TSIG secret (or set $CERTKEEPER_TSIG_SECRET)")
-	fs.String(&d.exec, "dns-exec", "", "exec: run \"CMD present|cleanup FQDN VALUE\" (zone in $CERTKEEPER_DNS_ZONE)")
+	fs.String(&d.exec, "dns-exec", "", "exec: run \"CMD present|cleanup FQDN VALUE\", lego's exec convention (zone in $CERTKEEPER_DNS_ZONE)")
 	fs.String(&d.webhookURL, "dns-webhook", "", "webhook: POST {action, zone, fqdn, value} as JSON to this URL")
 	fs.List(&d.webhookHeader, "dns-webhook-header", "webhook: \"Name: value\" header to send, repeatable (not Authorization: $CERTKEEPER_DNS_WEBHOOK_AUTHORIZATION sets it)")
 	fs.String(&d.acmeDNSServer, "acme-dns-server", "", "acme-dns: API base URL, e.g. https://auth.acme-dns.io")

@@ -106,7 +106,7 @@ func TestDNSFlagsUsage(t *testing.T) {
 		{[]string{"-dns-provider", "webhook", "-dns-webhook", "http://x", "-dns-webhook-header", "Authorization: Bearer x"}, "CERTKEEPER_DNS_WEBHOOK_AUTHORIZATION"},
 		{[]string{"-dns-provider", "acme-dns"}, "-acme-dns-server: required"},
 		{[]string{"-dns-exec", "/bin/true"}, "-dns-provider: required"},
-		{[]string{"-dns-hook", "/bin/true", "-dns-provider", "exec", "-dns-exec", "/bin/true"}, "-dns-hook and -dns-provider"},
+		{[]string{"-dns-hook", "/bin/true", "-dns-provider", "exec", "-dns-exec", "/bin/true"}, "-dns-hook is the former spelling of -dns-provider exec -dns-exec CMD"},
 		{[]string{"-dns-provider", "exec", "-dns-exec", "/bin/true", "-dns-server", "127.0.0.1:53"}, "-dns-server: only used with provider \"rfc2136\""},
 	} {
 		_, err := parseDNSFlags(t, env, tc.args...)
@@ -195,6 +195,39 @@ func TestEveryKeyHasAFlag(t *testing.T) {
 			if flagOf(key) == "" {
 				t.Errorf("%s has no flag", key)
 			}
+		}
+	}
+}
+
+// -dns-hook CMD, the former spelling, is read as -dns-provider exec
+// -dns-exec CMD with the hook's behaviour (no propagation check, no CNAME
+// followed), from the flag or its variable, and says what to write.
+func TestFormerDNSHookFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+	}{
+		{[]string{"-dns-hook", "/bin/true", "-dns-delay", "1s"}, nil},
+		{[]string{"-dns-delay", "1s"}, map[string]string{"CERTKEEPER_DNS_HOOK": "/bin/true"}},
+	} {
+		var errb bytes.Buffer
+		env := Env{Stdout: &bytes.Buffer{}, Stderr: &errb, Getenv: func(k string) string { return tc.env[k] }}
+		fs := newFlagSet("obtain", env)
+		var sf solverFlags
+		sf.register(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := sf.config()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := cfg.DNS01
+		if d == nil || d.Provider != "exec" || d.Exec != "/bin/true" || d.Hook != "" || !d.NoPropagationCheck || !d.NoCNAME || d.Delay.D() != time.Second {
+			t.Errorf("%v %v: dns01 %+v, want the exec provider, no propagation check, no CNAME, delay 1s", tc.args, tc.env, d)
+		}
+		if !strings.Contains(errb.String(), "-dns-hook is deprecated: use -dns-provider exec -dns-exec CMD") {
+			t.Errorf("%v %v: stderr %q names no replacement", tc.args, tc.env, errb.String())
 		}
 	}
 }

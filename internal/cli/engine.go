@@ -36,7 +36,18 @@ func (c *common) openEngine(ctx context.Context) (*engine.Engine, error) {
 		UserAgent: "certkeeper-cli",
 		// A plain-HTTP CA only for tests against a local CA.
 		AllowHTTPCA: c.env.Getenv("CERTKEEPER_INSECURE_HTTP_CA") == "1",
+		// Clean-ups tracked, for what an interrupted command waits for.
+		BuildSolvers: c.buildSolvers(),
 	})
+}
+
+// buildSolvers is engine.Config.BuildSolvers: solverset.Build, tracking
+// the clean-ups in the Env's cleanups (nil without them).
+func (c *common) buildSolvers() func(solverset.Config, []string, solverset.Env) (*solverset.Set, error) {
+	if c.env.cleanups == nil {
+		return nil
+	}
+	return c.env.cleanups.buildTracked
 }
 
 // quietFailures drops the records in which the manager reports a failed

@@ -144,6 +144,21 @@ func (fs *flagSet) Deprecated(old, name string, conv func(string) (string, error
 		}})
 }
 
+// FormerDNSHook registers -dns-hook CMD (and $CERTKEEPER_DNS_HOOK),
+// hidden: the former spelling of -dns-provider exec -dns-exec CMD, read
+// as it worked (with -dns-no-propagation-check and -dns-no-cname), which
+// says once, on stderr, what to write instead.
+func (fs *flagSet) FormerDNSHook(p *string) {
+	fs.flags = append(fs.flags, &ucli.StringFlag{Name: "dns-hook", Hidden: true, Category: fs.category, Destination: p,
+		Sources: fs.sources("dns-hook"),
+		Usage:   "dns-exec", // never shown: for the "did you mean" of a mistyped former name
+		Action: func(context.Context, *ucli.Command, string) error {
+			fmt.Fprintf(fs.env.Stderr, "certkeeper %s: -dns-hook is deprecated: use -dns-provider exec -dns-exec CMD "+
+				"(-dns-hook CMD is read as that with -dns-no-propagation-check -dns-no-cname, as it worked)\n", fs.name)
+			return nil
+		}})
+}
+
 // set reports whether the flag name was given, on the command line or
 // through its environment variable.
 func (fs *flagSet) set(name string) bool { return fs.cmd != nil && fs.cmd.IsSet(name) }

@@ -14,6 +14,9 @@ type logFlags struct {
 	logLevel  string
 	logFormat string
 	quiet     bool
+	// live, when set, is the terminal's status line that Info records
+	// become (progress.go).
+	live *liveLine
 }
 
 func (l *logFlags) register(fs *flagSet) {
@@ -71,6 +74,11 @@ func (l *logFlags) logger(w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: lv}
 	if strings.ToLower(l.logFormat) == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	if l.live != nil && lv == slog.LevelInfo {
+		// On a terminal, at the default level: progress as one line
+		// rewritten in place. With -v every line is kept.
+		return slog.New(&liveHandler{line: l.live, text: slog.NewTextHandler(w, opts)})
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }

@@ -18,15 +18,17 @@ import (
 
 func obtainCommand() command {
 	return command{
-		name: "obtain", summary: "obtain a certificate for one or more names", args: "NAME...",
+		name: "obtain", live: true, summary: "obtain a certificate for one or more names", args: "NAME...",
 		about: `Obtains a certificate for the NAMEs (DNS names, *.wildcards, IP addresses)
 and records how (its lineage), so that renew and the daemon renew it the
 same way. Give at least one challenge solver: -http-listen, -http-webroot,
--tls-listen, -dns-hook or -dns-provider.`,
+-tls-listen or -dns-provider (-dns-provider exec -dns-exec CMD runs your
+own program, as lego's exec provider does).`,
 		examples: []string{
 			"certkeeper obtain -ca letsencrypt -email me@example.com -agree-tos -http-listen :80 example.com www.example.com",
 			"certkeeper obtain -http-webroot /var/www/html example.com",
 			"certkeeper obtain -dns-provider rfc2136 -dns-server ns1.example.com:53 -tsig-key-file acme.key '*.example.com'",
+			"certkeeper obtain -dns-provider exec -dns-exec /usr/local/bin/dns-update '*.example.com'",
 			"CERTKEEPER_STORE=/etc/certkeeper certkeeper obtain -tls-listen :443 example.com",
 		},
 		setup: setupObtain,

@@ -14,7 +14,7 @@ import (
 
 func renewCommand() command {
 	return command{
-		name: "renew", summary: "renew every stored certificate that is due", args: "[NAME...]",
+		name: "renew", live: true, summary: "renew every stored certificate that is due", args: "[NAME...]",
 		about: `Renews every certificate of the store that is due, of every CA, each as it
 was obtained (its lineage record: CA, account, key type, solvers, hooks).
 Flags given here apply to this run only, unless -update-lineage.

@@ -6,13 +6,12 @@ import (
 	"errors"
 	"fmt"
 	iofs "io/fs"
-	"slices"
+	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/engine"
-	"github.com/certkeeper/certkeeper/issue"
 	"github.com/certkeeper/certkeeper/keys"
 	"github.com/certkeeper/certkeeper/store"
 )
@@ -35,7 +34,7 @@ func reasonCode(s string) (acme.RevocationReason, error) {
 
 func revokeCommand() command {
 	return command{
-		name: "revoke", summary: "revoke a certificate", args: "NAME | -cert FILE",
+		name: "revoke", live: true, summary: "revoke a certificate", args: "NAME | -cert FILE",
 		about: `Revokes a certificate of the store (NAME, from any CA unless -ca says which)
 or the one in FILE, signed by the account that obtained it (its lineage
 record; -email names another) or, with -with-cert-key, by its own key.`,
@@ -130,7 +129,7 @@ func setupRevoke(fs *flagSet) func(ctx context.Context, pos []string) error {
 		}
 		leaf := chain[0]
 		if lin == nil {
-			lin = storedLineageOf(ctx, eng, certs, leaf, onlyCA, ca)
+			lin = storedLineageOf(ctx, eng, c.logger(), leaf, onlyCA, ca)
 		}
 		caRoot := c.caRootPath()
 		if lin != nil {
@@ -201,73 +200,38 @@ func setupRevoke(fs *flagSet) func(ctx context.Context, pos []string) error {
 }
 
 // findStored returns the lineage of the certificate the store keeps
-// under name: from the CA ca, or from any CA if ca is "" (it is then a
-// usage error if several have one). defaultCA is the CA of certificates
-// the store keeps without one (the shared layout).
+// under name (engine.FindLineage), with its errors as the command line
+// says them.
 func findStored(ctx context.Context, eng *engine.Engine, name, ca, defaultCA string) (*store.Lineage, error) {
-	ls, lerr := eng.Lineages(ctx, ca, defaultCA)
-	if ls == nil && lerr != nil {
-		return nil, lerr
+	l, err := eng.FindLineage(ctx, name, ca, defaultCA)
+	var (
+		amb  *engine.AmbiguousNameError
+		none *engine.NoCertificateError
+	)
+	switch {
+	case errors.As(err, &amb):
+		return nil, usagef("%v; give -ca", amb)
+	case errors.As(err, &none) && none.ReadErr == nil:
+		return nil, usageError{err.Error()}
+	case err != nil:
+		return nil, err
 	}
-	match := func(n string) []store.Lineage {
-		var out []store.Lineage
-		for _, l := range ls {
-			if l.Name == n {
-				out = append(out, l)
-			}
-		}
-		return out
-	}
-	found := match(name)
-	if len(found) == 0 {
-		// An internationalised name, or one in other case or with a
-		// trailing dot: the store has it as ordered.
-		if id, err := issue.ParseIdentifier(name); err == nil {
-			found = match(id.Value)
-		}
-	}
-	switch len(found) {
-	case 0:
-		from := ""
-		if ca != "" {
-			from = " from " + ca
-		}
-		if lerr != nil {
-			return nil, fmt.Errorf("the store has no certificate %s%s that can be read: %w", name, from, lerr)
-		}
-		return nil, usagef("the store has no certificate %s%s", name, from)
-	case 1:
-		return &found[0], nil
-	}
-	var cas []string
-	for _, l := range found {
-		cas = append(cas, l.CA)
-	}
-	return nil, usagef("the store has certificates %s from several CAs: %s; give -ca", found[0].Name, strings.Join(cas, ", "))
+	return &l, nil
 }
 
 // storedLineageOf returns the lineage of the certificate of which leaf
-// is a version, if the store has it (from the CA ca, or any CA if ca is
-// ""), or nil: for revoke -cert FILE.
-func storedLineageOf(ctx context.Context, eng *engine.Engine, certs *store.Certs, leaf *x509.Certificate, ca, defaultCA string) *store.Lineage {
-	ls, _ := eng.Lineages(ctx, ca, defaultCA)
-	serial := leaf.SerialNumber.Text(16)
-	_, names := certNames(leaf)
-	for _, l := range ls {
-		if !slices.ContainsFunc(l.Identifiers, func(id string) bool { return slices.Contains(names, strings.ToLower(id)) }) {
-			continue
-		}
-		vs, err := certs.Versions(ctx, l.CA, l.Name)
-		if err != nil {
-			continue
-		}
-		for _, v := range vs {
-			if v.Serial == serial {
-				return &l
-			}
-		}
+// is a version, if the store has it (engine.LineageOf), or nil: for
+// revoke -cert FILE, which works without it. What could not be read while
+// looking is logged.
+func storedLineageOf(ctx context.Context, eng *engine.Engine, log *slog.Logger, leaf *x509.Certificate, ca, defaultCA string) *store.Lineage {
+	l, ok, err := eng.LineageOf(ctx, leaf, ca, defaultCA)
+	if err != nil {
+		log.WarnContext(ctx, "some of the store could not be read while looking for this certificate's record", "error", err)
 	}
-	return nil
+	if !ok {
+		return nil
+	}
+	return &l
 }
 
 // certNames returns a name for leaf (its common name, else its first

@@ -100,7 +100,7 @@ names = ["c.example.test"]
 		t.Errorf("exit %d, want %d", code, ExitUsage)
 	}
 	for i := range 3 {
-		if want := fmt.Sprintf("certificate[%d].name:", i); !strings.Contains(errb.String(), want) {
+		if want := fmt.Sprintf("certificate[%d].cert-name:", i); !strings.Contains(errb.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
 		}
 	}

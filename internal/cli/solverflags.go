@@ -29,8 +29,8 @@ func (s *solverFlags) register(fs *flagSet) {
 	fs.String(&s.webroot, "http-webroot", "", "http-01: write challenge files under DIR/.well-known/acme-challenge/ (DIR must exist)")
 	fs.String(&s.httpListen, "http-listen", "", "http-01: answer on this address with a built-in server (e.g. :80, 127.0.0.1:5002, [::1]:80)")
 	fs.String(&s.tlsListen, "tls-listen", "", "tls-alpn-01: answer on this address with a built-in server (e.g. :443)")
-	fs.String(&s.dnsHook, "dns-hook", "", "dns-01: run \"CMD present|cleanup RECORD-NAME VALUE\" to add and remove the TXT record")
-	fs.Duration(&s.dnsDelay, "dns-delay", 0, "dns-01: wait this long after the record was added, before the propagation check (with -dns-hook: instead of it)")
+	fs.FormerDNSHook(&s.dnsHook)
+	fs.Duration(&s.dnsDelay, "dns-delay", 0, "dns-01: wait this long after the record was added, before the propagation check (with -dns-no-propagation-check: instead of it)")
 	fs.category = "DNS provider"
 	s.dns.register(fs)
 	fs.category = ""
@@ -45,17 +45,18 @@ func (s *solverFlags) config() (solverset.Config, error) {
 	if s.tlsListen != "" {
 		cfg.TLSALPN01 = &solverset.TLSALPN01{Listen: s.tlsListen}
 	}
-	if s.dnsHook != "" && s.dns.provider != "" {
-		return cfg, usagef("-dns-hook and -dns-provider both solve dns-01: choose one")
+	if s.dnsHook != "" && (s.dns.provider != "" || s.dns.exec != "") {
+		return cfg, usagef("-dns-hook is the former spelling of -dns-provider exec -dns-exec CMD: give only those")
 	}
 	d, err := s.dns.config()
 	if err != nil {
 		return cfg, err
 	}
 	if s.dnsHook != "" {
-		d.Hook = s.dnsHook
+		// Read as it worked: no propagation check, no CNAME followed.
+		d.Provider, d.Exec, d.NoPropagationCheck, d.NoCNAME = "exec", s.dnsHook, true, true
 	}
-	if d.Provider != "" || d.Hook != "" || !isZero(d) {
+	if d.Provider != "" || !isZero(d) {
 		d.Delay = solverset.Duration(s.dnsDelay)
 		cfg.DNS01 = &d
 	}
@@ -77,7 +78,7 @@ func (s *solverFlags) build(env Env) (*solverset.Set, error) {
 		return nil, err
 	}
 	if cfg == (solverset.Config{}) {
-		return nil, usagef("no challenge solver configured: give -http-listen, -http-webroot, -tls-listen, -dns-hook or -dns-provider")
+		return nil, usagef("no challenge solver configured: give -http-listen, -http-webroot, -tls-listen or -dns-provider")
 	}
 	for _, p := range s.prefer {
 		if !slices.Contains(cfg.Types(), acme.ChallengeType(p)) {
@@ -122,7 +123,7 @@ func flagOf(key string) string {
 	case "tlsalpn01.listen":
 		return "-tls-listen"
 	case "dns01.hook":
-		return "-dns-hook"
+		return "-dns-hook (-dns-exec)"
 	case "dns01.delay":
 		return "-dns-delay"
 	case "dns01.provider":

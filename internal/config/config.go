@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -23,39 +24,52 @@ import (
 	"github.com/certkeeper/certkeeper/store"
 )
 
-// Config is the whole file.
+// KeyError is a problem with one key of the file: Key is its full path
+// ("metrics.listen", "solvers.dns-server", "certificate[2].domains").
+// The errors of Parse, Load and LoadAll hold one for each such problem,
+// joined; solverset.KeyErrors lists them.
+type KeyError = solverset.KeyError
+
+// Config is the whole file, as the daemon uses it. The file's keys are
+// the command line's flag names (see Keys and docs/daemon.md); the
+// struct groups them by what they configure.
 type Config struct {
-	CA       CA            `toml:"ca"`
-	Account  Account       `toml:"account"`
-	Store    Store         `toml:"store"`
-	Renewal  Renewal       `toml:"renewal"`
-	Metrics  Metrics       `toml:"metrics"`
-	Solvers  Solvers       `toml:"solvers"`
-	Hooks    []Hook        `toml:"hook"`
-	Certs    []Certificate `toml:"certificate"`
-	Defaults CertDefaults  `toml:"defaults"`
+	CA       CA
+	Account  Account
+	Store    Store
+	Renewal  Renewal
+	Metrics  Metrics
+	Solvers  Solvers
+	Hooks    []Hook
+	Certs    []Certificate
+	Defaults CertDefaults
+
+	// Deprecated notes each former key the file used and the key to
+	// write instead ("store.dir is deprecated: write store"), in the
+	// order found; the settings are taken all the same.
+	Deprecated []string
 }
 
 // CA says which ACME server to use.
 type CA struct {
 	// URL is a directory URL or an alias ("letsencrypt",
 	// "letsencrypt-staging"). Default "letsencrypt-staging".
-	URL string `toml:"url"`
+	URL string
 	// Root is a PEM file of roots to trust for the CA's API.
-	Root string `toml:"root"`
+	Root string
 	// EABKeyID and EABHMAC are the external account binding (RFC 8555
 	// §7.3.4); EABHMACFile reads the HMAC key from a file instead.
-	EABKeyID    string `toml:"eab_kid"`
-	EABHMAC     string `toml:"eab_hmac"`
-	EABHMACFile string `toml:"eab_hmac_file"`
+	EABKeyID    string
+	EABHMAC     string
+	EABHMACFile string
 }
 
 // Account is the ACME account used, registered at start-up if the store
 // has none.
 type Account struct {
-	Email    string `toml:"email"`
-	KeyType  string `toml:"key_type"`
-	AgreeTOS bool   `toml:"agree_tos"`
+	Email    string
+	KeyType  string
+	AgreeTOS bool
 }
 
 // Store is where certificates, keys and the account are kept.
@@ -63,21 +77,21 @@ type Store struct {
 	// Backend is "dir" (the default: a directory, Dir) or "etcd" (an etcd
 	// cluster shared by several instances, docs/cluster.md; needs the
 	// binary built from store/etcdstore/cmd/certkeeper).
-	Backend string `toml:"backend"`
-	Dir     string `toml:"dir"`
-	Layout  string `toml:"layout"`
+	Backend string
+	Dir     string
+	Layout  string
 
 	// The etcd backend: client URLs of the members, the key prefix
 	// (default "certkeeper/"), TLS files, etcd user, and the lease time
 	// of locks (default 15s).
-	EtcdEndpoints    []string `toml:"etcd_endpoints"`
-	EtcdPrefix       string   `toml:"etcd_prefix"`
-	EtcdCA           string   `toml:"etcd_ca"`
-	EtcdCert         string   `toml:"etcd_cert"`
-	EtcdKey          string   `toml:"etcd_key"`
-	EtcdUsername     string   `toml:"etcd_username"`
-	EtcdPasswordFile string   `toml:"etcd_password_file"`
-	LockTTL          Duration `toml:"lock_ttl"`
+	EtcdEndpoints    []string
+	EtcdPrefix       string
+	EtcdCA           string
+	EtcdCert         string
+	EtcdKey          string
+	EtcdUsername     string
+	EtcdPasswordFile string
+	LockTTL          Duration
 }
 
 // StoreBackends are the values of store.backend.
@@ -89,78 +103,78 @@ func (s *Store) check(bad func(key, format string, a ...any)) {
 		s.Backend = "dir"
 	}
 	etcdKeys := map[string]bool{
-		"etcd_endpoints": len(s.EtcdEndpoints) > 0, "etcd_prefix": s.EtcdPrefix != "",
-		"etcd_ca": s.EtcdCA != "", "etcd_cert": s.EtcdCert != "", "etcd_key": s.EtcdKey != "",
-		"etcd_username": s.EtcdUsername != "", "etcd_password_file": s.EtcdPasswordFile != "",
-		"lock_ttl": s.LockTTL != 0,
+		"etcd-endpoints": len(s.EtcdEndpoints) > 0, "etcd-prefix": s.EtcdPrefix != "",
+		"etcd-ca": s.EtcdCA != "", "etcd-cert": s.EtcdCert != "", "etcd-key": s.EtcdKey != "",
+		"etcd-username": s.EtcdUsername != "", "etcd-password-file": s.EtcdPasswordFile != "",
+		"lock-ttl": s.LockTTL != 0,
 	}
 	switch s.Backend {
 	case "dir":
 		if s.Dir == "" {
-			bad("store.dir", "required")
+			bad("store", "required: the store's directory")
 		}
-		for _, k := range []string{"etcd_endpoints", "etcd_prefix", "etcd_ca", "etcd_cert", "etcd_key", "etcd_username", "etcd_password_file", "lock_ttl"} {
+		for _, k := range []string{"etcd-endpoints", "etcd-prefix", "etcd-ca", "etcd-cert", "etcd-key", "etcd-username", "etcd-password-file", "lock-ttl"} {
 			if etcdKeys[k] {
-				bad("store."+k, "only used with backend = \"etcd\"")
+				bad(k, "only used with store-backend = \"etcd\"")
 			}
 		}
 	case "etcd":
 		if s.Dir != "" {
-			bad("store.dir", "not used with backend = \"etcd\"")
+			bad("store", "not used with store-backend = \"etcd\"")
 		}
 		if len(s.EtcdEndpoints) == 0 {
-			bad("store.etcd_endpoints", "required with backend = \"etcd\": the client URLs of the members")
+			bad("etcd-endpoints", "required with store-backend = \"etcd\": the client URLs of the members")
 		}
 		for _, ep := range s.EtcdEndpoints {
 			u, err := url.Parse(ep)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Port() == "" {
-				bad("store.etcd_endpoints", "%q is not a client URL such as https://10.0.0.1:2379", ep)
+				bad("etcd-endpoints", "%q is not a client URL such as https://10.0.0.1:2379", ep)
 			}
 		}
 		if (s.EtcdCert == "") != (s.EtcdKey == "") {
-			bad("store.etcd_cert", "a client certificate needs both etcd_cert and etcd_key")
+			bad("etcd-cert", "a client certificate needs both etcd-cert and etcd-key")
 		}
 		if s.EtcdPasswordFile != "" && s.EtcdUsername == "" {
-			bad("store.etcd_password_file", "needs etcd_username")
+			bad("etcd-password-file", "needs etcd-username")
 		}
 		if p := s.EtcdPrefix; p != "" && (strings.ContainsAny(p, "\x00\n") || len(p) > 256) {
-			bad("store.etcd_prefix", "%q: no control characters, at most 256 bytes", p)
+			bad("etcd-prefix", "%q: no control characters, at most 256 bytes", p)
 		}
 		if d := s.LockTTL.D(); d != 0 && (d < time.Second || d > time.Hour) {
-			bad("store.lock_ttl", "%v: between 1s and 1h", d)
+			bad("lock-ttl", "%v: between 1s and 1h", d)
 		}
 	default:
-		bad("store.backend", "%q: want %s", s.Backend, strings.Join(StoreBackends, " or "))
+		bad("store-backend", "%q: want %s", s.Backend, strings.Join(StoreBackends, " or "))
 	}
 	switch s.Layout {
 	case "":
 		s.Layout = "standard"
 	case "standard", "shared":
 	default:
-		bad("store.layout", "%q: want standard or shared", s.Layout)
+		bad("layout", "%q: want standard or shared", s.Layout)
 	}
 }
 
 // Renewal holds the manager's schedule settings; zero values mean the
 // manager's defaults.
 type Renewal struct {
-	CheckInterval Duration   `toml:"check_interval"`
-	RenewFraction float64    `toml:"renew_fraction"`
-	ReissueBefore Duration   `toml:"reissue_before"`
-	PanicBefore   Duration   `toml:"panic_before"`
-	Backoff       []Duration `toml:"backoff"`
-	Jitter        float64    `toml:"jitter"`
+	CheckInterval Duration
+	RenewFraction float64
+	ReissueBefore Duration
+	PanicBefore   Duration
+	Backoff       []Duration
+	Jitter        float64
 }
 
 // Metrics configures the Prometheus endpoint.
 type Metrics struct {
 	// Listen is the host:port serving /metrics; empty serves none.
-	Listen string `toml:"listen"`
+	Listen string
 	// Username and PasswordFile, both or neither, put /metrics behind
 	// HTTP basic authentication; the file holds the password (its
 	// surrounding white space is ignored).
-	Username     string `toml:"username"`
-	PasswordFile string `toml:"password_file"`
+	Username     string
+	PasswordFile string
 }
 
 // Solvers configures how challenges are answered: the [solvers] tables
@@ -179,31 +193,31 @@ type Hook struct {
 
 // CertDefaults apply to every certificate that does not set its own.
 type CertDefaults struct {
-	Challenges     []string `toml:"challenges"`
-	KeyType        string   `toml:"key_type"`
-	ReuseKey       bool     `toml:"reuse_key"`
-	Profile        string   `toml:"profile"`
-	PreferredChain string   `toml:"preferred_chain"`
+	Challenges     []string
+	KeyType        string
+	ReuseKey       bool
+	Profile        string
+	PreferredChain string
 }
 
 // Certificate is one certificate to keep.
 type Certificate struct {
 	// Name is where it is stored; default the first of Names.
-	Name  string   `toml:"name"`
-	Names []string `toml:"names"`
+	Name  string
+	Names []string
 	// Challenges are the challenge types in order of preference; default
 	// [defaults] challenges, else every type configured in Solvers.
-	Challenges     []string `toml:"challenges"`
-	KeyType        string   `toml:"key_type"`
-	ReuseKey       *bool    `toml:"reuse_key"`
-	Profile        string   `toml:"profile"`
-	PreferredChain string   `toml:"preferred_chain"`
+	Challenges     []string
+	KeyType        string
+	ReuseKey       *bool
+	Profile        string
+	PreferredChain string
 	// Solvers, if set, replaces the top-level [solvers] for this
 	// certificate.
-	Solvers *Solvers `toml:"solvers"`
+	Solvers *Solvers
 
 	// Identifiers is Names parsed; filled in by Load.
-	Identifiers []acme.Identifier `toml:"-"`
+	Identifiers []acme.Identifier
 }
 
 // Duration is a time.Duration written as a string such as "12h" or "90s",
@@ -224,20 +238,14 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse decodes and checks a configuration. Unknown keys are errors, named
-// with their full path.
+// with their full path; former keys are taken, and noted in
+// Config.Deprecated.
 func Parse(data []byte) (*Config, error) {
-	var c Config
-	md, err := toml.Decode(string(data), &c)
+	c, err := decode(data)
 	if err != nil {
-		return nil, decodeError(data, err)
-	}
-	if err := undecoded(md); err != nil {
 		return nil, err
 	}
-	if err := c.check(); err != nil {
-		return nil, err
-	}
-	return &c, nil
+	return c, nil
 }
 
 // LoadAll reads and checks the file at path like Load, but also returns
@@ -251,16 +259,48 @@ func LoadAll(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	var c Config
-	md, err := toml.Decode(string(data), &c)
+	return decode(data)
+}
+
+// decode decodes data and checks it: a nil Config when it does not
+// decode, else the Config and its problems.
+func decode(data []byte) (*Config, error) {
+	var f file
+	md, err := toml.Decode(string(data), &f)
 	if err != nil {
 		return nil, decodeError(data, err)
 	}
 	if err := undecoded(md); err != nil {
 		return nil, err
 	}
-	return &c, c.check()
+	c, notes, problems := f.toConfig(md)
+	c.Deprecated = dedupe(notes)
+	var errs []error
+	for _, p := range problems {
+		errs = append(errs, errors.New(p))
+	}
+	if err := c.check(); err != nil {
+		errs = append(errs, err)
+	}
+	return c, errors.Join(errs...)
 }
+
+// dedupe drops the index of certificate[N] from notes and the repeats
+// that leaves.
+func dedupe(notes []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, n := range notes {
+		n = certIndex.ReplaceAllString(n, "certificate")
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+var certIndex = regexp.MustCompile(`certificate\[\d+\]`)
 
 // undecoded reports the keys of the file that no field took.
 func undecoded(md toml.MetaData) error {
@@ -295,33 +335,33 @@ var ChallengeTypes = []string{"http-01", "tls-alpn-01", "dns-01", "dns-account-0
 func (c *Config) check() error {
 	var errs []error
 	bad := func(key, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
+		errs = append(errs, &KeyError{Key: key, Err: fmt.Errorf(format, a...)})
 	}
 	if c.CA.URL == "" {
 		c.CA.URL = "letsencrypt-staging"
 	}
 	if _, err := acme.ResolveDirectory(c.CA.URL); err != nil {
-		bad("ca.url", "%s", strings.TrimPrefix(err.Error(), "acme: "))
+		bad("ca", "%s", strings.TrimPrefix(err.Error(), "acme: "))
 	}
 	if c.CA.EABHMAC != "" && c.CA.EABHMACFile != "" {
-		bad("ca.eab_hmac_file", "give eab_hmac or eab_hmac_file, not both")
+		bad("eab-hmac-file", "give eab-hmac or eab-hmac-file, not both")
 	}
 	if (c.CA.EABKeyID == "") != (c.CA.EABHMAC == "" && c.CA.EABHMACFile == "") {
-		bad("ca.eab_kid", "external account binding needs both eab_kid and eab_hmac (or eab_hmac_file)")
+		bad("eab-kid", "external account binding needs both eab-kid and eab-hmac (or eab-hmac-file)")
 	}
 	if c.Account.KeyType == "" {
 		c.Account.KeyType = string(keys.EC256)
 	}
 	if _, err := keys.ParseType(c.Account.KeyType); err != nil {
-		bad("account.key_type", "%v", err)
+		bad("account-key-type", "%v", err)
 	}
 	if c.Account.Email != "" && !strings.Contains(c.Account.Email, "@") {
-		bad("account.email", "%q is not an email address", c.Account.Email)
+		bad("email", "%q is not an email address", c.Account.Email)
 	}
 	c.Store.check(bad)
 	r := c.Renewal
 	if r.RenewFraction < 0 || r.RenewFraction >= 1 {
-		bad("renewal.renew_fraction", "%v is not between 0 and 1", r.RenewFraction)
+		bad("renewal.renew-fraction", "%v is not between 0 and 1", r.RenewFraction)
 	}
 	if r.Jitter < 0 || r.Jitter > 1 {
 		bad("renewal.jitter", "%v is not between 0 and 1", r.Jitter)
@@ -337,7 +377,7 @@ func (c *Config) check() error {
 		}
 	}
 	if (c.Metrics.Username == "") != (c.Metrics.PasswordFile == "") {
-		bad("metrics.password_file", "basic authentication needs both username and password_file")
+		bad("metrics.password-file", "basic authentication needs both username and password-file")
 	}
 	checkSolvers("solvers", &c.Solvers, bad)
 	for i, h := range c.Hooks {
@@ -354,7 +394,7 @@ func (c *Config) check() error {
 	d := &c.Defaults
 	if d.KeyType != "" {
 		if _, err := keys.ParseType(d.KeyType); err != nil {
-			bad("defaults.key_type", "%v", err)
+			bad("defaults.key-type", "%v", err)
 		}
 	}
 	checkChallenges("defaults.challenges", d.Challenges, bad)
@@ -366,12 +406,12 @@ func (c *Config) check() error {
 		cert := &c.Certs[i]
 		key := fmt.Sprintf("certificate[%d]", i)
 		if len(cert.Names) == 0 {
-			bad(key+".names", "required: at least one name")
+			bad(key+".domains", "required: at least one name")
 			continue
 		}
 		ids, err := issue.ParseIdentifiers(cert.Names...)
 		if err != nil {
-			bad(key+".names", "%v", err)
+			bad(key+".domains", "%v", err)
 			continue
 		}
 		cert.Identifiers = ids
@@ -380,11 +420,11 @@ func (c *Config) check() error {
 		} else if _, err := store.EncodeName(cert.Name); err != nil {
 			// The name becomes a directory of the store: "../../x",
 			// "a;b" or "a b" would make the daemon exit at start.
-			bad(key+".name", "%q is not a certificate name (a DNS name or an IP address, as the store keeps it): %v", cert.Name, err)
+			bad(key+".cert-name", "%q is not a certificate name (a DNS name or an IP address, as the store keeps it): %v", cert.Name, err)
 			continue
 		}
 		if j, dup := seen[cert.Name]; dup {
-			bad(key+".name", "%q is also certificate[%d]'s name", cert.Name, j)
+			bad(key+".cert-name", "%q is also certificate[%d]'s name", cert.Name, j)
 		}
 		seen[cert.Name] = i
 		if cert.KeyType == "" {
@@ -392,7 +432,7 @@ func (c *Config) check() error {
 		}
 		if cert.KeyType != "" {
 			if _, err := keys.ParseType(cert.KeyType); err != nil {
-				bad(key+".key_type", "%v", err)
+				bad(key+".key-type", "%v", err)
 			}
 		}
 		if cert.ReuseKey == nil {
@@ -417,7 +457,7 @@ func (c *Config) check() error {
 		}
 		have := solvers.Types()
 		if len(have) == 0 {
-			bad(skey, "no challenge solver configured for certificate %q: add http01, tlsalpn01 or dns01", cert.Name)
+			bad(skey, "no challenge solver configured for certificate %q: add http-listen, http-webroot, tls-listen or dns-provider", cert.Name)
 		}
 		for _, ch := range cert.Challenges {
 			if !slices.Contains(have, acme.ChallengeType(ch)) {
@@ -426,7 +466,7 @@ func (c *Config) check() error {
 		}
 		for _, id := range ids {
 			if issue.IsWildcard(id) && !slices.Contains(have, acme.ChallengeDNS01) {
-				bad(key+".names", "%s is a wildcard, which only dns-01 can validate: configure [%s.dns01]", id.Value, skey)
+				bad(key+".domains", "%s is a wildcard, which only dns-01 can validate: give [%s] a dns-provider", id.Value, skey)
 			}
 		}
 	}
@@ -446,7 +486,7 @@ func checkChallenges(key string, list []string, bad func(key, format string, a .
 func checkSolvers(key string, s *Solvers, bad func(key, format string, a ...any)) {
 	keyed, other := solverset.KeyErrors(s.Validate())
 	for _, ke := range keyed {
-		bad(key+"."+ke.Key, "%v", ke.Err)
+		bad(key+"."+SolverKey(ke.Key), "%v", ke.Err)
 	}
 	for _, err := range other {
 		bad(key, "%v", err)

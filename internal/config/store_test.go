@@ -35,15 +35,15 @@ lock_ttl = "10s"
 		name, in string
 		want     []string
 	}{
-		{"unknown backend", "backend = \"consul\"\n", []string{"store.backend", "consul", "dir or etcd"}},
-		{"etcd without endpoints", "backend = \"etcd\"\n", []string{"store.etcd_endpoints", "required"}},
-		{"etcd with dir", "backend = \"etcd\"\ndir = \"/x\"\netcd_endpoints = [\"http://127.0.0.1:2379\"]\n", []string{"store.dir", "not used"}},
-		{"bad endpoint", "backend = \"etcd\"\netcd_endpoints = [\"10.0.0.1:2379\"]\n", []string{"store.etcd_endpoints", "10.0.0.1:2379"}},
-		{"endpoint without port", "backend = \"etcd\"\netcd_endpoints = [\"https://etcd.example\"]\n", []string{"store.etcd_endpoints"}},
-		{"half client cert", "backend = \"etcd\"\netcd_endpoints = [\"https://e:2379\"]\netcd_cert = \"/c\"\n", []string{"store.etcd_cert", "both"}},
-		{"password without user", "backend = \"etcd\"\netcd_endpoints = [\"https://e:2379\"]\netcd_password_file = \"/p\"\n", []string{"store.etcd_password_file", "etcd_username"}},
-		{"short lock_ttl", "backend = \"etcd\"\netcd_endpoints = [\"https://e:2379\"]\nlock_ttl = \"100ms\"\n", []string{"store.lock_ttl"}},
-		{"etcd keys with dir", "dir = \"/x\"\netcd_endpoints = [\"https://e:2379\"]\nlock_ttl = \"5s\"\n", []string{"store.etcd_endpoints", "store.lock_ttl", "only used with backend"}},
+		{"unknown backend", "backend = \"consul\"\n", []string{"store-backend", "consul", "dir or etcd"}},
+		{"etcd without endpoints", "backend = \"etcd\"\n", []string{"etcd-endpoints", "required"}},
+		{"etcd with dir", "backend = \"etcd\"\ndir = \"/x\"\netcd_endpoints = [\"http://127.0.0.1:2379\"]\n", []string{"store: not used"}},
+		{"bad endpoint", "backend = \"etcd\"\netcd_endpoints = [\"10.0.0.1:2379\"]\n", []string{"etcd-endpoints", "10.0.0.1:2379"}},
+		{"endpoint without port", "backend = \"etcd\"\netcd_endpoints = [\"https://etcd.example\"]\n", []string{"etcd-endpoints"}},
+		{"half client cert", "backend = \"etcd\"\netcd_endpoints = [\"https://e:2379\"]\netcd_cert = \"/c\"\n", []string{"etcd-cert", "both"}},
+		{"password without user", "backend = \"etcd\"\netcd_endpoints = [\"https://e:2379\"]\netcd_password_file = \"/p\"\n", []string{"etcd-password-file", "etcd-username"}},
+		{"short lock_ttl", "backend = \"etcd\"\netcd_endpoints = [\"https://e:2379\"]\nlock_ttl = \"100ms\"\n", []string{"lock-ttl"}},
+		{"etcd keys with dir", "dir = \"/x\"\netcd_endpoints = [\"https://e:2379\"]\nlock_ttl = \"5s\"\n", []string{"etcd-endpoints", "lock-ttl", "only used with store-backend"}},
 		{"unknown etcd key", "backend = \"etcd\"\netcd_endpoints = [\"https://e:2379\"]\netcd_password = \"x\"\n", []string{"store.etcd_password"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

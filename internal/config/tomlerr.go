@@ -87,7 +87,7 @@ func sourceLine(data []byte, n int) string {
 // tables", "list", "string", "number", "boolean", or "" when the key is
 // unknown.
 func keyKind(key string) string {
-	t := reflect.TypeOf(Config{})
+	t := reflect.TypeOf(file{})
 	for _, part := range strings.Split(key, ".") {
 		for t.Kind() == reflect.Pointer || (t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct) {
 			t = t.Elem()

@@ -17,7 +17,7 @@ func TestTOMLMistakesExplained(t *testing.T) {
 		{"[certificate] for [[certificate]]", "[ca]\nurl = \"letsencrypt\"\n\n[certificate]\nnames = [\"a.example\"]\n", 4,
 			[]string{"line 4: [certificate] is one table", "write [[certificate]] (double brackets)", "    4 | [certificate]"}},
 		{"[hook] for [[hook]]", "[hook]\ncommand = \"/bin/true\"\n", 1, []string{"write [[hook]]"}},
-		{"[[ca]] for [ca]", "[[ca]]\nurl = \"letsencrypt\"\n", 1, []string{"[[ca]] is an array of tables", "write [ca] (single brackets)"}},
+		{"[[renewal]] for [renewal]", "[[renewal]]\njitter = 0.1\n", 1, []string{"[[renewal]] is an array of tables", "write [renewal] (single brackets)"}},
 		{"a string for a list", "[[certificate]]\nnames = \"a.example\"\n", 2,
 			[]string{"line 2: certificate.names:", "(certificate.names takes a list)", `    2 | names = "a.example"`}},
 		{"syntax", "[ca]\nurl = letsencrypt\n", 2, []string{"toml: line 2", "At line 2", "url = letsencrypt"}},
