@@ -3,14 +3,13 @@
 package cli
 
 // Issue 11, point 8, end to end: the certkeeper binary (cmd/certkeeper,
-// built by the test) is killed with SIGKILL in the middle of an order
+// built by certkeeperBinary) is killed with SIGKILL in the middle of an order
 // against Pebble, at a point the test holds it at, and run again with the
 // same arguments: the second run finishes the order in flight, and the CA
 // sees one newOrder (and one finalize) in all.
 
 import (
 	"bytes"
-	"context"
 	"crypto"
 	"crypto/tls"
 	"encoding/base64"
@@ -22,7 +21,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,7 +45,7 @@ const killWait = 3 * time.Minute
 // key) when the process dies; the next run continues that order.
 func TestKilledObtainResumesOrder(t *testing.T) {
 	t.Parallel()
-	bin := buildCertkeeper(t)
+	bin := certkeeperBinary(t)
 	// isPost reports whether r is a POST whose path starts with prefix
 	// and, if accept, whose JWS payload is not empty (not a POST-as-GET).
 	isPost := func(r *http.Request, body []byte, prefix string, accept bool) bool {
@@ -208,24 +206,6 @@ func TestKilledObtainResumesOrder(t *testing.T) {
 			})
 		}
 	}
-}
-
-// buildCertkeeper builds cmd/certkeeper into a temporary directory and
-// returns the executable's path.
-func buildCertkeeper(t *testing.T) string {
-	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	bin := filepath.Join(t.TempDir(), "certkeeper")
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, goTool, "build", "-o", bin, "github.com/certkeeper/certkeeper/cmd/certkeeper").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build cmd/certkeeper: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // childRun is one run of the certkeeper executable.
@@ -415,7 +395,7 @@ func (x *acmeProxy) postsWithPrefix(prefix string) []proxiedPost {
 // again from the old order.
 func TestKilledAfterStoringOrdersAnew(t *testing.T) {
 	t.Parallel()
-	bin := buildCertkeeper(t)
+	bin := certkeeperBinary(t)
 	e := newLineageEnv(t, acmetest.PebbleOptions{})
 	webroot := t.TempDir()
 	serveHTTP01(t, e.httpAddr(), webroot, func() bool { return false }, nil, nil)
