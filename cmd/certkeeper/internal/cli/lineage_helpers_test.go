@@ -145,6 +145,20 @@ type acmeProxy struct {
 	newOrderPath   string
 	newAccountPath string
 	posts          []proxiedPost
+	hook           proxyHook
+}
+
+// proxyHook, set on an acmeProxy with setHook, is called with each
+// request before it is forwarded (answered false) and again once the CA
+// has answered it, before the answer goes back (answered true). It may
+// block to hold the request at that point.
+type proxyHook func(r *http.Request, body []byte, answered bool)
+
+// setHook makes h the proxy's hook from now on (nil for none).
+func (x *acmeProxy) setHook(h proxyHook) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.hook = h
 }
 
 // startACMEProxy starts a proxy in front of p listening on addr
@@ -220,12 +234,15 @@ func (x *acmeProxy) setUpstream(p *acmetest.Pebble) {
 
 func (x *acmeProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.mu.Lock()
-	up, client := x.upstream, x.client
+	up, client, hook := x.upstream, x.client, x.hook
 	x.mu.Unlock()
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
+	}
+	if hook != nil {
+		hook(r, body, false)
 	}
 	u, _ := url.Parse(up.DirectoryURL)
 	upOrigin := "https://" + u.Host
@@ -256,6 +273,9 @@ func (x *acmeProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rec.Status = resp.StatusCode
 	x.record(r, rec)
+	if hook != nil {
+		hook(r, body, true)
+	}
 	respBody = bytes.ReplaceAll(respBody, []byte(upOrigin), []byte(x.origin))
 	for k, vs := range resp.Header {
 		if hopByHopHeader(k) || k == "Content-Length" {
