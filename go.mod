@@ -6,7 +6,6 @@ require (
 	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/miekg/dns v1.1.73
 	golang.org/x/net v0.62.0
-	golang.org/x/term v0.48.0
 	golang.org/x/time v0.16.0
 )
 
