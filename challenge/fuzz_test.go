@@ -2,6 +2,8 @@ package challenge
 
 import (
 	"crypto/x509"
+	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -9,16 +11,45 @@ import (
 	"github.com/certkeeper/certkeeper/acme"
 )
 
+// base64url is the alphabet of RFC 4648 §5, the only characters RFC 8555
+// §8.1 allows in a token (no "=" padding).
+const base64url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+// FuzzValidToken checks that ValidToken accepts exactly the tokens of 1
+// to 256 base64url characters, and that each one it accepts is used
+// unchanged as a URL path segment and as a file name in a directory.
 func FuzzValidToken(f *testing.F) {
-	for _, s := range []string{"", "abc", "../x", "a/b", "tok=en", "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA"} {
+	for _, s := range []string{"", "abc", "../x", "a/b", "tok=en", ".", "..", "a b", "a%2F", "é", "a\x00",
+		"evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA", base64url, strings.Repeat("A", 256), strings.Repeat("A", 257)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if !ValidToken(s) {
+		inAlphabet := s != ""
+		for _, r := range s {
+			if !strings.ContainsRune(base64url, r) {
+				inAlphabet = false
+			}
+		}
+		want := inAlphabet && len(s) <= maxTokenLen
+		if got := ValidToken(s); got != want {
+			t.Fatalf("ValidToken(%q) = %v, want %v (base64url alphabet only, 1 to %d bytes)", s, got, want, maxTokenLen)
+		}
+		if !want {
 			return
 		}
-		if strings.ContainsAny(s, "/.=\\\x00 ") || len(s) > 256 || s == "" {
-			t.Fatalf("ValidToken(%q) = true", s)
+		// A URL path segment that needs no escaping and that a URL
+		// parser gives back whole.
+		if esc := url.PathEscape(s); esc != s {
+			t.Errorf("token %q needs escaping in a URL path: %q", s, esc)
+		}
+		if u, err := url.Parse("http://example.test" + HTTP01Path(s)); err != nil || u.Path != HTTP01Prefix+s || u.RawQuery != "" || u.Fragment != "" {
+			t.Errorf("the http-01 URL of token %q parses as %+v, %v", s, u, err)
+		}
+		// A file name that names one entry of the directory it is
+		// joined to.
+		dir := filepath.FromSlash("/srv/www" + HTTP01Prefix)
+		if p := filepath.Join(dir, s); filepath.Dir(p) != filepath.Clean(dir) || filepath.Base(p) != s || !filepath.IsLocal(s) {
+			t.Errorf("token %q as a file name leaves its directory: %q", s, p)
 		}
 	})
 }
