@@ -109,7 +109,7 @@ type Config struct {
 type state struct {
 	cfg       *Config
 	log       *slog.Logger
-	alpn      *tlsalpn01.Manager
+	alpn      *tlsalpn01.Responder
 	http      *http01.Handler
 	issuer    *issue.Issuer
 	names     map[string]bool
@@ -146,7 +146,7 @@ func (c *Config) build() (*state, error) {
 	s := &state{
 		cfg:      c,
 		log:      c.Logger,
-		alpn:     &tlsalpn01.Manager{},
+		alpn:     &tlsalpn01.Responder{},
 		http:     &http01.Handler{},
 		names:    map[string]bool{},
 		neg:      negCache{ttl: DefaultFailureTTL},
@@ -338,6 +338,14 @@ func (s *state) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, er
 	if ctx == nil {
 		// Only a ClientHelloInfo not made by crypto/tls has none.
 		ctx = context.TODO()
+	}
+	// Managed but not in memory (manager.Config.CacheSize): read it from
+	// the store.
+	if cert, err := s.cfg.Manager.Load(ctx, name); cert != nil || err != nil {
+		if cert != nil && s.policy != nil {
+			s.touch(normalizeSNI(name))
+		}
+		return cert, err
 	}
 	return s.slowPath(ctx, normalizeSNI(name))
 }

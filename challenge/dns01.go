@@ -1,9 +1,6 @@
 package challenge
 
 import (
-	"crypto/sha256"
-	"encoding/base32"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
@@ -22,31 +19,23 @@ func DNS01Name(domain string) string {
 }
 
 // DNS01Value returns the TXT record value for a dns-01 or dns-account-01
-// challenge: the unpadded base64url encoding of SHA-256(keyAuth)
-// (RFC 8555 §8.4).
+// challenge: the unpadded base64url encoding of SHA-256(keyAuth), 43
+// characters (RFC 8555 §8.4). It is acme.DNS01Value, the one place the
+// value is computed, offered here beside DNS01Name.
 func DNS01Value(keyAuth string) string {
-	h := sha256.Sum256([]byte(keyAuth))
-	return base64.RawURLEncoding.EncodeToString(h[:])
-}
-
-// dnsAccountLabel returns the account label of dns-account-01
-// (draft-ietf-acme-dns-account-label): the lowercase, unpadded base32
-// encoding of the first 10 bytes of SHA-256(accountURL). It is 16
-// characters long.
-func dnsAccountLabel(accountURL string) string {
-	h := sha256.Sum256([]byte(accountURL))
-	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h[:10]))
+	return acme.DNS01Value(keyAuth)
 }
 
 // DNSAccount01Name returns the owner name of the TXT record for a
-// dns-account-01 challenge: "_<label>._acme-challenge.<domain>." where
-// label is the lowercase, unpadded base32 encoding of the first 10 bytes of
-// SHA-256(accountURL). Each account gets its own name, so
+// dns-account-01 challenge (draft-ietf-acme-dns-account-label):
+// "_<label>._acme-challenge.<domain>." where "_<label>" is
+// acme.DNSAccountLabel(accountURL), the lowercase, unpadded base32
+// encoding of the first 10 bytes of SHA-256(accountURL). Each account gets its own name, so
 // several accounts (or several ACME clients) can validate the same domain
 // at once without deleting each other's records. The value is
 // DNS01Value(keyAuth), as for dns-01.
 func DNSAccount01Name(domain, accountURL string) string {
-	return "_" + dnsAccountLabel(accountURL) + "._acme-challenge." + baseDomain(domain) + "."
+	return acme.DNSAccountLabel(accountURL) + "._acme-challenge." + baseDomain(domain) + "."
 }
 
 // DNSPersist01Name returns the owner name of the TXT record for a

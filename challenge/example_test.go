@@ -42,6 +42,13 @@ func ExampleTLSALPN01Certificate() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(cert.Leaf.DNSNames, challenge.VerifyTLSALPN01Certificate(cert.Leaf, id, keyAuth))
-	// Output: [example.com] <nil>
+	for _, ext := range cert.Leaf.Extensions {
+		if ext.Id.Equal(challenge.OIDACMEIdentifier()) {
+			fmt.Printf("%v critical=%v %x\n", ext.Id, ext.Critical, ext.Value[:4])
+		}
+	}
+	fmt.Println(cert.Leaf.DNSNames)
+	// Output:
+	// 1.3.6.1.5.5.7.1.31 critical=true 04209423
+	// [example.com]
 }

@@ -219,7 +219,7 @@ func DefaultHTTPClient(caRoot string) (*http.Client, error) {
 func (e *Engine) Close() error {
 	// Orders under way (a command interrupted) are cancelled and wound
 	// down: challenges cleaned up, locks released.
-	ctx, cancel := context.WithTimeout(context.Background(), issue.DefaultCleanupTimeout+5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), issue.DefaultCleanUpTimeout+5*time.Second)
 	cerr := e.m.Close(ctx)
 	cancel()
 	e.mu.Lock()

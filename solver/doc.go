@@ -3,5 +3,7 @@
 // for an external TLS server, a standalone listener, a hook for an
 // existing tls.Config) and dns01 (callbacks with propagation waiting).
 // Each implements challenge.Solver, and challenge.Waiter where a response
-// takes time to appear.
+// takes time to appear, and has a SelfCheck that looks at the response as
+// the CA will. Callback, here, solves any challenge type with two
+// functions of your own.
 package solver

@@ -145,7 +145,7 @@ func TestAcmeDNSWithCNAMEThroughBIND(t *testing.T) {
 		if err := sv.Wait(ctx, ch); err != nil {
 			t.Fatal(err)
 		}
-		if err := challenge.CheckDNS01(ctx, b.Addr, ch); err != nil {
+		if err := dns01.SelfCheck(ctx, b.Addr, ch); err != nil {
 			t.Fatal(err)
 		}
 		if err := sv.CleanUp(ctx, ch); err != nil {

@@ -13,7 +13,6 @@ import (
 	"github.com/libdns/libdns"
 
 	"github.com/certkeeper/certkeeper/acme"
-	"github.com/certkeeper/certkeeper/challenge"
 	"github.com/certkeeper/certkeeper/dnsprovider/bindtest"
 	"github.com/certkeeper/certkeeper/dnsprovider/libdnsadapter"
 	"github.com/certkeeper/certkeeper/dnsprovider/rfc2136"
@@ -106,7 +105,7 @@ func TestAdapterThroughBIND(t *testing.T) {
 		if err := sv.Wait(ctx, c); err != nil {
 			t.Fatal(err)
 		}
-		if err := challenge.CheckDNS01(ctx, s.Addr, c); err != nil {
+		if err := dns01.SelfCheck(ctx, s.Addr, c); err != nil {
 			t.Fatal(err)
 		}
 	}

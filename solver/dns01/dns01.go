@@ -47,7 +47,7 @@ type Callback struct {
 	// pauses of Backoff in between; for example
 	//
 	//	func(ctx context.Context, c acme.Challenge) error {
-	//		return challenge.CheckDNS01(ctx, "ns1.example.net:53", c)
+	//		return dns01.SelfCheck(ctx, "ns1.example.net:53", c)
 	//	}
 	Check func(ctx context.Context, chal acme.Challenge) error
 	// Backoff is the pause before each retry of Check; the last entry

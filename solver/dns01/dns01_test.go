@@ -80,10 +80,10 @@ func TestWaitPollsCheck(t *testing.T) {
 	}
 }
 
-// TestCallbackWithCheckDNS01 runs Present, Wait and CleanUp against a real
+// TestCallbackWithSelfCheck runs Present, Wait and CleanUp against a real
 // DNS server on 127.0.0.1 that the callbacks update, publishing each
 // record only after a delay, as a slow provider would.
-func TestCallbackWithCheckDNS01(t *testing.T) {
+func TestCallbackWithSelfCheck(t *testing.T) {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +130,7 @@ func TestCallbackWithCheckDNS01(t *testing.T) {
 		},
 		PropagationDelay: 10 * time.Millisecond,
 		Check: func(ctx context.Context, c acme.Challenge) error {
-			return challenge.CheckDNS01(ctx, resolver, c)
+			return SelfCheck(ctx, resolver, c)
 		},
 		Backoff: []time.Duration{20 * time.Millisecond},
 	}
@@ -148,7 +148,7 @@ func TestCallbackWithCheckDNS01(t *testing.T) {
 		if err := cb.CleanUp(ctx, c); err != nil {
 			t.Fatal(err)
 		}
-		if err := challenge.CheckDNS01(ctx, resolver, c); err == nil {
+		if err := SelfCheck(ctx, resolver, c); err == nil {
 			t.Error("record still visible after CleanUp")
 		}
 	}

@@ -28,7 +28,7 @@ func ExampleCallback() {
 		},
 		PropagationDelay: 10 * time.Millisecond,
 		// Check: func(ctx context.Context, c acme.Challenge) error {
-		// 	return challenge.CheckDNS01(ctx, "ns1.example.net:53", c)
+		// 	return dns01.SelfCheck(ctx, "ns1.example.net:53", c)
 		// },
 	}
 	chal := acme.Challenge{

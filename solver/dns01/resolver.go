@@ -85,7 +85,8 @@ func (r *Resolver) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, string, 
 }
 
 // Exchange sends m to server over UDP and again over TCP if the answer is
-// truncated. timeout bounds each attempt; 0 means 5 s.
+// truncated. timeout bounds each attempt; 0 means 5 s. It returns as soon
+// as ctx is done (with ctx's error), not only at ctx's deadline.
 func Exchange(ctx context.Context, server string, m *dns.Msg, timeout time.Duration) (*dns.Msg, error) {
 	if timeout <= 0 {
 		timeout = 5 * time.Second
@@ -93,9 +94,28 @@ func Exchange(ctx context.Context, server string, m *dns.Msg, timeout time.Durat
 	if m.IsEdns0() == nil {
 		m.SetEdns0(4096, false)
 	}
-	resp, _, err := (&dns.Client{Timeout: timeout}).ExchangeContext(ctx, m, server)
+	resp, err := exchange(ctx, &dns.Client{Timeout: timeout}, server, m)
 	if err == nil && resp.Truncated {
-		resp, _, err = (&dns.Client{Net: "tcp", Timeout: timeout}).ExchangeContext(ctx, m, server)
+		resp, err = exchange(ctx, &dns.Client{Net: "tcp", Timeout: timeout}, server, m)
+	}
+	return resp, err
+}
+
+// exchange is c.ExchangeContext, which heeds ctx's deadline only, made to
+// heed its cancellation too: the connection is closed when ctx is done,
+// which ends a read or write in progress (a deadline moved to now could be
+// overwritten by the exchange setting its own).
+func exchange(ctx context.Context, c *dns.Client, server string, m *dns.Msg) (*dns.Msg, error) {
+	co, err := c.DialContext(ctx, server)
+	if err != nil {
+		return nil, err
+	}
+	defer co.Close()
+	stop := context.AfterFunc(ctx, func() { _ = co.Close() })
+	defer stop()
+	resp, _, err := c.ExchangeWithConnContext(ctx, m, co)
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("%w (%v)", ctx.Err(), err)
 	}
 	return resp, err
 }

@@ -10,5 +10,5 @@
 //     listens on port 80; it also is the Solver.
 //   - Standalone runs its own server on :80 for the time the challenges
 //     are presented, for machines where nothing else listens there.
-//   - Callback hands the work to two functions of your own.
+//   - solver.Callback hands the work to two functions of your own.
 package http01

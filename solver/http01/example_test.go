@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/solver/http01"
@@ -41,4 +42,32 @@ func ExampleHandler() {
 	// Output:
 	// 200 evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI
 	// 200 hello from the site
+}
+
+// Before asking the CA, check a server the way the CA will: here a
+// Handler on a local test server stands for port 80 of example.com.
+func ExampleSelfCheck() {
+	h := &http01.Handler{}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	chal := acme.Challenge{
+		Type:             acme.ChallengeHTTP01,
+		Token:            "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA",
+		KeyAuthorization: "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI",
+		Identifier:       acme.Identifier{Type: acme.IdentifierDNS, Value: "example.com"},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	addr := srv.Listener.Addr().String() // "" in production: port 80 of the name
+	fmt.Println(http01.SelfCheck(ctx, chal, addr) != nil)
+	if err := h.Present(ctx, chal); err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer h.CleanUp(ctx, chal)
+	fmt.Println(http01.SelfCheck(ctx, chal, addr))
+	// Output:
+	// true
+	// <nil>
 }

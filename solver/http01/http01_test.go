@@ -67,7 +67,7 @@ func TestWebroot(t *testing.T) {
 	defer srv.Close()
 	c := chal
 	c.Identifier = acme.Identifier{Type: acme.IdentifierDNS, Value: "example.com"}
-	if err := challenge.CheckHTTP01(ctx, srv.Client(), c, strings.TrimPrefix(srv.URL, "http://")); err != nil {
+	if err := SelfCheck(ctx, c, strings.TrimPrefix(srv.URL, "http://")); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.CleanUp(ctx, chal); err != nil {
@@ -262,7 +262,7 @@ func TestStandalone(t *testing.T) {
 				t.Fatalf("ListenAddr = %s, want %s", got, addr)
 			}
 			for _, c := range []acme.Challenge{c1, c2} {
-				if err := challenge.CheckHTTP01(ctx, nil, c, addr); err != nil {
+				if err := SelfCheck(ctx, c, addr); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -280,10 +280,10 @@ func TestStandalone(t *testing.T) {
 			if err := s.CleanUp(ctx, c1); err != nil {
 				t.Fatal(err)
 			}
-			if err := challenge.CheckHTTP01(ctx, nil, c2, addr); err != nil {
+			if err := SelfCheck(ctx, c2, addr); err != nil {
 				t.Fatalf("after first CleanUp, shared server: %v", err)
 			}
-			if err := challenge.CheckHTTP01(ctx, nil, c1, addr); err == nil || !strings.Contains(err.Error(), "404") {
+			if err := SelfCheck(ctx, c1, addr); err == nil || !strings.Contains(err.Error(), "404") {
 				t.Fatalf("cleaned-up token: %v", err)
 			}
 			if err := s.CleanUp(ctx, c2); err != nil {
@@ -297,7 +297,7 @@ func TestStandalone(t *testing.T) {
 			if err := s.Present(ctx, c1); err != nil {
 				t.Fatal(err)
 			}
-			if err := challenge.CheckHTTP01(ctx, nil, c1, addr); err != nil {
+			if err := SelfCheck(ctx, c1, addr); err != nil {
 				t.Fatal(err)
 			}
 			if err := s.CleanUp(ctx, c1); err != nil {
@@ -316,7 +316,7 @@ func TestStandalonePortZero(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := s.ListenAddr().String()
-	if err := challenge.CheckHTTP01(ctx, nil, c, addr); err != nil {
+	if err := SelfCheck(ctx, c, addr); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.CleanUp(ctx, c); err != nil {
@@ -325,27 +325,6 @@ func TestStandalonePortZero(t *testing.T) {
 	assertPortFree(t, addr)
 	if err := s.CleanUp(ctx, c); err != nil {
 		t.Errorf("extra CleanUp: %v", err)
-	}
-}
-
-func TestCallback(t *testing.T) {
-	ctx := testCtx(t)
-	var got []string
-	cb := Callback{
-		PresentFunc: func(ctx context.Context, c acme.Challenge) error { got = append(got, "present "+c.Token); return nil },
-		CleanUpFunc: func(ctx context.Context, c acme.Challenge) error { got = append(got, "cleanup "+c.Token); return nil },
-	}
-	c := chalFor(token, "example.com")
-	_ = cb.Present(ctx, c)
-	_ = cb.CleanUp(ctx, c)
-	if strings.Join(got, ",") != "present "+token+",cleanup "+token {
-		t.Fatal(got)
-	}
-	if err := (Callback{}).Present(ctx, c); err == nil {
-		t.Error("nil PresentFunc accepted")
-	}
-	if err := (Callback{}).CleanUp(ctx, c); err != nil {
-		t.Error(err)
 	}
 }
 
@@ -376,7 +355,7 @@ func TestStandaloneStrayCleanUp(t *testing.T) {
 	if s.ListenAddr() == nil {
 		t.Fatal("server stopped while c2 is still presented")
 	}
-	if err := challenge.CheckHTTP01(ctx, nil, c2, addr); err != nil {
+	if err := SelfCheck(ctx, c2, addr); err != nil {
 		t.Fatalf("c2 after stray CleanUps: %v", err)
 	}
 	if err := s.CleanUp(ctx, c2); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/challenge"
 	"github.com/certkeeper/certkeeper/solver/shared"
+	"github.com/certkeeper/certkeeper/solver/tlsalpn01"
 	"github.com/certkeeper/certkeeper/store"
 )
 
@@ -108,6 +109,16 @@ func TestPresentedByOneAnsweredByAnother(t *testing.T) {
 	if err != nil || len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != "www.example.test" {
 		t.Errorf("leaf %v, %v", leaf.DNSNames, err)
 	}
+	// The certificate another instance serves is one the CA accepts for
+	// this key authorization, and only for it.
+	if err := tlsalpn01.VerifyCertificate(leaf, id, alpn.KeyAuthorization); err != nil {
+		t.Errorf("served certificate fails the CA's check: %v", err)
+	}
+	if err := tlsalpn01.VerifyCertificate(leaf, id, "t2.other"); err == nil {
+		t.Error("served certificate passes for another key authorization")
+	}
+	// The same, checked here by hand rather than by the package's own
+	// verifier: a bug both share would pass the lines above.
 	checkACMEIdentifier(t, leaf, alpn.KeyAuthorization)
 	// A hello without acme-tls/1 is not a validation.
 	if _, ok := b.GetCertificate(&tls.ClientHelloInfo{ServerName: "www.example.test"}); ok {

@@ -4,12 +4,12 @@
 // RFC 8738) as SNI, and expects a self-signed certificate carrying the
 // key authorization's digest.
 //
-//   - Manager holds validation certificates in memory; its WrapConfig
+//   - Responder holds validation certificates in memory; its WrapConfig
 //     lets a Go server already on :443 answer the challenge on the same
 //     listener, serving its normal certificates to everyone else.
 //   - Standalone runs its own TLS listener for the time the challenges
 //     are presented.
 //   - Files writes the certificate and key for an external TLS server
 //     (nginx, HAProxy) and asks it to reload.
-//   - Callback hands the work to two functions of your own.
+//   - solver.Callback hands the work to two functions of your own.
 package tlsalpn01

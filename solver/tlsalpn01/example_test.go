@@ -8,9 +8,9 @@ import (
 )
 
 // A server already on :443 solves tls-alpn-01 by wrapping its config;
-// the same Manager is given to the order flow as the tls-alpn-01 solver.
-func ExampleManager_WrapConfig() {
-	var m tlsalpn01.Manager
+// the same Responder is given to the order flow as the tls-alpn-01 solver.
+func ExampleResponder_WrapConfig() {
+	var m tlsalpn01.Responder
 	cfg := m.WrapConfig(&tls.Config{NextProtos: []string{"h2", "http/1.1"}})
 	fmt.Println(cfg.NextProtos)
 	// srv := &http.Server{Addr: ":443", TLSConfig: cfg}

@@ -34,7 +34,7 @@ type Standalone struct {
 	// stops the listener.
 	Logger *slog.Logger
 
-	certs Manager
+	certs Responder
 
 	refs server.Refs // its lock guards run
 	run  *run        // nil while stopped

@@ -75,7 +75,7 @@ func TestStandalone(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, c := range []acme.Challenge{dnsChal, ipChal} {
-				if err := challenge.CheckTLSALPN01(ctx, addr, c); err != nil {
+				if err := SelfCheck(ctx, addr, c); err != nil {
 					t.Fatalf("%s: %v", c.Identifier.Value, err)
 				}
 			}
@@ -95,16 +95,16 @@ func TestStandalone(t *testing.T) {
 			}
 			if err := (&Standalone{Addr: addr}).Present(ctx, dnsChal); err == nil || !strings.Contains(err.Error(), "already in use") ||
 				!strings.Contains(err.Error(), "another program serves this port: have it answer tls-alpn-01") ||
-				strings.Contains(err.Error(), "Manager") || strings.Contains(err.Error(), "Files") {
+				strings.Contains(err.Error(), "Responder") || strings.Contains(err.Error(), "Files") {
 				t.Errorf("second listener: %v", err)
 			}
 			if err := s.CleanUp(ctx, dnsChal); err != nil {
 				t.Fatal(err)
 			}
-			if err := challenge.CheckTLSALPN01(ctx, addr, dnsChal); err == nil {
+			if err := SelfCheck(ctx, addr, dnsChal); err == nil {
 				t.Error("cleaned-up challenge still answered")
 			}
-			if err := challenge.CheckTLSALPN01(ctx, addr, ipChal); err != nil {
+			if err := SelfCheck(ctx, addr, ipChal); err != nil {
 				t.Fatalf("shared listener after first CleanUp: %v", err)
 			}
 			if err := s.CleanUp(ctx, ipChal); err != nil {
@@ -136,7 +136,7 @@ func TestWrapConfig(t *testing.T) {
 	ctx := testCtx(t)
 	site := selfSigned(t, "example.com")
 	orig := &tls.Config{Certificates: []tls.Certificate{site}, NextProtos: []string{"http/1.1"}}
-	var m Manager
+	var m Responder
 	wrapped := m.WrapConfig(orig)
 	if len(orig.NextProtos) != 1 || orig.GetCertificate != nil {
 		t.Fatal("WrapConfig changed the original config")
@@ -157,13 +157,13 @@ func TestWrapConfig(t *testing.T) {
 	}()
 	addr := ln.Addr().String()
 	chal := chalFor(acme.IdentifierDNS, "example.com", "ka")
-	if err := challenge.CheckTLSALPN01(ctx, addr, chal); err == nil {
+	if err := SelfCheck(ctx, addr, chal); err == nil {
 		t.Fatal("validation succeeded before Present")
 	}
 	if err := m.Present(ctx, chal); err != nil {
 		t.Fatal(err)
 	}
-	if err := challenge.CheckTLSALPN01(ctx, addr, chal); err != nil {
+	if err := SelfCheck(ctx, addr, chal); err != nil {
 		t.Fatal(err)
 	}
 	cs, err := dial(addr, "example.com", "http/1.1")
@@ -176,7 +176,7 @@ func TestWrapConfig(t *testing.T) {
 	if err := m.CleanUp(ctx, chal); err != nil {
 		t.Fatal(err)
 	}
-	if err := challenge.CheckTLSALPN01(ctx, addr, chal); err == nil {
+	if err := SelfCheck(ctx, addr, chal); err == nil {
 		t.Fatal("validation succeeded after CleanUp")
 	}
 
@@ -204,7 +204,7 @@ func TestWrapConfig(t *testing.T) {
 	}()
 	_ = m.Present(ctx, chal)
 	defer m.CleanUp(ctx, chal)
-	if err := challenge.CheckTLSALPN01(ctx, ln2.Addr().String(), chal); err != nil {
+	if err := SelfCheck(ctx, ln2.Addr().String(), chal); err != nil {
 		t.Fatalf("through GetConfigForClient: %v", err)
 	}
 	if _, err := dial(ln2.Addr().String(), "example.com"); err != nil || calls.Load() != 1 {
@@ -230,7 +230,7 @@ func TestFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := challenge.VerifyTLSALPN01Certificate(pair.Leaf, chal.Identifier, "ka"); err != nil {
+	if err := VerifyCertificate(pair.Leaf, chal.Identifier, "ka"); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := os.Stat(keyPath); st.Mode().Perm() != 0o600 {
@@ -306,7 +306,7 @@ func TestStandaloneStrayCleanUp(t *testing.T) {
 	if s.ListenAddr() == nil {
 		t.Fatal("listener closed while c2 is still presented")
 	}
-	if err := challenge.CheckTLSALPN01(ctx, addr, c2); err != nil {
+	if err := SelfCheck(ctx, addr, c2); err != nil {
 		t.Fatalf("c2 after stray CleanUps: %v", err)
 	}
 	if err := s.CleanUp(ctx, c2); err != nil {
@@ -395,7 +395,7 @@ func TestStandaloneListen(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := challenge.CheckTLSALPN01(ctx, addr, c2); err != nil {
+	if err := SelfCheck(ctx, addr, c2); err != nil {
 		t.Fatalf("c2 after Close: %v", err)
 	}
 	if err := s.CleanUp(ctx, c2); err != nil {

@@ -1,6 +1,5 @@
 // Package server holds what the standalone solvers share: opening their
-// listener with errors that say what to do, and the functions-as-solver
-// type behind each package's Callback.
+// listener with errors that say what to do.
 package server
 
 import (
@@ -9,8 +8,6 @@ import (
 	"fmt"
 	"net"
 	"syscall"
-
-	"github.com/certkeeper/certkeeper/acme"
 )
 
 // Advice for a port already in use, in terms that suit every front end
@@ -36,29 +33,4 @@ func Listen(ctx context.Context, addr, who, alternative string) (net.Listener, e
 		return nil, fmt.Errorf("%s: no permission to listen on %s (ports below 1024 need CAP_NET_BIND_SERVICE): %w", who, addr, err)
 	}
 	return nil, fmt.Errorf("%s: listen on %s: %w", who, addr, err)
-}
-
-// Funcs is a solver made of two functions; http01.Callback and
-// tlsalpn01.Callback are this type.
-type Funcs struct {
-	// PresentFunc puts the response in place. Required.
-	PresentFunc func(ctx context.Context, chal acme.Challenge) error
-	// CleanUpFunc removes it. Nil means nothing to clean up.
-	CleanUpFunc func(ctx context.Context, chal acme.Challenge) error
-}
-
-// Present calls PresentFunc.
-func (f Funcs) Present(ctx context.Context, chal acme.Challenge) error {
-	if f.PresentFunc == nil {
-		return fmt.Errorf("%s solver: Callback.PresentFunc is nil", chal.Type)
-	}
-	return f.PresentFunc(ctx, chal)
-}
-
-// CleanUp calls CleanUpFunc if it is set.
-func (f Funcs) CleanUp(ctx context.Context, chal acme.Challenge) error {
-	if f.CleanUpFunc == nil {
-		return nil
-	}
-	return f.CleanUpFunc(ctx, chal)
 }

@@ -12,11 +12,13 @@ import (
 	"github.com/certkeeper/certkeeper/challenge"
 )
 
-// Manager is a Solver that keeps validation certificates in memory,
-// keyed by the SNI the CA will send, for a TLS server to hand out. The
-// zero value is ready to use; a Manager must not be copied after first
-// use. It is safe for concurrent use.
-type Manager struct {
+// Responder answers tls-alpn-01 validations from a TLS server of your
+// own: it is a Solver that keeps validation certificates in memory, keyed
+// by the SNI the CA will send, and WrapConfig (or GetCertificate) hands
+// them out in the handshakes that ask for acme-tls/1. The zero value is
+// ready to use; a Responder must not be copied after first use. It is
+// safe for concurrent use.
+type Responder struct {
 	mu sync.RWMutex
 	// certs maps a server name to the certificates presented for it,
 	// latest last: two orders may validate one name at once.
@@ -28,11 +30,11 @@ type presented struct {
 	cert    *tls.Certificate
 }
 
-var _ challenge.Solver = (*Manager)(nil)
+var _ challenge.Solver = (*Responder)(nil)
 
 // Present makes a validation certificate for chal and serves it to
 // acme-tls/1 handshakes for the challenge's name.
-func (m *Manager) Present(ctx context.Context, chal acme.Challenge) error {
+func (m *Responder) Present(ctx context.Context, chal acme.Challenge) error {
 	if chal.Type != "" && chal.Type != acme.ChallengeTLSALPN01 {
 		return fmt.Errorf("tlsalpn01: cannot solve a %s challenge", chal.Type)
 	}
@@ -54,14 +56,14 @@ func (m *Manager) Present(ctx context.Context, chal acme.Challenge) error {
 }
 
 // CleanUp stops serving the certificate Present made for chal.
-func (m *Manager) CleanUp(ctx context.Context, chal acme.Challenge) error {
+func (m *Responder) CleanUp(ctx context.Context, chal acme.Challenge) error {
 	m.release(chal)
 	return nil
 }
 
 // release removes one certificate presented for chal and reports whether
 // there was one.
-func (m *Manager) release(chal acme.Challenge) bool {
+func (m *Responder) release(chal acme.Challenge) bool {
 	sni := challenge.TLSALPN01ServerName(chal.Identifier)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -86,8 +88,8 @@ func (m *Manager) release(chal acme.Challenge) bool {
 // GetCertificate returns the validation certificate for hello if hello
 // offers acme-tls/1 and a challenge for its server name is presented.
 // ok is false otherwise, and the handshake is not a validation this
-// Manager can answer.
-func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (cert *tls.Certificate, ok bool) {
+// Responder can answer.
+func (m *Responder) GetCertificate(hello *tls.ClientHelloInfo) (cert *tls.Certificate, ok bool) {
 	if !IsChallengeHello(hello) {
 		return nil, false
 	}
@@ -123,7 +125,7 @@ func IsChallengeHello(hello *tls.ClientHelloInfo) bool {
 // A validation connection negotiates acme-tls/1 and is closed by the CA
 // right after the handshake; an http.Server treats it as HTTP/1.1 and
 // sees no request.
-func (m *Manager) WrapConfig(cfg *tls.Config) *tls.Config {
+func (m *Responder) WrapConfig(cfg *tls.Config) *tls.Config {
 	var c *tls.Config
 	if cfg == nil {
 		c = &tls.Config{}
@@ -147,7 +149,7 @@ func (m *Manager) WrapConfig(cfg *tls.Config) *tls.Config {
 }
 
 // wrap installs the challenge hooks in c, which it owns.
-func (m *Manager) wrap(c *tls.Config) {
+func (m *Responder) wrap(c *tls.Config) {
 	if !slices.Contains(c.NextProtos, challenge.ALPNProto) {
 		c.NextProtos = append(slices.Clip(c.NextProtos), challenge.ALPNProto)
 	}
