@@ -116,7 +116,43 @@ func TestRevokeWithCertificateKey(t *testing.T) {
 	t.Parallel()
 	e := newCLIEnv(t, acmetest.PebbleOptions{})
 	e.must("obtain", "-http-listen", e.httpFlag(), "k.example.test")
+	var entries []listEntry
+	if err := json.Unmarshal([]byte(e.must("list", "-json")), &entries); err != nil || len(entries) != 1 || entries[0].Serial == "" {
+		t.Fatalf("list -json = %+v, %v", entries, err)
+	}
+	serial := entries[0].Serial
+	if status, _ := e.caStatus(serial); status != "Valid" {
+		t.Fatalf("before revoke the CA says %q", status)
+	}
 	e.must("revoke", "-with-cert-key", "-reason", "key-compromise", "k.example.test")
+	// The CA itself, asked on its management port, has it revoked for
+	// keyCompromise (RFC 5280 §5.3.1: 1).
+	if status, reason := e.caStatus(serial); status != "Revoked" || reason == nil || *reason != 1 {
+		t.Errorf("after revoke the CA says %q, reason %v; want Revoked, reason 1 (keyCompromise)", status, reason)
+	}
+}
+
+// caStatus asks Pebble's management interface (/cert-status-by-serial/)
+// what it holds of the certificate with the hexadecimal serial: "Valid" or
+// "Revoked", and the revocation reason code if it has one.
+func (e *cliEnv) caStatus(serial string) (status string, reason *int) {
+	e.t.Helper()
+	resp, err := e.pebble.HTTPClient().Get(e.pebble.ManagementURL + "/cert-status-by-serial/" + serial)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("Pebble's certificate status of %s: %s", serial, resp.Status)
+	}
+	var st struct {
+		Status string
+		Reason *int
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		e.t.Fatal(err)
+	}
+	return st.Status, st.Reason
 }
 
 func TestAccountCommands(t *testing.T) {

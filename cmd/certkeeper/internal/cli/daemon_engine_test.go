@@ -46,6 +46,9 @@ webroot = %q
 // store is refused naming the first one's process; once the first stops,
 // the store is free again.
 func TestDaemonUnreachableCALogAndLockHolder(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration tier (waits the real retry schedule, about 20 s, until the CA is declared unreachable): skipped under -short")
+	}
 	t.Parallel()
 	storeDir := filepath.Join(t.TempDir(), "store")
 	path := writeConfig(t, unreachableConfig(t, storeDir, "[[certificate]]\nnames = [\"a.example.test\"]\n"))
@@ -147,6 +150,9 @@ func TestDaemonRenewsObtainedCertificates(t *testing.T) {
 // serve starts, and serves, while its CA cannot be reached: the account
 // is registered at the first order, which is retried.
 func TestServeStartsWithCAUnreachable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration tier (waits the real retry schedule, about 20 s, until the CA is declared unreachable): skipped under -short")
+	}
 	t.Parallel()
 	dir := t.TempDir()
 	httpsAddr := freeAddr(t)

@@ -83,6 +83,9 @@ func TestCertificateJSON(t *testing.T) {
 // doctor -json is snake_case; a CA that cannot be reached fails the
 // command, loudly, in text and JSON.
 func TestDoctorUnreachableCA(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration tier (waits doctor's real 4 s timeout): skipped under -short")
+	}
 	t.Parallel()
 	closed := "127.0.0.1:1"
 	args := []string{"doctor", "-ca", "https://" + closed + "/directory", "-timeout", "4s", "-http-listen", closed, "-tls-listen", closed, "127.0.0.1"}
