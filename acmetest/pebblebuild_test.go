@@ -90,6 +90,9 @@ func TestBuildPebbleConcurrent(t *testing.T) {
 // FindPebble needs nothing from the caller's go.mod: it returns the pinned
 // Pebble from the user's cache, building it there if needed.
 func TestFindPebble(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration tier (builds Pebble with the go command): skipped under -short")
+	}
 	bin, err := FindPebble(t.Context())
 	if err != nil {
 		t.Fatal(err)

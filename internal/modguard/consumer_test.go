@@ -29,6 +29,9 @@ var consumerModules = []string{
 // pointed at this tree by a replace in its go.mod only, and checks that
 // `go list -m all` is exactly consumerModules.
 func TestConsumerGraph(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration tier (runs the go command on a consumer module): skipped under -short")
+	}
 	root := repoRoot(t)
 	dir := t.TempDir()
 	files := map[string]string{

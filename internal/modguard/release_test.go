@@ -127,6 +127,9 @@ func editJSON(t *testing.T, kind, file string, v any) {
 // TestReleaseOrder checks that every module a user installs or imports
 // resolves from its tags alone (docs/releasing.md).
 func TestReleaseOrder(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration tier (runs the go command on every go.mod): skipped under -short")
+	}
 	root := repoRoot(t)
 	published, unpublished := releaseOrder(t, root)
 
