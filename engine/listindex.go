@@ -110,6 +110,7 @@ func (e *Engine) listNamed(ctx context.Context, opts ListOptions) (entries []Ent
 	}
 	now := e.now()
 	var errs []error
+	entries = []Entry{}
 	found := make([]bool, len(opts.Names))
 	for _, k := range keys {
 		if opts.CA != "" && k.CA != opts.CA {

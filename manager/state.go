@@ -129,15 +129,8 @@ func (m *Manager) saveState(ctx context.Context, e *entry) {
 		key, _ := m.certs.StateKey(s.CA, s.Name)
 		m.cfg.Logger.ErrorContext(ctx, "cannot save renewal state", "name", s.Name, "key", key, "error", err)
 	}
-	// What the next start schedules from, and what a listing shows,
-	// without reading the state (a store without an index ignores it).
-	err = m.certs.SaveSchedule(context.WithoutCancel(ctx), s.CA, s.Name, store.Schedule{
-		Serial: s.Serial, NextRenewal: s.NextRenewal, RenewAt: s.ARIRenewAt, Recheck: s.ARIRetryAfter,
-		Failures: s.Failures, NextAttempt: s.NextAttempt, LastError: s.LastError, LastSuccess: s.LastSuccess,
-	})
-	if err != nil {
-		m.cfg.Logger.WarnContext(ctx, "cannot record the renewal schedule in the store's index", "name", s.Name, "error", err)
-	}
+	// The store records the schedule in its index too (store.Schedule):
+	// the next start schedules from it without reading the state.
 }
 
 // LoadStatus reads the state that Managers keep in certs for the
