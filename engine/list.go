@@ -240,6 +240,8 @@ type heldCert struct {
 	notBefore, notAfter time.Time
 	draw                float64
 	revoked             *store.Revocation
+	// paths, if set, are the certificate's files, known to be there.
+	paths *store.CertPaths
 }
 
 // heldOf summarises the certificate of res, or reports why it cannot.
@@ -270,7 +272,9 @@ func (e *Engine) entry(l store.Lineage, h *heldCert, st manager.Status, hasState
 	if hasState {
 		en.LastError, en.Failures, en.LastSuccess = st.LastError, st.Failures, st.LastSuccess
 	}
-	if p, err := e.certs.Paths(l.CA, l.Name); err == nil {
+	if h != nil && h.paths != nil {
+		en.Paths = h.paths
+	} else if p, err := e.certs.Paths(l.CA, l.Name); err == nil {
 		en.Paths = &p
 	}
 	if h == nil {
@@ -283,7 +287,7 @@ func (e *Engine) entry(l store.Lineage, h *heldCert, st manager.Status, hasState
 		}
 		return en
 	}
-	if en.Paths != nil {
+	if en.Paths != nil && h.paths == nil {
 		if _, err := os.Stat(en.Paths.Cert); errors.Is(err, fs.ErrNotExist) {
 			// Kept where an older version put it, until the store's
 			// first write moves it (store.Certs.Migrate).

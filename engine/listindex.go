@@ -26,6 +26,7 @@ func (e *Engine) listIndexed(ctx context.Context, opts ListOptions) (entries []E
 	}
 	now := e.now()
 	accounts := map[string]string{} // the account of made-up lineages, by CA
+	paths := e.certs.IndexPaths(ctx)
 	ies := x.Entries(opts.CA)
 	entries = make([]Entry, 0, len(ies))
 	var errs []error
@@ -50,6 +51,11 @@ func (e *Engine) listIndexed(ctx context.Context, opts ListOptions) (entries []E
 				h = &heldCert{ids: r.CertNames, serial: r.Serial, issuer: r.Issuer, notBefore: r.NotBefore, notAfter: r.NotAfter, draw: r.Draw}
 				if r.Revoked {
 					h.revoked = &store.Revocation{Serial: r.Serial, At: r.RevokedAt, Reason: r.RevocationReason}
+				}
+				if paths != nil {
+					if p, err := paths(ie.CA, ie.Name, r.HasKey); err == nil {
+						h.paths = &p
+					}
 				}
 			} else {
 				// A leaf without names in its SAN: List shows its
