@@ -113,8 +113,8 @@ func (m *Manager) loadState(ctx context.Context, e *entry) (state, error) {
 // only saves work after a restart.
 func (m *Manager) saveState(ctx context.Context, e *entry) {
 	m.mu.Lock()
-	e.st.NextRenewal = e.due // what the store now says
-	s := e.st
+	e.state().NextRenewal = e.due // what the store now says
+	s := *e.st
 	s.Name, s.Identifiers, s.NextRenewal = e.cert.Name, e.ids, e.due
 	s.CA = e.cert.Issuer.Client.DirectoryURL
 	if e.held != nil {
