@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/issue"
@@ -39,12 +40,14 @@ func BenchmarkStartIndexed(b *testing.B) {
 			root := storetest.CachedDir(b, n)
 			certs := scaleCerts(n)
 			var perCert float64
+			var cpu time.Duration
 			for b.Loop() {
 				var before, after runtime.MemStats
 				b.StopTimer()
 				runtime.GC()
 				runtime.ReadMemStats(&before)
 				b.StartTimer()
+				cpu0 := cpuTime()
 				st, err := store.NewDir(root)
 				if err != nil {
 					b.Fatal(err)
@@ -56,6 +59,7 @@ func BenchmarkStartIndexed(b *testing.B) {
 				if err := m.Manage(context.Background(), certs...); err != nil {
 					b.Fatal(err)
 				}
+				cpu += cpuTime() - cpu0
 				b.StopTimer()
 				runtime.GC()
 				runtime.ReadMemStats(&after)
@@ -67,6 +71,7 @@ func BenchmarkStartIndexed(b *testing.B) {
 				b.StartTimer()
 			}
 			b.ReportMetric(perCert, "B/cert")
+			b.ReportMetric(float64(cpu)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
 		})
 	}
 }

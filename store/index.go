@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io/fs"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -552,23 +551,25 @@ func (c *Certs) readIndex(ctx context.Context, compact bool) (*Index, error) {
 		if err != nil {
 			return nil, err
 		}
-		sh := newShard()
-		lines, bad := indexParse(data, sh, nil)
+		if len(x.recs) == 0 {
+			// Most of the work of a big store: size the maps once, from
+			// the lines of the first shard.
+			n := bytes.Count(data, []byte{'\n'}) * indexShards * 9 / 8
+			x.recs = make(map[indexKey]*IndexRecord, n)
+			x.lins = make(map[indexKey]*IndexLineage, n/4)
+			x.scheds = make(map[indexKey]*Schedule, n/4)
+		}
+		// The shards hold distinct certificates: each is parsed straight
+		// into the index, and what it added is its number of records.
+		n0 := len(x.recs) + len(x.lins) + len(x.scheds)
+		lines, bad := indexParse(data, &shard{recs: x.recs, lins: x.lins, scheds: x.scheds}, nil)
+		live := len(x.recs) + len(x.lins) + len(x.scheds) - n0
 		x.mark.gens[i], x.mark.sizes[i] = shardGen(data), len(data)
-		if compact && (bad > 0 || lines > 2*sh.len()+64) {
+		if compact && (bad > 0 || lines > 2*live+64) {
 			if g, n, err := c.writeShard(ctx, k); err == nil {
 				x.mark.gens[i], x.mark.sizes[i] = g, n
 			}
 		}
-		if len(x.recs) == 0 {
-			// Most of the work of a big store: grow the maps once.
-			x.recs = make(map[indexKey]*IndexRecord, len(sh.recs)*indexShards*9/8)
-			x.lins = make(map[indexKey]*IndexLineage, len(sh.lins)*indexShards*9/8)
-			x.scheds = make(map[indexKey]*Schedule, len(sh.scheds)*indexShards*9/8)
-		}
-		maps.Copy(x.recs, sh.recs)
-		maps.Copy(x.lins, sh.lins)
-		maps.Copy(x.scheds, sh.scheds)
 	}
 	return x, nil
 }
