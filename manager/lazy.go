@@ -160,11 +160,11 @@ func (m *Manager) materialize(ctx context.Context, e *entry) {
 // one the hand settles on back into a summary if there are more than
 // CacheSize.
 func (m *Manager) cacheAddLocked(e *entry) {
-	if m.cfg.CacheSize <= 0 || e.cached {
+	if m.cacheSize <= 0 || e.cached {
 		return
 	}
 	e.cached = true
-	if len(m.cache) < m.cfg.CacheSize {
+	if len(m.cache) < m.cacheSize {
 		m.cache = append(m.cache, e)
 		return
 	}

@@ -64,6 +64,15 @@ type Manager struct {
 	// to follow it; indexed says Manage read one.
 	indexMark store.IndexMark
 	indexed   bool
+	// cacheSize is the cache's capacity in effect (Config.CacheSize, or
+	// DefaultCacheSize once a zero one is exceeded); 0 for none.
+	cacheSize int
+	// autoCache is DefaultCacheSize (smaller in tests).
+	autoCache int
+	// ariFrom and ariWindow place the first fetches of renewal
+	// information of certificates that never had one (Config.ARISpread).
+	ariFrom   time.Time
+	ariWindow time.Duration
 
 	// The first pass, for Ready.
 	pending   int // entries whose first attempt has not finished
@@ -152,6 +161,9 @@ func New(cfg Config) (*Manager, error) {
 		entries:   map[string]*entry{},
 		wake:      make(chan struct{}, 1),
 		readyErrs: map[string]error{},
+		cacheSize: max(cfg.CacheSize, 0),
+		autoCache: DefaultCacheSize,
+		ariFrom:   cfg.Clock.Now(),
 	}
 	m.obtain = func(ctx context.Context, c Certificate, req issue.Request) (*issue.Certificate, error) {
 		return c.Issuer.Obtain(ctx, req)
@@ -223,7 +235,15 @@ func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error {
 	// With a cache, the certificates the index says are fine are not
 	// read (see lazy.go); a few are read at once all the same.
 	toLoad := es
-	if m.cfg.CacheSize > 0 && len(es) >= indexMin {
+	m.mu.Lock()
+	total := len(m.entries) + len(es)
+	if m.cfg.CacheSize == 0 && m.cacheSize == 0 && total > m.autoCache {
+		m.cacheSize = m.autoCache
+	}
+	cacheSize := m.cacheSize
+	m.ariWindow = m.ariSpread(total)
+	m.mu.Unlock()
+	if cacheSize > 0 && len(es) >= indexMin {
 		if x, err := m.certs.Index(ctx); err == nil {
 			if x.Rebuilt {
 				m.cfg.Logger.InfoContext(ctx, "rebuilt the store's certificate index", "certificates", x.Len())

@@ -42,10 +42,16 @@ func (m *Manager) scheduleLocked(e *entry, now, checked time.Time) {
 	e.due = m.dueLocked(e, now)
 	next := earliest(e.due, nextCheck(checked, m.cfg.CheckInterval, m.cfg.Jitter, m.cfg.Rand()))
 	var zero state
-	if st := e.peekState(&zero); (e.lazy != nil || e.held != nil && e.held.covers) && st.ARIRetryAfter.Before(next) {
-		// Zero, for a certificate whose renewal information was never
-		// fetched, means now.
-		next = latest(st.ARIRetryAfter, now)
+	if e.lazy != nil || e.held != nil && e.held.covers {
+		retry := e.peekState(&zero).ARIRetryAfter
+		if retry.IsZero() {
+			// Never fetched: at its moment in the spread of first
+			// fetches (now, for a small store).
+			retry = m.ariFrom.Add(time.Duration(e.r * float64(m.ariWindow)))
+		}
+		if retry.Before(next) {
+			next = latest(retry, now)
+		}
 	}
 	e.next = next
 	switch {
@@ -55,6 +61,22 @@ func (m *Manager) scheduleLocked(e *entry, now, checked time.Time) {
 	case !e.checking():
 		heap.Push(&m.queue, e)
 	}
+}
+
+// ariSpread is the window of first fetches of renewal information for n
+// certificates managed (Config.ARISpread).
+func (m *Manager) ariSpread(n int) time.Duration {
+	switch w := m.cfg.ARISpread; {
+	case w < 0:
+		return 0
+	case w > 0:
+		return w
+	}
+	const free, step = 100, 100 * time.Millisecond
+	if n <= free {
+		return 0
+	}
+	return min(time.Duration(n-free)*step, m.cfg.CheckInterval/2)
 }
 
 // checking reports whether a background check of e is under way; such an
