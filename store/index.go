@@ -515,7 +515,31 @@ func (c *Certs) Index(ctx context.Context) (*Index, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	return c.readIndex(ctx, true)
+	x, err := c.readIndex(ctx, true)
+	if err == nil && !x.full {
+		// An older version compacted a shard, dropping the lines it
+		// does not know: rebuild.
+		if err := c.RebuildIndex(ctx); err != nil {
+			return nil, err
+		}
+		if x, err = c.readIndex(ctx, true); x != nil {
+			x.Rebuilt = true
+		}
+	}
+	return x, err
+}
+
+// shardFull ends the header of a shard written by a version that keeps
+// lineages and schedules in the index. An older version's compaction
+// writes a header without it, having dropped the lines it does not
+// know: the index is then not Full until rebuilt.
+const shardFull = "full"
+
+// shardDropped reports whether data is a shard that an older version
+// rewrote (see shardFull); a shard never rewritten has no header.
+func shardDropped(data []byte) bool {
+	line, _, _ := bytes.Cut(data, []byte("\n"))
+	return bytes.HasPrefix(line, []byte(indexMagic)) && !bytes.HasSuffix(line, []byte(" "+shardFull))
 }
 
 // ReadIndex reads the certificate index as Index does, but writes
@@ -550,6 +574,9 @@ func (c *Certs) readIndex(ctx context.Context, compact bool) (*Index, error) {
 		}
 		if err != nil {
 			return nil, err
+		}
+		if shardDropped(data) {
+			x.full = false
 		}
 		if len(x.recs) == 0 {
 			// Most of the work of a big store: size the maps once, from
@@ -606,7 +633,7 @@ func (c *Certs) putShard(ctx context.Context, key string, sh *shard) (string, in
 	rand.Read(g[:])
 	gen := hex.EncodeToString(g[:])
 	var b strings.Builder
-	b.WriteString(indexMagic + " " + gen + "\n")
+	b.WriteString(indexMagic + " " + gen + " " + shardFull + "\n")
 	for _, r := range sh.recs {
 		b.WriteString(r.putLine())
 		if r.Revoked {

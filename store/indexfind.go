@@ -54,6 +54,9 @@ func (c *Certs) FindInIndex(ctx context.Context, names []string) ([]IndexKey, er
 		if err != nil {
 			return nil, err
 		}
+		if shardDropped(data) {
+			return nil, fmt.Errorf("%w: shard %x was rewritten by an older version", ErrNoIndex, i)
+		}
 		lower = asciiLower(lower[:0], data)
 		for _, needle := range needles {
 			for from := 0; ; {
