@@ -64,6 +64,15 @@ type Manager struct {
 	// to follow it; indexed says Manage read one.
 	indexMark store.IndexMark
 	indexed   bool
+	// cacheSize is the cache's capacity in effect (Config.CacheSize, or
+	// DefaultCacheSize once a zero one is exceeded); 0 for none.
+	cacheSize int
+	// autoCache is DefaultCacheSize (smaller in tests).
+	autoCache int
+	// ariFrom and ariWindow place the first fetches of renewal
+	// information of certificates that never had one (Config.ARISpread).
+	ariFrom   time.Time
+	ariWindow time.Duration
 
 	// The first pass, for Ready.
 	pending   int // entries whose first attempt has not finished
@@ -80,7 +89,10 @@ type entry struct {
 
 	held *held   // the certificate held, nil if none
 	r    float64 // random draw for the lifetime rule, per held certificate
-	st   state   // persisted state
+	// st is the persisted state; nil for a lazy entry whose index record
+	// carries no schedule, until something needs it (state), so that a
+	// certificate no handshake and no check has asked for costs no state.
+	st *state
 
 	due   time.Time // next renewal: NextRenewal in Status
 	next  time.Time // next check: the queue's key
@@ -149,6 +161,9 @@ func New(cfg Config) (*Manager, error) {
 		entries:   map[string]*entry{},
 		wake:      make(chan struct{}, 1),
 		readyErrs: map[string]error{},
+		cacheSize: max(cfg.CacheSize, 0),
+		autoCache: DefaultCacheSize,
+		ariFrom:   cfg.Clock.Now(),
 	}
 	m.obtain = func(ctx context.Context, c Certificate, req issue.Request) (*issue.Certificate, error) {
 		return c.Issuer.Obtain(ctx, req)
@@ -204,9 +219,10 @@ func caRenewalInfo(ctx context.Context, c Certificate, leaf *x509.Certificate) (
 // logged and treated as missing.
 func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error {
 	es := make([]*entry, len(certs))
-	seen := map[string]bool{}
+	seen := make(map[string]bool, len(certs))
+	caDirs := map[string]string{} // one string per CA, not per certificate
 	for i, c := range certs {
-		e, err := newEntry(c)
+		e, err := newEntry(c, caDirs)
 		if err != nil {
 			return err
 		}
@@ -219,7 +235,15 @@ func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error {
 	// With a cache, the certificates the index says are fine are not
 	// read (see lazy.go); a few are read at once all the same.
 	toLoad := es
-	if m.cfg.CacheSize > 0 && len(es) >= indexMin {
+	m.mu.Lock()
+	total := len(m.entries) + len(es)
+	if m.cfg.CacheSize == 0 && m.cacheSize == 0 && total > m.autoCache {
+		m.cacheSize = m.autoCache
+	}
+	cacheSize := m.cacheSize
+	m.ariWindow = m.ariSpread(total)
+	m.mu.Unlock()
+	if cacheSize > 0 && len(es) >= indexMin {
 		if x, err := m.certs.Index(ctx); err == nil {
 			if x.Rebuilt {
 				m.cfg.Logger.InfoContext(ctx, "rebuilt the store's certificate index", "certificates", x.Len())
@@ -296,10 +320,11 @@ func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error {
 				m.readyCh = make(chan struct{})
 			}
 		}
-		if e.initial && e.st.Failures > 0 && e.st.NextAttempt.After(now) {
+		var zero state
+		if st := e.peekState(&zero); e.initial && st.Failures > 0 && st.NextAttempt.After(now) {
 			// A previous run tried and is backing off: that was the
 			// first attempt.
-			m.firstPassDoneLocked(e, errors.New(e.st.LastError))
+			m.firstPassDoneLocked(e, errors.New(e.state().LastError))
 		}
 		m.scheduleLocked(e, now, now)
 		if e.held != nil {
@@ -334,7 +359,7 @@ func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error {
 // that all of them (and list) renew it at the same moment without having
 // written anything; else a draw of Config.Rand.
 func (m *Manager) drawLocked(e *entry) {
-	if d := e.st.RenewDraw; d > 0 && d < 1 {
+	if d := e.state().RenewDraw; d > 0 && d < 1 {
 		e.r = d
 		return
 	}
@@ -343,7 +368,7 @@ func (m *Manager) drawLocked(e *entry) {
 	} else {
 		e.r = m.cfg.Rand()
 	}
-	e.st.RenewDraw = e.r
+	e.state().RenewDraw = e.r
 }
 
 // RenewalDraw returns the number in (0, 1) that places the renewal of
@@ -362,7 +387,7 @@ func RenewalDraw(leaf *x509.Certificate) float64 {
 }
 
 // newEntry checks c and makes its entry.
-func newEntry(c Certificate) (*entry, error) {
+func newEntry(c Certificate, caDirs map[string]string) (*entry, error) {
 	if len(c.Identifiers) == 0 {
 		return nil, fmt.Errorf("manager: certificate %q has no identifiers", c.Name)
 	}
@@ -378,8 +403,12 @@ func newEntry(c Certificate) (*entry, error) {
 		e.ids = append(e.ids, strings.ToLower(id.Value))
 	}
 	var err error
-	if e.caDir, err = store.CADirName(c.Issuer.Client.DirectoryURL); err != nil {
-		return nil, fmt.Errorf("manager: certificate %q: %w", c.Name, err)
+	ca := c.Issuer.Client.DirectoryURL
+	if e.caDir = caDirs[ca]; e.caDir == "" {
+		if e.caDir, err = store.CADirName(ca); err != nil {
+			return nil, fmt.Errorf("manager: certificate %q: %w", c.Name, err)
+		}
+		caDirs[ca] = e.caDir
 	}
 	if e.enc, err = store.EncodeName(c.Name); err != nil {
 		return nil, fmt.Errorf("manager: certificate %q: %w", c.Name, err)
@@ -420,7 +449,7 @@ func (m *Manager) load(ctx context.Context, e *entry) {
 			st.Serial = serial(e.held.leaf)
 		}
 	}
-	e.st = st
+	e.st = &st
 }
 
 // parseHeld turns a stored certificate into one that can be served. The
@@ -584,16 +613,18 @@ func (m *Manager) Status() []Status {
 }
 
 func (m *Manager) statusLocked(e *entry) Status {
+	var zero state
+	st := e.peekState(&zero)
 	s := Status{
 		Name:           e.cert.Name,
 		Identifiers:    slices.Clone(e.ids),
 		NextRenewal:    e.due,
-		LastSuccess:    e.st.LastSuccess,
-		LastError:      e.st.LastError,
-		Failures:       e.st.Failures,
-		ARIWindowStart: e.st.ARIWindowStart,
-		ARIWindowEnd:   e.st.ARIWindowEnd,
-		PendingOrder:   e.st.PendingOrder,
+		LastSuccess:    st.LastSuccess,
+		LastError:      st.LastError,
+		Failures:       st.Failures,
+		ARIWindowStart: st.ARIWindowStart,
+		ARIWindowEnd:   st.ARIWindowEnd,
+		PendingOrder:   st.PendingOrder,
 	}
 	if z := e.lazy; z != nil {
 		s.NotBefore, s.NotAfter, s.Serial = z.notBefore, z.notAfter, z.serial

@@ -128,7 +128,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 			now := m.cfg.Clock.Now()
 			done := adopt && (force || now.Before(m.dueLocked(e, now)))
 			if done {
-				e.st.Failures, e.st.NextAttempt, e.st.LastError = 0, time.Time{}, ""
+				e.state().Failures, e.state().NextAttempt, e.state().LastError = 0, time.Time{}, ""
 				e.due = m.dueLocked(e, now)
 				m.firstPassDoneLocked(e, nil)
 			}
@@ -167,7 +167,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 		typ = EventRenewing
 	}
 	ev := m.eventLocked(e, typ, m.cfg.Clock.Now())
-	ev.Attempt = e.st.Failures + 1
+	ev.Attempt = e.state().Failures + 1
 	m.mu.Unlock()
 	m.emit(ctx, ev)
 	m.cfg.Metrics.RenewalAttempt(c.Name)
@@ -190,9 +190,9 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 		req.Key = c.Key
 	}
 	m.mu.Lock()
-	refused := e.st.ReplacesRefused
-	req.Resume = e.st.PendingOrder
-	pendingKey := e.st.PendingKey
+	refused := e.state().ReplacesRefused
+	req.Resume = e.state().PendingOrder
+	pendingKey := e.state().PendingKey
 	m.mu.Unlock()
 	// An order with a new key: the key is made here and kept with the
 	// order in flight, so that an order the CA has finalized by the time
@@ -230,7 +230,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	// attempt ends otherwise.
 	req.OnOrder = func(url string) {
 		m.mu.Lock()
-		e.st.PendingOrder, e.st.PendingKey = url, keyPEM
+		e.state().PendingOrder, e.state().PendingKey = url, keyPEM
 		m.mu.Unlock()
 		m.saveState(ctx, e)
 	}
@@ -238,7 +238,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	// order that failed is invalid and could not be continued anyway).
 	forgetOrder := func() {
 		m.mu.Lock()
-		e.st.PendingOrder, e.st.PendingKey = "", ""
+		e.state().PendingOrder, e.state().PendingKey = "", ""
 		m.mu.Unlock()
 	}
 	if h != nil && h.covers && !refused && m.offersARI(ctx, c, h) {
@@ -271,7 +271,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 		// replacement already (alreadyReplaced), which this process does
 		// not hold, or fail on the field (a 500, a malformed…).
 		m.mu.Lock()
-		e.st.ReplacesRefused = true
+		e.state().ReplacesRefused = true
 		m.mu.Unlock()
 		if ctx.Err() == nil {
 			log.WarnContext(ctx, "the CA refused the renewal order naming the certificate it replaces; ordering again without replaces",
@@ -307,8 +307,8 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 
 	now := m.cfg.Clock.Now()
 	m.mu.Lock()
-	e.st.Failures, e.st.NextAttempt, e.st.LastError = 0, time.Time{}, ""
-	e.st.LastAttempt, e.st.LastSuccess = now, now
+	e.state().Failures, e.state().NextAttempt, e.state().LastError = 0, time.Time{}, ""
+	e.state().LastAttempt, e.state().LastSuccess = now, now
 	e.due = m.dueLocked(e, now)
 	done := EventObtained
 	if typ == EventRenewing {
@@ -337,7 +337,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 func (m *Manager) offersARI(ctx context.Context, c Certificate, h *held) bool {
 	m.mu.Lock()
 	e := m.entries[c.Name]
-	known := e != nil && !e.st.ARIWindowEnd.IsZero()
+	known := e != nil && !e.state().ARIWindowEnd.IsZero()
 	m.mu.Unlock()
 	if known {
 		return true
@@ -427,8 +427,9 @@ func (m *Manager) rescue(name string, res store.Resource) (string, error) {
 func (m *Manager) installLocked(e *entry, h *held) {
 	e.held, e.lazy = h, nil
 	m.cacheAddLocked(e)
-	e.st = e.st.forNewCertificate()
-	e.st.Serial = serial(h.leaf)
+	ns := e.state().forNewCertificate()
+	e.st = &ns
+	e.state().Serial = serial(h.leaf)
 	m.drawLocked(e)
 	if !e.removed {
 		m.rebuildLocked()
@@ -449,7 +450,7 @@ func (m *Manager) fail(ctx context.Context, e *entry, err error) error {
 	now := m.cfg.Clock.Now()
 	retryAfter, _ := acme.RetryAfter(err)
 	m.mu.Lock()
-	st := &e.st
+	st := e.state()
 	st.Failures++
 	var nb, na time.Time
 	if h := e.held; h != nil && h.covers {
@@ -515,7 +516,7 @@ func (m *Manager) DueAt(ctx context.Context, name string) (time.Time, error) {
 	}
 	due := m.refreshDue(ctx, e, m.cfg.Clock.Now())
 	m.mu.Lock()
-	stale := !due.Equal(e.st.NextRenewal) && e.call == nil
+	stale := !due.Equal(e.state().NextRenewal) && e.call == nil
 	m.mu.Unlock()
 	if stale {
 		// So that list shows the moment this run decided by.

@@ -246,11 +246,11 @@ func (c *Certs) LoadCertificate(ctx context.Context, ca, name string) (Resource,
 		}
 		return c.loadShared(ctx, k)
 	}
-	dir, err := c.findCertDir(ctx, ca, name)
+	dir, n, err := c.findCertDirN(ctx, ca, name)
 	if err != nil {
 		return Resource{}, err
 	}
-	return c.loadStandardAt(ctx, dir)
+	return c.loadStandardFrom(ctx, dir, n)
 }
 
 // ListCertificates returns the certificates from the CA with directory
@@ -416,13 +416,33 @@ func (c *Certs) names(ca, name string) (caDir, enc string, err error) {
 // ca in LayoutStandard: where CADirName puts it, or where an older
 // certkeeper put it if it is there and not (yet) at the new place.
 func (c *Certs) findCertDir(ctx context.Context, ca, name string) (string, error) {
+	dir, _, err := c.findCertDirN(ctx, ca, name)
+	return dir, err
+}
+
+// findCertDirN is findCertDir, and the version its pointer named when
+// it looked (0 if it did not read one), which saves LoadCertificate
+// reading it twice.
+func (c *Certs) findCertDirN(ctx context.Context, ca, name string) (string, int, error) {
 	dir, err := c.certDir(ca, name)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
-	if ok, err := c.hasCert(ctx, dir); ok || err != nil {
-		return dir, err
+	n, err := c.current(ctx, dir)
+	if err != nil || n > 0 {
+		return dir, n, err
 	}
+	// No pointer: an unversioned certificate, or none here.
+	if _, err := c.Store.Stat(ctx, dir+"/"+certFile); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return dir, 0, err
+	}
+	dir, err = c.findOldCertDir(ctx, ca, dir)
+	return dir, 0, err
+}
+
+// findOldCertDir is where an older certkeeper put the certificate that
+// is not in dir, if it is there; else dir.
+func (c *Certs) findOldCertDir(ctx context.Context, ca, dir string) (string, error) {
 	old, err := legacyCADirName(ca)
 	if err != nil {
 		return dir, nil
@@ -503,8 +523,18 @@ const mismatchRetries = 5
 // the pointer once, then that version's files, so that it never mixes two
 // versions; or the unversioned files of an older save.
 func (c *Certs) loadStandardAt(ctx context.Context, dir string) (Resource, error) {
+	return c.loadStandardFrom(ctx, dir, 0)
+}
+
+// loadStandardFrom is loadStandardAt, the pointer of dir read already if
+// known is not 0.
+func (c *Certs) loadStandardFrom(ctx context.Context, dir string, known int) (Resource, error) {
 	for attempt := 1; ; attempt++ {
-		n, err := c.current(ctx, dir)
+		n, err := known, error(nil)
+		known = 0
+		if n == 0 {
+			n, err = c.current(ctx, dir)
+		}
 		if err != nil {
 			return Resource{}, err
 		}

@@ -210,9 +210,22 @@ func (d *Dir) Get(ctx context.Context, key string) ([]byte, error) {
 	if fi.Size() > MaxValueSize {
 		return nil, &fs.PathError{Op: "get", Path: key, Err: fmt.Errorf("%w (file is %d bytes)", ErrTooLarge, fi.Size())}
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxValueSize+1))
-	if err != nil {
-		return nil, pathErr("get", key, err)
+	// Sized from the Stat (as os.ReadFile does): one allocation for a
+	// file that does not grow meanwhile, which matters for the index's
+	// megabyte shards.
+	data := make([]byte, 0, fi.Size()+1)
+	for len(data) <= MaxValueSize {
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
+		n, err := f.Read(data[len(data):min(cap(data), MaxValueSize+1)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, pathErr("get", key, err)
+		}
 	}
 	if len(data) > MaxValueSize {
 		return nil, &fs.PathError{Op: "get", Path: key, Err: ErrTooLarge}

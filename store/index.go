@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -76,8 +77,12 @@ type IndexRecord struct {
 	Draw float64
 	// HasKey reports whether the private key is stored with it.
 	HasKey bool
-	// Revoked reports whether MarkRevoked recorded the leaf as revoked.
-	Revoked bool
+	// Revoked reports whether MarkRevoked recorded the leaf as revoked;
+	// RevokedAt and RevocationReason are what it recorded (zero in an
+	// index written before they were kept).
+	Revoked          bool
+	RevokedAt        time.Time
+	RevocationReason int
 	// Schedule is the last renewal schedule a manager saved for the
 	// certificate (SaveSchedule); zero if none, or if it was about
 	// another certificate than this one (Schedule.Serial).
@@ -104,6 +109,23 @@ type Schedule struct {
 	Failures    int
 	NextAttempt time.Time
 	LastError   string
+	// LastSuccess is when an order last succeeded (zero if unknown).
+	LastSuccess time.Time
+	// ErrorCut reports that LastError is only the start of the error,
+	// which was too long for the index: the whole one is in the state.
+	ErrorCut bool
+}
+
+// maxIndexError is the longest LastError a schedule line carries whole:
+// an append of at most 4 KiB does not interleave with another's.
+const maxIndexError = 2048
+
+// IndexLineage summarises a certificate's lineage record (Lineage):
+// what a listing shows of it.
+type IndexLineage struct {
+	// Account is Lineage.Account, Identifiers Lineage.Identifiers.
+	Account     string
+	Identifiers []string
 }
 
 // RenewalDraw returns the number in (0, 1) that places leaf's renewal
@@ -208,14 +230,48 @@ func (r *IndexRecord) putLine() string {
 }
 
 func schedLine(ca, name string, s Schedule) string {
+	if len(s.LastError) > maxIndexError {
+		s.LastError, s.ErrorCut = s.LastError[:maxIndexError], true
+	}
+	flags := ""
+	if s.ErrorCut {
+		flags = "c"
+	}
 	return strings.Join([]string{"S", indexEsc.Replace(ca), indexEsc.Replace(name), s.Serial,
 		fmtTime(s.NextRenewal, true), fmtTime(s.RenewAt, true), fmtTime(s.Recheck, true),
-		strconv.Itoa(s.Failures), fmtTime(s.NextAttempt, true), indexEsc.Replace(s.LastError)}, "\t") + "\n"
+		strconv.Itoa(s.Failures), fmtTime(s.NextAttempt, true), indexEsc.Replace(s.LastError),
+		fmtTime(s.LastSuccess, true), flags}, "\t") + "\n"
 }
 
-// indexParse applies the lines of data to recs. It returns the number
-// of lines and of lines it could not read.
-func indexParse(data []byte, recs map[indexKey]*IndexRecord, changed map[indexKey]bool) (lines, bad int) {
+func revokedLine(r *IndexRecord) string {
+	return strings.Join([]string{"R", indexEsc.Replace(r.CA), indexEsc.Replace(r.Name), r.Serial,
+		fmtTime(r.RevokedAt, true), strconv.Itoa(r.RevocationReason)}, "\t") + "\n"
+}
+
+func lineageLine(ca, name string, l *IndexLineage) string {
+	return strings.Join([]string{"L", indexEsc.Replace(ca), indexEsc.Replace(name),
+		indexEsc.Replace(l.Account), escList(l.Identifiers)}, "\t") + "\n"
+}
+
+// shard is what one index shard says: the certificates, the lineage
+// records and the schedules, by CA and name.
+type shard struct {
+	recs   map[indexKey]*IndexRecord
+	lins   map[indexKey]*IndexLineage
+	scheds map[indexKey]*Schedule
+}
+
+func newShard() *shard {
+	return &shard{recs: map[indexKey]*IndexRecord{}, lins: map[indexKey]*IndexLineage{}, scheds: map[indexKey]*Schedule{}}
+}
+
+func (sh *shard) len() int { return len(sh.recs) + len(sh.lins) + len(sh.scheds) }
+
+// indexParse applies the lines of data to sh. It returns the number of
+// lines and of lines it could not read. changed, if not nil, gets the
+// certificates whose record a line touched.
+func indexParse(data []byte, sh *shard, changed map[indexKey]bool) (lines, bad int) {
+	recs := sh.recs
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
@@ -246,23 +302,38 @@ func indexParse(data []byte, recs map[indexKey]*IndexRecord, changed map[indexKe
 			r.Version, _ = strconv.Atoi(f[9])
 			r.Draw, _ = strconv.ParseFloat(f[10], 64)
 			if old := recs[k]; old != nil && old.Serial == r.Serial {
-				r.Schedule, r.Revoked = old.Schedule, old.Revoked
+				r.Schedule, r.Revoked, r.RevokedAt, r.RevocationReason = old.Schedule, old.Revoked, old.RevokedAt, old.RevocationReason
 			}
 			recs[k] = r
-		case f[0] == "S" && len(f) == 10:
+		case f[0] == "S" && (len(f) == 10 || len(f) == 12):
+			s := Schedule{Serial: f[3], NextRenewal: parseTime(f[4], true), RenewAt: parseTime(f[5], true),
+				Recheck: parseTime(f[6], true), NextAttempt: parseTime(f[8], true), LastError: unesc(f[9])}
+			s.Failures, _ = strconv.Atoi(f[7])
+			if len(f) == 12 {
+				s.LastSuccess, s.ErrorCut = parseTime(f[10], true), strings.Contains(f[11], "c")
+			}
+			sh.scheds[k] = &s
 			r := recs[k]
 			if r == nil {
 				continue // about a certificate not stored (yet)
 			}
-			r.Schedule = Schedule{Serial: f[3], NextRenewal: parseTime(f[4], true), RenewAt: parseTime(f[5], true),
-				Recheck: parseTime(f[6], true), NextAttempt: parseTime(f[8], true), LastError: unesc(f[9])}
-			r.Schedule.Failures, _ = strconv.Atoi(f[7])
-		case f[0] == "R" && len(f) == 4:
+			r.Schedule = s
+		case f[0] == "R" && (len(f) == 4 || len(f) == 6):
 			if r := recs[k]; r != nil && r.Serial == f[3] {
 				r.Revoked = true
+				if len(f) == 6 {
+					r.RevokedAt = parseTime(f[4], true)
+					r.RevocationReason, _ = strconv.Atoi(f[5])
+				}
 			}
 		case f[0] == "D" && len(f) == 3:
 			delete(recs, k)
+		case f[0] == "L" && len(f) == 5:
+			sh.lins[k] = &IndexLineage{Account: unesc(f[3]), Identifiers: unescList(f[4])}
+			continue
+		case f[0] == "l" && len(f) == 3:
+			delete(sh.lins, k)
+			continue
 		default:
 			bad++
 			continue
@@ -312,6 +383,9 @@ func recordOf(res Resource, leaf *x509.Certificate, version int) *IndexRecord {
 		Serial: serialOf(leaf), NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, Version: version,
 		Draw: RenewalDraw(leaf), HasKey: len(res.KeyPEM) > 0, Revoked: res.Revoked != nil,
 	}
+	if res.Revoked != nil {
+		r.RevokedAt, r.RevocationReason = res.Revoked.At, res.Revoked.Reason
+	}
 	r.Identifiers = res.Identifiers
 	if len(r.Identifiers) == 0 {
 		r.Identifiers = r.CertNames
@@ -329,8 +403,11 @@ func (c *Certs) SaveSchedule(ctx context.Context, ca, name string, s Schedule) e
 
 // Index is the certificate index read by Certs.Index.
 type Index struct {
-	recs map[indexKey]*IndexRecord
-	mark IndexMark
+	recs   map[indexKey]*IndexRecord
+	lins   map[indexKey]*IndexLineage
+	scheds map[indexKey]*Schedule
+	mark   IndexMark
+	full   bool
 	// Rebuilt reports whether Certs.Index had to rebuild the index from
 	// the certificates (it was missing).
 	Rebuilt bool
@@ -365,20 +442,68 @@ func (x *Index) Records() []*IndexRecord {
 	return out
 }
 
+// Full reports whether the index records the lineage records and the
+// managers' schedules too (an index written by this version, or rebuilt
+// by it), so that Entries describes the store whole.
+func (x *Index) Full() bool { return x.full }
+
+// IndexEntry is what the index says of one name of one CA: the
+// certificate held, its lineage record and the schedule a manager saved,
+// each nil when the store has none.
+type IndexEntry struct {
+	CA, Name string
+	Cert     *IndexRecord
+	Lineage  *IndexLineage
+	Schedule *Schedule
+}
+
+// Entries returns, sorted by CA and name, every certificate and every
+// lineage record of the index (of the CA with directory URL ca, or of
+// every CA if ca is ""), with its schedule. Only a Full index has the
+// lineage records and every schedule.
+func (x *Index) Entries(ca string) []IndexEntry {
+	out := make([]IndexEntry, 0, len(x.recs)+len(x.lins)/8)
+	for k, r := range x.recs {
+		if ca == "" || k.ca == ca {
+			out = append(out, IndexEntry{CA: k.ca, Name: k.name, Cert: r, Lineage: x.lins[k], Schedule: x.scheds[k]})
+		}
+	}
+	for k, l := range x.lins {
+		if x.recs[k] == nil && (ca == "" || k.ca == ca) {
+			out = append(out, IndexEntry{CA: k.ca, Name: k.name, Lineage: l, Schedule: x.scheds[k]})
+		}
+	}
+	slices.SortFunc(out, func(a, b IndexEntry) int {
+		if c := strings.Compare(a.CA, b.CA); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out
+}
+
 // Mark is where the index was read up to, for IndexChanges.
 func (x *Index) Mark() IndexMark { return x.mark }
+
+// indexFull marks an index that records lineages and schedules too.
+const indexFull = indexDir + "/full"
 
 // Index reads the certificate index (LayoutStandard, in a store that is
 // an Appender; else it returns an error wrapping ErrNoIndex). An index
 // that is missing (a store written by an older certkeeper, or by a
-// program that wrote no index) is rebuilt once from the certificates,
-// which reads and parses each of them. Shards with more stale lines than
-// live ones are compacted.
+// program that wrote no index), or that does not record lineages and
+// schedules yet (one written by an older certkeeper), is rebuilt once
+// from the certificates, which reads and parses each of them. Shards with
+// more stale lines than live ones are compacted.
 func (c *Certs) Index(ctx context.Context) (*Index, error) {
 	if _, ok := c.Store.(Appender); !ok || c.Layout != LayoutStandard {
 		return nil, ErrNoIndex
 	}
-	if _, err := c.Store.Stat(ctx, indexMarker); errors.Is(err, fs.ErrNotExist) {
+	_, err := c.Store.Stat(ctx, indexMarker)
+	if err == nil {
+		_, err = c.Store.Stat(ctx, indexFull)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
 		if err := c.RebuildIndex(ctx); err != nil {
 			return nil, err
 		}
@@ -390,11 +515,57 @@ func (c *Certs) Index(ctx context.Context) (*Index, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	return c.readIndex(ctx, true)
+	x, err := c.readIndex(ctx, true)
+	if err == nil && !x.full {
+		// An older version compacted a shard, dropping the lines it
+		// does not know: rebuild.
+		if err := c.RebuildIndex(ctx); err != nil {
+			return nil, err
+		}
+		if x, err = c.readIndex(ctx, true); x != nil {
+			x.Rebuilt = true
+		}
+	}
+	return x, err
+}
+
+// shardFull ends the header of a shard written by a version that keeps
+// lineages and schedules in the index. An older version's compaction
+// writes a header without it, having dropped the lines it does not
+// know: the index is then not Full until rebuilt.
+const shardFull = "full"
+
+// shardDropped reports whether data is a shard that an older version
+// rewrote (see shardFull); a shard never rewritten has no header.
+func shardDropped(data []byte) bool {
+	line, _, _ := bytes.Cut(data, []byte("\n"))
+	return bytes.HasPrefix(line, []byte(indexMagic)) && !bytes.HasSuffix(line, []byte(" "+shardFull))
+}
+
+// ReadIndex reads the certificate index as Index does, but writes
+// nothing: an index that is missing, or that does not record lineages
+// and schedules (Full), gives an error wrapping ErrNoIndex; the caller
+// then reads the certificates themselves. It is for readers that must
+// not change the store (a listing).
+func (c *Certs) ReadIndex(ctx context.Context) (*Index, error) {
+	if _, ok := c.Store.(Appender); !ok || c.Layout != LayoutStandard {
+		return nil, ErrNoIndex
+	}
+	for _, k := range []string{indexMarker, indexFull} {
+		if _, err := c.Store.Stat(ctx, k); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s is missing", ErrNoIndex, k)
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	return c.readIndex(ctx, false)
 }
 
 func (c *Certs) readIndex(ctx context.Context, compact bool) (*Index, error) {
-	x := &Index{recs: map[indexKey]*IndexRecord{}}
+	x := &Index{recs: map[indexKey]*IndexRecord{}, lins: map[indexKey]*IndexLineage{}, scheds: map[indexKey]*Schedule{}}
+	if _, err := c.Store.Stat(ctx, indexFull); err == nil {
+		x.full = true
+	}
 	for i := range indexShards {
 		k := fmt.Sprintf("%s/%x", indexDir, i)
 		data, err := c.Store.Get(ctx, k)
@@ -404,16 +575,27 @@ func (c *Certs) readIndex(ctx context.Context, compact bool) (*Index, error) {
 		if err != nil {
 			return nil, err
 		}
-		shard := map[indexKey]*IndexRecord{}
-		lines, bad := indexParse(data, shard, nil)
+		if shardDropped(data) {
+			x.full = false
+		}
+		if len(x.recs) == 0 {
+			// Most of the work of a big store: size the maps once, from
+			// the lines of the first shard.
+			n := bytes.Count(data, []byte{'\n'}) * indexShards * 9 / 8
+			x.recs = make(map[indexKey]*IndexRecord, n)
+			x.lins = make(map[indexKey]*IndexLineage, n/4)
+			x.scheds = make(map[indexKey]*Schedule, n/4)
+		}
+		// The shards hold distinct certificates: each is parsed straight
+		// into the index, and what it added is its number of records.
+		n0 := len(x.recs) + len(x.lins) + len(x.scheds)
+		lines, bad := indexParse(data, &shard{recs: x.recs, lins: x.lins, scheds: x.scheds}, nil)
+		live := len(x.recs) + len(x.lins) + len(x.scheds) - n0
 		x.mark.gens[i], x.mark.sizes[i] = shardGen(data), len(data)
-		if compact && (bad > 0 || lines > 2*len(shard)+64) {
-			if g, n, err := c.writeShard(ctx, k, shard); err == nil {
+		if compact && (bad > 0 || lines > 2*live+64) {
+			if g, n, err := c.writeShard(ctx, k); err == nil {
 				x.mark.gens[i], x.mark.sizes[i] = g, n
 			}
-		}
-		for k, r := range shard {
-			x.recs[k] = r
 		}
 	}
 	return x, nil
@@ -428,38 +610,42 @@ func shardGen(data []byte) string {
 	return string(g)
 }
 
-// writeShard replaces shard key by recs, under the index lock. Lines
-// appended since recs was read are kept.
-func (c *Certs) writeShard(ctx context.Context, key string, recs map[indexKey]*IndexRecord) (string, int, error) {
+// writeShard rewrites shard key with one line per record, under the
+// index lock, read again under the lock: lines another process appended
+// are kept.
+func (c *Certs) writeShard(ctx context.Context, key string) (string, int, error) {
 	unlock, err := c.Store.Lock(ctx, indexLock)
 	if err != nil {
 		return "", 0, err
 	}
 	defer unlock()
-	// Read again under the lock: another process may have appended.
 	data, err := c.Store.Get(ctx, key)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", 0, err
 	}
-	recs = map[indexKey]*IndexRecord{}
-	indexParse(data, recs, nil)
-	return c.putShard(ctx, key, recs)
+	sh := newShard()
+	indexParse(data, sh, nil)
+	return c.putShard(ctx, key, sh)
 }
 
-func (c *Certs) putShard(ctx context.Context, key string, recs map[indexKey]*IndexRecord) (string, int, error) {
+func (c *Certs) putShard(ctx context.Context, key string, sh *shard) (string, int, error) {
 	var g [8]byte
 	rand.Read(g[:])
 	gen := hex.EncodeToString(g[:])
 	var b strings.Builder
-	b.WriteString(indexMagic + " " + gen + "\n")
-	for _, r := range recs {
+	b.WriteString(indexMagic + " " + gen + " " + shardFull + "\n")
+	for _, r := range sh.recs {
 		b.WriteString(r.putLine())
 		if r.Revoked {
-			b.WriteString("R\t" + indexEsc.Replace(r.CA) + "\t" + indexEsc.Replace(r.Name) + "\t" + r.Serial + "\n")
+			b.WriteString(revokedLine(r))
 		}
-		if r.Schedule != (Schedule{}) {
-			b.WriteString(schedLine(r.CA, r.Name, r.Schedule))
-		}
+	}
+	// After every certificate's line, so that each is applied to it.
+	for k, s := range sh.scheds {
+		b.WriteString(schedLine(k.ca, k.name, *s))
+	}
+	for k, l := range sh.lins {
+		b.WriteString(lineageLine(k.ca, k.name, l))
 	}
 	if err := c.Store.Put(ctx, key, []byte(b.String())); err != nil {
 		return "", 0, err
@@ -467,10 +653,11 @@ func (c *Certs) putShard(ctx context.Context, key string, recs map[indexKey]*Ind
 	return gen, b.Len(), nil
 }
 
-// RebuildIndex writes the index again from the certificates the store
-// holds, reading and parsing every one of them: for a store whose index
-// is missing or suspected wrong. Schedules recorded in the index before
-// are kept for the certificates they are about.
+// RebuildIndex writes the index again from the certificates, lineage
+// records and renewal states the store holds, reading and parsing every
+// one of them: for a store whose index is missing or suspected wrong.
+// Schedules recorded in the index before are kept for the certificates
+// they are about, unless a state says more.
 func (c *Certs) RebuildIndex(ctx context.Context) error {
 	if _, ok := c.Store.(Appender); !ok || c.Layout != LayoutStandard {
 		return ErrNoIndex
@@ -488,10 +675,11 @@ func (c *Certs) RebuildIndex(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	shards := map[string]map[indexKey]*IndexRecord{}
+	shards := map[string]*shard{}
 	for i := range indexShards {
-		shards[fmt.Sprintf("%s/%x", indexDir, i)] = map[indexKey]*IndexRecord{}
+		shards[fmt.Sprintf("%s/%x", indexDir, i)] = newShard()
 	}
+	caOf := map[string]string{} // CADirName → directory URL
 	for _, dir := range dirs {
 		res, err := c.loadStandardAt(ctx, dir)
 		if err != nil {
@@ -501,24 +689,90 @@ func (c *Certs) RebuildIndex(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if res.CA == "" {
+			continue
+		}
 		r := recordOf(res, res.Certificates[0], n)
 		k := indexKey{r.CA, r.Name}
 		if o := old.recs[k]; o != nil && o.Serial == r.Serial {
 			r.Schedule = o.Schedule
 		}
-		shards[shardOf(r.CA, r.Name)][k] = r
+		if s := old.scheds[k]; s != nil {
+			shards[shardOf(r.CA, r.Name)].scheds[k] = s
+		}
+		shards[shardOf(r.CA, r.Name)].recs[k] = r
+		if d, err := CADirName(r.CA); err == nil {
+			caOf[d] = r.CA
+		}
+	}
+	// Unreadable lineage records are left out, as List leaves them out.
+	ls, _ := c.ListLineages(ctx, "")
+	for _, l := range ls {
+		k := indexKey{l.CA, l.Name}
+		shards[shardOf(l.CA, l.Name)].lins[k] = &IndexLineage{Account: l.Account, Identifiers: l.Identifiers}
+		if d, err := CADirName(l.CA); err == nil {
+			caOf[d] = l.CA
+		}
+	}
+	sts, _ := c.ListStates(ctx, "")
+	for _, st := range sts {
+		s, ca, ok := stateSchedule(st.Data)
+		if !ok {
+			continue
+		}
+		if ca == "" {
+			ca = caOf[st.CADir] // a state written before managers kept the CA
+		}
+		if ca == "" || st.Name == "" {
+			continue
+		}
+		k := indexKey{ca, st.Name}
+		sh := shards[shardOf(ca, st.Name)]
+		sh.scheds[k] = &s
+		if r := sh.recs[k]; r != nil {
+			r.Schedule = s
+		}
 	}
 	unlock, err = c.Store.Lock(ctx, indexLock)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	for key, recs := range shards {
-		if _, _, err := c.putShard(ctx, key, recs); err != nil {
+	for key, sh := range shards {
+		if _, _, err := c.putShard(ctx, key, sh); err != nil {
 			return err
 		}
 	}
-	return c.Store.Put(ctx, indexMarker, []byte(indexMagic+"\n"))
+	if err := c.Store.Put(ctx, indexMarker, []byte(indexMagic+"\n")); err != nil {
+		return err
+	}
+	return c.Store.Put(ctx, indexFull, []byte(indexMagic+"\n"))
+}
+
+// stateSchedule reads the schedule out of a renewal state as package
+// manager stores it (its JSON keys), and the state's CA ("" if it does
+// not say).
+func stateSchedule(data []byte) (Schedule, string, bool) {
+	var st struct {
+		CA          string    `json:"ca"`
+		Serial      string    `json:"serial"`
+		NextRenewal time.Time `json:"next_renewal"`
+		LastSuccess time.Time `json:"last_success"`
+		LastError   string    `json:"last_error"`
+		Failures    int       `json:"failures"`
+		NextAttempt time.Time `json:"next_attempt"`
+		RenewAt     time.Time `json:"ari_renew_at"`
+		Recheck     time.Time `json:"ari_retry_after"`
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		return Schedule{}, "", false
+	}
+	s := Schedule{Serial: st.Serial, NextRenewal: st.NextRenewal.UTC(), RenewAt: st.RenewAt.UTC(), Recheck: st.Recheck.UTC(),
+		Failures: st.Failures, NextAttempt: st.NextAttempt.UTC(), LastError: st.LastError, LastSuccess: st.LastSuccess.UTC()}
+	if len(s.LastError) > maxIndexError {
+		s.LastError, s.ErrorCut = s.LastError[:maxIndexError], true
+	}
+	return s, st.CA, true
 }
 
 // Reindex writes the index record of the certificate called name from
@@ -549,7 +803,7 @@ func (c *Certs) Reindex(ctx context.Context, ca, name string) error {
 	r := recordOf(res, res.Certificates[0], n)
 	line := r.putLine()
 	if r.Revoked {
-		line += "R\t" + indexEsc.Replace(r.CA) + "\t" + indexEsc.Replace(r.Name) + "\t" + r.Serial + "\n"
+		line += revokedLine(r)
 	}
 	return c.indexAppend(ctx, ca, name, line)
 }
@@ -589,16 +843,16 @@ func (c *Certs) IndexChanges(ctx context.Context, mark IndexMark) ([]IndexRecord
 		}
 		// Parse the shard whole (to merge schedule lines into full
 		// records) but report only what the new lines touched.
-		all := map[indexKey]*IndexRecord{}
-		indexParse(data[:from], all, nil)
+		sh := newShard()
+		indexParse(data[:from], sh, nil)
 		before := map[indexKey]bool{}
-		for k := range all {
+		for k := range sh.recs {
 			before[k] = true
 		}
 		changed := map[indexKey]bool{}
-		indexParse(data[from:], all, changed)
+		indexParse(data[from:], sh, changed)
 		for k := range changed {
-			if r := all[k]; r != nil {
+			if r := sh.recs[k]; r != nil {
 				out = append(out, *r)
 			} else if before[k] || from == 0 {
 				out = append(out, IndexRecord{CA: k.ca, Name: k.name, Deleted: true})
