@@ -189,6 +189,9 @@ func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error {
 		if err != nil {
 			return err
 		}
+		if len(c.Hooks) > 0 && m.cfg.HookRunner == nil {
+			return fmt.Errorf("manager: certificate %q: %w", e.cert.Name, ErrNoHookRunner)
+		}
 		if seen[e.cert.Name] {
 			return fmt.Errorf("manager: certificate %q given twice", e.cert.Name)
 		}
