@@ -167,14 +167,21 @@ type Config struct {
 	// OnEvent, if set, receives every event synchronously; it must not
 	// block for long.
 	OnEvent func(ev Event)
-	// Hooks run commands on events. A hook gets the Manager's
-	// environment without its secrets: CERTKEEPER_EAB_HMAC,
+	// Hooks run commands on events, through HookRunner (required when
+	// there are hooks, here or in a Certificate). With
+	// manager/exechook's runner a hook gets the environment that runner
+	// was given without its secrets: CERTKEEPER_EAB_HMAC,
 	// CERTKEEPER_TSIG_SECRET, CERTKEEPER_DNS_WEBHOOK_AUTHORIZATION, the
 	// variables of SecretEnv and every variable whose name contains
 	// SECRET, TOKEN, PASSWORD, PASSWD, PASSPHRASE, HMAC, CREDENTIAL or
 	// AUTHORIZATION or ends in KEY (unless its value is an absolute
 	// path); see docs/security.md.
 	Hooks []Hook
+	// HookRunner runs the hooks (see HookRunner); nil runs none, and
+	// then New refuses Hooks and Manage a Certificate with Hooks. Use
+	// exechook.New(os.Environ()) for programs with this process's
+	// environment (the certkeeper command does).
+	HookRunner HookRunner
 	// SecretEnv names further variables kept from hooks: those the
 	// program's settings read secrets from.
 	SecretEnv []string
@@ -265,6 +272,9 @@ func (cfg Config) withDefaults() (Config, error) {
 		if h.Command == "" {
 			return cfg, fmt.Errorf("manager: hook %d has no Command", i)
 		}
+	}
+	if len(cfg.Hooks) > 0 && cfg.HookRunner == nil {
+		return cfg, ErrNoHookRunner
 	}
 	return cfg, nil
 }

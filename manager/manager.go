@@ -3,16 +3,12 @@ package manager
 import (
 	"cmp"
 	"context"
-	"crypto"
 	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
-	"net"
 	"runtime"
 	"slices"
 	"strings"
@@ -22,7 +18,6 @@ import (
 
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/issue"
-	"github.com/certkeeper/certkeeper/keys"
 	"github.com/certkeeper/certkeeper/store"
 )
 
@@ -121,22 +116,6 @@ type entry struct {
 	slot *slot
 }
 
-// held is a certificate in memory.
-type held struct {
-	tls    *tls.Certificate // nil when the store has no key for it
-	leaf   *x509.Certificate
-	key    crypto.Signer
-	covers bool // the leaf is valid for every identifier managed
-	// revoked is the store's record of the leaf's revocation, if any:
-	// such a certificate is due at once, and after a key compromise its
-	// key is never used again.
-	revoked *store.Revocation
-}
-
-// compromised reports whether h's key must not be used again (revoked
-// for keyCompromise, RFC 5280 §5.3.1 reason 1).
-func (h *held) compromised() bool { return h != nil && h.revoked != nil && h.revoked.Reason == 1 }
-
 // call is an order under way that several callers wait for.
 type call struct {
 	done chan struct{}
@@ -225,6 +204,9 @@ func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error {
 		e, err := newEntry(c, caDirs)
 		if err != nil {
 			return err
+		}
+		if len(c.Hooks) > 0 && m.cfg.HookRunner == nil {
+			return fmt.Errorf("manager: certificate %q: %w", e.cert.Name, ErrNoHookRunner)
 		}
 		if seen[e.cert.Name] {
 			return fmt.Errorf("manager: certificate %q given twice", e.cert.Name)
@@ -452,103 +434,6 @@ func (m *Manager) load(ctx context.Context, e *entry) {
 	e.st = &st
 }
 
-// parseHeld turns a stored certificate into one that can be served. The
-// store has parsed and matched key and chain already (store.Resource's
-// Key and Certificates); they are parsed here only when it did not.
-func parseHeld(res store.Resource) (*held, error) {
-	h, err := parseHeldPair(res)
-	if err != nil {
-		return nil, err
-	}
-	if r := res.Revoked; r != nil && strings.EqualFold(strings.TrimLeft(r.Serial, "0"), serial(h.leaf)) {
-		h.revoked = r
-	}
-	return h, nil
-}
-
-func parseHeldPair(res store.Resource) (*held, error) {
-	certs := res.Certificates
-	if len(certs) == 0 {
-		var err error
-		if certs, err = keys.ParseCertificates(res.ChainPEM); err != nil {
-			return nil, err
-		}
-	}
-	if len(res.KeyPEM) == 0 {
-		return &held{leaf: certs[0]}, nil
-	}
-	key := res.Key
-	if key == nil {
-		var err error
-		if key, err = keys.ParsePEM(res.KeyPEM); err != nil {
-			return nil, err
-		}
-		pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
-		if !ok || !pub.Equal(certs[0].PublicKey) {
-			return nil, store.ErrKeyMismatch
-		}
-	}
-	c := &tls.Certificate{PrivateKey: key, Leaf: certs[0]}
-	for _, cert := range certs {
-		c.Certificate = append(c.Certificate, cert.Raw)
-	}
-	return &held{tls: c, leaf: certs[0], key: key}, nil
-}
-
-// covers reports whether leaf is valid for every identifier in ids.
-func covers(leaf *x509.Certificate, ids []string) bool {
-	for _, id := range ids {
-		if ip := net.ParseIP(id); ip != nil {
-			if !slices.ContainsFunc(leaf.IPAddresses, ip.Equal) {
-				return false
-			}
-			continue
-		}
-		if !slices.ContainsFunc(leaf.DNSNames, func(n string) bool { return strings.EqualFold(n, id) }) {
-			return false
-		}
-	}
-	return true
-}
-
-// newer reports whether a was issued after b.
-func newer(a, b *x509.Certificate) bool {
-	if b == nil {
-		return true
-	}
-	return a.NotBefore.After(b.NotBefore) || a.NotBefore.Equal(b.NotBefore) && a.NotAfter.After(b.NotAfter)
-}
-
-// needsFirstPass reports whether e is missing, expired or inside the panic
-// interval: the certificates Ready waits for.
-func (m *Manager) needsFirstPass(e *entry, now time.Time) bool {
-	if e.lazy != nil {
-		return false // lazyFromIndex took only those that are fine
-	}
-	if e.held == nil || !e.held.covers || e.held.revoked != nil {
-		return true
-	}
-	l := e.held.leaf
-	return now.Add(m.pol.panicLeft(l.NotBefore, l.NotAfter)).After(l.NotAfter)
-}
-
-// firstPassDoneLocked records the outcome of e's first attempt for Ready.
-func (m *Manager) firstPassDoneLocked(e *entry, err error) {
-	if !e.initial {
-		return
-	}
-	e.initial = false
-	if err != nil {
-		m.readyErrs[e.cert.Name] = fmt.Errorf("%s: %w", e.cert.Name, err)
-	} else {
-		delete(m.readyErrs, e.cert.Name)
-	}
-	m.pending--
-	if m.pending == 0 {
-		close(m.readyCh)
-	}
-}
-
 // Unmanage stops managing the named certificates and stops serving them.
 // What the store holds is left alone; an order under way finishes.
 func (m *Manager) Unmanage(names ...string) {
@@ -570,34 +455,6 @@ func (m *Manager) Unmanage(names ...string) {
 	m.rebuildLocked()
 	m.mu.Unlock()
 	m.poke()
-}
-
-// Ready returns once the first attempt has been made for every certificate
-// that was missing, expired or inside the panic interval when it was given
-// to Manage, whether it succeeded or not: the errors of those attempts are
-// joined in the result. It returns at once if there are none. A
-// certificate whose previous run left it backing off counts as attempted,
-// with the error that run recorded. The attempts are made by Run (or
-// Renew); Ready only waits for them, or for ctx.
-func (m *Manager) Ready(ctx context.Context) error {
-	for {
-		m.mu.Lock()
-		if m.pending == 0 {
-			errs := make([]error, 0, len(m.readyErrs))
-			for _, n := range slices.Sorted(maps.Keys(m.readyErrs)) {
-				errs = append(errs, m.readyErrs[n])
-			}
-			m.mu.Unlock()
-			return errors.Join(errs...)
-		}
-		ch := m.readyCh
-		m.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-ch:
-		}
-	}
 }
 
 // Status describes every managed certificate, sorted by name.

@@ -24,6 +24,7 @@ import (
 	"github.com/certkeeper/certkeeper/issue"
 	"github.com/certkeeper/certkeeper/keys"
 	"github.com/certkeeper/certkeeper/manager"
+	"github.com/certkeeper/certkeeper/manager/exechook"
 	"github.com/certkeeper/certkeeper/solver/http01"
 	"github.com/certkeeper/certkeeper/store"
 )
@@ -115,7 +116,9 @@ func TestPebble(t *testing.T) {
 		OnEvent: func(ev manager.Event) { events <- ev },
 		Metrics: pm,
 		Hooks:   []manager.Hook{{Command: script, Timeout: 10 * time.Second}},
-		Rand:    func() float64 { return 0.3 }, // 6 s into Pebble's window
+		// OUT reaches the hook through the environment it is given.
+		HookRunner: exechook.New(os.Environ()),
+		Rand:       func() float64 { return 0.3 }, // 6 s into Pebble's window
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -38,7 +38,9 @@ func main() {
 		Stdout: os.Stdout,
 		Stderr: os.Stderr,
 		Getenv: os.Getenv,
-		Stdin:  os.Stdin,
+		// Hooks and the exec DNS provider get it, less its secrets.
+		Environ: os.Environ,
+		Stdin:   os.Stdin,
 		// A terminal to ask on.
 		StdinTerminal: term.IsTerminal(int(os.Stdin.Fd())),
 		// A terminal to show progress on, as one line rewritten in place.

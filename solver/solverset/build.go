@@ -95,7 +95,7 @@ func (d *DNS01) newProvider(env Env) (dns01.Provider, error) {
 		}
 		return &rfc2136.Provider{Server: d.Server, Key: key, TTL: d.TTL.D()}, nil
 	case ProviderExec:
-		return &dnsexec.Provider{Command: d.Exec, Output: env.Output, Unset: d.secretEnv()}, nil
+		return &dnsexec.Provider{Command: d.Exec, Output: env.Output, Env: env.Environ, Unset: d.secretEnv()}, nil
 	case ProviderWebhook:
 		h := http.Header{}
 		for k, v := range d.WebhookHeaders {

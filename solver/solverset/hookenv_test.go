@@ -23,10 +23,8 @@ func TestFormerHookIsExec(t *testing.T) {
 	if err := os.WriteFile(script, []byte("#!/bin/sh\nenv > \""+out+"\"\necho \"$@\" >> \""+out+"\"\n"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("CERTKEEPER_EAB_HMAC", "eab-secret")
-	t.Setenv("CERTKEEPER_TSIG_SECRET", "tsig-secret")
-	t.Setenv("KEPT_VARIABLE", "kept")
-	s, err := Build(Config{DNS01: &DNS01{Hook: script}}, nil, Env{})
+	environ := []string{"CERTKEEPER_EAB_HMAC=eab-secret", "CERTKEEPER_TSIG_SECRET=tsig-secret", "KEPT_VARIABLE=kept"}
+	s, err := Build(Config{DNS01: &DNS01{Hook: script}}, nil, Env{Environ: environ})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -260,6 +260,10 @@ type Env struct {
 	Getenv func(string) string
 	// Output receives the output of hook commands. Nil discards it.
 	Output io.Writer
+	// Environ is the environment of the programs solvers run (the exec
+	// DNS provider), "NAME=value" entries as os.Environ returns them,
+	// less their secrets (see dnsprovider/exec). Nil means an empty one.
+	Environ []string
 	// Logger receives the built-in servers' errors and the dns-01
 	// solvers' progress (records added and removed, the propagation
 	// delay and check). Nil discards them.

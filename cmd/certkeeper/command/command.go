@@ -46,6 +46,11 @@ type Env struct {
 	// Getenv reads the environment (only CERTKEEPER_* variables are
 	// used); nil means an empty environment, never the process's.
 	Getenv func(string) string
+	// Environ returns the environment of the programs the command runs
+	// (deploy hooks, the exec DNS provider), "NAME=value" entries as
+	// os.Environ; they get it less its secrets (docs/security.md). Nil
+	// means an empty environment, never the process's.
+	Environ func() []string
 	// Backends are store backends added to the binary's own (Backends()),
 	// for a program that builds its own certkeeper: the daemon's
 	// store.backend may name any of them. One with the name of a built-in
@@ -73,6 +78,9 @@ func Main(ctx context.Context, args []string, env Env) int {
 	if env.Getenv == nil {
 		env.Getenv = func(string) string { return "" }
 	}
+	if env.Environ == nil {
+		env.Environ = func() []string { return []string{} }
+	}
 	return cli.Main(ctx, args, cli.Env{
 		Stdout:         env.Stdout,
 		Stderr:         env.Stderr,
@@ -81,6 +89,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 		StderrTerminal: env.StderrTerminal,
 		TerminalWidth:  env.TerminalWidth,
 		Getenv:         env.Getenv,
+		Environ:        env.Environ,
 		// The first backend of a name is used: env.Backends come first.
 		Backends: slices.Concat(env.Backends, Backends()),
 	})

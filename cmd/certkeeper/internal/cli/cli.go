@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/issue"
+	"github.com/certkeeper/certkeeper/manager"
+	"github.com/certkeeper/certkeeper/manager/exechook"
 	"github.com/certkeeper/certkeeper/store"
 )
 
@@ -49,11 +52,29 @@ type Env struct {
 	live     *liveLine
 	// Getenv reads the environment; only CERTKEEPER_* variables are used.
 	Getenv func(string) string
+	// Environ is the environment of the programs the command runs (deploy
+	// hooks through manager/exechook, the exec DNS provider), which get it
+	// less its secrets. Nil means this process's (os.Environ): this package
+	// is the command, the one place that reads it.
+	Environ func() []string
 	// Backends are the store backends other than "dir" that the daemon's
 	// store-backend may name, each configured by its own [NAME]
 	// table. The certkeeper binary has every backend (etcd).
 	Backends []store.Backend
 }
+
+// environ is the environment of the programs the command runs (see
+// Env.Environ).
+func (e Env) environ() []string {
+	if e.Environ == nil {
+		return os.Environ()
+	}
+	return e.Environ()
+}
+
+// hookRunner runs deploy hooks as programs with env's environment, less
+// its secrets.
+func hookRunner(env Env) manager.HookRunner { return exechook.New(env.environ()) }
 
 // usageError marks errors in the command line itself.
 type usageError struct{ msg string }

@@ -121,9 +121,9 @@ func (d *daemon) run(ctx context.Context, cfg *config.Config) error {
 	ecfg := engine.Config{
 		Store:     certs.Store,
 		Layout:    certs.Layout,
-		Manager:   managerConfig(cfg),
+		Manager:   managerConfig(cfg, d.env),
 		Logger:    d.log,
-		SolverEnv: solverset.Env{Getenv: d.env.Getenv, Output: d.env.Stderr, Logger: d.log},
+		SolverEnv: solverset.Env{Getenv: d.env.Getenv, Output: d.env.Stderr, Environ: d.env.environ(), Logger: d.log},
 		UserAgent: "certkeeper-daemon",
 		// A plain-HTTP CA only for tests against a local CA.
 		AllowHTTPCA: d.env.Getenv("CERTKEEPER_INSECURE_HTTP_CA") == "1",
@@ -369,9 +369,10 @@ func fileAccount(cfg *config.Config) (engine.AccountOptions, error) {
 
 // managerConfig maps the file's renewal and hook settings onto the
 // manager's (the engine sets its store and logger).
-func managerConfig(cfg *config.Config) manager.Config {
+func managerConfig(cfg *config.Config, env Env) manager.Config {
 	r := cfg.Renewal
 	mc := manager.Config{
+		HookRunner:    hookRunner(env),
 		CheckInterval: r.CheckInterval.D(),
 		RenewFraction: r.RenewFraction,
 		ReissueBefore: r.ReissueBefore.D(),

@@ -32,7 +32,9 @@ func (c *common) openEngine(ctx context.Context) (*engine.Engine, error) {
 		Store:     certs.Store,
 		Layout:    certs.Layout,
 		Logger:    slog.New(quietFailures{c.logger().Handler()}),
-		SolverEnv: solverset.Env{Getenv: c.env.Getenv, Output: c.env.Stderr},
+		SolverEnv: solverset.Env{Getenv: c.env.Getenv, Output: c.env.Stderr, Environ: c.env.environ()},
+		// Deploy hooks run as programs (manager/exechook).
+		Manager:   manager.Config{HookRunner: hookRunner(c.env)},
 		UserAgent: "certkeeper-cli",
 		// A plain-HTTP CA only for tests against a local CA.
 		AllowHTTPCA: c.env.Getenv("CERTKEEPER_INSECURE_HTTP_CA") == "1",

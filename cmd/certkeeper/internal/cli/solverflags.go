@@ -108,7 +108,7 @@ func (s *solverFlags) prepare(ctx context.Context, env Env) (*solverset.Set, err
 
 // solverEnv is what solverset takes from the program.
 func solverEnv(env Env) solverset.Env {
-	return solverset.Env{Getenv: env.Getenv, Output: env.Stderr}
+	return solverset.Env{Getenv: env.Getenv, Output: env.Stderr, Environ: env.environ()}
 }
 
 // flagOf names the flag of a solverset key, "" if it has none.
