@@ -29,12 +29,18 @@ type Kind struct {
 	New func(env *Env, hc *http.Client) Client
 }
 
+// The clients compared. A program that names only one of them links only
+// that one (ckchild does, so that its memory is that client's).
+var (
+	CertkeeperKind = Kind{Name: "certkeeper", New: newCertkeeper}
+	XCryptoKind    = Kind{Name: xcryptoName, New: newXCrypto}
+	AcmezKind      = Kind{Name: "acmez", New: newAcmez}
+)
+
+const xcryptoName = "x/crypto/acme"
+
 // Kinds are the clients compared, certkeeper first.
-var Kinds = []Kind{
-	{Name: "certkeeper", New: newCertkeeper},
-	{Name: "x/crypto/acme", New: newXCrypto},
-	{Name: "acmez", New: newAcmez},
-}
+var Kinds = []Kind{CertkeeperKind, XCryptoKind, AcmezKind}
 
 // Result is what one scenario measured for one client.
 type Result struct {

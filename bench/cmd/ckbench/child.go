@@ -8,45 +8,71 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/metrics"
 	"strconv"
 	"syscall"
 
 	"github.com/certkeeper/certkeeper/bench"
 )
 
-// childFlags are the -child* flags: one scenario for one client against a
-// Pebble the parent process started.
-type childFlags struct {
-	scenario, client, dir, tlsRoot string
-	httpPort                       int
-	nameBase                       int64
+// childSet holds a cmd/ckchild binary per client, each linking only that
+// client, so that a child's peak memory is its client's (plus the Go
+// runtime and the benchmark's own code), not that of three clients.
+type childSet struct {
+	dir      string
+	bins     map[string]string // by client name
+	nameBase int64
+	p        bench.Params
 }
 
-// runInChild runs scenario id for k in a child process (this program with
-// the same flags and -child), so that the child's peak memory is that of
-// the scenario alone, and returns its result with PeakRSS set.
-func runInChild(ctx context.Context, e *bench.Env, id string, k bench.Kind, nameBase int64) (bench.Result, error) {
-	res := bench.Result{Client: k.Name}
-	self, err := os.Executable()
+var childTags = map[string]string{
+	bench.CertkeeperKind.Name: "ckchild_certkeeper",
+	bench.XCryptoKind.Name:    "ckchild_xcrypto",
+	bench.AcmezKind.Name:      "ckchild_acmez",
+}
+
+// buildChildren builds ./cmd/ckchild once per client (run from bench/).
+func buildChildren(ctx context.Context, kinds []bench.Kind, p bench.Params) (*childSet, error) {
+	dir, err := os.MkdirTemp("", "ckbench-")
 	if err != nil {
-		return res, err
+		return nil, err
 	}
-	root := filepath.Join(os.TempDir(), fmt.Sprintf("ckbench-%d-root.pem", os.Getpid()))
+	cs := &childSet{dir: dir, bins: map[string]string{}, p: p}
+	for _, k := range kinds {
+		out := filepath.Join(dir, "ckchild-"+childTags[k.Name])
+		cmd := exec.CommandContext(ctx, "go", "build", "-tags", childTags[k.Name], "-o", out, "./cmd/ckchild")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			cs.Close()
+			return nil, fmt.Errorf("building ckchild for %s (run ckbench from bench/, or -isolate=false): %v: %s", k.Name, err, b)
+		}
+		cs.bins[k.Name] = out
+	}
+	return cs, nil
+}
+
+func (cs *childSet) Close() { os.RemoveAll(cs.dir) }
+
+// run runs scenario sc for k in a child process and returns its result
+// with PeakRSS set from the child's rusage.
+func (cs *childSet) run(ctx context.Context, e *bench.Env, sc bench.Scenario, k bench.Kind) (bench.Result, error) {
+	res := bench.Result{Client: k.Name}
+	root := filepath.Join(cs.dir, fmt.Sprintf("root-%d.pem", e.HTTPPort))
 	if err := os.WriteFile(root, e.TLSRootPEM, 0o600); err != nil {
 		return res, err
 	}
-	defer os.Remove(root)
-	args := append(os.Args[1:len(os.Args):len(os.Args)],
-		"-isolate=false", "-child", id, "-child-client", k.Name, "-child-dir", e.DirectoryURL,
-		"-child-http-port", strconv.Itoa(e.HTTPPort), "-child-tls-root", root,
-		"-child-name-base", strconv.FormatInt(nameBase, 10), "-nonce-reject", strconv.Itoa(e.NonceRejectPercent))
-	cmd := exec.CommandContext(ctx, self, args...)
+	cs.nameBase += 1_000_000 // distinct names in every child
+	args := []string{"-scenario", sc.ID, "-dir", e.DirectoryURL, "-http-port", strconv.Itoa(e.HTTPPort),
+		"-tls-root", root, "-name-base", strconv.FormatInt(cs.nameBase, 10)}
+	// The scenario sizes, as ckbench was given them.
+	for f, v := range map[string]int{"fresh": cs.p.Fresh, "n": cs.p.N, "c": cs.p.C, "multi": cs.p.Multi, "nonce-reject": cs.p.NonceReject,
+		"xcrypto-nonce-fresh": cs.p.XCryptoFresh, "xcrypto-nonce-n": cs.p.XCryptoN} {
+		args = append(args, fmt.Sprintf("-%s=%d", f, v))
+	}
+	cmd := exec.CommandContext(ctx, cs.bins[k.Name], args...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	runErr := cmd.Run()
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
-		return res, fmt.Errorf("child: %v %v: %s", runErr, err, bytes.TrimSpace(errOut.Bytes()))
+		return res, fmt.Errorf("child: %v: %s", runErr, bytes.TrimSpace(errOut.Bytes()))
 	}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		res.PeakRSS = ru.Maxrss * 1024 // kilobytes on Linux
@@ -55,42 +81,6 @@ func runInChild(ctx context.Context, e *bench.Env, id string, k bench.Kind, name
 		return res, fmt.Errorf("%s", bytes.TrimSpace(errOut.Bytes()))
 	}
 	return res, nil
-}
-
-// runChild is the child's side: attach to the parent's Pebble, run the
-// scenario, print the result as JSON (on failure, the error on stderr and
-// exit status 1).
-func runChild(f childFlags, kinds []bench.Kind, run func(*bench.Env, bench.Kind) (bench.Result, error), reject int) {
-	var kind *bench.Kind
-	for i := range kinds {
-		if kinds[i].Name == f.client {
-			kind = &kinds[i]
-		}
-	}
-	if kind == nil {
-		fatal(fmt.Errorf("unknown client %q", f.client))
-	}
-	pem, err := os.ReadFile(f.tlsRoot)
-	if err != nil {
-		fatal(err)
-	}
-	bench.SetNameBase(f.nameBase)
-	e, err := bench.AttachEnv(f.dir, f.httpPort, pem, reject)
-	if err != nil {
-		fatal(err)
-	}
-	defer e.Close()
-	res, err := run(e, *kind)
-	sample := []metrics.Sample{{Name: "/memory/classes/total:bytes"}}
-	metrics.Read(sample)
-	res.GoMemory = sample[0].Value.Uint64()
-	if jerr := json.NewEncoder(os.Stdout).Encode(res); jerr != nil {
-		fatal(jerr)
-	}
-	if err != nil {
-		e.Close()
-		fatal(err)
-	}
 }
 
 // mb formats bytes as MB (MiB), "" for 0.

@@ -27,26 +27,20 @@ import (
 func main() {
 	var (
 		pebble   = flag.String("pebble", "", "pebble `binary`; default: `go tool -n pebble` (run from bench/)")
-		fresh    = flag.Int("fresh", 10, "certificates (each with a new account) in the fresh-account scenarios")
-		batch    = flag.Int("n", 100, "certificates in the concurrent scenarios")
-		conc     = flag.Int("c", 10, "concurrency of the concurrent scenarios")
-		multi    = flag.Int("multi", 10, "certificates (of 10 names each) in the 10-name scenario")
-		reject   = flag.Int("nonce-reject", 50, "percentage of nonces Pebble rejects in scenario 4")
-		slowFr   = flag.Int("xcrypto-nonce-fresh", 2, "fresh-account certificates for x/crypto/acme under nonce rejection (about 25 s each); 0 skips")
-		slowBa   = flag.Int("xcrypto-nonce-n", 10, "certificates for x/crypto/acme in the concurrent scenario under nonce rejection; 0 skips")
+		p        bench.Params
 		clients  = flag.String("clients", "", "comma-separated clients to run (default all: certkeeper,x/crypto/acme,acmez)")
+		only     = flag.String("scenarios", "", "comma-separated scenario ids to run (default all: 1,1p,1e,2,3,3f,4a,4b)")
+		isolate  = flag.Bool("isolate", true, "run each scenario of each client in a child process (cmd/ckchild, built here with only that client linked) and report its peak memory")
 		timeout  = flag.Duration("timeout", 20*time.Minute, "overall time limit")
 		progress = flag.Bool("v", false, "print progress to stderr")
-		isolate  = flag.Bool("isolate", true, "run each scenario of each client in a child process of its own and report its peak memory (rusage maxrss)")
-		only     = flag.String("scenarios", "", "comma-separated scenario ids to run (default all)")
-		child    childFlags
 	)
-	flag.StringVar(&child.scenario, "child", "", "internal: run this one scenario in this process (see -isolate)")
-	flag.StringVar(&child.client, "child-client", "", "internal")
-	flag.StringVar(&child.dir, "child-dir", "", "internal")
-	flag.IntVar(&child.httpPort, "child-http-port", 0, "internal")
-	flag.StringVar(&child.tlsRoot, "child-tls-root", "", "internal")
-	flag.Int64Var(&child.nameBase, "child-name-base", 0, "internal")
+	flag.IntVar(&p.Fresh, "fresh", 10, "certificates (each with a new account) in the fresh-account scenarios")
+	flag.IntVar(&p.N, "n", 100, "certificates in the concurrent scenarios")
+	flag.IntVar(&p.C, "c", 10, "concurrency of the concurrent scenarios")
+	flag.IntVar(&p.Multi, "multi", 10, "certificates (of 10 names each) in the 10-name scenarios")
+	flag.IntVar(&p.NonceReject, "nonce-reject", 50, "percentage of nonces Pebble rejects in scenario 4")
+	flag.IntVar(&p.XCryptoFresh, "xcrypto-nonce-fresh", 2, "fresh-account certificates for x/crypto/acme under nonce rejection (about 25 s each); 0 skips")
+	flag.IntVar(&p.XCryptoN, "xcrypto-nonce-n", 10, "certificates for x/crypto/acme in the concurrent scenario under nonce rejection; 0 skips")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
@@ -57,7 +51,7 @@ func main() {
 	}
 
 	bin := *pebble
-	if child.scenario == "" && bin == "" {
+	if bin == "" {
 		var err error
 		if bin, err = acmetest.FindPebble(ctx); err != nil {
 			fatal(fmt.Errorf("%w (run ckbench from bench/, or pass -pebble)", err))
@@ -80,59 +74,23 @@ func main() {
 		}
 	}
 
-	type scenario struct {
-		id, title string
-		reject    int
-		run       func(env *bench.Env, k bench.Kind) (bench.Result, error)
-	}
-	slow := func(k bench.Kind, n, slowN int) int {
-		if k.Name == "x/crypto/acme" {
-			return min(n, slowN)
-		}
-		return n
-	}
-	scenarios := []scenario{
-		{"1", "fresh account, 1 name", 0, func(e *bench.Env, k bench.Kind) (bench.Result, error) {
-			return bench.RunFresh(ctx, e, k, *fresh, nil)
-		}},
-		{"1e", "existing account, 1 name, one at a time", 0, func(e *bench.Env, k bench.Kind) (bench.Result, error) {
-			return bench.RunBatch(ctx, e, k, *fresh, 1, 1, nil)
-		}},
-		{"2", fmt.Sprintf("%d certs at concurrency %d, 1 name", *batch, *conc), 0, func(e *bench.Env, k bench.Kind) (bench.Result, error) {
-			return bench.RunBatch(ctx, e, k, *batch, *conc, 1, nil)
-		}},
-		{"1p", "fresh account, 1 name, one certificate per process", 0, func(e *bench.Env, k bench.Kind) (bench.Result, error) {
-			return bench.RunFresh(ctx, e, k, 1, nil)
-		}},
-		{"3", "10 names", 0, func(e *bench.Env, k bench.Kind) (bench.Result, error) {
-			return bench.RunBatch(ctx, e, k, *multi, 1, 10, nil)
-		}},
-		{"3f", "10 names, fresh account", 0, func(e *bench.Env, k bench.Kind) (bench.Result, error) {
-			return bench.RunFreshNames(ctx, e, k, *multi, 10, nil)
-		}},
-		{"4a", fmt.Sprintf("fresh account, %d%% nonces rejected", *reject), *reject, func(e *bench.Env, k bench.Kind) (bench.Result, error) {
-			return bench.RunFresh(ctx, e, k, slow(k, *fresh, *slowFr), nil)
-		}},
-		{"4b", fmt.Sprintf("%d certs at concurrency %d, %d%% nonces rejected", *batch, *conc, *reject), *reject, func(e *bench.Env, k bench.Kind) (bench.Result, error) {
-			return bench.RunBatch(ctx, e, k, slow(k, *batch, *slowBa), *conc, 1, nil)
-		}},
-	}
-
+	scenarios := bench.Scenarios(p)
 	if *only != "" {
 		want := map[string]bool{}
 		for _, id := range strings.Split(*only, ",") {
 			want[strings.TrimSpace(id)] = true
 		}
-		scenarios = slices.DeleteFunc(scenarios, func(sc scenario) bool { return !want[sc.id] })
+		scenarios = slices.DeleteFunc(scenarios, func(sc bench.Scenario) bool { return !want[sc.ID] })
 	}
-	if child.scenario != "" {
-		i := slices.IndexFunc(scenarios, func(sc scenario) bool { return sc.id == child.scenario })
-		if i < 0 {
-			fatal(fmt.Errorf("unknown scenario %q", child.scenario))
+
+	var children *childSet
+	if *isolate {
+		var err error
+		logf("building cmd/ckchild for %d clients", len(kinds))
+		if children, err = buildChildren(ctx, kinds, p); err != nil {
+			fatal(err)
 		}
-		sc := scenarios[i]
-		runChild(child, kinds, func(e *bench.Env, k bench.Kind) (bench.Result, error) { return sc.run(e, k) }, sc.reject)
-		return
+		defer children.Close()
 	}
 
 	startTime, startLoad := time.Now(), loadAvg()
@@ -143,39 +101,39 @@ func main() {
 		}
 	}()
 	type row struct {
-		sc  scenario
+		sc  bench.Scenario
 		res bench.Result
 		err error
 	}
 	var rows []row
-	var nameBase int64
 	for _, sc := range scenarios {
-		e := envs[sc.reject]
+		e := envs[sc.Reject]
 		if e == nil {
 			var err error
-			logf("starting pebble (nonce reject %d%%)", sc.reject)
-			if e, err = bench.StartEnv(ctx, bench.EnvOptions{PebbleBinary: bin, NonceRejectPercent: sc.reject, NoResponder: *isolate}); err != nil {
+			logf("starting pebble (nonce reject %d%%)", sc.Reject)
+			if e, err = bench.StartEnv(ctx, bench.EnvOptions{PebbleBinary: bin, NonceRejectPercent: sc.Reject, NoResponder: *isolate}); err != nil {
 				fatal(err)
 			}
-			envs[sc.reject] = e
-		}
-		run := sc.run
-		if *isolate {
-			run = func(e *bench.Env, k bench.Kind) (bench.Result, error) {
-				nameBase += 1_000_000
-				return runInChild(ctx, e, sc.id, k, nameBase)
-			}
+			envs[sc.Reject] = e
 		}
 		for _, k := range kinds {
-			if sc.reject > 0 && k.Name == "x/crypto/acme" && slow(k, 1, map[string]int{"4a": *slowFr, "4b": *slowBa}[sc.id]) == 0 {
+			if p.Skipped(sc, k) {
 				continue
 			}
-			logf("scenario %s: %s: %s", sc.id, sc.title, k.Name)
-			res, err := run(e, k)
+			logf("scenario %s: %s: %s", sc.ID, sc.Title, k.Name)
+			var (
+				res bench.Result
+				err error
+			)
+			if children != nil {
+				res, err = children.run(ctx, e, sc, k)
+			} else {
+				res, err = sc.Run(ctx, e, k)
+			}
 			if err != nil {
 				logf("  error: %v", err)
 			} else {
-				logf("  %d certs in %v, %.2f reqs/cert", res.Certs, res.Elapsed.Round(time.Millisecond), res.ReqsPerCert())
+				logf("  %d certs in %v, %.2f reqs/cert, peak RSS %s", res.Certs, res.Elapsed.Round(time.Millisecond), res.ReqsPerCert(), mb(res.PeakRSS))
 			}
 			rows = append(rows, row{sc, res, err})
 		}
@@ -188,7 +146,7 @@ func main() {
 	byID := map[string]bench.Result{}
 	for _, r := range rows {
 		if r.err == nil {
-			byID[r.sc.id+" "+r.res.Client] = r.res
+			byID[r.sc.ID+" "+r.res.Client] = r.res
 		}
 	}
 	base := map[string]string{"4a": "1", "4b": "2"}
@@ -196,14 +154,14 @@ func main() {
 	fmt.Fprintln(w, "|---|----------|--------|------:|----------:|----------:|------------------:|----------:|---------:|--------------:|------------------------:|")
 	for _, r := range rows {
 		if r.err != nil {
-			fmt.Fprintf(w, "| %s | %s | %s | %d | error: %s | | | | | | |\n", r.sc.id, r.sc.title, r.res.Client, r.res.Certs, oneLine(r.err))
+			fmt.Fprintf(w, "| %s | %s | %s | %d | error: %s | | | | | | |\n", r.sc.ID, r.sc.Title, r.res.Client, r.res.Certs, oneLine(r.err))
 			continue
 		}
 		extra := ""
-		if r0, ok := byID[base[r.sc.id]+" "+r.res.Client]; ok && r.res.Reqs.BadNonce > 0 {
+		if r0, ok := byID[base[r.sc.ID]+" "+r.res.Client]; ok && r.res.Reqs.BadNonce > 0 {
 			extra = dur((r.res.PerCert() - r0.PerCert()) * time.Duration(r.res.Certs) / time.Duration(r.res.Reqs.BadNonce))
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %d | %s | %s | %s / %s | %.2f | %s | %.2f | %s |\n", r.sc.id, r.sc.title, r.res.Client, r.res.Certs,
+		fmt.Fprintf(w, "| %s | %s | %s | %d | %s | %s | %s / %s | %.2f | %s | %.2f | %s |\n", r.sc.ID, r.sc.Title, r.res.Client, r.res.Certs,
 			dur(r.res.Elapsed), dur(r.res.PerCert()), dur(r.res.Latency(0.5)), dur(r.res.Latency(1)), r.res.ReqsPerCert(), mb(r.res.PeakRSS), float64(r.res.Reqs.BadNonce)/float64(r.res.Certs), extra)
 	}
 	if *isolate {
@@ -233,14 +191,14 @@ func main() {
 		for i, ep := range eps {
 			cells[i] = fmt.Sprintf("%.2f", float64(r.res.Reqs.ByEndpoint[ep])/float64(r.res.Certs))
 		}
-		fmt.Fprintf(w, "| %s | %s | %s |\n", r.sc.id, r.res.Client, strings.Join(cells, " | "))
+		fmt.Fprintf(w, "| %s | %s | %s |\n", r.sc.ID, r.res.Client, strings.Join(cells, " | "))
 	}
 
 	// certkeeper against its targets.
 	ck := map[string]bench.Result{}
 	for _, r := range rows {
 		if r.err == nil && r.res.Client == "certkeeper" {
-			ck[r.sc.id] = r.res
+			ck[r.sc.ID] = r.res
 		}
 	}
 	if len(ck) > 0 {

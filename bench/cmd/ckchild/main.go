@@ -1,0 +1,78 @@
+// Command ckchild runs one benchmark scenario for one client against a
+// Pebble that ckbench started, and prints the result as JSON. ckbench
+// builds it once per client, with a build tag that links only that client
+// (kind_*.go), so that the process's peak memory is that client's:
+//
+//	go build -tags ckchild_certkeeper ./cmd/ckchild   # or ckchild_xcrypto, ckchild_acmez
+//
+// It is not meant to be run by hand.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"runtime/metrics"
+	"time"
+
+	"github.com/certkeeper/certkeeper/bench"
+)
+
+func main() {
+	var (
+		p        bench.Params
+		id       = flag.String("scenario", "", "scenario id")
+		dir      = flag.String("dir", "", "Pebble's directory URL")
+		httpPort = flag.Int("http-port", 0, "Pebble's http-01 validation port (served here)")
+		tlsRoot  = flag.String("tls-root", "", "PEM file of the root of Pebble's HTTPS certificate")
+		nameBase = flag.Int64("name-base", 0, "first name number (distinct per process)")
+		timeout  = flag.Duration("timeout", 20*time.Minute, "time limit")
+	)
+	flag.IntVar(&p.Fresh, "fresh", 10, "")
+	flag.IntVar(&p.N, "n", 100, "")
+	flag.IntVar(&p.C, "c", 10, "")
+	flag.IntVar(&p.Multi, "multi", 10, "")
+	flag.IntVar(&p.NonceReject, "nonce-reject", 50, "")
+	flag.IntVar(&p.XCryptoFresh, "xcrypto-nonce-fresh", 2, "")
+	flag.IntVar(&p.XCryptoN, "xcrypto-nonce-n", 10, "")
+	flag.Parse()
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+
+	var sc *bench.Scenario
+	for _, s := range bench.Scenarios(p) {
+		if s.ID == *id {
+			sc = &s
+		}
+	}
+	if sc == nil {
+		fatal(fmt.Errorf("unknown scenario %q", *id))
+	}
+	pem, err := os.ReadFile(*tlsRoot)
+	if err != nil {
+		fatal(err)
+	}
+	bench.SetNameBase(*nameBase)
+	e, err := bench.AttachEnv(*dir, *httpPort, pem, sc.Reject)
+	if err != nil {
+		fatal(err)
+	}
+	res, err := sc.Run(ctx, e, kind)
+	e.Close()
+	sample := []metrics.Sample{{Name: "/memory/classes/total:bytes"}}
+	metrics.Read(sample)
+	res.GoMemory = sample[0].Value.Uint64()
+	if jerr := json.NewEncoder(os.Stdout).Encode(res); jerr != nil {
+		fatal(jerr)
+	}
+	if err != nil {
+		fatal(err)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "ckchild:", err)
+	os.Exit(1)
+}
