@@ -62,6 +62,11 @@ type Result struct {
 	// that ran the scenario alone (ckbench runs each in a child process
 	// and reads its rusage); 0 when not measured.
 	PeakRSS int64
+	// StartRSS is the resident set size, in bytes, of that process just
+	// before the scenario started (the Go runtime and the program loaded,
+	// nothing sent yet), so that PeakRSS-StartRSS is what the run added;
+	// 0 when not measured.
+	StartRSS int64
 	// GoMemory is the memory the Go runtime of that process had mapped
 	// at the end (runtime/metrics /memory/classes/total:bytes); 0 when
 	// not measured.

@@ -133,7 +133,7 @@ func main() {
 			if err != nil {
 				logf("  error: %v", err)
 			} else {
-				logf("  %d certs in %v, %.2f reqs/cert, peak RSS %s", res.Certs, res.Elapsed.Round(time.Millisecond), res.ReqsPerCert(), mb(res.PeakRSS))
+				logf("  %d certs in %v, %.2f reqs/cert, RSS %s at start, %s at peak", res.Certs, res.Elapsed.Round(time.Millisecond), res.ReqsPerCert(), mb(res.StartRSS), mb(res.PeakRSS))
 			}
 			rows = append(rows, row{sc, res, err})
 		}

@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"os"
 	"runtime/metrics"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/certkeeper/certkeeper/bench"
@@ -59,7 +61,9 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
+	start := vmRSS()
 	res, err := sc.Run(ctx, e, kind)
+	res.StartRSS = start
 	e.Close()
 	sample := []metrics.Sample{{Name: "/memory/classes/total:bytes"}}
 	metrics.Read(sample)
@@ -75,4 +79,19 @@ func main() {
 func fatal(err error) {
 	fmt.Fprintln(os.Stderr, "ckchild:", err)
 	os.Exit(1)
+}
+
+// vmRSS is this process's resident set size in bytes (Linux), 0 if unknown.
+func vmRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
 }
