@@ -82,10 +82,10 @@ type Client struct {
 	// later checks and waits.
 	memo memo
 
-	// orderWait is a running estimate, in nanoseconds, of how long this
-	// CA takes to finish an order step (validation, issuance); WaitOrder
-	// makes its first poll after it. See firstPoll.
-	orderWait atomic.Int64
+	// orderWait holds running estimates, in nanoseconds, of how long this
+	// CA takes to finish an order step, by orderStep (validation,
+	// issuance); WaitOrder makes its first poll after it. See firstPoll.
+	orderWait [2]atomic.Int64
 
 	// retrySchedule overrides defaultRetrySchedule (tests).
 	retrySchedule []time.Duration
