@@ -10,7 +10,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"errors"
 	"net/netip"
 	"strings"
 	"sync"
@@ -225,26 +224,6 @@ func testFlow(t *testing.T, key crypto.Signer) {
 	}
 }
 
-func TestLookupAccount(t *testing.T) {
-	s, c, acct := setup(t)
-	_ = s
-	got, err := c.LookupAccount(testCtx(t), acct.Key)
-	if err != nil || got.URL != acct.URL {
-		t.Fatalf("LookupAccount: %v %+v", err, got)
-	}
-	_, err = c.LookupAccount(testCtx(t), ecKey(t, elliptic.P256()))
-	if !IsAccountDoesNotExist(err) {
-		t.Fatalf("unknown key: %v", err)
-	}
-	var p *Problem
-	if !errors.As(err, &p) || p.Status != 400 || !strings.Contains(p.Detail, "No account") {
-		t.Fatalf("problem = %+v", p)
-	}
-	if IsRetryable(err) {
-		t.Error("accountDoesNotExist is retryable")
-	}
-}
-
 func TestExternalAccountBinding(t *testing.T) {
 	s := newStub()
 	defer s.Close()
@@ -291,98 +270,12 @@ func thumbB64(k *jose.JSONWebKey) string {
 	return tp
 }
 
-func TestChangeKey(t *testing.T) {
-	s, c, acct := setup(t)
-	ctx := testCtx(t)
-	newKey := ecKey(t, elliptic.P384())
-	got, err := c.ChangeKey(ctx, acct, newKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Key != newKey || got.URL != acct.URL {
-		t.Fatalf("ChangeKey = %+v", got)
-	}
-	inner, err := jose.ParseSigned(string(s.lastKeyChange), algs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := inner.Signatures[0].Protected
-	if h.JSONWebKey == nil || h.KeyID != "" || h.Nonce != "" || h.Algorithm != "ES384" || h.ExtraHeaders["url"] != s.url("/key-change") {
-		t.Fatalf("inner header = %+v", h)
-	}
-	if thumbB64(h.JSONWebKey) != mustThumb(t, newKey.Public()) {
-		t.Error("inner jwk is not the new key")
-	}
-	if _, err := inner.Verify(newKey.Public()); err != nil {
-		t.Errorf("inner JWS not signed by new key: %v", err)
-	}
-	if _, err := c.LookupAccount(ctx, acct.Key); !IsAccountDoesNotExist(err) {
-		t.Errorf("old key still finds the account: %v", err)
-	}
-	if a, err := c.GetAccount(ctx, got); err != nil || a.URL != acct.URL {
-		t.Errorf("new key: %v", err)
-	}
-}
-
-func TestChangeKeyResponseLost(t *testing.T) {
-	s, c, acct := setup(t)
-	s.addFault("keyChange", fault{hijackAfter: true})
-	newKey := ecKey(t, elliptic.P256())
-	got, err := c.ChangeKey(testCtx(t), acct, newKey)
-	if err != nil || got.Key != newKey {
-		t.Fatalf("ChangeKey: %v", err)
-	}
-	if n := s.count("keyChange"); n != 1 {
-		t.Errorf("keyChange sent %d times; the lookup should have shown it took effect", n)
-	}
-}
-
 func mustThumb(t *testing.T, pub crypto.PublicKey) string {
 	tp, err := Thumbprint(pub)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tp
-}
-
-func TestWaitOrderInvalid(t *testing.T) {
-	s, c, acct := setup(t)
-	ctx := testCtx(t)
-	s.failChallenge = &wireProblem{Type: ProblemCAA, Detail: `CAA record for example.org prevents issuance`, Status: 403}
-	o, err := c.NewOrder(ctx, acct, []Identifier{DNSIdentifier("example.org")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	az, _ := c.GetAuthorization(ctx, acct, o.Authorizations[0])
-	if _, err := c.AcceptChallenge(ctx, acct, az.Challenges[1]); err != nil {
-		t.Fatal(err)
-	}
-	az, err = c.WaitAuthorization(ctx, acct, o.Authorizations[0])
-	var p *Problem
-	if az.Status != StatusInvalid || !errors.As(err, &p) || p.Type != ProblemCAA {
-		t.Fatalf("WaitAuthorization: %v %+v", err, az)
-	}
-	got, err := c.WaitOrder(ctx, acct, o.URL)
-	if got.Status != StatusInvalid || got.URL != o.URL {
-		t.Fatalf("order = %+v", got)
-	}
-	var oe *OrderError
-	if !errors.As(err, &oe) {
-		t.Fatalf("err = %T %v", err, err)
-	}
-	if len(oe.Authorizations) != 1 || oe.Problem == nil || oe.Problem.Type != ProblemUnauthorized {
-		t.Errorf("OrderError = %+v", oe)
-	}
-	if !strings.Contains(err.Error(), "CAA record for example.org prevents issuance") || !strings.Contains(err.Error(), "dns-01") {
-		t.Errorf("Error() does not quote the CA: %s", err)
-	}
-	if !IsCAA(err) {
-		t.Error("IsCAA(OrderError) = false")
-	}
-	p = nil
-	if !errors.As(err, &p) {
-		t.Error("errors.As(*Problem) fails")
-	}
 }
 
 func TestWaitAuthorizationRetryAfter(t *testing.T) {
@@ -409,35 +302,6 @@ func TestWaitAuthorizationRetryAfter(t *testing.T) {
 	}
 }
 
-func TestWaitOrderContext(t *testing.T) {
-	s, c, acct := setup(t)
-	_ = s
-	o, _ := c.NewOrder(testCtx(t), acct, []Identifier{DNSIdentifier("example.org")})
-	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	got, err := c.WaitOrder(ctx, acct, o.URL)
-	if !errors.Is(err, context.DeadlineExceeded) || got.Status != StatusPending {
-		t.Fatalf("WaitOrder on a pending order: %v %+v", err, got)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("took %v past the deadline", d)
-	}
-}
-
-func TestDeactivateAuthorization(t *testing.T) {
-	_, c, acct := setup(t)
-	ctx := testCtx(t)
-	o, _ := c.NewOrder(ctx, acct, []Identifier{DNSIdentifier("example.org")})
-	az, err := c.DeactivateAuthorization(ctx, acct, o.Authorizations[0])
-	if err != nil || az.Status != StatusDeactivated || az.Challenges[0].KeyAuthorization == "" {
-		t.Fatalf("%v %+v", err, az)
-	}
-	if _, err := c.WaitAuthorization(ctx, acct, o.Authorizations[0]); err == nil {
-		t.Error("WaitAuthorization on a deactivated authz returned nil")
-	}
-}
-
 func TestRenewalInfo(t *testing.T) {
 	s := newStub()
 	defer s.Close()
@@ -457,17 +321,5 @@ func TestRenewalInfo(t *testing.T) {
 	ri, _ = c.RenewalInfo(testCtx(t), chain[0])
 	if d := time.Until(ri.RetryAfter); d < time.Minute || d > 2*time.Minute {
 		t.Errorf("RetryAfter in %v, want 2m", d)
-	}
-}
-
-func TestNewOrderRejectsEmpty(t *testing.T) {
-	_, c, acct := setup(t)
-	for _, ids := range [][]Identifier{nil, {DNSIdentifier("")}, {IPIdentifier(netip.Addr{})}} {
-		if _, err := c.NewOrder(testCtx(t), acct, ids); err == nil {
-			t.Errorf("NewOrder(%v) succeeded", ids)
-		}
-	}
-	if id := IPIdentifier(netip.MustParseAddr("::ffff:192.0.2.1")); id.Value != "192.0.2.1" || id.Type != IdentifierIP {
-		t.Errorf("IPIdentifier = %+v", id)
 	}
 }

@@ -48,7 +48,6 @@ type stub struct {
 
 	// Knobs.
 	eabKey           []byte // externalAccountRequired when set
-	failChallenge    *wireProblem
 	pendingPolls     int    // polls an authz stays pending after accept
 	pollRetryAfter   string // Retry-After on pending authz polls
 	processingPolls  int    // polls an order stays processing after finalize
@@ -59,10 +58,9 @@ type stub struct {
 	finalizeRetryAfter, processingRetryAfter, acceptRetryAfter string
 
 	// Recorded for assertions.
-	lastEAB       []byte
-	lastKeyChange []byte // inner JWS
-	accepts       int    // challenge POSTs with {} actually processed
-	finalizes     int
+	lastEAB   []byte
+	accepts   int // challenge POSTs with {} actually processed
+	finalizes int
 
 	chainPEM, altPEM []byte
 }
@@ -585,7 +583,6 @@ func (s *stub) keyChange(w http.ResponseWriter, v verified) {
 		s.problem(w, 400, ProblemMalformed, "outer must use kid")
 		return
 	}
-	s.lastKeyChange = v.payload
 	inner, err := jose.ParseSigned(string(v.payload), algs)
 	if err != nil {
 		s.problem(w, 400, ProblemMalformed, "inner: "+err.Error())
@@ -744,21 +741,16 @@ func (s *stub) authz(w http.ResponseWriter, v verified, id string) {
 	s.writeJSON(w, 200, s.authzJSON(az))
 }
 
-// settle ends validation: every accepted challenge becomes valid, or
-// invalid with failChallenge.
+// settle ends validation: every accepted challenge becomes valid (a
+// failed validation is the fake CA's business: acme/fakeca_test.go).
 func (s *stub) settle(az *stubAuthz) {
 	for _, cid := range az.chals {
 		ch := s.chals[cid]
 		if ch.status != StatusProcessing {
 			continue
 		}
-		if s.failChallenge != nil {
-			ch.status, ch.err = StatusInvalid, s.failChallenge
-			az.status = StatusInvalid
-		} else {
-			ch.status = StatusValid
-			az.status = StatusValid
-		}
+		ch.status = StatusValid
+		az.status = StatusValid
 	}
 }
 

@@ -4,6 +4,16 @@
 // fault-injecting HTTPS reverse proxy placed between an ACME client and Pebble
 // ([NewFaultProxy]).
 //
+// For tests that need no real CA, [StartCA] (or [NewTestCA]) runs an
+// in-process fake ACME server on 127.0.0.1 that issues real certificates
+// from an in-memory CA, and lets the test hold, fail or release
+// validations, inject the faults the proxy knows into any endpoint, and set
+// the clock; [NullSolver] is a solver that does nothing, for its
+// controller-decided validations. Together with store.NewMemory they are
+// the test doubles txacme offers (FakeClient and its controller,
+// NullResponder, MemoryStore), with the real acme.Client talking to the
+// fake CA over loopback in place of a fake client.
+//
 // Everything is configured through Go values: the package reads no
 // environment variables and holds no package-level mutable state. The Pebble
 // process is started with an explicit environment built from

@@ -46,9 +46,16 @@ const (
 	// the whole answer and then resets the connection instead of
 	// answering: the response is lost after the server acted.
 	DropResponse
+	// BadNonce answers 400 with an urn:ietf:params:acme:error:badNonce
+	// problem (RFC 8555 §6.5) and a fresh Replay-Nonce, without
+	// forwarding.
+	BadNonce
+	// Slow holds the request for Rule.Delay (CAFault.Delay) before
+	// serving it normally; a client that gives up first gets nothing.
+	Slow
 )
 
-var faultNames = [...]string{"NoFault", "Status500", "Status503RetryAfter", "Status429RetryAfter", "ConnectionReset", "DropResponse"}
+var faultNames = [...]string{"NoFault", "Status500", "Status503RetryAfter", "Status429RetryAfter", "ConnectionReset", "DropResponse", "BadNonce", "Slow"}
 
 func (f Fault) String() string {
 	if f >= 0 && int(f) < len(faultNames) {
@@ -86,6 +93,8 @@ type Rule struct {
 	// RetryAfter is the delay announced by Status503RetryAfter and
 	// Status429RetryAfter, sent in whole seconds (rounded up). 0 means 1 s.
 	RetryAfter time.Duration
+	// Delay is how long Slow holds a request. 0 means 1 s.
+	Delay time.Duration
 	// ReplayNonce adds to an injected status answer a fresh Replay-Nonce
 	// obtained from the upstream server, as a real ACME server does on
 	// error responses (RFC 8555 §6.5).
@@ -324,6 +333,18 @@ func (p *FaultProxy) serve(w http.ResponseWriter, r *http.Request) {
 		p.finish(i, &rec)
 		resetConn(w)
 		return
+	case BadNonce:
+		rule.ReplayNonce = true
+		p.injectStatus(w, r, rule, func(status int, retryAfter time.Duration) {
+			rec.Status = status
+			p.finish(i, &rec)
+		})
+		return
+	case Slow:
+		if !sleepCtx(r.Context(), rule.Delay) {
+			p.finish(i, &rec)
+			return
+		}
 	}
 
 	resp, body, err := p.forward(r)
@@ -400,8 +421,10 @@ func (p *FaultProxy) injectStatus(w http.ResponseWriter, r *http.Request, rule R
 		status = http.StatusServiceUnavailable
 	case Status429RetryAfter:
 		status, problem = http.StatusTooManyRequests, "urn:ietf:params:acme:error:rateLimited"
+	case BadNonce:
+		status, problem = http.StatusBadRequest, "urn:ietf:params:acme:error:badNonce"
 	}
-	if rule.Fault != Status500 {
+	if rule.Fault == Status503RetryAfter || rule.Fault == Status429RetryAfter {
 		retryAfter = rule.RetryAfter
 		if retryAfter <= 0 {
 			retryAfter = time.Second

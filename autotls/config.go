@@ -339,6 +339,14 @@ func (s *state) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, er
 		// Only a ClientHelloInfo not made by crypto/tls has none.
 		ctx = context.TODO()
 	}
+	// Managed but not in memory (manager.Config.CacheSize): read it from
+	// the store.
+	if cert, err := s.cfg.Manager.Load(ctx, name); cert != nil || err != nil {
+		if cert != nil && s.policy != nil {
+			s.touch(normalizeSNI(name))
+		}
+		return cert, err
+	}
 	return s.slowPath(ctx, normalizeSNI(name))
 }
 

@@ -275,59 +275,106 @@ func (e *Engine) solverSet(l store.Lineage) (*solverset.Set, error) {
 // hold prepares set (its local checks, its listeners bound) for an order,
 // unless another order holds it already, and returns the function that
 // lets it go: the listeners are released when the last order using them
-// ends.
+// ends. While one order prepares the set (it may wait for another
+// process's lock on a listen address) or releases it, the others wait
+// for that, without holding e.mu, and give up when ctx is done.
 func (e *Engine) hold(ctx context.Context, set *solverset.Set) (func(), error) {
-	e.mu.Lock()
-	h := e.holds[set]
-	if h == nil {
-		h = &holdCount{}
-		e.holds[set] = h
-	}
-	e.mu.Unlock()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.n == 0 {
-		// Another process ordering through the same store and the same
-		// port waits for it rather than fail on a busy port.
+	for {
 		e.mu.Lock()
+		h := e.holds[set]
+		if h == nil {
+			h = &holdCount{}
+			e.holds[set] = h
+		}
+		if busy := h.busy; busy != nil {
+			e.mu.Unlock()
+			select {
+			case <-busy:
+				continue
+			case <-ctx.Done():
+				return nil, fmt.Errorf("engine: waiting for the solvers of another order: %w", context.Cause(ctx))
+			}
+		}
+		if h.n > 0 {
+			h.n++
+			e.mu.Unlock()
+			return e.release(set, h), nil
+		}
+		busy := make(chan struct{})
+		h.busy = busy
 		addrs := e.setAddrs[set]
 		e.mu.Unlock()
-		for _, a := range addrs {
-			unlock, err := e.cfg.Store.Lock(ctx, "listen/"+a)
-			if err != nil {
-				h.unlockAll()
-				return nil, fmt.Errorf("engine: waiting for %s: %w", a, err)
-			}
-			h.unlocks = append(h.unlocks, unlock)
+
+		unlocks, err := e.prepareSet(ctx, set, addrs)
+		e.mu.Lock()
+		h.busy = nil
+		close(busy)
+		if err != nil {
+			e.mu.Unlock()
+			return nil, err
 		}
-		if err := set.Prepare(ctx); err != nil {
-			h.unlockAll()
-			return nil, &LocalError{What: "solvers", Err: err}
-		}
+		h.n, h.unlocks = 1, unlocks
+		e.mu.Unlock()
+		return e.release(set, h), nil
 	}
-	h.n++
+}
+
+// prepareSet takes the store's lock on each of addrs (another process
+// ordering through the same store and the same port waits for it rather
+// than fail on a busy port) and prepares set. It returns the locks'
+// unlock functions.
+func (e *Engine) prepareSet(ctx context.Context, set *solverset.Set, addrs []string) ([]func() error, error) {
+	var unlocks []func() error
+	for _, a := range addrs {
+		unlock, err := e.cfg.Store.Lock(ctx, "listen/"+a)
+		if err != nil {
+			unlockAll(unlocks)
+			return nil, fmt.Errorf("engine: waiting for %s: %w", a, err)
+		}
+		unlocks = append(unlocks, unlock)
+	}
+	if err := set.Prepare(ctx); err != nil {
+		unlockAll(unlocks)
+		return nil, &LocalError{What: "solvers", Err: err}
+	}
+	return unlocks, nil
+}
+
+// release returns the function that lets one order's hold of set go.
+func (e *Engine) release(set *solverset.Set, h *holdCount) func() {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			if h.n--; h.n == 0 {
-				set.Close()
-				h.unlockAll()
+			e.mu.Lock()
+			if h.n--; h.n > 0 {
+				e.mu.Unlock()
+				return
 			}
+			busy := make(chan struct{})
+			h.busy = busy
+			unlocks := h.unlocks
+			h.unlocks = nil
+			e.mu.Unlock()
+			set.Close()
+			unlockAll(unlocks)
+			e.mu.Lock()
+			h.busy = nil
+			close(busy)
+			e.mu.Unlock()
 		})
-	}, nil
+	}
 }
 
+// holdCount is how many orders hold a solver set (see hold). Its fields
+// are guarded by Engine.mu.
 type holdCount struct {
-	mu      sync.Mutex
 	n       int
+	busy    chan struct{}  // while the set is being prepared or released; closed then
 	unlocks []func() error // the store's locks on the listen addresses
 }
 
-func (h *holdCount) unlockAll() {
-	for _, u := range h.unlocks {
+func unlockAll(unlocks []func() error) {
+	for _, u := range unlocks {
 		_ = u()
 	}
-	h.unlocks = nil
 }

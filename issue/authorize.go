@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/certkeeper/certkeeper/acme"
@@ -28,6 +27,11 @@ type presented struct {
 // answer the CA at once reports failed, ends the order here with a
 // *ValidationError.
 func (is *Issuer) authorize(ctx context.Context, order acme.Order) (cleanup func(), answers []*answer, err error) {
+	// Nothing the CA names reaches a solver unless the order asked for
+	// it (a made-up identifier, or one holding a newline, would become a
+	// record name handed to hooks and DNS providers): GetAuthorization
+	// refuses an authorization for an identifier that its order, as the
+	// client saw it, does not have (*acme.MismatchError).
 	limit := newLimiter(maxRequestsInFlight)
 	authzs := make([]acme.Authorization, len(order.Authorizations))
 	if err := all(ctx, len(authzs), func(ctx context.Context, i int) error {
@@ -47,12 +51,6 @@ func (is *Issuer) authorize(ctx context.Context, order acme.Order) (cleanup func
 
 	var todo []presented
 	for i, a := range authzs {
-		// Nothing the CA names reaches a solver unless the order asked
-		// for it: a made-up identifier (or one holding a newline) would
-		// become a record name handed to hooks and DNS providers.
-		if !ordered(order, a) {
-			return nil, nil, fmt.Errorf("issue: the CA sent an authorization for %q, which the order did not ask for", a.Identifier.Value)
-		}
 		switch a.Status {
 		case acme.StatusValid:
 			continue // reused from an earlier order
@@ -247,23 +245,4 @@ func authzName(a acme.Authorization) string {
 		return "*." + a.Identifier.Value
 	}
 	return a.Identifier.Value
-}
-
-// ordered reports whether a's identifier is one of order's ("*." and the
-// value for a wildcard authorization, RFC 8555 §7.1.4). An order that
-// lists no identifiers (a CA that omits them) cannot be checked and passes.
-func ordered(order acme.Order, a acme.Authorization) bool {
-	if len(order.Identifiers) == 0 {
-		return true
-	}
-	want := a.Identifier.Value
-	if a.Wildcard {
-		want = "*." + want
-	}
-	for _, id := range order.Identifiers {
-		if id.Type == a.Identifier.Type && strings.EqualFold(strings.TrimSuffix(id.Value, "."), strings.TrimSuffix(want, ".")) {
-			return true
-		}
-	}
-	return false
 }

@@ -126,14 +126,18 @@ type Request struct {
 	// Resume, if set, is the URL of an order placed earlier for the same
 	// identifiers (by an attempt that was interrupted: Ctrl-C, a kill, a
 	// lost lock): Obtain fetches it and continues it instead of placing a
-	// new one when the CA says it is still pending or ready and it is
-	// for exactly Identifiers (as a set) and, when both name one, for
-	// Profile. Any other order (invalid,
-	// expired, processing or valid: finalized with a key this call may
-	// not have), or one that cannot be fetched, is logged and a new order
-	// is placed as without Resume. A resumed order keeps what it was
-	// placed with (Profile, NotBefore, NotAfter, Replaces are not sent
-	// again).
+	// new one when it is for exactly Identifiers (as a set) and, when
+	// both name one, for Profile, and the CA says it is pending or ready
+	// (it is authorized and finalized here), or, when Key or CSR is set,
+	// processing (it is waited on) or valid (its certificate is
+	// downloaded). An order already finalized was finalized with the key
+	// of the earlier attempt: the caller that wants it resumed passes
+	// that key (or CSR) again, and a certificate for another key is
+	// refused as always (BadCertificateError) and a new order placed. Any
+	// other order (invalid, expired, or finalized when no key is given),
+	// or one that cannot be fetched (a 404), is logged and a new order is
+	// placed as without Resume. A resumed order keeps what it was placed
+	// with (Profile, NotBefore, NotAfter, Replaces are not sent again).
 	Resume string
 	// OnOrder, if set, is called with the URL of a newly placed order as
 	// soon as the CA has answered, before anything else is done with it,
@@ -246,6 +250,8 @@ func (is *Issuer) obtain(ctx context.Context, req Request) (*Certificate, error)
 	}
 	start := time.Now()
 	order, resumed := is.resume(ctx, req)
+	// finalized: the resumed order was finalized by the earlier attempt.
+	finalized := resumed && (order.Status == acme.StatusProcessing || order.Status == acme.StatusValid)
 	if !resumed {
 		octx := ctx
 		if req.Replaces != "" {
@@ -301,6 +307,14 @@ func (is *Issuer) obtain(ctx context.Context, req Request) (*Certificate, error)
 		return nil, fmt.Errorf("issue: download certificate: %w", err)
 	}
 	chosen, chains, err := is.verified(ctx, chains, req, key, csr)
+	var bad *BadCertificateError
+	if errors.As(err, &bad) && resumed && finalized {
+		// Finalized by the earlier attempt with another key than the
+		// one given now: not ours to use.
+		log.WarnContext(ctx, "the order of an earlier attempt was finalized with another key; placing a new one", "order", order.URL, "error", err)
+		req.Resume = ""
+		return is.Obtain(ctx, req)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -316,8 +330,10 @@ func (is *Issuer) obtain(ctx context.Context, req Request) (*Certificate, error)
 }
 
 // resume fetches the order req.Resume names and reports whether it can
-// be continued: pending or ready, for exactly req.Identifiers (and for
-// req.Profile, when both it and the order name one).
+// be continued: pending or ready, or processing or valid when req gives
+// the key (or CSR) to check its certificate against, for exactly
+// req.Identifiers (and for req.Profile, when both it and the order name
+// one).
 func (is *Issuer) resume(ctx context.Context, req Request) (acme.Order, bool) {
 	if req.Resume == "" {
 		return acme.Order{}, false
@@ -331,7 +347,9 @@ func (is *Issuer) resume(ctx context.Context, req Request) (acme.Order, bool) {
 		log.InfoContext(ctx, "the order of an earlier attempt is for other identifiers; placing a new one", "order", req.Resume)
 	case req.Profile != "" && o.Profile != "" && o.Profile != req.Profile:
 		log.InfoContext(ctx, "the order of an earlier attempt is for another profile; placing a new one", "order", req.Resume, "profile", o.Profile)
-	case o.Status != acme.StatusPending && o.Status != acme.StatusReady:
+	case (o.Status == acme.StatusProcessing || o.Status == acme.StatusValid) && req.Key == nil && len(req.CSR) == 0:
+		log.InfoContext(ctx, "the order of an earlier attempt was finalized with a key not given now; placing a new one", "order", req.Resume, "status", o.Status)
+	case o.Status != acme.StatusPending && o.Status != acme.StatusReady && o.Status != acme.StatusProcessing && o.Status != acme.StatusValid:
 		log.InfoContext(ctx, "the order of an earlier attempt cannot be continued; placing a new one", "order", req.Resume, "status", o.Status)
 	default:
 		if o.URL == "" {

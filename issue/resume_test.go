@@ -1,9 +1,11 @@
 package issue
 
 import (
+	"crypto"
 	"testing"
 
 	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/keys"
 )
 
 // An order placed earlier (by an attempt cut short) is continued when it
@@ -73,6 +75,78 @@ func TestResume(t *testing.T) {
 			}
 			if p, c := fs.counts(); p != c {
 				t.Errorf("presented %d, cleaned up %d", p, c)
+			}
+		})
+	}
+}
+
+// An order the earlier attempt already finalized (killed while the CA was
+// processing it, or before it downloaded the certificate) is continued
+// when the key it was finalized with is given again: waited on while
+// processing, its certificate downloaded once valid, and checked against
+// that key. Without the key, with another key, or when the CA no longer
+// knows the order (404), a new order is placed.
+func TestResumeFinalized(t *testing.T) {
+	ids := []acme.Identifier{{Type: acme.IdentifierDNS, Value: "a.example"}}
+	for _, tc := range []struct {
+		name       string
+		processing int  // looks at the order that say processing
+		key        int  // 0: the earlier key, 1: another key, -1: none
+		gone       bool // the CA answers 404 for the earlier order
+		resumed    bool
+	}{
+		{name: "valid", resumed: true},
+		{name: "processing", processing: 2, resumed: true},
+		{name: "valid, no key given", key: -1},
+		{name: "valid, another key", key: 1},
+		{name: "unknown to the CA", gone: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ca := newStubCA(t)
+			is, _ := ca.issuer(acme.ChallengeHTTP01)
+			k0, err := keys.Generate(keys.EC256)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k1, _ := keys.Generate(keys.EC256)
+			// The earlier attempt: finalized with k0, then cut short.
+			earlier, err := is.Obtain(t.Context(), Request{Identifiers: ids, Key: k0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resume := earlier.OrderURL
+			ca.mu.Lock()
+			for _, o := range ca.orders {
+				o.processing = tc.processing
+			}
+			if tc.gone {
+				resume = ca.url("/order/999")
+			}
+			ca.mu.Unlock()
+			req := Request{Identifiers: ids, Resume: resume}
+			switch tc.key {
+			case 0:
+				req.Key = k0
+			case 1:
+				req.Key = k1
+			}
+			cert, err := is.Obtain(t.Context(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			orders := ca.count("new-order")
+			if tc.resumed {
+				if orders != 1 || cert.OrderURL != earlier.OrderURL {
+					t.Errorf("%d newOrder requests, certificate from %s; want only the earlier order, %s", orders, cert.OrderURL, earlier.OrderURL)
+				}
+				if n := ca.count("finalize"); n != 1 {
+					t.Errorf("%d finalize requests, want the earlier attempt's only", n)
+				}
+			} else if orders != 2 || cert.OrderURL == earlier.OrderURL {
+				t.Errorf("%d newOrder requests, certificate from %s; want a new order", orders, cert.OrderURL)
+			}
+			if !cert.Leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool }).Equal(cert.Key.Public()) {
+				t.Error("the certificate is not for the key returned")
 			}
 		})
 	}

@@ -79,6 +79,9 @@ type stubOrder struct {
 	authzs []string
 	chain  []byte
 	alt    []byte
+	// processing is how many more looks at the order, once finalized,
+	// say it is still processing.
+	processing int
 }
 
 type stubAuthz struct {
@@ -205,10 +208,17 @@ func (s *stubCA) handle(w http.ResponseWriter, r *http.Request) {
 		s.newOrder(w, payload)
 	case "order":
 		o := s.orders[id]
+		if o == nil {
+			s.problem(w, 404, "urn:ietf:params:acme:error:malformed", "no such order")
+			return
+		}
 		for _, a := range o.authzs {
 			s.settle(s.authzs[a])
 		}
 		s.json(w, 200, s.orderJSON(o))
+		if o.processing > 0 {
+			o.processing--
+		}
 	case "authz":
 		a := s.authzs[id]
 		s.settle(a)
@@ -317,6 +327,9 @@ func (s *stubCA) validate(c *stubChal) {
 
 func (s *stubCA) orderStatus(o *stubOrder) acme.Status {
 	if o.chain != nil {
+		if o.processing > 0 {
+			return acme.StatusProcessing
+		}
 		return acme.StatusValid
 	}
 	st := acme.StatusReady

@@ -110,7 +110,7 @@ func (m *Manager) sharedBackoff(ctx context.Context, e *entry, force bool) error
 	adopted := m.adoptStateLocked(e, st, now)
 	// The order in flight is what the store says under the lock: that
 	// of another instance that died holding it is continued here.
-	e.st.PendingOrder = st.PendingOrder
+	e.st.PendingOrder, e.st.PendingKey = st.PendingOrder, st.PendingKey
 	backingOff := !force && e.st.Failures > 0 && e.st.NextAttempt.After(now)
 	last := e.st.LastError
 	next := e.st.NextAttempt

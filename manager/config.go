@@ -58,9 +58,11 @@ type Certificate struct {
 // Defaults of Config fields left zero.
 const (
 	DefaultCheckInterval = 12 * time.Hour
-	DefaultJitter        = 0.1
-	DefaultConcurrency   = 4
-	DefaultOrderTimeout  = 10 * time.Minute
+	// DefaultIndexPoll is Config.IndexPoll's default.
+	DefaultIndexPoll    = 10 * time.Second
+	DefaultJitter       = 0.1
+	DefaultConcurrency  = 4
+	DefaultOrderTimeout = 10 * time.Minute
 )
 
 // DefaultBackoff returns the wait after the n-th failure in a row (the
@@ -91,6 +93,27 @@ type Config struct {
 	Clock Clock
 	// Logger receives what the Manager does; nil discards it.
 	Logger *slog.Logger
+
+	// CacheSize, if positive, bounds how many parsed certificates (key,
+	// chain, leaf: a few KB each) the Manager keeps in memory, and makes
+	// it start from the store's index (store.Certs.Index) rather than
+	// read every certificate: Manage of 64 or more certificates reads
+	// only those the index says are missing, revoked, due, in the panic
+	// interval or not covering their identifiers, and keeps a summary
+	// (under 1 KB) of the others, which are read when first needed:
+	// Load (a handshake through autotls), a check that finds them due,
+	// an order. Beyond CacheSize, the least recently served are dropped
+	// back to their summary. Lookup finds only those in memory. Zero
+	// (the default) keeps every certificate parsed from Manage on, as
+	// does a store that keeps no index (see store.Appender). Set it for
+	// more than about 10,000 certificates; it must not change after New.
+	CacheSize int
+	// IndexPoll is how often Run looks at the store's index for
+	// certificates that other processes stored, when Manage read the
+	// index (CacheSize > 0): one Stat per index shard, and a read of the
+	// lines added. Zero means DefaultIndexPoll. A store that is a
+	// store.Watcher reports them at once besides.
+	IndexPoll time.Duration
 
 	// CheckInterval is the longest time between two examinations of a
 	// certificate (fetching renewal information again, noticing a changed
@@ -177,6 +200,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.CheckInterval <= 0 {
 		cfg.CheckInterval = DefaultCheckInterval
+	}
+	if cfg.IndexPoll <= 0 {
+		cfg.IndexPoll = DefaultIndexPoll
 	}
 	if cfg.RenewFraction < 0 || cfg.RenewFraction >= 1 {
 		return cfg, fmt.Errorf("manager: RenewFraction %v is not in (0, 1)", cfg.RenewFraction)

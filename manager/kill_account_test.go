@@ -140,12 +140,7 @@ func TestKillAccountRegistration(t *testing.T) {
 			})
 		}
 	}
-	strict := os.Getenv("CERTKEEPER_KILL_STRICT") != ""
 	for _, f := range found {
-		if strings.Contains(f, "leftover temporary file") && !strict {
-			t.Logf("KNOWN (store, reported): %s", f)
-			continue
-		}
 		t.Error(f)
 	}
 }

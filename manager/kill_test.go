@@ -35,9 +35,10 @@ import (
 
 // killStore counts the writes to a Dir and kills the process just
 // before write number at (0: never), or, if mid, in the middle of it: a
-// Put or Symlink killed after its temporary file (".tmp-…" beside the
-// key, as Dir makes it) is complete and before the rename. It logs each
-// write to stderr.
+// Put or Symlink killed after its temporary file is complete and before
+// the rename, the file named as Dir names it (".tmp-<base>.<16 hex
+// digits>" beside the key; a restart that does not recognise it leaves it
+// behind, and inspect reports that). It logs each write to stderr.
 type killStore struct {
 	*store.Dir
 	at, n int
@@ -58,7 +59,7 @@ func (k *killStore) write(op, key string, value []byte, target string) {
 			panic(err)
 		}
 		os.MkdirAll(filepath.Dir(p), 0o700)
-		tmp := filepath.Join(filepath.Dir(p), ".tmp-killed0000000")
+		tmp := filepath.Join(filepath.Dir(p), ".tmp-"+filepath.Base(p)+".6b696c6c65643039")
 		switch op {
 		case "put":
 			os.WriteFile(tmp, value, 0o600)
@@ -374,31 +375,7 @@ func TestKillAtEveryWriteBoundary(t *testing.T) {
 	slices.SortFunc(found, func(a, b finding) int {
 		return strings.Compare(a.scenario+a.boundary+a.when+a.problem, b.scenario+b.boundary+b.when+b.problem)
 	})
-	strict := os.Getenv("CERTKEEPER_KILL_STRICT") != ""
 	for _, f := range found {
-		if known := knownStoreProblem(f.problem); known != "" && !strict {
-			t.Logf("KNOWN (store, reported): %s, killed %s, %s: %s", f.scenario, f.boundary, f.when, f.problem)
-			continue
-		}
 		t.Errorf("%s, killed %s, %s: %s", f.scenario, f.boundary, f.when, f.problem)
 	}
-}
-
-// knownStoreProblem names a problem the kill test finds that package
-// store must fix (reported on issue 11, point 7), or returns "". Set
-// CERTKEEPER_KILL_STRICT=1 to fail on them too.
-func knownStoreProblem(p string) string {
-	switch {
-	case strings.HasPrefix(p, "the files a server reads"):
-		// switchTo makes the live link before the top-level links; a
-		// kill in between leaves cert.pem/key.pem missing at the top of
-		// the certificate's directory, and nothing completes them until
-		// the next save.
-		return "top-level links"
-	case strings.HasPrefix(p, "leftover temporary file"):
-		// Dir never removes the ".tmp-" files of a Put or Symlink
-		// killed before its rename.
-		return "temporary files"
-	}
-	return ""
 }

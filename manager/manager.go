@@ -56,6 +56,15 @@ type Manager struct {
 	running bool
 	busy    int // background checks under way
 
+	// cache holds the parsed certificates when Config.CacheSize > 0;
+	// hand is the eviction hand in it (see lazy.go).
+	cache []*entry
+	hand  int
+	// indexMark is where Manage read the store's index up to, for Run
+	// to follow it; indexed says Manage read one.
+	indexMark store.IndexMark
+	indexed   bool
+
 	// The first pass, for Ready.
 	pending   int // entries whose first attempt has not finished
 	readyCh   chan struct{}
@@ -89,6 +98,15 @@ type entry struct {
 	// staleState: load found a state about another certificate than the
 	// one held; Manage saves it again.
 	staleState bool
+
+	// lazy is the summary of the certificate held while it is not
+	// parsed (held is nil then); see lazy.go. loading is closed when a
+	// read of it under way ends; cached says it counts in the cache.
+	lazy    *lazy
+	loading chan struct{}
+	cached  bool
+	// slot is where Lookup finds the certificate served.
+	slot *slot
 }
 
 // held is a certificate in memory.
@@ -198,19 +216,43 @@ func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error {
 		seen[e.cert.Name] = true
 		es[i] = e
 	}
+	// With a cache, the certificates the index says are fine are not
+	// read (see lazy.go); a few are read at once all the same.
+	toLoad := es
+	if m.cfg.CacheSize > 0 && len(es) >= indexMin {
+		if x, err := m.certs.Index(ctx); err == nil {
+			if x.Rebuilt {
+				m.cfg.Logger.InfoContext(ctx, "rebuilt the store's certificate index", "certificates", x.Len())
+			}
+			now := m.cfg.Clock.Now()
+			toLoad = nil
+			for _, e := range es {
+				if !m.lazyFromIndex(e, x.Lookup(e.cert.Issuer.Client.DirectoryURL, e.cert.Name), now) {
+					toLoad = append(toLoad, e)
+				}
+			}
+			m.mu.Lock()
+			if !m.indexed {
+				m.indexMark, m.indexed = x.Mark(), true
+			}
+			m.mu.Unlock()
+		} else if !errors.Is(err, store.ErrNoIndex) {
+			m.cfg.Logger.WarnContext(ctx, "cannot read the store's certificate index; reading every certificate", "error", err)
+		}
+	}
 	// Load in parallel: parsing keys and certificates is most of the
 	// work, and reading files waits on the disk.
-	workers := min(4*runtime.GOMAXPROCS(0), len(es))
+	workers := min(4*runtime.GOMAXPROCS(0), len(toLoad))
 	var wg sync.WaitGroup
 	var next atomic.Int64
 	for range workers {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1)) - 1
-				if i >= len(es) || ctx.Err() != nil {
+				if i >= len(toLoad) || ctx.Err() != nil {
 					return
 				}
-				m.load(ctx, es[i])
+				m.load(ctx, toLoad[i])
 			}
 		})
 	}
@@ -229,16 +271,23 @@ func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error {
 			if e.held != nil {
 				e.held.covers = covers(e.held.leaf, e.ids)
 			}
-			if old.held == nil || e.held != nil && newer(e.held.leaf, old.held.leaf) {
-				old.held, old.st = e.held, e.st
-				m.drawLocked(old)
-			} else {
+			if old.held == nil && old.lazy == nil || e.held != nil && old.held != nil && newer(e.held.leaf, old.held.leaf) {
+				old.held, old.st, old.lazy, old.r = e.held, e.st, e.lazy, e.r
+				if e.lazy == nil {
+					m.drawLocked(old)
+				}
+			} else if old.held != nil {
 				old.held.covers = covers(old.held.leaf, old.ids)
 			}
 			e = old
 		} else {
-			m.drawLocked(e)
+			if e.lazy == nil {
+				m.drawLocked(e)
+			}
 			m.entries[e.cert.Name] = e
+		}
+		if e.held != nil {
+			m.cacheAddLocked(e)
 		}
 		if !e.initial && m.needsFirstPass(e, now) {
 			e.initial = true
@@ -255,6 +304,8 @@ func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error {
 		m.scheduleLocked(e, now, now)
 		if e.held != nil {
 			m.cfg.Metrics.ObserveExpiry(e.cert.Name, e.held.leaf.NotAfter)
+		} else if e.lazy != nil {
+			m.cfg.Metrics.ObserveExpiry(e.cert.Name, e.lazy.notAfter)
 		}
 	}
 	m.rebuildLocked()
@@ -442,6 +493,9 @@ func newer(a, b *x509.Certificate) bool {
 // needsFirstPass reports whether e is missing, expired or inside the panic
 // interval: the certificates Ready waits for.
 func (m *Manager) needsFirstPass(e *entry, now time.Time) bool {
+	if e.lazy != nil {
+		return false // lazyFromIndex took only those that are fine
+	}
 	if e.held == nil || !e.held.covers || e.held.revoked != nil {
 		return true
 	}
@@ -540,6 +594,10 @@ func (m *Manager) statusLocked(e *entry) Status {
 		ARIWindowStart: e.st.ARIWindowStart,
 		ARIWindowEnd:   e.st.ARIWindowEnd,
 		PendingOrder:   e.st.PendingOrder,
+	}
+	if z := e.lazy; z != nil {
+		s.NotBefore, s.NotAfter, s.Serial = z.notBefore, z.notAfter, z.serial
+		s.CertIdentifiers = slices.Clone(e.ids) // the index said it covers them
 	}
 	if e.held != nil {
 		l := e.held.leaf

@@ -87,6 +87,7 @@ func (m *Manager) join(ctx context.Context, e *entry, force bool, parent context
 // attempt runs one order for e under the store's lock, saves the result
 // and reports the outcome.
 func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error) {
+	m.materialize(ctx, e)
 	m.mu.Lock()
 	lockName := "obtain/" + e.caDir + "/" + e.enc
 	c := e.cert
@@ -191,14 +192,38 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	m.mu.Lock()
 	refused := e.st.ReplacesRefused
 	req.Resume = e.st.PendingOrder
+	pendingKey := e.st.PendingKey
 	m.mu.Unlock()
-	// The order placed is recorded at once, so that an attempt cut short
-	// (Ctrl-C, a kill, the lock lost) is continued by the next one
-	// rather than placed again; it is forgotten when the attempt ends
-	// otherwise.
+	// An order with a new key: the key is made here and kept with the
+	// order in flight, so that an order the CA has finalized by the time
+	// the next attempt looks at it can be continued (its certificate is
+	// for this key) rather than placed again.
+	var keyPEM string
+	if c.CSR == nil && req.Key == nil {
+		if req.Resume != "" && pendingKey != "" {
+			if k, err := keys.ParsePEM([]byte(pendingKey)); err == nil {
+				req.Key, keyPEM = k, pendingKey
+			}
+		}
+		if req.Key == nil {
+			k, err := keys.Generate(c.KeyType)
+			if err != nil {
+				return m.fail(ctx, e, fmt.Errorf("new private key: %w", err))
+			}
+			b, err := keys.MarshalPEM(k)
+			if err != nil {
+				return m.fail(ctx, e, fmt.Errorf("new private key: %w", err))
+			}
+			req.Key, keyPEM = k, string(b)
+		}
+	}
+	// The order placed is recorded at once, with its key, so that an
+	// attempt cut short (Ctrl-C, a kill, the lock lost) is continued by
+	// the next one rather than placed again; it is forgotten when the
+	// attempt ends otherwise.
 	req.OnOrder = func(url string) {
 		m.mu.Lock()
-		e.st.PendingOrder = url
+		e.st.PendingOrder, e.st.PendingKey = url, keyPEM
 		m.mu.Unlock()
 		m.saveState(ctx, e)
 	}
@@ -206,7 +231,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	// order that failed is invalid and could not be continued anyway).
 	forgetOrder := func() {
 		m.mu.Lock()
-		e.st.PendingOrder = ""
+		e.st.PendingOrder, e.st.PendingKey = "", ""
 		m.mu.Unlock()
 	}
 	if h != nil && h.covers && !refused && m.offersARI(ctx, c, h) {
@@ -379,7 +404,8 @@ func (m *Manager) rescue(name string, res store.Resource) (string, error) {
 
 // installLocked makes h the certificate held and served for e.
 func (m *Manager) installLocked(e *entry, h *held) {
-	e.held = h
+	e.held, e.lazy = h, nil
+	m.cacheAddLocked(e)
 	e.st = e.st.forNewCertificate()
 	e.st.Serial = serial(h.leaf)
 	m.drawLocked(e)

@@ -2,6 +2,8 @@ package manager_test
 
 import (
 	"context"
+	"crypto"
+	"encoding/json"
 	"sync"
 	"testing"
 	"time"
@@ -106,5 +108,71 @@ func TestPendingOrderResumed(t *testing.T) {
 			t.Errorf("Resume of each order %q, want %q", resumes, want)
 			break
 		}
+	}
+}
+
+// The new key an order is made with is kept with the order in flight, so
+// that the attempt after an interruption resumes the order with the same
+// key (an order the CA finalized meanwhile holds a certificate for it);
+// it is dropped with the order once an attempt ends.
+func TestPendingOrderKeepsItsKey(t *testing.T) {
+	clock := managertest.NewFakeClock(t0)
+	st := store.NewMemory()
+	ca := &fakeCA{clock: clock, life: 90 * day}
+	tweak := func(c *manager.Config) { c.OrderTimeout = 200 * time.Millisecond }
+	const name = "a.example.com"
+	var keys []crypto.PublicKey
+	run := func(step func(ctx context.Context, req issue.Request) (*issue.Certificate, error)) error {
+		h := newHarness(t, st, clock, ca, tweak)
+		manager.SetObtain(h.m, func(ctx context.Context, c manager.Certificate, req issue.Request) (*issue.Certificate, error) {
+			if req.Key == nil {
+				t.Error("an order without a key of its own")
+			} else {
+				keys = append(keys, req.Key.Public())
+			}
+			return step(ctx, req)
+		})
+		if err := h.m.Manage(ctxT(t), testCert(name)); err != nil {
+			t.Fatal(err)
+		}
+		return h.m.Renew(ctxT(t), name)
+	}
+	stateHasKey := func() bool {
+		raw, err := (&store.Certs{Store: st}).LoadState(ctxT(t), testCA, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s struct {
+			PendingKey string `json:"pending_key"`
+		}
+		if err := json.Unmarshal(raw, &s); err != nil {
+			t.Fatal(err)
+		}
+		return s.PendingKey != ""
+	}
+	if err := run(func(ctx context.Context, req issue.Request) (*issue.Certificate, error) {
+		req.OnOrder("https://ca.test/order/1")
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}); err == nil {
+		t.Fatal("the order out of time succeeded")
+	}
+	if !stateHasKey() {
+		t.Fatal("no key kept with the pending order")
+	}
+	if err := run(func(ctx context.Context, req issue.Request) (*issue.Certificate, error) {
+		if req.Resume != "https://ca.test/order/1" {
+			t.Errorf("Resume %q", req.Resume)
+		}
+		now := clock.Now()
+		return makeCert(req.Identifiers, 1, now, now.Add(90*day), nil)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 || !keys[0].(interface{ Equal(crypto.PublicKey) bool }).Equal(keys[1]) {
+		t.Errorf("the resumed order is not made with the key kept (%d orders)", len(keys))
+	}
+	if stateHasKey() {
+		t.Error("the key of the order is kept after the order ended")
 	}
 }

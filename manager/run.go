@@ -41,7 +41,7 @@ func (h *entryHeap) remove(e *entry) { heap.Remove(h, e.index) }
 func (m *Manager) scheduleLocked(e *entry, now, checked time.Time) {
 	e.due = m.dueLocked(e, now)
 	next := earliest(e.due, nextCheck(checked, m.cfg.CheckInterval, m.cfg.Jitter, m.cfg.Rand()))
-	if e.held != nil && e.held.covers && e.st.ARIRetryAfter.Before(next) {
+	if (e.lazy != nil || e.held != nil && e.held.covers) && e.st.ARIRetryAfter.Before(next) {
 		// Zero, for a certificate whose renewal information was never
 		// fetched, means now.
 		next = latest(e.st.ARIRetryAfter, now)
@@ -68,6 +68,11 @@ func (e *entry) checking() bool { return e.index == -2 }
 func (m *Manager) dueLocked(e *entry, now time.Time) time.Time {
 	var due time.Time
 	switch h := e.held; {
+	case h == nil && e.lazy != nil:
+		due = m.pol.dueAt(e.lazy.notBefore, e.lazy.notAfter, e.st.ARIRenewAt, e.r)
+		if !now.Before(e.lazy.notAfter) {
+			due = now
+		}
 	case h == nil || !h.covers || !now.Before(h.leaf.NotAfter) || h.revoked != nil:
 		due = now
 	default:
@@ -103,6 +108,12 @@ func (m *Manager) Run(ctx context.Context) error {
 
 	if w, ok := m.cfg.Store.(store.Watcher); ok {
 		wg.Go(func() { m.follow(ctx, w) })
+	}
+	m.mu.Lock()
+	mark, indexed := m.indexMark, m.indexed
+	m.mu.Unlock()
+	if indexed {
+		wg.Go(func() { m.followIndex(ctx, mark) })
 	}
 
 	timer := m.cfg.Clock.NewTimer(m.cfg.CheckInterval)
@@ -147,6 +158,7 @@ func (m *Manager) work(ctx context.Context, e *entry, orders *sync.WaitGroup) {
 // check looks at e: fetches the CA's renewal information when it is due,
 // and renews e if it is due. It returns when it started.
 func (m *Manager) check(ctx context.Context, e *entry, orders *sync.WaitGroup) time.Time {
+	m.materialize(ctx, e)
 	now := m.cfg.Clock.Now()
 	due := m.refreshDue(ctx, e, now)
 	if !now.Before(due) && ctx.Err() == nil {

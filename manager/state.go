@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
+	"strings"
 	"time"
 
 	"crypto/x509"
@@ -61,6 +62,15 @@ type state struct {
 	// another. It is not about any certificate held, so a new
 	// certificate keeps it (a success clears it).
 	PendingOrder string `json:"pending_order,omitempty"`
+	// PendingKey is the private key (PEM) that PendingOrder's
+	// certificate request is made with, when the order uses a new key:
+	// an order found already finalized (processing or valid) after an
+	// interruption is then continued, and its certificate checked
+	// against it, instead of being placed again. It is a secret: the
+	// state is written to the store (files 0600 in a Dir) under the
+	// certificate's lock and never logged. Set and cleared with
+	// PendingOrder.
+	PendingKey string `json:"pending_key,omitempty"`
 }
 
 // forNewCertificate drops what belonged to the previous certificate and
@@ -70,7 +80,7 @@ func (s state) forNewCertificate() state {
 		Name: s.Name, Identifiers: s.Identifiers,
 		LastAttempt: s.LastAttempt, LastSuccess: s.LastSuccess, LastError: s.LastError,
 		Failures: s.Failures, NextAttempt: s.NextAttempt,
-		PendingOrder: s.PendingOrder,
+		PendingOrder: s.PendingOrder, PendingKey: s.PendingKey,
 	}
 }
 
@@ -119,6 +129,17 @@ func (m *Manager) saveState(ctx context.Context, e *entry) {
 	if err != nil {
 		key, _ := m.certs.StateKey(s.CA, s.Name)
 		m.cfg.Logger.ErrorContext(ctx, "cannot save renewal state", "name", s.Name, "key", key, "error", err)
+	}
+	if m.cfg.CacheSize > 0 && s.Serial != "" {
+		// What the next start schedules from without reading the state.
+		last, _, _ := strings.Cut(s.LastError, "\n")
+		err := m.certs.SaveSchedule(context.WithoutCancel(ctx), s.CA, s.Name, store.Schedule{
+			Serial: s.Serial, NextRenewal: s.NextRenewal, RenewAt: s.ARIRenewAt, Recheck: s.ARIRetryAfter,
+			Failures: s.Failures, NextAttempt: s.NextAttempt, LastError: last,
+		})
+		if err != nil {
+			m.cfg.Logger.WarnContext(ctx, "cannot record the renewal schedule in the store's index", "name", s.Name, "error", err)
+		}
 	}
 }
 

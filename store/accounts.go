@@ -12,6 +12,12 @@ import (
 	"github.com/certkeeper/certkeeper/keys"
 )
 
+// The files of an account in LayoutStandard.
+const (
+	accountKeyFile  = "account.key"
+	accountMetaFile = "account.json"
+)
+
 // accountMeta is account.json.
 type accountMeta struct {
 	CA      string   `json:"ca"`
@@ -36,6 +42,25 @@ func (c *Certs) SaveAccount(ctx context.Context, ca, id string, rec AccountRecor
 	if err := c.migrateOnce(ctx); err != nil {
 		return err
 	}
+	if tr, ok := c.Store.(tempRemover); ok {
+		// Every key of the account is written under this lock, so its
+		// holder knows a temporary file of one was left by a writer
+		// that died.
+		lock := "certkeeper/account/shared"
+		if dir != "" {
+			lock = "certkeeper/" + dir
+		}
+		unlock, err := c.Store.Lock(ctx, lock)
+		if err != nil {
+			return fmt.Errorf("store: locking account %s: %w", lock, err)
+		}
+		defer func() { _ = unlock() }()
+		if dir == "" {
+			tr.removeTemps(".", sharedKey)
+		} else {
+			tr.removeTemps(dir, accountKeyFile, accountMetaFile)
+		}
+	}
 	if c.Layout == LayoutShared {
 		if sameKeyPEM(c.getOptional(ctx, sharedKey), rec.KeyPEM) {
 			// Another program's file, perhaps in another encoding, that
@@ -48,10 +73,10 @@ func (c *Certs) SaveAccount(ctx context.Context, ca, id string, rec AccountRecor
 	if err != nil {
 		return err
 	}
-	if err := c.Store.Put(ctx, dir+"/account.key", rec.KeyPEM); err != nil {
+	if err := c.Store.Put(ctx, dir+"/"+accountKeyFile, rec.KeyPEM); err != nil {
 		return err
 	}
-	return c.Store.Put(ctx, dir+"/account.json", append(meta, '\n'))
+	return c.Store.Put(ctx, dir+"/"+accountMetaFile, append(meta, '\n'))
 }
 
 // LoadAccount returns account id ("" means "default") at the CA with

@@ -103,6 +103,9 @@ const (
 	//	accounts/<ca>/<id>/account.key         account key
 	//	accounts/<ca>/<id>/account.json        account URL and contacts
 	//	manager/<ca>/<name>.json               renewal state (StateKey)
+	//	certificates/_index/<k>                the index (see Certs.Index), in
+	//	                                       Appender stores: 16 shards 0…f
+	//	certificates/_index/complete           written once the index is whole
 	//
 	// where <ca> is CADirName of the directory URL, <name> is EncodeName
 	// of the certificate name, <id> is the account ID or "default" and
@@ -223,7 +226,13 @@ func (c *Certs) SaveCertificate(ctx context.Context, res Resource) error {
 	if err != nil {
 		return err
 	}
-	return c.saveStandard(ctx, caDir, enc, res, append(meta, '\n'))
+	if err := c.saveStandard(ctx, caDir, enc, res, append(meta, '\n')); err != nil {
+		return err
+	}
+	// The certificate is saved: a failure to index it is repaired by
+	// readers (Reindex), so it is logged by no one and not returned.
+	_ = c.indexSaved(ctx, res, certsDir+"/"+caDir+"/"+enc)
+	return nil
 }
 
 // LoadCertificate returns the certificate called name from the CA with
@@ -365,6 +374,9 @@ func (c *Certs) DeleteCertificate(ctx context.Context, ca, name string) error {
 		return err
 	}
 	defer unlock()
+	if tr, ok := c.Store.(tempRemover); ok {
+		tr.removeTemps(dir, keyFile, certFile, combinedFile, metaFile, liveLink, pointerKey)
+	}
 	// The pointer and the commit files first, so that no reader finds
 	// half a certificate; the versions, revocations and lineage record
 	// after.
@@ -380,6 +392,7 @@ func (c *Certs) DeleteCertificate(ctx context.Context, ca, name string) error {
 	if !found {
 		return fmt.Errorf("store: delete %s: %w", dir, fs.ErrNotExist)
 	}
+	_ = c.indexAppend(ctx, ca, name, "D\t"+indexEsc.Replace(ca)+"\t"+indexEsc.Replace(name)+"\n")
 	for _, sub := range []string{versionsDir, revokedDir} {
 		if err := c.deleteTree(ctx, dir+"/"+sub); err != nil {
 			return err

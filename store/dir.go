@@ -2,7 +2,7 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -27,8 +27,11 @@ import (
 // writes a temporary file in the target's directory, fsyncs it, renames
 // it over the target and fsyncs the directory, and it removes the
 // temporary file on any error. A crash can leave a temporary file behind
-// (its name begins with ".tmp-"); List and Get ignore it, and the next Put
-// in its directory removes it once it is an hour old.
+// (".tmp-<name>.<random>", named after the key it was to become); List
+// and Get ignore it. Certs removes those of a certificate's or an
+// account's keys at once whenever it holds that entry's lock, under which
+// all of them are written; any other is removed by the next Put in its
+// directory once it is an hour old.
 //
 // Every access goes through os.Root, so not even a symbolic link planted
 // inside the tree can lead a key outside it.
@@ -138,7 +141,7 @@ func (d *Dir) CheckWritable(ctx context.Context) error {
 		return fmt.Errorf("store: %s cannot be opened: %w", d.root, err)
 	}
 	defer r.Close()
-	tmp, f, err := createTemp(r, ".")
+	tmp, f, err := createTemp(r, ".", "writable")
 	if err != nil {
 		return fmt.Errorf("store: %s is not writable: %w", d.root, err)
 	}
@@ -232,7 +235,7 @@ func (d *Dir) Put(ctx context.Context, key string, value []byte) (err error) {
 	if err := mkdirs(r, dir); err != nil {
 		return pathErr("put", key, err)
 	}
-	tmp, f, err := createTemp(r, dir)
+	tmp, f, err := createTemp(r, dir, filepath.Base(name))
 	if err != nil {
 		return pathErr("put", key, err)
 	}
@@ -271,7 +274,9 @@ func (d *Dir) Put(ctx context.Context, key string, value []byte) (err error) {
 
 // staleTempAfter is how old a temporary file must be before Put takes it
 // for the leftover of a writer that died (kill -9, a crash) and removes
-// it: far longer than any write takes.
+// it: far longer than any write takes. Certs removes the temporary files
+// of its own records at once, under their lock (see removeTemps); this
+// is for the rest.
 const staleTempAfter = time.Hour
 
 // removeStaleTemps removes, best effort, the temporary files in dir that
@@ -288,7 +293,7 @@ func removeStaleTemps(r *os.Root, dir string) {
 		return
 	}
 	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), ".tmp-") {
+		if !strings.HasPrefix(e.Name(), tempPrefix) {
 			continue
 		}
 		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleTempAfter {
@@ -459,18 +464,113 @@ func mkdirs(r *os.Root, dir string) error {
 	return syncDir(r, parent)
 }
 
-func createTemp(r *os.Root, dir string) (string, *os.File, error) {
+// tempPrefix begins the name of every temporary file or link Dir makes.
+const tempPrefix = ".tmp-"
+
+// tempTag is the part of a temporary file's name that tells which file it
+// was to become: base (the key's last component), or, when base is too
+// long for the whole name to fit in MaxComponentLen bytes, "~" and a hash
+// of it ('~' is not allowed in keys, so the two forms never meet).
+func tempTag(base string) string {
+	if len(tempPrefix)+len(base)+1+16 <= MaxComponentLen {
+		return base
+	}
+	h := sha256.Sum256([]byte(base))
+	return "~" + hex.EncodeToString(h[:16])
+}
+
+// makeTemp calls create with a new temporary name in dir for a file
+// that is to become dir/base, ".tmp-<tag>.<16 random hex digits>", until
+// it does not fail with fs.ErrExist, and returns the name. Every
+// temporary file or link of Dir is named here, so that removeTemps can
+// tell whose it is.
+func makeTemp(dir, base string, create func(name string) error) (string, error) {
+	prefix := tempPrefix + tempTag(base) + "."
 	for range 10 {
 		var b [8]byte
-		rand.Read(b[:])
-		name := filepath.Join(dir, ".tmp-"+hex.EncodeToString(b[:]))
-		f, err := r.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		cryptoRead(b[:])
+		name := filepath.Join(dir, prefix+hex.EncodeToString(b[:]))
+		err := create(name)
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
-		return name, f, err
+		return name, err
 	}
-	return "", nil, errors.New("store: cannot create a temporary file")
+	return "", errors.New("store: cannot create a temporary file")
+}
+
+// createTemp creates a temporary file in dir for a file that is to become
+// dir/base (see makeTemp).
+func createTemp(r *os.Root, dir, base string) (string, *os.File, error) {
+	var f *os.File
+	name, err := makeTemp(dir, base, func(name string) (err error) {
+		f, err = r.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		return err
+	})
+	return name, f, err
+}
+
+// tempOf reports whether name is a temporary name makeTemp gave for
+// tag's file.
+func tempOf(name, tag string) bool {
+	rest, ok := strings.CutPrefix(name, tempPrefix+tag+".")
+	if !ok || len(rest) != 16 {
+		return false
+	}
+	_, err := hex.DecodeString(rest)
+	return err == nil
+}
+
+// removeTemps removes the temporary files and links that writers left in
+// dir (a key prefix without its trailing slash, "." for the root) for the
+// keys dir/base, one for each base given, or, with no base, every
+// temporary file in dir and the directories under it, and then the
+// directories under dir that this leaves empty. Only a caller that holds
+// the lock under which every write of those keys is made may call it: no
+// one else can be writing them, so whatever temporary file is there was
+// left by a writer that died. It reports nothing: a file it cannot remove
+// now will be met again.
+func (d *Dir) removeTemps(dir string, bases ...string) {
+	r, err := os.OpenRoot(d.root)
+	if err != nil {
+		return
+	}
+	defer r.Close()
+	tags := make([]string, len(bases))
+	for i, b := range bases {
+		tags[i] = tempTag(b)
+	}
+	var dirs []string
+	fs.WalkDir(r.FS(), filepath.ToSlash(dir), func(p string, de fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return nil
+		case de.IsDir():
+			if p != filepath.ToSlash(dir) && (len(bases) > 0 || strings.HasPrefix(de.Name(), ".")) {
+				return fs.SkipDir
+			}
+			dirs = append(dirs, p)
+			return nil
+		case !strings.HasPrefix(de.Name(), tempPrefix):
+			return nil
+		}
+		mine := len(bases) == 0
+		for _, t := range tags {
+			mine = mine || tempOf(de.Name(), t)
+		}
+		if mine && r.Remove(filepath.FromSlash(p)) == nil {
+			syncDir(r, filepath.Dir(filepath.FromSlash(p)))
+		}
+		return nil
+	})
+	if len(bases) > 0 {
+		return
+	}
+	for i := len(dirs) - 1; i > 0; i-- { // not dir itself
+		if r.Remove(filepath.FromSlash(dirs[i])) == nil {
+			syncDir(r, filepath.Dir(filepath.FromSlash(dirs[i])))
+		}
+	}
 }
 
 func syncDir(r *os.Root, dir string) error {
@@ -484,3 +584,32 @@ func syncDir(r *os.Root, dir string) error {
 	}
 	return err
 }
+
+// Append adds data at the end of the file at key in one write (O_APPEND),
+// creating it (and its directories) if it is missing; see Appender. It
+// does not sync the file: Certs keeps only its index, a cache, this way.
+func (d *Dir) Append(ctx context.Context, key string, data []byte) error {
+	r, err := d.open(ctx, "append", key)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	name := filepath.FromSlash(key)
+	if err := mkdirs(r, filepath.Dir(name)); err != nil {
+		return pathErr("append", key, err)
+	}
+	f, err := r.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return pathErr("append", key, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return pathErr("append", key, err)
+	}
+	if err := f.Close(); err != nil {
+		return pathErr("append", key, err)
+	}
+	return nil
+}
+
+var _ Appender = (*Dir)(nil)

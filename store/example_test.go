@@ -48,6 +48,7 @@ func Example() {
 	// certificates/127.0.0.1-14000_dir/_wildcard_.example.com/versions/1/combined.pem
 	// certificates/127.0.0.1-14000_dir/_wildcard_.example.com/versions/1/key.pem
 	// certificates/127.0.0.1-14000_dir/_wildcard_.example.com/versions/1/meta.json
+	// certificates/_index/f
 	// *.example.com [*.example.com example.com]
 }
 

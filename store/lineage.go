@@ -132,13 +132,16 @@ func (c *Certs) lineageKey(ca, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return dir + "/lineage.json", nil
+	return dir + "/" + lineageFile, nil
 }
 
 // stateRoot is the directory of the shared layout that holds
 // certkeeper's own records, out of the way of the programs that read the
 // "<name>.pem" files beside it.
 const stateRoot = "certkeeper"
+
+// lineageFile is a certificate's lineage record in LayoutStandard.
+const lineageFile = "lineage.json"
 
 // SaveLineage stores l (after Validate) as the lineage record of the
 // certificate l.Name from l.CA. It sets Version, and Created if zero.
@@ -158,6 +161,11 @@ func (c *Certs) SaveLineage(ctx context.Context, l Lineage) error {
 	if err != nil {
 		return err
 	}
+	unlock, err := c.lockRecord(ctx, l.CA, l.Name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	return c.Store.Put(ctx, k, append(data, '\n'))
 }
 

@@ -61,16 +61,9 @@ func (d *Dir) Symlink(ctx context.Context, key, target string) (err error) {
 	if err := mkdirs(r, dir); err != nil {
 		return pathErr("symlink", key, err)
 	}
-	var tmp string
-	for range 10 {
-		var b [8]byte
-		cryptoRead(b[:])
-		tmp = filepath.Join(dir, ".tmp-"+fmt.Sprintf("%x", b))
-		err = r.Symlink(filepath.FromSlash(target), tmp)
-		if !errors.Is(err, fs.ErrExist) {
-			break
-		}
-	}
+	tmp, err := makeTemp(dir, filepath.Base(name), func(tmp string) error {
+		return r.Symlink(filepath.FromSlash(target), tmp)
+	})
 	if err != nil {
 		return pathErr("symlink", key, err)
 	}

@@ -41,7 +41,10 @@ type memValue struct {
 	modified time.Time
 }
 
-var _ Store = (*Memory)(nil)
+var (
+	_ Store    = (*Memory)(nil)
+	_ Appender = (*Memory)(nil)
+)
 
 // NewMemory returns an empty Memory store.
 func NewMemory() *Memory {
@@ -230,4 +233,28 @@ func check(ctx context.Context, op, key string) error {
 
 func notExist(op, key string) error {
 	return &fs.PathError{Op: op, Path: key, Err: fs.ErrNotExist}
+}
+
+// Append adds data at the end of the value at key, creating it if it is
+// missing (see Appender).
+func (m *Memory) Append(ctx context.Context, key string, data []byte) error {
+	if err := check(ctx, "append", key); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	v, ok := m.values[key]
+	m.mu.Unlock()
+	if !ok {
+		return m.Put(ctx, key, data)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cur, ok := m.values[key]; ok {
+		v = cur
+	}
+	if len(v.data)+len(data) > MaxValueSize {
+		return &fs.PathError{Op: "append", Path: key, Err: ErrTooLarge}
+	}
+	m.values[key] = memValue{data: append(slices.Clip(v.data), data...), modified: time.Now()}
+	return nil
 }

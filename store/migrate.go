@@ -259,6 +259,14 @@ func (c *Certs) moveGroup(ctx context.Context, g group, to string, rep *Migratio
 		}
 	}
 	dst := func(k string) string { return to + strings.TrimPrefix(k, g.dir) }
+	// Every key is checked before anything is written, so that a
+	// conflict leaves nothing of g at its new place.
+	type copyOp struct {
+		key   string
+		value []byte
+	}
+	var copies []copyOp
+	conflict := false
 	for _, k := range slices.Concat(files, commits) {
 		v, err := c.Store.Get(ctx, k)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -273,17 +281,41 @@ func (c *Certs) moveGroup(ctx context.Context, g group, to string, rep *Migratio
 			continue
 		case err == nil:
 			rep.Conflicts = append(rep.Conflicts, k)
-			return nil // leave g whole where it is
+			conflict = true
+			continue
 		case !errors.Is(err, fs.ErrNotExist):
 			return err
 		}
-		if err := c.Store.Put(ctx, dst(k), v); err != nil {
+		copies = append(copies, copyOp{k, v})
+	}
+	targets := map[string]string{}
+	for _, k := range links {
+		t, err := l.Readlink(ctx, k)
+		if err != nil {
+			continue
+		}
+		have, err := l.Readlink(ctx, dst(k))
+		switch {
+		case err == nil && have != t, errors.Is(err, ErrNotLink):
+			rep.Conflicts = append(rep.Conflicts, k)
+			conflict = true
+			continue
+		case err != nil && !errors.Is(err, fs.ErrNotExist):
+			return err
+		}
+		targets[k] = t
+	}
+	if conflict {
+		return nil // leave g whole where it is
+	}
+	for _, op := range copies {
+		if err := c.Store.Put(ctx, dst(op.key), op.value); err != nil {
 			return err
 		}
 	}
 	for _, k := range links {
-		t, err := l.Readlink(ctx, k)
-		if err != nil {
+		t, ok := targets[k]
+		if !ok {
 			continue
 		}
 		if err := l.Symlink(ctx, dst(k), t); err != nil {

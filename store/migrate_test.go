@@ -251,6 +251,24 @@ func TestMigrateConflict(t *testing.T) {
 	}
 }
 
+// TestMigrateConflictCopiesNothing: a conflict on the key copied last (the
+// chain) leaves nothing of the directory at its new place; every key is
+// checked before any is written.
+func TestMigrateConflictCopiesNothing(t *testing.T) {
+	s := NewMemory()
+	ctx := t.Context()
+	oldStore(t, s)
+	const to = "certificates/ca.example.test_a_directory/www.a.test/"
+	s.Put(ctx, to+"cert.pem", []byte("another chain"))
+	rep, err := (&Certs{Store: s}).Migrate(ctx)
+	if err != nil || !slices.Equal(rep.Conflicts, []string{"certificates/ca.example.test/www.a.test/cert.pem"}) {
+		t.Fatalf("report %+v, %v", rep, err)
+	}
+	if ks, _ := s.List(ctx, to); !slices.Equal(ks, []string{to + "cert.pem"}) {
+		t.Errorf("at the new place after a conflict: %q, want only what was there", ks)
+	}
+}
+
 // TestMigrateSharedState moves the shared layout's renewal state under
 // certkeeper/.
 func TestMigrateSharedState(t *testing.T) {

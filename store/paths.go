@@ -82,6 +82,11 @@ func (c *Certs) SaveState(ctx context.Context, ca, name string, data []byte) err
 	if err := c.migrateOnce(ctx); err != nil {
 		return err
 	}
+	unlock, err := c.lockRecord(ctx, ca, name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	return c.Store.Put(ctx, k, data)
 }
 

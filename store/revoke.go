@@ -48,7 +48,16 @@ func (c *Certs) MarkRevoked(ctx context.Context, ca, name, serial string, at tim
 	if err != nil {
 		return err
 	}
-	return c.Store.Put(ctx, dir+"/"+rec.Serial+".json", append(data, '\n'))
+	unlock, err := c.lockRecord(ctx, ca, name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := c.Store.Put(ctx, dir+"/"+rec.Serial+".json", append(data, '\n')); err != nil {
+		return err
+	}
+	_ = c.indexAppend(ctx, ca, name, "R\t"+indexEsc.Replace(ca)+"\t"+indexEsc.Replace(name)+"\t"+rec.Serial+"\n")
+	return nil
 }
 
 // revokedDir is where the revocations of a certificate are kept.

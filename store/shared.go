@@ -60,6 +60,9 @@ func (c *Certs) saveShared(ctx context.Context, res Resource) error {
 		return err
 	}
 	defer unlock()
+	if err := c.clearLeftovers(ctx, "shared", enc); err != nil {
+		return err
+	}
 	data := combine(res.KeyPEM, res.ChainPEM)
 	ids, err := c.sharedVersionIDs(ctx, enc)
 	if err != nil {
@@ -181,6 +184,9 @@ func (c *Certs) restoreShared(ctx context.Context, name string, id int) error {
 		return err
 	}
 	defer unlock()
+	if err := c.clearLeftovers(ctx, "shared", enc); err != nil {
+		return err
+	}
 	data, err := c.Store.Get(ctx, sharedVersionsDir(enc)+"/"+strconv.Itoa(id)+".pem")
 	if err != nil {
 		return fmt.Errorf("store: restore %s version %d: %w", name, id, err)

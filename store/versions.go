@@ -157,6 +157,9 @@ func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res Resourc
 		return err
 	}
 	defer unlock()
+	if err := c.clearLeftovers(ctx, caDir, enc); err != nil {
+		return err
+	}
 	dir := certsDir + "/" + caDir + "/" + enc
 	cur, err := c.current(ctx, dir)
 	if err != nil {
@@ -257,33 +260,64 @@ func (c *Certs) importUnversioned(ctx context.Context, dir string, n int) (bool,
 }
 
 // switchTo makes version n the current one in one atomic step: the live
-// link in a Linker store (then the top-level files become links through
-// it, for the files version n has, and the links to files it lacks are
-// removed), the pointer key in others (then, if the certificate was
-// unversioned before, its top-level files are removed).
+// link in a Linker store, the pointer key in others (then, if the
+// certificate was unversioned before, its top-level files are removed).
+//
+// In a Linker store the top-level files are links through live, so that
+// the one switch of live changes them all at once. The links to the files
+// version n has are made before live is switched: on a first save they
+// lead nowhere until then (readers find no certificate, as before the
+// save), later they lead to the current version's files, so a reader sees
+// every top-level file of the old version or every one of the new, even
+// if the writer is killed between two steps. The links to files version n
+// lacks (a key.pem, for a certificate ordered with the caller's CSR) are
+// removed after the switch; dangling until then, they read as missing, as
+// in version n. Top-level files that are not links (a certificate saved
+// before versions were kept, imported into version n with the same
+// contents) are replaced by links after the switch.
 func (c *Certs) switchTo(ctx context.Context, dir string, n int, wasUnversioned bool) error {
 	if l, ok := c.Store.(Linker); ok {
+		has := map[string]bool{}
+		for _, f := range liveFiles {
+			_, err := c.Store.Stat(ctx, versionKey(dir, n)+"/"+f)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			has[f] = err == nil
+		}
+		link := func(f string, beforeSwitch bool) error {
+			want := liveLink + "/" + f
+			t, err := l.Readlink(ctx, dir+"/"+f)
+			switch {
+			case err == nil && t == want:
+				return nil
+			case errors.Is(err, ErrNotLink) && beforeSwitch:
+				return nil // a file of the unversioned layout: after the switch
+			case err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, ErrNotLink):
+				return err
+			}
+			return l.Symlink(ctx, dir+"/"+f, want)
+		}
+		for _, f := range liveFiles {
+			if has[f] {
+				if err := link(f, true); err != nil {
+					return err
+				}
+			}
+		}
 		if err := l.Symlink(ctx, dir+"/"+liveLink, versionsDir+"/"+strconv.Itoa(n)); err != nil {
 			return err
 		}
 		for _, f := range liveFiles {
-			_, err := c.Store.Stat(ctx, versionKey(dir, n)+"/"+f)
-			if errors.Is(err, fs.ErrNotExist) {
-				// No dangling link: a version without a key has no
-				// key.pem at the top either.
-				if err := ignoreMissing(c.Store.Delete(ctx, dir+"/"+f)); err != nil {
+			if has[f] {
+				if err := link(f, false); err != nil {
 					return err
 				}
 				continue
 			}
-			if err != nil {
-				return err
-			}
-			want := liveLink + "/" + f
-			if t, err := l.Readlink(ctx, dir+"/"+f); err == nil && t == want {
-				continue
-			}
-			if err := l.Symlink(ctx, dir+"/"+f, want); err != nil {
+			// No dangling link: a version without a key has no key.pem
+			// at the top either.
+			if err := ignoreMissing(c.Store.Delete(ctx, dir+"/"+f)); err != nil {
 				return err
 			}
 		}
@@ -463,6 +497,9 @@ func (c *Certs) Restore(ctx context.Context, ca, name string, id int) error {
 		return err
 	}
 	defer unlock()
+	if err := c.clearLeftovers(ctx, caDir, enc); err != nil {
+		return err
+	}
 	dir := certsDir + "/" + caDir + "/" + enc
 	if id <= 0 {
 		return fmt.Errorf("store: restore %s version %d: %w", name, id, fs.ErrNotExist)
@@ -470,5 +507,9 @@ func (c *Certs) Restore(ctx context.Context, ca, name string, id int) error {
 	if _, err := c.loadVersion(ctx, dir, id); err != nil {
 		return fmt.Errorf("store: restore %s version %d: %w", name, id, err)
 	}
-	return c.switchTo(ctx, dir, id, false)
+	if err := c.switchTo(ctx, dir, id, false); err != nil {
+		return err
+	}
+	_ = c.Reindex(ctx, ca, name)
+	return nil
 }

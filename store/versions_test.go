@@ -371,7 +371,7 @@ func TestDirLinkLayout(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(dir, "versions", "1", "key.pem")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("key.pem: %v %v", fi, err)
 	}
-	ks, err := d.List(ctx, "certificates/")
+	ks, err := d.List(ctx, "certificates/ca.test_dir/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +386,7 @@ func TestDirLinkLayout(t *testing.T) {
 	if err := c.DeleteCertificate(ctx, ca, "a.test"); err != nil {
 		t.Fatal(err)
 	}
-	if ks, _ := d.List(ctx, "certificates/"); len(ks) != 0 {
+	if ks, _ := d.List(ctx, "certificates/ca.test_dir/"); len(ks) != 0 {
 		t.Errorf("left after DeleteCertificate: %q", ks)
 	}
 	if _, err := c.LoadCertificate(ctx, ca, "a.test"); !errors.Is(err, fs.ErrNotExist) {

@@ -1,0 +1,106 @@
+package manager
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/certkeeper/certkeeper/store"
+	"github.com/certkeeper/certkeeper/store/storetest"
+)
+
+// parsedCount counts the certificates m holds parsed.
+func parsedCount(m *Manager) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, e := range m.entries {
+		if e.held != nil {
+			n++
+		}
+	}
+	return n
+}
+
+func TestCacheSizeLoadsOnDemand(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory()
+	const n, size = 100, 10
+	if err := storetest.Generate(ctx, &store.Certs{Store: st}, 0, n); err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(Config{Store: st, CacheSize: size})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Manage(ctx, scaleCerts(n)...); err != nil {
+		t.Fatal(err)
+	}
+	if got := parsedCount(m); got != 0 {
+		t.Errorf("%d certificates parsed at start, want 0", got)
+	}
+	name := storetest.GeneratedName(42)
+	if m.Lookup(name) != nil {
+		t.Errorf("Lookup(%s) before Load found a certificate", name)
+	}
+	c, err := m.Load(ctx, name)
+	if err != nil || c == nil || c.Leaf == nil || c.Leaf.VerifyHostname(name) != nil {
+		t.Fatalf("Load(%s) = %v, %v", name, c, err)
+	}
+	if m.Lookup("HOST-42.example.com.") != c {
+		t.Error("Lookup after Load does not serve the loaded certificate")
+	}
+	if c, err := m.Load(ctx, "nope.example.com"); c != nil || err != nil {
+		t.Errorf("Load(unmanaged) = %v, %v", c, err)
+	}
+	for i := range n {
+		if c, err := m.Load(ctx, storetest.GeneratedName(i)); err != nil || c == nil {
+			t.Fatalf("Load(%d): %v", i, err)
+		}
+	}
+	if got := parsedCount(m); got > size+1 {
+		t.Errorf("%d certificates parsed after loading all, want at most %d", got, size)
+	}
+	// Nothing is due: the schedule came from the index.
+	for _, s := range m.Status() {
+		if !s.NextRenewal.After(time.Now()) || s.NotAfter.IsZero() || s.Serial == "" {
+			t.Fatalf("%s: NextRenewal %v NotAfter %v Serial %q", s.Name, s.NextRenewal, s.NotAfter, s.Serial)
+		}
+	}
+}
+
+func TestIndexPickUp(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st := store.NewMemory()
+	const n = 70
+	if err := storetest.Generate(ctx, &store.Certs{Store: st}, 0, n); err != nil {
+		t.Fatal(err)
+	}
+	certs := scaleCerts(n + 1)
+	// The last certificate is managed but missing: another process
+	// stores it while Run runs.
+	m, err := New(Config{Store: st, CacheSize: 10, IndexPoll: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Manage(ctx, certs...); err != nil {
+		t.Fatal(err)
+	}
+	// Another process stores it (Run is not running: it would order it).
+	if err := storetest.Generate(ctx, &store.Certs{Store: st}, n, 1); err != nil {
+		t.Fatal(err)
+	}
+	x, _, err := m.certs.IndexChanges(ctx, m.indexMark)
+	if err != nil || len(x) != 1 || x[0].Name != storetest.GeneratedName(n) {
+		t.Fatalf("IndexChanges = %v, %v; want the new certificate", x, err)
+	}
+	go m.followIndex(ctx, m.indexMark)
+	name := storetest.GeneratedName(n)
+	for deadline := time.Now().Add(10 * time.Second); m.Lookup(name) == nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("the certificate another process stored was not picked up")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

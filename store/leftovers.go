@@ -1,0 +1,154 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+)
+
+// tempRemover is implemented by a Store whose writers, when killed, leave
+// temporary files behind: Dir (see Dir.removeTemps). A wrapper that
+// embeds a *Dir has it too.
+type tempRemover interface {
+	removeTemps(dir string, bases ...string)
+}
+
+// lockRecord takes the lock of the certificate called name from ca, the
+// one its saves hold, around the write of one of its other records (its
+// renewal state, lineage record or a revocation), and clears the
+// certificate's leftovers under it, when the store is one that leaves
+// temporary files (a Dir): every key of the certificate is then written
+// under this lock, so its holder knows that a temporary file of any of
+// them was left by a writer that died. Other stores write without it.
+func (c *Certs) lockRecord(ctx context.Context, ca, name string) (func(), error) {
+	if _, ok := c.Store.(tempRemover); !ok {
+		return func() {}, nil
+	}
+	caDir, enc, err := c.entryNames(ca, name)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := c.certLock(ctx, caDir, enc)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.clearLeftovers(ctx, caDir, enc); err != nil {
+		unlock()
+		return nil, err
+	}
+	return unlock, nil
+}
+
+// entryNames returns the components of the certificate lock of name from
+// ca: CADirName and EncodeName in LayoutStandard, "shared" and
+// EncodeName in LayoutShared.
+func (c *Certs) entryNames(ca, name string) (caDir, enc string, err error) {
+	if c.Layout == LayoutShared {
+		k, err := c.sharedCertKey(name)
+		if err != nil {
+			return "", "", err
+		}
+		return "shared", strings.TrimSuffix(k, ".pem"), nil
+	}
+	return c.names(ca, name)
+}
+
+// clearLeftovers removes what writers of the certificate enc from caDir
+// (see entryNames) that died left behind: the temporary files of its keys
+// (a Dir's), versions without their chain (a version being written or
+// pruned), top-level links that disagree with the current version. The
+// caller holds the certificate's lock (certLock), under which every key
+// of the certificate is written.
+func (c *Certs) clearLeftovers(ctx context.Context, caDir, enc string) error {
+	tr, _ := c.Store.(tempRemover)
+	if c.Layout == LayoutShared {
+		if tr != nil {
+			tr.removeTemps(".", enc+".pem")
+			tr.removeTemps(sharedVersionsDir(enc))
+			tr.removeTemps(stateRoot+"/"+legacyStateDir, enc+".json")
+			tr.removeTemps(stateRoot+"/lineage", enc+".json")
+			tr.removeTemps(stateRoot + "/" + revokedDir + "/" + enc)
+		}
+		return nil
+	}
+	dir := certsDir + "/" + caDir + "/" + enc
+	if tr != nil {
+		tr.removeTemps(dir, keyFile, certFile, combinedFile, metaFile, liveLink, pointerKey, lineageFile)
+		tr.removeTemps(dir + "/" + versionsDir)
+		tr.removeTemps(dir + "/" + revokedDir)
+		tr.removeTemps(legacyStateDir+"/"+caDir, enc+".json")
+	}
+	if err := c.rollBackVersions(ctx, dir); err != nil {
+		return err
+	}
+	return c.repairTop(ctx, dir)
+}
+
+// rollBackVersions deletes the versions in dir that have files but no
+// chain: a writer died while writing or pruning them. cert.pem is a
+// version's last file written and first deleted (writeVersion,
+// deleteTree), so no reader ever took them for a version.
+func (c *Certs) rollBackVersions(ctx context.Context, dir string) error {
+	ks, err := c.Store.List(ctx, dir+"/"+versionsDir+"/")
+	if err != nil {
+		return err
+	}
+	whole := map[string]bool{}
+	for _, k := range ks {
+		v, file, ok := strings.Cut(strings.TrimPrefix(k, dir+"/"+versionsDir+"/"), "/")
+		if ok {
+			whole[v] = whole[v] || file == certFile
+		}
+	}
+	for v, ok := range whole {
+		if !ok {
+			if err := c.deleteTree(ctx, dir+"/"+versionsDir+"/"+v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// repairTop makes the top-level links of a Linker store's certificate in
+// dir agree with its current version (see switchTo), for a writer that
+// died between the switch and its last link: a link to a file the
+// version lacks is removed, a missing link to one it has is made (a
+// store written by an older certkeeper, which made them after the
+// switch). It writes nothing when they agree.
+func (c *Certs) repairTop(ctx context.Context, dir string) error {
+	l, ok := c.Store.(Linker)
+	if !ok {
+		return nil
+	}
+	n, err := c.current(ctx, dir)
+	if err != nil || n == 0 {
+		return err
+	}
+	for _, f := range liveFiles {
+		_, err := c.Store.Stat(ctx, versionKey(dir, n)+"/"+f)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		has := err == nil
+		t, err := l.Readlink(ctx, dir+"/"+f)
+		switch {
+		case errors.Is(err, ErrNotLink):
+			// A file of the unversioned layout that a switch has not
+			// replaced yet: the next switch does.
+		case err != nil && !errors.Is(err, fs.ErrNotExist):
+			return err
+		case has && (err != nil || t != liveLink+"/"+f):
+			if err := l.Symlink(ctx, dir+"/"+f, liveLink+"/"+f); err != nil {
+				return fmt.Errorf("store: repairing %s/%s: %w", dir, f, err)
+			}
+		case !has && err == nil:
+			if err := ignoreMissing(c.Store.Delete(ctx, dir+"/"+f)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
