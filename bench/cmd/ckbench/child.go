@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,7 @@ type childSet struct {
 	bins     map[string]string // by client name
 	nameBase int64
 	p        bench.Params
+	verbose  bool // pass the children's stderr on
 }
 
 var childTags = map[string]string{
@@ -31,12 +33,12 @@ var childTags = map[string]string{
 }
 
 // buildChildren builds ./cmd/ckchild once per client (run from bench/).
-func buildChildren(ctx context.Context, kinds []bench.Kind, p bench.Params) (*childSet, error) {
+func buildChildren(ctx context.Context, kinds []bench.Kind, p bench.Params, verbose bool) (*childSet, error) {
 	dir, err := os.MkdirTemp("", "ckbench-")
 	if err != nil {
 		return nil, err
 	}
-	cs := &childSet{dir: dir, bins: map[string]string{}, p: p}
+	cs := &childSet{dir: dir, bins: map[string]string{}, p: p, verbose: verbose}
 	for _, k := range kinds {
 		out := filepath.Join(dir, "ckchild-"+childTags[k.Name])
 		cmd := exec.CommandContext(ctx, "go", "build", "-tags", childTags[k.Name], "-o", out, "./cmd/ckchild")
@@ -70,6 +72,9 @@ func (cs *childSet) run(ctx context.Context, e *bench.Env, sc bench.Scenario, k 
 	cmd := exec.CommandContext(ctx, cs.bins[k.Name], args...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if cs.verbose {
+		cmd.Stderr = io.MultiWriter(&errOut, os.Stderr)
+	}
 	runErr := cmd.Run()
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 		return res, fmt.Errorf("child: %v: %s", runErr, bytes.TrimSpace(errOut.Bytes()))

@@ -87,7 +87,7 @@ func main() {
 	if *isolate {
 		var err error
 		logf("building cmd/ckchild for %d clients", len(kinds))
-		if children, err = buildChildren(ctx, kinds, p); err != nil {
+		if children, err = buildChildren(ctx, kinds, p, *progress); err != nil {
 			fatal(err)
 		}
 		defer children.Close()

@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/metrics"
 	"strconv"
 	"strings"
@@ -24,13 +25,14 @@ import (
 
 func main() {
 	var (
-		p        bench.Params
-		id       = flag.String("scenario", "", "scenario id")
-		dir      = flag.String("dir", "", "Pebble's directory URL")
-		httpPort = flag.Int("http-port", 0, "Pebble's http-01 validation port (served here)")
-		tlsRoot  = flag.String("tls-root", "", "PEM file of the root of Pebble's HTTPS certificate")
-		nameBase = flag.Int64("name-base", 0, "first name number (distinct per process)")
-		timeout  = flag.Duration("timeout", 20*time.Minute, "time limit")
+		p         bench.Params
+		id        = flag.String("scenario", "", "scenario id")
+		dir       = flag.String("dir", "", "Pebble's directory URL")
+		httpPort  = flag.Int("http-port", 0, "Pebble's http-01 validation port (served here)")
+		tlsRoot   = flag.String("tls-root", "", "PEM file of the root of Pebble's HTTPS certificate")
+		nameBase  = flag.Int64("name-base", 0, "first name number (distinct per process)")
+		timeout   = flag.Duration("timeout", 20*time.Minute, "time limit")
+		dumpAfter = flag.Duration("dump-after", 3*time.Minute, "print every goroutine's stack to stderr if the scenario runs longer than this")
 	)
 	flag.IntVar(&p.Fresh, "fresh", 10, "")
 	flag.IntVar(&p.N, "n", 100, "")
@@ -61,8 +63,14 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
+	// A run that takes minutes is stuck somewhere: say where, once.
+	stuck := time.AfterFunc(*dumpAfter, func() {
+		buf := make([]byte, 1<<20)
+		fmt.Fprintf(os.Stderr, "ckchild: scenario %s still running after %v; goroutines:\n%s\n", *id, *dumpAfter, buf[:runtime.Stack(buf, true)])
+	})
 	start := vmRSS()
 	res, err := sc.Run(ctx, e, kind)
+	stuck.Stop()
 	res.StartRSS = start
 	e.Close()
 	sample := []metrics.Sample{{Name: "/memory/classes/total:bytes"}}
