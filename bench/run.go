@@ -67,6 +67,10 @@ type Result struct {
 	// nothing sent yet), so that PeakRSS-StartRSS is what the run added;
 	// 0 when not measured.
 	StartRSS int64
+	// HeapAlloc is the heap memory, in bytes, that the process allocated
+	// during the scenario (runtime/metrics /gc/heap/allocs:bytes, garbage
+	// included); 0 when not measured.
+	HeapAlloc uint64
 	// GoMemory is the memory the Go runtime of that process had mapped
 	// at the end (runtime/metrics /memory/classes/total:bytes); 0 when
 	// not measured.

@@ -69,7 +69,9 @@ func main() {
 		fmt.Fprintf(os.Stderr, "ckchild: scenario %s still running after %v; goroutines:\n%s\n", *id, *dumpAfter, buf[:runtime.Stack(buf, true)])
 	})
 	start := vmRSS()
+	allocs := heapAllocs()
 	res, err := sc.Run(ctx, e, kind)
+	res.HeapAlloc = heapAllocs() - allocs
 	stuck.Stop()
 	res.StartRSS = start
 	e.Close()
@@ -102,4 +104,11 @@ func vmRSS() int64 {
 		}
 	}
 	return 0
+}
+
+// heapAllocs is the heap memory allocated so far, in bytes.
+func heapAllocs() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
