@@ -22,8 +22,9 @@ const maxPooledNonces = 32
 // A caller that finds the pool empty waits for one of those answers
 // instead of asking newNonce, but only as long as there is an answer to
 // come that no other waiter has claimed: one answer serves one waiter.
-// That wait ends no later than a newNonce round trip sent now would, since
-// the request it waits for was sent earlier, and it saves that request.
+// The request waited for was sent earlier, so the wait is usually shorter
+// than a newNonce round trip sent now, and it saves that request. Requests
+// a CA may take long to answer (finalize) are not waited for.
 // A burst of requests wider than the nonces in hand and in flight still
 // fetches the difference, so concurrency is never capped by the pool.
 type noncePool struct {
