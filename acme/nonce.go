@@ -30,12 +30,13 @@ const maxPooledNonces = 32
 type noncePool struct {
 	mu     sync.Mutex
 	nonces []string
-	// out counts the nonces handed out for claimable requests whose
-	// answers have not come back (see claim).
+	// out counts the nonces handed out for requests whose answers have
+	// not come back and may be waited for (not finalize: see Client.post).
 	out int
 	// waiters are callers waiting for a nonce, first come first served;
 	// never more of them than out. A waiter receives a nonce, or "" when
-	// the answer it waited for came without one: it then fetches its own.
+	// fewer answers are to come than there are waiters (one came without
+	// a nonce): it then fetches its own.
 	waiters []chan string
 }
 
@@ -117,10 +118,10 @@ func (p *noncePool) fetched() {
 }
 
 // settle says that the answer to a request sent with a nonce from
-// acquire or get has come back (its nonce already put), or that the
-// request was not sent, or that its answer is not to be waited for (see
-// claim). Waiters beyond the answers still to come are told to fetch
-// their own.
+// acquire or fetched has come back (its nonce already put), or that the
+// request was not sent, or that its answer is not to be waited for (a
+// finalize). Waiters beyond the answers still to come get a pooled nonce
+// or are told to fetch their own.
 func (p *noncePool) settle() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
