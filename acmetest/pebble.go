@@ -40,8 +40,14 @@ type Profile struct {
 // no rejected nonces, no authorization reuse, ECDSA keys, and acmetest's own
 // DNS server answering 127.0.0.1 for every name.
 type PebbleOptions struct {
-	// Binary is the path of the pebble executable. "" means FindPebble.
+	// Binary is the path of the pebble executable, for instance one
+	// installed with `go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.1`.
+	// "" means the one BuildPebble keeps in CacheDir, built on first use.
 	Binary string
+
+	// CacheDir is where Pebble is built when Binary is "" (see
+	// BuildPebble). "" means PebbleCacheDir().
+	CacheDir string
 
 	// HTTPPort and TLSPort are the ports on which Pebble connects to
 	// validate http-01 and tls-alpn-01 challenges. 0 picks a free loopback
@@ -118,7 +124,7 @@ type PebbleOptions struct {
 	Output io.Writer
 
 	// StartTimeout bounds how long StartPebble waits for Pebble to answer,
-	// in addition to the context; it does not cover FindPebble's build.
+	// in addition to the context; it does not cover BuildPebble's build.
 	// 0 means 30 s.
 	StartTimeout time.Duration
 }
@@ -182,35 +188,6 @@ type pebbleProfile struct {
 	ValidityPeriod    uint64 `json:"validityPeriod"`
 }
 
-// FindPebble returns the path of a pebble binary built by `go tool -n
-// pebble`, run in the current directory. That needs a go command on PATH
-// and a main module whose go.mod has the directive
-// `tool github.com/letsencrypt/pebble/v2/cmd/pebble`; the first call may
-// take half a minute to build it.
-func FindPebble(ctx context.Context) (string, error) {
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		return "", fmt.Errorf("acmetest: no go command to build pebble (%w); "+
-			"install it with `go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.1` "+
-			"and set PebbleOptions.Binary", err)
-	}
-	var stdout, stderr bytes.Buffer
-	c := exec.CommandContext(ctx, goCmd, "tool", "-n", "pebble")
-	c.Stdout, c.Stderr = &stdout, &stderr
-	if err := c.Run(); err != nil {
-		return "", fmt.Errorf("acmetest: `go tool -n pebble` failed: %w: %s; "+
-			"add `tool github.com/letsencrypt/pebble/v2/cmd/pebble` to go.mod "+
-			"(go get -tool github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.1) or "+
-			"install it with `go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.1` "+
-			"and set PebbleOptions.Binary", err, strings.TrimSpace(stderr.String()))
-	}
-	path := strings.TrimSpace(stdout.String())
-	if path == "" {
-		return "", errors.New("acmetest: `go tool -n pebble` printed no path")
-	}
-	return path, nil
-}
-
 // StartPebble starts Pebble and returns once its ACME and management
 // interfaces answer. ctx bounds the start-up only; the process runs until
 // Close. Pebble listens on free 127.0.0.1 ports and serves HTTPS with a
@@ -219,8 +196,12 @@ func StartPebble(ctx context.Context, opts PebbleOptions) (*Pebble, error) {
 	binary := opts.Binary
 	if binary == "" {
 		// Not under StartTimeout: a cold build takes 30-60 s.
+		dir := opts.CacheDir
+		if dir == "" {
+			dir = PebbleCacheDir()
+		}
 		var err error
-		if binary, err = FindPebble(ctx); err != nil {
+		if binary, err = BuildPebble(ctx, dir); err != nil {
 			return nil, err
 		}
 	}

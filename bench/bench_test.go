@@ -12,7 +12,7 @@ import (
 )
 
 var (
-	pebbleBinary = flag.String("pebble", "", "pebble `binary` (default: `go tool -n pebble` in bench/)")
+	pebbleBinary = flag.String("pebble", "", "pebble `binary` (default: the pinned Pebble, built once into the user cache)")
 	slowNonce    = flag.Bool("xcrypto-nonce", false, "also run x/crypto/acme under 50% nonce rejection (about 25 s per certificate: exponential backoff from 1 s)")
 )
 

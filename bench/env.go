@@ -50,9 +50,8 @@ type Env struct {
 
 // EnvOptions configures StartEnv.
 type EnvOptions struct {
-	// PebbleBinary is the pebble executable; "" finds it with
-	// `go tool -n pebble` in the current directory (bench/ has the tool
-	// directive in its go.mod).
+	// PebbleBinary is the pebble executable; "" means acmetest.FindPebble
+	// (the pinned Pebble, built once into the user cache).
 	PebbleBinary string
 	// NonceRejectPercent is passed to Pebble as PEBBLE_WFE_NONCEREJECT.
 	NonceRejectPercent int

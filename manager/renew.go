@@ -199,22 +199,29 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	// the next attempt looks at it can be continued (its certificate is
 	// for this key) rather than placed again.
 	var keyPEM string
-	if c.CSR == nil && req.Key == nil {
+	newKey := c.CSR == nil && req.Key == nil
+	makeKey := func() error {
+		k, err := keys.Generate(c.KeyType)
+		if err != nil {
+			return fmt.Errorf("new private key: %w", err)
+		}
+		b, err := keys.MarshalPEM(k)
+		if err != nil {
+			return fmt.Errorf("new private key: %w", err)
+		}
+		req.Key, keyPEM = k, string(b)
+		return nil
+	}
+	if newKey {
 		if req.Resume != "" && pendingKey != "" {
 			if k, err := keys.ParsePEM([]byte(pendingKey)); err == nil {
 				req.Key, keyPEM = k, pendingKey
 			}
 		}
 		if req.Key == nil {
-			k, err := keys.Generate(c.KeyType)
-			if err != nil {
-				return m.fail(ctx, e, fmt.Errorf("new private key: %w", err))
+			if err := makeKey(); err != nil {
+				return m.fail(ctx, e, err)
 			}
-			b, err := keys.MarshalPEM(k)
-			if err != nil {
-				return m.fail(ctx, e, fmt.Errorf("new private key: %w", err))
-			}
-			req.Key, keyPEM = k, string(b)
 		}
 	}
 	// The order placed is recorded at once, with its key, so that an
@@ -242,6 +249,20 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	}
 	start := time.Now()
 	ic, err := m.obtain(ctx, c, req)
+	if err == nil && req.Resume != "" && h != nil && ic.Leaf != nil && ic.Leaf.Equal(h.leaf) {
+		// The order resumed gave the certificate held: the attempt that
+		// placed it stored its certificate and was cut short (killed)
+		// before its state forgot the order. That order is done; this
+		// attempt orders anew, with a new key if it makes one.
+		log.InfoContext(ctx, "the order of an earlier attempt gave the certificate held already; ordering anew", "order", req.Resume)
+		req.Resume = ""
+		if newKey {
+			if err := makeKey(); err != nil {
+				return m.fail(ctx, e, err)
+			}
+		}
+		ic, err = m.obtain(ctx, c, req)
+	}
 	if err != nil && req.Replaces != "" && refusesReplaces(err) {
 		// Naming the certificate replaced (RFC 9773 §5) is a courtesy;
 		// a CA that refuses the order for any reason other than a rate

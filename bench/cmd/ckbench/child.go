@@ -32,7 +32,8 @@ var childTags = map[string]string{
 	bench.AcmezKind.Name:      "ckchild_acmez",
 }
 
-// buildChildren builds ./cmd/ckchild once per client (run from bench/).
+// buildChildren builds cmd/ckchild once per client (from within the
+// repository: its go.work, or the bench module, resolves the package).
 func buildChildren(ctx context.Context, kinds []bench.Kind, p bench.Params, verbose bool) (*childSet, error) {
 	dir, err := os.MkdirTemp("", "ckbench-")
 	if err != nil {
@@ -41,10 +42,10 @@ func buildChildren(ctx context.Context, kinds []bench.Kind, p bench.Params, verb
 	cs := &childSet{dir: dir, bins: map[string]string{}, p: p, verbose: verbose}
 	for _, k := range kinds {
 		out := filepath.Join(dir, "ckchild-"+childTags[k.Name])
-		cmd := exec.CommandContext(ctx, "go", "build", "-tags", childTags[k.Name], "-o", out, "./cmd/ckchild")
+		cmd := exec.CommandContext(ctx, "go", "build", "-tags", childTags[k.Name], "-o", out, "github.com/certkeeper/certkeeper/bench/cmd/ckchild")
 		if b, err := cmd.CombinedOutput(); err != nil {
 			cs.Close()
-			return nil, fmt.Errorf("building ckchild for %s (run ckbench from bench/, or -isolate=false): %v: %s", k.Name, err, b)
+			return nil, fmt.Errorf("building ckchild for %s (run ckbench inside the repository, or -isolate=false): %v: %s", k.Name, err, b)
 		}
 		cs.bins[k.Name] = out
 	}

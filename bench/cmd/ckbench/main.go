@@ -26,7 +26,7 @@ import (
 
 func main() {
 	var (
-		pebble   = flag.String("pebble", "", "pebble `binary`; default: `go tool -n pebble` (run from bench/)")
+		pebble   = flag.String("pebble", "", "pebble `binary`; default: the pinned Pebble, built once into the user cache")
 		p        bench.Params
 		clients  = flag.String("clients", "", "comma-separated clients to run (default all: certkeeper,x/crypto/acme,acmez)")
 		only     = flag.String("scenarios", "", "comma-separated scenario ids to run (default all: 1,1p,1e,2,3,3f,4a,4b)")
@@ -54,7 +54,7 @@ func main() {
 	if bin == "" {
 		var err error
 		if bin, err = acmetest.FindPebble(ctx); err != nil {
-			fatal(fmt.Errorf("%w (run ckbench from bench/, or pass -pebble)", err))
+			fatal(fmt.Errorf("%w (or pass -pebble)", err))
 		}
 	}
 
