@@ -141,6 +141,19 @@ func BenchmarkNames10(b *testing.B) {
 	}
 }
 
+// Scenario 3f: one certificate with 10 names with a fresh client and
+// account, account creation included: every request a client makes for
+// its first certificate. ns/op is per certificate.
+func BenchmarkNames10FreshAccount(b *testing.B) {
+	for _, k := range Kinds {
+		b.Run(subName(k), func(b *testing.B) {
+			e := env(b, 0)
+			res, err := RunFreshNames(context.Background(), e, k, b.N, 10, b.ResetTimer)
+			report(b, e, res, err)
+		})
+	}
+}
+
 // Scenario 4: scenarios 1 and 2 with Pebble rejecting 50% of nonces.
 func BenchmarkNonceReject50(b *testing.B) {
 	b.Run("FreshAccount", func(b *testing.B) { benchFresh(b, 50) })
