@@ -32,7 +32,11 @@ func (is *Issuer) authorize(ctx context.Context, order acme.Order) (cleanup func
 	// record name handed to hooks and DNS providers): GetAuthorization
 	// refuses an authorization for an identifier that its order, as the
 	// client saw it, does not have (*acme.MismatchError).
-	limit := newLimiter(maxRequestsInFlight)
+	n := is.RequestsInFlight
+	if n <= 0 {
+		n = DefaultRequestsInFlight
+	}
+	limit := newLimiter(n)
 	authzs := make([]acme.Authorization, len(order.Authorizations))
 	if err := all(ctx, len(authzs), func(ctx context.Context, i int) error {
 		var a acme.Authorization
@@ -110,15 +114,16 @@ func (is *Issuer) authorize(ctx context.Context, order acme.Order) (cleanup func
 	return cleanup, answers, nil
 }
 
-// maxRequestsInFlight bounds the requests one order sends at once while it
-// fetches its authorizations and answers their challenges (solvers run
-// all at once regardless). Two keep one request on the wire while the
+// DefaultRequestsInFlight is Issuer.RequestsInFlight's default: the
+// requests one order sends at once while it fetches its authorizations
+// and answers their challenges (solvers run all at once regardless). Two
+// keep one request on the wire while the
 // next is signed, and need no more nonces than a client holds after any
 // request: one in hand, one coming with the answer in flight (see
 // acme.Client's nonce handling). A wider burst would cost a newNonce
 // request for every extra request in flight, and on a small machine buys
 // no time: the CA is busy validating the challenges already answered.
-const maxRequestsInFlight = 2
+const DefaultRequestsInFlight = 2
 
 // limiter bounds how many calls of do run at once.
 type limiter chan struct{}

@@ -42,3 +42,28 @@ func TestOrderRequests(t *testing.T) {
 	}
 	t.Logf("%d requests", total)
 }
+
+// TestRequestsInFlightWider: a wider bound sends the authorization
+// fetches together, paying a newNonce for each request in flight beyond
+// the nonces in hand, and the order still completes.
+func TestRequestsInFlightWider(t *testing.T) {
+	ca := newStubCA(t)
+	is, _ := ca.issuer(acme.ChallengeHTTP01)
+	is.RequestsInFlight = 10
+	var ids []acme.Identifier
+	for i := range 10 {
+		ids = append(ids, acme.DNSIdentifier(fmt.Sprintf("n%d.example.test", i)))
+	}
+	if _, err := is.Obtain(ctxFor(t, 30*time.Second), Request{Identifiers: ids}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ca.count("authz"); got != 10 {
+		t.Errorf("%d authz requests, want 10", got)
+	}
+	// With ten in flight the client holds fewer nonces than requests: it
+	// fetches some (how many depends on the answers' timing), where the
+	// default bound fetches none (TestOrderRequests).
+	if got := ca.count("nonce"); got == 0 {
+		t.Errorf("no newNonce with 10 requests in flight: the bound was not widened")
+	}
+}
