@@ -82,10 +82,10 @@ type Client struct {
 	// later checks and waits.
 	memo memo
 
-	// orderWait is a running estimate, in nanoseconds, of how long this
-	// CA takes to finish an order step (validation, issuance); WaitOrder
-	// makes its first poll after it. See firstPoll.
-	orderWait atomic.Int64
+	// orderWait holds running estimates, in nanoseconds, of how long this
+	// CA takes to finish an order step, by orderStep (validation,
+	// issuance); WaitOrder makes its first poll after it. See firstPoll.
+	orderWait [2]atomic.Int64
 
 	// retrySchedule overrides defaultRetrySchedule (tests).
 	retrySchedule []time.Duration
@@ -286,7 +286,10 @@ func (c *Client) do(ctx context.Context, endpoint, method, rawURL string, body [
 	info := RequestInfo{Method: method, URL: rawURL, Endpoint: endpoint, Duration: time.Since(start)}
 	if resp != nil {
 		info.Status = resp.StatusCode
-		c.nonces.put(resp.Header.Get("Replay-Nonce"))
+		if endpoint != "newNonce" || !isSuccess(resp.StatusCode) {
+			// A successful newNonce's nonce is its caller's (see nonce).
+			c.nonces.put(resp.Header.Get("Replay-Nonce"))
+		}
 	}
 	if err != nil && !errors.Is(err, errBodyTooLarge) {
 		err = &transportError{method: method, url: rawURL, err: err}
@@ -380,11 +383,23 @@ func (c *Client) post(ctx context.Context, r request) (*response, error) {
 			if err != nil {
 				return err
 			}
+			claimable := r.endpoint != "finalize"
+			if !claimable {
+				// A CA may issue before it answers (Boulder does): no
+				// other request waits seconds for this answer's nonce.
+				c.nonces.settle()
+			}
 			body, err := signJWS(jwsParams{key: r.key, kid: r.kid, nonce: nonce, url: r.url}, r.payload)
 			if err != nil {
+				if claimable {
+					c.nonces.settle()
+				}
 				return err
 			}
 			resp, err := c.do(ctx, r.endpoint, http.MethodPost, r.url, body, r.accept, r.limit)
+			if claimable {
+				c.nonces.settle() // after do has pooled the answer's nonce
+			}
 			if err != nil {
 				var te *transportError
 				lost = lost || errors.As(err, &te)

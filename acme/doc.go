@@ -21,7 +21,13 @@
 //
 // The Client keeps a pool of the Replay-Nonce values of every response,
 // error responses included, and asks newNonce (with HEAD, retried like any
-// request) only when the pool is empty. A badNonce error is re-sent at
+// request) only when the pool is empty and no answer is coming that could
+// bring one: a request that finds the pool empty while another is in
+// flight waits for that answer's nonce (one waiter per answer; a finalize,
+// which a CA may answer only after issuing, is not waited for). That
+// request was sent earlier, so the wait is usually shorter than a newNonce
+// round trip, and one request fewer reaches the CA. A
+// badNonce error is re-sent at
 // once, signed with the nonce that came with the error, at most 20 times
 // (21 attempts in all); then the badNonce *Problem is returned.
 //

@@ -22,6 +22,8 @@ const maxMemo = 4096
 //   - the Retry-After of a transient error response (503, 429), which
 //     every later request to that URL honours, not only the retries of
 //     the call that received it (for a 429, only those of the account);
+//   - the last status seen of each order, so that WaitOrder knows whether
+//     it waits for validation or for issuance;
 //   - the identifiers of each order, and of the order each authorization
 //     belongs to, so that GetOrder refuses an order whose identifiers
 //     changed and GetAuthorization one for an identifier its order lacks.
@@ -32,6 +34,24 @@ type memo struct {
 	orderAZs   map[string][]string     // by order URL: its authorizations
 	authzIDs   map[string][]Identifier // by authorization URL: its order's
 	gates      map[string]gate         // by URL, or URL and account
+	orderSt    map[string]Status       // by order URL: its last status seen
+}
+
+func (m *memo) setOrderStatus(url string, st Status) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.orderSt == nil || len(m.orderSt) >= maxMemo {
+		m.orderSt = map[string]Status{}
+	}
+	m.orderSt[url] = st
+}
+
+// orderStatus returns the last status seen of the order at url, "" if
+// none.
+func (m *memo) orderStatus(url string) Status {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.orderSt[url]
 }
 
 // gate is a Retry-After a transient error response gave, which every

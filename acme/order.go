@@ -120,6 +120,7 @@ func (c *Client) NewOrder(ctx context.Context, acct Account, ids []Identifier, o
 func (c *Client) noteOrder(o Order, resp *response) Order {
 	o.RetryAfter = headerRetryAfter(resp.header, c.clock())
 	c.memo.setRetryAfter(o.URL, o.RetryAfter)
+	c.memo.setOrderStatus(o.URL, o.Status)
 	if len(o.Identifiers) > 0 {
 		c.memo.order(o.URL, o.Identifiers, o.Authorizations)
 	}
@@ -162,7 +163,10 @@ func (c *Client) GetOrder(ctx context.Context, acct Account, url string) (Order,
 // Retry-After: that of the last answer about the order this Client saw
 // (FinalizeOrder's included), then each poll's, and while the order is
 // pending that of its authorizations (AcceptChallenge's); without one it
-// backs off from 10ms to 1s. A Retry-After beyond ctx's deadline ends
+// backs off from 10ms to 1s. The first poll comes after what this Client
+// has learned the CA takes for the step awaited: validation while the
+// order was last seen pending (10ms at first), issuance once it was seen
+// processing, as FinalizeOrder returns it (2ms at first). A Retry-After beyond ctx's deadline ends
 // the wait at once with a *WaitError that quotes it; the deadline passing
 // ends it with a *WaitError that names the order, its last status and how
 // long it was awaited (errors.Is context.DeadlineExceeded holds for both).
@@ -178,7 +182,11 @@ func (c *Client) WaitOrder(ctx context.Context, acct Account, url string) (Order
 	// the CA needs a moment for (accepting challenges, finalizing), and an
 	// immediate poll would only find it unfinished. The CA may have said
 	// how long in its last answer about the order.
-	first := c.firstPoll()
+	step := stepValidation
+	if c.memo.orderStatus(url) == StatusProcessing {
+		step = stepIssuance
+	}
+	first := c.firstPoll(step)
 	ra := c.memo.orderRetryAfter(url)
 	learn := ra.Sub(c.clock()) <= first
 	if err := w.wait(ctx, max(first, ra.Sub(c.clock())), ra); err != nil {
@@ -204,7 +212,7 @@ func (c *Client) WaitOrder(ctx context.Context, acct Account, url string) (Order
 			return o, c.orderError(ctx, acct, o)
 		default:
 			if learn {
-				c.learnOrderWait(first, n, time.Since(start))
+				c.learnOrderWait(step, first, n, time.Since(start))
 			}
 			return o, nil
 		}
@@ -257,36 +265,59 @@ func (w *poller) errorf(e *WaitError) error {
 	return e
 }
 
-// firstPoll is the wait before WaitOrder's first poll: the estimate of
-// how long an order step takes at this CA, between the first entry of the
-// poll schedule and one second. Against a local CA that is about the
-// schedule's 10 ms; under load, or at a CA that validates from afar, it
-// grows so that fewer polls find the order unfinished.
-func (c *Client) firstPoll() time.Duration {
+// orderStep is what WaitOrder waits for: the CA's validation of a
+// pending order's authorizations, or its issuance once the order is
+// processing (after finalize). They take different times (Pebble
+// validates in a few milliseconds and issues in under one), so each has
+// its own estimate.
+type orderStep int
+
+const (
+	stepValidation orderStep = iota
+	stepIssuance
+)
+
+// issuanceFloor is the least wait before the first poll of an order that
+// is processing: CAs that issue asynchronously (Pebble, step-ca) do it
+// in about a millisecond, and the others answer finalize with the order
+// valid, so that no wait happens at all.
+const issuanceFloor = 2 * time.Millisecond
+
+// firstPoll is the wait before WaitOrder's first poll for step: the
+// estimate of how long that step takes at this CA, between a floor and
+// one second. The floor, and the estimate of a Client that has not waited
+// yet, is the poll schedule's first entry (10 ms) for validation and
+// issuanceFloor for issuance. Against a local CA the estimate stays
+// there; under load, or at a CA that validates from afar, it grows so
+// that fewer polls find the order unfinished.
+func (c *Client) firstPoll(step orderStep) time.Duration {
 	floor := pollDelay(c.polls(), 0)
-	d := time.Duration(c.orderWait.Load())
+	if step == stepIssuance {
+		floor = min(floor, issuanceFloor)
+	}
+	d := time.Duration(c.orderWait[step].Load())
 	return min(max(d, floor), time.Second)
 }
 
-// learnOrderWait updates the estimate from one wait: the first poll came
-// after first, and polls more polls and extra time were needed. An order
-// done at the first poll may have been done earlier, so the estimate moves
-// a little down (to 90% of first); one that needed more polls moves it up
-// to what the wait really took. As an exponentially weighted average
-// (weight 1/4) it settles where most first polls (about 75% with the
-// schedule's 10 ms steps) find the order done.
-func (c *Client) learnOrderWait(first time.Duration, polls int, extra time.Duration) {
+// learnOrderWait updates the estimate of step from one wait: the first
+// poll came after first, and polls more polls and extra time were needed.
+// An order done at the first poll may have been done earlier, so the
+// estimate moves a little down (to 90% of first); one that needed more
+// polls moves it up to what the wait really took. As an exponentially
+// weighted average (weight 1/4) it settles where most first polls (about
+// 75% with the schedule's 10 ms steps) find the order done.
+func (c *Client) learnOrderWait(step orderStep, first time.Duration, polls int, extra time.Duration) {
 	sample := first * 9 / 10
 	if polls > 0 {
 		sample = first + extra
 	}
 	for {
-		old := c.orderWait.Load()
+		old := c.orderWait[step].Load()
 		next := int64(sample)
 		if old != 0 {
 			next = old + (int64(sample)-old)/4
 		}
-		if c.orderWait.CompareAndSwap(old, next) {
+		if c.orderWait[step].CompareAndSwap(old, next) {
 			return
 		}
 	}

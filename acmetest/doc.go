@@ -24,14 +24,12 @@
 // NewTest* helpers register Close with testing.TB.Cleanup and fail the test
 // (they never skip it) when a component cannot be started.
 //
-// The Pebble binary is found with `go tool -n pebble`, which works in any
-// module whose go.mod carries
-//
-//	tool github.com/letsencrypt/pebble/v2/cmd/pebble
-//
-// Elsewhere, install it with
-// `go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.1` and set
-// [PebbleOptions].Binary.
+// The Pebble binary is the pinned release [PebbleVersion], which acmetest
+// builds itself on first use ([FindPebble], [BuildPebble]: `go install` into
+// a cache directory under os.UserCacheDir, once per machine, under a lock
+// file so parallel test binaries do not race). It works from any module: the
+// caller's go.mod needs no tool line, and Pebble never enters its module
+// graph. To use a pebble installed otherwise, set [PebbleOptions].Binary.
 //
 // Pebble's own HTTPS certificate is generated per instance by acmetest (an
 // ephemeral ECDSA root and a leaf for 127.0.0.1 and localhost), so

@@ -1,17 +1,12 @@
 package acmetest
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,8 +35,14 @@ type Profile struct {
 // no rejected nonces, no authorization reuse, ECDSA keys, and acmetest's own
 // DNS server answering 127.0.0.1 for every name.
 type PebbleOptions struct {
-	// Binary is the path of the pebble executable. "" means FindPebble.
+	// Binary is the path of the pebble executable, for instance one
+	// installed with `go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.1`.
+	// "" means the one BuildPebble keeps in CacheDir, built on first use.
 	Binary string
+
+	// CacheDir is where Pebble is built when Binary is "" (see
+	// BuildPebble). "" means PebbleCacheDir().
+	CacheDir string
 
 	// HTTPPort and TLSPort are the ports on which Pebble connects to
 	// validate http-01 and tls-alpn-01 challenges. 0 picks a free loopback
@@ -118,7 +119,7 @@ type PebbleOptions struct {
 	Output io.Writer
 
 	// StartTimeout bounds how long StartPebble waits for Pebble to answer,
-	// in addition to the context; it does not cover FindPebble's build.
+	// in addition to the context; it does not cover BuildPebble's build.
 	// 0 means 30 s.
 	StartTimeout time.Duration
 }
@@ -182,35 +183,6 @@ type pebbleProfile struct {
 	ValidityPeriod    uint64 `json:"validityPeriod"`
 }
 
-// FindPebble returns the path of a pebble binary built by `go tool -n
-// pebble`, run in the current directory. That needs a go command on PATH
-// and a main module whose go.mod has the directive
-// `tool github.com/letsencrypt/pebble/v2/cmd/pebble`; the first call may
-// take half a minute to build it.
-func FindPebble(ctx context.Context) (string, error) {
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		return "", fmt.Errorf("acmetest: no go command to build pebble (%w); "+
-			"install it with `go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.1` "+
-			"and set PebbleOptions.Binary", err)
-	}
-	var stdout, stderr bytes.Buffer
-	c := exec.CommandContext(ctx, goCmd, "tool", "-n", "pebble")
-	c.Stdout, c.Stderr = &stdout, &stderr
-	if err := c.Run(); err != nil {
-		return "", fmt.Errorf("acmetest: `go tool -n pebble` failed: %w: %s; "+
-			"add `tool github.com/letsencrypt/pebble/v2/cmd/pebble` to go.mod "+
-			"(go get -tool github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.1) or "+
-			"install it with `go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.1` "+
-			"and set PebbleOptions.Binary", err, strings.TrimSpace(stderr.String()))
-	}
-	path := strings.TrimSpace(stdout.String())
-	if path == "" {
-		return "", errors.New("acmetest: `go tool -n pebble` printed no path")
-	}
-	return path, nil
-}
-
 // StartPebble starts Pebble and returns once its ACME and management
 // interfaces answer. ctx bounds the start-up only; the process runs until
 // Close. Pebble listens on free 127.0.0.1 ports and serves HTTPS with a
@@ -219,8 +191,12 @@ func StartPebble(ctx context.Context, opts PebbleOptions) (*Pebble, error) {
 	binary := opts.Binary
 	if binary == "" {
 		// Not under StartTimeout: a cold build takes 30-60 s.
+		dir := opts.CacheDir
+		if dir == "" {
+			dir = PebbleCacheDir()
+		}
 		var err error
-		if binary, err = FindPebble(ctx); err != nil {
+		if binary, err = BuildPebble(ctx, dir); err != nil {
 			return nil, err
 		}
 	}
@@ -399,78 +375,6 @@ func pebbleEnv(opts PebbleOptions) []string {
 	return env
 }
 
-// waitReady polls the directory and then fetches the issuing roots and
-// intermediates from the management interface.
-func (p *Pebble) waitReady(ctx context.Context) error {
-	client := p.HTTPClient()
-	client.Timeout = 2 * time.Second
-	delay := 5 * time.Millisecond
-	for {
-		err := p.fetchIssuers(ctx, client)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("pebble exited: %v", p.waitErr)
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 100*time.Millisecond)
-	}
-}
-
-func (p *Pebble) fetchIssuers(ctx context.Context, client *http.Client) error {
-	if _, err := get(ctx, client, p.DirectoryURL); err != nil {
-		return err
-	}
-	var roots, inters [][]byte
-	for i := 0; ; i++ {
-		root, err := get(ctx, client, fmt.Sprintf("%s/roots/%d", p.ManagementURL, i))
-		if errors.Is(err, errNotFound) && i > 0 {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		inter, err := get(ctx, client, fmt.Sprintf("%s/intermediates/%d", p.ManagementURL, i))
-		if err != nil {
-			return err
-		}
-		roots, inters = append(roots, root), append(inters, inter)
-	}
-	p.roots, p.inters = roots, inters
-	return nil
-}
-
-var errNotFound = errors.New("404 Not Found")
-
-func get(ctx context.Context, client *http.Client, url string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("User-Agent", "certkeeper-acmetest")
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	switch resp.StatusCode {
-	case http.StatusOK:
-		return body, nil
-	case http.StatusNotFound:
-		return nil, fmt.Errorf("GET %s: %w", url, errNotFound)
-	default:
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-}
-
 // Close stops Pebble, waits for it to exit, removes its temporary files and
 // closes the DNS server it started. It is safe to call more than once.
 func (p *Pebble) Close() error {
@@ -497,160 +401,9 @@ func (p *Pebble) removeDir() {
 	}
 }
 
-// HTTPClient returns a new client that trusts Pebble's HTTPS certificate
-// for its ACME and management interfaces (and nothing else).
-func (p *Pebble) HTTPClient() *http.Client {
-	return newTLSClient(p.tlsRoots)
-}
-
-// TLSRootPEM returns the PEM root that signs Pebble's own HTTPS
-// certificate, for clients configured by file rather than by
-// HTTPClient.
-func (p *Pebble) TLSRootPEM() []byte { return bytes.Clone(p.tlsRoot) }
-
-// RootsPEM returns Pebble's issuing roots in PEM, the default root first
-// followed by the PebbleOptions.AlternateRoots alternates. Issued
-// certificates chain to one of them.
-func (p *Pebble) RootsPEM() []byte { return bytes.Join(p.roots, nil) }
-
-// RootPEM returns the issuing root number i (0 is the default chain's),
-// or nil if there is none.
-func (p *Pebble) RootPEM(i int) []byte {
-	if i < 0 || i >= len(p.roots) {
-		return nil
-	}
-	return bytes.Clone(p.roots[i])
-}
-
-// Roots returns a pool of all of Pebble's issuing roots, to verify issued
-// certificates.
-func (p *Pebble) Roots() *x509.CertPool {
-	pool := x509.NewCertPool()
-	for _, r := range p.roots {
-		pool.AppendCertsFromPEM(r)
-	}
-	return pool
-}
-
-// IntermediatesPEM returns the intermediate that signs leaf certificates in
-// each of Pebble's chains, in root order.
-func (p *Pebble) IntermediatesPEM() []byte { return bytes.Join(p.inters, nil) }
-
-// SetRenewalInfo makes Pebble answer ARI renewalInfo requests
-// (draft-ietf-acme-ari) for the certificate certPEM, which Pebble must
-// have issued, with the literal body response. The body is not checked, so
-// malformed JSON may be used to test a client's error handling.
-func (p *Pebble) SetRenewalInfo(ctx context.Context, certPEM []byte, response string) error {
-	body, err := json.Marshal(struct {
-		Certificate string
-		ARIResponse string
-	}{string(certPEM), response})
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.ManagementURL+"/set-renewal-info/", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("User-Agent", "certkeeper-acmetest")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := p.HTTPClient().Do(req)
-	if err != nil {
-		return fmt.Errorf("acmetest: set renewal info: %w", err)
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("acmetest: set renewal info: %s: %s", resp.Status, bytes.TrimSpace(msg))
-	}
-	return nil
-}
-
 // Output returns the last part (up to 16 KiB) of Pebble's output, for
 // failure messages.
 func (p *Pebble) Output() string { return p.tail.String() }
-
-func newTLSClient(roots *x509.CertPool) *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: roots}
-	tr.Proxy = nil
-	return &http.Client{Transport: tr, Timeout: time.Minute}
-}
-
-// freePorts returns n distinct TCP ports that were free on 127.0.0.1.
-func freePorts(n int) ([]int, error) {
-	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
-// The validation ports handed out by this process.
-var (
-	validationMu    sync.Mutex
-	validationGiven = map[int]bool{}
-)
-
-// validationPorts returns n distinct TCP ports that were free on
-// 127.0.0.1, for Pebble to validate challenges on. They stay unbound
-// until a test's solver binds them, possibly long after: so they are
-// taken below the system's ephemeral port range, from which listeners on
-// port 0 (another test's proxy or server) and outgoing connections draw
-// theirs and could take them in between, and never twice by one process.
-// Where that range leaves no room below it, they are picked as freePorts
-// does.
-func validationPorts(n int) ([]int, error) {
-	const lo = 20000
-	hi := ephemeralLow()
-	if hi-lo < 1000 {
-		return freePorts(n)
-	}
-	validationMu.Lock()
-	defer validationMu.Unlock()
-	ports := make([]int, 0, n)
-	for tries := 0; len(ports) < n && tries < 10000; tries++ {
-		p := lo + rand.IntN(hi-lo)
-		if validationGiven[p] {
-			continue
-		}
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			continue
-		}
-		l.Close()
-		validationGiven[p] = true
-		ports = append(ports, p)
-	}
-	if len(ports) < n {
-		return freePorts(n)
-	}
-	return ports, nil
-}
-
-// ephemeralLow returns the first port of the system's ephemeral range
-// (Linux's ip_local_port_range; else 32768, below both Linux's and the
-// IANA range of 49152).
-func ephemeralLow() int {
-	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 32768
-	}
-	f := strings.Fields(string(data))
-	if len(f) == 0 {
-		return 32768
-	}
-	lo, err := strconv.Atoi(f[0])
-	if err != nil {
-		return 32768
-	}
-	return lo
-}
 
 // tailBuffer keeps the last max bytes written to it.
 type tailBuffer struct {

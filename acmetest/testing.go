@@ -6,10 +6,15 @@ import (
 )
 
 // NewTestPebble starts Pebble for the test t and stops it when t ends. It
-// fails t (it never skips it) if Pebble cannot start. When opts.Output is
-// nil, Pebble's output is kept and logged only if t fails.
+// fails t if Pebble cannot start. Pebble is an external process, so a
+// test that needs it belongs to the integration tier: under go test
+// -short, NewTestPebble skips t before looking for Pebble. When
+// opts.Output is nil, Pebble's output is kept and logged only if t fails.
 func NewTestPebble(t testing.TB, opts PebbleOptions) *Pebble {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("integration tier (starts Pebble, an external process): skipped under -short")
+	}
 	p, err := StartPebble(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)

@@ -108,17 +108,27 @@ func TestBodyLimits(t *testing.T) {
 	}
 	defer c.Close()
 	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
-	for i := 0; i < 10; i++ {
-		c.Write([]byte("a"))
-		time.Sleep(100 * time.Millisecond)
-	}
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Error("a trickled body was read whole past the read timeout")
+	// The client trickles the body, a byte every 50 ms (5 s for the 100),
+	// until the handler stops reading: only a read timeout stops it
+	// before the body is whole.
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	failsafe := time.After(time.Minute)
+	for sent := 0; ; {
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Errorf("a trickled body was read whole (%d bytes sent) past the read timeout", sent)
+			}
+			return
+		case <-tick.C:
+			if sent < 100 {
+				c.Write([]byte("a"))
+				sent++
+			}
+		case <-failsafe:
+			t.Fatal("the handler is still reading a trickled body")
 		}
-	case <-time.After(5 * time.Second):
-		t.Error("the handler is still reading a trickled body")
 	}
 }
 

@@ -24,7 +24,7 @@ type acmezClient struct {
 
 func newAcmez(env *Env, hc *http.Client) Client {
 	return &acmezClient{c: &acmez.Client{
-		Client:           &acme.Client{Directory: env.Pebble.DirectoryURL, HTTPClient: hc},
+		Client:           &acme.Client{Directory: env.DirectoryURL, HTTPClient: hc},
 		ChallengeSolvers: map[string]acmez.Solver{"http-01": acmezSolver{env.Challenges}},
 	}}
 }

@@ -12,7 +12,7 @@ import (
 )
 
 var (
-	pebbleBinary = flag.String("pebble", "", "pebble `binary` (default: `go tool -n pebble` in bench/)")
+	pebbleBinary = flag.String("pebble", "", "pebble `binary` (default: the pinned Pebble, built once into the user cache)")
 	slowNonce    = flag.Bool("xcrypto-nonce", false, "also run x/crypto/acme under 50% nonce rejection (about 25 s per certificate: exponential backoff from 1 s)")
 )
 
@@ -136,6 +136,19 @@ func BenchmarkNames10(b *testing.B) {
 		b.Run(subName(k), func(b *testing.B) {
 			e := env(b, 0)
 			res, err := RunBatch(context.Background(), e, k, b.N, 1, 10, b.ResetTimer)
+			report(b, e, res, err)
+		})
+	}
+}
+
+// Scenario 3f: one certificate with 10 names with a fresh client and
+// account, account creation included: every request a client makes for
+// its first certificate. ns/op is per certificate.
+func BenchmarkNames10FreshAccount(b *testing.B) {
+	for _, k := range Kinds {
+		b.Run(subName(k), func(b *testing.B) {
+			e := env(b, 0)
+			res, err := RunFreshNames(context.Background(), e, k, b.N, 10, b.ResetTimer)
 			report(b, e, res, err)
 		})
 	}

@@ -19,7 +19,7 @@ type certkeeperClient struct {
 }
 
 func newCertkeeper(env *Env, hc *http.Client) Client {
-	return &certkeeperClient{env: env, client: &acme.Client{DirectoryURL: env.Pebble.DirectoryURL, HTTPClient: hc}}
+	return &certkeeperClient{env: env, client: &acme.Client{DirectoryURL: env.DirectoryURL, HTTPClient: hc}}
 }
 
 func (c *certkeeperClient) NewAccount(ctx context.Context) error {

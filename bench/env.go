@@ -15,6 +15,8 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -29,7 +31,15 @@ import (
 
 // Env is one running Pebble plus the http-01 responder all clients share.
 type Env struct {
+	// Pebble is the Pebble this process started; nil in an Env from
+	// AttachEnv (a child process of ckbench).
 	Pebble *acmetest.Pebble
+	// DirectoryURL is Pebble's ACME directory.
+	DirectoryURL string
+	// HTTPPort is where Pebble validates http-01 (the responder's port).
+	HTTPPort int
+	// TLSRootPEM signs Pebble's HTTPS certificate.
+	TLSRootPEM []byte
 	// Challenges serves http-01 responses on 127.0.0.1:Pebble.HTTPPort.
 	Challenges *ChallengeHandler
 	// NonceRejectPercent is the share of nonces Pebble rejects.
@@ -40,12 +50,14 @@ type Env struct {
 
 // EnvOptions configures StartEnv.
 type EnvOptions struct {
-	// PebbleBinary is the pebble executable; "" finds it with
-	// `go tool -n pebble` in the current directory (bench/ has the tool
-	// directive in its go.mod).
+	// PebbleBinary is the pebble executable; "" means acmetest.FindPebble
+	// (the pinned Pebble, built once into the user cache).
 	PebbleBinary string
 	// NonceRejectPercent is passed to Pebble as PEBBLE_WFE_NONCEREJECT.
 	NonceRejectPercent int
+	// NoResponder leaves the http-01 port free for another process's
+	// responder (see AttachEnv).
+	NoResponder bool
 }
 
 // StartEnv starts Pebble (no validation sleep, no Retry-After, no
@@ -59,30 +71,60 @@ func StartEnv(ctx context.Context, opts EnvOptions) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &ChallengeHandler{}
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p.HTTPPort)))
-	if err != nil {
-		p.Close()
-		return nil, fmt.Errorf("bench: listen for http-01: %w", err)
+	e := &Env{Pebble: p, DirectoryURL: p.DirectoryURL, HTTPPort: p.HTTPPort, TLSRootPEM: p.TLSRootPEM(),
+		NonceRejectPercent: opts.NonceRejectPercent, Challenges: &ChallengeHandler{}}
+	if !opts.NoResponder {
+		if err := e.listen(); err != nil {
+			p.Close()
+			return nil, err
+		}
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	return &Env{Pebble: p, Challenges: h, NonceRejectPercent: opts.NonceRejectPercent, srv: srv}, nil
+	return e, nil
 }
 
-// Close stops the responder and Pebble.
+// AttachEnv returns an Env for a Pebble another process started (whose
+// Env has NoResponder), and serves http-01 on its port.
+func AttachEnv(directoryURL string, httpPort int, tlsRootPEM []byte, nonceReject int) (*Env, error) {
+	e := &Env{DirectoryURL: directoryURL, HTTPPort: httpPort, TLSRootPEM: tlsRootPEM,
+		NonceRejectPercent: nonceReject, Challenges: &ChallengeHandler{}}
+	if err := e.listen(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Env) listen() error {
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(e.HTTPPort)))
+	if err != nil {
+		return fmt.Errorf("bench: listen for http-01: %w", err)
+	}
+	e.srv = &http.Server{Handler: e.Challenges, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = e.srv.Serve(ln) }()
+	return nil
+}
+
+// Close stops the responder and Pebble (if this Env started them).
 func (e *Env) Close() error {
-	err := e.srv.Close()
-	return errors.Join(err, e.Pebble.Close())
+	var errs []error
+	if e.srv != nil {
+		errs = append(errs, e.srv.Close())
+	}
+	if e.Pebble != nil {
+		errs = append(errs, e.Pebble.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // HTTPClient returns a new HTTP client (with its own connection pool) that
 // trusts Pebble and counts its requests in c.
 func (e *Env) HTTPClient(c *Counter) *http.Client {
-	hc := e.Pebble.HTTPClient()
-	c.Base = hc.Transport
-	hc.Transport = c
-	return hc
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(e.TLSRootPEM)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots}
+	tr.Proxy = nil
+	c.Base = tr
+	return &http.Client{Transport: c, Timeout: time.Minute}
 }
 
 const http01Prefix = "/.well-known/acme-challenge/"

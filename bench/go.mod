@@ -3,21 +3,15 @@ module github.com/certkeeper/certkeeper/bench
 go 1.26.0
 
 require (
-	github.com/certkeeper/certkeeper v0.0.0
+	github.com/certkeeper/certkeeper v0.1.0
 	github.com/mholt/acmez/v3 v3.1.7
 	golang.org/x/crypto v0.58.0
 )
 
 require (
 	github.com/go-jose/go-jose/v4 v4.1.9 // indirect
-	github.com/letsencrypt/challtestsrv v1.4.2 // indirect
-	github.com/letsencrypt/pebble/v2 v2.10.1 // indirect
 	github.com/miekg/dns v1.1.73 // indirect
 	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/text v0.44.0 // indirect
 )
-
-replace github.com/certkeeper/certkeeper => ../
-
-tool github.com/letsencrypt/pebble/v2/cmd/pebble

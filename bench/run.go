@@ -29,12 +29,18 @@ type Kind struct {
 	New func(env *Env, hc *http.Client) Client
 }
 
+// The clients compared. A program that names only one of them links only
+// that one (ckchild does, so that its memory is that client's).
+var (
+	CertkeeperKind = Kind{Name: "certkeeper", New: newCertkeeper}
+	XCryptoKind    = Kind{Name: xcryptoName, New: newXCrypto}
+	AcmezKind      = Kind{Name: "acmez", New: newAcmez}
+)
+
+const xcryptoName = "x/crypto/acme"
+
 // Kinds are the clients compared, certkeeper first.
-var Kinds = []Kind{
-	{Name: "certkeeper", New: newCertkeeper},
-	{Name: "x/crypto/acme", New: newXCrypto},
-	{Name: "acmez", New: newAcmez},
-}
+var Kinds = []Kind{CertkeeperKind, XCryptoKind, AcmezKind}
 
 // Result is what one scenario measured for one client.
 type Result struct {
@@ -52,6 +58,23 @@ type Result struct {
 	// Latencies are the durations of the individual Obtain calls (plus
 	// NewAccount in RunFresh), sorted.
 	Latencies []time.Duration
+	// PeakRSS is the peak resident set size, in bytes, of the process
+	// that ran the scenario alone (ckbench runs each in a child process
+	// and reads its rusage); 0 when not measured.
+	PeakRSS int64
+	// StartRSS is the resident set size, in bytes, of that process just
+	// before the scenario started (the Go runtime and the program loaded,
+	// nothing sent yet), so that PeakRSS-StartRSS is what the run added;
+	// 0 when not measured.
+	StartRSS int64
+	// HeapAlloc is the heap memory, in bytes, that the process allocated
+	// during the scenario (runtime/metrics /gc/heap/allocs:bytes, garbage
+	// included); 0 when not measured.
+	HeapAlloc uint64
+	// GoMemory is the memory the Go runtime of that process had mapped
+	// at the end (runtime/metrics /memory/classes/total:bytes); 0 when
+	// not measured.
+	GoMemory uint64
 }
 
 // Latency returns the q-quantile (0 ≤ q ≤ 1) of Latencies.
@@ -71,6 +94,10 @@ func (r Result) ReqsPerCert() float64 { return float64(r.Reqs.Total) / float64(m
 
 var seq atomic.Int64
 
+// SetNameBase makes Names count on from base, so that processes given
+// distinct bases never use the same names.
+func SetNameBase(base int64) { seq.Store(base) }
+
 // Names returns k fresh names, never used before in this process (so no
 // authorization can be reused): "c42.example.test" for one name,
 // "n1.c42.bench.example.com", "n2.c42..." for several.
@@ -86,12 +113,17 @@ func Names(k int) []string {
 	return out
 }
 
-// RunFresh obtains n certificates one after the other, each with a new
-// client (new connections, no cached directory or nonces) and a new
-// account. Account creation is timed and counted. start, if not nil, is
-// called just before the timed part.
+// RunFresh obtains n certificates of one name one after the other, each
+// with a new client (new connections, no cached directory or nonces) and
+// a new account. Account creation is timed and counted. start, if not
+// nil, is called just before the timed part.
 func RunFresh(ctx context.Context, env *Env, kind Kind, n int, start func()) (Result, error) {
-	res := Result{Client: kind.Name, Scenario: "fresh account", Certs: n, Names: 1, Concurrency: 1}
+	return RunFreshNames(ctx, env, kind, n, 1, start)
+}
+
+// RunFreshNames is RunFresh with k names on each certificate.
+func RunFreshNames(ctx context.Context, env *Env, kind Kind, n, k int, start func()) (Result, error) {
+	res := Result{Client: kind.Name, Scenario: "fresh account", Certs: n, Names: k, Concurrency: 1}
 	counter := &Counter{}
 	if start != nil {
 		start()
@@ -103,7 +135,7 @@ func RunFresh(ctx context.Context, env *Env, kind Kind, n int, start func()) (Re
 		if err := c.NewAccount(ctx); err != nil {
 			return res, fmt.Errorf("%s: new account: %w", kind.Name, err)
 		}
-		names := Names(1)
+		names := Names(k)
 		leaf, err := c.Obtain(ctx, names)
 		if err != nil {
 			return res, fmt.Errorf("%s: obtain %v: %w", kind.Name, names, err)

@@ -25,7 +25,7 @@ type xcryptoClient struct {
 }
 
 func newXCrypto(env *Env, hc *http.Client) Client {
-	return &xcryptoClient{env: env, c: &acme.Client{DirectoryURL: env.Pebble.DirectoryURL, HTTPClient: hc}}
+	return &xcryptoClient{env: env, c: &acme.Client{DirectoryURL: env.DirectoryURL, HTTPClient: hc}}
 }
 
 func (x *xcryptoClient) NewAccount(ctx context.Context) error {

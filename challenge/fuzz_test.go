@@ -1,6 +1,8 @@
 package challenge
 
 import (
+	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -13,16 +15,36 @@ import (
 // with ValidToken's length bound, written independently as a regexp.
 var tokenOracle = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
 
-// FuzzValidToken checks ValidToken against the oracle both ways: every
-// token it accepts is safe as a file name and URL segment, and no
-// well-formed token is refused.
+// FuzzValidToken checks ValidToken against the oracle both ways, and that
+// every token it accepts is used unchanged as a URL path segment and as a
+// file name inside the directory it is joined to.
 func FuzzValidToken(f *testing.F) {
-	for _, s := range []string{"", "abc", "../x", "a/b", "tok=en", "a.b", "a\x00", "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA", strings.Repeat("x", 257)} {
+	for _, s := range []string{"", "abc", "../x", "a/b", "tok=en", "a.b", ".", "..", "a b", "a+b", "a?b", "a#b", "a%2F", "é", "a\x00",
+		"evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+		strings.Repeat("x", 256), strings.Repeat("x", 257)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if got, want := ValidToken(s), tokenOracle.MatchString(s); got != want {
+		got, want := ValidToken(s), tokenOracle.MatchString(s)
+		if got != want {
 			t.Fatalf("ValidToken(%q) = %v, want %v", s, got, want)
+		}
+		if !got {
+			return
+		}
+		// A URL path segment that needs no escaping and that a URL
+		// parser gives back whole.
+		if esc := url.PathEscape(s); esc != s {
+			t.Errorf("token %q needs escaping in a URL path: %q", s, esc)
+		}
+		if u, err := url.Parse("http://example.test" + HTTP01Path(s)); err != nil || u.Path != HTTP01Prefix+s || u.RawQuery != "" || u.Fragment != "" {
+			t.Errorf("the http-01 URL of token %q parses as %+v, %v", s, u, err)
+		}
+		// A file name that names one entry of the directory it is
+		// joined to.
+		dir := filepath.FromSlash("/srv/www" + HTTP01Prefix)
+		if p := filepath.Join(dir, s); filepath.Dir(p) != filepath.Clean(dir) || filepath.Base(p) != s || !filepath.IsLocal(s) {
+			t.Errorf("token %q as a file name leaves its directory: %q", s, p)
 		}
 	})
 }

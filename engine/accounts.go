@@ -173,7 +173,10 @@ func (e *Engine) loadOrRegister(ctx context.Context, cl *acme.Client, opts Accou
 	case err != nil:
 		return acme.Account{}, err
 	}
-	if e.isDeactivated(ctx, ca, id, rec.URL) {
+	if rec.ID == "" {
+		rec.ID = id
+	}
+	if e.isDeactivated(ctx, ca, rec) {
 		// Deactivated (DeactivateAccount): never used again; a new
 		// account, with a new key, takes its place.
 		log.InfoContext(ctx, "the stored account was deactivated; registering a new one", "old", rec.URL)

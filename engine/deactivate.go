@@ -13,11 +13,14 @@ import (
 
 // An account deactivated at the CA (RFC 8555 §7.3.6) can never be used
 // again, not even registered again with its key. The engine records the
-// deactivation in the store, next to the account, as the URL of the
-// account deactivated: a stored account whose URL is recorded as
-// deactivated is never used, and the next Account (an order) registers
-// a new one, with a new key, under the same ID. The record needs no
-// clean-up: the new account has another URL.
+// deactivation in the store, next to the account: the URL of the account
+// deactivated on the first line, and "key " and the JWK thumbprint (RFC
+// 7638) of its key on the second. A stored account whose URL, or whose
+// key, is recorded as deactivated is never used, and the next Account (an
+// order) registers a new one, with a new key, under the same ID. The key
+// is what tells in the shared layout, whose client.key is stored without
+// a URL; records of earlier versions hold the URL only. The record needs
+// no clean-up: the new account has another URL and another key.
 
 // AccountInfo describes an account the store holds.
 type AccountInfo struct {
@@ -36,15 +39,15 @@ type AccountInfo struct {
 }
 
 // deactivatedKey is the store key recording that account id at ca was
-// deactivated.
+// deactivated. The shared layout holds one account, client.key, for any
+// CA (its records say none): its record is one for the store.
 func (e *Engine) deactivatedKey(ca, id string) (string, error) {
+	if e.cfg.Layout == store.LayoutShared {
+		return "certkeeper/accounts/deactivated", nil
+	}
 	caDir, err := store.CADirName(ca)
 	if err != nil {
 		return "", err
-	}
-	if e.cfg.Layout == store.LayoutShared {
-		// Beside the shared layout's other records; it holds one account.
-		return "certkeeper/accounts/" + caDir + "/deactivated", nil
 	}
 	if id == "" {
 		id = "default"
@@ -52,18 +55,40 @@ func (e *Engine) deactivatedKey(ca, id string) (string, error) {
 	return "accounts/" + caDir + "/" + id + "/deactivated", nil
 }
 
-// isDeactivated reports whether the store records the account with URL
-// url (account id at ca) as deactivated.
-func (e *Engine) isDeactivated(ctx context.Context, ca, id, url string) bool {
-	if url == "" {
-		return false
-	}
-	k, err := e.deactivatedKey(ca, id)
+// isDeactivated reports whether the store records the account rec (at
+// ca) as deactivated: its URL, or its key's thumbprint.
+func (e *Engine) isDeactivated(ctx context.Context, ca string, rec store.AccountRecord) bool {
+	k, err := e.deactivatedKey(ca, rec.ID)
 	if err != nil {
 		return false
 	}
 	b, err := e.cfg.Store.Get(ctx, k)
-	return err == nil && strings.TrimSpace(string(b)) == url
+	if err != nil {
+		return false
+	}
+	url, rest, _ := strings.Cut(string(b), "\n")
+	if url = strings.TrimSpace(url); url != "" && url == rec.URL {
+		return true
+	}
+	tp, ok := strings.CutPrefix(strings.TrimSpace(rest), "key ")
+	return ok && tp != "" && tp == keyThumbprint(rec.KeyPEM)
+}
+
+// keyThumbprint is the JWK thumbprint (RFC 7638) of the PEM key, "" if
+// it cannot be read.
+func keyThumbprint(keyPEM []byte) string {
+	if len(keyPEM) == 0 {
+		return ""
+	}
+	key, err := keys.ParsePEM(keyPEM)
+	if err != nil {
+		return ""
+	}
+	tp, err := acme.Thumbprint(key.Public())
+	if err != nil {
+		return ""
+	}
+	return tp
 }
 
 // Accounts lists the accounts the store holds at the CA ca ("" for every
@@ -75,7 +100,7 @@ func (e *Engine) Accounts(ctx context.Context, ca string) ([]AccountInfo, error)
 	for _, r := range recs {
 		out = append(out, AccountInfo{
 			CA: r.CA, ID: r.ID, URL: r.URL, Contact: r.Contact, RecordErr: r.RecordErr,
-			Deactivated: e.isDeactivated(ctx, r.CA, r.ID, r.URL),
+			Deactivated: e.isDeactivated(ctx, r.CA, r),
 		})
 	}
 	return out, err
@@ -98,7 +123,10 @@ func (e *Engine) StoredAccount(ctx context.Context, ca, caRoot string, opts Acco
 	if err != nil {
 		return acme.Account{}, err
 	}
-	if e.isDeactivated(ctx, ca, id, rec.URL) {
+	if rec.ID == "" {
+		rec.ID = id
+	}
+	if e.isDeactivated(ctx, ca, rec) {
 		return acme.Account{}, fmt.Errorf("account %s (%s) at %s: %w", id, rec.URL, ca, ErrAccountDeactivated)
 	}
 	key, err := keys.ParsePEM(rec.KeyPEM)
@@ -146,7 +174,11 @@ func (e *Engine) DeactivateAccount(ctx context.Context, ca, caRoot string, opts 
 	if err != nil {
 		return done, err
 	}
-	if err := e.cfg.Store.Put(ctx, k, []byte(acct.URL+"\n")); err != nil {
+	record := acct.URL + "\n"
+	if tp, err := acme.Thumbprint(acct.Key.Public()); err == nil {
+		record += "key " + tp + "\n"
+	}
+	if err := e.cfg.Store.Put(ctx, k, []byte(record)); err != nil {
 		return done, fmt.Errorf("engine: the CA deactivated account %s, but the store could not record it (the next order fails until it registers a new one): %w", acct.URL, err)
 	}
 	e.log.InfoContext(ctx, "account deactivated", "ca", ca, "account", opts.id(), "url", acct.URL)

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/certkeeper/certkeeper/engine"
+	"github.com/certkeeper/certkeeper/manager"
+	"github.com/certkeeper/certkeeper/store"
 )
 
 // A deactivated account is recorded as such: never used again, neither
@@ -47,6 +49,56 @@ func TestDeactivatedAccountReplaced(t *testing.T) {
 		t.Errorf("a second engine: %+v, %v; want %s", again, err, got.URL)
 	}
 	if _, err := e.engine(nil).Obtain(ctx, engine.Request{Lineage: e.lineage("deact.example.test"), Account: agree}); err != nil {
+		t.Errorf("Obtain with the new account: %v", err)
+	}
+}
+
+// In the shared layout (txacme's client.key, stored without its URL) a
+// deactivated account is recorded by its key: the store says it is
+// deactivated, it is never used again, and the next Account registers a
+// new one (a new client.key), as in the directory layout.
+func TestDeactivatedAccountReplacedShared(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := ctxT(t)
+	ca := e.pebble.DirectoryURL
+	d, err := store.NewDir(e.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := func() *engine.Engine {
+		eng, err := engine.New(engine.Config{Store: d, Layout: store.LayoutShared, Manager: manager.Config{RescueDir: e.rescue}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { eng.Close() })
+		return eng
+	}
+	eng := shared()
+	acct, err := eng.Account(ctx, ca, e.root, agree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.DeactivateAccount(ctx, ca, e.root, agree); err != nil {
+		t.Fatal(err)
+	}
+	// A new process, which knows the account only by client.key.
+	eng = shared()
+	infos, err := eng.Accounts(ctx, "")
+	if err != nil || len(infos) != 1 || !infos[0].Deactivated {
+		t.Fatalf("Accounts after deactivation = %+v, %v; want it deactivated", infos, err)
+	}
+	if _, err := eng.StoredAccount(ctx, ca, e.root, agree); !errors.Is(err, engine.ErrAccountDeactivated) {
+		t.Errorf("StoredAccount of a deactivated account: %v", err)
+	}
+	got, err := eng.Account(ctx, ca, e.root, agree)
+	if err != nil || got.URL == acct.URL || got.URL == "" {
+		t.Fatalf("Account after deactivation = %+v, %v; want a new account", got, err)
+	}
+	if infos, _ := shared().Accounts(ctx, ""); len(infos) != 1 || infos[0].Deactivated {
+		t.Errorf("Accounts after the new registration = %+v", infos)
+	}
+	if _, err := shared().Obtain(ctx, engine.Request{Lineage: e.lineage("deact-shared.example.test"), Account: agree}); err != nil {
 		t.Errorf("Obtain with the new account: %v", err)
 	}
 }

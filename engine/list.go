@@ -145,6 +145,27 @@ type Entry struct {
 // entries are nil only when the store cannot be read at all. Names that
 // match no certificate add errors wrapping fs.ErrNotExist.
 func (e *Engine) List(ctx context.Context, opts ListOptions) ([]Entry, error) {
+	if e.cfg.Layout == store.LayoutStandard {
+		var (
+			entries []Entry
+			err     error
+			ok      bool
+		)
+		if len(opts.Names) > 0 {
+			entries, ok, err = e.listNamed(ctx, opts)
+		} else {
+			entries, ok, err = e.listIndexed(ctx, opts)
+		}
+		if ok {
+			return entries, err
+		}
+	}
+	return e.listRead(ctx, opts)
+}
+
+// listRead is List by reading every lineage record, certificate and
+// renewal state: for a store without a (Full) index.
+func (e *Engine) listRead(ctx context.Context, opts ListOptions) ([]Entry, error) {
 	lineages, held, loadErr := e.lineages(ctx, opts.CA, opts.DefaultCA)
 	if lineages == nil && loadErr != nil && !isJoined(loadErr) {
 		return nil, loadErr
@@ -175,12 +196,13 @@ func (e *Engine) List(ctx context.Context, opts ListOptions) ([]Entry, error) {
 	entries := make([]Entry, 0, len(lineages))
 	for _, l := range lineages {
 		k := certKey{l.CA, l.Name}
-		var res *store.Resource
+		var h *heldCert
+		var err error
 		if r, ok := held.certs[k]; ok && len(r.ChainPEM) > 0 {
-			res = &r
+			h, err = heldOf(&r)
 		}
 		st, hasState := states[k]
-		en, err := e.entry(l, res, st, hasState, now)
+		en := e.entry(l, h, st, hasState, now)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("certificate %q from %s: %w", l.Name, l.CA, err))
 		}
@@ -211,25 +233,51 @@ func (e *Engine) states(ctx context.Context, ls []store.Lineage) (map[certKey]ma
 	return out, errors.Join(errs...)
 }
 
+// heldCert is what List shows of the certificate held.
+type heldCert struct {
+	ids                 []string
+	serial, issuer      string
+	notBefore, notAfter time.Time
+	draw                float64
+	revoked             *store.Revocation
+	// paths, if set, are the certificate's files, known to be there.
+	paths *store.CertPaths
+}
+
+// heldOf summarises the certificate of res, or reports why it cannot.
+func heldOf(res *store.Resource) (*heldCert, error) {
+	if len(res.Certificates) == 0 {
+		return nil, errors.New("the stored chain holds no certificate")
+	}
+	leaf := res.Certificates[0]
+	h := &heldCert{
+		ids:    slices.Clone(leaf.DNSNames),
+		serial: leaf.SerialNumber.Text(16), issuer: leaf.Issuer.CommonName,
+		notBefore: leaf.NotBefore, notAfter: leaf.NotAfter,
+		draw: manager.RenewalDraw(leaf), revoked: res.Revoked,
+	}
+	for _, ip := range leaf.IPAddresses {
+		h.ids = append(h.ids, ip.String())
+	}
+	if len(h.ids) == 0 && leaf.Subject.CommonName != "" {
+		h.ids = []string{leaf.Subject.CommonName}
+	}
+	return h, nil
+}
+
 // entry joins a lineage with the certificate held (nil if none) and its
-// renewal state. An error (a chain that cannot be parsed) leaves the
-// certificate's fields empty.
-func (e *Engine) entry(l store.Lineage, res *store.Resource, st manager.Status, hasState bool, now time.Time) (Entry, error) {
+// renewal state.
+func (e *Engine) entry(l store.Lineage, h *heldCert, st manager.Status, hasState bool, now time.Time) Entry {
 	en := Entry{Name: l.Name, CA: l.CA, Account: l.Account, Identifiers: slices.Clone(l.Identifiers)}
 	if hasState {
 		en.LastError, en.Failures, en.LastSuccess = st.LastError, st.Failures, st.LastSuccess
 	}
-	if p, err := e.certs.Paths(l.CA, l.Name); err == nil {
+	if h != nil && h.paths != nil {
+		en.Paths = h.paths
+	} else if p, err := e.certs.Paths(l.CA, l.Name); err == nil {
 		en.Paths = &p
 	}
-	var err error
-	if res != nil {
-		if len(res.Certificates) == 0 {
-			err = errors.New("the stored chain holds no certificate")
-			res = nil
-		}
-	}
-	if res == nil {
+	if h == nil {
 		en.Status = StatusMissing
 		en.NextRenewal = now
 		if hasState && st.Serial == "" && !st.NextRenewal.IsZero() {
@@ -237,28 +285,21 @@ func (e *Engine) entry(l store.Lineage, res *store.Resource, st manager.Status, 
 		} else if hasState && st.Failures > 0 && st.NextRenewal.After(now) {
 			en.NextRenewal = st.NextRenewal
 		}
-		return en, err
+		return en
 	}
-	if en.Paths != nil {
+	if en.Paths != nil && h.paths == nil {
 		if _, err := os.Stat(en.Paths.Cert); errors.Is(err, fs.ErrNotExist) {
 			// Kept where an older version put it, until the store's
 			// first write moves it (store.Certs.Migrate).
 			en.Paths = nil
 		}
 	}
-	leaf := res.Certificates[0]
-	en.CertIdentifiers = slices.Clone(leaf.DNSNames)
-	for _, ip := range leaf.IPAddresses {
-		en.CertIdentifiers = append(en.CertIdentifiers, ip.String())
-	}
-	if len(en.CertIdentifiers) == 0 && leaf.Subject.CommonName != "" {
-		en.CertIdentifiers = []string{leaf.Subject.CommonName}
-	}
-	en.Serial = leaf.SerialNumber.Text(16)
-	en.Issuer = leaf.Issuer.CommonName
-	en.NotBefore, en.NotAfter = leaf.NotBefore, leaf.NotAfter
-	en.DaysLeft = int(math.Floor(leaf.NotAfter.Sub(now).Hours() / 24))
-	en.Revoked = res.Revoked
+	en.CertIdentifiers = slices.Clone(h.ids)
+	en.Serial = h.serial
+	en.Issuer = h.issuer
+	en.NotBefore, en.NotAfter = h.notBefore, h.notAfter
+	en.DaysLeft = int(math.Floor(h.notAfter.Sub(now).Hours() / 24))
+	en.Revoked = h.revoked
 
 	switch {
 	case en.Revoked != nil:
@@ -266,10 +307,10 @@ func (e *Engine) entry(l store.Lineage, res *store.Resource, st manager.Status, 
 		en.NextRenewal, en.NextRenewalExact = now, true
 	case hasState && st.Serial == en.Serial && !st.NextRenewal.IsZero():
 		en.NextRenewal, en.NextRenewalExact = st.NextRenewal, true
-	case !now.Before(leaf.NotAfter) || !containsAll(en.CertIdentifiers, l.Identifiers):
+	case !now.Before(h.notAfter) || !containsAll(en.CertIdentifiers, l.Identifiers):
 		en.NextRenewal = now
 	default:
-		en.NextRenewal = e.m.RenewalTime(leaf.NotBefore, leaf.NotAfter, manager.RenewalDraw(leaf))
+		en.NextRenewal = e.m.RenewalTime(h.notBefore, h.notAfter, h.draw)
 	}
 	if !en.NextRenewalExact && hasState && st.Failures > 0 && st.NextRenewal.After(en.NextRenewal) {
 		// The manager keeps the backoff across certificates.
@@ -288,7 +329,7 @@ func (e *Engine) entry(l store.Lineage, res *store.Resource, st manager.Status, 
 	default:
 		en.Status = StatusValid
 	}
-	return en, err
+	return en
 }
 
 func compareLineages(a, b store.Lineage) int {

@@ -210,21 +210,28 @@ func (e *Engine) lineages(ctx context.Context, ca, defaultCA string) ([]store.Li
 		if have[key{c, r.Name}] {
 			continue
 		}
-		l := store.Lineage{Name: r.Name, CA: c, Identifiers: r.Identifiers, Profile: r.Profile, Account: e.onlyAccount(ctx, c)}
-		if len(l.Identifiers) == 0 {
-			l.Identifiers = []string{r.Name}
-		}
-		if r.Key != nil {
-			if t, err := keys.TypeOf(r.Key.Public()); err == nil {
-				l.KeyType = string(t)
-			}
-		}
+		l := e.madeUpLineage(&r, c, e.onlyAccount(ctx, c))
 		have[key{c, r.Name}] = true
 		held.madeUp[key{c, r.Name}] = true
 		ls = append(ls, l)
 	}
 	slices.SortFunc(ls, func(a, b store.Lineage) int { return byCAName(a.CA, a.Name, b.CA, b.Name) })
 	return ls, held, errors.Join(errs...)
+}
+
+// madeUpLineage is the lineage of a certificate stored without one (see
+// Lineages), from the CA with directory URL ca, ordered by account.
+func (e *Engine) madeUpLineage(r *store.Resource, ca, account string) store.Lineage {
+	l := store.Lineage{Name: r.Name, CA: ca, Identifiers: r.Identifiers, Profile: r.Profile, Account: account}
+	if len(l.Identifiers) == 0 {
+		l.Identifiers = []string{r.Name}
+	}
+	if r.Key != nil {
+		if t, err := keys.TypeOf(r.Key.Public()); err == nil {
+			l.KeyType = string(t)
+		}
+	}
+	return l
 }
 
 // onlyAccount returns the ID of the only account the store has at ca, or

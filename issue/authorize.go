@@ -32,9 +32,18 @@ func (is *Issuer) authorize(ctx context.Context, order acme.Order) (cleanup func
 	// record name handed to hooks and DNS providers): GetAuthorization
 	// refuses an authorization for an identifier that its order, as the
 	// client saw it, does not have (*acme.MismatchError).
+	n := is.RequestsInFlight
+	if n <= 0 {
+		n = DefaultRequestsInFlight
+	}
+	limit := newLimiter(n)
 	authzs := make([]acme.Authorization, len(order.Authorizations))
 	if err := all(ctx, len(authzs), func(ctx context.Context, i int) error {
-		a, err := is.Client.GetAuthorization(ctx, is.Account, order.Authorizations[i])
+		var a acme.Authorization
+		err := limit.do(ctx, func() (err error) {
+			a, err = is.Client.GetAuthorization(ctx, is.Account, order.Authorizations[i])
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("issue: fetch authorization: %w", err)
 		}
@@ -98,11 +107,38 @@ func (is *Issuer) authorize(ctx context.Context, order acme.Order) (cleanup func
 				return &SolverError{Challenge: p.chal, Op: "wait", Err: err}
 			}
 		}
-		return is.answer(ctx, order, answers[i])
+		return limit.do(ctx, func() error { return is.answer(ctx, order, answers[i]) })
 	}); err != nil {
 		return fail(err)
 	}
 	return cleanup, answers, nil
+}
+
+// DefaultRequestsInFlight is Issuer.RequestsInFlight's default: the
+// requests one order sends at once while it fetches its authorizations
+// and answers their challenges (solvers run all at once regardless). Two
+// keep one request on the wire while the
+// next is signed, and need no more nonces than a client holds after any
+// request: one in hand, one coming with the answer in flight (see
+// acme.Client's nonce handling). A wider burst would cost a newNonce
+// request for every extra request in flight, and on a small machine buys
+// no time: the CA is busy validating the challenges already answered.
+const DefaultRequestsInFlight = 2
+
+// limiter bounds how many calls of do run at once.
+type limiter chan struct{}
+
+func newLimiter(n int) limiter { return make(limiter, n) }
+
+// do runs f once a slot is free, or returns ctx's error first.
+func (l limiter) do(ctx context.Context, f func() error) error {
+	select {
+	case l <- struct{}{}:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	defer func() { <-l }()
+	return f()
 }
 
 // pick chooses the challenge of a to solve: the first type in the

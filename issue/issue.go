@@ -82,6 +82,15 @@ type Issuer struct {
 	// the CA marks invalid is final whatever this says: a new order is
 	// needed.
 	ChallengeRetries int
+	// RequestsInFlight bounds the requests one order sends at once while
+	// it fetches its authorizations and answers their challenges (the
+	// solvers present every challenge at once regardless). 0 means
+	// DefaultRequestsInFlight, which needs no newNonce request beyond the
+	// first: each answer's Replay-Nonce serves the next request. A CA far
+	// away (a round trip of 100 ms or more) orders of many names sooner
+	// with a wider bound, at the cost of one newNonce request for each
+	// request in flight beyond two (RFC 8555 §7.2).
+	RequestsInFlight int
 
 	// timing overrides defaultWatch (tests).
 	timing *watchTiming

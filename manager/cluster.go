@@ -110,10 +110,10 @@ func (m *Manager) sharedBackoff(ctx context.Context, e *entry, force bool) error
 	adopted := m.adoptStateLocked(e, st, now)
 	// The order in flight is what the store says under the lock: that
 	// of another instance that died holding it is continued here.
-	e.st.PendingOrder, e.st.PendingKey = st.PendingOrder, st.PendingKey
-	backingOff := !force && e.st.Failures > 0 && e.st.NextAttempt.After(now)
-	last := e.st.LastError
-	next := e.st.NextAttempt
+	e.state().PendingOrder, e.state().PendingKey = st.PendingOrder, st.PendingKey
+	backingOff := !force && e.state().Failures > 0 && e.state().NextAttempt.After(now)
+	last := e.state().LastError
+	next := e.state().NextAttempt
 	if adopted {
 		m.scheduleLocked(e, now, now)
 	}
@@ -137,17 +137,17 @@ func (m *Manager) adoptStateLocked(e *entry, st state, now time.Time) bool {
 	if e.held != nil {
 		cur = serial(e.held.leaf)
 	}
-	if st.Serial != cur && st.Serial != "" || !st.LastAttempt.After(e.st.LastAttempt) {
+	if st.Serial != cur && st.Serial != "" || !st.LastAttempt.After(e.state().LastAttempt) {
 		return false
 	}
-	keep := e.st
-	e.st = st
+	keep := *e.state()
+	e.st = &st
 	if st.Serial == "" {
 		// Written before any certificate, or for a failure only: keep
 		// what belongs to the certificate held.
-		e.st.Serial = keep.Serial
-		e.st.ARIWindowStart, e.st.ARIWindowEnd = keep.ARIWindowStart, keep.ARIWindowEnd
-		e.st.ARIRenewAt, e.st.ARIRetryAfter = keep.ARIRenewAt, keep.ARIRetryAfter
+		e.state().Serial = keep.Serial
+		e.state().ARIWindowStart, e.state().ARIWindowEnd = keep.ARIWindowStart, keep.ARIWindowEnd
+		e.state().ARIRenewAt, e.state().ARIRetryAfter = keep.ARIRenewAt, keep.ARIRetryAfter
 	}
 	return true
 }
@@ -265,10 +265,10 @@ func (m *Manager) reload(ctx context.Context, e *entry, cert bool) {
 		}
 	}
 	if stErr == nil && m.adoptStateLocked(e, st, now) && !installed &&
-		e.st.Failures > 0 && e.st.NextAttempt.After(now) {
+		e.state().Failures > 0 && e.state().NextAttempt.After(now) {
 		// Another instance failed and backs off: that was the first
 		// attempt, for Ready, as when Manage loads such a state.
-		m.firstPassDoneLocked(e, errors.New(e.st.LastError))
+		m.firstPassDoneLocked(e, errors.New(e.state().LastError))
 	}
 	m.scheduleLocked(e, now, now)
 	m.mu.Unlock()

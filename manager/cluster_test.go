@@ -7,7 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
+	"testing/synctest"
 
 	"github.com/certkeeper/certkeeper/manager"
 	"github.com/certkeeper/certkeeper/manager/managertest"
@@ -166,7 +166,9 @@ func (f *fencedMemory) release(name string, gen int) {
 // order per certificate, the other instance serving it through the watch
 // without waiting on the lock, and a failure's backoff adopted by the
 // other instance instead of a second order.
-func TestClusterFake(t *testing.T) {
+func TestClusterFake(t *testing.T) { synctest.Test(t, testClusterFake) }
+
+func testClusterFake(t *testing.T) {
 	st := newFencedMemory()
 	clock := managertest.NewFakeClock(t0)
 	ca := &fakeCA{clock: clock, life: 90 * day, gate: make(chan struct{})}
@@ -179,12 +181,9 @@ func TestClusterFake(t *testing.T) {
 		}
 		h.run()
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for ca.orders.Load() == 0 || !manager.Idle(h1.m) && !manager.Idle(h2.m) {
-		if time.Now().After(deadline) {
-			t.Fatal("no order, or both managers busy: one should have found the lock taken and gone on")
-		}
-		time.Sleep(time.Millisecond)
+	synctest.Wait()
+	if ca.orders.Load() == 0 || !manager.Idle(h1.m) && !manager.Idle(h2.m) {
+		t.Fatal("no order, or both managers busy: one should have found the lock taken and gone on")
 	}
 	ca.mu.Lock()
 	close(ca.gate)

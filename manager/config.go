@@ -58,6 +58,10 @@ type Certificate struct {
 // Defaults of Config fields left zero.
 const (
 	DefaultCheckInterval = 12 * time.Hour
+	// DefaultCacheSize is the cache size a Manager takes when
+	// Config.CacheSize is zero and it manages more certificates than
+	// this.
+	DefaultCacheSize = 10_000
 	// DefaultIndexPoll is Config.IndexPoll's default.
 	DefaultIndexPoll    = 10 * time.Second
 	DefaultJitter       = 0.1
@@ -100,14 +104,33 @@ type Config struct {
 	// read every certificate: Manage of 64 or more certificates reads
 	// only those the index says are missing, revoked, due, in the panic
 	// interval or not covering their identifiers, and keeps a summary
-	// (under 1 KB) of the others, which are read when first needed:
-	// Load (a handshake through autotls), a check that finds them due,
-	// an order. Beyond CacheSize, the least recently served are dropped
-	// back to their summary. Lookup finds only those in memory. Zero
-	// (the default) keeps every certificate parsed from Manage on, as
-	// does a store that keeps no index (see store.Appender). Set it for
-	// more than about 10,000 certificates; it must not change after New.
+	// (about 700 bytes) of the others, which are read when first
+	// needed: Load (a handshake through autotls), a check that finds
+	// them due, an order. Beyond CacheSize, the least recently served
+	// are dropped back to their summary. Lookup finds only those in
+	// memory (Load reads the others).
+	//
+	// Zero (the default) keeps every certificate parsed, as before,
+	// until a Manage call brings the number managed above
+	// DefaultCacheSize: from then on the Manager acts as with
+	// CacheSize = DefaultCacheSize, so that a big store's memory stays
+	// bounded without configuration. Negative keeps every certificate
+	// parsed however many there are. A store that keeps no index (see
+	// store.Appender) keeps every certificate parsed. It must not change
+	// after New.
 	CacheSize int
+	// ARISpread is the window, from New, over which the first fetches
+	// of renewal information (RFC 9773) are spread for certificates that
+	// have never had one (a first start on a store without saved
+	// schedules), each at a moment its own draw places in the window,
+	// so that the CA is not asked for 100,000 at once. It delays no
+	// renewal: a certificate due earlier by the lifetime rule is checked
+	// (and its renewal information fetched) when due. Zero means 100 ms
+	// per certificate managed beyond the first 100 (none for 100 or
+	// fewer, as before; 2.8 hours for 100,000), at most half of
+	// CheckInterval; negative means no spreading. Concurrency bounds the
+	// fetches under way besides.
+	ARISpread time.Duration
 	// IndexPoll is how often Run looks at the store's index for
 	// certificates that other processes stored, when Manage read the
 	// index (CacheSize > 0): one Stat per index shard, and a read of the
@@ -144,14 +167,21 @@ type Config struct {
 	// OnEvent, if set, receives every event synchronously; it must not
 	// block for long.
 	OnEvent func(ev Event)
-	// Hooks run commands on events. A hook gets the Manager's
-	// environment without its secrets: CERTKEEPER_EAB_HMAC,
+	// Hooks run commands on events, through HookRunner (required when
+	// there are hooks, here or in a Certificate). With
+	// manager/exechook's runner a hook gets the environment that runner
+	// was given without its secrets: CERTKEEPER_EAB_HMAC,
 	// CERTKEEPER_TSIG_SECRET, CERTKEEPER_DNS_WEBHOOK_AUTHORIZATION, the
 	// variables of SecretEnv and every variable whose name contains
 	// SECRET, TOKEN, PASSWORD, PASSWD, PASSPHRASE, HMAC, CREDENTIAL or
 	// AUTHORIZATION or ends in KEY (unless its value is an absolute
 	// path); see docs/security.md.
 	Hooks []Hook
+	// HookRunner runs the hooks (see HookRunner); nil runs none, and
+	// then New refuses Hooks and Manage a Certificate with Hooks. Use
+	// exechook.New(os.Environ()) for programs with this process's
+	// environment (the certkeeper command does).
+	HookRunner HookRunner
 	// SecretEnv names further variables kept from hooks: those the
 	// program's settings read secrets from.
 	SecretEnv []string
@@ -242,6 +272,9 @@ func (cfg Config) withDefaults() (Config, error) {
 		if h.Command == "" {
 			return cfg, fmt.Errorf("manager: hook %d has no Command", i)
 		}
+	}
+	if len(cfg.Hooks) > 0 && cfg.HookRunner == nil {
+		return cfg, ErrNoHookRunner
 	}
 	return cfg, nil
 }

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/issue"
 	"github.com/certkeeper/certkeeper/manager"
+	"github.com/certkeeper/certkeeper/manager/exechook"
 	"github.com/certkeeper/certkeeper/store"
 )
 
@@ -56,6 +58,9 @@ func ExampleManager_Run() {
 		Store:  st,
 		Logger: slog.Default(),
 		Hooks:  []manager.Hook{{Command: "systemctl", Args: []string{"reload", "nginx"}}},
+		// Hooks run as programs, with this process's environment less
+		// its secrets: the manager itself starts none.
+		HookRunner: exechook.New(os.Environ()),
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
@@ -215,7 +216,9 @@ func (nopMetrics) Forget(string)                   {}
 // keeps failing raises EventPanic, OnPanic and the alarm metric at every
 // check, also while it waits for the CA's Retry-After (no attempt fails
 // then), and after it has expired.
-func TestPanicEveryCheckNotOnce(t *testing.T) {
+func TestPanicEveryCheckNotOnce(t *testing.T) { synctest.Test(t, testPanicEveryCheckNotOnce) }
+
+func testPanicEveryCheckNotOnce(t *testing.T) {
 	am := &alarmMetrics{Metrics: nopMetrics{}}
 	h := newTestSetup(t, func(c *manager.Config) { c.Metrics = am })
 	ctx := ctxT(t)
@@ -272,6 +275,10 @@ func TestPanicEveryCheckNotOnce(t *testing.T) {
 // margin for retries: the renewal comes when a sixth of the lifetime
 // (the panic interval) is left, at the latest.
 func TestRenewalKeepsMarginBeforeExpiry(t *testing.T) {
+	synctest.Test(t, testRenewalKeepsMarginBeforeExpiry)
+}
+
+func testRenewalKeepsMarginBeforeExpiry(t *testing.T) {
 	h := newTestSetup(t, func(c *manager.Config) { c.Rand = func() float64 { return 0.999999 } })
 	h.ca.offerWindow(80*day, 90*day)
 	ctx := ctxT(t)
@@ -299,7 +306,9 @@ func TestRenewalKeepsMarginBeforeExpiry(t *testing.T) {
 // 9c: while the certificate is valid, a failing renewal is retried
 // before it expires, however long the backoff table's waits; once the
 // CA issues again, the certificate never expired.
-func TestBackoffLandsBeforeExpiry(t *testing.T) {
+func TestBackoffLandsBeforeExpiry(t *testing.T) { synctest.Test(t, testBackoffLandsBeforeExpiry) }
+
+func testBackoffLandsBeforeExpiry(t *testing.T) {
 	h := newTestSetup(t, func(c *manager.Config) {
 		c.Backoff = []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hour}
 	})
@@ -358,6 +367,10 @@ func TestBackoffLandsBeforeExpiry(t *testing.T) {
 // window: a 40-day certificate set to renew with 30 days left is renewed
 // with 30 days left, not when the window (12 days left) says.
 func TestReissueBeforeHoldsAgainstWindow(t *testing.T) {
+	synctest.Test(t, testReissueBeforeHoldsAgainstWindow)
+}
+
+func testReissueBeforeHoldsAgainstWindow(t *testing.T) {
 	h := newTestSetup(t, func(c *manager.Config) { c.ReissueBefore = 30 * day })
 	h.ca.life = 40 * day
 	h.ca.offerWindow(27*day, 29*day)

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
@@ -242,17 +243,18 @@ func (h *harness) next(typ manager.EventType) manager.Event {
 	}
 }
 
-// quiet checks that no event of type typ comes within a short while.
+// quiet checks that no event of type typ came by the time every
+// goroutine of the test's synctest bubble is blocked.
 func (h *harness) quiet(typ manager.EventType) {
 	h.t.Helper()
-	timeout := time.After(100 * time.Millisecond)
+	synctest.Wait()
 	for {
 		select {
 		case ev := <-h.events:
 			if ev.Type == typ {
 				h.t.Fatalf("unexpected %s event: %+v", typ, ev)
 			}
-		case <-timeout:
+		default:
 			return
 		}
 	}
@@ -265,21 +267,21 @@ func (h *harness) advance(d time.Duration) {
 	h.clock.Advance(d)
 }
 
-// waitIdle waits until no background check is under way and Run has
-// armed its timer.
+// waitIdle waits until every goroutine of the test's synctest bubble is
+// blocked (the test must run in one: see inBubble), and checks that no
+// background check is under way and Run has armed its timer.
 func (h *harness) waitIdle() {
 	h.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if manager.Idle(h.m) && h.clock.Timers() > 0 {
-			time.Sleep(5 * time.Millisecond)
-			if manager.Idle(h.m) {
-				return
-			}
-		}
-		time.Sleep(time.Millisecond)
+	synctest.Wait()
+	if !manager.Idle(h.m) || h.clock.Timers() == 0 {
+		h.t.Fatalf("the manager did not settle: idle %v, %d timers", manager.Idle(h.m), h.clock.Timers())
 	}
-	h.t.Fatal("the manager did not settle")
+}
+
+// inBubble runs f in a testing/synctest bubble, where waitIdle and quiet
+// know when the manager has settled instead of guessing with sleeps.
+func inBubble(f func(*testing.T)) func(*testing.T) {
+	return func(t *testing.T) { synctest.Test(t, f) }
 }
 
 var errCA = errors.New("the CA says no")

@@ -3,15 +3,51 @@ package manager
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"os/exec"
 	"strings"
 	"time"
-
-	"github.com/certkeeper/certkeeper/internal/runcmd"
-	"github.com/certkeeper/certkeeper/internal/secenv"
 )
+
+// HookRunner runs the hooks of a Manager (Config.HookRunner): the Manager
+// decides when a hook runs, bounds it with Hook.Timeout, logs it and
+// reports its failure as EventHookFailed; the runner starts it. The
+// manager package runs no program and reads no environment itself:
+// manager/exechook is the runner of programs, given the environment they
+// start from.
+type HookRunner interface {
+	// RunHook runs run.Hook for run.Event and returns when it has ended,
+	// with an error if it failed (for a program: it could not start, or
+	// exited with a status other than 0). It MUST honour ctx, which ends
+	// at the hook's timeout, and MUST write what the hook prints to
+	// run.Output. It may be called from several goroutines at once.
+	RunHook(ctx context.Context, run HookRun) error
+}
+
+// ErrNoHookRunner is the error of New given Hooks, and of Manage given a
+// Certificate with Hooks, when Config.HookRunner is nil.
+var ErrNoHookRunner = errors.New("manager: hooks given but no Config.HookRunner to run them (see manager/exechook)")
+
+// HookRun is one run of a hook, as the Manager gives it to a HookRunner.
+type HookRun struct {
+	// Hook is the hook to run: Command and Args.
+	Hook Hook
+	// Event is the event it runs for.
+	Event Event
+	// Env are the event's variables, "NAME=value", to add to the
+	// hook's environment: CERTKEEPER_EVENT, CERTKEEPER_NAME,
+	// CERTKEEPER_NAMES, CERTKEEPER_CERT_PATH, CERTKEEPER_KEY_PATH,
+	// CERTKEEPER_NOT_AFTER (RFC 3339, UTC) and CERTKEEPER_ERROR.
+	Env []string
+	// Unset names variables the hook must not get beyond the runner's
+	// own rule for secrets: Config.SecretEnv and Hook.Unset.
+	Unset []string
+	// Output receives the hook's output (the Manager logs its first 16
+	// KiB).
+	Output io.Writer
+}
 
 // maxHookOutput is how much of a hook's output is kept for the log.
 const maxHookOutput = 16 << 10
@@ -71,19 +107,13 @@ func (m *Manager) runHook(ctx context.Context, h *Hook, ev Event) {
 	// certificate must still be deployed.
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
-	// Secrets stay out of the hook's environment (internal/secenv:
-	// CERTKEEPER_EAB_HMAC, *_SECRET*, *_TOKEN*, ... and Config.SecretEnv).
+	// Secrets stay out of the hook's environment: the runner drops its
+	// own list (manager/exechook: CERTKEEPER_EAB_HMAC, *_SECRET*,
+	// *_TOKEN*, ...) and these.
 	unset := append(append([]string(nil), m.cfg.SecretEnv...), h.Unset...)
-	env := append(secenv.Environ(unset...), hookEnv(ev)...)
 	var out limitedBuffer
 	start := time.Now()
-	err := runcmd.Run(hctx, func() *exec.Cmd {
-		cmd := exec.CommandContext(hctx, h.Command, h.Args...)
-		cmd.Env = env
-		cmd.WaitDelay = time.Second // do not wait for children holding the output open
-		cmd.Stdout, cmd.Stderr = &out, &out
-		return cmd
-	})
+	err := m.cfg.HookRunner.RunHook(hctx, HookRun{Hook: *h, Event: ev, Env: hookEnv(ev), Unset: unset, Output: &out})
 	if hctx.Err() != nil && err != nil {
 		err = fmt.Errorf("timed out after %v: %w", timeout, err)
 	}
@@ -98,8 +128,8 @@ func (m *Manager) runHook(ctx context.Context, h *Hook, ev Event) {
 	m.emit(ctx, hev)
 }
 
-// hookEnv is the environment a hook gets for ev, beyond the Manager's
-// (without its secrets).
+// hookEnv is the environment a hook gets for ev, beyond the one its
+// runner starts from (without its secrets): HookRun.Env.
 func hookEnv(ev Event) []string {
 	env := []string{
 		"CERTKEEPER_EVENT=" + string(ev.Type),

@@ -56,7 +56,7 @@ func TestKillAccountChild(t *testing.T) {
 
 func TestKillAccountRegistration(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs Pebble and a child process per write")
+		t.Skip("integration tier (runs Pebble and a child process of this test binary per write): skipped under -short")
 	}
 	p := acmetest.NewTestPebble(t, acmetest.PebbleOptions{})
 	caRoot := filepath.Join(t.TempDir(), "pebble-root.pem")

@@ -287,7 +287,7 @@ func copyTree(t testing.TB, src, dst string) {
 
 func TestKillAtEveryWriteBoundary(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs a child process per write")
+		t.Skip("integration tier (runs a child process of this test binary per write): skipped under -short")
 	}
 	// The writes of one obtain and one renewal.
 	base := t.TempDir()

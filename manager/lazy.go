@@ -56,24 +56,47 @@ func (m *Manager) lazyFromIndex(e *entry, r *store.IndexRecord, now time.Time) b
 	if now.Add(m.pol.panicLeft(r.NotBefore, r.NotAfter)).After(r.NotAfter) {
 		return false
 	}
-	e.lazy = &lazy{notBefore: r.NotBefore, notAfter: r.NotAfter, serial: r.Serial, version: r.Version}
-	e.st = state{Serial: r.Serial}
-	if s := r.Schedule; s.Serial == r.Serial {
-		e.st.ARIRenewAt, e.st.ARIRetryAfter = s.RenewAt, s.Recheck
-		e.st.Failures, e.st.NextAttempt, e.st.LastError = s.Failures, s.NextAttempt, s.LastError
-	}
+	// The serial is cloned: the index's string is part of its whole line.
+	e.lazy = &lazy{notBefore: r.NotBefore, notAfter: r.NotAfter, serial: strings.Clone(r.Serial), version: r.Version}
 	if m.ownRand {
 		e.r = r.Draw
 	} else {
 		e.r = m.cfg.Rand()
 	}
-	e.st.RenewDraw = e.r
+	e.st = nil
+	if s := r.Schedule; s.Serial == r.Serial && (!s.RenewAt.IsZero() || !s.Recheck.IsZero() || s.Failures > 0 || s.LastError != "") {
+		st := e.state()
+		st.ARIRenewAt, st.ARIRetryAfter = s.RenewAt, s.Recheck
+		st.Failures, st.NextAttempt, st.LastError = s.Failures, s.NextAttempt, s.LastError
+	}
 	if !m.dueLocked(e, now).After(now) {
 		e.lazy = nil
-		e.st = state{}
+		e.st = nil
 		return false
 	}
 	return true
+}
+
+// state returns e's state, giving it an empty one first if it has none
+// (a lazy entry; see entry.st): for what writes it or is about to act on
+// it. The caller holds Manager.mu, or owns e.
+func (e *entry) state() *state {
+	if e.st == nil {
+		e.st = &state{}
+		if e.lazy != nil {
+			e.st.Serial, e.st.RenewDraw = e.lazy.serial, e.r
+		}
+	}
+	return e.st
+}
+
+// peekState returns e's state for reading, or a zero one: it gives e
+// none, so that scheduling 100,000 lazy entries allocates nothing.
+func (e *entry) peekState(zero *state) *state {
+	if e.st == nil {
+		return zero
+	}
+	return e.st
 }
 
 // materialize reads and parses e's certificate and state if e is lazy,
@@ -138,11 +161,11 @@ func (m *Manager) materialize(ctx context.Context, e *entry) {
 // one the hand settles on back into a summary if there are more than
 // CacheSize.
 func (m *Manager) cacheAddLocked(e *entry) {
-	if m.cfg.CacheSize <= 0 || e.cached {
+	if m.cacheSize <= 0 || e.cached {
 		return
 	}
 	e.cached = true
-	if len(m.cache) < m.cfg.CacheSize {
+	if len(m.cache) < m.cacheSize {
 		m.cache = append(m.cache, e)
 		return
 	}

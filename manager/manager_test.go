@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
@@ -88,7 +89,7 @@ func TestRenewsOnSchedule(t *testing.T) {
 		{"90 days", 90 * day, 59 * day, 61 * day},
 		{"6 days", 6 * day, 2*day + 23*time.Hour, 3*day + time.Hour},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
+		t.Run(tc.name, inBubble(func(t *testing.T) {
 			h := newTestSetup(t, nil)
 			h.ca.life = tc.life
 			if err := h.m.Manage(ctxT(t), testCert("a.example.com")); err != nil {
@@ -110,11 +111,13 @@ func TestRenewsOnSchedule(t *testing.T) {
 			if h.ca.orders.Load() != 2 {
 				t.Errorf("%d orders, want 2", h.ca.orders.Load())
 			}
-		})
+		}))
 	}
 }
 
-func TestFailureBackoffAndAlarms(t *testing.T) {
+func TestFailureBackoffAndAlarms(t *testing.T) { synctest.Test(t, testFailureBackoffAndAlarms) }
+
+func testFailureBackoffAndAlarms(t *testing.T) {
 	h := newTestSetup(t, func(c *manager.Config) {
 		c.Backoff = []time.Duration{time.Hour}
 	})
@@ -154,9 +157,7 @@ func TestFailureBackoffAndAlarms(t *testing.T) {
 	h.advance(15 * day)
 	h.next(manager.EventPanic)
 	// OnPanic is called after OnEvent, which sent the event.
-	for deadline := time.Now().Add(10 * time.Second); h.panics.Load() == 0 && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-	}
+	synctest.Wait()
 	if h.panics.Load() == 0 {
 		t.Error("OnPanic not called")
 	}
@@ -169,7 +170,9 @@ func TestFailureBackoffAndAlarms(t *testing.T) {
 	}
 }
 
-func TestRetryAfterRespected(t *testing.T) {
+func TestRetryAfterRespected(t *testing.T) { synctest.Test(t, testRetryAfterRespected) }
+
+func testRetryAfterRespected(t *testing.T) {
 	h := newTestSetup(t, nil)
 	h.ca.setFail(&acme.Problem{Type: acme.ProblemRateLimited, Status: 429, RetryAfter: t0.Add(3 * time.Hour)})
 	if err := h.m.Manage(ctxT(t), testCert("a.example.com")); err != nil {
@@ -191,7 +194,9 @@ func TestRetryAfterRespected(t *testing.T) {
 	h.next(manager.EventFailed)
 }
 
-func TestRestartMidBackoff(t *testing.T) {
+func TestRestartMidBackoff(t *testing.T) { synctest.Test(t, testRestartMidBackoff) }
+
+func testRestartMidBackoff(t *testing.T) {
 	clock := managertest.NewFakeClock(t0)
 	st := store.NewMemory()
 	ca := &fakeCA{clock: clock, life: 90 * day, fail: errCA}
@@ -237,7 +242,9 @@ func TestRestartMidBackoff(t *testing.T) {
 	h2.next(manager.EventObtained)
 }
 
-func TestRenewDeduplicates(t *testing.T) {
+func TestRenewDeduplicates(t *testing.T) { synctest.Test(t, testRenewDeduplicates) }
+
+func testRenewDeduplicates(t *testing.T) {
 	h := newTestSetup(t, nil)
 	ctx := ctxT(t)
 	if err := h.m.Manage(ctx, testCert("a.example.com")); err != nil {
@@ -253,7 +260,7 @@ func TestRenewDeduplicates(t *testing.T) {
 		wg.Go(func() { errs <- h.m.Renew(ctx, "a.example.com") })
 	}
 	h.next(manager.EventObtaining)
-	time.Sleep(20 * time.Millisecond) // let the callers join
+	synctest.Wait() // every caller waits: on the order under way, or to start one
 	close(gate)
 	wg.Wait()
 	close(errs)
@@ -342,7 +349,9 @@ func TestLoadsStoredCertificates(t *testing.T) {
 	}
 }
 
-func TestARI(t *testing.T) {
+func TestARI(t *testing.T) { synctest.Test(t, testARI) }
+
+func testARI(t *testing.T) {
 	h := newTestSetup(t, nil) // Rand = 0.5
 	var mu sync.Mutex
 	fetches := 0
@@ -388,6 +397,10 @@ func TestARI(t *testing.T) {
 }
 
 func TestARIWindowInThePastRenewsAtOnce(t *testing.T) {
+	synctest.Test(t, testARIWindowInThePastRenewsAtOnce)
+}
+
+func testARIWindowInThePastRenewsAtOnce(t *testing.T) {
 	h := newTestSetup(t, nil)
 	ctx := ctxT(t)
 	if err := h.m.Manage(ctx, testCert("a.example.com")); err != nil {
@@ -427,14 +440,16 @@ func TestEmptyBackoffDoesNotPanic(t *testing.T) {
 // Run returns only once the orders it started have ended: their state is
 // saved and their events sent before the caller goes on (and, say, closes
 // the store).
-func TestRunWaitsForItsOrders(t *testing.T) {
+func TestRunWaitsForItsOrders(t *testing.T) { synctest.Test(t, testRunWaitsForItsOrders) }
+
+func testRunWaitsForItsOrders(t *testing.T) {
 	h := newTestSetup(t, nil)
-	started := make(chan struct{})
+	started, release := make(chan struct{}), make(chan struct{})
 	var finished atomic.Bool
 	manager.SetObtain(h.m, func(ctx context.Context, c manager.Certificate, req issue.Request) (*issue.Certificate, error) {
 		close(started)
 		<-ctx.Done()
-		time.Sleep(200 * time.Millisecond) // winding down
+		<-release // winding down
 		finished.Store(true)
 		return nil, ctx.Err()
 	})
@@ -446,6 +461,13 @@ func TestRunWaitsForItsOrders(t *testing.T) {
 	go func() { done <- h.m.Run(ctx) }()
 	<-started
 	cancel()
+	synctest.Wait()
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned (%v) while the order it started was still winding down", err)
+	default:
+	}
+	close(release)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}

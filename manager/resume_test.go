@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/certkeeper/certkeeper/issue"
+	"github.com/certkeeper/certkeeper/keys"
 	"github.com/certkeeper/certkeeper/manager"
 	"github.com/certkeeper/certkeeper/manager/managertest"
 	"github.com/certkeeper/certkeeper/store"
@@ -174,5 +175,82 @@ func TestPendingOrderKeepsItsKey(t *testing.T) {
 	}
 	if stateHasKey() {
 		t.Error("the key of the order is kept after the order ended")
+	}
+}
+
+// An attempt killed after it stored its certificate and before its state
+// forgot the order leaves a pending order whose certificate is the one
+// held. The next attempt (a forced renewal here) does not take that
+// certificate again as its renewal: it orders anew, with a new key.
+func TestResumedOrderOfHeldCertificateOrdersAnew(t *testing.T) {
+	clock := managertest.NewFakeClock(t0)
+	st := store.NewMemory()
+	ca := &fakeCA{clock: clock, life: 90 * day}
+	const name = "a.example.com"
+	certs := &store.Certs{Store: st}
+	var (
+		first     *issue.Certificate
+		resumes   []string
+		orderKeys []crypto.PublicKey
+	)
+	h := newHarness(t, st, clock, ca, nil)
+	manager.SetObtain(h.m, func(ctx context.Context, c manager.Certificate, req issue.Request) (*issue.Certificate, error) {
+		req.OnOrder("https://ca.test/order/1")
+		now := clock.Now()
+		var err error
+		first, err = makeCert(req.Identifiers, 1, now, now.Add(90*day), req.Key)
+		return first, err
+	})
+	if err := h.m.Manage(ctxT(t), testCert(name)); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.m.Renew(ctxT(t), name); err != nil {
+		t.Fatal(err)
+	}
+	// The state as the kill left it: the order and its key still named.
+	raw, err := certs.LoadState(ctxT(t), testCA, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s map[string]any
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := keys.MarshalPEM(first.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s["pending_order"], s["pending_key"] = "https://ca.test/order/1", string(keyPEM)
+	raw, _ = json.Marshal(s)
+	if err := certs.SaveState(ctxT(t), testCA, name, raw); err != nil {
+		t.Fatal(err)
+	}
+
+	h = newHarness(t, st, clock, ca, nil) // a restart
+	manager.SetObtain(h.m, func(ctx context.Context, c manager.Certificate, req issue.Request) (*issue.Certificate, error) {
+		resumes = append(resumes, req.Resume)
+		orderKeys = append(orderKeys, req.Key.Public())
+		if req.Resume != "" {
+			return first, nil // the CA's answer: the order is valid, its certificate the one held
+		}
+		req.OnOrder("https://ca.test/order/2")
+		now := clock.Now()
+		return makeCert(req.Identifiers, 2, now, now.Add(90*day), req.Key)
+	})
+	if err := h.m.Manage(ctxT(t), testCert(name)); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.m.Renew(ctxT(t), name); err != nil {
+		t.Fatal(err)
+	}
+	if len(resumes) != 2 || resumes[0] != "https://ca.test/order/1" || resumes[1] != "" {
+		t.Fatalf("orders with Resume %q, want the pending order and then a new one", resumes)
+	}
+	if orderKeys[1].(interface{ Equal(crypto.PublicKey) bool }).Equal(first.Key.Public()) {
+		t.Error("the new order is made with the key of the certificate held")
+	}
+	status, _ := h.m.StatusOf(name)
+	if status.Serial != "2" || status.PendingOrder != "" {
+		t.Errorf("after the renewal: serial %q, pending order %q; want 2 and none", status.Serial, status.PendingOrder)
 	}
 }

@@ -41,10 +41,17 @@ func (h *entryHeap) remove(e *entry) { heap.Remove(h, e.index) }
 func (m *Manager) scheduleLocked(e *entry, now, checked time.Time) {
 	e.due = m.dueLocked(e, now)
 	next := earliest(e.due, nextCheck(checked, m.cfg.CheckInterval, m.cfg.Jitter, m.cfg.Rand()))
-	if (e.lazy != nil || e.held != nil && e.held.covers) && e.st.ARIRetryAfter.Before(next) {
-		// Zero, for a certificate whose renewal information was never
-		// fetched, means now.
-		next = latest(e.st.ARIRetryAfter, now)
+	var zero state
+	if e.lazy != nil || e.held != nil && e.held.covers {
+		retry := e.peekState(&zero).ARIRetryAfter
+		if retry.IsZero() {
+			// Never fetched: at its moment in the spread of first
+			// fetches (now, for a small store).
+			retry = m.ariFrom.Add(time.Duration(e.r * float64(m.ariWindow)))
+		}
+		if retry.Before(next) {
+			next = latest(retry, now)
+		}
 	}
 	e.next = next
 	switch {
@@ -54,6 +61,22 @@ func (m *Manager) scheduleLocked(e *entry, now, checked time.Time) {
 	case !e.checking():
 		heap.Push(&m.queue, e)
 	}
+}
+
+// ariSpread is the window of first fetches of renewal information for n
+// certificates managed (Config.ARISpread).
+func (m *Manager) ariSpread(n int) time.Duration {
+	switch w := m.cfg.ARISpread; {
+	case w < 0:
+		return 0
+	case w > 0:
+		return w
+	}
+	const free, step = 100, 100 * time.Millisecond
+	if n <= free {
+		return 0
+	}
+	return min(time.Duration(n-free)*step, m.cfg.CheckInterval/2)
 }
 
 // checking reports whether a background check of e is under way; such an
@@ -67,19 +90,21 @@ func (e *entry) checking() bool { return e.index == -2 }
 // next attempt after a failure.
 func (m *Manager) dueLocked(e *entry, now time.Time) time.Time {
 	var due time.Time
+	var zero state
+	st := e.peekState(&zero)
 	switch h := e.held; {
 	case h == nil && e.lazy != nil:
-		due = m.pol.dueAt(e.lazy.notBefore, e.lazy.notAfter, e.st.ARIRenewAt, e.r)
+		due = m.pol.dueAt(e.lazy.notBefore, e.lazy.notAfter, st.ARIRenewAt, e.r)
 		if !now.Before(e.lazy.notAfter) {
 			due = now
 		}
 	case h == nil || !h.covers || !now.Before(h.leaf.NotAfter) || h.revoked != nil:
 		due = now
 	default:
-		due = m.pol.dueAt(h.leaf.NotBefore, h.leaf.NotAfter, e.st.ARIRenewAt, e.r)
+		due = m.pol.dueAt(h.leaf.NotBefore, h.leaf.NotAfter, st.ARIRenewAt, e.r)
 	}
-	if e.st.Failures > 0 && e.st.NextAttempt.After(due) {
-		due = e.st.NextAttempt
+	if st.Failures > 0 && st.NextAttempt.After(due) {
+		due = st.NextAttempt
 	}
 	if e.busyUntil.After(due) {
 		due = e.busyUntil
@@ -186,15 +211,15 @@ func (m *Manager) stillPanicking(ctx context.Context, e *entry, now time.Time) {
 		nb, na = h.leaf.NotBefore, h.leaf.NotAfter
 	}
 	t := m.cfg.Clock.Now()
-	if e.removed || e.st.Failures == 0 || !e.panicAt.Before(now) || e.busyUntil.After(t) ||
+	if e.removed || e.st == nil || e.st.Failures == 0 || !e.panicAt.Before(now) || e.busyUntil.After(t) ||
 		t.Sub(e.panicAt) < min(m.cfg.CheckInterval, panicRepeat) || m.pol.alarm(nb, na, t) != EventPanic {
 		m.mu.Unlock()
 		return
 	}
 	e.panicAt = t
 	ev := m.eventLocked(e, EventPanic, t)
-	ev.Err = errors.New(e.st.LastError)
-	ev.Attempt, ev.NextAttempt = e.st.Failures, e.st.NextAttempt
+	ev.Err = errors.New(e.state().LastError)
+	ev.Attempt, ev.NextAttempt = e.state().Failures, e.state().NextAttempt
 	m.mu.Unlock()
 	m.emit(ctx, ev)
 }
@@ -208,7 +233,8 @@ const panicRepeat = time.Hour
 // returns when e is due for renewal at now.
 func (m *Manager) refreshDue(ctx context.Context, e *entry, now time.Time) time.Time {
 	m.mu.Lock()
-	h, ariDue := e.held, !now.Before(e.st.ARIRetryAfter)
+	var zero state
+	h, ariDue := e.held, !now.Before(e.peekState(&zero).ARIRetryAfter)
 	m.mu.Unlock()
 	if h != nil && h.covers && ariDue {
 		m.fetchRenewalInfo(ctx, e, h, now)
@@ -235,7 +261,7 @@ func (m *Manager) fetchRenewalInfo(ctx context.Context, e *entry, h *held, now t
 		m.mu.Unlock()
 		return
 	}
-	st := &e.st
+	st := e.state()
 	switch {
 	case errors.Is(err, errNoARI):
 		st.ARIWindowStart, st.ARIWindowEnd, st.ARIRenewAt = time.Time{}, time.Time{}, time.Time{}

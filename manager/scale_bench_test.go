@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/issue"
@@ -39,12 +40,14 @@ func BenchmarkStartIndexed(b *testing.B) {
 			root := storetest.CachedDir(b, n)
 			certs := scaleCerts(n)
 			var perCert float64
+			var cpu time.Duration
 			for b.Loop() {
 				var before, after runtime.MemStats
 				b.StopTimer()
 				runtime.GC()
 				runtime.ReadMemStats(&before)
 				b.StartTimer()
+				cpu0 := cpuTime()
 				st, err := store.NewDir(root)
 				if err != nil {
 					b.Fatal(err)
@@ -56,6 +59,7 @@ func BenchmarkStartIndexed(b *testing.B) {
 				if err := m.Manage(context.Background(), certs...); err != nil {
 					b.Fatal(err)
 				}
+				cpu += cpuTime() - cpu0
 				b.StopTimer()
 				runtime.GC()
 				runtime.ReadMemStats(&after)
@@ -67,6 +71,7 @@ func BenchmarkStartIndexed(b *testing.B) {
 				b.StartTimer()
 			}
 			b.ReportMetric(perCert, "B/cert")
+			b.ReportMetric(float64(cpu)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
 		})
 	}
 }
@@ -124,11 +129,18 @@ func BenchmarkGetCertificateUncached(b *testing.B) {
 	const n = 100_000
 	m := scaleManager(b, n)
 	i := 0
+	var cpu time.Duration
+	cpu0 := cpuTime()
+	defer func() {
+		b.ReportMetric(float64(cpu+cpuTime()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
+	}()
 	for b.Loop() {
 		if i == n {
 			b.StopTimer()
+			cpu += cpuTime() - cpu0
 			m = scaleManager(b, n)
 			i = 0
+			cpu0 = cpuTime()
 			b.StartTimer()
 		}
 		c, err := m.Load(context.Background(), storetest.GeneratedName(i))

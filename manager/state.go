@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
-	"strings"
 	"time"
 
 	"crypto/x509"
@@ -114,8 +113,8 @@ func (m *Manager) loadState(ctx context.Context, e *entry) (state, error) {
 // only saves work after a restart.
 func (m *Manager) saveState(ctx context.Context, e *entry) {
 	m.mu.Lock()
-	e.st.NextRenewal = e.due // what the store now says
-	s := e.st
+	e.state().NextRenewal = e.due // what the store now says
+	s := *e.st
 	s.Name, s.Identifiers, s.NextRenewal = e.cert.Name, e.ids, e.due
 	s.CA = e.cert.Issuer.Client.DirectoryURL
 	if e.held != nil {
@@ -130,17 +129,8 @@ func (m *Manager) saveState(ctx context.Context, e *entry) {
 		key, _ := m.certs.StateKey(s.CA, s.Name)
 		m.cfg.Logger.ErrorContext(ctx, "cannot save renewal state", "name", s.Name, "key", key, "error", err)
 	}
-	if m.cfg.CacheSize > 0 && s.Serial != "" {
-		// What the next start schedules from without reading the state.
-		last, _, _ := strings.Cut(s.LastError, "\n")
-		err := m.certs.SaveSchedule(context.WithoutCancel(ctx), s.CA, s.Name, store.Schedule{
-			Serial: s.Serial, NextRenewal: s.NextRenewal, RenewAt: s.ARIRenewAt, Recheck: s.ARIRetryAfter,
-			Failures: s.Failures, NextAttempt: s.NextAttempt, LastError: last,
-		})
-		if err != nil {
-			m.cfg.Logger.WarnContext(ctx, "cannot record the renewal schedule in the store's index", "name", s.Name, "error", err)
-		}
-	}
+	// The store records the schedule in its index too (store.Schedule):
+	// the next start schedules from it without reading the state.
 }
 
 // LoadStatus reads the state that Managers keep in certs for the
@@ -174,18 +164,49 @@ func LoadStatus(ctx context.Context, certs *store.Certs, ca string) ([]Status, e
 		if ca != "" && st.CA != ca {
 			continue // another CA's, met where an older certkeeper kept it
 		}
-		out = append(out, Status{
-			CA:   st.CA,
-			Name: st.Name, Identifiers: slices.Clone(st.Identifiers),
-			NotBefore: st.NotBefore, NotAfter: st.NotAfter,
-			Serial:      st.Serial,
-			NextRenewal: st.NextRenewal, LastSuccess: st.LastSuccess,
-			LastError: st.LastError, Failures: st.Failures,
-			ARIWindowStart: st.ARIWindowStart, ARIWindowEnd: st.ARIWindowEnd,
-			PendingOrder: st.PendingOrder,
-		})
+		out = append(out, st.status())
 	}
 	return out, errors.Join(errs...)
+}
+
+func (st *state) status() Status {
+	return Status{
+		CA:   st.CA,
+		Name: st.Name, Identifiers: slices.Clone(st.Identifiers),
+		NotBefore: st.NotBefore, NotAfter: st.NotAfter,
+		Serial:      st.Serial,
+		NextRenewal: st.NextRenewal, LastSuccess: st.LastSuccess,
+		LastError: st.LastError, Failures: st.Failures,
+		ARIWindowStart: st.ARIWindowStart, ARIWindowEnd: st.ARIWindowEnd,
+		PendingOrder: st.PendingOrder,
+	}
+}
+
+// LoadStatusOf reads the state that Managers keep in certs for the
+// certificate called name from the CA with directory URL ca, as
+// LoadStatus does for many: for a listing of a few names. ok is false
+// when no Manager recorded anything for it; a state that cannot be read
+// is an error.
+func LoadStatusOf(ctx context.Context, certs *store.Certs, ca, name string) (st Status, ok bool, err error) {
+	data, err := certs.LoadState(ctx, ca, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Status{}, false, nil
+	}
+	if err != nil {
+		return Status{}, false, err
+	}
+	var s state
+	if err := json.Unmarshal(data, &s); err != nil {
+		key, _ := certs.StateKey(ca, name)
+		return Status{}, false, fmt.Errorf("%s: %w", key, err)
+	}
+	if s.CA == "" {
+		s.CA = ca
+	}
+	if s.CA != ca {
+		return Status{}, false, nil
+	}
+	return s.status(), true, nil
 }
 
 // serial names a certificate in the state.

@@ -9,11 +9,8 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"slices"
 	"strings"
 	"time"
-
-	"github.com/certkeeper/certkeeper/keys"
 )
 
 // Resource is an issued certificate with its private key.
@@ -78,82 +75,6 @@ type AccountRecord struct {
 	// it again, which rewrites the record. Worth a warning, not a
 	// failure.
 	RecordErr error
-}
-
-// Layout says how Certs arranges certificates and accounts in a Store.
-type Layout int
-
-const (
-	// LayoutStandard, the default, keeps one directory per CA and per
-	// certificate, and in it one directory per version of the
-	// certificate:
-	//
-	//	certificates/<ca>/<name>/versions/<n>/key.pem       private key, if stored
-	//	certificates/<ca>/<name>/versions/<n>/cert.pem      chain, leaf first
-	//	certificates/<ca>/<name>/versions/<n>/combined.pem  key (if stored), then chain
-	//	certificates/<ca>/<name>/versions/<n>/meta.json     identifiers, URLs, times
-	//	certificates/<ca>/<name>/live          link to versions/<n> (Linker stores)
-	//	certificates/<ca>/<name>/current       "<n>", the pointer in other stores
-	//	certificates/<ca>/<name>/key.pem       link to live/key.pem (and so
-	//	certificates/<ca>/<name>/cert.pem      for cert.pem, combined.pem and
-	//	certificates/<ca>/<name>/combined.pem  meta.json), in Linker stores
-	//	                                       (no key.pem link if live has none)
-	//	certificates/<ca>/<name>/lineage.json  how it is obtained (Lineage)
-	//	certificates/<ca>/<name>/revoked/<serial>.json  a Revocation
-	//	accounts/<ca>/<id>/account.key         account key
-	//	accounts/<ca>/<id>/account.json        account URL and contacts
-	//	manager/<ca>/<name>.json               renewal state (StateKey)
-	//	certificates/_index/<k>                the index (see Certs.Index), in
-	//	                                       Appender stores: 16 shards 0…f
-	//	certificates/_index/complete           written once the index is whole
-	//
-	// where <ca> is CADirName of the directory URL, <name> is EncodeName
-	// of the certificate name, <id> is the account ID or "default" and
-	// <n> numbers the versions from 1. A save writes a new version
-	// directory, then switches the pointer in one atomic step, so that a
-	// reader never gets the key of one version with the chain of
-	// another; see the package documentation for readers outside
-	// certkeeper. A certificate saved before versions were kept has
-	// key.pem, cert.pem and meta.json as plain files and no pointer; it
-	// loads as it is and becomes version 1 at the next save.
-	LayoutStandard Layout = iota
-
-	// LayoutShared is the layout that txacme and txsni read and write, so
-	// that other programs can share the directory:
-	//
-	//	<name>.pem    private key, then the chain, leaf first
-	//	client.key    account key
-	//
-	// and certkeeper's own records in a directory those programs do not
-	// read:
-	//
-	//	certkeeper/versions/<name>/<n>.pem     versions kept (as <name>.pem)
-	//	certkeeper/lineage/<name>.json         how it is obtained (Lineage)
-	//	certkeeper/revoked/<name>/<serial>.json  a Revocation
-	//	certkeeper/manager/<name>.json         renewal state (StateKey)
-	//
-	// There is no CA component: use one store (one directory) per CA.
-	// The ca arguments of Certs methods are ignored, there is one
-	// account (ID "" or "default"), and only the PEM data is kept:
-	// loading fills in Identifiers from the certificate and ObtainedAt
-	// from the file's modification time, and an account's URL and
-	// contacts are not stored (look the account up by key with
-	// onlyReturnExisting, RFC 8555 §7.3.1). An empty <name>.pem is a
-	// request for the name to be issued; it loads as a Resource with no
-	// chain. Tools that look names up by SNI will not find wildcard
-	// files, which are named after EncodeName's "_wildcard_" form.
-	LayoutShared
-)
-
-// String returns "standard" or "shared".
-func (l Layout) String() string {
-	switch l {
-	case LayoutStandard:
-		return "standard"
-	case LayoutShared:
-		return "shared"
-	}
-	return fmt.Sprintf("Layout(%d)", int(l))
 }
 
 // ErrKeyMismatch is wrapped by the error for a certificate whose private
@@ -246,11 +167,11 @@ func (c *Certs) LoadCertificate(ctx context.Context, ca, name string) (Resource,
 		}
 		return c.loadShared(ctx, k)
 	}
-	dir, err := c.findCertDir(ctx, ca, name)
+	dir, n, err := c.findCertDirN(ctx, ca, name)
 	if err != nil {
 		return Resource{}, err
 	}
-	return c.loadStandardAt(ctx, dir)
+	return c.loadStandardFrom(ctx, dir, n)
 }
 
 // ListCertificates returns the certificates from the CA with directory
@@ -323,36 +244,6 @@ func (c *Certs) ListCertificates(ctx context.Context, ca string) ([]Resource, er
 	return out, errors.Join(errs...)
 }
 
-// certDirs returns the certificate directories under prefix (which
-// begins with "certificates/"): those with a pointer, a version or an
-// unversioned cert.pem.
-func (c *Certs) certDirs(ctx context.Context, prefix string) ([]string, error) {
-	ks, err := c.Store.List(ctx, prefix)
-	if err != nil {
-		return nil, err
-	}
-	var dirs []string
-	for _, k := range ks {
-		parts := strings.SplitN(k, "/", 5)
-		if len(parts) < 4 || parts[0] != certsDir {
-			continue
-		}
-		switch parts[3] {
-		case certFile, pointerKey, versionsDir:
-		default:
-			continue
-		}
-		if _, err := DecodeName(parts[2]); err != nil {
-			continue
-		}
-		dir := strings.Join(parts[:3], "/")
-		if n := len(dirs); n == 0 || dirs[n-1] != dir {
-			dirs = append(dirs, dir)
-		}
-	}
-	return slices.Compact(dirs), nil
-}
-
 // DeleteCertificate removes the certificate called name from the CA with
 // directory URL ca, chain first so that no reader sees a chain without
 // its key. A missing certificate gives an error wrapping fs.ErrNotExist.
@@ -401,89 +292,6 @@ func (c *Certs) DeleteCertificate(ctx context.Context, ca, name string) error {
 	return nil
 }
 
-// names returns the CA and name components of a certificate.
-func (c *Certs) names(ca, name string) (caDir, enc string, err error) {
-	if caDir, err = CADirName(ca); err != nil {
-		return "", "", err
-	}
-	if enc, err = EncodeName(name); err != nil {
-		return "", "", err
-	}
-	return caDir, enc, nil
-}
-
-// findCertDir returns the directory of the certificate called name from
-// ca in LayoutStandard: where CADirName puts it, or where an older
-// certkeeper put it if it is there and not (yet) at the new place.
-func (c *Certs) findCertDir(ctx context.Context, ca, name string) (string, error) {
-	dir, err := c.certDir(ca, name)
-	if err != nil {
-		return "", err
-	}
-	if ok, err := c.hasCert(ctx, dir); ok || err != nil {
-		return dir, err
-	}
-	old, err := legacyCADirName(ca)
-	if err != nil {
-		return dir, nil
-	}
-	oldDir := certsDir + "/" + old + "/" + path.Base(dir)
-	if oldDir == dir {
-		return dir, nil
-	}
-	if ok, err := c.hasCert(ctx, oldDir); !ok || err != nil {
-		return dir, err
-	}
-	// Another CA on the same host may own it.
-	raw, err := c.Store.Get(ctx, oldDir+"/"+metaFile)
-	if err != nil {
-		return dir, ignoreMissing(err)
-	}
-	var m certMeta
-	if json.Unmarshal(raw, &m) != nil || m.CA != ca {
-		return dir, nil
-	}
-	return oldDir, nil
-}
-
-// hasCert reports whether dir holds a certificate: a pointer or an
-// unversioned cert.pem.
-func (c *Certs) hasCert(ctx context.Context, dir string) (bool, error) {
-	n, err := c.current(ctx, dir)
-	if err != nil || n > 0 {
-		return n > 0, err
-	}
-	_, err = c.Store.Stat(ctx, dir+"/"+certFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-func (c *Certs) certDir(ca, name string) (string, error) {
-	caDir, err := CADirName(ca)
-	if err != nil {
-		return "", err
-	}
-	enc, err := EncodeName(name)
-	if err != nil {
-		return "", err
-	}
-	return certsDir + "/" + caDir + "/" + enc, nil
-}
-
-func (c *Certs) sharedCertKey(name string) (string, error) {
-	enc, err := EncodeName(name)
-	if err != nil {
-		return "", err
-	}
-	k := enc + ".pem"
-	if err := ValidateKey(k); err != nil {
-		return "", err
-	}
-	return k, nil
-}
-
 // certMeta is meta.json.
 type certMeta struct {
 	Name        string    `json:"name"`
@@ -503,8 +311,18 @@ const mismatchRetries = 5
 // the pointer once, then that version's files, so that it never mixes two
 // versions; or the unversioned files of an older save.
 func (c *Certs) loadStandardAt(ctx context.Context, dir string) (Resource, error) {
+	return c.loadStandardFrom(ctx, dir, 0)
+}
+
+// loadStandardFrom is loadStandardAt, the pointer of dir read already if
+// known is not 0.
+func (c *Certs) loadStandardFrom(ctx context.Context, dir string, known int) (Resource, error) {
 	for attempt := 1; ; attempt++ {
-		n, err := c.current(ctx, dir)
+		n, err := known, error(nil)
+		known = 0
+		if n == 0 {
+			n, err = c.current(ctx, dir)
+		}
 		if err != nil {
 			return Resource{}, err
 		}
@@ -549,67 +367,6 @@ func (c *Certs) loadStandardAt(ctx context.Context, dir string) (Resource, error
 		}
 		return res, nil
 	}
-}
-
-// resource makes the Resource of one version's files found in dir (a
-// certificate or version directory), and looks up its revocation.
-func (c *Certs) resource(ctx context.Context, dir string, key, chain, meta []byte) (Resource, error) {
-	parsedKey, certs, err := checkPair(key, chain)
-	if err != nil {
-		return Resource{}, err
-	}
-	certDir := dir
-	if i := strings.Index(dir, "/"+versionsDir+"/"); i >= 0 {
-		certDir = dir[:i]
-	}
-	name, err := DecodeName(path.Base(certDir))
-	if err != nil {
-		return Resource{}, err
-	}
-	res := Resource{Name: name, KeyPEM: key, ChainPEM: chain, Identifiers: leafIdentifiers(certs[0]), Key: parsedKey, Certificates: certs}
-	if meta != nil {
-		var m certMeta
-		if err := json.Unmarshal(meta, &m); err != nil {
-			return Resource{}, fmt.Errorf("%s: %w", metaFile, err)
-		}
-		if len(m.Identifiers) > 0 {
-			res.Identifiers = m.Identifiers
-		}
-		res.CA, res.CertURL, res.Profile, res.ObtainedAt = m.CA, m.CertURL, m.Profile, m.ObtainedAt
-	}
-	if res.Revoked, err = c.loadRevocation(ctx, certDir+"/"+revokedDir, certs[0]); err != nil {
-		return Resource{}, err
-	}
-	return res, nil
-}
-
-// checkPair parses chainPEM and, if keyPEM is not empty, checks that it
-// is the leaf's private key. It returns both parsed.
-func checkPair(keyPEM, chainPEM []byte) (crypto.Signer, []*x509.Certificate, error) {
-	certs, err := keys.ParseCertificates(chainPEM)
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(keyPEM) == 0 {
-		return nil, certs, nil
-	}
-	key, err := keys.ParsePEM(keyPEM)
-	if err != nil {
-		return nil, nil, err
-	}
-	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
-	if !ok || !pub.Equal(certs[0].PublicKey) {
-		return nil, nil, ErrKeyMismatch
-	}
-	return key, certs, nil
-}
-
-func leafIdentifiers(leaf *x509.Certificate) []string {
-	ids := append([]string(nil), leaf.DNSNames...)
-	for _, ip := range leaf.IPAddresses {
-		ids = append(ids, ip.String())
-	}
-	return ids
 }
 
 func ignoreMissing(err error) error {

@@ -327,12 +327,31 @@ func TestCertsSharedFiles(t *testing.T) {
 	}
 }
 
+// saveOnReread is a Store that writes value at key just before key is
+// read a second time, as a save that completes while a reader retries.
+type saveOnReread struct {
+	Store
+	key   string
+	value []byte
+	reads int
+}
+
+func (s *saveOnReread) Get(ctx context.Context, key string) ([]byte, error) {
+	if key == s.key {
+		if s.reads++; s.reads == 2 {
+			if err := s.Store.Put(ctx, key, s.value); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return s.Store.Get(ctx, key)
+}
+
 // TestCertsMidSave puts the store in the state a reader can meet while an
 // older certkeeper (unversioned files, written one by one) saves a renewal
 // with a new key: new key, old chain.
 func TestCertsMidSave(t *testing.T) {
 	s := NewMemory()
-	c := &Certs{Store: s}
 	ctx := context.Background()
 	const ca = "https://ca.test/dir"
 	const dir = "certificates/ca.test_dir/a.test/"
@@ -343,14 +362,13 @@ func TestCertsMidSave(t *testing.T) {
 	if err := s.Put(ctx, dir+"key.pem", newKey); err != nil {
 		t.Fatal(err)
 	}
-	// The save completes while the reader retries.
-	go func() {
-		time.Sleep(30 * time.Millisecond)
-		s.Put(ctx, dir+"cert.pem", newChain)
-	}()
+	// The save completes while the reader retries: just before it reads
+	// the chain again.
+	saving := &saveOnReread{Store: s, key: dir + "cert.pem", value: newChain}
+	c := &Certs{Store: saving}
 	res, err := c.LoadCertificate(ctx, ca, "a.test")
-	if err != nil || !bytes.Equal(res.ChainPEM, newChain) {
-		t.Fatalf("Load during a save: %v", err)
+	if err != nil || !bytes.Equal(res.ChainPEM, newChain) || saving.reads < 2 {
+		t.Fatalf("Load during a save: %v after %d reads of the chain", err, saving.reads)
 	}
 	// A pair that never comes right is reported.
 	s.Put(ctx, dir+"key.pem", keyPEM)

@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -216,9 +214,22 @@ func (d *Dir) Get(ctx context.Context, key string) ([]byte, error) {
 	if fi.Size() > MaxValueSize {
 		return nil, &fs.PathError{Op: "get", Path: key, Err: fmt.Errorf("%w (file is %d bytes)", ErrTooLarge, fi.Size())}
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxValueSize+1))
-	if err != nil {
-		return nil, pathErr("get", key, err)
+	// Sized from the Stat (as os.ReadFile does): one allocation for a
+	// file that does not grow meanwhile, which matters for the index's
+	// megabyte shards.
+	data := make([]byte, 0, fi.Size()+1)
+	for len(data) <= MaxValueSize {
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
+		n, err := f.Read(data[len(data):min(cap(data), MaxValueSize+1)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, pathErr("get", key, err)
+		}
 	}
 	if len(data) > MaxValueSize {
 		return nil, &fs.PathError{Op: "get", Path: key, Err: ErrTooLarge}
@@ -435,160 +446,6 @@ func pathErr(op, key string, err error) error {
 		err = fs.ErrNotExist
 	}
 	return &fs.PathError{Op: op, Path: key, Err: err}
-}
-
-// mkdirs creates dir and its missing parents with mode 0700, syncing each
-// parent whose entries changed so that the new directories survive a
-// crash.
-func mkdirs(r *os.Root, dir string) error {
-	if dir == "." {
-		return nil
-	}
-	fi, err := r.Stat(dir)
-	if err == nil {
-		if !fi.IsDir() {
-			return &fs.PathError{Op: "mkdir", Path: dir, Err: syscall.ENOTDIR}
-		}
-		return nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	parent := filepath.Dir(dir)
-	if err := mkdirs(r, parent); err != nil {
-		return err
-	}
-	if err := r.Mkdir(dir, 0o700); err != nil {
-		if errors.Is(err, fs.ErrExist) { // a concurrent Put made it
-			return nil
-		}
-		return err
-	}
-	if err := r.Chmod(dir, 0o700); err != nil {
-		return err
-	}
-	return syncDir(r, parent)
-}
-
-// tempPrefix begins the name of every temporary file or link Dir makes.
-const tempPrefix = ".tmp-"
-
-// tempTag is the part of a temporary file's name that tells which file it
-// was to become: base (the key's last component), or, when base is too
-// long for the whole name to fit in MaxComponentLen bytes, "~" and a hash
-// of it ('~' is not allowed in keys, so the two forms never meet).
-func tempTag(base string) string {
-	if len(tempPrefix)+len(base)+1+16 <= MaxComponentLen {
-		return base
-	}
-	h := sha256.Sum256([]byte(base))
-	return "~" + hex.EncodeToString(h[:16])
-}
-
-// makeTemp calls create with a new temporary name in dir for a file
-// that is to become dir/base, ".tmp-<tag>.<16 random hex digits>", until
-// it does not fail with fs.ErrExist, and returns the name. Every
-// temporary file or link of Dir is named here, so that removeTemps can
-// tell whose it is.
-func makeTemp(dir, base string, create func(name string) error) (string, error) {
-	prefix := tempPrefix + tempTag(base) + "."
-	for range 10 {
-		var b [8]byte
-		cryptoRead(b[:])
-		name := filepath.Join(dir, prefix+hex.EncodeToString(b[:]))
-		err := create(name)
-		if errors.Is(err, fs.ErrExist) {
-			continue
-		}
-		return name, err
-	}
-	return "", errors.New("store: cannot create a temporary file")
-}
-
-// createTemp creates a temporary file in dir for a file that is to become
-// dir/base (see makeTemp).
-func createTemp(r *os.Root, dir, base string) (string, *os.File, error) {
-	var f *os.File
-	name, err := makeTemp(dir, base, func(name string) (err error) {
-		f, err = r.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		return err
-	})
-	return name, f, err
-}
-
-// tempOf reports whether name is a temporary name makeTemp gave for
-// tag's file.
-func tempOf(name, tag string) bool {
-	rest, ok := strings.CutPrefix(name, tempPrefix+tag+".")
-	if !ok || len(rest) != 16 {
-		return false
-	}
-	_, err := hex.DecodeString(rest)
-	return err == nil
-}
-
-// removeTemps removes the temporary files and links that writers left in
-// dir (a key prefix without its trailing slash, "." for the root) for the
-// keys dir/base, one for each base given, or, with no base, every
-// temporary file in dir and the directories under it, and then the
-// directories under dir that this leaves empty. Only a caller that holds
-// the lock under which every write of those keys is made may call it: no
-// one else can be writing them, so whatever temporary file is there was
-// left by a writer that died. It reports nothing: a file it cannot remove
-// now will be met again.
-func (d *Dir) removeTemps(dir string, bases ...string) {
-	r, err := os.OpenRoot(d.root)
-	if err != nil {
-		return
-	}
-	defer r.Close()
-	tags := make([]string, len(bases))
-	for i, b := range bases {
-		tags[i] = tempTag(b)
-	}
-	var dirs []string
-	fs.WalkDir(r.FS(), filepath.ToSlash(dir), func(p string, de fs.DirEntry, err error) error {
-		switch {
-		case err != nil:
-			return nil
-		case de.IsDir():
-			if p != filepath.ToSlash(dir) && (len(bases) > 0 || strings.HasPrefix(de.Name(), ".")) {
-				return fs.SkipDir
-			}
-			dirs = append(dirs, p)
-			return nil
-		case !strings.HasPrefix(de.Name(), tempPrefix):
-			return nil
-		}
-		mine := len(bases) == 0
-		for _, t := range tags {
-			mine = mine || tempOf(de.Name(), t)
-		}
-		if mine && r.Remove(filepath.FromSlash(p)) == nil {
-			syncDir(r, filepath.Dir(filepath.FromSlash(p)))
-		}
-		return nil
-	})
-	if len(bases) > 0 {
-		return
-	}
-	for i := len(dirs) - 1; i > 0; i-- { // not dir itself
-		if r.Remove(filepath.FromSlash(dirs[i])) == nil {
-			syncDir(r, filepath.Dir(filepath.FromSlash(dirs[i])))
-		}
-	}
-}
-
-func syncDir(r *os.Root, dir string) error {
-	f, err := r.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // Append adds data at the end of the file at key in one write (O_APPEND),

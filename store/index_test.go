@@ -2,6 +2,10 @@ package store_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
 	"testing"
 	"time"
 
@@ -66,5 +70,92 @@ func TestIndex(t *testing.T) {
 	s := x.Lookup(storetest.GeneratedCA, name).Schedule
 	if !s.NextRenewal.Equal(next) || s.Failures != 2 || s.LastError != "a\tb" {
 		t.Errorf("schedule %+v", s)
+	}
+}
+
+// TestIndexFull: an index written before it recorded lineages and states
+// (no "full" marker) is not used by ReadIndex, which writes nothing, and
+// is rebuilt with them by Index; FindInIndex finds certificates by name
+// and identifier, in any case, and not by a name that only contains the
+// one asked for.
+func TestIndexFull(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	d, err := store.NewDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &store.Certs{Store: d}
+	if err := storetest.Generate(ctx, c, 0, 12); err != nil {
+		t.Fatal(err)
+	}
+	ca := storetest.GeneratedCA
+	if err := c.SaveLineage(ctx, store.Lineage{Name: "wanted.example.com", CA: ca, Account: "acct", Identifiers: []string{"wanted.example.com", "Alias.Example.com"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SaveState(ctx, ca, storetest.GeneratedName(1), []byte(`{"name":"host-1.example.com","serial":"ab","failures":3,"last_error":"no"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ReadIndex(ctx); !errors.Is(err, store.ErrNoIndex) {
+		t.Fatalf("ReadIndex of a store whose index is not marked: %v", err)
+	}
+	if _, err := d.Stat(ctx, "certificates/_index/complete"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("ReadIndex wrote the marker: %v", err)
+	}
+	x, err := c.Index(ctx)
+	if err != nil || !x.Rebuilt || !x.Full() {
+		t.Fatalf("Index: %v (rebuilt %v)", err, x != nil && x.Rebuilt)
+	}
+	got := map[string]store.IndexEntry{}
+	for _, e := range x.Entries("") {
+		got[e.Name] = e
+	}
+	if l := got["wanted.example.com"].Lineage; len(got) != 13 || l == nil || l.Account != "acct" || len(l.Identifiers) != 2 {
+		t.Fatalf("entries %d, lineage %+v", len(got), l)
+	}
+	if s := got[storetest.GeneratedName(1)].Schedule; s == nil || s.Failures != 3 || s.LastError != "no" || s.Serial != "ab" {
+		t.Errorf("schedule %+v", s)
+	}
+	if x, err := c.ReadIndex(ctx); err != nil || !x.Full() || len(x.Entries("")) != 13 {
+		t.Fatalf("ReadIndex after Index: %v", err)
+	}
+	for _, tc := range []struct {
+		names []string
+		want  []string
+	}{
+		{[]string{"HOST-1.example.com"}, []string{storetest.GeneratedName(1)}},
+		{[]string{"alias.example.com", "host-11.example.com"}, []string{storetest.GeneratedName(11), "wanted.example.com"}},
+		{[]string{"example.com", "ost-1.example.com"}, nil},
+	} {
+		keys, err := c.FindInIndex(ctx, tc.names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, k := range keys {
+			names = append(names, k.Name)
+		}
+		if !slices.Equal(names, tc.want) {
+			t.Errorf("FindInIndex(%q) = %q, want %q", tc.names, names, tc.want)
+		}
+	}
+
+	// An older version compacts a shard: it keeps the lines it knows
+	// (here: none) under its own header. The index is not Full until
+	// Index rebuilds it.
+	for i := range 16 {
+		k := fmt.Sprintf("certificates/_index/%x", i)
+		if err := d.Put(ctx, k, []byte("certkeeper-index 1 0123456789abcdef\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if x, err := c.ReadIndex(ctx); err != nil || x.Full() {
+		t.Fatalf("ReadIndex after an older version's compaction: full %v, %v", x != nil && x.Full(), err)
+	}
+	if _, err := c.FindInIndex(ctx, []string{"wanted.example.com"}); !errors.Is(err, store.ErrNoIndex) {
+		t.Fatalf("FindInIndex after an older version's compaction: %v", err)
+	}
+	if x, err := c.Index(ctx); err != nil || !x.Rebuilt || !x.Full() || len(x.Entries("")) != 13 {
+		t.Fatalf("Index after an older version's compaction: %v", err)
 	}
 }

@@ -166,7 +166,13 @@ func (c *Certs) SaveLineage(ctx context.Context, l Lineage) error {
 		return err
 	}
 	defer unlock()
-	return c.Store.Put(ctx, k, append(data, '\n'))
+	if err := c.Store.Put(ctx, k, append(data, '\n')); err != nil {
+		return err
+	}
+	if c.Layout == LayoutStandard {
+		_ = c.indexAppend(ctx, l.CA, l.Name, lineageLine(l.CA, l.Name, &IndexLineage{Account: l.Account, Identifiers: l.Identifiers}))
+	}
+	return nil
 }
 
 // LoadLineage returns the lineage record of the certificate name from the
@@ -257,7 +263,13 @@ func (c *Certs) DeleteLineage(ctx context.Context, ca, name string) error {
 	if err != nil {
 		return err
 	}
-	return c.Store.Delete(ctx, k)
+	if err := c.Store.Delete(ctx, k); err != nil {
+		return err
+	}
+	if c.Layout == LayoutStandard {
+		_ = c.indexAppend(ctx, ca, name, "l\t"+indexEsc.Replace(ca)+"\t"+indexEsc.Replace(name)+"\n")
+	}
+	return nil
 }
 
 var _ = fs.ErrNotExist

@@ -73,7 +73,10 @@ func (c *Certs) LoadState(ctx context.Context, ca, name string) ([]byte, error) 
 }
 
 // SaveState writes the renewal state of the certificate called name from
-// the CA with directory URL ca at StateKey, atomically.
+// the CA with directory URL ca at StateKey, atomically. In a store with
+// an index, the schedule it holds (the keys package manager writes:
+// serial, next_renewal, last_error…) is recorded there too (see
+// Schedule).
 func (c *Certs) SaveState(ctx context.Context, ca, name string, data []byte) error {
 	k, err := c.StateKey(ca, name)
 	if err != nil {
@@ -87,7 +90,15 @@ func (c *Certs) SaveState(ctx context.Context, ca, name string, data []byte) err
 		return err
 	}
 	defer unlock()
-	return c.Store.Put(ctx, k, data)
+	if err := c.Store.Put(ctx, k, data); err != nil {
+		return err
+	}
+	if _, ok := c.Store.(Appender); ok && c.Layout == LayoutStandard {
+		if s, _, ok := stateSchedule(data); ok {
+			_ = c.indexAppend(ctx, ca, name, schedLine(ca, name, s))
+		}
+	}
+	return nil
 }
 
 // StateRecord is one renewal state found by ListStates.

@@ -56,7 +56,7 @@ func (c *Certs) MarkRevoked(ctx context.Context, ca, name, serial string, at tim
 	if err := c.Store.Put(ctx, dir+"/"+rec.Serial+".json", append(data, '\n')); err != nil {
 		return err
 	}
-	_ = c.indexAppend(ctx, ca, name, "R\t"+indexEsc.Replace(ca)+"\t"+indexEsc.Replace(name)+"\t"+rec.Serial+"\n")
+	_ = c.indexAppend(ctx, ca, name, revokedLine(&IndexRecord{CA: ca, Name: name, Serial: rec.Serial, RevokedAt: rec.At, RevocationReason: rec.Reason}))
 	return nil
 }
 

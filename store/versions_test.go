@@ -52,6 +52,9 @@ func TestRenewalNeverStraddles(t *testing.T) {
 		{"memory/keep1/yielding", "memory", 1, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.backend == "dir" && testing.Short() {
+				t.Skip("integration tier (150 fsynced renewals on the disk, 8 s to a minute): skipped under -short; the memory cases run")
+			}
 			var s Store = NewMemory()
 			if tt.backend == "dir" {
 				s = newTestDir(t)

@@ -2,9 +2,11 @@
 // authoritative server on a free 127.0.0.1 port with the zones and TSIG
 // keys a test asks for, accepting RFC 2136 dynamic updates.
 //
-// named is looked up in $PATH and in /usr/sbin. When it is missing, Start
-// fails the test if the environment variable CI is "true" and skips it
-// otherwise; install it with
+// named is an external process, so a test that starts it belongs to the
+// integration tier: under go test -short, Start skips the test. named is
+// looked up in $PATH and in /usr/sbin. When it is missing, Start fails the
+// test if the environment variable CI is "true" and skips it otherwise;
+// install it with
 //
 //	apt-get install -y --no-install-recommends bind9 bind9-utils bind9-dnsutils
 package bindtest
@@ -107,10 +109,14 @@ func FindNamed() (string, error) {
 	return "", errors.New("bindtest: named not found; install BIND 9 (apt-get install -y --no-install-recommends bind9 bind9-utils bind9-dnsutils)")
 }
 
-// Start starts named for the test t and stops it when t ends. Without
-// named it fails t under CI=true and skips t otherwise.
+// Start starts named for the test t and stops it when t ends. Under go
+// test -short it skips t (integration tier). Without named it fails t
+// under CI=true and skips t otherwise.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("integration tier (starts named, an external process): skipped under -short")
+	}
 	bin, err := FindNamed()
 	if err != nil {
 		if os.Getenv("CI") == "true" {

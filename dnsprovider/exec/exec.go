@@ -15,8 +15,8 @@
 //	CERTKEEPER_DNS_FQDN    e.g. "_acme-challenge.www.example.com."
 //	CERTKEEPER_DNS_VALUE   the TXT value
 //
-// The program's environment is the Env field's (by default this process's)
-// without its secrets: CERTKEEPER_EAB_HMAC, CERTKEEPER_TSIG_SECRET,
+// The program's environment is the Env field's (by default an empty one:
+// the package reads no environment of its own) without its secrets: CERTKEEPER_EAB_HMAC, CERTKEEPER_TSIG_SECRET,
 // CERTKEEPER_DNS_WEBHOOK_AUTHORIZATION, the variables of Unset and every
 // variable whose name contains SECRET, TOKEN, PASSWORD, PASSWD,
 // PASSPHRASE, HMAC, CREDENTIAL or AUTHORIZATION or ends in KEY (unless
@@ -42,7 +42,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	osexec "os/exec"
 	"strings"
 	"sync"
@@ -62,8 +61,10 @@ type Provider struct {
 	// Args come before the action word.
 	Args []string
 	// Env is the program's environment before the CERTKEEPER_DNS_*
-	// variables are added. nil means this process's environment. Its
-	// secrets are dropped either way (see the package documentation).
+	// variables are added, "NAME=value" entries as os.Environ returns
+	// them: give os.Environ() for this process's. nil means an empty one
+	// (the program is still found in this process's PATH). Its secrets
+	// are dropped (see the package documentation).
 	Env []string
 	// Unset names further variables dropped from Env: those settings
 	// read secrets from.
@@ -108,11 +109,7 @@ func (p *Provider) run(ctx context.Context, action, zone, fqdn, value string) er
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	args := append(append([]string(nil), p.Args...), action, fqdn, value)
-	env := p.Env
-	if env == nil {
-		env = os.Environ()
-	}
-	env = append(secenv.Filter(env, p.Unset...),
+	env := append(secenv.Filter(p.Env, p.Unset...),
 		"CERTKEEPER_DNS_ACTION="+action,
 		"CERTKEEPER_DNS_ZONE="+zone,
 		"CERTKEEPER_DNS_FQDN="+fqdn,

@@ -114,7 +114,7 @@ func TestNoSecretsNoBadNames(t *testing.T) {
 	t.Setenv("CERTKEEPER_EAB_HMAC", "eab-secret")
 	t.Setenv("DNS_API_TOKEN", "token-secret")
 	t.Setenv("MY_AUTH", "named-secret")
-	p := &exec.Provider{Command: script, Unset: []string{"MY_AUTH"}}
+	p := &exec.Provider{Command: script, Unset: []string{"MY_AUTH"}, Env: os.Environ()}
 	for _, bad := range []string{"_acme-challenge.a\nb.example.", "_acme-challenge.a b.example.", "_acme-challenge.a;b.example.", "_acme-challenge..example."} {
 		if err := p.AddTXT(context.Background(), "example.", bad, "v"); err == nil {
 			t.Errorf("AddTXT(%q) ran the program", bad)
@@ -132,6 +132,9 @@ func TestNoSecretsNoBadNames(t *testing.T) {
 	}
 	if strings.Contains(string(env), "secret") {
 		t.Errorf("the program's environment holds a secret:\n%s", env)
+	}
+	if !strings.Contains(string(env), "PATH=") {
+		t.Errorf("the program's environment lacks the PATH of the Env given:\n%s", env)
 	}
 	if !strings.Contains(string(env), "CERTKEEPER_DNS_FQDN=_acme-challenge.www.example.\n") {
 		t.Errorf("the program's environment lacks its record:\n%s", env)

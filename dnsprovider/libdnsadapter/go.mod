@@ -2,7 +2,7 @@ module github.com/certkeeper/certkeeper/dnsprovider/libdnsadapter
 
 go 1.26.0
 
-require github.com/certkeeper/certkeeper v0.0.0
+require github.com/certkeeper/certkeeper v0.1.0
 
 require (
 	github.com/go-jose/go-jose/v4 v4.1.9 // indirect
@@ -11,5 +11,3 @@ require (
 	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 )
-
-replace github.com/certkeeper/certkeeper => ../..

@@ -1,11 +1,16 @@
 // Command quickstart shows certkeeper end to end on one machine with
 // nothing installed but Go: it starts Pebble, the Let's Encrypt test CA, on
-// loopback (built from the module's pinned version), then runs the real
-// "certkeeper obtain" command against it, which registers an account,
+// loopback (the version pinned in acmetest, built once into the user
+// cache), then runs the real "certkeeper obtain" command against it, which
+// registers an account,
 // answers an http-01 challenge with its built-in server on 127.0.0.1 and
 // stores the certificate; then "certkeeper list" shows it.
 //
 //	go run ./examples/quickstart [-store DIR] [NAME...]
+//
+// The examples are a module of their own (never published) so that the
+// core module does not require the command's; go.work at the root
+// makes the command above run from a clone.
 package main
 
 import (
@@ -19,7 +24,7 @@ import (
 	"time"
 
 	"github.com/certkeeper/certkeeper/acmetest"
-	"github.com/certkeeper/certkeeper/internal/cli"
+	"github.com/certkeeper/certkeeper/cmd/certkeeper/command"
 	"github.com/certkeeper/certkeeper/keys"
 	"github.com/certkeeper/certkeeper/store"
 )
@@ -63,19 +68,19 @@ func run(ctx context.Context, storeDir string, names []string) error {
 		return err
 	}
 
-	env := cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: func(string) string { return "" }}
+	env := command.Env{Stdout: os.Stdout, Stderr: os.Stderr}
 	args := append([]string{"obtain",
 		"-ca", p.DirectoryURL, "-ca-root", caRoot, "-store", storeDir,
 		"-email", "admin@example.test", "-agree-tos",
 		"-http-listen", fmt.Sprintf("127.0.0.1:%d", p.HTTPPort),
 	}, names...)
 	fmt.Printf("\n$ certkeeper %v\n", args)
-	if code := cli.Main(ctx, args, env); code != 0 {
+	if code := command.Main(ctx, args, env); code != 0 {
 		return fmt.Errorf("certkeeper obtain exited with %d", code)
 	}
 	listArgs := []string{"list", "-ca", p.DirectoryURL, "-store", storeDir}
 	fmt.Printf("\n$ certkeeper %v\n", listArgs)
-	if code := cli.Main(ctx, listArgs, env); code != 0 {
+	if code := command.Main(ctx, listArgs, env); code != 0 {
 		return fmt.Errorf("certkeeper list exited with %d", code)
 	}
 

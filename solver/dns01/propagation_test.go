@@ -247,17 +247,19 @@ func TestResolverSkipsSilentServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pc.Close() })
-	var mu sync.Mutex
-	received := 0
+	// The reader counts the queries up to a sentinel the test sends last.
+	received := make(chan int, 1)
 	go func() {
 		buf := make([]byte, 4096)
-		for {
-			if _, _, err := pc.ReadFrom(buf); err != nil {
+		for n := 0; ; n++ {
+			k, _, err := pc.ReadFrom(buf)
+			if err != nil {
 				return
 			}
-			mu.Lock()
-			received++
-			mu.Unlock()
+			if string(buf[:k]) == "sentinel" {
+				received <- n
+				return
+			}
 		}
 	}()
 	r := &dns01.Resolver{Servers: []string{pc.LocalAddr().String(), s.Addr}, Timeout: 200 * time.Millisecond}
@@ -268,17 +270,22 @@ func TestResolverSkipsSilentServer(t *testing.T) {
 	if _, err := r.NameServers(ctx, "example.test.", s.Port); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		mu.Lock()
-		n := received
-		mu.Unlock()
-		if n == 1 {
-			break
-		}
-		if n > 1 || time.Now().After(deadline) {
+	// Every query reached the socket before FindZone and NameServers
+	// returned: a packet sent now is read after all of them.
+	c, err := net.Dial("udp", pc.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("sentinel")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case n := <-received:
+		if n != 1 {
 			t.Fatalf("the silent resolver was asked %d times, want once", n)
 		}
-		time.Sleep(10 * time.Millisecond)
+	case <-ctx.Done():
+		t.Fatal("the sentinel never reached the silent resolver")
 	}
 }

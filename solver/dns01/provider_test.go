@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,6 +46,21 @@ func solverFor(s *bindtest.Server) *dns01.Solver {
 		Resolver:    dns01.Resolver{Servers: []string{s.Addr}},
 		Propagation: dns01.Propagation{Port: s.Port, Interval: 50 * time.Millisecond, Timeout: 3 * time.Second},
 	}
+}
+
+// lineSignal is a log writer that closes seen at the first line
+// containing want.
+type lineSignal struct {
+	want string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *lineSignal) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), w.want) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(p), nil
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -242,24 +260,31 @@ func TestPropagationLaggingSecondary(t *testing.T) {
 	if !strings.Contains(err.Error(), secondary.Addr+" answered NXDOMAIN with no TXT record") || !strings.Contains(err.Error(), "served by "+primary.Addr) {
 		t.Errorf("error does not name the lagging server: %v", err)
 	}
-	// The secondary catches up (here: the same update, sent to it) while
-	// Wait polls: Wait returns once both serve the value.
+	// The secondary catches up (here: the same update, sent to it) once
+	// Wait has seen it lag: Wait returns once both serve the value.
 	k := primary.Keys[0]
 	up := &rfc2136.Provider{Server: secondary.Addr, Key: rfc2136.Key{Name: k.Name, Algorithm: k.Algorithm, Secret: k.Secret}}
 	_, fqdn, value, _ := sv.Target(ctx, c)
+	lagged := &lineSignal{want: "not yet served", seen: make(chan struct{})}
+	sv.Propagation.Logger = slog.New(slog.NewTextHandler(lagged, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var adding atomic.Bool
 	go func() {
-		time.Sleep(150 * time.Millisecond)
+		select {
+		case <-lagged.seen:
+		case <-ctx.Done():
+			return
+		}
+		adding.Store(true)
 		if err := up.AddTXT(ctx, "", fqdn, value); err != nil {
 			t.Error(err)
 		}
 	}()
 	sv.Propagation.Timeout = 10 * time.Second
-	start := time.Now()
 	if err := sv.Wait(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d < 150*time.Millisecond {
-		t.Errorf("Wait returned after %v, before the secondary had the record", d)
+	if !adding.Load() {
+		t.Error("Wait returned before the secondary had the record")
 	}
 	if err := sv.CleanUp(ctx, c); err != nil {
 		t.Fatal(err)

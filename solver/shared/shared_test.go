@@ -1,9 +1,12 @@
 package shared_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/asn1"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +18,37 @@ import (
 	"github.com/certkeeper/certkeeper/solver/tlsalpn01"
 	"github.com/certkeeper/certkeeper/store"
 )
+
+// idPeAcmeIdentifier is the OID of the acmeIdentifier extension (RFC 8737
+// §6.1).
+var idPeAcmeIdentifier = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 31}
+
+// checkACMEIdentifier checks what the CA checks (RFC 8737 §3): leaf has
+// exactly one acmeIdentifier extension, critical, whose value is the DER
+// OCTET STRING of SHA-256(keyAuth).
+func checkACMEIdentifier(t *testing.T, leaf *x509.Certificate, keyAuth string) {
+	t.Helper()
+	want := sha256.Sum256([]byte(keyAuth))
+	found := 0
+	for _, ext := range leaf.Extensions {
+		if !ext.Id.Equal(idPeAcmeIdentifier) {
+			continue
+		}
+		found++
+		if !ext.Critical {
+			t.Error("the acmeIdentifier extension is not critical")
+		}
+		var got []byte
+		if rest, err := asn1.Unmarshal(ext.Value, &got); err != nil || len(rest) != 0 {
+			t.Errorf("the acmeIdentifier extension is not one OCTET STRING: %x (%v)", ext.Value, err)
+		} else if !bytes.Equal(got, want[:]) {
+			t.Errorf("acmeIdentifier = %x, want SHA-256(%q) = %x", got, keyAuth, want)
+		}
+	}
+	if found != 1 {
+		t.Errorf("%d acmeIdentifier extensions, want 1", found)
+	}
+}
 
 // Two instances share a store: what one presents, the other answers.
 func TestPresentedByOneAnsweredByAnother(t *testing.T) {
@@ -83,6 +117,9 @@ func TestPresentedByOneAnsweredByAnother(t *testing.T) {
 	if err := tlsalpn01.VerifyCertificate(leaf, id, "t2.other"); err == nil {
 		t.Error("served certificate passes for another key authorization")
 	}
+	// The same, checked here by hand rather than by the package's own
+	// verifier: a bug both share would pass the lines above.
+	checkACMEIdentifier(t, leaf, alpn.KeyAuthorization)
 	// A hello without acme-tls/1 is not a validation.
 	if _, ok := b.GetCertificate(&tls.ClientHelloInfo{ServerName: "www.example.test"}); ok {
 		t.Error("answered a normal handshake")

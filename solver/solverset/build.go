@@ -1,11 +1,9 @@
 package solverset
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 
 	"github.com/certkeeper/certkeeper/acme"
@@ -14,8 +12,6 @@ import (
 	dnsexec "github.com/certkeeper/certkeeper/dnsprovider/exec"
 	"github.com/certkeeper/certkeeper/dnsprovider/rfc2136"
 	"github.com/certkeeper/certkeeper/dnsprovider/webhook"
-	"github.com/certkeeper/certkeeper/internal/runcmd"
-	"github.com/certkeeper/certkeeper/internal/secenv"
 	"github.com/certkeeper/certkeeper/solver/dns01"
 	"github.com/certkeeper/certkeeper/solver/http01"
 	"github.com/certkeeper/certkeeper/solver/tlsalpn01"
@@ -37,7 +33,10 @@ func Build(cfg Config, challenges []string, env Env) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The Set keeps cfg as written, so that Prepare names the keys the
+	// user wrote.
 	s := &Set{Solvers: map[acme.ChallengeType]challenge.Solver{}, Preference: pref, cfg: cfg, env: env}
+	cfg, _ = cfg.Canonical()
 	if h := cfg.HTTP01; h != nil {
 		if h.Webroot != "" {
 			s.Solvers[acme.ChallengeHTTP01] = http01.Webroot{Dir: h.Webroot}
@@ -53,46 +52,17 @@ func Build(cfg Config, challenges []string, env Env) (*Set, error) {
 		s.servers = append(s.servers, server{"tlsalpn01.listen", st})
 	}
 	if d := cfg.DNS01; d != nil {
-		if d.provider() == ProviderHook {
-			s.Solvers[acme.ChallengeDNS01] = hookSolver(d, env)
-		} else {
-			p, err := d.newProvider(env)
-			if err != nil {
-				return nil, err
-			}
-			sol := d.solver(p)
-			sol.Logger = env.Logger
-			for _, t := range []acme.ChallengeType{acme.ChallengeDNS01, acme.ChallengeDNSAccount01, acme.ChallengeDNSPersist01} {
-				s.Solvers[t] = sol
-			}
+		p, err := d.newProvider(env)
+		if err != nil {
+			return nil, err
+		}
+		sol := d.solver(p)
+		sol.Logger = env.Logger
+		for _, t := range []acme.ChallengeType{acme.ChallengeDNS01, acme.ChallengeDNSAccount01, acme.ChallengeDNSPersist01} {
+			s.Solvers[t] = sol
 		}
 	}
 	return s, nil
-}
-
-// hookSolver runs the legacy hook, "CMD present|cleanup RECORD-NAME
-// VALUE", for dns-01.
-func hookSolver(d *DNS01, env Env) *dns01.Callback {
-	hook := d.Hook
-	out := env.output()
-	run := func(op string) func(ctx context.Context, chal acme.Challenge) error {
-		return func(ctx context.Context, chal acme.Challenge) error {
-			name, value, err := challenge.RecordFor(chal)
-			if err != nil {
-				return err
-			}
-			if err := runcmd.Run(ctx, func() *exec.Cmd {
-				cmd := exec.CommandContext(ctx, hook, op, name, value)
-				cmd.Env = secenv.Environ(d.secretEnv()...)
-				cmd.Stdout, cmd.Stderr = out, out
-				return cmd
-			}); err != nil {
-				return fmt.Errorf("dns hook %s %s: %w", op, name, err)
-			}
-			return nil
-		}
-	}
-	return &dns01.Callback{PresentFunc: run("present"), CleanUpFunc: run("cleanup"), PropagationDelay: d.Delay.D(), Logger: env.Logger}
 }
 
 // solver wraps p with the lookup and propagation settings.
@@ -125,7 +95,7 @@ func (d *DNS01) newProvider(env Env) (dns01.Provider, error) {
 		}
 		return &rfc2136.Provider{Server: d.Server, Key: key, TTL: d.TTL.D()}, nil
 	case ProviderExec:
-		return &dnsexec.Provider{Command: d.Exec, Output: env.Output, Unset: d.secretEnv()}, nil
+		return &dnsexec.Provider{Command: d.Exec, Output: env.Output, Env: env.Environ, Unset: d.secretEnv()}, nil
 	case ProviderWebhook:
 		h := http.Header{}
 		for k, v := range d.WebhookHeaders {

@@ -6,30 +6,27 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/certkeeper/certkeeper/solver/solverset"
 )
 
-// A Config read from a TOML file is checked, stored as JSON (as in a
-// lineage record), and built into solvers that Prepare checks before an
-// order.
+// A Config read from a file (JSON here; the certkeeper daemon reads the
+// same keys from TOML) is checked, stored as JSON (as in a lineage
+// record), and built into solvers that Prepare checks before an order.
 func Example() {
 	webroot, _ := os.MkdirTemp("", "webroot")
 	defer os.RemoveAll(webroot)
-	file := fmt.Sprintf(`
-[http01]
-webroot = %q
-
-[dns01]
-provider = "rfc2136"
-server = "ns1.example.com:53"
-tsig_name = "acme-key"
-tsig_algorithm = "hmac-sha512"
-propagation_timeout = "5m"
-`, webroot)
+	file := fmt.Sprintf(`{
+	"http01": {"webroot": %q},
+	"dns01": {
+		"provider": "rfc2136",
+		"server": "ns1.example.com:53",
+		"tsig_name": "acme-key",
+		"tsig_algorithm": "hmac-sha512",
+		"propagation_timeout": "5m"
+	}
+}`, webroot)
 	var cfg solverset.Config
-	if _, err := toml.Decode(file, &cfg); err != nil {
+	if err := json.Unmarshal([]byte(file), &cfg); err != nil {
 		fmt.Println(err)
 		return
 	}

@@ -20,7 +20,7 @@ import (
 //     presented, until Close, so that nothing else takes a port between
 //     this check and the order;
 //   - http01.webroot exists and is a directory;
-//   - dns01.hook and dns01.exec are executable (looked up in $PATH
+//   - dns01.exec (or its former spelling dns01.hook) is executable (looked up in $PATH
 //     without a slash);
 //   - the files named (tsig_key_file, tsig_secret_file,
 //     webhook_authorization_file, acme_dns_accounts) are readable;
@@ -163,10 +163,12 @@ func (c Config) localChecks(env Env) []error {
 		}
 	}
 	switch d.provider() {
-	case ProviderHook:
-		program("dns01.hook", d.Hook)
 	case ProviderExec:
-		program("dns01.exec", d.Exec)
+		if d.Hook != "" {
+			program("dns01.hook", d.Hook)
+		} else {
+			program("dns01.exec", d.Exec)
+		}
 	case ProviderRFC2136:
 		readable("dns01.tsig_key_file", d.TSIGKeyFile)
 		readable("dns01.tsig_secret_file", d.TSIGSecretFile)

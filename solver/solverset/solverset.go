@@ -74,16 +74,18 @@ const (
 	ProviderWebhook = "webhook"
 	// ProviderACMEDNS updates an acme-dns server (dnsprovider/acmedns).
 	ProviderACMEDNS = "acme-dns"
-	// ProviderHook is the legacy hook: DNS01.Hook is run as "CMD
-	// present|cleanup RECORD-NAME VALUE", for dns-01 only, without the
-	// propagation check (only Delay is waited). It is the provider when
-	// Provider is empty and Hook is set.
+	// ProviderHook is the former spelling of ProviderExec with
+	// NoPropagationCheck and NoCNAME, kept so that configurations and
+	// lineage records that use it still work (see DNS01.Hook).
+	//
+	// Deprecated: use ProviderExec.
 	ProviderHook = "hook"
 )
 
-// Providers are the values DNS01.Provider may take.
+// Providers are the values DNS01.Provider may take ("hook", the former
+// spelling of "exec", is still read: see DNS01.Hook).
 func Providers() []string {
-	return []string{ProviderRFC2136, ProviderExec, ProviderWebhook, ProviderACMEDNS, ProviderHook}
+	return []string{ProviderRFC2136, ProviderExec, ProviderWebhook, ProviderACMEDNS}
 }
 
 // Default names of the environment variables that hold secrets, when a
@@ -100,14 +102,20 @@ const (
 // dns-persist-01) through a provider, and checks propagation (see
 // docs/dns.md). Zero values mean the defaults given on each field.
 type DNS01 struct {
-	// Provider is "rfc2136", "exec", "webhook", "acme-dns", or "hook"
-	// (the default when Hook is set).
+	// Provider is "rfc2136", "exec", "webhook" or "acme-dns".
 	Provider string `json:"provider,omitempty" toml:"provider"`
-	// Hook is the command of the "hook" provider, a path or a name
-	// looked up in $PATH: "CMD present|cleanup RECORD-NAME VALUE".
+	// Hook is the former spelling of the "exec" provider: hook = CMD
+	// (with provider empty, "hook" or "exec") is read as provider =
+	// "exec", exec = CMD, no_propagation_check and no_cname, which is how
+	// the hook worked: the same "CMD present|cleanup FQDN VALUE" at the
+	// record's own name, Delay waited instead of a propagation check.
+	// Canonical rewrites it; configurations and lineage records written
+	// with it keep working.
+	//
+	// Deprecated: set Provider "exec" and Exec.
 	Hook string `json:"hook,omitempty" toml:"hook"`
 	// Delay is waited after presenting, before the first propagation
-	// check (with "hook": instead of it). Default none.
+	// check (with NoPropagationCheck: instead of it). Default none.
 	Delay Duration `json:"delay,omitempty" toml:"delay"`
 
 	// Server is the primary server (host:port) that "rfc2136" updates.
@@ -183,16 +191,42 @@ type DNS01 struct {
 	Zones []string `json:"zones,omitempty" toml:"zones"`
 }
 
-// provider returns the effective provider: "hook" for a legacy table, the
-// canonical name for an alias.
+// provider returns the effective provider: the canonical name for an
+// alias.
 func (d *DNS01) provider() string {
 	switch {
-	case d.Provider == "" && d.Hook != "":
-		return ProviderHook
+	case d.Hook != "" && (d.Provider == "" || d.Provider == ProviderHook):
+		return ProviderExec
 	case d.Provider == "acmedns":
 		return ProviderACMEDNS
 	}
 	return d.Provider
+}
+
+// HookNote is the deprecation note Canonical gives for dns01.hook.
+const HookNote = `dns01.hook is deprecated: it is read as provider = "exec", exec = the same program, ` +
+	`no_propagation_check = true and no_cname = true (how the hook worked); write those instead`
+
+// Canonical returns c with its former spellings rewritten (dns01.hook:
+// see DNS01.Hook) and a note for each one rewritten, naming its key (nil
+// when there were none). A former spelling that conflicts with a setting
+// (hook with exec, or with another provider) is left as it is, for
+// Validate to report. c is not changed. Validate, Types and Build read a
+// Config through Canonical, so callers need it only to warn or to store
+// the new form.
+func (c Config) Canonical() (Config, []string) {
+	d := c.DNS01
+	if d == nil || d.Hook == "" || d.Exec != "" || (d.Provider != "" && d.Provider != ProviderHook && d.Provider != ProviderExec) {
+		return c, nil
+	}
+	if len(d.used()["propagation"]) > 0 {
+		return c, nil // Validate says why
+	}
+	n := *d
+	n.Provider, n.Exec, n.Hook = ProviderExec, d.Hook, ""
+	n.NoPropagationCheck, n.NoCNAME = true, true
+	c.DNS01 = &n
+	return c, []string{HookNote}
 }
 
 // Duration is a time.Duration written as a string such as "90s" in JSON
@@ -226,6 +260,10 @@ type Env struct {
 	Getenv func(string) string
 	// Output receives the output of hook commands. Nil discards it.
 	Output io.Writer
+	// Environ is the environment of the programs solvers run (the exec
+	// DNS provider), "NAME=value" entries as os.Environ returns them,
+	// less their secrets (see dnsprovider/exec). Nil means an empty one.
+	Environ []string
 	// Logger receives the built-in servers' errors and the dns-01
 	// solvers' progress (records added and removed, the propagation
 	// delay and check). Nil discards them.

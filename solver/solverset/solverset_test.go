@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/dnsprovider/acmedns"
 	dnsexec "github.com/certkeeper/certkeeper/dnsprovider/exec"
@@ -70,19 +68,6 @@ func TestJSONRoundTrip(t *testing.T) {
 	if string(data) != `{"http01":{"listen":":80"},"dns01":{"hook":"/h"}}` {
 		t.Errorf("small Config as JSON: %s", data)
 	}
-	// TOML writes the same keys, and reads them back.
-	var buf strings.Builder
-	if err := toml.NewEncoder(&buf).Encode(in); err != nil {
-		t.Fatal(err)
-	}
-	var fromTOML Config
-	md, err := toml.Decode(buf.String(), &fromTOML)
-	if err != nil || len(md.Undecoded()) > 0 {
-		t.Fatalf("TOML: %v, undecoded %v", err, md.Undecoded())
-	}
-	if !reflect.DeepEqual(in, fromTOML) {
-		t.Errorf("TOML round trip changed the Config:\n%s", buf.String())
-	}
 }
 
 // TestSameKeys checks that every field has the same snake_case key in
@@ -100,69 +85,9 @@ func TestSameKeys(t *testing.T) {
 	}
 }
 
-func TestTOMLEveryProvider(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want DNS01
-	}{
-		{`provider = "rfc2136"
-server = "ns1.example.com:53"
-tsig_name = "acme-key"
-tsig_algorithm = "hmac-sha512"
-tsig_secret_file = "/etc/certkeeper/tsig.secret"
-ttl = "2m"
-resolvers = ["127.0.0.1:53"]
-ns_port = 5353
-check_servers = ["10.0.0.1:53"]
-check_resolvers = ["8.8.8.8:53"]
-propagation_timeout = "5m"
-propagation_interval = "1s"
-no_cname = true
-delay = "10s"`, DNS01{Provider: "rfc2136", Server: "ns1.example.com:53", TSIGName: "acme-key", TSIGAlgorithm: "hmac-sha512",
-			TSIGSecretFile: "/etc/certkeeper/tsig.secret", TTL: Duration(2 * time.Minute), Resolvers: []string{"127.0.0.1:53"}, NSPort: 5353,
-			CheckServers: []string{"10.0.0.1:53"}, CheckResolvers: []string{"8.8.8.8:53"}, PropagationTimeout: Duration(5 * time.Minute),
-			PropagationInterval: Duration(time.Second), NoCNAME: true, Delay: Duration(10 * time.Second)}},
-		{`provider = "rfc2136"
-server = "ns1.example.com:53"
-tsig_key_file = "/etc/certkeeper/tsig.key"`, DNS01{Provider: "rfc2136", Server: "ns1.example.com:53", TSIGKeyFile: "/etc/certkeeper/tsig.key"}},
-		{`provider = "exec"
-exec = "/usr/local/bin/dns-hook"
-no_propagation_check = true
-delay = "30s"`, DNS01{Provider: "exec", Exec: "/usr/local/bin/dns-hook", NoPropagationCheck: true, Delay: Duration(30 * time.Second)}},
-		{`provider = "exec"
-exec = "/usr/local/bin/dns-hook"
-zones = ["example.com", "example.net."]`, DNS01{Provider: "exec", Exec: "/usr/local/bin/dns-hook", Zones: []string{"example.com", "example.net."}}},
-		{`provider = "webhook"
-webhook_url = "https://dns.example/acme"
-webhook_authorization_env = "DNS_TOKEN"
-[solvers.dns01.webhook_headers]
-X-Zone = "example"`, DNS01{Provider: "webhook", WebhookURL: "https://dns.example/acme", WebhookAuthorizationEnv: "DNS_TOKEN",
-			WebhookHeaders: map[string]string{"X-Zone": "example"}}},
-		{`provider = "acme-dns"
-acme_dns_server = "https://auth.acme-dns.io"
-acme_dns_accounts = "/etc/certkeeper/acmedns.json"`, DNS01{Provider: "acme-dns", ACMEDNSServer: "https://auth.acme-dns.io", ACMEDNSAccounts: "/etc/certkeeper/acmedns.json"}},
-		{`hook = "/usr/local/bin/dns-hook"
-delay = "30s"`, DNS01{Hook: "/usr/local/bin/dns-hook", Delay: Duration(30 * time.Second)}},
-	} {
-		var file struct {
-			Solvers Config `toml:"solvers"`
-		}
-		md, err := toml.Decode("[solvers.dns01]\n"+tc.in, &file)
-		if err != nil || len(md.Undecoded()) > 0 {
-			t.Fatalf("%s: %v, undecoded %v", tc.in, err, md.Undecoded())
-		}
-		if got := file.Solvers.DNS01; got == nil || !reflect.DeepEqual(*got, tc.want) {
-			t.Errorf("%s:\n got %+v\nwant %+v", tc.in, got, tc.want)
-		}
-		if err := file.Solvers.Validate(); err != nil {
-			t.Errorf("%s: %v", tc.in, err)
-		}
-	}
-	var c Config
-	if _, err := toml.Decode("[dns01]\ndelay = \"-1s\"\n", &c); err == nil || !strings.Contains(err.Error(), "negative") {
-		t.Errorf("negative delay: %v", err)
-	}
-}
+// The TOML side of the keys (decoding the daemon's [solvers] tables) is
+// tested in cmd/certkeeper/internal/config, the module that has a TOML
+// parser.
 
 func TestValidate(t *testing.T) {
 	for _, tc := range []struct {
@@ -176,8 +101,8 @@ func TestValidate(t *testing.T) {
 		{"bad listen", Config{HTTP01: &HTTP01{Listen: "80"}, TLSALPN01: &TLSALPN01{}}, []string{
 			`http01.listen: "80" is not host:port (address 80: missing port in address)`, "tlsalpn01.listen: required"}},
 		{"one port for two", Config{HTTP01: &HTTP01{Listen: ":5000"}, TLSALPN01: &TLSALPN01{Listen: ":5000"}}, []string{`tlsalpn01.listen: ":5000" is also http01.listen: one port cannot serve both`}},
-		{"no provider", Config{DNS01: &DNS01{}}, []string{"dns01.provider: required: rfc2136, exec, webhook, acme-dns (or hook = CMD)"}},
-		{"unknown provider", Config{DNS01: &DNS01{Provider: "route53"}}, []string{`dns01.provider: unknown provider "route53": want rfc2136, exec, webhook, acme-dns, hook`}},
+		{"no provider", Config{DNS01: &DNS01{}}, []string{"dns01.provider: required: rfc2136, exec, webhook, acme-dns"}},
+		{"unknown provider", Config{DNS01: &DNS01{Provider: "route53"}}, []string{`dns01.provider: unknown provider "route53": want rfc2136, exec, webhook, acme-dns`}},
 		{"rfc2136", Config{DNS01: &DNS01{Provider: "rfc2136", TSIGKeyFile: "/k", TSIGName: "n", Exec: "/x", TSIGAlgorithm: "md5"}}, []string{
 			`dns01.exec: only used with provider "exec", not "rfc2136"`,
 			`dns01.server: required with provider "rfc2136": the primary server, host:port`,
@@ -186,7 +111,7 @@ func TestValidate(t *testing.T) {
 			`dns01.tsig_algorithm: unknown algorithm "md5": want hmac-sha256, hmac-sha512, hmac-sha384, hmac-sha224, hmac-sha1`}},
 		{"tsig secret without name", Config{DNS01: &DNS01{Provider: "rfc2136", Server: "a:53", TSIGSecretFile: "/s"}}, []string{"dns01.tsig_secret_file: needs tsig_name"}},
 		{"hook with propagation", Config{DNS01: &DNS01{Hook: "/h", Resolvers: []string{"x"}}}, []string{
-			`dns01.resolvers: not used with the hook, which answers dns-01 without a propagation check: use provider "exec" for it`,
+			`dns01.resolvers: not used with hook, which checks no propagation: write provider = "exec" and exec = the program instead of hook`,
 			`dns01.resolvers: "x" is not host:port (address x: missing port in address)`}},
 		{"webhook", Config{DNS01: &DNS01{Provider: "webhook", WebhookURL: "ftp://x", WebhookHeaders: map[string]string{"authorization": "Bearer x"}}}, []string{
 			`dns01.webhook_url: "ftp://x" is not an http:// or https:// URL`,
@@ -200,7 +125,7 @@ func TestValidate(t *testing.T) {
 			`dns01.zones: "*.example.com" is not a zone name such as "example.com"`,
 			`dns01.zones: "ns1.example.com:53" is not a zone name such as "example.com"`}},
 		{"hook with zones", Config{DNS01: &DNS01{Hook: "/h", Zones: []string{"example.com"}}}, []string{
-			`dns01.zones: not used with the hook, which answers dns-01 without a propagation check: use provider "exec" for it`}},
+			`dns01.zones: not used with hook, which checks no propagation: write provider = "exec" and exec = the program instead of hook`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.Validate()
@@ -225,7 +150,7 @@ func TestTypes(t *testing.T) {
 		want []acme.ChallengeType
 	}{
 		{Config{}, nil},
-		{Config{HTTP01: &HTTP01{Webroot: "/w"}, DNS01: &DNS01{Hook: "/h"}}, []acme.ChallengeType{"http-01", "dns-01"}},
+		{Config{HTTP01: &HTTP01{Webroot: "/w"}, DNS01: &DNS01{Hook: "/h"}}, []acme.ChallengeType{"http-01", "dns-01", "dns-account-01", "dns-persist-01"}},
 		{Config{TLSALPN01: &TLSALPN01{Listen: ":443"}, DNS01: &DNS01{Provider: "exec", Exec: "/x"}}, []acme.ChallengeType{"tls-alpn-01", "dns-01", "dns-account-01", "dns-persist-01"}},
 	} {
 		if got := tc.cfg.Types(); !reflect.DeepEqual(got, tc.want) {
@@ -339,10 +264,10 @@ func TestBuildEveryProvider(t *testing.T) {
 		if _, ok := set.Solvers[acme.ChallengeTLSALPN01].(*tlsalpn01.Standalone); !ok {
 			t.Errorf("tls-alpn-01: %T", set.Solvers[acme.ChallengeTLSALPN01])
 		}
-		if cb, ok := set.Solvers[acme.ChallengeDNS01].(*dns01.Callback); !ok || cb.PropagationDelay != time.Second {
+		if s, ok := set.Solvers[acme.ChallengeDNS01].(*dns01.Solver); !ok || s.Propagation.Delay != time.Second || !s.NoPropagationCheck {
 			t.Errorf("dns-01: %+v", set.Solvers[acme.ChallengeDNS01])
 		}
-		if len(set.Solvers) != 3 || !reflect.DeepEqual(set.Preference, []acme.ChallengeType{"dns-01", "http-01"}) {
+		if len(set.Solvers) != 5 || !reflect.DeepEqual(set.Preference, []acme.ChallengeType{"dns-01", "http-01"}) {
 			t.Errorf("solvers %v, preference %v", set.Solvers, set.Preference)
 		}
 		set, _ = Build(Config{HTTP01: &HTTP01{Webroot: dir}}, nil, env)
@@ -360,7 +285,6 @@ func TestBuildErrors(t *testing.T) {
 		want       string
 	}{
 		{Config{HTTP01: &HTTP01{Listen: ":80"}}, []string{"dns-01", "tls-alpn-01"}, "challenge dns-01: no solver configured: add the dns01 table\nchallenge tls-alpn-01: no solver configured: add the tlsalpn01 table"},
-		{Config{DNS01: &DNS01{Hook: "/h"}}, []string{"dns-persist-01"}, "challenge dns-persist-01: the dns01 hook answers dns-01 only: give [dns01] a provider"},
 		{Config{HTTP01: &HTTP01{Listen: ":80"}}, []string{"tls-sni-01"}, `challenge "tls-sni-01": unknown type`},
 		{Config{DNS01: &DNS01{Provider: "rfc2136", Server: "a:53", TSIGName: "k"}}, nil, `dns01.tsig_secret_env: $CERTKEEPER_TSIG_SECRET is not set: tsig_name "k" needs its secret there or in tsig_secret_file`},
 		{Config{DNS01: &DNS01{Provider: "rfc2136", Server: "a:53", TSIGKeyFile: "/nonexistent/k"}}, nil, "dns01.tsig_key_file: open /nonexistent/k: no such file or directory"},

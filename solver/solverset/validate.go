@@ -21,9 +21,9 @@ func TSIGAlgorithms() []string {
 
 // Types returns the challenge types c configures, in the default order of
 // preference (issue.DefaultPreference): http01 gives http-01, tlsalpn01
-// tls-alpn-01, dns01 dns-01 and, with a provider other than the legacy
-// hook, dns-account-01 and dns-persist-01.
+// tls-alpn-01, dns01 dns-01, dns-account-01 and dns-persist-01.
 func (c Config) Types() []acme.ChallengeType {
+	c, _ = c.Canonical()
 	var t []acme.ChallengeType
 	if c.HTTP01 != nil {
 		t = append(t, acme.ChallengeHTTP01)
@@ -32,10 +32,7 @@ func (c Config) Types() []acme.ChallengeType {
 		t = append(t, acme.ChallengeTLSALPN01)
 	}
 	if d := c.DNS01; d != nil {
-		t = append(t, acme.ChallengeDNS01)
-		if p := d.provider(); p != "" && p != ProviderHook {
-			t = append(t, acme.ChallengeDNSAccount01, acme.ChallengeDNSPersist01)
-		}
+		t = append(t, acme.ChallengeDNS01, acme.ChallengeDNSAccount01, acme.ChallengeDNSPersist01)
 	}
 	return t
 }
@@ -44,8 +41,10 @@ func (c Config) Types() []acme.ChallengeType {
 // secrets are Prepare's) and reports every problem at once: the errors
 // are *KeyError values joined by errors.Join, each named by its key, such
 // as `dns01.server: required with provider "rfc2136"`. A Config that
-// configures nothing is valid.
+// configures nothing is valid. Former spellings are read as Canonical
+// reads them.
 func (c Config) Validate() error {
+	c, _ = c.Canonical()
 	var errs []error
 	bad := func(key, format string, a ...any) { errs = append(errs, keyErr(key, format, a...)) }
 	if h := c.HTTP01; h != nil {
@@ -96,7 +95,6 @@ func (d *DNS01) used() map[string][]string {
 		"propagation_timeout", d.PropagationTimeout != 0, "propagation_interval", d.PropagationInterval != 0,
 		"no_propagation_check", d.NoPropagationCheck, "no_cname", d.NoCNAME, "zones", len(d.Zones) > 0)
 	return map[string][]string{
-		ProviderHook: set("hook", d.Hook != ""),
 		ProviderRFC2136: set("server", d.Server != "", "tsig_key_file", d.TSIGKeyFile != "", "tsig_name", d.TSIGName != "",
 			"tsig_algorithm", d.TSIGAlgorithm != "", "tsig_secret_file", d.TSIGSecretFile != "",
 			"tsig_secret_env", d.TSIGSecretEnv != "", "ttl", d.TTL != 0),
@@ -113,7 +111,23 @@ func (d *DNS01) validate(bad func(key, format string, a ...any)) {
 	used := d.used()
 	switch {
 	case p == "":
-		bad("dns01.provider", "required: %s (or hook = CMD)", strings.Join(Providers()[:4], ", "))
+		bad("dns01.provider", "required: %s", strings.Join(Providers(), ", "))
+		return
+	case d.Hook != "":
+		// A hook that Canonical could not rewrite.
+		switch {
+		case p != ProviderExec:
+			bad("dns01.hook", "the former spelling of provider \"exec\": not used with provider %q", d.Provider)
+			return
+		case d.Exec != "":
+			bad("dns01.hook", "the former spelling of exec: give exec only")
+			return
+		}
+		for _, k := range used["propagation"] {
+			bad("dns01."+k, "not used with hook, which checks no propagation: write provider = \"exec\" and exec = the program instead of hook")
+		}
+	case p == ProviderHook:
+		bad("dns01.provider", "\"hook\" is the former spelling of \"exec\": write provider = \"exec\" and exec = the program")
 		return
 	case !slices.Contains(Providers(), p):
 		bad("dns01.provider", "unknown provider %q: want %s", d.Provider, strings.Join(Providers(), ", "))
@@ -126,11 +140,6 @@ func (d *DNS01) validate(bad func(key, format string, a ...any)) {
 		}
 		for _, k := range used[other] {
 			bad("dns01."+k, "only used with provider %q, not %q", other, p)
-		}
-	}
-	if p == ProviderHook {
-		for _, k := range used["propagation"] {
-			bad("dns01."+k, "not used with the hook, which answers dns-01 without a propagation check: use provider \"exec\" for it")
 		}
 	}
 	for _, l := range []struct {
@@ -150,10 +159,6 @@ func (d *DNS01) validate(bad func(key, format string, a ...any)) {
 		bad("dns01.ns_port", "%d is not a port number", d.NSPort)
 	}
 	switch p {
-	case ProviderHook:
-		if d.Hook == "" {
-			bad("dns01.hook", "required with provider %q", p)
-		}
 	case ProviderRFC2136:
 		if d.Server == "" {
 			bad("dns01.server", "required with provider %q: the primary server, host:port", p)
@@ -180,7 +185,7 @@ func (d *DNS01) validate(bad func(key, format string, a ...any)) {
 			bad("dns01.tsig_algorithm", "unknown algorithm %q: want %s", a, strings.Join(TSIGAlgorithms(), ", "))
 		}
 	case ProviderExec:
-		if d.Exec == "" {
+		if d.Exec == "" && d.Hook == "" {
 			bad("dns01.exec", "required with provider %q: the program to run", p)
 		}
 	case ProviderWebhook:
@@ -226,8 +231,6 @@ func (c Config) checkChallenges(challenges []string) ([]acme.ChallengeType, erro
 			errs = append(errs, fmt.Errorf("challenge %q: unknown type (want http-01, tls-alpn-01, dns-01, dns-account-01 or dns-persist-01)", ch))
 		case slices.Contains(have, t):
 			pref = append(pref, t)
-		case table == "dns01" && c.DNS01 != nil:
-			errs = append(errs, fmt.Errorf("challenge %s: the dns01 hook answers dns-01 only: give [dns01] a provider", ch))
 		default:
 			errs = append(errs, fmt.Errorf("challenge %s: no solver configured: add the %s table", ch, table))
 		}

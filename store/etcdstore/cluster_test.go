@@ -232,6 +232,28 @@ func names(n int, tag string) []string {
 	return out
 }
 
+// status returns inst's status of the certificate name, nil if it has none.
+func status(inst *instance, name string) *manager.Status {
+	for _, st := range inst.m.Status() {
+		if st.Name == name {
+			return &st
+		}
+	}
+	return nil
+}
+
+// poll reports whether cond held before ctx ended, asking every 10 ms.
+func poll(ctx context.Context, cond func() bool) bool {
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return true
+}
+
 // testLogger logs warnings and errors through t when CLUSTER_LOG is set.
 func testLogger(t testing.TB, id int) *slog.Logger {
 	if os.Getenv("CLUSTER_LOG") == "" {
@@ -358,11 +380,19 @@ func TestCluster(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatal("the victim never presented")
 		}
-		// The others want it too, and find the lock taken.
+		// The others want it too, and find the lock taken: each puts the
+		// name off for ClusterBusyRetry.
 		for _, inst := range h.insts[:2] {
 			h.manage(ctx, inst, []string{name})
 		}
-		time.Sleep(200 * time.Millisecond)
+		for _, inst := range h.insts[:2] {
+			if !poll(ctx, func() bool {
+				st := status(inst, name)
+				return st != nil && st.NextRenewal.After(time.Now())
+			}) {
+				t.Fatalf("instance %d never found the lock of %s taken: %+v", inst.id, name, status(inst, name))
+			}
+		}
 		killedAt := time.Now()
 		h.kill(victim)
 		// The dead holder's write, had it woken up, is refused.
@@ -420,8 +450,19 @@ func TestSharedBackoff(t *testing.T) {
 	if err := late.m.Ready(ctx); err == nil {
 		t.Error("the late instance: Ready succeeded; want the recorded failure")
 	}
-	// Past the busy retry of the instance that found the lock taken.
-	time.Sleep(manager.ClusterBusyRetry + time.Second)
+	// Until every instance has the recorded backoff as its own schedule
+	// (the one that found the lock taken adopts it through the watch or at
+	// its busy retry): none of them looks again before the Retry-After.
+	pctx, pcancel := context.WithTimeout(ctx, 4*manager.ClusterBusyRetry)
+	defer pcancel()
+	poll(pctx, func() bool {
+		for _, inst := range h.insts {
+			if st := status(inst, name); st == nil || st.Failures != 1 || st.NextRenewal.Before(start.Add(110*time.Second)) {
+				return false
+			}
+		}
+		return true
+	})
 	orders := 0
 	for _, r := range h.fp.Requests() {
 		if r.Path == "/order-plz" {

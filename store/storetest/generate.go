@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -159,7 +160,16 @@ func CachedDir(tb testing.TB, n int) string {
 	dir := filepath.Join(base, "certkeeper", "bench", fmt.Sprintf("dir-%d-%s", n, cacheFormat))
 	done := filepath.Join(dir, "generated")
 	if fi, err := os.Stat(done); err == nil && time.Since(fi.ModTime()) < cacheMaxAge {
-		return filepath.Join(dir, "store")
+		root := filepath.Join(dir, "store")
+		// A store cached before the index recorded lineages and
+		// schedules: it has none of either, so its index is whole.
+		full := filepath.Join(root, "certificates", "_index", "full")
+		if _, err := os.Stat(full); errors.Is(err, fs.ErrNotExist) {
+			if err := os.WriteFile(full, []byte("certkeeper-index 1\n"), 0o600); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		return root
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		tb.Fatal(err)
@@ -183,8 +193,12 @@ func CachedDir(tb testing.TB, n int) string {
 	// Every save appended its index record: the index is whole. Say so
 	// (certificates/_index/complete, see store.LayoutStandard), or the
 	// first start would rebuild it by reading every certificate.
-	if err := d.Put(context.Background(), "certificates/_index/complete", []byte("certkeeper-index 1\n")); err != nil {
-		tb.Fatal(err)
+	// Generate stores no lineage record and no renewal state: the index
+	// records all there is of both (certificates/_index/full).
+	for _, k := range []string{"certificates/_index/complete", "certificates/_index/full"} {
+		if err := d.Put(context.Background(), k, []byte("certkeeper-index 1\n")); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	tb.Logf("generated %d certificates in %v", n, time.Since(start))
 	if err := os.WriteFile(done, []byte(time.Now().Format(time.RFC3339)+"\n"), 0o600); err != nil {

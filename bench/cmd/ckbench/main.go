@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,18 +26,21 @@ import (
 
 func main() {
 	var (
-		pebble   = flag.String("pebble", "", "pebble `binary`; default: `go tool -n pebble` (run from bench/)")
-		fresh    = flag.Int("fresh", 10, "certificates (each with a new account) in the fresh-account scenarios")
-		batch    = flag.Int("n", 100, "certificates in the concurrent scenarios")
-		conc     = flag.Int("c", 10, "concurrency of the concurrent scenarios")
-		multi    = flag.Int("multi", 10, "certificates (of 10 names each) in the 10-name scenario")
-		reject   = flag.Int("nonce-reject", 50, "percentage of nonces Pebble rejects in scenario 4")
-		slowFr   = flag.Int("xcrypto-nonce-fresh", 2, "fresh-account certificates for x/crypto/acme under nonce rejection (about 25 s each); 0 skips")
-		slowBa   = flag.Int("xcrypto-nonce-n", 10, "certificates for x/crypto/acme in the concurrent scenario under nonce rejection; 0 skips")
+		pebble   = flag.String("pebble", "", "pebble `binary`; default: the pinned Pebble, built once into the user cache")
+		p        bench.Params
 		clients  = flag.String("clients", "", "comma-separated clients to run (default all: certkeeper,x/crypto/acme,acmez)")
+		only     = flag.String("scenarios", "", "comma-separated scenario ids to run (default all: 1,1p,1e,2,3,3f,4a,4b)")
+		isolate  = flag.Bool("isolate", true, "run each scenario of each client in a child process (cmd/ckchild, built here with only that client linked) and report its peak memory")
 		timeout  = flag.Duration("timeout", 20*time.Minute, "overall time limit")
 		progress = flag.Bool("v", false, "print progress to stderr")
 	)
+	flag.IntVar(&p.Fresh, "fresh", 10, "certificates (each with a new account) in the fresh-account scenarios")
+	flag.IntVar(&p.N, "n", 100, "certificates in the concurrent scenarios")
+	flag.IntVar(&p.C, "c", 10, "concurrency of the concurrent scenarios")
+	flag.IntVar(&p.Multi, "multi", 10, "certificates (of 10 names each) in the 10-name scenarios")
+	flag.IntVar(&p.NonceReject, "nonce-reject", 50, "percentage of nonces Pebble rejects in scenario 4")
+	flag.IntVar(&p.XCryptoFresh, "xcrypto-nonce-fresh", 2, "fresh-account certificates for x/crypto/acme under nonce rejection (about 25 s each); 0 skips")
+	flag.IntVar(&p.XCryptoN, "xcrypto-nonce-n", 10, "certificates for x/crypto/acme in the concurrent scenario under nonce rejection; 0 skips")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
@@ -50,7 +54,7 @@ func main() {
 	if bin == "" {
 		var err error
 		if bin, err = acmetest.FindPebble(ctx); err != nil {
-			fatal(fmt.Errorf("%w (run ckbench from bench/, or pass -pebble)", err))
+			fatal(fmt.Errorf("%w (or pass -pebble)", err))
 		}
 	}
 
@@ -70,36 +74,23 @@ func main() {
 		}
 	}
 
-	type scenario struct {
-		id, title string
-		reject    int
-		run       func(env *bench.Env, k bench.Kind) (bench.Result, error)
-	}
-	slow := func(k bench.Kind, n, slowN int) int {
-		if k.Name == "x/crypto/acme" {
-			return min(n, slowN)
+	scenarios := bench.Scenarios(p)
+	if *only != "" {
+		want := map[string]bool{}
+		for _, id := range strings.Split(*only, ",") {
+			want[strings.TrimSpace(id)] = true
 		}
-		return n
+		scenarios = slices.DeleteFunc(scenarios, func(sc bench.Scenario) bool { return !want[sc.ID] })
 	}
-	scenarios := []scenario{
-		{"1", "fresh account, 1 name", 0, func(e *bench.Env, k bench.Kind) (bench.Result, error) {
-			return bench.RunFresh(ctx, e, k, *fresh, nil)
-		}},
-		{"1e", "existing account, 1 name, one at a time", 0, func(e *bench.Env, k bench.Kind) (bench.Result, error) {
-			return bench.RunBatch(ctx, e, k, *fresh, 1, 1, nil)
-		}},
-		{"2", fmt.Sprintf("%d certs at concurrency %d, 1 name", *batch, *conc), 0, func(e *bench.Env, k bench.Kind) (bench.Result, error) {
-			return bench.RunBatch(ctx, e, k, *batch, *conc, 1, nil)
-		}},
-		{"3", "10 names", 0, func(e *bench.Env, k bench.Kind) (bench.Result, error) {
-			return bench.RunBatch(ctx, e, k, *multi, 1, 10, nil)
-		}},
-		{"4a", fmt.Sprintf("fresh account, %d%% nonces rejected", *reject), *reject, func(e *bench.Env, k bench.Kind) (bench.Result, error) {
-			return bench.RunFresh(ctx, e, k, slow(k, *fresh, *slowFr), nil)
-		}},
-		{"4b", fmt.Sprintf("%d certs at concurrency %d, %d%% nonces rejected", *batch, *conc, *reject), *reject, func(e *bench.Env, k bench.Kind) (bench.Result, error) {
-			return bench.RunBatch(ctx, e, k, slow(k, *batch, *slowBa), *conc, 1, nil)
-		}},
+
+	var children *childSet
+	if *isolate {
+		var err error
+		logf("building cmd/ckchild for %d clients", len(kinds))
+		if children, err = buildChildren(ctx, kinds, p, *progress); err != nil {
+			fatal(err)
+		}
+		defer children.Close()
 	}
 
 	startTime, startLoad := time.Now(), loadAvg()
@@ -110,31 +101,39 @@ func main() {
 		}
 	}()
 	type row struct {
-		sc  scenario
+		sc  bench.Scenario
 		res bench.Result
 		err error
 	}
 	var rows []row
 	for _, sc := range scenarios {
-		e := envs[sc.reject]
+		e := envs[sc.Reject]
 		if e == nil {
 			var err error
-			logf("starting pebble (nonce reject %d%%)", sc.reject)
-			if e, err = bench.StartEnv(ctx, bench.EnvOptions{PebbleBinary: bin, NonceRejectPercent: sc.reject}); err != nil {
+			logf("starting pebble (nonce reject %d%%)", sc.Reject)
+			if e, err = bench.StartEnv(ctx, bench.EnvOptions{PebbleBinary: bin, NonceRejectPercent: sc.Reject, NoResponder: *isolate}); err != nil {
 				fatal(err)
 			}
-			envs[sc.reject] = e
+			envs[sc.Reject] = e
 		}
 		for _, k := range kinds {
-			if sc.reject > 0 && k.Name == "x/crypto/acme" && slow(k, 1, map[string]int{"4a": *slowFr, "4b": *slowBa}[sc.id]) == 0 {
+			if p.Skipped(sc, k) {
 				continue
 			}
-			logf("scenario %s: %s: %s", sc.id, sc.title, k.Name)
-			res, err := sc.run(e, k)
+			logf("scenario %s: %s: %s", sc.ID, sc.Title, k.Name)
+			var (
+				res bench.Result
+				err error
+			)
+			if children != nil {
+				res, err = children.run(ctx, e, sc, k)
+			} else {
+				res, err = sc.Run(ctx, e, k)
+			}
 			if err != nil {
 				logf("  error: %v", err)
 			} else {
-				logf("  %d certs in %v, %.2f reqs/cert", res.Certs, res.Elapsed.Round(time.Millisecond), res.ReqsPerCert())
+				logf("  %d certs in %v, %.2f reqs/cert, RSS %s at start, %s at peak", res.Certs, res.Elapsed.Round(time.Millisecond), res.ReqsPerCert(), mb(res.StartRSS), mb(res.PeakRSS))
 			}
 			rows = append(rows, row{sc, res, err})
 		}
@@ -147,23 +146,34 @@ func main() {
 	byID := map[string]bench.Result{}
 	for _, r := range rows {
 		if r.err == nil {
-			byID[r.sc.id+" "+r.res.Client] = r.res
+			byID[r.sc.ID+" "+r.res.Client] = r.res
 		}
 	}
 	base := map[string]string{"4a": "1", "4b": "2"}
-	fmt.Fprintln(w, "| # | Scenario | Client | Certs | Wall time | Time/cert | p50 / max latency | Reqs/cert | badNonce/cert | Extra time per badNonce |")
-	fmt.Fprintln(w, "|---|----------|--------|------:|----------:|----------:|------------------:|----------:|--------------:|------------------------:|")
+	fmt.Fprintln(w, "| # | Scenario | Client | Certs | Wall time | Time/cert | p50 / max latency | Reqs/cert | RSS start / peak | Heap alloc/cert | badNonce/cert | Extra time per badNonce |")
+	fmt.Fprintln(w, "|---|----------|--------|------:|----------:|----------:|------------------:|----------:|-----------------:|----------------:|--------------:|------------------------:|")
 	for _, r := range rows {
 		if r.err != nil {
-			fmt.Fprintf(w, "| %s | %s | %s | %d | error: %s | | | | | |\n", r.sc.id, r.sc.title, r.res.Client, r.res.Certs, oneLine(r.err))
+			fmt.Fprintf(w, "| %s | %s | %s | %d | error: %s | | | | | | | |\n", r.sc.ID, r.sc.Title, r.res.Client, r.res.Certs, oneLine(r.err))
 			continue
 		}
 		extra := ""
-		if r0, ok := byID[base[r.sc.id]+" "+r.res.Client]; ok && r.res.Reqs.BadNonce > 0 {
+		if r0, ok := byID[base[r.sc.ID]+" "+r.res.Client]; ok && r.res.Reqs.BadNonce > 0 {
 			extra = dur((r.res.PerCert() - r0.PerCert()) * time.Duration(r.res.Certs) / time.Duration(r.res.Reqs.BadNonce))
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %d | %s | %s | %s / %s | %.2f | %.2f | %s |\n", r.sc.id, r.sc.title, r.res.Client, r.res.Certs,
-			dur(r.res.Elapsed), dur(r.res.PerCert()), dur(r.res.Latency(0.5)), dur(r.res.Latency(1)), r.res.ReqsPerCert(), float64(r.res.Reqs.BadNonce)/float64(r.res.Certs), extra)
+		rss := ""
+		if r.res.PeakRSS > 0 {
+			rss = mb(r.res.StartRSS) + " / " + mb(r.res.PeakRSS)
+		}
+		heap := ""
+		if r.res.HeapAlloc > 0 {
+			heap = fmt.Sprintf("%.0f KB", float64(r.res.HeapAlloc)/1024/float64(max(r.res.Certs, 1)))
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %d | %s | %s | %s / %s | %.2f | %s | %s | %.2f | %s |\n", r.sc.ID, r.sc.Title, r.res.Client, r.res.Certs,
+			dur(r.res.Elapsed), dur(r.res.PerCert()), dur(r.res.Latency(0.5)), dur(r.res.Latency(1)), r.res.ReqsPerCert(), rss, heap, float64(r.res.Reqs.BadNonce)/float64(r.res.Certs), extra)
+	}
+	if *isolate {
+		fmt.Fprintln(w, "\nRSS start / peak: resident set size of the child process that ran the row alone, with only that client linked, just before the run and at its peak (rusage ru_maxrss): the Go runtime, the program and its client, Pebble excluded. Heap alloc/cert: heap memory the run allocated (runtime/metrics /gc/heap/allocs:bytes, garbage included) ÷ certificates.")
 	}
 	fmt.Fprintln(w, "\nTime/cert is wall time ÷ certificates (so at concurrency 10 it is a throughput figure); latency is per Obtain call (plus account creation in the fresh-account rows).")
 	fmt.Fprintln(w, "\nExtra time per badNonce: (time/cert at the rejection rate − time/cert at 0%) ÷ rejections/cert, same client. About one round trip means the client retried at once; hundreds of ms means it slept.")
@@ -189,14 +199,14 @@ func main() {
 		for i, ep := range eps {
 			cells[i] = fmt.Sprintf("%.2f", float64(r.res.Reqs.ByEndpoint[ep])/float64(r.res.Certs))
 		}
-		fmt.Fprintf(w, "| %s | %s | %s |\n", r.sc.id, r.res.Client, strings.Join(cells, " | "))
+		fmt.Fprintf(w, "| %s | %s | %s |\n", r.sc.ID, r.res.Client, strings.Join(cells, " | "))
 	}
 
 	// certkeeper against its targets.
 	ck := map[string]bench.Result{}
 	for _, r := range rows {
 		if r.err == nil && r.res.Client == "certkeeper" {
-			ck[r.sc.id] = r.res
+			ck[r.sc.ID] = r.res
 		}
 	}
 	if len(ck) > 0 {
@@ -208,7 +218,15 @@ func main() {
 			fmt.Fprintf(w, "| %s | %s | %s |\n", name, measured, map[bool]string{true: "yes", false: "**no**"}[ok])
 		}
 		if r, ok := ck["1"]; ok {
-			target("fresh account + 1 cert ≤ 50 ms", r.PerCert() <= 50*time.Millisecond, dur(r.PerCert()))
+			target("fresh account + 1 cert ≤ 25 ms", r.PerCert() <= 25*time.Millisecond, dur(r.PerCert()))
+		}
+		if r, ok := ck["1p"]; ok && r.PeakRSS > 0 {
+			target("peak memory of a one-certificate run (1p) ≤ 10 MB", r.PeakRSS <= 10<<20,
+				fmt.Sprintf("%s peak RSS (%s before the first request; %.0f KB of heap allocated)", mb(r.PeakRSS), mb(r.StartRSS), float64(r.HeapAlloc)/1024))
+		}
+		if r, ok := ck["3f"]; ok {
+			target("10 names, fresh account (3f) ≤ 30 ms", r.PerCert() <= 30*time.Millisecond, dur(r.PerCert()))
+			target("10 names, fresh account (3f) ≤ 28 requests", r.ReqsPerCert() <= 28, fmt.Sprintf("%.2f", r.ReqsPerCert()))
 		}
 		if r, ok := ck["1e"]; ok {
 			target("≤ 7 requests/cert with an existing account, one at a time (1e)", r.ReqsPerCert() <= 7, fmt.Sprintf("%.2f", r.ReqsPerCert()))
@@ -218,7 +236,7 @@ func main() {
 			target("≤ 7 requests/cert with an existing account, concurrency 10 (2)", r.ReqsPerCert() <= 7, fmt.Sprintf("%.2f", r.ReqsPerCert()))
 		}
 		if r, ok := ck["3"]; ok {
-			target("10 names ≤ 100 ms", r.PerCert() <= 100*time.Millisecond, dur(r.PerCert()))
+			target("10 names, existing account (3) ≤ 30 ms", r.PerCert() <= 30*time.Millisecond, dur(r.PerCert()))
 		}
 		for _, pair := range [][2]string{{"1", "4a"}, {"2", "4b"}} {
 			r0, ok0 := ck[pair[0]]

@@ -51,11 +51,15 @@ func Find() (string, error) {
 		"`apt-get install -y --no-install-recommends etcd-server etcd-client`")
 }
 
-// New starts a cluster of n members for t and stops it when t ends. If
-// etcd is not installed, t is skipped, unless the environment has
-// CI=true: then it fails.
+// New starts a cluster of n members for t and stops it when t ends.
+// Under go test -short t is skipped (integration tier: etcd is an
+// external process). If etcd is not installed, t is skipped, unless the
+// environment has CI=true: then it fails.
 func New(t testing.TB, n int) *Cluster {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("integration tier (starts etcd, an external process): skipped under -short")
+	}
 	bin, err := Find()
 	if err != nil {
 		if os.Getenv("CI") == "true" {

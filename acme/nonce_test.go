@@ -1,0 +1,118 @@
+package acme
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+)
+
+// acquireAsync runs p.acquire in a goroutine; its result arrives on the
+// channel returned.
+func acquireAsync(ctx context.Context, p *noncePool) <-chan [2]any {
+	got := make(chan [2]any, 1)
+	go func() {
+		n, ok, err := p.acquire(ctx)
+		if err != nil {
+			got <- [2]any{"", err}
+			return
+		}
+		if !ok {
+			n = "fetch"
+		}
+		got <- [2]any{n, nil}
+	}()
+	return got
+}
+
+// A request that finds the pool empty while another is in flight takes
+// the nonce of that answer; a third, with nothing more to come, fetches
+// its own at once.
+func TestNonceFromAnswerInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var p noncePool
+		p.put("bm9uY2UtMQ")
+		if n, ok, err := p.acquire(t.Context()); !ok || err != nil || n != "bm9uY2UtMQ" {
+			t.Fatalf("acquire with one pooled: %q %v %v", n, ok, err)
+		}
+		second := acquireAsync(t.Context(), &p)
+		synctest.Wait()
+		select {
+		case r := <-second:
+			t.Fatalf("second request did not wait for the answer in flight: %v", r)
+		default:
+		}
+		// The one answer to come is claimed: the third fetches.
+		if n, ok, err := p.acquire(t.Context()); ok || err != nil {
+			t.Fatalf("third acquire: %q %v %v, want a fetch", n, ok, err)
+		}
+		p.fetched()
+		// The first request's answer brings a nonce.
+		p.put("bm9uY2UtMg")
+		p.settle()
+		if r := <-second; r[0] != "bm9uY2UtMg" {
+			t.Fatalf("second got %v, want the answer's nonce", r)
+		}
+		p.settle() // the third's answer: no nonce
+		p.settle() // the second's answer: no nonce
+		if p.out != 0 || len(p.waiters) != 0 {
+			t.Errorf("out %d, waiters %d after every answer", p.out, len(p.waiters))
+		}
+	})
+}
+
+// An answer without a nonce (a transport error) sends its waiter to fetch
+// one; a waiter whose context ends returns its error and leaves no trace.
+func TestNonceWaiterReleased(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var p noncePool
+		p.put("bm9uY2UtMQ")
+		p.acquire(t.Context())
+		waiter := acquireAsync(t.Context(), &p)
+		synctest.Wait()
+		p.settle()
+		if r := <-waiter; r[0] != "fetch" {
+			t.Fatalf("waiter got %v after an answer without nonce, want a fetch", r)
+		}
+
+		p.fetched()
+		ctx, cancel := context.WithCancel(t.Context())
+		waiter = acquireAsync(ctx, &p)
+		synctest.Wait()
+		cancel()
+		if r := <-waiter; !errors.Is(r[1].(error), context.Canceled) {
+			t.Fatalf("cancelled waiter got %v", r)
+		}
+		p.put("bm9uY2UtMg")
+		p.settle()
+		if n, ok, _ := p.acquire(t.Context()); !ok || n != "bm9uY2UtMg" {
+			t.Errorf("nonce after a cancelled waiter: %q %v, want it pooled", n, ok)
+		}
+	})
+}
+
+// Concurrent requests on a Client with one nonce pooled and two requests
+// at a time ask newNonce no more.
+func TestConcurrentRequestsUseAnswersNonces(t *testing.T) {
+	s, c, acct := setup(t)
+	ctx := testCtx(t)
+	heads := s.count("newNonce")
+	sem := make(chan struct{}, 2)
+	errs := make(chan error, 10)
+	for range 10 {
+		go func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			_, err := c.GetAccount(ctx, acct)
+			errs <- err
+		}()
+	}
+	for range 10 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.count("newNonce") - heads; n != 0 {
+		t.Errorf("%d newNonce requests for 10 requests two at a time, want 0", n)
+	}
+}

@@ -1,0 +1,138 @@
+package acmetest
+
+import (
+	"bytes"
+	"context"
+	"debug/buildinfo"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+)
+
+// PebbleModule and PebbleVersion name the Pebble release that FindPebble
+// builds: the version acmetest is tested against. It is not a requirement
+// of any certkeeper go.mod, so it never enters a user's module graph.
+const (
+	PebbleModule  = "github.com/letsencrypt/pebble/v2"
+	PebbleVersion = "v2.10.1"
+)
+
+// pebblePackage is the main package of the pebble command.
+const pebblePackage = PebbleModule + "/cmd/pebble"
+
+// ErrNoGo is returned (wrapped) by FindPebble and BuildPebble when there is
+// no go command on PATH to build Pebble with; set PebbleOptions.Binary to an
+// installed pebble instead.
+var ErrNoGo = errors.New("acmetest: no go command to build pebble")
+
+// PebbleCacheDir returns the directory where FindPebble keeps the Pebble
+// binaries it builds: certkeeper-acmetest/pebble under os.UserCacheDir, or
+// under os.TempDir when the system has no user cache directory.
+func PebbleCacheDir() string {
+	base, err := os.UserCacheDir()
+	if err != nil || base == "" {
+		base = os.TempDir()
+	}
+	return filepath.Join(base, "certkeeper-acmetest", "pebble")
+}
+
+// FindPebble returns the path of a pebble binary of PebbleVersion, built
+// with BuildPebble into PebbleCacheDir. It works from any module (the
+// caller's go.mod needs no tool line); the first call on a machine needs
+// the go command and the module proxy (or a module cache holding Pebble) and
+// takes about half a minute; later calls, from any process, reuse the
+// binary.
+func FindPebble(ctx context.Context) (string, error) {
+	return BuildPebble(ctx, PebbleCacheDir())
+}
+
+// BuildPebble returns the path of a pebble binary of PebbleVersion under
+// dir, building it first with
+//
+//	go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.1
+//
+// when dir has none. The build runs once: concurrent callers, in this
+// process or in others (parallel test binaries), wait on a lock file in dir
+// and then use the binary the first one built. A binary is only ever put in
+// place whole (built aside, then renamed), and one whose embedded build
+// information is not PebbleVersion is rebuilt. The build is bounded by ctx
+// only. Errors wrap ErrNoGo when there is no go command, and otherwise
+// carry the go command's output.
+func BuildPebble(ctx context.Context, dir string) (string, error) {
+	if dir == "" {
+		return "", errors.New("acmetest: BuildPebble: empty directory")
+	}
+	vdir := filepath.Join(dir, PebbleVersion)
+	bin := filepath.Join(vdir, exeName("pebble"))
+	if pebbleBinaryOK(bin) {
+		return bin, nil
+	}
+	if err := os.MkdirAll(vdir, 0o755); err != nil {
+		return "", fmt.Errorf("acmetest: pebble cache: %w", err)
+	}
+	unlock, err := lockFile(ctx, filepath.Join(vdir, "build.lock"))
+	if err != nil {
+		return "", fmt.Errorf("acmetest: pebble cache lock: %w", err)
+	}
+	defer unlock()
+	// Another process may have built it while this one waited.
+	if pebbleBinaryOK(bin) {
+		return bin, nil
+	}
+
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		return "", fmt.Errorf("%w (%v); install it with `go install %s@%s` and set PebbleOptions.Binary",
+			ErrNoGo, err, pebblePackage, PebbleVersion)
+	}
+	gobin, err := os.MkdirTemp(vdir, "build-")
+	if err != nil {
+		return "", fmt.Errorf("acmetest: pebble cache: %w", err)
+	}
+	defer os.RemoveAll(gobin)
+
+	var out bytes.Buffer
+	c := exec.CommandContext(ctx, goCmd, "install", pebblePackage+"@"+PebbleVersion)
+	c.Dir = gobin // outside any module or workspace of the caller
+	// The go command's own environment (GOPATH, GOPROXY, GOCACHE...) is
+	// passed through unread; only where it installs, and that no
+	// workspace applies, are set.
+	c.Env = append(c.Environ(), "GOBIN="+gobin, "GOWORK=off")
+	c.Stdout, c.Stderr = &out, &out
+	if err := c.Run(); err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return "", fmt.Errorf("acmetest: go install %s@%s: %w: %s", pebblePackage, PebbleVersion, err,
+			strings.TrimSpace(out.String()))
+	}
+	if err := os.Rename(filepath.Join(gobin, exeName("pebble")), bin); err != nil {
+		return "", fmt.Errorf("acmetest: pebble cache: %w", err)
+	}
+	if !pebbleBinaryOK(bin) {
+		return "", fmt.Errorf("acmetest: %s is not pebble %s after the build", bin, PebbleVersion)
+	}
+	return bin, nil
+}
+
+// pebbleBinaryOK reports whether path is an executable pebble built from
+// PebbleModule at PebbleVersion.
+func pebbleBinaryOK(path string) bool {
+	info, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	return info.Main.Path == PebbleModule && info.Main.Version == PebbleVersion &&
+		info.Path == pebblePackage
+}
+
+func exeName(name string) string {
+	if runtime.GOOS == "windows" {
+		return name + ".exe"
+	}
+	return name
+}

@@ -1,0 +1,8 @@
+//go:build ckchild_xcrypto
+
+package main
+
+import "github.com/certkeeper/certkeeper/bench"
+
+// kind is the one client this build links.
+var kind = bench.XCryptoKind

@@ -1,0 +1,329 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certkeeper/certkeeper/acmetest"
+	"github.com/certkeeper/certkeeper/keys"
+)
+
+// hookEnv, when set, makes the test binary act as a dns-01 hook: it
+// forwards its arguments to the URL in the variable. The tests point
+// -dns-hook at their own executable.
+const hookEnv = "CERTKEEPER_TEST_DNS_HOOK_URL"
+
+func TestMain(m *testing.M) {
+	if u := os.Getenv(hookEnv); u != "" && len(os.Args) == 4 {
+		resp, err := http.PostForm(u, map[string][]string{"op": {os.Args[1]}, "name": {os.Args[2]}, "value": {os.Args[3]}})
+		if err != nil || resp.StatusCode != 200 {
+			fmt.Fprintln(os.Stderr, "hook failed:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath)) // the binary the signal tests built
+	}
+	os.Exit(code)
+}
+
+type cliEnv struct {
+	t      *testing.T
+	pebble *acmetest.Pebble
+	store  string
+	root   string
+}
+
+func newCLIEnv(t *testing.T, opts acmetest.PebbleOptions) *cliEnv {
+	p := acmetest.NewTestPebble(t, opts)
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root.pem")
+	if err := os.WriteFile(root, p.TLSRootPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return &cliEnv{t: t, pebble: p, store: filepath.Join(dir, "store"), root: root}
+}
+
+// run runs the command with the CA, store and http-01 flags filled in.
+func (e *cliEnv) run(args ...string) (code int, stdout, stderr string) {
+	e.t.Helper()
+	var out, errb bytes.Buffer
+	full := append([]string{args[0], "-ca", e.pebble.DirectoryURL, "-ca-root", e.root, "-store", e.store, "-email", "admin@example.test", "-agree-tos"}, args[1:]...)
+	ctx, cancel := context.WithTimeout(e.t.Context(), time.Minute)
+	defer cancel()
+	code = Main(ctx, full, Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
+	return code, out.String(), errb.String()
+}
+
+func (e *cliEnv) httpFlag() string { return fmt.Sprintf("127.0.0.1:%d", e.pebble.HTTPPort) }
+
+func (e *cliEnv) must(args ...string) string {
+	e.t.Helper()
+	code, out, errs := e.run(args...)
+	if code != ExitOK {
+		e.t.Fatalf("certkeeper %v: exit %d\n%s", args, code, errs)
+	}
+	return out
+}
+
+func TestObtainListRenewRevoke(t *testing.T) {
+	t.Parallel()
+	e := newCLIEnv(t, acmetest.PebbleOptions{})
+	out := e.must("obtain", "-http-listen", e.httpFlag(), "www.example.test", "-d", "example.test")
+	if !strings.Contains(out, "obtained www.example.test") {
+		t.Errorf("obtain printed %q", out)
+	}
+	var entries []listEntry
+	if err := json.Unmarshal([]byte(e.must("list", "-json")), &entries); err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || len(entries[0].Names) != 2 || entries[0].DaysLeft < 85 || !strings.HasPrefix(entries[0].Issuer, "Pebble") {
+		t.Fatalf("list -json = %+v", entries)
+	}
+	if table := e.must("list"); !strings.Contains(table, "DAYS LEFT") || !strings.Contains(table, "www.example.test") {
+		t.Errorf("list table:\n%s", table)
+	}
+	if out := e.must("renew", "-http-listen", e.httpFlag()); !strings.Contains(out, "nothing to renew") {
+		t.Errorf("renew of a fresh certificate printed %q", out)
+	}
+	if out := e.must("renew", "-force", "-http-listen", e.httpFlag()); !strings.Contains(out, "renewed www.example.test") {
+		t.Errorf("renew -force printed %q", out)
+	}
+	var after []listEntry
+	_ = json.Unmarshal([]byte(e.must("list", "-json")), &after)
+	if len(after) != 1 || !after[0].NotBefore.After(entries[0].NotBefore.Add(-time.Second)) {
+		t.Errorf("after renewal: %+v", after)
+	}
+	e.must("revoke", "-reason", "superseded", "www.example.test")
+	if code, _, errs := e.run("revoke", "www.example.test"); code != ExitRefused || !strings.Contains(errs, "alreadyRevoked") {
+		t.Errorf("second revoke: exit %d, %s", code, errs)
+	}
+}
+
+func TestRevokeWithCertificateKey(t *testing.T) {
+	t.Parallel()
+	e := newCLIEnv(t, acmetest.PebbleOptions{})
+	e.must("obtain", "-http-listen", e.httpFlag(), "k.example.test")
+	var entries []listEntry
+	if err := json.Unmarshal([]byte(e.must("list", "-json")), &entries); err != nil || len(entries) != 1 || entries[0].Serial == "" {
+		t.Fatalf("list -json = %+v, %v", entries, err)
+	}
+	serial := entries[0].Serial
+	if status, _ := e.caStatus(serial); status != "Valid" {
+		t.Fatalf("before revoke the CA says %q", status)
+	}
+	e.must("revoke", "-with-cert-key", "-reason", "key-compromise", "k.example.test")
+	// The CA itself, asked on its management port, has it revoked for
+	// keyCompromise (RFC 5280 §5.3.1: 1).
+	if status, reason := e.caStatus(serial); status != "Revoked" || reason == nil || *reason != 1 {
+		t.Errorf("after revoke the CA says %q, reason %v; want Revoked, reason 1 (keyCompromise)", status, reason)
+	}
+}
+
+// caStatus asks Pebble's management interface (/cert-status-by-serial/)
+// what it holds of the certificate with the hexadecimal serial: "Valid" or
+// "Revoked", and the revocation reason code if it has one.
+func (e *cliEnv) caStatus(serial string) (status string, reason *int) {
+	e.t.Helper()
+	resp, err := e.pebble.HTTPClient().Get(e.pebble.ManagementURL + "/cert-status-by-serial/" + serial)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("Pebble's certificate status of %s: %s", serial, resp.Status)
+	}
+	var st struct {
+		Status string
+		Reason *int
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		e.t.Fatal(err)
+	}
+	return st.Status, st.Reason
+}
+
+func TestAccountCommands(t *testing.T) {
+	t.Parallel()
+	e := newCLIEnv(t, acmetest.PebbleOptions{})
+	var acct accountJSON
+	if err := json.Unmarshal([]byte(e.must("account", "register", "-json")), &acct); err != nil || acct.Status != "valid" || acct.ID != "admin@example.test" {
+		t.Fatalf("register: %+v %v", acct, err)
+	}
+	// Text by default.
+	if out := e.must("account", "show"); !strings.Contains(out, "url:      "+acct.URL) || !strings.Contains(out, "status:   valid") {
+		t.Errorf("show: %s", out)
+	}
+	if out := e.must("account", "update", "-contact", "mailto:other@example.test"); !strings.Contains(out, "contact:  mailto:other@example.test\n") {
+		t.Errorf("update: %s", out)
+	}
+	e.must("account", "rollover", "-new-key-type", "rsa2048")
+	// The stored key is the new one: the account still works.
+	e.must("obtain", "-http-listen", e.httpFlag(), "after-rollover.example.test")
+	if code, out, errs := e.run("account", "deactivate"); code != ExitUsage || out != "" || !strings.Contains(errs, "-yes") {
+		t.Errorf("deactivate without -yes nor a terminal: want exit 2 naming -yes; got %d %q %q", code, out, errs)
+	}
+	if out := e.must("account", "deactivate", "-yes"); !strings.Contains(out, "deactivated") {
+		t.Errorf("deactivate: %s", out)
+	}
+	// The store says so, and the next obtain registers a new account.
+	var list []accountJSON
+	if err := json.Unmarshal([]byte(e.must("account", "list", "-json")), &list); err != nil || len(list) != 1 || list[0].Status != "deactivated" || list[0].URL != acct.URL {
+		t.Errorf("account list -json after deactivate: %+v %v", list, err)
+	}
+	if code, _, errs := e.run("account", "show"); code == ExitOK || !strings.Contains(errs, "deactivated") {
+		t.Errorf("show of a deactivated account: exit %d, %s", code, errs)
+	}
+	e.must("obtain", "-http-listen", e.httpFlag(), "x.example.test")
+	list = nil
+	if err := json.Unmarshal([]byte(e.must("account", "list", "-json")), &list); err != nil || len(list) != 1 || list[0].Status != "" || list[0].URL == acct.URL || list[0].URL == "" {
+		t.Errorf("account list -json after the next obtain: want a new account; got %+v %v", list, err)
+	}
+}
+
+func TestSharedLayout(t *testing.T) {
+	t.Parallel()
+	e := newCLIEnv(t, acmetest.PebbleOptions{})
+	e.must("obtain", "-layout", "shared", "-http-listen", e.httpFlag(), "shared.example.test")
+	data, err := os.ReadFile(filepath.Join(e.store, "shared.example.test.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.ParsePEM(data); err != nil {
+		t.Errorf("shared.example.test.pem has no key: %v", err)
+	}
+	if _, err := keys.ParseCertificates(data); err != nil {
+		t.Errorf("shared.example.test.pem has no chain: %v", err)
+	}
+	fi, err := os.Stat(filepath.Join(e.store, "client.key"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("client.key: %v, %v", fi, err)
+	}
+	// The account is found again by its key alone.
+	e.must("obtain", "-layout", "shared", "-http-listen", e.httpFlag(), "again.example.test")
+}
+
+func TestDNSHook(t *testing.T) {
+	e := newCLIEnv(t, acmetest.PebbleOptions{})
+	var calls []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		op, name, value := r.Form.Get("op"), r.Form.Get("name"), r.Form.Get("value")
+		calls = append(calls, op+" "+name)
+		switch op {
+		case "present":
+			e.pebble.DNS.AddTXT(name, value)
+		case "cleanup":
+			e.pebble.DNS.RemoveTXT(name, value)
+		default:
+			http.Error(w, "bad op", 400)
+		}
+	}))
+	defer srv.Close()
+	t.Setenv(hookEnv, srv.URL)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.must("obtain", "-dns-hook", exe, "*.wild.example.test")
+	want := []string{"present _acme-challenge.wild.example.test.", "cleanup _acme-challenge.wild.example.test."}
+	if strings.Join(calls, "|") != strings.Join(want, "|") {
+		t.Errorf("hook calls %q, want %q", calls, want)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	t.Parallel()
+	var out, errb bytes.Buffer
+	env := Env{Stdout: &out, Stderr: &errb}
+	ctx := t.Context()
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{nil, ExitUsage},
+		{[]string{"help"}, ExitOK},
+		{[]string{"nope"}, ExitUsage},
+		{[]string{"obtain", "-http-listen", ":0"}, ExitUsage},
+		{[]string{"obtain", "-http-listen", ":0", "bad..name"}, ExitUsage},
+		{[]string{"obtain", "www.example.test"}, ExitUsage},
+		{[]string{"obtain", "-ca", "nosuchca", "-http-listen", ":0", "www.example.test"}, ExitUsage},
+		{[]string{"obtain", "-http-listen", ":0", "-challenge", "dns-01", "www.example.test"}, ExitUsage},
+		{[]string{"revoke", "-reason", "because", "x.example.test"}, ExitUsage},
+		{[]string{"account", "frobnicate"}, ExitUsage},
+		// list takes NAMEs; one that cannot be a name is a usage error.
+		{[]string{"list", "bad name"}, ExitUsage},
+		// Bad flags are usage errors too (docs/cli.md).
+		{[]string{"list", "-nosuch"}, ExitUsage},
+		{[]string{"renew", "-nosuch"}, ExitUsage},
+		{[]string{"run", "-nosuch"}, ExitUsage},
+		{[]string{"obtain", "-nosuch", "www.example.test"}, ExitUsage},
+		{[]string{"revoke", "-reason"}, ExitUsage},
+		{[]string{"list", "-h"}, ExitOK},
+	} {
+		if got := Main(ctx, tc.args, env); got != tc.want {
+			t.Errorf("certkeeper %v: exit %d, want %d (stderr %q)", tc.args, got, tc.want, errb.String())
+		}
+	}
+}
+
+func TestWildcardNeedsDNSSolver(t *testing.T) {
+	t.Parallel()
+	e := newCLIEnv(t, acmetest.PebbleOptions{})
+	code, _, errs := e.run("obtain", "-http-listen", e.httpFlag(), "*.example.test")
+	if code != ExitUsage || !strings.Contains(errs, "dns-01") {
+		t.Errorf("exit %d, stderr %q", code, errs)
+	}
+}
+
+func TestValidationFailureExitCode(t *testing.T) {
+	t.Parallel()
+	e := newCLIEnv(t, acmetest.PebbleOptions{})
+	// Nothing listens where Pebble validates http-01.
+	code, _, errs := e.run("obtain", "-http-webroot", t.TempDir(), "nothing.example.test")
+	if code != ExitValidation || !strings.Contains(errs, "nothing.example.test") {
+		t.Errorf("exit %d, stderr %q", code, errs)
+	}
+}
+
+// One unreadable certificate in the store must not hide the others from
+// list, nor stop renew from renewing them.
+func TestUnreadableCertificateDoesNotBlockOthers(t *testing.T) {
+	t.Parallel()
+	e := newCLIEnv(t, acmetest.PebbleOptions{})
+	e.must("obtain", "-http-listen", e.httpFlag(), "www.example.test")
+	cas, err := os.ReadDir(filepath.Join(e.store, "certificates"))
+	cas = slices.DeleteFunc(cas, func(d os.DirEntry) bool { return d.Name() == "_index" })
+	if err != nil || len(cas) != 1 {
+		t.Fatalf("store: %v %v", cas, err)
+	}
+	bad := filepath.Join(e.store, "certificates", cas[0].Name(), "bad.example.test")
+	if err := os.MkdirAll(bad, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bad, "cert.pem"), []byte("garbage\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := e.run("list", "-json")
+	var entries []listEntry
+	_ = json.Unmarshal([]byte(out), &entries)
+	if code != ExitError || len(entries) != 1 || entries[0].Name != "www.example.test" || !strings.Contains(errs, "bad.example.test") {
+		t.Errorf("list: exit %d, entries %+v, stderr %q", code, entries, errs)
+	}
+	code, out, errs = e.run("renew", "-force", "-http-listen", e.httpFlag())
+	if code != ExitPartial || !strings.Contains(out, "renewed www.example.test") || !strings.Contains(errs, "bad.example.test") {
+		t.Errorf("renew: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}

@@ -1,0 +1,185 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certkeeper/certkeeper/acmetest"
+	"github.com/certkeeper/certkeeper/dnsprovider/bindtest"
+	"github.com/certkeeper/certkeeper/store"
+)
+
+// TestDaemonCheckReportsEverything has "run -check" find, at once, a
+// wildcard without dns-01, a deploy hook and a dns01 hook that do not
+// exist, a port in use and a missing webroot.
+func TestDaemonCheckReportsEverything(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	path := filepath.Join(dir, "certkeeper.toml")
+	cfg := fmt.Sprintf(`
+store = %q
+[solvers]
+tls-listen = %q
+[solvers.dns01]
+hook = %q
+[[hook]]
+command = %q
+[[certificate]]
+domains = ["a.example.test"]
+[[certificate]]
+domains = ["*.example.test"]
+[certificate.solvers]
+http-webroot = %q
+`, dir, busy.Addr().String(), filepath.Join(dir, "no-dns-hook"), filepath.Join(dir, "no-deploy-hook"), filepath.Join(dir, "no-webroot"))
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := Main(t.Context(), []string{"run", "-config", path, "-check"}, Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
+	if code != ExitUsage {
+		t.Errorf("exit %d, want %d", code, ExitUsage)
+	}
+	for _, want := range []string{
+		"certificate[1].domains: *.example.test is a wildcard",
+		"solvers.tls-listen: tlsalpn01 standalone: " + busy.Addr().String() + " is already in use",
+		"solvers.dns01.hook: not an executable program",
+		"certificate[1].solvers.http-webroot: http01 webroot: the document root must exist",
+		"warning: solvers.dns01.hook is deprecated",
+		"hook[0].command: not an executable program",
+	} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "no-webroot")); err == nil {
+		t.Error("-check created the webroot")
+	}
+}
+
+// TestDaemonRFC2136 runs "certkeeper run" with [solvers.dns01] provider =
+// "rfc2136": the daemon writes the records in a real BIND, checks their
+// propagation, and Pebble validates a wildcard through them.
+func TestDaemonRFC2136(t *testing.T) {
+	t.Parallel()
+	b := bindtest.Start(t, bindtest.Options{
+		Keys:      []bindtest.Key{{Name: "acme-key", Algorithm: "hmac-sha256"}},
+		Zones:     []bindtest.Zone{{Name: "example.test"}},
+		Recursion: true,
+	})
+	e := newCLIEnv(t, acmetest.PebbleOptions{DNSServer: b.Addr})
+	dir := t.TempDir()
+	path := filepath.Join(dir, "certkeeper.toml")
+	cfg := fmt.Sprintf(`
+[ca]
+url = %q
+root = %q
+[account]
+agree_tos = true
+[store]
+dir = %q
+[solvers.dns01]
+provider = "rfc2136"
+server = %q
+tsig_name = "acme-key"
+tsig_secret_env = "TEST_TSIG_SECRET"
+resolvers = [%q]
+ns_port = %d
+propagation_interval = "100ms"
+propagation_timeout = "10s"
+[[certificate]]
+name = "wild"
+names = ["*.example.test", "example.test"]
+`, e.pebble.DirectoryURL, e.root, e.store, b.Addr, b.Addr, b.Port)
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	getenv := func(k string) string {
+		if k == "TEST_TSIG_SECRET" {
+			return b.Keys[0].Secret
+		}
+		return ""
+	}
+	var checkOut bytes.Buffer
+	if code := Main(t.Context(), []string{"run", "-config", path, "-check"}, Env{Stdout: &checkOut, Stderr: &checkOut, Getenv: getenv}); code != ExitOK {
+		t.Fatalf("-check: exit %d: %s", code, checkOut.String())
+	}
+	if code := Main(t.Context(), []string{"run", "-config", path, "-check"}, Env{Stdout: &checkOut, Stderr: &checkOut}); code != ExitUsage ||
+		!strings.Contains(checkOut.String(), "solvers.tsig-secret-env: $TEST_TSIG_SECRET is not set") {
+		t.Errorf("-check without the secret: exit %d: %s", code, checkOut.String())
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"run", "-config", path}, Env{Stdout: &stderr, Stderr: &stderr, Getenv: getenv})
+	}()
+	defer func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != ExitOK {
+				t.Errorf("daemon exit %d", code)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("daemon did not stop")
+		}
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", stderr.String())
+		}
+	}()
+	d, err := store.NewDir(e.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs := &store.Certs{Store: d}
+	eventually(t, time.Minute, "the wildcard certificate", func() bool {
+		_, err := certs.LoadCertificate(ctx, e.pebble.DirectoryURL, "wild")
+		return err == nil
+	})
+	eventually(t, 10*time.Second, "the TXT records' removal", func() bool { return len(b.TXT(t, "_acme-challenge.example.test")) == 0 })
+}
+
+// run -check tries to bind metrics.listen only when the file's own check
+// found nothing wrong with it (told by the error's key, not its text):
+// a malformed address is reported once, a taken one as taken.
+func TestDaemonCheckMetricsListen(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, tc := range []struct {
+		listen, want string
+		count        int
+	}{
+		{"9464", "metrics.listen: \"9464\" is not host:port", 1},
+		{busy.Addr().String(), "metrics.listen: listen tcp " + busy.Addr().String(), 1},
+	} {
+		path := filepath.Join(dir, "certkeeper.toml")
+		cfg := fmt.Sprintf("store = %q\n[metrics]\nlisten = %q\n[solvers]\nhttp-webroot = %q\n[[certificate]]\ndomains = [\"a.example.test\"]\n", dir, tc.listen, dir)
+		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out, errb bytes.Buffer
+		code := Main(t.Context(), []string{"run", "-config", path, "-check"}, Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
+		if code != ExitUsage || !strings.Contains(errb.String(), tc.want) || strings.Count(errb.String(), "metrics.listen") != tc.count {
+			t.Errorf("metrics.listen %q: exit %d, stderr %q, want %q once", tc.listen, code, errb.String(), tc.want)
+		}
+	}
+}

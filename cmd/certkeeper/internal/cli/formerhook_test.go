@@ -1,0 +1,75 @@
+package cli
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/certkeeper/certkeeper/acmetest"
+)
+
+// A lineage recorded with the former dns01.hook (before -dns-hook became
+// a spelling of -dns-provider exec) still renews: the record is read as
+// the exec provider without a propagation check, and the same program is
+// run with the same words. Not parallel: the hook's URL is set through
+// the environment.
+func TestFormerHookLineageRenews(t *testing.T) {
+	e := newLineageEnv(t, acmetest.PebbleOptions{})
+	var mu sync.Mutex
+	var calls []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		op, name, value := r.Form.Get("op"), r.Form.Get("name"), r.Form.Get("value")
+		mu.Lock()
+		calls = append(calls, op+" "+name)
+		mu.Unlock()
+		switch op {
+		case "present":
+			e.pebble.DNS.AddTXT(name, value)
+		case "cleanup":
+			e.pebble.DNS.RemoveTXT(name, value)
+		default:
+			http.Error(w, "bad op", 400)
+		}
+	}))
+	defer srv.Close()
+	t.Setenv(hookEnv, srv.URL)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const name = "former-hook.example.test"
+	e.mustObtain("-dns-provider", "exec", "-dns-exec", exe, "-dns-zone", "example.test", "-dns-no-propagation-check", name)
+	before := serialOf(t, e.store, e.ca(), name)
+
+	// Write the record as an older certkeeper did for -dns-hook.
+	certs := openCerts(t, e.store)
+	l, err := certs.LoadLineage(t.Context(), e.ca(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Solvers = []byte(`{"dns01":{"hook":"` + exe + `","delay":"10ms"}}`)
+	if err := certs.SaveLineage(t.Context(), l); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	calls = nil
+	mu.Unlock()
+
+	r := e.renew("-force")
+	if r.code != ExitOK {
+		t.Fatalf("renew of a lineage with the former hook: %v", r)
+	}
+	if after := serialOf(t, e.store, e.ca(), name); after == before {
+		t.Error("renew succeeded but the certificate was not replaced")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := "present _acme-challenge." + name + ".|cleanup _acme-challenge." + name + "."
+	if got := strings.Join(calls, "|"); got != want {
+		t.Errorf("hook calls %q, want %q", got, want)
+	}
+}

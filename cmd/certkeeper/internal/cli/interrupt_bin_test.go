@@ -1,0 +1,157 @@
+package cli
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/certkeeper/certkeeper/acmetest"
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+	binOut  []byte
+)
+
+// certkeeperBinary builds cmd/certkeeper once for the tests that send it
+// signals.
+func certkeeperBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "certkeeper-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "certkeeper")
+		gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+		cmd := exec.Command(gobin, "build", "-o", binPath, "github.com/certkeeper/certkeeper/cmd/certkeeper")
+		binOut, binErr = cmd.CombinedOutput()
+	})
+	if binErr != nil {
+		t.Fatalf("building certkeeper: %v\n%s", binErr, binOut)
+	}
+	return binPath
+}
+
+// startHangingCleanup starts "certkeeper obtain" with an exec DNS program
+// whose cleanup never ends, and returns once the challenge is presented.
+func startHangingCleanup(t *testing.T) (cmd *exec.Cmd, stderr *syncBuffer, dir string) {
+	bin := certkeeperBinary(t)
+	e := newCLIEnv(t, acmetest.PebbleOptions{})
+	dir = t.TempDir()
+	script := filepath.Join(dir, "dns.sh")
+	body := "#!/bin/sh\ncase \"$1\" in\npresent) echo ok > " + dir + "/present ;;\ncleanup) echo $$ > " + dir + "/cleanup.tmp; mv " + dir + "/cleanup.tmp " + dir + "/cleanup.pid; exec sleep 1000 ;;\nesac\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// The program the command gave up on.
+		if b, err := os.ReadFile(filepath.Join(dir, "cleanup.pid")); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	cmd = exec.Command(bin, "obtain", "-ca", e.pebble.DirectoryURL, "-ca-root", e.root, "-store", e.store, "-email", "admin@example.test", "-agree-tos",
+		"-dns-provider", "exec", "-dns-exec", script, "-dns-no-propagation-check", "-dns-zone", "example.test", "-dns-delay", "10m", "int.example.test")
+	stderr = &syncBuffer{}
+	cmd.Stderr, cmd.Stdout = stderr, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	waitFile(t, filepath.Join(dir, "present"), stderr)
+	return cmd, stderr, dir
+}
+
+// waitFile polls for path (written by the DNS program).
+func waitFile(t *testing.T, path string, stderr *syncBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never appeared:\n%s", filepath.Base(path), stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitExit waits for cmd and returns its exit code and how long it took.
+func waitExit(t *testing.T, cmd *exec.Cmd, stderr *syncBuffer) (int, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("certkeeper did not exit:\n%s", stderr.String())
+	}
+	return cmd.ProcessState.ExitCode(), time.Since(start)
+}
+
+// Ctrl-C while the clean-up program hangs: certkeeper says what it is
+// cleaning up, gives it a few seconds (not the 30 s of the library's
+// bound), names what may be left behind, and exits 130.
+func TestInterruptHangingCleanupBounded(t *testing.T) {
+	t.Parallel()
+	cmd, stderr, dir := startHangingCleanup(t)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	code, took := waitExit(t, cmd, stderr)
+	if code != ExitInterrupted {
+		t.Errorf("exit %d, want %d:\n%s", code, ExitInterrupted, stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cleanup.pid")); err != nil {
+		t.Errorf("the clean-up program never ran:\n%s", stderr.String())
+	}
+	if took > interruptGrace+10*time.Second {
+		t.Errorf("exited %v after the interrupt, want about %v", took, interruptGrace)
+	}
+	for _, want := range []string{
+		"certkeeper: interrupted: cleaning up dns-01: removing TXT _acme-challenge.int.example.test. (",
+		"Ctrl-C again to quit at once",
+		"clean-up did not finish within 5s; exiting without it, so these may be left behind: dns-01: removing TXT _acme-challenge.int.example.test.",
+	} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+}
+
+// A second Ctrl-C exits at once, 130.
+func TestInterruptTwiceExitsAtOnce(t *testing.T) {
+	t.Parallel()
+	cmd, stderr, dir := startHangingCleanup(t)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	waitFile(t, filepath.Join(dir, "cleanup.pid"), stderr)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	code, took := waitExit(t, cmd, stderr)
+	if code != ExitInterrupted {
+		t.Errorf("exit %d, want %d:\n%s", code, ExitInterrupted, stderr.String())
+	}
+	if took >= interruptGrace {
+		t.Errorf("exited %v after the second interrupt: it waited for the clean-up", took)
+	}
+	if !strings.Contains(stderr.String(), "interrupted again: exiting at once") {
+		t.Errorf("stderr:\n%s", stderr.String())
+	}
+}

@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certkeeper/certkeeper/acmetest"
+)
+
+// On a terminal, progress records are one status line rewritten in place
+// (with what is waited for, for how long, which servers lack the record);
+// warnings and other output go above it, and the line is erased at the
+// end.
+func TestProgressOnTerminal(t *testing.T) {
+	var raw bytes.Buffer
+	line := newLiveLine(&raw, func() int { return 200 })
+	clock := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	line.now = func() time.Time { return clock }
+	lf := &logFlags{logLevel: "info", logFormat: "text", live: line}
+	stderr, stdout := line.writer(&raw), line.writer(&raw)
+	log := lf.logger(stderr)
+
+	log.Info("waiting before checking that the TXT record is served", "name", "_acme-challenge.example.test.", "delay", 10*time.Second)
+	clock = clock.Add(4 * time.Second)
+	line.mu.Lock()
+	line.drawLocked() // a tick of the spinner
+	line.mu.Unlock()
+	log.Info("TXT record not yet served by every name server: waiting", "missing", []string{"ns2.example.test."})
+	log.Warn("name server unreachable: not waiting for it", "server", "ns3.example.test.")
+	stdout.Write([]byte("obtained example.test\n"))
+	line.close()
+	line.close()              // twice is harmless
+	log.Info("after the end") // a line again, not a status
+
+	got := raw.String()
+	for _, want := range []string{
+		"\r\x1b[K⠋ waiting before checking that the TXT record is served name=_acme-challenge.example.test. delay=10s",
+		"delay=10s (4s)", // the time since, as the spinner turns
+		"\r\x1b[K⠋ TXT record not yet served by every name server: waiting missing=[ns2.example.test.]",
+		"\r\x1b[Ktime=", // the warning, on a line of its own above the status
+		"level=WARN msg=\"name server unreachable: not waiting for it\" server=ns3.example.test.\n\r\x1b[K⠋ TXT record not yet served",
+		"\r\x1b[Kobtained example.test\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("terminal output lacks %q:\n%q", want, got)
+		}
+	}
+	if strings.Contains(got, "level=INFO msg=waiting") || strings.Contains(got, "level=INFO msg=\"waiting") {
+		t.Errorf("a progress record written as a line on a terminal:\n%q", got)
+	}
+	if !strings.Contains(got, "obtained example.test\n\r\x1b[K") || !strings.Contains(got, "level=INFO msg=\"after the end\"\n") {
+		t.Errorf("the status line is not erased at the end, or later records are not lines:\n%q", got)
+	}
+
+	// A narrow terminal: the line is cut, never wrapped.
+	raw.Reset()
+	narrow := newLiveLine(&raw, func() int { return 30 })
+	narrow.set(strings.Repeat("x", 100))
+	narrow.close()
+	for _, l := range strings.Split(raw.String(), "\r\x1b[K") {
+		if n := len([]rune(l)); n >= 30 {
+			t.Errorf("status line of %d columns on a terminal of 30: %q", n, l)
+		}
+	}
+}
+
+// Off a terminal (a file, a pipe, a CI log), progress is plain lines,
+// each with its time.
+func TestProgressOffTerminal(t *testing.T) {
+	var buf bytes.Buffer
+	lf := &logFlags{logLevel: "info", logFormat: "text"}
+	log := lf.logger(&buf)
+	log.Info("waiting before checking that the TXT record is served", "delay", 10*time.Second)
+	log.Info("TXT record not yet served by every name server: waiting", "missing", []string{"ns2.example.test."})
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	re := regexp.MustCompile(`^time=\S+ level=INFO msg=`)
+	if len(lines) != 2 || strings.Contains(buf.String(), "\r") {
+		t.Fatalf("want two plain lines:\n%q", buf.String())
+	}
+	for _, l := range lines {
+		if !re.MatchString(l) {
+			t.Errorf("line %q has no time", l)
+		}
+	}
+	// -v keeps every line on a terminal too.
+	var raw bytes.Buffer
+	v := &logFlags{logLevel: "info", logFormat: "text", verbose: true, live: newLiveLine(&raw, nil)}
+	v.logger(&raw).Info("polling")
+	if !strings.Contains(raw.String(), "level=INFO msg=polling\n") {
+		t.Errorf("-v on a terminal: %q", raw.String())
+	}
+}
+
+// certkeeper obtain with stderr on a terminal shows a status line, not
+// INFO lines, and prints its result on a clean line.
+func TestObtainProgressOnTerminal(t *testing.T) {
+	t.Parallel()
+	e := newCLIEnv(t, acmetest.PebbleOptions{})
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	code := Main(ctx, []string{"obtain", "-ca", e.pebble.DirectoryURL, "-ca-root", e.root, "-store", e.store, "-email", "admin@example.test",
+		"-agree-tos", "-http-listen", e.httpFlag(), "live.example.test"},
+		Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }, StderrTerminal: true, TerminalWidth: func() int { return 120 }})
+	if code != ExitOK {
+		t.Fatalf("exit %d: %q", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), "\r\x1b[K⠋ ") || strings.Contains(errb.String(), "level=INFO") {
+		t.Errorf("stderr on a terminal: %q", errb.String())
+	}
+	if !strings.HasSuffix(errb.String(), "\r\x1b[K") {
+		t.Errorf("the status line is left on the terminal: %q", errb.String())
+	}
+	if !strings.Contains(out.String(), "obtained live.example.test") {
+		t.Errorf("stdout %q", out.String())
+	}
+}

@@ -1,0 +1,96 @@
+package manager
+
+import (
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"slices"
+	"strings"
+
+	"github.com/certkeeper/certkeeper/keys"
+	"github.com/certkeeper/certkeeper/store"
+)
+
+// held is a certificate in memory.
+type held struct {
+	tls    *tls.Certificate // nil when the store has no key for it
+	leaf   *x509.Certificate
+	key    crypto.Signer
+	covers bool // the leaf is valid for every identifier managed
+	// revoked is the store's record of the leaf's revocation, if any:
+	// such a certificate is due at once, and after a key compromise its
+	// key is never used again.
+	revoked *store.Revocation
+}
+
+// compromised reports whether h's key must not be used again (revoked
+// for keyCompromise, RFC 5280 §5.3.1 reason 1).
+func (h *held) compromised() bool { return h != nil && h.revoked != nil && h.revoked.Reason == 1 }
+
+// parseHeld turns a stored certificate into one that can be served. The
+// store has parsed and matched key and chain already (store.Resource's
+// Key and Certificates); they are parsed here only when it did not.
+func parseHeld(res store.Resource) (*held, error) {
+	h, err := parseHeldPair(res)
+	if err != nil {
+		return nil, err
+	}
+	if r := res.Revoked; r != nil && strings.EqualFold(strings.TrimLeft(r.Serial, "0"), serial(h.leaf)) {
+		h.revoked = r
+	}
+	return h, nil
+}
+
+func parseHeldPair(res store.Resource) (*held, error) {
+	certs := res.Certificates
+	if len(certs) == 0 {
+		var err error
+		if certs, err = keys.ParseCertificates(res.ChainPEM); err != nil {
+			return nil, err
+		}
+	}
+	if len(res.KeyPEM) == 0 {
+		return &held{leaf: certs[0]}, nil
+	}
+	key := res.Key
+	if key == nil {
+		var err error
+		if key, err = keys.ParsePEM(res.KeyPEM); err != nil {
+			return nil, err
+		}
+		pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
+		if !ok || !pub.Equal(certs[0].PublicKey) {
+			return nil, store.ErrKeyMismatch
+		}
+	}
+	c := &tls.Certificate{PrivateKey: key, Leaf: certs[0]}
+	for _, cert := range certs {
+		c.Certificate = append(c.Certificate, cert.Raw)
+	}
+	return &held{tls: c, leaf: certs[0], key: key}, nil
+}
+
+// covers reports whether leaf is valid for every identifier in ids.
+func covers(leaf *x509.Certificate, ids []string) bool {
+	for _, id := range ids {
+		if ip := net.ParseIP(id); ip != nil {
+			if !slices.ContainsFunc(leaf.IPAddresses, ip.Equal) {
+				return false
+			}
+			continue
+		}
+		if !slices.ContainsFunc(leaf.DNSNames, func(n string) bool { return strings.EqualFold(n, id) }) {
+			return false
+		}
+	}
+	return true
+}
+
+// newer reports whether a was issued after b.
+func newer(a, b *x509.Certificate) bool {
+	if b == nil {
+		return true
+	}
+	return a.NotBefore.After(b.NotBefore) || a.NotBefore.Equal(b.NotBefore) && a.NotAfter.After(b.NotAfter)
+}

@@ -1,0 +1,143 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"io/fs"
+	"strings"
+)
+
+// indexAppend appends line to the shard of (ca, name), if the store can.
+func (c *Certs) indexAppend(ctx context.Context, ca, name, line string) error {
+	ap, ok := c.Store.(Appender)
+	if !ok || c.Layout != LayoutStandard {
+		return nil
+	}
+	ctx = context.WithoutCancel(ctx) // the certificate is saved: so is its record
+	unlock, err := c.Store.Lock(ctx, indexLock)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return ap.Append(ctx, shardOf(ca, name), []byte(line))
+}
+
+// indexSaved records the certificate just saved under dir.
+func (c *Certs) indexSaved(ctx context.Context, res Resource, dir string) error {
+	if _, ok := c.Store.(Appender); !ok || c.Layout != LayoutStandard {
+		return nil
+	}
+	n, err := c.current(ctx, dir)
+	if err != nil {
+		return err
+	}
+	_, certs, err := checkPair(nil, res.ChainPEM)
+	if err != nil {
+		return err
+	}
+	r := recordOf(res, certs[0], n)
+	return c.indexAppend(ctx, r.CA, r.Name, r.putLine())
+}
+
+func recordOf(res Resource, leaf *x509.Certificate, version int) *IndexRecord {
+	r := &IndexRecord{
+		CA: res.CA, Name: res.Name, CertNames: leafIdentifiers(leaf), Issuer: leaf.Issuer.CommonName,
+		Serial: serialOf(leaf), NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, Version: version,
+		Draw: RenewalDraw(leaf), HasKey: len(res.KeyPEM) > 0, Revoked: res.Revoked != nil,
+	}
+	if res.Revoked != nil {
+		r.RevokedAt, r.RevocationReason = res.Revoked.At, res.Revoked.Reason
+	}
+	r.Identifiers = res.Identifiers
+	if len(r.Identifiers) == 0 {
+		r.Identifiers = r.CertNames
+	}
+	return r
+}
+
+// SaveSchedule records in the index the renewal schedule of the
+// certificate called name from the CA with directory URL ca, for
+// managers that start from the index. It does nothing in a store without
+// an index.
+func (c *Certs) SaveSchedule(ctx context.Context, ca, name string, s Schedule) error {
+	return c.indexAppend(ctx, ca, name, schedLine(ca, name, s))
+}
+
+// writeShard rewrites shard key with one line per record, under the
+// index lock, read again under the lock: lines another process appended
+// are kept.
+func (c *Certs) writeShard(ctx context.Context, key string) (string, int, error) {
+	unlock, err := c.Store.Lock(ctx, indexLock)
+	if err != nil {
+		return "", 0, err
+	}
+	defer unlock()
+	data, err := c.Store.Get(ctx, key)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", 0, err
+	}
+	sh := newShard()
+	indexParse(data, sh, nil)
+	return c.putShard(ctx, key, sh)
+}
+
+func (c *Certs) putShard(ctx context.Context, key string, sh *shard) (string, int, error) {
+	var g [8]byte
+	rand.Read(g[:])
+	gen := hex.EncodeToString(g[:])
+	var b strings.Builder
+	b.WriteString(indexMagic + " " + gen + " " + shardFull + "\n")
+	for _, r := range sh.recs {
+		b.WriteString(r.putLine())
+		if r.Revoked {
+			b.WriteString(revokedLine(r))
+		}
+	}
+	// After every certificate's line, so that each is applied to it.
+	for k, s := range sh.scheds {
+		b.WriteString(schedLine(k.ca, k.name, *s))
+	}
+	for k, l := range sh.lins {
+		b.WriteString(lineageLine(k.ca, k.name, l))
+	}
+	if err := c.Store.Put(ctx, key, []byte(b.String())); err != nil {
+		return "", 0, err
+	}
+	return gen, b.Len(), nil
+}
+
+// Reindex writes the index record of the certificate called name from
+// the CA with directory URL ca again from what the store holds (a
+// deletion if it holds none): for a reader that found the index behind.
+func (c *Certs) Reindex(ctx context.Context, ca, name string) error {
+	if _, ok := c.Store.(Appender); !ok || c.Layout != LayoutStandard {
+		return nil
+	}
+	dir, err := c.findCertDir(ctx, ca, name)
+	if err != nil {
+		return err
+	}
+	res, err := c.loadStandardAt(ctx, dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return c.indexAppend(ctx, ca, name, "D\t"+indexEsc.Replace(ca)+"\t"+indexEsc.Replace(name)+"\n")
+	}
+	if err != nil {
+		return err
+	}
+	n, err := c.current(ctx, dir)
+	if err != nil {
+		return err
+	}
+	if res.CA == "" {
+		res.CA = ca
+	}
+	r := recordOf(res, res.Certificates[0], n)
+	line := r.putLine()
+	if r.Revoked {
+		line += revokedLine(r)
+	}
+	return c.indexAppend(ctx, ca, name, line)
+}

@@ -1,0 +1,74 @@
+package store
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/certkeeper/certkeeper/keys"
+)
+
+// resource makes the Resource of one version's files found in dir (a
+// certificate or version directory), and looks up its revocation.
+func (c *Certs) resource(ctx context.Context, dir string, key, chain, meta []byte) (Resource, error) {
+	parsedKey, certs, err := checkPair(key, chain)
+	if err != nil {
+		return Resource{}, err
+	}
+	certDir := dir
+	if i := strings.Index(dir, "/"+versionsDir+"/"); i >= 0 {
+		certDir = dir[:i]
+	}
+	name, err := DecodeName(path.Base(certDir))
+	if err != nil {
+		return Resource{}, err
+	}
+	res := Resource{Name: name, KeyPEM: key, ChainPEM: chain, Identifiers: leafIdentifiers(certs[0]), Key: parsedKey, Certificates: certs}
+	if meta != nil {
+		var m certMeta
+		if err := json.Unmarshal(meta, &m); err != nil {
+			return Resource{}, fmt.Errorf("%s: %w", metaFile, err)
+		}
+		if len(m.Identifiers) > 0 {
+			res.Identifiers = m.Identifiers
+		}
+		res.CA, res.CertURL, res.Profile, res.ObtainedAt = m.CA, m.CertURL, m.Profile, m.ObtainedAt
+	}
+	if res.Revoked, err = c.loadRevocation(ctx, certDir+"/"+revokedDir, certs[0]); err != nil {
+		return Resource{}, err
+	}
+	return res, nil
+}
+
+// checkPair parses chainPEM and, if keyPEM is not empty, checks that it
+// is the leaf's private key. It returns both parsed.
+func checkPair(keyPEM, chainPEM []byte) (crypto.Signer, []*x509.Certificate, error) {
+	certs, err := keys.ParseCertificates(chainPEM)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(keyPEM) == 0 {
+		return nil, certs, nil
+	}
+	key, err := keys.ParsePEM(keyPEM)
+	if err != nil {
+		return nil, nil, err
+	}
+	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(certs[0].PublicKey) {
+		return nil, nil, ErrKeyMismatch
+	}
+	return key, certs, nil
+}
+
+func leafIdentifiers(leaf *x509.Certificate) []string {
+	ids := append([]string(nil), leaf.DNSNames...)
+	for _, ip := range leaf.IPAddresses {
+		ids = append(ids, ip.String())
+	}
+	return ids
+}

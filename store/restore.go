@@ -1,0 +1,107 @@
+package store
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io/fs"
+)
+
+// Versions returns the versions kept of the certificate called name from
+// the CA with directory URL ca, oldest first; one of them is Current. A
+// certificate that is not stored gives an error wrapping fs.ErrNotExist.
+// In LayoutShared, a "<name>.pem" that no version matches (written by
+// another program) is not listed; no version is Current then.
+func (c *Certs) Versions(ctx context.Context, ca, name string) ([]Version, error) {
+	if c.Layout == LayoutShared {
+		return c.sharedVersions(ctx, name)
+	}
+	dir, err := c.findCertDir(ctx, ca, name)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := c.current(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	if cur == 0 {
+		res, err := c.loadStandardAt(ctx, dir)
+		if err != nil {
+			return nil, err
+		}
+		return []Version{describe(0, true, res)}, nil
+	}
+	ids, err := c.versionIDs(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []Version
+	for _, id := range ids {
+		res, err := c.loadVersion(ctx, dir, id)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // pruned meanwhile
+		}
+		if err != nil {
+			out = append(out, Version{ID: id, Current: id == cur, Err: fmt.Errorf("store: %s: %w", versionKey(dir, id), err)})
+			continue
+		}
+		out = append(out, describe(id, id == cur, res))
+	}
+	return out, nil
+}
+
+func describe(id int, current bool, res Resource) Version {
+	v := Version{ID: id, Current: current, ObtainedAt: res.ObtainedAt, HasKey: len(res.KeyPEM) > 0, Revoked: res.Revoked}
+	if len(res.Certificates) > 0 {
+		leaf := res.Certificates[0]
+		v.Serial, v.NotBefore, v.NotAfter = serialOf(leaf), leaf.NotBefore, leaf.NotAfter
+	}
+	return v
+}
+
+// serialOf is the leaf's serial in lower-case hexadecimal.
+func serialOf(leaf *x509.Certificate) string {
+	if leaf == nil || leaf.SerialNumber == nil {
+		return ""
+	}
+	return leaf.SerialNumber.Text(16)
+}
+
+// Restore makes version id (see Versions) of the certificate called name
+// from the CA with directory URL ca the current one again, in one atomic
+// step like a save. The version is checked (key matches leaf) first. A
+// version that is not kept gives an error wrapping fs.ErrNotExist.
+// Versions newer than id are kept; the next save comes after the newest.
+func (c *Certs) Restore(ctx context.Context, ca, name string, id int) error {
+	if err := c.migrateOnce(ctx); err != nil {
+		return err
+	}
+	if c.Layout == LayoutShared {
+		return c.restoreShared(ctx, name, id)
+	}
+	caDir, enc, err := c.names(ca, name)
+	if err != nil {
+		return err
+	}
+	unlock, err := c.certLock(ctx, caDir, enc)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := c.clearLeftovers(ctx, caDir, enc); err != nil {
+		return err
+	}
+	dir := certsDir + "/" + caDir + "/" + enc
+	if id <= 0 {
+		return fmt.Errorf("store: restore %s version %d: %w", name, id, fs.ErrNotExist)
+	}
+	if _, err := c.loadVersion(ctx, dir, id); err != nil {
+		return fmt.Errorf("store: restore %s version %d: %w", name, id, err)
+	}
+	if err := c.switchTo(ctx, dir, id, false); err != nil {
+		return err
+	}
+	_ = c.Reindex(ctx, ca, name)
+	return nil
+}
