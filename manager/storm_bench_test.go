@@ -250,10 +250,14 @@ func ceilingRun(ctx context.Context, c *acme.Client, acct acme.Account, sol *htt
 	}
 	var (
 		next atomic.Int64
+		done atomic.Int64
 		wg   sync.WaitGroup
 		mu   sync.Mutex
 		errs []error
 	)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go stallWatch(ctx, cancel, done.Load)
 	start := time.Now()
 	for range conc {
 		wg.Go(func() {
@@ -269,14 +273,42 @@ func ceilingRun(ctx context.Context, c *acme.Client, acct acme.Account, sol *htt
 					mu.Unlock()
 					return
 				}
+				done.Add(1)
 			}
 		})
 	}
 	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return 0, err
+	}
 	if err := errors.Join(errs...); err != nil {
 		return 0, err
 	}
 	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// stallTimeout is how long a run may go without finishing a certificate
+// before stallWatch says Pebble stopped answering.
+const stallTimeout = time.Minute
+
+// stallWatch cancels ctx when count has not moved for stallTimeout.
+func stallWatch(ctx context.Context, cancel context.CancelCauseFunc, count func() int64) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	last, since := count(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if c := count(); c != last {
+			last, since = c, time.Now()
+		} else if time.Since(since) > stallTimeout {
+			cancel(fmt.Errorf("no certificate for %v after %d: Pebble stopped answering", stallTimeout, c))
+			return
+		}
+	}
 }
 
 func ceilingOne(ctx context.Context, c *acme.Client, acct acme.Account, sol *http01.Handler, key crypto.Signer, name string) error {
@@ -434,11 +466,18 @@ func runStorm(b *testing.B, p *acmetest.Pebble, sol *http01.Handler, acct acme.A
 	ran := make(chan error, 1)
 	start := time.Now()
 	go func() { ran <- m.Run(runCtx) }()
+	count := func() int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return int64(len(renewed) + failed)
+	}
+	stallCtx, stalled := context.WithCancelCause(ctx)
+	defer stalled(nil)
+	go stallWatch(stallCtx, stalled, count)
 	select {
 	case <-done:
-	case <-time.After(90 * time.Minute):
-		mu.Lock()
-		b.Fatalf("%d of %d renewed after 90 minutes", len(renewed), n)
+	case <-stallCtx.Done():
+		b.Fatalf("%d of %d renewed: %v", count(), n, context.Cause(stallCtx))
 	}
 	r.elapsed = time.Since(start)
 	stop()
