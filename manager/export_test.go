@@ -13,7 +13,7 @@ import (
 
 var ErrNoARI = errNoARI
 
-func SetObtain(m *Manager, f func(ctx context.Context, c Certificate, req issue.Request) (*issue.Certificate, error)) {
+func SetObtain(m *Manager, f func(ctx context.Context, c Certificate, req issue.Request) (*issue.Issued, error)) {
 	m.obtain = f
 }
 

@@ -49,7 +49,7 @@ func (f *fakeCA) setFail(err error) {
 	f.mu.Unlock()
 }
 
-func (f *fakeCA) obtain(ctx context.Context, c manager.Certificate, req issue.Request) (*issue.Certificate, error) {
+func (f *fakeCA) obtain(ctx context.Context, c manager.Certificate, req issue.Request) (*issue.Issued, error) {
 	f.orders.Add(1)
 	f.mu.Lock()
 	gate, fail, failIf := f.gate, f.fail, f.failIf
@@ -132,7 +132,7 @@ func (f *fakeCA) renewalInfo(_ context.Context, _ manager.Certificate, leaf *x50
 }
 
 // makeCert makes a self-signed certificate for ids.
-func makeCert(ids []acme.Identifier, sn int64, nb, na time.Time, key any) (*issue.Certificate, error) {
+func makeCert(ids []acme.Identifier, sn int64, nb, na time.Time, key any) (*issue.Issued, error) {
 	k, _ := key.(*ecdsa.PrivateKey)
 	if k == nil {
 		var err error
@@ -163,7 +163,7 @@ func makeCert(ids []acme.Identifier, sn int64, nb, na time.Time, key any) (*issu
 		return nil, err
 	}
 	chain := acme.Chain{URL: "https://ca.test/cert/1", PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), Certificates: []*x509.Certificate{leaf}}
-	return &issue.Certificate{Identifiers: ids, Key: k, Chain: chain, Chains: []acme.Chain{chain}, Leaf: leaf}, nil
+	return &issue.Issued{Identifiers: ids, Key: k, Chain: chain, Chains: []acme.Chain{chain}, Leaf: leaf}, nil
 }
 
 // harness is a manager.Manager on a fake clock and a fake CA, recording events.

@@ -25,7 +25,7 @@ type Manager struct {
 
 	// Seams for tests: the order, and the CA's renewal information
 	// (errNoARI when the CA offers none).
-	obtain      func(ctx context.Context, c Certificate, req issue.Request) (*issue.Certificate, error)
+	obtain      func(ctx context.Context, c Certificate, req issue.Request) (*issue.Issued, error)
 	renewalInfo func(ctx context.Context, c Certificate, leaf *x509.Certificate) (acme.RenewalInfo, error)
 
 	snap atomic.Pointer[snapshot]
@@ -136,7 +136,7 @@ func New(cfg Config) (*Manager, error) {
 		autoCache: DefaultCacheSize,
 		ariFrom:   cfg.Clock.Now(),
 	}
-	m.obtain = func(ctx context.Context, c Certificate, req issue.Request) (*issue.Certificate, error) {
+	m.obtain = func(ctx context.Context, c Certificate, req issue.Request) (*issue.Issued, error) {
 		return c.Issuer.Obtain(ctx, req)
 	}
 	m.renewalInfo = caRenewalInfo
