@@ -40,7 +40,7 @@ func managerWithNames(tb testing.TB, nCerts, perCert int) (*manager.Manager, []s
 	is := &issue.Issuer{Client: &acme.Client{DirectoryURL: ca}}
 	var (
 		all     []string
-		managed []manager.Certificate
+		managed []manager.Spec
 	)
 	for j := range nCerts {
 		names := make([]string, perCert)
@@ -66,7 +66,7 @@ func managerWithNames(tb testing.TB, nCerts, perCert int) (*manager.Manager, []s
 		if err != nil {
 			tb.Fatal(err)
 		}
-		managed = append(managed, manager.Certificate{Identifiers: ids, Issuer: is})
+		managed = append(managed, manager.Spec{Identifiers: ids, Issuer: is})
 		all = append(all, names...)
 	}
 	m, err := manager.New(manager.Config{Store: st})

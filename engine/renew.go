@@ -260,7 +260,7 @@ func (e *Engine) renewRound(ctx context.Context, ps []*prepared, opts RenewOptio
 	var results []Result
 	certs := make([]*prepared, 0, len(ps))
 	for _, p := range ps {
-		if err := e.m.Manage(ctx, p.cert); err != nil {
+		if err := e.m.Manage(ctx, p.spec); err != nil {
 			results = append(results, failed(p.lineage, err))
 			continue
 		}

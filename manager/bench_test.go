@@ -80,11 +80,11 @@ const benchCA = "https://ca.bench/directory"
 var (
 	benchOnce  sync.Once
 	benchRes   []store.Resource
-	benchCerts []Certificate
+	benchCerts []Spec
 )
 
 // benchResources makes 10,000 certificates (one key, 10,000 leaves) once.
-func benchResources(b *testing.B) ([]store.Resource, []Certificate) {
+func benchResources(b *testing.B) ([]store.Resource, []Spec) {
 	benchOnce.Do(func() {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
@@ -110,7 +110,7 @@ func benchResources(b *testing.B) ([]store.Resource, []Certificate) {
 				Name: name, Identifiers: []string{name}, CA: benchCA, ObtainedAt: now,
 				KeyPEM: keyPEM, ChainPEM: keys.EncodeCertificates(der),
 			})
-			benchCerts = append(benchCerts, Certificate{Identifiers: []acme.Identifier{acme.DNSIdentifier(name)}, Issuer: is})
+			benchCerts = append(benchCerts, Spec{Identifiers: []acme.Identifier{acme.DNSIdentifier(name)}, Issuer: is})
 		}
 	})
 	return benchRes, benchCerts
@@ -152,7 +152,7 @@ func BenchmarkStart10000(b *testing.B) {
 	})
 }
 
-func benchStart(b *testing.B, st store.Store, certs []Certificate) {
+func benchStart(b *testing.B, st store.Store, certs []Spec) {
 	var perCert float64
 	for b.Loop() {
 		var before, after runtime.MemStats

@@ -49,7 +49,7 @@ func (f *fakeCA) setFail(err error) {
 	f.mu.Unlock()
 }
 
-func (f *fakeCA) obtain(ctx context.Context, c manager.Certificate, req issue.Request) (*issue.Issued, error) {
+func (f *fakeCA) obtain(ctx context.Context, c manager.Spec, req issue.Request) (*issue.Issued, error) {
 	f.orders.Add(1)
 	f.mu.Lock()
 	gate, fail, failIf := f.gate, f.fail, f.failIf
@@ -121,7 +121,7 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
-func (f *fakeCA) renewalInfo(_ context.Context, _ manager.Certificate, leaf *x509.Certificate) (acme.RenewalInfo, error) {
+func (f *fakeCA) renewalInfo(_ context.Context, _ manager.Spec, leaf *x509.Certificate) (acme.RenewalInfo, error) {
 	f.mu.Lock()
 	ari := f.ari
 	f.mu.Unlock()
@@ -206,12 +206,12 @@ func newTestSetup(t *testing.T, tweak func(*manager.Config)) *harness {
 	return newHarness(t, store.NewMemory(), clock, &fakeCA{clock: clock, life: 90 * day}, tweak)
 }
 
-func testCert(names ...string) manager.Certificate {
+func testCert(names ...string) manager.Spec {
 	ids, err := issue.ParseIdentifiers(names...)
 	if err != nil {
 		panic(err)
 	}
-	return manager.Certificate{Identifiers: ids, Issuer: &issue.Issuer{Client: &acme.Client{DirectoryURL: testCA}}}
+	return manager.Spec{Identifiers: ids, Issuer: &issue.Issuer{Client: &acme.Client{DirectoryURL: testCA}}}
 }
 
 // run starts Run until the test ends.

@@ -90,7 +90,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	m.materialize(ctx, e)
 	m.mu.Lock()
 	lockName := "obtain/" + e.caDir + "/" + e.enc
-	c := e.cert
+	c := e.spec
 	before := e.held
 	m.mu.Unlock()
 	log := m.cfg.Logger.With("name", c.Name)
@@ -334,7 +334,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 
 // offersARI reports whether the CA offers renewal information; the
 // acme.Client caches its directory, so this is cheap.
-func (m *Manager) offersARI(ctx context.Context, c Certificate, h *held) bool {
+func (m *Manager) offersARI(ctx context.Context, c Spec, h *held) bool {
 	m.mu.Lock()
 	e := m.entries[c.Name]
 	known := e != nil && !e.state().ARIWindowEnd.IsZero()
@@ -389,7 +389,7 @@ func (m *Manager) installLocked(e *entry, h *held) {
 func (m *Manager) fail(ctx context.Context, e *entry, err error) error {
 	if errors.Is(ctx.Err(), context.Canceled) {
 		m.mu.Lock()
-		name := e.cert.Name
+		name := e.spec.Name
 		m.mu.Unlock()
 		m.cfg.Logger.InfoContext(ctx, "order abandoned", "name", name, "error", err)
 		return err
@@ -433,7 +433,7 @@ func (m *Manager) fail(ctx context.Context, e *entry, err error) error {
 
 // eventLocked makes an event about e.
 func (m *Manager) eventLocked(e *entry, t EventType, now time.Time) Event {
-	ev := Event{Type: t, Time: now, Name: e.cert.Name, Identifiers: e.ids}
+	ev := Event{Type: t, Time: now, Name: e.spec.Name, Identifiers: e.ids}
 	if e.held != nil {
 		ev.NotAfter = e.held.leaf.NotAfter
 	}

@@ -33,7 +33,7 @@ func TestPendingOrderResumed(t *testing.T) {
 	// step decides what the next order does after recording its Resume.
 	newManager := func(step func(ctx context.Context, req issue.Request) (*issue.Issued, error)) *manager.Manager {
 		h := newHarness(t, st, clock, ca, tweak)
-		manager.SetObtain(h.m, func(ctx context.Context, c manager.Certificate, req issue.Request) (*issue.Issued, error) {
+		manager.SetObtain(h.m, func(ctx context.Context, c manager.Spec, req issue.Request) (*issue.Issued, error) {
 			mu.Lock()
 			resumes = append(resumes, req.Resume)
 			mu.Unlock()
@@ -125,7 +125,7 @@ func TestPendingOrderKeepsItsKey(t *testing.T) {
 	var keys []crypto.PublicKey
 	run := func(step func(ctx context.Context, req issue.Request) (*issue.Issued, error)) error {
 		h := newHarness(t, st, clock, ca, tweak)
-		manager.SetObtain(h.m, func(ctx context.Context, c manager.Certificate, req issue.Request) (*issue.Issued, error) {
+		manager.SetObtain(h.m, func(ctx context.Context, c manager.Spec, req issue.Request) (*issue.Issued, error) {
 			if req.Key == nil {
 				t.Error("an order without a key of its own")
 			} else {
@@ -194,7 +194,7 @@ func TestResumedOrderOfHeldCertificateOrdersAnew(t *testing.T) {
 		orderKeys []crypto.PublicKey
 	)
 	h := newHarness(t, st, clock, ca, nil)
-	manager.SetObtain(h.m, func(ctx context.Context, c manager.Certificate, req issue.Request) (*issue.Issued, error) {
+	manager.SetObtain(h.m, func(ctx context.Context, c manager.Spec, req issue.Request) (*issue.Issued, error) {
 		req.OnOrder("https://ca.test/order/1")
 		now := clock.Now()
 		var err error
@@ -227,7 +227,7 @@ func TestResumedOrderOfHeldCertificateOrdersAnew(t *testing.T) {
 	}
 
 	h = newHarness(t, st, clock, ca, nil) // a restart
-	manager.SetObtain(h.m, func(ctx context.Context, c manager.Certificate, req issue.Request) (*issue.Issued, error) {
+	manager.SetObtain(h.m, func(ctx context.Context, c manager.Spec, req issue.Request) (*issue.Issued, error) {
 		resumes = append(resumes, req.Resume)
 		orderKeys = append(orderKeys, req.Key.Public())
 		if req.Resume != "" {
