@@ -59,7 +59,7 @@ func managerWithNames(tb testing.TB, nCerts, perCert int) (*manager.Manager, []s
 			tb.Fatal(err)
 		}
 		chain := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-		if err := certs.SaveCertificate(ctx, store.Resource{Name: names[0], Identifiers: names, CA: ca, ChainPEM: chain, KeyPEM: keyPEM}); err != nil {
+		if err := certs.SaveCertificate(ctx, store.CertRecord{Name: names[0], Identifiers: names, CA: ca, ChainPEM: chain, KeyPEM: keyPEM}); err != nil {
 			tb.Fatal(err)
 		}
 		ids, err := issue.ParseIdentifiers(names...)

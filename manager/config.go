@@ -17,7 +17,7 @@ import (
 
 // Spec is one certificate to keep valid, as the user wants it: its
 // names, key, CA and solvers (through Issuer) and hooks. What an order
-// returns is an issue.Issued, what the store keeps a store.Resource.
+// returns is an issue.Issued, what the store keeps a store.CertRecord.
 type Spec struct {
 	// Name is the certificate's name in the store; "" means the first
 	// identifier's value.

@@ -435,7 +435,7 @@ func TestStaleStateRewrittenAtManage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := certs.SaveCertificate(ctx, store.Resource{Name: "a.example.com", CA: testCA, Identifiers: []string{"a.example.com"},
+	if err := certs.SaveCertificate(ctx, store.CertRecord{Name: "a.example.com", CA: testCA, Identifiers: []string{"a.example.com"},
 		KeyPEM: keyPEM, ChainPEM: ic.Chain.PEM}); err != nil {
 		t.Fatal(err)
 	}

@@ -29,9 +29,9 @@ type held struct {
 func (h *held) compromised() bool { return h != nil && h.revoked != nil && h.revoked.Reason == 1 }
 
 // parseHeld turns a stored certificate into one that can be served. The
-// store has parsed and matched key and chain already (store.Resource's
+// store has parsed and matched key and chain already (store.CertRecord's
 // Key and Certificates); they are parsed here only when it did not.
-func parseHeld(res store.Resource) (*held, error) {
+func parseHeld(res store.CertRecord) (*held, error) {
 	h, err := parseHeldPair(res)
 	if err != nil {
 		return nil, err
@@ -42,7 +42,7 @@ func parseHeld(res store.Resource) (*held, error) {
 	return h, nil
 }
 
-func parseHeldPair(res store.Resource) (*held, error) {
+func parseHeldPair(res store.CertRecord) (*held, error) {
 	certs := res.Certificates
 	if len(certs) == 0 {
 		var err error

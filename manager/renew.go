@@ -347,7 +347,7 @@ func (m *Manager) offersARI(ctx context.Context, c Spec, h *held) bool {
 }
 
 // rescue writes res's key and chain to a new file in Config.RescueDir.
-func (m *Manager) rescue(name string, res store.Resource) (string, error) {
+func (m *Manager) rescue(name string, res store.CertRecord) (string, error) {
 	dir := m.cfg.RescueDir
 	if dir == "" {
 		dir = os.TempDir()

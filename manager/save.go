@@ -12,7 +12,7 @@ import (
 // save stores an issued certificate and returns it ready to serve. The
 // certificate is returned even when it could not be stored.
 func (m *Manager) save(ctx context.Context, c Spec, req issue.Request, ic *issue.Issued) (*held, error) {
-	res := store.Resource{
+	res := store.CertRecord{
 		Name:       c.Name,
 		CA:         c.Issuer.Client.DirectoryURL,
 		CertURL:    ic.Chain.URL,

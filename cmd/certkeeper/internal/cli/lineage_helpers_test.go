@@ -534,7 +534,7 @@ func openCerts(t testing.TB, dir string) *store.Certs {
 }
 
 // storedCerts lists the certificates of every CA in the store.
-func storedCerts(t testing.TB, dir string) []store.Resource {
+func storedCerts(t testing.TB, dir string) []store.CertRecord {
 	t.Helper()
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -548,9 +548,9 @@ func storedCerts(t testing.TB, dir string) []store.Resource {
 
 // storedCert returns the certificate called name from the CA with
 // directory URL ca ("" for any CA), or nil if there is none.
-func storedCert(t testing.TB, dir, ca, name string) *store.Resource {
+func storedCert(t testing.TB, dir, ca, name string) *store.CertRecord {
 	t.Helper()
-	var found *store.Resource
+	var found *store.CertRecord
 	for _, r := range storedCerts(t, dir) {
 		if r.Name == name && (ca == "" || r.CA == ca) {
 			if found != nil {
@@ -563,7 +563,7 @@ func storedCert(t testing.TB, dir, ca, name string) *store.Resource {
 }
 
 // mustStoredCert is storedCert that fails the test when there is none.
-func mustStoredCert(t testing.TB, dir, ca, name string) *store.Resource {
+func mustStoredCert(t testing.TB, dir, ca, name string) *store.CertRecord {
 	t.Helper()
 	r := storedCert(t, dir, ca, name)
 	if r == nil {
@@ -580,8 +580,8 @@ func storedNames(t testing.TB, dir string) []string {
 	return names
 }
 
-// leafOfResource is the leaf certificate of r.
-func leafOfResource(t testing.TB, r *store.Resource) *x509.Certificate {
+// leafOfRecord is the leaf certificate of r.
+func leafOfRecord(t testing.TB, r *store.CertRecord) *x509.Certificate {
 	t.Helper()
 	if len(r.Certificates) > 0 {
 		return r.Certificates[0]
@@ -601,12 +601,12 @@ func serialOf(t testing.TB, dir, ca, name string) string {
 	if r == nil {
 		return ""
 	}
-	return leafOfResource(t, r).SerialNumber.Text(16)
+	return leafOfRecord(t, r).SerialNumber.Text(16)
 }
 
 // keyTypeOf names the type of the stored certificate's private key and
 // of its leaf's public key: "rsa2048", "ec256", "ec384"…
-func keyTypeOf(t testing.TB, r *store.Resource) string {
+func keyTypeOf(t testing.TB, r *store.CertRecord) string {
 	t.Helper()
 	describe := func(pub any) string {
 		switch k := pub.(type) {
@@ -617,7 +617,7 @@ func keyTypeOf(t testing.TB, r *store.Resource) string {
 		}
 		return fmt.Sprintf("%T", pub)
 	}
-	leaf := describe(leafOfResource(t, r).PublicKey)
+	leaf := describe(leafOfRecord(t, r).PublicKey)
 	key := r.Key
 	if key == nil && len(r.KeyPEM) > 0 {
 		var err error
