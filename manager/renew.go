@@ -293,7 +293,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	if err != nil {
 		return m.fail(ctx, e, err)
 	}
-	nh, err := m.save(ctx, c, req, ic)
+	nh, err := m.save(ctx, c, ic)
 	if nh != nil {
 		m.mu.Lock()
 		nh.covers = covers(nh.leaf, e.ids)

@@ -15,7 +15,8 @@ import (
 
 // CertRecord is a certificate as the store keeps it: the chain an order
 // returned (an issue.Issued) with its private key, the CA and URL it
-// came from, and what was recorded since (revocation).
+// came from, and what was recorded since (revocation). manager.RecordOf
+// is the one conversion from an issued certificate to a CertRecord.
 type CertRecord struct {
 	// Name is the certificate's name, its first identifier, such as
 	// "www.example.com", "*.example.com" or "192.0.2.1". It selects where
