@@ -278,7 +278,7 @@ func inspect(t *testing.T, root string, strict bool) storeCheck {
 }
 
 // copyTree copies a store, links as links.
-func copyTree(t *testing.T, src, dst string) {
+func copyTree(t testing.TB, src, dst string) {
 	t.Helper()
 	if out, err := exec.Command("cp", "-a", src+"/.", dst).CombinedOutput(); err != nil {
 		t.Errorf("cp: %v: %s", err, out)

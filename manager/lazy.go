@@ -34,8 +34,9 @@ type slot struct {
 	ref atomic.Bool
 	e   *entry
 	// notAfter is when the certificate expires, for two certificates
-	// that claim one name. Written under Manager.mu, before the slot is
-	// published.
+	// that claim one name. Read and written under Manager.mu only
+	// (Lookup does not read it): set before the slot is published, and
+	// moved later when a renewal keeps the slot (renewSlotLocked).
 	notAfter time.Time
 }
 

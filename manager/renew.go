@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
@@ -344,43 +343,6 @@ func (m *Manager) offersARI(ctx context.Context, c Spec, h *held) bool {
 	}
 	_, err := m.renewalInfo(ctx, c, h.leaf)
 	return !errors.Is(err, errNoARI) && err == nil
-}
-
-// rescue writes res's key and chain to a new file in Config.RescueDir.
-func (m *Manager) rescue(name string, res store.CertRecord) (string, error) {
-	dir := m.cfg.RescueDir
-	if dir == "" {
-		dir = os.TempDir()
-	}
-	enc, err := store.EncodeName(name)
-	if err != nil {
-		enc = "certificate"
-	}
-	f, err := os.CreateTemp(dir, "certkeeper-rescue-"+enc+"-"+time.Now().UTC().Format("20060102T150405Z")+"-*.pem")
-	if err != nil {
-		return "", err
-	}
-	data := append(append([]byte(nil), res.KeyPEM...), res.ChainPEM...)
-	_, werr := f.Write(data)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		return "", err
-	}
-	return f.Name(), nil
-}
-
-// installLocked makes h the certificate held and served for e.
-func (m *Manager) installLocked(e *entry, h *held) {
-	e.held, e.lazy = h, nil
-	m.cacheAddLocked(e)
-	ns := e.state().forNewCertificate()
-	e.st = &ns
-	e.state().Serial = serial(h.leaf)
-	m.drawLocked(e)
-	if !e.removed {
-		m.rebuildLocked()
-	}
 }
 
 // fail records a failed attempt, schedules the next one and raises the

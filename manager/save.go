@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/certkeeper/certkeeper/issue"
@@ -84,3 +85,27 @@ func (e *RescuedError) Error() string {
 }
 
 func (e *RescuedError) Unwrap() error { return e.Err }
+
+// rescue writes res's key and chain to a new file in Config.RescueDir.
+func (m *Manager) rescue(name string, res store.CertRecord) (string, error) {
+	dir := m.cfg.RescueDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	enc, err := store.EncodeName(name)
+	if err != nil {
+		enc = "certificate"
+	}
+	f, err := os.CreateTemp(dir, "certkeeper-rescue-"+enc+"-"+time.Now().UTC().Format("20060102T150405Z")+"-*.pem")
+	if err != nil {
+		return "", err
+	}
+	data := append(append([]byte(nil), res.KeyPEM...), res.ChainPEM...)
+	_, werr := f.Write(data)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		return "", err
+	}
+	return f.Name(), nil
+}

@@ -61,6 +61,12 @@ type Dir struct {
 	readerOnce sync.Once
 	reader     *os.Root
 	readerErr  error
+
+	// released is closed (and replaced) whenever a lock of this Dir is
+	// released, so that the goroutines of this process waiting for one
+	// try again at once rather than at their next poll.
+	releasedMu sync.Mutex
+	released   chan struct{}
 }
 
 // DefaultStaleLockAfter is the staleness timeout of Dir locks when

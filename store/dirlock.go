@@ -29,8 +29,10 @@ const lockDir = ".locks"
 // time every StaleLockAfter/4; a waiter takes over a lock whose file has
 // not been touched for StaleLockAfter, on the grounds that its holder
 // died, and at once one whose file shows that its holder's process is
-// gone (on this host, where the system tells: see holderGone). Waiters poll with a backoff of 10 ms growing to 250 ms, and give
-// up when ctx is done.
+// gone (on this host, where the system tells: see holderGone). Waiters
+// poll with a backoff of 10 ms growing to 250 ms, and try again at once
+// when a lock of the same Dir is released in this process; they give up
+// when ctx is done.
 //
 // The returned function stops the refresh and removes the lock file. It
 // returns an error if the lock was taken over meanwhile (the holder
@@ -83,10 +85,16 @@ func (d *Dir) lock(ctx context.Context, name string, wait bool) (func() error, e
 	p := lockPath(name)
 	delay := 10 * time.Millisecond
 	for {
+		released := d.releasedChan()
 		token := newToken()
 		err := tryLock(r, p, name, token)
 		if err == nil {
-			return startHolding(r, p, name, token, stale), nil
+			unlock := startHolding(r, p, name, token, stale)
+			return func() error {
+				err := unlock()
+				d.release()
+				return err
+			}, nil
 		}
 		if !errors.Is(err, fs.ErrExist) {
 			r.Close()
@@ -106,8 +114,34 @@ func (d *Dir) lock(ctx context.Context, name string, wait bool) (func() error, e
 			r.Close()
 			return nil, ctx.Err()
 		case <-t.C:
+		case <-released:
+			// Polling alone, many goroutines of one process waiting for
+			// the same lock (a renewal storm's index appends) slept up
+			// to 250 ms each while it stood free.
+			t.Stop()
 		}
 		delay = min(2*delay, 250*time.Millisecond)
+	}
+}
+
+// releasedChan returns the channel closed at the next release of a lock
+// of d in this process.
+func (d *Dir) releasedChan() chan struct{} {
+	d.releasedMu.Lock()
+	defer d.releasedMu.Unlock()
+	if d.released == nil {
+		d.released = make(chan struct{})
+	}
+	return d.released
+}
+
+// release wakes the goroutines waiting for a lock of d.
+func (d *Dir) release() {
+	d.releasedMu.Lock()
+	defer d.releasedMu.Unlock()
+	if d.released != nil {
+		close(d.released)
+		d.released = nil
 	}
 }
 

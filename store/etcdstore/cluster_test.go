@@ -61,6 +61,8 @@ type harness struct {
 	insts      []*instance
 	// fp, if set, stands between the instances and Pebble.
 	fp *acmetest.FaultProxy
+	// wrap, if set, wraps the transport of each instance's ACME client.
+	wrap func(inst int, rt http.RoundTripper) http.RoundTripper
 }
 
 func newHarness(t testing.TB, members int, lockTTL time.Duration) *harness {
@@ -123,6 +125,13 @@ func (h *harness) addInstance(concurrency int) *instance {
 	}
 	if h.account.URL == "" {
 		h.register(dirURL, hc)
+	}
+	if h.wrap != nil {
+		rt := hc.Transport
+		if rt == nil {
+			rt = http.DefaultTransport
+		}
+		hc = &http.Client{Transport: h.wrap(len(h.insts), rt), Timeout: hc.Timeout}
 	}
 	inst.client = &acme.Client{
 		DirectoryURL: dirURL, HTTPClient: hc,

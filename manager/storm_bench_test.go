@@ -1,0 +1,602 @@
+package manager_test
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/acmetest"
+	"github.com/certkeeper/certkeeper/challenge"
+	"github.com/certkeeper/certkeeper/issue"
+	"github.com/certkeeper/certkeeper/keys"
+	"github.com/certkeeper/certkeeper/manager"
+	"github.com/certkeeper/certkeeper/solver/http01"
+	"github.com/certkeeper/certkeeper/store"
+	"github.com/certkeeper/certkeeper/store/storetest"
+)
+
+// Settings of BenchmarkRenewalStorm, flags of this test binary only:
+//
+//	go test -run '^$' -bench RenewalStorm -benchtime 1x ./manager/ -storm.n 10000
+var (
+	stormN      = flag.Int("storm.n", 200, "BenchmarkRenewalStorm: certificates due at once")
+	stormConc   = flag.Int("storm.c", 0, "BenchmarkRenewalStorm: manager Config.Concurrency (0: the ceiling client's best)")
+	stormCache  = flag.Int("storm.cache", 1000, "BenchmarkRenewalStorm: manager Config.CacheSize")
+	stormFaults = flag.Float64("storm.faults", 0.05, "BenchmarkRenewalStorm: share of newOrder (429) and finalize (503) requests refused with Retry-After 1 s in the second run (0: no such run)")
+	stormProbe  = flag.Int("storm.probe", 100, "BenchmarkRenewalStorm: certificates per concurrency level tried by the ceiling client")
+)
+
+// stormAge is how far the storm's clock runs ahead of the real time: the
+// generated certificates (90 days, made at most 20 days ago) are due
+// renewal then, while those Pebble issues (stormValidity) are not.
+const (
+	stormAge      = 70 * 24 * time.Hour
+	stormValidity = 365 * 24 * time.Hour
+)
+
+// aheadClock is the real clock moved ahead by a fixed duration.
+type aheadClock struct{ d time.Duration }
+
+func (c aheadClock) Now() time.Time { return time.Now().Add(c.d) }
+func (c aheadClock) NewTimer(d time.Duration) manager.Timer {
+	return realTimer{time.NewTimer(d)}
+}
+
+type realTimer struct{ t *time.Timer }
+
+func (t realTimer) C() <-chan time.Time        { return t.t.C }
+func (t realTimer) Stop() bool                 { return t.t.Stop() }
+func (t realTimer) Reset(d time.Duration) bool { return t.t.Reset(d) }
+
+// BenchmarkRenewalStorm renews N certificates that fall due at the same
+// moment (issue 12, point 2). The N certificates are those of
+// storetest.CachedDir (real keys and chains under storetest.GeneratedCA),
+// copied into a new directory store; the manager's clock runs 70 days
+// ahead, so that all of them are due; its ACME client reaches Pebble
+// (profile of one year, so a renewed certificate is not due again) for
+// GeneratedCA's host. Three measurements in one run:
+//
+//   - ceiling: the simplest client of package acme (newOrder, authz,
+//     challenge, WaitOrder, finalize, WaitOrder, certificate; one key for
+//     every CSR, nothing stored) at concurrency 4, 8 and 16 on
+//     -storm.probe certificates each, then at the best one on
+//     min(N, 1000): what Pebble can issue on this machine (at 32 and 64
+//     Pebble v2.10.1 stopped answering altogether in two runs of three,
+//     every request of its HTTP/2 connection pending and Pebble idle);
+//   - storm: manager.Run with Config.Concurrency (-storm.c, else the
+//     ceiling's best) and CacheSize (-storm.cache) until every
+//     certificate is renewed: certificates per second against the
+//     ceiling (target ≥ 80 %), the most orders in flight (≤ Concurrency),
+//     heap in use sampled every 100 ms (start, peak, end);
+//   - storm-faults: the same with acmetest's FaultProxy in front of
+//     Pebble refusing a share (-storm.faults) of newOrder with 429 and of
+//     finalize with 503, both with Retry-After 1 s: every such answer
+//     honoured (no request for the same order, or the same newOrder,
+//     before its Retry-After ran out), seen at the client.
+func BenchmarkRenewalStorm(b *testing.B) {
+	n := *stormN
+	src := storetest.CachedDir(b, n)
+	ctx := context.Background()
+
+	var best int
+	var ceiling float64
+	b.Run("ceiling", func(b *testing.B) {
+		for b.Loop() {
+			best, ceiling = 0, 0
+			probe := newStormCA(b)
+			tag := 0
+			for _, c := range []int{4, 8, 16} {
+				tag++
+				rate, err := ceilingRun(ctx, probe.client, probe.acct, probe.sol, *stormProbe, c, fmt.Sprintf("p%d", tag))
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Logf("ceiling probe: concurrency %d: %.1f certificates/s", c, rate)
+				if rate > ceiling {
+					best, ceiling = c, rate
+				}
+			}
+			// N certificates from a Pebble of its own, as the storm
+			// gets: Pebble's newOrder scans every authorization it
+			// holds, so it slows down as it issues.
+			full := newStormCA(b)
+			rate, err := ceilingRun(ctx, full.client, full.acct, full.sol, n, best, "full")
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Logf("ceiling: %d certificates at concurrency %d from a new Pebble: %.1f certificates/s", n, best, rate)
+			ceiling = rate
+		}
+		b.ReportMetric(ceiling, "certs/s")
+		b.ReportMetric(float64(best), "concurrency")
+		b.ReportMetric(0, "ns/op")
+	})
+	if ceiling == 0 {
+		b.Fatal("no ceiling measured")
+	}
+	conc := *stormConc
+	if conc == 0 {
+		conc = best
+	}
+	runs := []float64{0}
+	if *stormFaults > 0 {
+		runs = append(runs, *stormFaults)
+	}
+	for _, faults := range runs {
+		name := "storm"
+		if faults > 0 {
+			name = "storm-faults"
+		}
+		b.Run(name, func(b *testing.B) {
+			var r stormResult
+			for b.Loop() {
+				b.StopTimer()
+				root := b.TempDir()
+				copyTree(b, src, root)
+				b.StartTimer()
+				ca := newStormCA(b)
+				r = runStorm(b, ca.p, ca.sol, ca.acct, root, n, conc, faults)
+			}
+			rate := float64(n) / r.elapsed.Seconds()
+			b.Logf("%d certificates renewed in %v at concurrency %d (CacheSize %d): %.1f certificates/s, %.0f%% of the ceiling (%.1f/s); most orders in flight %d; %.2f ACME requests/cert (by endpoint: requests, mean time) %s; heap in use start %.1f MB, peak %.1f MB, end %.1f MB; %d attempts failed; %d Retry-After answers, %d requests before their time",
+				n, r.elapsed.Round(time.Millisecond), conc, *stormCache, rate, 100*rate/ceiling, ceiling, r.maxInFlight,
+				float64(r.requests)/float64(n), r.byEndpoint, mb(r.heapStart), mb(r.heapPeak), mb(r.heapEnd), r.failed, r.retryAfters, len(r.early))
+			for _, e := range r.early {
+				b.Errorf("Retry-After not honoured: %s", e)
+			}
+			if r.maxInFlight > conc {
+				b.Errorf("%d orders in flight; Concurrency is %d", r.maxInFlight, conc)
+			}
+			if faults > 0 && r.retryAfters == 0 {
+				b.Error("the fault proxy gave no Retry-After: nothing was checked")
+			}
+			b.ReportMetric(rate, "certs/s")
+			b.ReportMetric(100*rate/ceiling, "%ceiling")
+			b.ReportMetric(float64(r.maxInFlight), "max-inflight")
+			b.ReportMetric(float64(r.requests)/float64(n), "reqs/cert")
+			b.ReportMetric(mb(r.heapStart), "heap-start-MB")
+			b.ReportMetric(mb(r.heapPeak), "heap-peak-MB")
+			b.ReportMetric(mb(r.heapEnd), "heap-end-MB")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// stormCA is a new Pebble with an http-01 server and an account.
+type stormCA struct {
+	p      *acmetest.Pebble
+	sol    *http01.Handler
+	client *acme.Client
+	acct   acme.Account
+}
+
+func newStormCA(b *testing.B) *stormCA {
+	p := acmetest.NewTestPebble(b, acmetest.PebbleOptions{
+		AuthzReuse: 0,
+		Profiles:   map[string]acmetest.Profile{"default": {ValidityPeriod: stormValidity}},
+	})
+	sol := &http01.Handler{}
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p.HTTPPort)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: sol, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(l)
+	b.Cleanup(func() { srv.Close() })
+	client := &acme.Client{DirectoryURL: p.DirectoryURL, HTTPClient: p.HTTPClient()}
+	return &stormCA{p: p, sol: sol, client: client, acct: stormAccount(b, client)}
+}
+
+func mb(b uint64) float64 { return float64(b) / (1 << 20) }
+
+func stormAccount(b *testing.B, c *acme.Client) acme.Account {
+	key, err := keys.Generate(keys.EC256)
+	if err != nil {
+		b.Fatal(err)
+	}
+	acct, err := c.NewAccount(context.Background(), acme.Account{Key: key, TermsOfServiceAgreed: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return acct
+}
+
+// ceilingRun issues n certificates for fresh names with the plainest use
+// of package acme, conc at a time, and returns certificates per second.
+func ceilingRun(ctx context.Context, c *acme.Client, acct acme.Account, sol *http01.Handler, n, conc int, tag string) (float64, error) {
+	key, err := keys.Generate(keys.EC256)
+	if err != nil {
+		return 0, err
+	}
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	start := time.Now()
+	for range conc {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				name := fmt.Sprintf("c%d.%s.ceiling.example.test", i, tag)
+				if err := ceilingOne(ctx, c, acct, sol, key, name); err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("%s: %w", name, err))
+					mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return 0, err
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+func ceilingOne(ctx context.Context, c *acme.Client, acct acme.Account, sol *http01.Handler, key crypto.Signer, name string) error {
+	o, err := c.NewOrder(ctx, acct, []acme.Identifier{acme.DNSIdentifier(name)})
+	if err != nil {
+		return err
+	}
+	for _, u := range o.Authorizations {
+		a, err := c.GetAuthorization(ctx, acct, u)
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(a.Challenges, func(ch acme.Challenge) bool { return ch.Type == acme.ChallengeHTTP01 })
+		if i < 0 {
+			return errors.New("no http-01 challenge")
+		}
+		ch := a.Challenges[i]
+		if err := sol.Present(ctx, ch); err != nil {
+			return err
+		}
+		defer sol.CleanUp(ctx, ch)
+		if _, err := c.AcceptChallenge(ctx, acct, ch); err != nil {
+			return err
+		}
+	}
+	if o, err = c.WaitOrder(ctx, acct, o.URL); err != nil {
+		return err
+	}
+	csr, err := x509.CreateCertificateRequest(nil, &x509.CertificateRequest{Subject: pkix.Name{CommonName: name}, DNSNames: []string{name}}, key)
+	if err != nil {
+		return err
+	}
+	if o, err = c.FinalizeOrder(ctx, acct, o, csr); err != nil {
+		return err
+	}
+	if o.Status != acme.StatusValid {
+		if o, err = c.WaitOrder(ctx, acct, o.URL); err != nil {
+			return err
+		}
+	}
+	_, err = c.GetCertificateChains(ctx, acct, o.CertificateURL)
+	return err
+}
+
+// stormResult is what one storm measured.
+type stormResult struct {
+	elapsed                      time.Duration
+	maxInFlight                  int
+	requests                     int64
+	byEndpoint                   string
+	heapStart, heapPeak, heapEnd uint64
+	failed                       int
+	retryAfters                  int
+	early                        []string
+}
+
+// runStorm manages the n certificates of the directory store at root
+// and runs the manager until each is renewed.
+func runStorm(b *testing.B, p *acmetest.Pebble, sol *http01.Handler, acct acme.Account, root string, n, conc int, faults float64) stormResult {
+	target, hc := p.DirectoryURL, p.HTTPClient()
+	if faults > 0 {
+		fp := acmetest.NewTestFaultProxy(b, p)
+		fp.SetRules(
+			acmetest.Rule{Method: http.MethodPost, PathPrefix: "/order-plz", Fault: acmetest.Status429RetryAfter,
+				Probability: faults, Seed: 1, RetryAfter: time.Second, ReplayNonce: true},
+			acmetest.Rule{Method: http.MethodPost, PathPrefix: "/finalize-order/", Fault: acmetest.Status503RetryAfter,
+				Probability: faults, Seed: 2, RetryAfter: time.Second, ReplayNonce: true},
+		)
+		target, hc = fp.URL, fp.HTTPClient()
+	}
+	rec := &stormRecorder{next: caHostTransport(b, hc, target), allowed: map[string]time.Time{}, byEndpoint: map[string]int64{}, took: map[string]time.Duration{}}
+	client := &acme.Client{DirectoryURL: storetest.GeneratedCA, HTTPClient: &http.Client{Transport: rec, Timeout: time.Minute}}
+	// The account Pebble knows, reached through GeneratedCA's host.
+	acctHere := acct
+	acctHere.URL = strings.Replace(acct.URL, hostOf(p.DirectoryURL), "ca.example.test", 1)
+	is := &issue.Issuer{Client: client, Account: acctHere, Solvers: map[acme.ChallengeType]challenge.Solver{acme.ChallengeHTTP01: sol}}
+
+	st, err := store.NewDir(root)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var (
+		mu        sync.Mutex
+		inFlight  int
+		maxFlight int
+		renewed   = map[string]int{}
+		failed    int
+		done      = make(chan struct{})
+	)
+	m, err := manager.New(manager.Config{
+		Store:       st,
+		Clock:       aheadClock{stormAge},
+		Concurrency: conc,
+		CacheSize:   *stormCache,
+		Backoff:     []time.Duration{time.Second},
+		OnEvent: func(ev manager.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch ev.Type {
+			case manager.EventRenewing, manager.EventObtaining:
+				inFlight++
+				maxFlight = max(maxFlight, inFlight)
+			case manager.EventRenewed, manager.EventObtained:
+				inFlight--
+				renewed[ev.Name]++
+				if os.Getenv("STORM_DUMP") != "" && (len(renewed) == n/3 || len(renewed) == n/2 || len(renewed) == 2*n/3) {
+					go pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
+				}
+				if len(renewed) == n && renewed[ev.Name] == 1 {
+					close(done)
+				}
+			case manager.EventFailed:
+				inFlight--
+				failed++
+				if failed <= 5 {
+					b.Logf("failed: %s: %v", ev.Name, ev.Err)
+					println("FAILED", ev.Name, ev.Err.Error())
+				}
+			}
+		},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	certs := make([]manager.Spec, n)
+	for i := range certs {
+		certs[i] = manager.Spec{Identifiers: []acme.Identifier{acme.DNSIdentifier(storetest.GeneratedName(i))}, Issuer: is}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)
+	defer cancel()
+	if err := m.Manage(ctx, certs...); err != nil {
+		b.Fatal(err)
+	}
+
+	var r stormResult
+	runtime.GC()
+	r.heapStart = heapInUse()
+	sampled := make(chan struct{})
+	sampleCtx, stopSampling := context.WithCancel(ctx)
+	go func() {
+		defer close(sampled)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			r.heapPeak = max(r.heapPeak, heapInUse())
+			select {
+			case <-sampleCtx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+
+	runCtx, stop := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	start := time.Now()
+	go func() { ran <- m.Run(runCtx) }()
+	select {
+	case <-done:
+	case <-time.After(90 * time.Minute):
+		mu.Lock()
+		b.Fatalf("%d of %d renewed after 90 minutes", len(renewed), n)
+	}
+	r.elapsed = time.Since(start)
+	stop()
+	<-ran
+	stopSampling()
+	<-sampled
+	runtime.GC()
+	r.heapEnd = heapInUse()
+
+	mu.Lock()
+	r.maxInFlight, r.failed = maxFlight, failed
+	for name, c := range renewed {
+		if c != 1 {
+			b.Errorf("%s renewed %d times", name, c)
+		}
+	}
+	mu.Unlock()
+	// Each is served and is Pebble's (not the generated one).
+	for _, i := range []int{0, n / 2, n - 1} {
+		c, err := m.Load(ctx, storetest.GeneratedName(i))
+		if err != nil || c == nil || c.Leaf == nil || c.Leaf.Issuer.CommonName == "certkeeper generated intermediate" {
+			b.Errorf("%s: not the renewed certificate (%v)", storetest.GeneratedName(i), err)
+		}
+	}
+	r.requests, r.byEndpoint, r.retryAfters, r.early = rec.summary()
+	return r
+}
+
+func heapInUse() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+func hostOf(u string) string {
+	u = strings.TrimPrefix(u, "https://")
+	host, _, _ := strings.Cut(u, "/")
+	return host
+}
+
+// caHostTransport returns a transport like hc's that connects to
+// target's host whenever GeneratedCA's host (ca.example.test:443) is
+// asked for, checking the server's certificate for 127.0.0.1: so that a
+// client configured for GeneratedCA talks to Pebble, or to a proxy in
+// front of it, which build their URLs from the Host header.
+func caHostTransport(b *testing.B, hc *http.Client, target string) http.RoundTripper {
+	tr, ok := hc.Transport.(*http.Transport)
+	if !ok {
+		b.Fatalf("transport %T", hc.Transport)
+	}
+	tr = tr.Clone()
+	to := hostOf(target)
+	var d net.Dialer
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if addr == "ca.example.test:443" {
+			addr = to
+		}
+		return d.DialContext(ctx, network, addr)
+	}
+	tr.TLSClientConfig = tr.TLSClientConfig.Clone()
+	tr.TLSClientConfig.ServerName = "127.0.0.1"
+	tr.MaxIdleConnsPerHost = 256
+	return dirPath{tr}
+}
+
+// dirPath asks for Pebble's directory ("/dir") when GeneratedCA's
+// ("/directory") is asked for.
+type dirPath struct{ next http.RoundTripper }
+
+func (d dirPath) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Host == "ca.example.test" && req.URL.Path == "/directory" {
+		req = req.Clone(req.Context())
+		req.URL.Path = "/dir"
+	}
+	return d.next.RoundTrip(req)
+}
+
+// stormRecorder counts the requests to the CA by endpoint and checks, at
+// the client, that every Retry-After of a 429 or 503 is honoured: no
+// request for the same resource (the same path; for newOrder, the same
+// identifiers) starts before the answer's time plus its Retry-After.
+type stormRecorder struct {
+	next http.RoundTripper
+
+	mu          sync.Mutex
+	requests    int64
+	byEndpoint  map[string]int64
+	took        map[string]time.Duration
+	allowed     map[string]time.Time
+	retryAfters int
+	early       []string
+}
+
+func (s *stormRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	key := req.Method + " " + req.URL.Path
+	if req.Method == http.MethodPost && req.URL.Path == "/order-plz" && req.GetBody != nil {
+		if body, err := req.GetBody(); err == nil {
+			key += " " + orderIdentifiers(body)
+		}
+	}
+	start := time.Now()
+	s.mu.Lock()
+	s.requests++
+	s.byEndpoint[endpointOf(req.URL.Path)]++
+	if t, ok := s.allowed[key]; ok && start.Before(t) {
+		s.early = append(s.early, fmt.Sprintf("%s at %s, %v before the Retry-After ran out", key, start.Format(time.StampMilli), t.Sub(start)))
+	}
+	s.mu.Unlock()
+	resp, err := s.next.RoundTrip(req)
+	s.mu.Lock()
+	s.took[endpointOf(req.URL.Path)] += time.Since(start)
+	s.mu.Unlock()
+	if err == nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+		if secs, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil {
+			s.mu.Lock()
+			s.retryAfters++
+			s.allowed[key] = time.Now().Add(time.Duration(secs) * time.Second)
+			s.mu.Unlock()
+		}
+	}
+	return resp, err
+}
+
+// orderIdentifiers returns the identifiers of a newOrder JWS body.
+func orderIdentifiers(body io.ReadCloser) string {
+	defer body.Close()
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		return ""
+	}
+	var jws struct{ Payload string }
+	if json.Unmarshal(raw, &jws) != nil {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(jws.Payload)
+	if err != nil {
+		return ""
+	}
+	var o struct {
+		Identifiers []struct{ Value string }
+	}
+	if json.Unmarshal(payload, &o) != nil {
+		return ""
+	}
+	var ids []string
+	for _, id := range o.Identifiers {
+		ids = append(ids, id.Value)
+	}
+	return strings.Join(ids, ",")
+}
+
+// endpointOf names a Pebble path by its first segment.
+func endpointOf(path string) string {
+	seg, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	if seg == "draft-ietf-acme-ari-03" {
+		return "renewalInfo"
+	}
+	return seg
+}
+
+func (s *stormRecorder) summary() (int64, string, int, []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := make([]string, 0, len(s.byEndpoint))
+	for k := range s.byEndpoint {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var buf bytes.Buffer
+	buf.WriteString("(")
+	for i, k := range names {
+		if i > 0 {
+			buf.WriteString(", ")
+		}
+		fmt.Fprintf(&buf, "%s %d, %.1f ms", k, s.byEndpoint[k], float64(s.took[k].Microseconds())/1000/float64(s.byEndpoint[k]))
+	}
+	buf.WriteString(")")
+	return s.requests, buf.String(), s.retryAfters, slices.Clone(s.early)
+}
