@@ -334,6 +334,20 @@ func (x *acmeProxy) newOrders() []proxiedPost {
 // orders counts the POSTs to newOrder so far.
 func (x *acmeProxy) orders() int { return len(x.newOrders()) }
 
+// ordersPlaced counts the newOrder POSTs that created an order (201
+// Created, RFC 8555 §7.4): a newOrder the CA refused places none (Pebble
+// answers 500 to one whose replaces names a certificate with a serial of
+// a leading zero byte, and certkeeper then orders without replaces).
+func (x *acmeProxy) ordersPlaced() int {
+	n := 0
+	for _, p := range x.newOrders() {
+		if p.Status == http.StatusCreated {
+			n++
+		}
+	}
+	return n
+}
+
 // accountRequests counts the POSTs to newAccount so far (registrations
 // and look-ups alike).
 func (x *acmeProxy) accountRequests() int {
