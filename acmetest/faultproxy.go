@@ -237,7 +237,9 @@ func (p *FaultProxy) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	case Slow:
 		if !sleepCtx(r.Context(), rule.Delay) {
+			// Abandoned: never an (implicit, empty) 200 answer.
 			p.finish(i, &rec)
+			resetConn(w)
 			return
 		}
 	}

@@ -40,7 +40,7 @@ func managerWithNames(tb testing.TB, nCerts, perCert int) (*manager.Manager, []s
 	is := &issue.Issuer{Client: &acme.Client{DirectoryURL: ca}}
 	var (
 		all     []string
-		managed []manager.Certificate
+		managed []manager.Spec
 	)
 	for j := range nCerts {
 		names := make([]string, perCert)
@@ -59,14 +59,14 @@ func managerWithNames(tb testing.TB, nCerts, perCert int) (*manager.Manager, []s
 			tb.Fatal(err)
 		}
 		chain := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-		if err := certs.SaveCertificate(ctx, store.Resource{Name: names[0], Identifiers: names, CA: ca, ChainPEM: chain, KeyPEM: keyPEM}); err != nil {
+		if err := certs.SaveCertificate(ctx, store.CertRecord{Name: names[0], Identifiers: names, CA: ca, ChainPEM: chain, KeyPEM: keyPEM}); err != nil {
 			tb.Fatal(err)
 		}
 		ids, err := issue.ParseIdentifiers(names...)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		managed = append(managed, manager.Certificate{Identifiers: ids, Issuer: is})
+		managed = append(managed, manager.Spec{Identifiers: ids, Issuer: is})
 		all = append(all, names...)
 	}
 	m, err := manager.New(manager.Config{Store: st})

@@ -236,24 +236,24 @@ func (c *Config) build() (*state, error) {
 	return s, nil
 }
 
-// Certificate returns the manager.Certificate autotls would manage for
+// Spec returns the manager.Spec autotls would manage for
 // names (the first names it), with the issuer built from Config.Issuer,
 // for callers that want to change something (say, the challenge
 // preference) before giving it to Manager.Manage themselves.
-func (c *Config) Certificate(names ...string) (manager.Certificate, error) {
+func (c *Config) Spec(names ...string) (manager.Spec, error) {
 	s, err := c.init()
 	if err != nil {
-		return manager.Certificate{}, err
+		return manager.Spec{}, err
 	}
 	if s.issuer == nil {
-		return manager.Certificate{}, errors.New("autotls: Config.Issuer is nil")
+		return manager.Spec{}, errors.New("autotls: Config.Issuer is nil")
 	}
 	ids, err := issue.ParseIdentifiers(names...)
 	if err != nil {
-		return manager.Certificate{}, err
+		return manager.Spec{}, err
 	}
 	is := *s.issuer
-	return manager.Certificate{Name: ids[0].Value, Identifiers: ids, Issuer: &is, KeyType: c.KeyType}, nil
+	return manager.Spec{Name: ids[0].Value, Identifiers: ids, Issuer: &is, KeyType: c.KeyType}, nil
 }
 
 // Manage hands Names to the Manager. Call it once before serving (unless
@@ -263,9 +263,9 @@ func (c *Config) Manage(ctx context.Context) error {
 	if _, err := c.init(); err != nil {
 		return err
 	}
-	certs := make([]manager.Certificate, 0, len(c.Names))
+	certs := make([]manager.Spec, 0, len(c.Names))
 	for _, n := range c.Names {
-		mc, err := c.Certificate(n)
+		mc, err := c.Spec(n)
 		if err != nil {
 			return err
 		}

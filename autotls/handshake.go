@@ -174,7 +174,7 @@ func (s *state) obtain(ctx context.Context, name string, onDemand bool) error {
 		return nil
 	}
 	if onDemand {
-		mc, err := s.cfg.Certificate(name)
+		mc, err := s.cfg.Spec(name)
 		if err != nil {
 			return err
 		}

@@ -142,7 +142,7 @@ func TestServeConfiguredNamesThroughTLSALPN01AndHTTP01(t *testing.T) {
 	}
 
 	// http-01 for another name, through HTTPHandler on Pebble's HTTP port.
-	cert, err := e.cfg.Certificate("web.example.test")
+	cert, err := e.cfg.Spec("web.example.test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -150,7 +150,7 @@ func ids(t *testing.T, names ...string) []acme.Identifier {
 }
 
 // verify checks the chain up to Pebble's issuing root(s) for every name.
-func (e *env) verify(cert *issue.Certificate, names ...string) {
+func (e *env) verify(cert *issue.Issued, names ...string) {
 	e.t.Helper()
 	inter := x509.NewCertPool()
 	for _, c := range cert.Chain.Certificates[1:] {

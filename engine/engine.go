@@ -3,7 +3,7 @@
 // that want what they do.
 //
 // It joins the layers below it: a certificate's lineage record
-// (store.Lineage: how it was obtained) becomes a manager.Certificate with
+// (store.Lineage: how it was obtained) becomes a manager.Spec with
 // its CA client, its account and its solvers, and the manager orders,
 // stores and schedules it under the store's per-certificate lock. What the
 // engine adds is what every front end needs the same way:

@@ -164,7 +164,7 @@ func TestRenewAsObtained(t *testing.T) {
 	}
 }
 
-func (e *env) stored(ctx context.Context, name string) store.Resource {
+func (e *env) stored(ctx context.Context, name string) store.CertRecord {
 	e.t.Helper()
 	d, err := store.NewDir(e.dir)
 	if err != nil {

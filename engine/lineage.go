@@ -20,11 +20,11 @@ import (
 	"github.com/certkeeper/certkeeper/store"
 )
 
-// prepared is a lineage made ready to order: its manager.Certificate and
+// prepared is a lineage made ready to order: its manager.Spec and
 // the solver set it uses.
 type prepared struct {
 	lineage store.Lineage
-	cert    manager.Certificate
+	spec    manager.Spec
 	set     *solverset.Set
 }
 
@@ -201,7 +201,7 @@ func (e *Engine) prepareFor(l store.Lineage, opts AccountOptions, needSolvers bo
 	}
 	opts.ID = l.Account
 	src := e.accountSource(l.CA, l.CARoot, opts)
-	c := manager.Certificate{
+	c := manager.Spec{
 		Name:           l.Name,
 		Identifiers:    ids,
 		Issuer:         &issue.Issuer{Client: cl, Accounts: src, Solvers: set.Solvers, Preference: set.Preference, Logger: e.log},
@@ -234,7 +234,7 @@ func (e *Engine) prepareFor(l store.Lineage, opts AccountOptions, needSolvers bo
 		}
 		return e.hold(ctx, set)
 	}
-	return &prepared{lineage: l, cert: c, set: set}, nil
+	return &prepared{lineage: l, spec: c, set: set}, nil
 }
 
 // solverSet builds (once per distinct configuration) the solvers of l.

@@ -245,7 +245,7 @@ type heldCert struct {
 }
 
 // heldOf summarises the certificate of res, or reports why it cannot.
-func heldOf(res *store.Resource) (*heldCert, error) {
+func heldOf(res *store.CertRecord) (*heldCert, error) {
 	if len(res.Certificates) == 0 {
 		return nil, errors.New("the stored chain holds no certificate")
 	}

@@ -86,7 +86,7 @@ func (f *listFixture) cert(ca string, notBefore time.Time, life time.Duration, n
 		f.t.Fatal(err)
 	}
 	chain := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if err := f.certs.SaveCertificate(f.t.Context(), store.Resource{Name: names[0], Identifiers: names, CA: ca, KeyPEM: keyPEM, ChainPEM: chain}); err != nil {
+	if err := f.certs.SaveCertificate(f.t.Context(), store.CertRecord{Name: names[0], Identifiers: names, CA: ca, KeyPEM: keyPEM, ChainPEM: chain}); err != nil {
 		f.t.Fatal(err)
 	}
 	return serial.Text(16)

@@ -90,7 +90,7 @@ func TestListIndexMatchesReading(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res := store.Resource{Name: names[0], Identifiers: names, CA: ca, ChainPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+		res := store.CertRecord{Name: names[0], Identifiers: names, CA: ca, ChainPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
 		if withKey {
 			res.KeyPEM, _ = keys.MarshalPEM(key)
 		}

@@ -171,9 +171,9 @@ func (e *Engine) Manage(ctx context.Context, lineages []store.Lineage, opts Mana
 		}
 	}
 
-	certs := make([]manager.Certificate, len(all))
+	certs := make([]manager.Spec, len(all))
 	for i, p := range all {
-		certs[i] = p.cert
+		certs[i] = p.spec
 	}
 	if err := e.m.Manage(ctx, certs...); err != nil {
 		return Managed{}, err

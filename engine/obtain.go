@@ -170,7 +170,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	p.cert.Key = req.Key
+	p.spec.Key = req.Key
 	_, created, err := e.recordLineage(ctx, &p.lineage, req.Names)
 	if err != nil {
 		return res, err
@@ -184,7 +184,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (Result, error) {
 			}
 		}()
 	}
-	if err := e.m.Manage(ctx, p.cert); err != nil {
+	if err := e.m.Manage(ctx, p.spec); err != nil {
 		return res, err
 	}
 	// The same certificate is asked for again when one is held for

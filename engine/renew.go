@@ -151,7 +151,7 @@ func (e *Engine) Lineages(ctx context.Context, ca, defaultCA string) ([]store.Li
 // certificates the store holds, by the CA and name of their lineage, and
 // which lineages were made up for certificates stored without one.
 type heldCerts struct {
-	certs  map[certKey]store.Resource
+	certs  map[certKey]store.CertRecord
 	madeUp map[certKey]bool
 }
 
@@ -180,7 +180,7 @@ func (e *Engine) lineages(ctx context.Context, ca, defaultCA string) ([]store.Li
 		}
 		errs = append(errs, err)
 	}
-	held := heldCerts{certs: make(map[key]store.Resource, len(res)), madeUp: map[key]bool{}}
+	held := heldCerts{certs: make(map[key]store.CertRecord, len(res)), madeUp: map[key]bool{}}
 	for _, r := range res {
 		c := r.CA
 		if c == "" && e.cfg.Layout == store.LayoutShared {
@@ -221,7 +221,7 @@ func (e *Engine) lineages(ctx context.Context, ca, defaultCA string) ([]store.Li
 
 // madeUpLineage is the lineage of a certificate stored without one (see
 // Lineages), from the CA with directory URL ca, ordered by account.
-func (e *Engine) madeUpLineage(r *store.Resource, ca, account string) store.Lineage {
+func (e *Engine) madeUpLineage(r *store.CertRecord, ca, account string) store.Lineage {
 	l := store.Lineage{Name: r.Name, CA: ca, Identifiers: r.Identifiers, Profile: r.Profile, Account: account}
 	if len(l.Identifiers) == 0 {
 		l.Identifiers = []string{r.Name}
@@ -260,7 +260,7 @@ func (e *Engine) renewRound(ctx context.Context, ps []*prepared, opts RenewOptio
 	var results []Result
 	certs := make([]*prepared, 0, len(ps))
 	for _, p := range ps {
-		if err := e.m.Manage(ctx, p.cert); err != nil {
+		if err := e.m.Manage(ctx, p.spec); err != nil {
 			results = append(results, failed(p.lineage, err))
 			continue
 		}

@@ -118,7 +118,7 @@ type Request struct {
 	// Key, if set, is used instead of a new key.
 	Key crypto.Signer
 	// CSR, if set (DER), is sent as is; no key is generated and the
-	// returned Certificate has no Key.
+	// returned Issued has no Key.
 	CSR []byte
 	// Profile asks the CA for a certificate profile (draft-ietf-acme-profiles).
 	Profile string
@@ -155,8 +155,9 @@ type Request struct {
 	OnOrder func(url string)
 }
 
-// Certificate is the result of an order.
-type Certificate struct {
+// Issued is the certificate an order obtained (RFC 8555 §7.4.2): its
+// identifiers, private key, the chain chosen and the chains offered.
+type Issued struct {
 	Identifiers []acme.Identifier
 	// Key is the certificate's private key; nil when the Request gave a CSR.
 	Key crypto.Signer
@@ -182,7 +183,7 @@ type Certificate struct {
 // issues is checked before it is returned (see BadCertificateError): a
 // certificate is returned only if its leaf names exactly the identifiers,
 // certifies the key (or the CSR's key) and chains by signature.
-func (is *Issuer) Obtain(ctx context.Context, req Request) (*Certificate, error) {
+func (is *Issuer) Obtain(ctx context.Context, req Request) (*Issued, error) {
 	if err := is.check(); err != nil {
 		return nil, err
 	}
@@ -233,7 +234,7 @@ func (is *Issuer) precheck(req Request) error {
 	return nil
 }
 
-func (is *Issuer) obtain(ctx context.Context, req Request) (*Certificate, error) {
+func (is *Issuer) obtain(ctx context.Context, req Request) (*Issued, error) {
 	// Refuse what no solver can do before an order is placed.
 	if err := is.precheck(req); err != nil {
 		return nil, err
@@ -328,7 +329,7 @@ func (is *Issuer) obtain(ctx context.Context, req Request) (*Certificate, error)
 		return nil, err
 	}
 	log.InfoContext(ctx, "certificate issued", "order", order.URL, "not_after", chosen.Certificates[0].NotAfter, "took", time.Since(start))
-	return &Certificate{
+	return &Issued{
 		Identifiers: req.Identifiers,
 		Key:         key,
 		Chain:       chosen,

@@ -93,7 +93,7 @@ func TestARISpread(t *testing.T) {
 			m.mu.Lock()
 			for _, e := range m.entries {
 				if e.next.After(e.due) {
-					t.Errorf("%s: check at %v, after its renewal at %v", e.cert.Name, e.next, e.due)
+					t.Errorf("%s: check at %v, after its renewal at %v", e.spec.Name, e.next, e.due)
 				}
 			}
 			m.mu.Unlock()

@@ -79,12 +79,12 @@ const benchCA = "https://ca.bench/directory"
 
 var (
 	benchOnce  sync.Once
-	benchRes   []store.Resource
-	benchCerts []Certificate
+	benchRes   []store.CertRecord
+	benchCerts []Spec
 )
 
-// benchResources makes 10,000 certificates (one key, 10,000 leaves) once.
-func benchResources(b *testing.B) ([]store.Resource, []Certificate) {
+// benchRecords makes 10,000 certificates (one key, 10,000 leaves) once.
+func benchRecords(b *testing.B) ([]store.CertRecord, []Spec) {
 	benchOnce.Do(func() {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
@@ -106,11 +106,11 @@ func benchResources(b *testing.B) ([]store.Resource, []Certificate) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			benchRes = append(benchRes, store.Resource{
+			benchRes = append(benchRes, store.CertRecord{
 				Name: name, Identifiers: []string{name}, CA: benchCA, ObtainedAt: now,
 				KeyPEM: keyPEM, ChainPEM: keys.EncodeCertificates(der),
 			})
-			benchCerts = append(benchCerts, Certificate{Identifiers: []acme.Identifier{acme.DNSIdentifier(name)}, Issuer: is})
+			benchCerts = append(benchCerts, Spec{Identifiers: []acme.Identifier{acme.DNSIdentifier(name)}, Issuer: is})
 		}
 	})
 	return benchRes, benchCerts
@@ -120,7 +120,7 @@ func benchResources(b *testing.B) ([]store.Resource, []Certificate) {
 // store holds, until Lookup serves them all; it reports the heap kept per
 // certificate.
 func BenchmarkStart10000(b *testing.B) {
-	res, certs := benchResources(b)
+	res, certs := benchRecords(b)
 	b.Run("Memory", func(b *testing.B) {
 		st := store.NewMemory()
 		c := store.Certs{Store: st}
@@ -152,7 +152,7 @@ func BenchmarkStart10000(b *testing.B) {
 	})
 }
 
-func benchStart(b *testing.B, st store.Store, certs []Certificate) {
+func benchStart(b *testing.B, st store.Store, certs []Spec) {
 	var perCert float64
 	for b.Loop() {
 		var before, after runtime.MemStats

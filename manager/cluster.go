@@ -69,7 +69,7 @@ func (m *Manager) lockBusy(ctx context.Context, e *entry) {
 	m.mu.Lock()
 	e.busyUntil = now.Add(wait)
 	m.mu.Unlock()
-	m.cfg.Logger.DebugContext(ctx, "another instance is ordering this certificate", "name", e.cert.Name, "retry_in", wait)
+	m.cfg.Logger.DebugContext(ctx, "another instance is ordering this certificate", "name", e.spec.Name, "retry_in", wait)
 }
 
 // errSkip ends an attempt that found nothing to do: attempt returns nil.
@@ -89,7 +89,7 @@ func (m *Manager) sharedBackoff(ctx context.Context, e *entry, force bool) error
 		// attempt's re-read ignores a store that cannot be read; in a
 		// cluster that could be a certificate another instance just
 		// stored, so do not order blind.
-		_, err := m.certs.LoadCertificate(ctx, e.cert.Issuer.Client.DirectoryURL, e.cert.Name)
+		_, err := m.certs.LoadCertificate(ctx, e.spec.Issuer.Client.DirectoryURL, e.spec.Name)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("re-reading the certificate under the lock: %w", err)
 		}
@@ -124,7 +124,7 @@ func (m *Manager) sharedBackoff(ctx context.Context, e *entry, force bool) error
 	// Backing off, from a state adopted now or through the watch since
 	// the check that started this attempt (which found e due).
 	err = fmt.Errorf("another instance failed and retries at %s: %s", next.Format(time.RFC3339), last)
-	m.cfg.Logger.InfoContext(ctx, "backing off like the instance that failed", "name", e.cert.Name, "next_attempt", next)
+	m.cfg.Logger.InfoContext(ctx, "backing off like the instance that failed", "name", e.spec.Name, "next_attempt", next)
 	m.firstPassDone(e, err)
 	return err
 }
@@ -240,10 +240,10 @@ func (m *Manager) parseKey(key string) (caDir, enc string, isState, ok bool) {
 // reload reads e's certificate (if cert) and state from the store and
 // takes them if they are newer than what e holds.
 func (m *Manager) reload(ctx context.Context, e *entry, cert bool) {
-	log := m.cfg.Logger.With("name", e.cert.Name)
+	log := m.cfg.Logger.With("name", e.spec.Name)
 	var h *held
 	if cert {
-		res, err := m.certs.LoadCertificate(ctx, e.cert.Issuer.Client.DirectoryURL, e.cert.Name)
+		res, err := m.certs.LoadCertificate(ctx, e.spec.Issuer.Client.DirectoryURL, e.spec.Name)
 		if err == nil && len(res.ChainPEM) > 0 {
 			h, err = parseHeld(res)
 		}
@@ -274,7 +274,7 @@ func (m *Manager) reload(ctx context.Context, e *entry, cert bool) {
 	m.mu.Unlock()
 	if installed {
 		log.InfoContext(ctx, "took the certificate another instance stored", "not_after", h.leaf.NotAfter)
-		m.cfg.Metrics.ObserveExpiry(e.cert.Name, h.leaf.NotAfter)
+		m.cfg.Metrics.ObserveExpiry(e.spec.Name, h.leaf.NotAfter)
 		m.poke()
 	}
 }

@@ -15,8 +15,10 @@ import (
 	"github.com/certkeeper/certkeeper/store"
 )
 
-// Certificate is one certificate to keep valid.
-type Certificate struct {
+// Spec is one certificate to keep valid, as the user wants it: its
+// names, key, CA and solvers (through Issuer) and hooks. What an order
+// returns is an issue.Issued, what the store keeps a store.CertRecord.
+type Spec struct {
 	// Name is the certificate's name in the store; "" means the first
 	// identifier's value.
 	Name string
@@ -168,7 +170,7 @@ type Config struct {
 	// block for long.
 	OnEvent func(ev Event)
 	// Hooks run commands on events, through HookRunner (required when
-	// there are hooks, here or in a Certificate). With
+	// there are hooks, here or in a Spec). With
 	// manager/exechook's runner a hook gets the environment that runner
 	// was given without its secrets: CERTKEEPER_EAB_HMAC,
 	// CERTKEEPER_TSIG_SECRET, CERTKEEPER_DNS_WEBHOOK_AUTHORIZATION, the
@@ -178,7 +180,7 @@ type Config struct {
 	// path); see docs/security.md.
 	Hooks []Hook
 	// HookRunner runs the hooks (see HookRunner); nil runs none, and
-	// then New refuses Hooks and Manage a Certificate with Hooks. Use
+	// then New refuses Hooks and Manage a Spec with Hooks. Use
 	// exechook.New(os.Environ()) for programs with this process's
 	// environment (the certkeeper command does).
 	HookRunner HookRunner

@@ -33,7 +33,7 @@ func Example() {
 	}
 	client := &acme.Client{DirectoryURL: "https://acme-staging-v02.api.letsencrypt.org/directory"}
 	is := &issue.Issuer{Client: client /* Account and Solvers too */}
-	if err := m.Manage(context.Background(), manager.Certificate{Identifiers: ids, Issuer: is}); err != nil {
+	if err := m.Manage(context.Background(), manager.Spec{Identifiers: ids, Issuer: is}); err != nil {
 		log.Fatal(err)
 	}
 	// The store held nothing, so nothing is served until Run obtains it.

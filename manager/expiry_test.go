@@ -16,7 +16,6 @@ import (
 
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/issue"
-	"github.com/certkeeper/certkeeper/keys"
 	"github.com/certkeeper/certkeeper/manager"
 	"github.com/certkeeper/certkeeper/manager/managertest"
 	"github.com/certkeeper/certkeeper/store"
@@ -431,12 +430,11 @@ func TestStaleStateRewrittenAtManage(t *testing.T) {
 		t.Fatal(err)
 	}
 	certs := &store.Certs{Store: st}
-	keyPEM, err := keys.MarshalPEM(ic.Key)
+	res, err := manager.RecordOf(testCert("a.example.com"), ic, clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := certs.SaveCertificate(ctx, store.Resource{Name: "a.example.com", CA: testCA, Identifiers: []string{"a.example.com"},
-		KeyPEM: keyPEM, ChainPEM: ic.Chain.PEM}); err != nil {
+	if err := certs.SaveCertificate(ctx, res); err != nil {
 		t.Fatal(err)
 	}
 	if sts, _ := manager.LoadStatus(ctx, certs, testCA); len(sts) != 1 || sts[0].Serial != "1" {

@@ -13,11 +13,11 @@ import (
 
 var ErrNoARI = errNoARI
 
-func SetObtain(m *Manager, f func(ctx context.Context, c Certificate, req issue.Request) (*issue.Certificate, error)) {
+func SetObtain(m *Manager, f func(ctx context.Context, c Spec, req issue.Request) (*issue.Issued, error)) {
 	m.obtain = f
 }
 
-func SetRenewalInfo(m *Manager, f func(ctx context.Context, c Certificate, leaf *x509.Certificate) (acme.RenewalInfo, error)) {
+func SetRenewalInfo(m *Manager, f func(ctx context.Context, c Spec, leaf *x509.Certificate) (acme.RenewalInfo, error)) {
 	m.renewalInfo = f
 }
 

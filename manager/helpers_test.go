@@ -49,7 +49,7 @@ func (f *fakeCA) setFail(err error) {
 	f.mu.Unlock()
 }
 
-func (f *fakeCA) obtain(ctx context.Context, c manager.Certificate, req issue.Request) (*issue.Certificate, error) {
+func (f *fakeCA) obtain(ctx context.Context, c manager.Spec, req issue.Request) (*issue.Issued, error) {
 	f.orders.Add(1)
 	f.mu.Lock()
 	gate, fail, failIf := f.gate, f.fail, f.failIf
@@ -121,7 +121,7 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
-func (f *fakeCA) renewalInfo(_ context.Context, _ manager.Certificate, leaf *x509.Certificate) (acme.RenewalInfo, error) {
+func (f *fakeCA) renewalInfo(_ context.Context, _ manager.Spec, leaf *x509.Certificate) (acme.RenewalInfo, error) {
 	f.mu.Lock()
 	ari := f.ari
 	f.mu.Unlock()
@@ -132,7 +132,7 @@ func (f *fakeCA) renewalInfo(_ context.Context, _ manager.Certificate, leaf *x50
 }
 
 // makeCert makes a self-signed certificate for ids.
-func makeCert(ids []acme.Identifier, sn int64, nb, na time.Time, key any) (*issue.Certificate, error) {
+func makeCert(ids []acme.Identifier, sn int64, nb, na time.Time, key any) (*issue.Issued, error) {
 	k, _ := key.(*ecdsa.PrivateKey)
 	if k == nil {
 		var err error
@@ -163,7 +163,7 @@ func makeCert(ids []acme.Identifier, sn int64, nb, na time.Time, key any) (*issu
 		return nil, err
 	}
 	chain := acme.Chain{URL: "https://ca.test/cert/1", PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), Certificates: []*x509.Certificate{leaf}}
-	return &issue.Certificate{Identifiers: ids, Key: k, Chain: chain, Chains: []acme.Chain{chain}, Leaf: leaf}, nil
+	return &issue.Issued{Identifiers: ids, Key: k, Chain: chain, Chains: []acme.Chain{chain}, Leaf: leaf}, nil
 }
 
 // harness is a manager.Manager on a fake clock and a fake CA, recording events.
@@ -206,12 +206,12 @@ func newTestSetup(t *testing.T, tweak func(*manager.Config)) *harness {
 	return newHarness(t, store.NewMemory(), clock, &fakeCA{clock: clock, life: 90 * day}, tweak)
 }
 
-func testCert(names ...string) manager.Certificate {
+func testCert(names ...string) manager.Spec {
 	ids, err := issue.ParseIdentifiers(names...)
 	if err != nil {
 		panic(err)
 	}
-	return manager.Certificate{Identifiers: ids, Issuer: &issue.Issuer{Client: &acme.Client{DirectoryURL: testCA}}}
+	return manager.Spec{Identifiers: ids, Issuer: &issue.Issuer{Client: &acme.Client{DirectoryURL: testCA}}}
 }
 
 // run starts Run until the test ends.

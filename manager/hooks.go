@@ -27,7 +27,7 @@ type HookRunner interface {
 }
 
 // ErrNoHookRunner is the error of New given Hooks, and of Manage given a
-// Certificate with Hooks, when Config.HookRunner is nil.
+// Spec with Hooks, when Config.HookRunner is nil.
 var ErrNoHookRunner = errors.New("manager: hooks given but no Config.HookRunner to run them (see manager/exechook)")
 
 // HookRun is one run of a hook, as the Manager gives it to a HookRunner.
@@ -87,7 +87,7 @@ func (m *Manager) emit(ctx context.Context, ev Event) {
 	m.mu.Lock()
 	var own []Hook
 	if e := m.entries[ev.Name]; e != nil {
-		own = e.cert.Hooks
+		own = e.spec.Hooks
 	}
 	m.mu.Unlock()
 	for i := range own {
@@ -153,7 +153,7 @@ func hookEnv(ev Event) []string {
 // directory, nil otherwise: "cert", "key", "combined" and, in the
 // standard layout, "live" (the current version's directory) and "meta".
 func (m *Manager) paths(e *entry) map[string]string {
-	p, err := m.certs.Paths(e.cert.Issuer.Client.DirectoryURL, e.cert.Name)
+	p, err := m.certs.Paths(e.spec.Issuer.Client.DirectoryURL, e.spec.Name)
 	if err != nil {
 		return nil
 	}

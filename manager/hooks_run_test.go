@@ -77,7 +77,7 @@ func TestHookRunnerGetsTheRun(t *testing.T) {
 }
 
 // Hooks without a runner are refused at once, in the Config and in a
-// Certificate, rather than skipped when an event comes.
+// Spec, rather than skipped when an event comes.
 func TestHooksNeedARunner(t *testing.T) {
 	_, err := New(Config{Store: store.NewMemory(), Hooks: []Hook{{Command: "deploy"}}})
 	if !errors.Is(err, ErrNoHookRunner) {
@@ -87,7 +87,7 @@ func TestHooksNeedARunner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := Certificate{Identifiers: []acme.Identifier{acme.DNSIdentifier("a.example")},
+	c := Spec{Identifiers: []acme.Identifier{acme.DNSIdentifier("a.example")},
 		Issuer: &issue.Issuer{Client: &acme.Client{DirectoryURL: "https://ca.example.test/directory"}}}
 	c.Hooks = []Hook{{Command: "deploy"}}
 	if err := m.Manage(context.Background(), c); !errors.Is(err, ErrNoHookRunner) {

@@ -119,7 +119,7 @@ func (m *Manager) materialize(ctx context.Context, e *entry) {
 	}
 	ch := make(chan struct{})
 	e.loading = ch
-	tmp := &entry{cert: e.cert, ids: e.ids, caDir: e.caDir, enc: e.enc, index: -1}
+	tmp := &entry{spec: e.spec, ids: e.ids, caDir: e.caDir, enc: e.enc, index: -1}
 	lz := e.lazy
 	m.mu.Unlock()
 
@@ -142,7 +142,7 @@ func (m *Manager) materialize(ctx context.Context, e *entry) {
 	if stale {
 		// The index was behind the store: rebuild the snapshot, and
 		// correct the index for the next start.
-		go m.certs.Reindex(context.WithoutCancel(ctx), e.cert.Issuer.Client.DirectoryURL, e.cert.Name)
+		go m.certs.Reindex(context.WithoutCancel(ctx), e.spec.Issuer.Client.DirectoryURL, e.spec.Name)
 		if !e.removed {
 			m.rebuildLocked()
 		}
@@ -259,7 +259,7 @@ func (m *Manager) followIndex(ctx context.Context, mark store.IndexMark) {
 			e := m.entries[r.Name]
 			var cur string
 			switch {
-			case e == nil || e.cert.Issuer.Client.DirectoryURL != r.CA:
+			case e == nil || e.spec.Issuer.Client.DirectoryURL != r.CA:
 				e = nil
 			case e.lazy != nil:
 				cur = e.lazy.serial

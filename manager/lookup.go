@@ -62,37 +62,6 @@ func (m *Manager) rebuildLocked() {
 	m.snap.Store(s)
 }
 
-// renewSlotLocked serves e's new certificate from the slot that serves
-// every one of e's names already, when the new certificate covers them
-// all and expires no sooner, so that it still wins each name: then the
-// snapshot stays as it is. A rebuild reads every entry under
-// Manager.mu and makes a new map, and a renewal storm of N certificates
-// made N of them (BenchmarkRenewalStorm, 600 due at once: 26 → 72
-// certificates/s with this). It reports false, and changes nothing,
-// when the snapshot must be rebuilt.
-func (m *Manager) renewSlotLocked(e *entry) bool {
-	sl, h := e.slot, e.held
-	if sl == nil || h == nil || h.tls == nil || !h.covers || h.leaf.NotAfter.Before(sl.notAfter) {
-		return false
-	}
-	s := m.snap.Load()
-	if s == nil {
-		return false
-	}
-	for _, id := range e.ids {
-		mp, key := s.exact, id
-		if rest, ok := strings.CutPrefix(id, "*."); ok {
-			mp, key = s.wild, rest
-		}
-		if mp[key] != sl {
-			return false
-		}
-	}
-	sl.notAfter = h.leaf.NotAfter
-	sl.cert.Store(h.tls)
-	return true
-}
-
 // maxName is the longest DNS name (RFC 1035 §2.3.4) Lookup looks up.
 const maxName = 253
 

@@ -19,9 +19,9 @@ import (
 // without any network call, so that Lookup serves them when Manage
 // returns. A certificate the store does not hold, or holds for other
 // identifiers, is obtained by Run. Manage fails, adding none of them, if a
-// Certificate is invalid; a stored certificate that cannot be read is
+// Spec is invalid; a stored certificate that cannot be read is
 // logged and treated as missing.
-func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error {
+func (m *Manager) Manage(ctx context.Context, certs ...Spec) error {
 	es := make([]*entry, len(certs))
 	seen := make(map[string]bool, len(certs))
 	caDirs := map[string]string{} // one string per CA, not per certificate
@@ -31,12 +31,12 @@ func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error {
 			return err
 		}
 		if len(c.Hooks) > 0 && m.cfg.HookRunner == nil {
-			return fmt.Errorf("manager: certificate %q: %w", e.cert.Name, ErrNoHookRunner)
+			return fmt.Errorf("manager: certificate %q: %w", e.spec.Name, ErrNoHookRunner)
 		}
-		if seen[e.cert.Name] {
-			return fmt.Errorf("manager: certificate %q given twice", e.cert.Name)
+		if seen[e.spec.Name] {
+			return fmt.Errorf("manager: certificate %q given twice", e.spec.Name)
 		}
-		seen[e.cert.Name] = true
+		seen[e.spec.Name] = true
 		es[i] = e
 	}
 	// With a cache, the certificates the index says are fine are not
@@ -58,7 +58,7 @@ func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error {
 			now := m.cfg.Clock.Now()
 			toLoad = nil
 			for _, e := range es {
-				if !m.lazyFromIndex(e, x.Lookup(e.cert.Issuer.Client.DirectoryURL, e.cert.Name), now) {
+				if !m.lazyFromIndex(e, x.Lookup(e.spec.Issuer.Client.DirectoryURL, e.spec.Name), now) {
 					toLoad = append(toLoad, e)
 				}
 			}
@@ -95,10 +95,10 @@ func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error {
 	now := m.cfg.Clock.Now()
 	m.mu.Lock()
 	for _, e := range es {
-		old := m.entries[e.cert.Name]
+		old := m.entries[e.spec.Name]
 		if old != nil {
 			// Keep the entry, so that an order under way lands in it.
-			old.cert, old.ids, old.caDir, old.enc = e.cert, e.ids, e.caDir, e.enc
+			old.spec, old.ids, old.caDir, old.enc = e.spec, e.ids, e.caDir, e.enc
 			if e.held != nil {
 				e.held.covers = covers(e.held.leaf, e.ids)
 			}
@@ -115,7 +115,7 @@ func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error {
 			if e.lazy == nil {
 				m.drawLocked(e)
 			}
-			m.entries[e.cert.Name] = e
+			m.entries[e.spec.Name] = e
 		}
 		if e.held != nil {
 			m.cacheAddLocked(e)
@@ -135,9 +135,9 @@ func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error {
 		}
 		m.scheduleLocked(e, now, now)
 		if e.held != nil {
-			m.cfg.Metrics.ObserveExpiry(e.cert.Name, e.held.leaf.NotAfter)
+			m.cfg.Metrics.ObserveExpiry(e.spec.Name, e.held.leaf.NotAfter)
 		} else if e.lazy != nil {
-			m.cfg.Metrics.ObserveExpiry(e.cert.Name, e.lazy.notAfter)
+			m.cfg.Metrics.ObserveExpiry(e.spec.Name, e.lazy.notAfter)
 		}
 	}
 	m.rebuildLocked()
@@ -145,7 +145,7 @@ func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error {
 	for _, e := range es {
 		if e.staleState {
 			e.staleState = false
-			if cur := m.entries[e.cert.Name]; cur == e {
+			if cur := m.entries[e.spec.Name]; cur == e {
 				stale = append(stale, e)
 			}
 		}
@@ -161,7 +161,7 @@ func (m *Manager) Manage(ctx context.Context, certs ...Certificate) error {
 }
 
 // newEntry checks c and makes its entry.
-func newEntry(c Certificate, caDirs map[string]string) (*entry, error) {
+func newEntry(c Spec, caDirs map[string]string) (*entry, error) {
 	if len(c.Identifiers) == 0 {
 		return nil, fmt.Errorf("manager: certificate %q has no identifiers", c.Name)
 	}
@@ -172,7 +172,7 @@ func newEntry(c Certificate, caDirs map[string]string) (*entry, error) {
 		return nil, fmt.Errorf("manager: certificate %q has no Issuer with a Client and a DirectoryURL", c.Name)
 	}
 	c.Identifiers = slices.Clone(c.Identifiers)
-	e := &entry{cert: c, index: -1}
+	e := &entry{spec: c, index: -1}
 	for _, id := range c.Identifiers {
 		e.ids = append(e.ids, strings.ToLower(id.Value))
 	}
@@ -192,8 +192,8 @@ func newEntry(c Certificate, caDirs map[string]string) (*entry, error) {
 
 // load reads e's certificate and state from the store.
 func (m *Manager) load(ctx context.Context, e *entry) {
-	log := m.cfg.Logger.With("name", e.cert.Name)
-	res, err := m.certs.LoadCertificate(ctx, e.cert.Issuer.Client.DirectoryURL, e.cert.Name)
+	log := m.cfg.Logger.With("name", e.spec.Name)
+	res, err := m.certs.LoadCertificate(ctx, e.spec.Issuer.Client.DirectoryURL, e.spec.Name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:

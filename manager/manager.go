@@ -25,8 +25,8 @@ type Manager struct {
 
 	// Seams for tests: the order, and the CA's renewal information
 	// (errNoARI when the CA offers none).
-	obtain      func(ctx context.Context, c Certificate, req issue.Request) (*issue.Certificate, error)
-	renewalInfo func(ctx context.Context, c Certificate, leaf *x509.Certificate) (acme.RenewalInfo, error)
+	obtain      func(ctx context.Context, c Spec, req issue.Request) (*issue.Issued, error)
+	renewalInfo func(ctx context.Context, c Spec, leaf *x509.Certificate) (acme.RenewalInfo, error)
 
 	snap atomic.Pointer[snapshot]
 
@@ -69,10 +69,10 @@ type Manager struct {
 
 // entry is one managed certificate. Its fields are guarded by Manager.mu.
 type entry struct {
-	cert  Certificate // Name filled in
-	ids   []string    // identifier values, lower-case
-	caDir string      // store.CADirName of the CA
-	enc   string      // store.EncodeName of the name
+	spec  Spec     // Name filled in
+	ids   []string // identifier values, lower-case
+	caDir string   // store.CADirName of the CA
+	enc   string   // store.EncodeName of the name
 
 	held *held   // the certificate held, nil if none
 	r    float64 // random draw for the lifetime rule, per held certificate
@@ -136,7 +136,7 @@ func New(cfg Config) (*Manager, error) {
 		autoCache: DefaultCacheSize,
 		ariFrom:   cfg.Clock.Now(),
 	}
-	m.obtain = func(ctx context.Context, c Certificate, req issue.Request) (*issue.Certificate, error) {
+	m.obtain = func(ctx context.Context, c Spec, req issue.Request) (*issue.Issued, error) {
 		return c.Issuer.Obtain(ctx, req)
 	}
 	m.renewalInfo = caRenewalInfo
@@ -170,7 +170,7 @@ func (m *Manager) Close(ctx context.Context) error {
 // errNoARI says that the CA offers no renewal information.
 var errNoARI = errors.New("manager: the CA offers no renewal information")
 
-func caRenewalInfo(ctx context.Context, c Certificate, leaf *x509.Certificate) (acme.RenewalInfo, error) {
+func caRenewalInfo(ctx context.Context, c Spec, leaf *x509.Certificate) (acme.RenewalInfo, error) {
 	dir, err := c.Issuer.Client.Directory(ctx)
 	if err != nil {
 		return acme.RenewalInfo{}, err

@@ -446,7 +446,7 @@ func testRunWaitsForItsOrders(t *testing.T) {
 	h := newTestSetup(t, nil)
 	started, release := make(chan struct{}), make(chan struct{})
 	var finished atomic.Bool
-	manager.SetObtain(h.m, func(ctx context.Context, c manager.Certificate, req issue.Request) (*issue.Certificate, error) {
+	manager.SetObtain(h.m, func(ctx context.Context, c manager.Spec, req issue.Request) (*issue.Issued, error) {
 		close(started)
 		<-ctx.Done()
 		<-release // winding down

@@ -124,7 +124,7 @@ func TestPebble(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids, _ := issue.ParseIdentifiers("pebble.example.test")
-	if err := m.Manage(ctx, manager.Certificate{Identifiers: ids, Issuer: is, Profile: "shortlived"}); err != nil {
+	if err := m.Manage(ctx, manager.Spec{Identifiers: ids, Issuer: is, Profile: "shortlived"}); err != nil {
 		t.Fatal(err)
 	}
 	runCtx, stop := context.WithCancel(ctx)

@@ -29,9 +29,9 @@ func (m *Manager) firstPassDoneLocked(e *entry, err error) {
 	}
 	e.initial = false
 	if err != nil {
-		m.readyErrs[e.cert.Name] = fmt.Errorf("%s: %w", e.cert.Name, err)
+		m.readyErrs[e.spec.Name] = fmt.Errorf("%s: %w", e.spec.Name, err)
 	} else {
-		delete(m.readyErrs, e.cert.Name)
+		delete(m.readyErrs, e.spec.Name)
 	}
 	m.pending--
 	if m.pending == 0 {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
@@ -90,7 +89,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	m.materialize(ctx, e)
 	m.mu.Lock()
 	lockName := "obtain/" + e.caDir + "/" + e.enc
-	c := e.cert
+	c := e.spec
 	before := e.held
 	m.mu.Unlock()
 	log := m.cfg.Logger.With("name", c.Name)
@@ -293,7 +292,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	if err != nil {
 		return m.fail(ctx, e, err)
 	}
-	nh, err := m.save(ctx, c, req, ic)
+	nh, err := m.save(ctx, c, ic)
 	if nh != nil {
 		m.mu.Lock()
 		nh.covers = covers(nh.leaf, e.ids)
@@ -334,7 +333,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 
 // offersARI reports whether the CA offers renewal information; the
 // acme.Client caches its directory, so this is cheap.
-func (m *Manager) offersARI(ctx context.Context, c Certificate, h *held) bool {
+func (m *Manager) offersARI(ctx context.Context, c Spec, h *held) bool {
 	m.mu.Lock()
 	e := m.entries[c.Name]
 	known := e != nil && !e.state().ARIWindowEnd.IsZero()
@@ -346,50 +345,13 @@ func (m *Manager) offersARI(ctx context.Context, c Certificate, h *held) bool {
 	return !errors.Is(err, errNoARI) && err == nil
 }
 
-// rescue writes res's key and chain to a new file in Config.RescueDir.
-func (m *Manager) rescue(name string, res store.Resource) (string, error) {
-	dir := m.cfg.RescueDir
-	if dir == "" {
-		dir = os.TempDir()
-	}
-	enc, err := store.EncodeName(name)
-	if err != nil {
-		enc = "certificate"
-	}
-	f, err := os.CreateTemp(dir, "certkeeper-rescue-"+enc+"-"+time.Now().UTC().Format("20060102T150405Z")+"-*.pem")
-	if err != nil {
-		return "", err
-	}
-	data := append(append([]byte(nil), res.KeyPEM...), res.ChainPEM...)
-	_, werr := f.Write(data)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		return "", err
-	}
-	return f.Name(), nil
-}
-
-// installLocked makes h the certificate held and served for e.
-func (m *Manager) installLocked(e *entry, h *held) {
-	e.held, e.lazy = h, nil
-	m.cacheAddLocked(e)
-	ns := e.state().forNewCertificate()
-	e.st = &ns
-	e.state().Serial = serial(h.leaf)
-	m.drawLocked(e)
-	if !e.removed && !m.renewSlotLocked(e) {
-		m.rebuildLocked()
-	}
-}
-
 // fail records a failed attempt, schedules the next one and raises the
 // alarms. It returns err. An attempt cut short because ctx is done (Run
 // is stopping) is logged and not counted.
 func (m *Manager) fail(ctx context.Context, e *entry, err error) error {
 	if errors.Is(ctx.Err(), context.Canceled) {
 		m.mu.Lock()
-		name := e.cert.Name
+		name := e.spec.Name
 		m.mu.Unlock()
 		m.cfg.Logger.InfoContext(ctx, "order abandoned", "name", name, "error", err)
 		return err
@@ -433,7 +395,7 @@ func (m *Manager) fail(ctx context.Context, e *entry, err error) error {
 
 // eventLocked makes an event about e.
 func (m *Manager) eventLocked(e *entry, t EventType, now time.Time) Event {
-	ev := Event{Type: t, Time: now, Name: e.cert.Name, Identifiers: e.ids}
+	ev := Event{Type: t, Time: now, Name: e.spec.Name, Identifiers: e.ids}
 	if e.held != nil {
 		ev.NotAfter = e.held.leaf.NotAfter
 	}

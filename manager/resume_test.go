@@ -31,9 +31,9 @@ func TestPendingOrderResumed(t *testing.T) {
 		resumes []string
 	)
 	// step decides what the next order does after recording its Resume.
-	newManager := func(step func(ctx context.Context, req issue.Request) (*issue.Certificate, error)) *manager.Manager {
+	newManager := func(step func(ctx context.Context, req issue.Request) (*issue.Issued, error)) *manager.Manager {
 		h := newHarness(t, st, clock, ca, tweak)
-		manager.SetObtain(h.m, func(ctx context.Context, c manager.Certificate, req issue.Request) (*issue.Certificate, error) {
+		manager.SetObtain(h.m, func(ctx context.Context, c manager.Spec, req issue.Request) (*issue.Issued, error) {
 			mu.Lock()
 			resumes = append(resumes, req.Resume)
 			mu.Unlock()
@@ -58,7 +58,7 @@ func TestPendingOrderResumed(t *testing.T) {
 	}
 
 	// Placed, then out of time.
-	m := newManager(func(ctx context.Context, req issue.Request) (*issue.Certificate, error) {
+	m := newManager(func(ctx context.Context, req issue.Request) (*issue.Issued, error) {
 		req.OnOrder("https://ca.test/order/1")
 		<-ctx.Done()
 		return nil, ctx.Err()
@@ -72,7 +72,7 @@ func TestPendingOrderResumed(t *testing.T) {
 
 	// A restart (as after a kill): the next attempt resumes it and
 	// succeeds.
-	m = newManager(func(ctx context.Context, req issue.Request) (*issue.Certificate, error) {
+	m = newManager(func(ctx context.Context, req issue.Request) (*issue.Issued, error) {
 		now := clock.Now()
 		return makeCert(req.Identifiers, 1, now, now.Add(90*day), nil)
 	})
@@ -87,7 +87,7 @@ func TestPendingOrderResumed(t *testing.T) {
 	}
 
 	// A failed order is not resumed.
-	m = newManager(func(ctx context.Context, req issue.Request) (*issue.Certificate, error) {
+	m = newManager(func(ctx context.Context, req issue.Request) (*issue.Issued, error) {
 		req.OnOrder("https://ca.test/order/2")
 		return nil, errCA
 	})
@@ -123,9 +123,9 @@ func TestPendingOrderKeepsItsKey(t *testing.T) {
 	tweak := func(c *manager.Config) { c.OrderTimeout = 200 * time.Millisecond }
 	const name = "a.example.com"
 	var keys []crypto.PublicKey
-	run := func(step func(ctx context.Context, req issue.Request) (*issue.Certificate, error)) error {
+	run := func(step func(ctx context.Context, req issue.Request) (*issue.Issued, error)) error {
 		h := newHarness(t, st, clock, ca, tweak)
-		manager.SetObtain(h.m, func(ctx context.Context, c manager.Certificate, req issue.Request) (*issue.Certificate, error) {
+		manager.SetObtain(h.m, func(ctx context.Context, c manager.Spec, req issue.Request) (*issue.Issued, error) {
 			if req.Key == nil {
 				t.Error("an order without a key of its own")
 			} else {
@@ -151,7 +151,7 @@ func TestPendingOrderKeepsItsKey(t *testing.T) {
 		}
 		return s.PendingKey != ""
 	}
-	if err := run(func(ctx context.Context, req issue.Request) (*issue.Certificate, error) {
+	if err := run(func(ctx context.Context, req issue.Request) (*issue.Issued, error) {
 		req.OnOrder("https://ca.test/order/1")
 		<-ctx.Done()
 		return nil, ctx.Err()
@@ -161,7 +161,7 @@ func TestPendingOrderKeepsItsKey(t *testing.T) {
 	if !stateHasKey() {
 		t.Fatal("no key kept with the pending order")
 	}
-	if err := run(func(ctx context.Context, req issue.Request) (*issue.Certificate, error) {
+	if err := run(func(ctx context.Context, req issue.Request) (*issue.Issued, error) {
 		if req.Resume != "https://ca.test/order/1" {
 			t.Errorf("Resume %q", req.Resume)
 		}
@@ -189,12 +189,12 @@ func TestResumedOrderOfHeldCertificateOrdersAnew(t *testing.T) {
 	const name = "a.example.com"
 	certs := &store.Certs{Store: st}
 	var (
-		first     *issue.Certificate
+		first     *issue.Issued
 		resumes   []string
 		orderKeys []crypto.PublicKey
 	)
 	h := newHarness(t, st, clock, ca, nil)
-	manager.SetObtain(h.m, func(ctx context.Context, c manager.Certificate, req issue.Request) (*issue.Certificate, error) {
+	manager.SetObtain(h.m, func(ctx context.Context, c manager.Spec, req issue.Request) (*issue.Issued, error) {
 		req.OnOrder("https://ca.test/order/1")
 		now := clock.Now()
 		var err error
@@ -227,7 +227,7 @@ func TestResumedOrderOfHeldCertificateOrdersAnew(t *testing.T) {
 	}
 
 	h = newHarness(t, st, clock, ca, nil) // a restart
-	manager.SetObtain(h.m, func(ctx context.Context, c manager.Certificate, req issue.Request) (*issue.Certificate, error) {
+	manager.SetObtain(h.m, func(ctx context.Context, c manager.Spec, req issue.Request) (*issue.Issued, error) {
 		resumes = append(resumes, req.Resume)
 		orderKeys = append(orderKeys, req.Key.Public())
 		if req.Resume != "" {

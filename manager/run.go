@@ -253,7 +253,7 @@ const ariRetryOnError = time.Hour
 // answer in e's state.
 func (m *Manager) fetchRenewalInfo(ctx context.Context, e *entry, h *held, now time.Time) {
 	m.mu.Lock()
-	c := e.cert
+	c := e.spec
 	m.mu.Unlock()
 	ri, err := m.renewalInfo(ctx, c, h.leaf)
 	m.mu.Lock()

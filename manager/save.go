@@ -2,37 +2,61 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"time"
 
 	"github.com/certkeeper/certkeeper/issue"
 	"github.com/certkeeper/certkeeper/keys"
 	"github.com/certkeeper/certkeeper/store"
 )
 
-// save stores an issued certificate and returns it ready to serve. The
-// certificate is returned even when it could not be stored.
-func (m *Manager) save(ctx context.Context, c Certificate, req issue.Request, ic *issue.Certificate) (*held, error) {
-	res := store.Resource{
+// RecordOf is the one conversion from an issued certificate to a stored
+// one: the store.CertRecord that keeps ic, obtained at the time at for c.
+// Name, CA (c.Issuer.Client.DirectoryURL) and Profile come from c;
+// CertURL (RFC 8555 §7.4.2), the chain (PEM, leaf first) and the
+// identifiers from ic (c's when ic names none); KeyPEM is ic.Key in PEM,
+// nil when the order was for a CSR and the user keeps the key. ObtainedAt
+// is at in UTC. An empty c.Name is left for SaveCertificate, which uses
+// the first identifier. The error is that of a nil ic or a key that
+// cannot be encoded (keys.MarshalPEM).
+func RecordOf(c Spec, ic *issue.Issued, at time.Time) (store.CertRecord, error) {
+	if ic == nil {
+		return store.CertRecord{}, errors.New("manager: RecordOf: no issued certificate")
+	}
+	res := store.CertRecord{
 		Name:       c.Name,
-		CA:         c.Issuer.Client.DirectoryURL,
 		CertURL:    ic.Chain.URL,
-		Profile:    req.Profile,
-		ObtainedAt: m.cfg.Clock.Now().UTC(),
+		Profile:    c.Profile,
+		ObtainedAt: at.UTC(),
 		ChainPEM:   ic.Chain.PEM,
 	}
-	for _, id := range ic.Identifiers {
-		res.Identifiers = append(res.Identifiers, id.Value)
+	if c.Issuer != nil && c.Issuer.Client != nil {
+		res.CA = c.Issuer.Client.DirectoryURL
 	}
-	if len(res.Identifiers) == 0 {
-		for _, id := range c.Identifiers {
-			res.Identifiers = append(res.Identifiers, id.Value)
-		}
+	ids := ic.Identifiers
+	if len(ids) == 0 {
+		ids = c.Identifiers
+	}
+	for _, id := range ids {
+		res.Identifiers = append(res.Identifiers, id.Value)
 	}
 	if ic.Key != nil {
 		var err error
 		if res.KeyPEM, err = keys.MarshalPEM(ic.Key); err != nil {
-			return nil, fmt.Errorf("certificate obtained but its key cannot be encoded: %w", err)
+			return store.CertRecord{}, fmt.Errorf("manager: the issued certificate's key cannot be encoded: %w", err)
 		}
+	}
+	return res, nil
+}
+
+// save stores an issued certificate and returns it ready to serve. The
+// certificate is returned even when it could not be stored.
+func (m *Manager) save(ctx context.Context, c Spec, ic *issue.Issued) (*held, error) {
+	res, err := RecordOf(c, ic, m.cfg.Clock.Now())
+	if err != nil {
+		return nil, fmt.Errorf("certificate obtained but not recordable: %w", err)
 	}
 	h, err := parseHeld(res)
 	if err != nil {
@@ -61,3 +85,27 @@ func (e *RescuedError) Error() string {
 }
 
 func (e *RescuedError) Unwrap() error { return e.Err }
+
+// rescue writes res's key and chain to a new file in Config.RescueDir.
+func (m *Manager) rescue(name string, res store.CertRecord) (string, error) {
+	dir := m.cfg.RescueDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	enc, err := store.EncodeName(name)
+	if err != nil {
+		enc = "certificate"
+	}
+	f, err := os.CreateTemp(dir, "certkeeper-rescue-"+enc+"-"+time.Now().UTC().Format("20060102T150405Z")+"-*.pem")
+	if err != nil {
+		return "", err
+	}
+	data := append(append([]byte(nil), res.KeyPEM...), res.ChainPEM...)
+	_, werr := f.Write(data)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		return "", err
+	}
+	return f.Name(), nil
+}

@@ -16,11 +16,11 @@ import (
 
 // scaleCerts are the Certificates of the n certificates of
 // storetest.CachedDir.
-func scaleCerts(n int) []Certificate {
+func scaleCerts(n int) []Spec {
 	is := &issue.Issuer{Client: &acme.Client{DirectoryURL: storetest.GeneratedCA}}
-	out := make([]Certificate, n)
+	out := make([]Spec, n)
 	for i := range out {
-		out[i] = Certificate{Identifiers: []acme.Identifier{acme.DNSIdentifier(storetest.GeneratedName(i))}, Issuer: is}
+		out[i] = Spec{Identifiers: []acme.Identifier{acme.DNSIdentifier(storetest.GeneratedName(i))}, Issuer: is}
 	}
 	return out
 }

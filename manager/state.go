@@ -86,7 +86,7 @@ func (s state) forNewCertificate() state {
 // stateKey is where e's state is kept (see store.Certs.StateKey), for
 // messages.
 func (m *Manager) stateKey(e *entry) string {
-	k, err := m.certs.StateKey(e.cert.Issuer.Client.DirectoryURL, e.cert.Name)
+	k, err := m.certs.StateKey(e.spec.Issuer.Client.DirectoryURL, e.spec.Name)
 	if err != nil {
 		return e.caDir + "/" + e.enc
 	}
@@ -95,7 +95,7 @@ func (m *Manager) stateKey(e *entry) string {
 
 // loadState reads e's state; a missing one is a zero state.
 func (m *Manager) loadState(ctx context.Context, e *entry) (state, error) {
-	data, err := m.certs.LoadState(ctx, e.cert.Issuer.Client.DirectoryURL, e.cert.Name)
+	data, err := m.certs.LoadState(ctx, e.spec.Issuer.Client.DirectoryURL, e.spec.Name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return state{}, nil
 	}
@@ -115,8 +115,8 @@ func (m *Manager) saveState(ctx context.Context, e *entry) {
 	m.mu.Lock()
 	e.state().NextRenewal = e.due // what the store now says
 	s := *e.st
-	s.Name, s.Identifiers, s.NextRenewal = e.cert.Name, e.ids, e.due
-	s.CA = e.cert.Issuer.Client.DirectoryURL
+	s.Name, s.Identifiers, s.NextRenewal = e.spec.Name, e.ids, e.due
+	s.CA = e.spec.Issuer.Client.DirectoryURL
 	if e.held != nil {
 		s.NotBefore, s.NotAfter = e.held.leaf.NotBefore, e.held.leaf.NotAfter
 	}

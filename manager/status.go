@@ -21,7 +21,7 @@ func (m *Manager) statusLocked(e *entry) Status {
 	var zero state
 	st := e.peekState(&zero)
 	s := Status{
-		Name:           e.cert.Name,
+		Name:           e.spec.Name,
 		Identifiers:    slices.Clone(e.ids),
 		NextRenewal:    e.due,
 		LastSuccess:    st.LastSuccess,

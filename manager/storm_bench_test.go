@@ -433,9 +433,9 @@ func runStorm(b *testing.B, p *acmetest.Pebble, sol *http01.Handler, acct acme.A
 	if err != nil {
 		b.Fatal(err)
 	}
-	certs := make([]manager.Certificate, n)
+	certs := make([]manager.Spec, n)
 	for i := range certs {
-		certs[i] = manager.Certificate{Identifiers: []acme.Identifier{acme.DNSIdentifier(storetest.GeneratedName(i))}, Issuer: is}
+		certs[i] = manager.Spec{Identifiers: []acme.Identifier{acme.DNSIdentifier(storetest.GeneratedName(i))}, Issuer: is}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)
 	defer cancel()

@@ -13,8 +13,11 @@ import (
 	"time"
 )
 
-// Resource is an issued certificate with its private key.
-type Resource struct {
+// CertRecord is a certificate as the store keeps it: the chain an order
+// returned (an issue.Issued) with its private key, the CA and URL it
+// came from, and what was recorded since (revocation). manager.RecordOf
+// is the one conversion from an issued certificate to a CertRecord.
+type CertRecord struct {
 	// Name is the certificate's name, its first identifier, such as
 	// "www.example.com", "*.example.com" or "192.0.2.1". It selects where
 	// the certificate is stored (see EncodeName). SaveCertificate uses
@@ -123,7 +126,7 @@ const (
 // a previous version (see Versions), up to KeepVersions of them; readers
 // get either the old pair or the new one, never a mix (see
 // LayoutStandard). Before the first write of c it runs Migrate.
-func (c *Certs) SaveCertificate(ctx context.Context, res Resource) error {
+func (c *Certs) SaveCertificate(ctx context.Context, res CertRecord) error {
 	if res.Name == "" && len(res.Identifiers) > 0 {
 		res.Name = res.Identifiers[0]
 	}
@@ -159,17 +162,17 @@ func (c *Certs) SaveCertificate(ctx context.Context, res Resource) error {
 // LoadCertificate returns the certificate called name from the CA with
 // directory URL ca. A missing certificate gives an error wrapping
 // fs.ErrNotExist.
-func (c *Certs) LoadCertificate(ctx context.Context, ca, name string) (Resource, error) {
+func (c *Certs) LoadCertificate(ctx context.Context, ca, name string) (CertRecord, error) {
 	if c.Layout == LayoutShared {
 		k, err := c.sharedCertKey(name)
 		if err != nil {
-			return Resource{}, err
+			return CertRecord{}, err
 		}
 		return c.loadShared(ctx, k)
 	}
 	dir, n, err := c.findCertDirN(ctx, ca, name)
 	if err != nil {
-		return Resource{}, err
+		return CertRecord{}, err
 	}
 	return c.loadStandardFrom(ctx, dir, n)
 }
@@ -178,9 +181,9 @@ func (c *Certs) LoadCertificate(ctx context.Context, ca, name string) (Resource,
 // URL ca, or from every CA if ca is "", sorted by key. Certificates that
 // fail to load are left out and their errors joined into the returned
 // error, alongside the ones that loaded.
-func (c *Certs) ListCertificates(ctx context.Context, ca string) ([]Resource, error) {
+func (c *Certs) ListCertificates(ctx context.Context, ca string) ([]CertRecord, error) {
 	var (
-		out  []Resource
+		out  []CertRecord
 		errs []error
 	)
 	if c.Layout == LayoutShared {
@@ -310,13 +313,13 @@ const mismatchRetries = 5
 // loadStandardAt reads the certificate in dir (certificates/<ca>/<name>):
 // the pointer once, then that version's files, so that it never mixes two
 // versions; or the unversioned files of an older save.
-func (c *Certs) loadStandardAt(ctx context.Context, dir string) (Resource, error) {
+func (c *Certs) loadStandardAt(ctx context.Context, dir string) (CertRecord, error) {
 	return c.loadStandardFrom(ctx, dir, 0)
 }
 
 // loadStandardFrom is loadStandardAt, the pointer of dir read already if
 // known is not 0.
-func (c *Certs) loadStandardFrom(ctx context.Context, dir string, known int) (Resource, error) {
+func (c *Certs) loadStandardFrom(ctx context.Context, dir string, known int) (CertRecord, error) {
 	for attempt := 1; ; attempt++ {
 		n, err := known, error(nil)
 		known = 0
@@ -324,7 +327,7 @@ func (c *Certs) loadStandardFrom(ctx context.Context, dir string, known int) (Re
 			n, err = c.current(ctx, dir)
 		}
 		if err != nil {
-			return Resource{}, err
+			return CertRecord{}, err
 		}
 		if n > 0 {
 			res, err := c.loadVersion(ctx, dir, n)
@@ -332,7 +335,7 @@ func (c *Certs) loadStandardFrom(ctx context.Context, dir string, known int) (Re
 				continue // pruned after a switch we did not see: look again
 			}
 			if err != nil {
-				return Resource{}, fmt.Errorf("store: %s: %w", versionKey(dir, n), err)
+				return CertRecord{}, fmt.Errorf("store: %s: %w", versionKey(dir, n), err)
 			}
 			return res, nil
 		}
@@ -345,25 +348,25 @@ func (c *Certs) loadStandardFrom(ctx context.Context, dir string, known int) (Re
 					continue
 				}
 			}
-			return Resource{}, err
+			return CertRecord{}, err
 		}
 		key, err := c.Store.Get(ctx, dir+"/"+keyFile)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return Resource{}, err
+			return CertRecord{}, err
 		}
 		meta, err := c.Store.Get(ctx, dir+"/"+metaFile)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return Resource{}, err
+			return CertRecord{}, err
 		}
-		res, err := c.resource(ctx, dir, key, chain, meta)
+		res, err := c.record(ctx, dir, key, chain, meta)
 		if errors.Is(err, ErrKeyMismatch) && attempt < mismatchRetries {
 			if err := sleep(ctx, time.Duration(attempt)*20*time.Millisecond); err != nil {
-				return Resource{}, err
+				return CertRecord{}, err
 			}
 			continue
 		}
 		if err != nil {
-			return Resource{}, fmt.Errorf("store: %s: %w", dir, err)
+			return CertRecord{}, fmt.Errorf("store: %s: %w", dir, err)
 		}
 		return res, nil
 	}

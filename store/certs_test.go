@@ -171,7 +171,7 @@ func testCerts(t *testing.T, c *Certs) {
 	ctx := context.Background()
 	const ca = "https://127.0.0.1:14000/dir"
 	keyPEM, chainPEM := testCert(t, "*.example.com", "example.com", "192.0.2.1")
-	want := Resource{
+	want := CertRecord{
 		Name:        "*.example.com",
 		Identifiers: []string{"*.example.com", "example.com", "192.0.2.1"},
 		CA:          ca,
@@ -211,7 +211,7 @@ func testCerts(t *testing.T, c *Certs) {
 	// A second certificate, from another CA in the standard layout, and
 	// one saved from a CSR (no key).
 	_, chain2 := testCert(t, "www.example.org")
-	other := Resource{Name: "www.example.org", CA: "https://acme.example/dir", ChainPEM: chain2}
+	other := CertRecord{Name: "www.example.org", CA: "https://acme.example/dir", ChainPEM: chain2}
 	if err := c.SaveCertificate(ctx, other); err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +298,7 @@ func TestCertsSharedFiles(t *testing.T) {
 	c := &Certs{Store: d, Layout: LayoutShared}
 	ctx := context.Background()
 	keyPEM, chainPEM := testCert(t, "www.example.com")
-	if err := c.SaveCertificate(ctx, Resource{Name: "www.example.com", KeyPEM: keyPEM, ChainPEM: chainPEM}); err != nil {
+	if err := c.SaveCertificate(ctx, CertRecord{Name: "www.example.com", KeyPEM: keyPEM, ChainPEM: chainPEM}); err != nil {
 		t.Fatal(err)
 	}
 	acct, _ := testCert(t, "acct")

@@ -19,7 +19,7 @@ func Example() {
 	const ca = "https://127.0.0.1:14000/dir"
 
 	keyPEM, chainPEM := selfSigned("*.example.com", "example.com")
-	err := certs.SaveCertificate(ctx, store.Resource{
+	err := certs.SaveCertificate(ctx, store.CertRecord{
 		Name:        "*.example.com",
 		Identifiers: []string{"*.example.com", "example.com"},
 		CA:          ca,

@@ -53,7 +53,7 @@ type IndexRecord struct {
 	// CA is the CA's directory URL, Name the certificate's name.
 	CA, Name string
 	// Identifiers are the identifiers the certificate was obtained for
-	// (Resource.Identifiers); CertNames the DNS names and IP addresses
+	// (CertRecord.Identifiers); CertNames the DNS names and IP addresses
 	// of the leaf (RFC 5280 §4.2.1.6), which may differ.
 	Identifiers, CertNames []string
 	// Issuer is the common name of the leaf's issuer.

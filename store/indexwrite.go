@@ -26,7 +26,7 @@ func (c *Certs) indexAppend(ctx context.Context, ca, name, line string) error {
 }
 
 // indexSaved records the certificate just saved under dir.
-func (c *Certs) indexSaved(ctx context.Context, res Resource, dir string) error {
+func (c *Certs) indexSaved(ctx context.Context, res CertRecord, dir string) error {
 	if _, ok := c.Store.(Appender); !ok || c.Layout != LayoutStandard {
 		return nil
 	}
@@ -42,7 +42,7 @@ func (c *Certs) indexSaved(ctx context.Context, res Resource, dir string) error 
 	return c.indexAppend(ctx, r.CA, r.Name, r.putLine())
 }
 
-func recordOf(res Resource, leaf *x509.Certificate, version int) *IndexRecord {
+func recordOf(res CertRecord, leaf *x509.Certificate, version int) *IndexRecord {
 	r := &IndexRecord{
 		CA: res.CA, Name: res.Name, CertNames: leafIdentifiers(leaf), Issuer: leaf.Issuer.CommonName,
 		Serial: serialOf(leaf), NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, Version: version,

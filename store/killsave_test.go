@@ -109,7 +109,7 @@ func TestSaveAllOrNothingAtTheTop(t *testing.T) {
 				c := &Certs{Store: d}
 				switch sc {
 				case "renewal":
-					if err := c.SaveCertificate(ctx, Resource{Name: name, CA: ca, KeyPEM: ps[0].key, ChainPEM: ps[0].chain}); err != nil {
+					if err := c.SaveCertificate(ctx, CertRecord{Name: name, CA: ca, KeyPEM: ps[0].key, ChainPEM: ps[0].chain}); err != nil {
 						t.Fatal(err)
 					}
 				case "unversioned":
@@ -124,7 +124,7 @@ func TestSaveAllOrNothingAtTheTop(t *testing.T) {
 					t.Fatal(err)
 				}
 				s := &dying{Dir: d, at: at}
-				err = (&Certs{Store: s}).SaveCertificate(ctx, Resource{Name: name, CA: ca, KeyPEM: ps[1].key, ChainPEM: ps[1].chain})
+				err = (&Certs{Store: s}).SaveCertificate(ctx, CertRecord{Name: name, CA: ca, KeyPEM: ps[1].key, ChainPEM: ps[1].chain})
 				if err == nil {
 					if at < 4 {
 						t.Fatalf("a save of %d writes", at-1)
@@ -139,7 +139,7 @@ func TestSaveAllOrNothingAtTheTop(t *testing.T) {
 					t.Errorf("killed before write %d: top-level files: %v", at, err)
 				}
 				after := ""
-				if err := (&Certs{Store: d}).SaveCertificate(ctx, Resource{Name: name, CA: ca, KeyPEM: ps[1].key, ChainPEM: ps[1].chain}); err != nil {
+				if err := (&Certs{Store: d}).SaveCertificate(ctx, CertRecord{Name: name, CA: ca, KeyPEM: ps[1].key, ChainPEM: ps[1].chain}); err != nil {
 					t.Fatal(err)
 				}
 				if after, err = topLevel(dir); err != nil || after == "" {
@@ -167,7 +167,7 @@ func TestLockHolderRemovesLeftovers(t *testing.T) {
 			d := newTestDir(t)
 			c := &Certs{Store: d}
 			ps := testPairs(t, 2, "a.test")
-			if err := c.SaveCertificate(ctx, Resource{Name: "a.test", CA: ca, KeyPEM: ps[0].key, ChainPEM: ps[0].chain}); err != nil {
+			if err := c.SaveCertificate(ctx, CertRecord{Name: "a.test", CA: ca, KeyPEM: ps[0].key, ChainPEM: ps[0].chain}); err != nil {
 				t.Fatal(err)
 			}
 			dir := filepath.Join(d.Root(), "certificates", "ca.test_dir", "a.test")
@@ -202,7 +202,7 @@ func TestLockHolderRemovesLeftovers(t *testing.T) {
 			// must not have.
 			os.MkdirAll(filepath.Join(dir, "versions", "3"), 0o700)
 			os.WriteFile(filepath.Join(dir, "versions", "3", "key.pem"), ps[1].key, 0o600)
-			if err := c.SaveCertificate(ctx, Resource{Name: "a.test", CA: ca, ChainPEM: ps[1].chain}); err != nil {
+			if err := c.SaveCertificate(ctx, CertRecord{Name: "a.test", CA: ca, ChainPEM: ps[1].chain}); err != nil {
 				t.Fatal(err)
 			}
 			mine = append(mine, leave("certificates/ca.test_dir/a.test/versions/2/meta.json"))

@@ -61,7 +61,7 @@ const (
 	// from the file's modification time, and an account's URL and
 	// contacts are not stored (look the account up by key with
 	// onlyReturnExisting, RFC 8555 §7.3.1). An empty <name>.pem is a
-	// request for the name to be issued; it loads as a Resource with no
+	// request for the name to be issued; it loads as a CertRecord with no
 	// chain. Tools that look names up by SNI will not find wildcard
 	// files, which are named after EncodeName's "_wildcard_" form.
 	LayoutShared

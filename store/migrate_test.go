@@ -144,7 +144,7 @@ func TestMigrateLazily(t *testing.T) {
 	oldStore(t, s)
 	c := &Certs{Store: s}
 	p := testPairs(t, 1, "www.a.test")[0]
-	if err := c.SaveCertificate(ctx, Resource{Name: "www.a.test", CA: caA, KeyPEM: p.key, ChainPEM: p.chain}); err != nil {
+	if err := c.SaveCertificate(ctx, CertRecord{Name: "www.a.test", CA: caA, KeyPEM: p.key, ChainPEM: p.chain}); err != nil {
 		t.Fatal(err)
 	}
 	if ks, _ := s.List(ctx, "certificates/ca.example.test/"); len(ks) != 0 {

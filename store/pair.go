@@ -12,12 +12,12 @@ import (
 	"github.com/certkeeper/certkeeper/keys"
 )
 
-// resource makes the Resource of one version's files found in dir (a
+// record makes the CertRecord of one version's files found in dir (a
 // certificate or version directory), and looks up its revocation.
-func (c *Certs) resource(ctx context.Context, dir string, key, chain, meta []byte) (Resource, error) {
+func (c *Certs) record(ctx context.Context, dir string, key, chain, meta []byte) (CertRecord, error) {
 	parsedKey, certs, err := checkPair(key, chain)
 	if err != nil {
-		return Resource{}, err
+		return CertRecord{}, err
 	}
 	certDir := dir
 	if i := strings.Index(dir, "/"+versionsDir+"/"); i >= 0 {
@@ -25,13 +25,13 @@ func (c *Certs) resource(ctx context.Context, dir string, key, chain, meta []byt
 	}
 	name, err := DecodeName(path.Base(certDir))
 	if err != nil {
-		return Resource{}, err
+		return CertRecord{}, err
 	}
-	res := Resource{Name: name, KeyPEM: key, ChainPEM: chain, Identifiers: leafIdentifiers(certs[0]), Key: parsedKey, Certificates: certs}
+	res := CertRecord{Name: name, KeyPEM: key, ChainPEM: chain, Identifiers: leafIdentifiers(certs[0]), Key: parsedKey, Certificates: certs}
 	if meta != nil {
 		var m certMeta
 		if err := json.Unmarshal(meta, &m); err != nil {
-			return Resource{}, fmt.Errorf("%s: %w", metaFile, err)
+			return CertRecord{}, fmt.Errorf("%s: %w", metaFile, err)
 		}
 		if len(m.Identifiers) > 0 {
 			res.Identifiers = m.Identifiers
@@ -39,7 +39,7 @@ func (c *Certs) resource(ctx context.Context, dir string, key, chain, meta []byt
 		res.CA, res.CertURL, res.Profile, res.ObtainedAt = m.CA, m.CertURL, m.Profile, m.ObtainedAt
 	}
 	if res.Revoked, err = c.loadRevocation(ctx, certDir+"/"+revokedDir, certs[0]); err != nil {
-		return Resource{}, err
+		return CertRecord{}, err
 	}
 	return res, nil
 }

@@ -51,7 +51,7 @@ func (c *Certs) Versions(ctx context.Context, ca, name string) ([]Version, error
 	return out, nil
 }
 
-func describe(id int, current bool, res Resource) Version {
+func describe(id int, current bool, res CertRecord) Version {
 	v := Version{ID: id, Current: current, ObtainedAt: res.ObtainedAt, HasKey: len(res.KeyPEM) > 0, Revoked: res.Revoked}
 	if len(res.Certificates) > 0 {
 		leaf := res.Certificates[0]

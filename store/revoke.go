@@ -29,7 +29,7 @@ type Revocation struct {
 // certificate called name from the CA with directory URL ca, was revoked
 // at the given time for the given reason (RFC 5280 §5.3.1 code), so that
 // LoadCertificate, ListCertificates and Versions report it in
-// Resource.Revoked and Version.Revoked. The certificate itself is kept.
+// CertRecord.Revoked and Version.Revoked. The certificate itself is kept.
 // A serial that is not hexadecimal gives an error wrapping ErrInvalidKey.
 func (c *Certs) MarkRevoked(ctx context.Context, ca, name, serial string, at time.Time, reason int) error {
 	n, ok := new(big.Int).SetString(strings.ReplaceAll(strings.TrimPrefix(strings.ToLower(serial), "0x"), ":", ""), 16)

@@ -49,7 +49,7 @@ func sharedVersionsDir(enc string) string {
 // saveShared writes res as "<name>.pem", one atomic Put, after keeping it
 // as a version; what was there before, if no version holds it (another
 // program wrote it), is kept as a version first.
-func (c *Certs) saveShared(ctx context.Context, res Resource) error {
+func (c *Certs) saveShared(ctx context.Context, res CertRecord) error {
 	k, err := c.sharedCertKey(res.Name)
 	if err != nil {
 		return err
@@ -161,7 +161,7 @@ func (c *Certs) sharedVersions(ctx context.Context, name string) ([]Version, err
 			return nil, err
 		}
 		cur := bytes.Equal(data, top)
-		res, err := c.sharedResource(ctx, enc, data)
+		res, err := c.sharedRecord(ctx, enc, data)
 		if err != nil {
 			out = append(out, Version{ID: id, Current: cur, Err: err})
 			continue
@@ -191,21 +191,21 @@ func (c *Certs) restoreShared(ctx context.Context, name string, id int) error {
 	if err != nil {
 		return fmt.Errorf("store: restore %s version %d: %w", name, id, err)
 	}
-	if _, err := c.sharedResource(ctx, enc, data); err != nil {
+	if _, err := c.sharedRecord(ctx, enc, data); err != nil {
 		return fmt.Errorf("store: restore %s version %d: %w", name, id, err)
 	}
 	return c.Store.Put(ctx, k, data)
 }
 
-func (c *Certs) loadShared(ctx context.Context, k string) (Resource, error) {
+func (c *Certs) loadShared(ctx context.Context, k string) (CertRecord, error) {
 	enc := strings.TrimSuffix(k, ".pem")
 	data, err := c.Store.Get(ctx, k)
 	if err != nil {
-		return Resource{}, err
+		return CertRecord{}, err
 	}
-	res, err := c.sharedResource(ctx, enc, data)
+	res, err := c.sharedRecord(ctx, enc, data)
 	if err != nil {
-		return Resource{}, fmt.Errorf("store: %s: %w", k, err)
+		return CertRecord{}, fmt.Errorf("store: %s: %w", k, err)
 	}
 	if info, err := c.Store.Stat(ctx, k); err == nil {
 		res.ObtainedAt = info.Modified
@@ -213,15 +213,15 @@ func (c *Certs) loadShared(ctx context.Context, k string) (Resource, error) {
 	return res, nil
 }
 
-// sharedResource parses the contents of a "<name>.pem" (or of one of its
+// sharedRecord parses the contents of a "<name>.pem" (or of one of its
 // versions): a private key and a chain in any order. Empty contents are a
-// placeholder, a Resource with no chain.
-func (c *Certs) sharedResource(ctx context.Context, enc string, data []byte) (Resource, error) {
+// placeholder, a CertRecord with no chain.
+func (c *Certs) sharedRecord(ctx context.Context, enc string, data []byte) (CertRecord, error) {
 	name, err := DecodeName(enc)
 	if err != nil {
-		return Resource{}, err
+		return CertRecord{}, err
 	}
-	res := Resource{Name: name}
+	res := CertRecord{Name: name}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return res, nil // a placeholder: please issue
 	}
@@ -240,11 +240,11 @@ func (c *Certs) sharedResource(ctx context.Context, enc string, data []byte) (Re
 	}
 	key, certs, err := checkPair(res.KeyPEM, res.ChainPEM)
 	if err != nil {
-		return Resource{}, err
+		return CertRecord{}, err
 	}
 	res.Identifiers, res.Key, res.Certificates = leafIdentifiers(certs[0]), key, certs
 	if res.Revoked, err = c.loadRevocation(ctx, stateRoot+"/"+revokedDir+"/"+enc, certs[0]); err != nil {
-		return Resource{}, err
+		return CertRecord{}, err
 	}
 	return res, nil
 }

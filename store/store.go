@@ -10,7 +10,7 @@
 // links), TryLocker (a lock that does not wait), FencedLocker, Watcher.
 //
 // Certs is the typed layer the rest of certkeeper uses: it saves and
-// loads a Resource (a certificate chain with its key and where it came
+// loads a CertRecord (a certificate chain with its key and where it came
 // from), an AccountRecord, a Lineage and a manager's renewal state in one
 // of two layouts, LayoutStandard (one directory per CA and per
 // certificate, one directory per version of a certificate) or

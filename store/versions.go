@@ -150,7 +150,7 @@ func (c *Certs) versionIDs(ctx context.Context, dir string) ([]int, error) {
 // saveStandard writes res as a new version of the certificate in dir and
 // switches the pointer to it, then prunes old versions. The caller has
 // checked the pair.
-func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res Resource, meta []byte) error {
+func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res CertRecord, meta []byte) error {
 	unlock, err := c.certLock(ctx, caDir, enc)
 	if err != nil {
 		return err
@@ -398,19 +398,19 @@ func (c *Certs) deleteTree(ctx context.Context, dir string) error {
 // key, not that a prune was deleting it meanwhile. Read first, cert.pem
 // could be the chain of a version whose key.pem a prune deleted before it
 // was read, which looked like a version without a key.
-func (c *Certs) loadVersion(ctx context.Context, dir string, n int) (Resource, error) {
+func (c *Certs) loadVersion(ctx context.Context, dir string, n int) (CertRecord, error) {
 	vdir := versionKey(dir, n)
 	key, err := c.Store.Get(ctx, vdir+"/"+keyFile)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return Resource{}, err
+		return CertRecord{}, err
 	}
 	meta, err := c.Store.Get(ctx, vdir+"/"+metaFile)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return Resource{}, err
+		return CertRecord{}, err
 	}
 	chain, err := c.Store.Get(ctx, vdir+"/"+certFile)
 	if err != nil {
-		return Resource{}, err
+		return CertRecord{}, err
 	}
-	return c.resource(ctx, vdir, key, chain, meta)
+	return c.record(ctx, vdir, key, chain, meta)
 }

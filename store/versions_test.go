@@ -94,7 +94,7 @@ func testNoStraddle(t *testing.T, c *Certs) {
 	const ca, name = "https://ca.example.test/a/directory", "www.example.test"
 	pairs := testPairs(t, 6, name)
 	save := func(p pair) error {
-		return c.SaveCertificate(ctx, Resource{Name: name, CA: ca, KeyPEM: p.key, ChainPEM: p.chain})
+		return c.SaveCertificate(ctx, CertRecord{Name: name, CA: ca, KeyPEM: p.key, ChainPEM: p.chain})
 	}
 	if err := save(pairs[0]); err != nil {
 		t.Fatal(err)
@@ -212,7 +212,7 @@ func testVersionsRestore(t *testing.T, c *Certs) {
 	const ca, name = "https://ca.test/dir", "a.test"
 	pairs := testPairs(t, 5, name)
 	for _, p := range pairs {
-		if err := c.SaveCertificate(ctx, Resource{Name: name, CA: ca, KeyPEM: p.key, ChainPEM: p.chain}); err != nil {
+		if err := c.SaveCertificate(ctx, CertRecord{Name: name, CA: ca, KeyPEM: p.key, ChainPEM: p.chain}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -250,7 +250,7 @@ func testVersionsRestore(t *testing.T, c *Certs) {
 		t.Errorf("Restore of a pruned version: %v", err)
 	}
 	// A save prunes the oldest but keeps the newest two besides itself.
-	if err := c.SaveCertificate(ctx, Resource{Name: name, CA: ca, KeyPEM: pairs[0].key, ChainPEM: pairs[0].chain}); err != nil {
+	if err := c.SaveCertificate(ctx, CertRecord{Name: name, CA: ca, KeyPEM: pairs[0].key, ChainPEM: pairs[0].chain}); err != nil {
 		t.Fatal(err)
 	}
 	if got, cur := ids(); !slices.Equal(got, []int{4, 5, 6}) || cur != 6 {
@@ -258,7 +258,7 @@ func testVersionsRestore(t *testing.T, c *Certs) {
 	}
 	// Keeping none still keeps the current one.
 	c.KeepVersions = -1
-	if err := c.SaveCertificate(ctx, Resource{Name: name, CA: ca, KeyPEM: pairs[1].key, ChainPEM: pairs[1].chain}); err != nil {
+	if err := c.SaveCertificate(ctx, CertRecord{Name: name, CA: ca, KeyPEM: pairs[1].key, ChainPEM: pairs[1].chain}); err != nil {
 		t.Fatal(err)
 	}
 	if got, cur := ids(); !slices.Equal(got, []int{7}) || cur != 7 {
@@ -328,7 +328,7 @@ func TestFirstSaveOverUnversioned(t *testing.T) {
 				}
 			}
 		}()
-		err := c.SaveCertificate(ctx, Resource{Name: name, CA: ca, KeyPEM: renewed.key, ChainPEM: renewed.chain})
+		err := c.SaveCertificate(ctx, CertRecord{Name: name, CA: ca, KeyPEM: renewed.key, ChainPEM: renewed.chain})
 		close(done)
 		if rerr := <-errc; rerr != nil {
 			t.Errorf("%s: reader during the first save: %v", name, rerr)
@@ -359,7 +359,7 @@ func TestDirLinkLayout(t *testing.T) {
 	ctx := t.Context()
 	const ca = "https://ca.test/dir"
 	p := testPairs(t, 1, "a.test")[0]
-	if err := c.SaveCertificate(ctx, Resource{Name: "a.test", CA: ca, KeyPEM: p.key, ChainPEM: p.chain}); err != nil {
+	if err := c.SaveCertificate(ctx, CertRecord{Name: "a.test", CA: ca, KeyPEM: p.key, ChainPEM: p.chain}); err != nil {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(d.Root(), "certificates", "ca.test_dir", "a.test")
@@ -405,7 +405,7 @@ func TestSharedLayoutOwnRecords(t *testing.T) {
 	ctx := t.Context()
 	const ca = "https://ca.test/dir"
 	for _, p := range testPairs(t, 3, "a.test") {
-		if err := c.SaveCertificate(ctx, Resource{Name: "a.test", KeyPEM: p.key, ChainPEM: p.chain}); err != nil {
+		if err := c.SaveCertificate(ctx, CertRecord{Name: "a.test", KeyPEM: p.key, ChainPEM: p.chain}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -439,7 +439,7 @@ func TestSharedLayoutOwnRecords(t *testing.T) {
 	foreign := combine(other.key, other.chain)
 	os.WriteFile(filepath.Join(d.Root(), "a.test.pem"), foreign, 0o600)
 	p := testPairs(t, 1, "a.test")[0]
-	if err := c.SaveCertificate(ctx, Resource{Name: "a.test", KeyPEM: p.key, ChainPEM: p.chain}); err != nil {
+	if err := c.SaveCertificate(ctx, CertRecord{Name: "a.test", KeyPEM: p.key, ChainPEM: p.chain}); err != nil {
 		t.Fatal(err)
 	}
 	if v, err := d.Get(ctx, "certkeeper/versions/a.test/4.pem"); err != nil || !bytes.Equal(v, foreign) {
@@ -454,7 +454,7 @@ func TestMarkRevoked(t *testing.T) {
 			ctx := t.Context()
 			const ca = "https://ca.test/dir"
 			p := testPairs(t, 1, "a.test")[0]
-			if err := c.SaveCertificate(ctx, Resource{Name: "a.test", CA: ca, KeyPEM: p.key, ChainPEM: p.chain}); err != nil {
+			if err := c.SaveCertificate(ctx, CertRecord{Name: "a.test", CA: ca, KeyPEM: p.key, ChainPEM: p.chain}); err != nil {
 				t.Fatal(err)
 			}
 			res, err := c.LoadCertificate(ctx, ca, "a.test")
@@ -561,11 +561,11 @@ func TestLinkerAndPointerMixed(t *testing.T) {
 			}
 		}
 	}
-	if err := plain.SaveCertificate(ctx, Resource{Name: "a.test", CA: ca, KeyPEM: ps[0].key, ChainPEM: ps[0].chain}); err != nil {
+	if err := plain.SaveCertificate(ctx, CertRecord{Name: "a.test", CA: ca, KeyPEM: ps[0].key, ChainPEM: ps[0].chain}); err != nil {
 		t.Fatal(err)
 	}
 	check("saved without links", ps[0])
-	if err := linked.SaveCertificate(ctx, Resource{Name: "a.test", CA: ca, KeyPEM: ps[1].key, ChainPEM: ps[1].chain}); err != nil {
+	if err := linked.SaveCertificate(ctx, CertRecord{Name: "a.test", CA: ca, KeyPEM: ps[1].key, ChainPEM: ps[1].chain}); err != nil {
 		t.Fatal(err)
 	}
 	check("saved with links", ps[1])
@@ -621,7 +621,7 @@ func TestLoadWhilePruned(t *testing.T) {
 			writer := &Certs{Store: s, KeepVersions: 1}
 			pairs := testPairs(t, 3, name)
 			save := func(p pair) {
-				if err := writer.SaveCertificate(ctx, Resource{Name: name, CA: ca, KeyPEM: p.key, ChainPEM: p.chain}); err != nil {
+				if err := writer.SaveCertificate(ctx, CertRecord{Name: name, CA: ca, KeyPEM: p.key, ChainPEM: p.chain}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -681,11 +681,11 @@ func TestCertWithoutKey(t *testing.T) {
 			t.Errorf("%s: LoadCertificate: %v", when, err)
 		}
 	}
-	if err := c.SaveCertificate(ctx, Resource{Name: name, CA: ca, ChainPEM: ps[0].chain}); err != nil {
+	if err := c.SaveCertificate(ctx, CertRecord{Name: name, CA: ca, ChainPEM: ps[0].chain}); err != nil {
 		t.Fatal(err)
 	}
 	keyless("saved without a key")
-	if err := c.SaveCertificate(ctx, Resource{Name: name, CA: ca, KeyPEM: ps[1].key, ChainPEM: ps[1].chain}); err != nil {
+	if err := c.SaveCertificate(ctx, CertRecord{Name: name, CA: ca, KeyPEM: ps[1].key, ChainPEM: ps[1].chain}); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := os.Readlink(filepath.Join(dir, "key.pem")); err != nil || got != "live/key.pem" {
@@ -717,7 +717,7 @@ func TestVersionLeftoversCleared(t *testing.T) {
 			ctx := t.Context()
 			const ca, name = "https://ca.test/dir", "a.test"
 			ps := testPairs(t, 2, name)
-			if err := c.SaveCertificate(ctx, Resource{Name: name, CA: ca, KeyPEM: ps[0].key, ChainPEM: ps[0].chain}); err != nil {
+			if err := c.SaveCertificate(ctx, CertRecord{Name: name, CA: ca, KeyPEM: ps[0].key, ChainPEM: ps[0].chain}); err != nil {
 				t.Fatal(err)
 			}
 			dir := "certificates/ca.test_dir/" + name
@@ -727,7 +727,7 @@ func TestVersionLeftoversCleared(t *testing.T) {
 			if err := s.Put(ctx, dir+"/versions/2/meta.json", []byte("not json")); err != nil {
 				t.Fatal(err)
 			}
-			if err := c.SaveCertificate(ctx, Resource{Name: name, CA: ca, ChainPEM: ps[1].chain}); err != nil {
+			if err := c.SaveCertificate(ctx, CertRecord{Name: name, CA: ca, ChainPEM: ps[1].chain}); err != nil {
 				t.Fatal(err)
 			}
 			res, err := c.LoadCertificate(ctx, ca, name)

@@ -97,7 +97,7 @@ func (e *env) solver() *dns01.Solver {
 	}
 }
 
-func (e *env) obtain(ct acme.ChallengeType, s challenge.Solver, names ...string) (*issue.Certificate, error) {
+func (e *env) obtain(ct acme.ChallengeType, s challenge.Solver, names ...string) (*issue.Issued, error) {
 	ids, err := issue.ParseIdentifiers(names...)
 	if err != nil {
 		e.t.Fatal(err)
@@ -106,7 +106,7 @@ func (e *env) obtain(ct acme.ChallengeType, s challenge.Solver, names ...string)
 	return is.Obtain(e.ctx(), issue.Request{Identifiers: ids})
 }
 
-func (e *env) verify(cert *issue.Certificate, names ...string) {
+func (e *env) verify(cert *issue.Issued, names ...string) {
 	e.t.Helper()
 	inter := x509.NewCertPool()
 	for _, c := range cert.Chain.Certificates[1:] {

@@ -80,7 +80,7 @@ func BenchmarkStoreCertificate(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	res := benchResource(b)
+	res := benchRecord(b)
 	certs := store.Certs{Store: st}
 	ctx := context.Background()
 	b.Run("Save", func(b *testing.B) {
@@ -155,9 +155,9 @@ func BenchmarkStoreCertificate(b *testing.B) {
 	b.Logf("one certificate (EC P-256 key, chain of 2): %d bytes of keys and values in etcd", bytes)
 }
 
-// benchResource makes a certificate like an issued one: a leaf and an
+// benchRecord makes a certificate like an issued one: a leaf and an
 // intermediate, with its key.
-func benchResource(b *testing.B) store.Resource {
+func benchRecord(b *testing.B) store.CertRecord {
 	caKey, _ := keys.Generate(keys.EC256)
 	leafKey, _ := keys.Generate(keys.EC256)
 	ca := &x509.Certificate{SerialNumber: bigOne(), NotBefore: time.Now(), NotAfter: time.Now().Add(90 * 24 * time.Hour), IsCA: true, BasicConstraintsValid: true}
@@ -172,7 +172,7 @@ func benchResource(b *testing.B) store.Resource {
 		b.Fatal(err)
 	}
 	keyPEM, _ := keys.MarshalPEM(leafKey)
-	return store.Resource{
+	return store.CertRecord{
 		Name: "c1.example.test", Identifiers: []string{"c1.example.test"},
 		CA: "https://127.0.0.1:1/dir", CertURL: "https://127.0.0.1:1/certZ/0123456789abcdef",
 		ObtainedAt: time.Now(), KeyPEM: keyPEM, ChainPEM: keys.EncodeCertificates(leafDER, caDER),

@@ -197,13 +197,13 @@ func (h *harness) kill(inst *instance) {
 }
 
 func (h *harness) manage(ctx context.Context, inst *instance, names []string) {
-	certs := make([]manager.Certificate, len(names))
+	certs := make([]manager.Spec, len(names))
 	for i, n := range names {
 		ids, err := issue.ParseIdentifiers(n)
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		certs[i] = manager.Certificate{Identifiers: ids, Issuer: inst.issuer}
+		certs[i] = manager.Spec{Identifiers: ids, Issuer: inst.issuer}
 	}
 	if err := inst.m.Manage(ctx, certs...); err != nil {
 		h.t.Fatal(err)

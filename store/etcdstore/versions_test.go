@@ -16,8 +16,8 @@ import (
 	"github.com/certkeeper/certkeeper/store/etcdstore/etcdtest"
 )
 
-// testResource is a certificate for name with its own key.
-func testResource(t testing.TB, name string, serial int64) store.Resource {
+// testRecord is a certificate for name with its own key.
+func testRecord(t testing.TB, name string, serial int64) store.CertRecord {
 	t.Helper()
 	key, err := keys.Generate(keys.EC256)
 	if err != nil {
@@ -32,7 +32,7 @@ func testResource(t testing.TB, name string, serial int64) store.Resource {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return store.Resource{Name: name, CA: "https://ca.test/dir", KeyPEM: keyPEM, ChainPEM: keys.EncodeCertificates(der)}
+	return store.CertRecord{Name: name, CA: "https://ca.test/dir", KeyPEM: keyPEM, ChainPEM: keys.EncodeCertificates(der)}
 }
 
 // pruneOnRead lets arm run (saves that prune the version being read)
@@ -61,9 +61,9 @@ func TestCertsNoHalfVersion(t *testing.T) {
 	ctx := t.Context()
 	const name = "a.example.test"
 	writer := &store.Certs{Store: st, KeepVersions: 1}
-	rs := make([]store.Resource, 4)
+	rs := make([]store.CertRecord, 4)
 	for i := range rs {
-		rs[i] = testResource(t, name, int64(i+1))
+		rs[i] = testRecord(t, name, int64(i+1))
 	}
 	if err := writer.SaveCertificate(ctx, rs[0]); err != nil {
 		t.Fatal(err)

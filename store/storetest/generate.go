@@ -126,7 +126,7 @@ func generateOne(ctx context.Context, c *store.Certs, i int, now time.Time, inte
 	if err != nil {
 		return err
 	}
-	return c.SaveCertificate(ctx, store.Resource{
+	return c.SaveCertificate(ctx, store.CertRecord{
 		Name: name, Identifiers: []string{name}, CA: GeneratedCA, ObtainedAt: now,
 		KeyPEM: keyPEM, ChainPEM: keys.EncodeCertificates(der, inter.Raw),
 	})

@@ -135,7 +135,7 @@ func TestObtainInternationalisedName(t *testing.T) {
 	if want := []string{puny, "dup.example.test"}; fmt.Sprint(l.Identifiers) != fmt.Sprint(want) {
 		t.Errorf("lineage names %q, want %q", l.Identifiers, want)
 	}
-	leaf := leafOfResource(t, mustStoredCert(t, e.store, e.ca(), puny))
+	leaf := leafOfRecord(t, mustStoredCert(t, e.store, e.ca(), puny))
 	if fmt.Sprint(leaf.DNSNames) != fmt.Sprint([]string{"dup.example.test", puny}) && fmt.Sprint(leaf.DNSNames) != fmt.Sprint([]string{puny, "dup.example.test"}) {
 		t.Errorf("certificate names %q", leaf.DNSNames)
 	}

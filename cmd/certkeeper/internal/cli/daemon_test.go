@@ -136,7 +136,7 @@ func TestDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	certs := &store.Certs{Store: d}
-	load := func(name string) *store.Resource {
+	load := func(name string) *store.CertRecord {
 		r, err := certs.LoadCertificate(ctx, e.pebble.DirectoryURL, name)
 		if err != nil {
 			return nil

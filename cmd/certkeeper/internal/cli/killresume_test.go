@@ -167,8 +167,8 @@ func TestKilledObtainResumesOrder(t *testing.T) {
 				if second.code != ExitOK || !strings.Contains(second.stdout, done) {
 					t.Fatalf("run again after kill -9: want exit 0 and %q:\n%v", done, second)
 				}
-				if n := e.proxy.orders(); n != orders {
-					t.Errorf("%d newOrder requests in all, want %d: the order in flight was placed again", n, orders)
+				if n := e.proxy.ordersPlaced(); n != orders {
+					t.Errorf("%d orders placed in all (%d newOrder requests), want %d: the order in flight was placed again", n, e.proxy.orders(), orders)
 				}
 				if n := len(e.proxy.postsWithPrefix("/finalize-order/")); n != finalizes {
 					t.Errorf("%d finalize requests in all, want %d", n, finalizes)
@@ -446,8 +446,8 @@ func TestKilledAfterStoringOrdersAnew(t *testing.T) {
 	if got := serialOf(t, e.store, e.ca(), name); got == serial {
 		t.Errorf("renew -force kept the certificate it had (serial %s): it took it again from the order already done", serial)
 	}
-	if n := e.proxy.orders(); n != 2 {
-		t.Errorf("%d newOrder requests in all, want 2", n)
+	if n := e.proxy.ordersPlaced(); n != 2 {
+		t.Errorf("%d orders placed in all (%d newOrder requests), want 2", n, e.proxy.orders())
 	}
 	if p, _ := pendingOrderOf(t, e.store); p != "" {
 		t.Errorf("pending order %s left after the renewal", p)

@@ -334,6 +334,20 @@ func (x *acmeProxy) newOrders() []proxiedPost {
 // orders counts the POSTs to newOrder so far.
 func (x *acmeProxy) orders() int { return len(x.newOrders()) }
 
+// ordersPlaced counts the newOrder POSTs that created an order (201
+// Created, RFC 8555 §7.4): a newOrder the CA refused places none (Pebble
+// answers 500 to one whose replaces names a certificate with a serial of
+// a leading zero byte, and certkeeper then orders without replaces).
+func (x *acmeProxy) ordersPlaced() int {
+	n := 0
+	for _, p := range x.newOrders() {
+		if p.Status == http.StatusCreated {
+			n++
+		}
+	}
+	return n
+}
+
 // accountRequests counts the POSTs to newAccount so far (registrations
 // and look-ups alike).
 func (x *acmeProxy) accountRequests() int {
@@ -534,7 +548,7 @@ func openCerts(t testing.TB, dir string) *store.Certs {
 }
 
 // storedCerts lists the certificates of every CA in the store.
-func storedCerts(t testing.TB, dir string) []store.Resource {
+func storedCerts(t testing.TB, dir string) []store.CertRecord {
 	t.Helper()
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -548,9 +562,9 @@ func storedCerts(t testing.TB, dir string) []store.Resource {
 
 // storedCert returns the certificate called name from the CA with
 // directory URL ca ("" for any CA), or nil if there is none.
-func storedCert(t testing.TB, dir, ca, name string) *store.Resource {
+func storedCert(t testing.TB, dir, ca, name string) *store.CertRecord {
 	t.Helper()
-	var found *store.Resource
+	var found *store.CertRecord
 	for _, r := range storedCerts(t, dir) {
 		if r.Name == name && (ca == "" || r.CA == ca) {
 			if found != nil {
@@ -563,7 +577,7 @@ func storedCert(t testing.TB, dir, ca, name string) *store.Resource {
 }
 
 // mustStoredCert is storedCert that fails the test when there is none.
-func mustStoredCert(t testing.TB, dir, ca, name string) *store.Resource {
+func mustStoredCert(t testing.TB, dir, ca, name string) *store.CertRecord {
 	t.Helper()
 	r := storedCert(t, dir, ca, name)
 	if r == nil {
@@ -580,8 +594,8 @@ func storedNames(t testing.TB, dir string) []string {
 	return names
 }
 
-// leafOfResource is the leaf certificate of r.
-func leafOfResource(t testing.TB, r *store.Resource) *x509.Certificate {
+// leafOfRecord is the leaf certificate of r.
+func leafOfRecord(t testing.TB, r *store.CertRecord) *x509.Certificate {
 	t.Helper()
 	if len(r.Certificates) > 0 {
 		return r.Certificates[0]
@@ -601,12 +615,12 @@ func serialOf(t testing.TB, dir, ca, name string) string {
 	if r == nil {
 		return ""
 	}
-	return leafOfResource(t, r).SerialNumber.Text(16)
+	return leafOfRecord(t, r).SerialNumber.Text(16)
 }
 
 // keyTypeOf names the type of the stored certificate's private key and
 // of its leaf's public key: "rsa2048", "ec256", "ec384"…
-func keyTypeOf(t testing.TB, r *store.Resource) string {
+func keyTypeOf(t testing.TB, r *store.CertRecord) string {
 	t.Helper()
 	describe := func(pub any) string {
 		switch k := pub.(type) {
@@ -617,7 +631,7 @@ func keyTypeOf(t testing.TB, r *store.Resource) string {
 		}
 		return fmt.Sprintf("%T", pub)
 	}
-	leaf := describe(leafOfResource(t, r).PublicKey)
+	leaf := describe(leafOfRecord(t, r).PublicKey)
 	key := r.Key
 	if key == nil && len(r.KeyPEM) > 0 {
 		var err error

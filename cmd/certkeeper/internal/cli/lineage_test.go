@@ -293,8 +293,8 @@ func TestObtainNamesFromCSR(t *testing.T) {
 		t.Fatalf("obtain -csr without names: %v", r)
 	}
 	got := mustStoredCert(t, e.store, e.ca(), "fromcsr.example.test")
-	if want := []string{"fromcsr.example.test", "www.fromcsr.example.test"}; !store.SameIdentifiers(leafOfResource(t, got).DNSNames, want) {
-		t.Errorf("certificate is for %v, want the CSR's %v", leafOfResource(t, got).DNSNames, want)
+	if want := []string{"fromcsr.example.test", "www.fromcsr.example.test"}; !store.SameIdentifiers(leafOfRecord(t, got).DNSNames, want) {
+		t.Errorf("certificate is for %v, want the CSR's %v", leafOfRecord(t, got).DNSNames, want)
 	}
 	// The store has no key for it: no key.pem, not even a dangling link.
 	caDir, err := store.CADirName(e.ca())
@@ -360,7 +360,7 @@ func TestRenewAsObtainedKeyType(t *testing.T) {
 		t.Fatalf("renew -force -store S: %v", r)
 	}
 	got := mustStoredCert(t, e.store, e.ca(), "rsa.example.test")
-	if leafOfResource(t, got).SerialNumber.Text(16) == serial {
+	if leafOfRecord(t, got).SerialNumber.Text(16) == serial {
 		t.Errorf("not renewed: serial unchanged")
 	}
 	if kt := keyTypeOf(t, got); kt != "rsa2048" {
@@ -511,8 +511,8 @@ func TestDeployHookRunsOnRenew(t *testing.T) {
 	} else if _, err := os.Stat(p); err != nil {
 		t.Errorf("CERTKEEPER_KEY_PATH: %v", err)
 	}
-	if na, err := time.Parse(time.RFC3339, env["CERTKEEPER_NOT_AFTER"]); err != nil || !na.Equal(leafOfResource(t, res).NotAfter) {
-		t.Errorf("hook saw CERTKEEPER_NOT_AFTER=%q, want the renewed certificate's %v", env["CERTKEEPER_NOT_AFTER"], leafOfResource(t, res).NotAfter)
+	if na, err := time.Parse(time.RFC3339, env["CERTKEEPER_NOT_AFTER"]); err != nil || !na.Equal(leafOfRecord(t, res).NotAfter) {
+		t.Errorf("hook saw CERTKEEPER_NOT_AFTER=%q, want the renewed certificate's %v", env["CERTKEEPER_NOT_AFTER"], leafOfRecord(t, res).NotAfter)
 	}
 }
 
