@@ -111,9 +111,10 @@ func (m *Manager) installLocked(e *entry, h *held) {
 // renewSlotLocked serves e's new certificate from the slot that serves
 // every one of e's names already, when the new certificate covers them
 // all and expires no sooner, so that it still wins each name: then the
-// snapshot stays as it is. A rebuild reads every entry, and a renewal
-// storm of N certificates made N of them (quadratic: about 20 s of
-// Manager.mu held for 10,000). It reports false, and changes nothing,
+// snapshot stays as it is. A rebuild reads every entry under
+// Manager.mu and makes a new map, and a renewal storm of N certificates
+// made N of them (BenchmarkRenewalStorm, 600 due at once: 26 → 72
+// certificates/s with this). It reports false, and changes nothing,
 // when the snapshot must be rebuilt.
 func (m *Manager) renewSlotLocked(e *entry) bool {
 	sl, h := e.slot, e.held
