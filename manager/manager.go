@@ -106,6 +106,10 @@ type entry struct {
 	cached  bool
 	// slot is where Lookup finds the certificate served.
 	slot *slot
+	// ariFor is the certificate held whose renewal information was last
+	// fetched, and ariOK whether the CA gave it (see offersARI).
+	ariFor *held
+	ariOK  bool
 }
 
 // call is an order under way that several callers wait for.

@@ -319,7 +319,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	// The CA's renewal window for the new certificate, if it offers one,
 	// so that the state (and list) says when it will really be renewed.
 	if held != nil && held.covers {
-		m.fetchRenewalInfo(ctx, e, held, now)
+		m.fetchRenewalInfo(ctx, e, held, now, false) // saved just below
 		m.mu.Lock()
 		e.due = m.dueLocked(e, now)
 		m.mu.Unlock()
@@ -331,12 +331,19 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	return nil
 }
 
-// offersARI reports whether the CA offers renewal information; the
-// acme.Client caches its directory, so this is cheap.
+// offersARI reports whether the CA offers renewal information for h; the
+// acme.Client caches its directory, so this is cheap. The answer of the
+// fetch the check before this attempt made for h (refreshDue) is taken
+// until that fetch's ARIRetryAfter, rather than asking again.
 func (m *Manager) offersARI(ctx context.Context, c Spec, h *held) bool {
 	m.mu.Lock()
 	e := m.entries[c.Name]
 	known := e != nil && !e.state().ARIWindowEnd.IsZero()
+	if !known && e != nil && e.ariFor == h && m.cfg.Clock.Now().Before(e.state().ARIRetryAfter) {
+		ok := e.ariOK
+		m.mu.Unlock()
+		return ok
+	}
 	m.mu.Unlock()
 	if known {
 		return true

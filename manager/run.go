@@ -237,7 +237,7 @@ func (m *Manager) refreshDue(ctx context.Context, e *entry, now time.Time) time.
 	h, ariDue := e.held, !now.Before(e.peekState(&zero).ARIRetryAfter)
 	m.mu.Unlock()
 	if h != nil && h.covers && ariDue {
-		m.fetchRenewalInfo(ctx, e, h, now)
+		m.fetchRenewalInfo(ctx, e, h, now, true)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -250,8 +250,12 @@ func (m *Manager) refreshDue(ctx context.Context, e *entry, now time.Time) time.
 const ariRetryOnError = time.Hour
 
 // fetchRenewalInfo asks the CA when to renew h (RFC 9773) and records the
-// answer in e's state.
-func (m *Manager) fetchRenewalInfo(ctx context.Context, e *entry, h *held, now time.Time) {
+// answer in e's state, and whether the CA answered in e.ariFor and
+// e.ariOK (so that the order that may follow does not ask again; see
+// offersARI). A changed window is saved at once if save is set; the
+// attempt that fetches it for a new certificate saves its state right
+// after, once for both.
+func (m *Manager) fetchRenewalInfo(ctx context.Context, e *entry, h *held, now time.Time, save bool) {
 	m.mu.Lock()
 	c := e.spec
 	m.mu.Unlock()
@@ -261,6 +265,7 @@ func (m *Manager) fetchRenewalInfo(ctx context.Context, e *entry, h *held, now t
 		m.mu.Unlock()
 		return
 	}
+	e.ariFor, e.ariOK = h, err == nil
 	st := e.state()
 	switch {
 	case errors.Is(err, errNoARI):
@@ -307,7 +312,7 @@ func (m *Manager) fetchRenewalInfo(ctx context.Context, e *entry, h *held, now t
 	m.mu.Unlock()
 	m.cfg.Logger.DebugContext(ctx, "renewal information", "name", c.Name,
 		"window_start", w.Start, "window_end", w.End, "retry_after", retry)
-	if changed {
+	if changed && save {
 		m.saveState(ctx, e)
 	}
 	if revoked {
