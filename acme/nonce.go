@@ -102,12 +102,20 @@ func (p *noncePool) acquire(ctx context.Context) (n string, ok bool, err error) 
 	case n := <-ch:
 		if n != "" {
 			// Handed over as the context ended: give it back.
-			p.settle()
-			p.put(n)
+			p.giveBack(n)
 		}
 	default:
 	}
 	return "", false, ctx.Err()
+}
+
+// giveBack returns n, handed out by acquire for a request that will not
+// be sent, to the next waiter or the pool. n is put before the request is
+// settled: settling first could send a waiter off to fetch a nonce
+// (fewer answers to come than waiters) while n is right here.
+func (p *noncePool) giveBack(n string) {
+	p.put(n)
+	p.settle()
 }
 
 // fetched counts a nonce from newNonce as out.

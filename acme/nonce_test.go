@@ -116,3 +116,31 @@ func TestConcurrentRequestsUseAnswersNonces(t *testing.T) {
 		t.Errorf("%d newNonce requests for 10 requests two at a time, want 0", n)
 	}
 }
+
+// A nonce handed to a waiter whose context has ended goes to the next
+// waiter, which must not be sent to fetch one of its own meanwhile.
+func TestNonceGivenBackServesNextWaiter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var p noncePool
+		p.put("bm9uY2UtMQ")
+		p.acquire(t.Context()) // request R in flight
+		first := acquireAsync(t.Context(), &p)
+		synctest.Wait()
+		p.put("bm9uY2UtMg") // R's answer, handed to first
+		p.settle()
+		if r := <-first; r[0] != "bm9uY2UtMg" {
+			t.Fatalf("first waiter got %v", r)
+		}
+		// first holds the nonce: one answer to come, so second waits.
+		second := acquireAsync(t.Context(), &p)
+		synctest.Wait()
+		p.giveBack("bm9uY2UtMg") // first's context ended before it sent
+		if r := <-second; r[0] != "bm9uY2UtMg" {
+			t.Fatalf("second waiter got %v, want the nonce given back", r)
+		}
+		p.settle()
+		if p.out != 0 || len(p.waiters) != 0 || len(p.nonces) != 0 {
+			t.Errorf("out %d, waiters %d, pooled %d after every answer", p.out, len(p.waiters), len(p.nonces))
+		}
+	})
+}

@@ -281,7 +281,8 @@ func (p *FaultProxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// forward sends r upstream and reads the whole answer.
+// forward sends r upstream and reads the whole answer (at most
+// maxResponseBody bytes).
 func (p *FaultProxy) forward(r *http.Request) (*http.Response, []byte, error) {
 	out, err := http.NewRequestWithContext(r.Context(), r.Method, p.upstreamOrigin+r.URL.RequestURI(), r.Body)
 	if err != nil {
@@ -301,7 +302,7 @@ func (p *FaultProxy) forward(r *http.Request) (*http.Response, []byte, error) {
 		return nil, nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err := readBody(resp.Body)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -351,3 +351,32 @@ func TestFaultProxyRetryAfterViolations(t *testing.T) {
 		t.Errorf("record %+v", recs[0])
 	}
 }
+
+// A response larger than any ACME server sends is not read into memory
+// whole: the proxy answers 502 Bad Gateway instead of passing it on.
+func TestFaultProxyBoundsUpstreamBody(t *testing.T) {
+	big := strings.Repeat("x", 8<<20)
+	var srv *httptest.Server
+	srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/directory":
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(map[string]string{"newNonce": srv.URL + "/nonce"})
+		case "/huge":
+			io.WriteString(w, big)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	fp, err := acmetest.NewFaultProxy(srv.URL+"/directory", srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fp.Close()
+	resp, body, err := do(t, fp.HTTPClient(), http.MethodGet, strings.TrimSuffix(fp.URL, "/directory")+"/huge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusBadGateway || len(body) >= len(big) {
+		t.Errorf("8 MiB upstream body: status %d, %d bytes passed on; want 502 Bad Gateway", resp.StatusCode, len(body))
+	}
+}

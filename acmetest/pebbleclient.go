@@ -60,6 +60,25 @@ func (p *Pebble) fetchIssuers(ctx context.Context, client *http.Client) error {
 
 var errNotFound = errors.New("404 Not Found")
 
+// maxResponseBody bounds what is read of a response of Pebble or of the
+// server behind a FaultProxy: more than any directory, order or
+// certificate chain holds (the acme package reads at most 1 MiB too).
+const maxResponseBody = 1 << 20
+
+// readBody reads r whole, or fails once it holds more than
+// maxResponseBody bytes (a runaway server must not exhaust the test's
+// memory).
+func readBody(r io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxResponseBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxResponseBody {
+		return nil, fmt.Errorf("acmetest: response body larger than %d bytes", maxResponseBody)
+	}
+	return b, nil
+}
+
 func get(ctx context.Context, client *http.Client, url string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -71,9 +90,9 @@ func get(ctx context.Context, client *http.Client, url string) ([]byte, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err := readBody(resp.Body)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("GET %s: %w", url, err)
 	}
 	switch resp.StatusCode {
 	case http.StatusOK:

@@ -74,6 +74,14 @@ func TestDNSPersist01Value(t *testing.T) {
 	if err := MatchDNSPersist01(v, chal, time.Now()); err == nil || !strings.Contains(err.Error(), "persistUntil") {
 		t.Errorf("expired record: %v", err)
 	}
+	// persistUntil is digits only: a CA refuses anything else, so the
+	// self-check must too (not read the leading digits and go on).
+	for _, until := range []string{"4102444800x", "+4102444800", "4102444800.5", "-1"} {
+		rec := "letsencrypt.org; accounturi=" + acct + "; policy=wildcard; persistUntil=" + until
+		if err := MatchDNSPersist01(rec, chal, time.Now()); err == nil || !strings.Contains(err.Error(), "malformed persistUntil") {
+			t.Errorf("persistUntil=%s: %v, want malformed", until, err)
+		}
+	}
 	if err := MatchDNSPersist01("other.example; accounturi="+acct, chal, time.Now()); err == nil {
 		t.Error("foreign issuer accepted")
 	}

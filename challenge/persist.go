@@ -3,6 +3,7 @@ package challenge
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 // if it does. It parses the record as an RFC 8659 issue-value the way the
 // CA does: the issuer must be one of chal.IssuerDomainNames, accounturi
 // must be chal.AccountURL, policy=wildcard is needed when chal.Wildcard is
-// set, and a persistUntil (Unix seconds) must not have passed. Tags are
+// set, and a persistUntil (Unix seconds, digits only) must not have passed. Tags are
 // case-insensitive; space and tab around parts are ignored.
 func MatchDNSPersist01(record string, chal acme.Challenge, now time.Time) error {
 	parts := strings.Split(record, ";")
@@ -45,8 +46,9 @@ func MatchDNSPersist01(record string, chal acme.Challenge, now time.Time) error 
 		case "policy":
 			policy = strings.ToLower(value)
 		case "persistuntil":
-			var secs int64
-			if _, err := fmt.Sscanf(value, "%d", &secs); err != nil {
+			// 1*DIGIT, Unix seconds: no sign, nothing after the digits.
+			secs, err := strconv.ParseInt(value, 10, 64)
+			if err != nil || value == "" || value[0] < '0' || value[0] > '9' {
 				return fmt.Errorf("record %q: malformed persistUntil %q", record, value)
 			}
 			until = time.Unix(secs, 0)

@@ -56,6 +56,9 @@ var ErrRedirect = errors.New("redirect the CA does not follow")
 // to test a server before DNS points at it, or one listening on another
 // port. Connections to port 443 go to the host the URL names. ctx bounds
 // the whole check and should carry a deadline.
+//
+// An identifier that challenge.CheckIdentifier refuses (not a DNS name or
+// an IP address, or a wildcard) is an error before anything is sent.
 func SelfCheck(ctx context.Context, chal acme.Challenge, addr string) error {
 	var d net.Dialer
 	dial := d.DialContext
@@ -80,8 +83,8 @@ func selfCheck(ctx context.Context, chal acme.Challenge, addr string, dial func(
 	if !challenge.ValidToken(chal.Token) {
 		return fmt.Errorf("http-01 self-check: token %q is not base64url", chal.Token)
 	}
-	if chal.Identifier.Value == "" {
-		return errors.New("http-01 self-check: challenge has no identifier")
+	if err := challenge.CheckIdentifier(chal.Identifier); err != nil {
+		return fmt.Errorf("http-01 self-check: %w", err)
 	}
 	tr := &http.Transport{
 		Proxy:       nil, // the CA connects directly; a library reads no environment

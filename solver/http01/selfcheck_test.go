@@ -204,3 +204,23 @@ func TestSelfCheckCARules(t *testing.T) {
 		t.Errorf("no https connection was made: %q", got)
 	}
 }
+
+// An identifier that is not a DNS name or an IP address is refused with
+// a clear error before anything is dialled: it would become the URL's
+// host.
+func TestSelfCheckRefusesBadIdentifier(t *testing.T) {
+	const token = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA"
+	for _, v := range []string{"%65vil.example.test", "a..example.test", "*.example.test", "ex ample.test"} {
+		dialled := false
+		dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dialled = true
+			return nil, errors.New("no dialling in this test")
+		}
+		chal := acme.Challenge{Type: acme.ChallengeHTTP01, Token: token, KeyAuthorization: token + ".x",
+			Identifier: acme.Identifier{Type: acme.IdentifierDNS, Value: v}}
+		err := selfCheck(t.Context(), chal, "", dial)
+		if err == nil || !strings.Contains(err.Error(), "invalid DNS identifier") || dialled {
+			t.Errorf("%q: %v (dialled %v), want an invalid identifier error and no dial", v, err, dialled)
+		}
+	}
+}

@@ -277,13 +277,6 @@ func (e Env) getenv(k string) string {
 	return e.Getenv(k)
 }
 
-func (e Env) output() io.Writer {
-	if e.Output == nil {
-		return io.Discard
-	}
-	return e.Output
-}
-
 // KeyError is a problem with one setting of a Config. Validate, Build,
 // Prepare and Check return them, joined by errors.Join; callers that
 // embed a Config in a larger file prefix Key with the table's path.

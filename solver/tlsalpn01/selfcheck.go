@@ -151,15 +151,17 @@ func certNames(cert *x509.Certificate) string {
 // on port 443), does a TLS handshake offering only acme-tls/1 with the
 // SNI the CA sends (TLSALPN01ServerName), and reports an error unless the
 // server negotiates acme-tls/1 and presents a certificate that passes
-// VerifyCertificate.
+// VerifyCertificate. An identifier that challenge.CheckIdentifier refuses
+// (not a DNS name or an IP address, or a wildcard) is an error before
+// anything is dialled.
 func SelfCheck(ctx context.Context, addr string, chal acme.Challenge) error {
 	if chal.Type != "" && chal.Type != acme.ChallengeTLSALPN01 {
 		return fmt.Errorf("tls-alpn-01 self-check: challenge type is %q", chal.Type)
 	}
-	sni := challenge.TLSALPN01ServerName(chal.Identifier)
-	if sni == "" {
-		return fmt.Errorf("tls-alpn-01 self-check: invalid identifier %q", chal.Identifier.Value)
+	if err := challenge.CheckIdentifier(chal.Identifier); err != nil {
+		return fmt.Errorf("tls-alpn-01 self-check: %w", err)
 	}
+	sni := challenge.TLSALPN01ServerName(chal.Identifier)
 	if addr == "" {
 		addr = net.JoinHostPort(chal.Identifier.Value, "443")
 	}

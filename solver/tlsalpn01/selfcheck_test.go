@@ -267,3 +267,42 @@ func TestSelfCheckHandshake(t *testing.T) {
 		t.Error("a TLS 1.1 server passed; the CA needs TLS 1.2 or later (RFC 8737 §4)")
 	}
 }
+
+// An identifier that is not a DNS name or an IP address is refused with
+// a clear error before anything is dialled: it would become the SNI.
+func TestSelfCheckRefusesBadIdentifier(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan int)
+	go func() {
+		n := 0
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				accepted <- n
+				return
+			}
+			n++
+			c.Close()
+		}
+	}()
+	for _, id := range []acme.Identifier{
+		{Type: acme.IdentifierDNS, Value: "a\nb.example.test"},
+		{Type: acme.IdentifierDNS, Value: "bad name.example.test"},
+		{Type: acme.IdentifierDNS, Value: "*.example.test"},
+		{Type: acme.IdentifierIP, Value: "127.0.0.1.example.test"},
+	} {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		err := SelfCheck(ctx, ln.Addr().String(), acme.Challenge{Type: acme.ChallengeTLSALPN01, Identifier: id, KeyAuthorization: rfcKeyAuth})
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "invalid") {
+			t.Errorf("%s %q: %v, want an invalid identifier error", id.Type, id.Value, err)
+		}
+	}
+	ln.Close()
+	if n := <-accepted; n != 0 {
+		t.Errorf("%d connections for invalid identifiers, want none", n)
+	}
+}
