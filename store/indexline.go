@@ -150,8 +150,6 @@ func newShard() *shard {
 	return &shard{recs: map[indexKey]*IndexRecord{}, lins: map[indexKey]*IndexLineage{}, scheds: map[indexKey]*Schedule{}}
 }
 
-func (sh *shard) len() int { return len(sh.recs) + len(sh.lins) + len(sh.scheds) }
-
 // indexParse applies the lines of data to sh. It returns the number of
 // lines and of lines it could not read. changed, if not nil, gets the
 // certificates whose record a line touched.
