@@ -133,6 +133,12 @@ func revokedLine(r *IndexRecord) string {
 		fmtTime(r.RevokedAt, true), strconv.Itoa(r.RevocationReason)}, "\t") + "\n"
 }
 
+// keyLine is a line of kind with no field but the certificate's CA and
+// name: "D" (deleted) or "l" (lineage record deleted).
+func keyLine(kind, ca, name string) string {
+	return kind + "\t" + indexEsc.Replace(ca) + "\t" + indexEsc.Replace(name) + "\n"
+}
+
 func lineageLine(ca, name string, l *IndexLineage) string {
 	return strings.Join([]string{"L", indexEsc.Replace(ca), indexEsc.Replace(name),
 		indexEsc.Replace(l.Account), escList(l.Identifiers)}, "\t") + "\n"

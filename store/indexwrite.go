@@ -122,7 +122,7 @@ func (c *Certs) Reindex(ctx context.Context, ca, name string) error {
 	}
 	res, err := c.loadStandardAt(ctx, dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return c.indexAppend(ctx, ca, name, "D\t"+indexEsc.Replace(ca)+"\t"+indexEsc.Replace(name)+"\n")
+		return c.indexAppend(ctx, ca, name, keyLine("D", ca, name))
 	}
 	if err != nil {
 		return err
