@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -157,5 +158,48 @@ func TestIndexFull(t *testing.T) {
 	}
 	if x, err := c.Index(ctx); err != nil || !x.Rebuilt || !x.Full() || len(x.Entries("")) != 13 {
 		t.Fatalf("Index after an older version's compaction: %v", err)
+	}
+}
+
+// TestIndexShardBounded checks that a shard appended to for long (a
+// daemon saving schedules, with no reader compacting the index) stays
+// readable: without compaction it grows past store.MaxValueSize, which
+// Get refuses.
+func TestIndexShardBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 16 MiB of schedules")
+	}
+	ctx := context.Background()
+	d, err := store.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &store.Certs{Store: d}
+	if err := storetest.Generate(ctx, c, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	x, err := c.Index(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := storetest.GeneratedName(0)
+	r := x.Lookup(storetest.GeneratedCA, name)
+	if r == nil {
+		t.Fatal("no record")
+	}
+	long := strings.Repeat("x", 2000)
+	n := store.MaxValueSize/len(long) + 100
+	for i := range n {
+		s := store.Schedule{Serial: r.Serial, Failures: i + 1, LastError: long}
+		if err := c.SaveSchedule(ctx, storetest.GeneratedCA, name, s); err != nil {
+			t.Fatalf("schedule %d: %v", i, err)
+		}
+	}
+	x, err = c.Index(ctx)
+	if err != nil {
+		t.Fatalf("Index after %d schedules: %v", n, err)
+	}
+	if s := x.Lookup(storetest.GeneratedCA, name).Schedule; s.Failures != n {
+		t.Errorf("Failures = %d, want the last saved, %d", s.Failures, n)
 	}
 }
