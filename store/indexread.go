@@ -71,17 +71,27 @@ func shardDropped(data []byte) bool {
 // then reads the certificates themselves. It is for readers that must
 // not change the store (a listing).
 func (c *Certs) ReadIndex(ctx context.Context) (*Index, error) {
+	if err := c.indexWhole(ctx); err != nil {
+		return nil, err
+	}
+	return c.readIndex(ctx, false)
+}
+
+// indexWhole returns nil if the store keeps an index (else ErrNoIndex)
+// that is complete and Full (else an error wrapping ErrNoIndex naming
+// the marker missing): one that a reader that writes nothing can use.
+func (c *Certs) indexWhole(ctx context.Context) error {
 	if _, ok := c.Store.(Appender); !ok || c.Layout != LayoutStandard {
-		return nil, ErrNoIndex
+		return ErrNoIndex
 	}
 	for _, k := range []string{indexMarker, indexFull} {
 		if _, err := c.Store.Stat(ctx, k); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %s is missing", ErrNoIndex, k)
+			return fmt.Errorf("%w: %s is missing", ErrNoIndex, k)
 		} else if err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return c.readIndex(ctx, false)
+	return nil
 }
 
 func (c *Certs) readIndex(ctx context.Context, compact bool) (*Index, error) {
