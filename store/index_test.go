@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/certkeeper/certkeeper/store"
 	"github.com/certkeeper/certkeeper/store/storetest"
@@ -201,5 +203,43 @@ func TestIndexShardBounded(t *testing.T) {
 	}
 	if s := x.Lookup(storetest.GeneratedCA, name).Schedule; s.Failures != n {
 		t.Errorf("Failures = %d, want the last saved, %d", s.Failures, n)
+	}
+}
+
+// TestIndexRebuildLongError checks that a rebuild carries a long error of
+// a renewal state into the index as a valid start of it, marked cut.
+func TestIndexRebuildLongError(t *testing.T) {
+	ctx := context.Background()
+	c := &store.Certs{Store: store.NewMemory()}
+	if err := storetest.Generate(ctx, c, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	ca, name := storetest.GeneratedCA, storetest.GeneratedName(0)
+	long := "a" + strings.Repeat("é", 2000)
+	st, err := json.Marshal(map[string]any{"name": name, "serial": "ab", "failures": 1, "last_error": long})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SaveState(ctx, ca, name, st); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RebuildIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	x, err := c.Index(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s *store.Schedule
+	for _, e := range x.Entries(ca) {
+		if e.Name == name {
+			s = e.Schedule
+		}
+	}
+	if s == nil || s.Failures != 1 {
+		t.Fatalf("schedule %+v", s)
+	}
+	if !s.ErrorCut || !utf8.ValidString(s.LastError) || !strings.HasPrefix(long, s.LastError) || len(s.LastError) < 1000 {
+		t.Errorf("LastError of %d bytes (cut %v, valid UTF-8 %v), want a valid start of the state's", len(s.LastError), s.ErrorCut, utf8.ValidString(s.LastError))
 	}
 }

@@ -123,8 +123,7 @@ func stateSchedule(data []byte) (Schedule, string, bool) {
 	}
 	s := Schedule{Serial: st.Serial, NextRenewal: st.NextRenewal.UTC(), RenewAt: st.RenewAt.UTC(), Recheck: st.Recheck.UTC(),
 		Failures: st.Failures, NextAttempt: st.NextAttempt.UTC(), LastError: st.LastError, LastSuccess: st.LastSuccess.UTC()}
-	if len(s.LastError) > maxIndexError {
-		s.LastError, s.ErrorCut = s.LastError[:maxIndexError], true
-	}
+	// A long LastError is cut, and marked so, where it is written
+	// (schedLine).
 	return s, st.CA, true
 }
