@@ -243,3 +243,37 @@ func TestIndexRebuildLongError(t *testing.T) {
 		t.Errorf("LastError of %d bytes (cut %v, valid UTF-8 %v), want a valid start of the state's", len(s.LastError), s.ErrorCut, utf8.ValidString(s.LastError))
 	}
 }
+
+// TestIndexOversizedShard checks that Index rebuilds an index with a
+// shard grown past store.MaxValueSize (which Get refuses) by a version
+// that did not compact on append, rather than failing for good.
+func TestIndexOversizedShard(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 17 MiB")
+	}
+	ctx := context.Background()
+	d, err := store.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &store.Certs{Store: d}
+	if err := storetest.Generate(ctx, c, 0, 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Index(ctx); err != nil {
+		t.Fatal(err)
+	}
+	junk := []byte(strings.Repeat("x", 1<<20-1) + "\n")
+	for range store.MaxValueSize>>20 + 1 {
+		if err := d.Append(ctx, "certificates/_index/0", junk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x, err := c.Index(ctx)
+	if err != nil || !x.Rebuilt || x.Len() != 3 {
+		t.Fatalf("Index: %v (rebuilt %v)", err, x != nil && x.Rebuilt)
+	}
+	if info, err := d.Stat(ctx, "certificates/_index/0"); err != nil || info.Size > 1<<20 {
+		t.Errorf("shard after the rebuild: %+v, %v", info, err)
+	}
+}

@@ -39,9 +39,9 @@ func (c *Certs) Index(ctx context.Context) (*Index, error) {
 		return nil, err
 	}
 	x, err := c.readIndex(ctx, true)
-	if err == nil && !x.full {
+	if errors.Is(err, ErrTooLarge) || err == nil && !x.full {
 		// An older version compacted a shard, dropping the lines it
-		// does not know: rebuild.
+		// does not know, or let one grow past what Get reads: rebuild.
 		if err := c.RebuildIndex(ctx); err != nil {
 			return nil, err
 		}
@@ -94,8 +94,12 @@ func (c *Certs) indexWhole(ctx context.Context) error {
 	return nil
 }
 
+func newIndex() *Index {
+	return &Index{recs: map[indexKey]*IndexRecord{}, lins: map[indexKey]*IndexLineage{}, scheds: map[indexKey]*Schedule{}}
+}
+
 func (c *Certs) readIndex(ctx context.Context, compact bool) (*Index, error) {
-	x := &Index{recs: map[indexKey]*IndexRecord{}, lins: map[indexKey]*IndexLineage{}, scheds: map[indexKey]*Schedule{}}
+	x := newIndex()
 	if _, err := c.Store.Stat(ctx, indexFull); err == nil {
 		x.full = true
 	}
