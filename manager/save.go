@@ -105,6 +105,7 @@ func (m *Manager) rescue(name string, res store.CertRecord) (string, error) {
 	serr := f.Sync()
 	cerr := f.Close()
 	if err := errors.Join(werr, serr, cerr); err != nil {
+		os.Remove(f.Name()) // not left half-written, holding part of a key
 		return "", err
 	}
 	return f.Name(), nil

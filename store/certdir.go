@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io/fs"
 	"path"
-	"slices"
 	"strings"
 )
 
@@ -32,12 +31,13 @@ func (c *Certs) certDirs(ctx context.Context, prefix string) ([]string, error) {
 		if _, err := DecodeName(parts[2]); err != nil {
 			continue
 		}
+		// List is sorted, so a directory's keys are adjacent.
 		dir := strings.Join(parts[:3], "/")
 		if n := len(dirs); n == 0 || dirs[n-1] != dir {
 			dirs = append(dirs, dir)
 		}
 	}
-	return slices.Compact(dirs), nil
+	return dirs, nil
 }
 
 // names returns the CA and name components of a certificate.
@@ -120,11 +120,7 @@ func (c *Certs) hasCert(ctx context.Context, dir string) (bool, error) {
 }
 
 func (c *Certs) certDir(ca, name string) (string, error) {
-	caDir, err := CADirName(ca)
-	if err != nil {
-		return "", err
-	}
-	enc, err := EncodeName(name)
+	caDir, enc, err := c.names(ca, name)
 	if err != nil {
 		return "", err
 	}

@@ -286,7 +286,7 @@ func (c *Certs) DeleteCertificate(ctx context.Context, ca, name string) error {
 	if !found {
 		return fmt.Errorf("store: delete %s: %w", dir, fs.ErrNotExist)
 	}
-	_ = c.indexAppend(ctx, ca, name, "D\t"+indexEsc.Replace(ca)+"\t"+indexEsc.Replace(name)+"\n")
+	_ = c.indexAppend(ctx, ca, name, keyLine("D", ca, name))
 	for _, sub := range []string{versionsDir, revokedDir} {
 		if err := c.deleteTree(ctx, dir+"/"+sub); err != nil {
 			return err

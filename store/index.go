@@ -108,8 +108,9 @@ type Schedule struct {
 	ErrorCut bool
 }
 
-// maxIndexError is the longest LastError a schedule line carries whole:
-// an append of at most 4 KiB does not interleave with another's.
+// maxIndexError is the most bytes of a schedule line's LastError, as
+// escaped in the line (a tab, newline, comma or % takes 3): an append of
+// at most 4 KiB does not interleave with another's.
 const maxIndexError = 2048
 
 // IndexLineage summarises a certificate's lineage record (Lineage):

@@ -2,12 +2,15 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/certkeeper/certkeeper/store"
 	"github.com/certkeeper/certkeeper/store/storetest"
@@ -157,5 +160,120 @@ func TestIndexFull(t *testing.T) {
 	}
 	if x, err := c.Index(ctx); err != nil || !x.Rebuilt || !x.Full() || len(x.Entries("")) != 13 {
 		t.Fatalf("Index after an older version's compaction: %v", err)
+	}
+}
+
+// TestIndexShardBounded checks that a shard appended to for long (a
+// daemon saving schedules, with no reader compacting the index) stays
+// readable: without compaction it grows past store.MaxValueSize, which
+// Get refuses.
+func TestIndexShardBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 16 MiB of schedules")
+	}
+	ctx := context.Background()
+	d, err := store.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &store.Certs{Store: d}
+	if err := storetest.Generate(ctx, c, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	x, err := c.Index(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := storetest.GeneratedName(0)
+	r := x.Lookup(storetest.GeneratedCA, name)
+	if r == nil {
+		t.Fatal("no record")
+	}
+	long := strings.Repeat("x", 2000)
+	n := store.MaxValueSize/len(long) + 100
+	for i := range n {
+		s := store.Schedule{Serial: r.Serial, Failures: i + 1, LastError: long}
+		if err := c.SaveSchedule(ctx, storetest.GeneratedCA, name, s); err != nil {
+			t.Fatalf("schedule %d: %v", i, err)
+		}
+	}
+	x, err = c.Index(ctx)
+	if err != nil {
+		t.Fatalf("Index after %d schedules: %v", n, err)
+	}
+	if s := x.Lookup(storetest.GeneratedCA, name).Schedule; s.Failures != n {
+		t.Errorf("Failures = %d, want the last saved, %d", s.Failures, n)
+	}
+}
+
+// TestIndexRebuildLongError checks that a rebuild carries a long error of
+// a renewal state into the index as a valid start of it, marked cut.
+func TestIndexRebuildLongError(t *testing.T) {
+	ctx := context.Background()
+	c := &store.Certs{Store: store.NewMemory()}
+	if err := storetest.Generate(ctx, c, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	ca, name := storetest.GeneratedCA, storetest.GeneratedName(0)
+	long := "a" + strings.Repeat("é", 2000)
+	st, err := json.Marshal(map[string]any{"name": name, "serial": "ab", "failures": 1, "last_error": long})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SaveState(ctx, ca, name, st); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RebuildIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	x, err := c.Index(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s *store.Schedule
+	for _, e := range x.Entries(ca) {
+		if e.Name == name {
+			s = e.Schedule
+		}
+	}
+	if s == nil || s.Failures != 1 {
+		t.Fatalf("schedule %+v", s)
+	}
+	if !s.ErrorCut || !utf8.ValidString(s.LastError) || !strings.HasPrefix(long, s.LastError) || len(s.LastError) < 1000 {
+		t.Errorf("LastError of %d bytes (cut %v, valid UTF-8 %v), want a valid start of the state's", len(s.LastError), s.ErrorCut, utf8.ValidString(s.LastError))
+	}
+}
+
+// TestIndexOversizedShard checks that Index rebuilds an index with a
+// shard grown past store.MaxValueSize (which Get refuses) by a version
+// that did not compact on append, rather than failing for good.
+func TestIndexOversizedShard(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 17 MiB")
+	}
+	ctx := context.Background()
+	d, err := store.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &store.Certs{Store: d}
+	if err := storetest.Generate(ctx, c, 0, 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Index(ctx); err != nil {
+		t.Fatal(err)
+	}
+	junk := []byte(strings.Repeat("x", 1<<20-1) + "\n")
+	for range store.MaxValueSize>>20 + 1 {
+		if err := d.Append(ctx, "certificates/_index/0", junk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x, err := c.Index(ctx)
+	if err != nil || !x.Rebuilt || x.Len() != 3 {
+		t.Fatalf("Index: %v (rebuilt %v)", err, x != nil && x.Rebuilt)
+	}
+	if info, err := d.Stat(ctx, "certificates/_index/0"); err != nil || info.Size > 1<<20 {
+		t.Errorf("shard after the rebuild: %+v, %v", info, err)
 	}
 }

@@ -27,15 +27,8 @@ type IndexKey struct{ CA, Name string }
 // writes nothing, and an index that is missing or not Full gives an error
 // wrapping ErrNoIndex.
 func (c *Certs) FindInIndex(ctx context.Context, names []string) ([]IndexKey, error) {
-	if _, ok := c.Store.(Appender); !ok || c.Layout != LayoutStandard {
-		return nil, ErrNoIndex
-	}
-	for _, k := range []string{indexMarker, indexFull} {
-		if _, err := c.Store.Stat(ctx, k); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %s is missing", ErrNoIndex, k)
-		} else if err != nil {
-			return nil, err
-		}
+	if err := c.indexWhole(ctx); err != nil {
+		return nil, err
 	}
 	needles := make([][]byte, 0, len(names))
 	for _, n := range names {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 func shardOf(ca, name string) string {
@@ -19,6 +20,9 @@ func shardOf(ca, name string) string {
 }
 
 var indexEsc = strings.NewReplacer("%", "%25", "\t", "%09", "\n", "%0A", "\r", "%0D", ",", "%2C")
+
+// indexEscaped are the bytes indexEsc escapes, each as three.
+const indexEscaped = "%\t\n\r,"
 
 func unesc(s string) string {
 	if !strings.Contains(s, "%") {
@@ -94,22 +98,45 @@ func (r *IndexRecord) putLine() string {
 }
 
 func schedLine(ca, name string, s Schedule) string {
-	if len(s.LastError) > maxIndexError {
-		s.LastError, s.ErrorCut = s.LastError[:maxIndexError], true
-	}
+	lastErr, cut := escCut(s.LastError, maxIndexError)
 	flags := ""
-	if s.ErrorCut {
+	if s.ErrorCut || cut {
 		flags = "c"
 	}
-	return strings.Join([]string{"S", indexEsc.Replace(ca), indexEsc.Replace(name), s.Serial,
+	return strings.Join([]string{"S", indexEsc.Replace(ca), indexEsc.Replace(name), indexEsc.Replace(s.Serial),
 		fmtTime(s.NextRenewal, true), fmtTime(s.RenewAt, true), fmtTime(s.Recheck, true),
-		strconv.Itoa(s.Failures), fmtTime(s.NextAttempt, true), indexEsc.Replace(s.LastError),
+		strconv.Itoa(s.Failures), fmtTime(s.NextAttempt, true), lastErr,
 		fmtTime(s.LastSuccess, true), flags}, "\t") + "\n"
+}
+
+// escCut returns s escaped (indexEsc), cut to its longest start of whole
+// characters whose escaped form is at most limit bytes, and whether it
+// was cut.
+func escCut(s string, limit int) (string, bool) {
+	n := 0
+	for i := 0; i < len(s); {
+		_, w := utf8.DecodeRuneInString(s[i:])
+		ew := w
+		if strings.IndexByte(indexEscaped, s[i]) >= 0 {
+			ew = 3
+		}
+		if n+ew > limit {
+			return indexEsc.Replace(s[:i]), true
+		}
+		n, i = n+ew, i+w
+	}
+	return indexEsc.Replace(s), false
 }
 
 func revokedLine(r *IndexRecord) string {
 	return strings.Join([]string{"R", indexEsc.Replace(r.CA), indexEsc.Replace(r.Name), r.Serial,
 		fmtTime(r.RevokedAt, true), strconv.Itoa(r.RevocationReason)}, "\t") + "\n"
+}
+
+// keyLine is a line of kind with no field but the certificate's CA and
+// name: "D" (deleted) or "l" (lineage record deleted).
+func keyLine(kind, ca, name string) string {
+	return kind + "\t" + indexEsc.Replace(ca) + "\t" + indexEsc.Replace(name) + "\n"
 }
 
 func lineageLine(ca, name string, l *IndexLineage) string {
@@ -128,8 +155,6 @@ type shard struct {
 func newShard() *shard {
 	return &shard{recs: map[indexKey]*IndexRecord{}, lins: map[indexKey]*IndexLineage{}, scheds: map[indexKey]*Schedule{}}
 }
-
-func (sh *shard) len() int { return len(sh.recs) + len(sh.lins) + len(sh.scheds) }
 
 // indexParse applies the lines of data to sh. It returns the number of
 // lines and of lines it could not read. changed, if not nil, gets the
@@ -170,7 +195,7 @@ func indexParse(data []byte, sh *shard, changed map[indexKey]bool) (lines, bad i
 			}
 			recs[k] = r
 		case f[0] == "S" && (len(f) == 10 || len(f) == 12):
-			s := Schedule{Serial: f[3], NextRenewal: parseTime(f[4], true), RenewAt: parseTime(f[5], true),
+			s := Schedule{Serial: unesc(f[3]), NextRenewal: parseTime(f[4], true), RenewAt: parseTime(f[5], true),
 				Recheck: parseTime(f[6], true), NextAttempt: parseTime(f[8], true), LastError: unesc(f[9])}
 			s.Failures, _ = strconv.Atoi(f[7])
 			if len(f) == 12 {

@@ -39,9 +39,9 @@ func (c *Certs) Index(ctx context.Context) (*Index, error) {
 		return nil, err
 	}
 	x, err := c.readIndex(ctx, true)
-	if err == nil && !x.full {
+	if errors.Is(err, ErrTooLarge) || err == nil && !x.full {
 		// An older version compacted a shard, dropping the lines it
-		// does not know: rebuild.
+		// does not know, or let one grow past what Get reads: rebuild.
 		if err := c.RebuildIndex(ctx); err != nil {
 			return nil, err
 		}
@@ -71,21 +71,35 @@ func shardDropped(data []byte) bool {
 // then reads the certificates themselves. It is for readers that must
 // not change the store (a listing).
 func (c *Certs) ReadIndex(ctx context.Context) (*Index, error) {
-	if _, ok := c.Store.(Appender); !ok || c.Layout != LayoutStandard {
-		return nil, ErrNoIndex
-	}
-	for _, k := range []string{indexMarker, indexFull} {
-		if _, err := c.Store.Stat(ctx, k); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %s is missing", ErrNoIndex, k)
-		} else if err != nil {
-			return nil, err
-		}
+	if err := c.indexWhole(ctx); err != nil {
+		return nil, err
 	}
 	return c.readIndex(ctx, false)
 }
 
+// indexWhole returns nil if the store keeps an index (else ErrNoIndex)
+// that is complete and Full (else an error wrapping ErrNoIndex naming
+// the marker missing): one that a reader that writes nothing can use.
+func (c *Certs) indexWhole(ctx context.Context) error {
+	if _, ok := c.Store.(Appender); !ok || c.Layout != LayoutStandard {
+		return ErrNoIndex
+	}
+	for _, k := range []string{indexMarker, indexFull} {
+		if _, err := c.Store.Stat(ctx, k); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: %s is missing", ErrNoIndex, k)
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func newIndex() *Index {
+	return &Index{recs: map[indexKey]*IndexRecord{}, lins: map[indexKey]*IndexLineage{}, scheds: map[indexKey]*Schedule{}}
+}
+
 func (c *Certs) readIndex(ctx context.Context, compact bool) (*Index, error) {
-	x := &Index{recs: map[indexKey]*IndexRecord{}, lins: map[indexKey]*IndexLineage{}, scheds: map[indexKey]*Schedule{}}
+	x := newIndex()
 	if _, err := c.Store.Stat(ctx, indexFull); err == nil {
 		x.full = true
 	}

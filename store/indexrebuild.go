@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -22,6 +23,11 @@ func (c *Certs) RebuildIndex(ctx context.Context) error {
 	}
 	old, err := c.readIndex(ctx, false)
 	unlock()
+	if errors.Is(err, ErrTooLarge) {
+		// A shard grown past what Get reads (appended to by a version
+		// that did not compact it): the schedules come from the states.
+		old, err = newIndex(), nil
+	}
 	if err != nil {
 		return err
 	}
@@ -123,8 +129,7 @@ func stateSchedule(data []byte) (Schedule, string, bool) {
 	}
 	s := Schedule{Serial: st.Serial, NextRenewal: st.NextRenewal.UTC(), RenewAt: st.RenewAt.UTC(), Recheck: st.Recheck.UTC(),
 		Failures: st.Failures, NextAttempt: st.NextAttempt.UTC(), LastError: st.LastError, LastSuccess: st.LastSuccess.UTC()}
-	if len(s.LastError) > maxIndexError {
-		s.LastError, s.ErrorCut = s.LastError[:maxIndexError], true
-	}
+	// A long LastError is cut, and marked so, where it is written
+	// (schedLine).
 	return s, st.CA, true
 }

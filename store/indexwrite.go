@@ -22,8 +22,20 @@ func (c *Certs) indexAppend(ctx context.Context, ca, name, line string) error {
 		return err
 	}
 	defer unlock()
-	return ap.Append(ctx, shardOf(ca, name), []byte(line))
+	key := shardOf(ca, name)
+	if info, err := c.Store.Stat(ctx, key); err == nil && info.Size+int64(len(line)) > maxShard {
+		// Appended to for long without a reader compacting it (a
+		// daemon's schedules): compacted now, before Get refuses it. If
+		// it cannot be, the line is appended all the same.
+		_, _, _ = c.compactShard(ctx, key)
+	}
+	return ap.Append(ctx, key, []byte(line))
 }
+
+// maxShard is the size in bytes past which an append compacts a shard
+// first: well below MaxValueSize, past which Get refuses it (and Memory
+// refuses the append).
+const maxShard = MaxValueSize / 2
 
 // indexSaved records the certificate just saved under dir.
 func (c *Certs) indexSaved(ctx context.Context, res CertRecord, dir string) error {
@@ -75,6 +87,11 @@ func (c *Certs) writeShard(ctx context.Context, key string) (string, int, error)
 		return "", 0, err
 	}
 	defer unlock()
+	return c.compactShard(ctx, key)
+}
+
+// compactShard is writeShard for a caller that holds the index lock.
+func (c *Certs) compactShard(ctx context.Context, key string) (string, int, error) {
 	data, err := c.Store.Get(ctx, key)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", 0, err
@@ -122,7 +139,7 @@ func (c *Certs) Reindex(ctx context.Context, ca, name string) error {
 	}
 	res, err := c.loadStandardAt(ctx, dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return c.indexAppend(ctx, ca, name, "D\t"+indexEsc.Replace(ca)+"\t"+indexEsc.Replace(name)+"\n")
+		return c.indexAppend(ctx, ca, name, keyLine("D", ca, name))
 	}
 	if err != nil {
 		return err

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"slices"
 	"strings"
 	"time"
@@ -266,10 +265,6 @@ func (c *Certs) DeleteLineage(ctx context.Context, ca, name string) error {
 	if err := c.Store.Delete(ctx, k); err != nil {
 		return err
 	}
-	if c.Layout == LayoutStandard {
-		_ = c.indexAppend(ctx, ca, name, "l\t"+indexEsc.Replace(ca)+"\t"+indexEsc.Replace(name)+"\n")
-	}
+	_ = c.indexAppend(ctx, ca, name, keyLine("l", ca, name))
 	return nil
 }
-
-var _ = fs.ErrNotExist
