@@ -70,7 +70,11 @@ func checkDaemonConfig(ctx context.Context, env Env, path string) error {
 	if err := errors.Join(errs...); err != nil {
 		return usageError{fmt.Sprintf("%s: %v", path, err)}
 	}
-	printf(env.Stdout, "%s: ok, %d certificates\n", path, len(cfg.Certs))
+	noun := "certificates"
+	if len(cfg.Certs) == 1 {
+		noun = "certificate"
+	}
+	printf(env.Stdout, "%s: ok, %d %s\n", path, len(cfg.Certs), noun)
 	return nil
 }
 
