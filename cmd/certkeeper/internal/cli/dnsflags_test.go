@@ -226,7 +226,7 @@ func TestFormerDNSHookFlag(t *testing.T) {
 		if d == nil || d.Provider != "exec" || d.Exec != "/bin/true" || d.Hook != "" || !d.NoPropagationCheck || !d.NoCNAME || d.Delay.D() != time.Second {
 			t.Errorf("%v %v: dns01 %+v, want the exec provider, no propagation check, no CNAME, delay 1s", tc.args, tc.env, d)
 		}
-		if !strings.Contains(errb.String(), "-dns-hook is deprecated: use -dns-provider exec -dns-exec CMD") {
+		if !strings.Contains(errb.String(), ": warning: -dns-hook is deprecated: use -dns-provider exec -dns-exec CMD") {
 			t.Errorf("%v %v: stderr %q names no replacement", tc.args, tc.env, errb.String())
 		}
 	}
