@@ -231,3 +231,14 @@ func TestFormerDNSHookFlag(t *testing.T) {
 		}
 	}
 }
+
+// A solver error names the other flags it mentions as flags, not as
+// solverset's keys (tsig_key_file).
+func TestFlagErrorsNameFlags(t *testing.T) {
+	c := solverset.Config{DNS01: &solverset.DNS01{Provider: "rfc2136", Server: "127.0.0.1:53", TSIGKeyFile: "/k", TSIGSecretFile: "/s"}}
+	got := flagErrors(c.Validate())
+	want := "-tsig-secret-file: not used with -tsig-key-file, which names the key, its algorithm and its secret"
+	if got != want {
+		t.Errorf("flagErrors = %q, want %q", got, want)
+	}
+}
