@@ -103,7 +103,11 @@ func prefixKeys(prefix string, err error) error {
 	keyed, other := solverset.KeyErrors(err)
 	errs := other
 	for _, ke := range keyed {
-		errs = append(errs, &solverset.KeyError{Key: prefix + "." + config.SolverKey(ke.Key), Err: ke.Err})
+		kerr := ke.Err
+		if msg := ke.Message(config.SolverKeyOrNone); msg != kerr.Error() {
+			kerr = errors.New(msg) // names other settings by the file's keys
+		}
+		errs = append(errs, &solverset.KeyError{Key: prefix + "." + config.SolverKey(ke.Key), Err: kerr})
 	}
 	return errors.Join(errs...)
 }

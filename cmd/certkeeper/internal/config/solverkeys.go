@@ -59,8 +59,9 @@ func SolverKey(setting string) string {
 	return setting
 }
 
-// solverKeyOrNone is SolverKey, "" for a setting with no key of its own.
-func solverKeyOrNone(setting string) string {
+// SolverKeyOrNone is SolverKey, "" for a setting with no key of its own
+// (for solverset.KeyError.Message).
+func SolverKeyOrNone(setting string) string {
 	if k := SolverKey(setting); k != setting {
 		return k
 	}
