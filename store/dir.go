@@ -147,6 +147,12 @@ func (d *Dir) CheckWritable(ctx context.Context) error {
 	defer r.Close()
 	tmp, f, err := createTemp(r, ".", "writable")
 	if err != nil {
+		// The system's reason, without the probe's name, which the
+		// user never made.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
 		return fmt.Errorf("store: %s is not writable: %w", d.root, err)
 	}
 	werr := f.Sync()

@@ -15,11 +15,16 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"golang.org/x/term"
 
 	"github.com/certkeeper/certkeeper/cmd/certkeeper/command"
 )
+
+// duplicateSignal is how soon after the first interrupt a second one is
+// taken for the same interrupt delivered twice, and ignored.
+const duplicateSignal = 200 * time.Millisecond
 
 func main() {
 	// The first interrupt cancels the command, which cleans up (for a few
@@ -30,7 +35,17 @@ func main() {
 	go func() {
 		<-sigs
 		cancel()
-		<-sigs
+		// One interrupt delivered twice is one: GNU timeout signals the
+		// command and then its process group, so "timeout -s INT" gives
+		// two signals within microseconds. A person's second Ctrl-C
+		// comes later than duplicateSignal.
+		quiet := time.Now().Add(duplicateSignal)
+		for {
+			<-sigs
+			if time.Now().After(quiet) {
+				break
+			}
+		}
 		fmt.Fprintln(os.Stderr, "certkeeper: interrupted again: exiting at once, without cleaning up")
 		os.Exit(command.ExitInterrupted)
 	}()

@@ -185,7 +185,7 @@ func (d *DNS01) tsigKey(env Env) (rfc2136.Key, error) {
 }
 
 func (d *DNS01) tsigSecretMissing() error {
-	return keyErr("dns01.tsig_secret_env", "$%s is not set: tsig_name %q needs its secret there or in tsig_secret_file", d.tsigSecretEnv(), d.TSIGName)
+	return keyErr("dns01.tsig_secret_env", "$%s is not set: %s %q needs its secret there or in %s", d.tsigSecretEnv(), ref("dns01.tsig_name"), d.TSIGName, ref("dns01.tsig_secret_file"))
 }
 
 // webhookAuthorization reads the Authorization header's value, "" for

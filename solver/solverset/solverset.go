@@ -286,6 +286,11 @@ type KeyError struct {
 	Key string
 	// Err says what is wrong.
 	Err error
+
+	// format and args make Err; args of type keyRef name other
+	// settings, which Message renames.
+	format string
+	args   []any
 }
 
 // Error returns "key: problem".
@@ -294,9 +299,48 @@ func (e *KeyError) Error() string { return e.Key + ": " + e.Err.Error() }
 // Unwrap returns Err.
 func (e *KeyError) Unwrap() error { return e.Err }
 
-// keyErr makes a KeyError with a formatted message.
+// Message returns Err's text with the other settings it names (such as
+// "needs tsig_name", whose setting is "dns01.tsig_name") written as name
+// returns them: a program's flag ("-tsig-name") or its file's key
+// ("tsig-name"). Where name returns "", the setting keeps its name in the
+// Config (its last element, "tsig_name"). The text is Err's when it names
+// no other setting.
+func (e *KeyError) Message(name func(setting string) string) string {
+	if e.format == "" {
+		return e.Err.Error()
+	}
+	args := make([]any, len(e.args))
+	for i, a := range e.args {
+		args[i] = a
+		if r, ok := a.(keyRef); ok {
+			if n := name(r.setting); n != "" {
+				args[i] = n
+			}
+		}
+	}
+	return fmt.Sprintf(e.format, args...)
+}
+
+// keyRef is a setting a KeyError's message names: its path in the
+// Config ("dns01.tsig_name") and its text by default ("tsig_name").
+type keyRef struct{ setting, text string }
+
+// ref names setting by its last element: "tsig_name".
+func ref(setting string) keyRef {
+	text := setting
+	if i := strings.LastIndexByte(setting, '.'); i >= 0 {
+		text = setting[i+1:]
+	}
+	return keyRef{setting, text}
+}
+
+// String returns the setting's default text.
+func (r keyRef) String() string { return r.text }
+
+// keyErr makes a KeyError with a formatted message; keyRef arguments name
+// other settings.
 func keyErr(key, format string, a ...any) error {
-	return &KeyError{Key: key, Err: fmt.Errorf(format, a...)}
+	return &KeyError{Key: key, Err: fmt.Errorf(format, a...), format: format, args: a}
 }
 
 // KeyErrors returns the KeyErrors in err, a KeyError or errors joined by

@@ -459,3 +459,34 @@ func FuzzConfigJSON(f *testing.F) {
 		}
 	})
 }
+
+// Message writes the other settings an error names as the caller names
+// them (a flag, a file's key), so no message says tsig_name to a user of
+// -tsig-name.
+func TestKeyErrorMessageRenames(t *testing.T) {
+	c := Config{DNS01: &DNS01{Provider: ProviderRFC2136, Server: "127.0.0.1:53", TSIGAlgorithm: "hmac-sha256"}}
+	keyed, _ := KeyErrors(c.Validate())
+	if len(keyed) != 1 || keyed[0].Key != "dns01.tsig_algorithm" {
+		t.Fatalf("errors %v, want one about dns01.tsig_algorithm", keyed)
+	}
+	ke := keyed[0]
+	if got := ke.Err.Error(); got != "needs tsig_name" {
+		t.Errorf("Err = %q, want %q", got, "needs tsig_name")
+	}
+	flag := func(s string) string {
+		if s == "dns01.tsig_name" {
+			return "-tsig-name"
+		}
+		return ""
+	}
+	if got := ke.Message(flag); got != "needs -tsig-name" {
+		t.Errorf("Message = %q, want %q", got, "needs -tsig-name")
+	}
+	if got := ke.Message(func(string) string { return "" }); got != "needs tsig_name" {
+		t.Errorf("Message naming nothing = %q, want Err's text", got)
+	}
+	other := &KeyError{Key: "x", Err: errors.New("plain")}
+	if got := other.Message(flag); got != "plain" {
+		t.Errorf("Message of a KeyError made outside = %q", got)
+	}
+}

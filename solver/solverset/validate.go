@@ -50,9 +50,9 @@ func (c Config) Validate() error {
 	if h := c.HTTP01; h != nil {
 		switch {
 		case h.Listen == "" && h.Webroot == "":
-			bad("http01", "give listen (built-in server) or webroot")
+			bad("http01", "give %s (built-in server) or %s", ref("http01.listen"), ref("http01.webroot"))
 		case h.Listen != "" && h.Webroot != "":
-			bad("http01", "give listen or webroot, not both")
+			bad("http01", "give %s or %s, not both", ref("http01.listen"), ref("http01.webroot"))
 		case h.Listen != "":
 			checkHostPort("http01.listen", h.Listen, bad)
 		}
@@ -65,7 +65,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if h, t := c.HTTP01, c.TLSALPN01; h != nil && t != nil && h.Listen != "" && h.Listen == t.Listen && !strings.HasSuffix(h.Listen, ":0") {
-		bad("tlsalpn01.listen", "%q is also http01.listen: one port cannot serve both", t.Listen)
+		bad("tlsalpn01.listen", "%q is also %s: one port cannot serve both", t.Listen, keyRef{"http01.listen", "http01.listen"})
 	}
 	if d := c.DNS01; d != nil {
 		d.validate(bad)
@@ -168,18 +168,18 @@ func (d *DNS01) validate(bad func(key, format string, a ...any)) {
 		if d.TSIGKeyFile != "" {
 			for _, k := range []string{"tsig_name", "tsig_algorithm", "tsig_secret_file", "tsig_secret_env"} {
 				if slices.Contains(used[ProviderRFC2136], k) {
-					bad("dns01."+k, "not used with tsig_key_file, which names the key, its algorithm and its secret")
+					bad("dns01."+k, "not used with %s, which names the key, its algorithm and its secret", ref("dns01.tsig_key_file"))
 				}
 			}
 		} else if d.TSIGName == "" {
 			for _, k := range []string{"tsig_algorithm", "tsig_secret_file", "tsig_secret_env"} {
 				if slices.Contains(used[ProviderRFC2136], k) {
-					bad("dns01."+k, "needs tsig_name")
+					bad("dns01."+k, "needs %s", ref("dns01.tsig_name"))
 				}
 			}
 		}
 		if d.TSIGSecretFile != "" && d.TSIGSecretEnv != "" {
-			bad("dns01.tsig_secret_env", "give tsig_secret_file or tsig_secret_env, not both")
+			bad("dns01.tsig_secret_env", "give %s or %s, not both", ref("dns01.tsig_secret_file"), ref("dns01.tsig_secret_env"))
 		}
 		if a := d.TSIGAlgorithm; a != "" && !slices.Contains(TSIGAlgorithms(), a) {
 			bad("dns01.tsig_algorithm", "unknown algorithm %q: want %s", a, strings.Join(TSIGAlgorithms(), ", "))
@@ -199,11 +199,11 @@ func (d *DNS01) validate(bad func(key, format string, a ...any)) {
 				bad("dns01.webhook_headers", "%q: not a valid header name and value", name)
 			}
 			if http.CanonicalHeaderKey(name) == "Authorization" {
-				bad("dns01.webhook_headers", "Authorization is a secret: give webhook_authorization_file or webhook_authorization_env instead")
+				bad("dns01.webhook_headers", "Authorization is a secret: give %s or %s instead", ref("dns01.webhook_authorization_file"), ref("dns01.webhook_authorization_env"))
 			}
 		}
 		if d.WebhookAuthorizationFile != "" && d.WebhookAuthorizationEnv != "" {
-			bad("dns01.webhook_authorization_env", "give webhook_authorization_file or webhook_authorization_env, not both")
+			bad("dns01.webhook_authorization_env", "give %s or %s, not both", ref("dns01.webhook_authorization_file"), ref("dns01.webhook_authorization_env"))
 		}
 	case ProviderACMEDNS:
 		if d.ACMEDNSServer == "" {

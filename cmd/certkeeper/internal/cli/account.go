@@ -120,6 +120,14 @@ func setupAccount(fs *flagSet) func(ctx context.Context, pos []string) error {
 		// stored is the account the flags name, which the store must have.
 		stored := func() (acme.Account, error) {
 			acct, err := eng.StoredAccount(ctx, ca, c.caRootPath(), opts)
+			if errors.Is(err, iofs.ErrNotExist) && !set["account"] && !set["email"] && c.layout != "shared" {
+				// No account named: the store's only account at this CA,
+				// as obtain and revoke find it.
+				if infos, lerr := eng.Accounts(ctx, ca); lerr == nil && len(infos) == 1 {
+					c.accountName, opts.ID = infos[0].ID, infos[0].ID
+					acct, err = eng.StoredAccount(ctx, ca, c.caRootPath(), opts)
+				}
+			}
 			if errors.Is(err, iofs.ErrNotExist) {
 				return acct, fmt.Errorf("no account %s at %s in %s (\"certkeeper account list\" lists them): run \"certkeeper account register\" first", c.accountID(), ca, c.storeDir)
 			}
@@ -153,9 +161,9 @@ func setupAccount(fs *flagSet) func(ctx context.Context, pos []string) error {
 			if emailContact {
 				email = c.email
 			}
-			newContacts, err := updatedContacts(acct.Contact, set["contact"], contacts, addContacts, removeContacts, email)
-			if err != nil {
-				return err
+			newContacts, cerr := updatedContacts(acct.Contact, set["contact"], contacts, addContacts, removeContacts, email)
+			if cerr != nil {
+				return cerr
 			}
 			// Through the engine, which updates the CA and then the store.
 			opts.Contact = newContacts

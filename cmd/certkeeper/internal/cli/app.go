@@ -230,6 +230,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 // run is Main without the bound on an interrupted command's clean-up.
 func run(ctx context.Context, args []string, env Env) int {
 	app := newApp(env)
+	args = helpArgs(app, args)
 	err := app.Run(ctx, append([]string{"certkeeper"}, args...))
 	if len(args) == 0 {
 		return ExitUsage // the help printed: a command is missing
@@ -258,6 +259,25 @@ func run(ctx context.Context, args []string, env Env) int {
 	}
 	fmt.Fprintf(env.Stderr, "certkeeper %s: %s\n", ae.cmd, msg)
 	return exitCode(ae.err)
+}
+
+// helpArgs turns a help flag after a command's word ("account update -h")
+// into that command's help ("account -h"): the CLI library would read the
+// word as a help topic it does not know.
+func helpArgs(app *ucli.Command, args []string) []string {
+	sub := commandOf(app, args)
+	if sub == "" {
+		return args
+	}
+	for _, a := range args {
+		switch a {
+		case "--":
+			return args
+		case "-h", "-help", "--help":
+			return []string{sub, "-h"}
+		}
+	}
+	return args
 }
 
 // commandOf names the command args run, "" if none.

@@ -46,6 +46,13 @@ func TestHelpOnStdout(t *testing.T) {
 			t.Errorf("list -h shows -%s, which list does not use", not)
 		}
 	}
+	// -h after a command's word: that command's help, not "No help topic".
+	for _, args := range [][]string{{"account", "update", "-h"}, {"account", "rollover", "-store", "/nonexistent", "--help"}} {
+		code, out, errs := mainEnv(t, nil, args...)
+		if code != ExitOK || errs != "" || !strings.Contains(out, "certkeeper account") || !strings.Contains(out, "--add-contact") {
+			t.Errorf("%v: exit %d, stderr %q\n%s", args, code, errs, out)
+		}
+	}
 	code, out, _ = mainEnv(t, nil, "-h")
 	if code != ExitOK || !strings.Contains(out, "completion") || !strings.Contains(out, "version") || !strings.Contains(out, "doctor") {
 		t.Errorf("-h: exit %d\n%s", code, out)

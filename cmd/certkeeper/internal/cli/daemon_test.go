@@ -104,7 +104,7 @@ func TestDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	var checkOut bytes.Buffer
-	if code := Main(t.Context(), []string{"run", "-config", cfgPath, "-check"}, Env{Stdout: &checkOut, Stderr: &checkOut}); code != ExitOK || !strings.Contains(checkOut.String(), "ok, 1 certificates") {
+	if code := Main(t.Context(), []string{"run", "-config", cfgPath, "-check"}, Env{Stdout: &checkOut, Stderr: &checkOut}); code != ExitOK || !strings.Contains(checkOut.String(), ": ok, 1 certificate\n") {
 		t.Errorf("-check: exit %d, %q", code, checkOut.String())
 	}
 

@@ -70,7 +70,11 @@ func checkDaemonConfig(ctx context.Context, env Env, path string) error {
 	if err := errors.Join(errs...); err != nil {
 		return usageError{fmt.Sprintf("%s: %v", path, err)}
 	}
-	printf(env.Stdout, "%s: ok, %d certificates\n", path, len(cfg.Certs))
+	noun := "certificates"
+	if len(cfg.Certs) == 1 {
+		noun = "certificate"
+	}
+	printf(env.Stdout, "%s: ok, %d %s\n", path, len(cfg.Certs), noun)
 	return nil
 }
 
@@ -99,7 +103,11 @@ func prefixKeys(prefix string, err error) error {
 	keyed, other := solverset.KeyErrors(err)
 	errs := other
 	for _, ke := range keyed {
-		errs = append(errs, &solverset.KeyError{Key: prefix + "." + config.SolverKey(ke.Key), Err: ke.Err})
+		kerr := ke.Err
+		if msg := ke.Message(config.SolverKeyOrNone); msg != kerr.Error() {
+			kerr = errors.New(msg) // names other settings by the file's keys
+		}
+		errs = append(errs, &solverset.KeyError{Key: prefix + "." + config.SolverKey(ke.Key), Err: kerr})
 	}
 	return errors.Join(errs...)
 }

@@ -226,8 +226,19 @@ func TestFormerDNSHookFlag(t *testing.T) {
 		if d == nil || d.Provider != "exec" || d.Exec != "/bin/true" || d.Hook != "" || !d.NoPropagationCheck || !d.NoCNAME || d.Delay.D() != time.Second {
 			t.Errorf("%v %v: dns01 %+v, want the exec provider, no propagation check, no CNAME, delay 1s", tc.args, tc.env, d)
 		}
-		if !strings.Contains(errb.String(), "-dns-hook is deprecated: use -dns-provider exec -dns-exec CMD") {
+		if !strings.Contains(errb.String(), ": warning: -dns-hook is deprecated: use -dns-provider exec -dns-exec CMD") {
 			t.Errorf("%v %v: stderr %q names no replacement", tc.args, tc.env, errb.String())
 		}
+	}
+}
+
+// A solver error names the other flags it mentions as flags, not as
+// solverset's keys (tsig_key_file).
+func TestFlagErrorsNameFlags(t *testing.T) {
+	c := solverset.Config{DNS01: &solverset.DNS01{Provider: "rfc2136", Server: "127.0.0.1:53", TSIGKeyFile: "/k", TSIGSecretFile: "/s"}}
+	got := flagErrors(c.Validate())
+	want := "-tsig-secret-file: not used with -tsig-key-file, which names the key, its algorithm and its secret"
+	if got != want {
+		t.Errorf("flagErrors = %q, want %q", got, want)
 	}
 }

@@ -153,7 +153,7 @@ func (fs *flagSet) FormerDNSHook(p *string) {
 		Sources: fs.sources("dns-hook"),
 		Usage:   "dns-exec", // never shown: for the "did you mean" of a mistyped former name
 		Action: func(context.Context, *ucli.Command, string) error {
-			fmt.Fprintf(fs.env.Stderr, "certkeeper %s: -dns-hook is deprecated: use -dns-provider exec -dns-exec CMD "+
+			fmt.Fprintf(fs.env.Stderr, "certkeeper %s: warning: -dns-hook is deprecated: use -dns-provider exec -dns-exec CMD "+
 				"(-dns-hook CMD is read as that with -dns-no-propagation-check -dns-no-cname, as it worked)\n", fs.name)
 			return nil
 		}})

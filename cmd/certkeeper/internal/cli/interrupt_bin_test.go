@@ -141,9 +141,22 @@ func TestInterruptTwiceExitsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFile(t, filepath.Join(dir, "cleanup.pid"), stderr)
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
+	// Ctrl-C again, as a person does until the program ends (one
+	// interrupt right after the first is taken for a duplicate of it).
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			_ = cmd.Process.Signal(os.Interrupt)
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
 	code, took := waitExit(t, cmd, stderr)
 	if code != ExitInterrupted {
 		t.Errorf("exit %d, want %d:\n%s", code, ExitInterrupted, stderr.String())
@@ -153,5 +166,27 @@ func TestInterruptTwiceExitsAtOnce(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "interrupted again: exiting at once") {
 		t.Errorf("stderr:\n%s", stderr.String())
+	}
+}
+
+// One interrupt delivered twice at once, as "timeout -s INT" does (to the
+// command, then to its process group), is one: the command cleans up.
+func TestInterruptDeliveredTwiceCleansUp(t *testing.T) {
+	t.Parallel()
+	cmd, stderr, dir := startHangingCleanup(t)
+	for range 2 {
+		if err := cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, _ := waitExit(t, cmd, stderr)
+	if _, err := os.Stat(filepath.Join(dir, "cleanup.pid")); err != nil {
+		t.Errorf("the clean-up never ran: %v", err)
+	}
+	if code != ExitInterrupted {
+		t.Errorf("exit %d, want %d:\n%s", code, ExitInterrupted, stderr.String())
+	}
+	if strings.Contains(stderr.String(), "interrupted again") || !strings.Contains(stderr.String(), "interrupted: cleaning up") {
+		t.Errorf("two signals at once were taken for two interrupts:\n%s", stderr.String())
 	}
 }

@@ -184,7 +184,7 @@ func flagErrors(err error) string {
 		if name == "" {
 			name = ke.Key
 		}
-		lines = append(lines, name+": "+ke.Err.Error())
+		lines = append(lines, name+": "+ke.Message(flagOf))
 	}
 	for _, e := range other {
 		lines = append(lines, e.Error())

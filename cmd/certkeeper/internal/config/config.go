@@ -487,7 +487,7 @@ func checkChallenges(key string, list []string, bad func(key, format string, a .
 func checkSolvers(key string, s *Solvers, bad func(key, format string, a ...any)) {
 	keyed, other := solverset.KeyErrors(s.Validate())
 	for _, ke := range keyed {
-		bad(key+"."+SolverKey(ke.Key), "%v", ke.Err)
+		bad(key+"."+SolverKey(ke.Key), "%s", ke.Message(SolverKeyOrNone))
 	}
 	for _, err := range other {
 		bad(key, "%v", err)

@@ -226,7 +226,7 @@ hook = "/bin/true"
 	want := []string{
 		`solvers.dns-exec: only used with provider "exec", not "rfc2136"`,
 		`solvers.dns-server: required with provider "rfc2136": the primary server, host:port`,
-		`solvers.tsig-secret-file: needs tsig_name`,
+		`solvers.tsig-secret-file: needs tsig-name`,
 	}
 	got := strings.Split(err.Error(), "\n")
 	if len(got) < 3 || strings.Join(got[:3], "\n") != strings.Join(want, "\n") {

@@ -59,6 +59,15 @@ func SolverKey(setting string) string {
 	return setting
 }
 
+// SolverKeyOrNone is SolverKey, "" for a setting with no key of its own
+// (for solverset.KeyError.Message).
+func SolverKeyOrNone(setting string) string {
+	if k := SolverKey(setting); k != setting {
+		return k
+	}
+	return ""
+}
+
 // solversTable is a [solvers] table read into solverset's Config, with
 // the problems and deprecation notes found, keyed relative to the table.
 type solversTable struct {
