@@ -212,3 +212,62 @@ func TestLeaderLoss(t *testing.T) {
 		t.Errorf("the lock was lost with the leader: %v", context.Cause(fctx))
 	}
 }
+
+// TestFenceCheckAsksTheLeader: after a fenced write is refused, the store
+// asks etcd whether the lock is still held, to tell a lost lock from a
+// key conflict. The member that answers may lag behind: here the store
+// talks to one follower only, which was paused while the lock's lease was
+// revoked through the others. A read served from the follower's own
+// state would say the lock is still held, and the refused write would be
+// reported as a key conflict instead of ErrLockLost.
+func TestFenceCheckAsksTheLeader(t *testing.T) {
+	c := etcdtest.New(t, 3)
+	ctx := t.Context()
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	follower := c.Members[(leader+1)%3]
+	var others []string
+	for _, m := range c.Members {
+		if m != follower {
+			others = append(others, m.ClientURL)
+		}
+	}
+	s, err := Open(Config{Endpoints: []string{follower.ClientURL}, Prefix: "lag", DialTimeout: 5 * time.Second, Options: Options{LockTTL: 5 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	admin, err := Open(Config{Endpoints: others, Prefix: "lag", DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+
+	for i := range 5 {
+		fctx, unlock, err := s.LockFenced(ctx, fmt.Sprintf("order/%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := fenceOf(fctx, s)
+		if err := follower.Pause(); err != nil {
+			t.Fatal(err)
+		}
+		_, rerr := admin.cli.Revoke(ctx, f.sess.Lease())
+		if err := follower.Resume(); err != nil {
+			t.Fatal(err)
+		}
+		if rerr != nil {
+			t.Fatal(rerr)
+		}
+		lost, err := f.check(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !lost {
+			t.Fatalf("round %d: the lock's lease was revoked, and the check says it is held", i)
+		}
+		unlock()
+	}
+}

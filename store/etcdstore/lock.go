@@ -74,13 +74,19 @@ func (f *fence) isLost() bool {
 // cmp is the transaction condition "the lock is still held".
 func (f *fence) cmp() clientv3.Cmp { return f.mu.IsOwner() }
 
-// check asks etcd whether the lock is still held.
+// check asks etcd whether the lock is still held. The answer must be
+// linearizable: it follows a write refused a moment ago, possibly by
+// another member. etcd serves a transaction whose operations are all
+// serializable reads (and one with no operation at all counts as such)
+// from whichever member receives it, which may not yet have applied a
+// revocation the others have; the count-only read of the lock's key in
+// Then makes that member confirm with the leader first.
 func (f *fence) check(ctx context.Context) (lost bool, err error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	var resp *clientv3.TxnResponse
 	err = retry(ctx, func() (err error) {
-		resp, err = f.s.cli.Txn(ctx).If(f.cmp()).Commit()
+		resp, err = f.s.cli.Txn(ctx).If(f.cmp()).Then(clientv3.OpGet(f.mu.Key(), clientv3.WithCountOnly())).Commit()
 		return err
 	})
 	if err != nil {
