@@ -86,6 +86,9 @@ type HeldValidation struct {
 	// Identifier is the authorization's identifier (a wildcard's base
 	// name, §7.1.4).
 	Identifier acme.Identifier
+	// Wildcard is the authorization's wildcard flag: it is for
+	// "*." + Identifier.Value (§7.1.4).
+	Wildcard bool
 	// Challenge is the type of the challenge the client accepted.
 	Challenge acme.ChallengeType
 	// Token is the challenge's token (§8.1).
@@ -259,11 +262,11 @@ func (ca *CA) SetRenewalWindow(cert *x509.Certificate, start, end time.Time) err
 
 // hold registers a held validation, or returns nil when not holding.
 // Called with ca.mu held.
-func (ca *CA) hold(id acme.Identifier, typ acme.ChallengeType, token string) *HeldValidation {
+func (ca *CA) hold(az *caAuthz, typ acme.ChallengeType, token string) *HeldValidation {
 	if !ca.control.holding {
 		return nil
 	}
-	v := &HeldValidation{Identifier: id, Challenge: typ, Token: token, decide: make(chan heldDecision, 1)}
+	v := &HeldValidation{Identifier: az.ident, Wildcard: az.wildcard, Challenge: typ, Token: token, decide: make(chan heldDecision, 1)}
 	ca.control.held = append(ca.control.held, v)
 	close(ca.control.changed)
 	ca.control.changed = make(chan struct{})

@@ -79,7 +79,7 @@ func (ca *CA) challenge(w http.ResponseWriter, req request, id string) {
 	}
 	ch.status, ch.open = acme.StatusProcessing, false
 	keyAuth := ch.token + "." + thumbprint(req.acct.key)
-	if v := ca.hold(az.ident, ch.typ, ch.token); v != nil {
+	if v := ca.hold(az, ch.typ, ch.token); v != nil {
 		ca.wg.Add(1)
 		go ca.awaitHeld(v, ch, az, keyAuth)
 		ca.retryAfter(w)
