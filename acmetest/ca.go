@@ -84,6 +84,56 @@ type CAOptions struct {
 	DNSServer string
 	// ValidationTimeout bounds one real validation. 0 means 10 s.
 	ValidationTimeout time.Duration
+
+	// Challenges are the challenge types offered for a DNS name, in this
+	// order (RFC 8555 §8, RFC 8737, and the dns-account-01 and
+	// dns-persist-01 drafts). A wildcard is offered the DNS-based ones among
+	// them (dns-01, dns-account-01, dns-persist-01), an IP address http-01
+	// and tls-alpn-01 among them (RFC 8738 §7). dns-account-01 and
+	// dns-persist-01 are always decided by the controller (approved unless
+	// held or failed). Nil means http-01, tls-alpn-01 and dns-01.
+	Challenges []acme.ChallengeType
+	// IssuerDomainNames are the issuer domain names a dns-persist-01
+	// challenge offers ("issuer-domain-names"). Nil means
+	// ["ca.example.test"].
+	IssuerDomainNames []string
+
+	// ReuseAuthorizations makes a new order reuse the account's valid,
+	// unexpired authorization for the same identifier (and wildcard flag)
+	// instead of making a new one, as Pebble and Let's Encrypt do (§7.1.3,
+	// §7.4). ReusePendingAuthorizations reuses pending ones too, failed
+	// validation's error and all, as some CAs do.
+	ReuseAuthorizations, ReusePendingAuthorizations bool
+
+	// ProcessingPolls is how many reads of an order after its finalize
+	// still find it "processing" (§7.1.6, §7.4); the finalize answer says
+	// processing too when it is above 0. 0 means the order is valid as
+	// soon as finalize answers.
+	ProcessingPolls int
+	// RetryAfter, when above 0, is sent (in whole seconds, rounded up) as
+	// Retry-After on every answer that leaves the client to poll: an order
+	// processing, an authorization or challenge still pending or
+	// processing (§7.4, §8.2).
+	RetryAfter time.Duration
+
+	// FailedChallengeStatus is the status a failed validation leaves its
+	// challenge in. "" or invalid: invalid, and its authorization invalid
+	// (§7.1.6). Pending or processing: the challenge keeps that status with
+	// the error attached and its authorization stays pending, as some CAs
+	// do; an answer to it validates again.
+	FailedChallengeStatus acme.Status
+
+	// Tamper, when set, is called with every JSON document the CA is about
+	// to send (the answer to a request to endpoint: an order, an
+	// authorization, a challenge, an account, the directory) and may change
+	// it, to make the CA misbehave in ways a client must catch, such as an
+	// authorization for an identifier that was not ordered. It is called
+	// with the CA's lock held and must not call the CA's methods.
+	Tamper func(endpoint Endpoint, doc map[string]any)
+	// Misissue, when set, is called before each certificate is signed and
+	// may change what is issued (names, key, chains), for tests of a
+	// client's checks of what it receives. Same rules as Tamper.
+	Misissue func(*Issuance)
 }
 
 // CA is an in-process ACME server (RFC 8555) for tests: an HTTPS server on
@@ -92,10 +142,12 @@ type CAOptions struct {
 // in-memory CA, with a controller that lets a test decide validations,
 // inject faults and move the clock (through CAOptions.Now).
 //
-// It keeps everything in memory and forgets it on Close. It reuses no
-// authorization across orders and offers http-01, tls-alpn-01 and dns-01
-// for DNS names (dns-01 only for wildcards), http-01 and tls-alpn-01 for IP
-// addresses (RFC 8738). All methods are safe for concurrent use.
+// It keeps everything in memory and forgets it on Close. By default it
+// reuses no authorization across orders (see
+// CAOptions.ReuseAuthorizations) and offers http-01, tls-alpn-01 and
+// dns-01 for DNS names (dns-01 only for wildcards), http-01 and tls-alpn-01
+// for IP addresses (RFC 8738); CAOptions.Challenges adds dns-account-01 and
+// dns-persist-01. All methods are safe for concurrent use.
 type CA struct {
 	// DirectoryURL is the URL of the directory (§7.1.1), to use as
 	// acme.Client.DirectoryURL.
@@ -136,6 +188,17 @@ func StartCA(opts CAOptions) (*CA, error) {
 	}
 	if opts.AlternateChains < 0 {
 		return nil, errors.New("acmetest: negative AlternateChains")
+	}
+	switch opts.FailedChallengeStatus {
+	case "", acme.StatusInvalid, acme.StatusPending, acme.StatusProcessing:
+	default:
+		return nil, errors.New("acmetest: FailedChallengeStatus " + string(opts.FailedChallengeStatus) + " is not invalid, pending or processing")
+	}
+	if opts.Challenges == nil {
+		opts.Challenges = []acme.ChallengeType{acme.ChallengeHTTP01, acme.ChallengeTLSALPN01, acme.ChallengeDNS01}
+	}
+	if opts.IssuerDomainNames == nil {
+		opts.IssuerDomainNames = []string{"ca.example.test"}
 	}
 	iss, err := newIssuer(opts.Now(), 1+opts.AlternateChains)
 	if err != nil {

@@ -59,12 +59,22 @@ type control struct {
 	held     []*HeldValidation // undecided, in arrival order
 	changed  chan struct{}     // closed (and replaced) when held grows
 	failures map[string]acme.Problem
+	failNext map[string]countedFailure
+	refusals map[string]acme.Problem
 	windows  map[string][2]time.Time // by serial, hex
+}
+
+// countedFailure is a FailNextValidations still to be used.
+type countedFailure struct {
+	count   int
+	problem acme.Problem
 }
 
 func (c *control) init() {
 	c.changed = make(chan struct{})
 	c.failures = map[string]acme.Problem{}
+	c.failNext = map[string]countedFailure{}
+	c.refusals = map[string]acme.Problem{}
 	c.windows = map[string][2]time.Time{}
 }
 
@@ -76,6 +86,9 @@ type HeldValidation struct {
 	// Identifier is the authorization's identifier (a wildcard's base
 	// name, §7.1.4).
 	Identifier acme.Identifier
+	// Wildcard is the authorization's wildcard flag: it is for
+	// "*." + Identifier.Value (§7.1.4).
+	Wildcard bool
 	// Challenge is the type of the challenge the client accepted.
 	Challenge acme.ChallengeType
 	// Token is the challenge's token (§8.1).
@@ -190,11 +203,41 @@ func (ca *CA) FailValidations(name string, p acme.Problem) {
 	ca.control.failures[name] = p
 }
 
-// ClearFailures undoes every FailValidations.
+// FailNextValidations makes the next n validations for the identifier
+// value name (a wildcard's base name) fail with p without checking
+// anything; later ones go on as usual. A p without Type gets
+// unauthorized. It replaces an earlier FailNextValidations for name.
+func (ca *CA) FailNextValidations(name string, n int, p acme.Problem) {
+	if p.Type == "" {
+		p.Type = acme.ProblemUnauthorized
+	}
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	ca.control.failNext[name] = countedFailure{count: n, problem: p}
+}
+
+// FailAuthorizations makes every authorization created from now on for
+// the identifier value name (a wildcard's base name) invalid from the
+// start, each of its challenges invalid with p, as a CA that checks CAA
+// (RFC 8659) when the order is placed refuses it (§7.1.4). A p without
+// Type gets caa. Until ClearFailures.
+func (ca *CA) FailAuthorizations(name string, p acme.Problem) {
+	if p.Type == "" {
+		p.Type = acme.ProblemCAA
+	}
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	ca.control.refusals[name] = p
+}
+
+// ClearFailures undoes every FailValidations, FailNextValidations and
+// FailAuthorizations.
 func (ca *CA) ClearFailures() {
 	ca.mu.Lock()
 	defer ca.mu.Unlock()
 	clear(ca.control.failures)
+	clear(ca.control.failNext)
+	clear(ca.control.refusals)
 }
 
 // SetRenewalWindow sets the ARI suggested window (RFC 9773 §4.2) of a
@@ -219,11 +262,11 @@ func (ca *CA) SetRenewalWindow(cert *x509.Certificate, start, end time.Time) err
 
 // hold registers a held validation, or returns nil when not holding.
 // Called with ca.mu held.
-func (ca *CA) hold(id acme.Identifier, typ acme.ChallengeType, token string) *HeldValidation {
+func (ca *CA) hold(az *caAuthz, typ acme.ChallengeType, token string) *HeldValidation {
 	if !ca.control.holding {
 		return nil
 	}
-	v := &HeldValidation{Identifier: id, Challenge: typ, Token: token, decide: make(chan heldDecision, 1)}
+	v := &HeldValidation{Identifier: az.ident, Wildcard: az.wildcard, Challenge: typ, Token: token, decide: make(chan heldDecision, 1)}
 	ca.control.held = append(ca.control.held, v)
 	close(ca.control.changed)
 	ca.control.changed = make(chan struct{})

@@ -25,9 +25,10 @@ import (
 // intermediate key, so a leaf verifies under every chain (the first is the
 // default, the others are alternates, as cross-signed chains are).
 type issuer struct {
-	key    *ecdsa.PrivateKey // the intermediate key, signs leaves
-	roots  []*x509.Certificate
-	inters []*x509.Certificate // inters[i] is signed by roots[i]
+	key      *ecdsa.PrivateKey // the intermediate key, signs leaves
+	rootKeys []*ecdsa.PrivateKey
+	roots    []*x509.Certificate
+	inters   []*x509.Certificate // inters[i] is signed by roots[i]
 }
 
 func newIssuer(now time.Time, n int) (*issuer, error) {
@@ -66,6 +67,7 @@ func newIssuer(now time.Time, n int) (*issuer, error) {
 		}
 		inter, _ := x509.ParseCertificate(interDER)
 		iss.roots = append(iss.roots, root)
+		iss.rootKeys = append(iss.rootKeys, rootKey)
 		iss.inters = append(iss.inters, inter)
 	}
 	return iss, nil
@@ -83,9 +85,25 @@ func keyID(pub crypto.PublicKey) []byte {
 	return sum[:]
 }
 
+// Issuance is what the fake CA is about to issue, handed to
+// CAOptions.Misissue to change.
+type Issuance struct {
+	// Template is the leaf to sign (x509.CreateCertificate's template):
+	// exactly the order's names, valid from a minute before now for the
+	// certificate lifetime.
+	Template *x509.Certificate
+	// PublicKey is the key to certify: the CSR's.
+	PublicKey crypto.PublicKey
+	// BrokenChains lists the chains (0 the default one, N the alternate N)
+	// served with an intermediate of the right name that did not sign the
+	// leaf.
+	BrokenChains []int
+}
+
 // issue signs a leaf for csr's key with exactly the names of the order,
-// valid from now for lifetime.
-func (iss *issuer) issue(csr *x509.CertificateRequest, dns []string, ips []net.IP, now time.Time, lifetime time.Duration) (*x509.Certificate, error) {
+// valid from now for lifetime, as misissue (if not nil) changes it. It
+// returns the chains to serve broken.
+func (iss *issuer) issue(csr *x509.CertificateRequest, dns []string, ips []net.IP, now time.Time, lifetime time.Duration, misissue func(*Issuance)) (*x509.Certificate, []int, error) {
 	cn := ""
 	if len(dns) > 0 {
 		cn = dns[0]
@@ -99,18 +117,50 @@ func (iss *issuer) issue(csr *x509.CertificateRequest, dns []string, ips []net.I
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, iss.inters[0], csr.PublicKey, iss.key)
-	if err != nil {
-		return nil, fmt.Errorf("acmetest: sign leaf: %w", err)
+	is := &Issuance{Template: tmpl, PublicKey: csr.PublicKey}
+	if misissue != nil {
+		misissue(is)
 	}
-	return x509.ParseCertificate(der)
+	der, err := x509.CreateCertificate(rand.Reader, is.Template, iss.inters[0], is.PublicKey, iss.key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("acmetest: sign leaf: %w", err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, n := range is.BrokenChains {
+		if n < 0 || n >= len(iss.inters) {
+			return nil, nil, fmt.Errorf("acmetest: Misissue broke chain %d of %d", n, len(iss.inters))
+		}
+	}
+	return leaf, is.BrokenChains, nil
 }
 
-// chainPEM is the leaf and intermediate n in PEM (§7.4.2).
-func (iss *issuer) chainPEM(leaf *x509.Certificate, n int) []byte {
+// impostor is an intermediate with the name of inters[n] and another key,
+// signed by roots[n]: a chain with it reads right and does not verify.
+func (iss *issuer) impostor(n int) []byte {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil
+	}
+	tmpl := *iss.inters[n]
+	tmpl.SubjectKeyId = keyID(&key.PublicKey)
+	tmpl.SerialNumber = randomSerial()
+	der, _ := x509.CreateCertificate(rand.Reader, &tmpl, iss.roots[n], &key.PublicKey, iss.rootKeys[n])
+	return der
+}
+
+// chainPEM is c's leaf and intermediate n in PEM (§7.4.2), or an
+// impostor of it where Misissue broke chain n.
+func (iss *issuer) chainPEM(c *caCert, n int) []byte {
+	inter := iss.inters[n].Raw
+	if slices.Contains(c.broken, n) {
+		inter = iss.impostor(n)
+	}
 	var b bytes.Buffer
-	_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw})
-	_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: iss.inters[n].Raw})
+	_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.leaf.Raw})
+	_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: inter})
 	return b.Bytes()
 }
 
@@ -121,6 +171,7 @@ type caCert struct {
 	leaf    *x509.Certificate
 	revoked bool
 	reason  int
+	broken  []int // chains served with an impostor intermediate (Misissue)
 }
 
 // findCert returns the issued certificate whose DER is der. Called with

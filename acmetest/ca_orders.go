@@ -25,6 +25,7 @@ type caOrder struct {
 	replaces string
 	certID   string // once issued
 	problem  *acme.Problem
+	procLeft int // reads that still find it processing (ProcessingPolls)
 }
 
 // caAuthz is an authorization (§7.1.4).
@@ -46,6 +47,7 @@ type caChal struct {
 	status    acme.Status
 	validated time.Time
 	err       *acme.Problem
+	open      bool // failed but left open (FailedChallengeStatus): may be answered again
 }
 
 func problemJSON(p *acme.Problem) map[string]any {
@@ -110,19 +112,25 @@ func (ca *CA) newOrder(w http.ResponseWriter, req request) {
 	o := &caOrder{id: ca.nextID(), acct: req.acct.url, ids: body.Identifiers, expires: now.Add(7 * 24 * time.Hour),
 		profile: body.Profile, replaces: body.Replaces}
 	for _, id := range body.Identifiers {
-		az := &caAuthz{id: ca.nextID(), acct: req.acct.url, ident: id, status: acme.StatusPending, expires: o.expires}
-		types := []acme.ChallengeType{acme.ChallengeHTTP01, acme.ChallengeTLSALPN01, acme.ChallengeDNS01}
-		if id.Type == acme.IdentifierIP {
-			types = types[:2]
+		if az := ca.reusable(req.acct.url, id); az != nil {
+			o.authzs = append(o.authzs, az.id)
+			continue
 		}
+		az := &caAuthz{id: ca.nextID(), acct: req.acct.url, ident: id, status: acme.StatusPending, expires: o.expires}
 		if base, ok := strings.CutPrefix(id.Value, "*."); ok {
 			az.ident.Value, az.wildcard = base, true
-			types = []acme.ChallengeType{acme.ChallengeDNS01}
 		}
-		for _, typ := range types {
+		refused, isRefused := ca.control.refusals[az.ident.Value]
+		for _, typ := range ca.offered(id) {
 			ch := &caChal{id: ca.nextID(), authz: az.id, typ: typ, token: randomToken(), status: acme.StatusPending}
+			if isRefused {
+				ch.status, ch.err = acme.StatusInvalid, &refused
+			}
 			ca.chals[ch.id] = ch
 			az.chals = append(az.chals, ch.id)
+		}
+		if isRefused {
+			az.status = acme.StatusInvalid
 		}
 		ca.authzs[az.id] = az
 		o.authzs = append(o.authzs, az.id)
@@ -137,6 +145,9 @@ func (ca *CA) newOrder(w http.ResponseWriter, req request) {
 // (§7.1.6).
 func (ca *CA) orderStatus(o *caOrder) acme.Status {
 	if o.certID != "" {
+		if o.procLeft > 0 {
+			return acme.StatusProcessing
+		}
 		return acme.StatusValid
 	}
 	if o.problem != nil {
@@ -214,11 +225,19 @@ func (ca *CA) order(w http.ResponseWriter, req request, id string) {
 		writeProblem(w, http.StatusBadRequest, acme.ProblemMalformed, "an order is read with POST-as-GET (§6.3)")
 		return
 	}
-	writeJSON(w, http.StatusOK, ca.orderJSON(o))
+	doc := ca.orderJSON(o)
+	if ca.orderStatus(o) == acme.StatusProcessing {
+		ca.retryAfter(w)
+		o.procLeft--
+	}
+	writeJSON(w, http.StatusOK, doc)
 }
 
 func (ca *CA) chalJSON(ch *caChal) map[string]any {
 	m := map[string]any{"type": ch.typ, "url": ca.url("/chal/" + ch.id), "status": ch.status, "token": ch.token}
+	if ch.typ == acme.ChallengeDNSPersist01 {
+		m["issuer-domain-names"] = ca.opts.IssuerDomainNames
+	}
 	if !ch.validated.IsZero() {
 		m["validated"] = ch.validated.UTC().Format(time.RFC3339)
 	}
@@ -261,6 +280,9 @@ func (ca *CA) authz(w http.ResponseWriter, req request, id string) {
 		}
 		az.status = acme.StatusDeactivated
 	}
+	if az.status == acme.StatusPending {
+		ca.retryAfter(w)
+	}
 	writeJSON(w, http.StatusOK, ca.authzJSON(az))
 }
 
@@ -295,15 +317,18 @@ func (ca *CA) finalize(w http.ResponseWriter, req request, id string) {
 	if p, ok := ca.opts.Profiles[o.profile]; ok {
 		life = p
 	}
-	leaf, err := ca.issuer.issue(csr, dns, csr.IPAddresses, ca.opts.Now(), life)
+	leaf, broken, err := ca.issuer.issue(csr, dns, csr.IPAddresses, ca.opts.Now(), life, ca.opts.Misissue)
 	if err != nil {
 		writeProblem(w, http.StatusInternalServerError, acme.ProblemServerInternal, err.Error())
 		return
 	}
-	c := &caCert{id: ca.nextID(), acct: o.acct, leaf: leaf}
+	c := &caCert{id: ca.nextID(), acct: o.acct, leaf: leaf, broken: broken}
 	ca.certs[c.id] = c
-	o.certID = c.id
+	o.certID, o.procLeft = c.id, ca.opts.ProcessingPolls
 	w.Header().Set("Location", ca.url("/order/"+o.id))
+	if o.procLeft > 0 {
+		ca.retryAfter(w)
+	}
 	writeJSON(w, http.StatusOK, ca.orderJSON(o))
 }
 
@@ -336,7 +361,7 @@ func (ca *CA) cert(w http.ResponseWriter, req request, id string) {
 	}
 	w.Header().Set("Content-Type", "application/pem-certificate-chain")
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(ca.issuer.chainPEM(c.leaf, n))
+	_, _ = w.Write(ca.issuer.chainPEM(c, n))
 }
 
 // revoke revokes a certificate (§7.6): signed by the account that ordered

@@ -132,6 +132,7 @@ func writeProblem(w http.ResponseWriter, status int, typ acme.ProblemType, detai
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	tamperDoc(w, v)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
@@ -227,6 +228,7 @@ func thumbprint(k *jose.JSONWebKey) string {
 func (ca *CA) serve(w http.ResponseWriter, r *http.Request, endpoint Endpoint, id string) {
 	ca.mu.Lock()
 	defer ca.mu.Unlock()
+	w = ca.tampered(w, endpoint)
 	switch endpoint {
 	case EndpointDirectory:
 		ca.directory(w)

@@ -72,16 +72,17 @@ func (ca *CA) challenge(w http.ResponseWriter, req request, id string) {
 		writeProblem(w, http.StatusBadRequest, acme.ProblemMalformed, "a challenge is accepted with the payload {}")
 		return
 	}
-	if ch.status != acme.StatusPending || az.status != acme.StatusPending {
+	if (ch.status != acme.StatusPending && !ch.open) || az.status != acme.StatusPending {
 		// Accepting again is harmless (§7.5.1): answer the current state.
 		writeJSON(w, http.StatusOK, ca.chalJSON(ch))
 		return
 	}
-	ch.status = acme.StatusProcessing
+	ch.status, ch.open = acme.StatusProcessing, false
 	keyAuth := ch.token + "." + thumbprint(req.acct.key)
-	if v := ca.hold(az.ident, ch.typ, ch.token); v != nil {
+	if v := ca.hold(az, ch.typ, ch.token); v != nil {
 		ca.wg.Add(1)
 		go ca.awaitHeld(v, ch, az, keyAuth)
+		ca.retryAfter(w)
 		writeJSON(w, http.StatusOK, ca.chalJSON(ch))
 		return
 	}
@@ -89,6 +90,9 @@ func (ca *CA) challenge(w http.ResponseWriter, req request, id string) {
 	p := ca.check(az.ident, ch.typ, ch.token, keyAuth)
 	ca.mu.Lock()
 	ca.settle(ch, az, p)
+	if az.status == acme.StatusPending {
+		ca.retryAfter(w)
+	}
 	writeJSON(w, http.StatusOK, ca.chalJSON(ch))
 }
 
@@ -118,13 +122,18 @@ func (ca *CA) settle(ch *caChal, az *caAuthz, p *acme.Problem) {
 		return
 	}
 	if p != nil {
-		ch.status, ch.err = acme.StatusInvalid, p
+		ch.err = p
+		if st := ca.opts.FailedChallengeStatus; st == acme.StatusPending || st == acme.StatusProcessing {
+			ch.status, ch.open = st, true // left open, as some CAs do
+			return
+		}
+		ch.status = acme.StatusInvalid
 		if az.status == acme.StatusPending {
 			az.status = acme.StatusInvalid
 		}
 		return
 	}
-	ch.status, ch.validated = acme.StatusValid, ca.opts.Now()
+	ch.status, ch.validated, ch.err = acme.StatusValid, ca.opts.Now(), nil
 	if az.status == acme.StatusPending {
 		az.status = acme.StatusValid
 	}
@@ -136,6 +145,11 @@ func (ca *CA) settle(ch *caChal, az *caAuthz, p *acme.Problem) {
 func (ca *CA) check(id acme.Identifier, typ acme.ChallengeType, token, keyAuth string) *acme.Problem {
 	ca.mu.Lock()
 	f, failed := ca.control.failures[id.Value]
+	if n := ca.control.failNext[id.Value]; !failed && n.count > 0 {
+		n.count--
+		ca.control.failNext[id.Value] = n
+		f, failed = n.problem, true
+	}
 	ca.mu.Unlock()
 	if failed {
 		return &f

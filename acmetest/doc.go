@@ -8,8 +8,13 @@
 // in-process fake ACME server on 127.0.0.1 that issues real certificates
 // from an in-memory CA, and lets the test hold, fail or release
 // validations, inject the faults the proxy knows into any endpoint, and set
-// the clock; [NullSolver] is a solver that does nothing, for its
-// controller-decided validations. Together with store.NewMemory they are
+// the clock ([CAOptions].Now); [NullSolver] is a solver that does nothing,
+// for its controller-decided validations. [CAOptions] also gives it the
+// ways of CAs met in the field that a client must cope with: authorization
+// reuse, a processing step after finalize, Retry-After on polls, failed
+// challenges left pending, dns-account-01 and dns-persist-01, and hooks
+// that change what it sends ([CAOptions].Tamper) or issues
+// ([CAOptions].Misissue). Together with store.NewMemory they are
 // the test doubles txacme offers (FakeClient and its controller,
 // NullResponder, MemoryStore), with the real acme.Client talking to the
 // fake CA over loopback in place of a fake client.

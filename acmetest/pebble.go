@@ -153,6 +153,7 @@ type Pebble struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	ports     *portClaim // the validation ports handed out, until Close
 }
 
 // pebbleConfig mirrors the JSON configuration read by cmd/pebble.
@@ -247,10 +248,16 @@ func startPebbleOnce(ctx context.Context, binary, resolver string, cert *serverC
 	if err != nil {
 		return nil, fmt.Errorf("acmetest: %w", err)
 	}
-	vports, err := validationPorts(2)
+	vports, claim, err := validationPorts(2)
 	if err != nil {
 		return nil, fmt.Errorf("acmetest: %w", err)
 	}
+	started := false
+	defer func() {
+		if !started {
+			claim.Close()
+		}
+	}()
 	httpPort, tlsPort := opts.HTTPPort, opts.TLSPort
 	if httpPort == 0 {
 		httpPort = vports[0]
@@ -345,6 +352,7 @@ func startPebbleOnce(ctx context.Context, binary, resolver string, cert *serverC
 		}
 		return nil, fmt.Errorf("acmetest: pebble did not start: %w; output:\n%s", err, p.tail.String())
 	}
+	started, p.ports = true, claim
 	return p, nil
 }
 
@@ -388,6 +396,7 @@ func (p *Pebble) Close() error {
 			<-p.done
 		}
 		p.removeDir()
+		p.ports.Close()
 		if p.DNS != nil {
 			p.closeErr = p.DNS.Close()
 		}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // freePorts returns n distinct TCP ports that were free on 127.0.0.1.
@@ -24,46 +23,66 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// The validation ports handed out by this process.
-var (
-	validationMu    sync.Mutex
-	validationGiven = map[int]bool{}
-)
+// portClaim marks validation ports as handed out for as long as their
+// owner (a Pebble) lives: it holds a UDP socket on 127.0.0.1 at each
+// port's number. The TCP port stays unbound for the test's solver to
+// bind; another claim (of this process or any other) finds the UDP port
+// taken and passes over it. The mark is the operating system's, so no
+// table of ports is kept in the package, and it goes with Close.
+type portClaim struct {
+	marks []net.PacketConn
+}
+
+// Close releases the ports. It is safe on a nil claim and more than once.
+func (c *portClaim) Close() {
+	if c == nil {
+		return
+	}
+	for _, m := range c.marks {
+		_ = m.Close()
+	}
+	c.marks = nil
+}
 
 // validationPorts returns n distinct TCP ports that were free on
-// 127.0.0.1, for Pebble to validate challenges on. They stay unbound
-// until a test's solver binds them, possibly long after: so they are
-// taken below the system's ephemeral port range, from which listeners on
-// port 0 (another test's proxy or server) and outgoing connections draw
-// theirs and could take them in between, and never twice by one process.
-// Where that range leaves no room below it, they are picked as freePorts
-// does.
-func validationPorts(n int) ([]int, error) {
+// 127.0.0.1, for Pebble to validate challenges on, and the claim that
+// keeps them from being handed out again until it is closed. They stay
+// unbound until a test's solver binds them, possibly long after: so they
+// are taken below the system's ephemeral port range, from which listeners
+// on port 0 (another test's proxy or server) and outgoing connections
+// draw theirs and could take them in between. Where that range leaves no
+// room below it, they are picked as freePorts does, unclaimed.
+func validationPorts(n int) ([]int, *portClaim, error) {
 	const lo = 20000
 	hi := ephemeralLow()
 	if hi-lo < 1000 {
-		return freePorts(n)
+		ports, err := freePorts(n)
+		return ports, nil, err
 	}
-	validationMu.Lock()
-	defer validationMu.Unlock()
+	claim := &portClaim{}
 	ports := make([]int, 0, n)
 	for tries := 0; len(ports) < n && tries < 10000; tries++ {
 		p := lo + rand.IntN(hi-lo)
-		if validationGiven[p] {
+		addr := fmt.Sprintf("127.0.0.1:%d", p)
+		mark, err := net.ListenPacket("udp", addr)
+		if err != nil { // claimed by another Pebble, or in use
 			continue
 		}
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
+			mark.Close()
 			continue
 		}
 		l.Close()
-		validationGiven[p] = true
+		claim.marks = append(claim.marks, mark)
 		ports = append(ports, p)
 	}
 	if len(ports) < n {
-		return freePorts(n)
+		claim.Close()
+		ports, err := freePorts(n)
+		return ports, nil, err
 	}
-	return ports, nil
+	return ports, claim, nil
 }
 
 // ephemeralLow returns the first port of the system's ephemeral range

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/acmetest"
 )
 
 type lockedBuffer struct {
@@ -32,8 +33,14 @@ func (l *lockedBuffer) String() string {
 // although the CA's authorization names the base name.
 func TestWildcardNamesKeepTheStar(t *testing.T) {
 	t.Parallel()
-	ca := newStubCA(t)
-	ca.failFirst, ca.failStatus = -1, acme.StatusInvalid
+	ca := newTestCA(t, acmetest.CAOptions{})
+	ca.decideHeld(func(v *acmetest.HeldValidation) {
+		if v.Wildcard {
+			v.Fail(acmetest.Problem(acme.ProblemConnection, connFailure))
+		} else {
+			v.Approve()
+		}
+	})
 	is, _ := ca.issuer(acme.ChallengeDNS01)
 	var log lockedBuffer
 	is.Logger = slog.New(slog.NewTextHandler(&log, nil))

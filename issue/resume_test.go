@@ -2,9 +2,11 @@ package issue
 
 import (
 	"crypto"
+	"sync/atomic"
 	"testing"
 
 	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/acmetest"
 	"github.com/certkeeper/certkeeper/keys"
 )
 
@@ -26,18 +28,18 @@ func TestResume(t *testing.T) {
 		{name: "other identifiers", earlier: ids[:1]},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ca := newStubCA(t)
+			ca := newTestCA(t, acmetest.CAOptions{})
 			is, fs := ca.issuer(acme.ChallengeHTTP01)
-			ca.mu.Lock()
-			ca.invalidAuthz = tc.invalid
-			ca.mu.Unlock()
+			if tc.invalid {
+				for _, id := range tc.earlier {
+					ca.FailAuthorizations(id.Value, acme.Problem{})
+				}
+			}
 			earlier, err := is.Client.NewOrder(t.Context(), is.Account, tc.earlier)
 			if err != nil {
 				t.Fatal(err)
 			}
-			ca.mu.Lock()
-			ca.invalidAuthz = false
-			ca.mu.Unlock()
+			ca.ClearFailures()
 			want := ids
 			if tc.reversed {
 				want = []acme.Identifier{ids[1], ids[0]}
@@ -51,7 +53,7 @@ func TestResume(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			orders := ca.count("new-order")
+			orders := ca.count(acmetest.EndpointNewOrder)
 			if tc.resumed {
 				if orders != 1 {
 					t.Errorf("%d newOrder requests, want only the earlier one", orders)
@@ -102,7 +104,16 @@ func TestResumeFinalized(t *testing.T) {
 		{name: "unknown to the CA", gone: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ca := newStubCA(t)
+			// processing makes the CA say "processing" (without the
+			// certificate) on that many reads of a valid order.
+			var processing atomic.Int32
+			ca := newTestCA(t, acmetest.CAOptions{Tamper: func(e acmetest.Endpoint, doc map[string]any) {
+				if e == acmetest.EndpointOrder && doc["status"] == acme.StatusValid && processing.Load() > 0 {
+					processing.Add(-1)
+					doc["status"] = acme.StatusProcessing
+					delete(doc, "certificate")
+				}
+			}})
 			is, _ := ca.issuer(acme.ChallengeHTTP01)
 			k0, err := keys.Generate(keys.EC256)
 			if err != nil {
@@ -115,14 +126,10 @@ func TestResumeFinalized(t *testing.T) {
 				t.Fatal(err)
 			}
 			resume := earlier.OrderURL
-			ca.mu.Lock()
-			for _, o := range ca.orders {
-				o.processing = tc.processing
-			}
+			processing.Store(int32(tc.processing))
 			if tc.gone {
 				resume = ca.url("/order/999")
 			}
-			ca.mu.Unlock()
 			req := Request{Identifiers: ids, Resume: resume}
 			switch tc.key {
 			case 0:
@@ -134,12 +141,12 @@ func TestResumeFinalized(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			orders := ca.count("new-order")
+			orders := ca.count(acmetest.EndpointNewOrder)
 			if tc.resumed {
 				if orders != 1 || cert.OrderURL != earlier.OrderURL {
 					t.Errorf("%d newOrder requests, certificate from %s; want only the earlier order, %s", orders, cert.OrderURL, earlier.OrderURL)
 				}
-				if n := ca.count("finalize"); n != 1 {
+				if n := ca.count(acmetest.EndpointFinalize); n != 1 {
 					t.Errorf("%d finalize requests, want the earlier attempt's only", n)
 				}
 			} else if orders != 2 || cert.OrderURL == earlier.OrderURL {

@@ -9,13 +9,28 @@ import (
 	"errors"
 	"math/big"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/acmetest"
 	"github.com/certkeeper/certkeeper/keys"
 )
+
+// The common names of the fake CA's roots: the default chain's and the
+// first alternate's.
+const (
+	defaultRoot   = "acmetest fake root 0"
+	alternateRoot = "acmetest fake root 1"
+)
+
+// otherKey certifies another key than the CSR's.
+func otherKey(is *acmetest.Issuance) {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	is.PublicKey = k.Public()
+}
 
 // TestWrongCertificateRefused: a CA that issues something other than what
 // was ordered gets no certificate stored: Obtain returns a
@@ -24,35 +39,40 @@ func TestWrongCertificateRefused(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name  string
-		setup func(*stubCA)
+		opts  acmetest.CAOptions
 		want  string
 		check func(*testing.T, *BadCertificateError)
 	}{
-		{"leaf lacks a name", func(s *stubCA) { s.dropName = "h2.example.test" }, "the leaf lacks dns h2.example.test",
+		{"leaf lacks a name", acmetest.CAOptions{Misissue: func(is *acmetest.Issuance) {
+			is.Template.DNSNames = slices.DeleteFunc(is.Template.DNSNames, func(n string) bool { return n == "h2.example.test" })
+		}}, "the leaf lacks dns h2.example.test",
 			func(t *testing.T, e *BadCertificateError) {
 				if len(e.Missing) != 1 || e.Missing[0].Value != "h2.example.test" || len(e.Extra) != 0 {
 					t.Errorf("Missing %v, Extra %v", e.Missing, e.Extra)
 				}
 			}},
-		{"leaf has a name not ordered", func(s *stubCA) { s.extraName = "evil.example.test" }, "the leaf names dns evil.example.test, which were not ordered",
+		{"leaf has a name not ordered", acmetest.CAOptions{Misissue: func(is *acmetest.Issuance) {
+			is.Template.DNSNames = append(is.Template.DNSNames, "evil.example.test")
+		}}, "the leaf names dns evil.example.test, which were not ordered",
 			func(t *testing.T, e *BadCertificateError) {
 				if len(e.Extra) != 1 || e.Extra[0].Value != "evil.example.test" {
 					t.Errorf("Extra %v", e.Extra)
 				}
 			}},
-		{"leaf for another key", func(s *stubCA) { s.otherKey = true }, "another public key", nil},
-		{"intermediate did not sign the leaf", func(s *stubCA) { s.badInter = true }, "is not signed by certificate 1", nil},
-		{"preferred alternate chain broken", func(s *stubCA) { s.alternate, s.altBadInter = true, true }, "is not signed by certificate 1", nil},
+		{"leaf for another key", acmetest.CAOptions{Misissue: otherKey}, "another public key", nil},
+		{"intermediate did not sign the leaf", acmetest.CAOptions{Misissue: func(is *acmetest.Issuance) { is.BrokenChains = []int{0} }},
+			"is not signed by certificate 1", nil},
+		{"preferred alternate chain broken", acmetest.CAOptions{AlternateChains: 1, Misissue: func(is *acmetest.Issuance) { is.BrokenChains = []int{1} }},
+			"is not signed by certificate 1", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			ca := newStubCA(t)
-			tt.setup(ca)
+			ca := newTestCA(t, tt.opts)
 			is, _ := ca.issuer(acme.ChallengeHTTP01)
 			req := Request{Identifiers: mustIDs(t, "h1.example.test", "h2.example.test")}
-			if ca.alternate {
-				req.PreferredChain = "Stub Alternate Root"
+			if tt.opts.AlternateChains > 0 {
+				req.PreferredChain = alternateRoot
 			}
 			cert, err := is.Obtain(ctxFor(t, 30*time.Second), req)
 			if cert != nil {
@@ -82,7 +102,7 @@ func TestUserCSRCertificateChecked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := newStubCA(t)
+	ca := newTestCA(t, acmetest.CAOptions{})
 	is, _ := ca.issuer(acme.ChallengeHTTP01)
 	cert, err := is.Obtain(ctxFor(t, 30*time.Second), Request{Identifiers: ids, CSR: csr})
 	if err != nil {
@@ -92,8 +112,7 @@ func TestUserCSRCertificateChecked(t *testing.T) {
 		t.Error("the certificate is not for the CSR's key")
 	}
 
-	ca = newStubCA(t)
-	ca.otherKey = true
+	ca = newTestCA(t, acmetest.CAOptions{Misissue: otherKey})
 	is, _ = ca.issuer(acme.ChallengeHTTP01)
 	cert, err = is.Obtain(ctxFor(t, 30*time.Second), Request{Identifiers: ids, CSR: csr})
 	var be *BadCertificateError
@@ -106,25 +125,23 @@ func TestUserCSRCertificateChecked(t *testing.T) {
 // broken one the caller did not choose is dropped, not returned.
 func TestAlternateChains(t *testing.T) {
 	t.Parallel()
-	ca := newStubCA(t)
-	ca.alternate = true
+	ca := newTestCA(t, acmetest.CAOptions{AlternateChains: 1})
 	is, _ := ca.issuer(acme.ChallengeHTTP01)
-	cert, err := is.Obtain(ctxFor(t, 30*time.Second), Request{Identifiers: mustIDs(t, "alt.example.test"), PreferredChain: "Stub Alternate Root"})
+	cert, err := is.Obtain(ctxFor(t, 30*time.Second), Request{Identifiers: mustIDs(t, "alt.example.test"), PreferredChain: alternateRoot})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := cert.Chain.Certificates[1].Issuer.CommonName; got != "Stub Alternate Root" || len(cert.Chains) != 2 {
+	if got := cert.Chain.Certificates[1].Issuer.CommonName; got != alternateRoot || len(cert.Chains) != 2 {
 		t.Errorf("chose the chain to %q of %d, want the alternate of 2", got, len(cert.Chains))
 	}
 
-	ca = newStubCA(t)
-	ca.alternate, ca.altBadInter = true, true
+	ca = newTestCA(t, acmetest.CAOptions{AlternateChains: 1, Misissue: func(is *acmetest.Issuance) { is.BrokenChains = []int{1} }})
 	is, _ = ca.issuer(acme.ChallengeHTTP01)
 	cert, err = is.Obtain(ctxFor(t, 30*time.Second), Request{Identifiers: mustIDs(t, "alt.example.test")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cert.Chains) != 1 || cert.Chains[0].URL != cert.Chain.URL || strings.HasSuffix(cert.Chain.URL, "/alt") {
+	if len(cert.Chains) != 1 || cert.Chains[0].URL != cert.Chain.URL || cert.Chain.Certificates[1].Issuer.CommonName != defaultRoot {
 		t.Errorf("Chains %d, chosen %s: the broken alternate was kept", len(cert.Chains), cert.Chain.URL)
 	}
 }

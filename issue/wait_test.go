@@ -9,7 +9,11 @@ import (
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/acmetest"
 )
+
+// connFailure is the CA's words for a validation that could not connect.
+const connFailure = "could not connect to validation target"
 
 func ctxFor(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), d)
@@ -61,9 +65,14 @@ func TestValidationFailureLeftOpen(t *testing.T) {
 			for _, sync := range []bool{false, true} {
 				t.Run(fmt.Sprintf("%s/%s/sync=%v", typ, status, sync), func(t *testing.T) {
 					t.Parallel()
-					ca := newStubCA(t)
-					ca.failFirst, ca.failStatus, ca.sync = -1, status, sync
-					ca.failDetail = "could not connect to validation target for " + string(typ)
+					ca := newTestCA(t, acmetest.CAOptions{FailedChallengeStatus: status})
+					if !sync {
+						ca.validateLater()
+					}
+					detail := connFailure + " for " + string(typ)
+					for _, n := range []string{"h1.example.test", "h2.example.test"} {
+						ca.FailValidations(n, acmetest.Problem(acme.ProblemConnection, detail))
+					}
 					is, fs := ca.issuer(typ)
 					start := time.Now()
 					cert, err := is.Obtain(ctxFor(t, 60*time.Second), Request{Identifiers: mustIDs(t, "h1.example.test", "h2.example.test")})
@@ -71,8 +80,8 @@ func TestValidationFailureLeftOpen(t *testing.T) {
 					if cert != nil {
 						t.Fatal("a certificate was returned")
 					}
-					checkValidationError(t, err, took, ca.failDetail)
-					if n := ca.count("finalize"); n != 0 {
+					checkValidationError(t, err, took, detail)
+					if n := ca.count(acmetest.EndpointFinalize); n != 0 {
 						t.Errorf("%d finalize requests", n)
 					}
 					if p, c := fs.counts(); p != 2 || c != 2 {
@@ -89,13 +98,13 @@ func TestValidationFailureLeftOpen(t *testing.T) {
 // deadline.
 func TestValidationFailureDefaultTiming(t *testing.T) {
 	t.Parallel()
-	ca := newStubCA(t)
-	ca.failFirst = -1
+	ca := newTestCA(t, acmetest.CAOptions{FailedChallengeStatus: acme.StatusPending})
+	ca.FailValidations("example.test", acmetest.Problem(acme.ProblemConnection, connFailure))
 	is, _ := ca.issuer(acme.ChallengeDNS01)
 	is.timing = nil
 	start := time.Now()
 	_, err := is.Obtain(ctxFor(t, 60*time.Second), Request{Identifiers: mustIDs(t, "*.example.test")})
-	ve := checkValidationError(t, err, time.Since(start), ca.failDetail)
+	ve := checkValidationError(t, err, time.Since(start), connFailure)
 	if ve == nil || ve.Attempts != 1 || ve.Challenge.Type != acme.ChallengeDNS01 || ve.Challenge.Status != acme.StatusPending {
 		t.Errorf("ValidationError %+v, want one attempt of a pending dns-01 challenge", ve)
 	}
@@ -111,8 +120,15 @@ func TestChallengeRetries(t *testing.T) {
 	for _, sync := range []bool{false, true} {
 		t.Run(fmt.Sprintf("sync=%v", sync), func(t *testing.T) {
 			t.Parallel()
-			ca := newStubCA(t)
-			ca.failFirst, ca.sync = 2, sync
+			newCA := func() *testCA {
+				ca := newTestCA(t, acmetest.CAOptions{FailedChallengeStatus: acme.StatusPending})
+				if !sync {
+					ca.validateLater()
+				}
+				ca.FailNextValidations("retry.example.test", 2, acmetest.Problem(acme.ProblemConnection, connFailure))
+				return ca
+			}
+			ca := newCA()
 			is, _ := ca.issuer(acme.ChallengeHTTP01)
 			is.ChallengeRetries = 2
 			cert, err := is.Obtain(ctxFor(t, 60*time.Second), Request{Identifiers: mustIDs(t, "retry.example.test")})
@@ -122,19 +138,16 @@ func TestChallengeRetries(t *testing.T) {
 			if cert.Leaf.DNSNames[0] != "retry.example.test" {
 				t.Errorf("leaf names %v", cert.Leaf.DNSNames)
 			}
-			for _, c := range ca.chals {
-				if c.typ == acme.ChallengeHTTP01 && c.answers != 3 {
-					t.Errorf("challenge answered %d times, want 3", c.answers)
-				}
+			if n := ca.count(acmetest.EndpointChallenge); n != 3 {
+				t.Errorf("challenge answered %d times, want 3", n)
 			}
 
-			ca = newStubCA(t)
-			ca.failFirst, ca.sync = 2, sync
+			ca = newCA()
 			is, _ = ca.issuer(acme.ChallengeHTTP01)
 			is.ChallengeRetries = 1
 			start := time.Now()
 			_, err = is.Obtain(ctxFor(t, 60*time.Second), Request{Identifiers: mustIDs(t, "retry.example.test")})
-			ve := checkValidationError(t, err, time.Since(start), ca.failDetail)
+			ve := checkValidationError(t, err, time.Since(start), connFailure)
 			if ve == nil || ve.Attempts != 2 {
 				t.Errorf("ValidationError %+v, want 2 attempts", ve)
 			}
@@ -149,14 +162,14 @@ func TestChallengeRetries(t *testing.T) {
 // ChallengeRetries says.
 func TestRetryDoesNotReviveInvalid(t *testing.T) {
 	t.Parallel()
-	ca := newStubCA(t)
-	ca.failFirst, ca.failStatus = 1, acme.StatusInvalid
+	ca := newTestCA(t, acmetest.CAOptions{FailedChallengeStatus: acme.StatusInvalid})
+	ca.FailNextValidations("inv.example.test", 1, acmetest.Problem(acme.ProblemConnection, connFailure))
 	is, _ := ca.issuer(acme.ChallengeHTTP01)
 	is.ChallengeRetries = 3
 	start := time.Now()
 	_, err := is.Obtain(ctxFor(t, 60*time.Second), Request{Identifiers: mustIDs(t, "inv.example.test")})
-	checkValidationError(t, err, time.Since(start), ca.failDetail)
-	if n := ca.count("chal"); n != 1 {
+	checkValidationError(t, err, time.Since(start), connFailure)
+	if n := ca.count(acmetest.EndpointChallenge); n != 1 {
 		t.Errorf("%d challenge requests, want 1", n)
 	}
 }
@@ -166,11 +179,28 @@ func TestRetryDoesNotReviveInvalid(t *testing.T) {
 // the old error is not taken for the new validation's result.
 func TestEarlierErrorIsNotThisFailure(t *testing.T) {
 	t.Parallel()
-	ca := newStubCA(t)
-	ca.reuseError = &stubProblem{Type: "urn:ietf:params:acme:error:connection", Detail: "could not connect to validation target", Status: 400}
+	ca := newTestCA(t, acmetest.CAOptions{FailedChallengeStatus: acme.StatusPending, ReusePendingAuthorizations: true})
+	ca.FailNextValidations("again.example.test", 1, acmetest.Problem(acme.ProblemConnection, connFailure))
 	is, _ := ca.issuer(acme.ChallengeHTTP01)
-	if _, err := is.Obtain(ctxFor(t, 60*time.Second), Request{Identifiers: mustIDs(t, "again.example.test")}); err != nil {
+	var orders []string
+	onOrder := func(u string) { orders = append(orders, u) }
+	_, err := is.Obtain(ctxFor(t, 60*time.Second), Request{Identifiers: mustIDs(t, "again.example.test"), OnOrder: onOrder})
+	checkValidationError(t, err, 0, connFailure) // the earlier attempt
+	cert, err := is.Obtain(ctxFor(t, 60*time.Second), Request{Identifiers: mustIDs(t, "again.example.test"), OnOrder: onOrder})
+	if err != nil {
 		t.Fatal(err)
+	}
+	// The second order reused the first one's authorization, error and all.
+	var authzs []string
+	for _, u := range orders {
+		o, err := is.Client.GetOrder(ctxFor(t, 10*time.Second), is.Account, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		authzs = append(authzs, o.Authorizations...)
+	}
+	if len(orders) != 2 || orders[1] != cert.OrderURL || len(authzs) != 2 || authzs[0] != authzs[1] {
+		t.Errorf("orders %v with authorizations %v: want two orders sharing the one authorization", orders, authzs)
 	}
 }
 
@@ -179,13 +209,12 @@ func TestEarlierErrorIsNotThisFailure(t *testing.T) {
 // status.
 func TestAuthorizationInvalidBeforeAnswer(t *testing.T) {
 	t.Parallel()
-	ca := newStubCA(t)
+	ca := newTestCA(t, acmetest.CAOptions{})
 	is, _ := ca.issuer(acme.ChallengeHTTP01)
-	ca.reuseError = &stubProblem{Type: "urn:ietf:params:acme:error:caa", Detail: "CAA record forbids issuance", Status: 403}
-	ca.invalidAuthz = true
+	ca.FailAuthorizations("caa.example.test", acmetest.Problem(acme.ProblemCAA, "CAA record forbids issuance"))
 	_, err := is.Obtain(ctxFor(t, 30*time.Second), Request{Identifiers: mustIDs(t, "caa.example.test")})
 	checkValidationError(t, err, 0, "CAA record forbids issuance")
-	if n := ca.count("chal"); n != 0 {
+	if n := ca.count(acmetest.EndpointChallenge); n != 0 {
 		t.Errorf("%d challenge requests, want 0", n)
 	}
 }
@@ -200,19 +229,19 @@ func mustIDs(t *testing.T, names ...string) []acme.Identifier {
 }
 
 // TestDeadlineNamesWhatWasAwaited: a CA that never validates (the
-// challenge stays pending without an error) ends at the caller's
-// deadline, and the error says which challenges were awaited in what
-// state.
+// challenge stays processing without an error: the controller holds it)
+// ends at the caller's deadline, and the error says which challenges were
+// awaited in what state.
 func TestDeadlineNamesWhatWasAwaited(t *testing.T) {
 	t.Parallel()
-	ca := newStubCA(t)
-	ca.ignoreAnswers = true
+	ca := newTestCA(t, acmetest.CAOptions{})
+	ca.HoldValidations()
 	is, _ := ca.issuer(acme.ChallengeHTTP01)
 	_, err := is.Obtain(ctxFor(t, time.Second), Request{Identifiers: mustIDs(t, "slow.example.test")})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want a deadline", err)
 	}
-	if want := `waiting for the CA to validate "slow.example.test" by http-01 (challenge pending, authorization pending, answered once)`; !strings.Contains(err.Error(), want) {
+	if want := `waiting for the CA to validate "slow.example.test" by http-01 (challenge processing, authorization pending, answered once)`; !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not say %q", err, want)
 	}
 }
