@@ -337,8 +337,13 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 func (m *Manager) offersARI(ctx context.Context, c Spec, h *held) bool {
 	m.mu.Lock()
 	e := m.entries[c.Name]
-	known := e != nil && !e.state().ARIWindowEnd.IsZero()
-	if !known && e != nil && e.ariFor == h && m.cfg.Clock.Now().Before(e.state().ARIRetryAfter) {
+	var zero state
+	var st *state
+	if e != nil {
+		st = e.peekState(&zero) // a lazy entry stays stateless
+	}
+	known := e != nil && !st.ARIWindowEnd.IsZero()
+	if !known && e != nil && e.ariFor == h && m.cfg.Clock.Now().Before(st.ARIRetryAfter) {
 		ok := e.ariOK
 		m.mu.Unlock()
 		return ok
