@@ -109,7 +109,7 @@ func (m *Manager) sharedBackoff(ctx context.Context, e *entry, force bool) error
 	}
 	adopted := e.adoptState(st)
 	e.orderAsStored(st)
-	backingOff := !force && e.state().Failures > 0 && e.state().NextAttempt.After(now)
+	backingOff := !force && e.backingOff(now)
 	last := e.state().LastError
 	next := e.state().NextAttempt
 	if adopted {
@@ -240,7 +240,7 @@ func (m *Manager) reload(ctx context.Context, e *entry, cert bool) {
 		}
 	}
 	if stErr == nil && e.adoptState(st) && !installed &&
-		e.state().Failures > 0 && e.state().NextAttempt.After(now) {
+		e.backingOff(now) {
 		// Another instance failed and backs off: that was the first
 		// attempt, for Ready, as when Manage loads such a state.
 		m.firstPassDoneLocked(e, errors.New(e.state().LastError))

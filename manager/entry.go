@@ -148,6 +148,13 @@ func (m *Manager) updateDueLocked(e *entry, now time.Time) time.Time {
 	return e.due
 }
 
+// backingOff reports whether e failed and its next attempt is after now.
+func (e *entry) backingOff(now time.Time) bool {
+	var zero state
+	st := e.peekState(&zero)
+	return st.Failures > 0 && st.NextAttempt.After(now)
+}
+
 // lockBusy records that another instance holds e's lock in the store:
 // e is not due before until.
 func (e *entry) lockBusy(until time.Time) { e.busyUntil = until }

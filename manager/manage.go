@@ -127,8 +127,7 @@ func (m *Manager) Manage(ctx context.Context, certs ...Spec) error {
 				m.readyCh = make(chan struct{})
 			}
 		}
-		var zero state
-		if st := e.peekState(&zero); e.initial && st.Failures > 0 && st.NextAttempt.After(now) {
+		if e.initial && e.backingOff(now) {
 			// A previous run tried and is backing off: that was the
 			// first attempt.
 			m.firstPassDoneLocked(e, errors.New(e.state().LastError))
