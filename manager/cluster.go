@@ -108,6 +108,8 @@ func (m *Manager) sharedBackoff(ctx context.Context, e *entry, force bool) error
 		return errSkip
 	}
 	adopted := e.adoptState(st)
+	// The order in flight is what the store says under the lock: that
+	// of another instance that died holding it is continued here.
 	e.orderAsStored(st)
 	backingOff := !force && e.backingOff(now)
 	last := e.state().LastError
@@ -239,8 +241,7 @@ func (m *Manager) reload(ctx context.Context, e *entry, cert bool) {
 			m.firstPassDoneLocked(e, nil)
 		}
 	}
-	if stErr == nil && e.adoptState(st) && !installed &&
-		e.backingOff(now) {
+	if stErr == nil && e.adoptState(st) && !installed && e.backingOff(now) {
 		// Another instance failed and backs off: that was the first
 		// attempt, for Ready, as when Manage loads such a state.
 		m.firstPassDoneLocked(e, errors.New(e.state().LastError))
