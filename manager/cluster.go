@@ -67,7 +67,7 @@ func (m *Manager) lockBusy(ctx context.Context, e *entry) {
 	now := m.cfg.Clock.Now()
 	wait := time.Duration(float64(ClusterBusyRetry) * (1 + m.cfg.Jitter*m.cfg.Rand()))
 	m.mu.Lock()
-	e.busyUntil = now.Add(wait)
+	e.lockBusy(now.Add(wait))
 	m.mu.Unlock()
 	m.cfg.Logger.DebugContext(ctx, "another instance is ordering this certificate", "name", e.spec.Name, "retry_in", wait)
 }
@@ -83,7 +83,7 @@ var errSkip = errors.New("manager: not due any more")
 // force). It returns the error to report, or nil to go ahead.
 func (m *Manager) sharedBackoff(ctx context.Context, e *entry, force bool) error {
 	m.mu.Lock()
-	e.busyUntil = time.Time{}
+	e.notBusy()
 	m.mu.Unlock()
 	if _, fenced := m.cfg.Store.(store.FencedLocker); fenced {
 		// attempt's re-read ignores a store that cannot be read; in a
@@ -107,11 +107,11 @@ func (m *Manager) sharedBackoff(ctx context.Context, e *entry, force bool) error
 		m.mu.Unlock()
 		return errSkip
 	}
-	adopted := m.adoptStateLocked(e, st, now)
+	adopted := e.adoptState(st)
 	// The order in flight is what the store says under the lock: that
 	// of another instance that died holding it is continued here.
-	e.state().PendingOrder, e.state().PendingKey = st.PendingOrder, st.PendingKey
-	backingOff := !force && e.state().Failures > 0 && e.state().NextAttempt.After(now)
+	e.orderAsStored(st)
+	backingOff := !force && e.backingOff(now)
 	last := e.state().LastError
 	next := e.state().NextAttempt
 	if adopted {
@@ -127,29 +127,6 @@ func (m *Manager) sharedBackoff(ctx context.Context, e *entry, force bool) error
 	m.cfg.Logger.InfoContext(ctx, "backing off like the instance that failed", "name", e.spec.Name, "next_attempt", next)
 	m.firstPassDone(e, err)
 	return err
-}
-
-// adoptStateLocked takes the stored state st in place of e's if it is
-// about the certificate e holds and was written after e's last attempt.
-// It reports whether it did.
-func (m *Manager) adoptStateLocked(e *entry, st state, now time.Time) bool {
-	var cur string
-	if e.held != nil {
-		cur = serial(e.held.leaf)
-	}
-	if st.Serial != cur && st.Serial != "" || !st.LastAttempt.After(e.state().LastAttempt) {
-		return false
-	}
-	keep := *e.state()
-	e.st = &st
-	if st.Serial == "" {
-		// Written before any certificate, or for a failure only: keep
-		// what belongs to the certificate held.
-		e.state().Serial = keep.Serial
-		e.state().ARIWindowStart, e.state().ARIWindowEnd = keep.ARIWindowStart, keep.ARIWindowEnd
-		e.state().ARIRenewAt, e.state().ARIRetryAfter = keep.ARIRenewAt, keep.ARIRetryAfter
-	}
-	return true
 }
 
 // follow watches the store while Run runs, and takes into memory what
@@ -259,13 +236,12 @@ func (m *Manager) reload(ctx context.Context, e *entry, cert bool) {
 		h.covers = covers(h.leaf, e.ids)
 		if h.covers && (e.held == nil || newer(h.leaf, e.held.leaf)) {
 			m.installLocked(e, h)
-			e.busyUntil = time.Time{}
+			e.notBusy()
 			installed = true
 			m.firstPassDoneLocked(e, nil)
 		}
 	}
-	if stErr == nil && m.adoptStateLocked(e, st, now) && !installed &&
-		e.state().Failures > 0 && e.state().NextAttempt.After(now) {
+	if stErr == nil && e.adoptState(st) && !installed && e.backingOff(now) {
 		// Another instance failed and backs off: that was the first
 		// attempt, for Ready, as when Manage loads such a state.
 		m.firstPassDoneLocked(e, errors.New(e.state().LastError))

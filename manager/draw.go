@@ -6,24 +6,6 @@ import (
 	"encoding/binary"
 )
 
-// drawLocked gives e the draw of its renewal moment: the one its state
-// keeps for the certificate held; else, unless Config.Rand was given,
-// RenewalDraw of the certificate, which every process computes alike, so
-// that all of them (and list) renew it at the same moment without having
-// written anything; else a draw of Config.Rand.
-func (m *Manager) drawLocked(e *entry) {
-	if d := e.state().RenewDraw; d > 0 && d < 1 {
-		e.r = d
-		return
-	}
-	if m.ownRand && e.held != nil {
-		e.r = RenewalDraw(e.held.leaf)
-	} else {
-		e.r = m.cfg.Rand()
-	}
-	e.state().RenewDraw = e.r
-}
-
 // RenewalDraw returns the number in (0, 1) that places the renewal of
 // leaf by the lifetime rule within the jitter (Config.Jitter), when
 // Config.Rand is nil: derived from its serial number and issuer, so that

@@ -97,11 +97,8 @@ func newer(a, b *x509.Certificate) bool {
 
 // installLocked makes h the certificate held and served for e.
 func (m *Manager) installLocked(e *entry, h *held) {
-	e.held, e.lazy = h, nil
+	e.newCertificate(h)
 	m.cacheAddLocked(e)
-	ns := e.state().forNewCertificate()
-	e.st = &ns
-	e.state().Serial = serial(h.leaf)
 	m.drawLocked(e)
 	if !e.removed && !m.renewSlotLocked(e) {
 		m.rebuildLocked()

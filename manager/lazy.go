@@ -57,46 +57,16 @@ func (m *Manager) lazyFromIndex(e *entry, r *store.IndexRecord, now time.Time) b
 		return false
 	}
 	// The serial is cloned: the index's string is part of its whole line.
-	e.lazy = &lazy{notBefore: r.NotBefore, notAfter: r.NotAfter, serial: strings.Clone(r.Serial), version: r.Version}
-	if m.ownRand {
-		e.r = r.Draw
-	} else {
-		e.r = m.cfg.Rand()
+	draw := r.Draw
+	if !m.ownRand {
+		draw = m.cfg.Rand()
 	}
-	e.st = nil
-	if s := r.Schedule; s.Serial == r.Serial && (!s.RenewAt.IsZero() || !s.Recheck.IsZero() || s.Failures > 0 || s.LastError != "") {
-		st := e.state()
-		st.ARIRenewAt, st.ARIRetryAfter = s.RenewAt, s.Recheck
-		st.Failures, st.NextAttempt, st.LastError = s.Failures, s.NextAttempt, s.LastError
-	}
+	e.fromIndex(&lazy{notBefore: r.NotBefore, notAfter: r.NotAfter, serial: strings.Clone(r.Serial), version: r.Version}, draw, r.Schedule)
 	if !m.dueLocked(e, now).After(now) {
-		e.lazy = nil
-		e.st = nil
+		e.notFromIndex()
 		return false
 	}
 	return true
-}
-
-// state returns e's state, giving it an empty one first if it has none
-// (a lazy entry; see entry.st): for what writes it or is about to act on
-// it. The caller holds Manager.mu, or owns e.
-func (e *entry) state() *state {
-	if e.st == nil {
-		e.st = &state{}
-		if e.lazy != nil {
-			e.st.Serial, e.st.RenewDraw = e.lazy.serial, e.r
-		}
-	}
-	return e.st
-}
-
-// peekState returns e's state for reading, or a zero one: it gives e
-// none, so that scheduling 100,000 lazy entries allocates nothing.
-func (e *entry) peekState(zero *state) *state {
-	if e.st == nil {
-		return zero
-	}
-	return e.st
 }
 
 // materialize reads and parses e's certificate and state if e is lazy,
@@ -135,8 +105,7 @@ func (m *Manager) materialize(ctx context.Context, e *entry) {
 	if ctx.Err() != nil && tmp.held == nil {
 		return // try again later
 	}
-	e.lazy = nil
-	e.held, e.st = tmp.held, tmp.st
+	e.takeLoaded(tmp)
 	m.drawLocked(e)
 	stale := tmp.held == nil || serial(tmp.held.leaf) != lz.serial
 	if stale {
@@ -192,9 +161,7 @@ func (m *Manager) evictLocked(v *entry) bool {
 	if v.checking() || v.call != nil || v.loading != nil || !v.held.covers || v.held.revoked != nil || v.held.tls == nil {
 		return false
 	}
-	l := v.held.leaf
-	v.lazy = &lazy{notBefore: l.NotBefore, notAfter: l.NotAfter, serial: serial(l)}
-	v.held = nil
+	v.evict()
 	if v.slot != nil {
 		v.slot.cert.Store(nil)
 	}

@@ -2,9 +2,13 @@ package manager
 
 import (
 	"context"
+	"crypto/x509"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/issue"
 	"github.com/certkeeper/certkeeper/store"
 	"github.com/certkeeper/certkeeper/store/storetest"
 )
@@ -102,5 +106,51 @@ func TestIndexPickUp(t *testing.T) {
 			t.Fatal("the certificate another process stored was not picked up")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestOffersARIKeepsLazyEntryStateless: asking whether the CA offers
+// renewal information gives a lazy entry no state (lazy entries cost no
+// state until something acts on them; see entry.st).
+func TestOffersARIKeepsLazyEntryStateless(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory()
+	const n = 70
+	if err := storetest.Generate(ctx, &store.Certs{Store: st}, 0, n); err != nil {
+		t.Fatal(err)
+	}
+	m := testManager(t, Config{Store: st, CacheSize: 10})
+	asked := 0
+	m.renewalInfo = func(context.Context, Spec, *x509.Certificate) (acme.RenewalInfo, error) {
+		asked++
+		return acme.RenewalInfo{}, errNoARI
+	}
+	m.obtain = func(context.Context, Spec, issue.Request) (*issue.Issued, error) {
+		t.Error("an order was placed")
+		return nil, errors.New("no order in this test")
+	}
+	if err := m.Manage(ctx, scaleCerts(n)...); err != nil {
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	var e *entry
+	for _, c := range m.entries {
+		if c.lazy != nil && c.st == nil {
+			e = c
+			break
+		}
+	}
+	m.mu.Unlock()
+	if e == nil {
+		t.Fatal("no lazy entry without state after Manage")
+	}
+	h := testHeld(9, entryT0, entryT0.Add(time.Hour))
+	if m.offersARI(ctx, e.spec, h) || asked != 1 {
+		t.Errorf("offersARI with a CA that offers none: asked %d", asked)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e.st != nil {
+		t.Errorf("offersARI gave a lazy entry a state: %+v", e.st)
 	}
 }

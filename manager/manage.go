@@ -103,7 +103,7 @@ func (m *Manager) Manage(ctx context.Context, certs ...Spec) error {
 				e.held.covers = covers(e.held.leaf, e.ids)
 			}
 			if old.held == nil && old.lazy == nil || e.held != nil && old.held != nil && newer(e.held.leaf, old.held.leaf) {
-				old.held, old.st, old.lazy, old.r = e.held, e.st, e.lazy, e.r
+				old.takeLoaded(e)
 				if e.lazy == nil {
 					m.drawLocked(old)
 				}
@@ -127,8 +127,7 @@ func (m *Manager) Manage(ctx context.Context, certs ...Spec) error {
 				m.readyCh = make(chan struct{})
 			}
 		}
-		var zero state
-		if st := e.peekState(&zero); e.initial && st.Failures > 0 && st.NextAttempt.After(now) {
+		if e.initial && e.backingOff(now) {
 			// A previous run tried and is backing off: that was the
 			// first attempt.
 			m.firstPassDoneLocked(e, errors.New(e.state().LastError))
@@ -143,8 +142,7 @@ func (m *Manager) Manage(ctx context.Context, certs ...Spec) error {
 	m.rebuildLocked()
 	var stale []*entry
 	for _, e := range es {
-		if e.staleState {
-			e.staleState = false
+		if e.takeStale() {
 			if cur := m.entries[e.spec.Name]; cur == e {
 				stale = append(stale, e)
 			}
@@ -193,6 +191,7 @@ func newEntry(c Spec, caDirs map[string]string) (*entry, error) {
 // load reads e's certificate and state from the store.
 func (m *Manager) load(ctx context.Context, e *entry) {
 	log := m.cfg.Logger.With("name", e.spec.Name)
+	var h *held
 	res, err := m.certs.LoadCertificate(ctx, e.spec.Issuer.Client.DirectoryURL, e.spec.Name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -201,29 +200,20 @@ func (m *Manager) load(ctx context.Context, e *entry) {
 	case len(res.ChainPEM) == 0:
 		// A placeholder in the shared layout: please issue.
 	default:
-		h, err := parseHeld(res)
-		if err != nil {
+		if h, err = parseHeld(res); err != nil {
 			log.WarnContext(ctx, "stored certificate unreadable; it will be obtained again", "error", err)
+			h = nil
 			break
 		}
 		h.covers = covers(h.leaf, e.ids)
-		e.held = h
 	}
 	st, err := m.loadState(ctx, e)
 	if err != nil {
 		log.WarnContext(ctx, "stored renewal state unreadable; starting afresh", "error", err)
 	}
-	if e.held == nil || st.Serial != serial(e.held.leaf) {
-		// A state about another certificate: the one replaced, when a
-		// process stored a renewal and died (or failed) before it wrote
-		// the state. Manage writes it again for the certificate held.
-		e.staleState = e.held != nil && st.Serial != ""
-		st = st.forNewCertificate()
-		if e.held != nil {
-			st.Serial = serial(e.held.leaf)
-		}
-	}
-	e.st = &st
+	// A state about another certificate is rewritten by Manage (see
+	// entry.loaded).
+	e.loaded(h, st)
 }
 
 // Unmanage stops managing the named certificates and stops serving them.
@@ -236,7 +226,7 @@ func (m *Manager) Unmanage(names ...string) {
 			continue
 		}
 		delete(m.entries, n)
-		e.removed = true
+		e.unmanaged()
 		if e.index >= 0 {
 			m.queue.remove(e)
 		}

@@ -67,7 +67,9 @@ type Manager struct {
 	readyErrs map[string]error
 }
 
-// entry is one managed certificate. Its fields are guarded by Manager.mu.
+// entry is one managed certificate. Its fields are guarded by Manager.mu;
+// its state (held, r, st, due, busyUntil, panicAt, ariFor, ariOK…)
+// changes only through the transitions in entry.go.
 type entry struct {
 	spec  Spec     // Name filled in
 	ids   []string // identifier values, lower-case

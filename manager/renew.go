@@ -127,8 +127,8 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 			now := m.cfg.Clock.Now()
 			done := adopt && (force || now.Before(m.dueLocked(e, now)))
 			if done {
-				e.state().Failures, e.state().NextAttempt, e.state().LastError = 0, time.Time{}, ""
-				e.due = m.dueLocked(e, now)
+				e.recovered()
+				m.updateDueLocked(e, now)
 				m.firstPassDoneLocked(e, nil)
 			}
 			m.mu.Unlock()
@@ -229,7 +229,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	// attempt ends otherwise.
 	req.OnOrder = func(url string) {
 		m.mu.Lock()
-		e.state().PendingOrder, e.state().PendingKey = url, keyPEM
+		e.orderPlaced(url, keyPEM)
 		m.mu.Unlock()
 		m.saveState(ctx, e)
 	}
@@ -237,7 +237,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	// order that failed is invalid and could not be continued anyway).
 	forgetOrder := func() {
 		m.mu.Lock()
-		e.state().PendingOrder, e.state().PendingKey = "", ""
+		e.orderForgotten()
 		m.mu.Unlock()
 	}
 	if h != nil && h.covers && !refused && m.offersARI(ctx, c, h) {
@@ -270,7 +270,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 		// replacement already (alreadyReplaced), which this process does
 		// not hold, or fail on the field (a 500, a malformed…).
 		m.mu.Lock()
-		e.state().ReplacesRefused = true
+		e.replacesRefused()
 		m.mu.Unlock()
 		if ctx.Err() == nil {
 			log.WarnContext(ctx, "the CA refused the renewal order naming the certificate it replaces; ordering again without replaces",
@@ -306,9 +306,8 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 
 	now := m.cfg.Clock.Now()
 	m.mu.Lock()
-	e.state().Failures, e.state().NextAttempt, e.state().LastError = 0, time.Time{}, ""
-	e.state().LastAttempt, e.state().LastSuccess = now, now
-	e.due = m.dueLocked(e, now)
+	e.succeeded(now)
+	m.updateDueLocked(e, now)
 	done := EventObtained
 	if typ == EventRenewing {
 		done = EventRenewed
@@ -321,7 +320,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	if held != nil && held.covers {
 		m.fetchRenewalInfo(ctx, e, held, now, false) // saved just below
 		m.mu.Lock()
-		e.due = m.dueLocked(e, now)
+		m.updateDueLocked(e, now)
 		m.mu.Unlock()
 	}
 	m.saveState(ctx, e)
@@ -338,8 +337,13 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 func (m *Manager) offersARI(ctx context.Context, c Spec, h *held) bool {
 	m.mu.Lock()
 	e := m.entries[c.Name]
-	known := e != nil && !e.state().ARIWindowEnd.IsZero()
-	if !known && e != nil && e.ariFor == h && m.cfg.Clock.Now().Before(e.state().ARIRetryAfter) {
+	var zero state
+	var st *state
+	if e != nil {
+		st = e.peekState(&zero) // a lazy entry stays stateless
+	}
+	known := e != nil && !st.ARIWindowEnd.IsZero()
+	if !known && e != nil && e.ariFor == h && m.cfg.Clock.Now().Before(st.ARIRetryAfter) {
 		ok := e.ariOK
 		m.mu.Unlock()
 		return ok
@@ -366,26 +370,8 @@ func (m *Manager) fail(ctx context.Context, e *entry, err error) error {
 	now := m.cfg.Clock.Now()
 	retryAfter, _ := acme.RetryAfter(err)
 	m.mu.Lock()
+	alarm := m.attemptFailedLocked(e, err, retryAfter, now)
 	st := e.state()
-	st.Failures++
-	var nb, na time.Time
-	if h := e.held; h != nil && h.covers {
-		nb, na = h.leaf.NotBefore, h.leaf.NotAfter
-	}
-	st.NextAttempt = m.pol.retryAt(now, st.Failures, retryAfter, na, m.cfg.Rand())
-	st.LastError = err.Error()
-	st.LastAttempt = now
-	e.due = m.dueLocked(e, now)
-	alarm := m.pol.alarm(nb, na, now)
-	if alarm == EventExpiringSoon {
-		if st.ExpiringSoonSent {
-			alarm = ""
-		}
-		st.ExpiringSoonSent = true
-	}
-	if alarm == EventPanic {
-		e.panicAt = now
-	}
 	ev := m.eventLocked(e, EventFailed, now)
 	ev.Err, ev.Attempt, ev.NextAttempt = err, st.Failures, st.NextAttempt
 	m.mu.Unlock()

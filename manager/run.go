@@ -39,8 +39,7 @@ func (h *entryHeap) remove(e *entry) { heap.Remove(h, e.index) }
 // scheduleLocked works out e's next renewal and its next check, and puts
 // it in the queue unless a check of it is under way.
 func (m *Manager) scheduleLocked(e *entry, now, checked time.Time) {
-	e.due = m.dueLocked(e, now)
-	next := earliest(e.due, nextCheck(checked, m.cfg.CheckInterval, m.cfg.Jitter, m.cfg.Rand()))
+	next := earliest(m.updateDueLocked(e, now), nextCheck(checked, m.cfg.CheckInterval, m.cfg.Jitter, m.cfg.Rand()))
 	var zero state
 	if e.lazy != nil || e.held != nil && e.held.covers {
 		retry := e.peekState(&zero).ARIRetryAfter
@@ -216,7 +215,7 @@ func (m *Manager) stillPanicking(ctx context.Context, e *entry, now time.Time) {
 		m.mu.Unlock()
 		return
 	}
-	e.panicAt = t
+	e.panicRaised(t)
 	ev := m.eventLocked(e, EventPanic, t)
 	ev.Err = errors.New(e.state().LastError)
 	ev.Attempt, ev.NextAttempt = e.state().Failures, e.state().NextAttempt
@@ -241,8 +240,7 @@ func (m *Manager) refreshDue(ctx context.Context, e *entry, now time.Time) time.
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e.due = m.dueLocked(e, now)
-	return e.due
+	return m.updateDueLocked(e, now)
 }
 
 // ariRetryOnError is how soon renewal information is fetched again after
@@ -265,16 +263,13 @@ func (m *Manager) fetchRenewalInfo(ctx context.Context, e *entry, h *held, now t
 		m.mu.Unlock()
 		return
 	}
-	e.ariFor, e.ariOK = h, err == nil
-	st := e.state()
 	switch {
 	case errors.Is(err, errNoARI):
-		st.ARIWindowStart, st.ARIWindowEnd, st.ARIRenewAt = time.Time{}, time.Time{}, time.Time{}
-		st.ARIRetryAfter = now.Add(m.cfg.CheckInterval) // ask again at the next check
+		e.ariNotOffered(h, now.Add(m.cfg.CheckInterval)) // ask again at the next check
 		m.mu.Unlock()
 		return
 	case err != nil:
-		st.ARIRetryAfter = now.Add(min(ariRetryOnError, m.cfg.CheckInterval))
+		e.ariFailed(h, false, now.Add(min(ariRetryOnError, m.cfg.CheckInterval)))
 		m.mu.Unlock()
 		if ctx.Err() == nil {
 			m.cfg.Logger.WarnContext(ctx, "cannot fetch renewal information; keeping the previous schedule",
@@ -286,29 +281,26 @@ func (m *Manager) fetchRenewalInfo(ctx context.Context, e *entry, h *held, now t
 	if !w.End.After(h.leaf.NotBefore) {
 		// A window that ends before the certificate begins cannot be
 		// meant for it; following it would renew in a loop.
-		st.ARIRetryAfter = now.Add(min(ariRetryOnError, m.cfg.CheckInterval))
+		e.ariFailed(h, true, now.Add(min(ariRetryOnError, m.cfg.CheckInterval)))
 		m.mu.Unlock()
 		m.cfg.Logger.WarnContext(ctx, "ignoring renewal information that ends before the certificate begins",
 			"name", c.Name, "window_end", w.End, "not_before", h.leaf.NotBefore)
 		return
 	}
-	changed := !w.Start.Equal(st.ARIWindowStart) || !w.End.Equal(st.ARIWindowEnd)
-	if changed {
-		st.ARIWindowStart, st.ARIWindowEnd = w.Start, w.End
+	// Never fetch again sooner than a minute, nor later than the next check.
+	retry := earliest(latest(ri.RetryAfter, now.Add(time.Minute)), now.Add(m.cfg.CheckInterval))
+	changed := e.ariReceived(h, w.Start, w.End, retry, func() time.Time {
 		r := m.cfg.Rand()
 		if m.ownRand {
 			// Drawn from the certificate, as the lifetime rule's draw:
 			// every process picks the same moment in the same window.
 			r = RenewalDraw(h.leaf)
 		}
-		st.ARIRenewAt = ariRenewAt(w.Start, w.End, now, r)
-	}
-	// Never fetch again sooner than a minute, nor later than the next check.
-	st.ARIRetryAfter = earliest(latest(ri.RetryAfter, now.Add(time.Minute)), now.Add(m.cfg.CheckInterval))
+		return ariRenewAt(w.Start, w.End, now, r)
+	})
 	l := h.leaf
 	revoked := changed && !w.End.After(now) && w.End.Before(l.NotBefore.Add(l.NotAfter.Sub(l.NotBefore)/2))
 	ev := m.eventLocked(e, EventRevoked, now)
-	retry := st.ARIRetryAfter
 	m.mu.Unlock()
 	m.cfg.Logger.DebugContext(ctx, "renewal information", "name", c.Name,
 		"window_start", w.Start, "window_end", w.End, "retry_after", retry)

@@ -72,17 +72,6 @@ type state struct {
 	PendingKey string `json:"pending_key,omitempty"`
 }
 
-// forNewCertificate drops what belonged to the previous certificate and
-// keeps the failure record.
-func (s state) forNewCertificate() state {
-	return state{
-		Name: s.Name, Identifiers: s.Identifiers,
-		LastAttempt: s.LastAttempt, LastSuccess: s.LastSuccess, LastError: s.LastError,
-		Failures: s.Failures, NextAttempt: s.NextAttempt,
-		PendingOrder: s.PendingOrder, PendingKey: s.PendingKey,
-	}
-}
-
 // stateKey is where e's state is kept (see store.Certs.StateKey), for
 // messages.
 func (m *Manager) stateKey(e *entry) string {
@@ -113,13 +102,7 @@ func (m *Manager) loadState(ctx context.Context, e *entry) (state, error) {
 // only saves work after a restart.
 func (m *Manager) saveState(ctx context.Context, e *entry) {
 	m.mu.Lock()
-	e.state().NextRenewal = e.due // what the store now says
-	s := *e.st
-	s.Name, s.Identifiers, s.NextRenewal = e.spec.Name, e.ids, e.due
-	s.CA = e.spec.Issuer.Client.DirectoryURL
-	if e.held != nil {
-		s.NotBefore, s.NotAfter = e.held.leaf.NotBefore, e.held.leaf.NotAfter
-	}
+	s := e.saving()
 	m.mu.Unlock()
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err == nil {
