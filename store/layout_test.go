@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -40,6 +41,10 @@ func TestLayoutKeys(t *testing.T) {
 		layout Layout
 		keys   []string
 		locks  []string
+		// named are the keys and lock names Certs gives other packages:
+		// StateKey, AccountDeactivatedKey, ObtainLock, LineageLock,
+		// AccountLock, ListenLock, and Paths' Cert relative to the root.
+		named []string
 	}{{
 		layout: LayoutStandard,
 		keys: []string{
@@ -85,6 +90,15 @@ func TestLayoutKeys(t *testing.T) {
 			"certkeeper/index",
 			"certkeeper/migrate",
 		},
+		named: []string{
+			"manager/ca.example.test_dir/_wildcard_.example.test.json",
+			"accounts/ca.example.test_dir/default/deactivated",
+			"obtain/ca.example.test_dir/_wildcard_.example.test",
+			"lineage/ca.example.test_dir/_wildcard_.example.test",
+			"account/ca.example.test_dir/default",
+			"listen/127.0.0.1:80",
+			"certificates/ca.example.test_dir/_wildcard_.example.test/cert.pem",
+		},
 	}, {
 		layout: LayoutShared,
 		keys: []string{
@@ -100,6 +114,15 @@ func TestLayoutKeys(t *testing.T) {
 			"certkeeper/account/shared",
 			"certkeeper/certificate/shared/_wildcard_.example.test",
 			"certkeeper/migrate",
+		},
+		named: []string{
+			"certkeeper/manager/_wildcard_.example.test.json",
+			"certkeeper/accounts/deactivated",
+			"obtain/ca.example.test_dir/_wildcard_.example.test",
+			"lineage/ca.example.test_dir/_wildcard_.example.test",
+			"account/ca.example.test_dir/default",
+			"listen/127.0.0.1:80",
+			"_wildcard_.example.test.pem",
 		},
 	}}
 	for _, tt := range tests {
@@ -140,6 +163,39 @@ func TestLayoutKeys(t *testing.T) {
 			}
 			if got := d.locks(); !slices.Equal(got, tt.locks) {
 				t.Errorf("locks:\n%q\nwant\n%q", got, tt.locks)
+			}
+
+			var named []string
+			add := func(s string, err error) {
+				t.Helper()
+				if err != nil {
+					t.Fatal(err)
+				}
+				named = append(named, s)
+			}
+			add(c.StateKey(ca, "*.example.test"))
+			add(c.AccountDeactivatedKey(ca, ""))
+			add(c.ObtainLock(ca, "*.example.test"))
+			add(c.LineageLock(ca, "*.example.test"))
+			add(c.AccountLock(ca, ""))
+			add(c.ListenLock("127.0.0.1:80"), nil)
+			p, err := c.Paths(ca, "*.example.test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			add(filepath.Rel(d.Root(), p.Cert))
+			for i := range named {
+				named[i] = filepath.ToSlash(named[i])
+			}
+			if !slices.Equal(named, tt.named) {
+				t.Errorf("named keys and locks:\n%q\nwant\n%q", named, tt.named)
+			}
+			if tt.layout == LayoutStandard {
+				// The live link, which List does not report (it names a
+				// directory).
+				if got, err := d.Readlink(ctx, "certificates/ca.example.test_dir/_wildcard_.example.test/live"); err != nil || got != "versions/2" {
+					t.Errorf("live = %q, %v; want versions/2", got, err)
+				}
 			}
 		})
 	}
