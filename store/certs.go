@@ -94,8 +94,9 @@ var ErrKeyMismatch = errors.New("store: private key does not match the certifica
 // for the name around issuing and saving, so that two do not order the
 // same certificate. Readers need no lock.
 //
-// Certs owns every key of the layout: other packages ask it (StateKey,
-// Paths, WhatChanged) rather than build keys. Before its first write,
+// Certs owns every key and lock name of the layout: other packages ask it
+// (StateKey, AccountDeactivatedKey, Paths, WhatChanged, ObtainLock,
+// LineageLock, AccountLock, ListenLock) rather than build them. Before its first write,
 // Certs moves what older versions of certkeeper stored under other keys
 // (see Migrate); until then, its readers look in both places.
 //
