@@ -14,9 +14,10 @@ import (
 // directory URL and a certificate's name as Certs's public methods take
 // them; caDir and enc the components entryNames makes of them.
 //
-// standardScheme and sharedScheme are the two implementations; what they
-// share (lock names that do not depend on the layout, the renewal state
-// keys of older versions) is baseScheme's.
+// standardScheme and sharedScheme are the two implementations, each
+// embedding baseScheme (the Certs they serve); what the layouts share
+// (the lock names given to other packages, the renewal state keys of
+// older versions) is in this file.
 type scheme interface {
 	// Certificates.
 	entryNames(ca, name string) (caDir, enc string, err error)
