@@ -155,11 +155,11 @@ func (s *accountSource) Invalid(ctx context.Context, acct acme.Account, err erro
 // account, so that two processes do not register two accounts.
 func (e *Engine) loadOrRegister(ctx context.Context, cl *acme.Client, opts AccountOptions, invalid string) (acme.Account, error) {
 	ca, id := cl.DirectoryURL, opts.id()
-	caDir, err := store.CADirName(ca)
+	lock, err := e.certs.AccountLock(ca, id)
 	if err != nil {
 		return acme.Account{}, err
 	}
-	unlock, err := e.cfg.Store.Lock(ctx, "account/"+caDir+"/"+id)
+	unlock, err := e.cfg.Store.Lock(ctx, lock)
 	if err != nil {
 		return acme.Account{}, fmt.Errorf("engine: locking the account: %w", err)
 	}

@@ -38,27 +38,10 @@ type AccountInfo struct {
 	RecordErr error
 }
 
-// deactivatedKey is the store key recording that account id at ca was
-// deactivated. The shared layout holds one account, client.key, for any
-// CA (its records say none): its record is one for the store.
-func (e *Engine) deactivatedKey(ca, id string) (string, error) {
-	if e.cfg.Layout == store.LayoutShared {
-		return "certkeeper/accounts/deactivated", nil
-	}
-	caDir, err := store.CADirName(ca)
-	if err != nil {
-		return "", err
-	}
-	if id == "" {
-		id = "default"
-	}
-	return "accounts/" + caDir + "/" + id + "/deactivated", nil
-}
-
 // isDeactivated reports whether the store records the account rec (at
 // ca) as deactivated: its URL, or its key's thumbprint.
 func (e *Engine) isDeactivated(ctx context.Context, ca string, rec store.AccountRecord) bool {
-	k, err := e.deactivatedKey(ca, rec.ID)
+	k, err := e.certs.AccountDeactivatedKey(ca, rec.ID)
 	if err != nil {
 		return false
 	}
@@ -170,7 +153,7 @@ func (e *Engine) DeactivateAccount(ctx context.Context, ca, caRoot string, opts 
 	if done.URL == "" {
 		done.URL = acct.URL
 	}
-	k, err := e.deactivatedKey(ca, opts.id())
+	k, err := e.certs.AccountDeactivatedKey(ca, opts.id())
 	if err != nil {
 		return done, err
 	}

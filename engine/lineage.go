@@ -326,7 +326,7 @@ func (e *Engine) hold(ctx context.Context, set *solverset.Set) (func(), error) {
 func (e *Engine) prepareSet(ctx context.Context, set *solverset.Set, addrs []string) ([]func() error, error) {
 	var unlocks []func() error
 	for _, a := range addrs {
-		unlock, err := e.cfg.Store.Lock(ctx, "listen/"+a)
+		unlock, err := e.cfg.Store.Lock(ctx, e.certs.ListenLock(a))
 		if err != nil {
 			unlockAll(unlocks)
 			return nil, fmt.Errorf("engine: waiting for %s: %w", a, err)

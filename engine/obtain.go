@@ -268,15 +268,11 @@ func (e *Engine) result(l store.Lineage, o Outcome, err error) Result {
 // stored under its name change only as names allows. It returns the
 // names of the certificate stored before, nil if none.
 func (e *Engine) recordLineage(ctx context.Context, l *store.Lineage, names NameChange) (have []string, created bool, err error) {
-	caDir, err := store.CADirName(l.CA)
+	lock, err := e.certs.LineageLock(l.CA, l.Name)
 	if err != nil {
-		return nil, false, &LocalError{What: "CA", Err: err}
+		return nil, false, &LocalError{What: "lineage", Err: err}
 	}
-	enc, err := store.EncodeName(l.Name)
-	if err != nil {
-		return nil, false, &LocalError{What: "name", Err: err}
-	}
-	unlock, err := e.cfg.Store.Lock(ctx, "lineage/"+caDir+"/"+enc)
+	unlock, err := e.cfg.Store.Lock(ctx, lock)
 	if err != nil {
 		return nil, false, fmt.Errorf("engine: locking the lineage of %s: %w", l.Name, err)
 	}

@@ -88,11 +88,14 @@ func (m *Manager) join(ctx context.Context, e *entry, force bool, parent context
 func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error) {
 	m.materialize(ctx, e)
 	m.mu.Lock()
-	lockName := "obtain/" + e.caDir + "/" + e.enc
 	c := e.spec
 	before := e.held
 	m.mu.Unlock()
 	log := m.cfg.Logger.With("name", c.Name)
+	lockName, err := m.certs.ObtainLock(c.Issuer.Client.DirectoryURL, c.Name)
+	if err != nil {
+		return m.fail(ctx, e, err) // not met: Manage checked the name and CA
+	}
 
 	// With a store that fences (cluster mode), ctx becomes the fenced
 	// context: the order stops when the lock is lost, and saving fails

@@ -12,12 +12,6 @@ import (
 	"github.com/certkeeper/certkeeper/keys"
 )
 
-// The files of an account in LayoutStandard.
-const (
-	accountKeyFile  = "account.key"
-	accountMetaFile = "account.json"
-)
-
 // accountMeta is account.json.
 type accountMeta struct {
 	CA      string   `json:"ca"`
@@ -35,40 +29,46 @@ func (c *Certs) SaveAccount(ctx context.Context, ca, id string, rec AccountRecor
 	if _, err := keys.ParsePEM(rec.KeyPEM); err != nil {
 		return fmt.Errorf("store: saving account: %w", err)
 	}
-	dir, err := c.accountDir(ca, id)
-	if err != nil {
+	sch := c.scheme()
+	if err := sch.checkAccount(ca, id); err != nil {
 		return err
 	}
 	if err := c.migrateOnce(ctx); err != nil {
 		return err
 	}
-	if tr, ok := c.Store.(tempRemover); ok {
-		// Every key of the account is written under this lock, so its
-		// holder knows a temporary file of one was left by a writer
-		// that died.
-		lock := "certkeeper/account/shared"
-		if dir != "" {
-			lock = "certkeeper/" + dir
-		}
-		unlock, err := c.Store.Lock(ctx, lock)
-		if err != nil {
-			return fmt.Errorf("store: locking account %s: %w", lock, err)
-		}
-		defer func() { _ = unlock() }()
-		if dir == "" {
-			tr.removeTemps(".", sharedKey)
-		} else {
-			tr.removeTemps(dir, accountKeyFile, accountMetaFile)
-		}
+	return sch.saveAccount(ctx, ca, id, rec)
+}
+
+// lockAccount takes the lock of an account, when the store is one that
+// leaves temporary files (a Dir), and removes those of the account's
+// files (bases in dir) under it: every key of the account is written
+// under this lock, so its holder knows a temporary file of one was left
+// by a writer that died. Other stores write without it.
+func (c *Certs) lockAccount(ctx context.Context, lock, dir string, bases ...string) (func(), error) {
+	tr, ok := c.Store.(tempRemover)
+	if !ok {
+		return func() {}, nil
 	}
-	if c.Layout == LayoutShared {
-		if sameKeyPEM(c.getOptional(ctx, sharedKey), rec.KeyPEM) {
-			// Another program's file, perhaps in another encoding, that
-			// holds this key already: left as it is.
-			return nil
-		}
-		return c.Store.Put(ctx, sharedKey, rec.KeyPEM)
+	unlock, err := c.Store.Lock(ctx, lock)
+	if err != nil {
+		return nil, fmt.Errorf("store: locking account %s: %w", lock, err)
 	}
+	tr.removeTemps(dir, bases...)
+	return func() { _ = unlock() }, nil
+}
+
+// saveAccount writes the key, then account.json.
+func (s standardScheme) saveAccount(ctx context.Context, ca, id string, rec AccountRecord) error {
+	c := s.c
+	dir, err := s.accountDir(ca, id)
+	if err != nil {
+		return err
+	}
+	unlock, err := c.lockAccount(ctx, accountLockPrefix+dir, dir, accountKeyFile, accountMetaFile)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	meta, err := json.MarshalIndent(accountMeta{CA: ca, URL: rec.URL, Contact: rec.Contact}, "", "  ")
 	if err != nil {
 		return err
@@ -79,22 +79,50 @@ func (c *Certs) SaveAccount(ctx context.Context, ca, id string, rec AccountRecor
 	return c.Store.Put(ctx, dir+"/"+accountMetaFile, append(meta, '\n'))
 }
 
+// saveAccount writes client.key, unless it holds the key already.
+func (s sharedScheme) saveAccount(ctx context.Context, _, _ string, rec AccountRecord) error {
+	c := s.c
+	unlock, err := c.lockAccount(ctx, sharedAccountLock, ".", sharedKey)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if sameKeyPEM(c.getOptional(ctx, sharedKey), rec.KeyPEM) {
+		// Another program's file, perhaps in another encoding, that
+		// holds this key already: left as it is.
+		return nil
+	}
+	return c.Store.Put(ctx, sharedKey, rec.KeyPEM)
+}
+
 // LoadAccount returns account id ("" means "default") at the CA with
 // directory URL ca. A missing account gives an error wrapping
 // fs.ErrNotExist. An account whose key is intact but whose record is not
 // (a truncated account.json) is returned with its key, no URL and
 // RecordErr set, not as an error.
 func (c *Certs) LoadAccount(ctx context.Context, ca, id string) (AccountRecord, error) {
-	dir, err := c.accountDir(ca, id)
+	return c.scheme().loadAccount(ctx, ca, id)
+}
+
+// loadAccount reads client.key, the one account.
+func (s sharedScheme) loadAccount(ctx context.Context, ca, id string) (AccountRecord, error) {
+	if err := s.checkAccount(ca, id); err != nil {
+		return AccountRecord{}, err
+	}
+	key, err := s.c.Store.Get(ctx, sharedKey)
 	if err != nil {
 		return AccountRecord{}, err
 	}
-	if c.Layout == LayoutShared {
-		key, err := c.Store.Get(ctx, sharedKey)
-		if err != nil {
-			return AccountRecord{}, err
-		}
-		return AccountRecord{CA: ca, ID: defaultID, KeyPEM: key}, nil
+	return AccountRecord{CA: ca, ID: defaultID, KeyPEM: key}, nil
+}
+
+// loadAccount reads the account where CADirName puts it, or where an
+// older certkeeper put it.
+func (s standardScheme) loadAccount(ctx context.Context, ca, id string) (AccountRecord, error) {
+	c := s.c
+	dir, err := s.accountDir(ca, id)
+	if err != nil {
+		return AccountRecord{}, err
 	}
 	parts := strings.Split(dir, "/")
 	rec, err := c.loadAccount(ctx, dir, parts[2])
@@ -119,26 +147,26 @@ func (c *Certs) LoadAccount(ctx context.Context, ca, id string) (AccountRecord, 
 // one account if client.key exists. Accounts that fail to load are left
 // out and their errors joined into the returned error.
 func (c *Certs) ListAccounts(ctx context.Context, ca string) ([]AccountRecord, error) {
-	if c.Layout == LayoutShared {
-		rec, err := c.LoadAccount(ctx, ca, "")
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		return []AccountRecord{rec}, nil
+	return c.scheme().listAccounts(ctx, ca)
+}
+
+// listAccounts returns the one account, if client.key exists.
+func (s sharedScheme) listAccounts(ctx context.Context, ca string) ([]AccountRecord, error) {
+	rec, err := s.loadAccount(ctx, ca, "")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
 	}
-	prefixes := []string{accountsDir + "/"}
-	if ca != "" {
-		caDir, err := CADirName(ca)
-		if err != nil {
-			return nil, err
-		}
-		prefixes[0] += caDir + "/"
-		if old, err := legacyCADirName(ca); err == nil && old != caDir {
-			prefixes = append(prefixes, accountsDir+"/"+old+"/")
-		}
+	if err != nil {
+		return nil, err
+	}
+	return []AccountRecord{rec}, nil
+}
+
+func (s standardScheme) listAccounts(ctx context.Context, ca string) ([]AccountRecord, error) {
+	c := s.c
+	prefixes, err := certPrefixes(accountsDir, ca)
+	if err != nil {
+		return nil, err
 	}
 	var (
 		out  []AccountRecord
@@ -152,7 +180,7 @@ func (c *Certs) ListAccounts(ctx context.Context, ca string) ([]AccountRecord, e
 		}
 		for _, k := range ks {
 			parts := strings.Split(k, "/")
-			if len(parts) != 4 || parts[3] != "account.key" {
+			if len(parts) != 4 || parts[3] != accountKeyFile {
 				continue
 			}
 			rec, err := c.loadAccount(ctx, strings.Join(parts[:3], "/"), parts[2])
@@ -176,12 +204,12 @@ func (c *Certs) ListAccounts(ctx context.Context, ca string) ([]AccountRecord, e
 }
 
 func (c *Certs) loadAccount(ctx context.Context, dir, id string) (AccountRecord, error) {
-	key, err := c.Store.Get(ctx, dir+"/account.key")
+	key, err := c.Store.Get(ctx, dir+"/"+accountKeyFile)
 	if err != nil {
 		return AccountRecord{}, err
 	}
 	rec := AccountRecord{ID: id, KeyPEM: key}
-	raw, err := c.Store.Get(ctx, dir+"/account.json")
+	raw, err := c.Store.Get(ctx, dir+"/"+accountMetaFile)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
@@ -189,10 +217,10 @@ func (c *Certs) loadAccount(ctx context.Context, dir, id string) (AccountRecord,
 	default:
 		var m accountMeta
 		if err := json.Unmarshal(raw, &m); err != nil {
-			err = fmt.Errorf("store: %s/account.json: %w: %w", dir, ErrCorrupt, err)
+			err = fmt.Errorf("store: %s/%s: %w: %w", dir, accountMetaFile, ErrCorrupt, err)
 			if _, kerr := keys.ParsePEM(key); kerr != nil {
 				// Nothing to go on: neither the record nor the key.
-				return AccountRecord{}, errors.Join(err, fmt.Errorf("store: %s/account.key: %w", dir, kerr))
+				return AccountRecord{}, errors.Join(err, fmt.Errorf("store: %s/%s: %w", dir, accountKeyFile, kerr))
 			}
 			// The key is what matters: the CA finds the account by it.
 			rec.RecordErr = err
@@ -201,28 +229,6 @@ func (c *Certs) loadAccount(ctx context.Context, dir, id string) (AccountRecord,
 		rec.CA, rec.URL, rec.Contact = m.CA, m.URL, m.Contact
 	}
 	return rec, nil
-}
-
-// accountDir returns the directory of account id in LayoutStandard, and
-// checks id in both layouts.
-func (c *Certs) accountDir(ca, id string) (string, error) {
-	if id == "" {
-		id = defaultID
-	}
-	if c.Layout == LayoutShared {
-		if id != defaultID {
-			return "", fmt.Errorf("%w: the shared layout holds one account; its ID is \"default\", not %q", ErrInvalidKey, id)
-		}
-		return "", nil
-	}
-	if err := ValidateKey(id); err != nil || strings.Contains(id, "/") {
-		return "", fmt.Errorf("%w: account ID %q must be one key component", ErrInvalidKey, id)
-	}
-	caDir, err := CADirName(ca)
-	if err != nil {
-		return "", err
-	}
-	return accountsDir + "/" + caDir + "/" + id, nil
 }
 
 // getOptional returns the value of key, or nil if it cannot be read.

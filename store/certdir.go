@@ -40,17 +40,6 @@ func (c *Certs) certDirs(ctx context.Context, prefix string) ([]string, error) {
 	return dirs, nil
 }
 
-// names returns the CA and name components of a certificate.
-func (c *Certs) names(ca, name string) (caDir, enc string, err error) {
-	if caDir, err = CADirName(ca); err != nil {
-		return "", "", err
-	}
-	if enc, err = EncodeName(name); err != nil {
-		return "", "", err
-	}
-	return caDir, enc, nil
-}
-
 // findCertDir returns the directory of the certificate called name from
 // ca in LayoutStandard: where CADirName puts it, or where an older
 // certkeeper put it if it is there and not (yet) at the new place.
@@ -86,7 +75,7 @@ func (c *Certs) findOldCertDir(ctx context.Context, ca, dir string) (string, err
 	if err != nil {
 		return dir, nil
 	}
-	oldDir := certsDir + "/" + old + "/" + path.Base(dir)
+	oldDir := certDirOf(old, path.Base(dir))
 	if oldDir == dir {
 		return dir, nil
 	}
@@ -119,22 +108,8 @@ func (c *Certs) hasCert(ctx context.Context, dir string) (bool, error) {
 	return err == nil, err
 }
 
+// certDir is the directory of the certificate called name from ca in
+// LayoutStandard (see standardScheme.certDir).
 func (c *Certs) certDir(ca, name string) (string, error) {
-	caDir, enc, err := c.names(ca, name)
-	if err != nil {
-		return "", err
-	}
-	return certsDir + "/" + caDir + "/" + enc, nil
-}
-
-func (c *Certs) sharedCertKey(name string) (string, error) {
-	enc, err := EncodeName(name)
-	if err != nil {
-		return "", err
-	}
-	k := enc + ".pem"
-	if err := ValidateKey(k); err != nil {
-		return "", err
-	}
-	return k, nil
+	return standardScheme{baseScheme{c}}.certDir(ca, name)
 }

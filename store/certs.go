@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"strings"
 	"time"
 )
 
@@ -95,8 +94,9 @@ var ErrKeyMismatch = errors.New("store: private key does not match the certifica
 // for the name around issuing and saving, so that two do not order the
 // same certificate. Readers need no lock.
 //
-// Certs owns every key of the layout: other packages ask it (StateKey,
-// Paths, WhatChanged) rather than build keys. Before its first write,
+// Certs owns every key and lock name of the layout: other packages ask it
+// (StateKey, AccountDeactivatedKey, Paths, WhatChanged, ObtainLock,
+// LineageLock, AccountLock, ListenLock) rather than build them. Before its first write,
 // Certs moves what older versions of certkeeper stored under other keys
 // (see Migrate); until then, its readers look in both places.
 //
@@ -112,13 +112,6 @@ type Certs struct {
 
 	mig migration
 }
-
-const (
-	certsDir    = "certificates"
-	accountsDir = "accounts"
-	sharedKey   = "client.key"
-	defaultID   = "default"
-)
 
 // SaveCertificate stores res, replacing any certificate of the same name
 // from the same CA. It checks that ChainPEM holds certificates and that
@@ -136,10 +129,14 @@ func (c *Certs) SaveCertificate(ctx context.Context, res CertRecord) error {
 	if err := c.migrateOnce(ctx); err != nil {
 		return err
 	}
-	if c.Layout == LayoutShared {
-		return c.saveShared(ctx, res)
-	}
-	caDir, enc, err := c.names(res.CA, res.Name)
+	return c.scheme().saveCertificate(ctx, res)
+}
+
+// saveCertificate writes a new version and switches the pointer to it,
+// then records it in the index.
+func (s standardScheme) saveCertificate(ctx context.Context, res CertRecord) error {
+	c := s.c
+	caDir, enc, err := s.entryNames(res.CA, res.Name)
 	if err != nil {
 		return err
 	}
@@ -155,7 +152,7 @@ func (c *Certs) SaveCertificate(ctx context.Context, res CertRecord) error {
 	}
 	// The certificate is saved: a failure to index it is repaired by
 	// readers (Reindex), so it is logged by no one and not returned.
-	_ = c.indexSaved(ctx, res, certsDir+"/"+caDir+"/"+enc)
+	_ = c.indexSaved(ctx, res, certDirOf(caDir, enc))
 	return nil
 }
 
@@ -163,13 +160,11 @@ func (c *Certs) SaveCertificate(ctx context.Context, res CertRecord) error {
 // directory URL ca. A missing certificate gives an error wrapping
 // fs.ErrNotExist.
 func (c *Certs) LoadCertificate(ctx context.Context, ca, name string) (CertRecord, error) {
-	if c.Layout == LayoutShared {
-		k, err := c.sharedCertKey(name)
-		if err != nil {
-			return CertRecord{}, err
-		}
-		return c.loadShared(ctx, k)
-	}
+	return c.scheme().loadCertificate(ctx, ca, name)
+}
+
+func (s standardScheme) loadCertificate(ctx context.Context, ca, name string) (CertRecord, error) {
+	c := s.c
 	dir, n, err := c.findCertDirN(ctx, ca, name)
 	if err != nil {
 		return CertRecord{}, err
@@ -182,42 +177,19 @@ func (c *Certs) LoadCertificate(ctx context.Context, ca, name string) (CertRecor
 // fail to load are left out and their errors joined into the returned
 // error, alongside the ones that loaded.
 func (c *Certs) ListCertificates(ctx context.Context, ca string) ([]CertRecord, error) {
+	return c.scheme().listCertificates(ctx, ca)
+}
+
+func (s standardScheme) listCertificates(ctx context.Context, ca string) ([]CertRecord, error) {
+	c := s.c
+	prefixes, err := certPrefixes(certsDir, ca)
+	if err != nil {
+		return nil, err
+	}
 	var (
 		out  []CertRecord
 		errs []error
 	)
-	if c.Layout == LayoutShared {
-		ks, err := c.Store.List(ctx, "")
-		if err != nil {
-			return nil, err
-		}
-		for _, k := range ks {
-			if strings.Contains(k, "/") || !strings.HasSuffix(k, ".pem") {
-				continue
-			}
-			if _, err := DecodeName(strings.TrimSuffix(k, ".pem")); err != nil {
-				continue // not ours
-			}
-			res, err := c.loadShared(ctx, k)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			out = append(out, res)
-		}
-		return out, errors.Join(errs...)
-	}
-	prefixes := []string{certsDir + "/"}
-	if ca != "" {
-		caDir, err := CADirName(ca)
-		if err != nil {
-			return nil, err
-		}
-		prefixes[0] += caDir + "/"
-		if old, err := legacyCADirName(ca); err == nil && old != caDir {
-			prefixes = append(prefixes, certsDir+"/"+old+"/")
-		}
-	}
 	seen := map[[2]string]bool{} // CA, name
 	for i, prefix := range prefixes {
 		dirs, err := c.certDirs(ctx, prefix)
@@ -251,13 +223,11 @@ func (c *Certs) ListCertificates(ctx context.Context, ca string) ([]CertRecord, 
 // directory URL ca, chain first so that no reader sees a chain without
 // its key. A missing certificate gives an error wrapping fs.ErrNotExist.
 func (c *Certs) DeleteCertificate(ctx context.Context, ca, name string) error {
-	if c.Layout == LayoutShared {
-		k, err := c.sharedCertKey(name)
-		if err != nil {
-			return err
-		}
-		return c.Store.Delete(ctx, k)
-	}
+	return c.scheme().deleteCertificate(ctx, ca, name)
+}
+
+func (s standardScheme) deleteCertificate(ctx context.Context, ca, name string) error {
+	c := s.c
 	dir, err := c.findCertDir(ctx, ca, name)
 	if err != nil {
 		return err

@@ -30,7 +30,6 @@ const (
 	indexDir    = certsDir + "/_index"
 	indexMarker = indexDir + "/complete"
 	indexShards = 16
-	indexLock   = "certkeeper/index"
 	indexMagic  = "certkeeper-index 1"
 )
 

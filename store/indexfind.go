@@ -119,7 +119,7 @@ type PathsFunc func(ca, name string, hasKey bool) (CertPaths, error)
 // Paths and checks the files.
 func (c *Certs) IndexPaths(ctx context.Context) PathsFunc {
 	p, ok := c.Store.(interface{ Path(string) (string, error) })
-	if !ok || c.Layout != LayoutStandard || ctx.Err() != nil {
+	if !ok || !c.scheme().indexed() || ctx.Err() != nil {
 		return nil
 	}
 	base, err := p.Path(certsDir)

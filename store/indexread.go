@@ -19,7 +19,7 @@ const indexFull = indexDir + "/full"
 // from the certificates, which reads and parses each of them. Shards with
 // more stale lines than live ones are compacted.
 func (c *Certs) Index(ctx context.Context) (*Index, error) {
-	if _, ok := c.Store.(Appender); !ok || c.Layout != LayoutStandard {
+	if !c.indexes() {
 		return nil, ErrNoIndex
 	}
 	_, err := c.Store.Stat(ctx, indexMarker)
@@ -81,7 +81,7 @@ func (c *Certs) ReadIndex(ctx context.Context) (*Index, error) {
 // that is complete and Full (else an error wrapping ErrNoIndex naming
 // the marker missing): one that a reader that writes nothing can use.
 func (c *Certs) indexWhole(ctx context.Context) error {
-	if _, ok := c.Store.(Appender); !ok || c.Layout != LayoutStandard {
+	if !c.indexes() {
 		return ErrNoIndex
 	}
 	for _, k := range []string{indexMarker, indexFull} {
@@ -155,7 +155,7 @@ func shardGen(data []byte) string {
 // Watcher's Reset. It is how a manager learns of a certificate another
 // process stored without reading the store's certificates again.
 func (c *Certs) IndexChanges(ctx context.Context, mark IndexMark) ([]IndexRecord, IndexMark, error) {
-	if _, ok := c.Store.(Appender); !ok || c.Layout != LayoutStandard {
+	if !c.indexes() {
 		return nil, mark, ErrNoIndex
 	}
 	var out []IndexRecord

@@ -14,7 +14,7 @@ import (
 // Schedules recorded in the index before are kept for the certificates
 // they are about, unless a state says more.
 func (c *Certs) RebuildIndex(ctx context.Context) error {
-	if _, ok := c.Store.(Appender); !ok || c.Layout != LayoutStandard {
+	if !c.indexes() {
 		return ErrNoIndex
 	}
 	unlock, err := c.Store.Lock(ctx, indexLock)

@@ -13,7 +13,7 @@ import (
 // indexAppend appends line to the shard of (ca, name), if the store can.
 func (c *Certs) indexAppend(ctx context.Context, ca, name, line string) error {
 	ap, ok := c.Store.(Appender)
-	if !ok || c.Layout != LayoutStandard {
+	if !ok || !c.scheme().indexed() {
 		return nil
 	}
 	ctx = context.WithoutCancel(ctx) // the certificate is saved: so is its record
@@ -39,7 +39,7 @@ const maxShard = MaxValueSize / 2
 
 // indexSaved records the certificate just saved under dir.
 func (c *Certs) indexSaved(ctx context.Context, res CertRecord, dir string) error {
-	if _, ok := c.Store.(Appender); !ok || c.Layout != LayoutStandard {
+	if !c.indexes() {
 		return nil
 	}
 	n, err := c.current(ctx, dir)
@@ -130,7 +130,7 @@ func (c *Certs) putShard(ctx context.Context, key string, sh *shard) (string, in
 // the CA with directory URL ca again from what the store holds (a
 // deletion if it holds none): for a reader that found the index behind.
 func (c *Certs) Reindex(ctx context.Context, ca, name string) error {
-	if _, ok := c.Store.(Appender); !ok || c.Layout != LayoutStandard {
+	if !c.indexes() {
 		return nil
 	}
 	dir, err := c.findCertDir(ctx, ca, name)

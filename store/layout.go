@@ -24,6 +24,8 @@ const (
 	//	certificates/<ca>/<name>/revoked/<serial>.json  a Revocation
 	//	accounts/<ca>/<id>/account.key         account key
 	//	accounts/<ca>/<id>/account.json        account URL and contacts
+	//	accounts/<ca>/<id>/deactivated         written when it is deactivated
+	//	                                       (AccountDeactivatedKey)
 	//	manager/<ca>/<name>.json               renewal state (StateKey)
 	//	certificates/_index/<k>                the index (see Certs.Index), in
 	//	                                       Appender stores: 16 shards 0…f
@@ -38,6 +40,13 @@ const (
 	// certkeeper. A certificate saved before versions were kept has
 	// key.pem, cert.pem and meta.json as plain files and no pointer; it
 	// loads as it is and becomes version 1 at the next save.
+	//
+	// The store locks are the same in both layouts: Certs takes
+	// "certkeeper/certificate/<ca>/<name>" ("shared" for <ca> in
+	// LayoutShared), "certkeeper/accounts/<ca>/<id>" (or
+	// "certkeeper/account/shared"), "certkeeper/index" and
+	// "certkeeper/migrate"; programs sharing the store take the ones
+	// ObtainLock, LineageLock, AccountLock and ListenLock name.
 	LayoutStandard Layout = iota
 
 	// LayoutShared is the layout that txacme and txsni read and write, so
@@ -53,6 +62,7 @@ const (
 	//	certkeeper/lineage/<name>.json         how it is obtained (Lineage)
 	//	certkeeper/revoked/<name>/<serial>.json  a Revocation
 	//	certkeeper/manager/<name>.json         renewal state (StateKey)
+	//	certkeeper/accounts/deactivated        the account was deactivated
 	//
 	// There is no CA component: use one store (one directory) per CA.
 	// The ca arguments of Certs methods are ignored, there is one

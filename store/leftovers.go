@@ -26,7 +26,7 @@ func (c *Certs) lockRecord(ctx context.Context, ca, name string) (func(), error)
 	if _, ok := c.Store.(tempRemover); !ok {
 		return func() {}, nil
 	}
-	caDir, enc, err := c.entryNames(ca, name)
+	caDir, enc, err := c.scheme().entryNames(ca, name)
 	if err != nil {
 		return nil, err
 	}
@@ -41,49 +41,14 @@ func (c *Certs) lockRecord(ctx context.Context, ca, name string) (func(), error)
 	return unlock, nil
 }
 
-// entryNames returns the components of the certificate lock of name from
-// ca: CADirName and EncodeName in LayoutStandard, "shared" and
-// EncodeName in LayoutShared.
-func (c *Certs) entryNames(ca, name string) (caDir, enc string, err error) {
-	if c.Layout == LayoutShared {
-		k, err := c.sharedCertKey(name)
-		if err != nil {
-			return "", "", err
-		}
-		return "shared", strings.TrimSuffix(k, ".pem"), nil
-	}
-	return c.names(ca, name)
-}
-
 // clearLeftovers removes what writers of the certificate enc from caDir
-// (see entryNames) that died left behind: the temporary files of its keys
-// (a Dir's), versions without their chain (a version being written or
-// pruned), top-level links that disagree with the current version. The
-// caller holds the certificate's lock (certLock), under which every key
-// of the certificate is written.
+// (see scheme.entryNames) that died left behind: the temporary files of
+// its keys (a Dir's), versions without their chain (a version being
+// written or pruned), top-level links that disagree with the current
+// version. The caller holds the certificate's lock (certLock), under
+// which every key of the certificate is written.
 func (c *Certs) clearLeftovers(ctx context.Context, caDir, enc string) error {
-	tr, _ := c.Store.(tempRemover)
-	if c.Layout == LayoutShared {
-		if tr != nil {
-			tr.removeTemps(".", enc+".pem")
-			tr.removeTemps(sharedVersionsDir(enc))
-			tr.removeTemps(stateRoot+"/"+legacyStateDir, enc+".json")
-			tr.removeTemps(stateRoot+"/lineage", enc+".json")
-			tr.removeTemps(stateRoot + "/" + revokedDir + "/" + enc)
-		}
-		return nil
-	}
-	dir := certsDir + "/" + caDir + "/" + enc
-	if tr != nil {
-		tr.removeTemps(dir, keyFile, certFile, combinedFile, metaFile, liveLink, pointerKey, lineageFile)
-		tr.removeTemps(dir + "/" + versionsDir)
-		tr.removeTemps(dir + "/" + revokedDir)
-		tr.removeTemps(legacyStateDir+"/"+caDir, enc+".json")
-	}
-	if err := c.rollBackVersions(ctx, dir); err != nil {
-		return err
-	}
-	return c.repairTop(ctx, dir)
+	return c.scheme().clearLeftovers(ctx, caDir, enc)
 }
 
 // rollBackVersions deletes the versions in dir that have files but no

@@ -118,30 +118,6 @@ func SameIdentifiers(a, b []string) bool {
 	return slices.Equal(norm(a), norm(b))
 }
 
-// lineageKey is where the lineage record of name from ca is kept.
-func (c *Certs) lineageKey(ca, name string) (string, error) {
-	enc, err := EncodeName(name)
-	if err != nil {
-		return "", err
-	}
-	if c.Layout == LayoutShared {
-		return stateRoot + "/lineage/" + enc + ".json", nil
-	}
-	dir, err := c.certDir(ca, name)
-	if err != nil {
-		return "", err
-	}
-	return dir + "/" + lineageFile, nil
-}
-
-// stateRoot is the directory of the shared layout that holds
-// certkeeper's own records, out of the way of the programs that read the
-// "<name>.pem" files beside it.
-const stateRoot = "certkeeper"
-
-// lineageFile is a certificate's lineage record in LayoutStandard.
-const lineageFile = "lineage.json"
-
 // SaveLineage stores l (after Validate) as the lineage record of the
 // certificate l.Name from l.CA. It sets Version, and Created if zero.
 func (c *Certs) SaveLineage(ctx context.Context, l Lineage) error {
@@ -168,9 +144,7 @@ func (c *Certs) SaveLineage(ctx context.Context, l Lineage) error {
 	if err := c.Store.Put(ctx, k, append(data, '\n')); err != nil {
 		return err
 	}
-	if c.Layout == LayoutStandard {
-		_ = c.indexAppend(ctx, l.CA, l.Name, lineageLine(l.CA, l.Name, &IndexLineage{Account: l.Account, Identifiers: l.Identifiers}))
-	}
+	_ = c.indexAppend(ctx, l.CA, l.Name, lineageLine(l.CA, l.Name, &IndexLineage{Account: l.Account, Identifiers: l.Identifiers}))
 	return nil
 }
 
@@ -212,20 +186,8 @@ func (c *Certs) loadLineage(ctx context.Context, k string) (Lineage, error) {
 // Records that fail to load are left out and their errors (wrapping
 // ErrCorrupt for a damaged record) joined into the returned error.
 func (c *Certs) ListLineages(ctx context.Context, ca string) ([]Lineage, error) {
-	var prefix string
-	if c.Layout == LayoutShared {
-		prefix = stateRoot + "/lineage/"
-	} else {
-		prefix = certsDir + "/"
-		if ca != "" {
-			caDir, err := CADirName(ca)
-			if err != nil {
-				return nil, err
-			}
-			prefix += caDir + "/"
-		}
-	}
-	ks, err := c.Store.List(ctx, prefix)
+	sch := c.scheme()
+	ks, err := sch.lineageKeys(ctx, ca)
 	if err != nil {
 		return nil, err
 	}
@@ -234,20 +196,12 @@ func (c *Certs) ListLineages(ctx context.Context, ca string) ([]Lineage, error) 
 		errs []error
 	)
 	for _, k := range ks {
-		if c.Layout == LayoutStandard {
-			parts := strings.Split(k, "/")
-			if len(parts) != 4 || parts[3] != "lineage.json" {
-				continue
-			}
-		} else if !strings.HasSuffix(k, ".json") {
-			continue
-		}
 		l, err := c.loadLineage(ctx, k)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if c.Layout == LayoutShared && ca != "" && l.CA != ca {
+		if !sch.lineageOf(ca, &l) {
 			continue
 		}
 		out = append(out, l)
@@ -267,4 +221,9 @@ func (c *Certs) DeleteLineage(ctx context.Context, ca, name string) error {
 	}
 	_ = c.indexAppend(ctx, ca, name, keyLine("l", ca, name))
 	return nil
+}
+
+// lineageKey is where the lineage record of name from ca is kept.
+func (c *Certs) lineageKey(ca, name string) (string, error) {
+	return c.scheme().lineageKey(ca, name)
 }

@@ -36,9 +36,6 @@ type migration struct {
 	done bool
 }
 
-// migrationLock is the store lock Migrate holds.
-const migrationLock = "certkeeper/migrate"
-
 // migrateOnce runs Migrate before the first write of c.
 func (c *Certs) migrateOnce(ctx context.Context) error {
 	c.mig.mu.Lock()
@@ -84,9 +81,13 @@ func (c *Certs) Migrate(ctx context.Context) (MigrationReport, error) {
 		return rep, err
 	}
 	defer unlock()
-	if c.Layout == LayoutShared {
-		return rep, c.migrateSharedState(ctx, &rep)
-	}
+	return rep, c.scheme().migrate(ctx, &rep)
+}
+
+// migrate moves the certificate and account directories named after a
+// host and port, and the renewal states, to CADirName's directories.
+func (s standardScheme) migrate(ctx context.Context, rep *MigrationReport) error {
+	c := s.c
 	// What each old CA directory is known to hold: CA URLs seen in it,
 	// and the CA of each certificate.
 	hostCAs := map[string]map[string]bool{}
@@ -100,7 +101,7 @@ func (c *Certs) Migrate(ctx context.Context) (MigrationReport, error) {
 	for _, area := range []string{certsDir, accountsDir} {
 		groups, err := c.groups(ctx, area+"/", 3)
 		if err != nil {
-			return rep, err
+			return err
 		}
 		for _, g := range groups {
 			caDir := strings.Split(g.dir, "/")[1]
@@ -125,15 +126,15 @@ func (c *Certs) Migrate(ctx context.Context) (MigrationReport, error) {
 				continue
 			}
 			to := area + "/" + dst + "/" + path.Base(g.dir)
-			if err := c.moveGroup(ctx, g, to, &rep); err != nil {
-				return rep, err
+			if err := c.moveGroup(ctx, g, to, rep); err != nil {
+				return err
 			}
 		}
 	}
 	// Renewal state: manager/<ca dir>/<name>.json.
 	ks, err := c.Store.List(ctx, legacyStateDir+"/")
 	if err != nil {
-		return rep, err
+		return err
 	}
 	for _, k := range ks {
 		parts := strings.Split(k, "/")
@@ -157,15 +158,15 @@ func (c *Certs) Migrate(ctx context.Context) (MigrationReport, error) {
 			}
 			continue
 		}
-		to, err := c.StateKey(ca, name)
+		to, err := s.stateKey(ca, name)
 		if err != nil || to == k {
 			continue
 		}
-		if err := c.moveKey(ctx, k, to, &rep); err != nil {
-			return rep, err
+		if err := c.moveKey(ctx, k, to, rep); err != nil {
+			return err
 		}
 	}
-	return rep, nil
+	return nil
 }
 
 // newDirLike reports whether caDir can only be a CADirName of this
@@ -209,7 +210,7 @@ func (c *Certs) caOf(ctx context.Context, g group) string {
 	var candidates []string
 	for _, k := range g.keys {
 		switch strings.TrimPrefix(k, g.dir+"/") {
-		case metaFile, "account.json", "lineage.json":
+		case metaFile, accountMetaFile, lineageFile:
 			candidates = append(candidates, k)
 		}
 	}
@@ -246,7 +247,7 @@ func (c *Certs) moveGroup(ctx context.Context, g group, to string, rep *Migratio
 			}
 		}
 		switch strings.TrimPrefix(k, g.dir+"/") {
-		case certFile, pointerKey, "account.key":
+		case certFile, pointerKey, accountKeyFile:
 			commits = append(commits, k)
 		default:
 			files = append(files, k)
@@ -326,9 +327,9 @@ func (c *Certs) moveGroup(ctx context.Context, g group, to string, rep *Migratio
 	// visible first and what names its CA last.
 	last := func(k string) int {
 		switch strings.TrimPrefix(k, g.dir+"/") {
-		case liveLink, pointerKey, certFile, "account.key":
+		case liveLink, pointerKey, certFile, accountKeyFile:
 			return 0
-		case metaFile, "account.json":
+		case metaFile, accountMetaFile:
 			return 3
 		case keyFile:
 			return 2
@@ -379,10 +380,11 @@ func (c *Certs) moveKey(ctx context.Context, k, to string, rep *MigrationReport)
 	return nil
 }
 
-// migrateSharedState moves the shared layout's renewal state from
+// migrate moves the shared layout's renewal state from
 // manager/<ca dir>/<name>.json, beside the "<name>.pem" files, to
 // certkeeper/manager/<name>.json.
-func (c *Certs) migrateSharedState(ctx context.Context, rep *MigrationReport) error {
+func (s sharedScheme) migrate(ctx context.Context, rep *MigrationReport) error {
+	c := s.c
 	ks, err := c.Store.List(ctx, legacyStateDir+"/")
 	if err != nil {
 		return err
@@ -396,7 +398,7 @@ func (c *Certs) migrateSharedState(ctx context.Context, rep *MigrationReport) er
 		if err != nil {
 			continue
 		}
-		to, err := c.StateKey("", name)
+		to, err := s.stateKey("", name)
 		if err != nil {
 			continue
 		}

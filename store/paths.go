@@ -5,16 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path"
-	"path/filepath"
-	"strings"
 )
-
-// legacyStateDir is where managers kept their renewal state in both
-// layouts before Certs owned the key: manager/<host-port>/<name>.json.
-// LayoutStandard still keeps it under manager/, with CADirName.
-const legacyStateDir = "manager"
 
 // StateKey returns the key of the renewal state that a manager keeps for
 // the certificate called name from the CA with directory URL ca:
@@ -24,32 +15,7 @@ const legacyStateDir = "manager"
 // ListStates to read and write it: they also find the state an older
 // certkeeper kept elsewhere. The error wraps ErrInvalidKey.
 func (c *Certs) StateKey(ca, name string) (string, error) {
-	enc, err := EncodeName(name)
-	if err != nil {
-		return "", err
-	}
-	if c.Layout == LayoutShared {
-		return stateRoot + "/" + legacyStateDir + "/" + enc + ".json", nil
-	}
-	caDir, err := CADirName(ca)
-	if err != nil {
-		return "", err
-	}
-	return legacyStateDir + "/" + caDir + "/" + enc + ".json", nil
-}
-
-// legacyStateKey is where an older certkeeper kept the state of name
-// from ca: manager/<host-port>/<name>.json in both layouts.
-func (c *Certs) legacyStateKey(ca, name string) (string, error) {
-	enc, err := EncodeName(name)
-	if err != nil {
-		return "", err
-	}
-	old, err := legacyCADirName(ca)
-	if err != nil {
-		return "", err
-	}
-	return legacyStateDir + "/" + old + "/" + enc + ".json", nil
+	return c.scheme().stateKey(ca, name)
 }
 
 // LoadState returns the renewal state kept for the certificate called
@@ -65,7 +31,7 @@ func (c *Certs) LoadState(ctx context.Context, ca, name string) ([]byte, error) 
 	if !errors.Is(err, fs.ErrNotExist) {
 		return data, err
 	}
-	old, lerr := c.legacyStateKey(ca, name)
+	old, lerr := legacyStateKey(ca, name)
 	if lerr != nil || old == k {
 		return nil, err
 	}
@@ -93,7 +59,7 @@ func (c *Certs) SaveState(ctx context.Context, ca, name string, data []byte) err
 	if err := c.Store.Put(ctx, k, data); err != nil {
 		return err
 	}
-	if _, ok := c.Store.(Appender); ok && c.Layout == LayoutStandard {
+	if c.indexes() {
 		if s, _, ok := stateSchedule(data); ok {
 			_ = c.indexAppend(ctx, ca, name, schedLine(ca, name, s))
 		}
@@ -121,21 +87,10 @@ type StateRecord struct {
 // States that cannot be read are left out and their errors joined into
 // the returned error.
 func (c *Certs) ListStates(ctx context.Context, ca string) ([]StateRecord, error) {
-	var prefixes []string
-	switch {
-	case c.Layout == LayoutShared:
-		prefixes = []string{stateRoot + "/" + legacyStateDir + "/", legacyStateDir + "/"}
-	case ca == "":
-		prefixes = []string{legacyStateDir + "/"}
-	default:
-		caDir, err := CADirName(ca)
-		if err != nil {
-			return nil, err
-		}
-		prefixes = []string{legacyStateDir + "/" + caDir + "/"}
-		if old, err := legacyCADirName(ca); err == nil && old != caDir {
-			prefixes = append(prefixes, legacyStateDir+"/"+old+"/")
-		}
+	sch := c.scheme()
+	prefixes, err := sch.statePrefixes(ca)
+	if err != nil {
+		return nil, err
 	}
 	var (
 		out  []StateRecord
@@ -148,28 +103,12 @@ func (c *Certs) ListStates(ctx context.Context, ca string) ([]StateRecord, error
 			return nil, err
 		}
 		for _, k := range ks {
-			rest, ok := strings.CutSuffix(strings.TrimPrefix(k, prefix), ".json")
+			caDir, name, ok := sch.stateEntry(prefix, k, ca)
 			if !ok {
 				continue
 			}
-			caDir, enc := "", rest
-			if i := strings.LastIndexByte(rest, '/'); i >= 0 {
-				caDir, enc = rest[:i], rest[i+1:]
-			}
-			if c.Layout == LayoutShared {
-				caDir = ""
-			} else if ca != "" {
-				caDir = path.Base(strings.TrimSuffix(prefix, "/"))
-			}
-			if strings.Contains(caDir, "/") || (c.Layout == LayoutStandard && caDir == "") {
-				continue
-			}
-			name, err := DecodeName(enc)
-			if err != nil {
-				continue
-			}
 			id := [2]string{caDir, name}
-			if ca != "" || c.Layout == LayoutShared {
+			if ca != "" {
 				id[0] = ""
 			}
 			if seen[id] {
@@ -217,53 +156,11 @@ type CertPaths struct {
 // errors.ErrUnsupported. The files need not exist yet, but when the
 // certificate is stored without its key, Key is "" (there is no key.pem).
 func (c *Certs) Paths(ca, name string) (CertPaths, error) {
-	p, ok := c.Store.(interface{ Path(string) (string, error) })
+	p, ok := c.Store.(pather)
 	if !ok {
 		return CertPaths{}, fmt.Errorf("store: %T keeps no files: %w", c.Store, errors.ErrUnsupported)
 	}
-	var (
-		out CertPaths
-		err error
-	)
-	file := func(dst *string, key string) {
-		if err == nil {
-			*dst, err = p.Path(key)
-		}
-	}
-	if c.Layout == LayoutShared {
-		k, kerr := c.sharedCertKey(name)
-		if kerr != nil {
-			return CertPaths{}, kerr
-		}
-		file(&out.Cert, k)
-		out.Key, out.Combined = out.Cert, out.Cert
-		if err == nil {
-			out.Dir = filepath.Dir(out.Cert)
-		}
-		return out, err
-	}
-	dir, err := c.certDir(ca, name)
-	if err != nil {
-		return CertPaths{}, err
-	}
-	file(&out.Dir, dir)
-	file(&out.Live, dir+"/"+liveLink)
-	file(&out.Cert, dir+"/"+certFile)
-	file(&out.Key, dir+"/"+keyFile)
-	file(&out.Combined, dir+"/"+combinedFile)
-	file(&out.Meta, dir+"/"+metaFile)
-	if err != nil {
-		return CertPaths{}, err
-	}
-	// A stored certificate without a key.pem at the top (its current
-	// version has none; a store written before such links were removed
-	// may still hold a dangling one) has no Key.
-	if _, cerr := os.Stat(out.Cert); cerr == nil {
-		if _, kerr := os.Stat(out.Key); errors.Is(kerr, fs.ErrNotExist) {
-			out.Key = ""
-		}
-	}
-	return out, nil
+	return c.scheme().paths(p, ca, name)
 }
 
 // ChangeKind says what a changed key is about (see Certs.WhatChanged).
@@ -298,45 +195,5 @@ type Change struct {
 // are ChangeOther, so that a watcher reads a certificate once, when it is
 // complete.
 func (c *Certs) WhatChanged(key string) Change {
-	parts := strings.Split(key, "/")
-	state := func(caDir, file string) Change {
-		enc, ok := strings.CutSuffix(file, ".json")
-		name, err := DecodeName(enc)
-		if !ok || err != nil {
-			return Change{}
-		}
-		return Change{Kind: ChangeState, CADir: caDir, Name: name}
-	}
-	if c.Layout == LayoutShared {
-		switch {
-		case len(parts) == 1:
-			enc, ok := strings.CutSuffix(parts[0], ".pem")
-			name, err := DecodeName(enc)
-			if !ok || err != nil {
-				return Change{}
-			}
-			return Change{Kind: ChangeCertificate, Name: name}
-		case len(parts) == 3 && parts[0] == stateRoot && parts[1] == legacyStateDir:
-			return state("", parts[2])
-		case len(parts) == 3 && parts[0] == legacyStateDir:
-			return state("", parts[2])
-		}
-		return Change{}
-	}
-	switch {
-	case len(parts) == 3 && parts[0] == legacyStateDir:
-		return state(parts[1], parts[2])
-	case len(parts) == 4 && parts[0] == certsDir:
-		switch parts[3] {
-		case pointerKey, liveLink, certFile:
-		default:
-			return Change{}
-		}
-		name, err := DecodeName(parts[2])
-		if err != nil {
-			return Change{}
-		}
-		return Change{Kind: ChangeCertificate, CADir: parts[1], Name: name}
-	}
-	return Change{}
+	return c.scheme().whatChanged(key)
 }

@@ -14,9 +14,11 @@ import (
 // In LayoutShared, a "<name>.pem" that no version matches (written by
 // another program) is not listed; no version is Current then.
 func (c *Certs) Versions(ctx context.Context, ca, name string) ([]Version, error) {
-	if c.Layout == LayoutShared {
-		return c.sharedVersions(ctx, name)
-	}
+	return c.scheme().versions(ctx, ca, name)
+}
+
+func (s standardScheme) versions(ctx context.Context, ca, name string) ([]Version, error) {
+	c := s.c
 	dir, err := c.findCertDir(ctx, ca, name)
 	if err != nil {
 		return nil, err
@@ -77,10 +79,13 @@ func (c *Certs) Restore(ctx context.Context, ca, name string, id int) error {
 	if err := c.migrateOnce(ctx); err != nil {
 		return err
 	}
-	if c.Layout == LayoutShared {
-		return c.restoreShared(ctx, name, id)
-	}
-	caDir, enc, err := c.names(ca, name)
+	return c.scheme().restore(ctx, ca, name, id)
+}
+
+// restore switches the pointer back to version id.
+func (s standardScheme) restore(ctx context.Context, ca, name string, id int) error {
+	c := s.c
+	caDir, enc, err := s.entryNames(ca, name)
 	if err != nil {
 		return err
 	}
@@ -92,7 +97,7 @@ func (c *Certs) Restore(ctx context.Context, ca, name string, id int) error {
 	if err := c.clearLeftovers(ctx, caDir, enc); err != nil {
 		return err
 	}
-	dir := certsDir + "/" + caDir + "/" + enc
+	dir := certDirOf(caDir, enc)
 	if id <= 0 {
 		return fmt.Errorf("store: restore %s version %d: %w", name, id, fs.ErrNotExist)
 	}

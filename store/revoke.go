@@ -39,7 +39,7 @@ func (c *Certs) MarkRevoked(ctx context.Context, ca, name, serial string, at tim
 	if err := c.migrateOnce(ctx); err != nil {
 		return err
 	}
-	dir, err := c.revokedDir(ca, name)
+	dir, err := c.scheme().revokedDir(ca, name)
 	if err != nil {
 		return err
 	}
@@ -58,22 +58,6 @@ func (c *Certs) MarkRevoked(ctx context.Context, ca, name, serial string, at tim
 	}
 	_ = c.indexAppend(ctx, ca, name, revokedLine(&IndexRecord{CA: ca, Name: name, Serial: rec.Serial, RevokedAt: rec.At, RevocationReason: rec.Reason}))
 	return nil
-}
-
-// revokedDir is where the revocations of a certificate are kept.
-func (c *Certs) revokedDir(ca, name string) (string, error) {
-	if c.Layout == LayoutShared {
-		enc, err := EncodeName(name)
-		if err != nil {
-			return "", err
-		}
-		return stateRoot + "/" + revokedDir + "/" + enc, nil
-	}
-	dir, err := c.certDir(ca, name)
-	if err != nil {
-		return "", err
-	}
-	return dir + "/" + revokedDir, nil
 }
 
 // loadRevocation returns the revocation recorded in dir for leaf, nil if

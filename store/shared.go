@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -28,8 +27,8 @@ func DetectLayout(ctx context.Context, s Store) (Layout, error) {
 	case !errors.Is(err, fs.ErrNotExist):
 		return LayoutStandard, err
 	}
-	for _, dir := range []string{"lineage", legacyStateDir, versionsDir} {
-		ks, err := s.List(ctx, stateRoot+"/"+dir+"/")
+	for _, dir := range []string{sharedLineageDir, stateRoot + "/" + legacyStateDir, stateRoot + "/" + versionsDir} {
+		ks, err := s.List(ctx, dir+"/")
 		if err != nil {
 			return LayoutStandard, err
 		}
@@ -40,27 +39,79 @@ func DetectLayout(ctx context.Context, s Store) (Layout, error) {
 	return LayoutStandard, nil
 }
 
-// sharedVersionsDir is where LayoutShared keeps the versions of
-// "<name>.pem": certkeeper/versions/<name>/<n>.pem.
-func sharedVersionsDir(enc string) string {
-	return stateRoot + "/" + versionsDir + "/" + enc
+func (s sharedScheme) saveCertificate(ctx context.Context, res CertRecord) error {
+	return s.c.saveShared(ctx, res)
+}
+
+func (s sharedScheme) loadCertificate(ctx context.Context, _, name string) (CertRecord, error) {
+	k, err := sharedCertKey(name)
+	if err != nil {
+		return CertRecord{}, err
+	}
+	return s.c.loadShared(ctx, k)
+}
+
+// listCertificates lists the "<name>.pem" files (of every CA: the store
+// has one).
+func (s sharedScheme) listCertificates(ctx context.Context, _ string) ([]CertRecord, error) {
+	ks, err := s.c.Store.List(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	var (
+		out  []CertRecord
+		errs []error
+	)
+	for _, k := range ks {
+		if strings.Contains(k, "/") || !strings.HasSuffix(k, ".pem") {
+			continue
+		}
+		if _, err := DecodeName(strings.TrimSuffix(k, ".pem")); err != nil {
+			continue // not ours
+		}
+		res, err := s.c.loadShared(ctx, k)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, res)
+	}
+	return out, errors.Join(errs...)
+}
+
+// deleteCertificate removes "<name>.pem"; its versions and records are
+// kept.
+func (s sharedScheme) deleteCertificate(ctx context.Context, _, name string) error {
+	k, err := sharedCertKey(name)
+	if err != nil {
+		return err
+	}
+	return s.c.Store.Delete(ctx, k)
+}
+
+func (s sharedScheme) versions(ctx context.Context, _, name string) ([]Version, error) {
+	return s.c.sharedVersions(ctx, name)
+}
+
+func (s sharedScheme) restore(ctx context.Context, _, name string, id int) error {
+	return s.c.restoreShared(ctx, name, id)
 }
 
 // saveShared writes res as "<name>.pem", one atomic Put, after keeping it
 // as a version; what was there before, if no version holds it (another
 // program wrote it), is kept as a version first.
 func (c *Certs) saveShared(ctx context.Context, res CertRecord) error {
-	k, err := c.sharedCertKey(res.Name)
+	k, err := sharedCertKey(res.Name)
 	if err != nil {
 		return err
 	}
 	enc := strings.TrimSuffix(k, ".pem")
-	unlock, err := c.certLock(ctx, "shared", enc)
+	unlock, err := c.certLock(ctx, sharedEntry, enc)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	if err := c.clearLeftovers(ctx, "shared", enc); err != nil {
+	if err := c.clearLeftovers(ctx, sharedEntry, enc); err != nil {
 		return err
 	}
 	data := combine(res.KeyPEM, res.ChainPEM)
@@ -72,7 +123,6 @@ func (c *Certs) saveShared(ctx context.Context, res CertRecord) error {
 	if len(ids) > 0 {
 		next = ids[len(ids)-1] + 1
 	}
-	vdir := sharedVersionsDir(enc)
 	old, err := c.Store.Get(ctx, k)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
@@ -80,20 +130,20 @@ func (c *Certs) saveShared(ctx context.Context, res CertRecord) error {
 	if len(bytes.TrimSpace(old)) > 0 {
 		known := false
 		for _, id := range ids {
-			v, err := c.Store.Get(ctx, vdir+"/"+strconv.Itoa(id)+".pem")
+			v, err := c.Store.Get(ctx, sharedVersionKey(enc, id))
 			if err == nil && bytes.Equal(v, old) {
 				known = true
 				break
 			}
 		}
 		if !known {
-			if err := c.Store.Put(ctx, vdir+"/"+strconv.Itoa(next)+".pem", old); err != nil {
+			if err := c.Store.Put(ctx, sharedVersionKey(enc, next), old); err != nil {
 				return err
 			}
 			next++
 		}
 	}
-	if err := c.Store.Put(ctx, vdir+"/"+strconv.Itoa(next)+".pem", data); err != nil {
+	if err := c.Store.Put(ctx, sharedVersionKey(enc, next), data); err != nil {
 		return err
 	}
 	if err := c.Store.Put(ctx, k, data); err != nil {
@@ -112,7 +162,7 @@ func (c *Certs) saveShared(ctx context.Context, res CertRecord) error {
 			kept++
 			continue
 		}
-		if err := ignoreMissing(c.Store.Delete(ctx, vdir+"/"+strconv.Itoa(ids[i])+".pem")); err != nil {
+		if err := ignoreMissing(c.Store.Delete(ctx, sharedVersionKey(enc, ids[i]))); err != nil {
 			return err
 		}
 	}
@@ -138,7 +188,7 @@ func (c *Certs) sharedVersionIDs(ctx context.Context, enc string) ([]int, error)
 
 // sharedVersions is Versions in LayoutShared.
 func (c *Certs) sharedVersions(ctx context.Context, name string) ([]Version, error) {
-	k, err := c.sharedCertKey(name)
+	k, err := sharedCertKey(name)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +203,7 @@ func (c *Certs) sharedVersions(ctx context.Context, name string) ([]Version, err
 	}
 	var out []Version
 	for _, id := range ids {
-		data, err := c.Store.Get(ctx, sharedVersionsDir(enc)+"/"+strconv.Itoa(id)+".pem")
+		data, err := c.Store.Get(ctx, sharedVersionKey(enc, id))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -174,20 +224,20 @@ func (c *Certs) sharedVersions(ctx context.Context, name string) ([]Version, err
 // restoreShared is Restore in LayoutShared: version id is written over
 // "<name>.pem".
 func (c *Certs) restoreShared(ctx context.Context, name string, id int) error {
-	k, err := c.sharedCertKey(name)
+	k, err := sharedCertKey(name)
 	if err != nil {
 		return err
 	}
 	enc := strings.TrimSuffix(k, ".pem")
-	unlock, err := c.certLock(ctx, "shared", enc)
+	unlock, err := c.certLock(ctx, sharedEntry, enc)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	if err := c.clearLeftovers(ctx, "shared", enc); err != nil {
+	if err := c.clearLeftovers(ctx, sharedEntry, enc); err != nil {
 		return err
 	}
-	data, err := c.Store.Get(ctx, sharedVersionsDir(enc)+"/"+strconv.Itoa(id)+".pem")
+	data, err := c.Store.Get(ctx, sharedVersionKey(enc, id))
 	if err != nil {
 		return fmt.Errorf("store: restore %s version %d: %w", name, id, err)
 	}
@@ -243,7 +293,7 @@ func (c *Certs) sharedRecord(ctx context.Context, enc string, data []byte) (Cert
 		return CertRecord{}, err
 	}
 	res.Identifiers, res.Key, res.Certificates = leafIdentifiers(certs[0]), key, certs
-	if res.Revoked, err = c.loadRevocation(ctx, stateRoot+"/"+revokedDir+"/"+enc, certs[0]); err != nil {
+	if res.Revoked, err = c.loadRevocation(ctx, sharedRevokedDir(enc), certs[0]); err != nil {
 		return CertRecord{}, err
 	}
 	return res, nil

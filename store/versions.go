@@ -17,18 +17,6 @@ import (
 // Certs keeps when Certs.KeepVersions is zero.
 const DefaultKeepVersions = 5
 
-// Names inside a certificate's directory in LayoutStandard.
-const (
-	versionsDir  = "versions"     // versions/<n>/ holds one version's files
-	liveLink     = "live"         // link to versions/<n> in a Linker store
-	pointerKey   = "current"      // "<n>\n", the pointer in other stores
-	keyFile      = "key.pem"      // private key
-	certFile     = "cert.pem"     // chain, leaf first
-	combinedFile = "combined.pem" // key (if the version has one), then chain
-	metaFile     = "meta.json"    // certMeta
-	revokedDir   = "revoked"      // revoked/<serial>.json, a Revocation
-)
-
 // liveFiles are the files of a version that LayoutStandard also offers at
 // the top of the certificate's directory, as links through live, when
 // the current version has them (a certificate ordered with the caller's
@@ -76,16 +64,11 @@ func (c *Certs) keep() int {
 // certLock holds the lock that serialises the writers of one
 // certificate's versions.
 func (c *Certs) certLock(ctx context.Context, caDir, enc string) (func(), error) {
-	unlock, err := c.Store.Lock(ctx, "certkeeper/certificate/"+caDir+"/"+enc)
+	unlock, err := c.Store.Lock(ctx, certLockPrefix+caDir+"/"+enc)
 	if err != nil {
 		return nil, fmt.Errorf("store: locking %s/%s: %w", caDir, enc, err)
 	}
 	return func() { _ = unlock() }, nil
-}
-
-// versionKey is the directory of version n in a certificate's directory.
-func versionKey(dir string, n int) string {
-	return dir + "/" + versionsDir + "/" + strconv.Itoa(n)
 }
 
 // parseVersion reads "versions/<n>" (a link target) or "<n>" (a pointer).
@@ -159,7 +142,7 @@ func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res CertRec
 	if err := c.clearLeftovers(ctx, caDir, enc); err != nil {
 		return err
 	}
-	dir := certsDir + "/" + caDir + "/" + enc
+	dir := certDirOf(caDir, enc)
 	cur, err := c.current(ctx, dir)
 	if err != nil {
 		return err
