@@ -343,6 +343,23 @@ func keyErr(key, format string, a ...any) error {
 	return &KeyError{Key: key, Err: fmt.Errorf(format, a...), format: format, args: a}
 }
 
+// keyErrCause is keyErr whose Err also wraps cause (for errors.Is and
+// errors.As) without writing cause's text.
+func keyErrCause(key string, cause error, format string, a ...any) error {
+	ke := keyErr(key, format, a...).(*KeyError)
+	ke.Err = &causeError{msg: ke.Err.Error(), cause: cause}
+	return ke
+}
+
+// causeError is a message that wraps an error it does not quote.
+type causeError struct {
+	msg   string
+	cause error
+}
+
+func (e *causeError) Error() string { return e.msg }
+func (e *causeError) Unwrap() error { return e.cause }
+
 // KeyErrors returns the KeyErrors in err, a KeyError or errors joined by
 // errors.Join (nested joins included), in order, and the errors that are
 // not KeyErrors.

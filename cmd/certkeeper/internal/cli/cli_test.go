@@ -81,9 +81,15 @@ func (e *cliEnv) must(args ...string) string {
 func TestObtainListRenewRevoke(t *testing.T) {
 	t.Parallel()
 	e := newCLIEnv(t, acmetest.PebbleOptions{})
-	out := e.must("obtain", "-http-listen", e.httpFlag(), "www.example.test", "-d", "example.test")
-	if !strings.Contains(out, "obtained www.example.test") {
-		t.Errorf("obtain printed %q", out)
+	code, out, errs := e.run("obtain", "-http-listen", e.httpFlag(), "www.example.test", "-d", "example.test")
+	if code != ExitOK || !strings.Contains(out, "obtained www.example.test") {
+		t.Fatalf("obtain: exit %d, printed %q\n%s", code, out, errs)
+	}
+	// The log says what happens in plain words.
+	for _, want := range []string{`msg="obtaining a certificate" event.event=obtaining`, `msg="certificate obtained" event.event=obtained`} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("obtain's log lacks %s:\n%s", want, errs)
+		}
 	}
 	var entries []listEntry
 	if err := json.Unmarshal([]byte(e.must("list", "-json")), &entries); err != nil {
@@ -98,8 +104,12 @@ func TestObtainListRenewRevoke(t *testing.T) {
 	if out := e.must("renew", "-http-listen", e.httpFlag()); !strings.Contains(out, "nothing to renew") {
 		t.Errorf("renew of a fresh certificate printed %q", out)
 	}
-	if out := e.must("renew", "-force", "-http-listen", e.httpFlag()); !strings.Contains(out, "renewed www.example.test") {
-		t.Errorf("renew -force printed %q", out)
+	code, out, errs = e.run("renew", "-force", "-http-listen", e.httpFlag())
+	if code != ExitOK || !strings.Contains(out, "renewed www.example.test") {
+		t.Errorf("renew -force: exit %d, printed %q\n%s", code, out, errs)
+	}
+	if !strings.Contains(errs, `msg="renewing a certificate" event.event=renewing`) || !strings.Contains(errs, `msg="certificate renewed" event.event=renewed`) {
+		t.Errorf("renew's log:\n%s", errs)
 	}
 	var after []listEntry
 	_ = json.Unmarshal([]byte(e.must("list", "-json")), &after)

@@ -53,7 +53,7 @@ http-webroot = %q
 	}
 	for _, want := range []string{
 		"certificate[1].domains: *.example.test is a wildcard",
-		"solvers.tls-listen: tlsalpn01 standalone: " + busy.Addr().String() + " is already in use",
+		"solvers.tls-listen: " + busy.Addr().String() + " is already in use (another program serves this port",
 		"solvers.dns01.hook: not an executable program",
 		"certificate[1].solvers.http-webroot: http01 webroot: the document root must exist",
 		"warning: solvers.dns01.hook is deprecated",

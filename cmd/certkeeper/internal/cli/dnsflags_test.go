@@ -107,7 +107,7 @@ func TestDNSFlagsUsage(t *testing.T) {
 		{[]string{"-dns-provider", "acme-dns"}, "-acme-dns-server: required"},
 		{[]string{"-dns-exec", "/bin/true"}, "-dns-provider: required"},
 		{[]string{"-dns-hook", "/bin/true", "-dns-provider", "exec", "-dns-exec", "/bin/true"}, "-dns-hook is the former spelling of -dns-provider exec -dns-exec CMD"},
-		{[]string{"-dns-provider", "exec", "-dns-exec", "/bin/true", "-dns-server", "127.0.0.1:53"}, "-dns-server: only used with provider \"rfc2136\""},
+		{[]string{"-dns-provider", "exec", "-dns-exec", "/bin/true", "-dns-server", "127.0.0.1:53"}, "-dns-server: only used with -dns-provider \"rfc2136\""},
 	} {
 		_, err := parseDNSFlags(t, env, tc.args...)
 		if _, ok := err.(usageError); !ok || !strings.Contains(err.Error(), tc.want) {
@@ -173,7 +173,7 @@ func TestObtainPreparesBeforeOrdering(t *testing.T) {
 		t.Errorf("exit %d, want %d", code, ExitError)
 	}
 	for _, want := range []string{"-http-webroot: http01 webroot: the document root must exist", "-dns-exec: not an executable program",
-		"-tls-listen: tlsalpn01 standalone: " + busy.Addr().String() + " is already in use"} {
+		"-tls-listen: " + busy.Addr().String() + " is already in use (another program serves this port"} {
 		if !strings.Contains(errb.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
 		}

@@ -119,3 +119,40 @@ func TestObtainProgressOnTerminal(t *testing.T) {
 		t.Errorf("stdout %q", out.String())
 	}
 }
+
+// A status that announces its wait (next_in) shows it once, in the time
+// since: "(4s of 10s)", not "next_in=10s (4s)"; once the wait is over,
+// the time since alone.
+func TestProgressShowsWaitOnce(t *testing.T) {
+	var raw bytes.Buffer
+	line := newLiveLine(&raw, func() int { return 200 })
+	clock := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	line.now = func() time.Time { return clock }
+	lf := &logFlags{logLevel: "info", logFormat: "text", live: line}
+	log := lf.logger(line.writer(&raw))
+	tick := func(d time.Duration) string {
+		clock = clock.Add(d)
+		raw.Reset()
+		line.mu.Lock()
+		line.drawLocked()
+		line.mu.Unlock()
+		return raw.String()
+	}
+
+	log.Info("the CA request failed; retrying", "reason", "connection refused", "attempt", 2, "next_in", 10*time.Second)
+	if got, want := raw.String(), "⠋ the CA request failed; retrying reason=\"connection refused\" attempt=2 (0s of 10s)"; !strings.HasSuffix(got, want) {
+		t.Errorf("at once: %q, want the line to end %q", got, want)
+	}
+	if got := tick(4 * time.Second); !strings.HasSuffix(got, "attempt=2 (4s of 10s)") || strings.Contains(got, "next_in") {
+		t.Errorf("after 4s: %q", got)
+	}
+	if got := tick(8 * time.Second); !strings.HasSuffix(got, "attempt=2 (12s)") {
+		t.Errorf("after 12s: %q", got)
+	}
+	// A status without a wait keeps its attributes and the time since.
+	log.Info("the CA has not answered yet", "waited", 5*time.Second)
+	if got := tick(2 * time.Second); !strings.HasSuffix(got, "the CA has not answered yet waited=5s (2s)") {
+		t.Errorf("without next_in: %q", got)
+	}
+	line.close()
+}

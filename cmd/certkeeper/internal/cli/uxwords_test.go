@@ -1,0 +1,75 @@
+package cli
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A port in use is reported by the flag (on the command line) or the
+// file's key (in the daemon), with the other setting to use named the
+// same way: not by the solver's type ("http01 standalone") nor by the
+// library's words ("webroot"). Nothing is sent to the CA.
+func TestBusyPortNamesTheSetting(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	addr := busy.Addr().String()
+
+	code, _, errs := mainEnv(t, nil, "obtain", "-ca", "https://127.0.0.1:1/dir", "-store", filepath.Join(dir, "store"), "-agree-tos",
+		"-http-listen", addr, "a.example.test")
+	want := "certkeeper obtain: -http-listen: " + addr + " is already in use (another program serves this port: answer http-01 from its document root with -http-webroot, or stop it)\n"
+	if code != ExitError || errs != want {
+		t.Errorf("obtain: exit %d, stderr\n%s\nwant exit %d, stderr\n%s", code, errs, ExitError, want)
+	}
+
+	path := writeConfig(t, fmt.Sprintf("store = %q\n[solvers]\nhttp-listen = %q\n[[certificate]]\ndomains = [\"a.example.test\"]\n", filepath.Join(dir, "store"), addr))
+	code, errs = runCheck(t, path)
+	want = "solvers.http-listen: " + addr + " is already in use (another program serves this port: answer http-01 from its document root with http-webroot, or stop it)"
+	if code != ExitUsage || !strings.Contains(errs, want) || strings.Contains(errs, "standalone") {
+		t.Errorf("run -check: exit %d, stderr\n%s\nwant exit %d and\n%s", code, errs, ExitUsage, want)
+	}
+}
+
+// -tsig-algorithm without -tsig-name is refused before any request, even
+// when it names the default algorithm (it used to be dropped silently and
+// the update sent unsigned), from the flag and from its variable alike.
+func TestTSIGAlgorithmNeedsName(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		vars map[string]string
+		args []string
+	}{
+		{nil, []string{"-tsig-algorithm", "hmac-sha256"}},
+		{nil, []string{"-tsig-algorithm", "hmac-sha512"}},
+		{map[string]string{"CERTKEEPER_TSIG_ALGORITHM": "hmac-sha256"}, nil},
+	} {
+		args := append([]string{"obtain", "-ca", "https://127.0.0.1:1/dir", "-store", filepath.Join(t.TempDir(), "store"), "-agree-tos",
+			"-dns-provider", "rfc2136", "-dns-server", "127.0.0.1:53"}, tc.args...)
+		code, _, errs := mainEnv(t, tc.vars, append(args, "a.example.test")...)
+		if code != ExitUsage || !strings.Contains(errs, "-tsig-algorithm: needs -tsig-name") || strings.Contains(errs, "127.0.0.1:1") {
+			t.Errorf("%v %v: exit %d, stderr %s", tc.vars, tc.args, code, errs)
+		}
+	}
+}
+
+// A subcommand's error names the command once: "certkeeper account
+// update: …", not "certkeeper account: account update: …".
+func TestAccountUpdateUsageNamesCommandOnce(t *testing.T) {
+	t.Parallel()
+	code, _, errs := mainEnv(t, nil, "account", "update", "-store", filepath.Join(t.TempDir(), "store"))
+	want := "certkeeper account update: give what to change: -contact URL (replaces the contacts), -add-contact URL or -remove-contact URL; nothing was changed\n"
+	if code != ExitUsage || errs != want {
+		t.Errorf("exit %d, stderr\n%s\nwant exit %d, stderr\n%s", code, errs, ExitUsage, want)
+	}
+	code, _, errs = mainEnv(t, nil, "account", "show", "-store", filepath.Join(t.TempDir(), "none"))
+	if code == ExitOK || !strings.HasPrefix(errs, "certkeeper account show: ") {
+		t.Errorf("account show of a missing store: exit %d, stderr %s", code, errs)
+	}
+}
