@@ -5,8 +5,6 @@ package cli
 // a CA unreachable at start, and one daemon per store.
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -17,24 +15,6 @@ import (
 
 	"github.com/certkeeper/certkeeper/acmetest"
 )
-
-// writeConfig writes a daemon configuration file to a new directory.
-func writeConfig(t *testing.T, text string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "certkeeper.toml")
-	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// runCheck runs "certkeeper run -config PATH -check".
-func runCheck(t *testing.T, path string) (int, string) {
-	t.Helper()
-	var out bytes.Buffer
-	code := Main(t.Context(), []string{"run", "-config", path, "-check"}, Env{Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }})
-	return code, out.String()
-}
 
 // lineageDaemonConfig is a configuration for one CA at caURL, trusting
 // root, with the store at storeDir, answering http-01 on httpListen, for
@@ -60,61 +40,6 @@ backoff = ["1s"]
 listen = %q
 
 %s`, caURL, root, storeDir, httpListen, certs)
-}
-
-// runningDaemon is "certkeeper run" running in the test.
-type runningDaemon struct {
-	done   chan int
-	log    *syncBuffer
-	cancel context.CancelFunc
-}
-
-// startDaemon runs "certkeeper run -config path" until the test ends,
-// when it must stop with exit 0 within 30 s.
-func startDaemon(t *testing.T, path string) *runningDaemon {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	d := &runningDaemon{done: make(chan int, 1), log: &syncBuffer{}, cancel: cancel}
-	go func() {
-		d.done <- Main(ctx, []string{"run", "-config", path}, Env{Stdout: d.log, Stderr: d.log, Getenv: func(string) string { return "" }})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case code := <-d.done:
-			if code != ExitOK {
-				t.Errorf("daemon exit %d", code)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("daemon did not stop")
-		}
-		if t.Failed() {
-			t.Logf("daemon log:\n%s", d.log.String())
-		}
-	})
-	return d
-}
-
-// requireRunningFor fails the test if the daemon exits within d.
-func (d *runningDaemon) requireRunningFor(t *testing.T, dur time.Duration, why string) {
-	t.Helper()
-	select {
-	case code := <-d.done:
-		d.done <- code // for the clean-up
-		t.Fatalf("daemon exited (code %d) %s; log:\n%s", code, why, d.log.String())
-	case <-time.After(dur):
-	}
-}
-
-// requireRunning fails the test if the daemon has exited.
-func (d *runningDaemon) requireRunning(t *testing.T, why string) {
-	t.Helper()
-	select {
-	case code := <-d.done:
-		d.done <- code
-		t.Fatalf("daemon exited (code %d) %s; log:\n%s", code, why, d.log.String())
-	default:
-	}
 }
 
 func TestDaemonCheckAcceptsDNSExecProvider(t *testing.T) {
@@ -294,23 +219,12 @@ func TestDaemonSecondInstanceRefused(t *testing.T) {
 		return storedCert(t, e.store, e.ca(), "single.example.test") != nil
 	})
 
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	var out syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- Main(ctx, []string{"run", "-config", path}, Env{Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }})
-	}()
-	select {
-	case code := <-done:
-		msg := strings.ToLower(out.String())
-		if code == ExitOK || !(strings.Contains(msg, "already") || strings.Contains(msg, "lock") || strings.Contains(msg, "another")) {
-			t.Errorf("second daemon on the same store: exit %d, want non-zero with a message that the store is in use:\n%s", code, out.String())
-		}
-	case <-time.After(10 * time.Second):
-		cancel()
-		<-done
-		t.Errorf("a second daemon on the same store was still running after 10 s; its log:\n%s", out.String())
+	second := startCLI(t, Env{}, "run", "-config", path)
+	if code, exited := second.exited(10 * time.Second); !exited {
+		second.stop(t)
+		t.Errorf("a second daemon on the same store was still running after 10 s; its log:\n%s", second.log.String())
+	} else if msg := strings.ToLower(second.log.String()); code == ExitOK || !(strings.Contains(msg, "already") || strings.Contains(msg, "lock") || strings.Contains(msg, "another")) {
+		t.Errorf("second daemon on the same store: exit %d, want non-zero with a message that the store is in use:\n%s", code, second.log.String())
 	}
 	first.requireRunning(t, "when a second daemon started")
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -158,31 +157,25 @@ func TestObtainWithRFC2136(t *testing.T) {
 func TestObtainPreparesBeforeOrdering(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	var out, errb bytes.Buffer
-	env := Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+	busy := busyAddr(t)
 	webroot := filepath.Join(dir, "typo")
-	code := Main(t.Context(), []string{"obtain", "-ca", "https://127.0.0.1:1/dir", "-store", filepath.Join(dir, "store"), "-agree-tos",
-		"-http-webroot", webroot, "-tls-listen", busy.Addr().String(), "-dns-provider", "exec", "-dns-exec", filepath.Join(dir, "no-hook"),
-		"www.example.test"}, env)
-	if code != ExitError {
-		t.Errorf("exit %d, want %d", code, ExitError)
+	r := runCLI(t.Context(), "obtain", "-ca", "https://127.0.0.1:1/dir", "-store", filepath.Join(dir, "store"), "-agree-tos",
+		"-http-webroot", webroot, "-tls-listen", busy, "-dns-provider", "exec", "-dns-exec", filepath.Join(dir, "no-hook"),
+		"www.example.test")
+	if r.code != ExitError {
+		t.Errorf("exit %d, want %d", r.code, ExitError)
 	}
 	for _, want := range []string{"-http-webroot: http01 webroot: the document root must exist", "-dns-exec: not an executable program",
-		"-tls-listen: " + busy.Addr().String() + " is already in use (another program serves this port"} {
-		if !strings.Contains(errb.String(), want) {
-			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
+		"-tls-listen: " + busy + " is already in use (another program serves this port"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}
 	}
 	if _, err := os.Stat(webroot); err == nil {
 		t.Error("the webroot was created")
 	}
-	if strings.Contains(errb.String(), "127.0.0.1:1") {
-		t.Errorf("a request went to the CA: %s", errb.String())
+	if strings.Contains(r.stderr, "127.0.0.1:1") {
+		t.Errorf("a request went to the CA: %s", r.stderr)
 	}
 }
 

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"regexp"
 	"strings"
 	"testing"
@@ -100,23 +99,18 @@ func TestProgressOffTerminal(t *testing.T) {
 func TestObtainProgressOnTerminal(t *testing.T) {
 	t.Parallel()
 	e := newCLIEnv(t, acmetest.PebbleOptions{})
-	var out, errb bytes.Buffer
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	code := Main(ctx, []string{"obtain", "-ca", e.pebble.DirectoryURL, "-ca-root", e.root, "-store", e.store, "-email", "admin@example.test",
-		"-agree-tos", "-http-listen", e.httpFlag(), "live.example.test"},
-		Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }, StderrTerminal: true, TerminalWidth: func() int { return 120 }})
-	if code != ExitOK {
-		t.Fatalf("exit %d: %q", code, errb.String())
+	r := e.cmdEnv(Env{StderrTerminal: true, TerminalWidth: func() int { return 120 }}, "obtain", "-http-listen", e.httpAddr(), "live.example.test")
+	if r.code != ExitOK {
+		t.Fatalf("exit %d: %q", r.code, r.stderr)
 	}
-	if !strings.Contains(errb.String(), "\r\x1b[K⠋ ") || strings.Contains(errb.String(), "level=INFO") {
-		t.Errorf("stderr on a terminal: %q", errb.String())
+	if !strings.Contains(r.stderr, "\r\x1b[K⠋ ") || strings.Contains(r.stderr, "level=INFO") {
+		t.Errorf("stderr on a terminal: %q", r.stderr)
 	}
-	if !strings.HasSuffix(errb.String(), "\r\x1b[K") {
-		t.Errorf("the status line is left on the terminal: %q", errb.String())
+	if !strings.HasSuffix(r.stderr, "\r\x1b[K") {
+		t.Errorf("the status line is left on the terminal: %q", r.stderr)
 	}
-	if !strings.Contains(out.String(), "obtained live.example.test") {
-		t.Errorf("stdout %q", out.String())
+	if !strings.Contains(r.stdout, "obtained live.example.test") {
+		t.Errorf("stdout %q", r.stdout)
 	}
 }
 

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,12 +14,7 @@ import (
 func TestBusyPortNamesTheSetting(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	addr := busy.Addr().String()
+	addr := busyAddr(t)
 
 	code, _, errs := mainEnv(t, nil, "obtain", "-ca", "https://127.0.0.1:1/dir", "-store", filepath.Join(dir, "store"), "-agree-tos",
 		"-http-listen", addr, "a.example.test")
