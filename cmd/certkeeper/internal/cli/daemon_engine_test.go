@@ -20,25 +20,7 @@ import (
 // unreachableConfig is a configuration whose CA nothing answers, with
 // the certificates certs (TOML).
 func unreachableConfig(t *testing.T, storeDir, certs string) string {
-	return fmt.Sprintf(`
-[ca]
-url = "https://%s/dir"
-
-[account]
-email = "admin@example.test"
-agree_tos = true
-
-[store]
-dir = %q
-
-[renewal]
-check_interval = "1s"
-backoff = ["1s"]
-
-[solvers.http01]
-webroot = %q
-
-%s`, freeAddr(t), storeDir, t.TempDir(), certs)
+	return daemonFile("https://"+freeAddr(t)+"/dir", "", storeDir, fastRenewal, fmt.Sprintf("[solvers.http01]\nwebroot = %q\n", t.TempDir()), certs)
 }
 
 // The daemon says that the CA is unreachable, and a second daemon on its

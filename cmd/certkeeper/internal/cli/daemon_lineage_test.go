@@ -6,8 +6,6 @@ package cli
 
 import (
 	"fmt"
-	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,53 +18,20 @@ import (
 // root, with the store at storeDir, answering http-01 on httpListen, for
 // the certificates certs (TOML [[certificate]] tables).
 func lineageDaemonConfig(caURL, root, storeDir, httpListen, certs string) string {
-	return fmt.Sprintf(`
-[ca]
-url = %q
-root = %q
-
-[account]
-email = "admin@example.test"
-agree_tos = true
-
-[store]
-dir = %q
-
-[renewal]
-check_interval = "1s"
-backoff = ["1s"]
-
-[solvers.http01]
-listen = %q
-
-%s`, caURL, root, storeDir, httpListen, certs)
+	return daemonFile(caURL, root, storeDir, fastRenewal, fmt.Sprintf("[solvers.http01]\nlisten = %q\n", httpListen), certs)
 }
 
 func TestDaemonCheckAcceptsDNSExecProvider(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	prog := filepath.Join(dir, "dns-exec")
-	if err := os.WriteFile(prog, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	path := writeConfig(t, fmt.Sprintf(`
-[ca]
-url = "https://127.0.0.1:1/dir"
-
-[account]
-email = "admin@example.test"
-agree_tos = true
-
-[store]
-dir = %q
-
-[solvers.dns01]
+	prog := writeFile(t, dir, "dns-exec", "#!/bin/sh\nexit 0\n", 0o755)
+	path := writeConfig(t, daemonFile(unreachableCA, "", filepath.Join(dir, "store"), fmt.Sprintf(`[solvers.dns01]
 provider = "exec"
 exec = %q
 
 [[certificate]]
 names = ["*.exec.example.test"]
-`, filepath.Join(dir, "store"), prog))
+`, prog)))
 	if code, out := runCheck(t, path); code != ExitOK {
 		t.Errorf("run -check with [solvers.dns01] provider = \"exec\": exit %d\n%s", code, out)
 	}
@@ -75,22 +40,8 @@ names = ["*.exec.example.test"]
 func TestDaemonCheckAcceptsDNSRFC2136Provider(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	secret := filepath.Join(dir, "tsig.secret")
-	if err := os.WriteFile(secret, []byte("c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	path := writeConfig(t, fmt.Sprintf(`
-[ca]
-url = "https://127.0.0.1:1/dir"
-
-[account]
-email = "admin@example.test"
-agree_tos = true
-
-[store]
-dir = %q
-
-[solvers.dns01]
+	secret := writeFile(t, dir, "tsig.secret", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==\n", 0o600)
+	path := writeConfig(t, daemonFile(unreachableCA, "", filepath.Join(dir, "store"), fmt.Sprintf(`[solvers.dns01]
 provider = "rfc2136"
 server = "127.0.0.1:53"
 tsig_name = "certkeeper."
@@ -99,7 +50,7 @@ tsig_secret_file = %q
 
 [[certificate]]
 names = ["*.rfc2136.example.test"]
-`, filepath.Join(dir, "store"), secret))
+`, secret)))
 	if code, out := runCheck(t, path); code != ExitOK {
 		t.Errorf("run -check with [solvers.dns01] provider = \"rfc2136\": exit %d\n%s", code, out)
 	}
@@ -108,26 +59,10 @@ names = ["*.rfc2136.example.test"]
 // run -check reports every problem of the file at once.
 func TestDaemonCheckReportsEveryProblem(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	busy := ln.Addr().String()
+	busy := busyAddr(t)
 	dir := t.TempDir()
 	missingHook := filepath.Join(dir, "no-such-hook")
-	path := writeConfig(t, fmt.Sprintf(`
-[ca]
-url = "https://127.0.0.1:1/dir"
-
-[account]
-email = "admin@example.test"
-agree_tos = true
-
-[store]
-dir = %q
-
-[solvers.http01]
+	path := writeConfig(t, daemonFile(unreachableCA, "", filepath.Join(dir, "store"), fmt.Sprintf(`[solvers.http01]
 listen = %q
 
 [[hook]]
@@ -138,7 +73,7 @@ names = ["ok.example.test"]
 
 [[certificate]]
 names = ["*.wild.example.test"]
-`, filepath.Join(dir, "store"), busy, missingHook))
+`, busy, missingHook)))
 	code, out := runCheck(t, path)
 	if code == ExitOK {
 		t.Errorf("run -check of a file with three problems: exit 0\n%s", out)

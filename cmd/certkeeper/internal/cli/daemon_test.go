@@ -19,27 +19,11 @@ import (
 )
 
 func daemonConfig(e *cliEnv, hookDir, metrics, extra string) string {
-	return fmt.Sprintf(`
-[metrics]
-listen = %q
-
-[ca]
-url = %q
-root = %q
-
-[account]
-email = "admin@example.test"
-agree_tos = true
-
-[store]
-dir = %q
-
-[renewal]
+	return daemonFile(e.ca(), e.root, e.store, fmt.Sprintf("[metrics]\nlisten = %q\n", metrics), `[renewal]
 renew_fraction = 0.75
 check_interval = "1s"
 backoff = ["1s"]
-
-[solvers.http01]
+`, fmt.Sprintf(`[solvers.http01]
 listen = %q
 
 [[hook]]
@@ -51,7 +35,7 @@ profile = "short"
 
 [[certificate]]
 names = ["daemon.example.test", "www.daemon.example.test"]
-%s`, metrics, e.pebble.DirectoryURL, e.root, e.store, e.httpAddr(), hookDir, extra)
+%s`, e.httpAddr(), hookDir, extra))
 }
 
 func TestDaemon(t *testing.T) {

@@ -134,10 +134,7 @@ func TestObtainWithRFC2136(t *testing.T) {
 		Zones:     []bindtest.Zone{{Name: "example.test"}},
 		Recursion: true,
 	})
-	secretFile := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(secretFile, []byte(b.Keys[0].Secret+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	secretFile := writeFile(t, t.TempDir(), "secret", b.Keys[0].Secret+"\n", 0o600)
 	e := newCLIEnv(t, acmetest.PebbleOptions{DNSServer: b.Addr})
 	out := e.must("obtain", "-dns-provider", "rfc2136", "-dns-server", b.Addr, "-dns-resolver", b.Addr,
 		"-dns-ns-port", strconv.Itoa(b.Port), "-dns-propagation-interval", "100ms", "-dns-propagation-timeout", "10s",

@@ -412,6 +412,28 @@ func writeFile(t testing.TB, dir, name, data string, perm os.FileMode) string {
 	return p
 }
 
+// daemonFile is a daemon configuration: the CA at caURL (trusting root,
+// if not ""), the account admin@example.test with the terms agreed, the
+// store at storeDir, and then the tables of rest (TOML), in order.
+func daemonFile(caURL, root, storeDir string, rest ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n[ca]\nurl = %q\n", caURL)
+	if root != "" {
+		fmt.Fprintf(&b, "root = %q\n", root)
+	}
+	fmt.Fprintf(&b, "\n[account]\nemail = \"admin@example.test\"\nagree_tos = true\n\n[store]\ndir = %q\n", storeDir)
+	for _, r := range rest {
+		b.WriteString("\n" + r)
+	}
+	return b.String()
+}
+
+// fastRenewal checks every second and retries after a second.
+const fastRenewal = "[renewal]\ncheck_interval = \"1s\"\nbackoff = [\"1s\"]\n"
+
+// unreachableCA is a CA's directory URL that nothing answers.
+const unreachableCA = "https://127.0.0.1:1/dir"
+
 // writeConfig writes a daemon configuration file to a new directory.
 func writeConfig(t *testing.T, text string) string {
 	t.Helper()

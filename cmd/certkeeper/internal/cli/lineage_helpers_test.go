@@ -108,10 +108,7 @@ func proxyClient(t testing.TB) *http.Client {
 func writeProxyRoot(t testing.TB, dir string) string {
 	t.Helper()
 	_, pemData := proxyTLS(t)
-	p := filepath.Join(dir, "ca-root.pem")
-	if err := os.WriteFile(p, pemData, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	p := writeFile(t, dir, "ca-root.pem", string(pemData), 0o644)
 	return p
 }
 
@@ -726,9 +723,6 @@ func writeCSR(t testing.TB, dir string, names ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(dir, "req.csr")
-	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	p := writeFile(t, dir, "req.csr", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})), 0o644)
 	return p
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"log/slog"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,19 +16,11 @@ import (
 // warnings and other output go above it, and the line is erased at the
 // end.
 func TestProgressOnTerminal(t *testing.T) {
-	var raw bytes.Buffer
-	line := newLiveLine(&raw, func() int { return 200 })
-	clock := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
-	line.now = func() time.Time { return clock }
-	lf := &logFlags{logLevel: "info", logFormat: "text", live: line}
-	stderr, stdout := line.writer(&raw), line.writer(&raw)
-	log := lf.logger(stderr)
+	tl := newTestLine()
+	line, raw, log, stdout := tl.line, &tl.raw, tl.log, tl.line.writer(&tl.raw)
 
 	log.Info("waiting before checking that the TXT record is served", "name", "_acme-challenge.example.test.", "delay", 10*time.Second)
-	clock = clock.Add(4 * time.Second)
-	line.mu.Lock()
-	line.drawLocked() // a tick of the spinner
-	line.mu.Unlock()
+	tl.tick(4 * time.Second) // a tick of the spinner
 	log.Info("TXT record not yet served by every name server: waiting", "missing", []string{"ns2.example.test."})
 	log.Warn("name server unreachable: not waiting for it", "server", "ns3.example.test.")
 	stdout.Write([]byte("obtained example.test\n"))
@@ -57,7 +50,7 @@ func TestProgressOnTerminal(t *testing.T) {
 
 	// A narrow terminal: the line is cut, never wrapped.
 	raw.Reset()
-	narrow := newLiveLine(&raw, func() int { return 30 })
+	narrow := newLiveLine(raw, func() int { return 30 })
 	narrow.set(strings.Repeat("x", 100))
 	narrow.close()
 	for _, l := range strings.Split(raw.String(), "\r\x1b[K") {
@@ -118,18 +111,11 @@ func TestObtainProgressOnTerminal(t *testing.T) {
 // since: "(4s of 10s)", not "next_in=10s (4s)"; once the wait is over,
 // the time since alone.
 func TestProgressShowsWaitOnce(t *testing.T) {
-	var raw bytes.Buffer
-	line := newLiveLine(&raw, func() int { return 200 })
-	clock := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
-	line.now = func() time.Time { return clock }
-	lf := &logFlags{logLevel: "info", logFormat: "text", live: line}
-	log := lf.logger(line.writer(&raw))
+	tl := newTestLine()
+	log, raw := tl.log, &tl.raw
 	tick := func(d time.Duration) string {
-		clock = clock.Add(d)
 		raw.Reset()
-		line.mu.Lock()
-		line.drawLocked()
-		line.mu.Unlock()
+		tl.tick(d)
 		return raw.String()
 	}
 
@@ -148,5 +134,32 @@ func TestProgressShowsWaitOnce(t *testing.T) {
 	if got := tick(2 * time.Second); !strings.HasSuffix(got, "the CA has not answered yet waited=5s (2s)") {
 		t.Errorf("without next_in: %q", got)
 	}
-	line.close()
+	tl.line.close()
+}
+
+// testLine is a status line on a terminal of 200 columns (raw), on a
+// clock the test moves, and the logger of a command whose progress it
+// shows.
+type testLine struct {
+	raw   bytes.Buffer
+	line  *liveLine
+	clock time.Time
+	log   *slog.Logger
+}
+
+func newTestLine() *testLine {
+	tl := &testLine{clock: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+	tl.line = newLiveLine(&tl.raw, func() int { return 200 })
+	tl.line.now = func() time.Time { return tl.clock }
+	lf := &logFlags{logLevel: "info", logFormat: "text", live: tl.line}
+	tl.log = lf.logger(tl.line.writer(&tl.raw))
+	return tl
+}
+
+// tick moves the clock by d and redraws the line, as the spinner does.
+func (tl *testLine) tick(d time.Duration) {
+	tl.clock = tl.clock.Add(d)
+	tl.line.mu.Lock()
+	tl.line.drawLocked()
+	tl.line.mu.Unlock()
 }

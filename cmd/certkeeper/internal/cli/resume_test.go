@@ -43,11 +43,19 @@ func TestInterruptedOrderResumed(t *testing.T) {
 	}
 }
 
-// pendingOrders returns the pending_order of every renewal state in the
-// store.
-func pendingOrders(t *testing.T, dir string) []string {
+// pendingState is what a renewal state of the store keeps of an order
+// in flight.
+type pendingState struct {
+	path  string // the state's file
+	order string // pending_order
+	key   string // pending_key, PEM
+}
+
+// pendingStates returns the renewal states in the store at dir that
+// keep an order in flight.
+func pendingStates(t *testing.T, dir string) []pendingState {
 	t.Helper()
-	var out []string
+	var out []pendingState
 	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || filepath.Ext(path) != ".json" {
 			return err
@@ -58,14 +66,26 @@ func pendingOrders(t *testing.T, dir string) []string {
 		}
 		var st struct {
 			PendingOrder string `json:"pending_order"`
+			PendingKey   string `json:"pending_key"`
 		}
 		if json.Unmarshal(data, &st) == nil && st.PendingOrder != "" {
-			out = append(out, st.PendingOrder)
+			out = append(out, pendingState{path, st.PendingOrder, st.PendingKey})
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	return out
+}
+
+// pendingOrders returns the pending_order of every renewal state in the
+// store.
+func pendingOrders(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	for _, st := range pendingStates(t, dir) {
+		out = append(out, st.order)
 	}
 	return out
 }

@@ -113,10 +113,7 @@ func TestMetricsExposureWarning(t *testing.T) {
 // authentication.
 func TestMetricsBasicAuth(t *testing.T) {
 	t.Parallel()
-	pw := filepath.Join(t.TempDir(), "pw")
-	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	pw := writeFile(t, t.TempDir(), "pw", "s3cret\n", 0o600)
 	var buf bytes.Buffer
 	d := &daemon{log: slog.New(slog.NewTextHandler(&buf, nil))}
 	ctx, cancel := context.WithCancel(t.Context())

@@ -8,8 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,10 +61,7 @@ func TestServeReverseProxy(t *testing.T) {
 func TestServeUsage(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
-	file := filepath.Join(root, "f")
-	if err := os.WriteFile(file, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := writeFile(t, root, "f", "", 0o644)
 	for _, args := range [][]string{
 		{"serve", "-proxy", "http://127.0.0.1:1"},
 		{"serve", "-d", "a.example.test"},
