@@ -92,5 +92,27 @@ func TestBusyPortNamesSettings(t *testing.T) {
 		}
 		check("Prepare", set.Prepare(t.Context()))
 		check("Check", tc.cfg.Check(t.Context(), Env{}))
+
+		// Built with Env.Names, the error's own text is in those names.
+		set, err = Build(tc.cfg, nil, Env{Names: fileKey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = set.Prepare(t.Context())
+		if want := fileKey(tc.key) + ": " + tc.want; err == nil || err.Error() != want {
+			t.Errorf("Prepare with Env.Names: %v, want %s", err, want)
+		}
+	}
+}
+
+// Env.Names writes Build's errors too; without it they keep the Config's
+// keys.
+func TestEnvNamesBuildErrors(t *testing.T) {
+	cfg := Config{DNS01: &DNS01{Provider: "rfc2136", Server: "a:53", TSIGAlgorithm: "hmac-sha256"}}
+	if _, err := Build(cfg, nil, Env{Names: fileKey}); err == nil || err.Error() != "<tsig-algorithm>: needs <tsig-name>" {
+		t.Errorf("Build with Env.Names: %v", err)
+	}
+	if _, err := Build(cfg, nil, Env{}); err == nil || err.Error() != "dns01.tsig_algorithm: needs tsig_name" {
+		t.Errorf("Build without Env.Names: %v", err)
 	}
 }

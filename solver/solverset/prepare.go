@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 
 	"github.com/certkeeper/certkeeper/solver/http01"
@@ -45,7 +46,7 @@ func (s *Set) Prepare(ctx context.Context) error {
 	}
 	if len(errs) > 0 {
 		s.closeLocked()
-		return errors.Join(errs...)
+		return s.env.named(errors.Join(errs...))
 	}
 	return nil
 }
@@ -154,7 +155,8 @@ func (c Config) localChecks(env Env) []error {
 	var errs []error
 	if h := c.HTTP01; h != nil && h.Webroot != "" {
 		if err := http01.CheckWebroot(h.Webroot); err != nil {
-			errs = append(errs, &KeyError{Key: "http01.webroot", Err: err})
+			// Worded for the setting, without the solver's name.
+			errs = append(errs, &KeyError{Key: "http01.webroot", Err: &causeError{msg: strings.TrimPrefix(err.Error(), "http01 webroot: "), cause: err}})
 		}
 	}
 	d := c.DNS01

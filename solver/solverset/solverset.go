@@ -268,6 +268,23 @@ type Env struct {
 	// solvers' progress (records added and removed, the propagation
 	// delay and check). Nil discards them.
 	Logger *slog.Logger
+	// Names, if set, names settings in the text of Build's and
+	// Set.Prepare's errors as the program's user knows them: a flag
+	// ("-http-listen") or a file's key ("http-listen") for a setting of
+	// the Config ("http01.listen"); "" keeps the Config's key. The
+	// KeyErrors' Key stays the Config's. Nil writes the Config's keys.
+	Names func(setting string) string
+}
+
+// named has the KeyErrors in err written with e.Names (see KeyError.Error).
+func (e Env) named(err error) error {
+	if e.Names != nil {
+		keyed, _ := KeyErrors(err)
+		for _, ke := range keyed {
+			ke.names = e.Names
+		}
+	}
+	return err
 }
 
 func (e Env) getenv(k string) string {
@@ -291,10 +308,24 @@ type KeyError struct {
 	// settings, which Message renames.
 	format string
 	args   []any
+	// names, set from Env.Names, names Key and the other settings in
+	// Error.
+	names func(setting string) string
 }
 
-// Error returns "key: problem".
-func (e *KeyError) Error() string { return e.Key + ": " + e.Err.Error() }
+// Error returns "key: problem", with the key and the other settings the
+// problem names written as Env.Names names them when the error came from
+// a Set built with it.
+func (e *KeyError) Error() string {
+	if e.names == nil {
+		return e.Key + ": " + e.Err.Error()
+	}
+	key := e.names(e.Key)
+	if key == "" {
+		key = e.Key
+	}
+	return key + ": " + e.Message(e.names)
+}
 
 // Unwrap returns Err.
 func (e *KeyError) Unwrap() error { return e.Err }

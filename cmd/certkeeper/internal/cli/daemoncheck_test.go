@@ -43,7 +43,7 @@ http-webroot = %q
 		"certificate[1].domains: *.example.test is a wildcard",
 		"solvers.tls-listen: " + busy + " is already in use (another program serves this port",
 		"solvers.dns01.hook: not an executable program",
-		"certificate[1].solvers.http-webroot: http01 webroot: the document root must exist",
+		"certificate[1].solvers.http-webroot: the document root must exist",
 		"warning: solvers.dns01.hook is deprecated",
 		"hook[0].command: not an executable program",
 	} {

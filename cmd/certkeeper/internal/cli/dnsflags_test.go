@@ -162,7 +162,7 @@ func TestObtainPreparesBeforeOrdering(t *testing.T) {
 	if r.code != ExitError {
 		t.Errorf("exit %d, want %d", r.code, ExitError)
 	}
-	for _, want := range []string{"-http-webroot: http01 webroot: the document root must exist", "-dns-exec: not an executable program",
+	for _, want := range []string{"-http-webroot: the document root must exist", "-dns-exec: not an executable program",
 		"-tls-listen: " + busy + " is already in use (another program serves this port"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)

@@ -32,7 +32,7 @@ func (c *common) openEngine(ctx context.Context) (*engine.Engine, error) {
 		Store:     certs.Store,
 		Layout:    certs.Layout,
 		Logger:    slog.New(quietFailures{c.logger().Handler()}),
-		SolverEnv: solverset.Env{Getenv: c.env.Getenv, Output: c.env.Stderr, Environ: c.env.environ()},
+		SolverEnv: solverEnv(c.env),
 		// Deploy hooks run as programs (manager/exechook).
 		Manager:   manager.Config{HookRunner: hookRunner(c.env)},
 		UserAgent: "certkeeper-cli",

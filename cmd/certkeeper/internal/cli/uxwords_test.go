@@ -2,9 +2,13 @@ package cli
 
 import (
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/certkeeper/certkeeper/acmetest"
 )
 
 // A port in use is reported by the flag (on the command line) or the
@@ -66,4 +70,38 @@ func TestAccountUpdateUsageNamesCommandOnce(t *testing.T) {
 	if code == ExitOK || !strings.HasPrefix(errs, "certkeeper account show: ") {
 		t.Errorf("account show of a missing store: exit %d, stderr %s", code, errs)
 	}
+}
+
+// Where the solvers are built from a record (the daemon, renew), a busy
+// port is reported in the user's words too: the daemon names the file's
+// keys, renew the flags the certificate was obtained with.
+func TestBusyPortAtRunTimeNamesTheSetting(t *testing.T) {
+	t.Parallel()
+	t.Run("daemon", func(t *testing.T) {
+		t.Parallel()
+		addr := busyAddr(t)
+		path := writeConfig(t, daemonFile("https://"+freeAddr(t)+"/dir", "", filepath.Join(t.TempDir(), "store"), fastRenewal,
+			fmt.Sprintf("[solvers]\nhttp-listen = %q\n", addr), "[[certificate]]\nnames = [\"busy.example.test\"]\n"))
+		d := startDaemon(t, path)
+		want := "solvers: http-listen: " + addr + " is already in use (another program serves this port: answer http-01 from its document root with http-webroot, or stop it)"
+		eventually(t, 30*time.Second, want, func() bool { return strings.Contains(d.log.String(), want) })
+		if strings.Contains(d.log.String(), "http01.listen") {
+			t.Errorf("the daemon names solverset's key:\n%s", d.log.String())
+		}
+	})
+	t.Run("renew", func(t *testing.T) {
+		t.Parallel()
+		e := newLineageEnv(t, acmetest.PebbleOptions{})
+		e.mustObtain("-http-listen", e.httpAddr(), "busy.example.test")
+		ln, err := net.Listen("tcp", e.httpAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		r := e.renew("-force")
+		want := "-http-listen: " + e.httpAddr() + " is already in use (another program serves this port: answer http-01 from its document root with -http-webroot, or stop it)"
+		if r.code == ExitOK || !strings.Contains(r.stderr, want) || strings.Contains(r.stderr, "http01.listen") {
+			t.Errorf("renew with the port taken: want a failure saying\n%s\ngot %v", want, r)
+		}
+	})
 }
