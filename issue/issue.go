@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
@@ -243,8 +242,26 @@ func (is *Issuer) obtain(ctx context.Context, req Request) (*Issued, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := is.logger()
+	start := time.Now()
+	if order, ok := is.resume(ctx, req); ok {
+		cert, err := is.complete(ctx, req, order, key, csr, start)
+		var bad *BadCertificateError
+		if !errors.As(err, &bad) || (order.Status != acme.StatusProcessing && order.Status != acme.StatusValid) {
+			return cert, err
+		}
+		// Finalized by the earlier attempt with another key than the
+		// one given now: not ours to use.
+		is.logger().WarnContext(ctx, "the order of an earlier attempt was finalized with another key; placing a new one", "order", order.URL, "error", err)
+	}
+	order, err := is.newOrder(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return is.complete(ctx, req, order, key, csr, start)
+}
 
+// newOrder places the order req asks for and tells req.OnOrder.
+func (is *Issuer) newOrder(ctx context.Context, req Request) (acme.Order, error) {
 	var opts []acme.OrderOption
 	if req.Profile != "" {
 		opts = append(opts, acme.WithProfile(req.Profile))
@@ -257,31 +274,31 @@ func (is *Issuer) obtain(ctx context.Context, req Request) (*Issued, error) {
 	}
 	if req.Replaces != "" {
 		opts = append(opts, acme.WithReplaces(req.Replaces))
+		// A CA that fails on replaces (a 500, say) is not retried for
+		// the whole order's time: the caller may order again without it
+		// (see Request.Replaces).
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, ReplacesOrderTimeout)
+		defer cancel()
 	}
-	start := time.Now()
-	order, resumed := is.resume(ctx, req)
-	// finalized: the resumed order was finalized by the earlier attempt.
-	finalized := resumed && (order.Status == acme.StatusProcessing || order.Status == acme.StatusValid)
-	if !resumed {
-		octx := ctx
-		if req.Replaces != "" {
-			// A CA that fails on replaces (a 500, say) is not retried
-			// for the whole order's time: the caller may order again
-			// without it (see Request.Replaces).
-			var cancel context.CancelFunc
-			octx, cancel = context.WithTimeout(ctx, ReplacesOrderTimeout)
-			defer cancel()
-		}
-		order, err = is.Client.NewOrder(octx, is.Account, req.Identifiers, opts...)
-		if err != nil {
-			return nil, fmt.Errorf("issue: %w: %w", errNewOrder, err)
-		}
-		log.InfoContext(ctx, "order placed", "order", order.URL, "identifiers", len(req.Identifiers), "status", order.Status)
-		if req.OnOrder != nil {
-			req.OnOrder(order.URL)
-		}
+	order, err := is.Client.NewOrder(ctx, is.Account, req.Identifiers, opts...)
+	if err != nil {
+		return acme.Order{}, fmt.Errorf("issue: %w: %w", errNewOrder, err)
 	}
+	is.logger().InfoContext(ctx, "order placed", "order", order.URL, "identifiers", len(req.Identifiers), "status", order.Status)
+	if req.OnOrder != nil {
+		req.OnOrder(order.URL)
+	}
+	return order, nil
+}
 
+// complete takes order, placed or resumed, from where it stands to the
+// certificate: it answers the challenges of a pending order, finalizes a
+// ready one with csr, waits on a processing one, and downloads and
+// checks (against key or csr) a valid one's certificate.
+func (is *Issuer) complete(ctx context.Context, req Request, order acme.Order, key crypto.Signer, csr []byte, start time.Time) (*Issued, error) {
+	log := is.logger()
+	var err error
 	if order.Status == acme.StatusPending {
 		cleanup, answers, err := is.authorize(ctx, order)
 		if err != nil {
@@ -317,14 +334,6 @@ func (is *Issuer) obtain(ctx context.Context, req Request) (*Issued, error) {
 		return nil, fmt.Errorf("issue: download certificate: %w", err)
 	}
 	chosen, chains, err := is.verified(ctx, chains, req, key, csr)
-	var bad *BadCertificateError
-	if errors.As(err, &bad) && resumed && finalized {
-		// Finalized by the earlier attempt with another key than the
-		// one given now: not ours to use.
-		log.WarnContext(ctx, "the order of an earlier attempt was finalized with another key; placing a new one", "order", order.URL, "error", err)
-		req.Resume = ""
-		return is.Obtain(ctx, req)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -337,63 +346,6 @@ func (is *Issuer) obtain(ctx context.Context, req Request) (*Issued, error) {
 		Leaf:        chosen.Certificates[0],
 		OrderURL:    order.URL,
 	}, nil
-}
-
-// resume fetches the order req.Resume names and reports whether it can
-// be continued: pending or ready, or processing or valid when req gives
-// the key (or CSR) to check its certificate against, for exactly
-// req.Identifiers (and for req.Profile, when both it and the order name
-// one).
-func (is *Issuer) resume(ctx context.Context, req Request) (acme.Order, bool) {
-	if req.Resume == "" {
-		return acme.Order{}, false
-	}
-	log := is.logger()
-	o, err := is.Client.GetOrder(ctx, is.Account, req.Resume)
-	switch {
-	case err != nil:
-		log.WarnContext(ctx, "the order of an earlier attempt cannot be fetched; placing a new one", "order", req.Resume, "error", err)
-	case !sameIdentifierSet(o.Identifiers, req.Identifiers):
-		log.InfoContext(ctx, "the order of an earlier attempt is for other identifiers; placing a new one", "order", req.Resume)
-	case req.Profile != "" && o.Profile != "" && o.Profile != req.Profile:
-		log.InfoContext(ctx, "the order of an earlier attempt is for another profile; placing a new one", "order", req.Resume, "profile", o.Profile)
-	case (o.Status == acme.StatusProcessing || o.Status == acme.StatusValid) && req.Key == nil && len(req.CSR) == 0:
-		log.InfoContext(ctx, "the order of an earlier attempt was finalized with a key not given now; placing a new one", "order", req.Resume, "status", o.Status)
-	case o.Status != acme.StatusPending && o.Status != acme.StatusReady && o.Status != acme.StatusProcessing && o.Status != acme.StatusValid:
-		log.InfoContext(ctx, "the order of an earlier attempt cannot be continued; placing a new one", "order", req.Resume, "status", o.Status)
-	default:
-		if o.URL == "" {
-			o.URL = req.Resume
-		}
-		log.InfoContext(ctx, "resuming the order of an earlier attempt", "order", o.URL, "identifiers", len(req.Identifiers), "status", o.Status)
-		return o, true
-	}
-	return acme.Order{}, false
-}
-
-// sameIdentifierSet reports whether a and b hold the same identifiers,
-// in any order (values compared as the CA and ParseIdentifiers spell
-// them, DNS names without regard to case).
-func sameIdentifierSet(a, b []acme.Identifier) bool {
-	key := func(id acme.Identifier) string {
-		v := id.Value
-		if id.Type == acme.IdentifierDNS {
-			v = strings.ToLower(v)
-		}
-		return string(id.Type) + "\x00" + v
-	}
-	set := make(map[string]bool, len(a))
-	for _, id := range a {
-		set[key(id)] = true
-	}
-	other := make(map[string]bool, len(b))
-	for _, id := range b {
-		if !set[key(id)] {
-			return false
-		}
-		other[key(id)] = true
-	}
-	return len(set) == len(other)
 }
 
 func (is *Issuer) check() error {

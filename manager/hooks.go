@@ -52,6 +52,31 @@ type HookRun struct {
 // maxHookOutput is how much of a hook's output is kept for the log.
 const maxHookOutput = 16 << 10
 
+// logMessage is the message of the log line of an event of type t, in
+// plain words ("obtaining a certificate", not "certificate obtaining");
+// the line's event attribute carries the type itself.
+func (t EventType) logMessage() string {
+	switch t {
+	case EventObtaining:
+		return "obtaining a certificate"
+	case EventObtained:
+		return "certificate obtained"
+	case EventRenewing:
+		return "renewing a certificate"
+	case EventRenewed:
+		return "certificate renewed"
+	case EventFailed:
+		return "obtaining or renewing a certificate failed"
+	case EventExpiringSoon:
+		return "certificate expiring soon"
+	case EventRevoked:
+		return "certificate revoked"
+	case EventHookFailed:
+		return "a hook failed"
+	}
+	return "certificate event " + string(t)
+}
+
 // emit sends ev to the logger, OnEvent, OnPanic and the hooks.
 func (m *Manager) emit(ctx context.Context, ev Event) {
 	log := m.cfg.Logger
@@ -59,11 +84,11 @@ func (m *Manager) emit(ctx context.Context, ev Event) {
 	case EventPanic:
 		// OnPanic logs it, by default.
 	case EventFailed, EventExpiringSoon, EventHookFailed:
-		log.LogAttrs(ctx, slog.LevelError, "certificate "+string(ev.Type), slog.Any("event", ev))
+		log.LogAttrs(ctx, slog.LevelError, ev.Type.logMessage(), slog.Any("event", ev))
 	case EventRevoked:
-		log.LogAttrs(ctx, slog.LevelWarn, "certificate "+string(ev.Type), slog.Any("event", ev))
+		log.LogAttrs(ctx, slog.LevelWarn, ev.Type.logMessage(), slog.Any("event", ev))
 	default:
-		log.LogAttrs(ctx, slog.LevelInfo, "certificate "+string(ev.Type), slog.Any("event", ev))
+		log.LogAttrs(ctx, slog.LevelInfo, ev.Type.logMessage(), slog.Any("event", ev))
 	}
 	if m.cfg.OnEvent != nil {
 		m.cfg.OnEvent(ev)

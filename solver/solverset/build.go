@@ -26,6 +26,11 @@ import (
 // Set.Prepare for the local checks before ordering. Errors are joined,
 // each a *KeyError naming its setting where there is one.
 func Build(cfg Config, challenges []string, env Env) (*Set, error) {
+	s, err := build(cfg, challenges, env)
+	return s, env.named(err)
+}
+
+func build(cfg Config, challenges []string, env Env) (*Set, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

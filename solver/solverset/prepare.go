@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
+	"syscall"
 
 	"github.com/certkeeper/certkeeper/solver/http01"
 	solverserver "github.com/certkeeper/certkeeper/solver/internal/server"
@@ -35,7 +37,7 @@ func (s *Set) Prepare(ctx context.Context) error {
 	defer s.mu.Unlock()
 	for _, srv := range s.servers {
 		if err := srv.s.Listen(ctx); err != nil {
-			errs = append(errs, &KeyError{Key: srv.key, Err: err})
+			errs = append(errs, listenError(srv.key, err))
 			continue
 		}
 		if !containsServer(s.held, srv) {
@@ -44,7 +46,7 @@ func (s *Set) Prepare(ctx context.Context) error {
 	}
 	if len(errs) > 0 {
 		s.closeLocked()
-		return errors.Join(errs...)
+		return s.env.named(errors.Join(errs...))
 	}
 	return nil
 }
@@ -96,7 +98,7 @@ func (c Config) Check(ctx context.Context, env Env) error {
 		for _, l := range c.listens() {
 			ln, err := solverserver.Listen(ctx, l.addr, l.who, l.alt)
 			if err != nil {
-				errs = append(errs, &KeyError{Key: l.key, Err: err})
+				errs = append(errs, listenError(l.key, err))
 				continue
 			}
 			ln.Close()
@@ -125,13 +127,36 @@ func (c Config) listens() []listen {
 	return l
 }
 
+// listenError is err, a built-in server's failure to listen, as the
+// KeyError of its setting key ("http01.listen"), worded for the setting
+// rather than for the solver: "127.0.0.1:80 is already in use (…)",
+// naming other settings through Message. It wraps the listener's error
+// (errors.Is(err, syscall.EADDRINUSE)).
+func listenError(key string, err error) error {
+	var le *solverserver.ListenError
+	if !errors.As(err, &le) {
+		return &KeyError{Key: key, Err: err}
+	}
+	switch {
+	case errors.Is(le.Err, syscall.EADDRINUSE) && key == "http01.listen":
+		return keyErrCause(key, le.Err, "%s is already in use (another program serves this port: answer http-01 from its document root with %s, or stop it)",
+			le.Addr, ref("http01.webroot"))
+	case errors.Is(le.Err, syscall.EADDRINUSE):
+		return keyErrCause(key, le.Err, "%s is already in use (%s)", le.Addr, le.Advice)
+	case errors.Is(le.Err, syscall.EACCES):
+		return keyErrCause(key, le.Err, "no permission to listen on %s (ports below 1024 need CAP_NET_BIND_SERVICE)", le.Addr)
+	}
+	return keyErrCause(key, le.Err, "cannot listen on %s: %v", le.Addr, le.Err)
+}
+
 // localChecks checks the webroot, the programs, the files and the
 // secrets c names; not the ports.
 func (c Config) localChecks(env Env) []error {
 	var errs []error
 	if h := c.HTTP01; h != nil && h.Webroot != "" {
 		if err := http01.CheckWebroot(h.Webroot); err != nil {
-			errs = append(errs, &KeyError{Key: "http01.webroot", Err: err})
+			// Worded for the setting, without the solver's name.
+			errs = append(errs, &KeyError{Key: "http01.webroot", Err: &causeError{msg: strings.TrimPrefix(err.Error(), "http01 webroot: "), cause: err}})
 		}
 	}
 	d := c.DNS01

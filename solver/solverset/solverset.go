@@ -268,6 +268,23 @@ type Env struct {
 	// solvers' progress (records added and removed, the propagation
 	// delay and check). Nil discards them.
 	Logger *slog.Logger
+	// Names, if set, names settings in the text of Build's and
+	// Set.Prepare's errors as the program's user knows them: a flag
+	// ("-http-listen") or a file's key ("http-listen") for a setting of
+	// the Config ("http01.listen"); "" keeps the Config's key. The
+	// KeyErrors' Key stays the Config's. Nil writes the Config's keys.
+	Names func(setting string) string
+}
+
+// named has the KeyErrors in err written with e.Names (see KeyError.Error).
+func (e Env) named(err error) error {
+	if e.Names != nil {
+		keyed, _ := KeyErrors(err)
+		for _, ke := range keyed {
+			ke.names = e.Names
+		}
+	}
+	return err
 }
 
 func (e Env) getenv(k string) string {
@@ -291,10 +308,24 @@ type KeyError struct {
 	// settings, which Message renames.
 	format string
 	args   []any
+	// names, set from Env.Names, names Key and the other settings in
+	// Error.
+	names func(setting string) string
 }
 
-// Error returns "key: problem".
-func (e *KeyError) Error() string { return e.Key + ": " + e.Err.Error() }
+// Error returns "key: problem", with the key and the other settings the
+// problem names written as Env.Names names them when the error came from
+// a Set built with it.
+func (e *KeyError) Error() string {
+	if e.names == nil {
+		return e.Key + ": " + e.Err.Error()
+	}
+	key := e.names(e.Key)
+	if key == "" {
+		key = e.Key
+	}
+	return key + ": " + e.Message(e.names)
+}
 
 // Unwrap returns Err.
 func (e *KeyError) Unwrap() error { return e.Err }
@@ -342,6 +373,23 @@ func (r keyRef) String() string { return r.text }
 func keyErr(key, format string, a ...any) error {
 	return &KeyError{Key: key, Err: fmt.Errorf(format, a...), format: format, args: a}
 }
+
+// keyErrCause is keyErr whose Err also wraps cause (for errors.Is and
+// errors.As) without writing cause's text.
+func keyErrCause(key string, cause error, format string, a ...any) error {
+	ke := keyErr(key, format, a...).(*KeyError)
+	ke.Err = &causeError{msg: ke.Err.Error(), cause: cause}
+	return ke
+}
+
+// causeError is a message that wraps an error it does not quote.
+type causeError struct {
+	msg   string
+	cause error
+}
+
+func (e *causeError) Error() string { return e.msg }
+func (e *causeError) Unwrap() error { return e.cause }
 
 // KeyErrors returns the KeyErrors in err, a KeyError or errors joined by
 // errors.Join (nested joins included), in order, and the errors that are

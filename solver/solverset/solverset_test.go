@@ -111,7 +111,7 @@ func TestValidate(t *testing.T) {
 			`dns01.tsig_algorithm: unknown algorithm "md5": want hmac-sha256, hmac-sha512, hmac-sha384, hmac-sha224, hmac-sha1`}},
 		{"tsig secret without name", Config{DNS01: &DNS01{Provider: "rfc2136", Server: "a:53", TSIGSecretFile: "/s"}}, []string{"dns01.tsig_secret_file: needs tsig_name"}},
 		{"hook with propagation", Config{DNS01: &DNS01{Hook: "/h", Resolvers: []string{"x"}}}, []string{
-			`dns01.resolvers: not used with hook, which checks no propagation: write provider = "exec" and exec = the program instead of hook`,
+			`dns01.resolvers: not used with hook, which checks no propagation: give provider "exec" and the program as exec instead of hook`,
 			`dns01.resolvers: "x" is not host:port (address x: missing port in address)`}},
 		{"webhook", Config{DNS01: &DNS01{Provider: "webhook", WebhookURL: "ftp://x", WebhookHeaders: map[string]string{"authorization": "Bearer x"}}}, []string{
 			`dns01.webhook_url: "ftp://x" is not an http:// or https:// URL`,
@@ -125,7 +125,7 @@ func TestValidate(t *testing.T) {
 			`dns01.zones: "*.example.com" is not a zone name such as "example.com"`,
 			`dns01.zones: "ns1.example.com:53" is not a zone name such as "example.com"`}},
 		{"hook with zones", Config{DNS01: &DNS01{Hook: "/h", Zones: []string{"example.com"}}}, []string{
-			`dns01.zones: not used with hook, which checks no propagation: write provider = "exec" and exec = the program instead of hook`}},
+			`dns01.zones: not used with hook, which checks no propagation: give provider "exec" and the program as exec instead of hook`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.Validate()

@@ -117,17 +117,18 @@ func (d *DNS01) validate(bad func(key, format string, a ...any)) {
 		// A hook that Canonical could not rewrite.
 		switch {
 		case p != ProviderExec:
-			bad("dns01.hook", "the former spelling of provider \"exec\": not used with provider %q", d.Provider)
+			bad("dns01.hook", "the former spelling of %s \"exec\": not used with %s %q", ref("dns01.provider"), ref("dns01.provider"), d.Provider)
 			return
 		case d.Exec != "":
-			bad("dns01.hook", "the former spelling of exec: give exec only")
+			bad("dns01.hook", "the former spelling of %s: give %s only", ref("dns01.exec"), ref("dns01.exec"))
 			return
 		}
 		for _, k := range used["propagation"] {
-			bad("dns01."+k, "not used with hook, which checks no propagation: write provider = \"exec\" and exec = the program instead of hook")
+			bad("dns01."+k, "not used with %s, which checks no propagation: give %s \"exec\" and the program as %s instead of %s",
+				ref("dns01.hook"), ref("dns01.provider"), ref("dns01.exec"), ref("dns01.hook"))
 		}
 	case p == ProviderHook:
-		bad("dns01.provider", "\"hook\" is the former spelling of \"exec\": write provider = \"exec\" and exec = the program")
+		bad("dns01.provider", "\"hook\" is the former spelling of \"exec\": give %s \"exec\" and the program as %s", ref("dns01.provider"), ref("dns01.exec"))
 		return
 	case !slices.Contains(Providers(), p):
 		bad("dns01.provider", "unknown provider %q: want %s", d.Provider, strings.Join(Providers(), ", "))
@@ -139,7 +140,7 @@ func (d *DNS01) validate(bad func(key, format string, a ...any)) {
 			continue
 		}
 		for _, k := range used[other] {
-			bad("dns01."+k, "only used with provider %q, not %q", other, p)
+			bad("dns01."+k, "only used with %s %q, not %q", ref("dns01.provider"), other, p)
 		}
 	}
 	for _, l := range []struct {
@@ -161,7 +162,7 @@ func (d *DNS01) validate(bad func(key, format string, a ...any)) {
 	switch p {
 	case ProviderRFC2136:
 		if d.Server == "" {
-			bad("dns01.server", "required with provider %q: the primary server, host:port", p)
+			bad("dns01.server", "required with %s %q: the primary server, host:port", ref("dns01.provider"), p)
 		} else {
 			checkHostPort("dns01.server", d.Server, bad)
 		}
@@ -186,11 +187,11 @@ func (d *DNS01) validate(bad func(key, format string, a ...any)) {
 		}
 	case ProviderExec:
 		if d.Exec == "" && d.Hook == "" {
-			bad("dns01.exec", "required with provider %q: the program to run", p)
+			bad("dns01.exec", "required with %s %q: the program to run", ref("dns01.provider"), p)
 		}
 	case ProviderWebhook:
 		if d.WebhookURL == "" {
-			bad("dns01.webhook_url", "required with provider %q", p)
+			bad("dns01.webhook_url", "required with %s %q", ref("dns01.provider"), p)
 		} else if u, err := url.Parse(d.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad("dns01.webhook_url", "%q is not an http:// or https:// URL", d.WebhookURL)
 		}
@@ -207,12 +208,12 @@ func (d *DNS01) validate(bad func(key, format string, a ...any)) {
 		}
 	case ProviderACMEDNS:
 		if d.ACMEDNSServer == "" {
-			bad("dns01.acme_dns_server", "required with provider %q: the API's base URL", p)
+			bad("dns01.acme_dns_server", "required with %s %q: the API's base URL", ref("dns01.provider"), p)
 		} else if u, err := url.Parse(d.ACMEDNSServer); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad("dns01.acme_dns_server", "%q is not an http:// or https:// URL", d.ACMEDNSServer)
 		}
 		if d.ACMEDNSAccounts == "" {
-			bad("dns01.acme_dns_accounts", "required with provider %q: the JSON file of accounts", p)
+			bad("dns01.acme_dns_accounts", "required with %s %q: the JSON file of accounts", ref("dns01.provider"), p)
 		}
 	}
 }

@@ -43,6 +43,16 @@ accepted it. Prints text; -json prints JSON.`,
 	}
 }
 
+// subcommandError is an error of a command's subcommand (account
+// update), which Main reports under both words.
+type subcommandError struct {
+	sub string
+	err error
+}
+
+func (e *subcommandError) Error() string { return e.err.Error() }
+func (e *subcommandError) Unwrap() error { return e.err }
+
 // accountJSON is an account in "account -json" (docs/cli.md).
 type accountJSON struct {
 	CA string `json:"ca"`
@@ -69,8 +79,7 @@ func setupAccount(fs *flagSet) func(ctx context.Context, pos []string) error {
 	fs.category = ""
 	asJSON := fs.BoolP("json", false, "print the account (list: the accounts) as JSON")
 	c.register(fs, env, useCA|useStore|useAccount|useTimeout)
-	return func(ctx context.Context, pos []string) error {
-		var err error
+	return func(ctx context.Context, pos []string) (err error) {
 		if len(pos) != 1 {
 			return usagef("usage: certkeeper account register|list|show|update|deactivate|rollover [flags]")
 		}
@@ -79,6 +88,12 @@ func setupAccount(fs *flagSet) func(ctx context.Context, pos []string) error {
 		if !slices.Contains([]string{"register", "list", "show", "update", "deactivate", "rollover"}, sub) {
 			return usagef("unknown account command %q: want register, list, show, update, deactivate or rollover", sub)
 		}
+		defer func() {
+			if err != nil {
+				// Reported as "certkeeper account update: …".
+				err = &subcommandError{sub: sub, err: err}
+			}
+		}()
 		if sub == "update" && !set["contact"] && !set["add-contact"] && !set["remove-contact"] && !set["email"] {
 			// Before the store is opened (or made) and anything is sent.
 			return errNothingToUpdate
@@ -216,7 +231,7 @@ func setupAccount(fs *flagSet) func(ctx context.Context, pos []string) error {
 	}
 }
 
-var errNothingToUpdate = usagef("account update: give what to change: -contact URL (replaces the contacts), -add-contact URL or -remove-contact URL; nothing was changed")
+var errNothingToUpdate = usagef("give what to change: -contact URL (replaces the contacts), -add-contact URL or -remove-contact URL; nothing was changed")
 
 // printAccount writes an account as lines of "key: value".
 func printAccount(w io.Writer, a accountJSON) {

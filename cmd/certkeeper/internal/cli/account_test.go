@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -163,24 +162,22 @@ func TestAccountDeactivateAsks(t *testing.T) {
 	e := newCLIEnv(t, acmetest.PebbleOptions{})
 	e.must("account", "register")
 	for _, answer := range []string{"n\n", "y\n"} {
-		var out, errb bytes.Buffer
-		args := []string{"account", "deactivate", "-ca", e.pebble.DirectoryURL, "-ca-root", e.root, "-store", e.store, "-email", "admin@example.test"}
-		code := Main(t.Context(), args, Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" },
-			Stdin: strings.NewReader(answer), StdinTerminal: true})
-		if !strings.Contains(errb.String(), "Deactivate account admin@example.test") {
-			t.Errorf("answer %q: no question on stderr: %q", answer, errb.String())
+		r := e.cmdEnv(Env{Stdin: strings.NewReader(answer), StdinTerminal: true}, "account", "deactivate")
+		code, errb := r.code, r.stderr
+		if !strings.Contains(errb, "Deactivate account admin@example.test") {
+			t.Errorf("answer %q: no question on stderr: %q", answer, errb)
 		}
 		switch answer {
 		case "n\n":
-			if code == ExitOK || !strings.Contains(errb.String(), "not confirmed") {
-				t.Errorf("answer n: exit %d, %q", code, errb.String())
+			if code == ExitOK || !strings.Contains(errb, "not confirmed") {
+				t.Errorf("answer n: exit %d, %q", code, errb)
 			}
 			if out := e.must("account", "show"); !strings.Contains(out, "status:   valid") {
 				t.Errorf("after answering n: %s", out)
 			}
 		default:
-			if code != ExitOK || !strings.Contains(out.String(), "deactivated account") {
-				t.Errorf("answer y: exit %d, %q %q", code, out.String(), errb.String())
+			if code != ExitOK || !strings.Contains(r.stdout, "deactivated account") {
+				t.Errorf("answer y: exit %d, %q %q", code, r.stdout, errb)
 			}
 		}
 	}

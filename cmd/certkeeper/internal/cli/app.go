@@ -165,7 +165,12 @@ func (c command) build(env Env) *ucli.Command {
 				defer live.close()
 			}
 			if err := action(ctx, cmd.Args().Slice()); err != nil {
-				return &actionError{cmd: c.name, err: err}
+				name := c.name
+				var se *subcommandError
+				if errors.As(err, &se) {
+					name += " " + se.sub
+				}
+				return &actionError{cmd: name, err: err}
 			}
 			return nil
 		},

@@ -13,15 +13,6 @@ import (
 	ucli "github.com/urfave/cli/v3"
 )
 
-// mainEnv runs Main with the environment vars and returns its exit code,
-// stdout and stderr.
-func mainEnv(t *testing.T, vars map[string]string, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	code := Main(t.Context(), args, Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return vars[k] }})
-	return code, out.String(), errb.String()
-}
-
 // TestHelpOnStdout: "certkeeper obtain -h | less" shows the help, with
 // examples and each flag's variable; each command shows only its flags.
 func TestHelpOnStdout(t *testing.T) {

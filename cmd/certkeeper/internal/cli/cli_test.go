@@ -1,12 +1,9 @@
 package cli
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -39,51 +36,18 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-type cliEnv struct {
-	t      *testing.T
-	pebble *acmetest.Pebble
-	store  string
-	root   string
-}
-
-func newCLIEnv(t *testing.T, opts acmetest.PebbleOptions) *cliEnv {
-	p := acmetest.NewTestPebble(t, opts)
-	dir := t.TempDir()
-	root := filepath.Join(dir, "root.pem")
-	if err := os.WriteFile(root, p.TLSRootPEM(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return &cliEnv{t: t, pebble: p, store: filepath.Join(dir, "store"), root: root}
-}
-
-// run runs the command with the CA, store and http-01 flags filled in.
-func (e *cliEnv) run(args ...string) (code int, stdout, stderr string) {
-	e.t.Helper()
-	var out, errb bytes.Buffer
-	full := append([]string{args[0], "-ca", e.pebble.DirectoryURL, "-ca-root", e.root, "-store", e.store, "-email", "admin@example.test", "-agree-tos"}, args[1:]...)
-	ctx, cancel := context.WithTimeout(e.t.Context(), time.Minute)
-	defer cancel()
-	code = Main(ctx, full, Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
-	return code, out.String(), errb.String()
-}
-
-func (e *cliEnv) httpFlag() string { return fmt.Sprintf("127.0.0.1:%d", e.pebble.HTTPPort) }
-
-func (e *cliEnv) must(args ...string) string {
-	e.t.Helper()
-	code, out, errs := e.run(args...)
-	if code != ExitOK {
-		e.t.Fatalf("certkeeper %v: exit %d\n%s", args, code, errs)
-	}
-	return out
-}
-
 func TestObtainListRenewRevoke(t *testing.T) {
 	t.Parallel()
 	e := newCLIEnv(t, acmetest.PebbleOptions{})
-	out := e.must("obtain", "-http-listen", e.httpFlag(), "www.example.test", "-d", "example.test")
-	if !strings.Contains(out, "obtained www.example.test") {
-		t.Errorf("obtain printed %q", out)
+	code, out, errs := e.run("obtain", "-http-listen", e.httpAddr(), "www.example.test", "-d", "example.test")
+	if code != ExitOK || !strings.Contains(out, "obtained www.example.test") {
+		t.Fatalf("obtain: exit %d, printed %q\n%s", code, out, errs)
+	}
+	// The log says what happens in plain words.
+	for _, want := range []string{`msg="obtaining a certificate" event.event=obtaining`, `msg="certificate obtained" event.event=obtained`} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("obtain's log lacks %s:\n%s", want, errs)
+		}
 	}
 	var entries []listEntry
 	if err := json.Unmarshal([]byte(e.must("list", "-json")), &entries); err != nil {
@@ -95,11 +59,15 @@ func TestObtainListRenewRevoke(t *testing.T) {
 	if table := e.must("list"); !strings.Contains(table, "DAYS LEFT") || !strings.Contains(table, "www.example.test") {
 		t.Errorf("list table:\n%s", table)
 	}
-	if out := e.must("renew", "-http-listen", e.httpFlag()); !strings.Contains(out, "nothing to renew") {
+	if out := e.must("renew", "-http-listen", e.httpAddr()); !strings.Contains(out, "nothing to renew") {
 		t.Errorf("renew of a fresh certificate printed %q", out)
 	}
-	if out := e.must("renew", "-force", "-http-listen", e.httpFlag()); !strings.Contains(out, "renewed www.example.test") {
-		t.Errorf("renew -force printed %q", out)
+	code, out, errs = e.run("renew", "-force", "-http-listen", e.httpAddr())
+	if code != ExitOK || !strings.Contains(out, "renewed www.example.test") {
+		t.Errorf("renew -force: exit %d, printed %q\n%s", code, out, errs)
+	}
+	if !strings.Contains(errs, `msg="renewing a certificate" event.event=renewing`) || !strings.Contains(errs, `msg="certificate renewed" event.event=renewed`) {
+		t.Errorf("renew's log:\n%s", errs)
 	}
 	var after []listEntry
 	_ = json.Unmarshal([]byte(e.must("list", "-json")), &after)
@@ -115,7 +83,7 @@ func TestObtainListRenewRevoke(t *testing.T) {
 func TestRevokeWithCertificateKey(t *testing.T) {
 	t.Parallel()
 	e := newCLIEnv(t, acmetest.PebbleOptions{})
-	e.must("obtain", "-http-listen", e.httpFlag(), "k.example.test")
+	e.must("obtain", "-http-listen", e.httpAddr(), "k.example.test")
 	var entries []listEntry
 	if err := json.Unmarshal([]byte(e.must("list", "-json")), &entries); err != nil || len(entries) != 1 || entries[0].Serial == "" {
 		t.Fatalf("list -json = %+v, %v", entries, err)
@@ -171,7 +139,7 @@ func TestAccountCommands(t *testing.T) {
 	}
 	e.must("account", "rollover", "-new-key-type", "rsa2048")
 	// The stored key is the new one: the account still works.
-	e.must("obtain", "-http-listen", e.httpFlag(), "after-rollover.example.test")
+	e.must("obtain", "-http-listen", e.httpAddr(), "after-rollover.example.test")
 	if code, out, errs := e.run("account", "deactivate"); code != ExitUsage || out != "" || !strings.Contains(errs, "-yes") {
 		t.Errorf("deactivate without -yes nor a terminal: want exit 2 naming -yes; got %d %q %q", code, out, errs)
 	}
@@ -186,7 +154,7 @@ func TestAccountCommands(t *testing.T) {
 	if code, _, errs := e.run("account", "show"); code == ExitOK || !strings.Contains(errs, "deactivated") {
 		t.Errorf("show of a deactivated account: exit %d, %s", code, errs)
 	}
-	e.must("obtain", "-http-listen", e.httpFlag(), "x.example.test")
+	e.must("obtain", "-http-listen", e.httpAddr(), "x.example.test")
 	list = nil
 	if err := json.Unmarshal([]byte(e.must("account", "list", "-json")), &list); err != nil || len(list) != 1 || list[0].Status != "" || list[0].URL == acct.URL || list[0].URL == "" {
 		t.Errorf("account list -json after the next obtain: want a new account; got %+v %v", list, err)
@@ -196,7 +164,7 @@ func TestAccountCommands(t *testing.T) {
 func TestSharedLayout(t *testing.T) {
 	t.Parallel()
 	e := newCLIEnv(t, acmetest.PebbleOptions{})
-	e.must("obtain", "-layout", "shared", "-http-listen", e.httpFlag(), "shared.example.test")
+	e.must("obtain", "-layout", "shared", "-http-listen", e.httpAddr(), "shared.example.test")
 	data, err := os.ReadFile(filepath.Join(e.store, "shared.example.test.pem"))
 	if err != nil {
 		t.Fatal(err)
@@ -212,43 +180,21 @@ func TestSharedLayout(t *testing.T) {
 		t.Fatalf("client.key: %v, %v", fi, err)
 	}
 	// The account is found again by its key alone.
-	e.must("obtain", "-layout", "shared", "-http-listen", e.httpFlag(), "again.example.test")
+	e.must("obtain", "-layout", "shared", "-http-listen", e.httpAddr(), "again.example.test")
 }
 
 func TestDNSHook(t *testing.T) {
 	e := newCLIEnv(t, acmetest.PebbleOptions{})
-	var calls []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = r.ParseForm()
-		op, name, value := r.Form.Get("op"), r.Form.Get("name"), r.Form.Get("value")
-		calls = append(calls, op+" "+name)
-		switch op {
-		case "present":
-			e.pebble.DNS.AddTXT(name, value)
-		case "cleanup":
-			e.pebble.DNS.RemoveTXT(name, value)
-		default:
-			http.Error(w, "bad op", 400)
-		}
-	}))
-	defer srv.Close()
-	t.Setenv(hookEnv, srv.URL)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.must("obtain", "-dns-hook", exe, "*.wild.example.test")
+	hook := startDNSHook(t, e)
+	e.must("obtain", "-dns-hook", hook.exe, "*.wild.example.test")
 	want := []string{"present _acme-challenge.wild.example.test.", "cleanup _acme-challenge.wild.example.test."}
-	if strings.Join(calls, "|") != strings.Join(want, "|") {
+	if calls := hook.called(); strings.Join(calls, "|") != strings.Join(want, "|") {
 		t.Errorf("hook calls %q, want %q", calls, want)
 	}
 }
 
 func TestUsageErrors(t *testing.T) {
 	t.Parallel()
-	var out, errb bytes.Buffer
-	env := Env{Stdout: &out, Stderr: &errb}
-	ctx := t.Context()
 	for _, tc := range []struct {
 		args []string
 		want int
@@ -273,8 +219,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"revoke", "-reason"}, ExitUsage},
 		{[]string{"list", "-h"}, ExitOK},
 	} {
-		if got := Main(ctx, tc.args, env); got != tc.want {
-			t.Errorf("certkeeper %v: exit %d, want %d (stderr %q)", tc.args, got, tc.want, errb.String())
+		if r := runCLI(t.Context(), tc.args...); r.code != tc.want {
+			t.Errorf("certkeeper %v: exit %d, want %d (stderr %q)", tc.args, r.code, tc.want, r.stderr)
 		}
 	}
 }
@@ -282,7 +228,7 @@ func TestUsageErrors(t *testing.T) {
 func TestWildcardNeedsDNSSolver(t *testing.T) {
 	t.Parallel()
 	e := newCLIEnv(t, acmetest.PebbleOptions{})
-	code, _, errs := e.run("obtain", "-http-listen", e.httpFlag(), "*.example.test")
+	code, _, errs := e.run("obtain", "-http-listen", e.httpAddr(), "*.example.test")
 	if code != ExitUsage || !strings.Contains(errs, "dns-01") {
 		t.Errorf("exit %d, stderr %q", code, errs)
 	}
@@ -303,7 +249,7 @@ func TestValidationFailureExitCode(t *testing.T) {
 func TestUnreadableCertificateDoesNotBlockOthers(t *testing.T) {
 	t.Parallel()
 	e := newCLIEnv(t, acmetest.PebbleOptions{})
-	e.must("obtain", "-http-listen", e.httpFlag(), "www.example.test")
+	e.must("obtain", "-http-listen", e.httpAddr(), "www.example.test")
 	cas, err := os.ReadDir(filepath.Join(e.store, "certificates"))
 	cas = slices.DeleteFunc(cas, func(d os.DirEntry) bool { return d.Name() == "_index" })
 	if err != nil || len(cas) != 1 {
@@ -322,7 +268,7 @@ func TestUnreadableCertificateDoesNotBlockOthers(t *testing.T) {
 	if code != ExitError || len(entries) != 1 || entries[0].Name != "www.example.test" || !strings.Contains(errs, "bad.example.test") {
 		t.Errorf("list: exit %d, entries %+v, stderr %q", code, entries, errs)
 	}
-	code, out, errs = e.run("renew", "-force", "-http-listen", e.httpFlag())
+	code, out, errs = e.run("renew", "-force", "-http-listen", e.httpAddr())
 	if code != ExitPartial || !strings.Contains(out, "renewed www.example.test") || !strings.Contains(errs, "bad.example.test") {
 		t.Errorf("renew: exit %d, stdout %q, stderr %q", code, out, errs)
 	}

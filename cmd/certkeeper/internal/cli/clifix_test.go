@@ -103,10 +103,7 @@ func TestRevokeCertFileUsesLineageAccount(t *testing.T) {
 	e := newLineageEnv(t, acmetest.PebbleOptions{})
 	e.mustObtain("-http-listen", e.httpAddr(), "file.example.test")
 	res := mustStoredCert(t, e.store, e.ca(), "file.example.test")
-	p := filepath.Join(t.TempDir(), "cert.pem")
-	if err := os.WriteFile(p, res.ChainPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	p := writeFile(t, t.TempDir(), "cert.pem", string(res.ChainPEM), 0o600)
 	r := runCLI(t.Context(), "revoke", "-store", e.store, "-cert", p)
 	if r.code != ExitOK || !strings.Contains(r.stdout, "revoked certificate file.example.test (file.example.test;") {
 		t.Fatalf("revoke -cert of a stored certificate, without -email or -ca: %v", r)
@@ -224,10 +221,7 @@ func TestObtainFileFlags(t *testing.T) {
 	p521Key := writePEM(t, dir, "p521.key", "EC PRIVATE KEY", p521DER)
 	csr := writeCSR(t, dir, "csr.example.test")
 	missing := filepath.Join(dir, "missing.pem")
-	garbage := filepath.Join(dir, "garbage.der")
-	if err := os.WriteFile(garbage, []byte("not DER"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	garbage := writeFile(t, dir, "garbage.der", "not DER", 0o600)
 
 	for _, c := range []struct {
 		args []string

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -20,8 +17,6 @@ import (
 // A backend the binary does not have is named in the error, at start and
 // under -check.
 func TestDaemonUnknownBackend(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "c.toml")
 	cfg := `ca = "https://127.0.0.1:1/dir"
 store-backend = "consul"
 [consul]
@@ -31,14 +26,11 @@ http-listen = "127.0.0.1:0"
 [[certificate]]
 domains = ["a.example.test"]
 `
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := writeConfig(t, cfg)
 	for _, args := range [][]string{{"run", "-config", path}, {"run", "-check", "-config", path}} {
-		var out, errb syncBuffer
-		code := Main(t.Context(), args, Env{Stdout: &out, Stderr: &errb, Backends: []store.Backend{memBackend{}}})
-		if code == ExitOK || !strings.Contains(errb.String(), `"consul": this certkeeper binary does not know it`) {
-			t.Errorf("%v: exit %d, stderr %q; want a failure naming the backend", args, code, errb.String())
+		r := runEnv(t.Context(), Env{Backends: []store.Backend{memBackend{}}}, args...)
+		if r.code == ExitOK || !strings.Contains(r.stderr, `"consul": this certkeeper binary does not know it`) {
+			t.Errorf("%v: exit %d, stderr %q; want a failure naming the backend", args, r.code, r.stderr)
 		}
 	}
 }
@@ -84,7 +76,6 @@ func (b memBackend) Open(ctx context.Context, decode func(any) error) (store.Sto
 // unknown key and a missing required one are reported with the table's
 // name.
 func TestDaemonCheckBackendTable(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "c.toml")
 	cfg := `ca = "https://127.0.0.1:1/dir"
 store-backend = "etcd"
 [etcd]
@@ -94,13 +85,9 @@ http-listen = "127.0.0.1:0"
 [[certificate]]
 domains = ["a.example.test"]
 `
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var out, errb syncBuffer
-	code := Main(t.Context(), []string{"run", "-check", "-config", path}, Env{Stdout: &out, Stderr: &errb, Backends: []store.Backend{memBackend{}}})
-	if code == ExitOK || !strings.Contains(errb.String(), "etcd: prefix: required") {
-		t.Errorf("exit %d, stderr %q; want etcd: prefix: required", code, errb.String())
+	r := runEnv(t.Context(), Env{Backends: []store.Backend{memBackend{}}}, "run", "-check", "-config", writeConfig(t, cfg))
+	if r.code == ExitOK || !strings.Contains(r.stderr, "etcd: prefix: required") {
+		t.Errorf("exit %d, stderr %q; want etcd: prefix: required", r.code, r.stderr)
 	}
 }
 
@@ -114,21 +101,10 @@ func TestDaemonSharedStore(t *testing.T) {
 	shared := store.NewMemory()
 	var opened atomic.Int32
 	backends := []store.Backend{memBackend{st: shared, opened: &opened}}
-	freeAddr := func() string {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return l.Addr().String()
-	}
-	otherHTTP, otherTLS := freeAddr(), freeAddr()
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	done := make(chan int, 2)
-	var logs [2]syncBuffer
-	for i, listen := range [][2]string{{e.httpFlag(), fmt.Sprintf("127.0.0.1:%d", e.pebble.TLSPort)}, {otherHTTP, otherTLS}} {
-		path := filepath.Join(t.TempDir(), "c.toml")
+	otherHTTP, otherTLS := freeAddr(t), freeAddr(t)
+	ctx := t.Context()
+	var daemons [2]*runningCmd
+	for i, listen := range [][2]string{{e.httpAddr(), fmt.Sprintf("127.0.0.1:%d", e.pebble.TLSPort)}, {otherHTTP, otherTLS}} {
 		cfg := fmt.Sprintf(`ca = %q
 ca-root = %q
 email = "admin@example.test"
@@ -150,17 +126,12 @@ challenges = ["http-01"]
 domains = ["alpn.example.test"]
 challenges = ["tls-alpn-01"]
 `, e.pebble.DirectoryURL, e.root, listen[0], listen[1])
-		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			done <- Main(ctx, []string{"run", "-config", path}, Env{Stdout: &logs[i], Stderr: &logs[i], Getenv: func(string) string { return "" }, Backends: backends})
-		}()
+		daemons[i] = startCLI(t, Env{Backends: backends}, "run", "-config", writeConfig(t, cfg))
 		if i == 0 {
 			// Pebble must find the first daemon's servers up when the
 			// second daemon orders.
 			eventually(t, 30*time.Second, "the first daemon's challenge servers", func() bool {
-				return strings.Count(logs[0].String(), "answering challenges from the shared store") == 2
+				return strings.Count(daemons[0].log.String(), "answering challenges from the shared store") == 2
 			})
 		}
 	}
@@ -171,12 +142,11 @@ challenges = ["tls-alpn-01"]
 		return err1 == nil && err2 == nil
 	})
 	eventually(t, 10*time.Second, "both daemons to hold it", func() bool {
-		return strings.Contains(logs[0].String()+logs[1].String(), "first pass done: every certificate is valid") &&
-			strings.Count(logs[0].String()+logs[1].String(), "first pass done") == 2
+		return strings.Contains(daemons[0].log.String()+daemons[1].log.String(), "first pass done: every certificate is valid") &&
+			strings.Count(daemons[0].log.String()+daemons[1].log.String(), "first pass done") == 2
 	})
-	cancel()
-	for range 2 {
-		<-done
+	for _, d := range daemons {
+		d.stop(t)
 	}
 	accts, err := certs.ListAccounts(context.Background(), e.pebble.DirectoryURL)
 	if err != nil || len(accts) != 1 {
@@ -185,12 +155,12 @@ challenges = ["tls-alpn-01"]
 	if opened.Load() != 2 {
 		t.Errorf("store opened %d times, want once per daemon", opened.Load())
 	}
-	for i := range logs {
-		if !strings.Contains(logs[i].String(), "answering challenges from the shared store") {
-			t.Errorf("daemon %d did not serve challenges from the shared store:\n%s", i, logs[i].String())
+	for i := range daemons {
+		if !strings.Contains(daemons[i].log.String(), "answering challenges from the shared store") {
+			t.Errorf("daemon %d did not serve challenges from the shared store:\n%s", i, daemons[i].log.String())
 		}
 	}
 	if t.Failed() || testing.Verbose() {
-		t.Logf("daemon 0:\n%s\ndaemon 1:\n%s", logs[0].String(), logs[1].String())
+		t.Logf("daemon 0:\n%s\ndaemon 1:\n%s", daemons[0].log.String(), daemons[1].log.String())
 	}
 }

@@ -123,7 +123,7 @@ func (d *daemon) run(ctx context.Context, cfg *config.Config) error {
 		Layout:    certs.Layout,
 		Manager:   managerConfig(cfg, d.env),
 		Logger:    d.log,
-		SolverEnv: solverset.Env{Getenv: d.env.Getenv, Output: d.env.Stderr, Environ: d.env.environ(), Logger: d.log},
+		SolverEnv: solverset.Env{Getenv: d.env.Getenv, Output: d.env.Stderr, Environ: d.env.environ(), Logger: d.log, Names: config.SolverKeyOrNone},
 		UserAgent: "certkeeper-daemon",
 		// A plain-HTTP CA only for tests against a local CA.
 		AllowHTTPCA: d.env.Getenv("CERTKEEPER_INSECURE_HTTP_CA") == "1",

@@ -5,7 +5,6 @@ package cli
 // certificates of the store that are not in the file.
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -21,25 +20,7 @@ import (
 // unreachableConfig is a configuration whose CA nothing answers, with
 // the certificates certs (TOML).
 func unreachableConfig(t *testing.T, storeDir, certs string) string {
-	return fmt.Sprintf(`
-[ca]
-url = "https://%s/dir"
-
-[account]
-email = "admin@example.test"
-agree_tos = true
-
-[store]
-dir = %q
-
-[renewal]
-check_interval = "1s"
-backoff = ["1s"]
-
-[solvers.http01]
-webroot = %q
-
-%s`, freeAddr(t), storeDir, t.TempDir(), certs)
+	return daemonFile("https://"+freeAddr(t)+"/dir", "", storeDir, fastRenewal, fmt.Sprintf("[solvers.http01]\nwebroot = %q\n", t.TempDir()), certs)
 }
 
 // The daemon says that the CA is unreachable, and a second daemon on its
@@ -52,26 +33,18 @@ func TestDaemonUnreachableCALogAndLockHolder(t *testing.T) {
 	t.Parallel()
 	storeDir := filepath.Join(t.TempDir(), "store")
 	path := writeConfig(t, unreachableConfig(t, storeDir, "[[certificate]]\nnames = [\"a.example.test\"]\n"))
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	var log syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- Main(ctx, []string{"run", "-config", path}, Env{Stdout: &log, Stderr: &log, Getenv: func(string) string { return "" }})
-	}()
+	daemon := startDaemon(t, path)
 	eventually(t, 60*time.Second, "the log saying that the CA is unreachable", func() bool {
-		return strings.Contains(log.String(), "the CA is unreachable")
+		return strings.Contains(daemon.log.String(), "the CA is unreachable")
 	})
 
-	var out syncBuffer
-	code := Main(t.Context(), []string{"run", "-config", path}, Env{Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }})
-	if want := fmt.Sprintf("pid %d", os.Getpid()); code == ExitOK || !strings.Contains(out.String(), want) || !strings.Contains(out.String(), "another certkeeper daemon") {
-		t.Errorf("second daemon: exit %d, %q; want a failure naming the first (%s)", code, out.String(), want)
+	r := runCLI(t.Context(), "run", "-config", path)
+	if out, want := r.stdout+r.stderr, fmt.Sprintf("pid %d", os.Getpid()); r.code == ExitOK || !strings.Contains(out, want) || !strings.Contains(out, "another certkeeper daemon") {
+		t.Errorf("second daemon: exit %d, %q; want a failure naming the first (%s)", r.code, out, want)
 	}
 
-	cancel()
-	if code := <-done; code != ExitOK {
-		t.Errorf("daemon exit %d\n%s", code, log.String())
+	if code := daemon.stop(t); code != ExitOK {
+		t.Errorf("daemon exit %d\n%s", code, daemon.log.String())
 	}
 	d, err := store.NewDir(storeDir)
 	if err != nil {
@@ -91,25 +64,17 @@ func TestDaemonReloadKeepsLineageOfRemovedCertificate(t *testing.T) {
 	storeDir := filepath.Join(t.TempDir(), "store")
 	text := unreachableConfig(t, storeDir, "[[certificate]]\nnames = [\"kept.example.test\"]\n\n[[certificate]]\nnames = [\"removed.example.test\"]\n")
 	path := writeConfig(t, text)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	reload := make(chan struct{})
-	var log syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- Main(withReload(ctx, reload), []string{"run", "-config", path}, Env{Stdout: &log, Stderr: &log, Getenv: func(string) string { return "" }})
-	}()
-	eventually(t, 30*time.Second, "the daemon to start", func() bool { return strings.Contains(log.String(), "daemon started") })
+	d := startDaemon(t, path)
+	eventually(t, 30*time.Second, "the daemon to start", func() bool { return strings.Contains(d.log.String(), "daemon started") })
 	if err := os.WriteFile(path, []byte(strings.Replace(text, "[[certificate]]\nnames = [\"removed.example.test\"]\n", "", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	reload <- struct{}{}
-	eventually(t, 30*time.Second, "the reload", func() bool { return strings.Contains(log.String(), "configuration reloaded") })
-	cancel()
-	if code := <-done; code != ExitOK {
+	d.reload <- struct{}{}
+	eventually(t, 30*time.Second, "the reload", func() bool { return strings.Contains(d.log.String(), "configuration reloaded") })
+	if code := d.stop(t); code != ExitOK {
 		t.Errorf("daemon exit %d", code)
 	}
-	out := log.String()
+	out := d.log.String()
 	if !strings.Contains(out, "also managing the store's certificates that are not in the file") || !strings.Contains(out, "names=[removed.example.test]") ||
 		!strings.Contains(out, "from_file=1 from_store=1") {
 		t.Errorf("the certificate removed from the file is not managed from the store:\n%s", out)
@@ -156,15 +121,9 @@ func TestServeStartsWithCAUnreachable(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	httpsAddr := freeAddr(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	var logs syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- Main(ctx, []string{"serve", "-ca", "https://" + freeAddr(t) + "/dir", "-store", filepath.Join(dir, "store"),
-			"-email", "admin@example.test", "-agree-tos", "-d", "serve.example.test", "-root", dir,
-			"-https-addr", httpsAddr, "-http-addr", "-"}, Env{Stdout: &logs, Stderr: &logs, Getenv: func(string) string { return "" }})
-	}()
+	c := startCLI(t, Env{}, "serve", "-ca", "https://"+freeAddr(t)+"/dir", "-store", filepath.Join(dir, "store"),
+		"-email", "admin@example.test", "-agree-tos", "-d", "serve.example.test", "-root", dir,
+		"-https-addr", httpsAddr, "-http-addr", "-")
 	eventually(t, 30*time.Second, "the HTTPS listener", func() bool {
 		c, err := net.DialTimeout("tcp", httpsAddr, time.Second)
 		if err == nil {
@@ -173,15 +132,10 @@ func TestServeStartsWithCAUnreachable(t *testing.T) {
 		return err == nil
 	})
 	eventually(t, 60*time.Second, "the log saying that the CA is unreachable", func() bool {
-		return strings.Contains(logs.String(), "the CA is unreachable")
+		return strings.Contains(c.log.String(), "the CA is unreachable")
 	})
-	select {
-	case code := <-done:
-		t.Fatalf("serve exited (%d) while the CA was unreachable:\n%s", code, logs.String())
-	default:
-	}
-	cancel()
-	if code := <-done; code != ExitOK {
-		t.Errorf("serve: exit %d\n%s", code, logs.String())
+	c.requireRunning(t, "while the CA was unreachable")
+	if code := c.stop(t); code != ExitOK {
+		t.Errorf("serve: exit %d\n%s", code, c.log.String())
 	}
 }

@@ -5,11 +5,7 @@ package cli
 // a CA unreachable at start, and one daemon per store.
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,130 +14,24 @@ import (
 	"github.com/certkeeper/certkeeper/acmetest"
 )
 
-// writeConfig writes a daemon configuration file to a new directory.
-func writeConfig(t *testing.T, text string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "certkeeper.toml")
-	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// runCheck runs "certkeeper run -config PATH -check".
-func runCheck(t *testing.T, path string) (int, string) {
-	t.Helper()
-	var out bytes.Buffer
-	code := Main(t.Context(), []string{"run", "-config", path, "-check"}, Env{Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }})
-	return code, out.String()
-}
-
 // lineageDaemonConfig is a configuration for one CA at caURL, trusting
 // root, with the store at storeDir, answering http-01 on httpListen, for
 // the certificates certs (TOML [[certificate]] tables).
 func lineageDaemonConfig(caURL, root, storeDir, httpListen, certs string) string {
-	return fmt.Sprintf(`
-[ca]
-url = %q
-root = %q
-
-[account]
-email = "admin@example.test"
-agree_tos = true
-
-[store]
-dir = %q
-
-[renewal]
-check_interval = "1s"
-backoff = ["1s"]
-
-[solvers.http01]
-listen = %q
-
-%s`, caURL, root, storeDir, httpListen, certs)
-}
-
-// runningDaemon is "certkeeper run" running in the test.
-type runningDaemon struct {
-	done   chan int
-	log    *syncBuffer
-	cancel context.CancelFunc
-}
-
-// startDaemon runs "certkeeper run -config path" until the test ends,
-// when it must stop with exit 0 within 30 s.
-func startDaemon(t *testing.T, path string) *runningDaemon {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	d := &runningDaemon{done: make(chan int, 1), log: &syncBuffer{}, cancel: cancel}
-	go func() {
-		d.done <- Main(ctx, []string{"run", "-config", path}, Env{Stdout: d.log, Stderr: d.log, Getenv: func(string) string { return "" }})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case code := <-d.done:
-			if code != ExitOK {
-				t.Errorf("daemon exit %d", code)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("daemon did not stop")
-		}
-		if t.Failed() {
-			t.Logf("daemon log:\n%s", d.log.String())
-		}
-	})
-	return d
-}
-
-// requireRunningFor fails the test if the daemon exits within d.
-func (d *runningDaemon) requireRunningFor(t *testing.T, dur time.Duration, why string) {
-	t.Helper()
-	select {
-	case code := <-d.done:
-		d.done <- code // for the clean-up
-		t.Fatalf("daemon exited (code %d) %s; log:\n%s", code, why, d.log.String())
-	case <-time.After(dur):
-	}
-}
-
-// requireRunning fails the test if the daemon has exited.
-func (d *runningDaemon) requireRunning(t *testing.T, why string) {
-	t.Helper()
-	select {
-	case code := <-d.done:
-		d.done <- code
-		t.Fatalf("daemon exited (code %d) %s; log:\n%s", code, why, d.log.String())
-	default:
-	}
+	return daemonFile(caURL, root, storeDir, fastRenewal, fmt.Sprintf("[solvers.http01]\nlisten = %q\n", httpListen), certs)
 }
 
 func TestDaemonCheckAcceptsDNSExecProvider(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	prog := filepath.Join(dir, "dns-exec")
-	if err := os.WriteFile(prog, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	path := writeConfig(t, fmt.Sprintf(`
-[ca]
-url = "https://127.0.0.1:1/dir"
-
-[account]
-email = "admin@example.test"
-agree_tos = true
-
-[store]
-dir = %q
-
-[solvers.dns01]
+	prog := writeFile(t, dir, "dns-exec", "#!/bin/sh\nexit 0\n", 0o755)
+	path := writeConfig(t, daemonFile(unreachableCA, "", filepath.Join(dir, "store"), fmt.Sprintf(`[solvers.dns01]
 provider = "exec"
 exec = %q
 
 [[certificate]]
 names = ["*.exec.example.test"]
-`, filepath.Join(dir, "store"), prog))
+`, prog)))
 	if code, out := runCheck(t, path); code != ExitOK {
 		t.Errorf("run -check with [solvers.dns01] provider = \"exec\": exit %d\n%s", code, out)
 	}
@@ -150,22 +40,8 @@ names = ["*.exec.example.test"]
 func TestDaemonCheckAcceptsDNSRFC2136Provider(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	secret := filepath.Join(dir, "tsig.secret")
-	if err := os.WriteFile(secret, []byte("c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	path := writeConfig(t, fmt.Sprintf(`
-[ca]
-url = "https://127.0.0.1:1/dir"
-
-[account]
-email = "admin@example.test"
-agree_tos = true
-
-[store]
-dir = %q
-
-[solvers.dns01]
+	secret := writeFile(t, dir, "tsig.secret", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==\n", 0o600)
+	path := writeConfig(t, daemonFile(unreachableCA, "", filepath.Join(dir, "store"), fmt.Sprintf(`[solvers.dns01]
 provider = "rfc2136"
 server = "127.0.0.1:53"
 tsig_name = "certkeeper."
@@ -174,7 +50,7 @@ tsig_secret_file = %q
 
 [[certificate]]
 names = ["*.rfc2136.example.test"]
-`, filepath.Join(dir, "store"), secret))
+`, secret)))
 	if code, out := runCheck(t, path); code != ExitOK {
 		t.Errorf("run -check with [solvers.dns01] provider = \"rfc2136\": exit %d\n%s", code, out)
 	}
@@ -183,26 +59,10 @@ names = ["*.rfc2136.example.test"]
 // run -check reports every problem of the file at once.
 func TestDaemonCheckReportsEveryProblem(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	busy := ln.Addr().String()
+	busy := busyAddr(t)
 	dir := t.TempDir()
 	missingHook := filepath.Join(dir, "no-such-hook")
-	path := writeConfig(t, fmt.Sprintf(`
-[ca]
-url = "https://127.0.0.1:1/dir"
-
-[account]
-email = "admin@example.test"
-agree_tos = true
-
-[store]
-dir = %q
-
-[solvers.http01]
+	path := writeConfig(t, daemonFile(unreachableCA, "", filepath.Join(dir, "store"), fmt.Sprintf(`[solvers.http01]
 listen = %q
 
 [[hook]]
@@ -213,7 +73,7 @@ names = ["ok.example.test"]
 
 [[certificate]]
 names = ["*.wild.example.test"]
-`, filepath.Join(dir, "store"), busy, missingHook))
+`, busy, missingHook)))
 	code, out := runCheck(t, path)
 	if code == ExitOK {
 		t.Errorf("run -check of a file with three problems: exit 0\n%s", out)
@@ -294,23 +154,12 @@ func TestDaemonSecondInstanceRefused(t *testing.T) {
 		return storedCert(t, e.store, e.ca(), "single.example.test") != nil
 	})
 
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	var out syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- Main(ctx, []string{"run", "-config", path}, Env{Stdout: &out, Stderr: &out, Getenv: func(string) string { return "" }})
-	}()
-	select {
-	case code := <-done:
-		msg := strings.ToLower(out.String())
-		if code == ExitOK || !(strings.Contains(msg, "already") || strings.Contains(msg, "lock") || strings.Contains(msg, "another")) {
-			t.Errorf("second daemon on the same store: exit %d, want non-zero with a message that the store is in use:\n%s", code, out.String())
-		}
-	case <-time.After(10 * time.Second):
-		cancel()
-		<-done
-		t.Errorf("a second daemon on the same store was still running after 10 s; its log:\n%s", out.String())
+	second := startCLI(t, Env{}, "run", "-config", path)
+	if code, exited := second.exited(10 * time.Second); !exited {
+		second.stop(t)
+		t.Errorf("a second daemon on the same store was still running after 10 s; its log:\n%s", second.log.String())
+	} else if msg := strings.ToLower(second.log.String()); code == ExitOK || !(strings.Contains(msg, "already") || strings.Contains(msg, "lock") || strings.Contains(msg, "another")) {
+		t.Errorf("second daemon on the same store: exit %d, want non-zero with a message that the store is in use:\n%s", code, second.log.String())
 	}
 	first.requireRunning(t, "when a second daemon started")
 }

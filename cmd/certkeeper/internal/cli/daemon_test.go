@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bytes"
-	"context"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
@@ -12,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,59 +18,12 @@ import (
 	"github.com/certkeeper/certkeeper/store"
 )
 
-// syncBuffer is a bytes.Buffer that a running daemon writes to while the
-// test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func daemonConfig(e *cliEnv, hookDir, metrics, extra string) string {
-	return fmt.Sprintf(`
-[metrics]
-listen = %q
-
-[ca]
-url = %q
-root = %q
-
-[account]
-email = "admin@example.test"
-agree_tos = true
-
-[store]
-dir = %q
-
-[renewal]
+	return daemonFile(e.ca(), e.root, e.store, fmt.Sprintf("[metrics]\nlisten = %q\n", metrics), `[renewal]
 renew_fraction = 0.75
 check_interval = "1s"
 backoff = ["1s"]
-
-[solvers.http01]
+`, fmt.Sprintf(`[solvers.http01]
 listen = %q
 
 [[hook]]
@@ -85,7 +35,7 @@ profile = "short"
 
 [[certificate]]
 names = ["daemon.example.test", "www.daemon.example.test"]
-%s`, metrics, e.pebble.DirectoryURL, e.root, e.store, e.httpFlag(), hookDir, extra)
+%s`, e.httpAddr(), hookDir, extra))
 }
 
 func TestDaemon(t *testing.T) {
@@ -99,38 +49,13 @@ func TestDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	metricsAddr := freeAddr(t)
-	cfgPath := filepath.Join(dir, "certkeeper.toml")
-	if err := os.WriteFile(cfgPath, []byte(daemonConfig(e, hookDir, metricsAddr, "")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var checkOut bytes.Buffer
-	if code := Main(t.Context(), []string{"run", "-config", cfgPath, "-check"}, Env{Stdout: &checkOut, Stderr: &checkOut}); code != ExitOK || !strings.Contains(checkOut.String(), ": ok, 1 certificate\n") {
-		t.Errorf("-check: exit %d, %q", code, checkOut.String())
+	cfgPath := writeFile(t, dir, "certkeeper.toml", daemonConfig(e, hookDir, metricsAddr, ""), 0o644)
+	if code, out := runCheck(t, cfgPath); code != ExitOK || !strings.Contains(out, ": ok, 1 certificate\n") {
+		t.Errorf("-check: exit %d, %q", code, out)
 	}
 
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	reload := make(chan struct{})
-	var stderr syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- Main(withReload(ctx, reload), []string{"run", "-config", cfgPath}, Env{Stdout: &stderr, Stderr: &stderr, Getenv: func(string) string { return "" }})
-	}()
-	defer func() {
-		cancel()
-		select {
-		case code := <-done:
-			if code != ExitOK {
-				t.Errorf("daemon exit %d\n%s", code, stderr.String())
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("daemon did not stop")
-		}
-		if t.Failed() {
-			t.Logf("daemon log:\n%s", stderr.String())
-		}
-	}()
-
+	daemon := startCLI(t, Env{}, "run", "-config", cfgPath)
+	stderr, reload, ctx := daemon.log, daemon.reload, t.Context()
 	d, err := store.NewDir(e.store)
 	if err != nil {
 		t.Fatal(err)
@@ -169,16 +94,12 @@ func TestDaemon(t *testing.T) {
 	}
 
 	// A bad file on reload is logged and the running configuration kept.
-	if err := os.WriteFile(cfgPath, []byte(daemonConfig(e, hookDir, metricsAddr, "colour = \"blue\"\n")), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, dir, "certkeeper.toml", daemonConfig(e, hookDir, metricsAddr, "colour = \"blue\"\n"), 0o644)
 	reload <- struct{}{}
 	eventually(t, 10*time.Second, "the reload error", func() bool { return strings.Contains(stderr.String(), "certificate.colour") })
 
 	// Reload adds a name.
-	if err := os.WriteFile(cfgPath, []byte(daemonConfig(e, hookDir, metricsAddr, "[[certificate]]\nnames = [\"added.example.test\"]\n")), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, dir, "certkeeper.toml", daemonConfig(e, hookDir, metricsAddr, "[[certificate]]\nnames = [\"added.example.test\"]\n"), 0o644)
 	reload <- struct{}{}
 	eventually(t, time.Minute, "the certificate added by reload", func() bool { return load("added.example.test") != nil })
 
@@ -272,17 +193,11 @@ func readEnvFile(t *testing.T, path string) map[string]string {
 
 func TestDaemonBadConfig(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "bad.toml")
-	if err := os.WriteFile(path, []byte("[store]\ndir = \"x\"\n[renewal]\ncheck_interval = \"soon\"\n"), 0o644); err != nil {
-		t.Fatal(err)
+	path := writeConfig(t, "[store]\ndir = \"x\"\n[renewal]\ncheck_interval = \"soon\"\n")
+	if r := runCLI(t.Context(), "run", "-config", path); r.code != ExitUsage || !strings.Contains(r.stderr, "renewal.check_interval") {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 	}
-	var out, errb bytes.Buffer
-	code := Main(t.Context(), []string{"run", "-config", path}, Env{Stdout: &out, Stderr: &errb})
-	if code != ExitUsage || !strings.Contains(errb.String(), "renewal.check_interval") {
-		t.Errorf("exit %d, stderr %q", code, errb.String())
-	}
-	if code := Main(t.Context(), []string{"run"}, Env{Stdout: &out, Stderr: &errb}); code != ExitUsage {
-		t.Errorf("run without -config: exit %d", code)
+	if r := runCLI(t.Context(), "run"); r.code != ExitUsage {
+		t.Errorf("run without -config: exit %d", r.code)
 	}
 }

@@ -1,10 +1,7 @@
 package cli
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,12 +19,7 @@ import (
 func TestDaemonCheckReportsEverything(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	path := filepath.Join(dir, "certkeeper.toml")
+	busy := busyAddr(t)
 	cfg := fmt.Sprintf(`
 store = %q
 [solvers]
@@ -42,25 +34,21 @@ domains = ["a.example.test"]
 domains = ["*.example.test"]
 [certificate.solvers]
 http-webroot = %q
-`, dir, busy.Addr().String(), filepath.Join(dir, "no-dns-hook"), filepath.Join(dir, "no-deploy-hook"), filepath.Join(dir, "no-webroot"))
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var out, errb bytes.Buffer
-	code := Main(t.Context(), []string{"run", "-config", path, "-check"}, Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
-	if code != ExitUsage {
-		t.Errorf("exit %d, want %d", code, ExitUsage)
+`, dir, busy, filepath.Join(dir, "no-dns-hook"), filepath.Join(dir, "no-deploy-hook"), filepath.Join(dir, "no-webroot"))
+	r := runCLI(t.Context(), "run", "-config", writeFile(t, dir, "certkeeper.toml", cfg, 0o644), "-check")
+	if r.code != ExitUsage {
+		t.Errorf("exit %d, want %d", r.code, ExitUsage)
 	}
 	for _, want := range []string{
 		"certificate[1].domains: *.example.test is a wildcard",
-		"solvers.tls-listen: tlsalpn01 standalone: " + busy.Addr().String() + " is already in use",
+		"solvers.tls-listen: " + busy + " is already in use (another program serves this port",
 		"solvers.dns01.hook: not an executable program",
-		"certificate[1].solvers.http-webroot: http01 webroot: the document root must exist",
+		"certificate[1].solvers.http-webroot: the document root must exist",
 		"warning: solvers.dns01.hook is deprecated",
 		"hook[0].command: not an executable program",
 	} {
-		if !strings.Contains(errb.String(), want) {
-			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}
 	}
 	if _, err := os.Stat(filepath.Join(dir, "no-webroot")); err == nil {
@@ -79,8 +67,6 @@ func TestDaemonRFC2136(t *testing.T) {
 		Recursion: true,
 	})
 	e := newCLIEnv(t, acmetest.PebbleOptions{DNSServer: b.Addr})
-	dir := t.TempDir()
-	path := filepath.Join(dir, "certkeeper.toml")
 	cfg := fmt.Sprintf(`
 [ca]
 url = %q
@@ -101,46 +87,18 @@ propagation_timeout = "10s"
 [[certificate]]
 name = "wild"
 names = ["*.example.test", "example.test"]
-`, e.pebble.DirectoryURL, e.root, e.store, b.Addr, b.Addr, b.Port)
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
+`, e.ca(), e.root, e.store, b.Addr, b.Addr, b.Port)
+	path := writeConfig(t, cfg)
+	getenv := vars(map[string]string{"TEST_TSIG_SECRET": b.Keys[0].Secret})
+	if r := runEnv(t.Context(), Env{Getenv: getenv}, "run", "-config", path, "-check"); r.code != ExitOK {
+		t.Fatalf("-check: %v", r)
 	}
-	getenv := func(k string) string {
-		if k == "TEST_TSIG_SECRET" {
-			return b.Keys[0].Secret
-		}
-		return ""
-	}
-	var checkOut bytes.Buffer
-	if code := Main(t.Context(), []string{"run", "-config", path, "-check"}, Env{Stdout: &checkOut, Stderr: &checkOut, Getenv: getenv}); code != ExitOK {
-		t.Fatalf("-check: exit %d: %s", code, checkOut.String())
-	}
-	if code := Main(t.Context(), []string{"run", "-config", path, "-check"}, Env{Stdout: &checkOut, Stderr: &checkOut}); code != ExitUsage ||
-		!strings.Contains(checkOut.String(), "solvers.tsig-secret-env: $TEST_TSIG_SECRET is not set") {
-		t.Errorf("-check without the secret: exit %d: %s", code, checkOut.String())
+	if code, out := runCheck(t, path); code != ExitUsage || !strings.Contains(out, "solvers.tsig-secret-env: $TEST_TSIG_SECRET is not set") {
+		t.Errorf("-check without the secret: exit %d: %s", code, out)
 	}
 
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	var stderr syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- Main(ctx, []string{"run", "-config", path}, Env{Stdout: &stderr, Stderr: &stderr, Getenv: getenv})
-	}()
-	defer func() {
-		cancel()
-		select {
-		case code := <-done:
-			if code != ExitOK {
-				t.Errorf("daemon exit %d", code)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("daemon did not stop")
-		}
-		if t.Failed() {
-			t.Logf("daemon log:\n%s", stderr.String())
-		}
-	}()
+	startCLI(t, Env{Getenv: getenv}, "run", "-config", path)
+	ctx := t.Context()
 	d, err := store.NewDir(e.store)
 	if err != nil {
 		t.Fatal(err)
@@ -159,27 +117,18 @@ names = ["*.example.test", "example.test"]
 func TestDaemonCheckMetricsListen(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
+	busy := busyAddr(t)
 	for _, tc := range []struct {
 		listen, want string
 		count        int
 	}{
 		{"9464", "metrics.listen: \"9464\" is not host:port", 1},
-		{busy.Addr().String(), "metrics.listen: listen tcp " + busy.Addr().String(), 1},
+		{busy, "metrics.listen: listen tcp " + busy, 1},
 	} {
-		path := filepath.Join(dir, "certkeeper.toml")
 		cfg := fmt.Sprintf("store = %q\n[metrics]\nlisten = %q\n[solvers]\nhttp-webroot = %q\n[[certificate]]\ndomains = [\"a.example.test\"]\n", dir, tc.listen, dir)
-		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		var out, errb bytes.Buffer
-		code := Main(t.Context(), []string{"run", "-config", path, "-check"}, Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
-		if code != ExitUsage || !strings.Contains(errb.String(), tc.want) || strings.Count(errb.String(), "metrics.listen") != tc.count {
-			t.Errorf("metrics.listen %q: exit %d, stderr %q, want %q once", tc.listen, code, errb.String(), tc.want)
+		r := runCLI(t.Context(), "run", "-config", writeFile(t, dir, "certkeeper.toml", cfg, 0o644), "-check")
+		if r.code != ExitUsage || !strings.Contains(r.stderr, tc.want) || strings.Count(r.stderr, "metrics.listen") != tc.count {
+			t.Errorf("metrics.listen %q: exit %d, stderr %q, want %q once", tc.listen, r.code, r.stderr, tc.want)
 		}
 	}
 }

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,10 +14,7 @@ import (
 func TestDeployHookFailureFailsTheCommand(t *testing.T) {
 	t.Parallel()
 	e := newLineageEnv(t, acmetest.PebbleOptions{})
-	hook := filepath.Join(t.TempDir(), "fail.sh")
-	if err := os.WriteFile(hook, []byte("#!/bin/sh\necho reload failed >&2\nexit 3\n"), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	hook := writeFile(t, t.TempDir(), "fail.sh", "#!/bin/sh\necho reload failed >&2\nexit 3\n", 0o700)
 	r := e.obtain("-http-listen", e.httpAddr(), "-deploy-hook", hook, "hookfail.example.test")
 	if r.code != ExitError || !strings.Contains(r.stderr, "deploy hook failed") {
 		t.Errorf("obtain with a failing deploy hook: want exit 1 saying so; got\n%v", r)

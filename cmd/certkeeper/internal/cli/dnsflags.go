@@ -37,6 +37,8 @@ type dnsFlags struct {
 	noCNAME        bool
 	zones          listFlag
 	ttl            time.Duration
+
+	fs *flagSet // reports which flags were given
 }
 
 // The flags' defaults, which a Config leaves out (zero means the same).
@@ -49,6 +51,7 @@ const (
 )
 
 func (d *dnsFlags) register(fs *flagSet) {
+	d.fs = fs
 	fs.String(&d.provider, "dns-provider", "", "DNS challenges: write TXT records with rfc2136, exec, webhook or acme-dns (see -dns-* flags)")
 	fs.String(&d.server, "dns-server", "", "rfc2136: the primary server, HOST:PORT")
 	fs.String(&d.tsigKeyFile, "tsig-key-file", "", "rfc2136: BIND key file (tsig-keygen output) with the TSIG key")
@@ -72,6 +75,10 @@ func (d *dnsFlags) register(fs *flagSet) {
 	fs.Duration(&d.ttl, "dns-ttl", defaultTTL, "rfc2136: TTL of the records written")
 }
 
+// given reports whether the flag name was given (on the command line or
+// in the environment).
+func (d *dnsFlags) given(name string) bool { return d.fs != nil && d.fs.set(name) }
+
 // config returns the dns01 table the flags describe; flags left at their
 // defaults stay zero, so that the table holds only what was asked for.
 func (d *dnsFlags) config() (solverset.DNS01, error) {
@@ -92,7 +99,8 @@ func (d *dnsFlags) config() (solverset.DNS01, error) {
 		Zones:           d.zones,
 	}
 	c.NoPropagationCheck = d.noCheck
-	if d.tsigAlgorithm != defaultTSIGAlgorithm {
+	if d.tsigAlgorithm != defaultTSIGAlgorithm || d.given("tsig-algorithm") {
+		// Given, even as the default, it is checked: it needs -tsig-name.
 		c.TSIGAlgorithm = d.tsigAlgorithm
 	}
 	if d.nsPort != defaultNSPort {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -107,7 +106,7 @@ func TestDNSFlagsUsage(t *testing.T) {
 		{[]string{"-dns-provider", "acme-dns"}, "-acme-dns-server: required"},
 		{[]string{"-dns-exec", "/bin/true"}, "-dns-provider: required"},
 		{[]string{"-dns-hook", "/bin/true", "-dns-provider", "exec", "-dns-exec", "/bin/true"}, "-dns-hook is the former spelling of -dns-provider exec -dns-exec CMD"},
-		{[]string{"-dns-provider", "exec", "-dns-exec", "/bin/true", "-dns-server", "127.0.0.1:53"}, "-dns-server: only used with provider \"rfc2136\""},
+		{[]string{"-dns-provider", "exec", "-dns-exec", "/bin/true", "-dns-server", "127.0.0.1:53"}, "-dns-server: only used with -dns-provider \"rfc2136\""},
 	} {
 		_, err := parseDNSFlags(t, env, tc.args...)
 		if _, ok := err.(usageError); !ok || !strings.Contains(err.Error(), tc.want) {
@@ -135,10 +134,7 @@ func TestObtainWithRFC2136(t *testing.T) {
 		Zones:     []bindtest.Zone{{Name: "example.test"}},
 		Recursion: true,
 	})
-	secretFile := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(secretFile, []byte(b.Keys[0].Secret+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	secretFile := writeFile(t, t.TempDir(), "secret", b.Keys[0].Secret+"\n", 0o600)
 	e := newCLIEnv(t, acmetest.PebbleOptions{DNSServer: b.Addr})
 	out := e.must("obtain", "-dns-provider", "rfc2136", "-dns-server", b.Addr, "-dns-resolver", b.Addr,
 		"-dns-ns-port", strconv.Itoa(b.Port), "-dns-propagation-interval", "100ms", "-dns-propagation-timeout", "10s",
@@ -158,31 +154,25 @@ func TestObtainWithRFC2136(t *testing.T) {
 func TestObtainPreparesBeforeOrdering(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	var out, errb bytes.Buffer
-	env := Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+	busy := busyAddr(t)
 	webroot := filepath.Join(dir, "typo")
-	code := Main(t.Context(), []string{"obtain", "-ca", "https://127.0.0.1:1/dir", "-store", filepath.Join(dir, "store"), "-agree-tos",
-		"-http-webroot", webroot, "-tls-listen", busy.Addr().String(), "-dns-provider", "exec", "-dns-exec", filepath.Join(dir, "no-hook"),
-		"www.example.test"}, env)
-	if code != ExitError {
-		t.Errorf("exit %d, want %d", code, ExitError)
+	r := runCLI(t.Context(), "obtain", "-ca", "https://127.0.0.1:1/dir", "-store", filepath.Join(dir, "store"), "-agree-tos",
+		"-http-webroot", webroot, "-tls-listen", busy, "-dns-provider", "exec", "-dns-exec", filepath.Join(dir, "no-hook"),
+		"www.example.test")
+	if r.code != ExitError {
+		t.Errorf("exit %d, want %d", r.code, ExitError)
 	}
-	for _, want := range []string{"-http-webroot: http01 webroot: the document root must exist", "-dns-exec: not an executable program",
-		"-tls-listen: tlsalpn01 standalone: " + busy.Addr().String() + " is already in use"} {
-		if !strings.Contains(errb.String(), want) {
-			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
+	for _, want := range []string{"-http-webroot: the document root must exist", "-dns-exec: not an executable program",
+		"-tls-listen: " + busy + " is already in use (another program serves this port"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}
 	}
 	if _, err := os.Stat(webroot); err == nil {
 		t.Error("the webroot was created")
 	}
-	if strings.Contains(errb.String(), "127.0.0.1:1") {
-		t.Errorf("a request went to the CA: %s", errb.String())
+	if strings.Contains(r.stderr, "127.0.0.1:1") {
+		t.Errorf("a request went to the CA: %s", r.stderr)
 	}
 }
 

@@ -130,10 +130,8 @@ func TestDoctor(t *testing.T) {
 
 func TestDoctorUsage(t *testing.T) {
 	t.Parallel()
-	var out, errb strings.Builder
-	code := Main(t.Context(), []string{"doctor"}, Env{Stdout: &out, Stderr: &errb})
-	if code != ExitUsage {
-		t.Errorf("no names: exit %d, want %d (%s)", code, ExitUsage, errb.String())
+	if r := runCLI(t.Context(), "doctor"); r.code != ExitUsage {
+		t.Errorf("no names: exit %d, want %d (%s)", r.code, ExitUsage, r.stderr)
 	}
 }
 

@@ -32,7 +32,7 @@ func (c *common) openEngine(ctx context.Context) (*engine.Engine, error) {
 		Store:     certs.Store,
 		Layout:    certs.Layout,
 		Logger:    slog.New(quietFailures{c.logger().Handler()}),
-		SolverEnv: solverset.Env{Getenv: c.env.Getenv, Output: c.env.Stderr, Environ: c.env.environ()},
+		SolverEnv: solverEnv(c.env),
 		// Deploy hooks run as programs (manager/exechook).
 		Manager:   manager.Config{HookRunner: hookRunner(c.env)},
 		UserAgent: "certkeeper-cli",
@@ -58,8 +58,18 @@ func (c *common) buildSolvers() func(solverset.Config, []string, solverset.Env) 
 type quietFailures struct{ slog.Handler }
 
 func (q quietFailures) Handle(ctx context.Context, r slog.Record) error {
-	switch {
-	case r.Message == "certificate failed", r.Message == "certificate expiring_soon", strings.HasPrefix(r.Message, "PANIC"):
+	if strings.HasPrefix(r.Message, "PANIC") {
+		return nil
+	}
+	quiet := false
+	r.Attrs(func(a slog.Attr) bool {
+		if ev, ok := a.Value.Any().(manager.Event); ok && a.Key == "event" {
+			quiet = ev.Type == manager.EventFailed || ev.Type == manager.EventExpiringSoon
+			return false
+		}
+		return true
+	})
+	if quiet {
 		return nil
 	}
 	return q.Handler.Handle(ctx, r)

@@ -1,11 +1,7 @@
 package cli
 
 import (
-	"net/http"
-	"net/http/httptest"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/certkeeper/certkeeper/acmetest"
@@ -18,31 +14,9 @@ import (
 // the environment.
 func TestFormerHookLineageRenews(t *testing.T) {
 	e := newLineageEnv(t, acmetest.PebbleOptions{})
-	var mu sync.Mutex
-	var calls []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = r.ParseForm()
-		op, name, value := r.Form.Get("op"), r.Form.Get("name"), r.Form.Get("value")
-		mu.Lock()
-		calls = append(calls, op+" "+name)
-		mu.Unlock()
-		switch op {
-		case "present":
-			e.pebble.DNS.AddTXT(name, value)
-		case "cleanup":
-			e.pebble.DNS.RemoveTXT(name, value)
-		default:
-			http.Error(w, "bad op", 400)
-		}
-	}))
-	defer srv.Close()
-	t.Setenv(hookEnv, srv.URL)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
+	hook := startDNSHook(t, e)
 	const name = "former-hook.example.test"
-	e.mustObtain("-dns-provider", "exec", "-dns-exec", exe, "-dns-zone", "example.test", "-dns-no-propagation-check", name)
+	e.mustObtain("-dns-provider", "exec", "-dns-exec", hook.exe, "-dns-zone", "example.test", "-dns-no-propagation-check", name)
 	before := serialOf(t, e.store, e.ca(), name)
 
 	// Write the record as an older certkeeper did for -dns-hook.
@@ -51,13 +25,11 @@ func TestFormerHookLineageRenews(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.Solvers = []byte(`{"dns01":{"hook":"` + exe + `","delay":"10ms"}}`)
+	l.Solvers = []byte(`{"dns01":{"hook":"` + hook.exe + `","delay":"10ms"}}`)
 	if err := certs.SaveLineage(t.Context(), l); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	calls = nil
-	mu.Unlock()
+	hook.called() // forget the obtain's calls
 
 	r := e.renew("-force")
 	if r.code != ExitOK {
@@ -66,10 +38,8 @@ func TestFormerHookLineageRenews(t *testing.T) {
 	if after := serialOf(t, e.store, e.ca(), name); after == before {
 		t.Error("renew succeeded but the certificate was not replaced")
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	want := "present _acme-challenge." + name + ".|cleanup _acme-challenge." + name + "."
-	if got := strings.Join(calls, "|"); got != want {
+	if got := strings.Join(hook.called(), "|"); got != want {
 		t.Errorf("hook calls %q, want %q", got, want)
 	}
 }

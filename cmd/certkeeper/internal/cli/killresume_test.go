@@ -328,34 +328,17 @@ func pendingOrderOf(t *testing.T, dir string) (string, crypto.Signer) {
 	t.Helper()
 	var order string
 	var key crypto.Signer
-	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || filepath.Ext(path) != ".json" {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		var st struct {
-			PendingOrder string `json:"pending_order"`
-			PendingKey   string `json:"pending_key"`
-		}
-		if json.Unmarshal(data, &st) != nil || st.PendingOrder == "" {
-			return nil
-		}
+	for _, st := range pendingStates(t, dir) {
 		if order != "" {
-			t.Errorf("two pending orders in the store: %s and %s", order, st.PendingOrder)
+			t.Errorf("two pending orders in the store: %s and %s", order, st.order)
 		}
-		order = st.PendingOrder
-		if st.PendingKey != "" {
-			if key, err = keys.ParsePEM([]byte(st.PendingKey)); err != nil {
-				t.Errorf("pending key of %s: %v", path, err)
+		order = st.order
+		if st.key != "" {
+			var err error
+			if key, err = keys.ParsePEM([]byte(st.key)); err != nil {
+				t.Errorf("pending key of %s: %v", st.path, err)
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	return order, key
 }

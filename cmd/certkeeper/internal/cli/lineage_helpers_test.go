@@ -108,10 +108,7 @@ func proxyClient(t testing.TB) *http.Client {
 func writeProxyRoot(t testing.TB, dir string) string {
 	t.Helper()
 	_, pemData := proxyTLS(t)
-	p := filepath.Join(dir, "ca-root.pem")
-	if err := os.WriteFile(p, pemData, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	p := writeFile(t, dir, "ca-root.pem", string(pemData), 0o644)
 	return p
 }
 
@@ -423,114 +420,6 @@ func startDirectoryFront(t testing.TB, proxies map[string]*acmeProxy) map[string
 }
 
 // ---------------------------------------------------------------------
-// Running the command.
-
-// cliResult is what one run of the command did.
-type cliResult struct {
-	args           []string
-	code           int
-	stdout, stderr string
-}
-
-func (r cliResult) String() string {
-	return fmt.Sprintf("certkeeper %s: exit %d\n--- stdout:\n%s--- stderr:\n%s", strings.Join(r.args, " "), r.code, r.stdout, r.stderr)
-}
-
-// runCLI runs the command line args as cmd/certkeeper does, with an
-// empty environment. It may be called from several goroutines.
-func runCLI(ctx context.Context, args ...string) cliResult {
-	var out, errb bytes.Buffer
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	code := Main(ctx, args, Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
-	return cliResult{args: args, code: code, stdout: out.String(), stderr: errb.String()}
-}
-
-// flagMissing reports whether the command failed because a flag does not
-// exist (the current command line, before the lineage engine).
-func (r cliResult) flagMissing() bool {
-	return strings.Contains(r.stderr, "flag provided but not defined")
-}
-
-// lineageEnv is one Pebble behind a counting proxy, and a store.
-type lineageEnv struct {
-	t      *testing.T
-	pebble *acmetest.Pebble
-	proxy  *acmeProxy
-	store  string
-	root   string
-	email  string
-}
-
-func newLineageEnv(t *testing.T, opts acmetest.PebbleOptions) *lineageEnv {
-	t.Helper()
-	dir := t.TempDir()
-	p := acmetest.NewTestPebble(t, opts)
-	return &lineageEnv{
-		t: t, pebble: p, proxy: startACMEProxy(t, p, "127.0.0.1:0"),
-		store: filepath.Join(dir, "store"), root: writeProxyRoot(t, dir),
-		email: "admin@example.test",
-	}
-}
-
-// otherCA starts another Pebble, behind its own proxy, whose certificates
-// go to the same store.
-func (e *lineageEnv) otherCA(opts acmetest.PebbleOptions) *lineageEnv {
-	e.t.Helper()
-	p := acmetest.NewTestPebble(e.t, opts)
-	return &lineageEnv{
-		t: e.t, pebble: p, proxy: startACMEProxy(e.t, p, "127.0.0.1:0"),
-		store: e.store, root: e.root, email: e.email,
-	}
-}
-
-// ca is the CA's directory URL as the command sees it.
-func (e *lineageEnv) ca() string { return e.proxy.URL }
-
-// httpAddr is where Pebble validates http-01 challenges.
-func (e *lineageEnv) httpAddr() string { return fmt.Sprintf("127.0.0.1:%d", e.pebble.HTTPPort) }
-
-// caFlags name the CA, its root, the store and the account.
-func (e *lineageEnv) caFlags() []string {
-	return []string{"-ca", e.ca(), "-ca-root", e.root, "-store", e.store, "-email", e.email, "-agree-tos"}
-}
-
-// obtain runs "certkeeper obtain" with caFlags and then args.
-func (e *lineageEnv) obtain(args ...string) cliResult {
-	return runCLI(e.t.Context(), append(append([]string{"obtain"}, e.caFlags()...), args...)...)
-}
-
-// mustObtain is obtain that fails the test unless the command succeeds.
-func (e *lineageEnv) mustObtain(args ...string) cliResult {
-	e.t.Helper()
-	r := e.obtain(args...)
-	if r.code != ExitOK {
-		e.t.Fatalf("%v", r)
-	}
-	return r
-}
-
-// renew runs "certkeeper renew -store S" and then args: nothing else, as
-// cron runs it.
-func (e *lineageEnv) renew(args ...string) cliResult {
-	return runCLI(e.t.Context(), append([]string{"renew", "-store", e.store}, args...)...)
-}
-
-// list runs "certkeeper list -store S" and then args.
-func (e *lineageEnv) list(args ...string) cliResult {
-	return runCLI(e.t.Context(), append([]string{"list", "-store", e.store}, args...)...)
-}
-
-// requireNoNewOrder fails the test if newOrder was called since before
-// (a count from proxy.orders).
-func (e *lineageEnv) requireNoNewOrder(before int, r cliResult) {
-	e.t.Helper()
-	if n := e.proxy.orders(); n != before {
-		e.t.Errorf("%d order(s) placed at the CA, want none:\n%v", n-before, r)
-	}
-}
-
-// ---------------------------------------------------------------------
 // Reading the store.
 
 // openCerts opens the store at dir for reading. It fails the test
@@ -758,7 +647,7 @@ func makeUnwritable(t testing.TB, path string) {
 //	accounts/<host-port>/<email>/{account.key,account.json}
 //
 // It returns the account URL.
-func writeLegacyStore(t testing.TB, e *lineageEnv, names ...string) string {
+func writeLegacyStore(t testing.TB, e *cliEnv, names ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -834,9 +723,6 @@ func writeCSR(t testing.TB, dir string, names ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(dir, "req.csr")
-	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	p := writeFile(t, dir, "req.csr", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})), 0o644)
 	return p
 }

@@ -541,7 +541,7 @@ func TestDeployHookNotRunWhenNothingRenewed(t *testing.T) {
 // resetCA replaces e's Pebble, behind the same proxy and directory URL,
 // by a fresh one validating on the same port: the stored account is
 // unknown there (accountDoesNotExist).
-func (e *lineageEnv) resetCA() {
+func (e *cliEnv) resetCA() {
 	e.t.Helper()
 	fresh := acmetest.NewTestPebble(e.t, acmetest.PebbleOptions{HTTPPort: e.pebble.HTTPPort})
 	if err := e.pebble.Close(); err != nil {
@@ -596,7 +596,7 @@ func TestTwoDirectoriesOneHost(t *testing.T) {
 	a := newLineageEnv(t, acmetest.PebbleOptions{})
 	b := a.otherCA(acmetest.PebbleOptions{})
 	dirs := startDirectoryFront(t, map[string]*acmeProxy{"a": a.proxy, "b": b.proxy})
-	obtain := func(e *lineageEnv, ca, name string) {
+	obtain := func(e *cliEnv, ca, name string) {
 		t.Helper()
 		r := runCLI(t.Context(), "obtain", "-ca", ca, "-ca-root", a.root, "-store", a.store,
 			"-email", a.email, "-agree-tos", "-http-listen", e.httpAddr(), name)
@@ -653,7 +653,7 @@ func TestListShowsEveryCA(t *testing.T) {
 	if !slices.Contains(strings.Fields(header), "CA") {
 		t.Errorf("list table has no CA column:\n%s", r.stdout)
 	}
-	for _, e := range []*lineageEnv{a, b} {
+	for _, e := range []*cliEnv{a, b} {
 		if !strings.Contains(r.stdout, e.proxy.Addr()) {
 			t.Errorf("list table does not show CA %s:\n%s", e.ca(), r.stdout)
 		}

@@ -24,8 +24,9 @@ type liveLine struct {
 	now   func() time.Time
 
 	mu      sync.Mutex
-	status  string    // "" when nothing is shown
-	since   time.Time // when status was logged
+	status  string        // "" when nothing is shown
+	since   time.Time     // when status was logged
+	of      time.Duration // how long status says it waits (next_in), 0 if it does not
 	frame   int
 	stop    chan struct{}
 	stopped bool
@@ -43,13 +44,17 @@ func newLiveLine(raw io.Writer, width func() int) *liveLine {
 
 // set shows s as the status line, from now, and reports whether it is
 // shown (not after close).
-func (l *liveLine) set(s string) bool {
+func (l *liveLine) set(s string) bool { return l.setWait(s, 0) }
+
+// setWait is set for a status that waits d (its next_in): the time since
+// is shown as "(4s of 10s)" until d has passed.
+func (l *liveLine) setWait(s string, d time.Duration) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.stopped {
 		return false
 	}
-	l.status, l.since = s, l.now()
+	l.status, l.since, l.of = s, l.now(), d
 	if l.stop == nil && !l.stopped {
 		l.stop = make(chan struct{})
 		go l.tick(l.stop)
@@ -76,14 +81,17 @@ func (l *liveLine) tick(stop chan struct{}) {
 
 // drawLocked rewrites the status line: the spinner, the status cut to
 // the terminal's width (a wrapped line could not be rewritten), and the
-// time since it was logged.
+// time since it was logged, "of" the wait it announced while that lasts.
 func (l *liveLine) drawLocked() {
 	if l.status == "" || l.stopped {
 		return
 	}
 	elapsed := l.now().Sub(l.since).Truncate(time.Second)
 	tail := ""
-	if elapsed >= time.Second {
+	switch {
+	case l.of > 0 && elapsed <= l.of:
+		tail = " (" + elapsed.String() + " of " + l.of.String() + ")"
+	case elapsed >= time.Second:
 		tail = " (" + elapsed.String() + ")"
 	}
 	w := 80
@@ -163,6 +171,12 @@ func (h *liveHandler) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level >= slog.LevelWarn {
 		return h.text.Handle(ctx, r)
 	}
+	// The wait the record announces (next_in) is shown once, in the
+	// time since: "(4s of 10s)".
+	var wait time.Duration
+	if h.group == "" {
+		r, wait = withoutNextIn(r)
+	}
 	var b strings.Builder
 	// The text handler's own rendering of the attributes, without its
 	// time and level.
@@ -183,10 +197,31 @@ func (h *liveHandler) Handle(ctx context.Context, r slog.Record) error {
 	if a := strings.TrimSpace(b.String()); a != "" {
 		s += " " + a
 	}
-	if !h.line.set(s) {
+	if !h.line.setWait(s, wait) {
 		return h.text.Handle(ctx, r) // the command is over: a line
 	}
 	return nil
+}
+
+// withoutNextIn returns r without its "next_in" duration attribute (see
+// internal/progress), and that duration; r itself if it has none.
+func withoutNextIn(r slog.Record) (slog.Record, time.Duration) {
+	var wait time.Duration
+	var rest []slog.Attr
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "next_in" && a.Value.Kind() == slog.KindDuration {
+			wait = a.Value.Duration()
+		} else {
+			rest = append(rest, a)
+		}
+		return true
+	})
+	if wait <= 0 {
+		return r, 0
+	}
+	n := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	n.AddAttrs(rest...)
+	return n, wait
 }
 
 func (h *liveHandler) WithAttrs(as []slog.Attr) slog.Handler {

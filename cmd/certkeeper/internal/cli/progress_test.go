@@ -2,7 +2,7 @@ package cli
 
 import (
 	"bytes"
-	"context"
+	"log/slog"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,19 +16,11 @@ import (
 // warnings and other output go above it, and the line is erased at the
 // end.
 func TestProgressOnTerminal(t *testing.T) {
-	var raw bytes.Buffer
-	line := newLiveLine(&raw, func() int { return 200 })
-	clock := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
-	line.now = func() time.Time { return clock }
-	lf := &logFlags{logLevel: "info", logFormat: "text", live: line}
-	stderr, stdout := line.writer(&raw), line.writer(&raw)
-	log := lf.logger(stderr)
+	tl := newTestLine()
+	line, raw, log, stdout := tl.line, &tl.raw, tl.log, tl.line.writer(&tl.raw)
 
 	log.Info("waiting before checking that the TXT record is served", "name", "_acme-challenge.example.test.", "delay", 10*time.Second)
-	clock = clock.Add(4 * time.Second)
-	line.mu.Lock()
-	line.drawLocked() // a tick of the spinner
-	line.mu.Unlock()
+	tl.tick(4 * time.Second) // a tick of the spinner
 	log.Info("TXT record not yet served by every name server: waiting", "missing", []string{"ns2.example.test."})
 	log.Warn("name server unreachable: not waiting for it", "server", "ns3.example.test.")
 	stdout.Write([]byte("obtained example.test\n"))
@@ -58,7 +50,7 @@ func TestProgressOnTerminal(t *testing.T) {
 
 	// A narrow terminal: the line is cut, never wrapped.
 	raw.Reset()
-	narrow := newLiveLine(&raw, func() int { return 30 })
+	narrow := newLiveLine(raw, func() int { return 30 })
 	narrow.set(strings.Repeat("x", 100))
 	narrow.close()
 	for _, l := range strings.Split(raw.String(), "\r\x1b[K") {
@@ -100,22 +92,74 @@ func TestProgressOffTerminal(t *testing.T) {
 func TestObtainProgressOnTerminal(t *testing.T) {
 	t.Parallel()
 	e := newCLIEnv(t, acmetest.PebbleOptions{})
-	var out, errb bytes.Buffer
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	code := Main(ctx, []string{"obtain", "-ca", e.pebble.DirectoryURL, "-ca-root", e.root, "-store", e.store, "-email", "admin@example.test",
-		"-agree-tos", "-http-listen", e.httpFlag(), "live.example.test"},
-		Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }, StderrTerminal: true, TerminalWidth: func() int { return 120 }})
-	if code != ExitOK {
-		t.Fatalf("exit %d: %q", code, errb.String())
+	r := e.cmdEnv(Env{StderrTerminal: true, TerminalWidth: func() int { return 120 }}, "obtain", "-http-listen", e.httpAddr(), "live.example.test")
+	if r.code != ExitOK {
+		t.Fatalf("exit %d: %q", r.code, r.stderr)
 	}
-	if !strings.Contains(errb.String(), "\r\x1b[K⠋ ") || strings.Contains(errb.String(), "level=INFO") {
-		t.Errorf("stderr on a terminal: %q", errb.String())
+	if !strings.Contains(r.stderr, "\r\x1b[K⠋ ") || strings.Contains(r.stderr, "level=INFO") {
+		t.Errorf("stderr on a terminal: %q", r.stderr)
 	}
-	if !strings.HasSuffix(errb.String(), "\r\x1b[K") {
-		t.Errorf("the status line is left on the terminal: %q", errb.String())
+	if !strings.HasSuffix(r.stderr, "\r\x1b[K") {
+		t.Errorf("the status line is left on the terminal: %q", r.stderr)
 	}
-	if !strings.Contains(out.String(), "obtained live.example.test") {
-		t.Errorf("stdout %q", out.String())
+	if !strings.Contains(r.stdout, "obtained live.example.test") {
+		t.Errorf("stdout %q", r.stdout)
 	}
+}
+
+// A status that announces its wait (next_in) shows it once, in the time
+// since: "(4s of 10s)", not "next_in=10s (4s)"; once the wait is over,
+// the time since alone.
+func TestProgressShowsWaitOnce(t *testing.T) {
+	tl := newTestLine()
+	log, raw := tl.log, &tl.raw
+	tick := func(d time.Duration) string {
+		raw.Reset()
+		tl.tick(d)
+		return raw.String()
+	}
+
+	log.Info("the CA request failed; retrying", "reason", "connection refused", "attempt", 2, "next_in", 10*time.Second)
+	if got, want := raw.String(), "⠋ the CA request failed; retrying reason=\"connection refused\" attempt=2 (0s of 10s)"; !strings.HasSuffix(got, want) {
+		t.Errorf("at once: %q, want the line to end %q", got, want)
+	}
+	if got := tick(4 * time.Second); !strings.HasSuffix(got, "attempt=2 (4s of 10s)") || strings.Contains(got, "next_in") {
+		t.Errorf("after 4s: %q", got)
+	}
+	if got := tick(8 * time.Second); !strings.HasSuffix(got, "attempt=2 (12s)") {
+		t.Errorf("after 12s: %q", got)
+	}
+	// A status without a wait keeps its attributes and the time since.
+	log.Info("the CA has not answered yet", "waited", 5*time.Second)
+	if got := tick(2 * time.Second); !strings.HasSuffix(got, "the CA has not answered yet waited=5s (2s)") {
+		t.Errorf("without next_in: %q", got)
+	}
+	tl.line.close()
+}
+
+// testLine is a status line on a terminal of 200 columns (raw), on a
+// clock the test moves, and the logger of a command whose progress it
+// shows.
+type testLine struct {
+	raw   bytes.Buffer
+	line  *liveLine
+	clock time.Time
+	log   *slog.Logger
+}
+
+func newTestLine() *testLine {
+	tl := &testLine{clock: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+	tl.line = newLiveLine(&tl.raw, func() int { return 200 })
+	tl.line.now = func() time.Time { return tl.clock }
+	lf := &logFlags{logLevel: "info", logFormat: "text", live: tl.line}
+	tl.log = lf.logger(tl.line.writer(&tl.raw))
+	return tl
+}
+
+// tick moves the clock by d and redraws the line, as the spinner does.
+func (tl *testLine) tick(d time.Duration) {
+	tl.clock = tl.clock.Add(d)
+	tl.line.mu.Lock()
+	tl.line.drawLocked()
+	tl.line.mu.Unlock()
 }

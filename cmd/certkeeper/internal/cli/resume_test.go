@@ -1,15 +1,10 @@
 package cli
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/certkeeper/certkeeper/acmetest"
 )
@@ -20,52 +15,13 @@ import (
 // all. Not parallel: the dns hook is set through the environment.
 func TestInterruptedOrderResumed(t *testing.T) {
 	e := newLineageEnv(t, acmetest.PebbleOptions{})
-	presented := make(chan struct{}, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = r.ParseForm()
-		op, name, value := r.Form.Get("op"), r.Form.Get("name"), r.Form.Get("value")
-		switch op {
-		case "present":
-			e.pebble.DNS.AddTXT(name, value)
-			select {
-			case presented <- struct{}{}:
-			default:
-			}
-		case "cleanup":
-			e.pebble.DNS.RemoveTXT(name, value)
-		default:
-			http.Error(w, "bad op", 400)
-		}
-	}))
-	defer srv.Close()
-	t.Setenv(hookEnv, srv.URL)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
+	hook := startDNSHook(t, e)
 	const name = "resume.example.test"
 
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	var out, errb bytes.Buffer
-	done := make(chan int, 1)
-	go func() {
-		args := append(append([]string{"obtain"}, e.caFlags()...), "-dns-hook", exe, "-dns-delay", "10m", name)
-		done <- Main(ctx, args, Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
-	}()
-	select {
-	case <-presented:
-	case <-time.After(time.Minute):
-		t.Fatalf("the challenge was never presented:\n%s", errb.String())
-	}
-	cancel() // Ctrl-C
-	select {
-	case code := <-done:
-		if code != ExitInterrupted {
-			t.Fatalf("exit %d, want %d:\n%s", code, ExitInterrupted, errb.String())
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("obtain did not stop after the interrupt")
+	c := startCLI(t, Env{}, append(append([]string{"obtain"}, e.caFlags()...), "-dns-hook", hook.exe, "-dns-delay", "10m", name)...)
+	hook.waitPresented(t, c)
+	if code := c.stop(t); code != ExitInterrupted { // Ctrl-C
+		t.Fatalf("exit %d, want %d:\n%s", code, ExitInterrupted, c.log.String())
 	}
 	if n := e.proxy.orders(); n != 1 {
 		t.Fatalf("%d newOrder requests before the interrupt, want 1", n)
@@ -75,7 +31,7 @@ func TestInterruptedOrderResumed(t *testing.T) {
 		t.Fatalf("renewal states hold pending orders %v, want one", pending)
 	}
 
-	r := e.obtain("-dns-hook", exe, "-dns-delay", "10ms", name)
+	r := e.obtain("-dns-hook", hook.exe, "-dns-delay", "10ms", name)
 	if r.code != ExitOK {
 		t.Fatalf("obtain again: exit %d:\n%s", r.code, r.stderr)
 	}
@@ -87,11 +43,19 @@ func TestInterruptedOrderResumed(t *testing.T) {
 	}
 }
 
-// pendingOrders returns the pending_order of every renewal state in the
-// store.
-func pendingOrders(t *testing.T, dir string) []string {
+// pendingState is what a renewal state of the store keeps of an order
+// in flight.
+type pendingState struct {
+	path  string // the state's file
+	order string // pending_order
+	key   string // pending_key, PEM
+}
+
+// pendingStates returns the renewal states in the store at dir that
+// keep an order in flight.
+func pendingStates(t *testing.T, dir string) []pendingState {
 	t.Helper()
-	var out []string
+	var out []pendingState
 	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || filepath.Ext(path) != ".json" {
 			return err
@@ -102,14 +66,26 @@ func pendingOrders(t *testing.T, dir string) []string {
 		}
 		var st struct {
 			PendingOrder string `json:"pending_order"`
+			PendingKey   string `json:"pending_key"`
 		}
 		if json.Unmarshal(data, &st) == nil && st.PendingOrder != "" {
-			out = append(out, st.PendingOrder)
+			out = append(out, pendingState{path, st.PendingOrder, st.PendingKey})
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	return out
+}
+
+// pendingOrders returns the pending_order of every renewal state in the
+// store.
+func pendingOrders(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	for _, st := range pendingStates(t, dir) {
+		out = append(out, st.order)
 	}
 	return out
 }

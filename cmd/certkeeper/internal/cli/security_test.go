@@ -18,13 +18,12 @@ import (
 // says so rather than making ./certkeeper wherever it runs.
 func TestNoDefaultStoreWithoutHome(t *testing.T) {
 	t.Parallel()
-	var out, errb bytes.Buffer
-	env := Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
-	if code := Main(t.Context(), []string{"list"}, env); code != ExitUsage {
-		t.Errorf("list without HOME: exit %d, want %d (stderr %q)", code, ExitUsage, errb.String())
+	r := runCLI(t.Context(), "list")
+	if r.code != ExitUsage {
+		t.Errorf("list without HOME: exit %d, want %d (stderr %q)", r.code, ExitUsage, r.stderr)
 	}
-	if !strings.Contains(errb.String(), "no store") {
-		t.Errorf("stderr %q does not say there is no store", errb.String())
+	if !strings.Contains(r.stderr, "no store") {
+		t.Errorf("stderr %q does not say there is no store", r.stderr)
 	}
 	if _, err := os.Stat("certkeeper"); err == nil {
 		t.Error("a ./certkeeper directory was made")
@@ -34,11 +33,9 @@ func TestNoDefaultStoreWithoutHome(t *testing.T) {
 // -eab-hmac on the command line draws a warning naming the variable.
 func TestEABHMACFlagWarns(t *testing.T) {
 	t.Parallel()
-	var out, errb bytes.Buffer
-	env := Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
-	Main(t.Context(), []string{"obtain", "-store", t.TempDir(), "-ca", "http://127.0.0.1:1/dir", "-eab-kid", "k", "-eab-hmac", "bm90LWEta2V5", "-http-listen", "127.0.0.1:0", "www.example.test"}, env)
-	if !strings.Contains(errb.String(), "$CERTKEEPER_EAB_HMAC") {
-		t.Errorf("no warning naming $CERTKEEPER_EAB_HMAC: %q", errb.String())
+	r := runCLI(t.Context(), "obtain", "-store", t.TempDir(), "-ca", "http://127.0.0.1:1/dir", "-eab-kid", "k", "-eab-hmac", "bm90LWEta2V5", "-http-listen", "127.0.0.1:0", "www.example.test")
+	if !strings.Contains(r.stderr, "$CERTKEEPER_EAB_HMAC") {
+		t.Errorf("no warning naming $CERTKEEPER_EAB_HMAC: %q", r.stderr)
 	}
 }
 
@@ -53,20 +50,11 @@ func TestUntrustedStoreRefused(t *testing.T) {
 	if err := os.Chmod(dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	var out, errb bytes.Buffer
-	env := Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
-	if code := Main(t.Context(), []string{"list", "-store", dir}, env); code == ExitOK || !strings.Contains(errb.String(), "writable by another user") {
-		t.Errorf("list on a world-writable store: exit %d, stderr %q", code, errb.String())
+	if code, _, errs := mainEnv(t, nil, "list", "-store", dir); code == ExitOK || !strings.Contains(errs, "writable by another user") {
+		t.Errorf("list on a world-writable store: exit %d, stderr %q", code, errs)
 	}
-	errb.Reset()
-	env.Getenv = func(k string) string {
-		if k == "CERTKEEPER_UNTRUSTED_STORE" {
-			return "warn"
-		}
-		return ""
-	}
-	if code := Main(t.Context(), []string{"list", "-store", dir}, env); code != ExitOK || !strings.Contains(errb.String(), "warning") {
-		t.Errorf("list with CERTKEEPER_UNTRUSTED_STORE=warn: exit %d, stderr %q", code, errb.String())
+	if code, _, errs := mainEnv(t, map[string]string{"CERTKEEPER_UNTRUSTED_STORE": "warn"}, "list", "-store", dir); code != ExitOK || !strings.Contains(errs, "warning") {
+		t.Errorf("list with CERTKEEPER_UNTRUSTED_STORE=warn: exit %d, stderr %q", code, errs)
 	}
 }
 
@@ -75,7 +63,6 @@ func TestUntrustedStoreRefused(t *testing.T) {
 func TestDaemonCheckBadCertificateNames(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	path := filepath.Join(dir, "certkeeper.toml")
 	cfg := `
 [store]
 dir = "` + filepath.Join(dir, "store") + `"
@@ -91,17 +78,13 @@ names = ["b.example.test"]
 name = "a b"
 names = ["c.example.test"]
 `
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var out, errb bytes.Buffer
-	code := Main(t.Context(), []string{"run", "-config", path, "-check"}, Env{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
-	if code != ExitUsage {
-		t.Errorf("exit %d, want %d", code, ExitUsage)
+	r := runCLI(t.Context(), "run", "-config", writeFile(t, dir, "certkeeper.toml", cfg, 0o600), "-check")
+	if r.code != ExitUsage {
+		t.Errorf("exit %d, want %d", r.code, ExitUsage)
 	}
 	for i := range 3 {
-		if want := fmt.Sprintf("certificate[%d].cert-name:", i); !strings.Contains(errb.String(), want) {
-			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
+		if want := fmt.Sprintf("certificate[%d].cert-name:", i); !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}
 	}
 }
@@ -130,10 +113,7 @@ func TestMetricsExposureWarning(t *testing.T) {
 // authentication.
 func TestMetricsBasicAuth(t *testing.T) {
 	t.Parallel()
-	pw := filepath.Join(t.TempDir(), "pw")
-	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	pw := writeFile(t, t.TempDir(), "pw", "s3cret\n", 0o600)
 	var buf bytes.Buffer
 	d := &daemon{log: slog.New(slog.NewTextHandler(&buf, nil))}
 	ctx, cancel := context.WithCancel(t.Context())

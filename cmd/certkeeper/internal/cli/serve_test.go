@@ -8,8 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,29 +24,10 @@ func TestServeReverseProxy(t *testing.T) {
 	defer backend.Close()
 	httpsAddr := fmt.Sprintf("127.0.0.1:%d", e.pebble.TLSPort)
 
-	ctx, cancel := context.WithCancel(t.Context())
-	var logs syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- Main(ctx, []string{"serve", "-ca", e.pebble.DirectoryURL, "-ca-root", e.root, "-store", e.store,
-			"-email", "admin@example.test", "-agree-tos",
-			"-d", "serve.example.test", "-proxy", backend.URL,
-			"-https-addr", httpsAddr, "-http-addr", e.httpFlag()}, Env{Stdout: &logs, Stderr: &logs, Getenv: func(string) string { return "" }})
-	}()
-	defer func() {
-		cancel()
-		select {
-		case code := <-done:
-			if code != ExitOK {
-				t.Errorf("serve: exit %d", code)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("serve did not stop")
-		}
-		if t.Failed() {
-			t.Logf("serve log:\n%s", logs.String())
-		}
-	}()
+	startCLI(t, Env{}, "serve", "-ca", e.ca(), "-ca-root", e.root, "-store", e.store,
+		"-email", "admin@example.test", "-agree-tos",
+		"-d", "serve.example.test", "-proxy", backend.URL,
+		"-https-addr", httpsAddr, "-http-addr", e.httpAddr())
 	eventually(t, 30*time.Second, "the HTTPS listener", func() bool {
 		c, err := net.DialTimeout("tcp", httpsAddr, time.Second)
 		if err == nil {
@@ -82,10 +61,7 @@ func TestServeReverseProxy(t *testing.T) {
 func TestServeUsage(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
-	file := filepath.Join(root, "f")
-	if err := os.WriteFile(file, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := writeFile(t, root, "f", "", 0o644)
 	for _, args := range [][]string{
 		{"serve", "-proxy", "http://127.0.0.1:1"},
 		{"serve", "-d", "a.example.test"},
@@ -94,9 +70,8 @@ func TestServeUsage(t *testing.T) {
 		{"serve", "-d", "a.example.test", "-root", file},
 		{"serve", "-d", "bad..name", "-root", root},
 	} {
-		var out, errb strings.Builder
-		if code := Main(t.Context(), args, Env{Stdout: &out, Stderr: &errb}); code != ExitUsage {
-			t.Errorf("%v: exit %d (%s)", args, code, errb.String())
+		if r := runCLI(t.Context(), args...); r.code != ExitUsage {
+			t.Errorf("%v: exit %d (%s)", args, r.code, r.stderr)
 		}
 	}
 }

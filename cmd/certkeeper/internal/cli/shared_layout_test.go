@@ -39,7 +39,7 @@ import (
 // Helpers
 
 // newSharedEnv is newLineageEnv with the store directory made, empty.
-func newSharedEnv(t *testing.T) *lineageEnv {
+func newSharedEnv(t *testing.T) *cliEnv {
 	t.Helper()
 	e := newLineageEnv(t, acmetest.PebbleOptions{})
 	if err := os.MkdirAll(e.store, 0o700); err != nil {
@@ -195,7 +195,7 @@ func sharedCerts(t *testing.T, dir string) *store.Certs {
 // caAccountByKey looks up at e's CA the account whose key is in keyPEM
 // (RFC 8555 §7.3.1 onlyReturnExisting); it fails the test when the CA
 // knows none.
-func caAccountByKey(t *testing.T, e *lineageEnv, keyPEM []byte) acme.Account {
+func caAccountByKey(t *testing.T, e *cliEnv, keyPEM []byte) acme.Account {
 	t.Helper()
 	key, err := keys.ParsePEM(keyPEM)
 	if err != nil {
@@ -212,7 +212,7 @@ func caAccountByKey(t *testing.T, e *lineageEnv, keyPEM []byte) acme.Account {
 
 // sharedRenew runs "certkeeper renew -store DIR" then args, with the
 // CA's root.
-func (e *lineageEnv) sharedRenew(args ...string) cliResult {
+func (e *cliEnv) sharedRenew(args ...string) cliResult {
 	return e.renew(append([]string{"-ca-root", e.root}, args...)...)
 }
 

@@ -106,9 +106,10 @@ func (s *solverFlags) prepare(ctx context.Context, env Env) (*solverset.Set, err
 	return set, nil
 }
 
-// solverEnv is what solverset takes from the program.
+// solverEnv is what solverset takes from the program; its errors name
+// the flags.
 func solverEnv(env Env) solverset.Env {
-	return solverset.Env{Getenv: env.Getenv, Output: env.Stderr, Environ: env.environ()}
+	return solverset.Env{Getenv: env.Getenv, Output: env.Stderr, Environ: env.environ(), Names: flagOf}
 }
 
 // flagOf names the flag of a solverset key, "" if it has none.

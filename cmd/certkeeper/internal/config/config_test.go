@@ -224,8 +224,8 @@ hook = "/bin/true"
 		t.Fatal("no error")
 	}
 	want := []string{
-		`solvers.dns-exec: only used with provider "exec", not "rfc2136"`,
-		`solvers.dns-server: required with provider "rfc2136": the primary server, host:port`,
+		`solvers.dns-exec: only used with dns-provider "exec", not "rfc2136"`,
+		`solvers.dns-server: required with dns-provider "rfc2136": the primary server, host:port`,
 		`solvers.tsig-secret-file: needs tsig-name`,
 	}
 	got := strings.Split(err.Error(), "\n")

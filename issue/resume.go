@@ -1,0 +1,65 @@
+package issue
+
+import (
+	"context"
+	"strings"
+
+	"github.com/certkeeper/certkeeper/acme"
+)
+
+// resume fetches the order req.Resume names and reports whether it can
+// be continued: pending or ready, or processing or valid when req gives
+// the key (or CSR) to check its certificate against, for exactly
+// req.Identifiers (and for req.Profile, when both it and the order name
+// one).
+func (is *Issuer) resume(ctx context.Context, req Request) (acme.Order, bool) {
+	if req.Resume == "" {
+		return acme.Order{}, false
+	}
+	log := is.logger()
+	o, err := is.Client.GetOrder(ctx, is.Account, req.Resume)
+	switch {
+	case err != nil:
+		log.WarnContext(ctx, "the order of an earlier attempt cannot be fetched; placing a new one", "order", req.Resume, "error", err)
+	case !sameIdentifierSet(o.Identifiers, req.Identifiers):
+		log.InfoContext(ctx, "the order of an earlier attempt is for other identifiers; placing a new one", "order", req.Resume)
+	case req.Profile != "" && o.Profile != "" && o.Profile != req.Profile:
+		log.InfoContext(ctx, "the order of an earlier attempt is for another profile; placing a new one", "order", req.Resume, "profile", o.Profile)
+	case (o.Status == acme.StatusProcessing || o.Status == acme.StatusValid) && req.Key == nil && len(req.CSR) == 0:
+		log.InfoContext(ctx, "the order of an earlier attempt was finalized with a key not given now; placing a new one", "order", req.Resume, "status", o.Status)
+	case o.Status != acme.StatusPending && o.Status != acme.StatusReady && o.Status != acme.StatusProcessing && o.Status != acme.StatusValid:
+		log.InfoContext(ctx, "the order of an earlier attempt cannot be continued; placing a new one", "order", req.Resume, "status", o.Status)
+	default:
+		if o.URL == "" {
+			o.URL = req.Resume
+		}
+		log.InfoContext(ctx, "resuming the order of an earlier attempt", "order", o.URL, "identifiers", len(req.Identifiers), "status", o.Status)
+		return o, true
+	}
+	return acme.Order{}, false
+}
+
+// sameIdentifierSet reports whether a and b hold the same identifiers,
+// in any order (values compared as the CA and ParseIdentifiers spell
+// them, DNS names without regard to case).
+func sameIdentifierSet(a, b []acme.Identifier) bool {
+	key := func(id acme.Identifier) string {
+		v := id.Value
+		if id.Type == acme.IdentifierDNS {
+			v = strings.ToLower(v)
+		}
+		return string(id.Type) + "\x00" + v
+	}
+	set := make(map[string]bool, len(a))
+	for _, id := range a {
+		set[key(id)] = true
+	}
+	other := make(map[string]bool, len(b))
+	for _, id := range b {
+		if !set[key(id)] {
+			return false
+		}
+		other[key(id)] = true
+	}
+	return len(set) == len(other)
+}
