@@ -239,10 +239,14 @@ func (is *Issuer) obtain(ctx context.Context, req Request) (*Issued, error) {
 	if err := is.precheck(req); err != nil {
 		return nil, err
 	}
-	key, csr, err := prepareCSR(req)
+	pending, err := startCSR(req)
 	if err != nil {
 		return nil, err
 	}
+	var (
+		key crypto.Signer
+		csr []byte
+	)
 	log := is.logger()
 
 	var opts []acme.OrderOption
@@ -292,6 +296,9 @@ func (is *Issuer) obtain(ctx context.Context, req Request) (*Issued, error) {
 		if err != nil {
 			return nil, err
 		}
+	}
+	if key, csr, err = pending(ctx); err != nil {
+		return nil, err
 	}
 	if order.Status == acme.StatusReady {
 		log.InfoContext(ctx, "authorizations valid; finalizing", "order", order.URL)
