@@ -220,6 +220,17 @@ func (c *Client) WaitOrder(ctx context.Context, acct Account, url string) (Order
 			return o, nil
 		}
 		d := c.pollWait(n, ra)
+		if n == 0 && first < pollDelay(c.polls(), 0) {
+			// The first poll came after less than the schedule's first
+			// wait, estimated from the CA's answers (see firstPoll), and
+			// just missed: the step is most likely about done, so the
+			// next poll comes after that estimate again, not after the
+			// schedule's 10 ms (a Retry-After still wins).
+			d = first
+			if w := ra.Sub(c.clock()); !ra.IsZero() && w > d {
+				d = w
+			}
+		}
 		c.logPoll(ctx, said, n, identifierNames(o.Identifiers), o.Status, d, ra)
 		if err := w.wait(ctx, d, ra); err != nil {
 			return o, err
