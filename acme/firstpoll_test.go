@@ -11,8 +11,8 @@ import (
 func TestFirstPollFromAnswerTime(t *testing.T) {
 	c := &Client{}
 	c.noteAnswer(stepValidation, 1200*time.Microsecond)
-	if got := c.firstPoll(stepValidation); got != 3*time.Millisecond {
-		t.Errorf("validation first poll after a 1.2ms challenge answer: %v, want 3ms", got)
+	if got := c.firstPoll(stepValidation); got != 4*time.Millisecond {
+		t.Errorf("validation first poll after a 1.2ms challenge answer: %v, want 4ms (4.8ms in whole ms)", got)
 	}
 	if got := c.firstPoll(stepIssuance); got != issuanceFloor {
 		t.Errorf("issuance first poll with no finalize seen: %v, want %v", got, issuanceFloor)

@@ -54,9 +54,9 @@ func (f *fastCA) RoundTrip(r *http.Request) (*http.Response, error) {
 	return &http.Response{StatusCode: http.StatusOK, Header: h, Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
 }
 
-// A CA that answers a challenge in 1 ms is polled 3 ms after the answer,
+// A CA that answers a challenge in 1 ms is polled 4 ms after the answer,
 // not after the schedule's 10 ms; a poll that just misses is followed by
-// another after the same 3 ms.
+// another after the same 4 ms.
 func TestFirstPollAfterFastAnswer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ca := &fastCA{}
@@ -80,11 +80,11 @@ func TestFirstPollAfterFastAnswer(t *testing.T) {
 		if len(ca.polls) != 2 {
 			t.Fatalf("%d polls, want 2", len(ca.polls))
 		}
-		if got := ca.polls[0].Sub(ca.answer); got != 3*time.Millisecond {
-			t.Errorf("first poll %v after the challenge answer, want 3ms (3 x the 1ms answer)", got)
+		if got := ca.polls[0].Sub(ca.answer); got != 4*time.Millisecond {
+			t.Errorf("first poll %v after the challenge answer, want 4ms (4 x the 1ms answer)", got)
 		}
-		if got := ca.polls[1].Sub(ca.polls[0]); got != 3*time.Millisecond {
-			t.Errorf("second poll %v after the first, want 3ms again", got)
+		if got := ca.polls[1].Sub(ca.polls[0]); got != 4*time.Millisecond {
+			t.Errorf("second poll %v after the first, want 4ms again", got)
 		}
 	})
 }
