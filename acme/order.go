@@ -171,10 +171,10 @@ func (c *Client) GetOrder(ctx context.Context, acct Account, url string) (Order,
 // twice the CA's answer to finalize if that is less, at least 1ms); a
 // first poll that came sooner than 10ms and found the step unfinished is
 // followed by another after the same wait. A Retry-After beyond ctx's
-// deadline ends
-// the wait at once with a *WaitError that quotes it; the deadline passing
-// ends it with a *WaitError that names the order, its last status and how
-// long it was awaited (errors.Is context.DeadlineExceeded holds for both).
+// deadline ends the wait at once with a *WaitError that quotes it; the
+// deadline passing ends it with a *WaitError that names the order, its
+// last status and how long it was awaited (errors.Is
+// context.DeadlineExceeded holds for both).
 //
 // If the order ends invalid, WaitOrder returns it together with an
 // *OrderError that holds the CA's problem and the invalid authorizations.
