@@ -86,6 +86,10 @@ type Client struct {
 	// CA takes to finish an order step, by orderStep (validation,
 	// issuance); WaitOrder makes its first poll after it. See firstPoll.
 	orderWait [2]atomic.Int64
+	// answerTime holds running estimates, in nanoseconds, of how long
+	// this CA takes to answer the request that starts each orderStep (a
+	// challenge answer, finalize); they lower the floor of firstPoll.
+	answerTime [2]atomic.Int64
 
 	// retrySchedule overrides defaultRetrySchedule (tests).
 	retrySchedule []time.Duration
@@ -294,6 +298,14 @@ func (c *Client) do(ctx context.Context, endpoint, method, rawURL string, body [
 	if err != nil && !errors.Is(err, errBodyTooLarge) {
 		err = &transportError{method: method, url: rawURL, err: err}
 		info.Err = err
+	}
+	if err == nil && isSuccess(info.Status) {
+		switch endpoint {
+		case "challenge":
+			c.noteAnswer(stepValidation, info.Duration)
+		case "finalize":
+			c.noteAnswer(stepIssuance, info.Duration)
+		}
 	}
 	if c.OnRequest != nil {
 		c.OnRequest(info)

@@ -165,11 +165,16 @@ func (c *Client) GetOrder(ctx context.Context, acct Account, url string) (Order,
 // pending that of its authorizations (AcceptChallenge's); without one it
 // backs off from 10ms to 1s. The first poll comes after what this Client
 // has learned the CA takes for the step awaited: validation while the
-// order was last seen pending (10ms at first), issuance once it was seen
-// processing, as FinalizeOrder returns it (2ms at first). A Retry-After beyond ctx's deadline ends
-// the wait at once with a *WaitError that quotes it; the deadline passing
-// ends it with a *WaitError that names the order, its last status and how
-// long it was awaited (errors.Is context.DeadlineExceeded holds for both).
+// order was last seen pending (at first 10ms, or four times the CA's
+// answer to a challenge if that is less, at least 1ms), issuance once it
+// was seen processing, as FinalizeOrder returns it (at first 2ms, or
+// twice the CA's answer to finalize if that is less, at least 1ms); a
+// first poll that came sooner than 10ms and found the step unfinished is
+// followed by another after the same wait. A Retry-After beyond ctx's
+// deadline ends the wait at once with a *WaitError that quotes it; the
+// deadline passing ends it with a *WaitError that names the order, its
+// last status and how long it was awaited (errors.Is
+// context.DeadlineExceeded holds for both).
 //
 // If the order ends invalid, WaitOrder returns it together with an
 // *OrderError that holds the CA's problem and the invalid authorizations.
@@ -217,121 +222,22 @@ func (c *Client) WaitOrder(ctx context.Context, acct Account, url string) (Order
 			return o, nil
 		}
 		d := c.pollWait(n, ra)
+		if n == 0 && first < pollDelay(c.polls(), 0) {
+			// The first poll came after less than the schedule's first
+			// wait, estimated from the CA's answers (see firstPoll), and
+			// just missed: the step is most likely about done, so the
+			// next poll comes after that estimate again, not after the
+			// schedule's 10 ms (a Retry-After still wins).
+			d = first
+			if w := ra.Sub(c.clock()); !ra.IsZero() && w > d {
+				d = w
+			}
+		}
 		c.logPoll(ctx, said, n, identifierNames(o.Identifiers), o.Status, d, ra)
 		if err := w.wait(ctx, d, ra); err != nil {
 			return o, err
 		}
 	}
-}
-
-// poller is the state of one WaitOrder or WaitAuthorization, for its
-// errors.
-type poller struct {
-	c             *Client
-	resource, url string
-	start         time.Time
-	polls         int
-	status        string
-}
-
-func (c *Client) newPoller(resource, url string) *poller {
-	return &poller{c: c, resource: resource, url: url, start: c.clock()}
-}
-
-// wait sleeps d before the next poll. When the CA's Retry-After ra lies
-// beyond ctx's deadline it fails at once instead, quoting it.
-func (w *poller) wait(ctx context.Context, d time.Duration, ra time.Time) error {
-	if dl, ok := ctx.Deadline(); ok && ra.After(dl) && d > 0 {
-		return w.errorf(&WaitError{RetryAfter: ra, Deadline: dl, Err: context.DeadlineExceeded})
-	}
-	if err := sleep(ctx, d); err != nil {
-		return w.errorf(&WaitError{Err: err})
-	}
-	return nil
-}
-
-// failed turns an error of a poll into a *WaitError when it came from
-// ctx ending; others are returned as they are.
-func (w *poller) failed(ctx context.Context, err error) error {
-	if cerr := ctx.Err(); cerr != nil {
-		return w.errorf(&WaitError{Err: cerr, Last: err})
-	}
-	return err
-}
-
-func (w *poller) errorf(e *WaitError) error {
-	e.Resource, e.URL, e.Status, e.Attempts = w.resource, w.url, w.status, w.polls
-	e.Waited = w.c.clock().Sub(w.start)
-	return e
-}
-
-// orderStep is what WaitOrder waits for: the CA's validation of a
-// pending order's authorizations, or its issuance once the order is
-// processing (after finalize). They take different times (Pebble
-// validates in a few milliseconds and issues in under one), so each has
-// its own estimate.
-type orderStep int
-
-const (
-	stepValidation orderStep = iota
-	stepIssuance
-)
-
-// issuanceFloor is the least wait before the first poll of an order that
-// is processing: CAs that issue asynchronously (Pebble, step-ca) do it
-// in about a millisecond, and the others answer finalize with the order
-// valid, so that no wait happens at all.
-const issuanceFloor = 2 * time.Millisecond
-
-// firstPoll is the wait before WaitOrder's first poll for step: the
-// estimate of how long that step takes at this CA, between a floor and
-// one second. The floor, and the estimate of a Client that has not waited
-// yet, is the poll schedule's first entry (10 ms) for validation and
-// issuanceFloor for issuance. Against a local CA the estimate stays
-// there; under load, or at a CA that validates from afar, it grows so
-// that fewer polls find the order unfinished.
-func (c *Client) firstPoll(step orderStep) time.Duration {
-	floor := pollDelay(c.polls(), 0)
-	if step == stepIssuance {
-		floor = min(floor, issuanceFloor)
-	}
-	d := time.Duration(c.orderWait[step].Load())
-	return min(max(d, floor), time.Second)
-}
-
-// learnOrderWait updates the estimate of step from one wait: the first
-// poll came after first, and polls more polls and extra time were needed.
-// An order done at the first poll may have been done earlier, so the
-// estimate moves a little down (to 90% of first); one that needed more
-// polls moves it up to what the wait really took. As an exponentially
-// weighted average (weight 1/4) it settles where most first polls (about
-// 75% with the schedule's 10 ms steps) find the order done.
-func (c *Client) learnOrderWait(step orderStep, first time.Duration, polls int, extra time.Duration) {
-	sample := first * 9 / 10
-	if polls > 0 {
-		sample = first + extra
-	}
-	for {
-		old := c.orderWait[step].Load()
-		next := int64(sample)
-		if old != 0 {
-			next = old + (int64(sample)-old)/4
-		}
-		if c.orderWait[step].CompareAndSwap(old, next) {
-			return
-		}
-	}
-}
-
-// pollWait is the wait before the next poll: the poll schedule, or until
-// retryAfter if that is later. The schedule stays a floor so that a
-// Retry-After in the past cannot make the loop spin.
-func (c *Client) pollWait(n int, retryAfter time.Time) time.Duration {
-	d := pollDelay(c.polls(), n)
-	if w := retryAfter.Sub(c.clock()); !retryAfter.IsZero() && w > d {
-		d = w
-	}
-	return d
 }
 
 // FinalizeOrder sends the CSR (DER) to the order's finalize URL (RFC 8555

@@ -59,8 +59,8 @@ type Result struct {
 	// NewAccount in RunFresh), sorted.
 	Latencies []time.Duration
 	// PeakRSS is the peak resident set size, in bytes, of the process
-	// that ran the scenario alone (ckbench runs each in a child process
-	// and reads its rusage); 0 when not measured.
+	// that ran the scenario alone (ckbench runs each in a child process,
+	// which reads its own VmHWM at the end); 0 when not measured.
 	PeakRSS int64
 	// StartRSS is the resident set size, in bytes, of that process just
 	// before the scenario started (the Go runtime and the program loaded,

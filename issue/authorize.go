@@ -117,12 +117,15 @@ func (is *Issuer) authorize(ctx context.Context, order acme.Order) (cleanup func
 // DefaultRequestsInFlight is Issuer.RequestsInFlight's default: the
 // requests one order sends at once while it fetches its authorizations
 // and answers their challenges (solvers run all at once regardless). Two
-// keep one request on the wire while the
-// next is signed, and need no more nonces than a client holds after any
-// request: one in hand, one coming with the answer in flight (see
-// acme.Client's nonce handling). A wider burst would cost a newNonce
-// request for every extra request in flight, and on a small machine buys
-// no time: the CA is busy validating the challenges already answered.
+// need no more nonces than a client holds after any request: one in hand,
+// one coming with the answer in flight (see acme.Client's nonce
+// handling), so the second waits for the first's answer and the requests
+// go one after another, each with the nonce the last answer brought. A
+// wider burst costs a newNonce request for every extra request in flight,
+// and on a small machine buys no time: against Pebble on two cores, a
+// third in flight moved a 10-name order's last challenge answer from
+// 24.7 to 24.2 ms, within the noise; the CA is busy validating the
+// challenges already answered.
 const DefaultRequestsInFlight = 2
 
 // limiter bounds how many calls of do run at once.

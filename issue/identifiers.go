@@ -360,3 +360,28 @@ func checkCanonical(id acme.Identifier) error {
 	}
 	return nil
 }
+
+// sameIdentifierSet reports whether a and b hold the same identifiers,
+// in any order (values compared as the CA and ParseIdentifiers spell
+// them, DNS names without regard to case).
+func sameIdentifierSet(a, b []acme.Identifier) bool {
+	key := func(id acme.Identifier) string {
+		v := id.Value
+		if id.Type == acme.IdentifierDNS {
+			v = strings.ToLower(v)
+		}
+		return string(id.Type) + "\x00" + v
+	}
+	set := make(map[string]bool, len(a))
+	for _, id := range a {
+		set[key(id)] = true
+	}
+	other := make(map[string]bool, len(b))
+	for _, id := range b {
+		if !set[key(id)] {
+			return false
+		}
+		other[key(id)] = true
+	}
+	return len(set) == len(other)
+}

@@ -238,13 +238,13 @@ func (is *Issuer) obtain(ctx context.Context, req Request) (*Issued, error) {
 	if err := is.precheck(req); err != nil {
 		return nil, err
 	}
-	key, csr, err := prepareCSR(req)
+	pending, err := startCSR(req)
 	if err != nil {
 		return nil, err
 	}
 	start := time.Now()
 	if order, ok := is.resume(ctx, req); ok {
-		cert, err := is.complete(ctx, req, order, key, csr, start)
+		cert, err := is.complete(ctx, req, order, pending, start)
 		var bad *BadCertificateError
 		if !errors.As(err, &bad) || (order.Status != acme.StatusProcessing && order.Status != acme.StatusValid) {
 			return cert, err
@@ -257,7 +257,7 @@ func (is *Issuer) obtain(ctx context.Context, req Request) (*Issued, error) {
 	if err != nil {
 		return nil, err
 	}
-	return is.complete(ctx, req, order, key, csr, start)
+	return is.complete(ctx, req, order, pending, start)
 }
 
 // newOrder places the order req asks for and tells req.OnOrder.
@@ -294,11 +294,16 @@ func (is *Issuer) newOrder(ctx context.Context, req Request) (acme.Order, error)
 
 // complete takes order, placed or resumed, from where it stands to the
 // certificate: it answers the challenges of a pending order, finalizes a
-// ready one with csr, waits on a processing one, and downloads and
-// checks (against key or csr) a valid one's certificate.
-func (is *Issuer) complete(ctx context.Context, req Request, order acme.Order, key crypto.Signer, csr []byte, start time.Time) (*Issued, error) {
+// ready one with the CSR pending gives (made meanwhile), waits on a
+// processing one, and downloads and checks (against the key or CSR) a
+// valid one's certificate.
+func (is *Issuer) complete(ctx context.Context, req Request, order acme.Order, pending func(context.Context) (crypto.Signer, []byte, error), start time.Time) (*Issued, error) {
 	log := is.logger()
-	var err error
+	var (
+		key crypto.Signer
+		csr []byte
+		err error
+	)
 	if order.Status == acme.StatusPending {
 		cleanup, answers, err := is.authorize(ctx, order)
 		if err != nil {
@@ -309,6 +314,9 @@ func (is *Issuer) complete(ctx context.Context, req Request, order acme.Order, k
 		if err != nil {
 			return nil, err
 		}
+	}
+	if key, csr, err = pending(ctx); err != nil {
+		return nil, err
 	}
 	if order.Status == acme.StatusReady {
 		log.InfoContext(ctx, "authorizations valid; finalizing", "order", order.URL)

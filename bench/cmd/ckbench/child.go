@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 
 	"github.com/certkeeper/certkeeper/bench"
 )
@@ -55,7 +54,7 @@ func buildChildren(ctx context.Context, kinds []bench.Kind, p bench.Params, verb
 func (cs *childSet) Close() { os.RemoveAll(cs.dir) }
 
 // run runs scenario sc for k in a child process and returns its result
-// with PeakRSS set from the child's rusage.
+// with PeakRSS as the child reports it (its own VmHWM).
 func (cs *childSet) run(ctx context.Context, e *bench.Env, sc bench.Scenario, k bench.Kind) (bench.Result, error) {
 	res := bench.Result{Client: k.Name}
 	root := filepath.Join(cs.dir, fmt.Sprintf("root-%d.pem", e.HTTPPort))
@@ -79,9 +78,6 @@ func (cs *childSet) run(ctx context.Context, e *bench.Env, sc bench.Scenario, k 
 	runErr := cmd.Run()
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 		return res, fmt.Errorf("child: %v: %s", runErr, bytes.TrimSpace(errOut.Bytes()))
-	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		res.PeakRSS = ru.Maxrss * 1024 // kilobytes on Linux
 	}
 	if runErr != nil {
 		return res, fmt.Errorf("%s", bytes.TrimSpace(errOut.Bytes()))

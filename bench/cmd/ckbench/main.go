@@ -173,7 +173,7 @@ func main() {
 			dur(r.res.Elapsed), dur(r.res.PerCert()), dur(r.res.Latency(0.5)), dur(r.res.Latency(1)), r.res.ReqsPerCert(), rss, heap, float64(r.res.Reqs.BadNonce)/float64(r.res.Certs), extra)
 	}
 	if *isolate {
-		fmt.Fprintln(w, "\nRSS start / peak: resident set size of the child process that ran the row alone, with only that client linked, just before the run and at its peak (rusage ru_maxrss): the Go runtime, the program and its client, Pebble excluded. Heap alloc/cert: heap memory the run allocated (runtime/metrics /gc/heap/allocs:bytes, garbage included) ÷ certificates.")
+		fmt.Fprintln(w, "\nRSS start / peak: resident set size of the child process that ran the row alone, with only that client linked, just before the run and at its peak (VmHWM of /proc/self/status, read by the child at the end; not the rusage ru_maxrss, which counts ckbench's own resident set at the fork): the Go runtime, the program and its client, Pebble excluded. Heap alloc/cert: heap memory the run allocated (runtime/metrics /gc/heap/allocs:bytes, garbage included) ÷ certificates.")
 	}
 	fmt.Fprintln(w, "\nTime/cert is wall time ÷ certificates (so at concurrency 10 it is a throughput figure); latency is per Obtain call (plus account creation in the fresh-account rows).")
 	fmt.Fprintln(w, "\nExtra time per badNonce: (time/cert at the rejection rate − time/cert at 0%) ÷ rejections/cert, same client. About one round trip means the client retried at once; hundreds of ms means it slept.")
