@@ -102,9 +102,13 @@ func (ca *CA) handle(w http.ResponseWriter, r *http.Request) {
 		ca.serve(httptest.NewRecorder(), r, endpoint, id)
 		resetConn(w)
 	case Slow:
-		if sleepCtx(r.Context(), f.Delay) {
-			ca.serve(w, r, endpoint, id)
+		if !sleepCtx(r.Context(), f.Delay) {
+			// The client gave up: end the exchange without an
+			// answer, never with an empty 200 the server would write
+			// for a handler that returns without one.
+			panic(http.ErrAbortHandler)
 		}
+		ca.serve(w, r, endpoint, id)
 	default:
 		ca.serve(w, r, endpoint, id)
 	}
