@@ -131,3 +131,36 @@ func TestMemoryCATransport(t *testing.T) {
 		}
 	})
 }
+
+// TestCAAnswerAndRewrite: CAFault.Answer sends its bytes without acting
+// (with a fresh nonce), CAFault.Rewrite changes the answer to a request
+// the CA acted on.
+func TestCAAnswerAndRewrite(t *testing.T) {
+	ca := acmetest.NewTestMemoryCA(t, acmetest.CAOptions{})
+	c, acct := register(t, ca)
+	ca.InjectFault(acmetest.EndpointNewOrder, 1, acmetest.CAFault{Answer: &acmetest.Answer{
+		Status: http.StatusServiceUnavailable, Header: http.Header{"Content-Type": {"text/html"}}, Body: []byte("<h1>down</h1>"),
+	}})
+	var statuses []int
+	c.OnRequest = func(ri acme.RequestInfo) { statuses = append(statuses, ri.Status) }
+	o, err := c.NewOrder(ctxFor(t), acct, []acme.Identifier{acme.DNSIdentifier("example.test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(statuses) != 2 || statuses[0] != http.StatusServiceUnavailable || statuses[1] != http.StatusCreated {
+		t.Errorf("statuses %v, want the raw 503 then 201", statuses)
+	}
+	var served string
+	ca.InjectFault(acmetest.EndpointOrder, 1, acmetest.CAFault{Rewrite: func(a *acmetest.Answer) {
+		a.Status = http.StatusGatewayTimeout
+		a.Body = []byte("gateway timeout")
+		served = a.Header.Get("Content-Type")
+	}})
+	statuses = nil
+	if _, err := c.GetOrder(ctxFor(t), acct, o.URL); err != nil {
+		t.Fatal(err)
+	}
+	if len(statuses) != 2 || statuses[0] != http.StatusGatewayTimeout || served != "application/json" {
+		t.Errorf("statuses %v, served content type %q; want 504 rewritten from the CA's JSON answer, then 200", statuses, served)
+	}
+}
