@@ -323,3 +323,26 @@ func TestRenewalInfo(t *testing.T) {
 		t.Errorf("RetryAfter in %v, want 2m", d)
 	}
 }
+
+// readyOrder places an order for example.org on the stub and has it
+// validated: it is ready for finalize.
+func readyOrder(t *testing.T, c *Client, acct Account) Order {
+	t.Helper()
+	ctx := testCtx(t)
+	o, err := c.NewOrder(ctx, acct, []Identifier{DNSIdentifier("example.org")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	az, _ := c.GetAuthorization(ctx, acct, o.Authorizations[0])
+	if _, err := c.AcceptChallenge(ctx, acct, az.Challenges[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitAuthorization(ctx, acct, az.URL); err != nil {
+		t.Fatal(err)
+	}
+	o, err = c.WaitOrder(ctx, acct, o.URL)
+	if err != nil || o.Status != StatusReady {
+		t.Fatalf("%v %+v", err, o)
+	}
+	return o
+}

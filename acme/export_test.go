@@ -1,0 +1,28 @@
+package acme
+
+import "time"
+
+// Test-only hooks for the tests of package acme_test, which run against
+// acmetest's fake CA (acmetest imports acme, so only the external test
+// package can import it).
+
+// Limits and errors the tests check against.
+const (
+	MaxJSONBody        = maxJSONBody
+	MaxChainBody       = maxChainBody
+	MaxProblemDetail   = maxProblemDetail
+	MaxBadNonceRetries = maxBadNonceRetries
+	ContentTypeChain   = contentTypeChain
+)
+
+// ErrBodyTooLarge is the error for an answer over its size limit.
+var ErrBodyTooLarge = errBodyTooLarge
+
+// SetSchedules replaces c's retry and poll schedules (nil keeps the
+// default), for tests that run in real time.
+func SetSchedules(c *Client, retry, poll []time.Duration) {
+	c.retrySchedule, c.pollSchedule = retry, poll
+}
+
+// PutNonce puts n into c's nonce pool, as if a CA had sent it.
+func PutNonce(c *Client, n string) { c.nonces.put(n) }
