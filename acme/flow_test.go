@@ -12,11 +12,8 @@ import (
 	"crypto/x509/pkix"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	jose "github.com/go-jose/go-jose/v4"
 )
 
 func ecKey(t testing.TB, curve elliptic.Curve) crypto.Signer {
@@ -54,46 +51,6 @@ func csr(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return der
-}
-
-func TestDirectory(t *testing.T) {
-	s := newStub()
-	defer s.Close()
-	s.eabKey = []byte("k")
-	c := s.client()
-	var mu sync.Mutex
-	var infos []RequestInfo
-	c.OnRequest = func(ri RequestInfo) { mu.Lock(); infos = append(infos, ri); mu.Unlock() }
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			if _, err := c.Directory(testCtx(t)); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	wg.Wait()
-	d, err := c.Directory(testCtx(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := s.count("directory"); n != 1 {
-		t.Errorf("directory fetched %d times, want 1 (cached)", n)
-	}
-	if d.RevokeCert != s.url("/revoke") {
-		t.Errorf("relative revokeCert not resolved: %q", d.RevokeCert)
-	}
-	if d.RenewalInfo != s.url("/ari/") || d.KeyChange == "" || d.NewNonce == "" {
-		t.Errorf("directory = %+v", d)
-	}
-	m := d.Meta
-	if !m.ExternalAccountRequired || m.TermsOfService != "https://example.com/tos" || m.Website == "" ||
-		len(m.CAAIdentities) != 2 || m.Profiles["shortlived"] != "6 days" || len(m.Profiles) != 2 {
-		t.Errorf("meta = %+v", m)
-	}
-	if len(infos) != 1 || infos[0].Endpoint != "directory" || infos[0].Status != 200 || infos[0].Method != "GET" {
-		t.Errorf("OnRequest got %+v", infos)
-	}
 }
 
 // TestFlow runs an order from account to revocation, with every key type.
@@ -224,104 +181,12 @@ func testFlow(t *testing.T, key crypto.Signer) {
 	}
 }
 
-func TestExternalAccountBinding(t *testing.T) {
-	s := newStub()
-	defer s.Close()
-	s.eabKey = []byte("a secret MAC key of 32 bytes....")
-	c := s.client()
-	key := ecKey(t, elliptic.P256())
-	if _, err := c.NewAccount(testCtx(t), Account{Key: key}); !hasProblem(err, isType(ProblemExternalAccountRequired)) {
-		t.Fatalf("without EAB: %v", err)
-	}
-	acct, err := c.NewAccount(testCtx(t), Account{Key: key}, WithExternalAccountBinding("kid-1", s.eabKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Check the binding independently of the stub.
-	eab, err := jose.ParseSigned(string(s.lastEAB), []jose.SignatureAlgorithm{jose.HS256})
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, err := eab.Verify(s.eabKey)
-	if err != nil {
-		t.Fatalf("EAB does not verify with the MAC key: %v", err)
-	}
-	h := eab.Signatures[0].Protected
-	if h.Algorithm != "HS256" || h.KeyID != "kid-1" || h.ExtraHeaders["url"] != s.url("/new-acct") || h.Nonce != "" || h.JSONWebKey != nil {
-		t.Errorf("EAB header = %+v", h)
-	}
-	var jwk jose.JSONWebKey
-	if err := jwk.UnmarshalJSON(payload); err != nil {
-		t.Fatal(err)
-	}
-	if tp, _ := Thumbprint(key.Public()); thumbB64(&jwk) != tp {
-		t.Error("EAB payload is not the account key")
-	}
-	if _, err := eab.Verify([]byte("wrong key")); err == nil {
-		t.Error("EAB verifies with the wrong key")
-	}
-	if acct.URL == "" {
-		t.Error("no account URL")
-	}
-}
-
-func thumbB64(k *jose.JSONWebKey) string {
-	tp, _ := Thumbprint(k.Key)
-	return tp
-}
-
 func mustThumb(t *testing.T, pub crypto.PublicKey) string {
 	tp, err := Thumbprint(pub)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tp
-}
-
-func TestWaitAuthorizationRetryAfter(t *testing.T) {
-	s, c, acct := setup(t)
-	ctx := testCtx(t)
-	s.pendingPolls = 1
-	s.pollRetryAfter = "1"
-	o, _ := c.NewOrder(ctx, acct, []Identifier{DNSIdentifier("example.org")})
-	az, _ := c.GetAuthorization(ctx, acct, o.Authorizations[0])
-	if _, err := c.AcceptChallenge(ctx, acct, az.Challenges[0]); err != nil {
-		t.Fatal(err)
-	}
-	before := len(s.timesOf("authz"))
-	az, err := c.WaitAuthorization(ctx, acct, o.Authorizations[0])
-	if err != nil || az.Status != StatusValid {
-		t.Fatalf("%v %+v", err, az)
-	}
-	ts := s.timesOf("authz")[before:]
-	if len(ts) != 2 {
-		t.Fatalf("%d polls, want 2", len(ts))
-	}
-	if d := ts[1].Sub(ts[0]); d < time.Second {
-		t.Errorf("polled again after %v, before Retry-After: 1", d)
-	}
-}
-
-func TestRenewalInfo(t *testing.T) {
-	s := newStub()
-	defer s.Close()
-	c := s.client()
-	chain, _ := parseChain(s.chainPEM)
-	ri, err := c.RenewalInfo(testCtx(t), chain[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !ri.SuggestedWindow.Start.Equal(time.Date(2025, 1, 2, 4, 0, 0, 0, time.UTC)) || ri.ExplanationURL != "https://example.com/ari/AQIDBA.AIdlQyE" {
-		t.Errorf("renewal info = %+v", ri)
-	}
-	if d := time.Until(ri.RetryAfter); d < 6*time.Hour-time.Minute || d > 6*time.Hour {
-		t.Errorf("default RetryAfter in %v, want 6h", d)
-	}
-	s.ariRetryAfter = "120"
-	ri, _ = c.RenewalInfo(testCtx(t), chain[0])
-	if d := time.Until(ri.RetryAfter); d < time.Minute || d > 2*time.Minute {
-		t.Errorf("RetryAfter in %v, want 2m", d)
-	}
 }
 
 // readyOrder places an order for example.org on the stub and has it
