@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -113,11 +115,20 @@ func issued(t *testing.T, c *acme.Client, acct acme.Account) *x509.Certificate {
 
 // requestTimes records, by endpoint, when c's requests were answered (on
 // the bubble's clock inside synctest, where a round trip to an in-memory
-// CA takes no time).
+// CA takes no time). Safe for concurrent use.
 func requestTimes(c *acme.Client) func(endpoint string) []time.Time {
+	var mu sync.Mutex
 	times := map[string][]time.Time{}
-	c.OnRequest = func(ri acme.RequestInfo) { times[ri.Endpoint] = append(times[ri.Endpoint], time.Now()) }
-	return func(endpoint string) []time.Time { return times[endpoint] }
+	c.OnRequest = func(ri acme.RequestInfo) {
+		mu.Lock()
+		defer mu.Unlock()
+		times[ri.Endpoint] = append(times[ri.Endpoint], time.Now())
+	}
+	return func(endpoint string) []time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(times[endpoint])
+	}
 }
 
 // isProblem reports whether err is an error answer of type typ.
