@@ -26,6 +26,15 @@ import (
 // stub is a small in-memory ACME server for protocol edge cases. It checks
 // what a strict CA checks (JWS signature, nonce freshness, url header,
 // content type, kid vs jwk) and has knobs to inject faults.
+//
+// New tests belong on acmetest's fake CA (package acme_test, see
+// fakeca_*_test.go and export_test.go), which now has the byte-level
+// faults too (CAFault.Answer, CAFault.Rewrite). What is left here: the
+// tests of reliability_test.go, progress_test.go and nonce_test.go, which
+// read the client's unexported state, and TestFlow, which relies on the
+// stub's laxness (a "replaces" of no certificate, revocation by any key)
+// and on its fixed chains; and HTTP/2 stream resets (fault.abort), which
+// the fake CA, an HTTP/1.1 server, cannot send.
 type stub struct {
 	srv  *httptest.Server // nil for an in-memory stub (newMemStub)
 	base string           // the URL of the server, without a final slash
@@ -47,20 +56,14 @@ type stub struct {
 	revoked  map[string]bool
 
 	// Knobs.
-	eabKey           []byte // externalAccountRequired when set
-	pendingPolls     int    // polls an authz stays pending after accept
-	pollRetryAfter   string // Retry-After on pending authz polls
-	processingPolls  int    // polls an order stays processing after finalize
-	finalizeLocation bool   // send Location on finalize (Pebble does not)
-	ariRetryAfter    string
+	processingPolls  int  // polls an order stays processing after finalize
+	finalizeLocation bool // send Location on finalize (Pebble does not)
 	// Retry-After headers on: a finalize answer, an order poll that
 	// finds it processing, a challenge accept.
 	finalizeRetryAfter, processingRetryAfter, acceptRetryAfter string
 
 	// Recorded for assertions.
-	lastEAB   []byte
-	accepts   int // challenge POSTs with {} actually processed
-	finalizes int
+	accepts int // challenge POSTs with {} actually processed
 
 	chainPEM, altPEM []byte
 }
@@ -72,10 +75,6 @@ type fault struct {
 	retryAfter string
 	body       string // raw body instead of a problem document
 	ctype      string
-	// hijack closes the connection without answering, before acting;
-	// hijackAfter acts, then closes the connection (or, with status set,
-	// answers with that error instead).
-	hijack, hijackAfter bool
 	// abort panics with http.ErrAbortHandler before acting: over HTTP/2
 	// the stream is reset (RST_STREAM), over HTTP/1 the connection closed.
 	abort bool
@@ -102,12 +101,11 @@ type stubOrder struct {
 }
 
 type stubAuthz struct {
-	id        string
-	ident     Identifier
-	chals     []string
-	status    Status
-	pollsLeft int
-	accepted  bool
+	id       string
+	ident    Identifier
+	chals    []string
+	status   Status
+	accepted bool
 }
 
 type stubChal struct {
@@ -274,10 +272,6 @@ func (s *stub) handle(w http.ResponseWriter, r *http.Request) {
 		f = &q[0]
 		s.faults[endpoint] = q[1:]
 	}
-	if f != nil && f.hijack {
-		hijack(w)
-		return
-	}
 	if f != nil && f.abort {
 		s.mu.Unlock()
 		defer s.mu.Lock()
@@ -286,7 +280,7 @@ func (s *stub) handle(w http.ResponseWriter, r *http.Request) {
 	if f != nil && f.location != "" {
 		w.Header().Set("Location", f.location)
 	}
-	if f != nil && !f.hijackAfter {
+	if f != nil {
 		w.Header().Set("Replay-Nonce", s.newNonce())
 		if f.retryAfter != "" {
 			w.Header().Set("Retry-After", f.retryAfter)
@@ -304,25 +298,7 @@ func (s *stub) handle(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, f.status, f.problem, f.detail)
 		return
 	}
-	if f != nil && f.hijackAfter {
-		rec := httptest.NewRecorder()
-		s.serve(rec, r, endpoint, id)
-		if f.status != 0 { // a proxy gave up after the CA acted
-			w.Header().Set("Replay-Nonce", s.newNonce())
-			s.problem(w, f.status, f.problem, f.detail)
-			return
-		}
-		hijack(w)
-		return
-	}
 	s.serve(w, r, endpoint, id)
-}
-
-func hijack(w http.ResponseWriter) {
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err == nil {
-		conn.Close()
-	}
 }
 
 func (s *stub) problem(w http.ResponseWriter, status int, typ ProblemType, detail string) {
@@ -436,11 +412,10 @@ func (s *stub) serve(w http.ResponseWriter, r *http.Request, endpoint, id string
 			"revokeCert": "/revoke", // relative on purpose
 			"keyChange":  s.url("/key-change"), "renewalInfo": s.url("/ari/"),
 			"meta": map[string]any{
-				"termsOfService":          "https://example.com/tos",
-				"website":                 "https://example.com",
-				"caaIdentities":           []string{"example.com", "example.net"},
-				"externalAccountRequired": s.eabKey != nil,
-				"profiles":                map[string]string{"classic": "the usual", "shortlived": "6 days"},
+				"termsOfService": "https://example.com/tos",
+				"website":        "https://example.com",
+				"caaIdentities":  []string{"example.com", "example.net"},
+				"profiles":       map[string]string{"classic": "the usual", "shortlived": "6 days"},
 			},
 		})
 		return
@@ -452,19 +427,6 @@ func (s *stub) serve(w http.ResponseWriter, r *http.Request, endpoint, id string
 		} else {
 			w.WriteHeader(204)
 		}
-		return
-	case "renewalInfo":
-		if r.Method != http.MethodGet {
-			s.problem(w, 405, ProblemMalformed, "GET only")
-			return
-		}
-		if s.ariRetryAfter != "" {
-			w.Header().Set("Retry-After", s.ariRetryAfter)
-		}
-		s.writeJSON(w, 200, map[string]any{
-			"suggestedWindow": map[string]string{"start": "2025-01-02T04:00:00Z", "end": "2025-01-03T04:00:00Z"},
-			"explanationURL":  "https://example.com/ari/" + id,
-		})
 		return
 	}
 	v, ok := s.verify(w, r)
@@ -507,10 +469,8 @@ func (s *stub) newAccount(w http.ResponseWriter, v verified) {
 		return
 	}
 	var req struct {
-		Contact            []string        `json:"contact"`
-		ToS                bool            `json:"termsOfServiceAgreed"`
-		OnlyReturnExisting bool            `json:"onlyReturnExisting"`
-		EAB                json.RawMessage `json:"externalAccountBinding"`
+		Contact            []string `json:"contact"`
+		OnlyReturnExisting bool     `json:"onlyReturnExisting"`
 	}
 	if err := json.Unmarshal(v.payload, &req); err != nil {
 		s.problem(w, 400, ProblemMalformed, err.Error())
@@ -524,22 +484,6 @@ func (s *stub) newAccount(w http.ResponseWriter, v verified) {
 	if req.OnlyReturnExisting {
 		s.problem(w, 400, ProblemAccountDoesNotExist, "No account exists with the provided key")
 		return
-	}
-	if s.eabKey != nil {
-		if req.EAB == nil {
-			s.problem(w, 400, ProblemExternalAccountRequired, "EAB required")
-			return
-		}
-		s.lastEAB = req.EAB
-		eab, err := jose.ParseSigned(string(req.EAB), []jose.SignatureAlgorithm{jose.HS256})
-		if err != nil {
-			s.problem(w, 400, ProblemMalformed, "eab: "+err.Error())
-			return
-		}
-		if _, err := eab.Verify(s.eabKey); err != nil {
-			s.problem(w, 400, ProblemUnauthorized, "eab signature")
-			return
-		}
 	}
 	a := &stubAccount{url: s.url("/acct/" + s.nextID()), key: v.jwk, status: StatusValid, contact: req.Contact}
 	s.accounts[a.url] = a
@@ -729,14 +673,7 @@ func (s *stub) authz(w http.ResponseWriter, v verified, id string) {
 		return
 	}
 	if az.accepted && az.status == StatusPending {
-		if az.pollsLeft > 0 {
-			az.pollsLeft--
-			if s.pollRetryAfter != "" {
-				w.Header().Set("Retry-After", s.pollRetryAfter)
-			}
-		} else {
-			s.settle(az)
-		}
+		s.settle(az)
 	}
 	s.writeJSON(w, 200, s.authzJSON(az))
 }
@@ -777,7 +714,6 @@ func (s *stub) challenge(w http.ResponseWriter, v verified, id string) {
 	ch.status = StatusProcessing
 	az := s.authzs[ch.authz]
 	az.accepted = true
-	az.pollsLeft = s.pendingPolls
 	if s.acceptRetryAfter != "" {
 		w.Header().Set("Retry-After", s.acceptRetryAfter)
 	}
@@ -801,7 +737,6 @@ func (s *stub) finalize(w http.ResponseWriter, v verified, id string) {
 		s.problem(w, 400, ProblemBadCSR, "csr must be base64url")
 		return
 	}
-	s.finalizes++
 	o.finalized = true
 	o.procLeft = s.processingPolls
 	if s.finalizeLocation {
