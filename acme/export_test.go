@@ -26,3 +26,10 @@ func SetSchedules(c *Client, retry, poll []time.Duration) {
 
 // PutNonce puts n into c's nonce pool, as if a CA had sent it.
 func PutNonce(c *Client, n string) { c.nonces.put(n) }
+
+// Bounds of the retry and redirect logic.
+const (
+	RetryCap             = retryCap
+	MaxRedirects         = maxRedirects
+	MaxRetryAfterSeconds = maxRetryAfterSeconds
+)

@@ -136,3 +136,12 @@ func isProblem(err error, typ acme.ProblemType) bool {
 	var p *acme.Problem
 	return errors.As(err, &p) && p.Type == typ
 }
+
+// bubbleCA is memCA for a synctest bubble: the client keeps the real
+// retry and poll schedules, which cost no real time there.
+func bubbleCA(t *testing.T, opts acmetest.CAOptions) (*acmetest.CA, *acme.Client, acme.Account) {
+	t.Helper()
+	ca, c, acct := memCA(t, opts)
+	acme.SetSchedules(c, nil, nil)
+	return ca, c, acct
+}
