@@ -419,3 +419,29 @@ func TestRevokeResponseLost(t *testing.T) {
 		t.Errorf("plain second revoke: %v", err)
 	}
 }
+
+// Concurrent requests on a Client with one nonce pooled and two requests
+// at a time ask newNonce no more.
+func TestConcurrentRequestsUseAnswersNonces(t *testing.T) {
+	ca, c, acct := memCA(t, acmetest.CAOptions{})
+	ctx := ctxOf(t)
+	heads := ca.Requests(acmetest.EndpointNewNonce)
+	sem := make(chan struct{}, 2)
+	errs := make(chan error, 10)
+	for range 10 {
+		go func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			_, err := c.GetAccount(ctx, acct)
+			errs <- err
+		}()
+	}
+	for range 10 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := ca.Requests(acmetest.EndpointNewNonce) - heads; n != 0 {
+		t.Errorf("%d newNonce requests for 10 requests two at a time, want 0", n)
+	}
+}

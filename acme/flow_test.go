@@ -31,18 +31,6 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-func setup(t *testing.T) (*stub, *Client, Account) {
-	t.Helper()
-	s := newStub()
-	t.Cleanup(s.Close)
-	c := s.client()
-	acct, err := c.NewAccount(testCtx(t), Account{Key: ecKey(t, elliptic.P256()), Contact: []string{"mailto:a@example.org"}, TermsOfServiceAgreed: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, c, acct
-}
-
 func csr(t *testing.T) []byte {
 	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
 		Subject: pkix.Name{CommonName: "example.org"}, DNSNames: []string{"example.org"},
@@ -187,27 +175,4 @@ func mustThumb(t *testing.T, pub crypto.PublicKey) string {
 		t.Fatal(err)
 	}
 	return tp
-}
-
-// readyOrder places an order for example.org on the stub and has it
-// validated: it is ready for finalize.
-func readyOrder(t *testing.T, c *Client, acct Account) Order {
-	t.Helper()
-	ctx := testCtx(t)
-	o, err := c.NewOrder(ctx, acct, []Identifier{DNSIdentifier("example.org")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	az, _ := c.GetAuthorization(ctx, acct, o.Authorizations[0])
-	if _, err := c.AcceptChallenge(ctx, acct, az.Challenges[0]); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.WaitAuthorization(ctx, acct, az.URL); err != nil {
-		t.Fatal(err)
-	}
-	o, err = c.WaitOrder(ctx, acct, o.URL)
-	if err != nil || o.Status != StatusReady {
-		t.Fatalf("%v %+v", err, o)
-	}
-	return o
 }

@@ -56,11 +56,7 @@ type stub struct {
 	revoked  map[string]bool
 
 	// Knobs.
-	processingPolls  int  // polls an order stays processing after finalize
-	finalizeLocation bool // send Location on finalize (Pebble does not)
-	// Retry-After headers on: a finalize answer, an order poll that
-	// finds it processing, a challenge accept.
-	finalizeRetryAfter, processingRetryAfter, acceptRetryAfter string
+	processingPolls int // polls an order stays processing after finalize
 
 	// Recorded for assertions.
 	accepts int // challenge POSTs with {} actually processed
@@ -73,13 +69,9 @@ type fault struct {
 	problem    ProblemType
 	detail     string
 	retryAfter string
-	body       string // raw body instead of a problem document
-	ctype      string
 	// abort panics with http.ErrAbortHandler before acting: over HTTP/2
 	// the stream is reset (RST_STREAM), over HTTP/1 the connection closed.
 	abort bool
-	// location is sent as the Location header.
-	location string
 }
 
 type stubAccount struct {
@@ -277,23 +269,10 @@ func (s *stub) handle(w http.ResponseWriter, r *http.Request) {
 		defer s.mu.Lock()
 		panic(http.ErrAbortHandler)
 	}
-	if f != nil && f.location != "" {
-		w.Header().Set("Location", f.location)
-	}
 	if f != nil {
 		w.Header().Set("Replay-Nonce", s.newNonce())
 		if f.retryAfter != "" {
 			w.Header().Set("Retry-After", f.retryAfter)
-		}
-		if f.body != "" {
-			ct := f.ctype
-			if ct == "" {
-				ct = "application/json"
-			}
-			w.Header().Set("Content-Type", ct)
-			w.WriteHeader(f.status)
-			w.Write([]byte(f.body))
-			return
 		}
 		s.problem(w, f.status, f.problem, f.detail)
 		return
@@ -635,9 +614,6 @@ func (s *stub) order(w http.ResponseWriter, v verified, id string) {
 	}
 	if s.orderStatus(o) == StatusProcessing {
 		o.procLeft--
-		if s.processingRetryAfter != "" {
-			w.Header().Set("Retry-After", s.processingRetryAfter)
-		}
 	}
 	s.writeJSON(w, 200, s.orderJSON(o))
 }
@@ -714,9 +690,6 @@ func (s *stub) challenge(w http.ResponseWriter, v verified, id string) {
 	ch.status = StatusProcessing
 	az := s.authzs[ch.authz]
 	az.accepted = true
-	if s.acceptRetryAfter != "" {
-		w.Header().Set("Retry-After", s.acceptRetryAfter)
-	}
 	s.writeJSON(w, 200, s.chalJSON(ch))
 }
 
@@ -739,12 +712,6 @@ func (s *stub) finalize(w http.ResponseWriter, v verified, id string) {
 	}
 	o.finalized = true
 	o.procLeft = s.processingPolls
-	if s.finalizeLocation {
-		w.Header().Set("Location", s.url("/order/"+o.id))
-	}
-	if s.finalizeRetryAfter != "" {
-		w.Header().Set("Retry-After", s.finalizeRetryAfter)
-	}
 	s.writeJSON(w, 200, s.orderJSON(o))
 }
 
