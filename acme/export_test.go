@@ -1,6 +1,9 @@
 package acme
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Test-only hooks for the tests of package acme_test, which run against
 // acmetest's fake CA (acmetest imports acme, so only the external test
@@ -33,3 +36,9 @@ const (
 	MaxRedirects         = maxRedirects
 	MaxRetryAfterSeconds = maxRetryAfterSeconds
 )
+
+// Nonce takes a nonce for a request, from c's pool or from newNonce.
+func Nonce(ctx context.Context, c *Client) (string, error) { return c.nonce(ctx) }
+
+// EmptyNonces empties c's nonce pool.
+func EmptyNonces(c *Client) { c.nonces = noncePool{} }

@@ -454,3 +454,118 @@ func TestOrderAndAuthorizationMismatch(t *testing.T) {
 		t.Fatalf("finalize elsewhere: %v", err)
 	}
 }
+
+// Point 4: a Retry-After holds for every later request to the URL, not
+// only for the retries of the call that got it: a 503's for everyone, a
+// 429's for the same account.
+func TestRetryAfterSharedAcrossCalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, c, acct := bubbleCA(t, acmetest.CAOptions{})
+		newOrders := func() int { return ca.Requests(acmetest.EndpointNewOrder) }
+		other, err := c.NewAccount(t.Context(), acme.Account{Key: newKey(t, elliptic.P256()), TermsOfServiceAgreed: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		times := requestTimes(c)
+		ca.InjectFault(acmetest.EndpointNewOrder, 1, acmetest.CAFault{Answer: problemAnswer(429, acme.ProblemRateLimited, "slow down", "Retry-After", "30")})
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		_, err = c.NewOrder(ctx, acct, exampleTest)
+		cancel()
+		if !acme.IsRateLimited(err) || newOrders() != 1 {
+			t.Fatalf("err = %v, %d requests", err, newOrders())
+		}
+		limited := time.Now()
+		// Another call of the same account, 10 s left: fails at once,
+		// without a request, quoting the CA's time.
+		ctx, cancel = context.WithTimeout(t.Context(), 10*time.Second)
+		_, err = c.NewOrder(ctx, acct, exampleTest)
+		cancel()
+		var we *acme.WaitError
+		if !errors.As(err, &we) || !we.RetryAfter.Equal(limited.Add(30*time.Second)) || !acme.IsRateLimited(err) || newOrders() != 1 {
+			t.Fatalf("second call: %v, %d requests", err, newOrders())
+		}
+		// Another account is not held back.
+		if _, err := c.NewOrder(t.Context(), other, exampleTest); err != nil || time.Since(limited) != 0 {
+			t.Fatalf("other account: %v after %v", err, time.Since(limited))
+		}
+		// The same account with a minute left waits for the 30 s.
+		if _, err := c.NewOrder(t.Context(), acct, exampleTest); err != nil {
+			t.Fatal(err)
+		}
+		if ts := times("newOrder"); ts[len(ts)-1].Sub(limited) < 30*time.Second {
+			t.Errorf("request %v after a Retry-After: 30", ts[len(ts)-1].Sub(limited))
+		}
+
+		// A 503's Retry-After on newNonce holds for every caller.
+		c2 := &acme.Client{DirectoryURL: ca.DirectoryURL, HTTPClient: ca.HTTPClient()}
+		times2 := requestTimes(c2)
+		ca.InjectFault(acmetest.EndpointNewNonce, 1, acmetest.CAFault{Answer: problemAnswer(503, acme.ProblemServerInternal, "", "Retry-After", "4")})
+		start := time.Now()
+		ctx, cancel = context.WithTimeout(t.Context(), time.Second)
+		_, err = acme.Nonce(ctx, c2)
+		cancel()
+		if !errors.As(err, &we) || we.Status != "503 Service Unavailable" {
+			t.Fatalf("newNonce with 1s left: %v", err)
+		}
+		// (The 503 carried a nonce, so one caller may take it from the
+		// pool and send nothing.)
+		n0 := len(times2("newNonce"))
+		acme.EmptyNonces(c2)
+		done := make(chan error, 2)
+		for range 2 {
+			go func() {
+				_, err := acme.Nonce(t.Context(), c2)
+				done <- err
+			}()
+		}
+		for range 2 {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+		ts := times2("newNonce")[n0:]
+		if len(ts) == 0 {
+			t.Fatal("no newNonce request after the gate")
+		}
+		for _, at := range ts {
+			if at.Sub(start) < 4*time.Second {
+				t.Errorf("newNonce %v after a 503 with Retry-After: 4", at.Sub(start))
+			}
+		}
+	})
+}
+
+// Point 5: an HTTP/2 stream reset (RST_STREAM) on the challenge accept is
+// retried; the challenge is re-read first and accepted once.
+func TestHTTP2StreamResetRetried(t *testing.T) {
+	ca := acmetest.NewTestCA(t, acmetest.CAOptions{HTTP2: true})
+	c := &acme.Client{DirectoryURL: ca.DirectoryURL, HTTPClient: ca.HTTPClient()}
+	acme.SetSchedules(c, fastRetry, fastPoll)
+	ctx := ctxOf(t)
+	var protos []string
+	c.OnRequest = func(ri acme.RequestInfo) {
+		if ri.Err != nil {
+			protos = append(protos, ri.Err.Error())
+		}
+	}
+	acct, err := c.NewAccount(ctx, acme.Account{Key: newKey(t, elliptic.P256()), TermsOfServiceAgreed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Held, each accept the CA acts on is one held validation, and the
+	// challenge stays processing.
+	ca.HoldValidations()
+	o, _ := c.NewOrder(ctx, acct, exampleTest)
+	az, _ := c.GetAuthorization(ctx, acct, o.Authorizations[0])
+	ca.InjectFault(acmetest.EndpointChallenge, 2, acmetest.CAFault{Fault: acmetest.ConnectionReset})
+	got, err := c.AcceptChallenge(ctx, acct, az.Challenges[0])
+	if err != nil || got.Status != acme.StatusProcessing {
+		t.Fatalf("%v %+v", err, got)
+	}
+	if n := ca.HeldCount(); n != 1 {
+		t.Errorf("%d accepts, want 1", n)
+	}
+	if len(protos) != 2 || !strings.Contains(protos[0], "stream error") {
+		t.Errorf("transport errors %q, want two HTTP/2 stream errors", protos)
+	}
+}

@@ -123,6 +123,11 @@ type CAOptions struct {
 	// do; an answer to it validates again.
 	FailedChallengeStatus acme.Status
 
+	// HTTP2 makes the server of StartCA offer HTTP/2 (ALPN "h2") besides
+	// HTTP/1.1; a ConnectionReset fault then resets the request's stream
+	// (RST_STREAM) rather than the connection, as HTTP/2 front ends do.
+	HTTP2 bool
+
 	// Tamper, when set, is called with every JSON document the CA is about
 	// to send (the answer to a request to endpoint: an order, an
 	// authorization, a challenge, an account, the directory) and may change
@@ -185,6 +190,7 @@ func StartCA(opts CAOptions) (*CA, error) {
 	}
 	ca.srv = httptest.NewUnstartedServer(http.HandlerFunc(ca.handle))
 	ca.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	ca.srv.EnableHTTP2 = opts.HTTP2
 	ca.srv.StartTLS()
 	ca.base = ca.srv.URL
 	ca.DirectoryURL = ca.base + "/dir"
