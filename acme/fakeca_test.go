@@ -2,8 +2,9 @@ package acme_test
 
 // Tests of the public API against the fake CA of acmetest, a strict server
 // that checks signatures and issues real certificates. Protocol edge cases
-// that need byte-level control of the answers stay on the private stub
-// (stub_test.go).
+// that need byte-level control of the answers use its CAFault.Answer and
+// CAFault.Rewrite; tests that need unexported knobs get them from
+// export_test.go. Package acme has no stub CA of its own.
 
 import (
 	"context"

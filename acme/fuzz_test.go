@@ -1,6 +1,14 @@
 package acme
 
 import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"net/http"
 	"testing"
 	"time"
@@ -117,4 +125,38 @@ func FuzzParseChain(f *testing.F) {
 			t.Fatal("empty chain accepted")
 		}
 	})
+}
+
+// makeChains returns a leaf + intermediate PEM chain and an alternate one
+// with a different intermediate.
+func makeChains() (chain, alt []byte) {
+	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	mk := func(cn string) ([]byte, []byte) {
+		caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		ca := &x509.Certificate{
+			SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+			SubjectKeyId: []byte{1, 2, 3, 4},
+		}
+		caDER, _ := x509.CreateCertificate(rand.Reader, ca, ca, caKey.Public(), caKey)
+		caCert, _ := x509.ParseCertificate(caDER)
+		leaf := &x509.Certificate{
+			SerialNumber: big.NewInt(0x87654321), Subject: pkix.Name{CommonName: "example.test"},
+			DNSNames:  []string{"example.test"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		}
+		leafDER, _ := x509.CreateCertificate(rand.Reader, leaf, caCert, leafKey.Public(), caKey)
+		return leafDER, caDER
+	}
+	l1, c1 := mk("Fuzz Root X")
+	l2, c2 := mk("Fuzz Root Y")
+	enc := func(ders ...[]byte) []byte {
+		var b bytes.Buffer
+		for _, d := range ders {
+			pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: d})
+		}
+		return b.Bytes()
+	}
+	return enc(l1, c1), enc(l2, c2)
 }

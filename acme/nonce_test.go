@@ -91,32 +91,6 @@ func TestNonceWaiterReleased(t *testing.T) {
 	})
 }
 
-// Concurrent requests on a Client with one nonce pooled and two requests
-// at a time ask newNonce no more.
-func TestConcurrentRequestsUseAnswersNonces(t *testing.T) {
-	s, c, acct := setup(t)
-	ctx := testCtx(t)
-	heads := s.count("newNonce")
-	sem := make(chan struct{}, 2)
-	errs := make(chan error, 10)
-	for range 10 {
-		go func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			_, err := c.GetAccount(ctx, acct)
-			errs <- err
-		}()
-	}
-	for range 10 {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n := s.count("newNonce") - heads; n != 0 {
-		t.Errorf("%d newNonce requests for 10 requests two at a time, want 0", n)
-	}
-}
-
 // A nonce handed to a waiter whose context has ended goes to the next
 // waiter, which must not be sent to fetch one of its own meanwhile.
 func TestNonceGivenBackServesNextWaiter(t *testing.T) {

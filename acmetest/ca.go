@@ -123,6 +123,11 @@ type CAOptions struct {
 	// do; an answer to it validates again.
 	FailedChallengeStatus acme.Status
 
+	// HTTP2 makes the server of StartCA offer HTTP/2 (ALPN "h2") besides
+	// HTTP/1.1; a ConnectionReset fault then resets the request's stream
+	// (RST_STREAM) rather than the connection, as HTTP/2 front ends do.
+	HTTP2 bool
+
 	// Tamper, when set, is called with every JSON document the CA is about
 	// to send (the answer to a request to endpoint: an order, an
 	// authorization, a challenge, an account, the directory) and may change
@@ -137,7 +142,8 @@ type CAOptions struct {
 }
 
 // CA is an in-process ACME server (RFC 8555) for tests: an HTTPS server on
-// 127.0.0.1 that checks what a strict CA checks (JWS signatures, nonces,
+// 127.0.0.1 (StartCA), or a handler reached through an in-memory transport
+// (NewMemoryCA, for testing/synctest), that checks what a strict CA checks (JWS signatures, nonces,
 // the "url" header, kid vs jwk) and issues real certificates from an
 // in-memory CA, with a controller that lets a test decide validations,
 // inject faults and move the clock (through CAOptions.Now).
@@ -175,8 +181,25 @@ type CA struct {
 }
 
 // StartCA starts a fake CA on 127.0.0.1 on a free port. Stop it with Close.
-// It fails only if the in-memory CA's keys cannot be made.
+// It fails only if the in-memory CA's keys cannot be made or opts is
+// invalid. For a CA without a listener, see NewMemoryCA.
 func StartCA(opts CAOptions) (*CA, error) {
+	ca, err := newCA(opts)
+	if err != nil {
+		return nil, err
+	}
+	ca.srv = httptest.NewUnstartedServer(http.HandlerFunc(ca.handle))
+	ca.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	ca.srv.EnableHTTP2 = opts.HTTP2
+	ca.srv.StartTLS()
+	ca.base = ca.srv.URL
+	ca.DirectoryURL = ca.base + "/dir"
+	return ca, nil
+}
+
+// newCA makes a CA with the defaults of opts filled in, serving nothing
+// yet: the caller sets base and DirectoryURL.
+func newCA(opts CAOptions) (*CA, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -218,11 +241,6 @@ func StartCA(opts CAOptions) (*CA, error) {
 		certs:    map[string]*caCert{},
 	}
 	ca.control.init()
-	ca.srv = httptest.NewUnstartedServer(http.HandlerFunc(ca.handle))
-	ca.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	ca.srv.StartTLS()
-	ca.base = ca.srv.URL
-	ca.DirectoryURL = ca.base + "/dir"
 	return ca, nil
 }
 
@@ -244,15 +262,22 @@ func NewTestCA(t testing.TB, opts CAOptions) *CA {
 func (ca *CA) Close() {
 	ca.once.Do(func() {
 		close(ca.closed)
-		ca.srv.CloseClientConnections()
-		ca.srv.Close()
+		if ca.srv != nil {
+			ca.srv.CloseClientConnections()
+			ca.srv.Close()
+		}
 		ca.wg.Wait()
 	})
 }
 
-// HTTPClient returns a new HTTP client that trusts the CA's server
-// certificate (and nothing else), for acme.Client.HTTPClient.
+// HTTPClient returns a new HTTP client for acme.Client.HTTPClient: for a
+// CA from StartCA, one that trusts the CA's server certificate (and
+// nothing else); for one from NewMemoryCA, one whose transport is
+// Transport.
 func (ca *CA) HTTPClient() *http.Client {
+	if ca.srv == nil {
+		return &http.Client{Transport: ca.Transport()}
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: ca.TLSRoots()}
 	tr.Proxy = nil
@@ -291,8 +316,14 @@ func (ca *CA) Requests(endpoint Endpoint) int {
 	return ca.counts[endpoint]
 }
 
-// Addr returns the server's address, 127.0.0.1:PORT.
-func (ca *CA) Addr() net.Addr { return ca.srv.Listener.Addr() }
+// Addr returns the server's address, 127.0.0.1:PORT, or nil for a CA
+// from NewMemoryCA, which has no listener.
+func (ca *CA) Addr() net.Addr {
+	if ca.srv == nil {
+		return nil
+	}
+	return ca.srv.Listener.Addr()
+}
 
 // Problem builds the problem document (RFC 7807, §6.7) that a test gives
 // to the controller: typ is the ACME error type, detail the text.

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
@@ -118,24 +119,28 @@ func TestCAReuseAuthorizations(t *testing.T) {
 
 // TestCAProcessingAndRetryAfter: with ProcessingPolls the order reads
 // "processing" (with Retry-After) that many times after finalize, then
-// valid; the client waits it out.
+// valid; the client waits it out: the finalize answer's Retry-After and
+// one per processing read, exactly, on the clock of a synctest bubble
+// (an in-memory CA, so no real time passes).
 func TestCAProcessingAndRetryAfter(t *testing.T) {
-	ca := acmetest.NewTestCA(t, acmetest.CAOptions{ProcessingPolls: 2, RetryAfter: time.Second})
-	c, acct := register(t, ca)
-	start := time.Now()
-	cert, err := issuer(c, acct, &acmetest.NullSolver{}).Obtain(ctxFor(t), issue.Request{Identifiers: ids(t, "example.test")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := ca.Requests(acmetest.EndpointOrder); n < 3 {
-		t.Errorf("%d order reads, want at least 2 processing and 1 valid", n)
-	}
-	if took := time.Since(start); took < 2*time.Second {
-		t.Errorf("done in %v: the client did not wait the two 1 s Retry-Afters", took)
-	}
-	if cert.Leaf == nil {
-		t.Error("no certificate")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		ca := acmetest.NewTestMemoryCA(t, acmetest.CAOptions{ProcessingPolls: 2, RetryAfter: time.Second})
+		c, acct := register(t, ca)
+		start := time.Now()
+		cert, err := issuer(c, acct, &acmetest.NullSolver{}).Obtain(ctxFor(t), issue.Request{Identifiers: ids(t, "example.test")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := ca.Requests(acmetest.EndpointOrder); n < 3 {
+			t.Errorf("%d order reads, want at least 2 processing and 1 valid", n)
+		}
+		if took := time.Since(start); took < 3*time.Second || took > 3*time.Second+time.Second/2 {
+			t.Errorf("done in %v of the bubble's clock: want the three 1 s Retry-Afters (finalize and two processing reads) and not much more", took)
+		}
+		if cert.Leaf == nil {
+			t.Error("no certificate")
+		}
+	})
 }
 
 // TestCAFailedChallengeLeftOpen: FailedChallengeStatus pending leaves a

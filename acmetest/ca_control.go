@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,27 @@ type CAFault struct {
 	RetryAfter time.Duration
 	// Delay is how long Slow holds the request. 0 means 1 s.
 	Delay time.Duration
+
+	// Answer, when set, is sent as it is instead of serving the request
+	// (which is not acted on), Fault being ignored: for answers no CA
+	// should send, such as a non-JSON or oversized body, a problem
+	// document the CA would not write, or an HTTP-date Retry-After. A
+	// fresh Replay-Nonce is added unless Answer.Header has one.
+	Answer *Answer
+	// Rewrite, when set, serves the request as usual (the CA acts on it)
+	// and then lets the test change the answer before it is sent, Fault
+	// being ignored: to drop or change a header (Location, Link), or to
+	// replace the answer with an error after the CA acted, as a gateway
+	// that timed out would. It is called without the CA's lock.
+	Rewrite func(*Answer)
+}
+
+// Answer is an HTTP answer of the fake CA at the byte level (see
+// CAFault.Answer and CAFault.Rewrite).
+type Answer struct {
+	Status int // HTTP status; 0 means 200
+	Header http.Header
+	Body   []byte
 }
 
 // InjectFault makes the next n requests to endpoint answer f (n <= 0

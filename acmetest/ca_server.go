@@ -74,6 +74,10 @@ func (ca *CA) handle(w http.ResponseWriter, r *http.Request) {
 		ca.serve(w, r, endpoint, id)
 		return
 	}
+	if f.Answer != nil || f.Rewrite != nil {
+		ca.answer(w, r, endpoint, id, f)
+		return
+	}
 	switch f.Fault {
 	case Status500, Status503RetryAfter, Status429RetryAfter, BadNonce:
 		status, typ := http.StatusInternalServerError, acme.ProblemServerInternal

@@ -17,7 +17,11 @@
 // ([CAOptions].Misissue). Together with store.NewMemory they are
 // the test doubles txacme offers (FakeClient and its controller,
 // NullResponder, MemoryStore), with the real acme.Client talking to the
-// fake CA over loopback in place of a fake client.
+// fake CA over loopback in place of a fake client. [NewMemoryCA] (or
+// [NewTestMemoryCA]) makes the same CA with no listener, reached through
+// [CA.Transport]: inside a testing/synctest bubble the whole exchange,
+// Retry-After waits and polls included, then runs on the bubble's clock
+// in no real time.
 //
 // Everything is configured through Go values: the package reads no
 // environment variables and holds no package-level mutable state. The Pebble
