@@ -107,6 +107,10 @@ func (t memTransport) RoundTrip(r *http.Request) (resp *http.Response, err error
 				panic(v)
 			}
 			resp, err = nil, fmt.Errorf("acmetest: %s %s: %w", r.Method, r.URL, syscall.ECONNRESET)
+			if cerr := ctx.Err(); cerr != nil {
+				// A Slow fault gave up with the request's context.
+				err = cerr
+			}
 		}
 	}()
 	t.ca.handle(rec, req)
