@@ -388,8 +388,9 @@ func TestDirSymlink(t *testing.T) {
 	}
 }
 
-// A temporary file a killed writer left is removed by the next Put in its
-// directory once it is stale; a fresh one (a writer at work) is not.
+// A temporary file a killed writer left is removed by a later Put in its
+// directory once it is stale, the first one staleScanEvery after the
+// last look there; a fresh one (a writer at work) is not.
 func TestPutRemovesStaleTemps(t *testing.T) {
 	ctx := context.Background()
 	d, err := NewDir(t.TempDir())
@@ -410,6 +411,10 @@ func TestPutRemovesStaleTemps(t *testing.T) {
 	if err := os.Chtimes(stale, old, old); err != nil {
 		t.Fatal(err)
 	}
+	// The last look at a/ was staleScanEvery ago.
+	d.scannedMu.Lock()
+	d.scannedSince = d.scannedSince.Add(-staleScanEvery - time.Second)
+	d.scannedMu.Unlock()
 	if err := d.Put(ctx, "a/y", []byte("2")); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,12 @@ import (
 // parent whose entries changed so that the new directories survive a
 // crash.
 func mkdirs(r *os.Root, dir string) error {
+	return mkdirsThen(r, dir, func(parent string) error { return syncDir(r, parent) })
+}
+
+// mkdirsThen is mkdirs that calls synced with each parent to sync, in
+// the order they changed, rather than syncing it.
+func mkdirsThen(r *os.Root, dir string, synced func(parent string) error) error {
 	if dir == "." {
 		return nil
 	}
@@ -29,7 +35,7 @@ func mkdirs(r *os.Root, dir string) error {
 		return err
 	}
 	parent := filepath.Dir(dir)
-	if err := mkdirs(r, parent); err != nil {
+	if err := mkdirsThen(r, parent, synced); err != nil {
 		return err
 	}
 	if err := r.Mkdir(dir, 0o700); err != nil {
@@ -41,7 +47,7 @@ func mkdirs(r *os.Root, dir string) error {
 	if err := r.Chmod(dir, 0o700); err != nil {
 		return err
 	}
-	return syncDir(r, parent)
+	return synced(parent)
 }
 
 // tempPrefix begins the name of every temporary file or link Dir makes.
