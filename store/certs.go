@@ -111,6 +111,7 @@ type Certs struct {
 	KeepVersions int
 
 	mig migration
+	idx indexQueue
 }
 
 const (
