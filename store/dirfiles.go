@@ -126,13 +126,37 @@ func (d *Dir) removeTemps(dir string, bases ...string) {
 	for i, b := range bases {
 		tags[i] = tempTag(b)
 	}
+	if len(bases) > 0 {
+		// Only dir's own entries, by name: no walk, no sort, no entry
+		// made for each of the thousands of states in manager/<ca>.
+		f, err := r.Open(dir)
+		if err != nil {
+			return
+		}
+		names, _ := f.Readdirnames(-1)
+		f.Close()
+		for _, name := range names {
+			if !strings.HasPrefix(name, tempPrefix) {
+				continue
+			}
+			for _, t := range tags {
+				if tempOf(name, t) {
+					if r.Remove(filepath.Join(dir, name)) == nil {
+						syncDir(r, dir)
+					}
+					break
+				}
+			}
+		}
+		return
+	}
 	var dirs []string
 	fs.WalkDir(r.FS(), filepath.ToSlash(dir), func(p string, de fs.DirEntry, err error) error {
 		switch {
 		case err != nil:
 			return nil
 		case de.IsDir():
-			if p != filepath.ToSlash(dir) && (len(bases) > 0 || strings.HasPrefix(de.Name(), ".")) {
+			if p != filepath.ToSlash(dir) && strings.HasPrefix(de.Name(), ".") {
 				return fs.SkipDir
 			}
 			dirs = append(dirs, p)
@@ -140,18 +164,11 @@ func (d *Dir) removeTemps(dir string, bases ...string) {
 		case !strings.HasPrefix(de.Name(), tempPrefix):
 			return nil
 		}
-		mine := len(bases) == 0
-		for _, t := range tags {
-			mine = mine || tempOf(de.Name(), t)
-		}
-		if mine && r.Remove(filepath.FromSlash(p)) == nil {
+		if r.Remove(filepath.FromSlash(p)) == nil {
 			syncDir(r, filepath.Dir(filepath.FromSlash(p)))
 		}
 		return nil
 	})
-	if len(bases) > 0 {
-		return
-	}
 	for i := len(dirs) - 1; i > 0; i-- { // not dir itself
 		if r.Remove(filepath.FromSlash(dirs[i])) == nil {
 			syncDir(r, filepath.Dir(filepath.FromSlash(dirs[i])))
