@@ -378,7 +378,8 @@ var _ BatchPutter = (*Dir)(nil)
 // journal commits them together, and with the parents of the
 // directories it made), then renamed into place in the order given, then
 // one fsync of each directory renamed into. Put for n keys
-// waits for the disk 2n times; PutBatch about three times, whatever n.
+// waits for the disk 2n times; PutBatch into one directory twice,
+// whatever n.
 // It removes its temporary files on any error; a process killed
 // meanwhile leaves them, as Put does.
 func (d *Dir) PutBatch(ctx context.Context, entries []Entry) (err error) {

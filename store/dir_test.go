@@ -425,3 +425,69 @@ func TestPutRemovesStaleTemps(t *testing.T) {
 		t.Errorf("fresh temporary file: %v, want kept", err)
 	}
 }
+
+// PutBatch writes every entry, in directories it makes, 0600, and leaves
+// no temporary file; an entry it refuses (too large) fails the batch
+// before anything is renamed.
+func TestPutBatch(t *testing.T) {
+	ctx := context.Background()
+	d, err := NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Put(ctx, "v/1/cert.pem", []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	batch := []Entry{{"v/1/key.pem", []byte("k")}, {"v/2/new/meta.json", []byte("m")}, {"v/1/cert.pem", []byte("c")}}
+	if err := d.PutBatch(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range batch {
+		got, err := d.Get(ctx, e.Key)
+		if err != nil || string(got) != string(e.Value) {
+			t.Errorf("%s: %q, %v; want %q", e.Key, got, err, e.Value)
+		}
+		p, _ := d.Path(e.Key)
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v, %v; want mode 0600", e.Key, fi.Mode(), err)
+		}
+	}
+	refused := []Entry{{"v/1/key.pem", []byte("k2")}, {"v/1/cert.pem", make([]byte, MaxValueSize+1)}}
+	if err := d.PutBatch(ctx, refused); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("oversized entry: %v, want ErrTooLarge", err)
+	}
+	if got, _ := d.Get(ctx, "v/1/key.pem"); string(got) != "k" {
+		t.Errorf("v/1/key.pem after a refused batch: %q, want the old value", got)
+	}
+	filepath.WalkDir(d.Root(), func(p string, de fs.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(de.Name(), tempPrefix) {
+			t.Errorf("temporary file left: %s", p)
+		}
+		return nil
+	})
+}
+
+// PutRelaxed replaces a value atomically, as Put does, and leaves no
+// temporary file.
+func TestPutRelaxed(t *testing.T) {
+	ctx := context.Background()
+	d, err := NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"first", "second"} {
+		if err := d.PutRelaxed(ctx, "manager/ca/name.json", []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := d.Get(ctx, "manager/ca/name.json"); err != nil || string(got) != v {
+			t.Errorf("Get: %q, %v; want %q", got, err, v)
+		}
+	}
+	ents, err := os.ReadDir(filepath.Join(d.Root(), "manager", "ca"))
+	if err != nil || len(ents) != 1 {
+		t.Errorf("manager/ca holds %v (%v), want name.json alone", ents, err)
+	}
+	if err := d.PutRelaxed(ctx, "../x", []byte("1")); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("invalid key: %v, want ErrInvalidKey", err)
+	}
+}
