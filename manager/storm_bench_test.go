@@ -162,6 +162,7 @@ func BenchmarkRenewalStorm(b *testing.B) {
 			b.Logf("%d certificates renewed in %v at concurrency %d (CacheSize %d): %.1f certificates/s, %.0f%% of the ceiling (%.1f/s); most orders in flight %d; %.2f ACME requests/cert (by endpoint: requests, mean time) %s; heap in use start %.1f MB, peak %.1f MB, end %.1f MB; %d attempts failed; %d Retry-After answers, %d requests before their time",
 				n, r.elapsed.Round(time.Millisecond), conc, *stormCache, rate, 100*rate/ceiling, ceiling, r.maxInFlight,
 				float64(r.requests)/float64(n), r.byEndpoint, mb(r.heapStart), mb(r.heapPeak), mb(r.heapEnd), r.failed, r.retryAfters, len(r.early))
+			b.Logf("storm: %s", r.cpu)
 			for _, e := range r.early {
 				b.Errorf("Retry-After not honoured: %s", e)
 			}
@@ -194,9 +195,12 @@ func ceilingOnNewPebble(ctx context.Context, b *testing.B, n, conc int, limit ti
 		ca := newStormCA(b)
 		cctx, cancel := context.WithTimeout(ctx, limit)
 		var rate float64
+		s0, p0 := cpuTicks()
 		rate, err = ceilingRun(cctx, ca.client, ca.acct, ca.sol, n, conc, fmt.Sprintf("a%d", attempt))
 		cancel()
 		if err == nil {
+			s1, p1 := cpuTicks()
+			b.Logf("ceiling, %d certificates at concurrency %d: %s", n, conc, cpuPerCert(s0, p0, s1, p1, n))
 			return rate, nil
 		}
 		b.Logf("ceiling at concurrency %d, attempt %d: %v", conc, attempt+1, err)
@@ -365,6 +369,7 @@ type stormResult struct {
 	failed                       int
 	retryAfters                  int
 	early                        []string
+	cpu                          string
 }
 
 // runStorm manages the n certificates of the directory store at root
@@ -472,6 +477,7 @@ func runStorm(b *testing.B, p *acmetest.Pebble, sol *http01.Handler, acct acme.A
 	runCtx, stop := context.WithCancel(ctx)
 	ran := make(chan error, 1)
 	start := time.Now()
+	s0, p0 := cpuTicks()
 	go func() { ran <- m.Run(runCtx) }()
 	count := func() int64 {
 		mu.Lock()
@@ -487,6 +493,8 @@ func runStorm(b *testing.B, p *acmetest.Pebble, sol *http01.Handler, acct acme.A
 		b.Fatalf("%d of %d renewed: %v", count(), n, context.Cause(stallCtx))
 	}
 	r.elapsed = time.Since(start)
+	s1, p1 := cpuTicks()
+	r.cpu = cpuPerCert(s0, p0, s1, p1, n)
 	stop()
 	<-ran
 	stopSampling()
