@@ -75,6 +75,12 @@ type Dir struct {
 	scanned      map[string]bool
 	scannedSince time.Time
 
+	// temps holds the temporary files seen in big directories since
+	// tempsSince (see tempNames).
+	tempsMu    sync.Mutex
+	temps      map[string][]string
+	tempsSince time.Time
+
 	// selfID and host identify this process in lock files (see self).
 	selfOnce sync.Once
 	selfID   *processID

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -489,5 +490,66 @@ func TestPutRelaxed(t *testing.T) {
 	}
 	if err := d.PutRelaxed(ctx, "../x", []byte("1")); !errors.Is(err, ErrInvalidKey) {
 		t.Errorf("invalid key: %v, want ErrInvalidKey", err)
+	}
+}
+
+// In a directory of bigDir entries or more (one state per certificate), a
+// lock holder's removal of its key's temporary files looks at what the
+// directory held at most tempLookEvery ago; in a small one, at what it
+// holds now.
+func TestRemoveTempsBigDirectory(t *testing.T) {
+	ctx := context.Background()
+	d, err := NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range bigDir {
+		if err := d.PutRelaxed(ctx, fmt.Sprintf("manager/ca/host-%d.json", i), []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leave := func() string {
+		t.Helper()
+		tmp, err := makeTemp(filepath.Join(d.Root(), "manager", "ca"), "host-1.json", func(name string) error {
+			return os.WriteFile(name, []byte("half"), 0o600)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tmp
+	}
+	gone := func(p string) bool {
+		_, err := os.Stat(p)
+		return errors.Is(err, fs.ErrNotExist)
+	}
+	first := leave()
+	other, err := makeTemp(filepath.Join(d.Root(), "manager", "ca"), "host-2.json", func(name string) error {
+		return os.WriteFile(name, []byte("half"), 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.removeTemps("manager/ca", "host-1.json")
+	if !gone(first) {
+		t.Errorf("%s: not removed", first)
+	}
+	if gone(other) {
+		t.Errorf("%s, another key's, removed", other)
+	}
+	second := leave()
+	d.removeTemps("manager/ca", "host-1.json")
+	if gone(second) {
+		t.Errorf("%s: removed though left after the last look (tempLookEvery ago at most)", second)
+	}
+	d.tempsMu.Lock()
+	d.tempsSince = d.tempsSince.Add(-tempLookEvery - time.Second)
+	d.tempsMu.Unlock()
+	d.removeTemps("manager/ca", "host-1.json")
+	if !gone(second) {
+		t.Errorf("%s: not removed at the next look", second)
+	}
+	d.removeTemps("manager/ca", "host-2.json")
+	if !gone(other) {
+		t.Errorf("%s: not removed by its key's lock holder", other)
 	}
 }

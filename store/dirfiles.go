@@ -7,8 +7,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // mkdirs creates dir and its missing parents with mode 0700, syncing each
@@ -115,7 +117,8 @@ func tempOf(name, tag string) bool {
 // the lock under which every write of those keys is made may call it: no
 // one else can be writing them, so whatever temporary file is there was
 // left by a writer that died. It reports nothing: a file it cannot remove
-// now will be met again.
+// now will be met again. In a big directory, those of the keys' temporary
+// files that the last look there saw are removed (see tempNames).
 func (d *Dir) removeTemps(dir string, bases ...string) {
 	r, err := os.OpenRoot(d.root)
 	if err != nil {
@@ -127,23 +130,13 @@ func (d *Dir) removeTemps(dir string, bases ...string) {
 		tags[i] = tempTag(b)
 	}
 	if len(bases) > 0 {
-		// Only dir's own entries, by name: no walk, no sort, no entry
-		// made for each of the thousands of states in manager/<ca>.
-		f, err := r.Open(dir)
-		if err != nil {
-			return
-		}
-		names, _ := f.Readdirnames(-1)
-		f.Close()
-		for _, name := range names {
-			if !strings.HasPrefix(name, tempPrefix) {
-				continue
-			}
+		for _, name := range d.tempNames(r, dir) {
 			for _, t := range tags {
 				if tempOf(name, t) {
 					if r.Remove(filepath.Join(dir, name)) == nil {
 						syncDir(r, dir)
 					}
+					d.forgetTemp(dir, name)
 					break
 				}
 			}
@@ -173,6 +166,62 @@ func (d *Dir) removeTemps(dir string, bases ...string) {
 		if r.Remove(filepath.FromSlash(dirs[i])) == nil {
 			syncDir(r, filepath.Dir(filepath.FromSlash(dirs[i])))
 		}
+	}
+}
+
+// bigDir is the number of entries from which a directory's temporary
+// files are looked for at most every tempLookEvery (see tempNames).
+const bigDir = 256
+
+// tempLookEvery is how long the temporary files seen in a big directory
+// stand for what it holds.
+const tempLookEvery = time.Minute
+
+// tempNames returns the names of the temporary files in dir, reading only
+// its names (no walk, no sort). A directory of bigDir entries or more
+// (manager/<ca>, one state per certificate) is read at most every
+// tempLookEvery: a renewal storm's lock holders, three per renewal, read
+// it whole each time, which made a storm quadratic in the number of
+// certificates. What it held then stands for it meanwhile: a temporary
+// file another process that died left there since is removed at the
+// next look, within tempLookEvery, rather than at once.
+func (d *Dir) tempNames(r *os.Root, dir string) []string {
+	now := time.Now()
+	d.tempsMu.Lock()
+	if now.Sub(d.tempsSince) > tempLookEvery || d.temps == nil {
+		d.temps, d.tempsSince = map[string][]string{}, now
+	}
+	seen, ok := d.temps[dir]
+	d.tempsMu.Unlock()
+	if ok {
+		return seen
+	}
+	f, err := r.Open(dir)
+	if err != nil {
+		return nil
+	}
+	names, _ := f.Readdirnames(-1)
+	f.Close()
+	var temps []string
+	for _, name := range names {
+		if strings.HasPrefix(name, tempPrefix) {
+			temps = append(temps, name)
+		}
+	}
+	if len(names) >= bigDir {
+		d.tempsMu.Lock()
+		d.temps[dir] = temps
+		d.tempsMu.Unlock()
+	}
+	return temps
+}
+
+// forgetTemp drops name from what tempNames remembers of dir.
+func (d *Dir) forgetTemp(dir, name string) {
+	d.tempsMu.Lock()
+	defer d.tempsMu.Unlock()
+	if seen, ok := d.temps[dir]; ok {
+		d.temps[dir] = slices.DeleteFunc(slices.Clone(seen), func(n string) bool { return n == name })
 	}
 }
 
