@@ -76,6 +76,37 @@ func (k *killStore) Put(ctx context.Context, key string, value []byte) error {
 	return k.Dir.Put(ctx, key, value)
 }
 
+func (k *killStore) PutRelaxed(ctx context.Context, key string, value []byte) error {
+	k.write("put", key, value, "")
+	return k.Dir.PutRelaxed(ctx, key, value)
+}
+
+// PutBatch counts each entry as a write, as the Puts it stands for: a
+// kill before entry i leaves entries[:i] written, as Dir.PutBatch killed
+// between two renames does; mid, the temporary files of the entries not
+// yet renamed are left too, as Dir.PutBatch leaves them.
+func (k *killStore) PutBatch(ctx context.Context, entries []store.Entry) error {
+	for i, e := range entries {
+		if k.n+1 == k.at {
+			if err := k.Dir.PutBatch(ctx, entries[:i]); err != nil {
+				return err
+			}
+			if k.mid {
+				for _, later := range entries[i+1:] {
+					p, err := k.Dir.Path(later.Key)
+					if err != nil {
+						panic(err)
+					}
+					os.MkdirAll(filepath.Dir(p), 0o700)
+					os.WriteFile(filepath.Join(filepath.Dir(p), ".tmp-"+filepath.Base(p)+".6b696c6c65643130"), later.Value, 0o600)
+				}
+			}
+		}
+		k.write("put", e.Key, e.Value, "")
+	}
+	return k.Dir.PutBatch(ctx, entries)
+}
+
 func (k *killStore) Delete(ctx context.Context, key string) error {
 	k.write("delete", key, nil, "")
 	return k.Dir.Delete(ctx, key)

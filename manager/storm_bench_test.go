@@ -15,8 +15,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"sort"
 	"strconv"
@@ -46,6 +46,7 @@ var (
 	stormCache  = flag.Int("storm.cache", 1000, "BenchmarkRenewalStorm: manager Config.CacheSize")
 	stormFaults = flag.Float64("storm.faults", 0.05, "BenchmarkRenewalStorm: share of newOrder (429) and finalize (503) requests refused with Retry-After 1 s in the second run (0: no such run)")
 	stormProbe  = flag.Int("storm.probe", 100, "BenchmarkRenewalStorm: certificates per concurrency level tried by the ceiling client")
+	stormSample = flag.Duration("storm.sample", 0, "BenchmarkRenewalStorm: take a goroutine profile this often during a storm and log where the renewals spend their time (0: none)")
 )
 
 // stormAge is how far the storm's clock runs ahead of the real time: the
@@ -152,6 +153,7 @@ func BenchmarkRenewalStorm(b *testing.B) {
 				b.StopTimer()
 				root := b.TempDir()
 				copyTree(b, src, root)
+				linkVersions(b, root)
 				b.StartTimer()
 				ca := newStormCA(b)
 				r = runStorm(b, ca.p, ca.sol, ca.acct, root, n, conc, faults)
@@ -160,6 +162,7 @@ func BenchmarkRenewalStorm(b *testing.B) {
 			b.Logf("%d certificates renewed in %v at concurrency %d (CacheSize %d): %.1f certificates/s, %.0f%% of the ceiling (%.1f/s); most orders in flight %d; %.2f ACME requests/cert (by endpoint: requests, mean time) %s; heap in use start %.1f MB, peak %.1f MB, end %.1f MB; %d attempts failed; %d Retry-After answers, %d requests before their time",
 				n, r.elapsed.Round(time.Millisecond), conc, *stormCache, rate, 100*rate/ceiling, ceiling, r.maxInFlight,
 				float64(r.requests)/float64(n), r.byEndpoint, mb(r.heapStart), mb(r.heapPeak), mb(r.heapEnd), r.failed, r.retryAfters, len(r.early))
+			b.Logf("storm: %s", r.cpu)
 			for _, e := range r.early {
 				b.Errorf("Retry-After not honoured: %s", e)
 			}
@@ -192,9 +195,12 @@ func ceilingOnNewPebble(ctx context.Context, b *testing.B, n, conc int, limit ti
 		ca := newStormCA(b)
 		cctx, cancel := context.WithTimeout(ctx, limit)
 		var rate float64
+		s0, p0 := cpuTicks()
 		rate, err = ceilingRun(cctx, ca.client, ca.acct, ca.sol, n, conc, fmt.Sprintf("a%d", attempt))
 		cancel()
 		if err == nil {
+			s1, p1 := cpuTicks()
+			b.Logf("ceiling, %d certificates at concurrency %d: %s", n, conc, cpuPerCert(s0, p0, s1, p1, n))
 			return rate, nil
 		}
 		b.Logf("ceiling at concurrency %d, attempt %d: %v", conc, attempt+1, err)
@@ -363,6 +369,7 @@ type stormResult struct {
 	failed                       int
 	retryAfters                  int
 	early                        []string
+	cpu                          string
 }
 
 // runStorm manages the n certificates of the directory store at root
@@ -414,9 +421,6 @@ func runStorm(b *testing.B, p *acmetest.Pebble, sol *http01.Handler, acct acme.A
 			case manager.EventRenewed, manager.EventObtained:
 				inFlight--
 				renewed[ev.Name]++
-				if os.Getenv("STORM_DUMP") != "" && (len(renewed) == n/3 || len(renewed) == n/2 || len(renewed) == 2*n/3) {
-					go pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
-				}
 				if len(renewed) == n && renewed[ev.Name] == 1 {
 					close(done)
 				}
@@ -462,9 +466,18 @@ func runStorm(b *testing.B, p *acmetest.Pebble, sol *http01.Handler, acct acme.A
 		}
 	}()
 
+	var sampler stormSampler
+	sampledAll := make(chan struct{})
+	if *stormSample > 0 {
+		go func() { defer close(sampledAll); sampler.run(sampleCtx, *stormSample) }()
+	} else {
+		close(sampledAll)
+	}
+
 	runCtx, stop := context.WithCancel(ctx)
 	ran := make(chan error, 1)
 	start := time.Now()
+	s0, p0 := cpuTicks()
 	go func() { ran <- m.Run(runCtx) }()
 	count := func() int64 {
 		mu.Lock()
@@ -480,10 +493,17 @@ func runStorm(b *testing.B, p *acmetest.Pebble, sol *http01.Handler, acct acme.A
 		b.Fatalf("%d of %d renewed: %v", count(), n, context.Cause(stallCtx))
 	}
 	r.elapsed = time.Since(start)
+	s1, p1 := cpuTicks()
+	r.cpu = cpuPerCert(s0, p0, s1, p1, n)
 	stop()
 	<-ran
 	stopSampling()
 	<-sampled
+	<-sampledAll
+	if *stormSample > 0 {
+		// Printed, not logged: the benchmark's log is cut at a few lines.
+		fmt.Printf("where the attempts were (goroutine samples every %v): %s\n", *stormSample, sampler.report(30))
+	}
 	runtime.GC()
 	r.heapEnd = heapInUse()
 
@@ -656,4 +676,38 @@ func (s *stormRecorder) summary() (int64, string, int, []string) {
 	}
 	buf.WriteString(")")
 	return s.requests, buf.String(), s.retryAfters, slices.Clone(s.early)
+}
+
+// linkVersions gives each certificate of the directory store at root the
+// links a Dir's saves make (live → versions/<n>, and key.pem, cert.pem,
+// combined.pem and meta.json → live/…) in place of the pointer key
+// ("current") that storetest's generator, which writes through a Memory
+// store, leaves: the storm then renews a store as certkeeper keeps it,
+// not one that each certificate's first save converts.
+func linkVersions(b *testing.B, root string) {
+	b.Helper()
+	pointers, err := filepath.Glob(filepath.Join(root, "certificates", "*", "*", "current"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, p := range pointers {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		dir, v := filepath.Dir(p), "versions/"+strings.TrimSpace(string(data))
+		if err := os.Symlink(v, filepath.Join(dir, "live")); err != nil {
+			b.Fatal(err)
+		}
+		for _, f := range []string{"key.pem", "cert.pem", "combined.pem", "meta.json"} {
+			if _, err := os.Stat(filepath.Join(dir, v, f)); err == nil {
+				if err := os.Symlink("live/"+f, filepath.Join(dir, f)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		if err := os.Remove(p); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -111,6 +111,7 @@ type Certs struct {
 	KeepVersions int
 
 	mig migration
+	idx indexQueue
 }
 
 // SaveCertificate stores res, replacing any certificate of the same name

@@ -28,8 +28,9 @@ import (
 // (".tmp-<name>.<random>", named after the key it was to become); List
 // and Get ignore it. Certs removes those of a certificate's or an
 // account's keys at once whenever it holds that entry's lock, under which
-// all of them are written; any other is removed by the next Put in its
-// directory once it is an hour old.
+// all of them are written; any other is removed by a later Put in its
+// directory once it is an hour old (Put looks at most every ten minutes
+// in one directory).
 //
 // Every access goes through os.Root, so not even a symbolic link planted
 // inside the tree can lead a key outside it.
@@ -67,6 +68,23 @@ type Dir struct {
 	// try again at once rather than at their next poll.
 	releasedMu sync.Mutex
 	released   chan struct{}
+
+	// scanned holds the directories that removeStaleTemps looked at
+	// since scannedSince.
+	scannedMu    sync.Mutex
+	scanned      map[string]bool
+	scannedSince time.Time
+
+	// temps holds the temporary files seen in big directories since
+	// tempsSince (see tempNames).
+	tempsMu    sync.Mutex
+	temps      map[string][]string
+	tempsSince time.Time
+
+	// selfID and host identify this process in lock files (see self).
+	selfOnce sync.Once
+	selfID   *processID
+	host     string
 }
 
 // DefaultStaleLockAfter is the staleness timeout of Dir locks when
@@ -241,88 +259,6 @@ func (d *Dir) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, &fs.PathError{Op: "get", Path: key, Err: ErrTooLarge}
 	}
 	return data, nil
-}
-
-// Put writes value at key atomically, creating parent directories.
-func (d *Dir) Put(ctx context.Context, key string, value []byte) (err error) {
-	r, err := d.open(ctx, "put", key)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	if len(value) > MaxValueSize {
-		return &fs.PathError{Op: "put", Path: key, Err: ErrTooLarge}
-	}
-	name := filepath.FromSlash(key)
-	dir := filepath.Dir(name)
-	if err := mkdirs(r, dir); err != nil {
-		return pathErr("put", key, err)
-	}
-	tmp, f, err := createTemp(r, dir, filepath.Base(name))
-	if err != nil {
-		return pathErr("put", key, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			r.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil { // whatever the umask
-		return pathErr("put", key, err)
-	}
-	if _, err := f.Write(value); err != nil {
-		return pathErr("put", key, err)
-	}
-	if err := f.Sync(); err != nil {
-		return pathErr("put", key, err)
-	}
-	if err := f.Close(); err != nil {
-		return pathErr("put", key, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := r.Rename(tmp, name); err != nil {
-		return pathErr("put", key, err)
-	}
-	// The value is in place; a failed directory sync only weakens
-	// durability, but report it so the caller knows.
-	if err := syncDir(r, dir); err != nil {
-		return pathErr("put", key, err)
-	}
-	removeStaleTemps(r, dir)
-	return nil
-}
-
-// staleTempAfter is how old a temporary file must be before Put takes it
-// for the leftover of a writer that died (kill -9, a crash) and removes
-// it: far longer than any write takes. Certs removes the temporary files
-// of its own records at once, under their lock (see removeTemps); this
-// is for the rest.
-const staleTempAfter = time.Hour
-
-// removeStaleTemps removes, best effort, the temporary files in dir that
-// writers which died left behind, so that a store killed mid-write is
-// cleaned by its next write there rather than never.
-func removeStaleTemps(r *os.Root, dir string) {
-	f, err := r.Open(dir)
-	if err != nil {
-		return
-	}
-	entries, err := f.ReadDir(-1)
-	f.Close()
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), tempPrefix) {
-			continue
-		}
-		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleTempAfter {
-			r.Remove(filepath.Join(dir, e.Name()))
-		}
-	}
 }
 
 // Delete removes the file at key, or the symbolic link at key (see

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -388,8 +389,9 @@ func TestDirSymlink(t *testing.T) {
 	}
 }
 
-// A temporary file a killed writer left is removed by the next Put in its
-// directory once it is stale; a fresh one (a writer at work) is not.
+// A temporary file a killed writer left is removed by a later Put in its
+// directory once it is stale, the first one staleScanEvery after the
+// last look there; a fresh one (a writer at work) is not.
 func TestPutRemovesStaleTemps(t *testing.T) {
 	ctx := context.Background()
 	d, err := NewDir(t.TempDir())
@@ -410,6 +412,10 @@ func TestPutRemovesStaleTemps(t *testing.T) {
 	if err := os.Chtimes(stale, old, old); err != nil {
 		t.Fatal(err)
 	}
+	// The last look at a/ was staleScanEvery ago.
+	d.scannedMu.Lock()
+	d.scannedSince = d.scannedSince.Add(-staleScanEvery - time.Second)
+	d.scannedMu.Unlock()
 	if err := d.Put(ctx, "a/y", []byte("2")); err != nil {
 		t.Fatal(err)
 	}
@@ -418,5 +424,132 @@ func TestPutRemovesStaleTemps(t *testing.T) {
 	}
 	if _, err := os.Stat(fresh); err != nil {
 		t.Errorf("fresh temporary file: %v, want kept", err)
+	}
+}
+
+// PutBatch writes every entry, in directories it makes, 0600, and leaves
+// no temporary file; an entry it refuses (too large) fails the batch
+// before anything is renamed.
+func TestPutBatch(t *testing.T) {
+	ctx := context.Background()
+	d, err := NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Put(ctx, "v/1/cert.pem", []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	batch := []Entry{{"v/1/key.pem", []byte("k")}, {"v/2/new/meta.json", []byte("m")}, {"v/1/cert.pem", []byte("c")}}
+	if err := d.PutBatch(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range batch {
+		got, err := d.Get(ctx, e.Key)
+		if err != nil || string(got) != string(e.Value) {
+			t.Errorf("%s: %q, %v; want %q", e.Key, got, err, e.Value)
+		}
+		p, _ := d.Path(e.Key)
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v, %v; want mode 0600", e.Key, fi.Mode(), err)
+		}
+	}
+	refused := []Entry{{"v/1/key.pem", []byte("k2")}, {"v/1/cert.pem", make([]byte, MaxValueSize+1)}}
+	if err := d.PutBatch(ctx, refused); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("oversized entry: %v, want ErrTooLarge", err)
+	}
+	if got, _ := d.Get(ctx, "v/1/key.pem"); string(got) != "k" {
+		t.Errorf("v/1/key.pem after a refused batch: %q, want the old value", got)
+	}
+	filepath.WalkDir(d.Root(), func(p string, de fs.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(de.Name(), tempPrefix) {
+			t.Errorf("temporary file left: %s", p)
+		}
+		return nil
+	})
+}
+
+// PutRelaxed replaces a value atomically, as Put does, and leaves no
+// temporary file.
+func TestPutRelaxed(t *testing.T) {
+	ctx := context.Background()
+	d, err := NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"first", "second"} {
+		if err := d.PutRelaxed(ctx, "manager/ca/name.json", []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := d.Get(ctx, "manager/ca/name.json"); err != nil || string(got) != v {
+			t.Errorf("Get: %q, %v; want %q", got, err, v)
+		}
+	}
+	ents, err := os.ReadDir(filepath.Join(d.Root(), "manager", "ca"))
+	if err != nil || len(ents) != 1 {
+		t.Errorf("manager/ca holds %v (%v), want name.json alone", ents, err)
+	}
+	if err := d.PutRelaxed(ctx, "../x", []byte("1")); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("invalid key: %v, want ErrInvalidKey", err)
+	}
+}
+
+// In a directory of bigDir entries or more (one state per certificate), a
+// lock holder's removal of its key's temporary files looks at what the
+// directory held at most tempLookEvery ago; in a small one, at what it
+// holds now.
+func TestRemoveTempsBigDirectory(t *testing.T) {
+	ctx := context.Background()
+	d, err := NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range bigDir {
+		if err := d.PutRelaxed(ctx, fmt.Sprintf("manager/ca/host-%d.json", i), []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leave := func() string {
+		t.Helper()
+		tmp, err := makeTemp(filepath.Join(d.Root(), "manager", "ca"), "host-1.json", func(name string) error {
+			return os.WriteFile(name, []byte("half"), 0o600)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tmp
+	}
+	gone := func(p string) bool {
+		_, err := os.Stat(p)
+		return errors.Is(err, fs.ErrNotExist)
+	}
+	first := leave()
+	other, err := makeTemp(filepath.Join(d.Root(), "manager", "ca"), "host-2.json", func(name string) error {
+		return os.WriteFile(name, []byte("half"), 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.removeTemps("manager/ca", "host-1.json")
+	if !gone(first) {
+		t.Errorf("%s: not removed", first)
+	}
+	if gone(other) {
+		t.Errorf("%s, another key's, removed", other)
+	}
+	second := leave()
+	d.removeTemps("manager/ca", "host-1.json")
+	if gone(second) {
+		t.Errorf("%s: removed though left after the last look (tempLookEvery ago at most)", second)
+	}
+	d.tempsMu.Lock()
+	d.tempsSince = d.tempsSince.Add(-tempLookEvery - time.Second)
+	d.tempsMu.Unlock()
+	d.removeTemps("manager/ca", "host-1.json")
+	if !gone(second) {
+		t.Errorf("%s: not removed at the next look", second)
+	}
+	d.removeTemps("manager/ca", "host-2.json")
+	if !gone(other) {
+		t.Errorf("%s: not removed by its key's lock holder", other)
 	}
 }

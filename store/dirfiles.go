@@ -7,14 +7,22 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // mkdirs creates dir and its missing parents with mode 0700, syncing each
 // parent whose entries changed so that the new directories survive a
 // crash.
 func mkdirs(r *os.Root, dir string) error {
+	return mkdirsThen(r, dir, func(parent string) error { return syncDir(r, parent) })
+}
+
+// mkdirsThen is mkdirs that calls synced with each parent to sync, in
+// the order they changed, rather than syncing it.
+func mkdirsThen(r *os.Root, dir string, synced func(parent string) error) error {
 	if dir == "." {
 		return nil
 	}
@@ -29,7 +37,7 @@ func mkdirs(r *os.Root, dir string) error {
 		return err
 	}
 	parent := filepath.Dir(dir)
-	if err := mkdirs(r, parent); err != nil {
+	if err := mkdirsThen(r, parent, synced); err != nil {
 		return err
 	}
 	if err := r.Mkdir(dir, 0o700); err != nil {
@@ -41,7 +49,7 @@ func mkdirs(r *os.Root, dir string) error {
 	if err := r.Chmod(dir, 0o700); err != nil {
 		return err
 	}
-	return syncDir(r, parent)
+	return synced(parent)
 }
 
 // tempPrefix begins the name of every temporary file or link Dir makes.
@@ -109,7 +117,8 @@ func tempOf(name, tag string) bool {
 // the lock under which every write of those keys is made may call it: no
 // one else can be writing them, so whatever temporary file is there was
 // left by a writer that died. It reports nothing: a file it cannot remove
-// now will be met again.
+// now will be met again. In a big directory, those of the keys' temporary
+// files that the last look there saw are removed (see tempNames).
 func (d *Dir) removeTemps(dir string, bases ...string) {
 	r, err := os.OpenRoot(d.root)
 	if err != nil {
@@ -120,13 +129,27 @@ func (d *Dir) removeTemps(dir string, bases ...string) {
 	for i, b := range bases {
 		tags[i] = tempTag(b)
 	}
+	if len(bases) > 0 {
+		for _, name := range d.tempNames(r, dir) {
+			for _, t := range tags {
+				if tempOf(name, t) {
+					if r.Remove(filepath.Join(dir, name)) == nil {
+						syncDir(r, dir)
+					}
+					d.forgetTemp(dir, name)
+					break
+				}
+			}
+		}
+		return
+	}
 	var dirs []string
 	fs.WalkDir(r.FS(), filepath.ToSlash(dir), func(p string, de fs.DirEntry, err error) error {
 		switch {
 		case err != nil:
 			return nil
 		case de.IsDir():
-			if p != filepath.ToSlash(dir) && (len(bases) > 0 || strings.HasPrefix(de.Name(), ".")) {
+			if p != filepath.ToSlash(dir) && strings.HasPrefix(de.Name(), ".") {
 				return fs.SkipDir
 			}
 			dirs = append(dirs, p)
@@ -134,22 +157,71 @@ func (d *Dir) removeTemps(dir string, bases ...string) {
 		case !strings.HasPrefix(de.Name(), tempPrefix):
 			return nil
 		}
-		mine := len(bases) == 0
-		for _, t := range tags {
-			mine = mine || tempOf(de.Name(), t)
-		}
-		if mine && r.Remove(filepath.FromSlash(p)) == nil {
+		if r.Remove(filepath.FromSlash(p)) == nil {
 			syncDir(r, filepath.Dir(filepath.FromSlash(p)))
 		}
 		return nil
 	})
-	if len(bases) > 0 {
-		return
-	}
 	for i := len(dirs) - 1; i > 0; i-- { // not dir itself
 		if r.Remove(filepath.FromSlash(dirs[i])) == nil {
 			syncDir(r, filepath.Dir(filepath.FromSlash(dirs[i])))
 		}
+	}
+}
+
+// bigDir is the number of entries from which a directory's temporary
+// files are looked for at most every tempLookEvery (see tempNames).
+const bigDir = 256
+
+// tempLookEvery is how long the temporary files seen in a big directory
+// stand for what it holds.
+const tempLookEvery = time.Minute
+
+// tempNames returns the names of the temporary files in dir, reading only
+// its names (no walk, no sort). A directory of bigDir entries or more
+// (manager/<ca>, one state per certificate) is read at most every
+// tempLookEvery: a renewal storm's lock holders, three per renewal, read
+// it whole each time, which made a storm quadratic in the number of
+// certificates. What it held then stands for it meanwhile: a temporary
+// file another process that died left there since is removed at the
+// next look, within tempLookEvery, rather than at once.
+func (d *Dir) tempNames(r *os.Root, dir string) []string {
+	now := time.Now()
+	d.tempsMu.Lock()
+	if now.Sub(d.tempsSince) > tempLookEvery || d.temps == nil {
+		d.temps, d.tempsSince = map[string][]string{}, now
+	}
+	seen, ok := d.temps[dir]
+	d.tempsMu.Unlock()
+	if ok {
+		return seen
+	}
+	f, err := r.Open(dir)
+	if err != nil {
+		return nil
+	}
+	names, _ := f.Readdirnames(-1)
+	f.Close()
+	var temps []string
+	for _, name := range names {
+		if strings.HasPrefix(name, tempPrefix) {
+			temps = append(temps, name)
+		}
+	}
+	if len(names) >= bigDir {
+		d.tempsMu.Lock()
+		d.temps[dir] = temps
+		d.tempsMu.Unlock()
+	}
+	return temps
+}
+
+// forgetTemp drops name from what tempNames remembers of dir.
+func (d *Dir) forgetTemp(dir, name string) {
+	d.tempsMu.Lock()
+	defer d.tempsMu.Unlock()
+	if seen, ok := d.temps[dir]; ok {
+		d.temps[dir] = slices.DeleteFunc(slices.Clone(seen), func(n string) bool { return n == name })
 	}
 }
 

@@ -87,7 +87,8 @@ func (d *Dir) lock(ctx context.Context, name string, wait bool) (func() error, e
 	for {
 		released := d.releasedChan()
 		token := newToken()
-		err := tryLock(r, p, name, token)
+		self, host := d.self()
+		err := tryLock(r, p, name, token, self, host)
 		if err == nil {
 			unlock := startHolding(r, p, name, token, stale)
 			return func() error {
@@ -122,6 +123,18 @@ func (d *Dir) lock(ctx context.Context, name string, wait bool) (func() error, e
 		}
 		delay = min(2*delay, 250*time.Millisecond)
 	}
+}
+
+// self returns this process's identity and host name for lock files,
+// read once per Dir: a renewal storm takes several locks per
+// certificate, and reading them from /proc each time showed in its
+// profile.
+func (d *Dir) self() (*processID, string) {
+	d.selfOnce.Do(func() {
+		d.selfID = selfProcess()
+		d.host, _ = os.Hostname()
+	})
+	return d.selfID, d.host
 }
 
 // releasedChan returns the channel closed at the next release of a lock
@@ -200,13 +213,12 @@ func readToken(r *os.Root, p string) (string, error) {
 }
 
 // tryLock creates the lock file, failing with fs.ErrExist if it is held.
-func tryLock(r *os.Root, p, name, token string) error {
+func tryLock(r *os.Root, p, name, token string, self *processID, host string) error {
 	f, err := r.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
-	host, _ := os.Hostname()
-	info, _ := json.Marshal(lockInfo{Name: name, PID: os.Getpid(), Host: host, Acquired: time.Now().UTC(), Token: token, Process: selfProcess()})
+	info, _ := json.Marshal(lockInfo{Name: name, PID: os.Getpid(), Host: host, Acquired: time.Now().UTC(), Token: token, Process: self})
 	_, werr := f.Write(append(info, '\n'))
 	cerr := f.Close()
 	if err := errors.Join(werr, cerr); err != nil {

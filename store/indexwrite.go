@@ -8,28 +8,104 @@ import (
 	"errors"
 	"io/fs"
 	"strings"
+	"sync"
 )
 
-// indexAppend appends line to the shard of (ca, name), if the store can.
+// indexAppend appends line to the shard of (ca, name), if the store can,
+// and returns once it is appended. Appends that arrive while another is
+// being written are written together, under one hold of the index lock
+// (see indexQueue).
 func (c *Certs) indexAppend(ctx context.Context, ca, name, line string) error {
-	ap, ok := c.Store.(Appender)
-	if !ok || !c.scheme().indexed() {
+	if _, ok := c.Store.(Appender); !ok || !c.scheme().indexed() {
 		return nil
 	}
 	ctx = context.WithoutCancel(ctx) // the certificate is saved: so is its record
+	return c.idx.append(ctx, c, shardOf(ca, name), line)
+}
+
+// indexQueue is a group commit for the index: the goroutine that finds
+// no append under way writes, under one hold of the index lock, every
+// line queued meanwhile (one append per shard), then hands the turn to
+// the first goroutine that queued a line since. In a renewal storm each
+// save appends two or three lines; one lock, one stat and one append per
+// shard for each group replaced a lock file made and removed per line.
+type indexQueue struct {
+	mu      sync.Mutex
+	pending []*indexLine
+	writing bool
+}
+
+// indexLine is one queued line and where its writer waits.
+type indexLine struct {
+	key, line string
+	done      chan error    // the append's outcome
+	turn      chan struct{} // closed: this writer writes the next group
+}
+
+func (q *indexQueue) append(ctx context.Context, c *Certs, key, line string) error {
+	l := &indexLine{key: key, line: line, done: make(chan error, 1), turn: make(chan struct{})}
+	q.mu.Lock()
+	q.pending = append(q.pending, l)
+	mine := !q.writing
+	q.writing = true
+	q.mu.Unlock()
+	if !mine {
+		select {
+		case err := <-l.done:
+			return err
+		case <-l.turn:
+		}
+	}
+	q.mu.Lock()
+	group := q.pending
+	q.pending = nil
+	q.mu.Unlock()
+	err := c.appendGroup(ctx, group)
+	for _, g := range group {
+		g.done <- err
+	}
+	q.mu.Lock()
+	if len(q.pending) > 0 {
+		close(q.pending[0].turn)
+	} else {
+		q.writing = false
+	}
+	q.mu.Unlock()
+	return <-l.done
+}
+
+// appendGroup appends the lines of group to their shards under the index
+// lock, in the order queued, one append per shard.
+func (c *Certs) appendGroup(ctx context.Context, group []*indexLine) error {
+	ap := c.Store.(Appender)
 	unlock, err := c.Store.Lock(ctx, indexLock)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	key := shardOf(ca, name)
-	if info, err := c.Store.Stat(ctx, key); err == nil && info.Size+int64(len(line)) > maxShard {
-		// Appended to for long without a reader compacting it (a
-		// daemon's schedules): compacted now, before Get refuses it. If
-		// it cannot be, the line is appended all the same.
-		_, _, _ = c.compactShard(ctx, key)
+	var keys []string
+	lines := map[string]*strings.Builder{}
+	for _, g := range group {
+		b := lines[g.key]
+		if b == nil {
+			b = &strings.Builder{}
+			lines[g.key] = b
+			keys = append(keys, g.key)
+		}
+		b.WriteString(g.line)
 	}
-	return ap.Append(ctx, key, []byte(line))
+	var errs []error
+	for _, key := range keys {
+		data := lines[key].String()
+		if info, err := c.Store.Stat(ctx, key); err == nil && info.Size+int64(len(data)) > maxShard {
+			// Appended to for long without a reader compacting it (a
+			// daemon's schedules): compacted now, before Get refuses it. If
+			// it cannot be, the lines are appended all the same.
+			_, _, _ = c.compactShard(ctx, key)
+		}
+		errs = append(errs, ap.Append(ctx, key, []byte(data)))
+	}
+	return errors.Join(errs...)
 }
 
 // maxShard is the size in bytes past which an append compacts a shard

@@ -38,6 +38,27 @@ func (s *dying) Put(ctx context.Context, key string, value []byte) error {
 	return s.Dir.Put(ctx, key, value)
 }
 
+func (s *dying) PutRelaxed(ctx context.Context, key string, value []byte) error {
+	if err := s.write(); err != nil {
+		return err
+	}
+	return s.Dir.PutRelaxed(ctx, key, value)
+}
+
+// PutBatch counts each entry as a write: dying before entry i leaves
+// entries[:i] written, as Dir.PutBatch killed between two renames does.
+func (s *dying) PutBatch(ctx context.Context, entries []Entry) error {
+	for i := range entries {
+		if err := s.write(); err != nil {
+			if perr := s.Dir.PutBatch(ctx, entries[:i]); perr != nil {
+				return perr
+			}
+			return err
+		}
+	}
+	return s.Dir.PutBatch(ctx, entries)
+}
+
 func (s *dying) Delete(ctx context.Context, key string) error {
 	if err := s.write(); err != nil {
 		return err

@@ -39,7 +39,9 @@ func (c *Certs) LoadState(ctx context.Context, ca, name string) ([]byte, error) 
 }
 
 // SaveState writes the renewal state of the certificate called name from
-// the CA with directory URL ca at StateKey, atomically. In a store with
+// the CA with directory URL ca at StateKey, atomically, but without
+// waiting for the disk where the store can (RelaxedPutter): a crash of
+// the machine may lose the last states saved. In a store with
 // an index, the schedule it holds (the keys package manager writes:
 // serial, next_renewal, last_error…) is recorded there too (see
 // Schedule).
@@ -56,7 +58,9 @@ func (c *Certs) SaveState(ctx context.Context, ca, name string, data []byte) err
 		return err
 	}
 	defer unlock()
-	if err := c.Store.Put(ctx, k, data); err != nil {
+	// Relaxed: the state only saves work after a restart (see
+	// docs/store.md, "What survives a crash").
+	if err := putRelaxed(ctx, c.Store, k, data); err != nil {
 		return err
 	}
 	if c.indexes() {

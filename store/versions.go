@@ -181,25 +181,31 @@ func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res CertRec
 // writeVersion writes one version's files, the chain last: a version
 // directory with a cert.pem is complete. It first deletes what a writer
 // that died while writing a version of this number left there (such as a
-// key.pem that a version without a key would otherwise inherit).
+// key.pem that a version without a key would otherwise inherit). A
+// BatchPutter (Dir) writes them with one wait for the disk, in the same
+// order.
 func (c *Certs) writeVersion(ctx context.Context, vdir string, keyPEM, chainPEM, meta []byte) error {
 	if err := c.deleteTree(ctx, vdir); err != nil {
 		return err
 	}
+	var files []Entry
 	if len(keyPEM) > 0 {
-		if err := c.Store.Put(ctx, vdir+"/"+keyFile, keyPEM); err != nil {
-			return err
-		}
+		files = append(files, Entry{vdir + "/" + keyFile, keyPEM})
 	}
-	if err := c.Store.Put(ctx, vdir+"/"+combinedFile, combine(keyPEM, chainPEM)); err != nil {
-		return err
-	}
+	files = append(files, Entry{vdir + "/" + combinedFile, combine(keyPEM, chainPEM)})
 	if meta != nil {
-		if err := c.Store.Put(ctx, vdir+"/"+metaFile, meta); err != nil {
+		files = append(files, Entry{vdir + "/" + metaFile, meta})
+	}
+	files = append(files, Entry{vdir + "/" + certFile, chainPEM})
+	if b, ok := c.Store.(BatchPutter); ok {
+		return b.PutBatch(ctx, files)
+	}
+	for _, f := range files {
+		if err := c.Store.Put(ctx, f.Key, f.Value); err != nil {
 			return err
 		}
 	}
-	return c.Store.Put(ctx, vdir+"/"+certFile, chainPEM)
+	return nil
 }
 
 // combine is the single-file form of a pair: the key (if there is one),
