@@ -335,14 +335,18 @@ func (x *acmeProxy) orders() int { return len(x.newOrders()) }
 // Created, RFC 8555 §7.4): a newOrder the CA refused places none (Pebble
 // answers 500 to one whose replaces names a certificate with a serial of
 // a leading zero byte, and certkeeper then orders without replaces).
-func (x *acmeProxy) ordersPlaced() int {
-	n := 0
+func (x *acmeProxy) ordersPlaced() int { return len(x.createdOrders()) }
+
+// createdOrders are the newOrder POSTs that created an order (see
+// ordersPlaced).
+func (x *acmeProxy) createdOrders() []proxiedPost {
+	var created []proxiedPost
 	for _, p := range x.newOrders() {
 		if p.Status == http.StatusCreated {
-			n++
+			created = append(created, p)
 		}
 	}
-	return n
+	return created
 }
 
 // accountRequests counts the POSTs to newAccount so far (registrations

@@ -347,12 +347,12 @@ func TestSharedRenewWritesClientKey(t *testing.T) {
 	checkSharedTop(t, e.store)
 
 	// Without -layout now: client.key says it is shared.
-	orders := e.proxy.orders()
+	orders := e.proxy.ordersPlaced()
 	r = e.sharedRenew("-force", "-ca", e.ca(), "-http-listen", e.httpAddr(), names[0])
 	if r.code != ExitOK {
 		t.Fatalf("renew -force of a detected shared store: %v", r)
 	}
-	if n := e.proxy.orders() - orders; n != 1 {
+	if n := e.proxy.ordersPlaced() - orders; n != 1 {
 		t.Errorf("renew -force %s placed %d orders, want 1", names[0], n)
 	}
 	if n := e.proxy.registrations(); n != 1 {
@@ -413,7 +413,7 @@ func TestSharedObtainThenRenewAsRecorded(t *testing.T) {
 	})
 
 	serial := first.leaf.SerialNumber
-	orders := e.proxy.orders()
+	orders := e.proxy.ordersPlaced()
 	const renewals = 3
 	for i := range renewals {
 		r := runCLI(t.Context(), "renew", "-force", "-store", e.store, "-http-listen", e.httpAddr())
@@ -433,7 +433,7 @@ func TestSharedObtainThenRenewAsRecorded(t *testing.T) {
 	}
 	stop.Store(true)
 	readerWG.Wait()
-	if n := e.proxy.orders() - orders; n != renewals {
+	if n := e.proxy.ordersPlaced() - orders; n != renewals {
 		t.Errorf("%d renewals placed %d orders", renewals, n)
 	}
 	if reads.Load() < renewals {
