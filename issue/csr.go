@@ -21,17 +21,20 @@ import (
 // seconds; a P-256 key and its CSR some 0.2 ms, a tenth of a round trip
 // to a local CA); what can make that fail (an unknown key type) is
 // checked first, so that no order is placed for a request that cannot be
-// finalized. A key or CSR the caller gave is checked at once.
-func startCSR(req Request) (wait func(context.Context) (crypto.Signer, []byte, error), err error) {
+// finalized. A key or CSR the caller gave is checked at once. end waits
+// for the key to be made (it cannot be stopped halfway): the caller calls
+// it before it returns, so that no goroutine outlives it, still
+// generating a key or reading req.
+func startCSR(req Request) (wait func(context.Context) (crypto.Signer, []byte, error), end func(), err error) {
 	if len(req.CSR) > 0 || req.Key != nil {
 		key, csr, err := prepareCSR(req)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return func(context.Context) (crypto.Signer, []byte, error) { return key, csr, nil }, nil
+		return func(context.Context) (crypto.Signer, []byte, error) { return key, csr, nil }, func() {}, nil
 	}
 	if req.KeyType != "" && !slices.Contains(keys.Types(), req.KeyType) {
-		return nil, fmt.Errorf("issue: keys: unknown key type %q", req.KeyType)
+		return nil, nil, fmt.Errorf("issue: keys: unknown key type %q", req.KeyType)
 	}
 	var (
 		key     crypto.Signer
@@ -52,7 +55,7 @@ func startCSR(req Request) (wait func(context.Context) (crypto.Signer, []byte, e
 		case <-ctx.Done():
 			return nil, nil, context.Cause(ctx)
 		}
-	}, nil
+	}, func() { <-made }, nil
 }
 
 // prepareCSR returns the key (nil when the caller gave a CSR) and the DER

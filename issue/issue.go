@@ -238,10 +238,11 @@ func (is *Issuer) obtain(ctx context.Context, req Request) (*Issued, error) {
 	if err := is.precheck(req); err != nil {
 		return nil, err
 	}
-	pending, err := startCSR(req)
+	pending, end, err := startCSR(req)
 	if err != nil {
 		return nil, err
 	}
+	defer end()
 	start := time.Now()
 	if order, ok := is.resume(ctx, req); ok {
 		cert, err := is.complete(ctx, req, order, pending, start)
