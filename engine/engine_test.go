@@ -473,3 +473,31 @@ func TestDamagedRecordsReplaced(t *testing.T) {
 		t.Errorf("lineage after Obtain: %+v, %v", rec, err)
 	}
 }
+
+// A certificate name in capitals is the same name to the store, which
+// keeps names in lower case: it is recorded, listed and renewed once,
+// under the name the store keeps.
+func TestObtainCertNameInCapitals(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := ctxT(t)
+	l := e.lineage("m.example.test")
+	l.Name = "MyCert"
+	r, err := e.engine(nil).Obtain(ctx, engine.Request{Lineage: l, Account: agree})
+	if err != nil || r.Outcome != engine.Obtained || r.Name != "mycert" {
+		t.Fatalf("Obtain = %+v, %v; want obtained as mycert", r, err)
+	}
+	eng := e.engine(nil)
+	entries, err := eng.List(ctx, engine.ListOptions{})
+	if err != nil || len(entries) != 1 || entries[0].Name != "mycert" || entries[0].Status != engine.StatusValid {
+		t.Fatalf("List = %+v, %v; want one valid certificate, mycert", entries, err)
+	}
+	rec, err := eng.Certs().LoadLineage(ctx, e.pebble.DirectoryURL, "MyCert")
+	if err != nil || rec.Name != "mycert" {
+		t.Fatalf("lineage = %+v, %v; want the name mycert", rec, err)
+	}
+	r2, err := e.engine(nil).Obtain(ctx, engine.Request{Lineage: l, Account: agree})
+	if err != nil || r2.Outcome != engine.StillValid || r2.Serial != r.Serial {
+		t.Fatalf("second Obtain = %+v, %v; want still valid, serial %s", r2, err, r.Serial)
+	}
+}

@@ -152,6 +152,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (Result, error) {
 	if l.Name == "" && len(l.Identifiers) > 0 {
 		l.Name = l.Identifiers[0]
 	}
+	l.Name = storedName(l.Name)
 	if l.Account == "" {
 		l.Account = req.Account.id()
 	}
@@ -204,6 +205,22 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (Result, error) {
 	err = e.m.Renew(ctx, l.Name)
 	res, err = e.outcome(l, before, same, err)
 	return res, err
+}
+
+// storedName returns name as the store keeps it (lower case, no
+// trailing dot: store.EncodeName), so that "MyCert" and "mycert", one
+// directory of the store, are one certificate to the lineage, the
+// renewal state and the list too. A name the store cannot keep is
+// returned as it is, for Check to refuse.
+func storedName(name string) string {
+	enc, err := store.EncodeName(name)
+	if err != nil {
+		return name
+	}
+	if n, err := store.DecodeName(enc); err == nil {
+		return n
+	}
+	return name
 }
 
 // forget removes what a failed first Obtain of l recorded, unless a
