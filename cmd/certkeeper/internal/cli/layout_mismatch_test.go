@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,5 +42,44 @@ func TestLayoutOtherThanTheStores(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(shared, "certificates")); err == nil {
 		t.Errorf("obtain -layout standard wrote certificates/ into a shared store")
+	}
+}
+
+// The daemon's file, whose layout is "standard" unless it says
+// otherwise, over a store in the shared layout (or the other way round)
+// is refused by run -check and at start, naming the key layout; nothing
+// is written into the store.
+func TestDaemonLayoutOtherThanTheStores(t *testing.T) {
+	t.Parallel()
+	shared := t.TempDir()
+	if err := os.WriteFile(filepath.Join(shared, "client.key"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	standard := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(standard, "accounts", "ca", "default"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(standard, "accounts", "ca", "default", "account.key"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ dir, layout, want string }{
+		{shared, "", `write layout = "shared"`},
+		{standard, `layout = "shared"` + "\n", `write layout = "standard"`},
+	} {
+		path := writeConfig(t, fmt.Sprintf("ca = \"https://127.0.0.1:1/dir\"\nstore = %q\n%s[solvers]\nhttp-webroot = %q\n[[certificate]]\ndomains = [\"a.example.test\"]\n",
+			tc.dir, tc.layout, t.TempDir()))
+		if code, out := runCheck(t, path); code != ExitUsage || !strings.Contains(out, "layout: the store "+tc.dir) || !strings.Contains(out, tc.want) {
+			t.Errorf("run -check, store %s: exit %d, output %s; want exit %d naming layout and %s", tc.dir, code, out, ExitUsage, tc.want)
+		}
+		r := runCLI(t.Context(), "run", "-config", path)
+		if r.code != ExitUsage || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("run, store %s: exit %d, stderr %s; want exit %d and %s", tc.dir, r.code, r.stderr, ExitUsage, tc.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(shared, "accounts")); err == nil {
+		t.Errorf("the daemon wrote accounts/ into a shared store")
+	}
+	if _, err := os.Stat(filepath.Join(standard, "client.key")); err == nil {
+		t.Errorf("the daemon wrote client.key into a standard store")
 	}
 }
