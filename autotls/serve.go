@@ -30,7 +30,7 @@ func ListenAndServe(ctx context.Context, cfg *Config, handler http.Handler) erro
 	var lc net.ListenConfig
 	tlsLn, err := lc.Listen(ctx, "tcp", httpsAddr)
 	if err != nil {
-		return err
+		return &ListenError{Setting: "HTTPSAddr", Addr: httpsAddr, Err: err}
 	}
 	var httpLn net.Listener
 	if cfg.HTTPAddr != "-" {
@@ -40,11 +40,28 @@ func ListenAndServe(ctx context.Context, cfg *Config, handler http.Handler) erro
 		}
 		if httpLn, err = lc.Listen(ctx, "tcp", addr); err != nil {
 			tlsLn.Close()
-			return err
+			return &ListenError{Setting: "HTTPAddr", Addr: addr, Err: err}
 		}
 	}
 	return Serve(ctx, cfg, handler, tlsLn, httpLn)
 }
+
+// ListenError is ListenAndServe's error when a listener cannot be bound
+// (the address is in use, or not allowed): Setting names the Config
+// field, "HTTPSAddr" or "HTTPAddr", Addr the address tried, Err the
+// listen error (errors.Is(err, syscall.EADDRINUSE) for a port in use).
+// Nothing is left bound.
+type ListenError struct {
+	Setting string
+	Addr    string
+	Err     error
+}
+
+func (e *ListenError) Error() string {
+	return "autotls: " + e.Setting + " " + e.Addr + ": " + e.Err.Error()
+}
+
+func (e *ListenError) Unwrap() error { return e.Err }
 
 // Serve is ListenAndServe on listeners of the caller's: TLS on tlsLn (a
 // plain TCP listener) and, if httpLn is not nil, plain HTTP on httpLn. It

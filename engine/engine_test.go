@@ -473,3 +473,63 @@ func TestDamagedRecordsReplaced(t *testing.T) {
 		t.Errorf("lineage after Obtain: %+v, %v", rec, err)
 	}
 }
+
+// A certificate name in capitals is the same name to the store, which
+// keeps names in lower case: it is recorded, listed and renewed once,
+// under the name the store keeps.
+func TestObtainCertNameInCapitals(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := ctxT(t)
+	l := e.lineage("m.example.test")
+	l.Name = "MyCert"
+	r, err := e.engine(nil).Obtain(ctx, engine.Request{Lineage: l, Account: agree})
+	if err != nil || r.Outcome != engine.Obtained || r.Name != "mycert" {
+		t.Fatalf("Obtain = %+v, %v; want obtained as mycert", r, err)
+	}
+	eng := e.engine(nil)
+	entries, err := eng.List(ctx, engine.ListOptions{})
+	if err != nil || len(entries) != 1 || entries[0].Name != "mycert" || entries[0].Status != engine.StatusValid {
+		t.Fatalf("List = %+v, %v; want one valid certificate, mycert", entries, err)
+	}
+	rec, err := eng.Certs().LoadLineage(ctx, e.pebble.DirectoryURL, "MyCert")
+	if err != nil || rec.Name != "mycert" {
+		t.Fatalf("lineage = %+v, %v; want the name mycert", rec, err)
+	}
+	r2, err := e.engine(nil).Obtain(ctx, engine.Request{Lineage: l, Account: agree})
+	if err != nil || r2.Outcome != engine.StillValid || r2.Serial != r.Serial {
+		t.Fatalf("second Obtain = %+v, %v; want still valid, serial %s", r2, err, r.Serial)
+	}
+}
+
+// Obtain asked again for a certificate the store has, naming no account
+// (Lineage.Account ""), keeps the account its lineage records: the next
+// renewal is not moved to an account the store does not have.
+func TestObtainAgainKeepsTheRecordedAccount(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := ctxT(t)
+	l := e.lineage("acct.example.test")
+	l.Account = "admin@example.test"
+	r, err := e.engine(nil).Obtain(ctx, engine.Request{Lineage: l, Account: agree})
+	if err != nil || r.Outcome != engine.Obtained {
+		t.Fatalf("Obtain = %+v, %v", r, err)
+	}
+	again := e.lineage("acct.example.test")
+	again.KeyType = "ec384" // a setting given anew is recorded
+	eng := e.engine(nil)
+	if r, err := eng.Obtain(ctx, engine.Request{Lineage: again, Account: agree}); err != nil || r.Outcome != engine.StillValid {
+		t.Fatalf("second Obtain = %+v, %v; want still valid", r, err)
+	}
+	rec, err := eng.Certs().LoadLineage(ctx, e.pebble.DirectoryURL, "acct.example.test")
+	if err != nil || rec.Account != "admin@example.test" || rec.KeyType != "ec384" {
+		t.Fatalf("lineage = %+v, %v; want account admin@example.test kept, key type ec384 recorded", rec, err)
+	}
+	// A new certificate without an account is the default account's.
+	if _, err := eng.Obtain(ctx, engine.Request{Lineage: e.lineage("other.example.test"), Account: agree}); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := eng.Certs().LoadLineage(ctx, e.pebble.DirectoryURL, "other.example.test"); err != nil || rec.Account != "default" {
+		t.Fatalf("lineage of a new certificate = %+v, %v; want account default", rec, err)
+	}
+}

@@ -303,8 +303,12 @@ func (e *Engine) entry(l store.Lineage, h *heldCert, st manager.Status, hasState
 
 	switch {
 	case en.Revoked != nil:
-		// Due at once: the engine replaces a revoked certificate.
+		// Due at once: the engine replaces a revoked certificate, once
+		// the backoff after a failed attempt allows.
 		en.NextRenewal, en.NextRenewalExact = now, true
+		if hasState && st.Failures > 0 && st.NextRenewal.After(now) {
+			en.NextRenewal = st.NextRenewal
+		}
 	case hasState && st.Serial == en.Serial && !st.NextRenewal.IsZero():
 		en.NextRenewal, en.NextRenewalExact = st.NextRenewal, true
 	case !now.Before(h.notAfter) || !containsAll(en.CertIdentifiers, l.Identifiers):

@@ -265,3 +265,29 @@ func TestListMemoryStore(t *testing.T) {
 		t.Errorf("memory store: %v, %+v", err, entries)
 	}
 }
+
+// A revoked certificate is due at once, but not before the next attempt
+// after a failed renewal: List says when renew and the daemon will try,
+// as it does for the others.
+func TestListRevokedBackingOff(t *testing.T) {
+	t.Parallel()
+	f := newListFixture(t)
+	ctx := t.Context()
+	day := 24 * time.Hour
+	serial := f.cert(caA, f.now.Add(-1*day), 90*day, "revoked.example.test")
+	f.lineage(caA, "revoked.example.test")
+	if err := f.certs.MarkRevoked(ctx, caA, "revoked.example.test", serial, f.now, 4); err != nil {
+		t.Fatal(err)
+	}
+	retry := f.now.Add(5 * time.Minute).Truncate(time.Second)
+	f.state(caA, "revoked.example.test", map[string]any{"serial": serial, "last_error": "issue: refused", "failures": 1, "next_renewal": retry})
+	for _, opts := range []engine.ListOptions{{}, {Names: []string{"revoked.example.test"}}} {
+		entries, err := f.eng.List(ctx, opts)
+		if err != nil || len(entries) != 1 {
+			t.Fatalf("List(%+v) = %+v, %v", opts, entries, err)
+		}
+		if e := entries[0]; e.Status != engine.StatusRevoked || !e.NextRenewal.Equal(retry) {
+			t.Errorf("List(%+v): status %s, next renewal %v; want revoked, next renewal at the retry %v", opts, e.Status, e.NextRenewal, retry)
+		}
+	}
+}

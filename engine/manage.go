@@ -99,6 +99,7 @@ func (e *Engine) Manage(ctx context.Context, lineages []store.Lineage, opts Mana
 		if l.Name == "" && len(l.Identifiers) > 0 {
 			l.Name = l.Identifiers[0]
 		}
+		l.Name = storedName(l.Name)
 		if l.Account == "" {
 			l.Account = opts.Account.id()
 		}

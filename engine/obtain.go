@@ -34,8 +34,9 @@ type Request struct {
 	// Lineage says how to obtain it, and is recorded so that renewals do
 	// the same: CA (a directory URL, see acme.ResolveDirectory) and
 	// Identifiers are required, unless CSR is set, whose names are then
-	// used; Name defaults to the first identifier, Account to
-	// Account.ID.
+	// used; Name defaults to the first identifier. Account defaults to
+	// Account.ID; when neither names one, to the account the lineage the
+	// store has for this certificate records, else "default".
 	Lineage store.Lineage
 	// Account registers the account if the store has none at the CA.
 	Account AccountOptions
@@ -152,6 +153,14 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (Result, error) {
 	if l.Name == "" && len(l.Identifiers) > 0 {
 		l.Name = l.Identifiers[0]
 	}
+	l.Name = storedName(l.Name)
+	if l.Account == "" && req.Account.ID == "" {
+		// No account named: the one the certificate's lineage records,
+		// if the store has the certificate.
+		if old, err := e.certs.LoadLineage(ctx, l.CA, l.Name); err == nil && old.Account != "" {
+			l.Account = old.Account
+		}
+	}
 	if l.Account == "" {
 		l.Account = req.Account.id()
 	}
@@ -204,6 +213,22 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (Result, error) {
 	err = e.m.Renew(ctx, l.Name)
 	res, err = e.outcome(l, before, same, err)
 	return res, err
+}
+
+// storedName returns name as the store keeps it (lower case, no
+// trailing dot: store.EncodeName), so that "MyCert" and "mycert", one
+// directory of the store, are one certificate to the lineage, the
+// renewal state and the list too. A name the store cannot keep is
+// returned as it is, for Check to refuse.
+func storedName(name string) string {
+	enc, err := store.EncodeName(name)
+	if err != nil {
+		return name
+	}
+	if n, err := store.DecodeName(enc); err == nil {
+		return n
+	}
+	return name
 }
 
 // forget removes what a failed first Obtain of l recorded, unless a

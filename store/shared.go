@@ -39,6 +39,42 @@ func DetectLayout(ctx context.Context, s Store) (Layout, error) {
 	return LayoutStandard, nil
 }
 
+// ErrOtherLayout is wrapped by CheckLayout's error: the store already
+// holds the records of the other layout.
+var ErrOtherLayout = errors.New("the store is in the other layout")
+
+// CheckLayout reports whether the store s may be used in layout l, as a
+// command that names its layout (-layout) is about to: an error wrapping
+// ErrOtherLayout when s already holds the other layout's records, those
+// of the standard layout ("accounts/", "certificates/") for LayoutShared,
+// those DetectLayout takes for the shared layout ("client.key",
+// "certkeeper/") for LayoutStandard. Writing one layout into a store of
+// the other would hide its certificates from every later command, which
+// reads the store in the layout it detects. An empty store, or one of
+// "<name>.pem" files only, fits either. Other errors are the store's.
+func CheckLayout(ctx context.Context, s Store, l Layout) error {
+	if l == LayoutStandard {
+		got, err := DetectLayout(ctx, s)
+		if err != nil {
+			return err
+		}
+		if got == LayoutShared {
+			return fmt.Errorf("%w: shared (it holds %s or %s/ records)", ErrOtherLayout, sharedKey, stateRoot)
+		}
+		return nil
+	}
+	for _, dir := range []string{accountsDir, certsDir} {
+		ks, err := s.List(ctx, dir+"/")
+		if err != nil {
+			return err
+		}
+		if len(ks) > 0 {
+			return fmt.Errorf("%w: standard (it holds %s/)", ErrOtherLayout, dir)
+		}
+	}
+	return nil
+}
+
 func (s sharedScheme) saveCertificate(ctx context.Context, res CertRecord) error {
 	return s.c.saveShared(ctx, res)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -98,6 +99,43 @@ func TestDetectLayout(t *testing.T) {
 		}
 		if got, err := DetectLayout(ctx, m); err != nil || got != tc.want {
 			t.Errorf("%s: DetectLayout = %v, %v; want %v", tc.name, got, err, tc.want)
+		}
+	}
+}
+
+// A layout named for a store that already holds the other layout's
+// records is refused: the certificates of one would be hidden from every
+// later command, which reads the store in the layout it detects.
+func TestCheckLayout(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		keys     []string
+		standard bool // CheckLayout(LayoutStandard) passes
+		shared   bool
+	}{
+		{"empty", nil, true, true},
+		{"standard", []string{"certificates/ca/www.example.com/current", "accounts/ca/default/account.key"}, true, false},
+		{"standard, certificates only", []string{"certificates/ca/www.example.com/current"}, true, false},
+		{"standard, an account only", []string{"accounts/ca/default/account.key"}, true, false},
+		{"client.key", []string{"client.key", "www.example.com.pem"}, false, true},
+		{"placeholders only", []string{"www.example.com.pem"}, true, true},
+		{"shared records", []string{"certkeeper/lineage/www.example.com.json"}, false, true},
+	} {
+		m := NewMemory()
+		for _, k := range tc.keys {
+			if err := m.Put(ctx, k, []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, c := range []struct {
+			l  Layout
+			ok bool
+		}{{LayoutStandard, tc.standard}, {LayoutShared, tc.shared}} {
+			err := CheckLayout(ctx, m, c.l)
+			if c.ok && err != nil || !c.ok && !errors.Is(err, ErrOtherLayout) {
+				t.Errorf("%s: CheckLayout(%v) = %v; want ok=%v (ErrOtherLayout)", tc.name, c.l, err, c.ok)
+			}
 		}
 	}
 }

@@ -41,6 +41,9 @@ func (d *daemon) openStore(ctx context.Context, cfg *config.Config) (*store.Cert
 		if err != nil {
 			return nil, err
 		}
+		if err := fileLayoutFits(ctx, dir, cfg); err != nil {
+			return nil, err
+		}
 		return &store.Certs{Store: dir, Layout: layout}, nil
 	}
 	b := d.env.backend(cfg.Store.Backend)
@@ -53,6 +56,22 @@ func (d *daemon) openStore(ctx context.Context, cfg *config.Config) (*store.Cert
 	}
 	d.shared = &shared.Solver{Store: st, Logger: d.log}
 	return &store.Certs{Store: st, Layout: layout}, nil
+}
+
+// fileLayoutFits refuses, as a usage error naming the key layout, a
+// file whose layout is not the one of the store st already holds
+// (store.CheckLayout): the daemon would write its certificates beside
+// the others', in another layout, where no later command sees them.
+func fileLayoutFits(ctx context.Context, st store.Store, cfg *config.Config) error {
+	layout, other := store.LayoutStandard, "shared"
+	if cfg.Store.Layout == "shared" {
+		layout, other = store.LayoutShared, "standard"
+	}
+	err := store.CheckLayout(ctx, st, layout)
+	if errors.Is(err, store.ErrOtherLayout) {
+		return usageError{fmt.Sprintf("layout: the store %s: %v: write layout = %q in the file, or give the %s layout a store of its own", cfg.Store.Dir, err, other, layout)}
+	}
+	return err
 }
 
 // cluster reports whether the daemon shares its store with other

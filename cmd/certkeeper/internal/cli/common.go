@@ -143,8 +143,20 @@ func (c *common) certs() (*store.Certs, error) {
 			return nil, err
 		}
 		c.layout = layout.String()
+	} else if err := c.checkLayout(context.Background(), d, layout); err != nil {
+		return nil, err
 	}
 	return &store.Certs{Store: d, Layout: layout}, nil
+}
+
+// checkLayout refuses a -layout given for a store of the other layout
+// (store.CheckLayout), as a usage error.
+func (c *common) checkLayout(ctx context.Context, s store.Store, layout store.Layout) error {
+	err := store.CheckLayout(ctx, s, layout)
+	if errors.Is(err, store.ErrOtherLayout) {
+		return usagef("-layout %s: %s: %v; leave -layout out, or give this layout a store directory of its own", layout, c.storeDir, err)
+	}
+	return err
 }
 
 // open returns the CA client and the store the flags name.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/certkeeper/certkeeper/cmd/certkeeper/internal/config"
 	"github.com/certkeeper/certkeeper/solver/solverset"
+	"github.com/certkeeper/certkeeper/store"
 )
 
 // checkDaemonConfig is "certkeeper run -check": the file's own checks,
@@ -44,6 +45,14 @@ func checkDaemonConfig(ctx context.Context, env Env, path string) error {
 			errs = append(errs, fmt.Errorf("store-backend: %q: this certkeeper binary does not know it", name))
 		} else if berr := b.Check(cfg.Store.Section); berr != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name, berr))
+		}
+	}
+	if b := cfg.Store.Backend; (b == "" || b == "dir") && cfg.Store.Dir != "" {
+		// A store not made yet fits either layout.
+		if dir, derr := store.OpenDir(cfg.Store.Dir, storeDirOptions(env)...); derr == nil {
+			if lerr := fileLayoutFits(ctx, dir, cfg); lerr != nil {
+				errs = append(errs, lerr)
+			}
 		}
 	}
 	for i, c := range cfg.Certs {

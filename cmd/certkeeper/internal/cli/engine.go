@@ -119,6 +119,8 @@ func (c *common) readCerts(ctx context.Context) (*store.Certs, error) {
 			return nil, err
 		}
 		c.layout = layout.String() // the account ID depends on it (accountID)
+	} else if err := c.checkLayout(ctx, d, layout); err != nil {
+		return nil, err
 	}
 	return &store.Certs{Store: d, Layout: layout}, nil
 }

@@ -197,6 +197,11 @@ func runObtain(ctx context.Context, env Env, fs *flagSet, c *common, sf *solverF
 	if req.Account, err = c.accountOptions(); err != nil {
 		return err
 	}
+	if c.accountName == "" && c.email == "" {
+		// No account named: the engine keeps the one the certificate's
+		// lineage records (a new certificate's is "default").
+		req.Lineage.Account, req.Account.ID = "", ""
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	eng, err := c.openEngine(ctx)

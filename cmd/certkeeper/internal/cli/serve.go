@@ -2,9 +2,12 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
+	"syscall"
 
 	"github.com/certkeeper/certkeeper/autotls"
 	"github.com/certkeeper/certkeeper/issue"
@@ -112,7 +115,16 @@ func setupServe(fs *flagSet) func(ctx context.Context, pos []string) error {
 			return usageError{err.Error()}
 		}
 		log.InfoContext(ctx, "serving HTTPS", "names", names, "https", *httpsAddr, "http", *httpAddr)
-		return autotls.ListenAndServe(ctx, cfg, handler)
+		err = autotls.ListenAndServe(ctx, cfg, handler)
+		var le *autotls.ListenError
+		if errors.As(err, &le) {
+			flag := map[string]string{"HTTPSAddr": "-tls-listen", "HTTPAddr": "-http-listen"}[le.Setting]
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return fmt.Errorf("%s: %s is already in use (another program serves this port: stop it, or give %s another address)", flag, le.Addr, flag)
+			}
+			return fmt.Errorf("%s: %s: %w", flag, le.Addr, le.Err)
+		}
+		return err
 	}
 }
 
