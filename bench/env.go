@@ -14,7 +14,6 @@
 package bench
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -25,15 +24,13 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/certkeeper/certkeeper/acmetest"
 )
 
 // Env is one running Pebble plus the http-01 responder all clients share.
 type Env struct {
-	// Pebble is the Pebble this process started; nil in an Env from
-	// AttachEnv (a child process of ckbench).
-	Pebble *acmetest.Pebble
+	// Pebble is the Pebble this process started (an *acmetest.Pebble);
+	// nil in an Env from AttachEnv (a child process of ckbench).
+	Pebble PebbleProcess
 	// DirectoryURL is Pebble's ACME directory.
 	DirectoryURL string
 	// HTTPPort is where Pebble validates http-01 (the responder's port).
@@ -48,38 +45,15 @@ type Env struct {
 	srv *http.Server
 }
 
-// EnvOptions configures StartEnv.
-type EnvOptions struct {
-	// PebbleBinary is the pebble executable; "" means acmetest.FindPebble
-	// (the pinned Pebble, built once into the user cache).
-	PebbleBinary string
-	// NonceRejectPercent is passed to Pebble as PEBBLE_WFE_NONCEREJECT.
-	NonceRejectPercent int
-	// NoResponder leaves the http-01 port free for another process's
-	// responder (see AttachEnv).
-	NoResponder bool
-}
-
-// StartEnv starts Pebble (no validation sleep, no Retry-After, no
-// authorization reuse, every name resolving to 127.0.0.1) and the shared
-// http-01 responder on Pebble's HTTP validation port.
-func StartEnv(ctx context.Context, opts EnvOptions) (*Env, error) {
-	p, err := acmetest.StartPebble(ctx, acmetest.PebbleOptions{
-		Binary:             opts.PebbleBinary,
-		NonceRejectPercent: opts.NonceRejectPercent,
-	})
-	if err != nil {
-		return nil, err
-	}
-	e := &Env{Pebble: p, DirectoryURL: p.DirectoryURL, HTTPPort: p.HTTPPort, TLSRootPEM: p.TLSRootPEM(),
-		NonceRejectPercent: opts.NonceRejectPercent, Challenges: &ChallengeHandler{}}
-	if !opts.NoResponder {
-		if err := e.listen(); err != nil {
-			p.Close()
-			return nil, err
-		}
-	}
-	return e, nil
+// PebbleProcess is what an Env needs of the Pebble it started: the
+// methods of *acmetest.Pebble it uses. An interface, so that a ckbench
+// child, which only attaches, links no acmetest (nor, through it, the
+// testing package and a DNS server).
+type PebbleProcess interface {
+	// Close stops Pebble.
+	Close() error
+	// Output is the tail of Pebble's log.
+	Output() string
 }
 
 // AttachEnv returns an Env for a Pebble another process started (whose

@@ -16,7 +16,9 @@ import (
 
 // childSet holds a cmd/ckchild binary per client, each linking only that
 // client, so that a child's peak memory is its client's (plus the Go
-// runtime and the benchmark's own code), not that of three clients.
+// runtime and the benchmark's own code), not that of three clients. The
+// tag ckchild leaves out bench.StartEnv and with it acmetest, the testing
+// package and miekg/dns, which a child that only attaches never uses.
 type childSet struct {
 	dir      string
 	bins     map[string]string // by client name
@@ -32,8 +34,11 @@ var childTags = map[string]string{
 }
 
 // buildChildren builds cmd/ckchild once per client (from within the
-// repository: its go.work, or the bench module, resolves the package).
-func buildChildren(ctx context.Context, kinds []bench.Kind, p bench.Params, verbose bool) (*childSet, error) {
+// repository: its go.work, or the bench module, resolves the package),
+// every client's the same way: with CGO_ENABLED=0, as certkeeper's
+// released command is built (docs/releasing.md), or with cgo if cgo is
+// set, for comparison.
+func buildChildren(ctx context.Context, kinds []bench.Kind, p bench.Params, cgo, verbose bool) (*childSet, error) {
 	dir, err := os.MkdirTemp("", "ckbench-")
 	if err != nil {
 		return nil, err
@@ -41,7 +46,11 @@ func buildChildren(ctx context.Context, kinds []bench.Kind, p bench.Params, verb
 	cs := &childSet{dir: dir, bins: map[string]string{}, p: p, verbose: verbose}
 	for _, k := range kinds {
 		out := filepath.Join(dir, "ckchild-"+childTags[k.Name])
-		cmd := exec.CommandContext(ctx, "go", "build", "-tags", childTags[k.Name], "-o", out, "github.com/certkeeper/certkeeper/bench/cmd/ckchild")
+		cmd := exec.CommandContext(ctx, "go", "build", "-tags", "ckchild,"+childTags[k.Name], "-o", out, "github.com/certkeeper/certkeeper/bench/cmd/ckchild")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if cgo {
+			cmd.Env[len(cmd.Env)-1] = "CGO_ENABLED=1"
+		}
 		if b, err := cmd.CombinedOutput(); err != nil {
 			cs.Close()
 			return nil, fmt.Errorf("building ckchild for %s (run ckbench inside the repository, or -isolate=false): %v: %s", k.Name, err, b)

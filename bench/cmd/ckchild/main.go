@@ -1,9 +1,12 @@
 // Command ckchild runs one benchmark scenario for one client against a
 // Pebble that ckbench started, and prints the result as JSON. ckbench
 // builds it once per client, with a build tag that links only that client
-// (kind_*.go), so that the process's peak memory is that client's:
+// (kind_*.go), so that the process's peak memory is that client's, and the
+// tag ckchild, which leaves bench.StartEnv (and acmetest, the testing
+// package, miekg/dns) out of the binary; with CGO_ENABLED=0 unless
+// ckbench is given -cgo:
 //
-//	go build -tags ckchild_certkeeper ./cmd/ckchild   # or ckchild_xcrypto, ckchild_acmez
+//	CGO_ENABLED=0 go build -tags ckchild,ckchild_certkeeper ./cmd/ckchild   # or ckchild_xcrypto, ckchild_acmez
 //
 // It is not meant to be run by hand.
 package main

@@ -10,8 +10,9 @@
 //     in a program that links nothing else (none of the benchmark's
 //     harness: Pebble's starter, the testing package, the other clients).
 //
-// Each is built with cgo (the default, as ckbench's children are) and
-// with CGO_ENABLED=0 (no C library mapped), and run -runs times:
+// Each is built with CGO_ENABLED=0 (no C library mapped: as certkeeper's
+// release and ckbench's children are built) and with cgo (the go
+// command's default; ckbench -cgo), and run -runs times:
 //
 //	go run ./cmd/ckmem -runs 5
 package main
