@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -243,11 +244,12 @@ func namesInStore(ls []store.Lineage, names []string, ca string) ([]string, erro
 		out = append(out, n)
 	}
 	if len(missing) > 0 {
-		from := ""
-		if ca != "" {
-			from = " from " + ca
+		// Worded as list and revoke word it: one line a name.
+		errs := make([]error, len(missing))
+		for i, n := range missing {
+			errs[i] = &engine.NoCertificateError{Name: n, CA: ca}
 		}
-		return nil, usagef("the store has no certificate %s%s", strings.Join(missing, ", "), from)
+		return nil, usagef("%v", errors.Join(errs...))
 	}
 	return out, nil
 }
