@@ -40,3 +40,25 @@ func TestNoCertificateOneWording(t *testing.T) {
 	}
 	e.requireNoNewOrder(orders, e.list())
 }
+
+// A key type that is none is refused by its flag's name, exit 2, before
+// anything is asked of the CA (here one that does not listen: asking it
+// would fail otherwise).
+func TestUnknownKeyTypeNamesFlag(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := "https://127.0.0.1:1/dir"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"obtain", "-store", dir, "-ca", ca, "-key-type", "ec999", "a.example.test"}, "certkeeper obtain: -key-type ec999: unknown key type (known: ec256, ec384, rsa2048, rsa3072, rsa4096)\n"},
+		{[]string{"obtain", "-store", dir, "-ca", ca, "-account-key-type", "ec999", "-http-listen", "127.0.0.1:0", "a.example.test"}, "certkeeper obtain: -account-key-type ec999: unknown key type (known: "},
+		{[]string{"renew", "-store", dir, "-ca", ca, "-key-type", "ec999"}, "certkeeper renew: -key-type ec999: unknown key type (known: "},
+	} {
+		r := runCLI(t.Context(), tc.args...)
+		if r.code != ExitUsage || !strings.HasPrefix(r.stderr, tc.want) || strings.Contains(r.stderr, `"ec999"`) {
+			t.Errorf("want exit 2 and %q; got\n%v", tc.want, r)
+		}
+	}
+}

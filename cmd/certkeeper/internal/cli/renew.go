@@ -9,7 +9,6 @@ import (
 
 	"github.com/certkeeper/certkeeper/engine"
 	"github.com/certkeeper/certkeeper/issue"
-	"github.com/certkeeper/certkeeper/keys"
 	"github.com/certkeeper/certkeeper/store"
 )
 
@@ -52,8 +51,8 @@ func setupRenew(fs *flagSet) func(ctx context.Context, pos []string) error {
 		var err error
 		set := fs.setMap()
 		if set["key-type"] {
-			if _, err := keys.ParseType(*keyType); err != nil {
-				return usageError{err.Error()}
+			if _, err := parseKeyType("key-type", *keyType); err != nil {
+				return err
 			}
 		}
 		opts := engine.RenewOptions{Names: pos, Force: *force, UpdateLineage: *updateLineage}
