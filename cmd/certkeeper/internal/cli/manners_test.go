@@ -1,10 +1,14 @@
 package cli
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/certkeeper/certkeeper/acmetest"
+	"github.com/certkeeper/certkeeper/store"
 )
 
 // list, renew and revoke of names the store does not have say so in one
@@ -60,5 +64,28 @@ func TestUnknownKeyTypeNamesFlag(t *testing.T) {
 		if r.code != ExitUsage || !strings.HasPrefix(r.stderr, tc.want) || strings.Contains(r.stderr, `"ec999"`) {
 			t.Errorf("want exit 2 and %q; got\n%v", tc.want, r)
 		}
+	}
+}
+
+// A second daemon on a store is refused in one plain sentence naming the
+// first one's process, the store lock's own words not repeated.
+func TestSecondDaemonOneSentence(t *testing.T) {
+	t.Parallel()
+	storeDir := filepath.Join(t.TempDir(), "store")
+	d, err := store.NewDir(storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := d.TryLock(t.Context(), daemonLock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	path := writeConfig(t, unreachableConfig(t, storeDir, "[[certificate]]\nnames = [\"a.example.test\"]\n"))
+	r := runCLI(t.Context(), "run", "-config", path)
+	want := fmt.Sprintf("certkeeper run: another certkeeper daemon (pid %d on ", os.Getpid())
+	if r.code == ExitOK || !strings.Contains(r.stderr, want) || strings.Contains(r.stderr, "store: lock") ||
+		!strings.Contains(r.stderr, "is already running on the store "+storeDir+": stop it first, or give this one another store\n") {
+		t.Errorf("second daemon: want one sentence starting %q; got\n%v", want, r)
 	}
 }
