@@ -2,10 +2,12 @@ package cli
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/certkeeper/certkeeper/acmetest"
 	"github.com/certkeeper/certkeeper/store"
@@ -88,4 +90,32 @@ func TestSecondDaemonOneSentence(t *testing.T) {
 		!strings.Contains(r.stderr, "is already running on the store "+storeDir+": stop it first, or give this one another store\n") {
 		t.Errorf("second daemon: want one sentence starting %q; got\n%v", want, r)
 	}
+}
+
+// renew of a certificate due and waiting after a failed renewal says so,
+// not "not due".
+func TestRenewSaysWaitingAfterFailure(t *testing.T) {
+	t.Parallel()
+	// Certificates of a second: due as soon as obtained.
+	e := newLineageEnv(t, acmetest.PebbleOptions{Profiles: map[string]acmetest.Profile{
+		"default": {Description: "the default"}, "second": {Description: "a second", ValidityPeriod: time.Second},
+	}})
+	e.mustObtain("-http-listen", e.httpAddr(), "-profile", "second", "wait.example.test")
+	// The challenge served where Pebble does not look: the renewal fails.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := l.Addr().String()
+	l.Close()
+	if r := e.renew("-force", "-http-listen", elsewhere, "wait.example.test"); r.code == ExitOK {
+		t.Fatalf("renew -force with the challenge elsewhere: want a failure; got\n%v", r)
+	}
+	orders := e.proxy.orders()
+	r := e.renew("-http-listen", e.httpAddr(), "wait.example.test")
+	if r.code != ExitOK || !strings.Contains(r.stdout, "wait.example.test: waiting after a failure until ") ||
+		!strings.Contains(r.stdout, "; -force retries now") || strings.Contains(r.stdout, "not due") {
+		t.Errorf("renew after a failed renewal: want it to say it waits after a failure; got\n%v", r)
+	}
+	e.requireNoNewOrder(orders, r)
 }
