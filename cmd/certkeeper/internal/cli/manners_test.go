@@ -11,6 +11,7 @@ import (
 
 	"github.com/certkeeper/certkeeper/acmetest"
 	"github.com/certkeeper/certkeeper/store"
+	"github.com/miekg/dns"
 )
 
 // list, renew and revoke of names the store does not have say so in one
@@ -118,4 +119,30 @@ func TestRenewSaysWaitingAfterFailure(t *testing.T) {
 		t.Errorf("renew after a failed renewal: want it to say it waits after a failure; got\n%v", r)
 	}
 	e.requireNoNewOrder(orders, r)
+}
+
+// A dns-01 order whose zone cannot be found (the resolver answers no SOA
+// query) names the flags that would do.
+func TestDNSZoneNotFoundNamesFlags(t *testing.T) {
+	t.Parallel()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetRcode(r, dns.RcodeNotImplemented)
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	e := newLineageEnv(t, acmetest.PebbleOptions{})
+	r := e.obtain("-challenge", "dns-01", "-dns-provider", "exec", "-dns-exec", "/bin/true",
+		"-dns-resolver", pc.LocalAddr().String(), "zone.example.test")
+	for _, flag := range []string{"(-dns-zone)", "(-dns-check-server)", "(-dns-no-propagation-check)"} {
+		if r.code == ExitOK || !strings.Contains(r.stderr, flag) {
+			t.Errorf("want a failure naming %s; got\n%v", flag, r)
+
+		}
+	}
 }
