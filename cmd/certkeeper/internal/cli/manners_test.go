@@ -146,3 +146,22 @@ func TestDNSZoneNotFoundNamesFlags(t *testing.T) {
 		}
 	}
 }
+
+// run -check names, for each unknown key, the file, its line, where it
+// is (certificate[1] for the second certificate) and the known key
+// nearest to it.
+func TestRunCheckUnknownKeys(t *testing.T) {
+	t.Parallel()
+	path := writeConfig(t, "store = \""+filepath.Join(t.TempDir(), "store")+"\"\nemial = \"a@example.test\"\n"+
+		"[renewal]\ncheck-intervall = \"1h\"\n[[certificate]]\nnames = [\"a.example.test\"]\n[[certificate]]\nnames = [\"b.example.test\"]\nkey-typ = \"ec256\"\n")
+	r := runCLI(t.Context(), "run", "-check", "-config", path)
+	for _, want := range []string{
+		"certkeeper run: " + path + ": line 2: emial: unknown key (did you mean email?)\n",
+		"certkeeper run: " + path + ": line 4: renewal.check-intervall: unknown key (did you mean check-interval?)\n",
+		"certkeeper run: " + path + ": line 9: certificate[1].key-typ: unknown key (did you mean key-type?)\n",
+	} {
+		if r.code != ExitUsage || !strings.Contains(r.stderr, want) {
+			t.Errorf("want exit 2 and %q; got\n%v", want, r)
+		}
+	}
+}
