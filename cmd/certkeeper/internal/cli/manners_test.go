@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -94,7 +97,7 @@ func TestSecondDaemonOneSentence(t *testing.T) {
 }
 
 // renew of a certificate due and waiting after a failed renewal says so,
-// not "not due".
+// not "not due" (the binary, against Pebble).
 func TestRenewSaysWaitingAfterFailure(t *testing.T) {
 	t.Parallel()
 	// Certificates of a second: due as soon as obtained.
@@ -113,7 +116,7 @@ func TestRenewSaysWaitingAfterFailure(t *testing.T) {
 		t.Fatalf("renew -force with the challenge elsewhere: want a failure; got\n%v", r)
 	}
 	orders := e.proxy.orders()
-	r := e.renew("-http-listen", e.httpAddr(), "wait.example.test")
+	r := e.bin("renew", "-http-listen", e.httpAddr(), "wait.example.test")
 	if r.code != ExitOK || !strings.Contains(r.stdout, "wait.example.test: waiting after a failure until ") ||
 		!strings.Contains(r.stdout, "; -force retries now") || strings.Contains(r.stdout, "not due") {
 		t.Errorf("renew after a failed renewal: want it to say it waits after a failure; got\n%v", r)
@@ -122,7 +125,7 @@ func TestRenewSaysWaitingAfterFailure(t *testing.T) {
 }
 
 // A dns-01 order whose zone cannot be found (the resolver answers no SOA
-// query) names the flags that would do.
+// query) names the flags that would do (the binary, against Pebble).
 func TestDNSZoneNotFoundNamesFlags(t *testing.T) {
 	t.Parallel()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -137,7 +140,7 @@ func TestDNSZoneNotFoundNamesFlags(t *testing.T) {
 	go srv.ActivateAndServe()
 	t.Cleanup(func() { srv.Shutdown() })
 	e := newLineageEnv(t, acmetest.PebbleOptions{})
-	r := e.obtain("-challenge", "dns-01", "-dns-provider", "exec", "-dns-exec", "/bin/true",
+	r := e.bin("obtain", "-challenge", "dns-01", "-dns-provider", "exec", "-dns-exec", "/bin/true",
 		"-dns-resolver", pc.LocalAddr().String(), "zone.example.test")
 	for _, flag := range []string{"(-dns-zone)", "(-dns-check-server)", "(-dns-no-propagation-check)"} {
 		if r.code == ExitOK || !strings.Contains(r.stderr, flag) {
@@ -164,4 +167,26 @@ func TestRunCheckUnknownKeys(t *testing.T) {
 			t.Errorf("want exit 2 and %q; got\n%v", want, r)
 		}
 	}
+}
+
+// bin runs the built certkeeper binary with the command name, caFlags and
+// then args, in an environment of PATH alone.
+func (e *cliEnv) bin(name string, args ...string) cliResult {
+	e.t.Helper()
+	args = append(append([]string{name}, e.caFlags()...), args...)
+	ctx, cancel := context.WithTimeout(e.t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, certkeeperBinary(e.t), args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + e.t.TempDir()}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	code := 0
+	if err := cmd.Run(); err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			e.t.Fatal(err)
+		}
+		code = ee.ExitCode()
+	}
+	return cliResult{args: args, code: code, stdout: out.String(), stderr: errb.String()}
 }
