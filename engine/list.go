@@ -184,7 +184,7 @@ func (e *Engine) listRead(ctx context.Context, opts ListOptions) ([]Entry, error
 				}
 			}
 			if !found {
-				errs = append(errs, fmt.Errorf("the store has no certificate %q: %w", n, fs.ErrNotExist))
+				errs = append(errs, &NoCertificateError{Name: n})
 			}
 		}
 		slices.SortFunc(keep, compareLineages)

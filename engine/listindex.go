@@ -164,7 +164,7 @@ func (e *Engine) listNamed(ctx context.Context, opts ListOptions) (entries []Ent
 	}
 	for i, n := range opts.Names {
 		if !found[i] {
-			errs = append(errs, fmt.Errorf("the store has no certificate %q: %w", n, fs.ErrNotExist))
+			errs = append(errs, &NoCertificateError{Name: n})
 		}
 	}
 	return entries, true, errors.Join(errs...)

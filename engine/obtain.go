@@ -81,8 +81,11 @@ type Result struct {
 	Serial   string
 	NotAfter time.Time
 	// NextRenewal is when it will be renewed (by the rules Renew and the
-	// daemon follow), or retried after a failure.
+	// daemon follow), or retried after a failure (Failures > 0).
 	NextRenewal time.Time
+	// Retrying says that NextRenewal is the next attempt after a failure
+	// (manager.Status.Retrying), not the renewal time.
+	Retrying bool
 	// Err is the failure, for Failed.
 	Err error
 	// HookErr joins the failures of the hooks run for this certificate
@@ -283,7 +286,7 @@ func (e *Engine) result(l store.Lineage, o Outcome, err error) Result {
 	delete(e.hookErrs, l.Name)
 	e.mu.Unlock()
 	if st, ok := e.m.StatusOf(l.Name); ok {
-		r.Serial, r.NotAfter, r.NextRenewal = st.Serial, st.NotAfter, st.NextRenewal
+		r.Serial, r.NotAfter, r.NextRenewal, r.Retrying = st.Serial, st.NotAfter, st.NextRenewal, st.Retrying
 	}
 	return r
 }

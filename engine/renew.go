@@ -61,7 +61,7 @@ func (e *Engine) Renew(ctx context.Context, opts RenewOptions) ([]Result, error)
 		for _, n := range opts.Names {
 			i := slices.IndexFunc(lineages, func(l store.Lineage) bool { return l.Name == n })
 			if i < 0 {
-				results = append(results, Result{Name: n, Outcome: Failed, Err: fmt.Errorf("the store has no certificate %q", n)})
+				results = append(results, Result{Name: n, Outcome: Failed, Err: &NoCertificateError{Name: n}})
 				continue
 			}
 			for _, l := range lineages {

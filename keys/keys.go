@@ -46,7 +46,32 @@ func ParseType(s string) (Type, error) {
 	case "rsa4096":
 		return RSA4096, nil
 	}
-	return "", fmt.Errorf("keys: unknown key type %q (want one of ec256, ec384, rsa2048, rsa3072, rsa4096)", s)
+	return "", &UnknownTypeError{Name: s}
+}
+
+// UnknownTypeError is ParseType's error for a name that is no key type.
+type UnknownTypeError struct {
+	// Name is the name as given.
+	Name string
+}
+
+// Error reads "keys: unknown key type "NAME" (known: ec256, …)".
+func (e *UnknownTypeError) Error() string {
+	return fmt.Sprintf("keys: unknown key type %q (%s)", e.Name, e.known())
+}
+
+// Message is Error without the name given, for a program that names the
+// flag or key it came from: "unknown key type (known: ec256, …)".
+func (e *UnknownTypeError) Message() string {
+	return "unknown key type (" + e.known() + ")"
+}
+
+func (e *UnknownTypeError) known() string {
+	names := make([]string, 0, len(Types()))
+	for _, t := range Types() {
+		names = append(names, string(t))
+	}
+	return "known: " + strings.Join(names, ", ")
 }
 
 // Generate returns a new private key of type t.

@@ -37,8 +37,10 @@ func TestParseType(t *testing.T) {
 			t.Errorf("ParseType(%q) = %s, %v; want %s", in, got, err, want)
 		}
 	}
-	if _, err := ParseType("dsa"); err == nil {
-		t.Error("ParseType(dsa): want an error")
+	_, err := ParseType("dsa")
+	var ute *UnknownTypeError
+	if !errors.As(err, &ute) || ute.Name != "dsa" || ute.Message() != "unknown key type (known: ec256, ec384, rsa2048, rsa3072, rsa4096)" {
+		t.Errorf("ParseType(dsa): %v, want an *UnknownTypeError naming dsa and the types known", err)
 	}
 	if _, err := Generate("rsa1024"); err == nil {
 		t.Error("Generate(rsa1024): want an error")

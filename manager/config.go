@@ -300,6 +300,9 @@ type Status struct {
 	LastError string
 	// Failures counts the failed attempts in a row.
 	Failures int
+	// Retrying says that NextRenewal is the next attempt after a failure
+	// (the backoff, later than the renewal time), not the renewal time.
+	Retrying bool
 	// ARIWindowStart and ARIWindowEnd are the CA's suggested renewal
 	// window (RFC 9773 §4.2), zero when the CA offers none.
 	ARIWindowStart, ARIWindowEnd time.Time

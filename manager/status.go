@@ -27,6 +27,7 @@ func (m *Manager) statusLocked(e *entry) Status {
 		LastSuccess:    st.LastSuccess,
 		LastError:      st.LastError,
 		Failures:       st.Failures,
+		Retrying:       st.Failures > 0 && !e.due.IsZero() && e.due.Equal(st.NextAttempt),
 		ARIWindowStart: st.ARIWindowStart,
 		ARIWindowEnd:   st.ARIWindowEnd,
 		PendingOrder:   st.PendingOrder,

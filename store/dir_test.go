@@ -307,8 +307,10 @@ func TestDirTryLock(t *testing.T) {
 	}
 	host, _ := os.Hostname()
 	_, err = d.TryLock(ctx, "daemon")
-	if !errors.Is(err, ErrLockBusy) || !strings.Contains(err.Error(), "pid "+strconv.Itoa(os.Getpid())+" on "+host) {
-		t.Errorf("TryLock of a held lock = %v", err)
+	var lb *LockBusyError
+	if !errors.Is(err, ErrLockBusy) || !errors.As(err, &lb) || lb.PID != os.Getpid() || lb.Name != "daemon" ||
+		!strings.Contains(err.Error(), "pid "+strconv.Itoa(os.Getpid())+" on "+host) || strings.Count(err.Error(), "lock") != 1 {
+		t.Errorf("TryLock of a held lock = %v, want a *LockBusyError naming this process, saying it once", err)
 	}
 	if err := unlock(); err != nil {
 		t.Fatal(err)

@@ -165,12 +165,7 @@ func busyError(r *os.Root, p, name string) error {
 	if err != nil || json.Unmarshal(data, &li) != nil || li.PID == 0 {
 		return fmt.Errorf("store: lock %q: %w", name, ErrLockBusy)
 	}
-	host := li.Host
-	if host == "" {
-		host = "an unknown host"
-	}
-	return fmt.Errorf("store: lock %q is held by pid %d on %s since %s: %w",
-		name, li.PID, host, li.Acquired.Format(time.RFC3339), ErrLockBusy)
+	return &LockBusyError{Name: name, PID: li.PID, Host: li.Host, Since: li.Acquired}
 }
 
 // lockPath names the lock file for name. Hashing lets lock names be any

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"strconv"
+	"time"
 )
 
 // ErrLockLost is wrapped by the error of a write made under a fenced lock
@@ -13,6 +15,37 @@ var ErrLockLost = errors.New("store: lock lost")
 // ErrLockBusy is wrapped by the error of FencedLocker.TryLockFenced and
 // TryLocker.TryLock when another holder has the lock.
 var ErrLockBusy = errors.New("store: lock held by another process")
+
+// LockBusyError is the directory store's TryLock error when another
+// process holds the lock and its lock file says which. It matches
+// ErrLockBusy (errors.Is).
+type LockBusyError struct {
+	// Name is the lock's name.
+	Name string
+	// PID and Host are the holder's process id and host name ("" if it
+	// did not record one); Since is when it took the lock.
+	PID   int
+	Host  string
+	Since time.Time
+}
+
+// Error reads "store: lock "NAME" is held by pid PID on HOST since TIME",
+// TIME in RFC 3339.
+func (e *LockBusyError) Error() string {
+	return "store: lock " + strconv.Quote(e.Name) + " is held by " + e.Holder()
+}
+
+// Holder says who holds the lock: "pid PID on HOST since TIME".
+func (e *LockBusyError) Holder() string {
+	host := e.Host
+	if host == "" {
+		host = "an unknown host"
+	}
+	return "pid " + strconv.Itoa(e.PID) + " on " + host + " since " + e.Since.Format(time.RFC3339)
+}
+
+// Is reports whether target is ErrLockBusy.
+func (e *LockBusyError) Is(target error) bool { return target == ErrLockBusy }
 
 // FencedLocker is an optional interface of a distributed Store whose locks
 // can fence writes. Store.Lock alone is advisory: a holder that was paused

@@ -86,6 +86,11 @@ type Solver struct {
 	// NoPropagationCheck, a line before a delay of a second or more). nil
 	// logs nothing.
 	Logger *slog.Logger
+	// Names, if set, names the Solver's fields in its errors (see
+	// ZoneError) as the program's user knows them: a flag ("-dns-zone")
+	// or a file's key for "Zones", "Propagation.Servers" and
+	// "NoPropagationCheck"; "" leaves the plain words.
+	Names func(field string) string
 
 	mu      sync.Mutex
 	records map[string]placed
@@ -183,11 +188,56 @@ func (s *Solver) target(ctx context.Context, chal acme.Challenge) (zone, fqdn, v
 	if err == nil {
 		return zone, fqdn, value, nil, nil
 	}
-	if why := s.needsZone(); why != "" {
-		return "", "", "", nil, fmt.Errorf("%w, and %s", err, why)
+	if need := s.needsZone(); need != "" {
+		return "", "", "", nil, &ZoneError{FQDN: fqdn, Err: err, Need: need, names: s.Names}
 	}
 	return "", fqdn, value, err, nil
 }
+
+// ZoneError is Present's (and Target's) error when the zone of a record
+// could not be found and something needs it. It unwraps to the lookup's
+// error.
+type ZoneError struct {
+	// FQDN is where the record is written (after CNAMEs).
+	FQDN string
+	// Err is why the zone lookup failed.
+	Err error
+	// Need is what needs the zone: NeedProvider or NeedPropagation.
+	Need string
+
+	names func(string) string // Solver.Names
+}
+
+// What needs a ZoneError's zone.
+const (
+	// NeedProvider: the Provider needs the zone (it is not ZoneOptional).
+	NeedProvider = "provider"
+	// NeedPropagation: the propagation check needs it to find the name
+	// servers to ask.
+	NeedPropagation = "propagation"
+)
+
+// Error reads "ERR, and the provider needs it: give the zone the record
+// is in (-dns-zone)", the fields named as Solver.Names names them.
+func (e *ZoneError) Error() string {
+	name := func(field, words string) string {
+		if e.names != nil {
+			if n := e.names(field); n != "" {
+				return words + " (" + n + ")"
+			}
+		}
+		return words
+	}
+	zone := name("Zones", "give the zone the record is in")
+	if e.Need == NeedProvider {
+		return fmt.Sprintf("%v, and the provider needs it: %s", e.Err, zone)
+	}
+	return fmt.Sprintf("%v, and the propagation check needs it to find the name servers: %s, or %s, or %s", e.Err, zone,
+		name("Propagation.Servers", "the name servers to check"), name("NoPropagationCheck", "turn the check off"))
+}
+
+// Unwrap returns Err.
+func (e *ZoneError) Unwrap() error { return e.Err }
 
 // givenZone returns the longest of Zones that holds fqdn, or "".
 func (s *Solver) givenZone(fqdn string) string {
@@ -205,15 +255,14 @@ func (s *Solver) givenZone(fqdn string) string {
 	return best
 }
 
-// needsZone says what needs the zone of a record, or "" when nothing
-// does.
+// needsZone says what needs the zone of a record (NeedProvider,
+// NeedPropagation), or "" when nothing does.
 func (s *Solver) needsZone() string {
 	if zo, ok := s.Provider.(ZoneOptional); !ok || !zo.ZoneOptional() {
-		return "the provider needs it: give the zone the record is in"
+		return NeedProvider
 	}
 	if !s.NoPropagationCheck && len(s.Propagation.Servers) == 0 {
-		return "the propagation check needs it to find the name servers: give the zone the record is in, " +
-			"or the name servers to check, or turn the check off"
+		return NeedPropagation
 	}
 	return ""
 }

@@ -2,6 +2,8 @@ package dns01_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -205,8 +207,18 @@ func TestZoneNotFoundNeeded(t *testing.T) {
 	sv = &dns01.Solver{Provider: p, Resolver: dns01.Resolver{Servers: []string{s.addr}}}
 	err = sv.Present(ctx, c)
 	t.Log(err)
-	if err == nil || !strings.Contains(err.Error(), "NOTIMP") || !strings.Contains(err.Error(), "propagation check needs it") {
-		t.Errorf("Present with the propagation check on: %v", err)
+	var ze *dns01.ZoneError
+	if !errors.As(err, &ze) || ze.Need != dns01.NeedPropagation || !strings.Contains(err.Error(), "NOTIMP") || !strings.Contains(err.Error(), "propagation check needs it") ||
+		strings.Contains(err.Error(), "(Zones)") {
+		t.Errorf("Present with the propagation check on: %v, want a *ZoneError in plain words", err)
+	}
+	// Named as the program's user knows the fields.
+	sv.Names = func(f string) string { return "<" + f + ">" }
+	err = sv.Present(ctx, c)
+	for _, f := range []string{"(<Zones>)", "(<Propagation.Servers>)", "(<NoPropagationCheck>)"} {
+		if !strings.Contains(fmt.Sprint(err), f) {
+			t.Errorf("Present with Names: %v, want %s", err, f)
+		}
 	}
 	if got := readFile(t, runs); got != "" {
 		t.Errorf("the hook ran: %s", got)

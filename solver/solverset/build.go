@@ -63,11 +63,28 @@ func build(cfg Config, challenges []string, env Env) (*Set, error) {
 		}
 		sol := d.solver(p)
 		sol.Logger = env.Logger
+		if env.Names != nil {
+			sol.Names = func(field string) string { return env.Names(solverField(field)) }
+		}
 		for _, t := range []acme.ChallengeType{acme.ChallengeDNS01, acme.ChallengeDNSAccount01, acme.ChallengeDNSPersist01} {
 			s.Solvers[t] = sol
 		}
 	}
 	return s, nil
+}
+
+// solverField is the setting of a dns01.Solver field its errors name
+// (dns01.Solver.Names).
+func solverField(field string) string {
+	switch field {
+	case "Zones":
+		return "dns01.zones"
+	case "Propagation.Servers":
+		return "dns01.check_servers"
+	case "NoPropagationCheck":
+		return "dns01.no_propagation_check"
+	}
+	return ""
 }
 
 // solver wraps p with the lookup and propagation settings.

@@ -199,7 +199,9 @@ func setupAccount(fs *flagSet) func(ctx context.Context, pos []string) error {
 			}
 			kt, kerr := keys.TypeOf(acct.Key.Public())
 			if *newKeyType != "" {
-				kt, kerr = keys.ParseType(*newKeyType)
+				if kt, kerr = parseKeyType("new-key-type", *newKeyType); kerr != nil {
+					return kerr
+				}
 			}
 			if kerr != nil {
 				return usageError{kerr.Error()}

@@ -262,7 +262,11 @@ func run(ctx context.Context, args []string, env Env) int {
 	if errors.As(ae.err, &te) {
 		msg += ": give -agree-tos (or set $CERTKEEPER_AGREE_TOS=true) to agree"
 	}
-	fmt.Fprintf(env.Stderr, "certkeeper %s: %s\n", ae.cmd, msg)
+	// Joined errors (one per name, say) are one per line: each line says
+	// which command it is from.
+	for _, line := range strings.Split(msg, "\n") {
+		fmt.Fprintf(env.Stderr, "certkeeper %s: %s\n", ae.cmd, line)
+	}
 	return exitCode(ae.err)
 }
 

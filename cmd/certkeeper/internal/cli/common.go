@@ -258,9 +258,9 @@ func (c *common) accountOptions() (engine.AccountOptions, error) {
 	if c.email != "" {
 		opts.Contact = []string{"mailto:" + c.email}
 	}
-	kt, err := keys.ParseType(c.accountKeyType)
+	kt, err := parseKeyType("account-key-type", c.accountKeyType)
 	if err != nil {
-		return opts, usageError{err.Error()}
+		return opts, err
 	}
 	opts.KeyType = kt
 	hmacKey := c.eabHMAC // -eab-hmac or $CERTKEEPER_EAB_HMAC

@@ -189,7 +189,11 @@ func (d *daemon) lockStore(ctx context.Context, cfg *config.Config) (func(), err
 	}
 	unlock, err := tl.TryLock(ctx, daemonLock)
 	if errors.Is(err, store.ErrLockBusy) {
-		return nil, fmt.Errorf("another certkeeper daemon is already running on the store %s (%w); stop it first, or give this one another store", cfg.Store.Dir, err)
+		holder := ""
+		if lb := (*store.LockBusyError)(nil); errors.As(err, &lb) {
+			holder = " (" + lb.Holder() + ")"
+		}
+		return nil, fmt.Errorf("another certkeeper daemon%s is already running on the store %s: stop it first, or give this one another store", holder, cfg.Store.Dir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("locking the store %s: %w", cfg.Store.Dir, err)

@@ -96,7 +96,7 @@ func TestDaemon(t *testing.T) {
 	// A bad file on reload is logged and the running configuration kept.
 	writeFile(t, dir, "certkeeper.toml", daemonConfig(e, hookDir, metricsAddr, "colour = \"blue\"\n"), 0o644)
 	reload <- struct{}{}
-	eventually(t, 10*time.Second, "the reload error", func() bool { return strings.Contains(stderr.String(), "certificate.colour") })
+	eventually(t, 10*time.Second, "the reload error", func() bool { return strings.Contains(stderr.String(), "certificate[0].colour: unknown key") })
 
 	// Reload adds a name.
 	writeFile(t, dir, "certkeeper.toml", daemonConfig(e, hookDir, metricsAddr, "[[certificate]]\nnames = [\"added.example.test\"]\n"), 0o644)

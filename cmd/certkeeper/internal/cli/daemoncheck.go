@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	iofs "io/fs"
 	"net"
 	"os/exec"
 	"slices"
@@ -23,7 +24,11 @@ import (
 func checkDaemonConfig(ctx context.Context, env Env, path string) error {
 	cfg, err := config.LoadAll(path)
 	if cfg == nil {
-		return usageError{err.Error()}
+		var pe *iofs.PathError
+		if errors.As(err, &pe) {
+			return usageError{err.Error()} // it names the file
+		}
+		return usageError{(&config.FileError{Path: path, Err: err}).Error()}
 	}
 	for _, n := range cfg.Deprecated {
 		fmt.Fprintf(env.Stderr, "%s: warning: %s\n", path, n)
@@ -77,7 +82,7 @@ func checkDaemonConfig(ctx context.Context, env Env, path string) error {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return usageError{fmt.Sprintf("%s: %v", path, err)}
+		return usageError{(&config.FileError{Path: path, Err: err}).Error()}
 	}
 	noun := "certificates"
 	if len(cfg.Certs) == 1 {

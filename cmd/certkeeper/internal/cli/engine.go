@@ -163,6 +163,10 @@ func printResult(w io.Writer, r engine.Result) {
 			printf(w, "%s: not obtained yet; the next attempt is from %s, after a failure (-force tries now)\n", r.Name, day(r.NextRenewal))
 			return
 		}
+		if r.Retrying {
+			printf(w, "%s: waiting after a failure until %s; -force retries now (valid until %s)\n", r.Name, day(r.NextRenewal), day(r.NotAfter))
+			return
+		}
 		printf(w, "%s: not due; valid until %s, renews from %s\n", r.Name, day(r.NotAfter), day(r.NextRenewal))
 	}
 }

@@ -2,10 +2,12 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/certkeeper/certkeeper/keys"
 	ucli "github.com/urfave/cli/v3"
 )
 
@@ -230,4 +232,18 @@ func (fs *flagSet) IntP(name string, def int, usage string, opts ...flagOpt) *in
 	p := new(int)
 	fs.Int(p, name, def, usage, opts...)
 	return p
+}
+
+// parseKeyType is keys.ParseType of the value of the flag -name: a usage
+// error naming the flag ("-key-type ec999: unknown key type (known: …)").
+func parseKeyType(name, value string) (keys.Type, error) {
+	kt, err := keys.ParseType(value)
+	var ute *keys.UnknownTypeError
+	if errors.As(err, &ute) {
+		return "", usagef("-%s %s: %s", name, value, ute.Message())
+	}
+	if err != nil {
+		return "", usageError{err.Error()}
+	}
+	return kt, nil
 }

@@ -103,8 +103,8 @@ func runObtain(ctx context.Context, env Env, fs *flagSet, c *common, sf *solverF
 	if err != nil {
 		return err
 	}
-	if _, err := keys.ParseType(*keyType); err != nil {
-		return usageError{err.Error()}
+	if _, err := parseKeyType("key-type", *keyType); err != nil {
+		return err
 	}
 	if *csrFile != "" {
 		var given []string

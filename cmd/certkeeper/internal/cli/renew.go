@@ -2,13 +2,13 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/certkeeper/certkeeper/engine"
 	"github.com/certkeeper/certkeeper/issue"
-	"github.com/certkeeper/certkeeper/keys"
 	"github.com/certkeeper/certkeeper/store"
 )
 
@@ -51,8 +51,8 @@ func setupRenew(fs *flagSet) func(ctx context.Context, pos []string) error {
 		var err error
 		set := fs.setMap()
 		if set["key-type"] {
-			if _, err := keys.ParseType(*keyType); err != nil {
-				return usageError{err.Error()}
+			if _, err := parseKeyType("key-type", *keyType); err != nil {
+				return err
 			}
 		}
 		opts := engine.RenewOptions{Names: pos, Force: *force, UpdateLineage: *updateLineage}
@@ -243,11 +243,12 @@ func namesInStore(ls []store.Lineage, names []string, ca string) ([]string, erro
 		out = append(out, n)
 	}
 	if len(missing) > 0 {
-		from := ""
-		if ca != "" {
-			from = " from " + ca
+		// Worded as list and revoke word it: one line a name.
+		errs := make([]error, len(missing))
+		for i, n := range missing {
+			errs[i] = &engine.NoCertificateError{Name: n, CA: ca}
 		}
-		return nil, usagef("the store has no certificate %s%s", strings.Join(missing, ", "), from)
+		return nil, usagef("%v", errors.Join(errs...))
 	}
 	return out, nil
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/certkeeper/certkeeper/autotls"
 	"github.com/certkeeper/certkeeper/issue"
-	"github.com/certkeeper/certkeeper/keys"
 )
 
 // runServe is "certkeeper serve": an HTTPS server in one command, a
@@ -64,9 +63,9 @@ func setupServe(fs *flagSet) func(ctx context.Context, pos []string) error {
 		if _, err := issue.ParseIdentifiers(names...); len(names) > 0 && err != nil {
 			return usageError{err.Error()}
 		}
-		kt, err := keys.ParseType(*keyType)
+		kt, err := parseKeyType("key-type", *keyType)
 		if err != nil {
-			return usageError{err.Error()}
+			return err
 		}
 		handler, err := serveHandler(*proxy, *root)
 		if err != nil {

@@ -199,7 +199,7 @@ func Load(path string) (*Config, error) {
 	}
 	c, err := Parse(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, &FileError{Path: path, Err: err}
 	}
 	return c, nil
 }
@@ -269,7 +269,7 @@ func decode(data []byte) (*Config, error) {
 			return nil
 		}
 	}
-	if err := undecoded(md, skip); err != nil {
+	if err := undecoded(data, md, skip); err != nil {
 		return nil, err
 	}
 	c.Deprecated = dedupe(notes)
@@ -299,22 +299,6 @@ func dedupe(notes []string) []string {
 }
 
 var certIndex = regexp.MustCompile(`certificate\[\d+\]`)
-
-// undecoded reports the keys of the file that no field took, those of
-// the top-level table skip (the store backend's) left out.
-func undecoded(md toml.MetaData, skip string) error {
-	var keys []string
-	for _, k := range md.Undecoded() {
-		if skip != "" && len(k) > 0 && k[0] == skip {
-			continue
-		}
-		keys = append(keys, k.String())
-	}
-	if len(keys) == 0 {
-		return nil
-	}
-	return fmt.Errorf("unknown key(s): %s", strings.Join(keys, ", "))
-}
 
 // DirectoryURL returns the CA's directory URL, resolving an alias (see
 // acme.ResolveDirectory); a URL that does not resolve is returned as

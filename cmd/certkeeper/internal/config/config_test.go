@@ -87,9 +87,10 @@ func TestParseErrors(t *testing.T) {
 		name, in string
 		want     []string // every one must be in the error
 	}{
-		{"unknown top-level key", "colour = \"blue\"\n" + base + cert, []string{"unknown key", "colour"}},
-		{"unknown nested key", base + cert + "[renewal]\ncheck-intervall = \"1h\"\n", []string{"unknown key", "renewal.check-intervall"}},
-		{"unknown key in certificate", base + cert + "nmaes = [\"x\"]\n", []string{"certificate.nmaes"}},
+		{"unknown top-level key", "colour = \"blue\"\n" + base + cert, []string{"line 1: colour: unknown key"}},
+		{"unknown key near a known one", "emial = \"a@example.test\"\n" + base + cert, []string{"line 1: emial: unknown key (did you mean email?)"}},
+		{"unknown nested key", base + cert + "[renewal]\ncheck-intervall = \"1h\"\n", []string{"line 7: renewal.check-intervall: unknown key (did you mean check-interval?)"}},
+		{"unknown key in certificate", base + cert + cert + "nmaes = [\"x\"]\n", []string{"line 8: certificate[1].nmaes: unknown key (did you mean names?)"}},
 		{"unknown solvers key", "store = \"/x\"\n[solvers]\nhttp-listn = \":80\"\n" + cert, []string{"solvers.http-listn: unknown key"}},
 		{"bad duration", base + cert + "[renewal]\ncheck-interval = \"12 hours\"\n", []string{"renewal.check-interval", "invalid duration"}},
 		{"bad duration in list", base + cert + "[renewal]\nbackoff = [\"1m\", \"soon\"]\n", []string{"renewal.backoff", "soon"}},
