@@ -68,8 +68,9 @@ func (m *Manager) lockBusy(ctx context.Context, e *entry) {
 	wait := time.Duration(float64(ClusterBusyRetry) * (1 + m.cfg.Jitter*m.cfg.Rand()))
 	m.mu.Lock()
 	e.lockBusy(now.Add(wait))
+	name := e.spec.Name
 	m.mu.Unlock()
-	m.cfg.Logger.DebugContext(ctx, "another instance is ordering this certificate", "name", e.spec.Name, "retry_in", wait)
+	m.cfg.Logger.DebugContext(ctx, "another instance is ordering this certificate", "name", name, "retry_in", wait)
 }
 
 // errSkip ends an attempt that found nothing to do: attempt returns nil.
@@ -84,12 +85,13 @@ var errSkip = errors.New("manager: not due any more")
 func (m *Manager) sharedBackoff(ctx context.Context, e *entry, force bool) error {
 	m.mu.Lock()
 	e.notBusy()
+	c := e.spec
 	m.mu.Unlock()
 	if _, fenced := m.cfg.Store.(store.FencedLocker); fenced {
 		// attempt's re-read ignores a store that cannot be read; in a
 		// cluster that could be a certificate another instance just
 		// stored, so do not order blind.
-		_, err := m.certs.LoadCertificate(ctx, e.spec.Issuer.Client.DirectoryURL, e.spec.Name)
+		_, err := m.certs.LoadCertificate(ctx, c.Issuer.Client.DirectoryURL, c.Name)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("re-reading the certificate under the lock: %w", err)
 		}
@@ -124,7 +126,7 @@ func (m *Manager) sharedBackoff(ctx context.Context, e *entry, force bool) error
 	// Backing off, from a state adopted now or through the watch since
 	// the check that started this attempt (which found e due).
 	err = fmt.Errorf("another instance failed and retries at %s: %s", next.Format(time.RFC3339), last)
-	m.cfg.Logger.InfoContext(ctx, "backing off like the instance that failed", "name", e.spec.Name, "next_attempt", next)
+	m.cfg.Logger.InfoContext(ctx, "backing off like the instance that failed", "name", c.Name, "next_attempt", next)
 	m.firstPassDone(e, err)
 	return err
 }
@@ -217,10 +219,11 @@ func (m *Manager) parseKey(key string) (caDir, enc string, isState, ok bool) {
 // reload reads e's certificate (if cert) and state from the store and
 // takes them if they are newer than what e holds.
 func (m *Manager) reload(ctx context.Context, e *entry, cert bool) {
-	log := m.cfg.Logger.With("name", e.spec.Name)
+	c := m.specOf(e)
+	log := m.cfg.Logger.With("name", c.Name)
 	var h *held
 	if cert {
-		res, err := m.certs.LoadCertificate(ctx, e.spec.Issuer.Client.DirectoryURL, e.spec.Name)
+		res, err := m.certs.LoadCertificate(ctx, c.Issuer.Client.DirectoryURL, c.Name)
 		if err == nil && len(res.ChainPEM) > 0 {
 			h, err = parseHeld(res)
 		}
@@ -250,7 +253,7 @@ func (m *Manager) reload(ctx context.Context, e *entry, cert bool) {
 	m.mu.Unlock()
 	if installed {
 		log.InfoContext(ctx, "took the certificate another instance stored", "not_after", h.leaf.NotAfter)
-		m.cfg.Metrics.ObserveExpiry(e.spec.Name, h.leaf.NotAfter)
+		m.cfg.Metrics.ObserveExpiry(c.Name, h.leaf.NotAfter)
 		m.poke()
 	}
 }

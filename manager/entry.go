@@ -313,3 +313,13 @@ func (e *entry) saving() state {
 // unmanaged records that e is no longer managed: an order under way
 // ends in it, but it is not queued or served again.
 func (e *entry) unmanaged() { e.removed = true }
+
+// specOf returns e's Spec as it is now. Manage replaces the Spec of an
+// entry it keeps (a reload with changed settings) under m.mu, while the
+// entry's attempt may be running: code that does not hold m.mu reads the
+// Spec through here, never e.spec directly. It takes m.mu.
+func (m *Manager) specOf(e *entry) Spec {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return e.spec
+}

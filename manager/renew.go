@@ -164,8 +164,11 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 
 	m.mu.Lock()
 	h := e.held
+	// hCovers is h.covers as of now: Manage may set it again, under
+	// m.mu, when the managed identifiers change.
+	hCovers := h != nil && h.covers
 	typ := EventObtaining
-	if h != nil && h.covers {
+	if hCovers {
 		typ = EventRenewing
 	}
 	ev := m.eventLocked(e, typ, m.cfg.Clock.Now())
@@ -243,7 +246,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 		e.orderForgotten()
 		m.mu.Unlock()
 	}
-	if h != nil && h.covers && !refused && m.offersARI(ctx, c, h) {
+	if hCovers && !refused && m.offersARI(ctx, c, h) {
 		if req.Replaces, err = acme.ARICertID(h.leaf); err != nil {
 			log.WarnContext(ctx, "cannot name the certificate replaced", "error", err)
 			req.Replaces = ""
@@ -317,10 +320,11 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	}
 	ev = m.eventLocked(e, done, now)
 	held := e.held
+	heldCovers := held != nil && held.covers
 	m.mu.Unlock()
 	// The CA's renewal window for the new certificate, if it offers one,
 	// so that the state (and list) says when it will really be renewed.
-	if held != nil && held.covers {
+	if heldCovers {
 		m.fetchRenewalInfo(ctx, e, held, now, false) // saved just below
 		m.mu.Lock()
 		m.updateDueLocked(e, now)

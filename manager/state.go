@@ -74,17 +74,18 @@ type state struct {
 
 // stateKey is where e's state is kept (see store.Certs.StateKey), for
 // messages.
-func (m *Manager) stateKey(e *entry) string {
-	k, err := m.certs.StateKey(e.spec.Issuer.Client.DirectoryURL, e.spec.Name)
+func (m *Manager) stateKey(c Spec) string {
+	k, err := m.certs.StateKey(c.Issuer.Client.DirectoryURL, c.Name)
 	if err != nil {
-		return e.caDir + "/" + e.enc
+		return c.Issuer.Client.DirectoryURL + " " + c.Name
 	}
 	return k
 }
 
 // loadState reads e's state; a missing one is a zero state.
 func (m *Manager) loadState(ctx context.Context, e *entry) (state, error) {
-	data, err := m.certs.LoadState(ctx, e.spec.Issuer.Client.DirectoryURL, e.spec.Name)
+	c := m.specOf(e)
+	data, err := m.certs.LoadState(ctx, c.Issuer.Client.DirectoryURL, c.Name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return state{}, nil
 	}
@@ -93,7 +94,7 @@ func (m *Manager) loadState(ctx context.Context, e *entry) (state, error) {
 	}
 	var s state
 	if err := json.Unmarshal(data, &s); err != nil {
-		return state{}, fmt.Errorf("%s: %w", m.stateKey(e), err)
+		return state{}, fmt.Errorf("%s: %w", m.stateKey(c), err)
 	}
 	return s, nil
 }
