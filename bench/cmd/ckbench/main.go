@@ -24,7 +24,11 @@ import (
 	"github.com/certkeeper/certkeeper/bench"
 )
 
-func main() {
+func main() { os.Exit(run()) }
+
+// run is the command; it returns the exit status once its deferred
+// clean-up (the Pebbles it started, the children's builds) has run.
+func run() int {
 	var (
 		pebble   = flag.String("pebble", "", "pebble `binary`; default: the pinned Pebble, built once into the user cache")
 		p        bench.Params
@@ -113,7 +117,8 @@ func main() {
 			var err error
 			logf("starting pebble (nonce reject %d%%)", sc.Reject)
 			if e, err = bench.StartEnv(ctx, bench.EnvOptions{PebbleBinary: bin, NonceRejectPercent: sc.Reject, NoResponder: *isolate}); err != nil {
-				fatal(err)
+				fmt.Fprintln(os.Stderr, "ckbench:", err)
+				return 1 // through the deferred clean-up: the Pebbles started so far
 			}
 			envs[sc.Reject] = e
 		}
@@ -260,9 +265,10 @@ func main() {
 	}
 	for _, r := range rows {
 		if r.err != nil {
-			os.Exit(1)
+			return 1
 		}
 	}
+	return 0
 }
 
 func pebbleVersion(bin string) string {
