@@ -23,11 +23,27 @@ func (nopSolver) CleanUp(context.Context, acme.Challenge) error { return nil }
 // could not be finalized.
 func TestUnknownKeyTypeRefusedBeforeOrder(t *testing.T) {
 	var requests atomic.Int32
+	is, ids := refusingIssuer(t, &requests)
+	_, err := is.Obtain(context.Background(), Request{Identifiers: ids, KeyType: "dsa1024"})
+	if err == nil || !strings.Contains(err.Error(), `unknown key type "dsa1024"`) {
+		t.Fatalf("Obtain with key type dsa1024: %v, want an unknown key type error", err)
+	}
+	if n := requests.Load(); n != 0 {
+		t.Errorf("%d requests sent for a key type that cannot be made", n)
+	}
+}
+
+// refusingIssuer is an Issuer for a.example.test at a CA that answers
+// every request with a 500, counting them in requests if it is not nil.
+func refusingIssuer(t *testing.T, requests *atomic.Int32) (*Issuer, []acme.Identifier) {
+	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
+		if requests != nil {
+			requests.Add(1)
+		}
 		http.Error(w, "no", http.StatusInternalServerError)
 	}))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	key, err := keys.Generate(keys.EC256)
 	if err != nil {
 		t.Fatal(err)
@@ -41,11 +57,5 @@ func TestUnknownKeyTypeRefusedBeforeOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = is.Obtain(context.Background(), Request{Identifiers: ids, KeyType: "dsa1024"})
-	if err == nil || !strings.Contains(err.Error(), `unknown key type "dsa1024"`) {
-		t.Fatalf("Obtain with key type dsa1024: %v, want an unknown key type error", err)
-	}
-	if n := requests.Load(); n != 0 {
-		t.Errorf("%d requests sent for a key type that cannot be made", n)
-	}
+	return is, ids
 }
