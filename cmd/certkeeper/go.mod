@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/BurntSushi/toml v1.6.0
+	github.com/agnivade/levenshtein v1.2.2
 	github.com/certkeeper/certkeeper v0.1.0
 	github.com/certkeeper/certkeeper/manager/prommetrics v0.1.0
 	github.com/certkeeper/certkeeper/store/etcdstore v0.1.0

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/agnivade/levenshtein"
+
 	"errors"
 	"fmt"
 	"reflect"
@@ -168,7 +170,7 @@ func nearestKey(k toml.Key) string {
 	}
 	best, bestD := "", limit+1
 	for _, known := range tomlKeys(t) {
-		if d := editDistance(name, known); d < bestD {
+		if d := levenshtein.ComputeDistance(name, known); d < bestD {
 			best, bestD = known, d
 		}
 	}
@@ -193,25 +195,4 @@ func tomlKeys(t reflect.Type) []string {
 		}
 	}
 	return out
-}
-
-// editDistance is the Levenshtein distance between a and b (bytes).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
