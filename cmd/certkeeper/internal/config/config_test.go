@@ -89,6 +89,7 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"unknown top-level key", "colour = \"blue\"\n" + base + cert, []string{"line 1: colour: unknown key"}},
 		{"unknown key near a known one", "emial = \"a@example.test\"\n" + base + cert, []string{"line 1: emial: unknown key (did you mean email?)"}},
+		{"solver key at the top level", "http-listen = \"127.0.0.1:80\"\n" + base + cert, []string{"line 1: http-listen: unknown key at the top level (it belongs in [solvers])"}},
 		{"unknown nested key", base + cert + "[renewal]\ncheck-intervall = \"1h\"\n", []string{"line 7: renewal.check-intervall: unknown key (did you mean check-interval?)"}},
 		{"unknown key in certificate", base + cert + cert + "nmaes = [\"x\"]\n", []string{"line 8: certificate[1].nmaes: unknown key (did you mean names?)"}},
 		{"unknown solvers key", "store = \"/x\"\n[solvers]\nhttp-listn = \":80\"\n" + cert, []string{"solvers.http-listn: unknown key"}},

@@ -23,6 +23,9 @@ type UnknownKeyError struct {
 	// Suggest is the known key of that table nearest to it ("" if none
 	// is near): "email" for "emial".
 	Suggest string
+	// Table is the table where a top-level key belongs when it is a key
+	// of that table ("solvers" for "http-listen"), else "".
+	Table string
 }
 
 // Error reads "line 3: emial: unknown key (did you mean email?)".
@@ -31,7 +34,10 @@ func (e *UnknownKeyError) Error() string {
 	if e.Line > 0 {
 		msg = fmt.Sprintf("line %d: %s", e.Line, msg)
 	}
-	if e.Suggest != "" {
+	switch {
+	case e.Table != "":
+		msg += " at the top level (it belongs in [" + e.Table + "])"
+	case e.Suggest != "":
 		msg += " (did you mean " + e.Suggest + "?)"
 	}
 	return msg
@@ -71,16 +77,16 @@ func undecoded(data []byte, md toml.MetaData, skip string) error {
 			continue
 		}
 		seen[key] = true
-		suggest := nearestKey(k)
+		suggest, table := nearestKey(k), tableOf(k)
 		found := false
 		for _, kl := range lines {
 			if kl.plain == key {
 				found = true
-				errs = append(errs, &UnknownKeyError{Key: kl.key, Line: kl.line, Suggest: suggest})
+				errs = append(errs, &UnknownKeyError{Key: kl.key, Line: kl.line, Suggest: suggest, Table: table})
 			}
 		}
 		if !found {
-			errs = append(errs, &UnknownKeyError{Key: key, Suggest: suggest})
+			errs = append(errs, &UnknownKeyError{Key: key, Suggest: suggest, Table: table})
 		}
 	}
 	return errors.Join(errs...)
@@ -195,4 +201,19 @@ func tomlKeys(t reflect.Type) []string {
 		}
 	}
 	return out
+}
+
+// tableOf returns "solvers" when k is a top-level key that is a key of
+// the [solvers] table (the command line's solver flags, such as
+// http-listen, go there in a file), else "".
+func tableOf(k toml.Key) string {
+	if len(k) != 1 {
+		return ""
+	}
+	for _, sk := range solverKeys {
+		if sk.key == k[0] {
+			return "solvers"
+		}
+	}
+	return ""
 }
