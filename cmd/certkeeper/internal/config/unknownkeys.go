@@ -1,8 +1,6 @@
 package config
 
 import (
-	"github.com/agnivade/levenshtein"
-
 	"errors"
 	"fmt"
 	"reflect"
@@ -10,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+	"github.com/agnivade/levenshtein"
 )
 
 // UnknownKeyError is a key of the file that certkeeper does not know.
