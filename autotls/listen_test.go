@@ -50,3 +50,26 @@ func TestListenAndServeBusyAddress(t *testing.T) {
 		}
 	}
 }
+
+// A ListenError words a busy port and a forbidden one for the program's
+// own name of the setting (a flag), saying what to do: every front end
+// gets the same advice.
+func TestListenErrorMessage(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{syscall.EADDRINUSE, "-tls-listen: 127.0.0.1:8443 is already in use (another program serves this port: stop it, or give -tls-listen another address)"},
+		{syscall.EACCES, "-tls-listen: no permission to listen on 127.0.0.1:8443 (ports below 1024 need CAP_NET_BIND_SERVICE)"},
+		{errors.New("no such host"), "-tls-listen: cannot listen on 127.0.0.1:8443"},
+	} {
+		le := &ListenError{Setting: "HTTPSAddr", Addr: "127.0.0.1:8443", Err: tc.err}
+		if got := le.Message("-tls-listen"); got != tc.want {
+			t.Errorf("%v: Message\n got %s\nwant %s", tc.err, got, tc.want)
+		}
+		if want := "autotls: " + strings.ReplaceAll(tc.want, "-tls-listen", "HTTPSAddr") + ": " + tc.err.Error(); le.Error() != want {
+			t.Errorf("%v: Error\n got %s\nwant %s", tc.err, le.Error(), want)
+		}
+	}
+}

@@ -3,9 +3,11 @@ package autotls
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 )
 
@@ -58,7 +60,22 @@ type ListenError struct {
 }
 
 func (e *ListenError) Error() string {
-	return "autotls: " + e.Setting + " " + e.Addr + ": " + e.Err.Error()
+	return "autotls: " + e.Message(e.Setting) + ": " + e.Err.Error()
+}
+
+// Message is Error without the package and the listen error's text, with
+// the setting called name (a program's flag, "-tls-listen"): "NAME: ADDR
+// is already in use (another program serves this port: stop it, or give
+// NAME another address)"; a port the process may not bind or any other
+// failure is worded as such.
+func (e *ListenError) Message(name string) string {
+	switch {
+	case errors.Is(e.Err, syscall.EADDRINUSE):
+		return fmt.Sprintf("%s: %s is already in use (another program serves this port: stop it, or give %s another address)", name, e.Addr, name)
+	case errors.Is(e.Err, syscall.EACCES):
+		return fmt.Sprintf("%s: no permission to listen on %s (ports below 1024 need CAP_NET_BIND_SERVICE)", name, e.Addr)
+	}
+	return fmt.Sprintf("%s: cannot listen on %s", name, e.Addr)
 }
 
 func (e *ListenError) Unwrap() error { return e.Err }

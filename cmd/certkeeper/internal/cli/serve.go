@@ -118,10 +118,10 @@ func setupServe(fs *flagSet) func(ctx context.Context, pos []string) error {
 		var le *autotls.ListenError
 		if errors.As(err, &le) {
 			flag := map[string]string{"HTTPSAddr": "-tls-listen", "HTTPAddr": "-http-listen"}[le.Setting]
-			if errors.Is(err, syscall.EADDRINUSE) {
-				return fmt.Errorf("%s: %s is already in use (another program serves this port: stop it, or give %s another address)", flag, le.Addr, flag)
+			if errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, syscall.EACCES) {
+				return errors.New(le.Message(flag)) // says all; the error's text would repeat it
 			}
-			return fmt.Errorf("%s: %s: %w", flag, le.Addr, le.Err)
+			return fmt.Errorf("%s: %w", le.Message(flag), le.Err)
 		}
 		return err
 	}
