@@ -34,7 +34,7 @@ func startCSR(req Request) (wait func(context.Context) (crypto.Signer, []byte, e
 		return func(context.Context) (crypto.Signer, []byte, error) { return key, csr, nil }, func() {}, nil
 	}
 	if req.KeyType != "" && !slices.Contains(keys.Types(), req.KeyType) {
-		return nil, nil, fmt.Errorf("issue: keys: unknown key type %q", req.KeyType)
+		return nil, nil, fmt.Errorf("issue: %w", &keys.UnknownTypeError{Name: string(req.KeyType)})
 	}
 	var (
 		key     crypto.Signer

@@ -2,6 +2,7 @@ package issue
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -27,6 +28,10 @@ func TestUnknownKeyTypeRefusedBeforeOrder(t *testing.T) {
 	_, err := is.Obtain(context.Background(), Request{Identifiers: ids, KeyType: "dsa1024"})
 	if err == nil || !strings.Contains(err.Error(), `unknown key type "dsa1024"`) {
 		t.Fatalf("Obtain with key type dsa1024: %v, want an unknown key type error", err)
+	}
+	// The one error of keys for it, which a program can name its flag by.
+	if ute := (*keys.UnknownTypeError)(nil); !errors.As(err, &ute) || ute.Name != "dsa1024" {
+		t.Errorf("Obtain with key type dsa1024: %v is no *keys.UnknownTypeError of dsa1024", err)
 	}
 	if n := requests.Load(); n != 0 {
 		t.Errorf("%d requests sent for a key type that cannot be made", n)

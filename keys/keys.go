@@ -74,7 +74,8 @@ func (e *UnknownTypeError) known() string {
 	return "known: " + strings.Join(names, ", ")
 }
 
-// Generate returns a new private key of type t.
+// Generate returns a new private key of type t ("" is EC256); a t that
+// is no Type is an *UnknownTypeError.
 func Generate(t Type) (crypto.Signer, error) {
 	switch t {
 	case "", EC256:
@@ -88,7 +89,7 @@ func Generate(t Type) (crypto.Signer, error) {
 	case RSA4096:
 		return rsa.GenerateKey(rand.Reader, 4096)
 	}
-	return nil, fmt.Errorf("keys: unknown key type %q", t)
+	return nil, &UnknownTypeError{Name: string(t)}
 }
 
 // TypeOf reports the Type of key, or an error for keys of other kinds.
