@@ -32,8 +32,9 @@ import (
 // directory once it is an hour old (Put looks at most every ten minutes
 // in one directory).
 //
-// Every access goes through os.Root, so not even a symbolic link planted
-// inside the tree can lead a key outside it.
+// Every name is resolved beneath the root (by openat2 with
+// RESOLVE_BENEATH on Linux, os.Root elsewhere), so not even a symbolic
+// link planted inside the tree can lead a key outside it.
 //
 // Names beginning with '.' belong to Dir: temporary files, and lock files
 // under <root>/.locks. Keys cannot begin with '.' (see ValidateKey).
@@ -60,7 +61,7 @@ type Dir struct {
 	// the Dir's life: a root directory replaced meanwhile (renamed away
 	// and made again) is not seen by Get until a new Dir is made.
 	readerOnce sync.Once
-	reader     *os.Root
+	reader     *tree
 	readerErr  error
 
 	// released is closed (and replaced) whenever a lock of this Dir is
@@ -80,6 +81,11 @@ type Dir struct {
 	tempsMu    sync.Mutex
 	temps      map[string][]string
 	tempsSince time.Time
+
+	// tidy holds the names of the locks whose holders' leftovers this
+	// process cleared, none taken over since (see leftoversMayExist).
+	tidyMu sync.Mutex
+	tidy   map[string]struct{}
 
 	// selfID and host identify this process in lock files (see self).
 	selfOnce sync.Once
@@ -158,7 +164,7 @@ func (d *Dir) CheckWritable(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r, err := os.OpenRoot(d.root)
+	r, err := openTree(d.root)
 	if err != nil {
 		return fmt.Errorf("store: %s cannot be opened: %w", d.root, err)
 	}
@@ -194,11 +200,11 @@ func (d *Dir) Path(key string) (string, error) {
 	return filepath.Join(d.root, filepath.FromSlash(key)), nil
 }
 
-func (d *Dir) open(ctx context.Context, op, key string) (*os.Root, error) {
+func (d *Dir) open(ctx context.Context, op, key string) (*tree, error) {
 	if err := check(ctx, op, key); err != nil {
 		return nil, err
 	}
-	r, err := os.OpenRoot(d.root)
+	r, err := openTree(d.root)
 	if err != nil {
 		return nil, fmt.Errorf("store: %s %s: %w", op, key, err)
 	}
@@ -211,7 +217,7 @@ func (d *Dir) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := check(ctx, "get", key); err != nil {
 		return nil, err
 	}
-	d.readerOnce.Do(func() { d.reader, d.readerErr = os.OpenRoot(d.root) })
+	d.readerOnce.Do(func() { d.reader, d.readerErr = openTree(d.root) })
 	if d.readerErr != nil {
 		return nil, fmt.Errorf("store: get %s: %w", key, d.readerErr)
 	}
@@ -310,7 +316,7 @@ func (d *Dir) List(ctx context.Context, prefix string) ([]string, error) {
 	if err := validatePrefix(prefix); err != nil {
 		return nil, err
 	}
-	r, err := os.OpenRoot(d.root)
+	r, err := openTree(d.root)
 	if err != nil {
 		return nil, fmt.Errorf("store: list: %w", err)
 	}
@@ -363,7 +369,7 @@ func (d *Dir) List(ctx context.Context, prefix string) ([]string, error) {
 
 // regularFile stats key and reports a missing file, a directory or a
 // path through a file as fs.ErrNotExist.
-func regularFile(r *os.Root, op, key string) (fs.FileInfo, error) {
+func regularFile(r *tree, op, key string) (fs.FileInfo, error) {
 	fi, err := r.Stat(filepath.FromSlash(key))
 	if err != nil {
 		return nil, pathErr(op, key, err)

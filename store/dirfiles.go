@@ -16,13 +16,13 @@ import (
 // mkdirs creates dir and its missing parents with mode 0700, syncing each
 // parent whose entries changed so that the new directories survive a
 // crash.
-func mkdirs(r *os.Root, dir string) error {
+func mkdirs(r *tree, dir string) error {
 	return mkdirsThen(r, dir, func(parent string) error { return syncDir(r, parent) })
 }
 
 // mkdirsThen is mkdirs that calls synced with each parent to sync, in
 // the order they changed, rather than syncing it.
-func mkdirsThen(r *os.Root, dir string, synced func(parent string) error) error {
+func mkdirsThen(r *tree, dir string, synced func(parent string) error) error {
 	if dir == "." {
 		return nil
 	}
@@ -89,7 +89,7 @@ func makeTemp(dir, base string, create func(name string) error) (string, error) 
 
 // createTemp creates a temporary file in dir for a file that is to become
 // dir/base (see makeTemp).
-func createTemp(r *os.Root, dir, base string) (string, *os.File, error) {
+func createTemp(r *tree, dir, base string) (string, *os.File, error) {
 	var f *os.File
 	name, err := makeTemp(dir, base, func(name string) (err error) {
 		f, err = r.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -120,7 +120,7 @@ func tempOf(name, tag string) bool {
 // now will be met again. In a big directory, those of the keys' temporary
 // files that the last look there saw are removed (see tempNames).
 func (d *Dir) removeTemps(dir string, bases ...string) {
-	r, err := os.OpenRoot(d.root)
+	r, err := openTree(d.root)
 	if err != nil {
 		return
 	}
@@ -185,7 +185,7 @@ const tempLookEvery = time.Minute
 // certificates. What it held then stands for it meanwhile: a temporary
 // file another process that died left there since is removed at the
 // next look, within tempLookEvery, rather than at once.
-func (d *Dir) tempNames(r *os.Root, dir string) []string {
+func (d *Dir) tempNames(r *tree, dir string) []string {
 	now := time.Now()
 	d.tempsMu.Lock()
 	if now.Sub(d.tempsSince) > tempLookEvery || d.temps == nil {
@@ -225,7 +225,7 @@ func (d *Dir) forgetTemp(dir, name string) {
 	}
 }
 
-func syncDir(r *os.Root, dir string) error {
+func syncDir(r *tree, dir string) error {
 	f, err := r.Open(dir)
 	if err != nil {
 		return err

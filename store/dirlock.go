@@ -74,25 +74,37 @@ func (d *Dir) lock(ctx context.Context, name string, wait bool) (func() error, e
 	if stale <= 0 {
 		stale = DefaultStaleLockAfter
 	}
-	r, err := os.OpenRoot(d.root)
+	r, err := openTree(d.root)
 	if err != nil {
-		return nil, fmt.Errorf("store: lock %q: %w", name, err)
-	}
-	if err := mkdirs(r, lockDir); err != nil {
-		r.Close()
 		return nil, fmt.Errorf("store: lock %q: %w", name, err)
 	}
 	p := lockPath(name)
 	delay := 10 * time.Millisecond
+	made := false
 	for {
 		released := d.releasedChan()
 		token := newToken()
 		self, host := d.self()
 		err := tryLock(r, p, name, token, self, host)
+		if errors.Is(err, fs.ErrNotExist) && !made {
+			// The first lock of this root: make lockDir (not looked
+			// for at every lock, a storm takes seven per renewal).
+			made = true
+			if err := mkdirs(r, lockDir); err != nil {
+				r.Close()
+				return nil, fmt.Errorf("store: lock %q: %w", name, err)
+			}
+			continue
+		}
 		if err == nil {
 			unlock := startHolding(r, p, name, token, stale)
 			return func() error {
 				err := unlock()
+				if err != nil {
+					// Taken over while held: this holder may have
+					// written after its successor cleared.
+					d.forgetTidy(name)
+				}
 				d.release()
 				return err
 			}, nil
@@ -101,7 +113,10 @@ func (d *Dir) lock(ctx context.Context, name string, wait bool) (func() error, e
 			r.Close()
 			return nil, fmt.Errorf("store: lock %q: %w", name, err)
 		}
-		if breakStale(r, p, stale) {
+		if retry, broke := breakStale(r, p, stale); retry {
+			if broke {
+				d.forgetTidy(name)
+			}
 			continue
 		}
 		if !wait {
@@ -159,7 +174,7 @@ func (d *Dir) release() {
 }
 
 // busyError describes the holder of the lock file at p.
-func busyError(r *os.Root, p, name string) error {
+func busyError(r *tree, p, name string) error {
 	data, err := r.ReadFile(p)
 	var li lockInfo
 	if err != nil || json.Unmarshal(data, &li) != nil || li.PID == 0 {
@@ -197,7 +212,7 @@ func newToken() string {
 }
 
 // readToken returns the token in the lock file at p.
-func readToken(r *os.Root, p string) (string, error) {
+func readToken(r *tree, p string) (string, error) {
 	data, err := r.ReadFile(p)
 	if err != nil {
 		return "", err
@@ -208,7 +223,7 @@ func readToken(r *os.Root, p string) (string, error) {
 }
 
 // tryLock creates the lock file, failing with fs.ErrExist if it is held.
-func tryLock(r *os.Root, p, name, token string, self *processID, host string) error {
+func tryLock(r *tree, p, name, token string, self *processID, host string) error {
 	f, err := r.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
@@ -236,13 +251,13 @@ func tryLock(r *os.Root, p, name, token string, self *processID, host string) er
 // A lock whose holder is known to be dead (holderGone: a process of this
 // host that no longer runs) is broken the same way without waiting for
 // stale.
-func breakStale(r *os.Root, p string, stale time.Duration) bool {
+func breakStale(r *tree, p string, stale time.Duration) (retry, broke bool) {
 	fi, err := r.Stat(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return true // released meanwhile
+		return true, false // released meanwhile
 	}
 	if err != nil {
-		return false
+		return false, false
 	}
 	gone := false
 	var judged string
@@ -250,34 +265,69 @@ func breakStale(r *os.Root, p string, stale time.Duration) bool {
 		data, err := r.ReadFile(p)
 		var li lockInfo
 		if err != nil || json.Unmarshal(data, &li) != nil || !holderGone(li) {
-			return false
+			return false, false
 		}
 		// The token of the holder judged dead, from the same read: a
 		// second read could meet a new, live holder's file.
 		gone, judged = true, li.Token
 	} else {
 		if judged, err = readToken(r, p); err != nil {
-			return errors.Is(err, fs.ErrNotExist)
+			return errors.Is(err, fs.ErrNotExist), false
 		}
 	}
 	var b [8]byte
 	cryptoRead(b[:])
 	aside := p + ".stale-" + hex.EncodeToString(b[:])
 	if err := r.Rename(p, aside); err != nil {
-		return errors.Is(err, fs.ErrNotExist)
+		return errors.Is(err, fs.ErrNotExist), false
 	}
 	got, serr := r.Stat(aside)
 	token, terr := readToken(r, aside)
 	if serr == nil && terr == nil && (token != judged || !gone && time.Since(got.ModTime()) < stale) {
 		r.Link(aside, p) // fails only if someone locked meanwhile
+	} else {
+		broke = true
 	}
 	r.Remove(aside)
-	return true
+	return true, broke
+}
+
+// leftoversMayExist reports whether the holder of the lock called name
+// may find leftovers of a writer that died under it (see leftoverMemo):
+// writers die holding the lock, and their lock file stays until a later
+// locker takes it over (breakStale), so once this process has cleared
+// them, only a takeover since, by it or another process, can have left
+// new ones. A power loss, which may lose a lock file but keep fsynced
+// temporary files, restarts the process and its memo.
+func (d *Dir) leftoversMayExist(name string) bool {
+	d.tidyMu.Lock()
+	defer d.tidyMu.Unlock()
+	_, ok := d.tidy[name]
+	return !ok
+}
+
+// leftoversCleared records that the holder of the lock called name
+// cleared its leftovers.
+func (d *Dir) leftoversCleared(name string) {
+	d.tidyMu.Lock()
+	defer d.tidyMu.Unlock()
+	if d.tidy == nil {
+		d.tidy = map[string]struct{}{}
+	}
+	d.tidy[name] = struct{}{}
+}
+
+// forgetTidy drops the memo of the lock called name: its holder was
+// taken over.
+func (d *Dir) forgetTidy(name string) {
+	d.tidyMu.Lock()
+	defer d.tidyMu.Unlock()
+	delete(d.tidy, name)
 }
 
 // startHolding starts refreshing the lock file and returns its unlock
 // function, which owns r.
-func startHolding(r *os.Root, p, name, token string, stale time.Duration) func() error {
+func startHolding(r *tree, p, name, token string, stale time.Duration) func() error {
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {

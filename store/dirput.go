@@ -265,7 +265,7 @@ const staleScanEvery = 10 * time.Minute
 // writers which died left behind, so that a store killed mid-write is
 // cleaned by a later write there rather than never. It looks at a
 // directory at most once per staleScanEvery.
-func (d *Dir) removeStaleTemps(r *os.Root, dir string) {
+func (d *Dir) removeStaleTemps(r *tree, dir string) {
 	now := time.Now()
 	d.scannedMu.Lock()
 	if now.Sub(d.scannedSince) > staleScanEvery || d.scanned == nil {

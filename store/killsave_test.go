@@ -180,91 +180,116 @@ func TestSaveAllOrNothingAtTheTop(t *testing.T) {
 // write of any of the certificate's records, made under its lock, clears
 // them at once, whatever their age, and nothing of another certificate's
 // or of another key in a shared directory.
+//
+// A writer that dies leaves its lock file (died, below): the next holder,
+// even in a process that cleared the certificate before, takes the lock
+// over and clears. A power loss may lose the lock file but keep the
+// temporary files (restart): a new process clears at its first hold.
 func TestLockHolderRemovesLeftovers(t *testing.T) {
 	ctx := t.Context()
 	const ca = "https://ca.test/dir"
-	for _, write := range []string{"state", "lineage", "revocation", "certificate"} {
-		t.Run(write, func(t *testing.T) {
-			d := newTestDir(t)
-			c := &Certs{Store: d}
-			ps := testPairs(t, 2, "a.test")
-			if err := c.SaveCertificate(ctx, CertRecord{Name: "a.test", CA: ca, KeyPEM: ps[0].key, ChainPEM: ps[0].chain}); err != nil {
-				t.Fatal(err)
-			}
-			dir := filepath.Join(d.Root(), "certificates", "ca.test_dir", "a.test")
-			leave := func(key string) string {
-				t.Helper()
-				p := filepath.Join(d.Root(), filepath.FromSlash(key))
-				os.MkdirAll(filepath.Dir(p), 0o700)
-				tmp, err := makeTemp(filepath.Dir(p), filepath.Base(p), func(name string) error {
-					return os.WriteFile(name, []byte("half"), 0o600)
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return tmp
-			}
-			mine := []string{
-				leave("certificates/ca.test_dir/a.test/cert.pem"),
-				leave("certificates/ca.test_dir/a.test/live"),
-				leave("certificates/ca.test_dir/a.test/lineage.json"),
-				leave("certificates/ca.test_dir/a.test/versions/1/key.pem"),
-				leave("certificates/ca.test_dir/a.test/versions/7/cert.pem"),
-				leave("certificates/ca.test_dir/a.test/revoked/12ab.json"),
-				leave("manager/ca.test_dir/a.test.json"),
-			}
-			theirs := []string{
-				leave("certificates/ca.test_dir/b.test/cert.pem"),
-				leave("manager/ca.test_dir/b.test.json"),
-				leave("manager/ca.test_dir/a.test.jsonx"),
-			}
-			// A version being written when its writer died; then a
-			// key.pem link that the current version, which has no key,
-			// must not have.
-			os.MkdirAll(filepath.Join(dir, "versions", "3"), 0o700)
-			os.WriteFile(filepath.Join(dir, "versions", "3", "key.pem"), ps[1].key, 0o600)
-			if err := c.SaveCertificate(ctx, CertRecord{Name: "a.test", CA: ca, ChainPEM: ps[1].chain}); err != nil {
-				t.Fatal(err)
-			}
-			mine = append(mine, leave("certificates/ca.test_dir/a.test/versions/2/meta.json"))
-			if err := os.Symlink("live/key.pem", filepath.Join(dir, "key.pem.x")); err != nil {
-				t.Fatal(err)
-			}
-			os.Rename(filepath.Join(dir, "key.pem.x"), filepath.Join(dir, "key.pem"))
-			os.MkdirAll(filepath.Join(dir, "versions", "5"), 0o700)
-			os.WriteFile(filepath.Join(dir, "versions", "5", "key.pem"), ps[1].key, 0o600)
-			var err error
-			switch write {
-			case "state":
-				err = c.SaveState(ctx, ca, "a.test", []byte("{}\n"))
-			case "lineage":
-				err = c.SaveLineage(ctx, Lineage{CA: ca, Name: "a.test", Identifiers: []string{"a.test"}})
-			case "revocation":
-				err = c.MarkRevoked(ctx, ca, "a.test", "ff", time.Now(), 0)
-			case "certificate":
-				err = c.Restore(ctx, ca, "a.test", 2)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range mine {
-				if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
-					t.Errorf("%s left: %v", p, err)
-				}
-			}
-			for _, p := range theirs {
-				if _, err := os.Lstat(p); err != nil {
-					t.Errorf("%s (not this certificate's) removed: %v", p, err)
-				}
-			}
-			for _, v := range []string{"3", "5", "7"} {
-				if _, err := os.Lstat(filepath.Join(dir, "versions", v)); !errors.Is(err, fs.ErrNotExist) {
-					t.Errorf("version %s without a chain left: %v", v, err)
-				}
-			}
-			if _, err := os.Lstat(filepath.Join(dir, "key.pem")); !errors.Is(err, fs.ErrNotExist) {
-				t.Errorf("key.pem beside a version without a key: %v", err)
-			}
+	for _, death := range []string{"died", "restart"} {
+		for _, write := range []string{"state", "lineage", "revocation", "certificate"} {
+			t.Run(death+"/"+write, func(t *testing.T) {
+				testLockHolderRemovesLeftovers(t, ctx, ca, death, write)
+			})
+		}
+	}
+}
+
+func testLockHolderRemovesLeftovers(t *testing.T, ctx context.Context, ca, death, write string) {
+	d := newTestDir(t)
+	c := &Certs{Store: d}
+	ps := testPairs(t, 2, "a.test")
+	if err := c.SaveCertificate(ctx, CertRecord{Name: "a.test", CA: ca, KeyPEM: ps[0].key, ChainPEM: ps[0].chain}); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(d.Root(), "certificates", "ca.test_dir", "a.test")
+	leave := func(key string) string {
+		t.Helper()
+		p := filepath.Join(d.Root(), filepath.FromSlash(key))
+		os.MkdirAll(filepath.Dir(p), 0o700)
+		tmp, err := makeTemp(filepath.Dir(p), filepath.Base(p), func(name string) error {
+			return os.WriteFile(name, []byte("half"), 0o600)
 		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tmp
+	}
+	mine := []string{
+		leave("certificates/ca.test_dir/a.test/cert.pem"),
+		leave("certificates/ca.test_dir/a.test/live"),
+		leave("certificates/ca.test_dir/a.test/lineage.json"),
+		leave("certificates/ca.test_dir/a.test/versions/1/key.pem"),
+		leave("certificates/ca.test_dir/a.test/versions/7/cert.pem"),
+		leave("certificates/ca.test_dir/a.test/revoked/12ab.json"),
+		leave("manager/ca.test_dir/a.test.json"),
+	}
+	theirs := []string{
+		leave("certificates/ca.test_dir/b.test/cert.pem"),
+		leave("manager/ca.test_dir/b.test.json"),
+		leave("manager/ca.test_dir/a.test.jsonx"),
+	}
+	// A version being written when its writer died; then a
+	// key.pem link that the current version, which has no key,
+	// must not have.
+	os.MkdirAll(filepath.Join(dir, "versions", "3"), 0o700)
+	os.WriteFile(filepath.Join(dir, "versions", "3", "key.pem"), ps[1].key, 0o600)
+	if err := c.SaveCertificate(ctx, CertRecord{Name: "a.test", CA: ca, ChainPEM: ps[1].chain}); err != nil {
+		t.Fatal(err)
+	}
+	mine = append(mine, leave("certificates/ca.test_dir/a.test/versions/2/meta.json"))
+	if err := os.Symlink("live/key.pem", filepath.Join(dir, "key.pem.x")); err != nil {
+		t.Fatal(err)
+	}
+	os.Rename(filepath.Join(dir, "key.pem.x"), filepath.Join(dir, "key.pem"))
+	os.MkdirAll(filepath.Join(dir, "versions", "5"), 0o700)
+	os.WriteFile(filepath.Join(dir, "versions", "5", "key.pem"), ps[1].key, 0o600)
+	switch death {
+	case "died":
+		// The writer's lock file, last touched long ago.
+		name := certLockName("ca.test_dir", "a.test")
+		writeLockFile(t, d, name, lockInfo{PID: 1})
+		old := time.Now().Add(-time.Hour)
+		os.Chtimes(filepath.Join(d.root, lockPath(name)), old, old)
+	case "restart":
+		nd, err := NewDir(d.Root())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c = &Certs{Store: nd}
+	}
+	var err error
+	switch write {
+	case "state":
+		err = c.SaveState(ctx, ca, "a.test", []byte("{}\n"))
+	case "lineage":
+		err = c.SaveLineage(ctx, Lineage{CA: ca, Name: "a.test", Identifiers: []string{"a.test"}})
+	case "revocation":
+		err = c.MarkRevoked(ctx, ca, "a.test", "ff", time.Now(), 0)
+	case "certificate":
+		err = c.Restore(ctx, ca, "a.test", 2)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range mine {
+		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s left: %v", p, err)
+		}
+	}
+	for _, p := range theirs {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("%s (not this certificate's) removed: %v", p, err)
+		}
+	}
+	for _, v := range []string{"3", "5", "7"} {
+		if _, err := os.Lstat(filepath.Join(dir, "versions", v)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("version %s without a chain left: %v", v, err)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "key.pem")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("key.pem beside a version without a key: %v", err)
 	}
 }

@@ -30,13 +30,45 @@ func (c *Certs) lockRecord(ctx context.Context, ca, name string) (func(), error)
 	if err != nil {
 		return nil, err
 	}
+	return c.lockEntry(ctx, caDir, enc)
+}
+
+// leftoverMemo is implemented by a Store that remembers, per lock, that
+// its holders' leftovers were cleared and none can have been left since:
+// Dir (see Dir.leftoversMayExist).
+type leftoverMemo interface {
+	// leftoversMayExist reports whether a writer holding the lock called
+	// name may have left something behind that no one cleared: true
+	// unless leftoversCleared was called for it in this process and no
+	// holder of it was taken over since (a taken-over holder died or
+	// stalled, maybe in the middle of a write).
+	leftoversMayExist(name string) bool
+	// leftoversCleared records that the caller, holding the lock, has
+	// cleared them.
+	leftoversCleared(name string)
+}
+
+// lockEntry holds the lock of the certificate enc of caDir (certLock)
+// and clears what writers of it that died left behind (clearLeftovers),
+// unless the store remembers that there can be none (leftoverMemo): a
+// renewal takes this lock three times, and the look for leftovers was a
+// third of a renewal storm's system calls.
+func (c *Certs) lockEntry(ctx context.Context, caDir, enc string) (func(), error) {
 	unlock, err := c.certLock(ctx, caDir, enc)
 	if err != nil {
 		return nil, err
 	}
+	name := certLockName(caDir, enc)
+	memo, ok := c.Store.(leftoverMemo)
+	if ok && !memo.leftoversMayExist(name) {
+		return unlock, nil
+	}
 	if err := c.clearLeftovers(ctx, caDir, enc); err != nil {
 		unlock()
 		return nil, err
+	}
+	if ok {
+		memo.leftoversCleared(name)
 	}
 	return unlock, nil
 }

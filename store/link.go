@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 )
@@ -87,7 +86,7 @@ func (d *Dir) Readlink(ctx context.Context, key string) (string, error) {
 		return "", err
 	}
 	// The root Get keeps open: Certs reads a link before every load.
-	d.readerOnce.Do(func() { d.reader, d.readerErr = os.OpenRoot(d.root) })
+	d.readerOnce.Do(func() { d.reader, d.readerErr = openTree(d.root) })
 	if d.readerErr != nil {
 		return "", fmt.Errorf("store: readlink %s: %w", key, d.readerErr)
 	}
@@ -108,7 +107,7 @@ func (d *Dir) Readlink(ctx context.Context, key string) (string, error) {
 }
 
 // isLink reports whether name in r is a symbolic link.
-func isLink(r *os.Root, name string) bool {
+func isLink(r *tree, name string) bool {
 	fi, err := r.Lstat(name)
 	return err == nil && fi.Mode()&fs.ModeSymlink != 0
 }
@@ -118,7 +117,7 @@ func isLink(r *os.Root, name string) bool {
 // callers that hold the lock of what is under dir use it: a Put racing
 // with it could find its directory gone.
 func (d *Dir) removeEmptyDirs(dir string) {
-	r, err := os.OpenRoot(d.root)
+	r, err := openTree(d.root)
 	if err != nil {
 		return
 	}

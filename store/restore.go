@@ -89,14 +89,11 @@ func (s standardScheme) restore(ctx context.Context, ca, name string, id int) er
 	if err != nil {
 		return err
 	}
-	unlock, err := c.certLock(ctx, caDir, enc)
+	unlock, err := c.lockEntry(ctx, caDir, enc)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	if err := c.clearLeftovers(ctx, caDir, enc); err != nil {
-		return err
-	}
 	dir := certDirOf(caDir, enc)
 	if id <= 0 {
 		return fmt.Errorf("store: restore %s version %d: %w", name, id, fs.ErrNotExist)

@@ -142,14 +142,11 @@ func (c *Certs) saveShared(ctx context.Context, res CertRecord) error {
 		return err
 	}
 	enc := strings.TrimSuffix(k, ".pem")
-	unlock, err := c.certLock(ctx, sharedEntry, enc)
+	unlock, err := c.lockEntry(ctx, sharedEntry, enc)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	if err := c.clearLeftovers(ctx, sharedEntry, enc); err != nil {
-		return err
-	}
 	data := combine(res.KeyPEM, res.ChainPEM)
 	ids, err := c.sharedVersionIDs(ctx, enc)
 	if err != nil {
@@ -265,14 +262,11 @@ func (c *Certs) restoreShared(ctx context.Context, name string, id int) error {
 		return err
 	}
 	enc := strings.TrimSuffix(k, ".pem")
-	unlock, err := c.certLock(ctx, sharedEntry, enc)
+	unlock, err := c.lockEntry(ctx, sharedEntry, enc)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	if err := c.clearLeftovers(ctx, sharedEntry, enc); err != nil {
-		return err
-	}
 	data, err := c.Store.Get(ctx, sharedVersionKey(enc, id))
 	if err != nil {
 		return fmt.Errorf("store: restore %s version %d: %w", name, id, err)

@@ -64,12 +64,15 @@ func (c *Certs) keep() int {
 // certLock holds the lock that serialises the writers of one
 // certificate's versions.
 func (c *Certs) certLock(ctx context.Context, caDir, enc string) (func(), error) {
-	unlock, err := c.Store.Lock(ctx, certLockPrefix+caDir+"/"+enc)
+	unlock, err := c.Store.Lock(ctx, certLockName(caDir, enc))
 	if err != nil {
 		return nil, fmt.Errorf("store: locking %s/%s: %w", caDir, enc, err)
 	}
 	return func() { _ = unlock() }, nil
 }
+
+// certLockName names the lock of certLock.
+func certLockName(caDir, enc string) string { return certLockPrefix + caDir + "/" + enc }
 
 // parseVersion reads "versions/<n>" (a link target) or "<n>" (a pointer).
 func parseVersion(s string) (int, bool) {
@@ -134,14 +137,11 @@ func (c *Certs) versionIDs(ctx context.Context, dir string) ([]int, error) {
 // switches the pointer to it, then prunes old versions. The caller has
 // checked the pair.
 func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res CertRecord, meta []byte) error {
-	unlock, err := c.certLock(ctx, caDir, enc)
+	unlock, err := c.lockEntry(ctx, caDir, enc)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	if err := c.clearLeftovers(ctx, caDir, enc); err != nil {
-		return err
-	}
 	dir := certDirOf(caDir, enc)
 	cur, err := c.current(ctx, dir)
 	if err != nil {

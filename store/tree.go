@@ -1,0 +1,296 @@
+package store
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// tree is a Dir's root directory, opened for one operation or more: every
+// name given to its methods is resolved beneath it, symbolic links
+// included, so that no key reaches outside the root (a link planted in the
+// store pointing elsewhere makes the operation fail), as os.Root does.
+//
+// On Linux a tree resolves each name with one openat2 system call
+// (RESOLVE_BENEATH) where os.Root opens and closes every directory on the
+// way, which for a version's file six levels down was a dozen system calls
+// per operation, and most of a renewal storm's CPU time (docs/store.md,
+// "System calls"). Elsewhere, and on a kernel without openat2, it is
+// os.Root. Its methods have os.Root's names and meanings and are safe for
+// concurrent use.
+type tree struct {
+	path string
+	sys  *sysTree // the openat2 side; nil where there is none
+
+	rootOnce sync.Once
+	root     *os.Root
+	rootErr  error
+}
+
+// openTree opens the directory at path.
+func openTree(path string) (*tree, error) {
+	t := &tree{path: path}
+	sys, err := openSysTree(path)
+	if err != nil {
+		return nil, err
+	}
+	if sys == nil {
+		// No openat2 here: os.Root for everything, opened now so that
+		// a missing root fails here as it did.
+		if _, err := t.osRoot(); err != nil {
+			return nil, err
+		}
+	}
+	t.sys = sys
+	return t, nil
+}
+
+// osRoot returns the tree as an os.Root, opened at first use.
+func (t *tree) osRoot() (*os.Root, error) {
+	t.rootOnce.Do(func() { t.root, t.rootErr = os.OpenRoot(t.path) })
+	return t.root, t.rootErr
+}
+
+// fallback reports whether an openat2 call's error says the system
+// refused the call itself (a kernel before 5.6, a seccomp filter), so that
+// the operation is done again through os.Root, which then gives the true
+// answer.
+func (t *tree) fallback(err error) bool {
+	return t.sys == nil || t.sys.unsupported(err)
+}
+
+// Close closes the tree.
+func (t *tree) Close() error {
+	var err error
+	if t.sys != nil {
+		err = t.sys.close()
+	}
+	if t.root != nil {
+		if cerr := t.root.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// OpenFile opens name as os.Root.OpenFile does.
+func (t *tree) OpenFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
+	if t.sys != nil {
+		f, err := t.sys.openFile(name, flag, perm)
+		if !t.fallback(err) {
+			return f, err
+		}
+	}
+	r, err := t.osRoot()
+	if err != nil {
+		return nil, err
+	}
+	return r.OpenFile(name, flag, perm)
+}
+
+// Open opens name for reading.
+func (t *tree) Open(name string) (*os.File, error) {
+	return t.OpenFile(name, os.O_RDONLY, 0)
+}
+
+// ReadFile returns the contents of the file name.
+func (t *tree) ReadFile(name string) ([]byte, error) {
+	f, err := t.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	data := make([]byte, 0, fi.Size()+512)
+	for {
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
+		n, err := f.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return data, nil
+			}
+			return nil, err
+		}
+	}
+}
+
+// Stat describes name, following a final symbolic link.
+func (t *tree) Stat(name string) (fs.FileInfo, error) {
+	return t.stat(name, true)
+}
+
+// Lstat describes name without following a final symbolic link.
+func (t *tree) Lstat(name string) (fs.FileInfo, error) {
+	return t.stat(name, false)
+}
+
+func (t *tree) stat(name string, follow bool) (fs.FileInfo, error) {
+	if t.sys != nil {
+		fi, err := t.sys.stat(name, follow)
+		if !t.fallback(err) {
+			return fi, err
+		}
+	}
+	r, err := t.osRoot()
+	if err != nil {
+		return nil, err
+	}
+	if follow {
+		return r.Stat(name)
+	}
+	return r.Lstat(name)
+}
+
+// Remove removes the file, link or empty directory name.
+func (t *tree) Remove(name string) error {
+	if t.sys != nil {
+		err := t.sys.remove(name)
+		if !t.fallback(err) {
+			return err
+		}
+	}
+	r, err := t.osRoot()
+	if err != nil {
+		return err
+	}
+	return r.Remove(name)
+}
+
+// Rename renames oldname to newname, replacing a file or link there.
+func (t *tree) Rename(oldname, newname string) error {
+	if t.sys != nil {
+		err := t.sys.rename(oldname, newname)
+		if !t.fallback(err) {
+			return err
+		}
+	}
+	r, err := t.osRoot()
+	if err != nil {
+		return err
+	}
+	return r.Rename(oldname, newname)
+}
+
+// Symlink makes newname a symbolic link to oldname.
+func (t *tree) Symlink(oldname, newname string) error {
+	if t.sys != nil {
+		err := t.sys.symlink(oldname, newname)
+		if !t.fallback(err) {
+			return err
+		}
+	}
+	r, err := t.osRoot()
+	if err != nil {
+		return err
+	}
+	return r.Symlink(oldname, newname)
+}
+
+// Readlink returns the target of the symbolic link name.
+func (t *tree) Readlink(name string) (string, error) {
+	if t.sys != nil {
+		s, err := t.sys.readlink(name)
+		if !t.fallback(err) {
+			return s, err
+		}
+	}
+	r, err := t.osRoot()
+	if err != nil {
+		return "", err
+	}
+	return r.Readlink(name)
+}
+
+// Mkdir makes the directory name.
+func (t *tree) Mkdir(name string, perm fs.FileMode) error {
+	if t.sys != nil {
+		err := t.sys.mkdir(name, perm)
+		if !t.fallback(err) {
+			return err
+		}
+	}
+	r, err := t.osRoot()
+	if err != nil {
+		return err
+	}
+	return r.Mkdir(name, perm)
+}
+
+// Chmod, Chtimes and Link are rare (a new directory, a lock's refresh, a
+// lock's takeover): os.Root's.
+
+// Chmod changes the mode of name.
+func (t *tree) Chmod(name string, mode fs.FileMode) error {
+	r, err := t.osRoot()
+	if err != nil {
+		return err
+	}
+	return r.Chmod(name, mode)
+}
+
+// Chtimes changes the access and modification times of name.
+func (t *tree) Chtimes(name string, atime, mtime time.Time) error {
+	r, err := t.osRoot()
+	if err != nil {
+		return err
+	}
+	return r.Chtimes(name, atime, mtime)
+}
+
+// Link makes newname a hard link to oldname.
+func (t *tree) Link(oldname, newname string) error {
+	r, err := t.osRoot()
+	if err != nil {
+		return err
+	}
+	return r.Link(oldname, newname)
+}
+
+// FS returns the tree as an fs.FS (with fs.StatFS and fs.ReadDirFS), for
+// fs.WalkDir.
+func (t *tree) FS() fs.FS { return treeFS{t} }
+
+type treeFS struct{ t *tree }
+
+func (f treeFS) Open(name string) (fs.File, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
+	}
+	file, err := f.t.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return file, nil
+}
+
+func (f treeFS) Stat(name string) (fs.FileInfo, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrInvalid}
+	}
+	return f.t.Stat(name)
+}
+
+func (f treeFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: fs.ErrInvalid}
+	}
+	file, err := f.t.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer file.Close()
+	des, err := file.ReadDir(-1)
+	slices.SortFunc(des, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return des, err
+}

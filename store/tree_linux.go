@@ -1,0 +1,198 @@
+//go:build linux
+
+package store
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// sysTree is a tree's openat2 side: the root held as an O_PATH
+// descriptor, every name resolved beneath it by the kernel in one call
+// (RESOLVE_BENEATH: no absolute link, no ".." above the root, no escape
+// through a link; RESOLVE_NO_MAGICLINKS: no /proc/self/fd shortcut).
+type sysTree struct {
+	fd   int
+	path string
+}
+
+const resolveBeneath = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS
+
+// errNoOpenat2 marks an openat2 call the system refused: a kernel before
+// 5.6 (ENOSYS), or a seccomp filter of a container runtime that does not
+// know the call (ENOSYS, or EPERM in older profiles).
+var errNoOpenat2 = errors.New("store: openat2 not available")
+
+func openSysTree(path string) (*sysTree, error) {
+	fd, err := ignoringEINTR(func() (int, error) {
+		return unix.Open(path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	})
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	return &sysTree{fd: fd, path: path}, nil
+}
+
+func (s *sysTree) close() error { return unix.Close(s.fd) }
+
+func (s *sysTree) unsupported(err error) bool { return errors.Is(err, errNoOpenat2) }
+
+// openat2 opens name beneath the root. A refused call is reported as
+// errNoOpenat2 (see tree.fallback); a resolution the kernel asks to be
+// tried again (EAGAIN: a rename raced with a ".." in a link's target) is
+// tried again.
+func (s *sysTree) openat2(op, name string, flags int, perm fs.FileMode) (int, error) {
+	how := unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Resolve: resolveBeneath}
+	if flags&(unix.O_CREAT|unix.O_TMPFILE) != 0 {
+		how.Mode = uint64(perm.Perm())
+	}
+	var (
+		fd  int
+		err error
+	)
+	for range 16 {
+		fd, err = unix.Openat2(s.fd, name, &how)
+		if err != unix.EINTR && err != unix.EAGAIN {
+			break
+		}
+	}
+	switch err {
+	case nil:
+		return fd, nil
+	case unix.ENOSYS, unix.EPERM:
+		// EPERM may also be a true answer (an immutable file opened for
+		// writing): os.Root, asked again, gives it.
+		return -1, errNoOpenat2
+	}
+	return -1, &fs.PathError{Op: op, Path: name, Err: err}
+}
+
+func (s *sysTree) openFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
+	fd, err := s.openat2("open", name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), filepath.Join(s.path, name)), nil
+}
+
+func (s *sysTree) stat(name string, follow bool) (fs.FileInfo, error) {
+	flags := unix.O_PATH
+	if !follow {
+		flags |= unix.O_NOFOLLOW
+	}
+	fd, err := s.openat2("stat", name, flags, 0)
+	if err != nil {
+		return nil, err
+	}
+	// fstat on an O_PATH descriptor describes what it names: with
+	// O_NOFOLLOW, a final link itself.
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	return f.Stat()
+}
+
+// parent opens the directory of name and returns it with name's last
+// element; done closes it.
+func (s *sysTree) parent(op, name string) (dirfd int, base string, done func(), err error) {
+	dir, base := filepath.Split(name)
+	if dir == "" {
+		return s.fd, base, func() {}, nil
+	}
+	fd, err := s.openat2(op, dir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return -1, "", nil, err
+	}
+	return fd, base, func() { unix.Close(fd) }, nil
+}
+
+func (s *sysTree) remove(name string) error {
+	pfd, base, done, err := s.parent("remove", name)
+	if err != nil {
+		return err
+	}
+	defer done()
+	err = unix.Unlinkat(pfd, base, 0)
+	if err == unix.EISDIR {
+		err = unix.Unlinkat(pfd, base, unix.AT_REMOVEDIR)
+	}
+	if err != nil {
+		return &fs.PathError{Op: "remove", Path: name, Err: err}
+	}
+	return nil
+}
+
+func (s *sysTree) rename(oldname, newname string) error {
+	ofd, obase, odone, err := s.parent("rename", oldname)
+	if err != nil {
+		return err
+	}
+	defer odone()
+	nfd, nbase := ofd, filepath.Base(newname)
+	if filepath.Dir(oldname) != filepath.Dir(newname) {
+		var ndone func()
+		nfd, nbase, ndone, err = s.parent("rename", newname)
+		if err != nil {
+			return err
+		}
+		defer ndone()
+	}
+	if err := unix.Renameat(ofd, obase, nfd, nbase); err != nil {
+		return &os.LinkError{Op: "renameat", Old: oldname, New: newname, Err: err}
+	}
+	return nil
+}
+
+func (s *sysTree) symlink(target, name string) error {
+	pfd, base, done, err := s.parent("symlink", name)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := unix.Symlinkat(target, pfd, base); err != nil {
+		return &os.LinkError{Op: "symlinkat", Old: target, New: name, Err: err}
+	}
+	return nil
+}
+
+func (s *sysTree) readlink(name string) (string, error) {
+	pfd, base, done, err := s.parent("readlink", name)
+	if err != nil {
+		return "", err
+	}
+	defer done()
+	for n := 256; ; n *= 2 {
+		buf := make([]byte, n)
+		m, err := unix.Readlinkat(pfd, base, buf)
+		if err != nil {
+			return "", &fs.PathError{Op: "readlinkat", Path: name, Err: err}
+		}
+		if m < n {
+			return string(buf[:m]), nil
+		}
+	}
+}
+
+func (s *sysTree) mkdir(name string, perm fs.FileMode) error {
+	pfd, base, done, err := s.parent("mkdir", name)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := unix.Mkdirat(pfd, base, uint32(perm.Perm())); err != nil {
+		return &fs.PathError{Op: "mkdirat", Path: name, Err: err}
+	}
+	return nil
+}
+
+func ignoringEINTR(f func() (int, error)) (int, error) {
+	for {
+		n, err := f()
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
+}

@@ -1,0 +1,27 @@
+//go:build !linux
+
+package store
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+)
+
+// sysTree has no openat2 side here: a tree is os.Root (see tree), and
+// openSysTree returns none.
+type sysTree struct{}
+
+var errNoOpenat2 = errors.New("store: openat2 not available")
+
+func openSysTree(string) (*sysTree, error) { return nil, nil }
+
+func (*sysTree) close() error                                        { return nil }
+func (*sysTree) unsupported(error) bool                              { return true }
+func (*sysTree) openFile(string, int, fs.FileMode) (*os.File, error) { return nil, errNoOpenat2 }
+func (*sysTree) stat(string, bool) (fs.FileInfo, error)              { return nil, errNoOpenat2 }
+func (*sysTree) remove(string) error                                 { return errNoOpenat2 }
+func (*sysTree) rename(string, string) error                         { return errNoOpenat2 }
+func (*sysTree) symlink(string, string) error                        { return errNoOpenat2 }
+func (*sysTree) readlink(string) (string, error)                     { return "", errNoOpenat2 }
+func (*sysTree) mkdir(string, fs.FileMode) error                     { return errNoOpenat2 }
