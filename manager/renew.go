@@ -153,6 +153,8 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 		}
 		return err
 	}
+	// Orders a holder that lost the lock recorded apart (see orders.go).
+	recorded := m.storedOrders(ctx, e, c)
 
 	if c.Prepare != nil {
 		release, err := c.Prepare(ctx)
@@ -234,10 +236,11 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	// the next one rather than placed again; it is forgotten when the
 	// attempt ends otherwise.
 	req.OnOrder = func(url string) {
-		m.mu.Lock()
-		e.orderPlaced(url, keyPEM)
-		m.mu.Unlock()
-		m.saveState(ctx, e)
+		if m.orderNoted(ctx, e, c, url, keyPEM) {
+			m.mu.Lock()
+			recorded = append(recorded, url)
+			m.mu.Unlock()
+		}
 	}
 	// forgetOrder drops it: the attempt ended other than cut short (an
 	// order that failed is invalid and could not be continued anyway).
@@ -290,10 +293,14 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 		}
 	}
 	m.cfg.Metrics.OrderDuration(time.Since(start))
-	if err == nil || ctx.Err() == nil {
-		// Cancelled or out of time, the order is kept for the next
-		// attempt (fail saves the state).
+	// Cancelled, out of time or the lock lost, the order is kept for the
+	// next attempt (fail saves the state, or the next holder reads it).
+	if err == nil || ctx.Err() == nil && !errors.Is(err, store.ErrLockLost) {
 		forgetOrder()
+		m.mu.Lock()
+		drop := recorded
+		m.mu.Unlock()
+		m.dropOrders(ctx, c, drop)
 	}
 	if err != nil {
 		return m.fail(ctx, e, err)
