@@ -245,10 +245,12 @@ type revival struct {
 // for the lease's TTL, as while the cluster elects a new leader, though
 // the lease may live on (a new leader extends every lease). If etcd
 // renews the lease now (a keep-alive answered with a TTL, within
-// LockTTL), the locks under it are still held: revive returns a new
-// session that keeps the same lease alive, and makes it the Store's.
-// It returns nil if the lease is gone or etcd did not answer. The first
-// lock that asks about sess asks etcd; the others wait for its answer.
+// LockTTL/3 but at least a second: the lock may be lost meanwhile, and
+// work under it goes on until the answer), the locks under it are still
+// held: revive returns a new session that keeps the same lease alive,
+// and makes it the Store's. It returns nil if the lease is gone or etcd
+// did not answer in time. The first lock that asks about sess asks etcd;
+// the others wait for its answer.
 func (s *Store) revive(sess *concurrency.Session) *concurrency.Session {
 	s.mu.Lock()
 	r, asked := s.revivals[sess]
@@ -268,7 +270,7 @@ func (s *Store) revive(sess *concurrency.Session) *concurrency.Session {
 		return r.sess
 	}
 	var next *concurrency.Session
-	ctx, cancel := context.WithTimeout(s.closing, s.opts.LockTTL)
+	ctx, cancel := context.WithTimeout(s.closing, max(s.opts.LockTTL/3, time.Second))
 	defer cancel()
 	var resp *clientv3.LeaseKeepAliveResponse
 	err := retry(ctx, func() (err error) {
