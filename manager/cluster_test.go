@@ -131,7 +131,8 @@ func (f *fencedMemory) lock(ctx context.Context, name string, try bool) (context
 			gen := f.gen
 			f.held[name] = gen
 			f.freed[name] = make(chan struct{})
-			fctx, cancel := context.WithCancel(context.WithValue(ctx, fenceKey{}, fenceToken{name, gen}))
+			fctx, cancelCause := context.WithCancelCause(context.WithValue(ctx, fenceKey{}, fenceToken{name, gen}))
+			cancel := func() { cancelCause(store.ErrLockLost) }
 			f.lost[gen] = cancel
 			f.mu.Unlock()
 			var once sync.Once

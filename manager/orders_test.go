@@ -94,3 +94,41 @@ func TestOrderOfLostLockContinued(t *testing.T) {
 		t.Errorf("pending order %q kept after a success", s.PendingOrder)
 	}
 }
+
+// TestLockLostBeforeSaveReady: an instance obtains the certificate but
+// loses the lock before storing it (the fenced save is refused and the
+// certificate rescued). It serves the certificate, and its first pass is
+// over: Ready returns, although the certificate another instance stores
+// later is the same one, which the watch would not take as newer.
+func TestLockLostBeforeSaveReady(t *testing.T) {
+	st := newFencedMemory()
+	clock := managertest.NewFakeClock(t0)
+	ca := &fakeCA{clock: clock, life: 90 * day}
+	const name = "b.example.com"
+	certs := &store.Certs{Store: st}
+	lock, err := certs.ObtainLock(testCA, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rescue := t.TempDir()
+	h := newHarness(t, st, clock, ca, func(c *manager.Config) { c.RescueDir = rescue })
+	manager.SetObtain(h.m, func(ctx context.Context, c manager.Spec, req issue.Request) (*issue.Issued, error) {
+		ic, err := ca.obtain(ctx, c, req)
+		st.loseLock(lock) // the lease runs out as the certificate arrives
+		return ic, err
+	})
+	ctx := ctxT(t)
+	if err := h.m.Manage(ctx, testCert(name)); err != nil {
+		t.Fatal(err)
+	}
+	h.run()
+	if err := h.m.Ready(ctx); err != nil {
+		t.Fatalf("Ready: %v", err)
+	}
+	if h.m.Lookup(name) == nil {
+		t.Errorf("%s not served", name)
+	}
+	if _, err := certs.LoadCertificate(ctx, testCA, name); err == nil {
+		t.Error("the certificate was stored under a lost lock")
+	}
+}

@@ -377,6 +377,13 @@ func (m *Manager) fail(ctx context.Context, e *entry, err error) error {
 	if errors.Is(ctx.Err(), context.Canceled) {
 		m.mu.Lock()
 		name := e.spec.Name
+		lost := errors.Is(context.Cause(ctx), store.ErrLockLost) || errors.Is(err, store.ErrLockLost)
+		if lost && e.held != nil && e.held.covers {
+			// Obtained and served, the lock lost before it was stored:
+			// the next holder may store this very certificate, which
+			// the watch would not take as newer. Ready waits no more.
+			m.firstPassDoneLocked(e, nil)
+		}
 		m.mu.Unlock()
 		m.cfg.Logger.InfoContext(ctx, "order abandoned", "name", name, "error", err)
 		return err
