@@ -5,6 +5,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/certkeeper/certkeeper/issue"
 	"github.com/certkeeper/certkeeper/keys"
@@ -130,5 +131,62 @@ func TestLockLostBeforeSaveReady(t *testing.T) {
 	}
 	if _, err := certs.LoadCertificate(ctx, testCA, name); err == nil {
 		t.Error("the certificate was stored under a lost lock")
+	}
+}
+
+// TestStaleOrderRecord: an order record left behind (its holder lost the
+// lock after the next one had looked, and that one ordered and stored a
+// certificate) names an order that gives a certificate older than the
+// one held. The attempt that resumes it does not take that certificate:
+// it orders anew, and the record is dropped.
+func TestStaleOrderRecord(t *testing.T) {
+	st := newFencedMemory()
+	clock := managertest.NewFakeClock(t0)
+	ca := &fakeCA{clock: clock, life: 90 * day}
+	const name, stale = "c.example.com", "https://ca.test/order/stale"
+	certs := &store.Certs{Store: st}
+	ctx := ctxT(t)
+	var (
+		mu      sync.Mutex
+		resumes []string
+	)
+	h := newHarness(t, st, clock, ca, nil)
+	manager.SetObtain(h.m, func(ctx context.Context, c manager.Spec, req issue.Request) (*issue.Issued, error) {
+		mu.Lock()
+		resumes = append(resumes, req.Resume)
+		mu.Unlock()
+		if req.Resume == stale {
+			// Finished long ago, before the certificate held.
+			return makeCert(req.Identifiers, 99, t0.Add(-day), t0.Add(89*day), req.Key)
+		}
+		return ca.obtain(ctx, c, req)
+	})
+	if err := h.m.Manage(ctx, testCert(name)); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.m.Renew(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	if err := certs.SaveOrder(ctx, testCA, name, store.OrderRecord{URL: stale, PlacedAt: t0.Add(-day)}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(day)
+	if err := h.m.Renew(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if len(resumes) != 3 || resumes[0] != "" || resumes[1] != stale || resumes[2] != "" {
+		t.Errorf("Resume of each order %q, want [\"\" %q \"\"]", resumes, stale)
+	}
+	mu.Unlock()
+	if c := h.m.Lookup(name); c == nil || c.Leaf == nil || !c.Leaf.NotBefore.Equal(t0.Add(day)) {
+		var nb time.Time
+		if c != nil && c.Leaf != nil {
+			nb = c.Leaf.NotBefore
+		}
+		t.Errorf("served a certificate not before %v; want the one ordered anew (not before %v)", nb, t0.Add(day))
+	}
+	if recs, _ := certs.LoadOrders(ctx, testCA, name); len(recs) != 0 {
+		t.Errorf("stale record kept: %+v", recs)
 	}
 }

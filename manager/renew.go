@@ -257,11 +257,13 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	}
 	start := time.Now()
 	ic, err := m.obtain(ctx, c, req)
-	if err == nil && req.Resume != "" && h != nil && ic.Leaf != nil && ic.Leaf.Equal(h.leaf) {
+	if err == nil && req.Resume != "" && h != nil && ic.Leaf != nil && (ic.Leaf.Equal(h.leaf) || !newer(ic.Leaf, h.leaf)) {
 		// The order resumed gave the certificate held: the attempt that
 		// placed it stored its certificate and was cut short (killed)
-		// before its state forgot the order. That order is done; this
-		// attempt orders anew, with a new key if it makes one.
+		// before its state forgot the order. Or one older than it: an
+		// order recorded by a holder that lost the lock, finished long
+		// since. That order is done; this attempt orders anew, with a
+		// new key if it makes one.
 		log.InfoContext(ctx, "the order of an earlier attempt gave the certificate held already; ordering anew", "order", req.Resume)
 		req.Resume = ""
 		if newKey {
