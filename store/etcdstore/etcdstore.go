@@ -208,10 +208,27 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	sess := s.session
 	s.session = nil
+	// A lease kept alive again by revive and no longer the Store's own
+	// (a new one was granted meanwhile) is revoked too.
+	var others []clientv3.LeaseID
+	for _, r := range s.revivals {
+		if r.sess != nil && r.sess != sess {
+			others = append(others, r.sess.Lease())
+		}
+	}
+	s.revivals = map[*concurrency.Session]*revival{}
 	s.mu.Unlock()
 	var err error
 	if sess != nil {
 		err = sess.Close()
+	}
+	for _, id := range others {
+		if sess != nil && id == sess.Lease() {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), DefaultDialTimeout)
+		_, _ = s.cli.Revoke(ctx, id) // best effort: it expires after LockTTL anyway
+		cancel()
 	}
 	if s.owned {
 		err = errors.Join(err, s.cli.Close())

@@ -278,7 +278,8 @@ func (s *Store) revive(sess *concurrency.Session) *concurrency.Session {
 		return err
 	})
 	if err == nil && resp.TTL > 0 {
-		next, err = concurrency.NewSession(s.cli, concurrency.WithLease(sess.Lease()), concurrency.WithTTL(int(resp.TTL)))
+		next, err = concurrency.NewSession(s.cli, concurrency.WithLease(sess.Lease()), concurrency.WithTTL(int(resp.TTL)),
+			concurrency.WithContext(s.closing)) // Close ends its keep-alive
 		if err != nil {
 			next = nil
 		}
