@@ -257,7 +257,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	}
 	start := time.Now()
 	ic, err := m.obtain(ctx, c, req)
-	if err == nil && req.Resume != "" && h != nil && ic.Leaf != nil && (ic.Leaf.Equal(h.leaf) || !newer(ic.Leaf, h.leaf)) {
+	if err == nil && req.Resume != "" && h != nil && ic.Leaf != nil && (ic.Leaf.Equal(h.leaf) || newer(h.leaf, ic.Leaf)) {
 		// The order resumed gave the certificate held: the attempt that
 		// placed it stored its certificate and was cut short (killed)
 		// before its state forgot the order. Or one older than it: an
