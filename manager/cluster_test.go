@@ -24,6 +24,7 @@ type fencedMemory struct {
 	gen      int
 	held     map[string]int           // lock name → generation
 	freed    map[string]chan struct{} // closed when the lock is released
+	lost     map[int]func()           // generation → cancels its fenced context
 	watchers map[chan store.WatchEvent]string
 }
 
@@ -33,7 +34,7 @@ var (
 )
 
 func newFencedMemory() *fencedMemory {
-	return &fencedMemory{Memory: store.NewMemory(), held: map[string]int{}, freed: map[string]chan struct{}{}, watchers: map[chan store.WatchEvent]string{}}
+	return &fencedMemory{Memory: store.NewMemory(), held: map[string]int{}, freed: map[string]chan struct{}{}, lost: map[int]func(){}, watchers: map[chan store.WatchEvent]string{}}
 }
 
 type fenceToken struct {
@@ -130,8 +131,10 @@ func (f *fencedMemory) lock(ctx context.Context, name string, try bool) (context
 			gen := f.gen
 			f.held[name] = gen
 			f.freed[name] = make(chan struct{})
+			fctx, cancelCause := context.WithCancelCause(context.WithValue(ctx, fenceKey{}, fenceToken{name, gen}))
+			cancel := func() { cancelCause(store.ErrLockLost) }
+			f.lost[gen] = cancel
 			f.mu.Unlock()
-			fctx, cancel := context.WithCancel(context.WithValue(ctx, fenceKey{}, fenceToken{name, gen}))
 			var once sync.Once
 			return fctx, func() error {
 				err := errors.New("already released")
@@ -152,13 +155,29 @@ func (f *fencedMemory) lock(ctx context.Context, name string, try bool) (context
 	}
 }
 
-// release ends the lock of generation gen, as an expired lease would.
+// release ends the lock of generation gen, as an expired lease would:
+// its fenced context is canceled.
 func (f *fencedMemory) release(name string, gen int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.held[name] == gen {
 		delete(f.held, name)
 		close(f.freed[name])
+	}
+	if cancel := f.lost[gen]; cancel != nil {
+		delete(f.lost, gen)
+		cancel()
+	}
+}
+
+// loseLock ends the lock called name, whoever holds it, as an expired
+// lease would.
+func (f *fencedMemory) loseLock(name string) {
+	f.mu.Lock()
+	gen, ok := f.held[name]
+	f.mu.Unlock()
+	if ok {
+		f.release(name, gen)
 	}
 }
 

@@ -153,6 +153,8 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 		}
 		return err
 	}
+	// Orders a holder that lost the lock recorded apart (see orders.go).
+	recorded := m.storedOrders(ctx, e, c)
 
 	if c.Prepare != nil {
 		release, err := c.Prepare(ctx)
@@ -234,10 +236,11 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	// the next one rather than placed again; it is forgotten when the
 	// attempt ends otherwise.
 	req.OnOrder = func(url string) {
-		m.mu.Lock()
-		e.orderPlaced(url, keyPEM)
-		m.mu.Unlock()
-		m.saveState(ctx, e)
+		if m.orderNoted(ctx, e, c, url, keyPEM) {
+			m.mu.Lock()
+			recorded = append(recorded, url)
+			m.mu.Unlock()
+		}
 	}
 	// forgetOrder drops it: the attempt ended other than cut short (an
 	// order that failed is invalid and could not be continued anyway).
@@ -254,11 +257,13 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	}
 	start := time.Now()
 	ic, err := m.obtain(ctx, c, req)
-	if err == nil && req.Resume != "" && h != nil && ic.Leaf != nil && ic.Leaf.Equal(h.leaf) {
+	if err == nil && req.Resume != "" && h != nil && ic.Leaf != nil && (ic.Leaf.Equal(h.leaf) || newer(h.leaf, ic.Leaf)) {
 		// The order resumed gave the certificate held: the attempt that
 		// placed it stored its certificate and was cut short (killed)
-		// before its state forgot the order. That order is done; this
-		// attempt orders anew, with a new key if it makes one.
+		// before its state forgot the order. Or one older than it: an
+		// order recorded by a holder that lost the lock, finished long
+		// since. That order is done; this attempt orders anew, with a
+		// new key if it makes one.
 		log.InfoContext(ctx, "the order of an earlier attempt gave the certificate held already; ordering anew", "order", req.Resume)
 		req.Resume = ""
 		if newKey {
@@ -290,10 +295,14 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 		}
 	}
 	m.cfg.Metrics.OrderDuration(time.Since(start))
-	if err == nil || ctx.Err() == nil {
-		// Cancelled or out of time, the order is kept for the next
-		// attempt (fail saves the state).
+	// Cancelled, out of time or the lock lost, the order is kept for the
+	// next attempt (fail saves the state, or the next holder reads it).
+	if err == nil || ctx.Err() == nil && !errors.Is(err, store.ErrLockLost) {
 		forgetOrder()
+		m.mu.Lock()
+		drop := recorded
+		m.mu.Unlock()
+		m.dropOrders(ctx, c, drop)
 	}
 	if err != nil {
 		return m.fail(ctx, e, err)
@@ -370,6 +379,13 @@ func (m *Manager) fail(ctx context.Context, e *entry, err error) error {
 	if errors.Is(ctx.Err(), context.Canceled) {
 		m.mu.Lock()
 		name := e.spec.Name
+		lost := errors.Is(context.Cause(ctx), store.ErrLockLost) || errors.Is(err, store.ErrLockLost)
+		if lost && e.held != nil && e.held.covers {
+			// Obtained and served, the lock lost before it was stored:
+			// the next holder may store this very certificate, which
+			// the watch would not take as newer. Ready waits no more.
+			m.firstPassDoneLocked(e, nil)
+		}
 		m.mu.Unlock()
 		m.cfg.Logger.InfoContext(ctx, "order abandoned", "name", name, "error", err)
 		return err

@@ -101,7 +101,10 @@ func (m *Manager) loadState(ctx context.Context, e *entry) (state, error) {
 
 // saveState writes e's state as of now. A failure is logged: the state
 // only saves work after a restart.
-func (m *Manager) saveState(ctx context.Context, e *entry) {
+func (m *Manager) saveState(ctx context.Context, e *entry) { _ = m.saveStateErr(ctx, e) }
+
+// saveStateErr is saveState that also returns the error it logged.
+func (m *Manager) saveStateErr(ctx context.Context, e *entry) error {
 	m.mu.Lock()
 	s := e.saving()
 	m.mu.Unlock()
@@ -115,6 +118,7 @@ func (m *Manager) saveState(ctx context.Context, e *entry) {
 	}
 	// The store records the schedule in its index too (store.Schedule):
 	// the next start schedules from it without reading the state.
+	return err
 }
 
 // LoadStatus reads the state that Managers keep in certs for the

@@ -27,13 +27,16 @@ const (
 	//	accounts/<ca>/<id>/deactivated         written when it is deactivated
 	//	                                       (AccountDeactivatedKey)
 	//	manager/<ca>/<name>.json               renewal state (StateKey)
+	//	manager/<ca>/<name>.orders/<h>         an order whose URL the state
+	//	                                       could not take (OrderRecord)
 	//	certificates/_index/<k>                the index (see Certs.Index), in
 	//	                                       Appender stores: 16 shards 0…f
 	//	certificates/_index/complete           written once the index is whole
 	//
 	// where <ca> is CADirName of the directory URL, <name> is EncodeName
-	// of the certificate name, <id> is the account ID or "default" and
-	// <n> numbers the versions from 1. A save writes a new version
+	// of the certificate name, <id> is the account ID or "default",
+	// <h> is made from the order's URL, and <n> numbers the versions
+	// from 1. A save writes a new version
 	// directory, then switches the pointer in one atomic step, so that a
 	// reader never gets the key of one version with the chain of
 	// another; see the package documentation for readers outside
@@ -62,6 +65,7 @@ const (
 	//	certkeeper/lineage/<name>.json         how it is obtained (Lineage)
 	//	certkeeper/revoked/<name>/<serial>.json  a Revocation
 	//	certkeeper/manager/<name>.json         renewal state (StateKey)
+	//	certkeeper/manager/<name>.orders/<h>   an order (OrderRecord)
 	//	certkeeper/accounts/deactivated        the account was deactivated
 	//
 	// There is no CA component: use one store (one directory) per CA.

@@ -91,9 +91,13 @@ type Store struct {
 	opts   Options
 	owned  bool // Close closes cli
 
-	mu      sync.Mutex
-	session *concurrency.Session
-	local   map[string]chan struct{} // locks held in this process, closed on release
+	mu       sync.Mutex
+	session  *concurrency.Session
+	local    map[string]chan struct{}          // locks held in this process, closed on release
+	revivals map[*concurrency.Session]*revival // sessions that ended, and what revive made of them
+
+	closing  context.Context // done once Close is called
+	closeNow context.CancelFunc
 }
 
 var (
@@ -119,7 +123,9 @@ func New(client *clientv3.Client, prefix string, opts Options) *Store {
 	if opts.MaxValueSize <= 0 {
 		opts.MaxValueSize = DefaultMaxValueSize
 	}
-	return &Store{cli: client, prefix: prefix, opts: opts, local: map[string]chan struct{}{}}
+	closing, closeNow := context.WithCancel(context.Background())
+	return &Store{cli: client, prefix: prefix, opts: opts, local: map[string]chan struct{}{},
+		revivals: map[*concurrency.Session]*revival{}, closing: closing, closeNow: closeNow}
 }
 
 // Open connects to the etcd cluster of cfg and checks that it answers.
@@ -198,13 +204,31 @@ func (s *Store) Prefix() string { return s.prefix }
 // Close releases the locks this Store holds (revoking its lease) and, for
 // a Store made by Open, closes the connection.
 func (s *Store) Close() error {
+	s.closeNow()
 	s.mu.Lock()
 	sess := s.session
 	s.session = nil
+	// A lease kept alive again by revive and no longer the Store's own
+	// (a new one was granted meanwhile) is revoked too.
+	var others []clientv3.LeaseID
+	for _, r := range s.revivals {
+		if r.sess != nil && r.sess != sess {
+			others = append(others, r.sess.Lease())
+		}
+	}
+	s.revivals = map[*concurrency.Session]*revival{}
 	s.mu.Unlock()
 	var err error
 	if sess != nil {
 		err = sess.Close()
+	}
+	for _, id := range others {
+		if sess != nil && id == sess.Lease() {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), DefaultDialTimeout)
+		_, _ = s.cli.Revoke(ctx, id) // best effort: it expires after LockTTL anyway
+		cancel()
 	}
 	if s.owned {
 		err = errors.Join(err, s.cli.Close())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -47,8 +48,11 @@ type fenceKey struct{}
 type fence struct {
 	s        *Store
 	mu       *concurrency.Mutex
-	sess     *concurrency.Session
-	released chan struct{} // closed by unlock
+	sess     *concurrency.Session // the session the lock was taken with
+	released chan struct{}        // closed by unlock
+	lost     chan struct{}        // closed when its lease is known to be gone
+
+	cur atomic.Pointer[concurrency.Session] // the session keeping its lease alive now (see revive)
 }
 
 func fenceOf(ctx context.Context, s *Store) *fence {
@@ -59,16 +63,33 @@ func fenceOf(ctx context.Context, s *Store) *fence {
 	return f
 }
 
-// isLost reports whether the lock is known to be lost without asking etcd.
+// isLost reports whether the lock is known to be lost before a write:
+// released, or its lease gone. A session that ended while its lease
+// lives on (see revive) is not a lost lock; when the session has ended
+// and that is not yet known, it waits for revive's answer.
 func (f *fence) isLost() bool {
 	select {
 	case <-f.released:
 		return true
-	case <-f.sess.Done():
+	case <-f.lost:
 		return true
+	default:
+	}
+	cur := f.current()
+	select {
+	case <-cur.Done():
+		return f.s.revive(cur) == nil
 	default:
 		return false
 	}
+}
+
+// current returns the session that keeps the lock's lease alive now.
+func (f *fence) current() *concurrency.Session {
+	if c := f.cur.Load(); c != nil {
+		return c
+	}
+	return f.sess
 }
 
 // cmp is the transaction condition "the lock is still held".
@@ -143,15 +164,23 @@ func (s *Store) lock(ctx context.Context, name string, try bool) (context.Contex
 		}
 		return nil, nil, err
 	}
-	f := &fence{s: s, mu: mu, sess: sess, released: make(chan struct{})}
+	f := &fence{s: s, mu: mu, sess: sess, released: make(chan struct{}), lost: make(chan struct{})}
 	fctx, cancel := context.WithCancelCause(context.WithValue(ctx, fenceKey{}, f))
 	go func() {
-		select {
-		case <-sess.Done():
-			cancel(fmt.Errorf("etcdstore: lock %q: lease expired: %w", name, store.ErrLockLost))
-		case <-f.released:
-			cancel(fmt.Errorf("etcdstore: lock %q released: %w", name, store.ErrLockLost))
-		case <-fctx.Done():
+		for cur := sess; ; {
+			select {
+			case <-cur.Done():
+				if cur = s.revive(cur); cur != nil {
+					f.cur.Store(cur)
+					continue
+				}
+				close(f.lost)
+				cancel(fmt.Errorf("etcdstore: lock %q: lease expired: %w", name, store.ErrLockLost))
+			case <-f.released:
+				cancel(fmt.Errorf("etcdstore: lock %q released: %w", name, store.ErrLockLost))
+			case <-fctx.Done():
+			}
+			return
 		}
 	}()
 	var once sync.Once
@@ -166,7 +195,7 @@ func (s *Store) lock(ctx context.Context, name string, try bool) (context.Contex
 			if err != nil {
 				// The key would otherwise stay under a lease that this
 				// process keeps alive, and nobody could take the lock.
-				go unlockLater(mu, sess)
+				go unlockLater(mu, f.current())
 			}
 		})
 		return err
@@ -202,6 +231,67 @@ func (s *Store) getSession(ctx context.Context) (*concurrency.Session, error) {
 	}
 	s.session = sess
 	return sess, nil
+}
+
+// revival is revive's answer for one session that ended.
+type revival struct {
+	done chan struct{}        // closed once sess is set
+	sess *concurrency.Session // nil: the lease is gone
+	at   time.Time            // when done was closed; under Store.mu
+}
+
+// revive is called when sess, which kept this Store's lease alive, has
+// ended. The etcd client ends a session when no keep-alive was answered
+// for the lease's TTL, as while the cluster elects a new leader, though
+// the lease may live on (a new leader extends every lease). If etcd
+// renews the lease now (a keep-alive answered with a TTL, within
+// LockTTL/3 but at least a second: the lock may be lost meanwhile, and
+// work under it goes on until the answer), the locks under it are still
+// held: revive returns a new session that keeps the same lease alive,
+// and makes it the Store's. It returns nil if the lease is gone or etcd
+// did not answer in time. The first lock that asks about sess asks etcd;
+// the others wait for its answer.
+func (s *Store) revive(sess *concurrency.Session) *concurrency.Session {
+	s.mu.Lock()
+	r, asked := s.revivals[sess]
+	if !asked {
+		r = &revival{done: make(chan struct{})}
+		now := time.Now()
+		for k, old := range s.revivals {
+			if !old.at.IsZero() && now.Sub(old.at) > time.Minute {
+				delete(s.revivals, k)
+			}
+		}
+		s.revivals[sess] = r
+	}
+	s.mu.Unlock()
+	if asked {
+		<-r.done
+		return r.sess
+	}
+	var next *concurrency.Session
+	ctx, cancel := context.WithTimeout(s.closing, max(s.opts.LockTTL/3, time.Second))
+	defer cancel()
+	var resp *clientv3.LeaseKeepAliveResponse
+	err := retry(ctx, func() (err error) {
+		resp, err = s.cli.KeepAliveOnce(ctx, sess.Lease())
+		return err
+	})
+	if err == nil && resp.TTL > 0 {
+		next, err = concurrency.NewSession(s.cli, concurrency.WithLease(sess.Lease()), concurrency.WithTTL(int(resp.TTL)),
+			concurrency.WithContext(s.closing)) // Close ends its keep-alive
+		if err != nil {
+			next = nil
+		}
+	}
+	s.mu.Lock()
+	if next != nil && s.session == sess {
+		s.session = next
+	}
+	r.sess, r.at = next, time.Now()
+	s.mu.Unlock()
+	close(r.done)
+	return next
 }
 
 // dropSession forgets sess, whose lease is gone, so that the next lock
