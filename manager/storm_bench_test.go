@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strconv"
@@ -47,6 +48,7 @@ var (
 	stormFaults = flag.Float64("storm.faults", 0.05, "BenchmarkRenewalStorm: share of newOrder (429) and finalize (503) requests refused with Retry-After 1 s in the second run (0: no such run)")
 	stormProbe  = flag.Int("storm.probe", 100, "BenchmarkRenewalStorm: certificates per concurrency level tried by the ceiling client")
 	stormSample = flag.Duration("storm.sample", 0, "BenchmarkRenewalStorm: take a goroutine profile this often during a storm and log where the renewals spend their time (0: none)")
+	stormCPU    = flag.String("storm.cpuprofile", "", "BenchmarkRenewalStorm: write a CPU profile of the first storm alone (not the ceiling) to this file")
 )
 
 // stormAge is how far the storm's clock runs ahead of the real time: the
@@ -156,7 +158,9 @@ func BenchmarkRenewalStorm(b *testing.B) {
 				linkVersions(b, root)
 				b.StartTimer()
 				ca := newStormCA(b)
+				stop := startCPUProfile(b, faults)
 				r = runStorm(b, ca.p, ca.sol, ca.acct, root, n, conc, faults)
+				stop()
 			}
 			rate := float64(n) / r.elapsed.Seconds()
 			b.Logf("%d certificates renewed in %v at concurrency %d (CacheSize %d): %.1f certificates/s, %.0f%% of the ceiling (%.1f/s); most orders in flight %d; %.2f ACME requests/cert (by endpoint: requests, mean time) %s; heap in use start %.1f MB, peak %.1f MB, end %.1f MB; %d attempts failed; %d Retry-After answers, %d requests before their time",
@@ -708,6 +712,28 @@ func linkVersions(b *testing.B, root string) {
 		}
 		if err := os.Remove(p); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// startCPUProfile starts the CPU profile of -storm.cpuprofile for the
+// storm without faults, and returns what stops it.
+func startCPUProfile(b *testing.B, faults float64) (stop func()) {
+	if *stormCPU == "" || faults > 0 {
+		return func() {}
+	}
+	f, err := os.Create(*stormCPU)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
 		}
 	}
 }

@@ -87,6 +87,18 @@ type Dir struct {
 	tidyMu sync.Mutex
 	tidy   map[string]struct{}
 
+	// holder is the file this process's locks of d link to while any
+	// is held or wanted, and holds the hold of each lock held through a
+	// link (see dirholder.go); swept says whether the holder files of
+	// dead processes were looked for.
+	holdMu sync.Mutex
+	holder *lockHolder
+	holds  map[string]*hold
+	swept  bool
+	// noHardLinks makes locks files of their own, as on a file system
+	// without hard links (tests).
+	noHardLinks bool
+
 	// selfID and host identify this process in lock files (see self).
 	selfOnce sync.Once
 	selfID   *processID

@@ -23,10 +23,13 @@ const lockDir = ".locks"
 // Lock acquires the lock called name, which may be any string of 1 to
 // MaxKeyLen bytes, among every process using the same directory.
 //
-// The lock is the file <root>/.locks/<hash of name>.lock, created with
-// O_EXCL; it holds the name, pid, host and time for people reading it.
-// While the lock is held a goroutine refreshes the file's modification
-// time every StaleLockAfter/4; a waiter takes over a lock whose file has
+// The lock is the file <root>/.locks/<hash of name>.lock, which exists
+// while the lock is held: a hard link, made where no file of that name
+// exists, to this process's holder file <root>/.locks/<token>.holder
+// (where the file system has no hard links, a file of the lock's own,
+// created with O_EXCL; see dirholder.go). It holds the pid, host and
+// time for people reading it. While a lock is held a goroutine refreshes
+// the file's modification time every StaleLockAfter/4; a waiter takes over a lock whose file has
 // not been touched for StaleLockAfter, on the grounds that its holder
 // died, and at once one whose file shows that its holder's process is
 // gone (on this host, where the system tells: see holderGone). Waiters
@@ -34,7 +37,8 @@ const lockDir = ".locks"
 // when a lock of the same Dir is released in this process; they give up
 // when ctx is done.
 //
-// The returned function stops the refresh and removes the lock file. It
+// The returned function removes the lock file (and the holder file, when
+// no other lock of the Dir is held or wanted in this process). It
 // returns an error if the lock was taken over meanwhile (the holder
 // stalled for longer than StaleLockAfter) or when called a second time.
 func (d *Dir) Lock(ctx context.Context, name string) (func() error, error) {
@@ -74,60 +78,50 @@ func (d *Dir) lock(ctx context.Context, name string, wait bool) (func() error, e
 	if stale <= 0 {
 		stale = DefaultStaleLockAfter
 	}
-	r, err := openTree(d.root)
+	h, err := d.enterHolder(stale)
 	if err != nil {
 		return nil, fmt.Errorf("store: lock %q: %w", name, err)
 	}
 	p := lockPath(name)
 	delay := 10 * time.Millisecond
-	made := false
 	for {
 		released := d.releasedChan()
-		token := newToken()
-		self, host := d.self()
-		err := tryLock(r, p, name, token, self, host)
-		if errors.Is(err, fs.ErrNotExist) && !made {
-			// The first lock of this root: make lockDir (not looked
-			// for at every lock, a storm takes seven per renewal).
-			made = true
-			if err := mkdirs(r, lockDir); err != nil {
-				r.Close()
-				return nil, fmt.Errorf("store: lock %q: %w", name, err)
-			}
-			continue
-		}
+		hd, err := d.tryLock(h, p, name, stale)
 		if err == nil {
-			unlock := startHolding(r, p, name, token, stale)
+			var once sync.Once
 			return func() error {
-				err := unlock()
-				if err != nil {
-					// Taken over while held: this holder may have
-					// written after its successor cleared.
-					d.forgetTidy(name)
-				}
-				d.release()
+				err := fmt.Errorf("store: lock %q already released", name)
+				once.Do(func() {
+					err = d.unlockHold(h, hd)
+					if err != nil {
+						// Taken over while held: this holder may have
+						// written after its successor cleared.
+						d.forgetTidy(name)
+					}
+					d.release()
+				})
 				return err
 			}, nil
 		}
 		if !errors.Is(err, fs.ErrExist) {
-			r.Close()
+			d.leaveHolder(h)
 			return nil, fmt.Errorf("store: lock %q: %w", name, err)
 		}
-		if retry, broke := breakStale(r, p, stale); retry {
+		if retry, broke := breakStale(h.r, p, stale); retry {
 			if broke {
 				d.forgetTidy(name)
 			}
 			continue
 		}
 		if !wait {
-			defer r.Close()
-			return nil, busyError(r, p, name)
+			defer d.leaveHolder(h)
+			return nil, busyError(h.r, p, name)
 		}
 		t := time.NewTimer(delay + rand.N(delay/2))
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			r.Close()
+			d.leaveHolder(h)
 			return nil, ctx.Err()
 		case <-t.C:
 		case <-released:
@@ -222,22 +216,6 @@ func readToken(r *tree, p string) (string, error) {
 	return li.Token, nil
 }
 
-// tryLock creates the lock file, failing with fs.ErrExist if it is held.
-func tryLock(r *tree, p, name, token string, self *processID, host string) error {
-	f, err := r.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	info, _ := json.Marshal(lockInfo{Name: name, PID: os.Getpid(), Host: host, Acquired: time.Now().UTC(), Token: token, Process: self})
-	_, werr := f.Write(append(info, '\n'))
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		r.Remove(p)
-		return err
-	}
-	return nil
-}
-
 // breakStale removes the lock file at p if it has not been refreshed for
 // stale, and reports whether it is worth trying to lock again at once.
 //
@@ -325,8 +303,8 @@ func (d *Dir) forgetTidy(name string) {
 	delete(d.tidy, name)
 }
 
-// startHolding starts refreshing the lock file and returns its unlock
-// function, which owns r.
+// startHolding starts refreshing the lock file made for one hold (see
+// Dir.tryLock) and returns its unlock function.
 func startHolding(r *tree, p, name, token string, stale time.Duration) func() error {
 	stop := make(chan struct{})
 	done := make(chan struct{})
@@ -354,7 +332,6 @@ func startHolding(r *tree, p, name, token string, stale time.Duration) func() er
 		once.Do(func() {
 			close(stop)
 			<-done
-			defer r.Close()
 			if got, rerr := readToken(r, p); rerr != nil || got != token {
 				err = fmt.Errorf("store: lock %q was taken over as stale before it was released", name)
 				return

@@ -227,8 +227,23 @@ func (t *tree) Mkdir(name string, perm fs.FileMode) error {
 	return r.Mkdir(name, perm)
 }
 
-// Chmod, Chtimes and Link are rare (a new directory, a lock's refresh, a
-// lock's takeover): os.Root's.
+// Link makes newname a hard link to oldname (a lock: see Dir.Lock).
+func (t *tree) Link(oldname, newname string) error {
+	if t.sys != nil {
+		err := t.sys.link(oldname, newname)
+		if !t.fallback(err) {
+			return err
+		}
+	}
+	r, err := t.osRoot()
+	if err != nil {
+		return err
+	}
+	return r.Link(oldname, newname)
+}
+
+// Chmod and Chtimes are rare (a new directory, a lock's refresh):
+// os.Root's.
 
 // Chmod changes the mode of name.
 func (t *tree) Chmod(name string, mode fs.FileMode) error {
@@ -246,15 +261,6 @@ func (t *tree) Chtimes(name string, atime, mtime time.Time) error {
 		return err
 	}
 	return r.Chtimes(name, atime, mtime)
-}
-
-// Link makes newname a hard link to oldname.
-func (t *tree) Link(oldname, newname string) error {
-	r, err := t.osRoot()
-	if err != nil {
-		return err
-	}
-	return r.Link(oldname, newname)
 }
 
 // FS returns the tree as an fs.FS (with fs.StatFS and fs.ReadDirFS), for

@@ -158,6 +158,27 @@ func (s *sysTree) symlink(target, name string) error {
 	return nil
 }
 
+func (s *sysTree) link(oldname, newname string) error {
+	ofd, obase, odone, err := s.parent("link", oldname)
+	if err != nil {
+		return err
+	}
+	defer odone()
+	nfd, nbase := ofd, filepath.Base(newname)
+	if filepath.Dir(oldname) != filepath.Dir(newname) {
+		var ndone func()
+		nfd, nbase, ndone, err = s.parent("link", newname)
+		if err != nil {
+			return err
+		}
+		defer ndone()
+	}
+	if err := unix.Linkat(ofd, obase, nfd, nbase, 0); err != nil {
+		return &os.LinkError{Op: "linkat", Old: oldname, New: newname, Err: err}
+	}
+	return nil
+}
+
 func (s *sysTree) readlink(name string) (string, error) {
 	pfd, base, done, err := s.parent("readlink", name)
 	if err != nil {

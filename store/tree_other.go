@@ -23,5 +23,6 @@ func (*sysTree) stat(string, bool) (fs.FileInfo, error)              { return ni
 func (*sysTree) remove(string) error                                 { return errNoOpenat2 }
 func (*sysTree) rename(string, string) error                         { return errNoOpenat2 }
 func (*sysTree) symlink(string, string) error                        { return errNoOpenat2 }
+func (*sysTree) link(string, string) error                           { return errNoOpenat2 }
 func (*sysTree) readlink(string) (string, error)                     { return "", errNoOpenat2 }
 func (*sysTree) mkdir(string, fs.FileMode) error                     { return errNoOpenat2 }

@@ -1,0 +1,271 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A process's locks of a Dir are hard links to one file of its own.
+//
+// Making a file is the dearest thing a renewal asks of the file system:
+// a new inode cost 0.1 to 0.6 ms of kernel CPU on the machine where the
+// renewal storm was measured, a hard link 15 µs, and a renewal took seven
+// locks, each a new lock file (docs/benchmarks.md). So, while any lock of
+// a Dir is held or wanted in a process, the Dir keeps one holder file,
+// <root>/.locks/<token>.holder, saying what a lock file says (pid, host,
+// process identity, since when, a token), and a lock is a hard link to it
+// made at the lock file's name: link fails when the name exists, as
+// O_EXCL did. One refresh of the holder's modification time refreshes
+// every lock of the process.
+//
+// What another process sees is unchanged: a lock file exists while the
+// lock is held, it says who holds it, its modification time is refreshed
+// every StaleLockAfter/4, and a stale one is taken over as before
+// (breakStale). A certkeeper that creates its lock files with O_EXCL and
+// one that links them exclude each other. Where the file system refuses
+// the link (no hard links there), the lock file is made with O_EXCL, one
+// per hold, as before.
+
+// holderSuffix ends the name of a holder file in lockDir.
+const holderSuffix = ".holder"
+
+// lockHolder is a Dir's holder file in this process. users counts the
+// locks held or wanted through it (guarded by Dir.holdMu); the last one
+// to leave removes it.
+type lockHolder struct {
+	r     *tree
+	path  string // lockDir/<token>.holder
+	token string
+	users int
+
+	stop, done chan struct{} // the refresh
+
+	mu sync.Mutex // serializes recreating the file
+}
+
+// hold is one hold of a lock.
+type hold struct {
+	name, p string
+	// info is the file p was linked to, for a linked hold.
+	info fs.FileInfo
+	// lost is set when this process took the lock again while this
+	// hold thought it held it: another process judged it stale, broke
+	// it, and it came back here (a linked hold cannot tell this from
+	// the file, which is the same).
+	lost atomic.Bool
+	// token and unlock are those of a lock file made for this hold
+	// alone (the file system refused the link); token is "" otherwise.
+	token  string
+	unlock func() error
+}
+
+// enterHolder returns d's holder, making it first if no lock of d is held
+// or wanted in this process. The caller must call leaveHolder once.
+func (d *Dir) enterHolder(stale time.Duration) (*lockHolder, error) {
+	d.holdMu.Lock()
+	defer d.holdMu.Unlock()
+	if h := d.holder; h != nil {
+		h.users++
+		return h, nil
+	}
+	r, err := openTree(d.root)
+	if err != nil {
+		return nil, err
+	}
+	h := &lockHolder{r: r, token: newToken()}
+	h.path = filepath.Join(lockDir, h.token+holderSuffix)
+	if err := d.makeHolderFile(h); err != nil {
+		r.Close()
+		return nil, err
+	}
+	if !d.swept {
+		d.swept = true
+		sweepHolders(r, h.path, stale)
+	}
+	h.users = 1
+	h.stop, h.done = make(chan struct{}), make(chan struct{})
+	go h.refresh(stale)
+	d.holder = h
+	return h, nil
+}
+
+// makeHolderFile writes h's file, making lockDir first if it is missing
+// (lockDir is not looked for at every lock: a storm takes seven per
+// renewal).
+func (d *Dir) makeHolderFile(h *lockHolder) error {
+	self, host := d.self()
+	li := lockInfo{PID: os.Getpid(), Host: host, Acquired: time.Now().UTC(), Token: h.token, Process: self}
+	err := createLockFile(h.r, h.path, li)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := mkdirs(h.r, lockDir); err != nil {
+			return err
+		}
+		err = createLockFile(h.r, h.path, li)
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return nil // made again by another goroutine (remade)
+	}
+	return err
+}
+
+// leaveHolder ends one use of h; the last removes it.
+func (d *Dir) leaveHolder(h *lockHolder) {
+	d.holdMu.Lock()
+	h.users--
+	last := h.users == 0
+	if last {
+		d.holder = nil
+	}
+	d.holdMu.Unlock()
+	if last {
+		close(h.stop)
+		<-h.done
+		h.r.Remove(h.path)
+		h.r.Close()
+	}
+}
+
+// refresh touches h's file every stale/4 until h.stop is closed.
+func (h *lockHolder) refresh(stale time.Duration) {
+	defer close(h.done)
+	t := time.NewTicker(max(stale/4, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+			now := time.Now()
+			h.r.Chtimes(h.path, now, now)
+		}
+	}
+}
+
+// tryLock takes the lock whose file is p, by a link to h's file, or by a
+// file of its own where the file system refuses the link. It fails with
+// an error wrapping fs.ErrExist if the lock is held.
+func (d *Dir) tryLock(h *lockHolder, p, name string, stale time.Duration) (*hold, error) {
+	hd := &hold{name: name, p: p}
+	for remade := d.noHardLinks; !d.noHardLinks; remade = true {
+		d.holdMu.Lock()
+		err := h.r.Link(h.path, p)
+		if err == nil {
+			var info fs.FileInfo
+			info, err = h.r.Lstat(p)
+			if err != nil {
+				h.r.Remove(p)
+				d.holdMu.Unlock()
+				return nil, err
+			}
+			hd.info = info
+			if prev := d.holds[name]; prev != nil {
+				prev.lost.Store(true)
+			}
+			if d.holds == nil {
+				d.holds = map[string]*hold{}
+			}
+			d.holds[name] = hd
+			d.holdMu.Unlock()
+			return hd, nil
+		}
+		d.holdMu.Unlock()
+		switch {
+		case errors.Is(err, fs.ErrExist):
+			return nil, fs.ErrExist
+		case errors.Is(err, fs.ErrNotExist) && !remade:
+			// The holder file (or lockDir) was removed under us: made
+			// again, at the same name.
+			h.mu.Lock()
+			err = d.makeHolderFile(h)
+			h.mu.Unlock()
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		break
+	}
+	// No hard link here: a lock file of this hold's own.
+	self, host := d.self()
+	hd.token = newToken()
+	li := lockInfo{Name: name, PID: os.Getpid(), Host: host, Acquired: time.Now().UTC(), Token: hd.token, Process: self}
+	if err := createLockFile(h.r, p, li); err != nil {
+		return nil, err
+	}
+	hd.unlock = startHolding(h.r, p, name, hd.token, stale)
+	return hd, nil
+}
+
+// unlockHold releases hd, taken through h, and ends that use of h. It
+// fails if the lock was taken over meanwhile, leaving the lock file to
+// its new holder.
+func (d *Dir) unlockHold(h *lockHolder, hd *hold) error {
+	defer d.leaveHolder(h)
+	if hd.unlock != nil {
+		return hd.unlock()
+	}
+	d.holdMu.Lock()
+	defer d.holdMu.Unlock()
+	if d.holds[hd.name] == hd {
+		delete(d.holds, hd.name)
+	}
+	fi, err := h.r.Lstat(hd.p)
+	if hd.lost.Load() || err != nil || !os.SameFile(fi, hd.info) {
+		return fmt.Errorf("store: lock %q was taken over as stale before it was released", hd.name)
+	}
+	if err := h.r.Remove(hd.p); err != nil {
+		return fmt.Errorf("store: unlock %q: %w", hd.name, err)
+	}
+	return nil
+}
+
+// createLockFile creates the file p holding li, failing with an error
+// wrapping fs.ErrExist if it exists. A file it could not write whole is
+// removed.
+func createLockFile(r *tree, p string, li lockInfo) error {
+	f, err := r.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	info, _ := json.Marshal(li)
+	_, werr := f.Write(append(info, '\n'))
+	cerr := f.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		r.Remove(p)
+		return err
+	}
+	return nil
+}
+
+// sweepHolders removes the holder files in lockDir, other than mine, of
+// processes that died: known gone (holderGone) or not refreshed for
+// stale. A Dir looks once, when it first takes a lock.
+func sweepHolders(r *tree, mine string, stale time.Duration) {
+	ents, err := fs.ReadDir(r.FS(), lockDir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		p := filepath.Join(lockDir, e.Name())
+		if !strings.HasSuffix(e.Name(), holderSuffix) || p == mine || !e.Type().IsRegular() {
+			continue
+		}
+		fi, err := r.Lstat(p)
+		if err != nil {
+			continue
+		}
+		var li lockInfo
+		data, err := r.ReadFile(p)
+		if time.Since(fi.ModTime()) >= stale || err == nil && json.Unmarshal(data, &li) == nil && holderGone(li) {
+			r.Remove(p)
+		}
+	}
+}
