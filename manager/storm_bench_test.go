@@ -101,8 +101,12 @@ func (t realTimer) Reset(d time.Duration) bool { return t.t.Reset(d) }
 //     before its Retry-After ran out), seen at the client.
 func BenchmarkRenewalStorm(b *testing.B) {
 	n := *stormN
-	src := storetest.CachedDir(b, n)
 	ctx := context.Background()
+	bin, err := stormPebble(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	src := storetest.CachedDir(b, n)
 
 	var best int
 	var ceiling float64
@@ -110,7 +114,7 @@ func BenchmarkRenewalStorm(b *testing.B) {
 		for b.Loop() {
 			best, ceiling = 0, 0
 			for _, c := range []int{4, 8, 16} {
-				rate, err := ceilingOnNewPebble(ctx, b, *stormProbe, c, time.Minute)
+				rate, err := ceilingOnNewPebble(ctx, b, bin, *stormProbe, c, time.Minute)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -122,7 +126,7 @@ func BenchmarkRenewalStorm(b *testing.B) {
 			// N certificates from a Pebble of its own, as the storm
 			// gets: Pebble's newOrder scans every authorization it
 			// holds, so it slows down as it issues.
-			rate, err := ceilingOnNewPebble(ctx, b, n, best, time.Duration(n)*200*time.Millisecond+time.Minute)
+			rate, err := ceilingOnNewPebble(ctx, b, bin, n, best, time.Duration(n)*200*time.Millisecond+time.Minute)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -157,7 +161,7 @@ func BenchmarkRenewalStorm(b *testing.B) {
 				copyTree(b, src, root)
 				linkVersions(b, root)
 				b.StartTimer()
-				ca := newStormCA(b)
+				ca := newStormCA(b, bin)
 				stop := startCPUProfile(b, faults)
 				r = runStorm(b, ca.p, ca.sol, ca.acct, root, n, conc, faults)
 				stop()
@@ -193,10 +197,10 @@ func BenchmarkRenewalStorm(b *testing.B) {
 // sometimes does under concurrent load (every request pending, Pebble
 // idle: its memory store takes its own lock, then an authorization's,
 // in FindValidAuthorization, which every newOrder calls).
-func ceilingOnNewPebble(ctx context.Context, b *testing.B, n, conc int, limit time.Duration) (float64, error) {
+func ceilingOnNewPebble(ctx context.Context, b *testing.B, bin string, n, conc int, limit time.Duration) (float64, error) {
 	var err error
 	for attempt := range 2 {
-		ca := newStormCA(b)
+		ca := newStormCA(b, bin)
 		cctx, cancel := context.WithTimeout(ctx, limit)
 		var rate float64
 		s0, p0 := cpuTicks()
@@ -212,7 +216,8 @@ func ceilingOnNewPebble(ctx context.Context, b *testing.B, n, conc int, limit ti
 	return 0, err
 }
 
-// stormCA is a new Pebble with an http-01 server and an account.
+// stormCA is a new Pebble with an http-01 server and an account;
+// newStormCA starts it from the pebble binary at bin (stormPebble's).
 type stormCA struct {
 	p      *acmetest.Pebble
 	sol    *http01.Handler
@@ -220,8 +225,9 @@ type stormCA struct {
 	acct   acme.Account
 }
 
-func newStormCA(b *testing.B) *stormCA {
+func newStormCA(b *testing.B, bin string) *stormCA {
 	p := acmetest.NewTestPebble(b, acmetest.PebbleOptions{
+		Binary:     bin,
 		AuthzReuse: 0,
 		Profiles:   map[string]acmetest.Profile{"default": {ValidityPeriod: stormValidity}},
 	})
