@@ -169,7 +169,7 @@ func buildStormPebble(ctx context.Context, tmp string) (string, error) {
 	if err := os.WriteFile(file, []byte(patched), 0o644); err != nil {
 		return "", fmt.Errorf("storm pebble: %w", err)
 	}
-	modText := fmt.Sprintf("module stormpebble\n\ngo 1.24\n\nrequire %s %s\n\nreplace %[1]s => %s\n",
+	modText := fmt.Sprintf("module stormpebble\n\ngo 1.24\n\nrequire %s %s\n\nreplace %[1]s => %[3]s\n",
 		acmetest.PebbleModule, acmetest.PebbleVersion, stormPebbleSrc)
 	if err := os.WriteFile(gomod, []byte(modText), 0o644); err != nil {
 		return "", fmt.Errorf("storm pebble: %w", err)
