@@ -43,7 +43,17 @@ func (c *Certs) migrateOnce(ctx context.Context) error {
 	if c.mig.done {
 		return nil
 	}
-	if _, err := c.Migrate(ctx); err != nil {
+	unlock, err := c.Store.Lock(ctx, migrationLock)
+	if err != nil {
+		// Not a migration's failure: a store whose locks cannot be
+		// taken (read-only, full, .locks not a directory) fails every
+		// write so, and saying "moving what an older certkeeper
+		// stored" sent users looking for an old store.
+		return err
+	}
+	defer unlock()
+	var rep MigrationReport
+	if err := c.scheme().migrate(ctx, &rep); err != nil {
 		return fmt.Errorf("store: moving what an older certkeeper stored: %w", err)
 	}
 	c.mig.done = true

@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -311,5 +314,26 @@ func TestListStates(t *testing.T) {
 	all, err := c.ListStates(ctx, "")
 	if err != nil || len(all) != 3 {
 		t.Errorf("ListStates(\"\") = %+v, %v", all, err)
+	}
+}
+
+// TestMigrateLockErrorSaysNoMigration checks that a write to a Dir whose
+// locks cannot be taken (here its .locks is a file, as read-only or full
+// stores fail alike) reports the lock's failure, not a failed move of
+// what an older certkeeper stored: the store holds nothing old, and
+// users went looking for it.
+func TestMigrateLockErrorSaysNoMigration(t *testing.T) {
+	d := newTestDir(t)
+	if err := os.WriteFile(filepath.Join(d.Root(), lockDir), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := &Certs{Store: d}
+	p := testPairs(t, 1, "www.a.test")[0]
+	err := c.SaveCertificate(t.Context(), CertRecord{Name: "www.a.test", CA: caA, KeyPEM: p.key, ChainPEM: p.chain})
+	if err == nil {
+		t.Fatal("SaveCertificate succeeded without a lock")
+	}
+	if strings.Contains(err.Error(), "moving what an older") || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("SaveCertificate: %v, want the lock's error alone", err)
 	}
 }

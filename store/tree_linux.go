@@ -27,6 +27,13 @@ const resolveBeneath = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS
 // know the call (ENOSYS, or EPERM in older profiles).
 var errNoOpenat2 = errors.New("store: openat2 not available")
 
+// errEscapes is what a name whose resolution would leave the root gets
+// (openat2's EXDEV under RESOLVE_BENEATH): a symbolic link in the store
+// that points outside it, or an absolute one. The kernel's own words,
+// "invalid cross-device link", told a user nothing; os.Root, before,
+// said "path escapes from parent".
+var errEscapes = errors.New("path escapes from the store (a symbolic link on it leads outside the store's directory)")
+
 func openSysTree(path string) (*sysTree, error) {
 	fd, err := ignoringEINTR(func() (int, error) {
 		return unix.Open(path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -67,6 +74,8 @@ func (s *sysTree) openat2(op, name string, flags int, perm fs.FileMode) (int, er
 		// EPERM may also be a true answer (an immutable file opened for
 		// writing): os.Root, asked again, gives it.
 		return -1, errNoOpenat2
+	case unix.EXDEV:
+		return -1, &fs.PathError{Op: op, Path: name, Err: errEscapes}
 	}
 	return -1, &fs.PathError{Op: op, Path: name, Err: err}
 }
