@@ -279,3 +279,35 @@ func incrementUnderLock(ctx context.Context, d *Dir, n, who int) error {
 	}
 	return nil
 }
+
+// An empty lock file (its writer killed between creating and writing it,
+// or a power loss) is taken over once it has stood unwritten for
+// tornLockAfter, not after StaleLockAfter; a fresh empty one is left to
+// its writer.
+func TestEmptyLockFileTakenOver(t *testing.T) {
+	d := newTestDir(t)
+	d.StaleLockAfter = time.Hour
+	p := filepath.Join(d.root, lockPath("x"))
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	if _, err := d.Lock(c, "x"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a fresh empty lock file was taken over: %v", err)
+	}
+	cancel()
+	old := time.Now().Add(-2 * tornLockAfter)
+	os.Chtimes(p, old, old)
+	c, cancel = context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	unlock, err := d.Lock(c, "x")
+	if err != nil {
+		t.Fatalf("empty lock file of %v ago not taken over: %v", 2*tornLockAfter, err)
+	}
+	if err := unlock(); err != nil {
+		t.Fatal(err)
+	}
+}

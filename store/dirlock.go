@@ -216,6 +216,11 @@ func readToken(r *tree, p string) (string, error) {
 	return li.Token, nil
 }
 
+// tornLockAfter is how long a lock file without a token (empty, or cut
+// short) may stand before breakStale takes it as its writer's leftover: a
+// live writer writes it at once after creating it.
+const tornLockAfter = 5 * time.Second
+
 // breakStale removes the lock file at p if it has not been refreshed for
 // stale, and reports whether it is worth trying to lock again at once.
 //
@@ -237,17 +242,32 @@ func breakStale(r *tree, p string, stale time.Duration) (retry, broke bool) {
 	if err != nil {
 		return false, false
 	}
-	gone := false
+	// fresh is the age under which the file, once renamed aside, is
+	// taken as a live holder's and put back.
+	fresh := stale
 	var judged string
-	if time.Since(fi.ModTime()) < stale {
+	if age := time.Since(fi.ModTime()); age < stale {
 		data, err := r.ReadFile(p)
 		var li lockInfo
-		if err != nil || json.Unmarshal(data, &li) != nil || !holderGone(li) {
+		if err != nil {
+			return false, false
+		}
+		jerr := json.Unmarshal(data, &li)
+		switch {
+		case (jerr != nil || li.Token == "") && age >= tornLockAfter:
+			// Empty or torn, and not written since: its writer was
+			// killed between creating and writing it, or a power loss
+			// kept the name and not the contents. Waiting StaleLockAfter
+			// for it blocked every command for two minutes.
+			fresh = tornLockAfter
+		case jerr == nil && holderGone(li):
+			fresh = 0
+		default:
 			return false, false
 		}
 		// The token of the holder judged dead, from the same read: a
 		// second read could meet a new, live holder's file.
-		gone, judged = true, li.Token
+		judged = li.Token
 	} else {
 		if judged, err = readToken(r, p); err != nil {
 			return errors.Is(err, fs.ErrNotExist), false
@@ -261,7 +281,7 @@ func breakStale(r *tree, p string, stale time.Duration) (retry, broke bool) {
 	}
 	got, serr := r.Stat(aside)
 	token, terr := readToken(r, aside)
-	if serr == nil && terr == nil && (token != judged || !gone && time.Since(got.ModTime()) < stale) {
+	if serr == nil && terr == nil && (token != judged || time.Since(got.ModTime()) < fresh) {
 		r.Link(aside, p) // fails only if someone locked meanwhile
 	} else {
 		broke = true
