@@ -43,17 +43,16 @@ func (c *Certs) migrateOnce(ctx context.Context) error {
 	if c.mig.done {
 		return nil
 	}
-	unlock, err := c.Store.Lock(ctx, migrationLock)
-	if err != nil {
+	var rep MigrationReport
+	locked, err := c.migrate(ctx, &rep)
+	if err != nil && !locked {
 		// Not a migration's failure: a store whose locks cannot be
 		// taken (read-only, full, .locks not a directory) fails every
 		// write so, and saying "moving what an older certkeeper
 		// stored" sent users looking for an old store.
 		return err
 	}
-	defer unlock()
-	var rep MigrationReport
-	if err := c.scheme().migrate(ctx, &rep); err != nil {
+	if err != nil {
 		return fmt.Errorf("store: moving what an older certkeeper stored: %w", err)
 	}
 	c.mig.done = true
@@ -86,12 +85,19 @@ func (c *Certs) migrateOnce(ctx context.Context) error {
 // what is not yet moved in its old place meanwhile.
 func (c *Certs) Migrate(ctx context.Context) (MigrationReport, error) {
 	var rep MigrationReport
+	_, err := c.migrate(ctx, &rep)
+	return rep, err
+}
+
+// migrate is Migrate; locked reports whether it took the migration lock
+// (an error without it is the lock's).
+func (c *Certs) migrate(ctx context.Context, rep *MigrationReport) (locked bool, err error) {
 	unlock, err := c.Store.Lock(ctx, migrationLock)
 	if err != nil {
-		return rep, err
+		return false, err
 	}
 	defer unlock()
-	return rep, c.scheme().migrate(ctx, &rep)
+	return true, c.scheme().migrate(ctx, rep)
 }
 
 // migrate moves the certificate and account directories named after a

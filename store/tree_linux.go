@@ -135,24 +135,12 @@ func (s *sysTree) remove(name string) error {
 }
 
 func (s *sysTree) rename(oldname, newname string) error {
-	ofd, obase, odone, err := s.parent("rename", oldname)
-	if err != nil {
-		return err
-	}
-	defer odone()
-	nfd, nbase := ofd, filepath.Base(newname)
-	if filepath.Dir(oldname) != filepath.Dir(newname) {
-		var ndone func()
-		nfd, nbase, ndone, err = s.parent("rename", newname)
-		if err != nil {
-			return err
+	return s.parents("rename", oldname, newname, func(ofd int, obase string, nfd int, nbase string) error {
+		if err := unix.Renameat(ofd, obase, nfd, nbase); err != nil {
+			return &os.LinkError{Op: "renameat", Old: oldname, New: newname, Err: err}
 		}
-		defer ndone()
-	}
-	if err := unix.Renameat(ofd, obase, nfd, nbase); err != nil {
-		return &os.LinkError{Op: "renameat", Old: oldname, New: newname, Err: err}
-	}
-	return nil
+		return nil
+	})
 }
 
 func (s *sysTree) symlink(target, name string) error {
@@ -168,7 +156,18 @@ func (s *sysTree) symlink(target, name string) error {
 }
 
 func (s *sysTree) link(oldname, newname string) error {
-	ofd, obase, odone, err := s.parent("link", oldname)
+	return s.parents("link", oldname, newname, func(ofd int, obase string, nfd int, nbase string) error {
+		if err := unix.Linkat(ofd, obase, nfd, nbase, 0); err != nil {
+			return &os.LinkError{Op: "linkat", Old: oldname, New: newname, Err: err}
+		}
+		return nil
+	})
+}
+
+// parents calls f with the directories of oldname and newname (one
+// descriptor when they are the same) and their last elements.
+func (s *sysTree) parents(op, oldname, newname string, f func(ofd int, obase string, nfd int, nbase string) error) error {
+	ofd, obase, odone, err := s.parent(op, oldname)
 	if err != nil {
 		return err
 	}
@@ -176,16 +175,13 @@ func (s *sysTree) link(oldname, newname string) error {
 	nfd, nbase := ofd, filepath.Base(newname)
 	if filepath.Dir(oldname) != filepath.Dir(newname) {
 		var ndone func()
-		nfd, nbase, ndone, err = s.parent("link", newname)
+		nfd, nbase, ndone, err = s.parent(op, newname)
 		if err != nil {
 			return err
 		}
 		defer ndone()
 	}
-	if err := unix.Linkat(ofd, obase, nfd, nbase, 0); err != nil {
-		return &os.LinkError{Op: "linkat", Old: oldname, New: newname, Err: err}
-	}
-	return nil
+	return f(ofd, obase, nfd, nbase)
 }
 
 func (s *sysTree) readlink(name string) (string, error) {
