@@ -18,6 +18,8 @@ func (is *Issuer) resume(ctx context.Context, req Request) (acme.Order, bool) {
 	log := is.logger()
 	o, err := is.Client.GetOrder(ctx, is.Account, req.Resume)
 	switch {
+	case err != nil && ctx.Err() != nil:
+		// Stopping (Ctrl-C, a deadline): no new order follows either.
 	case err != nil:
 		log.WarnContext(ctx, "the order of an earlier attempt cannot be fetched; placing a new one", "order", req.Resume, "error", err)
 	case !sameIdentifierSet(o.Identifiers, req.Identifiers):

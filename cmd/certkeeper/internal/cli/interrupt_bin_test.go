@@ -190,3 +190,38 @@ func TestInterruptDeliveredTwiceCleansUp(t *testing.T) {
 		t.Errorf("two signals at once were taken for two interrupts:\n%s", stderr.String())
 	}
 }
+
+// Ctrl-C during "renew": one line saying so and exit 130, as for
+// obtain, not "NAME: context canceled" and "1 of 1 certificates failed
+// to renew" with the exit code of a failed renewal.
+func TestInterruptRenew(t *testing.T) {
+	t.Parallel()
+	e := newCLIEnv(t, acmetest.PebbleOptions{})
+	bin := certkeeperBinary(t)
+	e.must(append(append([]string{"obtain"}, e.caFlags()...), "-store", e.store, "-email", "admin@example.test", "-agree-tos",
+		"-http-listen", e.httpAddr(), "ren.example.test")...)
+	dir := t.TempDir()
+	script := filepath.Join(dir, "dns.sh")
+	body := "#!/bin/sh\ncase \"$1\" in\npresent) echo ok > " + dir + "/present ;;\nesac\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "renew", "-force", "-store", e.store,
+		"-dns-provider", "exec", "-dns-exec", script, "-dns-no-propagation-check", "-dns-zone", "example.test", "-dns-delay", "10m", "ren.example.test")
+	stderr := &syncBuffer{}
+	cmd.Stderr, cmd.Stdout = stderr, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	waitFile(t, filepath.Join(dir, "present"), stderr)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	code, _ := waitExit(t, cmd, stderr)
+	out := stderr.String()
+	if code != ExitInterrupted || !strings.Contains(out, "certkeeper renew: interrupted") ||
+		strings.Contains(out, "certkeeper renew: ren.example.test") || strings.Contains(out, "failed to renew") || strings.Contains(out, "nothing to renew") {
+		t.Errorf("exit %d, want %d, one line saying it was interrupted:\n%s", code, ExitInterrupted, out)
+	}
+}

@@ -162,8 +162,14 @@ func setupRenew(fs *flagSet) func(ctx context.Context, pos []string) error {
 			}
 			return nil
 		}
-		failed, renewed := len(unjoin(loadErr)), 0
+		failed, renewed, interrupted := len(unjoin(loadErr)), 0, false
 		for _, r := range results {
+			if r.Outcome == engine.Failed && errors.Is(r.Err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled) {
+				// Ctrl-C: said once, as for every command, not as
+				// "context canceled" per name.
+				interrupted = true
+				continue
+			}
 			if r.Outcome == engine.Failed {
 				failed++
 				msg := r.Err.Error()
@@ -184,8 +190,11 @@ func setupRenew(fs *flagSet) func(ctx context.Context, pos []string) error {
 				fmt.Fprintf(env.Stderr, "certkeeper renew: %s: the certificate is stored, but a deploy hook failed: %v\n", r.Name, r.HookErr)
 			}
 		}
-		if renewed == 0 && failed == 0 && !c.quiet && !*asJSON {
+		if renewed == 0 && failed == 0 && !interrupted && !c.quiet && !*asJSON {
 			printf(env.Stdout, "nothing to renew: no certificate is due (%d in the store)\n", len(results))
+		}
+		if interrupted {
+			return ctx.Err()
 		}
 		if failed > 0 {
 			return partialError{failed: failed, total: len(results) + len(unjoin(loadErr))}
