@@ -147,6 +147,12 @@ type Request struct {
 	// placed as without Resume. A resumed order keeps what it was placed
 	// with (Profile, NotBefore, NotAfter, Replaces are not sent again).
 	Resume string
+	// ResumeOnly, with Resume, places no new order: when the order Resume
+	// names cannot be continued (as above), Obtain returns an error that
+	// wraps ErrNotResumed instead. It is for finishing an order another
+	// process left (killed after the CA issued, say) when no new
+	// certificate is wanted otherwise.
+	ResumeOnly bool
 	// OnOrder, if set, is called with the URL of a newly placed order as
 	// soon as the CA has answered, before anything else is done with it,
 	// so that the caller can record it and pass it as Resume after an
@@ -216,6 +222,10 @@ func (is *Issuer) Obtain(ctx context.Context, req Request) (*Issued, error) {
 // an order makes with the account.
 var errNewOrder = errors.New("new order")
 
+// ErrNotResumed is wrapped by the error of Obtain when Request.ResumeOnly
+// is set and the order Request.Resume names cannot be continued.
+var ErrNotResumed = errors.New("the order of an earlier attempt cannot be continued")
+
 // precheck refuses what no solver can do and requests that cannot be
 // made, before anything is sent.
 func (is *Issuer) precheck(req Request) error {
@@ -252,7 +262,13 @@ func (is *Issuer) obtain(ctx context.Context, req Request) (*Issued, error) {
 		}
 		// Finalized by the earlier attempt with another key than the
 		// one given now: not ours to use.
-		is.logger().WarnContext(ctx, "the order of an earlier attempt was finalized with another key; placing a new one", "order", order.URL, "error", err)
+		is.logger().WarnContext(ctx, "the order of an earlier attempt was finalized with another key"+req.next(), "order", order.URL, "error", err)
+	}
+	if req.ResumeOnly {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %s", ErrNotResumed, req.Resume)
 	}
 	order, err := is.newOrder(ctx, req)
 	if err != nil {

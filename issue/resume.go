@@ -21,15 +21,15 @@ func (is *Issuer) resume(ctx context.Context, req Request) (acme.Order, bool) {
 	case err != nil && ctx.Err() != nil:
 		// Stopping (Ctrl-C, a deadline): no new order follows either.
 	case err != nil:
-		log.WarnContext(ctx, "the order of an earlier attempt cannot be fetched; placing a new one", "order", req.Resume, "error", err)
+		log.WarnContext(ctx, "the order of an earlier attempt cannot be fetched"+req.next(), "order", req.Resume, "error", err)
 	case !sameIdentifierSet(o.Identifiers, req.Identifiers):
-		log.InfoContext(ctx, "the order of an earlier attempt is for other identifiers; placing a new one", "order", req.Resume)
+		log.InfoContext(ctx, "the order of an earlier attempt is for other identifiers"+req.next(), "order", req.Resume)
 	case req.Profile != "" && o.Profile != "" && o.Profile != req.Profile:
-		log.InfoContext(ctx, "the order of an earlier attempt is for another profile; placing a new one", "order", req.Resume, "profile", o.Profile)
+		log.InfoContext(ctx, "the order of an earlier attempt is for another profile"+req.next(), "order", req.Resume, "profile", o.Profile)
 	case (o.Status == acme.StatusProcessing || o.Status == acme.StatusValid) && req.Key == nil && len(req.CSR) == 0:
-		log.InfoContext(ctx, "the order of an earlier attempt was finalized with a key not given now; placing a new one", "order", req.Resume, "status", o.Status)
+		log.InfoContext(ctx, "the order of an earlier attempt was finalized with a key not given now"+req.next(), "order", req.Resume, "status", o.Status)
 	case o.Status != acme.StatusPending && o.Status != acme.StatusReady && o.Status != acme.StatusProcessing && o.Status != acme.StatusValid:
-		log.InfoContext(ctx, "the order of an earlier attempt cannot be continued; placing a new one", "order", req.Resume, "status", o.Status)
+		log.InfoContext(ctx, "the order of an earlier attempt cannot be continued"+req.next(), "order", req.Resume, "status", o.Status)
 	default:
 		if o.URL == "" {
 			o.URL = req.Resume
@@ -38,4 +38,12 @@ func (is *Issuer) resume(ctx context.Context, req Request) (acme.Order, bool) {
 		return o, true
 	}
 	return acme.Order{}, false
+}
+
+// next says, for the log, what follows an order that is not resumed.
+func (req Request) next() string {
+	if req.ResumeOnly {
+		return "; no new order is placed"
+	}
+	return "; placing a new one"
 }

@@ -2,6 +2,7 @@ package issue
 
 import (
 	"crypto"
+	"errors"
 	"sync/atomic"
 	"testing"
 
@@ -154,6 +155,48 @@ func TestResumeFinalized(t *testing.T) {
 			}
 			if !cert.Leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool }).Equal(cert.Key.Public()) {
 				t.Error("the certificate is not for the key returned")
+			}
+		})
+	}
+}
+
+// With ResumeOnly, an order that can be continued is, and one that
+// cannot is reported as ErrNotResumed, with no new order placed.
+func TestResumeOnly(t *testing.T) {
+	ids := []acme.Identifier{{Type: acme.IdentifierDNS, Value: "a.example"}}
+	for _, tc := range []struct {
+		name    string
+		invalid bool
+		earlier []acme.Identifier
+	}{
+		{name: "pending", earlier: ids},
+		{name: "invalid", earlier: ids, invalid: true},
+		{name: "other identifiers", earlier: []acme.Identifier{{Type: acme.IdentifierDNS, Value: "b.example"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ca := newTestCA(t, acmetest.CAOptions{})
+			is, _ := ca.issuer(acme.ChallengeHTTP01)
+			if tc.invalid {
+				ca.FailAuthorizations(ids[0].Value, acme.Problem{})
+			}
+			earlier, err := is.Client.NewOrder(t.Context(), is.Account, tc.earlier)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ca.ClearFailures()
+			cert, err := is.Obtain(t.Context(), Request{Identifiers: ids, Resume: earlier.URL, ResumeOnly: true,
+				OnOrder: func(url string) { t.Errorf("OnOrder(%s): a new order was placed", url) }})
+			if n := ca.count(acmetest.EndpointNewOrder); n != 1 {
+				t.Errorf("%d newOrder requests, want only the earlier one", n)
+			}
+			if tc.name == "pending" {
+				if err != nil || cert.OrderURL != earlier.URL {
+					t.Fatalf("Obtain = %v, %v; want the earlier order's certificate", cert, err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrNotResumed) {
+				t.Fatalf("Obtain error %v, want ErrNotResumed", err)
 			}
 		})
 	}

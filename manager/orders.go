@@ -94,3 +94,19 @@ func (m *Manager) dropOrders(ctx context.Context, c Spec, urls []string) {
 		}
 	}
 }
+
+// leftOrder reports whether the state stored for e, read under the
+// store's lock, records an order in flight: one that another process
+// (or an earlier attempt of this one) placed and did not see to its end
+// (killed, perhaps after the CA issued the certificate). It takes that order into e, to
+// be finished rather than written over by e's state.
+func (m *Manager) leftOrder(ctx context.Context, e *entry) bool {
+	st, err := m.loadState(ctx, e)
+	if err != nil || st.PendingOrder == "" {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e.orderAsStored(st)
+	return true
+}

@@ -119,6 +119,8 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	}()
 
 	// Another process sharing the store may have renewed it meanwhile.
+	// finish: it did, and left an order in flight, to be finished here.
+	finish := false
 	if res, lerr := m.certs.LoadCertificate(ctx, c.Issuer.Client.DirectoryURL, c.Name); lerr == nil && len(res.ChainPEM) > 0 {
 		if h, perr := parseHeld(res); perr == nil && (before == nil || newer(h.leaf, before.leaf)) {
 			m.mu.Lock()
@@ -139,7 +141,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 				log.InfoContext(ctx, "took the certificate another process stored", "not_after", h.leaf.NotAfter)
 				m.cfg.Metrics.ObserveExpiry(c.Name, h.leaf.NotAfter)
 			}
-			if done {
+			if finish = done && m.leftOrder(ctx, e); done && !finish {
 				m.saveState(ctx, e)
 				return nil
 			}
@@ -147,7 +149,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	}
 
 	// Another instance may have failed and be backing off.
-	if err := m.sharedBackoff(ctx, e, force); err != nil {
+	if err := m.sharedBackoff(ctx, e, force || finish); err != nil {
 		if errors.Is(err, errSkip) {
 			return nil
 		}
@@ -176,8 +178,10 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	ev := m.eventLocked(e, typ, m.cfg.Clock.Now())
 	ev.Attempt = e.state().Failures + 1
 	m.mu.Unlock()
-	m.emit(ctx, ev)
-	m.cfg.Metrics.RenewalAttempt(c.Name)
+	if !finish { // no renewal begins: one ends
+		m.emit(ctx, ev)
+		m.cfg.Metrics.RenewalAttempt(c.Name)
+	}
 
 	req := issue.Request{
 		Identifiers:    c.Identifiers,
@@ -198,7 +202,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	}
 	m.mu.Lock()
 	refused := e.state().ReplacesRefused
-	req.Resume = e.state().PendingOrder
+	req.Resume, req.ResumeOnly = e.state().PendingOrder, finish
 	pendingKey := e.state().PendingKey
 	m.mu.Unlock()
 	// An order with a new key: the key is made here and kept with the
@@ -249,7 +253,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 		e.orderForgotten()
 		m.mu.Unlock()
 	}
-	if hCovers && !refused && m.offersARI(ctx, c, h) {
+	if hCovers && !refused && !finish && m.offersARI(ctx, c, h) {
 		if req.Replaces, err = acme.ARICertID(h.leaf); err != nil {
 			log.WarnContext(ctx, "cannot name the certificate replaced", "error", err)
 			req.Replaces = ""
@@ -263,15 +267,19 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 		// before its state forgot the order. Or one older than it: an
 		// order recorded by a holder that lost the lock, finished long
 		// since. That order is done; this attempt orders anew, with a
-		// new key if it makes one.
-		log.InfoContext(ctx, "the order of an earlier attempt gave the certificate held already; ordering anew", "order", req.Resume)
-		req.Resume = ""
-		if newKey {
-			if err := makeKey(); err != nil {
-				return m.fail(ctx, e, err)
+		// new key if it makes one (unless it only finishes one).
+		if finish {
+			err = fmt.Errorf("%w: it gave the certificate held", issue.ErrNotResumed)
+		} else {
+			log.InfoContext(ctx, "the order of an earlier attempt gave the certificate held already; ordering anew", "order", req.Resume)
+			req.Resume = ""
+			if newKey {
+				if err := makeKey(); err != nil {
+					return m.fail(ctx, e, err)
+				}
 			}
+			ic, err = m.obtain(ctx, c, req)
 		}
-		ic, err = m.obtain(ctx, c, req)
 	}
 	if err != nil && req.Replaces != "" && refusesReplaces(err) {
 		// Naming the certificate replaced (RFC 9773 §5) is a courtesy;
@@ -303,6 +311,13 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 		drop := recorded
 		m.mu.Unlock()
 		m.dropOrders(ctx, c, drop)
+	}
+	if err != nil && finish && ctx.Err() == nil && !errors.Is(err, store.ErrLockLost) {
+		if !errors.Is(err, issue.ErrNotResumed) {
+			log.WarnContext(ctx, "the order another process left could not be finished; the certificate held is kept", "error", err)
+		}
+		m.saveState(ctx, e) // not a failure: what is held is not due
+		return nil
 	}
 	if err != nil {
 		return m.fail(ctx, e, err)

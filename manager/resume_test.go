@@ -1,9 +1,11 @@
 package manager_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -252,5 +254,111 @@ func TestResumedOrderOfHeldCertificateOrdersAnew(t *testing.T) {
 	status, _ := h.m.StatusOf(name)
 	if status.Serial != "2" || status.PendingOrder != "" {
 		t.Errorf("after the renewal: serial %q, pending order %q; want 2 and none", status.Serial, status.PendingOrder)
+	}
+}
+
+// An order that another process sharing the store left in flight (killed
+// after the CA issued its certificate) is finished by a Manager that
+// takes the certificate that process stored before, not written over by
+// that Manager's state: the certificate the CA issued is kept. When the
+// order gave the certificate stored already, nothing more is ordered.
+func TestLeftOrderFinished(t *testing.T) {
+	for _, storedAlready := range []bool{false, true} {
+		t.Run(map[bool]string{false: "issued", true: "stored already"}[storedAlready], func(t *testing.T) {
+			clock := managertest.NewFakeClock(t0)
+			st := store.NewMemory()
+			ca := &fakeCA{clock: clock, life: 90 * day}
+			const name = "a.example.com"
+			certs := &store.Certs{Store: st}
+			var serial int64
+			obtainNew := func(ctx context.Context, c manager.Spec, req issue.Request) (*issue.Issued, error) {
+				serial++
+				req.OnOrder(fmt.Sprintf("https://ca.test/order/%d", serial))
+				now := clock.Now()
+				return makeCert(req.Identifiers, serial, now, now.Add(90*day), req.Key)
+			}
+			manage := func(h *harness) {
+				if err := h.m.Manage(ctxT(t), testCert(name)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			daemon := newHarness(t, st, clock, ca, nil)
+			manager.SetObtain(daemon.m, obtainNew)
+			manage(daemon)
+			if err := daemon.m.Renew(ctxT(t), name); err != nil {
+				t.Fatal(err)
+			}
+
+			// Another process renews (serial 2), then renews again and is
+			// killed once the CA has issued serial 3: its state names the
+			// order and its key.
+			clock.Advance(day)
+			cli := newHarness(t, st, clock, ca, nil)
+			manager.SetObtain(cli.m, obtainNew)
+			manage(cli)
+			if err := cli.m.Renew(ctxT(t), name); err != nil {
+				t.Fatal(err)
+			}
+			now := clock.Now()
+			third, err := makeCert(testCert(name).Identifiers, 3, now, now.Add(90*day), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if storedAlready { // killed after storing it, before its state forgot the order
+				manager.SetObtain(cli.m, func(context.Context, manager.Spec, issue.Request) (*issue.Issued, error) { return third, nil })
+				if err := cli.m.Renew(ctxT(t), name); err != nil {
+					t.Fatal(err)
+				}
+			}
+			keyPEM, err := keys.MarshalPEM(third.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := certs.LoadState(ctxT(t), testCA, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var s map[string]any
+			if err := json.Unmarshal(raw, &s); err != nil {
+				t.Fatal(err)
+			}
+			s["pending_order"], s["pending_key"] = "https://ca.test/order/3", string(keyPEM)
+			raw, _ = json.Marshal(s)
+			if err := certs.SaveState(ctxT(t), testCA, name, raw); err != nil {
+				t.Fatal(err)
+			}
+
+			// The daemon, holding serial 1, renews: it finds the newer
+			// certificate and the order left in flight.
+			var reqs []issue.Request
+			manager.SetObtain(daemon.m, func(ctx context.Context, c manager.Spec, req issue.Request) (*issue.Issued, error) {
+				reqs = append(reqs, req)
+				if req.Resume == "https://ca.test/order/3" {
+					return third, nil // the CA's answer: valid, its certificate issued
+				}
+				return nil, fmt.Errorf("a new order (Resume %q) for a certificate not due", req.Resume)
+			})
+			if err := daemon.m.Renew(ctxT(t), name); err != nil {
+				t.Fatal(err)
+			}
+			if len(reqs) != 1 || !reqs[0].ResumeOnly {
+				t.Fatalf("%d orders (%+v), want the order left, finished only", len(reqs), reqs)
+			}
+			if !reqs[0].Key.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(third.Key.Public()) {
+				t.Error("the order left is finished with another key than its own")
+			}
+			stored, err := certs.LoadCertificate(ctxT(t), testCA, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(stored.ChainPEM, third.Chain.PEM) {
+				t.Error("the certificate stored is not the one the CA issued for the order left")
+			}
+			status, _ := daemon.m.StatusOf(name)
+			ss, _ := manager.LoadStatus(ctxT(t), certs, testCA)
+			if status.Serial != "3" || status.PendingOrder != "" || len(ss) != 1 || ss[0].PendingOrder != "" || ss[0].Serial != "3" {
+				t.Errorf("after: in memory serial %q pending %q; stored %+v", status.Serial, status.PendingOrder, ss)
+			}
+		})
 	}
 }
