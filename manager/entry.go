@@ -246,6 +246,10 @@ func (e *entry) ariNotOffered(h *held, retry time.Time) {
 	st.ARIRetryAfter = retry
 }
 
+// ariLater records that renewal information for the certificate held is
+// not fetched before retry (nothing is known of it yet).
+func (e *entry) ariLater(retry time.Time) { e.state().ARIRetryAfter = retry }
+
 // ariFailed records a fetch of renewal information for h, the
 // certificate held, that failed (answered is false) or gave a window
 // not meant for h (answered is true): the previous window stays, and

@@ -349,10 +349,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	// The CA's renewal window for the new certificate, if it offers one,
 	// so that the state (and list) says when it will really be renewed.
 	if heldCovers {
-		m.fetchRenewalInfo(ctx, e, held, now, false) // saved just below
-		m.mu.Lock()
-		m.updateDueLocked(e, now)
-		m.mu.Unlock()
+		m.firstRenewalInfo(ctx, e, held, now) // saved just below
 	}
 	m.saveState(ctx, e)
 	m.cfg.Metrics.LastSuccess(c.Name, now)

@@ -243,6 +243,28 @@ func (m *Manager) refreshDue(ctx context.Context, e *entry, now time.Time) time.
 	return m.updateDueLocked(e, now)
 }
 
+// firstRenewalInfo asks the CA when to renew h, the certificate e has
+// just obtained at now, so that the state saved next (and list) says
+// when it will really be renewed; or, in a storm (more certificates due
+// than Concurrency lets renew at once), leaves that first fetch to a
+// check at a moment of ariSpread's window (at least a minute) drawn
+// for e, so that the storm's requests are not doubled while the CA is
+// busiest: the lifetime rule says when h is due meanwhile.
+func (m *Manager) firstRenewalInfo(ctx context.Context, e *entry, h *held, now time.Time) {
+	m.mu.Lock()
+	storm := m.busy >= m.cfg.Concurrency && len(m.queue) > 0 && !m.queue[0].next.After(now)
+	if storm {
+		e.ariLater(now.Add(max(time.Minute, time.Duration(e.r*float64(m.ariSpread(len(m.entries)))))))
+	}
+	m.mu.Unlock()
+	if !storm {
+		m.fetchRenewalInfo(ctx, e, h, now, false)
+	}
+	m.mu.Lock()
+	m.updateDueLocked(e, now)
+	m.mu.Unlock()
+}
+
 // ariRetryOnError is how soon renewal information is fetched again after
 // the fetch failed.
 const ariRetryOnError = time.Hour
