@@ -49,6 +49,7 @@ var (
 	stormProbe  = flag.Int("storm.probe", 100, "BenchmarkRenewalStorm: certificates per concurrency level tried by the ceiling client")
 	stormSample = flag.Duration("storm.sample", 0, "BenchmarkRenewalStorm: take a goroutine profile this often during a storm and log where the renewals spend their time (0: none)")
 	stormCPU    = flag.String("storm.cpuprofile", "", "BenchmarkRenewalStorm: write a CPU profile of the first storm alone (not the ceiling) to this file")
+	stormDir    = flag.String("storm.dir", "", "BenchmarkRenewalStorm: make the storms' directory stores under this directory (default: the benchmark's temporary directory); /dev/shm leaves the disk out")
 )
 
 // stormAge is how far the storm's clock runs ahead of the real time: the
@@ -76,7 +77,7 @@ func (t realTimer) Reset(d time.Duration) bool { return t.t.Reset(d) }
 // BenchmarkRenewalStorm renews N certificates that fall due at the same
 // moment (issue 12, point 2). The N certificates are those of
 // storetest.CachedDir (real keys and chains under storetest.GeneratedCA),
-// copied into a new directory store; the manager's clock runs 70 days
+// copied into a new directory store (under -storm.dir if set); the manager's clock runs 70 days
 // ahead, so that all of them are due; its ACME client reaches Pebble
 // (profile of one year, so a renewed certificate is not due again) for
 // GeneratedCA's host. Every Pebble of the run, the ceiling's and the
@@ -159,7 +160,7 @@ func BenchmarkRenewalStorm(b *testing.B) {
 			var r stormResult
 			for b.Loop() {
 				b.StopTimer()
-				root := b.TempDir()
+				root := stormRoot(b)
 				copyTree(b, src, root)
 				linkVersions(b, root)
 				b.StartTimer()
@@ -738,4 +739,19 @@ func startCPUProfile(b *testing.B, faults float64) (stop func()) {
 			b.Error(err)
 		}
 	}
+}
+
+// stormRoot makes the directory of a storm's store: under -storm.dir if
+// set, else in the benchmark's temporary directory. It is removed when
+// the benchmark ends.
+func stormRoot(b *testing.B) string {
+	if *stormDir == "" {
+		return b.TempDir()
+	}
+	root, err := os.MkdirTemp(*stormDir, "storm")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(root) })
+	return root
 }
