@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
+	"github.com/certkeeper/certkeeper/internal/cputime"
 	"github.com/certkeeper/certkeeper/issue"
 	"github.com/certkeeper/certkeeper/store"
 	"github.com/certkeeper/certkeeper/store/storetest"
@@ -47,7 +48,7 @@ func BenchmarkStartIndexed(b *testing.B) {
 				runtime.GC()
 				runtime.ReadMemStats(&before)
 				b.StartTimer()
-				cpu0 := cpuTime()
+				cpu0 := cputime.Used()
 				st, err := store.NewDir(root)
 				if err != nil {
 					b.Fatal(err)
@@ -59,7 +60,7 @@ func BenchmarkStartIndexed(b *testing.B) {
 				if err := m.Manage(context.Background(), certs...); err != nil {
 					b.Fatal(err)
 				}
-				cpu += cpuTime() - cpu0
+				cpu += cputime.Used() - cpu0
 				b.StopTimer()
 				runtime.GC()
 				runtime.ReadMemStats(&after)
@@ -130,17 +131,17 @@ func BenchmarkGetCertificateUncached(b *testing.B) {
 	m := scaleManager(b, n)
 	i := 0
 	var cpu time.Duration
-	cpu0 := cpuTime()
+	cpu0 := cputime.Used()
 	defer func() {
-		b.ReportMetric(float64(cpu+cpuTime()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
+		b.ReportMetric(float64(cpu+cputime.Used()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
 	}()
 	for b.Loop() {
 		if i == n {
 			b.StopTimer()
-			cpu += cpuTime() - cpu0
+			cpu += cputime.Used() - cpu0
 			m = scaleManager(b, n)
 			i = 0
-			cpu0 = cpuTime()
+			cpu0 = cputime.Used()
 			b.StartTimer()
 		}
 		c, err := m.Load(context.Background(), storetest.GeneratedName(i))
