@@ -240,7 +240,7 @@ func (e *entry) panicRaised(t time.Time) { e.panicAt = t }
 // ariNotOffered records that the CA offers no renewal information for
 // h, the certificate held: no window, and ask again at retry.
 func (e *entry) ariNotOffered(h *held, retry time.Time) {
-	e.ariFor, e.ariOK = h, false
+	e.ariFor, e.ariOK = serial(h.leaf), false
 	st := e.state()
 	st.ARIWindowStart, st.ARIWindowEnd, st.ARIRenewAt = time.Time{}, time.Time{}, time.Time{}
 	st.ARIRetryAfter = retry
@@ -255,7 +255,7 @@ func (e *entry) ariLater(retry time.Time) { e.state().ARIRetryAfter = retry }
 // not meant for h (answered is true): the previous window stays, and
 // the fetch is made again at retry.
 func (e *entry) ariFailed(h *held, answered bool, retry time.Time) {
-	e.ariFor, e.ariOK = h, answered
+	e.ariFor, e.ariOK = serial(h.leaf), answered
 	e.state().ARIRetryAfter = retry
 }
 
@@ -265,7 +265,7 @@ func (e *entry) ariFailed(h *held, answered bool, retry time.Time) {
 // moment in it, from pick; the same one keeps its moment. It reports
 // whether the window changed.
 func (e *entry) ariReceived(h *held, start, end, retry time.Time, pick func() time.Time) (changed bool) {
-	e.ariFor, e.ariOK = h, true
+	e.ariFor, e.ariOK = serial(h.leaf), true
 	st := e.state()
 	changed = !start.Equal(st.ARIWindowStart) || !end.Equal(st.ARIWindowEnd)
 	if changed {

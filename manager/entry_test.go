@@ -239,7 +239,7 @@ func TestARIReceived(t *testing.T) {
 	if !e.ariReceived(h, start, end, entryT0.Add(time.Hour), pick) || picks != 1 || !st.ARIRenewAt.Equal(entryT0.Add(time.Minute)) {
 		t.Fatalf("first window: picks %d, %+v", picks, st)
 	}
-	if e.ariFor != h || !e.ariOK {
+	if e.ariFor != serial(h.leaf) || !e.ariOK {
 		t.Error("the answer for h is not recorded")
 	}
 	// The same window again keeps its moment (no new draw).

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/issue"
@@ -152,5 +154,54 @@ func TestOffersARIKeepsLazyEntryStateless(t *testing.T) {
 	defer m.mu.Unlock()
 	if e.st != nil {
 		t.Errorf("offersARI gave a lazy entry a state: %+v", e.st)
+	}
+}
+
+// A certificate the cache evicted is released, though its renewal
+// information was fetched: what records that fetch (ariFor) must not
+// keep the parsed certificate alive, or memory grows with every
+// certificate checked rather than staying within CacheSize.
+func TestEvictedCertificateIsReleased(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory()
+	const n, size = 100, 10
+	if err := storetest.Generate(ctx, &store.Certs{Store: st}, 0, n); err != nil {
+		t.Fatal(err)
+	}
+	m := testManager(t, Config{Store: st, CacheSize: size})
+	m.renewalInfo = func(_ context.Context, _ Spec, leaf *x509.Certificate) (acme.RenewalInfo, error) {
+		var ri acme.RenewalInfo
+		ri.SuggestedWindow.Start = leaf.NotBefore.Add(50 * 24 * time.Hour)
+		ri.SuggestedWindow.End = leaf.NotBefore.Add(51 * 24 * time.Hour)
+		return ri, nil
+	}
+	if err := m.Manage(ctx, scaleCerts(n)...); err != nil {
+		t.Fatal(err)
+	}
+	var parsed []weak.Pointer[held]
+	for i := range n {
+		name := storetest.GeneratedName(i)
+		if _, err := m.Load(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+		m.mu.Lock()
+		e := m.entries[name]
+		h := e.held
+		m.mu.Unlock()
+		if h == nil {
+			t.Fatalf("%s not parsed after Load", name)
+		}
+		parsed = append(parsed, weak.Make(h))
+		m.refreshDue(ctx, e, time.Now())
+	}
+	runtime.GC()
+	alive := 0
+	for _, p := range parsed {
+		if p.Value() != nil {
+			alive++
+		}
+	}
+	if alive > size+1 {
+		t.Errorf("%d of %d parsed certificates still in memory after the cache evicted them, want at most %d", alive, n, size+1)
 	}
 }

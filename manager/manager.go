@@ -108,9 +108,12 @@ type entry struct {
 	cached  bool
 	// slot is where Lookup finds the certificate served.
 	slot *slot
-	// ariFor is the certificate held whose renewal information was last
-	// fetched, and ariOK whether the CA gave it (see offersARI).
-	ariFor *held
+	// ariFor is the serial of the certificate whose renewal information
+	// was last fetched, and ariOK whether the CA gave it (see
+	// offersARI). A serial, not the held certificate: that would keep
+	// the parsed certificate alive after the cache evicted it, and a
+	// certificate parsed again is the same one.
+	ariFor string
 	ariOK  bool
 }
 

@@ -371,7 +371,7 @@ func (m *Manager) offersARI(ctx context.Context, c Spec, h *held) bool {
 		st = e.peekState(&zero) // a lazy entry stays stateless
 	}
 	known := e != nil && !st.ARIWindowEnd.IsZero()
-	if !known && e != nil && e.ariFor == h && m.cfg.Clock.Now().Before(st.ARIRetryAfter) {
+	if !known && e != nil && e.ariFor == serial(h.leaf) && m.cfg.Clock.Now().Before(st.ARIRetryAfter) {
 		ok := e.ariOK
 		m.mu.Unlock()
 		return ok
