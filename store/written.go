@@ -99,3 +99,27 @@ func sameMeta(a, b []byte) bool {
 	return ma.Name == mb.Name && slices.Equal(ma.Identifiers, mb.Identifiers) &&
 		ma.CA == mb.CA && ma.CertURL == mb.CertURL && ma.Profile == mb.Profile
 }
+
+// sharedWritten is writtenVersion in LayoutShared, where a save keeps
+// data (key and chain in one file) as a version, then writes it as
+// "<name>.pem", which held cur: it returns -1 if cur is data already
+// (nothing to write), the newest version if it holds data (its writer
+// was killed before it wrote "<name>.pem": that version is kept, not a
+// second copy), else 0. ids are the versions kept, ascending.
+func (c *Certs) sharedWritten(ctx context.Context, enc string, ids []int, cur, data []byte) (int, error) {
+	if bytes.Equal(cur, data) {
+		return -1, nil
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	n := ids[len(ids)-1]
+	v, err := c.Store.Get(ctx, sharedVersionKey(enc, n))
+	if errors.Is(err, fs.ErrNotExist) || err == nil && !bytes.Equal(v, data) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}

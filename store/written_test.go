@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path"
+	"strings"
 	"testing"
 )
 
@@ -168,5 +169,53 @@ func TestSaveAgainOtherKeyIsNewVersion(t *testing.T) {
 	got, err := c.LoadCertificate(ctx, ca, name)
 	if err != nil || got.KeyPEM != nil {
 		t.Fatalf("LoadCertificate: key %q, %v; want none", got.KeyPEM, err)
+	}
+}
+
+// topUnwritten is a store whose writer dies when it would write a
+// top-level "<name>.pem" of LayoutShared, after keeping it as a version.
+type topUnwritten struct {
+	Store
+}
+
+func (s topUnwritten) Put(ctx context.Context, key string, value []byte) error {
+	if !strings.Contains(key, "/") && strings.HasSuffix(key, ".pem") {
+		return errDied
+	}
+	return s.Store.Put(ctx, key, value)
+}
+
+// LayoutShared keeps each certificate as a version before it writes
+// "<name>.pem": a save killed between the two, then the same certificate
+// saved again, keeps one version of it; the current one saved again
+// writes nothing.
+func TestSharedSaveAgainAfterKill(t *testing.T) {
+	const name = "a.test"
+	ctx := t.Context()
+	m := NewMemory()
+	c := &Certs{Store: m, Layout: LayoutShared}
+	ps := testPairs(t, 2, name)
+	if err := c.SaveCertificate(ctx, CertRecord{Name: name, KeyPEM: ps[0].key, ChainPEM: ps[0].chain}); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&Certs{Store: topUnwritten{m}, Layout: LayoutShared}).SaveCertificate(ctx, CertRecord{Name: name, KeyPEM: ps[1].key, ChainPEM: ps[1].chain}); !errors.Is(err, errDied) {
+		t.Fatalf("save killed before %s.pem: %v", name, err)
+	}
+	serials, cur := versionSummary(t, c, "", name)
+	if len(serials) != 2 || cur != serials[0] {
+		t.Fatalf("after the kill: versions %q, current %q; want 2, the first current", serials, cur)
+	}
+	second := serials[1]
+	for range 2 {
+		if err := c.SaveCertificate(ctx, CertRecord{Name: name, KeyPEM: ps[1].key, ChainPEM: ps[1].chain}); err != nil {
+			t.Fatal(err)
+		}
+		if serials, cur = versionSummary(t, c, "", name); len(serials) != 2 || cur != second {
+			t.Fatalf("saved again: versions %q, current %q; want 2, the second current", serials, cur)
+		}
+	}
+	got, err := c.LoadCertificate(ctx, "", name)
+	if err != nil || string(got.ChainPEM) != string(ps[1].chain) {
+		t.Fatalf("LoadCertificate: %v", err)
 	}
 }
