@@ -22,7 +22,7 @@ func (c *Certs) reuseWritten(ctx context.Context, dir string, cur int, ids []int
 	if n == cur {
 		return true, nil
 	}
-	if err := c.switchTo(ctx, dir, n, false); err != nil {
+	if err := c.switchTo(ctx, dir, n, cur == 0); err != nil {
 		return true, err
 	}
 	return true, c.prune(ctx, dir, n)
@@ -35,9 +35,11 @@ func (c *Certs) reuseWritten(ctx context.Context, dir string, cur int, ids []int
 // versions above it, newest first; 0 if none does. ids are the versions
 // stored, ascending.
 //
-// A version above the current one is one written whole and never made
-// current: its writer was killed between writing it and switching the
-// pointer (or a Restore went back past it). Saving the same certificate
+// A version above the current one (or any version, when none is current
+// and no certificate of the unversioned layout is there: a first save)
+// is one written whole and never made current: its writer was killed
+// between writing it and switching the pointer (or a Restore went back
+// past it). Saving the same certificate
 // again, as the next attempt does when it resumes the order that gave it
 // (the CA hands out the same certificate), then switches to that version
 // rather than write a second copy of it; saving the current certificate
@@ -46,7 +48,14 @@ func (c *Certs) reuseWritten(ctx context.Context, dir string, cur int, ids []int
 // more than before, the current chain.
 func (c *Certs) writtenVersion(ctx context.Context, dir string, cur int, ids []int, keyPEM, chainPEM, meta []byte) (int, error) {
 	if cur == 0 {
-		return 0, nil // unversioned or new: nothing written to compare
+		// No version current: a first save, or a certificate of the
+		// unversioned layout, which the caller imports first.
+		switch _, err := c.Store.Stat(ctx, dir+"/"+certFile); {
+		case err == nil:
+			return 0, nil
+		case !errors.Is(err, fs.ErrNotExist):
+			return 0, err
+		}
 	}
 	for i := len(ids) - 1; i >= 0 && ids[i] >= cur; i-- {
 		same, err := c.versionHolds(ctx, versionKey(dir, ids[i]), keyPEM, chainPEM, meta)

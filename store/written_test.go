@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -216,6 +217,88 @@ func TestSharedSaveAgainAfterKill(t *testing.T) {
 	}
 	got, err := c.LoadCertificate(ctx, "", name)
 	if err != nil || string(got.ChainPEM) != string(ps[1].chain) {
+		t.Fatalf("LoadCertificate: %v", err)
+	}
+}
+
+// A first save killed before its version was made current: saved again,
+// that version becomes current; none is written twice.
+func TestFirstSaveAgainAfterKillBeforeSwitch(t *testing.T) {
+	const ca, name = "https://ca.test/dir", "a.test"
+	for _, backend := range []string{"dir", "memory"} {
+		t.Run(backend, func(t *testing.T) {
+			ctx := t.Context()
+			var st, dying Store
+			if backend == "dir" {
+				d := newTestDir(t)
+				st, dying = d, dirUnswitched{d}
+			} else {
+				m := NewMemory()
+				st, dying = m, unswitched{m}
+			}
+			p := testPairs(t, 1, name)[0]
+			rec := CertRecord{Name: name, CA: ca, KeyPEM: p.key, ChainPEM: p.chain}
+			if err := (&Certs{Store: dying}).SaveCertificate(ctx, rec); !errors.Is(err, errDied) {
+				t.Fatalf("first save killed before the switch: %v", err)
+			}
+			c := &Certs{Store: st}
+			if _, err := c.LoadCertificate(ctx, ca, name); err == nil {
+				t.Fatal("a certificate never made current loads")
+			}
+			if err := c.SaveCertificate(ctx, rec); err != nil {
+				t.Fatal(err)
+			}
+			serials, cur := versionSummary(t, c, ca, name)
+			if len(serials) != 1 || cur != serials[0] {
+				t.Fatalf("saved again: versions %q, current %q; want one, current", serials, cur)
+			}
+			got, err := c.LoadCertificate(ctx, ca, name)
+			if err != nil || string(got.ChainPEM) != string(p.chain) {
+				t.Fatalf("LoadCertificate: %v", err)
+			}
+			if backend == "dir" {
+				if _, err := topLevel(filepath.Join(st.(*Dir).Root(), "certificates", "ca.test_dir", name)); err != nil {
+					t.Errorf("top-level files: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// A certificate of the unversioned layout (files at the top, no version
+// current) beside a version its import left: the top-level one is still
+// imported before anything is reused, so that it is never lost.
+func TestUnversionedNotLostToReuse(t *testing.T) {
+	const ca, name = "https://ca.test/dir", "a.test"
+	ctx := t.Context()
+	m := NewMemory()
+	ps := testPairs(t, 2, name)
+	dir := "certificates/ca.test_dir/" + name
+	// Version 1 holds ps[1], never made current; the top holds ps[0].
+	for k, v := range map[string][]byte{
+		dir + "/versions/1/key.pem": ps[1].key, dir + "/versions/1/cert.pem": ps[1].chain,
+		dir + "/key.pem": ps[0].key, dir + "/cert.pem": ps[0].chain,
+	} {
+		if err := m.Put(ctx, k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &Certs{Store: m}
+	if err := c.SaveCertificate(ctx, CertRecord{Name: name, CA: ca, KeyPEM: ps[1].key, ChainPEM: ps[1].chain}); err != nil {
+		t.Fatal(err)
+	}
+	vs, err := c.Versions(ctx, ca, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, v := range vs {
+		keys = append(keys, v.Serial)
+	}
+	if len(vs) != 3 || !vs[2].Current {
+		t.Fatalf("versions %q; want the one left, the unversioned one imported, the new one current", keys)
+	}
+	if got, err := c.LoadCertificate(ctx, ca, name); err != nil || string(got.ChainPEM) != string(ps[1].chain) {
 		t.Fatalf("LoadCertificate: %v", err)
 	}
 }
