@@ -224,3 +224,37 @@ func TestRenewKilledAfterSwitch(t *testing.T) {
 		t.Errorf("hooks' events after the restart: %+v, want one renewal", *events)
 	}
 }
+
+// A first obtain killed after its certificate was written whole and
+// before the live link was made: the store serves nothing yet. Obtaining
+// again resumes the order and gets the same certificate: its version is
+// made current, reported obtained once, and stored once.
+func TestObtainKilledBeforeSwitch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := ctxT(t)
+	const name = "ko.example.test"
+	snap := filepath.Join(t.TempDir(), "killed")
+	var s *snapshotAtSwitch
+	eng := e.engine(func(st store.Store) store.Store {
+		s = &snapshotAtSwitch{Dir: st.(*store.Dir), to: snap}
+		return s
+	})
+	r, err := eng.Obtain(ctx, engine.Request{Lineage: e.lineage(name), Account: agree})
+	if err != nil || r.Outcome != engine.Obtained || s.err != nil {
+		t.Fatalf("Obtain = %+v, %v (copy at the switch: %v)", r, err, s.err)
+	}
+
+	eng, events := restarted(t, snap)
+	r2, err := eng.Obtain(ctx, engine.Request{Lineage: e.lineage(name), Account: agree})
+	if err != nil || r2.Outcome != engine.Obtained || r2.Serial != r.Serial {
+		t.Fatalf("Obtain after the kill = %+v, %v; want obtained with %s, the certificate of the order resumed", r2, err, r.Serial)
+	}
+	serials, cur := versionSerials(t, snap, e.pebble.DirectoryURL, name)
+	if !slices.Equal(serials, []string{r.Serial}) || cur != r.Serial {
+		t.Errorf("after obtaining again: versions %q, current %q; want %s once, current", serials, cur, r.Serial)
+	}
+	if len(*events) != 1 || (*events)[0].Type != manager.EventObtained {
+		t.Errorf("hooks' events after obtaining again: %+v, want one", *events)
+	}
+}
