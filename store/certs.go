@@ -120,6 +120,14 @@ type Certs struct {
 // a previous version (see Versions), up to KeepVersions of them; readers
 // get either the old pair or the new one, never a mix (see
 // LayoutStandard). Before the first write of c it runs Migrate.
+//
+// A certificate stored already, the same key and chain byte for byte and
+// the same description (name, identifiers, CA, URL, profile), is not
+// written again: saving the current certificate changes nothing, and
+// saving one held by a version written whole but never made current (its
+// writer was killed before the switch, and the next attempt got the same
+// certificate from the CA when it resumed the order) makes that version
+// current. Either way the store keeps one copy of it.
 func (c *Certs) SaveCertificate(ctx context.Context, res CertRecord) error {
 	if res.Name == "" && len(res.Identifiers) > 0 {
 		res.Name = res.Identifiers[0]

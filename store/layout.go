@@ -39,8 +39,9 @@ const (
 	// from 1. A save writes a new version
 	// directory, then switches the pointer in one atomic step, so that a
 	// reader never gets the key of one version with the chain of
-	// another; see the package documentation for readers outside
-	// certkeeper. A certificate saved before versions were kept has
+	// another (a certificate that a version holds already is not written
+	// again: see Certs.SaveCertificate); see the package documentation
+	// for readers outside certkeeper. A certificate saved before versions were kept has
 	// key.pem, cert.pem and meta.json as plain files and no pointer; it
 	// loads as it is and becomes version 1 at the next save.
 	//

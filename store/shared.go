@@ -135,7 +135,8 @@ func (s sharedScheme) restore(ctx context.Context, _, name string, id int) error
 
 // saveShared writes res as "<name>.pem", one atomic Put, after keeping it
 // as a version; what was there before, if no version holds it (another
-// program wrote it), is kept as a version first.
+// program wrote it), is kept as a version first. A certificate stored
+// already is not kept twice (sharedWritten).
 func (c *Certs) saveShared(ctx context.Context, res CertRecord) error {
 	k, err := sharedCertKey(res.Name)
 	if err != nil {
@@ -176,8 +177,17 @@ func (c *Certs) saveShared(ctx context.Context, res CertRecord) error {
 			next++
 		}
 	}
-	if err := c.Store.Put(ctx, sharedVersionKey(enc, next), data); err != nil {
+	switch n, err := c.sharedWritten(ctx, enc, ids, old, data); {
+	case err != nil:
 		return err
+	case n < 0:
+		return nil // current already
+	case n > 0:
+		next = n
+	default:
+		if err := c.Store.Put(ctx, sharedVersionKey(enc, next), data); err != nil {
+			return err
+		}
 	}
 	if err := c.Store.Put(ctx, k, data); err != nil {
 		return err

@@ -134,8 +134,9 @@ func (c *Certs) versionIDs(ctx context.Context, dir string) ([]int, error) {
 }
 
 // saveStandard writes res as a new version of the certificate in dir and
-// switches the pointer to it, then prunes old versions. The caller has
-// checked the pair.
+// switches the pointer to it, then prunes old versions; a certificate a
+// version holds already is not written again (reuseWritten). The caller
+// has checked the pair.
 func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res CertRecord, meta []byte) error {
 	unlock, err := c.lockEntry(ctx, caDir, enc)
 	if err != nil {
@@ -149,6 +150,9 @@ func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res CertRec
 	}
 	ids, err := c.versionIDs(ctx, dir)
 	if err != nil {
+		return err
+	}
+	if done, err := c.reuseWritten(ctx, dir, cur, ids, res, meta); done || err != nil {
 		return err
 	}
 	next := 1
