@@ -59,7 +59,7 @@ func (c *Client) RenewalInfo(ctx context.Context, cert *x509.Certificate) (Renew
 	}
 	url := strings.TrimSuffix(dir.RenewalInfo, "/") + "/" + id
 	var ri RenewalInfo
-	err = c.retry(ctx, op{"renewalInfo", http.MethodGet, url, ""}, func() error {
+	err = c.retry(ctx, op{"renewalInfo", http.MethodGet, url, "", ""}, func() error {
 		r, err := c.do(ctx, "renewalInfo", http.MethodGet, url, nil, "application/json", maxJSONBody)
 		if err != nil {
 			return err

@@ -355,6 +355,9 @@ type request struct {
 	payload []byte
 	accept  string
 	limit   int64
+	// scope is what a rate limit of this request may be about besides
+	// the account (see op.scope): for newOrder, the identifiers.
+	scope string
 	// idempotent requests are re-sent after a transport error or a 5xx.
 	// For the others, reread (if set) is called first to learn whether the
 	// server acted on the lost request; done=true ends the call with a nil
@@ -379,7 +382,7 @@ func (c *Client) post(ctx context.Context, r request) (*response, error) {
 		badNonces int
 		lost      bool // an earlier attempt got no response
 	)
-	err := c.retry(ctx, op{r.endpoint, http.MethodPost, r.url, r.kid}, func() error {
+	err := c.retry(ctx, op{r.endpoint, http.MethodPost, r.url, r.kid, r.scope}, func() error {
 		for {
 			if lost && !r.idempotent && r.reread != nil {
 				done, err := r.reread(ctx)

@@ -27,7 +27,7 @@ func (c *Client) Directory(ctx context.Context) (Directory, error) {
 		return Directory{}, errors.New("acme: Client.DirectoryURL is empty")
 	}
 	var dir Directory
-	err := c.retry(ctx, op{"directory", http.MethodGet, c.DirectoryURL, ""}, func() error {
+	err := c.retry(ctx, op{"directory", http.MethodGet, c.DirectoryURL, "", ""}, func() error {
 		r, err := c.do(ctx, "directory", http.MethodGet, c.DirectoryURL, nil, "application/json", maxJSONBody)
 		if err != nil {
 			return err

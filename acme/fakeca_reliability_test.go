@@ -569,3 +569,54 @@ func TestHTTP2StreamResetRetried(t *testing.T) {
 		t.Errorf("transport errors %q, want two HTTP/2 stream errors", protos)
 	}
 }
+
+// A 429 to newOrder holds back the account's orders for the same
+// identifiers only: a CA's limits per name (certificates for a domain,
+// an identifier paused, for hours or days) must not stop the renewals of
+// every other name. Once orders for several sets of identifiers are held
+// back at once, the limit is taken for the account's and holds back
+// every order, so that a queue of them does not send one refused
+// request each.
+func TestRateLimitHoldsBackTheSameIdentifiers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, c, acct := bubbleCA(t, acmetest.CAOptions{})
+		newOrders := func() int { return ca.Requests(acmetest.EndpointNewOrder) }
+		ids := func(name string) []acme.Identifier { return []acme.Identifier{acme.DNSIdentifier(name)} }
+		limit := func(name string) {
+			t.Helper()
+			before := newOrders()
+			ca.InjectFault(acmetest.EndpointNewOrder, 1, acmetest.CAFault{Answer: problemAnswer(429, acme.ProblemRateLimited, "too many certificates for "+name, "Retry-After", "86400")})
+			if _, err := c.NewOrder(t.Context(), acct, ids(name)); !acme.IsRateLimited(err) || newOrders() != before+1 {
+				t.Fatalf("%s: err = %v, %d requests", name, err, newOrders()-before)
+			}
+		}
+		heldBack := func(name string) bool {
+			t.Helper()
+			before := newOrders()
+			_, err := c.NewOrder(t.Context(), acct, ids(name))
+			switch {
+			case err == nil && newOrders() == before+1:
+				return false
+			case acme.IsRateLimited(err) && newOrders() == before:
+				return true
+			}
+			t.Fatalf("%s: err = %v, %d requests", name, err, newOrders()-before)
+			return false
+		}
+		limit("a.example.test")
+		if !heldBack("A.example.test") {
+			t.Error("an order for the identifiers rate limited is sent before its Retry-After")
+		}
+		if heldBack("b.example.test") {
+			t.Error("a rate limit for a.example.test holds back the order for b.example.test")
+		}
+		limit("c.example.test")
+		if heldBack("d.example.test") {
+			t.Error("two names' rate limits hold back the order for a third")
+		}
+		limit("e.example.test")
+		if !heldBack("f.example.test") {
+			t.Error("three names held back at once, and the order for a fourth is still sent")
+		}
+	})
+}

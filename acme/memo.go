@@ -21,7 +21,10 @@ const maxMemo = 4096
 //     for the challenge's;
 //   - the Retry-After of a transient error response (503, 429), which
 //     every later request to that URL honours, not only the retries of
-//     the call that received it (for a 429, only those of the account);
+//     the call that received it (for a 429, only those of the account,
+//     and for a 429 to newOrder only the orders for the same
+//     identifiers, unless several sets of identifiers are held back at
+//     once: see setScopedGate);
 //   - the last status seen of each order, so that WaitOrder knows whether
 //     it waits for validation or for issuance;
 //   - the identifiers of each order, and of the order each authorization
@@ -33,7 +36,7 @@ type memo struct {
 	orderIDs   map[string][]Identifier // by order URL
 	orderAZs   map[string][]string     // by order URL: its authorizations
 	authzIDs   map[string][]Identifier // by authorization URL: its order's
-	gates      map[string]gate         // by URL, or URL and account
+	gates      map[string]gate         // by URL, or URL and account (and scope)
 	orderSt    map[string]Status       // by order URL: its last status seen
 }
 
@@ -70,6 +73,40 @@ func (m *memo) setGate(key string, until time.Time, err error) {
 	}
 	if g, ok := m.gates[key]; !ok || until.After(g.until) {
 		m.gates[key] = gate{until, err}
+	}
+}
+
+// scopedGatesForAll is how many scopes (sets of identifiers) held back
+// at once by a rate limit of one URL and account make the limit the
+// account's: a CA limits some things per account (orders per account),
+// others per name (certificates per domain, failed validations, an
+// identifier paused). One name's limit must not hold back every other
+// order of the account, for as long as days; a limit several names meet
+// at once is taken for the account's, so that a queue of orders does not
+// send one refused request for each.
+const scopedGatesForAll = 3
+
+// setScopedGate keeps until as the Retry-After of the requests under
+// prefix (URL and account) for scope, and for every scope once
+// scopedGatesForAll scopes are held back at now (the latest of their
+// Retry-After then).
+func (m *memo) setScopedGate(prefix, scope string, until time.Time, err error, now time.Time) {
+	m.setGate(prefix+"\x00"+scope, until, err)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	held, latest := 0, gate{}
+	for k, g := range m.gates {
+		if rest, ok := strings.CutPrefix(k, prefix+"\x00"); ok && rest != "" && g.until.After(now) {
+			held++
+			if g.until.After(latest.until) {
+				latest = g
+			}
+		}
+	}
+	if held >= scopedGatesForAll {
+		if g, ok := m.gates[prefix]; !ok || latest.until.After(g.until) {
+			m.gates[prefix] = latest
+		}
 	}
 }
 

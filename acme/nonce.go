@@ -180,7 +180,7 @@ func (c *Client) nonce(ctx context.Context) (string, error) {
 		return "", errors.New("acme: directory has no newNonce URL")
 	}
 	var resp *response
-	err = c.retry(ctx, op{"newNonce", http.MethodHead, dir.NewNonce, ""}, func() error {
+	err = c.retry(ctx, op{"newNonce", http.MethodHead, dir.NewNonce, "", ""}, func() error {
 		r, err := c.do(ctx, "newNonce", http.MethodHead, dir.NewNonce, nil, "", maxJSONBody)
 		if err != nil {
 			return err

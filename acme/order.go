@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -96,7 +97,7 @@ func (c *Client) NewOrder(ctx context.Context, acct Account, ids []Identifier, o
 	if err != nil {
 		return Order{}, err
 	}
-	resp, err := c.post(ctx, request{endpoint: "newOrder", url: dir.NewOrder, key: acct.Key, kid: acct.URL, payload: payload})
+	resp, err := c.post(ctx, request{endpoint: "newOrder", url: dir.NewOrder, key: acct.Key, kid: acct.URL, payload: payload, scope: identifierScope(ids)})
 	if err != nil {
 		return Order{}, err
 	}
@@ -371,4 +372,17 @@ func (c *Client) orderError(ctx context.Context, acct Account, o Order) *OrderEr
 		}
 	}
 	return e
+}
+
+// identifierScope is the set ids as one string (sorted, lower case), the
+// scope of a newOrder's rate limit: a CA's limits per name (certificates
+// for a domain, an identifier paused) hold back the orders for those
+// names, not the account's other orders.
+func identifierScope(ids []Identifier) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = string(id.Type) + ":" + strings.ToLower(id.Value)
+	}
+	slices.Sort(parts)
+	return strings.Join(slices.Compact(parts), ",")
 }

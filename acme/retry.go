@@ -112,21 +112,40 @@ func (c *Client) polls() []time.Duration {
 
 // op names one request for errors: the endpoint (as in RequestInfo),
 // the method and the URL; account is the kid it is signed with ("" for
-// unsigned or jwk-signed requests), for the Retry-After gate.
+// unsigned or jwk-signed requests), and scope what else a rate limit of
+// the request may be about (for newOrder, the identifiers ordered), for
+// the Retry-After gate.
 type op struct {
 	endpoint, method, url string
 	account               string
+	scope                 string
 }
 
-// gateKeys are the keys under which a Retry-After given to o is kept for
-// other calls: a 5xx's applies to the URL whoever asks (the service is
-// unavailable), a 429's to the URL for the same account only (RFC 6585:
-// the user sent too many requests).
-func (o op) gateKey(p *Problem) string {
-	if p.isRateLimit() {
-		return o.url + "\x00" + o.account
+// gateKeys are the keys under which a Retry-After given to another call
+// holds for o.
+func (o op) gateKeys() []string {
+	keys := []string{o.url, o.url + "\x00" + o.account}
+	if o.scope != "" {
+		keys = append(keys, o.url+"\x00"+o.account+"\x00"+o.scope)
 	}
-	return o.url
+	return keys
+}
+
+// setGate keeps the Retry-After ra that err (whose problem is p) gave
+// to o for other calls: a 5xx's applies to the URL whoever asks (the
+// service is unavailable), a 429's to the URL for the same account only
+// (RFC 6585: the user sent too many requests), and, when o has a scope,
+// to the requests of that scope only, unless several scopes are held
+// back at once (memo.setScopedGate).
+func (c *Client) setGate(o op, p *Problem, ra time.Time, err error) {
+	switch {
+	case !p.isRateLimit():
+		c.memo.setGate(o.url, ra, err)
+	case o.scope != "":
+		c.memo.setScopedGate(o.url+"\x00"+o.account, o.scope, ra, err, c.clock())
+	default:
+		c.memo.setGate(o.url+"\x00"+o.account, ra, err)
+	}
 }
 
 // retry runs attempt until it succeeds or fails in a way that is not
@@ -150,7 +169,7 @@ func (c *Client) retry(ctx context.Context, o op, attempt func() error) error {
 	for n := 0; ; n++ {
 		// A Retry-After the CA gave another call for this URL holds
 		// for this one too.
-		if until, last := c.memo.gate(o.url, o.url+"\x00"+o.account); until.After(c.clock()) {
+		if until, last := c.memo.gate(o.gateKeys()...); until.After(c.clock()) {
 			now := c.clock()
 			if until.After(deadline) {
 				return &WaitError{Resource: o.endpoint, Method: o.method, URL: o.url, Status: lastStatus(last),
@@ -195,7 +214,7 @@ func (c *Client) retry(ctx context.Context, o op, attempt func() error) error {
 			wait = max(wait, ra.Sub(now))
 			var p *Problem
 			errors.As(err, &p)
-			c.memo.setGate(o.gateKey(p), ra, err)
+			c.setGate(o, p, ra, err)
 		}
 		if hasRA && ra.Sub(now) > maxInCallRetryAfter {
 			// Minutes or hours: the caller's to schedule (a daemon
