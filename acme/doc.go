@@ -44,9 +44,9 @@
 // that URL, a 429's for the account's requests to it — to newOrder, for
 // the orders of the same identifiers only (a CA limits some things per
 // name: one name's limit, for days maybe, must not stop every other
-// order), unless orders for three sets of identifiers are held back at
-// once, when it is taken for the account's limit and holds back every
-// order. They go on
+// order), unless orders for three sets of identifiers are refused so
+// with none accepted in between, when it is taken for the account's
+// limit and holds back every order. They go on
 // until the context's deadline; a context without a deadline gets five
 // minutes from the first attempt. A CA that cannot be reached at all (a
 // refused connection, no route, a name that does not resolve) is given

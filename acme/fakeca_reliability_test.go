@@ -574,9 +574,9 @@ func TestHTTP2StreamResetRetried(t *testing.T) {
 // identifiers only: a CA's limits per name (certificates for a domain,
 // an identifier paused, for hours or days) must not stop the renewals of
 // every other name. Once orders for several sets of identifiers are held
-// back at once, the limit is taken for the account's and holds back
-// every order, so that a queue of them does not send one refused
-// request each.
+// back with no order accepted since the first of them, the limit is
+// taken for the account's and holds back every order, so that a queue of
+// them does not send one refused request each.
 func TestRateLimitHoldsBackTheSameIdentifiers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ca, c, acct := bubbleCA(t, acmetest.CAOptions{})
@@ -615,8 +615,16 @@ func TestRateLimitHoldsBackTheSameIdentifiers(t *testing.T) {
 			t.Error("two names' rate limits hold back the order for a third")
 		}
 		limit("e.example.test")
-		if !heldBack("f.example.test") {
-			t.Error("three names held back at once, and the order for a fourth is still sent")
+		if heldBack("f.example.test") {
+			t.Error("three names held back, orders for others accepted between them, and the order for a fourth is held back")
+		}
+		// Refused for three names in a row, none accepted since: the
+		// account's limit.
+		limit("g.example.test")
+		limit("h.example.test")
+		limit("i.example.test")
+		if !heldBack("j.example.test") {
+			t.Error("orders for three names refused in a row, and the order for a fourth is still sent")
 		}
 	})
 }

@@ -23,8 +23,8 @@ const maxMemo = 4096
 //     every later request to that URL honours, not only the retries of
 //     the call that received it (for a 429, only those of the account,
 //     and for a 429 to newOrder only the orders for the same
-//     identifiers, unless several sets of identifiers are held back at
-//     once: see setScopedGate);
+//     identifiers, unless several sets of identifiers are refused with
+//     none accepted in between: see setScopedGate);
 //   - the last status seen of each order, so that WaitOrder knows whether
 //     it waits for validation or for issuance;
 //   - the identifiers of each order, and of the order each authorization
@@ -37,6 +37,7 @@ type memo struct {
 	orderAZs   map[string][]string     // by order URL: its authorizations
 	authzIDs   map[string][]Identifier // by authorization URL: its order's
 	gates      map[string]gate         // by URL, or URL and account (and scope)
+	accepted   map[string]uint64       // by URL and account: scoped requests accepted
 	orderSt    map[string]Status       // by order URL: its last status seen
 }
 
@@ -63,6 +64,9 @@ func (m *memo) orderStatus(url string) Status {
 type gate struct {
 	until time.Time
 	err   error
+	// accepted is the count of accepted requests under the gate's URL
+	// and account when it was given (scoped gates only).
+	accepted uint64
 }
 
 func (m *memo) setGate(key string, until time.Time, err error) {
@@ -72,31 +76,38 @@ func (m *memo) setGate(key string, until time.Time, err error) {
 		m.gates = map[string]gate{}
 	}
 	if g, ok := m.gates[key]; !ok || until.After(g.until) {
-		m.gates[key] = gate{until, err}
+		m.gates[key] = gate{until: until, err: err}
 	}
 }
 
 // scopedGatesForAll is how many scopes (sets of identifiers) held back
-// at once by a rate limit of one URL and account make the limit the
-// account's: a CA limits some things per account (orders per account),
-// others per name (certificates per domain, failed validations, an
-// identifier paused). One name's limit must not hold back every other
-// order of the account, for as long as days; a limit several names meet
-// at once is taken for the account's, so that a queue of orders does not
-// send one refused request for each.
+// by a rate limit of one URL and account, with no request of another
+// scope accepted since, make the limit the account's: a CA limits some
+// things per account (orders per account), others per name (certificates
+// per domain, failed validations, an identifier paused). One name's
+// limit must not hold back every other order of the account, for as long
+// as days; a limit that every order meets is taken for the account's,
+// so that a queue of orders does not send one refused request for each.
 const scopedGatesForAll = 3
 
 // setScopedGate keeps until as the Retry-After of the requests under
-// prefix (URL and account) for scope, and for every scope once
-// scopedGatesForAll scopes are held back at now (the latest of their
-// Retry-After then).
+// prefix (URL and account) for scope, given at now, and for every scope
+// once scopedGatesForAll scopes are held back that were refused since
+// the last request under prefix was accepted (the latest of their
+// Retry-After then). now is the time of the refusal.
 func (m *memo) setScopedGate(prefix, scope string, until time.Time, err error, now time.Time) {
-	m.setGate(prefix+"\x00"+scope, until, err)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.gates == nil || len(m.gates) >= maxMemo {
+		m.gates = map[string]gate{}
+	}
+	n := m.accepted[prefix]
+	if g, ok := m.gates[prefix+"\x00"+scope]; !ok || until.After(g.until) {
+		m.gates[prefix+"\x00"+scope] = gate{until, err, n}
+	}
 	held, latest := 0, gate{}
 	for k, g := range m.gates {
-		if rest, ok := strings.CutPrefix(k, prefix+"\x00"); ok && rest != "" && g.until.After(now) {
+		if rest, found := strings.CutPrefix(k, prefix+"\x00"); found && rest != "" && g.until.After(now) && g.accepted == n {
 			held++
 			if g.until.After(latest.until) {
 				latest = g
@@ -104,10 +115,22 @@ func (m *memo) setScopedGate(prefix, scope string, until time.Time, err error, n
 		}
 	}
 	if held >= scopedGatesForAll {
-		if g, ok := m.gates[prefix]; !ok || latest.until.After(g.until) {
+		if g, found := m.gates[prefix]; !found || latest.until.After(g.until) {
 			m.gates[prefix] = latest
 		}
 	}
+}
+
+// scopedAccepted records that a request under prefix (URL and account)
+// with a scope was accepted: the account is not held back as a whole
+// (see setScopedGate).
+func (m *memo) scopedAccepted(prefix string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.accepted == nil || len(m.accepted) >= maxMemo {
+		m.accepted = map[string]uint64{}
+	}
+	m.accepted[prefix]++
 }
 
 // gate returns the latest Retry-After kept under any of keys, and the

@@ -182,6 +182,9 @@ func (c *Client) retry(ctx context.Context, o op, attempt func() error) error {
 		}
 		err := attempt()
 		if err == nil {
+			if o.scope != "" {
+				c.memo.scopedAccepted(o.url + "\x00" + o.account)
+			}
 			return nil
 		}
 		now := c.clock()
