@@ -178,6 +178,9 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (Result, error) {
 	if err := e.checkWritable(ctx); err != nil {
 		return res, err
 	}
+	if err := e.checkSave(ctx, l); err != nil {
+		return res, err
+	}
 	p, err := e.prepare(l, req.Account)
 	if err != nil {
 		return res, err

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/certkeeper/certkeeper/acmetest"
+	"github.com/certkeeper/certkeeper/store"
 )
 
 // TestRevokeUnwritableStoreSendsNothing: revoke of a stored certificate
@@ -81,4 +82,130 @@ func TestRevokeAlreadyRevokedRecords(t *testing.T) {
 	if again := listed(); again.RevokedAt == nil || !again.RevokedAt.Equal(*first.RevokedAt) {
 		t.Errorf("second revoke changed the recorded time: %v, was %v", again.RevokedAt, first.RevokedAt)
 	}
+}
+
+// certDirOf is the directory of the certificate name from e's CA in its
+// store (LayoutStandard).
+func (e *cliEnv) certDirOf(name string) string {
+	e.t.Helper()
+	d, err := store.CADirName(e.ca())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return filepath.Join(e.store, "certificates", d, name)
+}
+
+// TestRenewReplacesForeignLink: a live link (or the version it names)
+// that the store did not make, planted or corrupt, is replaced by the
+// save of the certificate renew obtains again, in one step; the
+// certificate counts once. It used to fail every save after the CA
+// issued (a new order and a rescue file at each cron run) and to count
+// "2 of 2 certificates failed" for one.
+func TestRenewReplacesForeignLink(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		plant func(t *testing.T, dir, outside string)
+	}{
+		{"live to a directory outside the store", func(t *testing.T, dir, outside string) {
+			replaceWithLink(t, filepath.Join(dir, "live"), outside)
+		}},
+		{"live to itself", func(t *testing.T, dir, _ string) {
+			replaceWithLink(t, filepath.Join(dir, "live"), "live")
+		}},
+		{"live to a missing version", func(t *testing.T, dir, _ string) {
+			replaceWithLink(t, filepath.Join(dir, "live"), "versions/99")
+		}},
+		{"live as a file", func(t *testing.T, dir, _ string) {
+			if err := os.Remove(filepath.Join(dir, "live")); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, dir, "live", "not a link\n", 0o600)
+		}},
+		{"current version a link outside the store", func(t *testing.T, dir, outside string) {
+			target, err := os.Readlink(filepath.Join(dir, "live"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := filepath.Join(dir, target)
+			if err := os.Rename(v, filepath.Join(outside, "moved")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(filepath.Join(outside, "moved"), v); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newLineageEnv(t, acmetest.PebbleOptions{})
+			e.mustObtain("-http-listen", e.httpAddr(), "planted.example.test")
+			outside := t.TempDir()
+			tc.plant(t, e.certDirOf("planted.example.test"), outside)
+			r := e.renew()
+			if r.code != ExitOK || !strings.Contains(r.stdout, "planted.example.test") || strings.Contains(r.stderr, "failed") || strings.Contains(r.stderr, "not stored") {
+				t.Fatalf("renew of a certificate with a planted link: want exit 0, obtained again and stored; got\n%v", r)
+			}
+			live, err := os.Readlink(filepath.Join(e.certDirOf("planted.example.test"), "live"))
+			if err != nil || !strings.HasPrefix(live, "versions/") {
+				t.Errorf("live -> %q (%v), want the store's own link to a version", live, err)
+			}
+			if fi, err := os.Lstat(filepath.Join(e.certDirOf("planted.example.test"), live)); err != nil || !fi.IsDir() {
+				t.Errorf("live leads to %v (%v), want a version directory in the store", fi, err)
+			}
+			if ents, _ := os.ReadDir(outside); tc.name == "current version a link outside the store" && len(ents) != 1 {
+				t.Errorf("what the planted link led to was touched: %v", ents)
+			}
+			orders := e.proxy.orders()
+			if r := e.renew(); r.code != ExitOK || !strings.Contains(r.stdout, "nothing to renew") {
+				t.Errorf("second renew: want nothing to renew; got\n%v", r)
+			}
+			e.requireNoNewOrder(orders, r)
+		})
+	}
+}
+
+// replaceWithLink replaces path with a symbolic link to target.
+func replaceWithLink(t *testing.T, path, target string) {
+	t.Helper()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRenewLiveDirectoryRefusedBeforeOrder: where the store keeps its
+// live link stands a directory, which no save can replace in one step:
+// renew says so, naming its absolute path, and orders nothing (it used to
+// order, fail to save and rescue the certificate to a file at each run).
+func TestRenewLiveDirectoryRefusedBeforeOrder(t *testing.T) {
+	t.Parallel()
+	e := newLineageEnv(t, acmetest.PebbleOptions{})
+	e.mustObtain("-http-listen", e.httpAddr(), "dirlive.example.test")
+	live := filepath.Join(e.certDirOf("dirlive.example.test"), "live")
+	if err := os.Remove(live); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(live, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	orders := e.proxy.orders()
+
+	r := e.renew()
+	if r.code != ExitPartial || !strings.Contains(r.stderr, live+" is a directory") || !strings.Contains(r.stderr, "1 of 1 certificates failed") {
+		t.Errorf("renew with a directory as live: want exit 6 naming %s, one certificate failed; got\n%v", live, r)
+	}
+	e.requireNoNewOrder(orders, r)
+	if strings.Contains(r.stderr, "not stored") {
+		t.Errorf("renew obtained a certificate it could not store:\n%v", r)
+	}
+
+	// obtain refuses it the same way.
+	r = e.obtain("-force", "-http-listen", e.httpAddr(), "dirlive.example.test")
+	if r.code != ExitError || !strings.Contains(r.stderr, live+" is a directory") {
+		t.Errorf("obtain -force with a directory as live: want exit 1 naming %s; got\n%v", live, r)
+	}
+	e.requireNoNewOrder(orders, r)
 }
