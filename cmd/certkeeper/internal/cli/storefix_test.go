@@ -209,3 +209,32 @@ func TestRenewLiveDirectoryRefusedBeforeOrder(t *testing.T) {
 	}
 	e.requireNoNewOrder(orders, r)
 }
+
+// TestLocksFileNamedAbsolute: a store whose .locks is a regular file:
+// renew and revoke name it by its absolute path (they named
+// ".locks/<hash>.holder").
+func TestLocksFileNamedAbsolute(t *testing.T) {
+	t.Parallel()
+	e := newLineageEnv(t, acmetest.PebbleOptions{})
+	e.mustObtain("-http-listen", e.httpAddr(), "locks.example.test")
+	locks := filepath.Join(e.store, ".locks")
+	if err := os.RemoveAll(locks); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, e.store, ".locks", "not a directory\n", 0o600)
+	orders := e.proxy.orders()
+	for _, r := range []cliResult{
+		e.renew("-force"),
+		runCLI(t.Context(), "revoke", "-store", e.store, "locks.example.test"),
+	} {
+		if r.code == ExitOK || !strings.Contains(r.stderr, locks+", where the store keeps its locks, is not a directory") || strings.Contains(r.stderr, " .locks/") {
+			t.Errorf("want a failure naming %s; got\n%v", locks, r)
+		}
+	}
+	if posts := e.proxy.revokePosts(); len(posts) != 0 {
+		t.Errorf("%d revocation request(s) sent", len(posts))
+	}
+	if n := e.proxy.orders() - orders; n != 0 {
+		t.Errorf("%d order(s) placed by a renew that could not lock the store", n)
+	}
+}
