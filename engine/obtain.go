@@ -252,6 +252,10 @@ func (e *Engine) forget(ctx context.Context, l store.Lineage) {
 	if err := e.certs.DeleteLineage(ctx, l.CA, l.Name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		e.log.WarnContext(ctx, "cannot remove the lineage record of a certificate never obtained", "name", l.Name, "error", err)
 	}
+	// Its directory, if the record was all it held.
+	if err := e.certs.RemoveEmptyDir(ctx, l.CA, l.Name); err != nil {
+		e.log.WarnContext(ctx, "cannot remove the directory of a certificate never obtained", "name", l.Name, "error", err)
+	}
 	if pending {
 		// An order interrupted (Ctrl-C): its renewal state keeps the
 		// order's URL so that obtaining it again continues that order.

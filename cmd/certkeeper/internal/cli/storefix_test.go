@@ -238,3 +238,27 @@ func TestLocksFileNamedAbsolute(t *testing.T) {
 		t.Errorf("%d order(s) placed by a renew that could not lock the store", n)
 	}
 }
+
+// TestFailedFirstObtainLeavesNoDirectory: a first obtain whose challenge
+// fails leaves no certificates/<ca>/<name>/ behind (it left an empty
+// one), and list and renew see nothing of it.
+func TestFailedFirstObtainLeavesNoDirectory(t *testing.T) {
+	t.Parallel()
+	e := newLineageEnv(t, acmetest.PebbleOptions{})
+	// Pebble validates on its HTTPPort; nothing answers there.
+	if r := e.obtain("-http-listen", "127.0.0.1:0", "gone.example.test"); r.code != ExitValidation {
+		t.Fatalf("obtain whose challenge fails: want exit 5; got\n%v", r)
+	}
+	if _, err := os.Lstat(e.certDirOf("gone.example.test")); !os.IsNotExist(err) {
+		ents, _ := os.ReadDir(e.certDirOf("gone.example.test"))
+		t.Errorf("a failed first obtain left %s (%v, holding %v)", e.certDirOf("gone.example.test"), err, ents)
+	}
+	if l := e.list(); l.code != ExitOK || strings.Contains(l.stdout, "gone.example.test") {
+		t.Errorf("list after a failed first obtain:\n%v", l)
+	}
+	orders := e.proxy.orders()
+	if r := e.renew(); r.code != ExitOK || strings.Contains(r.stdout+r.stderr, "gone.example.test") {
+		t.Errorf("renew after a failed first obtain:\n%v", r)
+	}
+	e.requireNoNewOrder(orders, cliResult{})
+}
