@@ -246,6 +246,16 @@ func (e *Engine) checkWritable(ctx context.Context) error {
 	return nil
 }
 
+// checkSave fails if the store could not keep a certificate for l, before
+// anything is ordered (store.Certs.CheckSave: something it cannot replace
+// where it makes the certificate current).
+func (e *Engine) checkSave(ctx context.Context, l store.Lineage) error {
+	if err := e.certs.CheckSave(ctx, l.CA, l.Name); err != nil {
+		return &LocalError{What: "store", Err: err}
+	}
+	return nil
+}
+
 // ErrNoSolver says that a lineage configures no challenge solver.
 var ErrNoSolver = errors.New("no challenge solver configured")
 

@@ -178,6 +178,9 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (Result, error) {
 	if err := e.checkWritable(ctx); err != nil {
 		return res, err
 	}
+	if err := e.checkSave(ctx, l); err != nil {
+		return res, err
+	}
 	p, err := e.prepare(l, req.Account)
 	if err != nil {
 		return res, err
@@ -248,6 +251,10 @@ func (e *Engine) forget(ctx context.Context, l store.Lineage) {
 	e.m.Unmanage(l.Name)
 	if err := e.certs.DeleteLineage(ctx, l.CA, l.Name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		e.log.WarnContext(ctx, "cannot remove the lineage record of a certificate never obtained", "name", l.Name, "error", err)
+	}
+	// Its directory, if the record was all it held.
+	if err := e.certs.RemoveEmptyDir(ctx, l.CA, l.Name); err != nil {
+		e.log.WarnContext(ctx, "cannot remove the directory of a certificate never obtained", "name", l.Name, "error", err)
 	}
 	if pending {
 		// An order interrupted (Ctrl-C): its renewal state keeps the

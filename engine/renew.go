@@ -51,10 +51,11 @@ type RenewOptions struct {
 // errors of certificates whose lineage cannot be read. Check each Result's
 // Outcome for Failed.
 func (e *Engine) Renew(ctx context.Context, opts RenewOptions) ([]Result, error) {
-	lineages, loadErr := e.Lineages(ctx, opts.CA, opts.DefaultCA)
+	lineages, held, loadErr := e.lineages(ctx, opts.CA, opts.DefaultCA)
 	if lineages == nil && loadErr != nil {
 		return nil, loadErr
 	}
+	loadErr = e.withoutLineaged(ctx, lineages, held, loadErr)
 	var results []Result
 	if len(opts.Names) > 0 {
 		var keep []store.Lineage
@@ -117,6 +118,50 @@ func (e *Engine) Renew(ctx context.Context, opts RenewOptions) ([]Result, error)
 	}
 	slices.SortFunc(results, func(a, b Result) int { return byCAName(a.CA, a.Name, b.CA, b.Name) })
 	return results, loadErr
+}
+
+// withoutLineaged leaves out of err, the errors of what lineages could not
+// read, those of certificates that have a lineage record: Renew looks at
+// each of them, and its Result says how that went (a certificate that
+// cannot be read is obtained again and its save repairs what it can), so
+// that each certificate counts once. It is called before anything is
+// renewed, while those certificates still fail to load.
+func (e *Engine) withoutLineaged(ctx context.Context, ls []store.Lineage, held heldCerts, err error) error {
+	if err == nil {
+		return nil
+	}
+	theirs := map[string]bool{}
+	for _, l := range ls {
+		if _, ok := held.certs[certKey{l.CA, l.Name}]; ok {
+			continue
+		}
+		if _, lerr := e.certs.LoadCertificate(ctx, l.CA, l.Name); lerr != nil && !errors.Is(lerr, fs.ErrNotExist) {
+			theirs[lerr.Error()] = true
+		}
+	}
+	if len(theirs) == 0 {
+		return err
+	}
+	var keep []error
+	for _, part := range flatten(err) {
+		if !theirs[part.Error()] {
+			keep = append(keep, part)
+		}
+	}
+	return errors.Join(keep...)
+}
+
+// flatten returns the errors that err joins, and those they join, or err.
+func flatten(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, flatten(e)...)
+	}
+	return out
 }
 
 func failed(l store.Lineage, err error) Result {
@@ -293,6 +338,15 @@ func (e *Engine) renewRound(ctx context.Context, ps []*prepared, opts RenewOptio
 			due = nil
 		}
 	}
+	savable := due[:0]
+	for _, p := range due {
+		if err := e.checkSave(ctx, p.lineage); err != nil {
+			results = append(results, failed(p.lineage, err))
+			continue
+		}
+		savable = append(savable, p)
+	}
+	due = savable
 	var (
 		mu  sync.Mutex
 		wg  sync.WaitGroup

@@ -80,7 +80,7 @@ func (d *Dir) lock(ctx context.Context, name string, wait bool) (func() error, e
 	}
 	h, err := d.enterHolder(stale)
 	if err != nil {
-		return nil, fmt.Errorf("store: lock %q: %w", name, err)
+		return nil, d.lockErr(name, err)
 	}
 	p := lockPath(name)
 	delay := 10 * time.Millisecond
@@ -105,7 +105,7 @@ func (d *Dir) lock(ctx context.Context, name string, wait bool) (func() error, e
 		}
 		if !errors.Is(err, fs.ErrExist) {
 			d.leaveHolder(h)
-			return nil, fmt.Errorf("store: lock %q: %w", name, err)
+			return nil, d.lockErr(name, err)
 		}
 		if retry, broke := breakStale(h.r, p, stale); retry {
 			if broke {

@@ -120,9 +120,9 @@ func (c *Certs) repairTop(ctx context.Context, dir string) error {
 	if !ok {
 		return nil
 	}
-	n, err := c.current(ctx, dir)
+	n, _, err := c.currentForSave(ctx, dir)
 	if err != nil || n == 0 {
-		return err
+		return err // a live link not the store's: the next save replaces it
 	}
 	for _, f := range liveFiles {
 		_, err := c.Store.Stat(ctx, versionKey(dir, n)+"/"+f)

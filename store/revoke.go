@@ -60,6 +60,36 @@ func (c *Certs) MarkRevoked(ctx context.Context, ca, name, serial string, at tim
 	return nil
 }
 
+// CheckMarkRevoked reports whether MarkRevoked could record a revocation
+// of the certificate called name from the CA with directory URL ca now,
+// so that a command can refuse to revoke at the CA (RFC 8555 §7.6) a
+// certificate whose revocation the store could not keep. On a store that
+// has CheckWritable (Dir) it writes and removes a probe file first; then
+// it runs any pending migration and takes and releases the record's lock,
+// which a read-only store, or one whose lock directory is not one,
+// refuses. The error names the store where the store's errors do (Dir:
+// its absolute path) and wraps the system's (fs.ErrPermission,
+// syscall.EROFS, ...). It records nothing.
+func (c *Certs) CheckMarkRevoked(ctx context.Context, ca, name string) error {
+	if _, err := c.scheme().revokedDir(ca, name); err != nil {
+		return err
+	}
+	if w, ok := c.Store.(interface{ CheckWritable(context.Context) error }); ok {
+		if err := w.CheckWritable(ctx); err != nil {
+			return err
+		}
+	}
+	if err := c.migrateOnce(ctx); err != nil {
+		return err
+	}
+	unlock, err := c.lockRecord(ctx, ca, name)
+	if err != nil {
+		return err
+	}
+	unlock()
+	return nil
+}
+
 // loadRevocation returns the revocation recorded in dir for leaf, nil if
 // there is none.
 func (c *Certs) loadRevocation(ctx context.Context, dir string, leaf *x509.Certificate) (*Revocation, error) {

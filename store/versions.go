@@ -93,7 +93,7 @@ func (c *Certs) current(ctx context.Context, dir string) (int, error) {
 			if n, ok := parseVersion(t); ok {
 				return n, nil
 			}
-			return 0, fmt.Errorf("store: %s/%s points to %q, not to a version", dir, liveLink, t)
+			return 0, &foreignLiveError{key: dir + "/" + liveLink, target: t}
 		case !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, ErrNotLink):
 			return 0, err
 		}
@@ -144,7 +144,7 @@ func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res CertRec
 	}
 	defer unlock()
 	dir := certDirOf(caDir, enc)
-	cur, err := c.current(ctx, dir)
+	cur, foreign, err := c.currentForSave(ctx, dir)
 	if err != nil {
 		return err
 	}
@@ -159,7 +159,7 @@ func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res CertRec
 	if len(ids) > 0 {
 		next = ids[len(ids)-1] + 1
 	}
-	if cur == 0 {
+	if cur == 0 && !foreign {
 		// A certificate in the unversioned layout becomes a version of
 		// its own first, and the top of the directory is switched to it
 		// (same contents), so that readers of the top-level files never
@@ -189,6 +189,9 @@ func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res CertRec
 // BatchPutter (Dir) writes them with one wait for the disk, in the same
 // order.
 func (c *Certs) writeVersion(ctx context.Context, vdir string, keyPEM, chainPEM, meta []byte) error {
+	if err := c.unlinkVersion(ctx, vdir); err != nil {
+		return err
+	}
 	if err := c.deleteTree(ctx, vdir); err != nil {
 		return err
 	}

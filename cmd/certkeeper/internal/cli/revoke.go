@@ -37,7 +37,9 @@ func revokeCommand() command {
 		name: "revoke", live: true, summary: "revoke a certificate", args: "NAME | -cert FILE",
 		about: `Revokes a certificate of the store (NAME, from any CA unless -ca says which)
 or the one in FILE, signed by the account that obtained it (its lineage
-record; -email names another) or, with -with-cert-key, by its own key.`,
+record; -email names another) or, with -with-cert-key, by its own key.
+Nothing is sent unless the store can record the revocation; one the CA
+had already made is recorded and exits 0.`,
 		examples: []string{
 			"certkeeper revoke example.com",
 			"certkeeper revoke -reason key-compromise -with-cert-key example.com",
@@ -138,10 +140,19 @@ func setupRevoke(fs *flagSet) func(ctx context.Context, pos []string) error {
 				caRoot = lin.CARoot
 			}
 		}
+		if lin != nil {
+			// The CA's revocation cannot be undone: check first that the
+			// store can record it, or list would go on calling it valid
+			// and renew would keep it.
+			if err := certs.CheckMarkRevoked(ctx, lin.CA, lin.Name); err != nil {
+				return fmt.Errorf("the store %s cannot record a revocation of %s, so nothing was sent to the CA: %w", c.storeDir, lin.Name, err)
+			}
+		}
 		cl, err := c.clientFor(ca, caRoot)
 		if err != nil {
 			return err
 		}
+		var revokeErr error
 		if *withKey {
 			if len(keyPEM) == 0 {
 				return usagef("-with-cert-key: no private key stored for this certificate; give -key")
@@ -150,9 +161,7 @@ func setupRevoke(fs *flagSet) func(ctx context.Context, pos []string) error {
 			if err != nil {
 				return err
 			}
-			if err := cl.RevokeCertificateWithKey(ctx, key, leaf.Raw, rc); err != nil {
-				return err
-			}
+			revokeErr = cl.RevokeCertificateWithKey(ctx, key, leaf.Raw, rc)
 		} else {
 			id := c.accountID()
 			if lin != nil && c.email == "" && c.accountName == "" && lin.Account != "" {
@@ -168,22 +177,39 @@ func setupRevoke(fs *flagSet) func(ctx context.Context, pos []string) error {
 			if err != nil {
 				return err
 			}
-			if err := cl.RevokeCertificate(ctx, acct, leaf.Raw, rc); err != nil {
-				return err
-			}
+			revokeErr = cl.RevokeCertificate(ctx, acct, leaf.Raw, rc)
+		}
+		// alreadyRevoked (RFC 8555 §7.6): what the user asked for holds, and
+		// the store may not know it yet (revoked elsewhere, or by a run
+		// whose store could not record it).
+		already := isAlreadyRevoked(revokeErr)
+		if revokeErr != nil && !already {
+			return revokeErr
 		}
 		name, names := certNames(leaf)
 		if lin != nil {
 			name = lin.Name
 		}
-		if !c.quiet && !*asJSON {
-			printf(env.Stdout, "revoked certificate %s (%s; serial %x)\n", name, strings.Join(names, ", "), leaf.SerialNumber)
-		}
 		now := time.Now()
-		if lin != nil {
+		recorded := false
+		if lin != nil && (!already || !revocationRecorded(ctx, certs, lin, leaf)) {
 			// So that list shows it; the certificate itself is kept.
 			if err := certs.MarkRevoked(ctx, lin.CA, lin.Name, leaf.SerialNumber.Text(16), now, int(rc)); err != nil {
+				if !c.quiet && !*asJSON {
+					printf(env.Stdout, "revoked certificate %s (%s; serial %x)\n", name, strings.Join(names, ", "), leaf.SerialNumber)
+				}
 				return fmt.Errorf("the CA revoked %s, but the store could not record it: %w", lin.Name, err)
+			}
+			recorded = true
+		}
+		if !c.quiet && !*asJSON {
+			switch {
+			case !already:
+				printf(env.Stdout, "revoked certificate %s (%s; serial %x)\n", name, strings.Join(names, ", "), leaf.SerialNumber)
+			case recorded:
+				printf(env.Stdout, "certificate %s (%s; serial %x) was already revoked at the CA; recorded in the store now\n", name, strings.Join(names, ", "), leaf.SerialNumber)
+			default:
+				printf(env.Stdout, "certificate %s (%s; serial %x) was already revoked at the CA\n", name, strings.Join(names, ", "), leaf.SerialNumber)
 			}
 		}
 		if *asJSON {
@@ -197,6 +223,21 @@ func setupRevoke(fs *flagSet) func(ctx context.Context, pos []string) error {
 		}
 		return nil
 	}
+}
+
+// isAlreadyRevoked reports whether err is the CA's alreadyRevoked problem
+// (RFC 8555 §7.6).
+func isAlreadyRevoked(err error) bool {
+	var p *acme.Problem
+	return errors.As(err, &p) && p.Type == acme.ProblemAlreadyRevoked
+}
+
+// revocationRecorded reports whether the store records the certificate it
+// holds for lin, when that is leaf, as revoked: a second revoke keeps the
+// time and reason of the first.
+func revocationRecorded(ctx context.Context, certs *store.Certs, lin *store.Lineage, leaf *x509.Certificate) bool {
+	r, err := certs.LoadCertificate(ctx, lin.CA, lin.Name)
+	return err == nil && r.Revoked != nil && r.Revoked.Serial == leaf.SerialNumber.Text(16)
 }
 
 // findStored returns the lineage of the certificate the store keeps
