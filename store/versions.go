@@ -152,7 +152,7 @@ func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res CertRec
 	if err != nil {
 		return err
 	}
-	if done, err := c.reuseWritten(ctx, dir, cur, ids, res, meta); done || err != nil {
+	if done, err := c.reuseWritten(ctx, dir, cur, foreign, ids, res, meta); done || err != nil {
 		return err
 	}
 	next := 1

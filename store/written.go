@@ -13,9 +13,11 @@ import (
 // (see writtenVersion) without writing it again: it switches to that
 // version if it is not the current one cur, then prunes, and reports
 // true; it reports false if no version holds it, for the caller to write
-// a new one.
-func (c *Certs) reuseWritten(ctx context.Context, dir string, cur int, ids []int, res CertRecord, meta []byte) (bool, error) {
-	n, err := c.writtenVersion(ctx, dir, cur, ids, res.KeyPEM, res.ChainPEM, meta)
+// a new one. foreign says that the live link is not the store's (see
+// currentForSave): cur is 0 and the top of dir is no certificate of the
+// unversioned layout.
+func (c *Certs) reuseWritten(ctx context.Context, dir string, cur int, foreign bool, ids []int, res CertRecord, meta []byte) (bool, error) {
+	n, err := c.writtenVersion(ctx, dir, cur, foreign, ids, res.KeyPEM, res.ChainPEM, meta)
 	if err != nil || n == 0 {
 		return false, err
 	}
@@ -46,8 +48,8 @@ func (c *Certs) reuseWritten(ctx context.Context, dir string, cur int, ids []int
 // again writes nothing. Versions below the current one are not read: a
 // save in the usual case (the newest version current) reads one file
 // more than before, the current chain.
-func (c *Certs) writtenVersion(ctx context.Context, dir string, cur int, ids []int, keyPEM, chainPEM, meta []byte) (int, error) {
-	if cur == 0 {
+func (c *Certs) writtenVersion(ctx context.Context, dir string, cur int, foreign bool, ids []int, keyPEM, chainPEM, meta []byte) (int, error) {
+	if cur == 0 && !foreign {
 		// No version current: a first save, or a certificate of the
 		// unversioned layout, which the caller imports first.
 		switch _, err := c.Store.Stat(ctx, dir+"/"+certFile); {
