@@ -35,7 +35,7 @@ func (c *Certs) reuseWritten(ctx context.Context, dir string, cur int, foreign b
 // description in meta (meta.json: names, CA, URL, profile; the time it
 // was obtained aside), looking at the current version cur and at the
 // versions above it, newest first; 0 if none does. ids are the versions
-// stored, ascending.
+// stored, ascending; foreign is as for reuseWritten.
 //
 // A version above the current one (or any version, when none is current
 // and no certificate of the unversioned layout is there: a first save)
