@@ -155,6 +155,11 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 		}
 		return err
 	}
+	// Nothing is ordered that the store could not keep (a directory
+	// where the save puts a link: store.Certs.CheckSave).
+	if err := m.certs.CheckSave(ctx, c.Issuer.Client.DirectoryURL, c.Name); err != nil {
+		return m.fail(ctx, e, err)
+	}
 	// Orders a holder that lost the lock recorded apart (see orders.go).
 	recorded := m.storedOrders(ctx, e, c)
 

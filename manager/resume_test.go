@@ -6,6 +6,9 @@ import (
 	"crypto"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -360,5 +363,43 @@ func TestLeftOrderFinished(t *testing.T) {
 				t.Errorf("after: in memory serial %q pending %q; stored %+v", status.Serial, status.PendingOrder, ss)
 			}
 		})
+	}
+}
+
+// A certificate the store could not keep is not ordered: a directory
+// where the directory store puts the live link fails the attempt before
+// any order, with an error that names it (store.Certs.CheckSave).
+func TestNothingOrderedThatTheStoreCannotKeep(t *testing.T) {
+	clock := managertest.NewFakeClock(t0)
+	root := t.TempDir()
+	d, err := store.NewDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := &fakeCA{clock: clock, life: 90 * day}
+	h := newHarness(t, d, clock, ca, nil)
+	const name = "a.example.com"
+	if err := h.m.Manage(ctxT(t), testCert(name)); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.m.Renew(ctxT(t), name); err != nil {
+		t.Fatal(err)
+	}
+	lives, _ := filepath.Glob(filepath.Join(root, "certificates", "*", name, "live"))
+	if len(lives) != 1 {
+		t.Fatalf("live links %v", lives)
+	}
+	if err := os.Remove(lives[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(lives[0], 0o700); err != nil {
+		t.Fatal(err)
+	}
+	err = h.m.Renew(ctxT(t), name)
+	if err == nil || !strings.Contains(err.Error(), "live") {
+		t.Errorf("Renew with a directory where the live link goes: %v", err)
+	}
+	if n := ca.orders.Load(); n != 1 {
+		t.Errorf("%d orders, want only the first: the second could not be kept", n)
 	}
 }
