@@ -149,6 +149,14 @@ func (m *Manager) saveState(ctx context.Context, e *entry) { _ = m.saveStateErr(
 // saveStateErr is saveState that also returns the error it logged.
 func (m *Manager) saveStateErr(ctx context.Context, e *entry) error {
 	m.mu.Lock()
+	if e.announce != "" {
+		// The state of a certificate that its attempt did not announce
+		// is written by the announcement, under the store's lock (see
+		// announce.go): written before, it would overwrite the state
+		// that the process which stored the certificate saved since.
+		m.mu.Unlock()
+		return nil
+	}
 	s := e.saving()
 	m.mu.Unlock()
 	data, err := json.MarshalIndent(s, "", "  ")
