@@ -250,3 +250,56 @@ func TestSharedStoreAnnouncedOnce(t *testing.T) {
 		t.Errorf("the other process holds serial %q, want 2", st.Serial)
 	}
 }
+
+// A Manager sharing the store that, under the lock, takes a certificate
+// another process stored and was killed before announcing (it left the
+// order that gave it in the state) announces it, once, and orders
+// nothing: before, it finished that order, found the certificate held
+// and said nothing.
+func TestTakenUnannouncedCertificateAnnounced(t *testing.T) {
+	const name = "a.example.com"
+	clock := managertest.NewFakeClock(t0)
+	mem := store.NewMemory()
+	ca := &countingCA{clock: clock}
+	daemon := newHarness(t, mem, clock, &fakeCA{clock: clock, life: 90 * day}, nil)
+	manager.SetObtain(daemon.m, ca.obtain)
+	if err := daemon.m.Manage(ctxT(t), testCert(name)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := daemon.m.RenewIfDue(ctxT(t), name); err != nil {
+		t.Fatal(err)
+	}
+	announcements(daemon)
+
+	clock.Advance(day)
+	ds := &deadStore{Memory: mem, certs: &store.Certs{Store: mem}, atSwitch: true}
+	killed := newHarness(t, ds, clock, &fakeCA{clock: clock, life: 90 * day}, func(c *manager.Config) { c.RescueDir = t.TempDir() })
+	manager.SetObtain(killed.m, ca.obtain)
+	if err := killed.m.Manage(ctxT(t), testCert(name)); err != nil {
+		t.Fatal(err)
+	}
+	_ = killed.m.Renew(ctxT(t), name)
+	if !ds.dead.Load() {
+		t.Fatal("the process was not killed")
+	}
+
+	before := ca.orders()
+	if err := daemon.m.Renew(ctxT(t), name); err != nil {
+		t.Fatal(err)
+	}
+	if evs := announcements(daemon); len(evs) != 1 || evs[0].Type != manager.EventRenewed {
+		t.Errorf("the daemon's events: %+v, want one renewed, for the certificate the killed process stored", evs)
+	}
+	if n := ca.orders() - before; n != 0 {
+		t.Errorf("%d orders placed, want none", n)
+	}
+	if st, _ := daemon.m.StatusOf(name); st.Serial != "2" || st.PendingOrder != "" {
+		t.Errorf("the daemon holds serial %q, pending order %q; want 2 and none", st.Serial, st.PendingOrder)
+	}
+	if err := daemon.m.Renew(ctxT(t), name); err != nil {
+		t.Fatal(err)
+	}
+	if evs := announcements(daemon); len(evs) != 1 {
+		t.Errorf("a forced renewal after: %+v, want one renewal, its own", evs)
+	}
+}
