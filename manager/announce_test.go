@@ -64,23 +64,40 @@ func (d *deadStore) Append(ctx context.Context, key string, data []byte) error {
 	return d.Memory.Append(ctx, key, data)
 }
 
-// countingCA issues serial 1, 2, ... and names each order it places.
+// countingCA issues serial 1, 2, ... and names each order it places; an
+// order resumed gives the certificate it gave before, as a CA's valid
+// order does.
 type countingCA struct {
 	clock  *managertest.FakeClock
 	mu     sync.Mutex
 	serial int64
+	issued map[string]*issue.Issued // by order URL
 }
 
 func (c *countingCA) obtain(ctx context.Context, _ manager.Spec, req issue.Request) (*issue.Issued, error) {
 	c.mu.Lock()
+	if ic := c.issued[req.Resume]; ic != nil {
+		c.mu.Unlock()
+		return ic, nil
+	}
 	c.serial++
 	n := c.serial
 	c.mu.Unlock()
+	url := fmt.Sprintf("https://ca.test/order/%d", n)
 	if req.OnOrder != nil {
-		req.OnOrder(fmt.Sprintf("https://ca.test/order/%d", n))
+		req.OnOrder(url)
 	}
 	now := c.clock.Now()
-	return makeCert(req.Identifiers, n, now, now.Add(90*day), req.Key)
+	ic, err := makeCert(req.Identifiers, n, now, now.Add(90*day), req.Key)
+	if err == nil {
+		c.mu.Lock()
+		if c.issued == nil {
+			c.issued = map[string]*issue.Issued{}
+		}
+		c.issued[url] = ic
+		c.mu.Unlock()
+	}
+	return ic, err
 }
 
 func (c *countingCA) orders() int64 {
