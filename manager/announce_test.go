@@ -320,3 +320,49 @@ func TestTakenUnannouncedCertificateAnnounced(t *testing.T) {
 		t.Errorf("a forced renewal after: %+v, want one renewal, its own", evs)
 	}
 }
+
+// The daemon restarting after a renewal killed at the switch announces
+// the certificate live at once, from Run, without ordering.
+func TestKilledBeforeHooksAnnouncedByRun(t *testing.T) {
+	const name = "a.example.com"
+	clock := managertest.NewFakeClock(t0)
+	mem := store.NewMemory()
+	ca := &countingCA{clock: clock}
+	first := newHarness(t, mem, clock, &fakeCA{clock: clock, life: 90 * day}, nil)
+	manager.SetObtain(first.m, ca.obtain)
+	if err := first.m.Manage(ctxT(t), testCert(name)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.m.RenewIfDue(ctxT(t), name); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(day)
+	ds := &deadStore{Memory: mem, certs: &store.Certs{Store: mem}, atSwitch: true}
+	killed := newHarness(t, ds, clock, &fakeCA{clock: clock, life: 90 * day}, func(c *manager.Config) { c.RescueDir = t.TempDir() })
+	manager.SetObtain(killed.m, ca.obtain)
+	if err := killed.m.Manage(ctxT(t), testCert(name)); err != nil {
+		t.Fatal(err)
+	}
+	_ = killed.m.Renew(ctxT(t), name)
+	if !ds.dead.Load() {
+		t.Fatal("the process was not killed")
+	}
+
+	before := ca.orders()
+	daemon := newHarness(t, mem, clock, &fakeCA{clock: clock, life: 90 * day}, nil)
+	manager.SetObtain(daemon.m, ca.obtain)
+	if err := daemon.m.Manage(ctxT(t), testCert(name)); err != nil {
+		t.Fatal(err)
+	}
+	daemon.run()
+	ev := daemon.next(manager.EventRenewed)
+	if err := daemon.m.Ready(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := daemon.m.StatusOf(name); st.Serial != "2" || !ev.NotAfter.Equal(st.NotAfter) {
+		t.Errorf("renewed event for the certificate not after %v; the daemon holds serial %q, not after %v", ev.NotAfter, st.Serial, st.NotAfter)
+	}
+	if n := ca.orders() - before; n != 0 {
+		t.Errorf("%d orders placed, want none", n)
+	}
+}
