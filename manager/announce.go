@@ -19,6 +19,18 @@ import (
 // loaded the certificate meanwhile finds it announced when it gets the
 // lock, and runs no hook.
 
+// announceNew sends ev, the event of the certificate e's attempt has
+// just stored (its hooks run), and then saves e's state, which records
+// it announced: the one write of the state a success makes, after the
+// hooks, so that a kill before it leaves a state that says so.
+func (m *Manager) announceNew(ctx context.Context, e *entry, ev Event) {
+	m.emit(ctx, ev)
+	m.mu.Lock()
+	e.announced()
+	m.mu.Unlock()
+	m.saveState(ctx, e)
+}
+
 // announceLeft runs under e's store lock (in attempt) with e.held the
 // certificate stored. If the state stored says that the attempt which
 // stored it did not announce it (state.unannounced), it sends that event

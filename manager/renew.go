@@ -358,14 +358,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	if heldCovers {
 		m.firstRenewalInfo(ctx, e, held, now) // saved below
 	}
-	// The hooks run before the state is saved: that write, the one a
-	// success makes, also records the certificate announced, so that a
-	// kill before it leaves a state that says so (see announce.go).
-	m.emit(ctx, ev)
-	m.mu.Lock()
-	e.announced()
-	m.mu.Unlock()
-	m.saveState(ctx, e)
+	m.announceNew(ctx, e, ev) // the hooks, then the state
 	m.cfg.Metrics.LastSuccess(c.Name, now)
 	m.firstPassDone(e, nil) // after the hooks: Ready means deployed
 	return nil
