@@ -183,9 +183,10 @@ func TestRenewKilledBeforeSwitch(t *testing.T) {
 }
 
 // A renewal killed after the live link was switched to the new
-// certificate and before the renewal state forgot the order. The next
-// forced run resumes that order, finds that it gave the certificate live
-// already and does not save that one again: it reports one renewal, and
+// certificate and before its deploy hooks ran and its renewal state
+// forgot the order. The next run, not forced, finds the certificate live
+// not announced: it runs the hooks for it (one renewed event), orders
+// nothing, and the run after it runs none. A forced run orders anew, and
 // the store holds each certificate once.
 func TestRenewKilledAfterSwitch(t *testing.T) {
 	t.Parallel()
@@ -198,9 +199,8 @@ func TestRenewKilledAfterSwitch(t *testing.T) {
 	}
 
 	// Not forced: the certificate live is valid, nothing due, nothing
-	// saved. (Nor are its hooks run: the process killed had not run them
-	// yet, and nothing records that.)
-	eng, _ := restarted(t, snap)
+	// saved; its hooks, which the process killed had not run, run now.
+	eng, events := restarted(t, snap)
 	rs, err := eng.Renew(ctxT(t), engine.RenewOptions{})
 	if err != nil || len(rs) != 1 || rs[0].Outcome != engine.NotDue || rs[0].Serial != killed {
 		t.Fatalf("Renew after the kill = %+v, %v; want not due, serial %s", rs, err, killed)
@@ -208,10 +208,23 @@ func TestRenewKilledAfterSwitch(t *testing.T) {
 	if serials, _ = versionSerials(t, snap, e.pebble.DirectoryURL, name); len(serials) != 2 {
 		t.Fatalf("a renewal not due saved a version: %q", serials)
 	}
+	if len(*events) != 1 || (*events)[0].Type != manager.EventRenewed || !(*events)[0].NotAfter.Equal(rs[0].NotAfter) {
+		t.Errorf("hooks' events after the kill: %+v, want one renewal of the certificate live (not after %v)", *events, rs[0].NotAfter)
+	}
+	if st, ok := eng.Manager().StatusOf(name); !ok || st.PendingOrder != "" {
+		t.Errorf("pending order once announced: %q, want none", st.PendingOrder)
+	}
+	eng, events = restarted(t, snap)
+	if rs, err = eng.Renew(ctxT(t), engine.RenewOptions{}); err != nil || len(rs) != 1 || rs[0].Outcome != engine.NotDue {
+		t.Fatalf("Renew once announced = %+v, %v; want not due", rs, err)
+	}
+	if len(*events) != 0 {
+		t.Errorf("hooks' events once announced: %+v, want none", *events)
+	}
 
-	// Forced: renewed once (today by a new order: the resumed one is
-	// over), and no certificate stored twice.
-	eng, events := restarted(t, snap)
+	// Forced: renewed once (by a new order: the resumed one is over),
+	// and no certificate stored twice.
+	eng, events = restarted(t, snap)
 	rs, err = eng.Renew(ctxT(t), engine.RenewOptions{Force: true})
 	if err != nil || len(rs) != 1 || rs[0].Outcome != engine.Renewed || rs[0].Serial == first {
 		t.Fatalf("Renew -force after the kill = %+v, %v; want renewed", rs, err)
@@ -256,5 +269,37 @@ func TestObtainKilledBeforeSwitch(t *testing.T) {
 	}
 	if len(*events) != 1 || (*events)[0].Type != manager.EventObtained {
 		t.Errorf("hooks' events after obtaining again: %+v, want one", *events)
+	}
+}
+
+// A first obtain killed after the live link was made and before its
+// deploy hooks ran: the next `renew` (not forced) runs them, once, as for
+// a certificate obtained, and orders nothing.
+func TestObtainKilledAfterSwitch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := ctxT(t)
+	const name = "koa.example.test"
+	snap := filepath.Join(t.TempDir(), "killed")
+	var s *snapshotAtSwitch
+	eng := e.engine(func(st store.Store) store.Store {
+		s = &snapshotAtSwitch{Dir: st.(*store.Dir), after: true, to: snap}
+		return s
+	})
+	r, err := eng.Obtain(ctx, engine.Request{Lineage: e.lineage(name), Account: agree})
+	if err != nil || r.Outcome != engine.Obtained || s.err != nil {
+		t.Fatalf("Obtain = %+v, %v (copy at the switch: %v)", r, err, s.err)
+	}
+
+	eng, events := restarted(t, snap)
+	rs, err := eng.Renew(ctx, engine.RenewOptions{})
+	if err != nil || len(rs) != 1 || rs[0].Outcome != engine.NotDue || rs[0].Serial != r.Serial {
+		t.Fatalf("Renew after the kill = %+v, %v; want not due, serial %s", rs, err, r.Serial)
+	}
+	if len(*events) != 1 || (*events)[0].Type != manager.EventObtained {
+		t.Errorf("hooks' events after the kill: %+v, want one obtained", *events)
+	}
+	if serials, cur := versionSerials(t, snap, e.pebble.DirectoryURL, name); !slices.Equal(serials, []string{r.Serial}) || cur != r.Serial {
+		t.Errorf("after the kill and renew: versions %q, current %q; want %s once, current", serials, cur, r.Serial)
 	}
 }

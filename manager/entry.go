@@ -50,6 +50,7 @@ func (s state) forNewCertificate() state {
 		LastAttempt: s.LastAttempt, LastSuccess: s.LastSuccess, LastError: s.LastError,
 		Failures: s.Failures, NextAttempt: s.NextAttempt,
 		PendingOrder: s.PendingOrder, PendingKey: s.PendingKey,
+		Announced: s.Announced,
 	}
 }
 
@@ -58,11 +59,14 @@ func (s state) forNewCertificate() state {
 // than h (the one replaced, when a process stored a renewal and died or
 // failed before it wrote the state) is kept only for what is not about
 // a certificate (forNewCertificate), and marked stale so that Manage
-// writes it again for h.
+// writes it again for h, unless h was stored by an attempt killed before
+// it announced h: e is then marked to announce it (see announceLeft),
+// which writes the state.
 func (e *entry) loaded(h *held, st state) {
 	e.held = h
+	e.announce = st.unannounced(h)
 	if h == nil || st.Serial != serial(h.leaf) {
-		e.staleState = h != nil && st.Serial != ""
+		e.staleState = h != nil && st.Serial != "" && e.announce == ""
 		st = st.forNewCertificate()
 		if h != nil {
 			st.Serial = serial(h.leaf)
@@ -85,6 +89,7 @@ func (e *entry) takeStale() bool {
 // certificate.
 func (e *entry) takeLoaded(from *entry) {
 	e.held, e.st, e.lazy, e.r = from.held, from.st, from.lazy, from.r
+	e.announce = from.announce
 }
 
 // fromIndex makes e lazy: lz summarizes the certificate held, r is its
@@ -179,6 +184,16 @@ func (e *entry) orderForgotten() { e.orderPlaced("", "") }
 // the store's lock: that of another instance that died holding the lock
 // is continued by this one.
 func (e *entry) orderAsStored(stored state) { e.orderPlaced(stored.PendingOrder, stored.PendingKey) }
+
+// announced records that the event of the certificate held was sent
+// (its hooks run): the state saved next says so, and e is not to be
+// announced again.
+func (e *entry) announced() {
+	e.announce = ""
+	if e.held != nil {
+		e.state().Announced = serial(e.held.leaf)
+	}
+}
 
 // replacesRefused records that the CA refused an order naming the
 // certificate held as the one it replaces (RFC 9773 §5): orders for it

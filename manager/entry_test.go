@@ -31,6 +31,7 @@ func fullState(sn int64) state {
 		ARIWindowStart: t, ARIWindowEnd: t.Add(time.Hour), ARIRenewAt: t.Add(time.Minute), ARIRetryAfter: t.Add(2 * time.Hour),
 		ExpiringSoonSent: true, RenewDraw: 0.25, ReplacesRefused: true,
 		PendingOrder: "https://ca.example.test/order/1", PendingKey: "-----BEGIN PRIVATE KEY-----",
+		Announced: big.NewInt(sn).Text(16),
 	}
 }
 
@@ -54,6 +55,9 @@ func TestNewCertificateKeepsFailuresAndOrderInFlight(t *testing.T) {
 	}
 	if got.PendingOrder != st.PendingOrder || got.PendingKey != st.PendingKey {
 		t.Errorf("order in flight lost: %q %q", got.PendingOrder, got.PendingKey)
+	}
+	if got.Announced != st.Announced {
+		t.Errorf("certificate announced last: %q, want %q kept", got.Announced, st.Announced)
 	}
 	// Dropped: what was about the previous certificate.
 	if !got.ARIWindowStart.IsZero() || !got.ARIWindowEnd.IsZero() || !got.ARIRenewAt.IsZero() || !got.ARIRetryAfter.IsZero() {
@@ -207,13 +211,25 @@ func TestAdoptState(t *testing.T) {
 
 func TestLoadedStateOfAnotherCertificate(t *testing.T) {
 	h := testHeld(2, entryT0, entryT0.Add(90*24*time.Hour))
+	// Without an order in flight: the certificate was stored by another
+	// process that announced it, or by something else than a Manager.
+	noOrder := fullState(1)
+	noOrder.PendingOrder, noOrder.PendingKey = "", ""
 	e := &entry{index: -1}
-	e.loaded(h, fullState(1))
-	if !e.staleState || e.st.Serial != "2" || !e.st.ARIWindowEnd.IsZero() || e.st.Failures != 3 || e.st.PendingOrder == "" {
-		t.Errorf("state of the replaced certificate: stale %v, %+v", e.staleState, e.st)
+	e.loaded(h, noOrder)
+	if !e.staleState || e.announce != "" || e.st.Serial != "2" || !e.st.ARIWindowEnd.IsZero() || e.st.Failures != 3 {
+		t.Errorf("state of the replaced certificate: stale %v, announce %q, %+v", e.staleState, e.announce, e.st)
 	}
 	if !e.takeStale() || e.takeStale() {
 		t.Error("takeStale does not report the mark once")
+	}
+
+	// With the order in flight that gave it: stored by an attempt killed
+	// before it announced it. The announcement writes the state.
+	e = &entry{index: -1}
+	e.loaded(h, fullState(1))
+	if e.staleState || e.announce != EventRenewed || e.st.Serial != "2" || e.st.PendingOrder == "" || e.st.Announced != "1" {
+		t.Errorf("state of a certificate not announced: stale %v, announce %q, %+v", e.staleState, e.announce, e.st)
 	}
 
 	e = &entry{index: -1}
@@ -274,5 +290,29 @@ func TestFromIndexScheduleOfAnotherCertificate(t *testing.T) {
 	e.notFromIndex()
 	if e.st != nil || e.lazy != nil {
 		t.Error("notFromIndex left a summary or a state")
+	}
+}
+
+func TestUnannounced(t *testing.T) {
+	h := testHeld(2, entryT0, entryT0.Add(90*24*time.Hour))
+	const order = "https://ca.example.test/order/1"
+	for _, tc := range []struct {
+		name string
+		st   state
+		h    *held
+		want EventType
+	}{
+		{"announced", state{Serial: "2", Announced: "2"}, h, ""},
+		{"announced, an order in flight since", state{Serial: "2", Announced: "2", PendingOrder: order}, h, ""},
+		{"renewal killed before its state", state{Serial: "1", Announced: "1", PendingOrder: order}, h, EventRenewed},
+		{"obtain killed before its state", state{PendingOrder: order}, h, EventObtained},
+		{"state of an older version, renewal killed", state{Serial: "1", PendingOrder: order}, h, EventRenewed},
+		{"state of an older version, announced", state{Serial: "2", PendingOrder: order}, h, ""},
+		{"stored by something else", state{Serial: "1", Announced: "1"}, h, ""},
+		{"nothing held", state{Serial: "1", Announced: "1", PendingOrder: order}, nil, ""},
+	} {
+		if got := tc.st.unannounced(tc.h); got != tc.want {
+			t.Errorf("%s: unannounced = %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }

@@ -99,6 +99,11 @@ type entry struct {
 	// staleState: load found a state about another certificate than the
 	// one held; Manage saves it again.
 	staleState bool
+	// announce is the event (EventObtained or EventRenewed) that the
+	// attempt which stored the certificate held did not send, killed
+	// before its hooks ended (state.unannounced); "" if none. Such an
+	// entry is due at once: its attempt sends it (announceLeft).
+	announce EventType
 
 	// lazy is the summary of the certificate held while it is not
 	// parsed (held is nil then); see lazy.go. loading is closed when a

@@ -141,6 +141,9 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 				log.InfoContext(ctx, "took the certificate another process stored", "not_after", h.leaf.NotAfter)
 				m.cfg.Metrics.ObserveExpiry(c.Name, h.leaf.NotAfter)
 			}
+			if done && m.announceLeft(ctx, e) {
+				return nil // its process was killed before its hooks ran
+			}
 			if finish = done && m.leftOrder(ctx, e); done && !finish {
 				m.saveState(ctx, e)
 				return nil
@@ -148,6 +151,10 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 		}
 	}
 
+	// A certificate stored by an attempt killed before its hooks ran.
+	if !finish && m.announceMarked(ctx, e, force) {
+		return nil
+	}
 	// Another instance may have failed and be backing off.
 	if err := m.sharedBackoff(ctx, e, force || finish); err != nil {
 		if errors.Is(err, errSkip) {
@@ -354,11 +361,10 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	// The CA's renewal window for the new certificate, if it offers one,
 	// so that the state (and list) says when it will really be renewed.
 	if heldCovers {
-		m.firstRenewalInfo(ctx, e, held, now) // saved just below
+		m.firstRenewalInfo(ctx, e, held, now) // saved below
 	}
-	m.saveState(ctx, e)
+	m.announceNew(ctx, e, ev) // the hooks, then the state
 	m.cfg.Metrics.LastSuccess(c.Name, now)
-	m.emit(ctx, ev)
 	m.firstPassDone(e, nil) // after the hooks: Ready means deployed
 	return nil
 }

@@ -105,6 +105,9 @@ func (m *Manager) dueLocked(e *entry, now time.Time) time.Time {
 	if st.Failures > 0 && st.NextAttempt.After(due) {
 		due = st.NextAttempt
 	}
+	if e.announce != "" {
+		due = now // deploy what is live before anything else
+	}
 	if e.busyUntil.After(due) {
 		due = e.busyUntil
 	}

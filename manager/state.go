@@ -70,6 +70,49 @@ type state struct {
 	// certificate's lock and never logged. Set and cleared with
 	// PendingOrder.
 	PendingKey string `json:"pending_key,omitempty"`
+	// Announced is the serial (hexadecimal) of the certificate whose
+	// EventObtained or EventRenewed was last sent, its hooks run: the
+	// attempt that stores a certificate writes it with the state it
+	// saves after the hooks, in the same write. A certificate held whose
+	// serial is not this one while PendingOrder names an order was
+	// stored by an attempt killed before its hooks ended (see
+	// unannounced). "" in states written before it was kept, or before
+	// any certificate was announced: Serial stands for it then. It is
+	// not about the certificate held, so a new certificate keeps it.
+	Announced string `json:"announced,omitempty"`
+}
+
+// unannounced returns the event that the attempt which stored h, the
+// certificate held, did not get to send when s is the state stored with
+// it: EventRenewed (a certificate was announced before) or
+// EventObtained (none was), or "" if h was announced or was not stored
+// by an attempt of a Manager. An attempt records the order it places
+// (PendingOrder) before the CA issues, stores the certificate, runs the
+// hooks and only then saves the state, which names the certificate
+// announced and no order: a state still naming an order and another
+// certificate than h is what a kill (or a power loss) between the
+// switch of the certificate and that save leaves. A certificate stored
+// by something else than an order of a Manager (an import, another
+// program in the shared layout) comes with no order in the state, and
+// is not announced here.
+func (s *state) unannounced(h *held) EventType {
+	if h == nil || s.PendingOrder == "" {
+		return ""
+	}
+	last := s.Announced
+	if last == "" {
+		last = s.Serial
+	}
+	switch serial(h.leaf) {
+	case last:
+		return ""
+	case "":
+		return ""
+	}
+	if last == "" {
+		return EventObtained
+	}
+	return EventRenewed
 }
 
 // stateKey is where e's state is kept (see store.Certs.StateKey), for
@@ -106,6 +149,14 @@ func (m *Manager) saveState(ctx context.Context, e *entry) { _ = m.saveStateErr(
 // saveStateErr is saveState that also returns the error it logged.
 func (m *Manager) saveStateErr(ctx context.Context, e *entry) error {
 	m.mu.Lock()
+	if e.announce != "" {
+		// The state of a certificate that its attempt did not announce
+		// is written by the announcement, under the store's lock (see
+		// announce.go): written before, it would overwrite the state
+		// that the process which stored the certificate saved since.
+		m.mu.Unlock()
+		return nil
+	}
 	s := e.saving()
 	m.mu.Unlock()
 	data, err := json.MarshalIndent(s, "", "  ")
