@@ -104,11 +104,15 @@ func (e *entry) fromIndex(lz *lazy, r float64, s store.Schedule) {
 func (e *entry) notFromIndex() { e.lazy, e.st = nil, nil }
 
 // evict turns e's parsed certificate back into its summary (see
-// lazy.go); the state stays.
+// lazy.go); the state stays. The record of the last fetch of renewal
+// information (ariFor) goes: it points at the parsed certificate, which
+// it would keep in memory past the cache's bound (a storm of N renewals
+// kept all N), and a certificate parsed again is another one to
+// offersARI anyway.
 func (e *entry) evict() {
 	l := e.held.leaf
 	e.lazy = &lazy{notBefore: l.NotBefore, notAfter: l.NotAfter, serial: serial(l)}
-	e.held = nil
+	e.held, e.ariFor, e.ariOK = nil, nil, false
 }
 
 // newCertificate makes h, a certificate newer than the one held, e's:
@@ -117,7 +121,8 @@ func (e *entry) evict() {
 // clears those (succeeded). The caller then draws (drawLocked) and
 // serves it (Manager.installLocked).
 func (e *entry) newCertificate(h *held) {
-	e.held, e.lazy = h, nil
+	// ariFor was about the previous certificate: let it go.
+	e.held, e.lazy, e.ariFor, e.ariOK = h, nil, nil, false
 	ns := e.state().forNewCertificate()
 	ns.Serial = serial(h.leaf)
 	e.st = &ns

@@ -49,6 +49,8 @@ var (
 	stormProbe  = flag.Int("storm.probe", 100, "BenchmarkRenewalStorm: certificates per concurrency level tried by the ceiling client")
 	stormSample = flag.Duration("storm.sample", 0, "BenchmarkRenewalStorm: take a goroutine profile this often during a storm and log where the renewals spend their time (0: none)")
 	stormCPU    = flag.String("storm.cpuprofile", "", "BenchmarkRenewalStorm: write a CPU profile of the first storm alone (not the ceiling) to this file")
+	stormMem    = flag.String("storm.memprofile", "", "BenchmarkRenewalStorm: write a heap profile of the first storm's end (after a GC; the manager still alive) to this file, and one of its start to this file plus .start (compare: go tool pprof -diff_base FILE.start FILE)")
+	stormCeil   = flag.Float64("storm.ceiling", 0, "BenchmarkRenewalStorm: take this as the ceiling (certificates/s) instead of measuring it (0: measure)")
 )
 
 // stormAge is how far the storm's clock runs ahead of the real time: the
@@ -112,7 +114,13 @@ func BenchmarkRenewalStorm(b *testing.B) {
 
 	var best int
 	var ceiling float64
+	if *stormCeil > 0 {
+		best, ceiling = 16, *stormCeil
+	}
 	b.Run("ceiling", func(b *testing.B) {
+		if *stormCeil > 0 {
+			b.Skip("-storm.ceiling given")
+		}
 		for b.Loop() {
 			best, ceiling = 0, 0
 			for _, c := range []int{4, 8, 16} {
@@ -169,9 +177,9 @@ func BenchmarkRenewalStorm(b *testing.B) {
 				stop()
 			}
 			rate := float64(n) / r.elapsed.Seconds()
-			b.Logf("%d certificates renewed in %v at concurrency %d (CacheSize %d): %.1f certificates/s, %.0f%% of the ceiling (%.1f/s); most orders in flight %d; %.2f ACME requests/cert (by endpoint: requests, mean time) %s; heap in use start %.1f MB, peak %.1f MB, end %.1f MB; %d attempts failed; %d Retry-After answers, %d requests before their time",
+			b.Logf("%d certificates renewed in %v at concurrency %d (CacheSize %d): %.1f certificates/s, %.0f%% of the ceiling (%.1f/s); most orders in flight %d; %.2f ACME requests/cert (by endpoint: requests, mean time) %s; heap in use start %.1f MB, peak %.1f MB, end %.1f MB; live heap (after a GC) start %.1f MB, end %.1f MB (%+.0f bytes/cert), %d entries in the cache, %d holding a parsed certificate; %d attempts failed; %d Retry-After answers, %d requests before their time",
 				n, r.elapsed.Round(time.Millisecond), conc, *stormCache, rate, 100*rate/ceiling, ceiling, r.maxInFlight,
-				float64(r.requests)/float64(n), r.byEndpoint, mb(r.heapStart), mb(r.heapPeak), mb(r.heapEnd), r.failed, r.retryAfters, len(r.early))
+				float64(r.requests)/float64(n), r.byEndpoint, mb(r.heapStart), mb(r.heapPeak), mb(r.heapEnd), mb(r.liveStart), mb(r.liveEnd), (float64(r.liveEnd)-float64(r.liveStart))/float64(n), r.cached, r.held, r.failed, r.retryAfters, len(r.early))
 			b.Logf("storm: %s", r.cpu)
 			for _, e := range r.early {
 				b.Errorf("Retry-After not honoured: %s", e)
@@ -189,6 +197,9 @@ func BenchmarkRenewalStorm(b *testing.B) {
 			b.ReportMetric(mb(r.heapStart), "heap-start-MB")
 			b.ReportMetric(mb(r.heapPeak), "heap-peak-MB")
 			b.ReportMetric(mb(r.heapEnd), "heap-end-MB")
+			b.ReportMetric(mb(r.liveStart), "live-start-MB")
+			b.ReportMetric(mb(r.liveEnd), "live-end-MB")
+			b.ReportMetric((float64(r.liveEnd)-float64(r.liveStart))/float64(n), "live-B/cert")
 			b.ReportMetric(0, "ns/op")
 		})
 	}
@@ -372,6 +383,13 @@ type stormResult struct {
 	requests                     int64
 	byEndpoint                   string
 	heapStart, heapPeak, heapEnd uint64
+	// liveStart and liveEnd are the bytes of live objects (HeapAlloc
+	// right after a GC) before the storm and after it, the manager still
+	// alive: what the storm left behind.
+	liveStart, liveEnd uint64
+	// cached and held are, at the end, the entries counted in the
+	// manager's cache of parsed certificates and those holding one.
+	cached, held int
 	failed                       int
 	retryAfters                  int
 	early                        []string
@@ -454,8 +472,11 @@ func runStorm(b *testing.B, p *acmetest.Pebble, sol *http01.Handler, acct acme.A
 	}
 
 	var r stormResult
-	runtime.GC()
+	r.liveStart = liveHeap()
 	r.heapStart = heapInUse()
+	if *stormMem != "" && faults == 0 {
+		writeHeapProfile(b, *stormMem+".start")
+	}
 	sampled := make(chan struct{})
 	sampleCtx, stopSampling := context.WithCancel(ctx)
 	go func() {
@@ -510,8 +531,12 @@ func runStorm(b *testing.B, p *acmetest.Pebble, sol *http01.Handler, acct acme.A
 		// Printed, not logged: the benchmark's log is cut at a few lines.
 		fmt.Printf("where the attempts were (goroutine samples every %v): %s\n", *stormSample, sampler.report(30))
 	}
-	runtime.GC()
+	r.liveEnd = liveHeap()
+	r.cached, r.held, _ = manager.CacheStats(m)
 	r.heapEnd = heapInUse()
+	if *stormMem != "" && faults == 0 {
+		writeHeapProfile(b, *stormMem)
+	}
 
 	mu.Lock()
 	r.maxInFlight, r.failed = maxFlight, failed
@@ -536,6 +561,32 @@ func heapInUse() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.HeapInuse
+}
+
+// liveHeap returns the bytes of live heap objects: HeapAlloc right after
+// a forced GC (twice, so that what the first one's finalizers let go is
+// gone too).
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// writeHeapProfile writes the heap profile (inuse_space is what is live
+// at the last GC) to path.
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Error(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Error(err)
+	}
 }
 
 func hostOf(u string) string {
