@@ -390,10 +390,10 @@ type stormResult struct {
 	// cached and held are, at the end, the entries counted in the
 	// manager's cache of parsed certificates and those holding one.
 	cached, held int
-	failed                       int
-	retryAfters                  int
-	early                        []string
-	cpu                          string
+	failed       int
+	retryAfters  int
+	early        []string
+	cpu          string
 }
 
 // runStorm manages the n certificates of the directory store at root
