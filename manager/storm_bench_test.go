@@ -235,6 +235,7 @@ type stormCA struct {
 func newStormCA(b *testing.B, bin string) *stormCA {
 	p := acmetest.NewTestPebble(b, acmetest.PebbleOptions{
 		Binary:     bin,
+		DNSServer:  stormDNS(b),
 		AuthzReuse: 0,
 		Profiles:   map[string]acmetest.Profile{"default": {ValidityPeriod: stormValidity}},
 	})
