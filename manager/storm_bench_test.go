@@ -233,17 +233,35 @@ type stormCA struct {
 }
 
 func newStormCA(b *testing.B, bin string) *stormCA {
-	p := acmetest.NewTestPebble(b, acmetest.PebbleOptions{
-		Binary:     bin,
-		DNSServer:  stormDNS(b),
-		AuthzReuse: 0,
-		Profiles:   map[string]acmetest.Profile{"default": {ValidityPeriod: stormValidity}},
-	})
-	sol := &http01.Handler{}
-	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p.HTTPPort)))
-	if err != nil {
-		b.Fatal(err)
+	dns := stormDNS(b)
+	var (
+		p *acmetest.Pebble
+		l net.Listener
+	)
+	// Pebble's http-01 port is one that was free when acmetest looked;
+	// on a machine busy with connections (a storm makes thousands) it
+	// may be taken, as the source port of one, before the listen here:
+	// then another Pebble, with another port.
+	for attempt := 1; ; attempt++ {
+		p = acmetest.NewTestPebble(b, acmetest.PebbleOptions{
+			Binary:     bin,
+			DNSServer:  dns,
+			AuthzReuse: 0,
+			Profiles:   map[string]acmetest.Profile{"default": {ValidityPeriod: stormValidity}},
+		})
+		var err error
+		if l, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p.HTTPPort))); err == nil {
+			break
+		}
+		if err := p.Close(); err != nil {
+			b.Log(err)
+		}
+		if attempt == 3 {
+			b.Fatal(err)
+		}
+		b.Logf("http-01 port of Pebble taken (%v): another Pebble", err)
 	}
+	sol := &http01.Handler{}
 	srv := &http.Server{Handler: sol, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(l)
 	b.Cleanup(func() { srv.Close() })
