@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/issue"
@@ -153,4 +155,56 @@ func TestOffersARIKeepsLazyEntryStateless(t *testing.T) {
 	if e.st != nil {
 		t.Errorf("offersARI gave a lazy entry a state: %+v", e.st)
 	}
+}
+
+// TestEvictedCertificateIsReleased: a certificate the cache evicted is
+// garbage, even after its renewal information was fetched (the record of
+// that fetch kept it, and a renewal storm kept every certificate it
+// renewed parsed: BenchmarkRenewalStorm's live heap).
+func TestEvictedCertificateIsReleased(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory()
+	const n, size = 40, 5
+	if err := storetest.Generate(ctx, &store.Certs{Store: st}, 0, n); err != nil {
+		t.Fatal(err)
+	}
+	m := testManager(t, Config{Store: st, CacheSize: size})
+	m.renewalInfo = func(_ context.Context, _ Spec, leaf *x509.Certificate) (acme.RenewalInfo, error) {
+		var ri acme.RenewalInfo
+		ri.SuggestedWindow.Start = leaf.NotAfter.Add(-48 * time.Hour)
+		ri.SuggestedWindow.End = leaf.NotAfter.Add(-24 * time.Hour)
+		return ri, nil
+	}
+	if err := m.Manage(ctx, scaleCerts(n)...); err != nil {
+		t.Fatal(err)
+	}
+	var leaves []weak.Pointer[x509.Certificate]
+	for i := range n {
+		name := storetest.GeneratedName(i)
+		if c, err := m.Load(ctx, name); err != nil || c == nil {
+			t.Fatalf("Load(%s) = %v, %v", name, c, err)
+		}
+		m.mu.Lock()
+		e := m.entries[name]
+		h := e.held
+		m.mu.Unlock()
+		if h == nil {
+			t.Fatalf("%s: not parsed right after Load", name)
+		}
+		// What a check does for a certificate it finds parsed.
+		m.fetchRenewalInfo(ctx, e, h, time.Now(), false)
+		leaves = append(leaves, weak.Make(h.leaf))
+	}
+	runtime.GC()
+	runtime.GC()
+	alive := 0
+	for _, w := range leaves {
+		if w.Value() != nil {
+			alive++
+		}
+	}
+	if alive == 0 || alive > size+1 {
+		t.Errorf("%d of %d certificates in memory after a GC; CacheSize is %d", alive, n, size)
+	}
+	runtime.KeepAlive(m)
 }
