@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/acmetest"
@@ -49,7 +50,7 @@ var (
 	stormProbe  = flag.Int("storm.probe", 100, "BenchmarkRenewalStorm: certificates per concurrency level tried by the ceiling client")
 	stormSample = flag.Duration("storm.sample", 0, "BenchmarkRenewalStorm: take a goroutine profile this often during a storm and log where the renewals spend their time (0: none)")
 	stormCPU    = flag.String("storm.cpuprofile", "", "BenchmarkRenewalStorm: write a CPU profile of the first storm alone (not the ceiling) to this file")
-	stormMem    = flag.String("storm.memprofile", "", "BenchmarkRenewalStorm: write a heap profile of the first storm's end (after a GC; the manager still alive) to this file, and one of its start to this file plus .start (compare: go tool pprof -diff_base FILE.start FILE)")
+	stormMem    = flag.String("storm.memprofile", "", "BenchmarkRenewalStorm: write a heap profile of the storm's end (after a GC; the manager still alive) to this file, and one of its start to this file plus .start (compare: go tool pprof -diff_base FILE.start FILE); the storm with faults's to FILE.faults and FILE.faults.start")
 	stormCeil   = flag.Float64("storm.ceiling", 0, "BenchmarkRenewalStorm: take this as the ceiling (certificates/s) instead of measuring it (0: measure)")
 )
 
@@ -177,9 +178,9 @@ func BenchmarkRenewalStorm(b *testing.B) {
 				stop()
 			}
 			rate := float64(n) / r.elapsed.Seconds()
-			b.Logf("%d certificates renewed in %v at concurrency %d (CacheSize %d): %.1f certificates/s, %.0f%% of the ceiling (%.1f/s); most orders in flight %d; %.2f ACME requests/cert (by endpoint: requests, mean time) %s; heap in use start %.1f MB, peak %.1f MB, end %.1f MB; live heap (after a GC) start %.1f MB, end %.1f MB (%+.0f bytes/cert), %d entries in the cache, %d holding a parsed certificate; %d attempts failed; %d Retry-After answers, %d requests before their time",
+			b.Logf("%d certificates renewed in %v at concurrency %d (CacheSize %d): %.1f certificates/s, %.0f%% of the ceiling (%.1f/s); most orders in flight %d; %.2f ACME requests/cert (by endpoint: requests, mean time) %s; heap in use start %.1f MB, peak %.1f MB, end %.1f MB; live heap (after a GC) start %.1f MB, end %.1f MB (%+.0f bytes/cert; of it the fault proxy's request log, the benchmark's, at least %.1f MB, %.0f bytes/cert), %d entries in the cache, %d holding a parsed certificate; %d attempts failed; %d Retry-After answers, %d requests before their time",
 				n, r.elapsed.Round(time.Millisecond), conc, *stormCache, rate, 100*rate/ceiling, ceiling, r.maxInFlight,
-				float64(r.requests)/float64(n), r.byEndpoint, mb(r.heapStart), mb(r.heapPeak), mb(r.heapEnd), mb(r.liveStart), mb(r.liveEnd), (float64(r.liveEnd)-float64(r.liveStart))/float64(n), r.cached, r.held, r.failed, r.retryAfters, len(r.early))
+				float64(r.requests)/float64(n), r.byEndpoint, mb(r.heapStart), mb(r.heapPeak), mb(r.heapEnd), mb(r.liveStart), mb(r.liveEnd), (float64(r.liveEnd)-float64(r.liveStart))/float64(n), mb(r.proxyLog), float64(r.proxyLog)/float64(n), r.cached, r.held, r.failed, r.retryAfters, len(r.early))
 			b.Logf("storm: %s", r.cpu)
 			for _, e := range r.early {
 				b.Errorf("Retry-After not honoured: %s", e)
@@ -200,6 +201,7 @@ func BenchmarkRenewalStorm(b *testing.B) {
 			b.ReportMetric(mb(r.liveStart), "live-start-MB")
 			b.ReportMetric(mb(r.liveEnd), "live-end-MB")
 			b.ReportMetric((float64(r.liveEnd)-float64(r.liveStart))/float64(n), "live-B/cert")
+			b.ReportMetric((float64(r.liveEnd)-float64(r.liveStart)-float64(r.proxyLog))/float64(n), "client-live-B/cert")
 			b.ReportMetric(0, "ns/op")
 		})
 	}
@@ -409,18 +411,22 @@ type stormResult struct {
 	// cached and held are, at the end, the entries counted in the
 	// manager's cache of parsed certificates and those holding one.
 	cached, held int
-	failed       int
-	retryAfters  int
-	early        []string
-	cpu          string
+	// proxyLog is about what the fault proxy's log of requests takes
+	// (see faultProxyLog), part of liveEnd that is the benchmark's.
+	proxyLog    uint64
+	failed      int
+	retryAfters int
+	early       []string
+	cpu         string
 }
 
 // runStorm manages the n certificates of the directory store at root
 // and runs the manager until each is renewed.
 func runStorm(b *testing.B, p *acmetest.Pebble, sol *http01.Handler, acct acme.Account, root string, n, conc int, faults float64) stormResult {
 	target, hc := p.DirectoryURL, p.HTTPClient()
+	var fp *acmetest.FaultProxy
 	if faults > 0 {
-		fp := acmetest.NewTestFaultProxy(b, p)
+		fp = acmetest.NewTestFaultProxy(b, p)
 		fp.SetRules(
 			acmetest.Rule{Method: http.MethodPost, PathPrefix: "/order-plz", Fault: acmetest.Status429RetryAfter,
 				Probability: faults, Seed: 1, RetryAfter: time.Second, ReplayNonce: true},
@@ -496,8 +502,8 @@ func runStorm(b *testing.B, p *acmetest.Pebble, sol *http01.Handler, acct acme.A
 	var r stormResult
 	r.liveStart = liveHeap()
 	r.heapStart = heapInUse()
-	if *stormMem != "" && faults == 0 {
-		writeHeapProfile(b, *stormMem+".start")
+	if *stormMem != "" {
+		writeHeapProfile(b, memProfileName(faults)+".start")
 	}
 	sampled := make(chan struct{})
 	sampleCtx, stopSampling := context.WithCancel(ctx)
@@ -554,10 +560,11 @@ func runStorm(b *testing.B, p *acmetest.Pebble, sol *http01.Handler, acct acme.A
 		fmt.Printf("where the attempts were (goroutine samples every %v): %s\n", *stormSample, sampler.report(30))
 	}
 	r.liveEnd = liveHeap()
+	r.proxyLog = faultProxyLog(fp)
 	r.cached, r.held, _ = manager.CacheStats(m)
 	r.heapEnd = heapInUse()
-	if *stormMem != "" && faults == 0 {
-		writeHeapProfile(b, *stormMem)
+	if *stormMem != "" {
+		writeHeapProfile(b, memProfileName(faults))
 	}
 
 	mu.Lock()
@@ -585,6 +592,22 @@ func heapInUse() uint64 {
 	return ms.HeapInuse
 }
 
+// faultProxyLog returns about how many bytes the request log of fp (nil:
+// none) holds, at least: the FaultProxy, in this process, keeps a
+// RequestRecord of every request it forwarded (acmetest has no way to
+// turn that off), whose path keeps the request's first line.
+func faultProxyLog(fp *acmetest.FaultProxy) uint64 {
+	if fp == nil {
+		return 0
+	}
+	recs := fp.Requests()
+	n := uint64(len(recs)) * uint64(unsafe.Sizeof(acmetest.RequestRecord{}))
+	for _, r := range recs {
+		n += uint64(len(r.Method) + 1 + len(r.Path) + len(" HTTP/1.1"))
+	}
+	return n
+}
+
 // liveHeap returns the bytes of live heap objects: HeapAlloc right after
 // a forced GC (twice, so that what the first one's finalizers let go is
 // gone too).
@@ -594,6 +617,15 @@ func liveHeap() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.HeapAlloc
+}
+
+// memProfileName is the file of -storm.memprofile for the storm with
+// the share faults of faults.
+func memProfileName(faults float64) string {
+	if faults > 0 {
+		return *stormMem + ".faults"
+	}
+	return *stormMem
 }
 
 // writeHeapProfile writes the heap profile (inuse_space is what is live

@@ -16,14 +16,24 @@ import (
 // client's. It returns the server's host:port (UDP and TCP).
 func stormDNS(b *testing.B) string {
 	b.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
+	var (
+		pc net.PacketConn
+		l  net.Listener
+	)
+	// A free UDP port may be taken in TCP: try another, as acmetest's
+	// StartDNSServer does.
+	for attempt := 1; ; attempt++ {
+		var err error
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			b.Fatal(err)
+		}
+		if l, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
 		pc.Close()
-		b.Fatal(err)
+		if attempt == 10 {
+			b.Fatalf("storm DNS server: %v", err)
+		}
 	}
 	h := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
 		m := new(dns.Msg)
