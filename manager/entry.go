@@ -109,7 +109,9 @@ func (e *entry) fromIndex(lz *lazy, r float64, s store.Schedule) {
 func (e *entry) notFromIndex() { e.lazy, e.st = nil, nil }
 
 // evict turns e's parsed certificate back into its summary (see
-// lazy.go); the state stays.
+// lazy.go); the state stays, and so does the record of the last fetch of
+// renewal information (ariFor, a serial: nothing of the parsed
+// certificate stays in memory past the cache's bound).
 func (e *entry) evict() {
 	l := e.held.leaf
 	e.lazy = &lazy{notBefore: l.NotBefore, notAfter: l.NotAfter, serial: serial(l)}
@@ -122,7 +124,8 @@ func (e *entry) evict() {
 // clears those (succeeded). The caller then draws (drawLocked) and
 // serves it (Manager.installLocked).
 func (e *entry) newCertificate(h *held) {
-	e.held, e.lazy = h, nil
+	// ariFor was about the previous certificate.
+	e.held, e.lazy, e.ariFor, e.ariOK = h, nil, "", false
 	ns := e.state().forNewCertificate()
 	ns.Serial = serial(h.leaf)
 	e.st = &ns

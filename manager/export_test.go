@@ -27,3 +27,17 @@ func Idle(m *Manager) bool {
 	defer m.mu.Unlock()
 	return m.running && m.busy == 0
 }
+
+// CacheStats returns the number of entries counted in the parsed-certificate
+// cache, the number of entries holding a parsed certificate, and the
+// number of entries.
+func CacheStats(m *Manager) (cached, held, entries int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range m.entries {
+		if e.held != nil {
+			held++
+		}
+	}
+	return len(m.cache), held, len(m.entries)
+}

@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/acmetest"
@@ -50,6 +51,8 @@ var (
 	stormSample = flag.Duration("storm.sample", 0, "BenchmarkRenewalStorm: take a goroutine profile this often during a storm and log where the renewals spend their time (0: none)")
 	stormCPU    = flag.String("storm.cpuprofile", "", "BenchmarkRenewalStorm: write a CPU profile of the first storm alone (not the ceiling) to this file")
 	stormDir    = flag.String("storm.dir", "", "BenchmarkRenewalStorm: make the storms' directory stores under this directory (default: the benchmark's temporary directory); /dev/shm leaves the disk out")
+	stormMem    = flag.String("storm.memprofile", "", "BenchmarkRenewalStorm: write a heap profile of the storm's end (after a GC; the manager still alive) to this file, and one of its start to this file plus .start (compare: go tool pprof -diff_base FILE.start FILE); the storm with faults's to FILE.faults and FILE.faults.start")
+	stormCeil   = flag.Float64("storm.ceiling", 0, "BenchmarkRenewalStorm: take this as the ceiling (certificates/s) instead of measuring it (0: measure)")
 )
 
 // stormAge is how far the storm's clock runs ahead of the real time: the
@@ -113,7 +116,13 @@ func BenchmarkRenewalStorm(b *testing.B) {
 
 	var best int
 	var ceiling float64
+	if *stormCeil > 0 {
+		best, ceiling = 16, *stormCeil
+	}
 	b.Run("ceiling", func(b *testing.B) {
+		if *stormCeil > 0 {
+			b.Skip("-storm.ceiling given")
+		}
 		for b.Loop() {
 			best, ceiling = 0, 0
 			for _, c := range []int{4, 8, 16} {
@@ -170,9 +179,9 @@ func BenchmarkRenewalStorm(b *testing.B) {
 				stop()
 			}
 			rate := float64(n) / r.elapsed.Seconds()
-			b.Logf("%d certificates renewed in %v at concurrency %d (CacheSize %d): %.1f certificates/s, %.0f%% of the ceiling (%.1f/s); most orders in flight %d; %.2f ACME requests/cert (by endpoint: requests, mean time) %s; heap in use start %.1f MB, peak %.1f MB, end %.1f MB; %d attempts failed; %d Retry-After answers, %d requests before their time",
+			b.Logf("%d certificates renewed in %v at concurrency %d (CacheSize %d): %.1f certificates/s, %.0f%% of the ceiling (%.1f/s); most orders in flight %d; %.2f ACME requests/cert (by endpoint: requests, mean time) %s; heap in use start %.1f MB, peak %.1f MB, end %.1f MB; live heap (after a GC) start %.1f MB, end %.1f MB (%+.0f bytes/cert; of it the fault proxy's request log, the benchmark's, at least %.1f MB, %.0f bytes/cert), %d entries in the cache, %d holding a parsed certificate; %d attempts failed; %d Retry-After answers, %d requests before their time",
 				n, r.elapsed.Round(time.Millisecond), conc, *stormCache, rate, 100*rate/ceiling, ceiling, r.maxInFlight,
-				float64(r.requests)/float64(n), r.byEndpoint, mb(r.heapStart), mb(r.heapPeak), mb(r.heapEnd), r.failed, r.retryAfters, len(r.early))
+				float64(r.requests)/float64(n), r.byEndpoint, mb(r.heapStart), mb(r.heapPeak), mb(r.heapEnd), mb(r.liveStart), mb(r.liveEnd), (float64(r.liveEnd)-float64(r.liveStart))/float64(n), mb(r.proxyLog), float64(r.proxyLog)/float64(n), r.cached, r.held, r.failed, r.retryAfters, len(r.early))
 			b.Logf("storm: %s", r.cpu)
 			for _, e := range r.early {
 				b.Errorf("Retry-After not honoured: %s", e)
@@ -190,6 +199,10 @@ func BenchmarkRenewalStorm(b *testing.B) {
 			b.ReportMetric(mb(r.heapStart), "heap-start-MB")
 			b.ReportMetric(mb(r.heapPeak), "heap-peak-MB")
 			b.ReportMetric(mb(r.heapEnd), "heap-end-MB")
+			b.ReportMetric(mb(r.liveStart), "live-start-MB")
+			b.ReportMetric(mb(r.liveEnd), "live-end-MB")
+			b.ReportMetric((float64(r.liveEnd)-float64(r.liveStart))/float64(n), "live-B/cert")
+			b.ReportMetric((float64(r.liveEnd)-float64(r.liveStart)-float64(r.proxyLog))/float64(n), "client-live-B/cert")
 			b.ReportMetric(0, "ns/op")
 		})
 	}
@@ -223,16 +236,35 @@ type stormCA struct {
 }
 
 func newStormCA(b *testing.B, bin string) *stormCA {
-	p := acmetest.NewTestPebble(b, acmetest.PebbleOptions{
-		Binary:     bin,
-		AuthzReuse: 0,
-		Profiles:   map[string]acmetest.Profile{"default": {ValidityPeriod: stormValidity}},
-	})
-	sol := &http01.Handler{}
-	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p.HTTPPort)))
-	if err != nil {
-		b.Fatal(err)
+	dns := stormDNS(b)
+	var (
+		p *acmetest.Pebble
+		l net.Listener
+	)
+	// Pebble's http-01 port is one that was free when acmetest looked;
+	// on a machine busy with connections (a storm makes thousands) it
+	// may be taken, as the source port of one, before the listen here:
+	// then another Pebble, with another port.
+	for attempt := 1; ; attempt++ {
+		p = acmetest.NewTestPebble(b, acmetest.PebbleOptions{
+			Binary:     bin,
+			DNSServer:  dns,
+			AuthzReuse: 0,
+			Profiles:   map[string]acmetest.Profile{"default": {ValidityPeriod: stormValidity}},
+		})
+		var err error
+		if l, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p.HTTPPort))); err == nil {
+			break
+		}
+		if err := p.Close(); err != nil {
+			b.Log(err)
+		}
+		if attempt == 3 {
+			b.Fatal(err)
+		}
+		b.Logf("http-01 port of Pebble taken (%v): another Pebble", err)
 	}
+	sol := &http01.Handler{}
 	srv := &http.Server{Handler: sol, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(l)
 	b.Cleanup(func() { srv.Close() })
@@ -373,18 +405,29 @@ type stormResult struct {
 	requests                     int64
 	byEndpoint                   string
 	heapStart, heapPeak, heapEnd uint64
-	failed                       int
-	retryAfters                  int
-	early                        []string
-	cpu                          string
+	// liveStart and liveEnd are the bytes of live objects (HeapAlloc
+	// right after a GC) before the storm and after it, the manager still
+	// alive: what the storm left behind.
+	liveStart, liveEnd uint64
+	// cached and held are, at the end, the entries counted in the
+	// manager's cache of parsed certificates and those holding one.
+	cached, held int
+	// proxyLog is about what the fault proxy's log of requests takes
+	// (see faultProxyLog), part of liveEnd that is the benchmark's.
+	proxyLog    uint64
+	failed      int
+	retryAfters int
+	early       []string
+	cpu         string
 }
 
 // runStorm manages the n certificates of the directory store at root
 // and runs the manager until each is renewed.
 func runStorm(b *testing.B, p *acmetest.Pebble, sol *http01.Handler, acct acme.Account, root string, n, conc int, faults float64) stormResult {
 	target, hc := p.DirectoryURL, p.HTTPClient()
+	var fp *acmetest.FaultProxy
 	if faults > 0 {
-		fp := acmetest.NewTestFaultProxy(b, p)
+		fp = acmetest.NewTestFaultProxy(b, p)
 		fp.SetRules(
 			acmetest.Rule{Method: http.MethodPost, PathPrefix: "/order-plz", Fault: acmetest.Status429RetryAfter,
 				Probability: faults, Seed: 1, RetryAfter: time.Second, ReplayNonce: true},
@@ -408,9 +451,12 @@ func runStorm(b *testing.B, p *acmetest.Pebble, sol *http01.Handler, acct acme.A
 		mu        sync.Mutex
 		inFlight  int
 		maxFlight int
-		renewed   = map[string]int{}
-		failed    int
-		done      = make(chan struct{})
+		// Sized before the live heap's first sample, so that the
+		// benchmark's own bookkeeping is not counted as what the
+		// storm left behind.
+		renewed = make(map[string]int, n)
+		failed  int
+		done    = make(chan struct{})
 	)
 	m, err := manager.New(manager.Config{
 		Store:       st,
@@ -455,8 +501,11 @@ func runStorm(b *testing.B, p *acmetest.Pebble, sol *http01.Handler, acct acme.A
 	}
 
 	var r stormResult
-	runtime.GC()
+	r.liveStart = liveHeap()
 	r.heapStart = heapInUse()
+	if *stormMem != "" {
+		writeHeapProfile(b, memProfileName(faults)+".start")
+	}
 	sampled := make(chan struct{})
 	sampleCtx, stopSampling := context.WithCancel(ctx)
 	go func() {
@@ -511,8 +560,13 @@ func runStorm(b *testing.B, p *acmetest.Pebble, sol *http01.Handler, acct acme.A
 		// Printed, not logged: the benchmark's log is cut at a few lines.
 		fmt.Printf("where the attempts were (goroutine samples every %v): %s\n", *stormSample, sampler.report(30))
 	}
-	runtime.GC()
+	r.liveEnd = liveHeap()
+	r.proxyLog = faultProxyLog(fp)
+	r.cached, r.held, _ = manager.CacheStats(m)
 	r.heapEnd = heapInUse()
+	if *stormMem != "" {
+		writeHeapProfile(b, memProfileName(faults))
+	}
 
 	mu.Lock()
 	r.maxInFlight, r.failed = maxFlight, failed
@@ -537,6 +591,57 @@ func heapInUse() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.HeapInuse
+}
+
+// faultProxyLog returns about how many bytes the request log of fp (nil:
+// none) holds, at least: the FaultProxy, in this process, keeps a
+// RequestRecord of every request it forwarded (acmetest has no way to
+// turn that off), whose path keeps the request's first line.
+func faultProxyLog(fp *acmetest.FaultProxy) uint64 {
+	if fp == nil {
+		return 0
+	}
+	recs := fp.Requests()
+	n := uint64(len(recs)) * uint64(unsafe.Sizeof(acmetest.RequestRecord{}))
+	for _, r := range recs {
+		n += uint64(len(r.Method) + 1 + len(r.Path) + len(" HTTP/1.1"))
+	}
+	return n
+}
+
+// liveHeap returns the bytes of live heap objects: HeapAlloc right after
+// a forced GC (twice, so that what the first one's finalizers let go is
+// gone too).
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// memProfileName is the file of -storm.memprofile for the storm with
+// the share faults of faults.
+func memProfileName(faults float64) string {
+	if faults > 0 {
+		return *stormMem + ".faults"
+	}
+	return *stormMem
+}
+
+// writeHeapProfile writes the heap profile (inuse_space is what is live
+// at the last GC) to path.
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Error(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Error(err)
+	}
 }
 
 func hostOf(u string) string {

@@ -73,7 +73,7 @@ type Dir struct {
 	// scanned holds the directories that removeStaleTemps looked at
 	// since scannedSince.
 	scannedMu    sync.Mutex
-	scanned      map[string]bool
+	scanned      nameSet
 	scannedSince time.Time
 
 	// temps holds the temporary files seen in big directories since
@@ -85,7 +85,7 @@ type Dir struct {
 	// tidy holds the names of the locks whose holders' leftovers this
 	// process cleared, none taken over since (see leftoversMayExist).
 	tidyMu sync.Mutex
-	tidy   map[string]struct{}
+	tidy   nameSet
 
 	// holder is the file this process's locks of d link to while any
 	// is held or wanted, and holds the hold of each lock held through a

@@ -300,8 +300,7 @@ func breakStale(r *tree, p string, stale time.Duration) (retry, broke bool) {
 func (d *Dir) leftoversMayExist(name string) bool {
 	d.tidyMu.Lock()
 	defer d.tidyMu.Unlock()
-	_, ok := d.tidy[name]
-	return !ok
+	return !d.tidy.has(name)
 }
 
 // leftoversCleared records that the holder of the lock called name
@@ -309,10 +308,7 @@ func (d *Dir) leftoversMayExist(name string) bool {
 func (d *Dir) leftoversCleared(name string) {
 	d.tidyMu.Lock()
 	defer d.tidyMu.Unlock()
-	if d.tidy == nil {
-		d.tidy = map[string]struct{}{}
-	}
-	d.tidy[name] = struct{}{}
+	d.tidy.add(name)
 }
 
 // forgetTidy drops the memo of the lock called name: its holder was
@@ -320,7 +316,7 @@ func (d *Dir) leftoversCleared(name string) {
 func (d *Dir) forgetTidy(name string) {
 	d.tidyMu.Lock()
 	defer d.tidyMu.Unlock()
-	delete(d.tidy, name)
+	d.tidy.remove(name)
 }
 
 // startHolding starts refreshing the lock file made for one hold (see

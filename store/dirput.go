@@ -268,13 +268,13 @@ const staleScanEvery = 10 * time.Minute
 func (d *Dir) removeStaleTemps(r *tree, dir string) {
 	now := time.Now()
 	d.scannedMu.Lock()
-	if now.Sub(d.scannedSince) > staleScanEvery || d.scanned == nil {
-		// Forgotten every period: the map holds the directories
+	if now.Sub(d.scannedSince) > staleScanEvery {
+		// Forgotten every period: the set holds the directories
 		// written in one period at most.
-		d.scanned, d.scannedSince = map[string]bool{}, now
+		d.scanned, d.scannedSince = nameSet{}, now
 	}
-	seen := d.scanned[dir]
-	d.scanned[dir] = true
+	seen := d.scanned.has(dir)
+	d.scanned.add(dir)
 	d.scannedMu.Unlock()
 	if seen {
 		return
