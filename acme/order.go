@@ -310,22 +310,49 @@ type OrderError struct {
 	Authorizations []Authorization
 }
 
-// Error quotes the CA: the order's problem and each failed challenge's
-// error detail.
+// Error quotes the CA: the order's problem (unless a failed challenge's
+// says the same: a CA often copies it there) and each failed challenge's
+// error detail, with the problem's type (RFC 8555 §6.7) when it says
+// more than the detail, such as "connection" or "dns".
 func (e *OrderError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "acme: order %s is invalid", e.Order.URL)
-	if e.Problem != nil {
+	sep := ": "
+	if e.Problem != nil && !e.challengeSays(problemText(e.Problem)) {
 		fmt.Fprintf(&b, ": %s", problemText(e.Problem))
+		sep = "; "
 	}
 	for _, a := range e.Authorizations {
 		for _, ch := range a.Challenges {
 			if ch.Error != nil {
-				fmt.Fprintf(&b, "; %s %s: %s", authorizationName(a), ch.Type, problemText(ch.Error))
+				fmt.Fprintf(&b, "%s%s %s%s: %s", sep, authorizationName(a), ch.Type, problemKind(ch.Error), problemText(ch.Error))
+				sep = "; "
 			}
 		}
 	}
 	return b.String()
+}
+
+// challengeSays reports whether a failed challenge's error reads text.
+func (e *OrderError) challengeSays(text string) bool {
+	for _, a := range e.Authorizations {
+		for _, ch := range a.Challenges {
+			if ch.Error != nil && problemText(ch.Error) == text {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// problemKind is " (kind)" for a problem of an ACME error type (RFC 8555
+// §6.7) other than the generic ones, "" otherwise.
+func problemKind(p *Problem) string {
+	kind, ok := strings.CutPrefix(string(p.Type), "urn:ietf:params:acme:error:")
+	if !ok || kind == "" || kind == "malformed" || kind == "serverInternal" {
+		return ""
+	}
+	return " (" + kind + ")"
 }
 
 // Unwrap returns the order's problem and every challenge's problem, so

@@ -307,3 +307,30 @@ func TestWildcardNamedWithStar(t *testing.T) {
 		t.Errorf("authorizationName of a plain name: %q", got)
 	}
 }
+
+// An invalid order's error quotes the CA's detail once when the order's
+// problem repeats a challenge's (as Pebble's does), both when they
+// differ, and names the problem's type when it says more than the
+// detail.
+func TestOrderErrorQuotesOnce(t *testing.T) {
+	detail := `Get "http://a.example.test/.well-known/acme-challenge/x": dial tcp 127.0.0.1:80: connect: connection refused`
+	a := Authorization{Identifier: DNSIdentifier("a.example.test"), Status: StatusInvalid,
+		Challenges: []Challenge{{Type: ChallengeHTTP01, Error: &Problem{Type: ProblemConnection, Detail: detail}}}}
+	for _, tc := range []struct {
+		name    string
+		problem *Problem
+		want    string
+	}{
+		{"the same", &Problem{Type: ProblemConnection, Detail: detail},
+			`acme: order https://ca.test/order/1 is invalid: a.example.test http-01 (connection): "` + strings.ReplaceAll(detail, `"`, `\"`) + `"`},
+		{"another", &Problem{Type: ProblemUnauthorized, Detail: "authorizations failed"},
+			`acme: order https://ca.test/order/1 is invalid: "authorizations failed"; a.example.test http-01 (connection): "` + strings.ReplaceAll(detail, `"`, `\"`) + `"`},
+		{"none", nil,
+			`acme: order https://ca.test/order/1 is invalid: a.example.test http-01 (connection): "` + strings.ReplaceAll(detail, `"`, `\"`) + `"`},
+	} {
+		e := &OrderError{Order: Order{URL: "https://ca.test/order/1"}, Problem: tc.problem, Authorizations: []Authorization{a}}
+		if got := e.Error(); got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
+		}
+	}
+}
