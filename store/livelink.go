@@ -67,7 +67,9 @@ func (c *Certs) unlinkVersion(ctx context.Context, vdir string) error {
 // nothing stands where the save puts its links (the live link and the
 // top-level key.pem, cert.pem, combined.pem, meta.json) that it cannot
 // replace atomically: a link of any target or a file is replaced, a
-// directory (or a device, a socket…) is not. A caller checks it before
+// directory (or a device, a socket…) is not; and that the directory of
+// its versions is one, which the system lets this process write into
+// (its permissions, a read-only mount). A caller checks it before
 // ordering, so that a certificate the CA would issue is not one the store
 // refuses. The error names the key and the store's directory, if it has
 // one; it wraps ErrInvalidKey for a ca or name that cannot be stored.
@@ -107,5 +109,8 @@ func (c *Certs) CheckSave(ctx context.Context, ca, name string) error {
 		}
 		return fmt.Errorf("store: %s is %s, where the store keeps %s: a certificate saved now could not replace it; move it away", where, kind, what)
 	}
-	return nil
+	// Where the new version goes: versions/ (or the nearest directory
+	// above it that exists) a directory the system lets this process
+	// write into.
+	return c.checkWritableDir(ctx, dir+"/"+versionsDir)
 }

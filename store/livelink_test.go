@@ -95,3 +95,50 @@ func relink(t *testing.T, path, target string) {
 		t.Fatal(err)
 	}
 }
+
+// TestCheckRefusesWhatCannotHoldFiles: CheckSave and CheckMarkRevoked
+// look at the directory the write would go in (versions/, revoked/) and
+// refuse, naming it, something other than a directory standing there,
+// so that nothing is ordered or revoked at the CA that the store could
+// not keep (the save failed after the CA issued, with "file does not
+// exist").
+func TestCheckRefusesWhatCannotHoldFiles(t *testing.T) {
+	const ca = "https://ca.test/dir"
+	d := newTestDir(t)
+	c := &Certs{Store: d}
+	ctx := t.Context()
+	p := testPairs(t, 1, "a.test")[0]
+	if err := c.SaveCertificate(ctx, CertRecord{Name: "a.test", CA: ca, KeyPEM: p.key, ChainPEM: p.chain}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CheckSave(ctx, ca, "a.test"); err != nil {
+		t.Fatalf("CheckSave of a whole store = %v", err)
+	}
+	if err := c.CheckMarkRevoked(ctx, ca, "a.test"); err != nil {
+		t.Fatalf("CheckMarkRevoked of a whole store = %v", err)
+	}
+	dir := filepath.Join(d.Root(), "certificates", "ca.test_dir", "a.test")
+	for _, tc := range []struct {
+		sub   string
+		check func() error
+	}{
+		{"versions", func() error { return c.CheckSave(ctx, ca, "a.test") }},
+		{"revoked", func() error { return c.CheckMarkRevoked(ctx, ca, "a.test") }},
+	} {
+		path := filepath.Join(dir, tc.sub)
+		moved := path + ".moved"
+		if _, err := os.Lstat(path); err == nil {
+			if err := os.Rename(path, moved); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := tc.check(); err == nil || !strings.Contains(err.Error(), path+" is not a directory") {
+			t.Errorf("%s a file: %v, want an error naming %s", tc.sub, err, path)
+		}
+		os.Remove(path)
+		os.Rename(moved, path)
+	}
+}

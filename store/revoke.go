@@ -67,11 +67,15 @@ func (c *Certs) MarkRevoked(ctx context.Context, ca, name, serial string, at tim
 // has CheckWritable (Dir) it writes and removes a probe file first; then
 // it runs any pending migration and takes and releases the record's lock,
 // which a read-only store, or one whose lock directory is not one,
-// refuses. The error names the store where the store's errors do (Dir:
-// its absolute path) and wraps the system's (fs.ErrPermission,
-// syscall.EROFS, ...). It records nothing.
+// refuses; in a Dir, it then asks the system whether the directory the
+// record goes in (or the nearest one above it that exists) may be
+// written, and refuses something other than a directory there. The
+// error names the store where the store's errors do (Dir: its absolute
+// path) and wraps the system's (fs.ErrPermission, syscall.EROFS, ...).
+// It records nothing.
 func (c *Certs) CheckMarkRevoked(ctx context.Context, ca, name string) error {
-	if _, err := c.scheme().revokedDir(ca, name); err != nil {
+	dir, err := c.scheme().revokedDir(ca, name)
+	if err != nil {
 		return err
 	}
 	if w, ok := c.Store.(interface{ CheckWritable(context.Context) error }); ok {
@@ -86,8 +90,10 @@ func (c *Certs) CheckMarkRevoked(ctx context.Context, ca, name string) error {
 	if err != nil {
 		return err
 	}
-	unlock()
-	return nil
+	defer unlock()
+	// The record's own directory (Dir): the root may be writable and
+	// the certificate's directory not.
+	return c.checkWritableDir(ctx, dir)
 }
 
 // loadRevocation returns the revocation recorded in dir for leaf, nil if
