@@ -100,6 +100,7 @@ func TestValidate(t *testing.T) {
 		{"http01 both", Config{HTTP01: &HTTP01{Listen: ":80", Webroot: "/w"}}, []string{"http01: give listen or webroot, not both"}},
 		{"bad listen", Config{HTTP01: &HTTP01{Listen: "80"}, TLSALPN01: &TLSALPN01{}}, []string{
 			`http01.listen: "80" is not host:port (address 80: missing port in address)`, "tlsalpn01.listen: required"}},
+		{"port out of range", Config{HTTP01: &HTTP01{Listen: "127.0.0.1:99999"}}, []string{`http01.listen: "127.0.0.1:99999": the port must be from 0 to 65535`}},
 		{"one port for two", Config{HTTP01: &HTTP01{Listen: ":5000"}, TLSALPN01: &TLSALPN01{Listen: ":5000"}}, []string{`tlsalpn01.listen: ":5000" is also http01.listen: one port cannot serve both`}},
 		{"no provider", Config{DNS01: &DNS01{}}, []string{"dns01.provider: required: rfc2136, exec, webhook, acme-dns"}},
 		{"unknown provider", Config{DNS01: &DNS01{Provider: "route53"}}, []string{`dns01.provider: unknown provider "route53": want rfc2136, exec, webhook, acme-dns`}},

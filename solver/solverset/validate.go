@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
@@ -73,9 +74,16 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// checkHostPort checks v, an address to listen on: host:port, the port
+// a number from 0 to 65535 or a service name (":http").
 func checkHostPort(key, v string, bad func(key, format string, a ...any)) {
-	if _, _, err := net.SplitHostPort(v); err != nil {
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
 		bad(key, "%q is not host:port (%v)", v, err)
+		return
+	}
+	if n, err := strconv.ParseUint(port, 10, 64); err == nil && n > 65535 {
+		bad(key, "%q: the port must be from 0 to 65535", v)
 	}
 }
 
