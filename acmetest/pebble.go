@@ -65,7 +65,10 @@ type PebbleOptions struct {
 
 	// AuthzReuse is the percentage chance that Pebble reuses a valid
 	// authorization for an identifier in a new order (PEBBLE_AUTHZREUSE).
-	// 0 never reuses; a negative value keeps Pebble's own default of 50%.
+	// 0 reuses none but about one in 100 (Pebble v2.10's check is
+	// rand.Intn(100) > AuthzReuse: a test that needs a challenge in a
+	// second order for a name must allow for it); a negative value keeps
+	// Pebble's own default of 50%.
 	AuthzReuse int
 
 	// AlwaysValid makes Pebble mark every challenge valid without
