@@ -32,8 +32,8 @@ type Profile struct {
 
 // PebbleOptions configures a Pebble instance. The zero value starts a Pebble
 // that validates promptly and deterministically: no random validation sleep,
-// no rejected nonces, no authorization reuse, ECDSA keys, and acmetest's own
-// DNS server answering 127.0.0.1 for every name.
+// no rejected nonces, no authorization reuse (but see AuthzReuse), ECDSA keys,
+// and acmetest's own DNS server answering 127.0.0.1 for every name.
 type PebbleOptions struct {
 	// Binary is the path of the pebble executable, for instance one
 	// installed with `go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.1`.
