@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/certkeeper/certkeeper/engine"
+	"github.com/certkeeper/certkeeper/internal/cputime"
 	"github.com/certkeeper/certkeeper/store"
 	"github.com/certkeeper/certkeeper/store/storetest"
 )
 
 // reportCPU reports the CPU time per operation since start (cpu-ms/op).
 func reportCPU(b *testing.B, start time.Duration) {
-	b.ReportMetric(float64(cpuTime()-start)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64(cputime.Used()-start)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
 }
 
 // noIndexDir hides Dir's Append, so that the store keeps no index and
@@ -42,7 +43,7 @@ func benchEngine(b *testing.B, n int, indexed bool) *engine.Engine {
 // of 100,000 (storetest.CachedDir), from the store's index.
 func BenchmarkList(b *testing.B) {
 	eng := benchEngine(b, 100_000, true)
-	defer reportCPU(b, cpuTime())
+	defer reportCPU(b, cputime.Used())
 	for b.Loop() {
 		entries, err := eng.List(context.Background(), engine.ListOptions{})
 		if err != nil || len(entries) != 100_000 {
@@ -56,7 +57,7 @@ func BenchmarkList(b *testing.B) {
 func BenchmarkListName(b *testing.B) {
 	eng := benchEngine(b, 100_000, true)
 	name := storetest.GeneratedName(54321)
-	defer reportCPU(b, cpuTime())
+	defer reportCPU(b, cputime.Used())
 	for b.Loop() {
 		entries, err := eng.List(context.Background(), engine.ListOptions{Names: []string{name}})
 		if err != nil || len(entries) != 1 || entries[0].Name != name {
@@ -72,7 +73,7 @@ func BenchmarkListRead(b *testing.B) {
 	for _, n := range []int{10_000, 100_000} {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
 			eng := benchEngine(b, n, false)
-			defer reportCPU(b, cpuTime())
+			defer reportCPU(b, cputime.Used())
 			for b.Loop() {
 				entries, err := eng.List(context.Background(), engine.ListOptions{})
 				if err != nil || len(entries) != n {
@@ -88,7 +89,7 @@ func BenchmarkListRead(b *testing.B) {
 func BenchmarkListNameRead(b *testing.B) {
 	eng := benchEngine(b, 10_000, false)
 	name := storetest.GeneratedName(4321)
-	defer reportCPU(b, cpuTime())
+	defer reportCPU(b, cputime.Used())
 	for b.Loop() {
 		entries, err := eng.List(context.Background(), engine.ListOptions{Names: []string{name}})
 		if err != nil || len(entries) != 1 {
