@@ -23,8 +23,9 @@ import (
 func (e *entry) state() *state {
 	if e.st == nil {
 		e.st = &state{}
-		if e.lazy != nil {
-			e.st.Serial, e.st.RenewDraw = e.lazy.serial, e.r
+		if l := e.lazy; l != nil {
+			e.st.Serial, e.st.RenewDraw = l.serial, e.r
+			e.st.ARIRenewAt, e.st.ARIRetryAfter = l.renewAt, l.recheck
 		}
 	}
 	return e.st
@@ -35,9 +36,28 @@ func (e *entry) state() *state {
 // and leaves them stateless.
 func (e *entry) peekState(zero *state) *state {
 	if e.st == nil {
+		if l := e.lazy; l != nil {
+			zero.ARIRenewAt, zero.ARIRetryAfter = l.renewAt, l.recheck
+		}
 		return zero
 	}
 	return e.st
+}
+
+// compact drops the state of e, lazy, when scheduling needs no more of
+// it than its summary keeps (the CA's moment and the time to ask again:
+// no failure, no order in flight, no alarm sent): a state is some 400
+// bytes, and a storm of N renewals left N of them, above the 1 KB a
+// certificate nobody asked for may cost. Nothing is lost: materialize
+// reads the state from the store again, as it always did.
+func (e *entry) compact() {
+	st, l := e.st, e.lazy
+	if st == nil || l == nil || st.Failures > 0 || !st.NextAttempt.IsZero() || st.LastError != "" ||
+		st.PendingOrder != "" || st.ReplacesRefused || st.ExpiringSoonSent || e.announce != "" || e.staleState {
+		return
+	}
+	l.renewAt, l.recheck = st.ARIRenewAt, st.ARIRetryAfter
+	e.st = nil
 }
 
 // forNewCertificate drops what belonged to the previous certificate (its
@@ -94,14 +114,16 @@ func (e *entry) takeLoaded(from *entry) {
 
 // fromIndex makes e lazy: lz summarizes the certificate held, r is its
 // draw, and s is the schedule the index keeps for it; e has a state
-// only if s says something (a moment in the CA's window, a time to
-// fetch renewal information again, a failure).
+// only if s says a failure: the moment in the CA's window and the time
+// to fetch renewal information again go in lz (see compact).
 func (e *entry) fromIndex(lz *lazy, r float64, s store.Schedule) {
 	e.lazy, e.r, e.st = lz, r, nil
-	if s.Serial == lz.serial && (!s.RenewAt.IsZero() || !s.Recheck.IsZero() || s.Failures > 0 || s.LastError != "") {
-		st := e.state()
-		st.ARIRenewAt, st.ARIRetryAfter = s.RenewAt, s.Recheck
-		st.Failures, st.NextAttempt, st.LastError = s.Failures, s.NextAttempt, s.LastError
+	if s.Serial == lz.serial {
+		lz.renewAt, lz.recheck = s.RenewAt, s.Recheck
+		if s.Failures > 0 || s.LastError != "" {
+			st := e.state()
+			st.Failures, st.NextAttempt, st.LastError = s.Failures, s.NextAttempt, s.LastError
+		}
 	}
 }
 
@@ -116,6 +138,7 @@ func (e *entry) evict() {
 	l := e.held.leaf
 	e.lazy = &lazy{notBefore: l.NotBefore, notAfter: l.NotAfter, serial: serial(l)}
 	e.held = nil
+	e.compact()
 }
 
 // newCertificate makes h, a certificate newer than the one held, e's:

@@ -19,11 +19,15 @@ import (
 // parsed ones are kept: the others go back to their summary (CLOCK
 // eviction, which a Lookup marks as used without a lock).
 
-// lazy is the summary of a certificate held but not parsed.
+// lazy is the summary of a certificate held but not parsed, with what
+// scheduling needs of its renewal information while the entry has no
+// state (renewAt, recheck: the state's ARIRenewAt and ARIRetryAfter;
+// see entry.compact).
 type lazy struct {
 	notBefore, notAfter time.Time
 	serial              string
 	version             int
+	renewAt, recheck    time.Time
 }
 
 // slot is what the snapshot maps a name to: the certificate served for

@@ -205,3 +205,79 @@ func TestEvictedCertificateIsReleased(t *testing.T) {
 		t.Errorf("%d of %d parsed certificates still in memory after the cache evicted them, want at most %d", alive, n, size+1)
 	}
 }
+
+// An entry the cache evicted keeps no state when its summary holds what
+// scheduling needs (the CA's moment and when to ask again), so that a
+// storm's renewed certificates cost what the index's do; it keeps its
+// state while it has failures to back off from.
+func TestEvictedEntryKeepsScheduleWithoutState(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory()
+	const n, size = 30, 5
+	if err := storetest.Generate(ctx, &store.Certs{Store: st}, 0, n); err != nil {
+		t.Fatal(err)
+	}
+	m := testManager(t, Config{Store: st, CacheSize: size})
+	retry := time.Now().Add(5 * time.Hour).Truncate(time.Second)
+	m.renewalInfo = func(_ context.Context, _ Spec, leaf *x509.Certificate) (acme.RenewalInfo, error) {
+		var ri acme.RenewalInfo
+		ri.SuggestedWindow.Start = leaf.NotBefore.Add(50 * 24 * time.Hour)
+		ri.SuggestedWindow.End = leaf.NotBefore.Add(51 * 24 * time.Hour)
+		ri.RetryAfter = retry
+		return ri, nil
+	}
+	if err := m.Manage(ctx, scaleCerts(n)...); err != nil {
+		t.Fatal(err)
+	}
+	failing := storetest.GeneratedName(0)
+	type sched struct{ renewAt, recheck, due time.Time }
+	want := map[string]sched{}
+	for i := range n {
+		name := storetest.GeneratedName(i)
+		if _, err := m.Load(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+		m.mu.Lock()
+		e := m.entries[name]
+		m.mu.Unlock()
+		m.refreshDue(ctx, e, time.Now())
+		m.mu.Lock()
+		if name == failing {
+			e.state().Failures = 1
+		}
+		var zero state
+		s := e.peekState(&zero)
+		want[name] = sched{s.ARIRenewAt, s.ARIRetryAfter, e.due}
+		m.mu.Unlock()
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	evicted := 0
+	for name, w := range want {
+		e := m.entries[name]
+		if e.held != nil {
+			continue
+		}
+		evicted++
+		if name == failing {
+			if e.st == nil || e.st.Failures != 1 {
+				t.Errorf("%s: evicted with a failure, state %+v: want it kept", name, e.st)
+			}
+			continue
+		}
+		if e.st != nil {
+			t.Errorf("%s: evicted, and still a state", name)
+		}
+		var zero state
+		s := e.peekState(&zero)
+		if !s.ARIRenewAt.Equal(w.renewAt) || !s.ARIRetryAfter.Equal(w.recheck) || w.recheck.IsZero() || !e.due.Equal(w.due) {
+			t.Errorf("%s: evicted: renew at %v, recheck %v, due %v; want %v, %v, %v", name, s.ARIRenewAt, s.ARIRetryAfter, e.due, w.renewAt, w.recheck, w.due)
+		}
+		if got := e.state(); !got.ARIRetryAfter.Equal(w.recheck) || got.Serial == "" {
+			t.Errorf("%s: the state made again lacks the summary's: %+v", name, got)
+		}
+	}
+	if evicted < n-size-1 {
+		t.Errorf("%d of %d evicted, want at least %d", evicted, n, n-size-1)
+	}
+}

@@ -78,9 +78,10 @@ type entry struct {
 
 	held *held   // the certificate held, nil if none
 	r    float64 // random draw for the lifetime rule, per held certificate
-	// st is the persisted state; nil for a lazy entry whose index record
-	// carries no schedule, until something needs it (state), so that a
-	// certificate no handshake and no check has asked for costs no state.
+	// st is the persisted state; nil for a lazy entry without a failure
+	// (its renewal-information times are in lazy: see compact), until
+	// something needs it (state), so that a certificate no handshake and
+	// no check has asked for costs no state.
 	st *state
 
 	due   time.Time // next renewal: NextRenewal in Status
