@@ -125,6 +125,7 @@ func (p *Provider) run(ctx context.Context, action, zone, fqdn, value string) er
 		cmd.Env = env
 		cmd.Stdout, cmd.Stderr = w, w
 		cmd.WaitDelay = 5 * time.Second
+		runcmd.KillGroup(cmd) // its children too, when ctx ends
 		return cmd
 	}); err != nil {
 		msg := strings.TrimSpace(out.String())

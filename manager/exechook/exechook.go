@@ -58,6 +58,7 @@ func (r *Runner) RunHook(ctx context.Context, run manager.HookRun) error {
 		cmd.Env = env
 		cmd.WaitDelay = time.Second // do not wait for children holding the output open
 		cmd.Stdout, cmd.Stderr = run.Output, run.Output
+		runcmd.KillGroup(cmd) // its children too, when ctx ends
 		return cmd
 	})
 }

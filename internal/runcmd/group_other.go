@@ -1,0 +1,9 @@
+//go:build !unix
+
+package runcmd
+
+import "os/exec"
+
+// KillGroup does nothing here: the end of cmd's context kills its
+// process alone.
+func KillGroup(cmd *exec.Cmd) {}
