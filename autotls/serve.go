@@ -101,6 +101,12 @@ func Serve(ctx context.Context, cfg *Config, handler http.Handler, tlsLn, httpLn
 		log = slog.New(slog.DiscardHandler)
 	}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
+	plain := "-"
+	if httpLn != nil {
+		plain = httpLn.Addr().String()
+	}
+	// Said once the listeners are bound: a port in use fails before.
+	log.InfoContext(ctx, "serving HTTPS", "names", cfg.Names, "https", tlsLn.Addr().String(), "http", plain)
 	maxBody := cfg.MaxBodyBytes
 	if maxBody == 0 {
 		maxBody = DefaultMaxBodyBytes

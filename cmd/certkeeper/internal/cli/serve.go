@@ -113,7 +113,6 @@ func setupServe(fs *flagSet) func(ctx context.Context, pos []string) error {
 		if err := cfg.Validate(); err != nil {
 			return usageError{err.Error()}
 		}
-		log.InfoContext(ctx, "serving HTTPS", "names", names, "https", *httpsAddr, "http", *httpAddr)
 		err = autotls.ListenAndServe(ctx, cfg, handler)
 		var le *autotls.ListenError
 		if errors.As(err, &le) {
