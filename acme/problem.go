@@ -194,6 +194,11 @@ func IsAccountDoesNotExist(err error) bool {
 	return hasProblem(err, isType(ProblemAccountDoesNotExist))
 }
 
+// IsAlreadyRevoked reports whether err carries an alreadyRevoked
+// problem (RFC 8555 §7.6): the certificate a revocation names was
+// revoked before.
+func IsAlreadyRevoked(err error) bool { return hasProblem(err, isType(ProblemAlreadyRevoked)) }
+
 // IsCAA reports whether err, or any subproblem or challenge error in it,
 // is a caa problem: a CAA record forbids this CA.
 func IsCAA(err error) bool { return hasProblem(err, isType(ProblemCAA)) }

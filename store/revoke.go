@@ -32,32 +32,55 @@ type Revocation struct {
 // CertRecord.Revoked and Version.Revoked. The certificate itself is kept.
 // A serial that is not hexadecimal gives an error wrapping ErrInvalidKey.
 func (c *Certs) MarkRevoked(ctx context.Context, ca, name, serial string, at time.Time, reason int) error {
+	_, err := c.markRevoked(ctx, ca, name, serial, at, reason, false)
+	return err
+}
+
+// MarkRevokedOnce is MarkRevoked, except that a revocation already
+// recorded for that serial is kept, with its time and reason (for a
+// revocation the CA says it had made already: alreadyRevoked, RFC 8555
+// §7.6). It reports whether it recorded one; the check and the write are
+// made under the certificate's lock.
+func (c *Certs) MarkRevokedOnce(ctx context.Context, ca, name, serial string, at time.Time, reason int) (bool, error) {
+	return c.markRevoked(ctx, ca, name, serial, at, reason, true)
+}
+
+func (c *Certs) markRevoked(ctx context.Context, ca, name, serial string, at time.Time, reason int, once bool) (bool, error) {
 	n, ok := new(big.Int).SetString(strings.ReplaceAll(strings.TrimPrefix(strings.ToLower(serial), "0x"), ":", ""), 16)
 	if !ok || n.Sign() < 0 {
-		return fmt.Errorf("store: revoking %q: %w: serial %q is not hexadecimal", name, ErrInvalidKey, serial)
+		return false, fmt.Errorf("store: revoking %q: %w: serial %q is not hexadecimal", name, ErrInvalidKey, serial)
 	}
 	if err := c.migrateOnce(ctx); err != nil {
-		return err
+		return false, err
 	}
 	dir, err := c.scheme().revokedDir(ca, name)
 	if err != nil {
-		return err
+		return false, err
 	}
 	rec := Revocation{Serial: n.Text(16), At: at.UTC(), Reason: reason}
 	data, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
-		return err
+		return false, err
 	}
 	unlock, err := c.lockRecord(ctx, ca, name)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer unlock()
-	if err := c.Store.Put(ctx, dir+"/"+rec.Serial+".json", append(data, '\n')); err != nil {
-		return err
+	key := dir + "/" + rec.Serial + ".json"
+	if once {
+		switch _, err := c.Store.Get(ctx, key); {
+		case err == nil:
+			return false, nil
+		case !errors.Is(err, fs.ErrNotExist):
+			return false, err
+		}
+	}
+	if err := c.Store.Put(ctx, key, append(data, '\n')); err != nil {
+		return false, err
 	}
 	_ = c.indexAppend(ctx, ca, name, revokedLine(&IndexRecord{CA: ca, Name: name, Serial: rec.Serial, RevokedAt: rec.At, RevocationReason: rec.Reason}))
-	return nil
+	return true, nil
 }
 
 // CheckMarkRevoked reports whether MarkRevoked could record a revocation

@@ -737,3 +737,31 @@ func TestVersionLeftoversCleared(t *testing.T) {
 		})
 	}
 }
+
+// MarkRevokedOnce records a revocation that is not recorded yet, and
+// keeps the time and reason of one that is.
+func TestMarkRevokedOnce(t *testing.T) {
+	c := &Certs{Store: NewMemory()}
+	ctx := t.Context()
+	const ca = "https://ca.test/dir"
+	p := testPairs(t, 1, "a.test")[0]
+	if err := c.SaveCertificate(ctx, CertRecord{Name: "a.test", CA: ca, KeyPEM: p.key, ChainPEM: p.chain}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.LoadCertificate(ctx, ca, "a.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial := res.Certificates[0].SerialNumber.Text(16)
+	first := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	if recorded, err := c.MarkRevokedOnce(ctx, ca, "a.test", serial, first, 1); err != nil || !recorded {
+		t.Fatalf("first: recorded %v, %v", recorded, err)
+	}
+	if recorded, err := c.MarkRevokedOnce(ctx, ca, "a.test", serial, first.Add(time.Hour), 0); err != nil || recorded {
+		t.Fatalf("again: recorded %v, %v; want the first kept", recorded, err)
+	}
+	res, err = c.LoadCertificate(ctx, ca, "a.test")
+	if want := (Revocation{Serial: serial, At: first, Reason: 1}); err != nil || res.Revoked == nil || *res.Revoked != want {
+		t.Errorf("recorded %+v, %v; want %+v", res.Revoked, err, want)
+	}
+}

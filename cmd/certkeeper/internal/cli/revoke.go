@@ -182,7 +182,7 @@ func setupRevoke(fs *flagSet) func(ctx context.Context, pos []string) error {
 		// alreadyRevoked (RFC 8555 §7.6): what the user asked for holds, and
 		// the store may not know it yet (revoked elsewhere, or by a run
 		// whose store could not record it).
-		already := isAlreadyRevoked(revokeErr)
+		already := acme.IsAlreadyRevoked(revokeErr)
 		if revokeErr != nil && !already {
 			return revokeErr
 		}
@@ -192,15 +192,22 @@ func setupRevoke(fs *flagSet) func(ctx context.Context, pos []string) error {
 		}
 		now := time.Now()
 		recorded := false
-		if lin != nil && (!already || !revocationRecorded(ctx, certs, lin, leaf)) {
-			// So that list shows it; the certificate itself is kept.
-			if err := certs.MarkRevoked(ctx, lin.CA, lin.Name, leaf.SerialNumber.Text(16), now, int(rc)); err != nil {
-				if !c.quiet && !*asJSON {
+		if lin != nil {
+			// So that list shows it; the certificate itself is kept. One
+			// the CA had revoked already keeps the record it may have.
+			serial := leaf.SerialNumber.Text(16)
+			if already {
+				recorded, err = certs.MarkRevokedOnce(ctx, lin.CA, lin.Name, serial, now, int(rc))
+			} else {
+				err = certs.MarkRevoked(ctx, lin.CA, lin.Name, serial, now, int(rc))
+				recorded = err == nil
+			}
+			if err != nil {
+				if !c.quiet && !*asJSON && !already {
 					printf(env.Stdout, "revoked certificate %s (%s; serial %x)\n", name, strings.Join(names, ", "), leaf.SerialNumber)
 				}
 				return fmt.Errorf("the CA revoked %s, but the store could not record it: %w", lin.Name, err)
 			}
-			recorded = true
 		}
 		if !c.quiet && !*asJSON {
 			switch {
@@ -223,21 +230,6 @@ func setupRevoke(fs *flagSet) func(ctx context.Context, pos []string) error {
 		}
 		return nil
 	}
-}
-
-// isAlreadyRevoked reports whether err is the CA's alreadyRevoked problem
-// (RFC 8555 §7.6).
-func isAlreadyRevoked(err error) bool {
-	var p *acme.Problem
-	return errors.As(err, &p) && p.Type == acme.ProblemAlreadyRevoked
-}
-
-// revocationRecorded reports whether the store records the certificate it
-// holds for lin, when that is leaf, as revoked: a second revoke keeps the
-// time and reason of the first.
-func revocationRecorded(ctx context.Context, certs *store.Certs, lin *store.Lineage, leaf *x509.Certificate) bool {
-	r, err := certs.LoadCertificate(ctx, lin.CA, lin.Name)
-	return err == nil && r.Revoked != nil && r.Revoked.Serial == leaf.SerialNumber.Text(16)
 }
 
 // findStored returns the lineage of the certificate the store keeps
