@@ -55,7 +55,7 @@ func (e *Engine) Renew(ctx context.Context, opts RenewOptions) ([]Result, error)
 	if lineages == nil && loadErr != nil {
 		return nil, loadErr
 	}
-	loadErr = e.withoutLineaged(ctx, lineages, held, loadErr)
+	loadErr = e.withoutLineaged(lineages, held, loadErr)
 	var results []Result
 	if len(opts.Names) > 0 {
 		var keep []store.Lineage
@@ -121,12 +121,11 @@ func (e *Engine) Renew(ctx context.Context, opts RenewOptions) ([]Result, error)
 }
 
 // withoutLineaged leaves out of err, the errors of what lineages could not
-// read, those of certificates that have a lineage record: Renew looks at
-// each of them, and its Result says how that went (a certificate that
-// cannot be read is obtained again and its save repairs what it can), so
-// that each certificate counts once. It is called before anything is
-// renewed, while those certificates still fail to load.
-func (e *Engine) withoutLineaged(ctx context.Context, ls []store.Lineage, held heldCerts, err error) error {
+// read, those of certificates that have a lineage record (by their key:
+// store.CertificateError): Renew looks at each of them, and its Result
+// says how that went (a certificate that cannot be read is obtained again
+// and its save repairs what it can), so that each certificate counts once.
+func (e *Engine) withoutLineaged(ls []store.Lineage, held heldCerts, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -135,16 +134,14 @@ func (e *Engine) withoutLineaged(ctx context.Context, ls []store.Lineage, held h
 		if _, ok := held.certs[certKey{l.CA, l.Name}]; ok {
 			continue
 		}
-		if _, lerr := e.certs.LoadCertificate(ctx, l.CA, l.Name); lerr != nil && !errors.Is(lerr, fs.ErrNotExist) {
-			theirs[lerr.Error()] = true
+		if k, kerr := e.certs.CertificateKey(l.CA, l.Name); kerr == nil {
+			theirs[k] = true
 		}
-	}
-	if len(theirs) == 0 {
-		return err
 	}
 	var keep []error
 	for _, part := range flatten(err) {
-		if !theirs[part.Error()] {
+		var ce *store.CertificateError
+		if !errors.As(part, &ce) || !theirs[ce.Key] {
 			keep = append(keep, part)
 		}
 	}

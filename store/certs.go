@@ -183,8 +183,9 @@ func (s standardScheme) loadCertificate(ctx context.Context, ca, name string) (C
 
 // ListCertificates returns the certificates from the CA with directory
 // URL ca, or from every CA if ca is "", sorted by key. Certificates that
-// fail to load are left out and their errors joined into the returned
-// error, alongside the ones that loaded.
+// fail to load are left out and their errors (each a *CertificateError,
+// naming the certificate's key) joined into the returned error, alongside
+// the ones that loaded.
 func (c *Certs) ListCertificates(ctx context.Context, ca string) ([]CertRecord, error) {
 	return c.scheme().listCertificates(ctx, ca)
 }
@@ -211,7 +212,7 @@ func (s standardScheme) listCertificates(ctx context.Context, ca string) ([]Cert
 				continue // deleted, or a first save not yet switched
 			}
 			if err != nil {
-				errs = append(errs, err)
+				errs = append(errs, &CertificateError{Key: dir, Err: err})
 				continue
 			}
 			if i > 0 && res.CA != ca {

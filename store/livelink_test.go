@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -140,5 +141,25 @@ func TestCheckRefusesWhatCannotHoldFiles(t *testing.T) {
 		}
 		os.Remove(path)
 		os.Rename(moved, path)
+	}
+}
+
+// A certificate ListCertificates cannot load is named in its error by the
+// key CertificateKey gives for it, so that callers can tell whose it is.
+func TestListErrorNamesTheCertificate(t *testing.T) {
+	const ca = "https://ca.test/dir"
+	d := newTestDir(t)
+	c := &Certs{Store: d}
+	ctx := t.Context()
+	p := testPairs(t, 1, "a.test")[0]
+	if err := c.SaveCertificate(ctx, CertRecord{Name: "a.test", CA: ca, KeyPEM: p.key, ChainPEM: p.chain}); err != nil {
+		t.Fatal(err)
+	}
+	relink(t, filepath.Join(d.Root(), "certificates", "ca.test_dir", "a.test", "live"), "live")
+	_, err := c.ListCertificates(ctx, ca)
+	want, kerr := c.CertificateKey(ca, "a.test")
+	var ce *CertificateError
+	if kerr != nil || !errors.As(err, &ce) || ce.Key != want {
+		t.Errorf("ListCertificates error %v (key %v), want a CertificateError for %q (%v)", err, ce, want, kerr)
 	}
 }

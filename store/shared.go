@@ -107,7 +107,7 @@ func (s sharedScheme) listCertificates(ctx context.Context, _ string) ([]CertRec
 		}
 		res, err := s.c.loadShared(ctx, k)
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, &CertificateError{Key: k, Err: err})
 			continue
 		}
 		out = append(out, res)
