@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -234,46 +233,21 @@ func (d *Dir) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, fmt.Errorf("store: get %s: %w", key, d.readerErr)
 	}
 	// One open, never blocking (a FIFO planted in the tree would block a
-	// plain open), then the type is checked on the open file.
-	f, err := d.reader.OpenFile(filepath.FromSlash(key), os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		if errors.Is(err, syscall.ENOTDIR) {
-			return nil, notExist("get", key)
-		}
-		return nil, pathErr("get", key, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, pathErr("get", key, err)
-	}
-	if fi.IsDir() {
+	// plain open), then the type is checked on the open file, which is
+	// read whole, sized from its stat.
+	data, fi, err := d.reader.readRegular(filepath.FromSlash(key), MaxValueSize)
+	switch {
+	case errors.Is(err, errNotRegular) && fi.IsDir():
 		return nil, notExist("get", key)
-	}
-	if !fi.Mode().IsRegular() {
+	case errors.Is(err, errNotRegular):
 		return nil, &fs.PathError{Op: "get", Path: key, Err: fmt.Errorf("store: not a regular file (%v)", fi.Mode().Type())}
-	}
-	if fi.Size() > MaxValueSize {
+	case errors.Is(err, errTooBig):
 		return nil, &fs.PathError{Op: "get", Path: key, Err: fmt.Errorf("%w (file is %d bytes)", ErrTooLarge, fi.Size())}
-	}
-	// Sized from the Stat (as os.ReadFile does): one allocation for a
-	// file that does not grow meanwhile, which matters for the index's
-	// megabyte shards.
-	data := make([]byte, 0, fi.Size()+1)
-	for len(data) <= MaxValueSize {
-		if len(data) == cap(data) {
-			data = append(data, 0)[:len(data)]
-		}
-		n, err := f.Read(data[len(data):min(cap(data), MaxValueSize+1)])
-		data = data[:len(data)+n]
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, pathErr("get", key, err)
-		}
-	}
-	if len(data) > MaxValueSize {
+	case errors.Is(err, syscall.ENOTDIR):
+		return nil, notExist("get", key)
+	case err != nil:
+		return nil, pathErr("get", key, err)
+	case len(data) > MaxValueSize:
 		return nil, &fs.PathError{Op: "get", Path: key, Err: ErrTooLarge}
 	}
 	return data, nil

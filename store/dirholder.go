@@ -218,7 +218,7 @@ func (d *Dir) unlockHold(h *lockHolder, hd *hold) error {
 		delete(d.holds, hd.name)
 	}
 	fi, err := h.r.Lstat(hd.p)
-	if hd.lost.Load() || err != nil || !os.SameFile(fi, hd.info) {
+	if hd.lost.Load() || err != nil || !sameFile(fi, hd.info) {
 		return fmt.Errorf("store: lock %q was taken over as stale before it was released", hd.name)
 	}
 	if err := h.r.Remove(hd.p); err != nil {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -123,6 +124,51 @@ func (t *tree) ReadFile(name string) ([]byte, error) {
 			return nil, err
 		}
 	}
+}
+
+// errNotRegular and errTooBig are readRegular's refusals, which Dir.Get
+// words for its key.
+var (
+	errNotRegular = errors.New("not a regular file")
+	errTooBig     = errors.New("file too large")
+)
+
+// readRegular returns the contents of the regular file name and its
+// FileInfo, refusing anything else (errNotRegular, with the FileInfo)
+// and a file larger than max bytes (errTooBig, with the FileInfo; a file
+// that grows past max while read gives max+1 bytes, for the caller to
+// refuse). It never blocks on opening (a FIFO planted in the tree).
+func (t *tree) readRegular(name string, max int64) ([]byte, fs.FileInfo, error) {
+	if t.sys != nil {
+		data, fi, err := t.sys.readRegular(name, max)
+		if !t.fallback(err) {
+			return data, fi, err
+		}
+	}
+	r, err := t.osRoot()
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := r.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fi, errNotRegular
+	}
+	if fi.Size() > max {
+		return nil, fi, errTooBig
+	}
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fi, err
+	}
+	return data, fi, nil
 }
 
 // Stat describes name, following a final symbolic link.
@@ -242,17 +288,23 @@ func (t *tree) Link(oldname, newname string) error {
 	return r.Link(oldname, newname)
 }
 
-// Chmod and Chtimes are rare (a new directory, a lock's refresh):
-// os.Root's.
-
-// Chmod changes the mode of name.
+// Chmod changes the mode of name (a new directory's, whatever the
+// umask), not following a final link.
 func (t *tree) Chmod(name string, mode fs.FileMode) error {
+	if t.sys != nil {
+		err := t.sys.chmod(name, mode)
+		if !t.fallback(err) {
+			return err
+		}
+	}
 	r, err := t.osRoot()
 	if err != nil {
 		return err
 	}
 	return r.Chmod(name, mode)
 }
+
+// Chtimes is rare (a lock's refresh): os.Root's.
 
 // Chtimes changes the access and modification times of name.
 func (t *tree) Chtimes(name string, atime, mtime time.Time) error {
