@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/certkeeper/certkeeper/acmetest"
+	"github.com/certkeeper/certkeeper/cmd/certkeeper/internal/config"
 	"github.com/certkeeper/certkeeper/store"
 )
 
@@ -174,4 +175,116 @@ func TestDaemonHookRunsOnceWhenDaemonRenews(t *testing.T) {
 
 func hookEqual(a, b store.LineageHook) bool {
 	return a.Command == b.Command && a.Timeout == b.Timeout && slices.Equal(a.Args, b.Args) && slices.Equal(a.Events, b.Events)
+}
+
+// The store's certificates that are not in the file run the file's
+// [[hook]]s too when the daemon renews them, besides their own, each
+// once: one obtained with "obtain -deploy-hook", and one removed from
+// the file whose lineage still records the [[hook]] (not run twice).
+func TestDaemonHookRunsOnceForStoredCertificates(t *testing.T) {
+	t.Parallel()
+	e := newLineageEnv(t, acmetest.PebbleOptions{Profiles: map[string]acmetest.Profile{
+		"short": {ValidityPeriod: 20 * time.Second},
+	}})
+	prog, runs := markerHook(t)
+	own, ownRuns := markerHook(t)
+	const cli, removed = "cli.stored.example.test", "removed.stored.example.test"
+	e.mustObtain("-http-listen", e.httpAddr(), "-profile", "short", "-deploy-hook", own, cli)
+	config := func(cert string) string {
+		return daemonFile(e.ca(), e.root, e.store,
+			"[renewal]\ncheck_interval = \"1s\"\nrenew_fraction = 0.75\nbackoff = [\"1s\"]\n",
+			fmt.Sprintf("[solvers.http01]\nlisten = %q\n", e.httpAddr()),
+			hookTable(prog), cert)
+	}
+	path := writeConfig(t, config("[[certificate]]\nnames = [\""+removed+"\"]\nprofile = \"short\"\n"))
+	d := startDaemon(t, path)
+	renewedBy := func(lines []string, name string) int {
+		n := 0
+		for _, s := range lines {
+			if strings.HasPrefix(s, "renewed "+name+" ") {
+				n++
+			}
+		}
+		return n
+	}
+	eventually(t, 2*time.Minute, "the daemon's renewal of both certificates", func() bool {
+		return renewedBy(runs(), cli) > 0 && renewedBy(runs(), removed) > 0
+	})
+
+	// The file's certificate removed: still renewed, from its lineage.
+	writeFile(t, filepath.Dir(path), filepath.Base(path), config("[[certificate]]\nnames = [\"kept.stored.example.test\"]\n"), 0o644)
+	d.reload <- struct{}{}
+	eventually(t, 30*time.Second, "the reload", func() bool {
+		return strings.Contains(d.log.String(), "configuration reloaded")
+	})
+	after := renewedBy(runs(), removed)
+	eventually(t, 2*time.Minute, "a renewal of the certificate removed from the file", func() bool {
+		return renewedBy(runs(), removed) > after
+	})
+	if code := d.stop(t); code != ExitOK {
+		t.Errorf("daemon exit %d", code)
+	}
+	for what, lines := range map[string][]string{"the [[hook]]": runs(), "the deploy hook": ownRuns()} {
+		seen := map[string]bool{}
+		for _, s := range lines {
+			if seen[s] {
+				t.Errorf("%s ran twice for %q: %q", what, s, lines)
+			}
+			seen[s] = true
+		}
+	}
+	if n := renewedBy(ownRuns(), cli); n == 0 || n != renewedBy(runs(), cli) {
+		t.Errorf("%s renewed: the deploy hook ran %d times, the [[hook]] %d times; want the same, more than 0", cli, n, renewedBy(runs(), cli))
+	}
+	if n := renewedBy(ownRuns(), removed); n != 0 {
+		t.Errorf("the deploy hook of %s ran for %s", cli, removed)
+	}
+}
+
+// The lineages of the file's certificates record its [[hook]]s as the
+// file says them (command, arguments, events, timeout), a relative path
+// made absolute for a cron job that runs elsewhere.
+func TestFileLineagesRecordTheHooks(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Parse([]byte(daemonFile(unreachableCA, "", "/var/lib/certkeeper", `[solvers]
+http-webroot = "/var/www"
+
+[[hook]]
+command = "hooks/reload.sh"
+
+[[hook]]
+events = ["renewed", "failed"]
+command = "systemctl"
+args = ["reload", "nginx"]
+timeout = "2m"
+
+[[certificate]]
+names = ["a.example.test"]
+
+[[certificate]]
+names = ["b.example.test"]
+`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := fileLineages(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs, err := filepath.Abs("hooks/reload.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.LineageHook{
+		{Command: abs},
+		{Command: "systemctl", Args: []string{"reload", "nginx"}, Events: []string{"renewed", "failed"}, Timeout: "2m0s"},
+	}
+	if len(ls) != 2 {
+		t.Fatalf("%d lineages, want 2", len(ls))
+	}
+	for _, l := range ls {
+		if !slices.EqualFunc(l.Hooks, want, hookEqual) {
+			t.Errorf("%s records hooks %+v, want %+v", l.Name, l.Hooks, want)
+		}
+	}
 }
