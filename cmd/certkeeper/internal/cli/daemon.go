@@ -407,6 +407,9 @@ func fileAccount(cfg *config.Config) (engine.AccountOptions, error) {
 // engine sets its store and logger).
 func managerConfig(cfg *config.Config, env Env) manager.Config {
 	r := cfg.Renewal
+	// The file's hooks are not Config.Hooks, which would run beside the
+	// same hooks recorded in the lineages of the file's certificates:
+	// they are each certificate's own (see manage).
 	mc := manager.Config{
 		HookRunner:    hookRunner(env),
 		CheckInterval: r.CheckInterval.D(),
@@ -418,9 +421,6 @@ func managerConfig(cfg *config.Config, env Env) manager.Config {
 	for _, b := range r.Backoff {
 		mc.Backoff = append(mc.Backoff, b.D())
 	}
-	// The file's hooks are not Config.Hooks, which would run beside the
-	// same hooks recorded in the lineages of the file's certificates:
-	// they are the certificates' own (see manage).
 	// Hooks get no variable a [solvers] table reads a secret from.
 	mc.SecretEnv = cfg.Solvers.SecretEnv()
 	for _, c := range cfg.Certs {
