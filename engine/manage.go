@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
+	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/issue"
@@ -37,6 +38,14 @@ type ManageOptions struct {
 	// existed, or by another program): it may set the lineage's Solvers
 	// and Challenges, for this engine only; they are not recorded.
 	DefaultSolvers func(*store.Lineage)
+	// StoredHooks run on the events of each stored certificate managed
+	// (Stored), before the hooks its lineage records, for this engine
+	// only: they are not recorded, so a front end that renews the
+	// certificate from its lineage (certkeeper renew) does not run
+	// them. A hook its lineage records already (the same command,
+	// arguments, events and timeout) is not added again, so that it runs
+	// once per event. The lineages given carry their own hooks.
+	StoredHooks []store.LineageHook
 }
 
 // Managed says what Manage handed to the manager.
@@ -161,7 +170,9 @@ func (e *Engine) Manage(ctx context.Context, lineages []store.Lineage, opts Mana
 			if !cas[l.CA] {
 				acct.EABKeyID, acct.EABHMAC = "", nil
 			}
-			p, err := e.prepare(l, acct)
+			run := l
+			run.Hooks = withHooks(opts.StoredHooks, l.Hooks)
+			p, err := e.prepare(run, acct)
 			if err != nil {
 				out.Skipped = append(out.Skipped, failed(l, err))
 				continue
@@ -285,4 +296,33 @@ func unjoin(err error) []error {
 		return j.Unwrap()
 	}
 	return []error{err}
+}
+
+// withHooks returns extra followed by own, leaving out each hook of extra
+// that own holds already (sameHook).
+func withHooks(extra, own []store.LineageHook) []store.LineageHook {
+	if len(extra) == 0 {
+		return own
+	}
+	out := make([]store.LineageHook, 0, len(extra)+len(own))
+	for _, h := range extra {
+		if !slices.ContainsFunc(own, func(o store.LineageHook) bool { return sameHook(h, o) }) {
+			out = append(out, h)
+		}
+	}
+	return append(out, own...)
+}
+
+// sameHook reports whether a and b run the same command on the same
+// events with the same timeout ("1m" is "60s"); an empty list is the
+// same as none.
+func sameHook(a, b store.LineageHook) bool {
+	sameTimeout := a.Timeout == b.Timeout
+	if !sameTimeout {
+		da, erra := time.ParseDuration(a.Timeout)
+		db, errb := time.ParseDuration(b.Timeout)
+		sameTimeout = erra == nil && errb == nil && da == db
+	}
+	return sameTimeout && a.Command == b.Command &&
+		slices.Equal(a.Args, b.Args) && slices.Equal(a.Events, b.Events)
 }

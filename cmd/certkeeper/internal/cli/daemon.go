@@ -232,7 +232,6 @@ func (d *daemon) reload(ctx context.Context) {
 	}{
 		{"store", d.cfg.Store, cfg.Store},
 		{"renewal", d.cfg.Renewal, cfg.Renewal},
-		{"hook", d.cfg.Hooks, cfg.Hooks},
 		{"metrics", d.cfg.Metrics, cfg.Metrics},
 	} {
 		if !reflect.DeepEqual(section.old, section.new) {
@@ -240,7 +239,8 @@ func (d *daemon) reload(ctx context.Context) {
 		}
 	}
 	keep := *cfg
-	keep.Store, keep.Renewal, keep.Hooks, keep.Metrics = d.cfg.Store, d.cfg.Renewal, d.cfg.Hooks, d.cfg.Metrics
+	// The hooks are the certificates' (manage): they change with them.
+	keep.Store, keep.Renewal, keep.Metrics = d.cfg.Store, d.cfg.Renewal, d.cfg.Metrics
 	managed, err := d.manage(ctx, &keep)
 	if err != nil {
 		d.log.Error("reload failed; keeping the running configuration", "error", err)
@@ -269,6 +269,9 @@ func (d *daemon) manage(ctx context.Context, cfg *config.Config) (engine.Managed
 		Account:   acct,
 		Stored:    true,
 		DefaultCA: cfg.CA.DirectoryURL(),
+		// The file's certificates record the hooks (fileLineages); the
+		// store's others run them too when the daemon orders them.
+		StoredHooks: fileHooks(cfg),
 		DefaultSolvers: func(l *store.Lineage) {
 			_ = engine.SetSolvers(l, cfg.Solvers) // a Config always marshals
 			l.Challenges = cfg.Defaults.Challenges
@@ -327,6 +330,7 @@ func fileLineages(cfg *config.Config) ([]store.Lineage, error) {
 			Challenges:     slices.Clone(c.Challenges),
 			Profile:        c.Profile,
 			PreferredChain: c.PreferredChain,
+			Hooks:          fileHooks(cfg),
 		}
 		if err := engine.SetSolvers(&l, sv); err != nil {
 			return nil, fmt.Errorf("certificate %q: %w", c.Name, err)
@@ -334,6 +338,34 @@ func fileLineages(cfg *config.Config) ([]store.Lineage, error) {
 		ls = append(ls, l)
 	}
 	return ls, nil
+}
+
+// fileHooks are the file's [[hook]]s as lineage records: what the file
+// says, each with its events, a program named with a relative path made
+// absolute (a cron job does not run in the daemon's directory), one
+// named without a slash left to be found in PATH when it runs.
+func fileHooks(cfg *config.Config) []store.LineageHook {
+	var hs []store.LineageHook
+	for _, h := range cfg.Hooks {
+		cmd := h.Command
+		if strings.ContainsRune(cmd, '/') && !filepath.IsAbs(cmd) {
+			if abs, err := filepath.Abs(cmd); err == nil {
+				cmd = abs
+			}
+		}
+		lh := store.LineageHook{Command: cmd, Args: slices.Clone(h.Args), Events: slices.Clone(h.Events)}
+		if len(lh.Args) == 0 {
+			lh.Args = nil // as a record read back holds it
+		}
+		if len(lh.Events) == 0 {
+			lh.Events = nil
+		}
+		if d := h.Timeout.D(); d > 0 {
+			lh.Timeout = d.String()
+		}
+		hs = append(hs, lh)
+	}
+	return hs
 }
 
 // fileAccountID names the file's account in the store: its email, or
@@ -371,10 +403,13 @@ func fileAccount(cfg *config.Config) (engine.AccountOptions, error) {
 	return opts, nil
 }
 
-// managerConfig maps the file's renewal and hook settings onto the
-// manager's (the engine sets its store and logger).
+// managerConfig maps the file's renewal settings onto the manager's (the
+// engine sets its store and logger).
 func managerConfig(cfg *config.Config, env Env) manager.Config {
 	r := cfg.Renewal
+	// The file's hooks are not Config.Hooks, which would run beside the
+	// same hooks recorded in the lineages of the file's certificates:
+	// they are each certificate's own (see manage).
 	mc := manager.Config{
 		HookRunner:    hookRunner(env),
 		CheckInterval: r.CheckInterval.D(),
@@ -385,13 +420,6 @@ func managerConfig(cfg *config.Config, env Env) manager.Config {
 	}
 	for _, b := range r.Backoff {
 		mc.Backoff = append(mc.Backoff, b.D())
-	}
-	for _, h := range cfg.Hooks {
-		mh := manager.Hook{Command: h.Command, Args: h.Args, Timeout: h.Timeout.D()}
-		for _, e := range h.Events {
-			mh.Events = append(mh.Events, manager.EventType(e))
-		}
-		mc.Hooks = append(mc.Hooks, mh)
 	}
 	// Hooks get no variable a [solvers] table reads a secret from.
 	mc.SecretEnv = cfg.Solvers.SecretEnv()
