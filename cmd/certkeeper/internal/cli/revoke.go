@@ -89,9 +89,6 @@ func setupRevoke(fs *flagSet) func(ctx context.Context, pos []string) error {
 		} else {
 			req.Name = pos[0]
 		}
-		if c.email != "" || c.accountName != "" {
-			req.Account = c.accountID()
-		} // else the account that obtained it
 		ctx, cancel := context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 		// revoke creates no store: one that does not exist is an error.
@@ -99,6 +96,9 @@ func setupRevoke(fs *flagSet) func(ctx context.Context, pos []string) error {
 		if err != nil {
 			return err
 		}
+		if c.email != "" || c.accountName != "" {
+			req.Account = c.accountID() // after readCerts, which tells the layout
+		} // else the account that obtained it
 		eng, err := engine.New(engine.Config{
 			Store: certs.Store, Layout: certs.Layout, Logger: c.logger(), UserAgent: "certkeeper-cli",
 			// A plain-HTTP CA only for tests against a local CA.
