@@ -16,6 +16,10 @@
 //     (Obtain);
 //   - renewing whatever is due, each certificate exactly as it was
 //     obtained, by the same policy the daemon follows (Renew);
+//   - revoking a certificate of the store, or one given, with the account
+//     that obtained it or its own key, nothing sent unless the store can
+//     record the revocation, and a revocation the CA had already made
+//     recorded (Revoke);
 //   - describing every certificate of the store for an operator, the
 //     ones wanted but never obtained included, with its status, its next
 //     renewal as it will really happen, its last error and its files,

@@ -2,18 +2,15 @@ package cli
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	iofs "io/fs"
-	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/engine"
 	"github.com/certkeeper/certkeeper/keys"
-	"github.com/certkeeper/certkeeper/store"
 )
 
 func reasonCode(s string) (acme.RevocationReason, error) {
@@ -62,26 +59,35 @@ func setupRevoke(fs *flagSet) func(ctx context.Context, pos []string) error {
 	c.register(fs, env, useCA|useStore|useEmail|useTimeout)
 	return func(ctx context.Context, pos []string) error {
 		set := fs.setMap()
-		rc, err := reasonCode(*reason)
-		if err != nil {
+		req := engine.RevokeRequest{WithCertKey: *withKey}
+		var err error
+		if req.Reason, err = reasonCode(*reason); err != nil {
 			return err
 		}
 		if (*certFile == "") == (len(pos) != 1) {
 			return usagef("give either -cert FILE or exactly one stored certificate NAME")
 		}
-		caGiven := set["ca"]
-		ca, err := c.directoryURL()
-		if err != nil {
+		if req.DefaultCA, err = c.directoryURL(); err != nil {
 			return err
+		}
+		if set["ca"] {
+			req.CA = req.DefaultCA
 		}
 		if err := c.checkCARoot(); err != nil {
 			return err
 		}
-		var keyPEM []byte
+		req.CARoot = c.caRootPath() // "" for the lineage's
 		if *keyFile != "" {
-			if keyPEM, err = readFlagFile("-key", *keyFile); err != nil {
+			if req.CertKey, err = readCertKey(*keyFile, *withKey); err != nil {
 				return err
 			}
+		}
+		if *certFile != "" {
+			if req.Certificate, err = readCertFile(*certFile); err != nil {
+				return err
+			}
+		} else {
+			req.Name = pos[0]
 		}
 		ctx, cancel := context.WithTimeout(ctx, c.timeout)
 		defer cancel()
@@ -90,139 +96,41 @@ func setupRevoke(fs *flagSet) func(ctx context.Context, pos []string) error {
 		if err != nil {
 			return err
 		}
-		eng, _, err := c.accountEngine(certs)
+		if c.email != "" || c.accountName != "" {
+			req.Account = c.accountID() // after readCerts, which tells the layout
+		} // else the account that obtained it
+		eng, err := engine.New(engine.Config{
+			Store: certs.Store, Layout: certs.Layout, Logger: c.logger(), UserAgent: "certkeeper-cli",
+			// A plain-HTTP CA only for tests against a local CA.
+			AllowHTTPCA: c.env.Getenv("CERTKEEPER_INSECURE_HTTP_CA") == "1",
+		})
 		if err != nil {
 			return err
 		}
 		defer eng.Close()
-		onlyCA := ""
-		if caGiven {
-			onlyCA = ca
-		}
-		// The lineage of the certificate, if the store has it: its CA, the CA's
-		// roots and the account that obtained it.
-		var (
-			lin      *store.Lineage
-			chainPEM []byte
-		)
-		if *certFile != "" {
-			if chainPEM, err = readFlagFile("-cert", *certFile); err != nil {
-				return err
-			}
-		} else {
-			if lin, err = findStored(ctx, eng, pos[0], onlyCA, ca); err != nil {
-				return err
-			}
-			r, err := certs.LoadCertificate(ctx, lin.CA, lin.Name)
-			if err != nil || len(r.ChainPEM) == 0 {
-				return fmt.Errorf("the store holds no certificate %s from %s (never obtained, or deleted): %v", lin.Name, lin.CA, err)
-			}
-			chainPEM = r.ChainPEM
-			if len(keyPEM) == 0 {
-				keyPEM = r.KeyPEM
-			}
-		}
-		chain, err := keys.ParseCertificates(chainPEM)
+		res, err := eng.Revoke(ctx, req)
 		if err != nil {
-			if *certFile != "" {
-				return usagef("-cert %s: %v", *certFile, err)
+			var rec *engine.RevocationRecordError
+			if errors.As(err, &rec) && rec.Sent && !c.quiet && !*asJSON && !res.AlreadyRevoked {
+				printf(env.Stdout, "revoked certificate %s (%s; serial %s)\n", res.Name, strings.Join(res.Identifiers, ", "), res.Serial)
 			}
-			return err
-		}
-		leaf := chain[0]
-		if lin == nil {
-			lin = storedLineageOf(ctx, eng, c.logger(), leaf, onlyCA, ca)
-		}
-		caRoot := c.caRootPath()
-		if lin != nil {
-			ca = lin.CA
-			if !set["ca-root"] && lin.CARoot != "" {
-				caRoot = lin.CARoot
-			}
-		}
-		if lin != nil {
-			// The CA's revocation cannot be undone: check first that the
-			// store can record it, or list would go on calling it valid
-			// and renew would keep it.
-			if err := certs.CheckMarkRevoked(ctx, lin.CA, lin.Name); err != nil {
-				return fmt.Errorf("the store %s cannot record a revocation of %s, so nothing was sent to the CA: %w", c.storeDir, lin.Name, err)
-			}
-		}
-		cl, err := c.clientFor(ca, caRoot)
-		if err != nil {
-			return err
-		}
-		var revokeErr error
-		if *withKey {
-			if len(keyPEM) == 0 {
-				return usagef("-with-cert-key: no private key stored for this certificate; give -key")
-			}
-			key, err := keys.ParsePEM(keyPEM)
-			if err != nil {
-				return err
-			}
-			revokeErr = cl.RevokeCertificateWithKey(ctx, key, leaf.Raw, rc)
-		} else {
-			id := c.accountID()
-			if lin != nil && c.email == "" && c.accountName == "" && lin.Account != "" {
-				id = lin.Account // the account that obtained it
-			}
-			acct, err := c.loadAccount(ctx, cl, certs, id)
-			if errors.Is(err, iofs.ErrNotExist) {
-				if lin != nil && id == lin.Account {
-					return fmt.Errorf("the store %s has no account %s at %s, the account that obtained %s: revoke it with -with-cert-key (its own key), or with -email naming another account of that CA", c.storeDir, id, ca, lin.Name)
-				}
-				return fmt.Errorf("no account for %s (%s) in %s: give the -email of the account that obtained the certificate, or revoke it with -with-cert-key", ca, id, c.storeDir)
-			}
-			if err != nil {
-				return err
-			}
-			revokeErr = cl.RevokeCertificate(ctx, acct, leaf.Raw, rc)
-		}
-		// alreadyRevoked (RFC 8555 §7.6): what the user asked for holds, and
-		// the store may not know it yet (revoked elsewhere, or by a run
-		// whose store could not record it).
-		already := acme.IsAlreadyRevoked(revokeErr)
-		if revokeErr != nil && !already {
-			return revokeErr
-		}
-		name, names := certNames(leaf)
-		if lin != nil {
-			name = lin.Name
-		}
-		now := time.Now()
-		recorded := false
-		if lin != nil {
-			// So that list shows it; the certificate itself is kept. One
-			// the CA had revoked already keeps the record it may have.
-			serial := leaf.SerialNumber.Text(16)
-			if already {
-				recorded, err = certs.MarkRevokedOnce(ctx, lin.CA, lin.Name, serial, now, int(rc))
-			} else {
-				err = certs.MarkRevoked(ctx, lin.CA, lin.Name, serial, now, int(rc))
-				recorded = err == nil
-			}
-			if err != nil {
-				if !c.quiet && !*asJSON && !already {
-					printf(env.Stdout, "revoked certificate %s (%s; serial %x)\n", name, strings.Join(names, ", "), leaf.SerialNumber)
-				}
-				return fmt.Errorf("the CA revoked %s, but the store could not record it: %w", lin.Name, err)
-			}
+			return c.revokeError(err, *certFile)
 		}
 		if !c.quiet && !*asJSON {
+			what := fmt.Sprintf("%s (%s; serial %s)", res.Name, strings.Join(res.Identifiers, ", "), res.Serial)
 			switch {
-			case !already:
-				printf(env.Stdout, "revoked certificate %s (%s; serial %x)\n", name, strings.Join(names, ", "), leaf.SerialNumber)
-			case recorded:
-				printf(env.Stdout, "certificate %s (%s; serial %x) was already revoked at the CA; recorded in the store now\n", name, strings.Join(names, ", "), leaf.SerialNumber)
+			case !res.AlreadyRevoked:
+				printf(env.Stdout, "revoked certificate %s\n", what)
+			case res.Recorded:
+				printf(env.Stdout, "certificate %s was already revoked at the CA; recorded in the store now\n", what)
 			default:
-				printf(env.Stdout, "certificate %s (%s; serial %x) was already revoked at the CA\n", name, strings.Join(names, ", "), leaf.SerialNumber)
+				printf(env.Stdout, "certificate %s was already revoked at the CA\n", what)
 			}
 		}
 		if *asJSON {
-			out := revokedResult(leaf, name, names, ca, now, int(rc))
-			if lin != nil {
-				if r := resultOf(ctx, eng, engine.Result{Name: lin.Name, CA: lin.CA}, ca); r.Serial == out.Serial {
+			out := revokedResult(res.Certificate, res.Name, res.Identifiers, res.CA, res.At, int(res.Reason))
+			if res.Stored {
+				if r := resultOf(ctx, eng, engine.Result{Name: res.Name, CA: res.CA}, req.DefaultCA); r.Serial == out.Serial {
 					out.listEntry = r.listEntry // the store's entry, now revoked
 				}
 			}
@@ -232,57 +140,62 @@ func setupRevoke(fs *flagSet) func(ctx context.Context, pos []string) error {
 	}
 }
 
-// findStored returns the lineage of the certificate the store keeps
-// under name (engine.FindLineage), with its errors as the command line
-// says them.
-func findStored(ctx context.Context, eng *engine.Engine, name, ca, defaultCA string) (*store.Lineage, error) {
-	l, err := eng.FindLineage(ctx, name, ca, defaultCA)
+// revokeError says err of engine.Revoke in terms of this command's flags
+// and store, with its exit code.
+func (c *common) revokeError(err error, certFile string) error {
 	var (
 		amb  *engine.AmbiguousNameError
 		none *engine.NoCertificateError
+		acct *engine.NoAccountError
+		rec  *engine.RevocationRecordError
 	)
 	switch {
 	case errors.As(err, &amb):
-		return nil, usagef("%v; give -ca", amb)
+		return usagef("%v; give -ca", amb)
 	case errors.As(err, &none) && none.ReadErr == nil:
-		return nil, usageError{err.Error()}
-	case err != nil:
+		return usageError{err.Error()}
+	case errors.Is(err, engine.ErrNoCertificateKey):
+		return usagef("-with-cert-key: no private key stored for this certificate; give -key")
+	case errors.Is(err, engine.ErrCertKeyMismatch) && certFile != "":
+		return usagef("-with-cert-key: the private key is not the key of the certificate in -cert %s", certFile)
+	case errors.Is(err, engine.ErrCertKeyMismatch):
+		return usagef("-with-cert-key: the private key is not the certificate's; give its -key")
+	case errors.As(err, &acct) && acct.ObtainedBy != "":
+		return fmt.Errorf("the store %s has no account %s at %s, the account that obtained %s: revoke it with -with-cert-key (its own key), or with -email naming another account of that CA", c.storeDir, acct.ID, acct.CA, acct.ObtainedBy)
+	case errors.As(err, &acct):
+		return fmt.Errorf("no account for %s (%s) in %s: give the -email of the account that obtained the certificate, or revoke it with -with-cert-key", acct.CA, acct.ID, c.storeDir)
+	case errors.As(err, &rec) && !rec.Sent:
+		return fmt.Errorf("the store %s cannot record a revocation of %s, so nothing was sent to the CA: %w", c.storeDir, rec.Name, rec.Err)
+	}
+	return err
+}
+
+// readCertFile reads the leaf of the PEM file of -cert: a usage error if
+// it holds no certificate.
+func readCertFile(path string) (*x509.Certificate, error) {
+	data, err := readFlagFile("-cert", path)
+	if err != nil {
 		return nil, err
 	}
-	return &l, nil
-}
-
-// storedLineageOf returns the lineage of the certificate of which leaf
-// is a version, if the store has it (engine.LineageOf), or nil: for
-// revoke -cert FILE, which works without it. What could not be read while
-// looking is logged.
-func storedLineageOf(ctx context.Context, eng *engine.Engine, log *slog.Logger, leaf *x509.Certificate, ca, defaultCA string) *store.Lineage {
-	l, ok, err := eng.LineageOf(ctx, leaf, ca, defaultCA)
+	chain, err := keys.ParseCertificates(data)
 	if err != nil {
-		log.WarnContext(ctx, "some of the store could not be read while looking for this certificate's record", "error", err)
+		return nil, usagef("-cert %s: %v", path, err)
 	}
-	if !ok {
-		return nil
-	}
-	return &l
+	return chain[0], nil
 }
 
-// certNames returns a name for leaf (its common name, else its first
-// name) and all its names, in lower case.
-func certNames(leaf *x509.Certificate) (string, []string) {
-	var names []string
-	for _, n := range leaf.DNSNames {
-		names = append(names, strings.ToLower(n))
+// readCertKey reads the private key of -key, parsed only when it is used
+// (-with-cert-key): a usage error if it holds none. Any key type is
+// taken, since a certificate with a key too weak to order again may still
+// be revoked.
+func readCertKey(path string, used bool) (crypto.Signer, error) {
+	data, err := readFlagFile("-key", path)
+	if err != nil || !used {
+		return nil, err
 	}
-	for _, ip := range leaf.IPAddresses {
-		names = append(names, ip.String())
+	key, err := keys.ParsePEM(data)
+	if err != nil {
+		return nil, usagef("-key %s: %v", path, err)
 	}
-	name := strings.ToLower(leaf.Subject.CommonName)
-	if name == "" && len(names) > 0 {
-		name = names[0]
-	}
-	if len(names) == 0 && name != "" {
-		names = []string{name}
-	}
-	return name, names
+	return key, nil
 }
