@@ -101,7 +101,7 @@ func (s standardScheme) restore(ctx context.Context, ca, name string, id int) er
 	if _, err := c.loadVersion(ctx, dir, id); err != nil {
 		return fmt.Errorf("store: restore %s version %d: %w", name, id, err)
 	}
-	if err := c.switchTo(ctx, dir, id, false); err != nil {
+	if err := c.switchTo(ctx, dir, id, false, nil); err != nil {
 		return err
 	}
 	_ = c.Reindex(ctx, ca, name)

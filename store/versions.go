@@ -114,23 +114,36 @@ func (c *Certs) current(ctx context.Context, dir string) (int, error) {
 
 // versionIDs returns the versions stored in dir, ascending.
 func (c *Certs) versionIDs(ctx context.Context, dir string) ([]int, error) {
+	ids, _, err := c.versionListing(ctx, dir)
+	return ids, err
+}
+
+// versionListing is versionIDs that also says which version numbers have
+// any file at all (a whole version, or what a writer that died left), from
+// the same listing.
+func (c *Certs) versionListing(ctx context.Context, dir string) (ids []int, used map[int]bool, err error) {
 	ks, err := c.Store.List(ctx, dir+"/"+versionsDir+"/")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var ids []int
+	used = map[int]bool{}
 	for _, k := range ks {
 		rest := strings.TrimPrefix(k, dir+"/"+versionsDir+"/")
 		v, file, ok := strings.Cut(rest, "/")
-		if !ok || file != certFile {
+		if !ok {
 			continue
 		}
-		if n, ok := parseVersion(v); ok {
+		n, ok := parseVersion(v)
+		if !ok {
+			continue
+		}
+		used[n] = true
+		if file == certFile {
 			ids = append(ids, n)
 		}
 	}
 	slices.Sort(ids)
-	return slices.Compact(ids), nil
+	return slices.Compact(ids), used, nil
 }
 
 // saveStandard writes res as a new version of the certificate in dir and
@@ -148,7 +161,7 @@ func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res CertRec
 	if err != nil {
 		return err
 	}
-	ids, err := c.versionIDs(ctx, dir)
+	ids, used, err := c.versionListing(ctx, dir)
 	if err != nil {
 		return err
 	}
@@ -165,21 +178,23 @@ func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res CertRec
 		// (same contents), so that readers of the top-level files never
 		// meet a missing file or a key from one save with the chain of
 		// another.
-		imported, err := c.importUnversioned(ctx, dir, next)
+		imported, err := c.importUnversioned(ctx, dir, next, used[next])
 		if err != nil {
 			return err
 		}
 		if imported {
+			ids = append(ids, next)
 			next++
 		}
 	}
-	if err := c.writeVersion(ctx, versionKey(dir, next), res.KeyPEM, res.ChainPEM, meta); err != nil {
+	has, err := c.writeVersion(ctx, versionKey(dir, next), res.KeyPEM, res.ChainPEM, meta, used[next])
+	if err != nil {
 		return err
 	}
-	if err := c.switchTo(ctx, dir, next, cur == 0); err != nil {
+	if err := c.switchTo(ctx, dir, next, cur == 0, has); err != nil {
 		return err
 	}
-	return c.prune(ctx, dir, next)
+	return c.pruneFrom(ctx, dir, next, append(ids, next))
 }
 
 // writeVersion writes one version's files, the chain last: a version
@@ -187,13 +202,17 @@ func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res CertRec
 // that died while writing a version of this number left there (such as a
 // key.pem that a version without a key would otherwise inherit). A
 // BatchPutter (Dir) writes them with one wait for the disk, in the same
-// order.
-func (c *Certs) writeVersion(ctx context.Context, vdir string, keyPEM, chainPEM, meta []byte) error {
+// order. It returns the names of the files written (keyFile…), true. A
+// caller that listed the versions and found no file under vdir says so
+// with leftovers false, and no look for them is made.
+func (c *Certs) writeVersion(ctx context.Context, vdir string, keyPEM, chainPEM, meta []byte, leftovers bool) (map[string]bool, error) {
 	if err := c.unlinkVersion(ctx, vdir); err != nil {
-		return err
+		return nil, err
 	}
-	if err := c.deleteTree(ctx, vdir); err != nil {
-		return err
+	if leftovers {
+		if err := c.deleteTree(ctx, vdir); err != nil {
+			return nil, err
+		}
 	}
 	var files []Entry
 	if len(keyPEM) > 0 {
@@ -204,15 +223,19 @@ func (c *Certs) writeVersion(ctx context.Context, vdir string, keyPEM, chainPEM,
 		files = append(files, Entry{vdir + "/" + metaFile, meta})
 	}
 	files = append(files, Entry{vdir + "/" + certFile, chainPEM})
+	has := map[string]bool{}
+	for _, f := range files {
+		has[path.Base(f.Key)] = true
+	}
 	if b, ok := c.Store.(BatchPutter); ok {
-		return b.PutBatch(ctx, files)
+		return has, b.PutBatch(ctx, files)
 	}
 	for _, f := range files {
 		if err := c.Store.Put(ctx, f.Key, f.Value); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return has, nil
 }
 
 // combine is the single-file form of a pair: the key (if there is one),
@@ -229,8 +252,8 @@ func combine(keyPEM, chainPEM []byte) []byte {
 
 // importUnversioned copies the unversioned certificate at the top of dir,
 // if there is one, into version n and switches to it. It reports whether
-// there was one.
-func (c *Certs) importUnversioned(ctx context.Context, dir string, n int) (bool, error) {
+// there was one. leftovers is as for writeVersion.
+func (c *Certs) importUnversioned(ctx context.Context, dir string, n int, leftovers bool) (bool, error) {
 	chain, err := c.Store.Get(ctx, dir+"/"+certFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
@@ -248,10 +271,11 @@ func (c *Certs) importUnversioned(ctx context.Context, dir string, n int) (bool,
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, err
 	}
-	if err := c.writeVersion(ctx, versionKey(dir, n), key, chain, meta); err != nil {
+	has, err := c.writeVersion(ctx, versionKey(dir, n), key, chain, meta, leftovers)
+	if err != nil {
 		return false, err
 	}
-	return true, c.switchTo(ctx, dir, n, true)
+	return true, c.switchTo(ctx, dir, n, true, has)
 }
 
 // switchTo makes version n the current one in one atomic step: the live
@@ -270,21 +294,33 @@ func (c *Certs) importUnversioned(ctx context.Context, dir string, n int) (bool,
 // in version n. Top-level files that are not links (a certificate saved
 // before versions were kept, imported into version n with the same
 // contents) are replaced by links after the switch.
-func (c *Certs) switchTo(ctx context.Context, dir string, n int, wasUnversioned bool) error {
+//
+// has names the files version n holds, as writeVersion returns them;
+// nil, and they are looked for.
+func (c *Certs) switchTo(ctx context.Context, dir string, n int, wasUnversioned bool, has map[string]bool) error {
 	if l, ok := c.Store.(Linker); ok {
-		has := map[string]bool{}
-		for _, f := range liveFiles {
-			_, err := c.Store.Stat(ctx, versionKey(dir, n)+"/"+f)
-			if err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return err
+		if has == nil {
+			has = map[string]bool{}
+			for _, f := range liveFiles {
+				_, err := c.Store.Stat(ctx, versionKey(dir, n)+"/"+f)
+				if err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return err
+				}
+				has[f] = err == nil
 			}
-			has[f] = err == nil
 		}
+		// right holds the links found right before the switch: under the
+		// certificate's lock, the switch leaves them right.
+		right := map[string]bool{}
 		link := func(f string, beforeSwitch bool) error {
+			if right[f] {
+				return nil
+			}
 			want := liveLink + "/" + f
 			t, err := l.Readlink(ctx, dir+"/"+f)
 			switch {
 			case err == nil && t == want:
+				right[f] = true
 				return nil
 			case errors.Is(err, ErrNotLink) && beforeSwitch:
 				return nil // a file of the unversioned layout: after the switch
@@ -340,6 +376,14 @@ func (c *Certs) prune(ctx context.Context, dir string, cur int) error {
 	if err != nil {
 		return err
 	}
+	return c.pruneFrom(ctx, dir, cur, ids)
+}
+
+// pruneFrom is prune for a caller that knows the versions stored, ids,
+// ascending (cur among them), having listed them under the certificate's
+// lock and written since only cur.
+func (c *Certs) pruneFrom(ctx context.Context, dir string, cur int, ids []int) error {
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
 	kept := 0
 	for i := len(ids) - 1; i >= 0; i-- {
 		id := ids[i]

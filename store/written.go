@@ -24,7 +24,7 @@ func (c *Certs) reuseWritten(ctx context.Context, dir string, cur int, foreign b
 	if n == cur {
 		return true, nil
 	}
-	if err := c.switchTo(ctx, dir, n, cur == 0); err != nil {
+	if err := c.switchTo(ctx, dir, n, cur == 0, nil); err != nil {
 		return true, err
 	}
 	return true, c.prune(ctx, dir, n)
