@@ -132,18 +132,19 @@ func (c *Certs) SaveCertificate(ctx context.Context, res CertRecord) error {
 	if res.Name == "" && len(res.Identifiers) > 0 {
 		res.Name = res.Identifiers[0]
 	}
-	if _, _, err := checkPair(res.KeyPEM, res.ChainPEM); err != nil {
+	_, chain, err := checkPair(res.KeyPEM, res.ChainPEM)
+	if err != nil {
 		return fmt.Errorf("store: saving %q: %w", res.Name, err)
 	}
 	if err := c.migrateOnce(ctx); err != nil {
 		return err
 	}
-	return c.scheme().saveCertificate(ctx, res)
+	return c.scheme().saveCertificate(ctx, res, chain[0])
 }
 
 // saveCertificate writes a new version and switches the pointer to it,
 // then records it in the index.
-func (s standardScheme) saveCertificate(ctx context.Context, res CertRecord) error {
+func (s standardScheme) saveCertificate(ctx context.Context, res CertRecord, leaf *x509.Certificate) error {
 	c := s.c
 	caDir, enc, err := s.entryNames(res.CA, res.Name)
 	if err != nil {
@@ -161,7 +162,7 @@ func (s standardScheme) saveCertificate(ctx context.Context, res CertRecord) err
 	}
 	// The certificate is saved: a failure to index it is repaired by
 	// readers (Reindex), so it is logged by no one and not returned.
-	_ = c.indexSaved(ctx, res, certDirOf(caDir, enc))
+	_ = c.indexSaved(ctx, res, leaf, certDirOf(caDir, enc))
 	return nil
 }
 

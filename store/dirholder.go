@@ -46,6 +46,13 @@ type lockHolder struct {
 	token string
 	users int
 
+	// dir is lockDir opened when the holder file was made, nil where
+	// names are resolved beneath r for each call (see lockDirFD); it is
+	// replaced when the file is made again (reopen), the former ones
+	// closed when the holder is left, when no lock uses them.
+	dir    atomic.Pointer[lockDirFD]
+	former []*lockDirFD // guarded by mu
+
 	stop, done chan struct{} // the refresh
 
 	mu sync.Mutex // serializes recreating the file
@@ -86,6 +93,7 @@ func (d *Dir) enterHolder(stale time.Duration) (*lockHolder, error) {
 		r.Close()
 		return nil, err
 	}
+	h.reopen()
 	if !d.swept {
 		d.swept = true
 		sweepHolders(r, h.path, stale)
@@ -129,8 +137,47 @@ func (d *Dir) leaveHolder(h *lockHolder) {
 		close(h.stop)
 		<-h.done
 		h.r.Remove(h.path)
+		if l := h.dir.Load(); l != nil {
+			l.close()
+		}
+		for _, l := range h.former {
+			l.close()
+		}
 		h.r.Close()
 	}
+}
+
+// reopen opens lockDir again for h's links (after its file was made
+// again: the directory may be a new one). The caller holds h.mu, or is
+// the only user of h.
+func (h *lockHolder) reopen() {
+	if old := h.dir.Swap(openLockDir(h.r)); old != nil {
+		h.former = append(h.former, old) // maybe in use: closed at the end
+	}
+}
+
+// link makes the lock file p a hard link to h's file.
+func (h *lockHolder) link(p string) error {
+	if l := h.dir.Load(); l != nil {
+		return l.link(h.path, p)
+	}
+	return h.r.Link(h.path, p)
+}
+
+// lstat describes the lock file p, not following a link.
+func (h *lockHolder) lstat(p string) (fs.FileInfo, error) {
+	if l := h.dir.Load(); l != nil {
+		return l.lstat(p)
+	}
+	return h.r.Lstat(p)
+}
+
+// remove removes the lock file p.
+func (h *lockHolder) remove(p string) error {
+	if l := h.dir.Load(); l != nil {
+		return l.remove(p)
+	}
+	return h.r.Remove(p)
 }
 
 // refresh touches h's file every stale/4 until h.stop is closed.
@@ -156,12 +203,12 @@ func (d *Dir) tryLock(h *lockHolder, p, name string, stale time.Duration) (*hold
 	hd := &hold{name: name, p: p}
 	for remade := d.noHardLinks; !d.noHardLinks; remade = true {
 		d.holdMu.Lock()
-		err := h.r.Link(h.path, p)
+		err := h.link(p)
 		if err == nil {
 			var info fs.FileInfo
-			info, err = h.r.Lstat(p)
+			info, err = h.lstat(p)
 			if err != nil {
-				h.r.Remove(p)
+				h.remove(p)
 				d.holdMu.Unlock()
 				return nil, err
 			}
@@ -185,6 +232,9 @@ func (d *Dir) tryLock(h *lockHolder, p, name string, stale time.Duration) (*hold
 			// again, at the same name.
 			h.mu.Lock()
 			err = d.makeHolderFile(h)
+			if err == nil {
+				h.reopen()
+			}
 			h.mu.Unlock()
 			if err != nil {
 				return nil, err
@@ -217,11 +267,11 @@ func (d *Dir) unlockHold(h *lockHolder, hd *hold) error {
 	if d.holds[hd.name] == hd {
 		delete(d.holds, hd.name)
 	}
-	fi, err := h.r.Lstat(hd.p)
+	fi, err := h.lstat(hd.p)
 	if hd.lost.Load() || err != nil || !sameFile(fi, hd.info) {
 		return fmt.Errorf("store: lock %q was taken over as stale before it was released", hd.name)
 	}
-	if err := h.r.Remove(hd.p); err != nil {
+	if err := h.remove(hd.p); err != nil {
 		return fmt.Errorf("store: unlock %q: %w", hd.name, err)
 	}
 	return nil

@@ -108,6 +108,49 @@ func TestLockHolderRemovedWhileHeld(t *testing.T) {
 	}
 }
 
+// The lock directory removed (and made again by another process) while
+// this process holds a lock: a later lock is made in the directory there
+// now, where other processes look, not in the removed one that the
+// holder had open, and it excludes them.
+func TestLockDirRemovedWhileHeld(t *testing.T) {
+	d := newTestDir(t)
+	ctx := t.Context()
+	ua, err := d.Lock(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(d.root, lockDir)); err != nil {
+		t.Fatal(err)
+	}
+	other, err := NewDir(d.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uc, err := other.Lock(ctx, "c") // makes lockDir again
+	if err != nil {
+		t.Fatal(err)
+	}
+	ub, err := d.Lock(ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(d.root, lockPath("b"))); err != nil {
+		t.Fatalf("lock b not in the lock directory other processes see: %v", err)
+	}
+	if _, err := other.TryLock(ctx, "b"); !errors.Is(err, ErrLockBusy) {
+		t.Errorf("another process took b while held: %v", err)
+	}
+	if err := ub(); err != nil {
+		t.Errorf("unlock b: %v", err)
+	}
+	if err := uc(); err != nil {
+		t.Errorf("unlock c: %v", err)
+	}
+	if err := ua(); err == nil {
+		t.Error("unlock a, whose lock file was removed: no error")
+	}
+}
+
 // The holder files of processes that died are removed by the next
 // process's first lock; those of live holders stay.
 func TestSweepDeadHolders(t *testing.T) {

@@ -113,8 +113,9 @@ func (c *Certs) appendGroup(ctx context.Context, group []*indexLine) error {
 // refuses the append).
 const maxShard = MaxValueSize / 2
 
-// indexSaved records the certificate just saved under dir.
-func (c *Certs) indexSaved(ctx context.Context, res CertRecord, dir string) error {
+// indexSaved records the certificate just saved under dir, whose chain's
+// first certificate is leaf.
+func (c *Certs) indexSaved(ctx context.Context, res CertRecord, leaf *x509.Certificate, dir string) error {
 	if !c.indexes() {
 		return nil
 	}
@@ -122,11 +123,7 @@ func (c *Certs) indexSaved(ctx context.Context, res CertRecord, dir string) erro
 	if err != nil {
 		return err
 	}
-	_, certs, err := checkPair(nil, res.ChainPEM)
-	if err != nil {
-		return err
-	}
-	r := recordOf(res, certs[0], n)
+	r := recordOf(res, leaf, n)
 	return c.indexAppend(ctx, r.CA, r.Name, r.putLine())
 }
 

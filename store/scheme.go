@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"strings"
 )
@@ -21,7 +22,9 @@ import (
 type scheme interface {
 	// Certificates.
 	entryNames(ca, name string) (caDir, enc string, err error)
-	saveCertificate(ctx context.Context, res CertRecord) error
+	// saveCertificate stores res, whose chain the caller parsed
+	// (leaf, its first certificate) when it checked the pair.
+	saveCertificate(ctx context.Context, res CertRecord, leaf *x509.Certificate) error
 	loadCertificate(ctx context.Context, ca, name string) (CertRecord, error)
 	listCertificates(ctx context.Context, ca string) ([]CertRecord, error)
 	deleteCertificate(ctx context.Context, ca, name string) error

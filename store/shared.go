@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -75,7 +76,7 @@ func CheckLayout(ctx context.Context, s Store, l Layout) error {
 	return nil
 }
 
-func (s sharedScheme) saveCertificate(ctx context.Context, res CertRecord) error {
+func (s sharedScheme) saveCertificate(ctx context.Context, res CertRecord, _ *x509.Certificate) error {
 	return s.c.saveShared(ctx, res)
 }
 

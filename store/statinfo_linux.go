@@ -6,14 +6,16 @@ import (
 	"io/fs"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // statInfo is an fs.FileInfo made from a stat(2) answer, as os.Lstat
 // makes it (os/stat_linux.go), for the tree's stats that need no os.File.
-// Sys returns the *syscall.Stat_t.
+// Sys returns the *unix.Stat_t.
 type statInfo struct {
 	name string
-	st   syscall.Stat_t
+	st   unix.Stat_t
 }
 
 func (i *statInfo) Name() string       { return i.name }
@@ -54,8 +56,8 @@ func (i *statInfo) Mode() fs.FileMode {
 // does for the FileInfos os makes, and for statInfo too (os.SameFile
 // answers false for any FileInfo it did not make).
 func sameFile(a, b fs.FileInfo) bool {
-	sa, okA := a.Sys().(*syscall.Stat_t)
-	sb, okB := b.Sys().(*syscall.Stat_t)
+	sa, okA := a.Sys().(*unix.Stat_t)
+	sb, okB := b.Sys().(*unix.Stat_t)
 	if !okA || !okB {
 		return false
 	}

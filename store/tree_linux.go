@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -104,7 +103,7 @@ func (s *sysTree) stat(name string, follow bool) (fs.FileInfo, error) {
 	// cost two more system calls (fcntl, and the poller's), a third of a
 	// stat's.
 	fi := &statInfo{name: filepath.Base(name)}
-	if err := ignoringEINTRErr(func() error { return syscall.Fstat(fd, &fi.st) }); err != nil {
+	if err := ignoringEINTRErr(func() error { return unix.Fstat(fd, &fi.st) }); err != nil {
 		return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
 	}
 	return fi, nil
@@ -139,7 +138,7 @@ func (s *sysTree) readRegular(name string, max int64) ([]byte, fs.FileInfo, erro
 	}
 	defer unix.Close(fd)
 	fi := &statInfo{name: filepath.Base(name)}
-	if err := ignoringEINTRErr(func() error { return syscall.Fstat(fd, &fi.st) }); err != nil {
+	if err := ignoringEINTRErr(func() error { return unix.Fstat(fd, &fi.st) }); err != nil {
 		return nil, nil, &fs.PathError{Op: "stat", Path: name, Err: err}
 	}
 	if !fi.Mode().IsRegular() {
