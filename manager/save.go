@@ -18,7 +18,8 @@ import (
 // CertURL (RFC 8555 §7.4.2), the chain (PEM, leaf first) and the
 // identifiers from ic (c's when ic names none); KeyPEM is ic.Key in PEM,
 // nil when the order was for a CSR and the user keeps the key. ObtainedAt
-// is at in UTC. An empty c.Name is left for SaveCertificate, which uses
+// is at in UTC; Key and Certificates are ic's key and chain as the order
+// parsed them. An empty c.Name is left for SaveCertificate, which uses
 // the first identifier. The error is that of a nil ic or a key that
 // cannot be encoded (keys.MarshalPEM).
 func RecordOf(c Spec, ic *issue.Issued, at time.Time) (store.CertRecord, error) {
@@ -31,6 +32,11 @@ func RecordOf(c Spec, ic *issue.Issued, at time.Time) (store.CertRecord, error) 
 		Profile:    c.Profile,
 		ObtainedAt: at.UTC(),
 		ChainPEM:   ic.Chain.PEM,
+		// Parsed by the order already: parseHeld and the store use them
+		// rather than parse the PEM again (the store once it has seen
+		// that they are the PEM's).
+		Certificates: ic.Chain.Certificates,
+		Key:          ic.Key,
 	}
 	if c.Issuer != nil && c.Issuer.Client != nil {
 		res.CA = c.Issuer.Client.DirectoryURL

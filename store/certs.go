@@ -51,7 +51,11 @@ type CertRecord struct {
 	// Key and Certificates are KeyPEM and ChainPEM parsed, filled in by
 	// LoadCertificate and ListCertificates (which check that the key is
 	// the leaf's) so that readers need not parse them again. Key is nil
-	// without KeyPEM. SaveCertificate ignores both.
+	// without KeyPEM. A caller of SaveCertificate that has them parsed
+	// (the manager, from the order) may set them: when KeyPEM and
+	// ChainPEM are their encodings byte for byte (KeyPEM as
+	// keys.MarshalPEM writes Key), the PEM is not parsed again; otherwise
+	// it is, and the PEM is what is stored in any case.
 	Key          crypto.Signer
 	Certificates []*x509.Certificate
 }
@@ -132,7 +136,7 @@ func (c *Certs) SaveCertificate(ctx context.Context, res CertRecord) error {
 	if res.Name == "" && len(res.Identifiers) > 0 {
 		res.Name = res.Identifiers[0]
 	}
-	_, chain, err := checkPair(res.KeyPEM, res.ChainPEM)
+	_, chain, err := checkRecord(res)
 	if err != nil {
 		return fmt.Errorf("store: saving %q: %w", res.Name, err)
 	}
