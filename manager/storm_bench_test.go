@@ -91,8 +91,9 @@ func (t realTimer) Reset(d time.Duration) bool { return t.t.Reset(d) }
 //
 //   - ceiling: the simplest client of package acme (newOrder, authz,
 //     challenge, WaitOrder, finalize, WaitOrder, certificate; one key for
-//     every CSR, nothing stored) at concurrency 4, 8 and 16 on
-//     -storm.probe certificates each, then at the best one on N
+//     every CSR, nothing stored) at concurrency 4, 8, 16, 32 and 64
+//     (and -storm.c) on -storm.probe certificates each, then at the
+//     best one on N
 //     certificates, each run on a new Pebble (Pebble's newOrder scans
 //     every authorization it holds: the storm meets the same);
 //   - storm: manager.Run with Config.Concurrency (-storm.c, else the
@@ -126,7 +127,11 @@ func BenchmarkRenewalStorm(b *testing.B) {
 		}
 		for b.Loop() {
 			best, ceiling = 0, 0
-			for _, c := range []int{4, 8, 16} {
+			levels := []int{4, 8, 16, 32, 64}
+			if c := *stormConc; c > 0 && !slices.Contains(levels, c) {
+				levels = append(levels, c) // the storm's, tried too
+			}
+			for _, c := range levels {
 				rate, _, err := ceilingOnNewPebble(ctx, b, bin, *stormProbe, c, time.Minute)
 				if err != nil {
 					b.Fatal(err)
