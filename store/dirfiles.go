@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -143,28 +144,45 @@ func (d *Dir) removeTemps(dir string, bases ...string) {
 		}
 		return
 	}
+	// kept counts what stays in each directory walked (its entries
+	// other than the temporary files removed, a directory under it
+	// counting until it is found empty), so that only the directories
+	// this leaves empty are removed: trying every one (a certificate's
+	// versions) cost four system calls each.
 	var dirs []string
+	kept := map[string]int{}
 	fs.WalkDir(r.FS(), filepath.ToSlash(dir), func(p string, de fs.DirEntry, err error) error {
 		switch {
 		case err != nil:
 			return nil
 		case de.IsDir():
 			if p != filepath.ToSlash(dir) && strings.HasPrefix(de.Name(), ".") {
+				kept[path.Dir(p)]++
 				return fs.SkipDir
+			}
+			if p != filepath.ToSlash(dir) {
+				kept[path.Dir(p)]++
 			}
 			dirs = append(dirs, p)
 			return nil
 		case !strings.HasPrefix(de.Name(), tempPrefix):
+			kept[path.Dir(p)]++
 			return nil
 		}
 		if r.Remove(filepath.FromSlash(p)) == nil {
 			syncDir(r, filepath.Dir(filepath.FromSlash(p)))
+		} else {
+			kept[path.Dir(p)]++
 		}
 		return nil
 	})
 	for i := len(dirs) - 1; i > 0; i-- { // not dir itself
+		if kept[dirs[i]] > 0 {
+			continue
+		}
 		if r.Remove(filepath.FromSlash(dirs[i])) == nil {
 			syncDir(r, filepath.Dir(filepath.FromSlash(dirs[i])))
+			kept[path.Dir(dirs[i])]--
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 )
 
@@ -86,11 +87,12 @@ func (c *Certs) clearLeftovers(ctx context.Context, caDir, enc string) error {
 // rollBackVersions deletes the versions in dir that have files but no
 // chain: a writer died while writing or pruning them. cert.pem is a
 // version's last file written and first deleted (writeVersion,
-// deleteTree), so no reader ever took them for a version.
-func (c *Certs) rollBackVersions(ctx context.Context, dir string) error {
+// deleteTree), so no reader ever took them for a version. It returns the
+// keys of the versions' files that stay.
+func (c *Certs) rollBackVersions(ctx context.Context, dir string) ([]string, error) {
 	ks, err := c.Store.List(ctx, dir+"/"+versionsDir+"/")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	whole := map[string]bool{}
 	for _, k := range ks {
@@ -99,14 +101,22 @@ func (c *Certs) rollBackVersions(ctx context.Context, dir string) error {
 			whole[v] = whole[v] || file == certFile
 		}
 	}
+	partial := false
 	for v, ok := range whole {
 		if !ok {
+			partial = true
 			if err := c.deleteTree(ctx, dir+"/"+versionsDir+"/"+v); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
-	return nil
+	if partial {
+		ks = slices.DeleteFunc(ks, func(k string) bool {
+			v, _, _ := strings.Cut(strings.TrimPrefix(k, dir+"/"+versionsDir+"/"), "/")
+			return !whole[v]
+		})
+	}
+	return ks, nil
 }
 
 // repairTop makes the top-level links of a Linker store's certificate in
@@ -114,8 +124,10 @@ func (c *Certs) rollBackVersions(ctx context.Context, dir string) error {
 // died between the switch and its last link: a link to a file the
 // version lacks is removed, a missing link to one it has is made (a
 // store written by an older certkeeper, which made them after the
-// switch). It writes nothing when they agree.
-func (c *Certs) repairTop(ctx context.Context, dir string) error {
+// switch). It writes nothing when they agree. listed are the keys of the
+// files of dir's versions (rollBackVersions), which say which files the
+// current version has.
+func (c *Certs) repairTop(ctx context.Context, dir string, listed []string) error {
 	l, ok := c.Store.(Linker)
 	if !ok {
 		return nil
@@ -125,11 +137,7 @@ func (c *Certs) repairTop(ctx context.Context, dir string) error {
 		return err // a live link not the store's: the next save replaces it
 	}
 	for _, f := range liveFiles {
-		_, err := c.Store.Stat(ctx, versionKey(dir, n)+"/"+f)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		has := err == nil
+		has := slices.Contains(listed, versionKey(dir, n)+"/"+f)
 		t, err := l.Readlink(ctx, dir+"/"+f)
 		switch {
 		case errors.Is(err, ErrNotLink):

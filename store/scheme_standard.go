@@ -213,10 +213,11 @@ func (s standardScheme) clearLeftovers(ctx context.Context, caDir, enc string) e
 		tr.removeTemps(dir + "/" + revokedDir)
 		tr.removeTemps(legacyStateDir+"/"+caDir, enc+".json")
 	}
-	if err := s.c.rollBackVersions(ctx, dir); err != nil {
+	listed, err := s.c.rollBackVersions(ctx, dir)
+	if err != nil {
 		return err
 	}
-	return s.c.repairTop(ctx, dir)
+	return s.c.repairTop(ctx, dir, listed)
 }
 
 // accountDir is the directory of account id ("" means "default") at ca:
