@@ -410,3 +410,42 @@ func (d *Dir) Append(ctx context.Context, key string, data []byte) error {
 }
 
 var _ Appender = (*Dir)(nil)
+
+var _ subdirLister = (*Dir)(nil)
+
+// subdirs returns the names of the directories directly under the key
+// prefix dir (see subdirLister): one read of the directory's names.
+// Names beginning with '.' are left out, as List leaves them out.
+func (d *Dir) subdirs(ctx context.Context, dir string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := validatePrefix(dir + "/"); err != nil {
+		return nil, err
+	}
+	r, err := openTree(d.root)
+	if err != nil {
+		return nil, fmt.Errorf("store: list %q: %w", dir, err)
+	}
+	defer r.Close()
+	f, err := r.Open(filepath.FromSlash(dir))
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: list %q: %w", dir, err)
+	}
+	defer f.Close()
+	des, err := f.ReadDir(-1)
+	if err != nil {
+		return nil, fmt.Errorf("store: list %q: %w", dir, err)
+	}
+	var out []string
+	for _, de := range des {
+		if de.IsDir() && !strings.HasPrefix(de.Name(), ".") {
+			out = append(out, de.Name())
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}

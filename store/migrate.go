@@ -115,9 +115,17 @@ func (s standardScheme) migrate(ctx context.Context, rep *MigrationReport) error
 		hostCAs[caDir][url] = true
 	}
 	for _, area := range []string{certsDir, accountsDir} {
-		groups, err := c.groups(ctx, area+"/", 3)
+		var groups []group
+		prefixes, err := c.legacyPrefixes(ctx, area)
 		if err != nil {
 			return err
+		}
+		for _, p := range prefixes {
+			gs, err := c.groups(ctx, p, 3)
+			if err != nil {
+				return err
+			}
+			groups = append(groups, gs...)
 		}
 		for _, g := range groups {
 			caDir := strings.Split(g.dir, "/")[1]
@@ -148,9 +156,17 @@ func (s standardScheme) migrate(ctx context.Context, rep *MigrationReport) error
 		}
 	}
 	// Renewal state: manager/<ca dir>/<name>.json.
-	ks, err := c.Store.List(ctx, legacyStateDir+"/")
+	prefixes, err := c.legacyPrefixes(ctx, legacyStateDir)
 	if err != nil {
 		return err
+	}
+	var ks []string
+	for _, p := range prefixes {
+		pks, err := c.Store.List(ctx, p)
+		if err != nil {
+			return err
+		}
+		ks = append(ks, pks...)
 	}
 	for _, k := range ks {
 		parts := strings.Split(k, "/")
@@ -183,6 +199,38 @@ func (s standardScheme) migrate(ctx context.Context, rep *MigrationReport) error
 		}
 	}
 	return nil
+}
+
+// subdirLister is implemented by a Store that can list the directories
+// directly under a key prefix without listing every key below them: Dir.
+type subdirLister interface {
+	// subdirs returns the names of the directories directly under dir
+	// (a key prefix without its trailing slash), none if dir is missing.
+	subdirs(ctx context.Context, dir string) ([]string, error)
+}
+
+// legacyPrefixes returns the prefixes under area (certificates, accounts,
+// manager) that migrate looks through: in a store that can list
+// directories, only those of the CA directories an older version named
+// (newDirLike tells this version's, which hold nothing to move), so that
+// the first write of a process does not list every file of a large store;
+// in others, area/ whole.
+func (c *Certs) legacyPrefixes(ctx context.Context, area string) ([]string, error) {
+	sl, ok := c.Store.(subdirLister)
+	if !ok {
+		return []string{area + "/"}, nil
+	}
+	names, err := sl.subdirs(ctx, area)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range names {
+		if !newDirLike(n) {
+			out = append(out, area+"/"+n+"/")
+		}
+	}
+	return out, nil
 }
 
 // newDirLike reports whether caDir can only be a CADirName of this

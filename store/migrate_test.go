@@ -337,3 +337,33 @@ func TestMigrateLockErrorSaysNoMigration(t *testing.T) {
 		t.Errorf("SaveCertificate: %v, want the lock's error alone", err)
 	}
 }
+
+// In a Dir, the migration looks only through the CA directories an older
+// version named: a store of this version's directories is not listed
+// file by file at a process's first write.
+func TestMigrateLooksOnlyThroughOldDirectories(t *testing.T) {
+	ctx := t.Context()
+	d := newTestDir(t)
+	oldStore(t, d)
+	c := &Certs{Store: d}
+	a := testPairs(t, 1, "www.new.test")[0]
+	if err := c.SaveCertificate(ctx, CertRecord{Name: "www.new.test", CA: caA, KeyPEM: a.key, ChainPEM: a.chain}); err != nil {
+		t.Fatal(err)
+	}
+	for area, want := range map[string][]string{
+		certsDir:       nil,                                    // moved by the save's migration
+		legacyStateDir: {legacyStateDir + "/ca.example.test/"}, // the orphan's state stays
+	} {
+		got, err := c.legacyPrefixes(ctx, area)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("legacyPrefixes(%s) = %q, %v; want %q", area, got, err, want)
+		}
+	}
+	if err := d.Put(ctx, "certificates/ca.example.test/www.c.test/cert.pem", a.chain); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.legacyPrefixes(ctx, certsDir)
+	if want := []string{certsDir + "/ca.example.test/"}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("legacyPrefixes(%s) with an old directory = %q, %v; want %q", certsDir, got, err, want)
+	}
+}
