@@ -154,7 +154,10 @@ func (d *Dir) PutBatch(ctx context.Context, entries []Entry) (err error) {
 		renamed        bool
 	}
 	temps := make([]*tempFile, 0, len(entries))
-	var newParents []string
+	// newParents are the directories to sync for the directories made;
+	// ready, those the files go in, looked for (or made) once each; made,
+	// those made here, which hold no stale temporary file.
+	var newParents, ready, made []string
 	defer func() {
 		for _, t := range temps {
 			if t.f != nil {
@@ -174,15 +177,21 @@ func (d *Dir) PutBatch(ctx context.Context, entries []Entry) (err error) {
 		}
 		name := filepath.FromSlash(e.Key)
 		dir := filepath.Dir(name)
-		// The directories made are synced with the files below.
-		err := mkdirsThen(r, dir, func(parent string) error {
-			if !slices.Contains(newParents, parent) {
-				newParents = append(newParents, parent)
+		if !slices.Contains(ready, dir) {
+			// The directories made are synced with the files below.
+			err := mkdirsThen(r, dir, func(parent string) error {
+				if !slices.Contains(newParents, parent) {
+					newParents = append(newParents, parent)
+				}
+				if parent == filepath.Dir(dir) { // dir itself was made
+					made = append(made, dir)
+				}
+				return nil
+			})
+			if err != nil {
+				return pathErr("put", e.Key, err)
 			}
-			return nil
-		})
-		if err != nil {
-			return pathErr("put", e.Key, err)
+			ready = append(ready, dir)
 		}
 		tmp, f, err := createTemp(r, dir, filepath.Base(name))
 		if err != nil {
@@ -243,7 +252,9 @@ func (d *Dir) PutBatch(ctx context.Context, entries []Entry) (err error) {
 		}
 	}
 	for _, dir := range dirs {
-		d.removeStaleTemps(r, dir)
+		if !slices.Contains(made, dir) {
+			d.removeStaleTemps(r, dir)
+		}
 	}
 	return nil
 }
