@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -386,30 +387,48 @@ func pathErr(op, key string, err error) error {
 // creating it (and its directories) if it is missing; see Appender. It
 // does not sync the file: Certs keeps only its index, a cache, this way.
 func (d *Dir) Append(ctx context.Context, key string, data []byte) error {
-	r, err := d.open(ctx, "append", key)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	name := filepath.FromSlash(key)
-	if err := mkdirs(r, filepath.Dir(name)); err != nil {
-		return pathErr("append", key, err)
-	}
-	f, err := r.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return pathErr("append", key, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return pathErr("append", key, err)
-	}
-	if err := f.Close(); err != nil {
-		return pathErr("append", key, err)
-	}
-	return nil
+	_, err := d.appendSized(ctx, key, data)
+	return err
 }
 
 var _ Appender = (*Dir)(nil)
+
+var _ sizedAppender = (*Dir)(nil)
+
+// appendSized is Append that returns the file's size after the write
+// (see sizedAppender). The directories are made only when the file
+// cannot be opened for want of them.
+func (d *Dir) appendSized(ctx context.Context, key string, data []byte) (int64, error) {
+	r, err := d.open(ctx, "append", key)
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	name := filepath.FromSlash(key)
+	f, err := r.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := mkdirs(r, filepath.Dir(name)); err != nil {
+			return 0, pathErr("append", key, err)
+		}
+		f, err = r.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	}
+	if err != nil {
+		return 0, pathErr("append", key, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return 0, pathErr("append", key, err)
+	}
+	// The end of an O_APPEND write is the file's size then.
+	size, serr := f.Seek(0, io.SeekCurrent)
+	if err := f.Close(); err != nil {
+		return 0, pathErr("append", key, err)
+	}
+	if serr != nil {
+		return -1, nil // appended; the size is unknown
+	}
+	return size, nil
+}
 
 var _ subdirLister = (*Dir)(nil)
 

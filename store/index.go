@@ -47,6 +47,14 @@ type Appender interface {
 	Append(ctx context.Context, key string, data []byte) error
 }
 
+// sizedAppender is implemented by an Appender that tells the size of the
+// file it appended to, without a Stat of its own: Dir.
+type sizedAppender interface {
+	// appendSized is Append that returns the key's size after the
+	// write, or -1 if it cannot tell.
+	appendSized(ctx context.Context, key string, data []byte) (int64, error)
+}
+
 // IndexRecord summarises one stored certificate (LayoutStandard).
 type IndexRecord struct {
 	// CA is the CA's directory URL, Name the certificate's name.

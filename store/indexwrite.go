@@ -97,10 +97,20 @@ func (c *Certs) appendGroup(ctx context.Context, group []*indexLine) error {
 	var errs []error
 	for _, key := range keys {
 		data := lines[key].String()
+		// A shard appended to for long without a reader compacting it (a
+		// daemon's schedules) is compacted, before Get refuses it: after
+		// the append that takes it past maxShard where the store tells
+		// the size it appended to (Dir), else before. If it cannot be, the
+		// lines are appended all the same.
+		if sa, ok := c.Store.(sizedAppender); ok {
+			size, err := sa.appendSized(ctx, key, []byte(data))
+			errs = append(errs, err)
+			if err == nil && size > maxShard {
+				_, _, _ = c.compactShard(ctx, key)
+			}
+			continue
+		}
 		if info, err := c.Store.Stat(ctx, key); err == nil && info.Size+int64(len(data)) > maxShard {
-			// Appended to for long without a reader compacting it (a
-			// daemon's schedules): compacted now, before Get refuses it. If
-			// it cannot be, the lines are appended all the same.
 			_, _, _ = c.compactShard(ctx, key)
 		}
 		errs = append(errs, ap.Append(ctx, key, []byte(data)))
