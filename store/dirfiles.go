@@ -90,10 +90,10 @@ func makeTemp(dir, base string, create func(name string) error) (string, error) 
 
 // createTemp creates a temporary file in dir for a file that is to become
 // dir/base (see makeTemp).
-func createTemp(r *tree, dir, base string) (string, *os.File, error) {
-	var f *os.File
+func createTemp(r *tree, dir, base string) (string, writeFile, error) {
+	var f writeFile
 	name, err := makeTemp(dir, base, func(name string) (err error) {
-		f, err = r.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		f, err = r.openWriter(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		return err
 	})
 	return name, f, err
@@ -243,14 +243,4 @@ func (d *Dir) forgetTemp(dir, name string) {
 	}
 }
 
-func syncDir(r *tree, dir string) error {
-	f, err := r.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func syncDir(r *tree, dir string) error { return r.syncDir(dir) }

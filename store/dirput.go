@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -150,7 +149,7 @@ func (d *Dir) PutBatch(ctx context.Context, entries []Entry) (err error) {
 	defer r.Close()
 	type tempFile struct {
 		key, tmp, name string
-		f              *os.File
+		f              writeFile
 		renamed        bool
 	}
 	temps := make([]*tempFile, 0, len(entries))

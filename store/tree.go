@@ -94,6 +94,49 @@ func (t *tree) OpenFile(name string, flag int, perm fs.FileMode) (*os.File, erro
 	return r.OpenFile(name, flag, perm)
 }
 
+// writeFile is a file opened for writing: an *os.File, or on Linux its
+// descriptor alone (rawFile), which spares the fcntl an os.File costs to
+// make.
+type writeFile interface {
+	Chmod(mode fs.FileMode) error
+	Write(b []byte) (int, error)
+	Sync() error
+	Close() error
+}
+
+// openWriter opens name for writing with flag (os.O_WRONLY and more).
+func (t *tree) openWriter(name string, flag int, perm fs.FileMode) (writeFile, error) {
+	if t.sys != nil {
+		f, err := t.sys.openRaw("open", name, flag, perm)
+		if !t.fallback(err) {
+			if err != nil {
+				return nil, err
+			}
+			return f, nil
+		}
+	}
+	return t.OpenFile(name, flag, perm)
+}
+
+// syncDir syncs the directory name.
+func (t *tree) syncDir(name string) error {
+	if t.sys != nil {
+		err := t.sys.syncDir(name)
+		if !t.fallback(err) {
+			return err
+		}
+	}
+	f, err := t.Open(name)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // Open opens name for reading.
 func (t *tree) Open(name string) (*os.File, error) {
 	return t.OpenFile(name, os.O_RDONLY, 0)

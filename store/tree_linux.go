@@ -4,6 +4,7 @@ package store
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -78,6 +79,75 @@ func (s *sysTree) openat2(op, name string, flags int, perm fs.FileMode) (int, er
 		return -1, &fs.PathError{Op: op, Path: name, Err: errEscapes}
 	}
 	return -1, &fs.PathError{Op: op, Path: name, Err: err}
+}
+
+// rawFile is a descriptor opened beneath the root, for a write or a sync
+// (see writeFile).
+type rawFile struct {
+	fd   int
+	name string
+}
+
+// syncDir opens the directory name and fsyncs it.
+func (s *sysTree) syncDir(name string) error {
+	f, err := s.openRaw("open", name, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (s *sysTree) openRaw(op, name string, flag int, perm fs.FileMode) (*rawFile, error) {
+	fd, err := s.openat2(op, name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &rawFile{fd: fd, name: name}, nil
+}
+
+func (f *rawFile) Chmod(mode fs.FileMode) error {
+	if err := ignoringEINTRErr(func() error { return unix.Fchmod(f.fd, uint32(mode.Perm())) }); err != nil {
+		return &fs.PathError{Op: "chmod", Path: f.name, Err: err}
+	}
+	return nil
+}
+
+func (f *rawFile) Write(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := ignoringEINTR(func() (int, error) { return unix.Write(f.fd, b[n:]) })
+		if err != nil {
+			return n, &fs.PathError{Op: "write", Path: f.name, Err: err}
+		}
+		if m == 0 {
+			return n, &fs.PathError{Op: "write", Path: f.name, Err: io.ErrShortWrite}
+		}
+		n += m
+	}
+	return n, nil
+}
+
+func (f *rawFile) Sync() error {
+	if err := ignoringEINTRErr(func() error { return unix.Fsync(f.fd) }); err != nil {
+		return &fs.PathError{Op: "sync", Path: f.name, Err: err}
+	}
+	return nil
+}
+
+func (f *rawFile) Close() error {
+	if f.fd < 0 {
+		return &fs.PathError{Op: "close", Path: f.name, Err: fs.ErrClosed}
+	}
+	err := unix.Close(f.fd)
+	f.fd = -1
+	if err != nil && err != unix.EINTR {
+		return &fs.PathError{Op: "close", Path: f.name, Err: err}
+	}
+	return nil
 }
 
 func (s *sysTree) openFile(name string, flag int, perm fs.FileMode) (*os.File, error) {

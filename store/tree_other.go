@@ -27,6 +27,15 @@ func (*sysTree) link(string, string) error                           { return er
 func (*sysTree) readlink(string) (string, error)                     { return "", errNoOpenat2 }
 func (*sysTree) mkdir(string, fs.FileMode) error                     { return errNoOpenat2 }
 func (*sysTree) chmod(string, fs.FileMode) error                     { return errNoOpenat2 }
+
+// rawFile is never made here (see writeFile).
+type rawFile struct{ writeFile }
+
+func (*sysTree) syncDir(string) error { return errNoOpenat2 }
+
+func (*sysTree) openRaw(string, string, int, fs.FileMode) (*rawFile, error) {
+	return nil, errNoOpenat2
+}
 func (*sysTree) readRegular(string, int64) ([]byte, fs.FileInfo, error) {
 	return nil, nil, errNoOpenat2
 }
