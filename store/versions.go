@@ -202,9 +202,9 @@ func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res CertRec
 // that died while writing a version of this number left there (such as a
 // key.pem that a version without a key would otherwise inherit). A
 // BatchPutter (Dir) writes them with one wait for the disk, in the same
-// order. It returns the names of the files written (keyFile…), true. A
-// caller that listed the versions and found no file under vdir says so
-// with leftovers false, and no look for them is made.
+// order. It returns the set of the files written, by base name (keyFile,
+// combinedFile…). A caller that listed the versions and found no file
+// under vdir says so with leftovers false, and no look for them is made.
 func (c *Certs) writeVersion(ctx context.Context, vdir string, keyPEM, chainPEM, meta []byte, leftovers bool) (map[string]bool, error) {
 	if err := c.unlinkVersion(ctx, vdir); err != nil {
 		return nil, err
