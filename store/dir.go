@@ -212,15 +212,42 @@ func (d *Dir) Path(key string) (string, error) {
 	return filepath.Join(d.root, filepath.FromSlash(key)), nil
 }
 
+// open returns the root for an operation that writes key: the one the
+// Dir holds while the directory at its path is still that one (one stat),
+// else the directory at its path opened now, so that a store removed or
+// replaced under a running program is written where its path leads (or
+// fails to be), never into a directory renamed away. Close it after use
+// (a no-op for the held one).
 func (d *Dir) open(ctx context.Context, op, key string) (*tree, error) {
 	if err := check(ctx, op, key); err != nil {
 		return nil, err
 	}
-	r, err := openTree(d.root)
+	r, err := d.current()
 	if err != nil {
 		return nil, fmt.Errorf("store: %s %s: %w", op, key, err)
 	}
 	return r, nil
+}
+
+// current is open without a key.
+func (d *Dir) current() (*tree, error) {
+	if r, err := d.held(); err == nil && r.sys != nil && r.sys.same() {
+		return r, nil
+	}
+	return openTree(d.root)
+}
+
+// held returns the root the Dir keeps open for its life, opened at first
+// use: reads go through it (Get, Readlink), writes while the directory at
+// the Dir's path is still it (open).
+func (d *Dir) held() (*tree, error) {
+	d.readerOnce.Do(func() {
+		d.reader, d.readerErr = openTree(d.root)
+		if d.readerErr == nil {
+			d.reader.held = true
+		}
+	})
+	return d.reader, d.readerErr
 }
 
 // Get reads the value at key. It refuses files larger than MaxValueSize
@@ -229,14 +256,14 @@ func (d *Dir) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := check(ctx, "get", key); err != nil {
 		return nil, err
 	}
-	d.readerOnce.Do(func() { d.reader, d.readerErr = openTree(d.root) })
-	if d.readerErr != nil {
-		return nil, fmt.Errorf("store: get %s: %w", key, d.readerErr)
+	reader, err := d.held()
+	if err != nil {
+		return nil, fmt.Errorf("store: get %s: %w", key, err)
 	}
 	// One open, never blocking (a FIFO planted in the tree would block a
 	// plain open), then the type is checked on the open file, which is
 	// read whole, sized from its stat.
-	data, fi, err := d.reader.readRegular(filepath.FromSlash(key), MaxValueSize)
+	data, fi, err := reader.readRegular(filepath.FromSlash(key), MaxValueSize)
 	switch {
 	case errors.Is(err, errNotRegular) && fi.IsDir():
 		return nil, notExist("get", key)
@@ -264,10 +291,17 @@ func (d *Dir) Delete(ctx context.Context, key string) error {
 	}
 	defer r.Close()
 	name := filepath.FromSlash(key)
-	if !isLink(r, name) { // a link, even a dangling one, is removed itself
-		if _, err := regularFile(r, "delete", key); err != nil {
-			return err
-		}
+	// One lstat: a link, even a dangling one, is removed itself; else
+	// only a regular file.
+	fi, err := r.Lstat(name)
+	switch {
+	case err != nil:
+		return pathErr("delete", key, err)
+	case fi.Mode()&fs.ModeSymlink != 0:
+	case fi.IsDir():
+		return notExist("delete", key)
+	case !fi.Mode().IsRegular():
+		return &fs.PathError{Op: "delete", Path: key, Err: fmt.Errorf("store: not a regular file (%v)", fi.Mode().Type())}
 	}
 	if err := r.Remove(name); err != nil {
 		return pathErr("delete", key, err)
@@ -303,7 +337,7 @@ func (d *Dir) List(ctx context.Context, prefix string) ([]string, error) {
 	if err := validatePrefix(prefix); err != nil {
 		return nil, err
 	}
-	r, err := openTree(d.root)
+	r, err := d.current()
 	if err != nil {
 		return nil, fmt.Errorf("store: list: %w", err)
 	}
@@ -442,7 +476,7 @@ func (d *Dir) subdirs(ctx context.Context, dir string) ([]string, error) {
 	if err := validatePrefix(dir + "/"); err != nil {
 		return nil, err
 	}
-	r, err := openTree(d.root)
+	r, err := d.current()
 	if err != nil {
 		return nil, fmt.Errorf("store: list %q: %w", dir, err)
 	}

@@ -570,3 +570,44 @@ func TestRemoveTempsBigDirectory(t *testing.T) {
 		t.Errorf("%s: not removed by its key's lock holder", other)
 	}
 }
+
+// A store directory renamed away and made again under a running program:
+// the writes that follow go to the directory at the store's path, not to
+// the one renamed away that the Dir had open; reads follow once the Dir
+// is made again.
+func TestDirWritesFollowTheRootReplaced(t *testing.T) {
+	ctx := t.Context()
+	parent := t.TempDir()
+	root := filepath.Join(parent, "store")
+	d, err := NewDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Put(ctx, "a/one", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Get(ctx, "a/one"); err != nil { // the held root opened
+		t.Fatal(err)
+	}
+	if err := os.Rename(root, filepath.Join(parent, "old")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(root, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Put(ctx, "a/two", []byte("2")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "a", "two")); err != nil {
+		t.Errorf("written after the replacement, not in the store's directory: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(parent, "old", "a", "two")); err == nil {
+		t.Error("written into the directory renamed away")
+	}
+	if err := os.RemoveAll(root); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Put(ctx, "a/three", []byte("3")); err == nil {
+		t.Error("Put into a store whose directory is gone: no error")
+	}
+}

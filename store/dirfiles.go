@@ -121,7 +121,7 @@ func tempOf(name, tag string) bool {
 // now will be met again. In a big directory, those of the keys' temporary
 // files that the last look there saw are removed (see tempNames).
 func (d *Dir) removeTemps(dir string, bases ...string) {
-	r, err := openTree(d.root)
+	r, err := d.current()
 	if err != nil {
 		return
 	}

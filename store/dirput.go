@@ -63,10 +63,15 @@ func (d *Dir) put(ctx context.Context, key string, value []byte, durable bool) (
 	}
 	name := filepath.FromSlash(key)
 	dir := filepath.Dir(name)
-	if err := mkdirs(r, dir); err != nil {
-		return pathErr("put", key, err)
-	}
+	// The directories are made when the temporary file cannot be for
+	// want of them, not looked for before every write.
 	tmp, f, err := createTemp(r, dir, filepath.Base(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := mkdirs(r, dir); err != nil {
+			return pathErr("put", key, err)
+		}
+		tmp, f, err = createTemp(r, dir, filepath.Base(name))
+	}
 	if err != nil {
 		return pathErr("put", key, err)
 	}

@@ -58,12 +58,14 @@ func (d *Dir) Symlink(ctx context.Context, key, target string) (err error) {
 	}
 	name := filepath.FromSlash(key)
 	dir := filepath.Dir(name)
-	if err := mkdirs(r, dir); err != nil {
-		return pathErr("symlink", key, err)
+	mk := func(tmp string) error { return r.Symlink(filepath.FromSlash(target), tmp) }
+	tmp, err := makeTemp(dir, filepath.Base(name), mk)
+	if errors.Is(err, fs.ErrNotExist) { // the directories are made when missing
+		if err := mkdirs(r, dir); err != nil {
+			return pathErr("symlink", key, err)
+		}
+		tmp, err = makeTemp(dir, filepath.Base(name), mk)
 	}
-	tmp, err := makeTemp(dir, filepath.Base(name), func(tmp string) error {
-		return r.Symlink(filepath.FromSlash(target), tmp)
-	})
 	if err != nil {
 		return pathErr("symlink", key, err)
 	}
@@ -87,17 +89,17 @@ func (d *Dir) Readlink(ctx context.Context, key string) (string, error) {
 		return "", err
 	}
 	// The root Get keeps open: Certs reads a link before every load.
-	d.readerOnce.Do(func() { d.reader, d.readerErr = openTree(d.root) })
-	if d.readerErr != nil {
-		return "", fmt.Errorf("store: readlink %s: %w", key, d.readerErr)
+	reader, err := d.held()
+	if err != nil {
+		return "", fmt.Errorf("store: readlink %s: %w", key, err)
 	}
 	// No lstat first: readlink(2) itself says EINVAL for what is not a
 	// link (Certs reads a dozen links per save).
 	name := filepath.FromSlash(key)
-	t, err := d.reader.Readlink(name)
+	t, err := reader.Readlink(name)
 	if err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, fs.ErrNotExist) {
 		// A system that words "not a link" otherwise (Windows) is asked.
-		if fi, lerr := d.reader.Lstat(name); lerr == nil && fi.Mode()&fs.ModeSymlink == 0 {
+		if fi, lerr := reader.Lstat(name); lerr == nil && fi.Mode()&fs.ModeSymlink == 0 {
 			err = syscall.EINVAL
 		}
 	}
@@ -110,18 +112,12 @@ func (d *Dir) Readlink(ctx context.Context, key string) (string, error) {
 	return filepath.ToSlash(t), nil
 }
 
-// isLink reports whether name in r is a symbolic link.
-func isLink(r *tree, name string) bool {
-	fi, err := r.Lstat(name)
-	return err == nil && fi.Mode()&fs.ModeSymlink != 0
-}
-
 // removeEmptyDirs removes dir (a key) and the directories under it that
 // are empty, deepest first; a directory that is not empty stays. Only
 // callers that hold the lock of what is under dir use it: a Put racing
 // with it could find its directory gone.
 func (d *Dir) removeEmptyDirs(dir string) {
-	r, err := openTree(d.root)
+	r, err := d.current()
 	if err != nil {
 		return
 	}

@@ -27,6 +27,9 @@ import (
 type tree struct {
 	path string
 	sys  *sysTree // the openat2 side; nil where there is none
+	// held marks the tree a Dir keeps open for its life (Dir.held):
+	// Close leaves it open.
+	held bool
 
 	rootOnce sync.Once
 	root     *os.Root
@@ -65,8 +68,11 @@ func (t *tree) fallback(err error) bool {
 	return t.sys == nil || t.sys.unsupported(err)
 }
 
-// Close closes the tree.
+// Close closes the tree, unless it is a Dir's held one.
 func (t *tree) Close() error {
+	if t.held {
+		return nil
+	}
 	var err error
 	if t.sys != nil {
 		err = t.sys.close()

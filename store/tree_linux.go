@@ -19,6 +19,8 @@ import (
 type sysTree struct {
 	fd   int
 	path string
+	// dev and ino identify the directory opened (see same).
+	dev, ino uint64
 }
 
 const resolveBeneath = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS
@@ -42,7 +44,24 @@ func openSysTree(path string) (*sysTree, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	return &sysTree{fd: fd, path: path}, nil
+	var st unix.Stat_t
+	if err := ignoringEINTRErr(func() error { return unix.Fstat(fd, &st) }); err != nil {
+		unix.Close(fd)
+		return nil, &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
+	return &sysTree{fd: fd, path: path, dev: uint64(st.Dev), ino: uint64(st.Ino)}, nil
+}
+
+// same reports whether the directory at s.path is still the one s holds
+// open: one stat, where opening it again costs an open and a close. The
+// descriptor held keeps the directory's inode allocated, so no directory
+// made there since can have the same device and inode.
+func (s *sysTree) same() bool {
+	var st unix.Stat_t
+	if ignoringEINTRErr(func() error { return unix.Stat(s.path, &st) }) != nil {
+		return false
+	}
+	return uint64(st.Dev) == s.dev && uint64(st.Ino) == s.ino
 }
 
 func (s *sysTree) close() error { return unix.Close(s.fd) }

@@ -24,11 +24,10 @@ func (c *Certs) checkWritableDir(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	d.readerOnce.Do(func() { d.reader, d.readerErr = openTree(d.root) })
-	if d.readerErr != nil {
-		return d.readerErr
+	r, err := d.held()
+	if err != nil {
+		return err
 	}
-	r := d.reader
 	for k := key; ; k = path.Dir(k) {
 		abs := filepath.Join(d.root, filepath.FromSlash(k))
 		fi, err := r.Lstat(filepath.FromSlash(k))
