@@ -89,29 +89,6 @@ func TestBuildPatchedPebbleBadArguments(t *testing.T) {
 	}
 }
 
-// A build waits for the lock another process holds, and gives up with the
-// context's error, building nothing.
-func TestBuildPatchedPebbleWaitsForLock(t *testing.T) {
-	dir := t.TempDir()
-	vdir := filepath.Join(dir, PebbleVersion+"-x")
-	if err := os.MkdirAll(vdir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	unlock, err := lockFile(context.Background(), filepath.Join(vdir, "build.lock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unlock()
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := BuildPatchedPebble(ctx, dir, "x", testPatch); !errors.Is(err, context.Canceled) {
-		t.Fatalf("BuildPatchedPebble while the lock is held = %v, want context.Canceled", err)
-	}
-	if _, err := os.Stat(filepath.Join(vdir, exeName("pebble"))); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("a binary appeared without the lock: %v", err)
-	}
-}
-
 // A patch whose text is not in Pebble's file fails the build with
 // ErrPatchMismatch, and leaves no binary, stock or otherwise.
 func TestBuildPatchedPebbleMismatch(t *testing.T) {
