@@ -66,7 +66,7 @@ func BuildPebble(ctx context.Context, dir string) (string, error) {
 	if dir == "" {
 		return "", errors.New("acmetest: BuildPebble: empty directory")
 	}
-	return buildCached(ctx, filepath.Join(dir, PebbleVersion), pebbleBinaryOK,
+	bin, err := buildCached(ctx, filepath.Join(dir, PebbleVersion), pebbleBinaryOK,
 		"pebble "+PebbleVersion, func(goCmd, tmp string) (string, error) {
 			// GOBIN: where it installs; the go command's own
 			// environment (GOPATH, GOPROXY, GOCACHE...) is passed
@@ -75,6 +75,11 @@ func BuildPebble(ctx context.Context, dir string) (string, error) {
 				"install", pebblePackage+"@"+PebbleVersion)
 			return filepath.Join(tmp, exeName("pebble")), err
 		})
+	if errors.Is(err, ErrNoGo) {
+		err = fmt.Errorf("%w; install it with `go install %s@%s` and set PebbleOptions.Binary",
+			err, pebblePackage, PebbleVersion)
+	}
+	return bin, err
 }
 
 // buildCached returns the path of the binary named pebble in vdir, which
@@ -107,8 +112,7 @@ func buildCached(ctx context.Context, vdir string, ok func(path string) bool, wh
 
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
-		return "", fmt.Errorf("%w (%v); install it with `go install %s@%s` and set PebbleOptions.Binary",
-			ErrNoGo, err, pebblePackage, PebbleVersion)
+		return "", fmt.Errorf("%w (%v)", ErrNoGo, err)
 	}
 	tmp, err := os.MkdirTemp(vdir, "build-")
 	if err != nil {
