@@ -39,6 +39,9 @@
 // file so parallel test binaries do not race). It works from any module: the
 // caller's go.mod needs no tool line, and Pebble never enters its module
 // graph. To use a pebble installed otherwise, set [PebbleOptions].Binary.
+// [BuildPatchedPebble] builds, the same way, a Pebble whose source is
+// changed by exact text substitutions ([PebblePatch]), for a test or a
+// benchmark that needs a fix Pebble has not released.
 //
 // Pebble's own HTTPS certificate is generated per instance by acmetest (an
 // ephemeral ECDSA root and a leaf for 127.0.0.1 and localhost), so

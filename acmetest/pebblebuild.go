@@ -66,9 +66,35 @@ func BuildPebble(ctx context.Context, dir string) (string, error) {
 	if dir == "" {
 		return "", errors.New("acmetest: BuildPebble: empty directory")
 	}
-	vdir := filepath.Join(dir, PebbleVersion)
+	bin, err := buildCached(ctx, filepath.Join(dir, PebbleVersion), pebbleBinaryOK,
+		"pebble "+PebbleVersion, func(goCmd, tmp string) (string, error) {
+			// GOBIN: where it installs; the go command's own
+			// environment (GOPATH, GOPROXY, GOCACHE...) is passed
+			// through unread.
+			_, err := runGo(ctx, goCmd, tmp, []string{"GOBIN=" + tmp},
+				"install", pebblePackage+"@"+PebbleVersion)
+			return filepath.Join(tmp, exeName("pebble")), err
+		})
+	if errors.Is(err, ErrNoGo) {
+		err = fmt.Errorf("%w; install it with `go install %s@%s` and set PebbleOptions.Binary",
+			err, pebblePackage, PebbleVersion)
+	}
+	return bin, err
+}
+
+// buildCached returns the path of the binary named pebble in vdir, which
+// ok accepts, building it with build first when there is none that ok
+// accepts. The build runs once: concurrent callers, in this process or in
+// others, wait on vdir/build.lock (bounded by ctx) and then use the binary
+// the first one built. build gets the go command's path and an empty
+// directory of its own inside vdir, removed afterwards, and returns the
+// path of the binary it made there, which is then renamed into place
+// whole. what names the binary in the error when ok refuses the result.
+// Errors wrap ErrNoGo when there is no go command.
+func buildCached(ctx context.Context, vdir string, ok func(path string) bool, what string,
+	build func(goCmd, tmp string) (string, error)) (string, error) {
 	bin := filepath.Join(vdir, exeName("pebble"))
-	if pebbleBinaryOK(bin) {
+	if ok(bin) {
 		return bin, nil
 	}
 	if err := os.MkdirAll(vdir, 0o755); err != nil {
@@ -80,54 +106,62 @@ func BuildPebble(ctx context.Context, dir string) (string, error) {
 	}
 	defer unlock()
 	// Another process may have built it while this one waited.
-	if pebbleBinaryOK(bin) {
+	if ok(bin) {
 		return bin, nil
 	}
 
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
-		return "", fmt.Errorf("%w (%v); install it with `go install %s@%s` and set PebbleOptions.Binary",
-			ErrNoGo, err, pebblePackage, PebbleVersion)
+		return "", fmt.Errorf("%w (%v)", ErrNoGo, err)
 	}
-	gobin, err := os.MkdirTemp(vdir, "build-")
+	tmp, err := os.MkdirTemp(vdir, "build-")
 	if err != nil {
 		return "", fmt.Errorf("acmetest: pebble cache: %w", err)
 	}
-	defer os.RemoveAll(gobin)
-
-	var out bytes.Buffer
-	c := exec.CommandContext(ctx, goCmd, "install", pebblePackage+"@"+PebbleVersion)
-	c.Dir = gobin // outside any module or workspace of the caller
-	// The go command's own environment (GOPATH, GOPROXY, GOCACHE...) is
-	// passed through unread; only where it installs, and that no
-	// workspace applies, are set.
-	c.Env = append(c.Environ(), "GOBIN="+gobin, "GOWORK=off")
-	c.Stdout, c.Stderr = &out, &out
-	if err := c.Run(); err != nil {
-		if ctx.Err() != nil {
-			err = ctx.Err()
-		}
-		return "", fmt.Errorf("acmetest: go install %s@%s: %w: %s", pebblePackage, PebbleVersion, err,
-			strings.TrimSpace(out.String()))
+	defer os.RemoveAll(tmp)
+	built, err := build(goCmd, tmp)
+	if err != nil {
+		return "", err
 	}
-	if err := os.Rename(filepath.Join(gobin, exeName("pebble")), bin); err != nil {
+	if err := os.Rename(built, bin); err != nil {
 		return "", fmt.Errorf("acmetest: pebble cache: %w", err)
 	}
-	if !pebbleBinaryOK(bin) {
-		return "", fmt.Errorf("acmetest: %s is not pebble %s after the build", bin, PebbleVersion)
+	if !ok(bin) {
+		return "", fmt.Errorf("acmetest: %s is not %s after the build", bin, what)
 	}
 	return bin, nil
 }
 
+// runGo runs the go command at goCmd with args in dir, outside any module
+// or workspace of the caller (GOWORK=off), with env added to its
+// environment, and returns its standard output. Its error carries the
+// command's error output, or ctx's error when ctx ended the command.
+func runGo(ctx context.Context, goCmd, dir string, env []string, args ...string) ([]byte, error) {
+	var stdout, stderr bytes.Buffer
+	c := exec.CommandContext(ctx, goCmd, args...)
+	c.Dir = dir
+	c.Env = append(append(c.Environ(), "GOWORK=off"), env...)
+	c.Stdout, c.Stderr = &stdout, &stderr
+	if err := c.Run(); err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return nil, fmt.Errorf("acmetest: go %s: %w: %s", strings.Join(args, " "), err,
+			strings.TrimSpace(stderr.String()+"\n"+stdout.String()))
+	}
+	return stdout.Bytes(), nil
+}
+
 // pebbleBinaryOK reports whether path is an executable pebble built from
-// PebbleModule at PebbleVersion.
+// PebbleModule at PebbleVersion, unpatched (not one of BuildPatchedPebble's,
+// whose module is replaced).
 func pebbleBinaryOK(path string) bool {
 	info, err := buildinfo.ReadFile(path)
 	if err != nil {
 		return false
 	}
 	return info.Main.Path == PebbleModule && info.Main.Version == PebbleVersion &&
-		info.Path == pebblePackage
+		info.Main.Replace == nil && info.Path == pebblePackage
 }
 
 func exeName(name string) string {

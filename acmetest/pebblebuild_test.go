@@ -9,27 +9,37 @@ import (
 	"testing"
 )
 
-// A build waits for the lock another process (here: another open file
-// description) holds, and gives up with the context's error, building
-// nothing.
+// A build, stock or patched, waits for the lock another process (here:
+// another open file description) holds, and gives up with the context's
+// error, building nothing.
 func TestBuildPebbleWaitsForLock(t *testing.T) {
-	dir := t.TempDir()
-	vdir := filepath.Join(dir, PebbleVersion)
-	if err := os.MkdirAll(vdir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	unlock, err := lockFile(context.Background(), filepath.Join(vdir, "build.lock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unlock()
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := BuildPebble(ctx, dir); !errors.Is(err, context.Canceled) {
-		t.Fatalf("BuildPebble while the lock is held = %v, want context.Canceled", err)
-	}
-	if _, err := os.Stat(filepath.Join(vdir, exeName("pebble"))); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("a binary appeared without the lock: %v", err)
+	for _, c := range []struct {
+		sub   string
+		build func(ctx context.Context, dir string) (string, error)
+	}{
+		{PebbleVersion, BuildPebble},
+		{PebbleVersion + "-x", func(ctx context.Context, dir string) (string, error) {
+			return BuildPatchedPebble(ctx, dir, "x", testPatch)
+		}},
+	} {
+		dir := t.TempDir()
+		vdir := filepath.Join(dir, c.sub)
+		if err := os.MkdirAll(vdir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		unlock, err := lockFile(context.Background(), filepath.Join(vdir, "build.lock"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := c.build(ctx, dir); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s: build while the lock is held = %v, want context.Canceled", c.sub, err)
+		}
+		if _, err := os.Stat(filepath.Join(vdir, exeName("pebble"))); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: a binary appeared without the lock: %v", c.sub, err)
+		}
+		unlock()
 	}
 }
 
