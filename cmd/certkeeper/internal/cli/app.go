@@ -185,6 +185,9 @@ func (c command) build(env Env) *ucli.Command {
 		OnUsageError:    onUsageError,
 		Action: func(ctx context.Context, cmd *ucli.Command) error {
 			fs.cmd = cmd
+			if err := fs.checkOnce(); err != nil {
+				return err // a usage error, before anything is done
+			}
 			if fs.log != nil {
 				if err := fs.log.check(); err != nil {
 					return err
