@@ -60,13 +60,15 @@ func TestSingleValuedFlagGivenTwice(t *testing.T) {
 			"certkeeper list: -store given twice (" + filepath.Join(dir, "A") + ", then " + st + "): give it once"},
 		{[]string{"renew", "-store", st, "-ca", ca, "-timeout=1m", "-timeout", "2m", "--timeout", "3m"},
 			"certkeeper renew: -timeout given 3 times (1m0s, 2m0s, then 3m0s): give it once"},
-		// Booleans too, even the same twice.
-		{[]string{"renew", "-store", st, "-ca", ca, "-force", "-force"}, "certkeeper renew: -force given twice: give it once"},
-		{[]string{"renew", "-store", st, "-ca", ca, "-force=true", "-force=false"}, "certkeeper renew: -force given twice (true, then false): give it once"},
+		// Booleans too.
+		{[]string{"renew", "-store", st, "-ca", ca, "-force", "-force=false"}, "certkeeper renew: -force given twice (true, then false): give it once"},
 		// A flag by its two names.
-		{[]string{"list", "-store", st, "-v", "-verbose"}, "certkeeper list: -verbose (-v) given twice: give it once"},
+		{[]string{"list", "-store", st, "-v", "-verbose=false"}, "certkeeper list: -verbose (-v) given twice (true, then false): give it once"},
+		// Three times, one of them the same.
+		{[]string{"renew", "-store", st, "-ca", ca, "-timeout", "1m", "-timeout=60s", "--timeout", "2m"},
+			"certkeeper renew: -timeout given 3 times (1m0s, 1m0s, then 2m0s): give it once"},
 		// A common flag a command accepts without using it.
-		{[]string{"list", "-store", st, "-agree-tos", "-agree-tos"}, "certkeeper list: -agree-tos given twice: give it once"},
+		{[]string{"list", "-store", st, "-agree-tos=false", "-agree-tos"}, "certkeeper list: -agree-tos given twice (false, then true): give it once"},
 		// A secret's values are not shown.
 		{[]string{"account", "register", "-store", st, "-ca", ca, "-eab-kid", "k", "-eab-hmac", "c2VjcmV0MQ", "-eab-hmac", "c2VjcmV0Mg"},
 			"certkeeper account: -eab-hmac given twice: give it once"},
@@ -75,7 +77,7 @@ func TestSingleValuedFlagGivenTwice(t *testing.T) {
 			"certkeeper serve: -tls-listen given twice (127.0.0.1:5002, and -https-addr 127.0.0.1:5001): give it once"},
 		{[]string{"doctor", "-resolver", "127.0.0.1:5301", "-resolver", "127.0.0.1:5302", "a.example.test"},
 			"certkeeper doctor: -resolver given twice (127.0.0.1:5301, then 127.0.0.1:5302): give it once, or use -dns-resolver, which is repeatable"},
-		{[]string{"run", "-config", cfg, "-config", cfg}, "certkeeper run: -config given twice (" + cfg + ", then " + cfg + "): give it once"},
+		{[]string{"run", "-config", cfg, "-config", cfg + ".bak"}, "certkeeper run: -config given twice (" + cfg + ", then " + cfg + ".bak): give it once"},
 		// Values that would blur are quoted.
 		{[]string{"obtain", "-store", st, "-ca", ca, "-profile", "", "-profile", "a b", "a.example.test"},
 			`certkeeper obtain: -profile given twice ("", then "a b"): give it once`},
@@ -94,15 +96,18 @@ func TestSingleValuedFlagGivenTwice(t *testing.T) {
 }
 
 // A value from the environment is no "given": the flag on the command
-// line replaces it, by its name or its former one.
+// line replaces it, by its name or its former one. The same value given
+// twice loses nothing, and is accepted.
 func TestFlagOverEnvironmentIsOnce(t *testing.T) {
 	t.Parallel()
+	st := t.TempDir()
 	for _, tc := range []struct {
 		env  map[string]string
 		args []string
 	}{
 		{map[string]string{"CERTKEEPER_STORE": "/nonexistent/env"}, []string{"list", "-store", t.TempDir()}},
 		{map[string]string{"CERTKEEPER_VERBOSE": "true", "CERTKEEPER_JSON": "false"}, []string{"list", "-store", t.TempDir(), "-v", "-json"}},
+		{nil, []string{"list", "-store", st, "-json", "-json", "-store", st, "-timeout", "60s", "-timeout", "1m", "-v", "-verbose"}},
 	} {
 		code, _, errs := mainEnv(t, tc.env, tc.args...)
 		if code != ExitOK || strings.Contains(errs, "given") {
@@ -125,7 +130,7 @@ func TestFlagOverEnvironmentIsOnce(t *testing.T) {
 // kept) or refused when given twice; none silently keeps the last.
 func TestEveryFlagRepeatableOrOnce(t *testing.T) {
 	t.Parallel()
-	sample := map[string]string{"bool": "true", "int": "1", "duration": "1s"}
+	sample := map[string][]string{"bool": {"true", "false"}, "int": {"1", "2"}, "duration": {"1s", "2s"}}
 	for _, c := range commands() {
 		env := Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, Getenv: func(string) string { return "" }}
 		flags := newFlagSet(c.name, env)
@@ -150,17 +155,23 @@ func TestEveryFlagRepeatableOrOnce(t *testing.T) {
 				}
 				continue
 			}
-			v := "x"
-			if tn, ok := f.(interface{ TypeName() string }); ok && sample[tn.TypeName()] != "" {
+			v := []string{"x", "y"}
+			if tn, ok := f.(interface{ TypeName() string }); ok && sample[tn.TypeName()] != nil {
 				v = sample[tn.TypeName()]
 			}
 			if strings.HasSuffix(name, "-port") { // former names of ports and addresses
-				v = "8080"
+				v = []string{"8080", "8081"}
 			}
-			args := []string{"-" + name + "=" + v, "-" + f.Names()[len(f.Names())-1] + "=" + v}
+			last := "-" + f.Names()[len(f.Names())-1]
+			args := []string{"-" + name + "=" + v[0], last + "=" + v[1]}
 			err := fs.Parse(args)
 			if exitCode(err) != ExitUsage || !strings.HasPrefix(err.Error(), "-"+name+" ") || !strings.Contains(err.Error(), " given twice") {
 				t.Errorf("%s %v: want a usage error \"-%s ... given twice\"; got %v", c.name, args, name, err)
+			}
+			fs = newFlagSet(c.name, env)
+			c.setup(fs)
+			if args := []string{"-" + name + "=" + v[0], last + "=" + v[0]}; fs.Parse(args) != nil {
+				t.Errorf("%s %v: the same value twice is refused", c.name, args)
 			}
 		}
 	}

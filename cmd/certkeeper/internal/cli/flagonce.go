@@ -8,19 +8,20 @@ import (
 	ucli "github.com/urfave/cli/v3"
 )
 
-// A single-valued flag given twice on the command line (-store A -store
-// B) is a usage error naming the flag and both values, rather than the
-// last one silently winning: a flag repeated by mistake (an alias plus an
-// explicit flag, a script's copy and paste) would otherwise leave the
-// user one of the two unawares. Booleans too (-force -force): one rule
-// for every flag that takes one value. The repeatable flags (List: -d,
-// -deploy-hook, -dns-resolver...) collect every value instead. A value
-// from the environment variable is no "given": the flag replaces it.
+// A single-valued flag given twice on the command line with two values
+// (-store A -store B) is a usage error naming the flag and both values,
+// rather than the last one silently winning: a flag repeated by mistake
+// (an alias plus an explicit flag, a script's copy and paste) would
+// otherwise leave the user one of the two unawares. The same value given
+// twice (-force -force, -store A -store A, -timeout 60s -timeout 1m) is
+// accepted: every occurrence says the same, nothing is lost. The
+// repeatable flags (List: -d, -deploy-hook, -dns-resolver...) collect
+// every value instead. A value from the environment variable is no
+// "given": the flag replaces it.
 
 // onceFlag is a single-valued flag and the values it was set to.
 type onceFlag struct {
 	flag   ucli.Flag
-	isBool bool
 	secret bool
 	// formerOf is the flag a former name's flag sets ("" for others).
 	formerOf string
@@ -37,7 +38,6 @@ type onceValue struct{ value, via string }
 // environment's value from the command line's).
 func onceValidator[T any](fs *flagSet, f ucli.Flag, m flagMeta) func(T) error {
 	o := &onceFlag{flag: f, secret: m.secret, formerOf: m.formerOf}
-	_, o.isBool = f.(*ucli.BoolFlag)
 	fs.once = append(fs.once, o)
 	return func(v T) error {
 		o.values = append(o.values, onceValue{value: fmt.Sprint(v), via: fs.via})
@@ -46,9 +46,9 @@ func onceValidator[T any](fs *flagSet, f ucli.Flag, m flagMeta) func(T) error {
 }
 
 // checkOnce returns a usage error for the first single-valued flag given
-// more than once on the command line, or nil. It runs once the command
-// line is parsed, after the former names' actions set their flags, and
-// before the command's action.
+// more than once on the command line with different values, or nil. It
+// runs once the command line is parsed, after the former names' actions
+// set their flags, and before the command's action.
 func (fs *flagSet) checkOnce() error {
 	for _, o := range fs.once {
 		c, ok := o.flag.(ucli.Countable)
@@ -58,7 +58,10 @@ func (fs *flagSet) checkOnce() error {
 		if !ok || c.Count() < 2 {
 			continue
 		}
-		msg := o.message(c.Count())
+		msg, differ := o.message(c.Count())
+		if !differ {
+			continue
+		}
 		if o.formerOf != "" && fs.repeatable(o.formerOf) {
 			msg += fmt.Sprintf(", or use -%s, which is repeatable", o.formerOf)
 		}
@@ -79,8 +82,8 @@ func (fs *flagSet) repeatable(name string) bool {
 }
 
 // message is "-store given twice (A, then B): give it once", for a flag
-// given n times.
-func (o *onceFlag) message(n int) string {
+// given n times; differ says whether its values differ.
+func (o *onceFlag) message(n int) (msg string, differ bool) {
 	names := o.flag.Names()
 	name := "-" + names[0]
 	if len(names) > 1 {
@@ -94,17 +97,17 @@ func (o *onceFlag) message(n int) string {
 	if len(vals) > n {
 		vals = vals[len(vals)-n:]
 	}
-	same, former := true, false
+	former := false
 	shown := make([]string, len(vals))
 	for i, v := range vals {
 		shown[i] = showValue(v.value)
 		if v.via != "" {
 			shown[i], former = v.via, true
 		}
-		same = same && v.value == vals[0].value
+		differ = differ || v.value != vals[0].value
 	}
-	if o.secret || (o.isBool && same) || len(shown) < 2 {
-		return fmt.Sprintf("%s given %s: give it once", name, times)
+	if o.secret || len(shown) < 2 {
+		return fmt.Sprintf("%s given %s: give it once", name, times), differ
 	}
 	then := ", then "
 	if former {
@@ -113,7 +116,7 @@ func (o *onceFlag) message(n int) string {
 		then = ", and "
 	}
 	return fmt.Sprintf("%s given %s (%s%s%s): give it once", name, times,
-		strings.Join(shown[:len(shown)-1], ", "), then, shown[len(shown)-1])
+		strings.Join(shown[:len(shown)-1], ", "), then, shown[len(shown)-1]), differ
 }
 
 // showValue is v as a message shows it: quoted if empty or if it holds
