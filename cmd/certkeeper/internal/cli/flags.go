@@ -25,7 +25,8 @@ type flagSet struct {
 	// category is the help section of the flags registered next.
 	category string
 	// once are the single-valued flags, each refused when given twice
-	// (checkOnce); via labels the value a former name sets next.
+	// with two values (checkOnce); via labels the value a former name's
+	// action sets next ("-https-addr :8443").
 	once []*onceFlag
 	via  string
 }
@@ -104,8 +105,8 @@ func (fs *flagSet) src(name string, m flagMeta) ucli.ValueSourceChain {
 	return fs.sources(name)
 }
 
-// String, Bool, Duration and Int register single-valued flags: each may
-// be given once (checkOnce).
+// String, Bool, Duration and Int register single-valued flags: given
+// twice with two values, a usage error (checkOnce).
 func (fs *flagSet) String(p *string, name, def, usage string, opts ...flagOpt) {
 	m := fs.meta(opts)
 	f := &ucli.StringFlag{Name: name, Aliases: m.aliases, Usage: usage, Value: def, Destination: p,
