@@ -50,6 +50,35 @@ func init() {
 	// --version only: -v is -verbose.
 	ucli.VersionFlag = &ucli.BoolFlag{Name: "version", Usage: "print the version and exit", Local: true}
 	ucli.HelpFlag = &ucli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show help (on stdout)"}
+	oneDash(ucli.VersionFlag, ucli.HelpFlag)
+}
+
+// oneDash makes the help lines of flags spell every name with one dash
+// (-store, -d), as the rest of the CLI, its messages and docs/cli.md do;
+// urfave/cli's help would write long names with two (--store).
+func oneDash(flags ...ucli.Flag) {
+	for _, f := range flags {
+		if s, ok := f.(ucli.StringerSetter); ok {
+			s.SetStringer(oneDashLine)
+		}
+	}
+}
+
+// oneDashLine is urfave/cli's help line of f ("--domain value, -d value\t
+// usage") with one dash before each name.
+func oneDashLine(f ucli.Flag) string {
+	line := ucli.FlagStringer(f)
+	names, rest, ok := strings.Cut(line, "\t")
+	if !ok {
+		return line
+	}
+	spelled := strings.Split(names, ", ")
+	for i, n := range spelled {
+		if strings.HasPrefix(n, "--") {
+			spelled[i] = n[1:]
+		}
+	}
+	return strings.Join(spelled, ", ") + "\t" + rest
 }
 
 // actionError carries an error a command's action returned, as opposed
@@ -125,6 +154,7 @@ func (c command) build(env Env) *ucli.Command {
 	}
 	fs := newFlagSet(c.name, env)
 	action := c.setup(fs)
+	oneDash(fs.flags...)
 	desc := c.about
 	if len(c.examples) > 0 {
 		desc += "\n\nExamples:\n"
@@ -155,6 +185,9 @@ func (c command) build(env Env) *ucli.Command {
 		OnUsageError:    onUsageError,
 		Action: func(ctx context.Context, cmd *ucli.Command) error {
 			fs.cmd = cmd
+			if err := fs.checkOnce(); err != nil {
+				return err // a usage error, before anything is done
+			}
 			if fs.log != nil {
 				if err := fs.log.check(); err != nil {
 					return err

@@ -68,7 +68,7 @@ func (c *common) register(fs *flagSet, env Env, use int) {
 	fs.String(&c.accountName, "account", "", "the account's name in the store (default: the -email, else \"default\")", opt(useAccount|useEmail)...)
 	fs.Bool(&c.agreeTOS, "agree-tos", false, "agree to the CA's terms of service when registering", opt(useAccount)...)
 	fs.String(&c.eabKID, "eab-kid", "", "external account binding key ID", opt(useAccount)...)
-	fs.String(&c.eabHMAC, "eab-hmac", "", "external account binding HMAC key, base64url (prefer the environment variable)", opt(useAccount)...)
+	fs.String(&c.eabHMAC, "eab-hmac", "", "external account binding HMAC key, base64url (prefer the environment variable)", append(opt(useAccount), secret())...)
 	fs.String(&c.accountKeyType, "account-key-type", "ec256", "key type for a new account: ec256, ec384, rsa2048, rsa3072, rsa4096", opt(useAccount)...)
 	fs.category = ""
 	fs.Duration(&c.timeout, "timeout", 10*time.Minute, "give up after this long", opt(useTimeout)...)

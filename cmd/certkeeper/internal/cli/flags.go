@@ -24,6 +24,11 @@ type flagSet struct {
 	log   *logFlags // the command's logging flags, checked before it runs
 	// category is the help section of the flags registered next.
 	category string
+	// once are the single-valued flags, each refused when given twice
+	// with two values (checkOnce); via labels the value a former name's
+	// action sets next ("-https-addr :8443").
+	once []*onceFlag
+	via  string
 }
 
 func newFlagSet(name string, env Env) *flagSet {
@@ -68,6 +73,9 @@ type flagMeta struct {
 	aliases []string
 	hidden  bool
 	noEnv   bool
+	secret  bool
+	// formerOf is the flag a former name stands for (Deprecated).
+	formerOf string
 }
 
 // alias gives a flag other names (a short one: -d, -v).
@@ -77,6 +85,10 @@ func alias(names ...string) flagOpt {
 
 // hidden keeps a flag out of help and completion: accepted, not shown.
 func hidden() flagOpt { return func(m *flagMeta) { m.hidden, m.noEnv = true, true } }
+
+// secret keeps a flag's values out of messages (-eab-hmac given twice
+// does not print the keys).
+func secret() flagOpt { return func(m *flagMeta) { m.secret = true } }
 
 func (fs *flagSet) meta(opts []flagOpt) flagMeta {
 	var m flagMeta
@@ -93,28 +105,38 @@ func (fs *flagSet) src(name string, m flagMeta) ucli.ValueSourceChain {
 	return fs.sources(name)
 }
 
+// String, Bool, Duration and Int register single-valued flags: given
+// twice with two values, a usage error (checkOnce).
 func (fs *flagSet) String(p *string, name, def, usage string, opts ...flagOpt) {
 	m := fs.meta(opts)
-	fs.flags = append(fs.flags, &ucli.StringFlag{Name: name, Aliases: m.aliases, Usage: usage, Value: def, Destination: p,
-		Sources: fs.src(name, m), Hidden: m.hidden, Category: fs.category})
+	f := &ucli.StringFlag{Name: name, Aliases: m.aliases, Usage: usage, Value: def, Destination: p,
+		Sources: fs.src(name, m), Hidden: m.hidden, Category: fs.category}
+	f.Validator = onceValidator[string](fs, f, m)
+	fs.flags = append(fs.flags, f)
 }
 
 func (fs *flagSet) Bool(p *bool, name string, def bool, usage string, opts ...flagOpt) {
 	m := fs.meta(opts)
-	fs.flags = append(fs.flags, &ucli.BoolFlag{Name: name, Aliases: m.aliases, Usage: usage, Value: def, Destination: p,
-		Sources: fs.src(name, m), Hidden: m.hidden, Category: fs.category})
+	f := &ucli.BoolFlag{Name: name, Aliases: m.aliases, Usage: usage, Value: def, Destination: p,
+		Sources: fs.src(name, m), Hidden: m.hidden, Category: fs.category}
+	f.Validator = onceValidator[bool](fs, f, m)
+	fs.flags = append(fs.flags, f)
 }
 
 func (fs *flagSet) Duration(p *time.Duration, name string, def time.Duration, usage string, opts ...flagOpt) {
 	m := fs.meta(opts)
-	fs.flags = append(fs.flags, &ucli.DurationFlag{Name: name, Aliases: m.aliases, Usage: usage, Value: def, Destination: p,
-		Sources: fs.src(name, m), Hidden: m.hidden, Category: fs.category})
+	f := &ucli.DurationFlag{Name: name, Aliases: m.aliases, Usage: usage, Value: def, Destination: p,
+		Sources: fs.src(name, m), Hidden: m.hidden, Category: fs.category}
+	f.Validator = onceValidator[time.Duration](fs, f, m)
+	fs.flags = append(fs.flags, f)
 }
 
 func (fs *flagSet) Int(p *int, name string, def int, usage string, opts ...flagOpt) {
 	m := fs.meta(opts)
-	fs.flags = append(fs.flags, &ucli.IntFlag{Name: name, Aliases: m.aliases, Usage: usage, Value: def, Destination: p,
-		Sources: fs.src(name, m), Hidden: m.hidden, Category: fs.category})
+	f := &ucli.IntFlag{Name: name, Aliases: m.aliases, Usage: usage, Value: def, Destination: p,
+		Sources: fs.src(name, m), Hidden: m.hidden, Category: fs.category}
+	f.Validator = onceValidator[int](fs, f, m)
+	fs.flags = append(fs.flags, f)
 }
 
 // List registers a repeatable flag whose values may also be
@@ -129,21 +151,28 @@ func (fs *flagSet) List(p *listFlag, name, usage string, opts ...flagOpt) {
 // hidden: it still works, and says once, on stderr, which flag replaces
 // it. conv turns old's value into name's (nil: the same).
 func (fs *flagSet) Deprecated(old, name string, conv func(string) (string, error)) {
-	fs.flags = append(fs.flags, &ucli.StringFlag{Name: old, Hidden: true, Category: fs.category,
+	f := &ucli.StringFlag{Name: old, Hidden: true, Category: fs.category,
 		Usage: name, // never shown: for the "did you mean" of a mistyped former name
 		Action: func(_ context.Context, cmd *ucli.Command, v string) error {
 			fmt.Fprintf(fs.env.Stderr, "certkeeper %s: -%s is deprecated: use -%s\n", fs.name, old, name)
+			given := v
 			if conv != nil {
 				var err error
 				if v, err = conv(v); err != nil {
 					return usagef("-%s %s: %v", old, v, err)
 				}
 			}
-			if err := cmd.Set(name, v); err != nil {
+			// The value -name gets is -old's, as checkOnce tells it.
+			fs.via = "-" + old + " " + showValue(given)
+			err := cmd.Set(name, v)
+			fs.via = ""
+			if err != nil {
 				return usagef("-%s: %v", old, err)
 			}
 			return nil
-		}})
+		}}
+	f.Validator = onceValidator[string](fs, f, flagMeta{formerOf: name})
+	fs.flags = append(fs.flags, f)
 }
 
 // FormerDNSHook registers -dns-hook CMD (and $CERTKEEPER_DNS_HOOK),
@@ -151,14 +180,16 @@ func (fs *flagSet) Deprecated(old, name string, conv func(string) (string, error
 // as it worked (with -dns-no-propagation-check and -dns-no-cname), which
 // says once, on stderr, what to write instead.
 func (fs *flagSet) FormerDNSHook(p *string) {
-	fs.flags = append(fs.flags, &ucli.StringFlag{Name: "dns-hook", Hidden: true, Category: fs.category, Destination: p,
+	f := &ucli.StringFlag{Name: "dns-hook", Hidden: true, Category: fs.category, Destination: p,
 		Sources: fs.sources("dns-hook"),
 		Usage:   "dns-exec", // never shown: for the "did you mean" of a mistyped former name
 		Action: func(context.Context, *ucli.Command, string) error {
 			fmt.Fprintf(fs.env.Stderr, "certkeeper %s: warning: -dns-hook is deprecated: use -dns-provider exec -dns-exec CMD "+
 				"(-dns-hook CMD is read as that with -dns-no-propagation-check -dns-no-cname, as it worked)\n", fs.name)
 			return nil
-		}})
+		}}
+	f.Validator = onceValidator[string](fs, f, flagMeta{})
+	fs.flags = append(fs.flags, f)
 }
 
 // set reports whether the flag name was given, on the command line or
@@ -194,7 +225,7 @@ func (fs *flagSet) Parse(args []string) error {
 		ExitErrHandler: func(context.Context, *ucli.Command, error) {},
 		Action: func(_ context.Context, cmd *ucli.Command) error {
 			fs.cmd = cmd
-			return nil
+			return fs.checkOnce()
 		},
 	}
 	return cmd.Run(context.Background(), append([]string{fs.name}, args...))
