@@ -91,6 +91,9 @@ type entry struct {
 
 	initial bool // first attempt pending, for Ready
 	removed bool
+	// ordering: the attempt under way holds the store's lock of the
+	// certificate's orders (see saveStateErr).
+	ordering bool
 
 	// busyUntil: another instance sharing the store holds the lock for
 	// this certificate; look again then (see cluster.go).

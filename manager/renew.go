@@ -112,7 +112,13 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	if err != nil {
 		return m.fail(ctx, e, fmt.Errorf("taking the store's lock: %w", err))
 	}
+	m.mu.Lock()
+	e.ordering = true
+	m.mu.Unlock()
 	defer func() {
+		m.mu.Lock()
+		e.ordering = false
+		m.mu.Unlock()
 		if uerr := unlock(); uerr != nil {
 			log.WarnContext(ctx, "releasing the store's lock", "lock", lockName, "error", uerr)
 		}

@@ -158,10 +158,25 @@ func (m *Manager) saveStateErr(ctx context.Context, e *entry) error {
 		return nil
 	}
 	s := e.saving()
+	// Only an attempt that holds the store's lock of the certificate's
+	// orders places or forgets an order; any other save (renewal
+	// information fetched, a failure to take that lock, a start) keeps
+	// the order in flight that another process's attempt noted in the
+	// stored state, which it would otherwise overwrite: had that process
+	// died, the next attempt would not know the order, and what the CA
+	// issued for it would be lost.
+	keep := !e.ordering && s.PendingOrder == ""
 	m.mu.Unlock()
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err == nil {
-		err = m.certs.SaveState(context.WithoutCancel(ctx), s.CA, s.Name, append(data, '\n'))
+		data = append(data, '\n')
+		if keep {
+			err = m.certs.UpdateState(context.WithoutCancel(ctx), s.CA, s.Name, func(stored []byte) ([]byte, error) {
+				return keepOrder(s, stored, data)
+			})
+		} else {
+			err = m.certs.SaveState(context.WithoutCancel(ctx), s.CA, s.Name, data)
+		}
 	}
 	if err != nil {
 		key, _ := m.certs.StateKey(s.CA, s.Name)
@@ -170,6 +185,21 @@ func (m *Manager) saveStateErr(ctx context.Context, e *entry) error {
 	// The store records the schedule in its index too (store.Schedule):
 	// the next start schedules from it without reading the state.
 	return err
+}
+
+// keepOrder returns data, the state s marshalled, or s with the order in
+// flight (and its key) that stored names, if it names one.
+func keepOrder(s state, stored, data []byte) ([]byte, error) {
+	var st state
+	if stored == nil || json.Unmarshal(stored, &st) != nil || st.PendingOrder == "" {
+		return data, nil
+	}
+	s.PendingOrder, s.PendingKey = st.PendingOrder, st.PendingKey
+	out, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(out, '\n'), nil
 }
 
 // LoadStatus reads the state that Managers keep in certs for the

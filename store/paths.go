@@ -46,6 +46,25 @@ func (c *Certs) LoadState(ctx context.Context, ca, name string) ([]byte, error) 
 // serial, next_renewal, last_error…) is recorded there too (see
 // Schedule).
 func (c *Certs) SaveState(ctx context.Context, ca, name string, data []byte) error {
+	return c.writeState(ctx, ca, name, false, func([]byte) ([]byte, error) { return data, nil })
+}
+
+// UpdateState is SaveState of what update returns, given the state stored
+// now (nil if there is none), read under the same lock as SaveState
+// writes under (in a Dir: the certificate's lock), so that no SaveState
+// or UpdateState of another process comes between the read and the
+// write: for a writer that must keep what another process recorded (the
+// manager keeps the order in flight that another process's attempt
+// noted). In a store without that lock (Memory, etcd) the read and the
+// write are not one step. An error of update is returned and nothing is
+// written; update is not called when the stored state cannot be read.
+func (c *Certs) UpdateState(ctx context.Context, ca, name string, update func(stored []byte) ([]byte, error)) error {
+	return c.writeState(ctx, ca, name, true, update)
+}
+
+// writeState writes what update returns as the state, under the lock,
+// giving it the state stored if read is set (SaveState reads nothing).
+func (c *Certs) writeState(ctx context.Context, ca, name string, read bool, update func(stored []byte) ([]byte, error)) error {
 	k, err := c.StateKey(ca, name)
 	if err != nil {
 		return err
@@ -58,6 +77,16 @@ func (c *Certs) SaveState(ctx context.Context, ca, name string, data []byte) err
 		return err
 	}
 	defer unlock()
+	var stored []byte
+	if read {
+		if stored, err = c.LoadState(ctx, ca, name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	data, err := update(stored)
+	if err != nil {
+		return err
+	}
 	// Relaxed: the state only saves work after a restart (see
 	// docs/store.md, "What survives a crash").
 	if err := putRelaxed(ctx, c.Store, k, data); err != nil {
