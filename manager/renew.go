@@ -454,31 +454,6 @@ func (m *Manager) firstPassDone(e *entry, err error) {
 	m.mu.Unlock()
 }
 
-// DueAt returns when the named certificate is due for renewal by the
-// rules Run follows: the CA's renewal information (RFC 9773), fetched
-// first when it is due; else the lifetime rule with this certificate's
-// jitter draw (and the earlier of the two when the user set
-// ReissueBefore or RenewFraction); never later than the margin for
-// retries before expiry (see Config.PanicBefore); never before the next
-// attempt after a failure. A time not after now means due now.
-func (m *Manager) DueAt(ctx context.Context, name string) (time.Time, error) {
-	m.mu.Lock()
-	e := m.entries[name]
-	m.mu.Unlock()
-	if e == nil {
-		return time.Time{}, fmt.Errorf("%w: %q", ErrNotManaged, name)
-	}
-	due := m.refreshDue(ctx, e, m.cfg.Clock.Now())
-	m.mu.Lock()
-	stale := !due.Equal(e.state().NextRenewal) && e.call == nil
-	m.mu.Unlock()
-	if stale {
-		// So that list shows the moment this run decided by.
-		m.saveState(ctx, e)
-	}
-	return due, nil
-}
-
 // RenewIfDue renews the named certificate if it is due now (see DueAt)
 // and returns once the order, if any, has ended. It reports whether an
 // order was due and the error of that order. A certificate that another
