@@ -112,8 +112,18 @@ func TestRenewSaysWaitingAfterFailure(t *testing.T) {
 	}
 	elsewhere := l.Addr().String()
 	l.Close()
-	if r := e.renew("-force", "-http-listen", elsewhere, "wait.example.test"); r.code == ExitOK {
-		t.Fatalf("renew -force with the challenge elsewhere: want a failure; got\n%v", r)
+	// Pebble v2.10 reuses a valid authorization about once in a hundred
+	// orders even with authorization reuse off (acmetest's AuthzReuse):
+	// the order is then ready at once and no challenge is needed, so the
+	// renewal is tried again (a certificate of a second is due at once).
+	for try := 1; ; try++ {
+		r := e.renew("-force", "-http-listen", elsewhere, "wait.example.test")
+		if r.code != ExitOK {
+			break
+		}
+		if try == 3 || !strings.Contains(r.stderr, "status=ready") {
+			t.Fatalf("renew -force with the challenge elsewhere: want a failure; got\n%v", r)
+		}
 	}
 	orders := e.proxy.orders()
 	r := e.bin("renew", "-http-listen", e.httpAddr(), "wait.example.test")
