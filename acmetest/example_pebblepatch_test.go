@@ -28,7 +28,7 @@ func ExamplePebblePatch_Apply() {
 }
 
 // ExampleBuildPatchedPebble builds, once per machine, a Pebble whose
-// -version flag says it is patched, next to FindPebble's stock binary.
+// -version flag says it is patched, next to BuildPebble's stock binary.
 func ExampleBuildPatchedPebble() {
 	bin, err := acmetest.BuildPatchedPebble(context.Background(), acmetest.PebbleCacheDir(), "marked",
 		acmetest.PebblePatch{

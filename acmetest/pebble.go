@@ -37,11 +37,12 @@ type Profile struct {
 type PebbleOptions struct {
 	// Binary is the path of the pebble executable, for instance one
 	// installed with `go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.1`.
-	// "" means the one BuildPebble keeps in CacheDir, built on first use.
+	// "" means the one FindPebble names, kept in CacheDir, built on first
+	// use (PebbleVersion with AuthzReuseFix).
 	Binary string
 
 	// CacheDir is where Pebble is built when Binary is "" (see
-	// BuildPebble). "" means PebbleCacheDir().
+	// FindPebble). "" means PebbleCacheDir().
 	CacheDir string
 
 	// HTTPPort and TLSPort are the ports on which Pebble connects to
@@ -65,9 +66,9 @@ type PebbleOptions struct {
 
 	// AuthzReuse is the percentage chance that Pebble reuses a valid
 	// authorization for an identifier in a new order (PEBBLE_AUTHZREUSE).
-	// 0 reuses none but about one in 100 (Pebble v2.10's check is
-	// rand.Intn(100) > AuthzReuse: a test that needs a challenge in a
-	// second order for a name must allow for it); a negative value keeps
+	// 0 reuses none with the Pebble StartPebble builds (AuthzReuseFix);
+	// a Binary of the stock Pebble v2.10 still reuses about one in 100
+	// (its check is rand.Intn(100) > AuthzReuse). A negative value keeps
 	// Pebble's own default of 50%.
 	AuthzReuse int
 
@@ -200,7 +201,7 @@ func StartPebble(ctx context.Context, opts PebbleOptions) (*Pebble, error) {
 			dir = PebbleCacheDir()
 		}
 		var err error
-		if binary, err = BuildPebble(ctx, dir); err != nil {
+		if binary, err = buildTestPebble(ctx, dir); err != nil {
 			return nil, err
 		}
 	}

@@ -40,14 +40,33 @@ func PebbleCacheDir() string {
 	return filepath.Join(base, "certkeeper-acmetest", "pebble")
 }
 
-// FindPebble returns the path of a pebble binary of PebbleVersion, built
-// with BuildPebble into PebbleCacheDir. It works from any module (the
-// caller's go.mod needs no tool line); the first call on a machine needs
-// the go command and the module proxy (or a module cache holding Pebble) and
-// takes about half a minute; later calls, from any process, reuse the
-// binary.
+// FindPebble returns the path of the pebble binary StartPebble runs when
+// PebbleOptions.Binary is empty: PebbleVersion with AuthzReuseFix, built
+// with BuildPatchedPebble into PebbleCacheDir. It works from any module
+// (the caller's go.mod needs no tool line); the first call on a machine
+// needs the go command and the module proxy (or a module cache holding
+// Pebble) and takes about half a minute; later calls, from any process,
+// reuse the binary.
 func FindPebble(ctx context.Context) (string, error) {
-	return BuildPebble(ctx, PebbleCacheDir())
+	return buildTestPebble(ctx, PebbleCacheDir())
+}
+
+// AuthzReuseFix makes PEBBLE_AUTHZREUSE a true percentage: Pebble's
+// newOrder keeps a valid authorization unless rand.Intn(100) >
+// percent, so at 0 it still reuses one in a hundred (when Intn gives 0),
+// and a test that needs a challenge in a second order for the same name
+// failed one run in a hundred. Patched to >=, 0 never reuses and 100
+// always does. StartPebble's Pebble has it (see FindPebble).
+var AuthzReuseFix = PebblePatch{
+	File: "wfe/wfe.go",
+	Old:  "rand.Intn(100) > wfe.authzReusePercent",
+	New:  "rand.Intn(100) >= wfe.authzReusePercent",
+}
+
+// buildTestPebble builds, or finds, the Pebble FindPebble returns under
+// dir.
+func buildTestPebble(ctx context.Context, dir string) (string, error) {
+	return BuildPatchedPebble(ctx, dir, "authzreuse-exact", AuthzReuseFix)
 }
 
 // BuildPebble returns the path of a pebble binary of PebbleVersion under

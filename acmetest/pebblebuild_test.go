@@ -98,7 +98,8 @@ func TestBuildPebbleConcurrent(t *testing.T) {
 }
 
 // FindPebble needs nothing from the caller's go.mod: it returns the pinned
-// Pebble from the user's cache, building it there if needed.
+// Pebble with AuthzReuseFix from the user's cache, building it there if
+// needed.
 func TestFindPebble(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration tier (builds Pebble with the go command): skipped under -short")
@@ -107,10 +108,10 @@ func TestFindPebble(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := filepath.Join(PebbleCacheDir(), PebbleVersion, exeName("pebble")); bin != want {
+	if want := filepath.Join(PebbleCacheDir(), PebbleVersion+"-authzreuse-exact", exeName("pebble")); bin != want {
 		t.Errorf("FindPebble = %q, want %q", bin, want)
 	}
-	if !pebbleBinaryOK(bin) {
-		t.Errorf("%s is not pebble %s", bin, PebbleVersion)
+	if !patchedPebbleOK(bin, patchedReplacement("authzreuse-exact", []PebblePatch{AuthzReuseFix})) {
+		t.Errorf("%s is not pebble %s with AuthzReuseFix", bin, PebbleVersion)
 	}
 }
