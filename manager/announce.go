@@ -85,3 +85,26 @@ func (m *Manager) announceMarked(ctx context.Context, e *entry, force bool) bool
 	defer m.mu.Unlock()
 	return !force && e.held.covers && now.Before(m.dueLocked(e, now))
 }
+
+// tookStored ends an attempt that took the certificate another process
+// stored, under the lock, with nothing left to do (announced, no order in
+// flight): the state that process wrote after the certificate, if it is
+// about it, becomes e's as it is, not written over with e's copy, read
+// before the lock, which may still name that process's order in flight
+// and the certificate it announced before (the next run would announce
+// the new one again, its hooks twice). A state about another certificate,
+// or none, is written from e's, with no order in flight.
+func (m *Manager) tookStored(ctx context.Context, e *entry) {
+	st, err := m.loadState(ctx, e)
+	now := m.cfg.Clock.Now()
+	m.mu.Lock()
+	if err == nil && e.held != nil && st.Serial == serial(e.held.leaf) && st.PendingOrder == "" {
+		e.st = &st
+		m.updateDueLocked(e, now)
+		m.mu.Unlock()
+		return
+	}
+	e.orderForgotten()
+	m.mu.Unlock()
+	m.saveState(ctx, e)
+}

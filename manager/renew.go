@@ -151,7 +151,7 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 				return nil // its process was killed before its hooks ran
 			}
 			if finish = done && m.leftOrder(ctx, e); done && !finish {
-				m.saveState(ctx, e)
+				m.tookStored(ctx, e)
 				return nil
 			}
 		}
