@@ -56,10 +56,9 @@ type Dir struct {
 
 	root string
 
-	// reader is the root opened once for Get, the hot path when a
-	// manager loads thousands of certificates at start. It stays open for
-	// the Dir's life: a root directory replaced meanwhile (renamed away
-	// and made again) is not seen by Get until a new Dir is made.
+	// reader is the root opened once and kept open for the Dir's life;
+	// operations go through it while the directory at root is still it
+	// (see current), and through that directory otherwise.
 	readerOnce sync.Once
 	reader     *tree
 	readerErr  error
@@ -218,10 +217,11 @@ func (d *Dir) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := check(ctx, "get", key); err != nil {
 		return nil, err
 	}
-	reader, err := d.held()
+	reader, err := d.current()
 	if err != nil {
 		return nil, fmt.Errorf("store: get %s: %w", key, err)
 	}
+	defer reader.Close()
 	// One open, never blocking (a FIFO planted in the tree would block a
 	// plain open), then the type is checked on the open file, which is
 	// read whole, sized from its stat.

@@ -572,9 +572,8 @@ func TestRemoveTempsBigDirectory(t *testing.T) {
 }
 
 // A store directory renamed away and made again under a running program:
-// the writes that follow go to the directory at the store's path, not to
-// the one renamed away that the Dir had open; reads follow once the Dir
-// is made again.
+// the reads and writes that follow go to the directory at the store's
+// path, not to the one renamed away that the Dir had open.
 func TestDirWritesFollowTheRootReplaced(t *testing.T) {
 	ctx := t.Context()
 	parent := t.TempDir()
@@ -603,6 +602,12 @@ func TestDirWritesFollowTheRootReplaced(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(parent, "old", "a", "two")); err == nil {
 		t.Error("written into the directory renamed away")
+	}
+	if v, err := d.Get(ctx, "a/two"); err != nil || string(v) != "2" {
+		t.Errorf("Get after the replacement: %q, %v; want what was written there", v, err)
+	}
+	if _, err := d.Get(ctx, "a/one"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Get of a key only the directory renamed away holds: %v; want not found", err)
 	}
 	if err := os.RemoveAll(root); err != nil {
 		t.Fatal(err)

@@ -41,6 +41,13 @@ const lockDir = ".locks"
 // no other lock of the Dir is held or wanted in this process). It
 // returns an error if the lock was taken over meanwhile (the holder
 // stalled for longer than StaleLockAfter) or when called a second time.
+//
+// The lock files of a process are made in the lock directory its holder
+// opened when the process came to hold or want its first lock of the Dir:
+// a store directory renamed away and made again while a lock is held
+// (a daemon holds one for its life) keeps that process's locks in the
+// directory renamed away, where others do not look, until it holds none;
+// restart such a process after moving its store.
 func (d *Dir) Lock(ctx context.Context, name string) (func() error, error) {
 	return d.lock(ctx, name, true)
 }

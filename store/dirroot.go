@@ -11,12 +11,13 @@ import (
 	"syscall"
 )
 
-// open returns the root for an operation that writes key: the one the
-// Dir holds while the directory at its path is still that one (one stat),
-// else the directory at its path opened now, so that a store removed or
-// replaced under a running program is written where its path leads (or
-// fails to be), never into a directory renamed away. Close it after use
-// (a no-op for the held one).
+// open returns the root for an operation on key: the one the Dir holds
+// while the directory at its path is still that one (one stat), else the
+// directory at its path opened now, so that a store removed or replaced
+// under a running program is read and written where its path leads (or
+// fails to be), never in a directory renamed away. Close it after use (a
+// no-op for the held one). The locks of a process that holds one while
+// the directory is replaced stay in the one it had open (see Lock).
 func (d *Dir) open(ctx context.Context, op, key string) (*tree, error) {
 	if err := check(ctx, op, key); err != nil {
 		return nil, err
@@ -37,8 +38,8 @@ func (d *Dir) current() (*tree, error) {
 }
 
 // held returns the root the Dir keeps open for its life, opened at first
-// use: reads go through it (Get, Readlink), writes while the directory at
-// the Dir's path is still it (open).
+// use: every operation goes through it while the directory at the Dir's
+// path is still it (current).
 func (d *Dir) held() (*tree, error) {
 	d.readerOnce.Do(func() {
 		d.reader, d.readerErr = openTree(d.root)

@@ -88,11 +88,11 @@ func (d *Dir) Readlink(ctx context.Context, key string) (string, error) {
 	if err := check(ctx, "readlink", key); err != nil {
 		return "", err
 	}
-	// The root Get keeps open: Certs reads a link before every load.
-	reader, err := d.held()
+	reader, err := d.current()
 	if err != nil {
 		return "", fmt.Errorf("store: readlink %s: %w", key, err)
 	}
+	defer reader.Close()
 	// No lstat first: readlink(2) itself says EINVAL for what is not a
 	// link (Certs reads a dozen links per save).
 	name := filepath.FromSlash(key)

@@ -24,10 +24,11 @@ func (c *Certs) checkWritableDir(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r, err := d.held()
+	r, err := d.current()
 	if err != nil {
 		return err
 	}
+	defer r.Close()
 	for k := key; ; k = path.Dir(k) {
 		abs := filepath.Join(d.root, filepath.FromSlash(k))
 		fi, err := r.Lstat(filepath.FromSlash(k))
