@@ -314,6 +314,11 @@ func (c *CA) DirectoryURL() string {
 // values).
 var EventTypes = []string{"obtaining", "obtained", "renewing", "renewed", "failed", "expiring_soon", "panic", "revoked", "hook_failed"}
 
+// hookEvents are the EventTypes a [[hook]] may name: all but hook_failed.
+func hookEvents() []string {
+	return slices.DeleteFunc(slices.Clone(EventTypes), func(e string) bool { return e == "hook_failed" })
+}
+
 // ChallengeTypes are the challenge types certificates may prefer.
 var ChallengeTypes = []string{"http-01", "tls-alpn-01", "dns-01", "dns-account-01", "dns-persist-01"}
 
@@ -371,8 +376,13 @@ func (c *Config) check() error {
 			bad(key+".command", "required")
 		}
 		for _, e := range h.Events {
-			if !slices.Contains(EventTypes, e) {
-				bad(key+".events", "unknown event %q (want one of %s)", e, strings.Join(EventTypes, ", "))
+			switch {
+			case e == "hook_failed":
+				// The manager runs no hook for it (a failing hook would
+				// start hooks in a loop): accepted, it did nothing.
+				bad(key+".events", "hook_failed runs no hook (a hook's failure is logged, counted in the metrics and given to the daemon's exit status); leave it out")
+			case !slices.Contains(EventTypes, e):
+				bad(key+".events", "unknown event %q (want one of %s)", e, strings.Join(hookEvents(), ", "))
 			}
 		}
 	}

@@ -114,6 +114,7 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate name", base + cert + cert, []string{"certificate[1].cert-name", "a.example.com"}},
 		{"hook without command", base + cert + "[[hook]]\nevents = [\"renewed\"]\n", []string{"hook[0].command"}},
 		{"hook unknown event", base + cert + "[[hook]]\ncommand = \"x\"\nevents = [\"renewd\"]\n", []string{"hook[0].events", "renewd"}},
+		{"hook on hook_failed, which runs none", base + cert + "[[hook]]\ncommand = \"x\"\nevents = [\"renewed\", \"hook_failed\"]\n", []string{"hook[0].events", "hook_failed runs no hook"}},
 		{"http01 both", "store = \"/x\"\n[solvers]\nhttp-listen = \":80\"\nhttp-webroot = \"/w\"\n" + cert, []string{"solvers.http01", "not both"}},
 		{"bad metrics", base + cert + "[metrics]\nlisten = \"9464\"\n", []string{"metrics.listen"}},
 		{"renew fraction", base + cert + "[renewal]\nrenew-fraction = 1.5\n", []string{"renewal.renew-fraction"}},
