@@ -90,6 +90,11 @@ func defaultStoreDir(env Env) string {
 // made wherever the command happens to run.
 func (c *common) storeDirOrErr() (string, error) {
 	if c.storeDir == "" {
+		if c.env.Getenv != nil && defaultStoreDir(c.env) != "" {
+			// There is a default: an empty -store (or $CERTKEEPER_STORE)
+			// replaced it.
+			return "", usagef("no store: -store (or $CERTKEEPER_STORE) is empty; give a directory, or leave it out for %s", defaultStoreDir(c.env))
+		}
 		return "", usagef("no store: give -store DIR or set $CERTKEEPER_STORE (there is no default without $HOME or $XDG_DATA_HOME)")
 	}
 	return c.storeDir, nil

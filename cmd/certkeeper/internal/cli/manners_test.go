@@ -200,3 +200,24 @@ func (e *cliEnv) bin(name string, args ...string) cliResult {
 	}
 	return cliResult{args: args, code: code, stdout: out.String(), stderr: errb.String()}
 }
+
+// An empty -store where there is a default says that -store is empty,
+// not that there is no default; a -key for revoke without -with-cert-key
+// is refused rather than read and ignored (the account key would sign).
+func TestEmptyStoreAndIgnoredKeySaySo(t *testing.T) {
+	code, _, stderr := mainEnv(t, map[string]string{"HOME": t.TempDir()}, "list", "-store=")
+	if code != ExitUsage || !strings.Contains(stderr, "-store (or $CERTKEEPER_STORE) is empty") || strings.Contains(stderr, "no default without") {
+		t.Errorf("list -store= with $HOME set: exit %d, %q; want a usage error saying -store is empty", code, stderr)
+	}
+	code, _, stderr = mainEnv(t, nil, "list", "-store=")
+	if code != ExitUsage || !strings.Contains(stderr, "there is no default without $HOME") {
+		t.Errorf("list -store= without $HOME: exit %d, %q; want a usage error saying there is no default", code, stderr)
+	}
+	dir := t.TempDir()
+	key := writeFile(t, dir, "key.pem", "not read\n", 0o600)
+	cert := writeFile(t, dir, "cert.pem", "not read\n", 0o600)
+	code, _, stderr = mainEnv(t, map[string]string{"HOME": dir}, "revoke", "-store", filepath.Join(dir, "store"), "-cert", cert, "-key", key)
+	if code != ExitUsage || !strings.Contains(stderr, "give -with-cert-key too") {
+		t.Errorf("revoke -cert -key without -with-cert-key: exit %d, %q; want a usage error naming -with-cert-key", code, stderr)
+	}
+}

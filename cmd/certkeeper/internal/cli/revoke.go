@@ -78,6 +78,11 @@ func setupRevoke(fs *flagSet) func(ctx context.Context, pos []string) error {
 		}
 		req.CARoot = c.caRootPath() // "" for the lineage's
 		if *keyFile != "" {
+			if !*withKey {
+				// Without -with-cert-key the account key signs: a -key
+				// given would be read and ignored.
+				return usagef("-key is the certificate's private key, which signs the revocation only with -with-cert-key: give -with-cert-key too, or leave -key out to sign with the account key")
+			}
 			if req.CertKey, err = readCertKey(*keyFile, *withKey); err != nil {
 				return err
 			}
