@@ -58,6 +58,11 @@ func checkDaemonConfig(ctx context.Context, env Env, path string) error {
 			if lerr := fileLayoutFits(ctx, dir, cfg); lerr != nil {
 				errs = append(errs, lerr)
 			}
+			// The daemon takes its lock and writes states there: a
+			// read-only store fails at its start, so say it here.
+			if werr := dir.CheckWritable(ctx); werr != nil {
+				errs = append(errs, fmt.Errorf("store: %w", werr))
+			}
 		}
 	}
 	for i, c := range cfg.Certs {

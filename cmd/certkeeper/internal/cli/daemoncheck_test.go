@@ -132,3 +132,20 @@ func TestDaemonCheckMetricsListen(t *testing.T) {
 		}
 	}
 }
+
+// run -check says that the store cannot be written, which the daemon's
+// start would find (its lock, its states) after -check said ok.
+func TestDaemonCheckUnwritableStore(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	st := filepath.Join(dir, "store")
+	if _, err := store.NewDir(st); err != nil {
+		t.Fatal(err)
+	}
+	makeUnwritable(t, st)
+	cfg := fmt.Sprintf("store = %q\n[[certificate]]\ndomains = [\"a.example.test\"]\n", st)
+	r := runCLI(t.Context(), "run", "-config", writeFile(t, dir, "certkeeper.toml", cfg, 0o644), "-check")
+	if r.code == ExitOK || !strings.Contains(r.stderr, "store: ") || !strings.Contains(r.stderr, "not writable") {
+		t.Errorf("run -check on an unwritable store: want it reported; got\n%v", r)
+	}
+}
