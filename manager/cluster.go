@@ -237,11 +237,17 @@ func (m *Manager) reload(ctx context.Context, e *entry, cert bool) {
 	installed := false
 	if h != nil {
 		h.covers = covers(h.leaf, e.ids)
-		if h.covers && (e.held == nil || newer(h.leaf, e.held.leaf)) {
+		switch {
+		case h.covers && (e.held == nil || newer(h.leaf, e.held.leaf)):
 			m.installLocked(e, h)
 			e.notBusy()
 			installed = true
 			m.firstPassDoneLocked(e, nil)
+		case h.revoked != nil && e.held != nil && e.held.revoked == nil && serial(h.leaf) == serial(e.held.leaf):
+			// The certificate held, revoked by another process: due
+			// at once (dueLocked), with a new key.
+			e.held.revoked = h.revoked
+			m.cfg.Logger.WarnContext(ctx, "the certificate held was revoked by another process; renewing it", "name", c.Name, "serial", serial(h.leaf))
 		}
 	}
 	if stErr == nil && e.adoptState(st) && !installed && e.backingOff(now) {

@@ -229,16 +229,19 @@ func (m *Manager) followIndex(ctx context.Context, mark store.IndexMark) {
 			m.mu.Lock()
 			e := m.entries[r.Name]
 			var cur string
+			revoked := false // known revoked here
 			switch {
 			case e == nil || e.spec.Issuer.Client.DirectoryURL != r.CA:
 				e = nil
 			case e.lazy != nil:
 				cur = e.lazy.serial
 			case e.held != nil:
-				cur = serial(e.held.leaf)
+				cur, revoked = serial(e.held.leaf), e.held.revoked != nil
 			}
 			m.mu.Unlock()
-			if e != nil && cur != r.Serial {
+			// Another certificate, or the one held revoked by another
+			// process (certkeeper revoke beside the daemon): due at once.
+			if e != nil && (cur != r.Serial || r.Revoked && !revoked) {
 				m.reload(ctx, e, true)
 			}
 		}

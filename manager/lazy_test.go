@@ -281,3 +281,56 @@ func TestEvictedEntryKeepsScheduleWithoutState(t *testing.T) {
 		t.Errorf("%d of %d evicted, want at least %d", evicted, n, n-size-1)
 	}
 }
+
+// A certificate revoked by another process (certkeeper revoke beside the
+// daemon) is due at once: the index's revocation line makes the manager
+// read it again, whether it held it parsed or only its summary.
+func TestIndexRevocationMakesDue(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st := store.NewMemory()
+	certs := &store.Certs{Store: st}
+	const n = 3
+	if err := storetest.Generate(ctx, certs, 0, n); err != nil {
+		t.Fatal(err)
+	}
+	m := testManager(t, Config{Store: st, CacheSize: 10, IndexPoll: 10 * time.Millisecond})
+	m.renewalInfo = func(context.Context, Spec, *x509.Certificate) (acme.RenewalInfo, error) {
+		return acme.RenewalInfo{}, errNoARI // no CA here: the lifetime rule
+	}
+	if err := m.Manage(ctx, scaleCerts(n)...); err != nil {
+		t.Fatal(err)
+	}
+	lazyName, heldName := storetest.GeneratedName(0), storetest.GeneratedName(1)
+	if _, err := m.Load(ctx, heldName); err != nil { // parsed, as after a handshake
+		t.Fatal(err)
+	}
+	go m.followIndex(ctx, m.indexMark)
+	for _, name := range []string{lazyName, heldName} {
+		rec, err := certs.LoadCertificate(ctx, storetest.GeneratedCA, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := certs.MarkRevoked(ctx, storetest.GeneratedCA, name, rec.Certificates[0].SerialNumber.Text(16), time.Now(), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{lazyName, heldName} {
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			due, err := m.DueAt(ctx, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !due.After(time.Now()) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s, revoked by another process: due %v, not now", name, due)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if due, _ := m.DueAt(ctx, storetest.GeneratedName(2)); !due.After(time.Now()) {
+		t.Errorf("a certificate not revoked is due: %v", due)
+	}
+}
