@@ -91,7 +91,10 @@ type RevokeResult struct {
 	// AlreadyRevoked reports that the CA answered alreadyRevoked (RFC
 	// 8555 §7.6): it had revoked the certificate before (through a copy
 	// of the store, another program, or an earlier run whose store could
-	// not record it). Revoke counts it as a success, since what was asked
+	// not record it), or the store records the certificate revoked already
+	// (then nothing is sent, nor written, and At and Reason are the
+	// record's; a request for another reason than the recorded one is sent
+	// all the same). Revoke counts it as a success, since what was asked
 	// for holds.
 	AlreadyRevoked bool
 	// Recorded reports whether the store recorded the revocation now:
@@ -213,6 +216,16 @@ func (e *Engine) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, e
 			return RevokeResult{}, fmt.Errorf("engine: the stored certificate %s from %s: %w", l.Name, l.CA, err)
 		}
 		leaf, storeKey = chain[0], r.KeyPEM
+		if rv := r.Revoked; rv != nil && strings.EqualFold(strings.TrimLeft(rv.Serial, "0"), strings.TrimLeft(leaf.SerialNumber.Text(16), "0")) &&
+			(req.Reason == 0 || int(req.Reason) == rv.Reason) {
+			// The store records it revoked, which it does only once the
+			// CA said so: nothing to send, nothing to write (a store that
+			// cannot be written, read-only, answers too).
+			res := RevokeResult{Name: l.Name, CA: l.CA, Identifiers: leafNames(leaf), Serial: leaf.SerialNumber.Text(16),
+				Certificate: leaf, Reason: acme.RevocationReason(rv.Reason), At: rv.At, Stored: true, AlreadyRevoked: true}
+			e.log.InfoContext(ctx, "certificate already revoked, as the store records", "name", l.Name, "ca", l.CA, "serial", res.Serial, "at", rv.At)
+			return res, nil
+		}
 	} else {
 		l, ok, err := e.LineageOf(ctx, leaf, req.CA, req.DefaultCA)
 		if err != nil {

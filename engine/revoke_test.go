@@ -160,6 +160,18 @@ func TestRevokeRecordsAndAlreadyRevoked(t *testing.T) {
 	if again := listed(t, eng.Engine, name); again.Revoked == nil || !again.Revoked.At.Equal(first.Revoked.At) || again.Revoked.Reason != first.Revoked.Reason {
 		t.Errorf("second Revoke changed the record: %+v, was %+v", again.Revoked, first.Revoked)
 	}
+
+	// Once more, through a store that cannot be written (a read-only
+	// mount): the record answers, nothing is sent, and it is a success
+	// (it was refused at every run, "run it again until it exits 0").
+	ro := e.revokeEngine(e.dir, func(s store.Store) store.Store { return unwritable{s} })
+	res, err = ro.Revoke(ctx, engine.RevokeRequest{Name: name})
+	if err != nil || !res.AlreadyRevoked || res.Recorded || !res.At.Equal(first.Revoked.At) {
+		t.Fatalf("Revoke of a certificate the store records revoked, store read-only = %+v, %v; want alreadyRevoked from the record", res, err)
+	}
+	if p := ro.revocations(); len(p) != 0 {
+		t.Errorf("revocation requests %+v, want none (the store records it)", p)
+	}
 }
 
 // unwritable is a store that says it cannot be written.
