@@ -102,16 +102,23 @@ func (m *Manager) sharedBackoff(ctx context.Context, e *entry, force bool) error
 	}
 	now := m.cfg.Clock.Now()
 	m.mu.Lock()
+	// The order in flight is what the store says under the lock: that
+	// of another instance that died holding it is continued here, and
+	// one this process read before another finished it is forgotten.
+	pending := e.state().PendingOrder
+	e.orderAsStored(st)
 	if !force && e.held != nil && e.held.covers && now.Before(m.dueLocked(e, now)) {
 		// The check that started this attempt saw it due, but the
-		// certificate another instance stored has arrived since.
+		// certificate another instance stored has arrived since (or
+		// the order it saw in flight was finished meanwhile).
+		if pending != "" && st.PendingOrder == "" {
+			m.updateDueLocked(e, now)
+		}
 		m.firstPassDoneLocked(e, nil)
 		m.mu.Unlock()
 		return errSkip
 	}
 	adopted := e.adoptState(st)
-	// The order in flight is what the store says under the lock: that
-	// of another instance that died holding it is continued here.
 	e.orderAsStored(st)
 	backingOff := !force && e.backingOff(now)
 	last := e.state().LastError

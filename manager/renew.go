@@ -220,6 +220,12 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	}
 	m.mu.Lock()
 	refused := e.state().ReplacesRefused
+	if !force && !finish && e.state().PendingOrder != "" && m.dueHeldLocked(e, m.cfg.Clock.Now()).After(m.cfg.Clock.Now()) {
+		// Due only for the order left in flight: it is finished (its
+		// certificate stored, if the CA issued it), and no new order is
+		// placed for a certificate that is not due.
+		finish = true
+	}
 	req.Resume, req.ResumeOnly = e.state().PendingOrder, finish
 	pendingKey := e.state().PendingKey
 	m.mu.Unlock()

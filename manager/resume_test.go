@@ -403,3 +403,84 @@ func TestNothingOrderedThatTheStoreCannotKeep(t *testing.T) {
 		t.Errorf("%d orders, want only the first: the second could not be kept", n)
 	}
 }
+
+// An order left in flight by an attempt killed after the CA issued, on a
+// certificate that is not due, is finished by the next plain check (a
+// cron renew, a daemon's start): its certificate is stored at once, not
+// when the certificate held falls due months later, and no new order is
+// placed; one that cannot be finished is dropped.
+func TestOrderLeftFinishedWhenNotDue(t *testing.T) {
+	for _, finishable := range []bool{true, false} {
+		t.Run(map[bool]string{true: "issued", false: "not finishable"}[finishable], func(t *testing.T) {
+			const name = "a.example.com"
+			ctx := ctxT(t)
+			clock := managertest.NewFakeClock(t0)
+			st := store.NewMemory()
+			certs := &store.Certs{Store: st}
+			first := newHarness(t, st, clock, &fakeCA{clock: clock, life: 90 * day}, nil)
+			if err := first.m.Manage(ctx, testCert(name)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := first.m.RenewIfDue(ctx, name); err != nil {
+				t.Fatal(err)
+			}
+			// A forced renewal killed once the CA issued: its state names
+			// the order and its key; the certificate was not stored.
+			clock.Advance(day)
+			now := clock.Now()
+			issued, err := makeCert(testCert(name).Identifiers, 7, now, now.Add(90*day), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keyPEM, err := keys.MarshalPEM(issued.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := certs.LoadState(ctx, testCA, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var s map[string]any
+			if err := json.Unmarshal(raw, &s); err != nil {
+				t.Fatal(err)
+			}
+			const order = "https://ca.test/order/7"
+			s["pending_order"], s["pending_key"] = order, string(keyPEM)
+			raw, _ = json.Marshal(s)
+			if err := certs.SaveState(ctx, testCA, name, raw); err != nil {
+				t.Fatal(err)
+			}
+
+			next := newHarness(t, st, clock, &fakeCA{clock: clock, life: 90 * day}, nil)
+			var reqs []issue.Request
+			manager.SetObtain(next.m, func(ctx context.Context, c manager.Spec, req issue.Request) (*issue.Issued, error) {
+				reqs = append(reqs, req)
+				if req.Resume == order && finishable {
+					return issued, nil
+				}
+				return nil, fmt.Errorf("%w: no such order", issue.ErrNotResumed)
+			})
+			if err := next.m.Manage(ctx, testCert(name)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := next.m.RenewIfDue(ctx, name); err != nil {
+				t.Fatal(err)
+			}
+			if len(reqs) != 1 || reqs[0].Resume != order || !reqs[0].ResumeOnly {
+				t.Fatalf("orders %+v; want the order left, finished only", reqs)
+			}
+			status, _ := next.m.StatusOf(name)
+			wantSerial := "1"
+			if finishable {
+				wantSerial = "7"
+			}
+			if status.Serial != wantSerial || status.PendingOrder != "" {
+				t.Errorf("after: serial %q, pending %q; want %s, none", status.Serial, status.PendingOrder, wantSerial)
+			}
+			// Nothing more is due: a second check orders nothing.
+			if due, err := next.m.RenewIfDue(ctx, name); err != nil || due || len(reqs) != 1 {
+				t.Errorf("a second check: due %v, %v, %d orders; want nothing", due, err, len(reqs))
+			}
+		})
+	}
+}

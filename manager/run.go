@@ -88,6 +88,31 @@ func (e *entry) checking() bool { return e.index == -2 }
 // never later than the margin before expiry allows); and not before the
 // next attempt after a failure.
 func (m *Manager) dueLocked(e *entry, now time.Time) time.Time {
+	due := m.dueHeldLocked(e, now)
+	var zero state
+	st := e.peekState(&zero)
+	if st.PendingOrder != "" && due.After(now) {
+		// An order left in flight (an attempt killed after the CA may
+		// have issued): finished at once, not when the certificate held
+		// is due, which may be months away (see attempt's finish).
+		due = now
+	}
+	if st.Failures > 0 && st.NextAttempt.After(due) {
+		due = st.NextAttempt
+	}
+	if e.announce != "" {
+		due = now // deploy what is live before anything else
+	}
+	if e.busyUntil.After(due) {
+		due = e.busyUntil
+	}
+	return due
+}
+
+// dueHeldLocked is when the certificate held is due by itself: the
+// renewal information or the lifetime rule, at once when none covers or
+// it expired or was revoked; no failure, no order left, nothing else.
+func (m *Manager) dueHeldLocked(e *entry, now time.Time) time.Time {
 	var due time.Time
 	var zero state
 	st := e.peekState(&zero)
@@ -101,15 +126,6 @@ func (m *Manager) dueLocked(e *entry, now time.Time) time.Time {
 		due = now
 	default:
 		due = m.pol.dueAt(h.leaf.NotBefore, h.leaf.NotAfter, st.ARIRenewAt, e.r)
-	}
-	if st.Failures > 0 && st.NextAttempt.After(due) {
-		due = st.NextAttempt
-	}
-	if e.announce != "" {
-		due = now // deploy what is live before anything else
-	}
-	if e.busyUntil.After(due) {
-		due = e.busyUntil
 	}
 	return due
 }
