@@ -83,11 +83,18 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
-// partialError marks a renew pass in which some certificates failed.
-type partialError struct{ failed, total int }
+// partialError marks a renew pass in which some certificates failed, or
+// were renewed and stored but a deploy hook failed (hooks).
+type partialError struct{ failed, hooks, total int }
 
 func (e partialError) Error() string {
-	return fmt.Sprintf("%d of %d certificates failed to renew", e.failed, e.total)
+	switch {
+	case e.failed == 0:
+		return fmt.Sprintf("%d of %d certificates renewed and stored, but a deploy hook failed", e.hooks, e.total)
+	case e.hooks == 0:
+		return fmt.Sprintf("%d of %d certificates failed to renew", e.failed, e.total)
+	}
+	return fmt.Sprintf("%d of %d certificates failed to renew; %d more renewed and stored, but a deploy hook failed", e.failed, e.total, e.hooks)
 }
 
 func exitCode(err error) int {

@@ -162,7 +162,7 @@ func setupRenew(fs *flagSet) func(ctx context.Context, pos []string) error {
 			}
 			return nil
 		}
-		failed, renewed, interrupted := len(unjoin(loadErr)), 0, false
+		failed, hookFailed, renewed, interrupted := len(unjoin(loadErr)), 0, 0, false
 		for _, r := range results {
 			if r.Outcome == engine.Failed && errors.Is(r.Err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled) {
 				// Ctrl-C: said once, as for every command, not as
@@ -186,18 +186,18 @@ func setupRenew(fs *flagSet) func(ctx context.Context, pos []string) error {
 				printResult(env.Stdout, r)
 			}
 			if r.HookErr != nil {
-				failed++
+				hookFailed++
 				fmt.Fprintf(env.Stderr, "certkeeper renew: %s: the certificate is stored, but a deploy hook failed: %v\n", r.Name, r.HookErr)
 			}
 		}
-		if renewed == 0 && failed == 0 && !interrupted && !c.quiet && !*asJSON {
+		if renewed == 0 && failed == 0 && hookFailed == 0 && !interrupted && !c.quiet && !*asJSON {
 			printf(env.Stdout, "nothing to renew: no certificate is due (%d in the store)\n", len(results))
 		}
 		if interrupted {
 			return ctx.Err()
 		}
-		if failed > 0 {
-			return partialError{failed: failed, total: len(results) + len(unjoin(loadErr))}
+		if failed > 0 || hookFailed > 0 {
+			return partialError{failed: failed, hooks: hookFailed, total: len(results) + len(unjoin(loadErr))}
 		}
 		return nil
 	}
