@@ -255,7 +255,10 @@ func (m *Manager) attemptFailedLocked(e *entry, err error, retryAfter, now time.
 	st := e.state()
 	st.Failures++
 	var nb, na time.Time
-	if h := e.held; h != nil && h.covers {
+	if h := e.held; h != nil {
+		// The certificate held, even one that lacks a name added since
+		// (its order is what failed): it is served until it expires,
+		// which is what the alarm is about.
 		nb, na = h.leaf.NotBefore, h.leaf.NotAfter
 	}
 	st.NextAttempt = m.pol.retryAt(now, st.Failures, retryAfter, na, m.cfg.Rand())

@@ -449,3 +449,45 @@ func TestStaleStateRewrittenAtManage(t *testing.T) {
 		t.Errorf("state after Manage: %+v, %v; want the stored certificate's", sts, err)
 	}
 }
+
+// A certificate whose names grew (a name added to its domains) and whose
+// order for them fails raises EventFailed, not EventPanic: the certificate
+// held is still served for its names until it expires, months away, and
+// the panic says a certificate is about to expire.
+func TestAddedNameFailingIsNoPanic(t *testing.T) {
+	ctx := ctxT(t)
+	h := newTestSetup(t, nil)
+	if err := h.m.Manage(ctx, testCert("a.example.com")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.m.RenewIfDue(ctx, "a.example.com"); err != nil {
+		t.Fatal(err)
+	}
+	grown := testCert("a.example.com", "b.example.com")
+	grown.Name = "a.example.com"
+	if err := h.m.Manage(ctx, grown); err != nil {
+		t.Fatal(err)
+	}
+	h.ca.setFail(errCA)
+	h.clock.Advance(day)
+	if _, err := h.m.RenewIfDue(ctx, "a.example.com"); err == nil {
+		t.Fatal("the order for the grown names succeeded; want it to fail")
+	}
+	var failed, panics int
+	for done := false; !done; {
+		select {
+		case ev := <-h.events:
+			switch ev.Type {
+			case manager.EventFailed:
+				failed++
+			case manager.EventPanic:
+				panics++
+			}
+		default:
+			done = true
+		}
+	}
+	if failed != 1 || panics != 0 || h.panics.Load() != 0 {
+		t.Errorf("events: %d failed, %d panic (OnPanic %d); want one failed, no panic", failed, panics, h.panics.Load())
+	}
+}

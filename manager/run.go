@@ -225,7 +225,7 @@ func (m *Manager) check(ctx context.Context, e *entry, orders *sync.WaitGroup) t
 func (m *Manager) stillPanicking(ctx context.Context, e *entry, now time.Time) {
 	m.mu.Lock()
 	var nb, na time.Time
-	if h := e.held; h != nil && h.covers {
+	if h := e.held; h != nil { // as attemptFailedLocked
 		nb, na = h.leaf.NotBefore, h.leaf.NotAfter
 	}
 	t := m.cfg.Clock.Now()
