@@ -5,7 +5,9 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"io"
+	"io/fs"
 	"net/http"
 	"strings"
 	"testing"
@@ -111,5 +113,14 @@ func TestStartPebbleBadBinary(t *testing.T) {
 	_, err := acmetest.StartPebble(context.Background(), acmetest.PebbleOptions{Binary: "/nonexistent/pebble"})
 	if err == nil {
 		t.Fatal("StartPebble with a missing binary succeeded")
+	}
+}
+
+// CertificateStatus of a serial Pebble never issued is fs.ErrNotExist
+// (the revocation tests of engine and cli check issued ones).
+func TestCertificateStatusUnknownSerial(t *testing.T) {
+	p := acmetest.NewTestPebble(t, acmetest.PebbleOptions{})
+	if _, _, err := p.CertificateStatus(t.Context(), "7e57"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("CertificateStatus of a serial never issued: %v; want fs.ErrNotExist", err)
 	}
 }

@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -178,4 +180,29 @@ func newTLSClient(roots *x509.CertPool) *http.Client {
 	tr.TLSClientConfig = &tls.Config{RootCAs: roots}
 	tr.Proxy = nil
 	return &http.Client{Transport: tr, Timeout: time.Minute}
+}
+
+// CertificateStatus asks Pebble's management interface
+// (/cert-status-by-serial/) what it holds of the certificate with the
+// given serial number (hexadecimal, as math/big's Text(16) writes it):
+// status is "Valid" or "Revoked", and reason the CRL reason code
+// (RFC 5280 §5.3.1) of a revocation that gave one, else nil. A serial
+// Pebble never issued gives an error wrapping fs.ErrNotExist. For tests
+// that check what a revocation did at the CA.
+func (p *Pebble) CertificateStatus(ctx context.Context, serial string) (status string, reason *int, err error) {
+	body, err := get(ctx, p.HTTPClient(), p.ManagementURL+"/cert-status-by-serial/"+url.PathEscape(serial))
+	if errors.Is(err, errNotFound) {
+		return "", nil, fmt.Errorf("acmetest: Pebble issued no certificate of serial %s: %w", serial, fs.ErrNotExist)
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	var st struct {
+		Status string
+		Reason *int
+	}
+	if err := json.Unmarshal(body, &st); err != nil {
+		return "", nil, fmt.Errorf("acmetest: Pebble's status of %s: %w", serial, err)
+	}
+	return st.Status, st.Reason, nil
 }

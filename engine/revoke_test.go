@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"io/fs"
 	"net/http"
@@ -70,22 +69,11 @@ func (r *revokeEnv) revocations() []acme.RequestInfo {
 // revocation reason code if it has one.
 func (e *env) caStatus(serial string) (status string, reason *int) {
 	e.t.Helper()
-	resp, err := e.pebble.HTTPClient().Get(e.pebble.ManagementURL + "/cert-status-by-serial/" + serial)
+	status, reason, err := e.pebble.CertificateStatus(e.t.Context(), serial)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		e.t.Fatalf("Pebble's status of %s: %s", serial, resp.Status)
-	}
-	var st struct {
-		Status string
-		Reason *int
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		e.t.Fatal(err)
-	}
-	return st.Status, st.Reason
+	return status, reason
 }
 
 // listed returns the entry List gives for name.

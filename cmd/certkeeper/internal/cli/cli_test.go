@@ -106,22 +106,11 @@ func TestRevokeWithCertificateKey(t *testing.T) {
 // "Revoked", and the revocation reason code if it has one.
 func (e *cliEnv) caStatus(serial string) (status string, reason *int) {
 	e.t.Helper()
-	resp, err := e.pebble.HTTPClient().Get(e.pebble.ManagementURL + "/cert-status-by-serial/" + serial)
+	status, reason, err := e.pebble.CertificateStatus(e.t.Context(), serial)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		e.t.Fatalf("Pebble's certificate status of %s: %s", serial, resp.Status)
-	}
-	var st struct {
-		Status string
-		Reason *int
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		e.t.Fatal(err)
-	}
-	return st.Status, st.Reason
+	return status, reason
 }
 
 func TestAccountCommands(t *testing.T) {
