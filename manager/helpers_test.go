@@ -8,8 +8,10 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"maps"
 	"math/big"
 	"net"
 	"sync"
@@ -289,3 +291,25 @@ var errCA = errors.New("the CA says no")
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 const day = 24 * time.Hour
+
+// noteInState sets fields of the renewal state stored for name at
+// testCA, as another process's attempt writes them (an order noted in
+// flight: pending_order, pending_key).
+func noteInState(t *testing.T, certs *store.Certs, name string, fields map[string]any) {
+	t.Helper()
+	raw, err := certs.LoadState(ctxT(t), testCA, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]any
+	if err := json.Unmarshal(raw, &st); err != nil {
+		t.Fatal(err)
+	}
+	maps.Copy(st, fields)
+	if raw, err = json.Marshal(st); err != nil {
+		t.Fatal(err)
+	}
+	if err := certs.SaveState(ctxT(t), testCA, name, raw); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -33,20 +33,8 @@ func TestSaveKeepsAnotherProcessOrder(t *testing.T) {
 
 	// The other process's attempt notes its order.
 	certs := &store.Certs{Store: ds}
-	raw, err := certs.LoadState(ctx, testCA, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st map[string]any
-	if err := json.Unmarshal(raw, &st); err != nil {
-		t.Fatal(err)
-	}
 	const order = "https://ca.example.test/order/other"
-	st["pending_order"], st["pending_key"] = order, "the other process's key"
-	raw, _ = json.Marshal(st)
-	if err := certs.SaveState(ctx, testCA, name, raw); err != nil {
-		t.Fatal(err)
-	}
+	noteInState(t, certs, name, map[string]any{"pending_order": order, "pending_key": "the other process's key"})
 
 	// This Manager saves outside an attempt: the CA offers a window, and
 	// the next look at the schedule fetches it.
@@ -55,7 +43,7 @@ func TestSaveKeepsAnotherProcessOrder(t *testing.T) {
 	if _, err := h.m.DueAt(ctx, name); err != nil {
 		t.Fatal(err)
 	}
-	raw, err = certs.LoadState(ctx, testCA, name)
+	raw, err := certs.LoadState(ctx, testCA, name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -317,19 +317,7 @@ func TestLeftOrderFinished(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			raw, err := certs.LoadState(ctxT(t), testCA, name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var s map[string]any
-			if err := json.Unmarshal(raw, &s); err != nil {
-				t.Fatal(err)
-			}
-			s["pending_order"], s["pending_key"] = "https://ca.test/order/3", string(keyPEM)
-			raw, _ = json.Marshal(s)
-			if err := certs.SaveState(ctxT(t), testCA, name, raw); err != nil {
-				t.Fatal(err)
-			}
+			noteInState(t, certs, name, map[string]any{"pending_order": "https://ca.test/order/3", "pending_key": string(keyPEM)})
 
 			// The daemon, holding serial 1, renews: it finds the newer
 			// certificate and the order left in flight.
@@ -436,20 +424,8 @@ func TestOrderLeftFinishedWhenNotDue(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			raw, err := certs.LoadState(ctx, testCA, name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var s map[string]any
-			if err := json.Unmarshal(raw, &s); err != nil {
-				t.Fatal(err)
-			}
 			const order = "https://ca.test/order/7"
-			s["pending_order"], s["pending_key"] = order, string(keyPEM)
-			raw, _ = json.Marshal(s)
-			if err := certs.SaveState(ctx, testCA, name, raw); err != nil {
-				t.Fatal(err)
-			}
+			noteInState(t, certs, name, map[string]any{"pending_order": order, "pending_key": string(keyPEM)})
 
 			next := newHarness(t, st, clock, &fakeCA{clock: clock, life: 90 * day}, nil)
 			var reqs []issue.Request

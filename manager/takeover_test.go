@@ -33,19 +33,7 @@ func TestTakenCertificateKeepsTheStoredState(t *testing.T) {
 
 	// The daemon's next attempt has noted its order when the other
 	// process starts and reads the state.
-	raw, err := certs.LoadState(ctx, testCA, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st map[string]any
-	if err := json.Unmarshal(raw, &st); err != nil {
-		t.Fatal(err)
-	}
-	st["pending_order"] = "https://ca.example.test/order/daemon"
-	noted, _ := json.Marshal(st)
-	if err := certs.SaveState(ctx, testCA, name, noted); err != nil {
-		t.Fatal(err)
-	}
+	noteInState(t, certs, name, map[string]any{"pending_order": "https://ca.example.test/order/daemon"})
 	cli := newHarness(t, ds, clock, &fakeCA{clock: clock, life: 90 * day}, nil)
 	if err := cli.m.Manage(ctx, testCert(name)); err != nil {
 		t.Fatal(err)
@@ -66,7 +54,7 @@ func TestTakenCertificateKeepsTheStoredState(t *testing.T) {
 	if err := cli.m.Renew(ctx, name); err != nil {
 		t.Fatal(err)
 	}
-	raw, err = certs.LoadState(ctx, testCA, name)
+	raw, err := certs.LoadState(ctx, testCA, name)
 	if err != nil {
 		t.Fatal(err)
 	}
