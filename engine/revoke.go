@@ -53,7 +53,8 @@ type RevokeRequest struct {
 	WithCertKey bool
 	// CertKey is the certificate's private key, for WithCertKey; nil
 	// means the key the store keeps with a stored certificate (Name). It
-	// must match the certificate's public key (ErrCertKeyMismatch).
+	// must match the certificate's public key (ErrCertKeyMismatch); given
+	// without WithCertKey, it is refused (*LocalError) rather than ignored.
 	CertKey crypto.Signer
 	// Account is the ID of the stored account that signs the request
 	// unless WithCertKey: one the store has at the certificate's CA (it
@@ -189,6 +190,11 @@ func (e *RevocationRecordError) Unwrap() error { return e.Err }
 func (e *Engine) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, error) {
 	if (req.Name == "") == (req.Certificate == nil) {
 		return RevokeResult{}, &LocalError{What: "revoke", Err: errors.New("give either the name of a stored certificate or a certificate, not both")}
+	}
+	if req.CertKey != nil && !req.WithCertKey {
+		// Without WithCertKey the account key signs: a CertKey would be
+		// ignored.
+		return RevokeResult{}, &LocalError{What: "revoke", Err: errors.New("a certificate key is given but WithCertKey is not set: the account key would sign")}
 	}
 	if r := req.Reason; r < 0 || r == 7 || r > 10 {
 		return RevokeResult{}, &LocalError{What: "reason", Err: fmt.Errorf("%d is not a CRL reason code (RFC 5280 §5.3.1)", r)}

@@ -207,6 +207,8 @@ func TestRevokeRefusesBeforeSending(t *testing.T) {
 			}},
 		{"a key that is not the certificate's", engine.RevokeRequest{Name: name, WithCertKey: true, CertKey: other},
 			func(err error) bool { return errors.Is(err, engine.ErrCertKeyMismatch) }},
+		{"a certificate key without WithCertKey", engine.RevokeRequest{Name: name, CertKey: other},
+			func(err error) bool { return errors.As(err, &local) && local.What == "revoke" }},
 		{"reason 7", engine.RevokeRequest{Name: name, Reason: 7},
 			func(err error) bool { return errors.As(err, &local) && local.What == "reason" }},
 		{"a name the store does not have", engine.RevokeRequest{Name: "nosuch.example.test"},
