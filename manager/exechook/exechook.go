@@ -35,6 +35,12 @@ type Runner struct {
 	// dropped (see the package documentation). It must not be changed
 	// after first use.
 	Env []string
+	// Abort, if set, ends every hook still running when it is done, as
+	// the end of RunHook's ctx does (the program and its process group
+	// killed): for a command that gives up on an interrupt, so that no
+	// hook outlives it. The Manager runs hooks with a context an
+	// interrupt does not end (what is stored is deployed).
+	Abort context.Context
 }
 
 var _ manager.HookRunner = (*Runner)(nil)
@@ -52,6 +58,12 @@ func New(env []string) *Runner { return &Runner{Env: slices.Clone(env)} }
 // open. The error is the program's (an *exec.ExitError for an exit
 // status other than 0) or its start's.
 func (r *Runner) RunHook(ctx context.Context, run manager.HookRun) error {
+	if r.Abort != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(r.Abort, cancel)()
+	}
 	env := append(secenv.Filter(r.Env, run.Unset...), run.Env...)
 	return runcmd.Run(ctx, func() *exec.Cmd {
 		cmd := exec.CommandContext(ctx, run.Hook.Command, run.Hook.Args...)

@@ -253,7 +253,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 	if env.Getenv == nil {
 		env.Getenv = func(string) string { return "" }
 	}
-	c := &cleanups{}
+	c := newCleanups()
 	env.cleanups = c
 	if env.StderrTerminal {
 		// A status line for the commands that show progress live:

@@ -74,7 +74,14 @@ func (e Env) environ() []string {
 
 // hookRunner runs deploy hooks as programs with env's environment, less
 // its secrets.
-func hookRunner(env Env) manager.HookRunner { return exechook.New(env.environ()) }
+func hookRunner(env Env) manager.HookRunner {
+	r := exechook.New(env.environ())
+	if env.cleanups == nil {
+		return r
+	}
+	r.Abort = env.cleanups.abort
+	return trackedHooks{r: r, c: env.cleanups}
+}
 
 // usageError marks errors in the command line itself.
 type usageError struct{ msg string }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/certkeeper/certkeeper/acme"
 	"github.com/certkeeper/certkeeper/challenge"
+	"github.com/certkeeper/certkeeper/manager"
+	"github.com/certkeeper/certkeeper/manager/exechook"
 	"github.com/certkeeper/certkeeper/solver/solverset"
 )
 
@@ -24,47 +26,92 @@ const interruptGrace = 5 * time.Second
 type cleanups struct {
 	mu      sync.Mutex
 	pending map[int]string
-	next    int
-	// started, if set, is told of each clean-up that starts.
-	started func(what string)
+	// hooks are the deploy hooks running, which an interrupted command
+	// waits for too (what is stored is deployed) and ends when it gives
+	// up (abort).
+	hooks map[int]string
+	next  int
+	// started, if set, is told of each clean-up (or hook) that starts.
+	started func(what string, hook bool)
+	abort   context.Context
+	stop    context.CancelFunc
 }
 
-func (c *cleanups) begin(what string) func() {
+func newCleanups() *cleanups {
+	c := &cleanups{}
+	c.abort, c.stop = context.WithCancel(context.Background())
+	return c
+}
+
+func (c *cleanups) begin(what string) func() { return c.add(what, false) }
+
+// hookRunning tracks a deploy hook that runs, named what.
+func (c *cleanups) hookRunning(what string) func() { return c.add(what, true) }
+
+func (c *cleanups) add(what string, hook bool) func() {
 	c.mu.Lock()
 	if c.pending == nil {
-		c.pending = map[int]string{}
+		c.pending, c.hooks = map[int]string{}, map[int]string{}
 	}
 	id := c.next
 	c.next++
-	c.pending[id] = what
+	m := c.pending
+	if hook {
+		m = c.hooks
+	}
+	m[id] = what
 	started := c.started
 	c.mu.Unlock()
 	if started != nil {
-		started(what)
+		started(what, hook)
 	}
 	return func() {
 		c.mu.Lock()
-		delete(c.pending, id)
+		delete(m, id)
 		c.mu.Unlock()
 	}
 }
 
-// list is what is still being cleaned up, sorted.
-func (c *cleanups) list() []string {
+// list is what is still being cleaned up, sorted; running, the hooks
+// still running.
+func (c *cleanups) list() []string { return c.names(false) }
+
+func (c *cleanups) running() []string { return c.names(true) }
+
+func (c *cleanups) names(hook bool) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	m := c.pending
+	if hook {
+		m = c.hooks
+	}
 	var out []string
-	for _, w := range c.pending {
+	for _, w := range m {
 		out = append(out, w)
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
 }
 
-func (c *cleanups) onStart(f func(string)) {
+func (c *cleanups) onStart(f func(string, bool)) {
 	c.mu.Lock()
 	c.started = f
 	c.mu.Unlock()
+}
+
+// trackedHooks is the command's HookRunner: hooks run by r, tracked in c
+// (an interrupted command says it waits for them) and ended by c's abort
+// when the command gives up.
+type trackedHooks struct {
+	r *exechook.Runner
+	c *cleanups
+}
+
+func (t trackedHooks) RunHook(ctx context.Context, run manager.HookRun) error {
+	if t.c != nil {
+		defer t.c.hookRunning(fmt.Sprintf("the deploy hook %s (%s)", run.Hook.Command, run.Event.Name))()
+	}
+	return t.r.RunHook(ctx, run)
 }
 
 // buildTracked is solverset.Build with every solver's CleanUp tracked in
@@ -144,11 +191,18 @@ func runInterruptible(ctx context.Context, env Env, c *cleanups, grace time.Dura
 		// here on (the line, and the terminal's ^C, erased).
 		env.live.close()
 	}
-	say := func(what string) {
-		fmt.Fprintf(env.Stderr, "certkeeper: interrupted: cleaning up %s (up to %v; Ctrl-C again to quit at once)\n", what, grace)
+	say := func(what string, hook bool) {
+		verb := "cleaning up"
+		if hook {
+			verb = "waiting for"
+		}
+		fmt.Fprintf(env.Stderr, "certkeeper: interrupted: %s %s (up to %v; Ctrl-C again to quit at once)\n", verb, what, grace)
 	}
 	for _, w := range c.list() {
-		say(w)
+		say(w, false)
+	}
+	for _, w := range c.running() {
+		say(w, true)
 	}
 	c.onStart(say)
 	t := time.NewTimer(grace)
@@ -157,6 +211,20 @@ func runInterruptible(ctx context.Context, env Env, c *cleanups, grace time.Dura
 	case code := <-done:
 		return code
 	case <-t.C:
+	}
+	if hooks := c.running(); len(hooks) > 0 {
+		// Not left to run on after this process: ended with their
+		// programs, and the command, which waited for them, given a
+		// moment to end. A hook stopped so has failed (hook_failed): no
+		// later run starts it again.
+		c.stop()
+		fmt.Fprintf(env.Stderr, "certkeeper: interrupted: stopped %s, which counts as failed: run it again by hand if it must run\n", strings.Join(hooks, "; "))
+		t.Reset(2 * time.Second) // RunHook returns within a second of the abort
+		select {
+		case code := <-done:
+			return code
+		case <-t.C:
+		}
 	}
 	left := c.list()
 	if len(left) == 0 {

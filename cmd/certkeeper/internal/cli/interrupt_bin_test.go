@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -260,4 +261,69 @@ func waitPresentOrRenewed(t *testing.T, present string, stderr *syncBuffer) bool
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Ctrl-C while a deploy hook runs: certkeeper says it waits for the hook,
+// and once the grace is over stops it with the programs it started (none
+// outlives certkeeper), says so, and exits 130.
+func TestInterruptStopsDeployHook(t *testing.T) {
+	t.Parallel()
+	e := newCLIEnv(t, acmetest.PebbleOptions{})
+	bin := certkeeperBinary(t)
+	e.must(append(append([]string{"obtain"}, e.caFlags()...), "-store", e.store, "-email", "admin@example.test", "-agree-tos",
+		"-http-listen", e.httpAddr(), "hookint.example.test")...)
+	dir := t.TempDir()
+	childPID := filepath.Join(dir, "child.pid")
+	hook := filepath.Join(dir, "hook.sh")
+	if err := os.WriteFile(hook, []byte("#!/bin/sh\nsleep 60 &\necho $! > "+childPID+"\nwait\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "renew", "-force", "-store", e.store, "-http-listen", e.httpAddr(), "-deploy-hook", hook, "hookint.example.test")
+	stderr := &syncBuffer{}
+	cmd.Stderr, cmd.Stdout = stderr, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	waitFile(t, childPID, stderr)
+	b, _ := os.ReadFile(childPID)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("child pid %q: %v", b, err)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	code, _ := waitExit(t, cmd, stderr)
+	out := stderr.String()
+	if code != ExitInterrupted {
+		t.Errorf("exit %d, want %d:\n%s", code, ExitInterrupted, out)
+	}
+	for _, want := range []string{
+		"certkeeper: interrupted: waiting for the deploy hook " + hook + " (hookint.example.test)",
+		"certkeeper: interrupted: stopped the deploy hook " + hook + " (hookint.example.test), which counts as failed",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, out)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); running(pid); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the hook's child %d outlived certkeeper:\n%s", pid, out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// running reports whether process pid exists and is not a zombie (one
+// reparented to an init that does not reap is dead all the same).
+func running(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// "pid (comm) state …": the state follows the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
