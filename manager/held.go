@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"context"
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
@@ -22,11 +23,41 @@ type held struct {
 	// such a certificate is due at once, and after a key compromise its
 	// key is never used again.
 	revoked *store.Revocation
+	// version is the number of the stored version it was read from or
+	// saved as (store.CertRecord.Version), 0 if unknown.
+	version int
 }
 
 // compromised reports whether h's key must not be used again (revoked
 // for keyCompromise, RFC 5280 §5.3.1 reason 1).
 func (h *held) compromised() bool { return h != nil && h.revoked != nil && h.revoked.Reason == 1 }
+
+// storedMayDiffer reports whether the store may hold for c another
+// certificate than h, the one e held before the attempt took the store's
+// lock: when h's stored version is known and still the one stored
+// (store.Certs.StoredVersion, one read of the store's pointer), the
+// certificate is not read and parsed again. With ReuseKey it is always
+// read, for the revocation another process may have recorded meanwhile
+// (a key compromised is not used again), which changes no version.
+func (m *Manager) storedMayDiffer(ctx context.Context, c Spec, h *held) bool {
+	if h == nil || h.version == 0 || c.ReuseKey {
+		return true
+	}
+	n, err := m.certs.StoredVersion(ctx, c.Issuer.Client.DirectoryURL, c.Name)
+	return err != nil || n != h.version
+}
+
+// heldRevoked takes the revocation that h, the certificate stored for e,
+// records when it is the certificate e holds and e knows of none yet:
+// another process revoked it since e loaded it (a key compromised then is
+// not used again).
+func (m *Manager) heldRevoked(e *entry, h *held) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e.held != nil && e.held.revoked == nil && serial(e.held.leaf) == serial(h.leaf) {
+		e.held.revoked = h.revoked
+	}
+}
 
 // parseHeld turns a stored certificate into one that can be served. The
 // store has parsed and matched key and chain already (store.CertRecord's
@@ -39,6 +70,7 @@ func parseHeld(res store.CertRecord) (*held, error) {
 	if r := res.Revoked; r != nil && strings.EqualFold(strings.TrimLeft(r.Serial, "0"), serial(h.leaf)) {
 		h.revoked = r
 	}
+	h.version = res.Version
 	return h, nil
 }
 

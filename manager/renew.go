@@ -127,8 +127,17 @@ func (m *Manager) attempt(ctx context.Context, e *entry, force bool) (err error)
 	// Another process sharing the store may have renewed it meanwhile.
 	// finish: it did, and left an order in flight, to be finished here.
 	finish := false
-	if res, lerr := m.certs.LoadCertificate(ctx, c.Issuer.Client.DirectoryURL, c.Name); lerr == nil && len(res.ChainPEM) > 0 {
-		if h, perr := parseHeld(res); perr == nil && (before == nil || newer(h.leaf, before.leaf)) {
+	var res store.CertRecord // none read: what is held is what is stored
+	var lerr error
+	if m.storedMayDiffer(ctx, c, before) {
+		res, lerr = m.certs.LoadCertificate(ctx, c.Issuer.Client.DirectoryURL, c.Name)
+	}
+	if lerr == nil && len(res.ChainPEM) > 0 {
+		h, perr := parseHeld(res)
+		if perr == nil && h.revoked != nil {
+			m.heldRevoked(e, h)
+		}
+		if perr == nil && (before == nil || newer(h.leaf, before.leaf)) {
 			m.mu.Lock()
 			h.covers = covers(h.leaf, e.ids)
 			adopt := h.covers && (e.held == nil || newer(h.leaf, e.held.leaf))

@@ -76,6 +76,11 @@ func (m *Manager) save(ctx context.Context, c Spec, ic *issue.Issued) (*held, er
 		m.cfg.Logger.ErrorContext(ctx, "certificate obtained but not stored; its key and chain are in "+path, "name", c.Name, "error", err)
 		return h, &RescuedError{Path: path, Err: err}
 	}
+	// The version it was stored as: read under the order's lock, which
+	// every writer of it that orders holds.
+	if n, err := m.certs.StoredVersion(ctx, c.Issuer.Client.DirectoryURL, c.Name); err == nil {
+		h.version = n
+	}
 	return h, nil
 }
 

@@ -58,6 +58,13 @@ type CertRecord struct {
 	// it is, and the PEM is what is stored in any case.
 	Key          crypto.Signer
 	Certificates []*x509.Certificate
+
+	// Version is the number of the stored version LoadCertificate and
+	// ListCertificates read the record from (see Versions; the number
+	// StoredVersion gives while the certificate is unchanged), 0 when the
+	// store keeps it without versions (LayoutShared, or one stored before
+	// versions were kept). SaveCertificate ignores it.
+	Version int
 }
 
 // AccountRecord is what is kept of an ACME account (RFC 8555 §7.1.2).
@@ -322,6 +329,7 @@ func (c *Certs) loadStandardFrom(ctx context.Context, dir string, known int) (Ce
 			if err != nil {
 				return CertRecord{}, fmt.Errorf("store: %s: %w", versionKey(dir, n), err)
 			}
+			res.Version = n
 			return res, nil
 		}
 		chain, err := c.Store.Get(ctx, dir+"/"+certFile)

@@ -204,9 +204,19 @@ func testCerts(t *testing.T, c *Certs) {
 		t.Errorf("Load parsed key %v and certificates %d", got.Key, len(got.Certificates))
 	}
 	got.Key, got.Certificates = nil, nil
+	// The version read, as StoredVersion names it without reading it.
+	wantVersion := 1
+	if c.Layout == LayoutShared {
+		wantVersion = 0
+	}
+	if n, err := c.StoredVersion(ctx, ca, want.Name); got.Version != wantVersion || n != wantVersion || err != nil {
+		t.Errorf("Load's Version %d, StoredVersion %d, %v; want %d", got.Version, n, err, wantVersion)
+	}
+	want.Version = wantVersion
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load = %+v\nwant %+v", got, want)
 	}
+	want.Version = 0
 
 	// A second certificate, from another CA in the standard layout, and
 	// one saved from a CSR (no key).

@@ -17,6 +17,27 @@ func (c *Certs) Versions(ctx context.Context, ca, name string) ([]Version, error
 	return c.scheme().versions(ctx, ca, name)
 }
 
+// StoredVersion returns the number of the version of the certificate
+// called name from the CA with directory URL ca that LoadCertificate
+// would read now (CertRecord.Version), reading only the store's pointer to
+// it (in a Dir, the target of the live link), not its files: a caller
+// holding a record of version n knows it is still the one stored while
+// StoredVersion gives n. A version's number names one certificate until
+// the certificate is deleted (DeleteCertificate); its revocation is
+// recorded apart and changes no number. It returns 0 when the store keeps
+// the certificate without versions (LayoutShared, or one an older
+// certkeeper stored) or none is stored: only LoadCertificate tells then.
+func (c *Certs) StoredVersion(ctx context.Context, ca, name string) (int, error) {
+	if c.Layout == LayoutShared {
+		return 0, nil
+	}
+	dir, err := c.certDir(ca, name)
+	if err != nil {
+		return 0, err
+	}
+	return c.current(ctx, dir)
+}
+
 func (s standardScheme) versions(ctx context.Context, ca, name string) ([]Version, error) {
 	c := s.c
 	dir, err := c.findCertDir(ctx, ca, name)
