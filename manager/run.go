@@ -152,6 +152,19 @@ func (m *Manager) Run(ctx context.Context) error {
 	if w, ok := m.cfg.Store.(store.Watcher); ok {
 		wg.Go(func() { m.follow(ctx, w) })
 	}
+	// Once per boot of the machine, beside the work: the processes
+	// started after it in the same boot skip the look for leftovers at
+	// their first lock of each certificate (store.Certs.SweepLeftovers).
+	wg.Go(func() {
+		start := time.Now()
+		if err := m.certs.SweepLeftovers(ctx); err != nil {
+			if ctx.Err() == nil {
+				m.cfg.Logger.WarnContext(ctx, "sweeping the store for what dead writers left", "error", err)
+			}
+			return
+		}
+		m.cfg.Logger.DebugContext(ctx, "the store's leftovers swept for this boot", "took", time.Since(start))
+	})
 	m.mu.Lock()
 	mark, indexed := m.indexMark, m.indexed
 	m.mu.Unlock()

@@ -43,16 +43,17 @@ import (
 //
 //	go test -run '^$' -bench RenewalStorm -benchtime 1x ./manager/ -storm.n 10000
 var (
-	stormN      = flag.Int("storm.n", 200, "BenchmarkRenewalStorm: certificates due at once")
-	stormConc   = flag.Int("storm.c", 0, "BenchmarkRenewalStorm: manager Config.Concurrency (0: the ceiling client's best)")
-	stormCache  = flag.Int("storm.cache", 1000, "BenchmarkRenewalStorm: manager Config.CacheSize")
-	stormFaults = flag.Float64("storm.faults", 0.05, "BenchmarkRenewalStorm: share of newOrder (429) and finalize (503) requests refused with Retry-After 1 s in the second run (0: no such run)")
-	stormProbe  = flag.Int("storm.probe", 100, "BenchmarkRenewalStorm: certificates per concurrency level tried by the ceiling client")
-	stormSample = flag.Duration("storm.sample", 0, "BenchmarkRenewalStorm: take a goroutine profile this often during a storm and log where the renewals spend their time (0: none)")
-	stormCPU    = flag.String("storm.cpuprofile", "", "BenchmarkRenewalStorm: write a CPU profile of the first storm alone (not the ceiling) to this file")
-	stormDir    = flag.String("storm.dir", "", "BenchmarkRenewalStorm: make the storms' directory stores under this directory (default: the benchmark's temporary directory); /dev/shm leaves the disk out")
-	stormMem    = flag.String("storm.memprofile", "", "BenchmarkRenewalStorm: write a heap profile of the storm's end (after a GC; the manager still alive) to this file, and one of its start to this file plus .start (compare: go tool pprof -diff_base FILE.start FILE); the storm with faults's to FILE.faults and FILE.faults.start")
-	stormCeil   = flag.Float64("storm.ceiling", 0, "BenchmarkRenewalStorm: take this as the ceiling (certificates/s) instead of measuring it (0: measure)")
+	stormN       = flag.Int("storm.n", 200, "BenchmarkRenewalStorm: certificates due at once")
+	stormConc    = flag.Int("storm.c", 0, "BenchmarkRenewalStorm: manager Config.Concurrency (0: the ceiling client's best)")
+	stormCache   = flag.Int("storm.cache", 1000, "BenchmarkRenewalStorm: manager Config.CacheSize")
+	stormFaults  = flag.Float64("storm.faults", 0.05, "BenchmarkRenewalStorm: share of newOrder (429) and finalize (503) requests refused with Retry-After 1 s in the second run (0: no such run)")
+	stormProbe   = flag.Int("storm.probe", 100, "BenchmarkRenewalStorm: certificates per concurrency level tried by the ceiling client")
+	stormSample  = flag.Duration("storm.sample", 0, "BenchmarkRenewalStorm: take a goroutine profile this often during a storm and log where the renewals spend their time (0: none)")
+	stormCPU     = flag.String("storm.cpuprofile", "", "BenchmarkRenewalStorm: write a CPU profile of the first storm alone (not the ceiling) to this file")
+	stormDir     = flag.String("storm.dir", "", "BenchmarkRenewalStorm: make the storms' directory stores under this directory (default: the benchmark's temporary directory); /dev/shm leaves the disk out")
+	stormMem     = flag.String("storm.memprofile", "", "BenchmarkRenewalStorm: write a heap profile of the storm's end (after a GC; the manager still alive) to this file, and one of its start to this file plus .start (compare: go tool pprof -diff_base FILE.start FILE); the storm with faults's to FILE.faults and FILE.faults.start")
+	stormUnswept = flag.Bool("storm.unswept", false, "BenchmarkRenewalStorm: do not sweep the storms' stores for this boot beforehand (a storm at the first start after a reboot: each certificate's first lock looks for leftovers, and Run sweeps beside the storm)")
+	stormCeil    = flag.Float64("storm.ceiling", 0, "BenchmarkRenewalStorm: take this as the ceiling (certificates/s) instead of measuring it (0: measure)")
 )
 
 // stormAge is how far the storm's clock runs ahead of the real time: the
@@ -86,8 +87,10 @@ func (t realTimer) Reset(d time.Duration) bool { return t.t.Reset(d) }
 // GeneratedCA's host. Every Pebble of the run, the ceiling's and the
 // storms', is stormPebble's: acmetest.PebbleVersion with the lock-order
 // deadlock that made the stock one stop answering under concurrent load
-// removed (BenchmarkPebbleLockOrder shows it). Three measurements in one
-// run:
+// removed (BenchmarkPebbleLockOrder shows it). The store is swept for
+// this boot before the storm (store.Certs.SweepLeftovers, as the manager
+// that ran before in the boot leaves it; -storm.unswept: not, a storm at
+// the first start after a reboot). Three measurements in one run:
 //
 //   - ceiling: the simplest client of package acme (newOrder, authz,
 //     challenge, WaitOrder, finalize, WaitOrder, certificate; one key for
@@ -457,6 +460,17 @@ func runStorm(b *testing.B, p *acmetest.Pebble, sol *http01.Handler, acct acme.A
 	acctHere.URL = strings.Replace(acct.URL, hostOf(p.DirectoryURL), "ca.example.test", 1)
 	is := &issue.Issuer{Client: client, Account: acctHere, Solvers: map[acme.ChallengeType]challenge.Solver{acme.ChallengeHTTP01: sol}}
 
+	if !*stormUnswept {
+		// As a process of this boot that ran before leaves the store
+		// (the manager's Run sweeps once per boot).
+		prev, err := store.NewDir(root)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := (&store.Certs{Store: prev}).SweepLeftovers(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
 	st, err := store.NewDir(root)
 	if err != nil {
 		b.Fatal(err)

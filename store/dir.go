@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -85,6 +86,18 @@ type Dir struct {
 	// process cleared, none taken over since (see leftoversMayExist).
 	tidyMu sync.Mutex
 	tidy   nameSet
+	// dirty holds the names of the locks taken over since this process
+	// cleared their holders' leftovers, or ever: their leftovers are
+	// looked for at the next lock even in a boot swept (bootsweep.go).
+	dirty nameSet
+
+	// bootID is the machine's boot (currentBoot), read once; bootSwept
+	// says whether lockDir's marker names it (read once, sweptOnce) or
+	// this process swept it (see bootsweep.go).
+	bootOnce  sync.Once
+	bootID    string
+	sweptOnce sync.Once
+	bootSwept atomic.Bool
 
 	// holder is the file this process's locks of d link to while any
 	// is held or wanted, and holds the hold of each lock held through a

@@ -301,13 +301,16 @@ func breakStale(r *tree, p string, stale time.Duration) (retry, broke bool) {
 // may find leftovers of a writer that died under it (see leftoverMemo):
 // writers die holding the lock, and their lock file stays until a later
 // locker takes it over (breakStale), so once this process has cleared
-// them, only a takeover since, by it or another process, can have left
-// new ones. A power loss, which may lose a lock file but keep fsynced
-// temporary files, restarts the process and its memo.
+// them, or every certificate's were cleared in this boot
+// (SweepLeftovers), only a takeover since, by it or another process, can
+// have left new ones; the process that takes over looks. A crash of the
+// machine, which may lose a lock file but keep synced temporary files,
+// is a new boot.
 func (d *Dir) leftoversMayExist(name string) bool {
+	swept := d.sweptThisBoot()
 	d.tidyMu.Lock()
 	defer d.tidyMu.Unlock()
-	return !d.tidy.has(name)
+	return d.dirty.has(name) || !swept && !d.tidy.has(name)
 }
 
 // leftoversCleared records that the holder of the lock called name
@@ -316,6 +319,7 @@ func (d *Dir) leftoversCleared(name string) {
 	d.tidyMu.Lock()
 	defer d.tidyMu.Unlock()
 	d.tidy.add(name)
+	d.dirty.remove(name)
 }
 
 // forgetTidy drops the memo of the lock called name: its holder was
@@ -324,6 +328,7 @@ func (d *Dir) forgetTidy(name string) {
 	d.tidyMu.Lock()
 	defer d.tidyMu.Unlock()
 	d.tidy.remove(name)
+	d.dirty.add(name)
 }
 
 // startHolding starts refreshing the lock file made for one hold (see

@@ -185,10 +185,13 @@ func TestSaveAllOrNothingAtTheTop(t *testing.T) {
 // even in a process that cleared the certificate before, takes the lock
 // over and clears. A power loss may lose the lock file but keep the
 // temporary files (restart): a new process clears at its first hold.
+// In a boot whose leftovers were swept (SweepLeftovers), a new process
+// skips that look at a lock it takes free, but not at one it takes over
+// (died in a swept boot); a marker of another boot is no sweep (reboot).
 func TestLockHolderRemovesLeftovers(t *testing.T) {
 	ctx := t.Context()
 	const ca = "https://ca.test/dir"
-	for _, death := range []string{"died", "restart"} {
+	for _, death := range []string{"died", "restart", "died-in-swept-boot", "reboot"} {
 		for _, write := range []string{"state", "lineage", "revocation", "certificate"} {
 			t.Run(death+"/"+write, func(t *testing.T) {
 				testLockHolderRemovesLeftovers(t, ctx, ca, death, write)
@@ -246,19 +249,35 @@ func testLockHolderRemovesLeftovers(t *testing.T, ctx context.Context, ca, death
 	os.Rename(filepath.Join(dir, "key.pem.x"), filepath.Join(dir, "key.pem"))
 	os.MkdirAll(filepath.Join(dir, "versions", "5"), 0o700)
 	os.WriteFile(filepath.Join(dir, "versions", "5", "key.pem"), ps[1].key, 0o600)
-	switch death {
-	case "died":
+	diedHolding := func() {
 		// The writer's lock file, last touched long ago.
 		name := certLockName("ca.test_dir", "a.test")
 		writeLockFile(t, d, name, lockInfo{PID: 1})
 		old := time.Now().Add(-time.Hour)
 		os.Chtimes(filepath.Join(d.root, lockPath(name)), old, old)
-	case "restart":
+	}
+	restart := func() {
 		nd, err := NewDir(d.Root())
 		if err != nil {
 			t.Fatal(err)
 		}
 		c = &Certs{Store: nd}
+	}
+	switch death {
+	case "died":
+		diedHolding()
+	case "restart":
+		restart()
+	case "died-in-swept-boot":
+		diedHolding()
+		writeSwept(t, d, currentBoot())
+		restart()
+		if !c.Store.(*Dir).sweptThisBoot() {
+			t.Fatal("the marker of this boot not taken")
+		}
+	case "reboot":
+		writeSwept(t, d, "another-boot")
+		restart()
 	}
 	var err error
 	switch write {
@@ -291,5 +310,18 @@ func testLockHolderRemovesLeftovers(t *testing.T, ctx context.Context, ca, death
 	}
 	if _, err := os.Lstat(filepath.Join(dir, "key.pem")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("key.pem beside a version without a key: %v", err)
+	}
+}
+
+// writeSwept writes d's marker of a boot swept (see bootsweep.go).
+func writeSwept(t *testing.T, d *Dir, boot string) {
+	t.Helper()
+	if boot == "" {
+		t.Fatal("this system names no boot (" + bootIDFile + ")")
+	}
+	p := filepath.Join(d.Root(), lockDir, sweptFile)
+	os.MkdirAll(filepath.Dir(p), 0o700)
+	if err := os.WriteFile(p, []byte(sweptMagic+boot+"\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
