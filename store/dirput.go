@@ -152,24 +152,33 @@ func (d *Dir) PutBatch(ctx context.Context, entries []Entry) (err error) {
 		return err
 	}
 	defer r.Close()
+	// A file's temporary file is made, renamed and its directory synced
+	// through the directory opened once (tree.sub): names in it resolve
+	// from it, and a rename is one system call rather than three.
 	type tempFile struct {
-		key, tmp, name string
+		key, tmp, base string // tmp and base: names in dir
+		dir            *tree
 		f              writeFile
 		renamed        bool
 	}
 	temps := make([]*tempFile, 0, len(entries))
 	// newParents are the directories to sync for the directories made;
-	// ready, those the files go in, looked for (or made) once each; made,
-	// those made here, which hold no stale temporary file.
+	// ready, those the files go in, looked for (or made) once each, and
+	// opened (subs); made, those made here, which hold no stale
+	// temporary file.
 	var newParents, ready, made []string
+	var subs []*tree
 	defer func() {
 		for _, t := range temps {
 			if t.f != nil {
 				t.f.Close()
 			}
 			if err != nil && !t.renamed {
-				r.Remove(t.tmp)
+				t.dir.Remove(t.tmp)
 			}
+		}
+		for _, st := range subs {
+			st.Close()
 		}
 	}()
 	for _, e := range entries {
@@ -195,13 +204,18 @@ func (d *Dir) PutBatch(ctx context.Context, entries []Entry) (err error) {
 			if err != nil {
 				return pathErr("put", e.Key, err)
 			}
-			ready = append(ready, dir)
+			st, err := r.sub(dir)
+			if err != nil {
+				return pathErr("put", e.Key, err)
+			}
+			ready, subs = append(ready, dir), append(subs, st)
 		}
-		tmp, f, err := createTemp(r, dir, filepath.Base(name))
+		st := subs[slices.Index(ready, dir)]
+		tmp, f, err := createTemp(st, ".", filepath.Base(name))
 		if err != nil {
 			return pathErr("put", e.Key, err)
 		}
-		t := &tempFile{key: e.Key, tmp: tmp, name: name, f: f}
+		t := &tempFile{key: e.Key, tmp: tmp, base: filepath.Base(name), dir: st, f: f}
 		temps = append(temps, t)
 		if err := f.Chmod(0o600); err != nil { // whatever the umask
 			return pathErr("put", e.Key, err)
@@ -240,22 +254,18 @@ func (d *Dir) PutBatch(ctx context.Context, entries []Entry) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	var dirs []string
 	for _, t := range temps {
-		if err := r.Rename(t.tmp, t.name); err != nil {
+		if err := t.dir.Rename(t.tmp, t.base); err != nil {
 			return pathErr("put", t.key, err)
 		}
 		t.renamed = true
-		if dir := filepath.Dir(t.name); !slices.Contains(dirs, dir) {
-			dirs = append(dirs, dir)
-		}
 	}
-	for _, dir := range dirs {
-		if err := syncDir(r, dir); err != nil {
+	for i, dir := range ready {
+		if err := syncDir(subs[i], "."); err != nil {
 			return pathErr("put", filepath.ToSlash(dir), err)
 		}
 	}
-	for _, dir := range dirs {
+	for _, dir := range ready {
 		if !slices.Contains(made, dir) {
 			d.removeStaleTemps(r, dir)
 		}

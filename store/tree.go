@@ -5,6 +5,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -52,6 +53,34 @@ func openTree(path string) (*tree, error) {
 	}
 	t.sys = sys
 	return t, nil
+}
+
+// sub opens the directory dir beneath t as a tree of its own, for a
+// batch of operations on the names in it: each is then resolved from dir
+// (a rename of two names in it is one renameat, where from t's root it
+// opens their directory first and closes it after). The caller closes it.
+func (t *tree) sub(dir string) (*tree, error) {
+	st := &tree{path: filepath.Join(t.path, dir)}
+	if t.sys != nil {
+		s, err := t.sys.sub(dir)
+		if !t.fallback(err) {
+			if err != nil {
+				return nil, err
+			}
+			st.sys = s
+			return st, nil
+		}
+	}
+	r, err := t.osRoot()
+	if err != nil {
+		return nil, err
+	}
+	sr, err := r.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	st.rootOnce.Do(func() { st.root = sr })
+	return st, nil
 }
 
 // osRoot returns the tree as an os.Root, opened at first use.
