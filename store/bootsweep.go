@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,6 +102,9 @@ func (d *Dir) markSwept(boot string) error {
 	defer r.Close()
 	// Not synced: a marker lost in a crash is a boot to sweep again, and
 	// a marker that outlives its boot names another one.
+	if err := r.Mkdir(lockDir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err // a store with no certificate has no lock directory yet
+	}
 	tmp := filepath.Join(lockDir, sweptFile+".tmp-"+newToken())
 	f, err := r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {

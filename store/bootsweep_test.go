@@ -102,6 +102,12 @@ func TestSweepLeftovers(t *testing.T) {
 	}
 	gone(later, true)
 
+	// A store with no certificate yet (no lock directory) is swept too.
+	empty := newTestDir(t)
+	if err := (&Certs{Store: empty}).SweepLeftovers(ctx); err != nil || !empty.sweptThisBoot() {
+		t.Errorf("an empty store's sweep: %v, swept %v", err, empty.sweptThisBoot())
+	}
+
 	// Another Store, and LayoutShared, have nothing to sweep.
 	if err := (&Certs{Store: NewMemory()}).SweepLeftovers(ctx); err != nil {
 		t.Error(err)
