@@ -168,12 +168,13 @@ func (s standardScheme) saveCertificate(ctx context.Context, res CertRecord, lea
 	if err != nil {
 		return err
 	}
-	if err := c.saveStandard(ctx, caDir, enc, res, append(meta, '\n')); err != nil {
+	n, err := c.saveStandard(ctx, caDir, enc, res, append(meta, '\n'))
+	if err != nil {
 		return err
 	}
 	// The certificate is saved: a failure to index it is repaired by
 	// readers (Reindex), so it is logged by no one and not returned.
-	_ = c.indexSaved(ctx, res, leaf, certDirOf(caDir, enc))
+	_ = c.indexSaved(ctx, res, leaf, n)
 	return nil
 }
 

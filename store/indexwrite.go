@@ -125,13 +125,9 @@ const maxShard = MaxValueSize / 2
 
 // indexSaved records the certificate just saved under dir, whose chain's
 // first certificate is leaf.
-func (c *Certs) indexSaved(ctx context.Context, res CertRecord, leaf *x509.Certificate, dir string) error {
+func (c *Certs) indexSaved(ctx context.Context, res CertRecord, leaf *x509.Certificate, n int) error {
 	if !c.indexes() {
 		return nil
-	}
-	n, err := c.current(ctx, dir)
-	if err != nil {
-		return err
 	}
 	r := recordOf(res, leaf, n)
 	return c.indexAppend(ctx, r.CA, r.Name, r.putLine())

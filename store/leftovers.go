@@ -136,9 +136,10 @@ func (c *Certs) repairTop(ctx context.Context, dir string, listed []string) erro
 	if err != nil || n == 0 {
 		return err // a live link not the store's: the next save replaces it
 	}
-	for _, f := range liveFiles {
+	targets, errs := readlinks(ctx, l, dir, liveFiles[:])
+	for i, f := range liveFiles {
 		has := slices.Contains(listed, versionKey(dir, n)+"/"+f)
-		t, err := l.Readlink(ctx, dir+"/"+f)
+		t, err := targets[i], errs[i]
 		switch {
 		case errors.Is(err, ErrNotLink):
 			// A file of the unversioned layout that a switch has not

@@ -93,13 +93,17 @@ func (d *Dir) Readlink(ctx context.Context, key string) (string, error) {
 		return "", fmt.Errorf("store: readlink %s: %w", key, err)
 	}
 	defer reader.Close()
-	// No lstat first: readlink(2) itself says EINVAL for what is not a
-	// link (Certs reads a dozen links per save).
-	name := filepath.FromSlash(key)
-	t, err := reader.Readlink(name)
+	return readlinkIn(reader, filepath.FromSlash(key), key)
+}
+
+// readlinkIn reads the link name in r, reporting errors about key:
+// ErrNotLink for what is not a link. No lstat first: readlink(2) itself
+// says EINVAL for what is not a link (Certs reads a dozen links per save).
+func readlinkIn(r *tree, name, key string) (string, error) {
+	t, err := r.Readlink(name)
 	if err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, fs.ErrNotExist) {
 		// A system that words "not a link" otherwise (Windows) is asked.
-		if fi, lerr := reader.Lstat(name); lerr == nil && fi.Mode()&fs.ModeSymlink == 0 {
+		if fi, lerr := r.Lstat(name); lerr == nil && fi.Mode()&fs.ModeSymlink == 0 {
 			err = syscall.EINVAL
 		}
 	}
@@ -110,6 +114,66 @@ func (d *Dir) Readlink(ctx context.Context, key string) (string, error) {
 		return "", pathErr("readlink", key, err)
 	}
 	return filepath.ToSlash(t), nil
+}
+
+// linkReader is implemented by a Linker store that reads several links
+// of one directory through it opened once (Dir): a save reads the
+// top-level links of a certificate's directory, and each Readlink opened
+// and closed the directory around its readlink.
+type linkReader interface {
+	// readlinks returns, for each of names (last components of keys in
+	// the key prefix dir, without its trailing slash), what Readlink of
+	// dir/name returns.
+	readlinks(ctx context.Context, dir string, names []string) ([]string, []error)
+}
+
+var _ linkReader = (*Dir)(nil)
+
+func (d *Dir) readlinks(ctx context.Context, dir string, names []string) ([]string, []error) {
+	targets, errs := make([]string, len(names)), make([]error, len(names))
+	fail := func(err error) ([]string, []error) {
+		for i := range errs {
+			errs[i] = err
+		}
+		return targets, errs
+	}
+	if err := check(ctx, "readlink", dir+"/"+names[0]); err != nil {
+		return fail(err)
+	}
+	reader, err := d.current()
+	if err != nil {
+		return fail(fmt.Errorf("store: readlink %s: %w", dir, err))
+	}
+	defer reader.Close()
+	sub, err := reader.sub(filepath.FromSlash(dir))
+	if err != nil {
+		// No directory: each link is as missing as Readlink says.
+		for i, n := range names {
+			targets[i], errs[i] = readlinkIn(reader, filepath.FromSlash(dir+"/"+n), dir+"/"+n)
+		}
+		return targets, errs
+	}
+	defer sub.Close()
+	for i, n := range names {
+		if err := check(ctx, "readlink", dir+"/"+n); err != nil {
+			errs[i] = err
+			continue
+		}
+		targets[i], errs[i] = readlinkIn(sub, n, dir+"/"+n)
+	}
+	return targets, errs
+}
+
+// readlinks reads the links names in dir through l (see linkReader).
+func readlinks(ctx context.Context, l Linker, dir string, names []string) ([]string, []error) {
+	if lr, ok := l.(linkReader); ok && len(names) > 0 {
+		return lr.readlinks(ctx, dir, names)
+	}
+	targets, errs := make([]string, len(names)), make([]error, len(names))
+	for i, n := range names {
+		targets[i], errs[i] = l.Readlink(ctx, dir+"/"+n)
+	}
+	return targets, errs
 }
 
 // removeEmptyDirs removes dir (a key) and the directories under it that

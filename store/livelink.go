@@ -84,9 +84,11 @@ func (c *Certs) CheckSave(ctx context.Context, ca, name string) error {
 		return err
 	}
 	dir := certDirOf(caDir, enc)
-	for _, f := range append([]string{liveLink}, liveFiles[:]...) {
+	names := append([]string{liveLink}, liveFiles[:]...)
+	_, errs := readlinks(ctx, l, dir, names)
+	for i, f := range names {
 		key := dir + "/" + f
-		if _, err := l.Readlink(ctx, key); !errors.Is(err, ErrNotLink) {
+		if !errors.Is(errs[i], ErrNotLink) {
 			continue // a link, none, or unreadable (which the save reports)
 		}
 		_, err := c.Store.Stat(ctx, key)

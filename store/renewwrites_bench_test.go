@@ -17,26 +17,32 @@ var renewDir = flag.String("renew.dir", "", "BenchmarkRenewalWrites: make the st
 
 // BenchmarkRenewalWrites is what one renewal does to a directory store,
 // in the order package manager does it: take the certificate's obtain
-// lock, read the certificate again under it, save the state naming the
+// lock, see whether the version stored is still the one held
+// (StoredVersion: the certificate is read again only when it changed),
+// check that the save can be made (CheckSave), save the state naming the
 // order placed, save the new certificate (a new version, the older ones
-// pruned past KeepVersions), save the final state, release the lock.
-// Each renewal saves a certificate the store has not seen (a new key and
-// serial for the same name, made beforehand and left out of the
-// figures): the live certificate saved again writes nothing.
-// It reports CPU time per renewal (cpu-µs/op) besides the wall time: on
-// a disk where new files are slow to make, that is where they show.
+// pruned past KeepVersions) and read the version it got, save the final
+// state, release the lock. Each renewal saves a certificate the store has
+// not seen (a new key and serial for the same name, made beforehand and
+// left out of the figures): the live certificate saved again writes
+// nothing. It reports CPU time per renewal (cpu-µs/op) besides the wall
+// time: on a disk where new files are slow to make, that is where they
+// show.
 //
 // In "again", a Dir renews each certificate again and again, as a daemon
 // that has run for long does; in "first", each round of renewals goes
 // through a Dir of its own, so that each renewal is the first of its
-// certificate in that Dir, as in a renewal storm after a start (the first
-// lock of a certificate looks for what writers that died left).
+// certificate in that Dir, as in a renewal storm after a start, in a boot
+// whose leftovers were swept (SweepLeftovers: the manager's Run sweeps
+// once per boot); "first-unswept", the same in a boot not swept yet (the
+// first lock of each certificate looks for what writers that died left).
 func BenchmarkRenewalWrites(b *testing.B) {
-	b.Run("again", func(b *testing.B) { benchmarkRenewalWrites(b, false) })
-	b.Run("first", func(b *testing.B) { benchmarkRenewalWrites(b, true) })
+	b.Run("again", func(b *testing.B) { benchmarkRenewalWrites(b, false, true) })
+	b.Run("first", func(b *testing.B) { benchmarkRenewalWrites(b, true, true) })
+	b.Run("first-unswept", func(b *testing.B) { benchmarkRenewalWrites(b, true, false) })
 }
 
-func benchmarkRenewalWrites(b *testing.B, first bool) {
+func benchmarkRenewalWrites(b *testing.B, first, swept bool) {
 	ctx := context.Background()
 	root := b.TempDir()
 	if *renewDir != "" {
@@ -58,6 +64,11 @@ func benchmarkRenewalWrites(b *testing.B, first bool) {
 	recs, err := certs.ListCertificates(ctx, storetest.GeneratedCA)
 	if err != nil || len(recs) != n {
 		b.Fatalf("%d certificates generated: %v", len(recs), err)
+	}
+	if swept {
+		if err := certs.SweepLeftovers(ctx); err != nil {
+			b.Fatal(err)
+		}
 	}
 	state := func(r store.CertRecord, pending string) []byte {
 		return fmt.Appendf(nil, `{"name":%q,"ca":%q,"serial":"1","next_renewal":"2026-12-01T00:00:00Z","last_attempt":"2026-12-01T00:00:00Z","pending_order":%q}`+"\n",
@@ -105,13 +116,19 @@ func benchmarkRenewalWrites(b *testing.B, first bool) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := certs.LoadCertificate(ctx, storetest.GeneratedCA, r.Name); err != nil {
+		if v, err := certs.StoredVersion(ctx, storetest.GeneratedCA, r.Name); err != nil || v == 0 {
+			b.Fatal(v, err)
+		}
+		if err := certs.CheckSave(ctx, storetest.GeneratedCA, r.Name); err != nil {
 			b.Fatal(err)
 		}
 		if err := certs.SaveState(ctx, storetest.GeneratedCA, r.Name, state(r, "https://ca.example.test/order/1")); err != nil {
 			b.Fatal(err)
 		}
 		if err := certs.SaveCertificate(ctx, r); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := certs.StoredVersion(ctx, storetest.GeneratedCA, r.Name); err != nil {
 			b.Fatal(err)
 		}
 		if err := certs.SaveState(ctx, storetest.GeneratedCA, r.Name, state(r, "")); err != nil {

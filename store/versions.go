@@ -149,24 +149,25 @@ func (c *Certs) versionListing(ctx context.Context, dir string) (ids []int, used
 // saveStandard writes res as a new version of the certificate in dir and
 // switches the pointer to it, then prunes old versions; a certificate a
 // version holds already is not written again (reuseWritten). The caller
-// has checked the pair.
-func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res CertRecord, meta []byte) error {
+// has checked the pair. It returns the number of the version made
+// current.
+func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res CertRecord, meta []byte) (int, error) {
 	unlock, err := c.lockEntry(ctx, caDir, enc)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer unlock()
 	dir := certDirOf(caDir, enc)
 	cur, foreign, err := c.currentForSave(ctx, dir)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	ids, used, err := c.versionListing(ctx, dir)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if done, err := c.reuseWritten(ctx, dir, cur, foreign, ids, res, meta); done || err != nil {
-		return err
+	if n, err := c.reuseWritten(ctx, dir, cur, foreign, ids, res, meta); n > 0 || err != nil {
+		return n, err
 	}
 	next := 1
 	if len(ids) > 0 {
@@ -180,7 +181,7 @@ func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res CertRec
 		// another.
 		imported, err := c.importUnversioned(ctx, dir, next, used[next])
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if imported {
 			ids = append(ids, next)
@@ -189,12 +190,12 @@ func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res CertRec
 	}
 	has, err := c.writeVersion(ctx, versionKey(dir, next), res.KeyPEM, res.ChainPEM, meta, used[next])
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := c.switchTo(ctx, dir, next, cur == 0, has); err != nil {
-		return err
+		return 0, err
 	}
-	return c.pruneFrom(ctx, dir, next, append(ids, next))
+	return next, c.pruneFrom(ctx, dir, next, append(ids, next))
 }
 
 // writeVersion writes one version's files, the chain last: a version
@@ -312,12 +313,11 @@ func (c *Certs) switchTo(ctx context.Context, dir string, n int, wasUnversioned 
 		// right holds the links found right before the switch: under the
 		// certificate's lock, the switch leaves them right.
 		right := map[string]bool{}
-		link := func(f string, beforeSwitch bool) error {
+		link := func(f string, beforeSwitch bool, t string, err error) error {
 			if right[f] {
 				return nil
 			}
 			want := liveLink + "/" + f
-			t, err := l.Readlink(ctx, dir+"/"+f)
 			switch {
 			case err == nil && t == want:
 				right[f] = true
@@ -329,11 +329,16 @@ func (c *Certs) switchTo(ctx context.Context, dir string, n int, wasUnversioned 
 			}
 			return l.Symlink(ctx, dir+"/"+f, want)
 		}
+		var present []string
 		for _, f := range liveFiles {
 			if has[f] {
-				if err := link(f, true); err != nil {
-					return err
-				}
+				present = append(present, f)
+			}
+		}
+		targets, errs := readlinks(ctx, l, dir, present)
+		for i, f := range present {
+			if err := link(f, true, targets[i], errs[i]); err != nil {
+				return err
 			}
 		}
 		if err := l.Symlink(ctx, dir+"/"+liveLink, versionsDir+"/"+strconv.Itoa(n)); err != nil {
@@ -341,7 +346,11 @@ func (c *Certs) switchTo(ctx context.Context, dir string, n int, wasUnversioned 
 		}
 		for _, f := range liveFiles {
 			if has[f] {
-				if err := link(f, false); err != nil {
+				if right[f] {
+					continue
+				}
+				t, err := l.Readlink(ctx, dir+"/"+f)
+				if err := link(f, false, t, err); err != nil {
 					return err
 				}
 				continue

@@ -11,23 +11,23 @@ import (
 
 // reuseWritten saves a certificate that a version of dir holds already
 // (see writtenVersion) without writing it again: it switches to that
-// version if it is not the current one cur, then prunes, and reports
-// true; it reports false if no version holds it, for the caller to write
-// a new one. foreign says that the live link is not the store's (see
+// version if it is not the current one cur, then prunes, and returns
+// that version's number; it returns 0 if no version holds it, for the
+// caller to write a new one. foreign says that the live link is not the store's (see
 // currentForSave): cur is 0 and the top of dir is no certificate of the
 // unversioned layout.
-func (c *Certs) reuseWritten(ctx context.Context, dir string, cur int, foreign bool, ids []int, res CertRecord, meta []byte) (bool, error) {
+func (c *Certs) reuseWritten(ctx context.Context, dir string, cur int, foreign bool, ids []int, res CertRecord, meta []byte) (int, error) {
 	n, err := c.writtenVersion(ctx, dir, cur, foreign, ids, res.KeyPEM, res.ChainPEM, meta)
 	if err != nil || n == 0 {
-		return false, err
+		return 0, err
 	}
 	if n == cur {
-		return true, nil
+		return n, nil
 	}
 	if err := c.switchTo(ctx, dir, n, cur == 0, nil); err != nil {
-		return true, err
+		return n, err
 	}
-	return true, c.prune(ctx, dir, n)
+	return n, c.prune(ctx, dir, n)
 }
 
 // writtenVersion returns the version of the certificate in dir that holds
