@@ -135,8 +135,15 @@ func NewDir(root string, opts ...DirOption) (*Dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: NewDir: %w", err)
 	}
+	_, serr := os.Stat(abs)
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("store: NewDir: %w", err)
+	}
+	if errors.Is(serr, fs.ErrNotExist) {
+		// Made here: 0700 whatever the umask.
+		if err := os.Chmod(abs, 0o700); err != nil {
+			return nil, fmt.Errorf("store: NewDir: %w", err)
+		}
 	}
 	fi, err := os.Stat(abs)
 	if err != nil {

@@ -23,10 +23,22 @@ func newTestDir(t *testing.T) *Dir {
 	return d
 }
 
+// Files are 0600 and directories 0700 whatever the umask: one that keeps
+// the owner's bits makes them so (no chmod after), one that clears some
+// (0277, no one uses it) gets a chmod.
 func TestDirPermissions(t *testing.T) {
-	old := setUmask(0o022)
+	for _, umask := range []int{0o022, 0o277} {
+		t.Run(fmt.Sprintf("%04o", umask), func(t *testing.T) { testDirPermissions(t, umask) })
+	}
+}
+
+func testDirPermissions(t *testing.T, umask int) {
+	old := setUmask(umask)
 	defer setUmask(old)
 	d := newTestDir(t)
+	if r, err := d.held(); err != nil || r.modesKept != (umask&0o700 == 0) {
+		t.Fatalf("umask %04o: modes kept %v (%v)", umask, r != nil && r.modesKept, err)
+	}
 	ctx := context.Background()
 	for _, k := range []string{"a/b/c.key", "a/b/cert.pem", "top.pem"} {
 		if err := d.Put(ctx, k, []byte("secret")); err != nil {
@@ -58,9 +70,10 @@ func TestDirPermissions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unlock()
+	// A lock file holds no secret: 0600 less the umask.
 	fi, err := os.Stat(filepath.Join(d.Root(), lockPath("x")))
-	if err != nil || fi.Mode() != 0o600 {
-		t.Errorf("lock file: %v, %v", fi, err)
+	if want := os.FileMode(0o600 &^ umask); err != nil || fi.Mode() != want {
+		t.Errorf("lock file: %v, %v; want mode %v", fi.Mode(), err, want)
 	}
 }
 

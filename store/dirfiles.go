@@ -47,10 +47,21 @@ func mkdirsThen(r *tree, dir string, synced func(parent string) error) error {
 		}
 		return err
 	}
-	if err := r.Chmod(dir, 0o700); err != nil {
-		return err
+	if !r.modesKept {
+		if err := r.Chmod(dir, 0o700); err != nil { // whatever the umask
+			return err
+		}
 	}
 	return synced(parent)
+}
+
+// chmodNew gives f, a file just made in r with mode perm, that mode
+// whatever the umask: a chmod unless the umask kept it (tree.modesKept).
+func chmodNew(r *tree, f writeFile, perm fs.FileMode) error {
+	if r.modesKept {
+		return nil
+	}
+	return f.Chmod(perm)
 }
 
 // tempPrefix begins the name of every temporary file or link Dir makes.

@@ -81,7 +81,7 @@ func (d *Dir) put(ctx context.Context, key string, value []byte, durable bool) (
 			r.Remove(tmp)
 		}
 	}()
-	if err := f.Chmod(0o600); err != nil { // whatever the umask
+	if err := chmodNew(r, f, 0o600); err != nil {
 		return pathErr("put", key, err)
 	}
 	if _, err := f.Write(value); err != nil {
@@ -217,7 +217,7 @@ func (d *Dir) PutBatch(ctx context.Context, entries []Entry) (err error) {
 		}
 		t := &tempFile{key: e.Key, tmp: tmp, base: filepath.Base(name), dir: st, f: f}
 		temps = append(temps, t)
-		if err := f.Chmod(0o600); err != nil { // whatever the umask
+		if err := chmodNew(st, f, 0o600); err != nil {
 			return pathErr("put", e.Key, err)
 		}
 		if _, err := f.Write(e.Value); err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -31,6 +32,11 @@ type tree struct {
 	// held marks the tree a Dir keeps open for its life (Dir.held):
 	// Close leaves it open.
 	held bool
+	// modesKept says that the process's umask, when the tree was opened,
+	// kept the owner's bits, the only ones the store gives (0600 files,
+	// 0700 directories): what it makes has those modes without a chmod
+	// after (see umaskKeepsOwner).
+	modesKept bool
 
 	rootOnce sync.Once
 	root     *os.Root
@@ -39,7 +45,7 @@ type tree struct {
 
 // openTree opens the directory at path.
 func openTree(path string) (*tree, error) {
-	t := &tree{path: path}
+	t := &tree{path: path, modesKept: umaskKeepsOwner()}
 	sys, err := openSysTree(path)
 	if err != nil {
 		return nil, err
@@ -60,7 +66,7 @@ func openTree(path string) (*tree, error) {
 // (a rename of two names in it is one renameat, where from t's root it
 // opens their directory first and closes it after). The caller closes it.
 func (t *tree) sub(dir string) (*tree, error) {
-	st := &tree{path: filepath.Join(t.path, dir)}
+	st := &tree{path: filepath.Join(t.path, dir), modesKept: t.modesKept}
 	if t.sys != nil {
 		s, err := t.sys.sub(dir)
 		if !t.fallback(err) {
@@ -429,4 +435,24 @@ func (f treeFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	des, err := file.ReadDir(-1)
 	slices.SortFunc(des, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	return des, err
+}
+
+// umaskKeepsOwner reports whether the process's umask clears none of the
+// owner's permission bits, as any umask in use does (022, 027, 077):
+// files made 0600 and directories 0700 then have those modes, and the
+// chmod that made them so whatever the umask is left out. Read from
+// /proc/self/status (Linux 4.7 and later), as reading it with umask(2)
+// would set it meanwhile for every thread; false where it cannot be read.
+func umaskKeepsOwner() bool {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			return err == nil && m&0o700 == 0
+		}
+	}
+	return false
 }
