@@ -31,7 +31,9 @@ func (m *Manager) orderNoted(ctx context.Context, e *entry, c Spec, url, keyPEM 
 	m.mu.Lock()
 	e.orderPlaced(url, keyPEM)
 	m.mu.Unlock()
-	if err := m.saveStateErr(ctx, e); err == nil {
+	// Nothing of the schedule changed: the index line would be the one
+	// it holds.
+	if err := m.writeState(ctx, e, false); err == nil {
 		return false
 	}
 	if _, fenced := m.cfg.Store.(store.FencedLocker); !fenced {

@@ -148,6 +148,13 @@ func (m *Manager) saveState(ctx context.Context, e *entry) { _ = m.saveStateErr(
 
 // saveStateErr is saveState that also returns the error it logged.
 func (m *Manager) saveStateErr(ctx context.Context, e *entry) error {
+	return m.writeState(ctx, e, true)
+}
+
+// writeState is saveStateErr; without index, the store's index is not
+// written (store.Certs.SaveStateUnindexed): for a save that changes
+// nothing of the schedule, the order placed.
+func (m *Manager) writeState(ctx context.Context, e *entry, index bool) error {
 	m.mu.Lock()
 	if e.announce != "" {
 		// The state of a certificate that its attempt did not announce
@@ -175,7 +182,11 @@ func (m *Manager) saveStateErr(ctx context.Context, e *entry) error {
 				return keepOrder(s, stored, data)
 			})
 		} else {
-			err = m.certs.SaveState(context.WithoutCancel(ctx), s.CA, s.Name, data)
+			save := m.certs.SaveState
+			if !index {
+				save = m.certs.SaveStateUnindexed
+			}
+			err = save(context.WithoutCancel(ctx), s.CA, s.Name, data)
 		}
 	}
 	if err != nil {

@@ -46,7 +46,19 @@ func (c *Certs) LoadState(ctx context.Context, ca, name string) ([]byte, error) 
 // serial, next_renewal, last_error…) is recorded there too (see
 // Schedule).
 func (c *Certs) SaveState(ctx context.Context, ca, name string, data []byte) error {
-	return c.writeState(ctx, ca, name, false, func([]byte) ([]byte, error) { return data, nil })
+	return c.writeState(ctx, ca, name, false, true, func([]byte) ([]byte, error) { return data, nil })
+}
+
+// SaveStateUnindexed is SaveState for a state whose schedule (what
+// Schedule holds) is the one the last SaveState of the certificate
+// recorded, or none was: the index is not written, which would only
+// repeat its line. The manager saves so the order it has just placed
+// (RFC 8555 §7.4), which changes nothing of the schedule: a third of the
+// index lines a renewal appended. A schedule that did change is left out
+// of the index until the next SaveState (a manager that starts from the
+// index meanwhile reads the state itself when it loads the certificate).
+func (c *Certs) SaveStateUnindexed(ctx context.Context, ca, name string, data []byte) error {
+	return c.writeState(ctx, ca, name, false, false, func([]byte) ([]byte, error) { return data, nil })
 }
 
 // UpdateState is SaveState of what update returns, given the state stored
@@ -59,12 +71,13 @@ func (c *Certs) SaveState(ctx context.Context, ca, name string, data []byte) err
 // write are not one step. An error of update is returned and nothing is
 // written; update is not called when the stored state cannot be read.
 func (c *Certs) UpdateState(ctx context.Context, ca, name string, update func(stored []byte) ([]byte, error)) error {
-	return c.writeState(ctx, ca, name, true, update)
+	return c.writeState(ctx, ca, name, true, true, update)
 }
 
 // writeState writes what update returns as the state, under the lock,
-// giving it the state stored if read is set (SaveState reads nothing).
-func (c *Certs) writeState(ctx context.Context, ca, name string, read bool, update func(stored []byte) ([]byte, error)) error {
+// giving it the state stored if read is set (SaveState reads nothing),
+// and records its schedule in the index if index is set.
+func (c *Certs) writeState(ctx context.Context, ca, name string, read, index bool, update func(stored []byte) ([]byte, error)) error {
 	k, err := c.StateKey(ca, name)
 	if err != nil {
 		return err
@@ -92,7 +105,7 @@ func (c *Certs) writeState(ctx context.Context, ca, name string, read bool, upda
 	if err := putRelaxed(ctx, c.Store, k, data); err != nil {
 		return err
 	}
-	if c.indexes() {
+	if index && c.indexes() {
 		if s, _, ok := stateSchedule(data); ok {
 			_ = c.indexAppend(ctx, ca, name, schedLine(ca, name, s))
 		}

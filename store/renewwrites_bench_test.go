@@ -20,7 +20,7 @@ var renewDir = flag.String("renew.dir", "", "BenchmarkRenewalWrites: make the st
 // lock, see whether the version stored is still the one held
 // (StoredVersion: the certificate is read again only when it changed),
 // check that the save can be made (CheckSave), save the state naming the
-// order placed, save the new certificate (a new version, the older ones
+// order placed (SaveStateUnindexed: its schedule is unchanged), save the new certificate (a new version, the older ones
 // pruned past KeepVersions) and read the version it got, save the final
 // state, release the lock. Each renewal saves a certificate the store has
 // not seen (a new key and serial for the same name, made beforehand and
@@ -122,7 +122,7 @@ func benchmarkRenewalWrites(b *testing.B, first, swept bool) {
 		if err := certs.CheckSave(ctx, storetest.GeneratedCA, r.Name); err != nil {
 			b.Fatal(err)
 		}
-		if err := certs.SaveState(ctx, storetest.GeneratedCA, r.Name, state(r, "https://ca.example.test/order/1")); err != nil {
+		if err := certs.SaveStateUnindexed(ctx, storetest.GeneratedCA, r.Name, state(r, "https://ca.example.test/order/1")); err != nil {
 			b.Fatal(err)
 		}
 		if err := certs.SaveCertificate(ctx, r); err != nil {

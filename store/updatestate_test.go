@@ -49,3 +49,48 @@ func TestUpdateState(t *testing.T) {
 		})
 	}
 }
+
+// SaveStateUnindexed writes the state as SaveState does but leaves the
+// index's schedule as the last SaveState recorded it.
+func TestSaveStateUnindexed(t *testing.T) {
+	ctx := t.Context()
+	d := newTestDir(t)
+	c := &Certs{Store: d}
+	const ca = "https://ca.test/dir"
+	ps := testPairs(t, 1, "a.test")
+	if err := c.SaveCertificate(ctx, CertRecord{Name: "a.test", CA: ca, KeyPEM: ps[0].key, ChainPEM: ps[0].chain}); err != nil {
+		t.Fatal(err)
+	}
+	schedule := func() Schedule {
+		t.Helper()
+		x, err := c.Index(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range x.Entries("") {
+			if e.Name == "a.test" && e.Schedule != nil {
+				return *e.Schedule
+			}
+		}
+		return Schedule{}
+	}
+	schedule() // the index built (a rebuild reads the states themselves)
+	if err := c.SaveState(ctx, ca, "a.test", []byte(`{"serial":"ab","failures":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SaveStateUnindexed(ctx, ca, "a.test", []byte(`{"serial":"ab","failures":2,"pending_order":"u"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.LoadState(ctx, ca, "a.test"); err != nil || string(got) != `{"serial":"ab","failures":2,"pending_order":"u"}` {
+		t.Errorf("state %s, %v", got, err)
+	}
+	if s := schedule(); s.Serial != "ab" || s.Failures != 1 {
+		t.Errorf("the index's schedule after SaveStateUnindexed: %+v; want the last SaveState's (failures 1)", s)
+	}
+	if err := c.SaveState(ctx, ca, "a.test", []byte(`{"serial":"ab","failures":3}`)); err != nil {
+		t.Fatal(err)
+	}
+	if s := schedule(); s.Failures != 3 {
+		t.Errorf("the index's schedule after SaveState: %+v; want failures 3", s)
+	}
+}
