@@ -27,6 +27,11 @@ func (c *Certs) Versions(ctx context.Context, ca, name string) ([]Version, error
 // recorded apart and changes no number. It returns 0 when the store keeps
 // the certificate without versions (LayoutShared, or one an older
 // certkeeper stored) or none is stored: only LoadCertificate tells then.
+//
+// When the pointer is missing or leads to a version without its chain
+// (see CertRecord.PointerErr), it gives the newest whole version, which
+// readers read then, reading the versions to find it; otherwise it reads
+// the pointer and looks that the version it names has its chain.
 func (c *Certs) StoredVersion(ctx context.Context, ca, name string) (int, error) {
 	if c.Layout == LayoutShared {
 		return 0, nil
@@ -35,7 +40,7 @@ func (c *Certs) StoredVersion(ctx context.Context, ca, name string) (int, error)
 	if err != nil {
 		return 0, err
 	}
-	return c.current(ctx, dir)
+	return c.readVersion(ctx, dir)
 }
 
 func (s standardScheme) versions(ctx context.Context, ca, name string) ([]Version, error) {
@@ -44,7 +49,7 @@ func (s standardScheme) versions(ctx context.Context, ca, name string) ([]Versio
 	if err != nil {
 		return nil, err
 	}
-	cur, err := c.current(ctx, dir)
+	cur, err := c.readVersion(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
