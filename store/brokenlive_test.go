@@ -43,10 +43,10 @@ func TestBrokenLiveReadsNewestWhole(t *testing.T) {
 		return pointerKey
 	}
 	for _, tc := range []struct {
-		name  string
-		links bool // only in a store with links
+		name   string
+		links  bool // only in a store with links
 		break_ func(t *testing.T, st store)
-		want  int // the version read; 3 are saved
+		want   int // the version read; 3 are saved
 	}{
 		{"missing", false, func(t *testing.T, st store) { rm(t, st, pointer(st)) }, 3},
 		{"missing with the top-level links", true, func(t *testing.T, st store) {
