@@ -61,6 +61,9 @@ func TestRenewBrokenLiveRenewsNothing(t *testing.T) {
 				t.Errorf("renew with a broken live link: want nothing to renew; got\n%v", r)
 			}
 			e.requireNoNewOrder(orders, r)
+			if !strings.Contains(r.stderr, "link to the current version of the certificate is broken") {
+				t.Errorf("renew with a broken live link: want a warning saying so; got\n%v", r)
+			}
 
 			// The next save (here forced) makes live right, and the
 			// files at the top through it.
