@@ -251,7 +251,11 @@ func inspect(t *testing.T, root string, strict bool) storeCheck {
 	default:
 		c.serial = res.Certificates[0].SerialNumber.Text(16)
 	}
-	if c.serial != "" {
+	// A first save killed before its switch left a whole version and no
+	// live link: readers read that version (store.ErrBrokenPointer), and
+	// the files at the top are there once the next holder of the
+	// certificate's lock makes it current (the restart).
+	if c.serial != "" && (strict || res.PointerErr == nil) {
 		// The files a web server is configured with: a matching pair.
 		p, err := certs.Paths(testCA, "a.example.com")
 		if err != nil {

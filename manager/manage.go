@@ -206,6 +206,12 @@ func (m *Manager) load(ctx context.Context, e *entry) {
 			break
 		}
 		h.covers = covers(h.leaf, e.ids)
+		if res.PointerErr != nil {
+			// Read from the newest whole version; the next save makes
+			// the pointer (and the files at the top) right. Said once,
+			// when the certificate is first read.
+			log.WarnContext(ctx, "the store's link to the current version of the certificate is broken; serving the newest whole version", "version", res.Version, "error", res.PointerErr)
+		}
 	}
 	st, err := m.loadState(ctx, e)
 	if err != nil {

@@ -65,6 +65,17 @@ type CertRecord struct {
 	// store keeps it without versions (LayoutShared, or one stored before
 	// versions were kept). SaveCertificate ignores it.
 	Version int
+
+	// PointerErr, set by LoadCertificate and ListCertificates, says that
+	// the store's pointer to the certificate's current version (in a Dir,
+	// the live link) is broken: missing, or leading to a version without
+	// its chain (an admin's mistake, a backup tool that drops symbolic
+	// links, a version directory deleted by hand). The record was read
+	// from the newest whole version (Version) instead, and the files at
+	// the top of the certificate's directory, links through live, may not
+	// be there until the next save of the certificate, which makes both
+	// right. It wraps ErrBrokenPointer. Worth a warning, not a failure.
+	PointerErr error
 }
 
 // AccountRecord is what is kept of an ACME account (RFC 8555 §7.1.2).
@@ -305,7 +316,9 @@ const mismatchRetries = 5
 
 // loadStandardAt reads the certificate in dir (certificates/<ca>/<name>):
 // the pointer once, then that version's files, so that it never mixes two
-// versions; or the unversioned files of an older save.
+// versions; or the unversioned files of an older save; or, when the
+// pointer is missing or leads to a version without its chain, the newest
+// whole version (newestWhole, with PointerErr).
 func (c *Certs) loadStandardAt(ctx context.Context, dir string) (CertRecord, error) {
 	return c.loadStandardFrom(ctx, dir, 0)
 }
@@ -327,6 +340,14 @@ func (c *Certs) loadStandardFrom(ctx context.Context, dir string, known int) (Ce
 			if errors.Is(err, fs.ErrNotExist) && attempt < mismatchRetries {
 				continue // pruned after a switch we did not see: look again
 			}
+			if errors.Is(err, fs.ErrNotExist) {
+				// The pointer leads to a version without its chain
+				// (dangling, a version deleted by hand): the newest
+				// whole version is read.
+				if res, ferr := c.newestWhole(ctx, dir, n); !errors.Is(ferr, fs.ErrNotExist) {
+					return res, ferr
+				}
+			}
 			if err != nil {
 				return CertRecord{}, fmt.Errorf("store: %s: %w", versionKey(dir, n), err)
 			}
@@ -340,6 +361,21 @@ func (c *Certs) loadStandardFrom(ctx context.Context, dir string, known int) (Ce
 				// the unversioned files after the pointer is in place.
 				if n, perr := c.current(ctx, dir); perr == nil && n > 0 {
 					continue
+				}
+			}
+			if errors.Is(err, fs.ErrNotExist) {
+				// No pointer and no unversioned certificate: a live
+				// link missing (the top-level files, links through it,
+				// dangle), or a first save not switched yet, reads the
+				// newest whole version, if there is one.
+				missing, merr := c.pointerMissing(ctx, dir)
+				if merr != nil {
+					return CertRecord{}, merr
+				}
+				if missing {
+					if res, ferr := c.newestWhole(ctx, dir, 0); !errors.Is(ferr, fs.ErrNotExist) {
+						return res, ferr
+					}
 				}
 			}
 			return CertRecord{}, err

@@ -45,14 +45,10 @@ func (c *Certs) RebuildIndex(ctx context.Context) error {
 		if err != nil {
 			continue // not readable: not served from the index either
 		}
-		n, err := c.current(ctx, dir)
-		if err != nil {
-			return err
-		}
 		if res.CA == "" {
 			continue
 		}
-		r := recordOf(res, res.Certificates[0], n)
+		r := recordOf(res, res.Certificates[0], res.Version)
 		k := indexKey{r.CA, r.Name}
 		if o := old.recs[k]; o != nil && o.Serial == r.Serial {
 			r.Schedule = o.Schedule

@@ -223,14 +223,10 @@ func (c *Certs) Reindex(ctx context.Context, ca, name string) error {
 	if err != nil {
 		return err
 	}
-	n, err := c.current(ctx, dir)
-	if err != nil {
-		return err
-	}
 	if res.CA == "" {
 		res.CA = ca
 	}
-	r := recordOf(res, res.Certificates[0], n)
+	r := recordOf(res, res.Certificates[0], res.Version)
 	line := r.putLine()
 	if r.Revoked {
 		line += revokedLine(r)

@@ -132,9 +132,21 @@ func (c *Certs) repairTop(ctx context.Context, dir string, listed []string) erro
 	if !ok {
 		return nil
 	}
-	n, _, err := c.currentForSave(ctx, dir)
-	if err != nil || n == 0 {
+	n, foreign, err := c.currentForSave(ctx, dir)
+	if err != nil || foreign {
 		return err // a live link not the store's: the next save replaces it
+	}
+	if n == 0 || !slices.Contains(listed, versionKey(dir, n)+"/"+certFile) {
+		// live missing (a first save killed before its switch, a backup
+		// tool that drops links) or leading to a version without its
+		// chain: readers read the newest whole version (readVersion),
+		// which is made current, as a save would, so that the files at
+		// the top are there again.
+		m, err := c.readVersion(ctx, dir)
+		if err != nil || m == 0 || m == n {
+			return err
+		}
+		return c.switchTo(ctx, dir, m, false, nil)
 	}
 	targets, errs := readlinks(ctx, l, dir, liveFiles[:])
 	for i, f := range liveFiles {

@@ -116,3 +116,125 @@ func (c *Certs) CheckSave(ctx context.Context, ca, name string) error {
 	// write into.
 	return c.checkWritableDir(ctx, dir+"/"+versionsDir)
 }
+
+// ErrBrokenPointer is wrapped by CertRecord.PointerErr: the pointer to a
+// certificate's current version (in a Dir, the live link; in a store
+// without links, the "current" key) is missing, or leads to a version
+// without its chain (dangling, or a version directory deleted by hand),
+// although whole versions are kept. Readers then read the newest whole
+// version (see LayoutStandard); the next save of the certificate makes the
+// pointer, and the top-level links through it, right again.
+var ErrBrokenPointer = errors.New("store: the pointer to the current version is broken")
+
+// brokenPointer is the CertRecord.PointerErr of a certificate in dir whose
+// pointer named version n (0: none) and which was read from version read.
+func (c *Certs) brokenPointer(dir string, n, read int) error {
+	key := dir + "/" + pointerKey
+	if _, ok := c.Store.(Linker); ok {
+		key = dir + "/" + liveLink
+	}
+	what := "is missing"
+	if n > 0 {
+		what = fmt.Sprintf("leads to %s/%d, which holds no %s", versionsDir, n, certFile)
+	}
+	return fmt.Errorf("%w: %s %s; read %s/%d, the newest whole version, until the next save makes it right",
+		ErrBrokenPointer, key, what, versionsDir, read)
+}
+
+// newestWhole reads, for a reader of the certificate in dir whose pointer
+// is broken (it named version n, 0 for none), the newest version that
+// reads whole: its cert.pem there, parsed, and its key.pem, if any,
+// matching the leaf. Versions that do not (pruned meanwhile, half written
+// or half deleted, corrupt) are passed over. The record's PointerErr says
+// so. No such version gives an error wrapping fs.ErrNotExist.
+func (c *Certs) newestWhole(ctx context.Context, dir string, n int) (CertRecord, error) {
+	ids, err := c.versionIDs(ctx, dir)
+	if err != nil {
+		return CertRecord{}, err
+	}
+	for i := len(ids) - 1; i >= 0; i-- {
+		res, err := c.loadVersion(ctx, dir, ids[i])
+		if err := ctx.Err(); err != nil {
+			return CertRecord{}, err
+		}
+		if err != nil {
+			continue
+		}
+		res.Version = ids[i]
+		if ids[i] != n {
+			res.PointerErr = c.brokenPointer(dir, n, ids[i])
+		}
+		return res, nil
+	}
+	return CertRecord{}, fmt.Errorf("store: %s: no whole version: %w", dir, fs.ErrNotExist)
+}
+
+// pointerMissing reports, for the certificate in dir whose pointer
+// current found none of, whether one is missing: nothing at live (in a
+// Linker store) and no cert.pem of the unversioned layout at the top. A
+// live that is something else than a link (a directory, a file: put there
+// by hand) is not taken for a missing one: its top-level cert.pem is read
+// as before, and CheckSave refuses to order over it.
+func (c *Certs) pointerMissing(ctx context.Context, dir string) (bool, error) {
+	if l, ok := c.Store.(Linker); ok {
+		_, err := l.Readlink(ctx, dir+"/"+liveLink)
+		if !errors.Is(err, fs.ErrNotExist) {
+			return false, ignoreNotLink(err)
+		}
+	}
+	_, err := c.Store.Stat(ctx, dir+"/"+certFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, nil
+	}
+	return false, err
+}
+
+func ignoreNotLink(err error) error {
+	if errors.Is(err, ErrNotLink) {
+		return nil
+	}
+	return err
+}
+
+// hasChain reports whether the version in vdir has its cert.pem: in a
+// Linker store by one readlink, which says "not a link" of a file that
+// is there (StoredVersion's one look more than the pointer).
+func (c *Certs) hasChain(ctx context.Context, vdir string) (bool, error) {
+	var err error
+	if l, ok := c.Store.(Linker); ok {
+		_, err = l.Readlink(ctx, vdir+"/"+certFile)
+		err = ignoreNotLink(err)
+	} else {
+		_, err = c.Store.Stat(ctx, vdir+"/"+certFile)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// readVersion is the version readers of the certificate in dir read (see
+// StoredVersion): the one its pointer names, when that version has its
+// chain; the newest whole version, when the pointer is missing or leads
+// to a version without its chain (newestWhole); 0 for a certificate of
+// the unversioned layout, or none. A pointer that leads to a version
+// without its chain when no version is whole is given as it is (readers
+// find no certificate).
+func (c *Certs) readVersion(ctx context.Context, dir string) (int, error) {
+	n, err := c.current(ctx, dir)
+	if err != nil {
+		return 0, err
+	}
+	if n > 0 {
+		if ok, err := c.hasChain(ctx, versionKey(dir, n)); ok || err != nil {
+			return n, err
+		}
+	} else if missing, err := c.pointerMissing(ctx, dir); !missing || err != nil {
+		return 0, err
+	}
+	res, err := c.newestWhole(ctx, dir, n)
+	if errors.Is(err, fs.ErrNotExist) {
+		return n, nil
+	}
+	return res.Version, err
+}

@@ -27,6 +27,14 @@ func (c *Certs) Versions(ctx context.Context, ca, name string) ([]Version, error
 // recorded apart and changes no number. It returns 0 when the store keeps
 // the certificate without versions (LayoutShared, or one an older
 // certkeeper stored) or none is stored: only LoadCertificate tells then.
+//
+// It reads the pointer alone: when the pointer is missing or leads to a
+// version without its chain (see CertRecord.PointerErr), readers read the
+// newest whole version, whose number it does not give (0 for a missing
+// pointer, the pointer's number else), so that a caller holding that
+// record reads the certificate again until a save makes the pointer
+// right; cheap where it matters, at the price of reads in a store so
+// broken.
 func (c *Certs) StoredVersion(ctx context.Context, ca, name string) (int, error) {
 	if c.Layout == LayoutShared {
 		return 0, nil
@@ -44,7 +52,7 @@ func (s standardScheme) versions(ctx context.Context, ca, name string) ([]Versio
 	if err != nil {
 		return nil, err
 	}
-	cur, err := c.current(ctx, dir)
+	cur, err := c.readVersion(ctx, dir)
 	if err != nil {
 		return nil, err
 	}

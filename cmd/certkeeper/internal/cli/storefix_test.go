@@ -113,9 +113,6 @@ func TestRenewReplacesForeignLink(t *testing.T) {
 		{"live to itself", func(t *testing.T, dir, _ string) {
 			replaceWithLink(t, filepath.Join(dir, "live"), "live")
 		}},
-		{"live to a missing version", func(t *testing.T, dir, _ string) {
-			replaceWithLink(t, filepath.Join(dir, "live"), "versions/99")
-		}},
 		{"live as a file", func(t *testing.T, dir, _ string) {
 			if err := os.Remove(filepath.Join(dir, "live")); err != nil {
 				t.Fatal(err)
