@@ -331,9 +331,10 @@ func (d *Dir) forgetTidy(name string) {
 	d.dirty.add(name)
 }
 
-// startHolding starts refreshing the lock file made for one hold (see
-// Dir.tryLock) and returns its unlock function.
-func startHolding(r *tree, p, name, token string, stale time.Duration) func() error {
+// startHolding starts refreshing the lock file p made for one hold,
+// saying li (see Dir.tryLock), and returns its unlock function.
+func startHolding(r *tree, p string, li lockInfo, stale time.Duration) func() error {
+	name, token := li.Name, li.Token
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -345,12 +346,9 @@ func startHolding(r *tree, p, name, token string, stale time.Duration) func() er
 			case <-stop:
 				return
 			case <-t.C:
-				got, err := readToken(r, p)
-				if errors.Is(err, fs.ErrNotExist) || (err == nil && got != token) {
+				if !refreshLockFile(r, p, li) {
 					return // taken over; unlock will say so
 				}
-				now := time.Now()
-				r.Chtimes(p, now, now)
 			}
 		}
 	}()
@@ -361,7 +359,7 @@ func startHolding(r *tree, p, name, token string, stale time.Duration) func() er
 			close(stop)
 			<-done
 			if got, rerr := readToken(r, p); rerr != nil || got != token {
-				err = fmt.Errorf("store: lock %q was taken over as stale before it was released", name)
+				err = fmt.Errorf("store: lock %q was taken over, or its lock file removed, before it was released: %w", name, ErrLockLost)
 				return
 			}
 			err = r.Remove(p)
@@ -371,6 +369,28 @@ func startHolding(r *tree, p, name, token string, stale time.Duration) func() er
 		})
 		return err
 	}
+}
+
+// refreshLockFile touches the lock file p made for one hold, saying li,
+// or makes it again, at the same name and saying the same, if it was
+// removed (lockDir with it, or alone: see Dir.renewHolder). It reports
+// false when the file is another's: taken over, or made by another
+// process while it stood removed.
+func refreshLockFile(r *tree, p string, li lockInfo) bool {
+	got, err := readToken(r, p)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = createLockFile(r, p, li)
+		if errors.Is(err, fs.ErrNotExist) && mkdirs(r, lockDir) == nil {
+			err = createLockFile(r, p, li)
+		}
+		return !errors.Is(err, fs.ErrExist)
+	}
+	if err == nil && got != li.Token {
+		return false
+	}
+	now := time.Now()
+	r.Chtimes(p, now, now)
+	return true
 }
 
 func cryptoRead(b []byte) { _, _ = cryptorand.Read(b) }
