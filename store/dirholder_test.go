@@ -361,4 +361,3 @@ func TestEmptyLockFileTakenOver(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
