@@ -33,6 +33,15 @@ import (
 // one that links them exclude each other. Where the file system refuses
 // the link (no hard links there), the lock file is made with O_EXCL, one
 // per hold, as before.
+//
+// The holder file and the lock files may be removed under the process
+// (someone removing lockDir beside a running daemon). The refresh
+// (renewHolder) makes the holder file again, at the same name and saying
+// the same, and links each lock held through it again where its lock
+// file is gone; a lock file found to be another's by then (a process took
+// the lock while its file stood removed) makes the hold lost. Without the
+// links put back, a daemon went on believing it held its store's lock
+// while a second daemon took it.
 
 // holderSuffix ends the name of a holder file in lockDir.
 const holderSuffix = ".holder"

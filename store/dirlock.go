@@ -39,8 +39,21 @@ const lockDir = ".locks"
 //
 // The returned function removes the lock file (and the holder file, when
 // no other lock of the Dir is held or wanted in this process). It
-// returns an error if the lock was taken over meanwhile (the holder
-// stalled for longer than StaleLockAfter) or when called a second time.
+// returns an error if the lock was lost meanwhile, wrapping ErrLockLost:
+// taken over (the holder stalled for longer than StaleLockAfter), or its
+// lock file removed and not put back; and an error when called a second
+// time.
+//
+// A lock file removed while its lock is held (someone removing the lock
+// directory, or the file) is put back by the holder's next refresh, at
+// the same name and saying the same, where no file of that name exists;
+// the holder file, if removed, is made again first, and a lock file still
+// linked to a removed holder file is refreshed itself. Between the
+// removal and that refresh (at most StaleLockAfter/4) the lock excludes
+// no one: another process may take it then, and if it still holds it at
+// the refresh, the lock is lost to it (its file is left to it; the
+// returned function reports ErrLockLost). One that took the lock and
+// released it within that window goes unseen.
 //
 // The lock files of a process are made in the lock directory its holder
 // opened when the process came to hold or want its first lock of the Dir:
