@@ -246,7 +246,10 @@ func (d *Dir) renewHolder(h *lockHolder) error {
 		switch {
 		case err == nil && sameFile(fi, hfi):
 			// Linked to the holder file: refreshed with it.
-		case err == nil && sameFile(fi, hd.info):
+		case err == nil && sameFile(fi, hd.info) && h.owns(hd.p):
+			// Linked to a former holder file (removed alone). Its
+			// token, not its inode, tells it ours: a removed file's
+			// inode number may be another's file's now.
 			h.r.Chtimes(hd.p, now, now)
 		case errors.Is(err, fs.ErrNotExist):
 			err := h.link(hd.p)
@@ -262,6 +265,12 @@ func (d *Dir) renewHolder(h *lockHolder) error {
 		}
 	}
 	return nil
+}
+
+// owns reports whether the lock file p says h's token.
+func (h *lockHolder) owns(p string) bool {
+	token, err := readToken(h.r, p)
+	return err == nil && token == h.token
 }
 
 // remakeHolderFile makes h's file again after it was removed, and opens

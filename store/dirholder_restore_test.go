@@ -250,3 +250,54 @@ func TestOwnLockFileTakenWhileRemovedIsLost(t *testing.T) {
 		t.Errorf("unlock of a lost hold = %v, want ErrLockLost", err)
 	}
 }
+
+// A lock file of another process at the name, whose inode number is that
+// of this process's removed one (inode numbers are reused: simulated here
+// by recording the other file as the hold's), is not taken for this
+// process's: the hold is lost, the other's file left as it is.
+func TestLockFileInodeReusedIsLost(t *testing.T) {
+	d := newTestDir(t)
+	ctx := t.Context()
+	unlock, err := d.Lock(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range holderFiles(t, d) {
+		os.Remove(h)
+	}
+	p := filepath.Join(d.root, lockPath("a"))
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	other, err := NewDir(d.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ou, err := other.TryLock(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(p, old, old); err != nil {
+		t.Fatal(err)
+	}
+	d.holdMu.Lock()
+	hd := d.holds["a"]
+	hd.info, err = d.holder.lstat(lockPath("a"))
+	d.holdMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.renewHolder(d.holder); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(p); err != nil || time.Since(fi.ModTime()) < time.Minute {
+		t.Errorf("the other process's lock file touched or gone (%v)", err)
+	}
+	if err := unlock(); !errors.Is(err, ErrLockLost) {
+		t.Errorf("unlock of a lost hold = %v, want ErrLockLost", err)
+	}
+	if err := ou(); err != nil {
+		t.Errorf("the other process's unlock: %v", err)
+	}
+}
