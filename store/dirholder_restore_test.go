@@ -201,9 +201,14 @@ func TestLockDirRemovedRefreshRuns(t *testing.T) {
 			if err := os.RemoveAll(filepath.Join(d.root, lockDir)); err != nil {
 				t.Fatal(err)
 			}
-			p := filepath.Join(d.root, lockPath("daemon"))
+			r, err := openTree(d.root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			// Written whole: a file of its own is created, then written.
 			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-				if _, err := os.Lstat(p); err == nil {
+				if token, err := readToken(r, lockPath("daemon")); err == nil && token == before.Token {
 					break
 				}
 				if time.Now().After(deadline) {
