@@ -33,6 +33,15 @@ import (
 // one that links them exclude each other. Where the file system refuses
 // the link (no hard links there), the lock file is made with O_EXCL, one
 // per hold, as before.
+//
+// The holder file and the lock files may be removed under the process
+// (someone removing lockDir beside a running daemon). The refresh
+// (renewHolder) makes the holder file again, at the same name and saying
+// the same, and links each lock held through it again where its lock
+// file is gone; a lock file found to be another's by then (a process took
+// the lock while its file stood removed) makes the hold lost. Without the
+// links put back, a daemon went on believing it held its store's lock
+// while a second daemon took it.
 
 // holderSuffix ends the name of a holder file in lockDir.
 const holderSuffix = ".holder"
@@ -44,6 +53,7 @@ type lockHolder struct {
 	r     *tree
 	path  string // lockDir/<token>.holder
 	token string
+	since time.Time // when it was first made; a remade file says so too
 	users int
 
 	// dir is lockDir opened when the holder file was made, nil where
@@ -87,7 +97,7 @@ func (d *Dir) enterHolder(stale time.Duration) (*lockHolder, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &lockHolder{r: r, token: newToken()}
+	h := &lockHolder{r: r, token: newToken(), since: time.Now().UTC()}
 	h.path = filepath.Join(lockDir, h.token+holderSuffix)
 	if err := d.makeHolderFile(h); err != nil {
 		r.Close()
@@ -100,7 +110,7 @@ func (d *Dir) enterHolder(stale time.Duration) (*lockHolder, error) {
 	}
 	h.users = 1
 	h.stop, h.done = make(chan struct{}), make(chan struct{})
-	go h.refresh(stale)
+	go d.refreshHolder(h, stale)
 	d.holder = h
 	return h, nil
 }
@@ -110,7 +120,7 @@ func (d *Dir) enterHolder(stale time.Duration) (*lockHolder, error) {
 // renewal).
 func (d *Dir) makeHolderFile(h *lockHolder) error {
 	self, host := d.self()
-	li := lockInfo{PID: os.Getpid(), Host: host, Acquired: time.Now().UTC(), Token: h.token, Process: self}
+	li := lockInfo{PID: os.Getpid(), Host: host, Acquired: h.since, Token: h.token, Process: self}
 	err := createLockFile(h.r, h.path, li)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := mkdirs(h.r, lockDir); err != nil {
@@ -180,8 +190,8 @@ func (h *lockHolder) remove(p string) error {
 	return h.r.Remove(p)
 }
 
-// refresh touches h's file every stale/4 until h.stop is closed.
-func (h *lockHolder) refresh(stale time.Duration) {
+// refreshHolder renews h every stale/4 until h.stop is closed.
+func (d *Dir) refreshHolder(h *lockHolder, stale time.Duration) {
 	defer close(h.done)
 	t := time.NewTicker(max(stale/4, time.Millisecond))
 	defer t.Stop()
@@ -190,10 +200,88 @@ func (h *lockHolder) refresh(stale time.Duration) {
 		case <-h.stop:
 			return
 		case <-t.C:
-			now := time.Now()
-			h.r.Chtimes(h.path, now, now)
+			d.renewHolder(h)
 		}
 	}
+}
+
+// renewHolder touches h's file, which refreshes every lock linked to it,
+// and sees that each lock held through h still has its lock file: the
+// lock directory, or a lock file, removed under a live holder (someone
+// cleaning the store) would otherwise leave locks this process believes
+// it holds excluding no one.
+//
+// A holder file found missing is made again (and lockDir with it), at
+// the same name and saying the same; a lock file found missing is linked
+// again, at the same name, to the holder file; one that is a link to a
+// former holder file of h (the holder file alone was removed) is touched
+// itself. A lock file that is now another's (a process took the name
+// while it stood free) makes the hold lost: it is forgotten here, and its
+// unlock reports ErrLockLost. It returns an error if the holder file could
+// not be made or found (the next call tries again).
+func (d *Dir) renewHolder(h *lockHolder) error {
+	h.mu.Lock()
+	now := time.Now()
+	err := h.r.Chtimes(h.path, now, now)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = d.remakeHolderFile(h)
+	}
+	var hfi fs.FileInfo
+	if err == nil {
+		hfi, err = h.lstat(h.path)
+		if errors.Is(err, fs.ErrNotExist) {
+			// lockDir replaced under the directory h had open.
+			h.reopen()
+			hfi, err = h.lstat(h.path)
+		}
+	}
+	h.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	d.holdMu.Lock()
+	defer d.holdMu.Unlock()
+	for name, hd := range d.holds {
+		fi, err := h.lstat(hd.p)
+		switch {
+		case err == nil && sameFile(fi, hfi):
+			// Linked to the holder file: refreshed with it.
+		case err == nil && sameFile(fi, hd.info) && h.owns(hd.p):
+			// Linked to a former holder file (removed alone). Its
+			// token, not its inode, tells it ours: a removed file's
+			// inode number may be another's file's now.
+			h.r.Chtimes(hd.p, now, now)
+		case errors.Is(err, fs.ErrNotExist):
+			err := h.link(hd.p)
+			if err == nil {
+				hd.info = hfi
+			} else if errors.Is(err, fs.ErrExist) {
+				hd.lost.Store(true) // taken in the instant since the lstat
+				delete(d.holds, name)
+			}
+		case err == nil:
+			hd.lost.Store(true)
+			delete(d.holds, name)
+		}
+	}
+	return nil
+}
+
+// owns reports whether the lock file p says h's token.
+func (h *lockHolder) owns(p string) bool {
+	token, err := readToken(h.r, p)
+	return err == nil && token == h.token
+}
+
+// remakeHolderFile makes h's file again after it was removed, and opens
+// lockDir again for h's links (the directory may be a new one). The
+// caller holds h.mu.
+func (d *Dir) remakeHolderFile(h *lockHolder) error {
+	if err := d.makeHolderFile(h); err != nil {
+		return err
+	}
+	h.reopen()
+	return nil
 }
 
 // tryLock takes the lock whose file is p, by a link to h's file, or by a
@@ -229,14 +317,9 @@ func (d *Dir) tryLock(h *lockHolder, p, name string, stale time.Duration) (*hold
 			return nil, fs.ErrExist
 		case errors.Is(err, fs.ErrNotExist) && !remade:
 			// The holder file (or lockDir) was removed under us: made
-			// again, at the same name.
-			h.mu.Lock()
-			err = d.makeHolderFile(h)
-			if err == nil {
-				h.reopen()
-			}
-			h.mu.Unlock()
-			if err != nil {
+			// again, at the same name, with the lock files of the locks
+			// held through it.
+			if err := d.renewHolder(h); err != nil {
 				return nil, err
 			}
 			continue
@@ -250,7 +333,7 @@ func (d *Dir) tryLock(h *lockHolder, p, name string, stale time.Duration) (*hold
 	if err := createLockFile(h.r, p, li); err != nil {
 		return nil, err
 	}
-	hd.unlock = startHolding(h.r, p, name, hd.token, stale)
+	hd.unlock = startHolding(h.r, p, li, stale)
 	return hd, nil
 }
 
@@ -269,7 +352,7 @@ func (d *Dir) unlockHold(h *lockHolder, hd *hold) error {
 	}
 	fi, err := h.lstat(hd.p)
 	if hd.lost.Load() || err != nil || !sameFile(fi, hd.info) {
-		return fmt.Errorf("store: lock %q was taken over as stale before it was released", hd.name)
+		return fmt.Errorf("store: lock %q was taken over, or its lock file removed, before it was released: %w", hd.name, ErrLockLost)
 	}
 	if err := h.remove(hd.p); err != nil {
 		return fmt.Errorf("store: unlock %q: %w", hd.name, err)

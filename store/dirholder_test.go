@@ -111,7 +111,8 @@ func TestLockHolderRemovedWhileHeld(t *testing.T) {
 // The lock directory removed (and made again by another process) while
 // this process holds a lock: a later lock is made in the directory there
 // now, where other processes look, not in the removed one that the
-// holder had open, and it excludes them.
+// holder had open, and it excludes them; the lock held before is put
+// back there with it (no one took it meanwhile).
 func TestLockDirRemovedWhileHeld(t *testing.T) {
 	d := newTestDir(t)
 	ctx := t.Context()
@@ -140,14 +141,20 @@ func TestLockDirRemovedWhileHeld(t *testing.T) {
 	if _, err := other.TryLock(ctx, "b"); !errors.Is(err, ErrLockBusy) {
 		t.Errorf("another process took b while held: %v", err)
 	}
+	if _, err := other.TryLock(ctx, "a"); !errors.Is(err, ErrLockBusy) {
+		t.Errorf("another process took a, held before lockDir was removed: %v", err)
+	}
 	if err := ub(); err != nil {
 		t.Errorf("unlock b: %v", err)
 	}
 	if err := uc(); err != nil {
 		t.Errorf("unlock c: %v", err)
 	}
-	if err := ua(); err == nil {
-		t.Error("unlock a, whose lock file was removed: no error")
+	if err := ua(); err != nil {
+		t.Errorf("unlock a, put back: %v", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(d.root, lockDir)); len(ents) != 0 {
+		t.Errorf("left in %s: %v", lockDir, ents)
 	}
 }
 

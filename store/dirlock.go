@@ -39,8 +39,21 @@ const lockDir = ".locks"
 //
 // The returned function removes the lock file (and the holder file, when
 // no other lock of the Dir is held or wanted in this process). It
-// returns an error if the lock was taken over meanwhile (the holder
-// stalled for longer than StaleLockAfter) or when called a second time.
+// returns an error if the lock was lost meanwhile, wrapping ErrLockLost:
+// taken over (the holder stalled for longer than StaleLockAfter), or its
+// lock file removed and not put back; and an error when called a second
+// time.
+//
+// A lock file removed while its lock is held (someone removing the lock
+// directory, or the file) is put back by the holder's next refresh, at
+// the same name and saying the same, where no file of that name exists;
+// the holder file, if removed, is made again first, and a lock file still
+// linked to a removed holder file is refreshed itself. Between the
+// removal and that refresh (at most StaleLockAfter/4) the lock excludes
+// no one: another process may take it then, and if it still holds it at
+// the refresh, the lock is lost to it (its file is left to it; the
+// returned function reports ErrLockLost). One that took the lock and
+// released it within that window goes unseen.
 //
 // The lock files of a process are made in the lock directory its holder
 // opened when the process came to hold or want its first lock of the Dir:
@@ -331,9 +344,10 @@ func (d *Dir) forgetTidy(name string) {
 	d.dirty.add(name)
 }
 
-// startHolding starts refreshing the lock file made for one hold (see
-// Dir.tryLock) and returns its unlock function.
-func startHolding(r *tree, p, name, token string, stale time.Duration) func() error {
+// startHolding starts refreshing the lock file p made for one hold,
+// saying li (see Dir.tryLock), and returns its unlock function.
+func startHolding(r *tree, p string, li lockInfo, stale time.Duration) func() error {
+	name, token := li.Name, li.Token
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -345,12 +359,9 @@ func startHolding(r *tree, p, name, token string, stale time.Duration) func() er
 			case <-stop:
 				return
 			case <-t.C:
-				got, err := readToken(r, p)
-				if errors.Is(err, fs.ErrNotExist) || (err == nil && got != token) {
+				if !refreshLockFile(r, p, li) {
 					return // taken over; unlock will say so
 				}
-				now := time.Now()
-				r.Chtimes(p, now, now)
 			}
 		}
 	}()
@@ -361,7 +372,7 @@ func startHolding(r *tree, p, name, token string, stale time.Duration) func() er
 			close(stop)
 			<-done
 			if got, rerr := readToken(r, p); rerr != nil || got != token {
-				err = fmt.Errorf("store: lock %q was taken over as stale before it was released", name)
+				err = fmt.Errorf("store: lock %q was taken over, or its lock file removed, before it was released: %w", name, ErrLockLost)
 				return
 			}
 			err = r.Remove(p)
@@ -371,6 +382,28 @@ func startHolding(r *tree, p, name, token string, stale time.Duration) func() er
 		})
 		return err
 	}
+}
+
+// refreshLockFile touches the lock file p made for one hold, saying li,
+// or makes it again, at the same name and saying the same, if it was
+// removed (lockDir with it, or alone: see Dir.renewHolder). It reports
+// false when the file is another's: taken over, or made by another
+// process while it stood removed.
+func refreshLockFile(r *tree, p string, li lockInfo) bool {
+	got, err := readToken(r, p)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = createLockFile(r, p, li)
+		if errors.Is(err, fs.ErrNotExist) && mkdirs(r, lockDir) == nil {
+			err = createLockFile(r, p, li)
+		}
+		return !errors.Is(err, fs.ErrExist)
+	}
+	if err == nil && got != li.Token {
+		return false
+	}
+	now := time.Now()
+	r.Chtimes(p, now, now)
+	return true
 }
 
 func cryptoRead(b []byte) { _, _ = cryptorand.Read(b) }

@@ -9,7 +9,8 @@ import (
 
 // ErrLockLost is wrapped by the error of a write made under a fenced lock
 // (see FencedLocker) that the writer no longer held: its lease expired,
-// another process took the lock, or it was released.
+// another process took the lock, or it was released. Dir's unlock wraps
+// it too when the lock was lost before it was released (see Dir.Lock).
 var ErrLockLost = errors.New("store: lock lost")
 
 // ErrLockBusy is wrapped by the error of FencedLocker.TryLockFenced and
