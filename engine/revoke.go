@@ -103,6 +103,14 @@ type RevokeResult struct {
 	// already revoked it and the store recorded that before (the first
 	// record, with its time and reason, is kept).
 	Recorded bool
+	// CurrentSerial is the serial number (as Serial) of the store's
+	// current version of the certificate when that is not the one
+	// revoked, "" otherwise: a renewal stored it while Revoke waited for
+	// the certificate's lock (Revoke revokes the version that was
+	// current when it was called), or Certificate is an earlier version.
+	// That version is not revoked: the store records a revocation by
+	// serial number, so it stays valid, listed and served.
+	CurrentSerial string
 }
 
 // ErrNoCertificateKey is Revoke's error (wrapped) when WithCertKey is
@@ -203,6 +211,7 @@ func (e *Engine) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, e
 		lin      *store.Lineage
 		leaf     = req.Certificate
 		storeKey []byte
+		cur      *x509.Certificate // the store's current version, under the lock
 	)
 	if req.Name != "" {
 		l, err := e.FindLineage(ctx, req.Name, req.CA, req.DefaultCA)
@@ -222,15 +231,11 @@ func (e *Engine) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, e
 			return RevokeResult{}, fmt.Errorf("engine: the stored certificate %s from %s: %w", l.Name, l.CA, err)
 		}
 		leaf, storeKey = chain[0], r.KeyPEM
-		if rv := r.Revoked; rv != nil && strings.EqualFold(strings.TrimLeft(rv.Serial, "0"), strings.TrimLeft(leaf.SerialNumber.Text(16), "0")) &&
-			(req.Reason == 0 || int(req.Reason) == rv.Reason) {
+		if recordAnswers(r.Revoked, leaf, req.Reason) {
 			// The store records it revoked, which it does only once the
-			// CA said so: nothing to send, nothing to write (a store that
-			// cannot be written, read-only, answers too).
-			res := RevokeResult{Name: l.Name, CA: l.CA, Identifiers: leafNames(leaf), Serial: leaf.SerialNumber.Text(16),
-				Certificate: leaf, Reason: acme.RevocationReason(rv.Reason), At: rv.At, Stored: true, AlreadyRevoked: true}
-			e.log.InfoContext(ctx, "certificate already revoked, as the store records", "name", l.Name, "ca", l.CA, "serial", res.Serial, "at", rv.At)
-			return res, nil
+			// CA said so: nothing to send, nothing to write, no lock (a
+			// store that cannot be written, read-only, answers too).
+			return e.recordedRevocation(ctx, &l, leaf, r.Revoked, nil), nil
 		}
 	} else {
 		l, ok, err := e.LineageOf(ctx, leaf, req.CA, req.DefaultCA)
@@ -239,6 +244,9 @@ func (e *Engine) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, e
 		}
 		if ok {
 			lin = &l
+			if rv, err := e.certs.LoadRevocation(ctx, l.CA, l.Name, leaf.SerialNumber.Text(16)); err == nil && recordAnswers(rv, leaf, req.Reason) {
+				return e.recordedRevocation(ctx, &l, leaf, rv, nil), nil
+			}
 		}
 	}
 	res := RevokeResult{Certificate: leaf, Reason: req.Reason, Serial: leaf.SerialNumber.Text(16)}
@@ -273,6 +281,21 @@ func (e *Engine) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, e
 		if err := e.certs.CheckMarkRevoked(ctx, lin.CA, lin.Name); err != nil {
 			return RevokeResult{}, &RevocationRecordError{Name: lin.Name, CA: lin.CA, Err: err}
 		}
+		// Check, send and record as one step under the lock renewals
+		// of the certificate hold: another revoke of it waits, then
+		// finds this one's record; a renewal does not store a new
+		// version meanwhile.
+		unlock, err := e.lockRevoke(ctx, lin)
+		if err != nil {
+			return RevokeResult{}, err
+		}
+		defer unlock()
+		var rv *store.Revocation
+		cur, rv = e.storedNow(ctx, lin, leaf)
+		if recordAnswers(rv, leaf, req.Reason) {
+			return e.recordedRevocation(ctx, lin, leaf, rv, cur), nil
+		}
+		res.CurrentSerial = currentSerial(cur, leaf)
 	}
 	cl, err := e.Client(ca, caRoot)
 	if err != nil {
@@ -300,6 +323,7 @@ func (e *Engine) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, e
 	if lin == nil {
 		return res, nil
 	}
+	e.sayCurrent(ctx, lin, res, cur)
 	// One the CA had revoked already keeps the record it may have.
 	if res.AlreadyRevoked {
 		res.Recorded, err = e.certs.MarkRevokedOnce(ctx, lin.CA, lin.Name, res.Serial, res.At, int(req.Reason))
