@@ -19,14 +19,15 @@ import (
 // Exactly one of Name and Certificate says which.
 type RevokeRequest struct {
 	// Name is a certificate the store keeps, under its name or as it was
-	// ordered (see FindLineage): its current version is revoked, at the
-	// CA its lineage record names.
+	// ordered (see FindLineage): the version current when Revoke is
+	// called is revoked, at the CA its lineage record names.
 	Name string
 	// Certificate is a certificate to revoke instead of a stored one (a
 	// leaf, from a file). If the store keeps it (LineageOf: a version of
 	// one of its certificates, matched by names and serial number), the
-	// revocation is sent to that certificate's CA and recorded; otherwise
-	// it is sent to CA, else DefaultCA, and recorded nowhere.
+	// revocation is sent to that certificate's CA and recorded, under
+	// that certificate's lock as for Name; otherwise it is sent to CA,
+	// else DefaultCA, without a lock, and recorded nowhere.
 	Certificate *x509.Certificate
 	// CA, a directory URL, limits the certificates looked at to those of
 	// this CA; "" looks at every CA. It must be set (or DefaultCA) for a
@@ -187,14 +188,39 @@ func (e *RevocationRecordError) Unwrap() error { return e.Err }
 // (RevokeResult.AlreadyRevoked), recorded unless the store has a record
 // already.
 //
+// For a certificate the store keeps, the check of the store's record, the
+// request to the CA and the record are one step under the store lock
+// that every renewal of that certificate holds around its order and save
+// (store.Certs.ObtainLock; the manager's, in this process or another
+// sharing the store, a daemon's or "certkeeper renew"'s). Revoke waits
+// for it as long as ctx lets it, saying so at Info after a second
+// ("waiting for the store's lock", with the lock's name), and a context
+// that ends meanwhile gives ctx's error with nothing sent. So of two
+// Revokes of one certificate at once, the second finds the first's record
+// and answers AlreadyRevoked without sending anything; and a renewal
+// stores no new version between the check and the record. Revoke revokes
+// the version that was current when it was called: if a renewal in
+// progress stored another while Revoke waited, the one asked for is
+// revoked all the same (it is no longer served), and
+// RevokeResult.CurrentSerial names the new one, which is not revoked (the
+// store keys a revocation on the serial number, so it stays valid and a
+// daemon does not renew it again), and a line at Info says so (at Warn
+// when the revocation is for keyCompromise and the new version has the
+// same key, as Lineage.ReuseKey makes it: revoke that one too). A record
+// found before the lock answers without taking it, so that a read-only
+// store answers too. A Certificate the store does not keep takes no lock:
+// there is nothing to record, and the CA answers a second request
+// alreadyRevoked.
+//
 // Errors: for Name, FindLineage's (*NoCertificateError,
 // *AmbiguousNameError), or one wrapping fs.ErrNotExist when the store has
 // its record but not the certificate; a *LocalError for a bad request or
 // Reason; ErrNoCertificateKey, ErrCertKeyMismatch; a *NoAccountError,
 // or ErrAccountDeactivated (see StoredAccount); the CA's refusal (an
 // *acme.Problem, e.g. unauthorized for an account not authorized for the
-// names); a *RevocationRecordError. Revoke registers no account and does
-// not create the store's certificate.
+// names); a *RevocationRecordError; the store's lock's error (ctx's when
+// it ended while Revoke waited), with nothing sent. Revoke registers no
+// account and does not create the store's certificate.
 func (e *Engine) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, error) {
 	if (req.Name == "") == (req.Certificate == nil) {
 		return RevokeResult{}, &LocalError{What: "revoke", Err: errors.New("give either the name of a stored certificate or a certificate, not both")}
