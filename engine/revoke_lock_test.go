@@ -222,60 +222,81 @@ func TestRevokeConcurrentSendsOnce(t *testing.T) {
 // revoked: the store keys a revocation on the serial number, so B stays
 // valid and listed as such, and a daemon is not made to renew it again.
 // Before, the revoke read A, sent and recorded while the renewal ordered,
-// and said nothing of B.
+// and said nothing of B. With Lineage.ReuseKey and a key compromise, B
+// has A's compromised key: that is said as a warning.
 func TestRevokeWaitsForRenewal(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	ctx := ctxT(t)
-	const name = "beside.example.test"
-	a, err := e.engine(nil).Obtain(ctx, engine.Request{Lineage: e.lineage(name), Account: agree})
-	if err != nil {
-		t.Fatal(err)
-	}
+	for _, reuse := range []bool{false, true} {
+		t.Run(map[bool]string{false: "newkey", true: "reusekey"}[reuse], func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			ctx := ctxT(t)
+			name := map[bool]string{false: "beside.example.test", true: "reuse.example.test"}[reuse]
+			l := e.lineage(name)
+			l.ReuseKey = reuse
+			a, err := e.engine(nil).Obtain(ctx, engine.Request{Lineage: l, Account: agree})
+			if err != nil {
+				t.Fatal(err)
+			}
 
-	g := newGate("newOrder") // the renewal holds the lock: newOrder is under it
-	renewal, rev := e.lockEngine(g), e.lockEngine(nil)
-	renewed := make(chan struct{})
-	var (
-		rs   []engine.Result
-		rerr error
-	)
-	go func() {
-		defer close(renewed)
-		rs, rerr = renewal.Renew(ctx, engine.RenewOptions{Names: []string{name}, Force: true})
-	}()
-	select {
-	case <-g.reached:
-	case <-renewed:
-		t.Fatalf("the renewal ended without ordering: %+v, %v", rs, rerr)
-	}
-	done, out := goRevoke(ctx, rev, engine.RevokeRequest{Name: name})
-	waited := waitsForLock(t, rev, done)
-	close(g.open)
-	<-renewed
-	<-done
+			g := newGate("newOrder") // the renewal holds the lock: newOrder is under it
+			renewal, rev := e.lockEngine(g), e.lockEngine(nil)
+			renewed := make(chan struct{})
+			var (
+				rs   []engine.Result
+				rerr error
+			)
+			go func() {
+				defer close(renewed)
+				rs, rerr = renewal.Renew(ctx, engine.RenewOptions{Names: []string{name}, Force: true})
+			}()
+			select {
+			case <-g.reached:
+			case <-renewed:
+				t.Fatalf("the renewal ended without ordering: %+v, %v", rs, rerr)
+			}
+			req := engine.RevokeRequest{Name: name}
+			if reuse {
+				req.Reason, req.WithCertKey = acme.ReasonKeyCompromise, true
+			}
+			done, out := goRevoke(ctx, rev, req)
+			waited := waitsForLock(t, rev, done)
+			close(g.open)
+			<-renewed
+			<-done
 
-	if rerr != nil || len(rs) != 1 || rs[0].Outcome != engine.Renewed || rs[0].Serial == a.Serial {
-		t.Fatalf("Renew = %+v, %v; want a new certificate", rs, rerr)
-	}
-	b := rs[0].Serial
-	if !waited {
-		t.Error("the revoke did not wait for the renewal's lock")
-	}
-	if out.err != nil || out.res.Serial != a.Serial || !out.res.Recorded || out.res.AlreadyRevoked || out.res.CurrentSerial != b {
-		t.Errorf("Revoke = %+v, %v; want %s (current when asked) revoked and recorded, %s current", out.res, out.err, a.Serial, b)
-	}
-	if st, _ := e.caStatus(a.Serial); st != "Revoked" {
-		t.Errorf("the CA says %s of the certificate revoked, want Revoked", st)
-	}
-	if st, _ := e.caStatus(b); st != "Valid" {
-		t.Errorf("the CA says %s of the renewal's certificate, want Valid", st)
-	}
-	if en := listed(t, rev.Engine, name); en.Status == engine.StatusRevoked || en.Revoked != nil {
-		t.Errorf("List after the revoke: %+v; want %s current and not revoked", en, b)
-	}
-	if l := rev.log.String(); !strings.Contains(l, b) {
-		t.Errorf("the revoke does not say that %s is now current:\n%s", b, l)
+			if rerr != nil || len(rs) != 1 || rs[0].Outcome != engine.Renewed || rs[0].Serial == a.Serial {
+				t.Fatalf("Renew = %+v, %v; want a new certificate", rs, rerr)
+			}
+			b := rs[0].Serial
+			if !waited {
+				t.Error("the revoke did not wait for the renewal's lock")
+			}
+			if out.err != nil || out.res.Serial != a.Serial || !out.res.Recorded || out.res.AlreadyRevoked || out.res.CurrentSerial != b {
+				t.Errorf("Revoke = %+v, %v; want %s (current when asked) revoked and recorded, %s current", out.res, out.err, a.Serial, b)
+			}
+			if st, _ := e.caStatus(a.Serial); st != "Revoked" {
+				t.Errorf("the CA says %s of the certificate revoked, want Revoked", st)
+			}
+			if st, _ := e.caStatus(b); st != "Valid" {
+				t.Errorf("the CA says %s of the renewal's certificate, want Valid", st)
+			}
+			if en := listed(t, rev.Engine, name); en.Status == engine.StatusRevoked || en.Revoked != nil {
+				t.Errorf("List after the revoke: %+v; want %s current and not revoked", en, b)
+			}
+			said := ""
+			for _, line := range strings.Split(rev.log.String(), "\n") {
+				if strings.Contains(line, "current_serial="+b) {
+					said = line
+				}
+			}
+			switch {
+			case said == "":
+				t.Errorf("the revoke does not say that %s is now current:\n%s", b, rev.log.String())
+			case reuse != strings.Contains(said, "level=WARN") || reuse != strings.Contains(said, "same key"):
+				t.Errorf("what the revoke says of %s (same key: %v): %s", b, reuse, said)
+			}
+		})
 	}
 }
 
