@@ -82,6 +82,7 @@ func (e *Engine) recordedRevocation(ctx context.Context, lin *store.Lineage, lea
 		Certificate: leaf, Reason: acme.RevocationReason(rv.Reason), At: rv.At, Stored: true, AlreadyRevoked: true,
 		CurrentSerial: currentSerial(cur, leaf)}
 	e.log.InfoContext(ctx, "certificate already revoked, as the store records", "name", lin.Name, "ca", lin.CA, "serial", res.Serial, "at", rv.At)
+	e.sayCurrent(ctx, lin, res, cur)
 	return res
 }
 
