@@ -19,14 +19,15 @@ import (
 // Exactly one of Name and Certificate says which.
 type RevokeRequest struct {
 	// Name is a certificate the store keeps, under its name or as it was
-	// ordered (see FindLineage): its current version is revoked, at the
-	// CA its lineage record names.
+	// ordered (see FindLineage): the version current when Revoke is
+	// called is revoked, at the CA its lineage record names.
 	Name string
 	// Certificate is a certificate to revoke instead of a stored one (a
 	// leaf, from a file). If the store keeps it (LineageOf: a version of
 	// one of its certificates, matched by names and serial number), the
-	// revocation is sent to that certificate's CA and recorded; otherwise
-	// it is sent to CA, else DefaultCA, and recorded nowhere.
+	// revocation is sent to that certificate's CA and recorded, under
+	// that certificate's lock as for Name; otherwise it is sent to CA,
+	// else DefaultCA, without a lock, and recorded nowhere.
 	Certificate *x509.Certificate
 	// CA, a directory URL, limits the certificates looked at to those of
 	// this CA; "" looks at every CA. It must be set (or DefaultCA) for a
@@ -103,6 +104,14 @@ type RevokeResult struct {
 	// already revoked it and the store recorded that before (the first
 	// record, with its time and reason, is kept).
 	Recorded bool
+	// CurrentSerial is the serial number (as Serial) of the store's
+	// current version of the certificate when that is not the one
+	// revoked, "" otherwise: a renewal stored it while Revoke waited for
+	// the certificate's lock (Revoke revokes the version that was
+	// current when it was called), or Certificate is an earlier version.
+	// That version is not revoked: the store records a revocation by
+	// serial number, so it stays valid, listed and served.
+	CurrentSerial string
 }
 
 // ErrNoCertificateKey is Revoke's error (wrapped) when WithCertKey is
@@ -179,14 +188,39 @@ func (e *RevocationRecordError) Unwrap() error { return e.Err }
 // (RevokeResult.AlreadyRevoked), recorded unless the store has a record
 // already.
 //
+// For a certificate the store keeps, the check of the store's record, the
+// request to the CA and the record are one step under the store lock
+// that every renewal of that certificate holds around its order and save
+// (store.Certs.ObtainLock; the manager's, in this process or another
+// sharing the store, a daemon's or "certkeeper renew"'s). Revoke waits
+// for it as long as ctx lets it, saying so at Info after a second
+// ("waiting for the store's lock", with the lock's name), and a context
+// that ends meanwhile gives ctx's error with nothing sent. So of two
+// Revokes of one certificate at once, the second finds the first's record
+// and answers AlreadyRevoked without sending anything; and a renewal
+// stores no new version between the check and the record. Revoke revokes
+// the version that was current when it was called: if a renewal in
+// progress stored another while Revoke waited, the one asked for is
+// revoked all the same (it is no longer served), and
+// RevokeResult.CurrentSerial names the new one, which is not revoked (the
+// store keys a revocation on the serial number, so it stays valid and a
+// daemon does not renew it again), and a line at Info says so (at Warn
+// when the revocation is for keyCompromise and the new version has the
+// same key, as Lineage.ReuseKey makes it: revoke that one too). A record
+// found before the lock answers without taking it, so that a read-only
+// store answers too. A Certificate the store does not keep takes no lock:
+// there is nothing to record, and the CA answers a second request
+// alreadyRevoked.
+//
 // Errors: for Name, FindLineage's (*NoCertificateError,
 // *AmbiguousNameError), or one wrapping fs.ErrNotExist when the store has
 // its record but not the certificate; a *LocalError for a bad request or
 // Reason; ErrNoCertificateKey, ErrCertKeyMismatch; a *NoAccountError,
 // or ErrAccountDeactivated (see StoredAccount); the CA's refusal (an
 // *acme.Problem, e.g. unauthorized for an account not authorized for the
-// names); a *RevocationRecordError. Revoke registers no account and does
-// not create the store's certificate.
+// names); a *RevocationRecordError; the store's lock's error (ctx's when
+// it ended while Revoke waited), with nothing sent. Revoke registers no
+// account and does not create the store's certificate.
 func (e *Engine) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, error) {
 	if (req.Name == "") == (req.Certificate == nil) {
 		return RevokeResult{}, &LocalError{What: "revoke", Err: errors.New("give either the name of a stored certificate or a certificate, not both")}
@@ -203,6 +237,7 @@ func (e *Engine) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, e
 		lin      *store.Lineage
 		leaf     = req.Certificate
 		storeKey []byte
+		cur      *x509.Certificate // the store's current version, under the lock
 	)
 	if req.Name != "" {
 		l, err := e.FindLineage(ctx, req.Name, req.CA, req.DefaultCA)
@@ -222,15 +257,11 @@ func (e *Engine) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, e
 			return RevokeResult{}, fmt.Errorf("engine: the stored certificate %s from %s: %w", l.Name, l.CA, err)
 		}
 		leaf, storeKey = chain[0], r.KeyPEM
-		if rv := r.Revoked; rv != nil && strings.EqualFold(strings.TrimLeft(rv.Serial, "0"), strings.TrimLeft(leaf.SerialNumber.Text(16), "0")) &&
-			(req.Reason == 0 || int(req.Reason) == rv.Reason) {
+		if recordAnswers(r.Revoked, leaf, req.Reason) {
 			// The store records it revoked, which it does only once the
-			// CA said so: nothing to send, nothing to write (a store that
-			// cannot be written, read-only, answers too).
-			res := RevokeResult{Name: l.Name, CA: l.CA, Identifiers: leafNames(leaf), Serial: leaf.SerialNumber.Text(16),
-				Certificate: leaf, Reason: acme.RevocationReason(rv.Reason), At: rv.At, Stored: true, AlreadyRevoked: true}
-			e.log.InfoContext(ctx, "certificate already revoked, as the store records", "name", l.Name, "ca", l.CA, "serial", res.Serial, "at", rv.At)
-			return res, nil
+			// CA said so: nothing to send, nothing to write, no lock (a
+			// store that cannot be written, read-only, answers too).
+			return e.recordedRevocation(ctx, &l, leaf, r.Revoked, nil), nil
 		}
 	} else {
 		l, ok, err := e.LineageOf(ctx, leaf, req.CA, req.DefaultCA)
@@ -239,6 +270,9 @@ func (e *Engine) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, e
 		}
 		if ok {
 			lin = &l
+			if rv, err := e.certs.LoadRevocation(ctx, l.CA, l.Name, leaf.SerialNumber.Text(16)); err == nil && recordAnswers(rv, leaf, req.Reason) {
+				return e.recordedRevocation(ctx, &l, leaf, rv, nil), nil
+			}
 		}
 	}
 	res := RevokeResult{Certificate: leaf, Reason: req.Reason, Serial: leaf.SerialNumber.Text(16)}
@@ -273,6 +307,21 @@ func (e *Engine) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, e
 		if err := e.certs.CheckMarkRevoked(ctx, lin.CA, lin.Name); err != nil {
 			return RevokeResult{}, &RevocationRecordError{Name: lin.Name, CA: lin.CA, Err: err}
 		}
+		// Check, send and record as one step under the lock renewals
+		// of the certificate hold: another revoke of it waits, then
+		// finds this one's record; a renewal does not store a new
+		// version meanwhile.
+		unlock, err := e.lockRevoke(ctx, lin)
+		if err != nil {
+			return RevokeResult{}, err
+		}
+		defer unlock()
+		var rv *store.Revocation
+		cur, rv = e.storedNow(ctx, lin, leaf)
+		if recordAnswers(rv, leaf, req.Reason) {
+			return e.recordedRevocation(ctx, lin, leaf, rv, cur), nil
+		}
+		res.CurrentSerial = currentSerial(cur, leaf)
 	}
 	cl, err := e.Client(ca, caRoot)
 	if err != nil {
@@ -300,6 +349,7 @@ func (e *Engine) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, e
 	if lin == nil {
 		return res, nil
 	}
+	e.sayCurrent(ctx, lin, res, cur)
 	// One the CA had revoked already keeps the record it may have.
 	if res.AlreadyRevoked {
 		res.Recorded, err = e.certs.MarkRevokedOnce(ctx, lin.CA, lin.Name, res.Serial, res.At, int(req.Reason))

@@ -45,10 +45,42 @@ func (c *Certs) MarkRevokedOnce(ctx context.Context, ca, name, serial string, at
 	return c.markRevoked(ctx, ca, name, serial, at, reason, true)
 }
 
-func (c *Certs) markRevoked(ctx context.Context, ca, name, serial string, at time.Time, reason int, once bool) (bool, error) {
+// parseSerial reads a serial number given in hexadecimal (colons, case,
+// a 0x and leading zeros do not matter).
+func parseSerial(what, name, serial string) (*big.Int, error) {
 	n, ok := new(big.Int).SetString(strings.ReplaceAll(strings.TrimPrefix(strings.ToLower(serial), "0x"), ":", ""), 16)
 	if !ok || n.Sign() < 0 {
-		return false, fmt.Errorf("store: revoking %q: %w: serial %q is not hexadecimal", name, ErrInvalidKey, serial)
+		return nil, fmt.Errorf("store: %s %q: %w: serial %q is not hexadecimal", what, name, ErrInvalidKey, serial)
+	}
+	return n, nil
+}
+
+// LoadRevocation returns the revocation MarkRevoked recorded for the
+// certificate with the given serial number (hexadecimal; colons, case and
+// leading zeros do not matter), a version of the certificate called name
+// from the CA with directory URL ca (RFC 8555 §7.6), or nil if none is
+// recorded. It reads the record whether or not that version is still
+// kept or current (LoadCertificate gives the current version's only), so
+// a revoke that waited while a renewal replaced the version it revokes
+// still finds a revocation recorded meanwhile. A serial that is not
+// hexadecimal gives an error wrapping ErrInvalidKey, a record that cannot
+// be parsed one that names its key.
+func (c *Certs) LoadRevocation(ctx context.Context, ca, name, serial string) (*Revocation, error) {
+	n, err := parseSerial("reading the revocation of", name, serial)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := c.scheme().revokedDir(ca, name)
+	if err != nil {
+		return nil, err
+	}
+	return c.loadRevocationKey(ctx, dir+"/"+n.Text(16)+".json")
+}
+
+func (c *Certs) markRevoked(ctx context.Context, ca, name, serial string, at time.Time, reason int, once bool) (bool, error) {
+	n, err := parseSerial("revoking", name, serial)
+	if err != nil {
+		return false, err
 	}
 	if err := c.migrateOnce(ctx); err != nil {
 		return false, err
@@ -126,7 +158,13 @@ func (c *Certs) loadRevocation(ctx context.Context, dir string, leaf *x509.Certi
 	if serial == "" {
 		return nil, nil
 	}
-	raw, err := c.Store.Get(ctx, dir+"/"+serial+".json")
+	return c.loadRevocationKey(ctx, dir+"/"+serial+".json")
+}
+
+// loadRevocationKey returns the revocation recorded at key, nil if there
+// is none.
+func (c *Certs) loadRevocationKey(ctx context.Context, key string) (*Revocation, error) {
+	raw, err := c.Store.Get(ctx, key)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -135,7 +173,7 @@ func (c *Certs) loadRevocation(ctx context.Context, dir string, leaf *x509.Certi
 	}
 	var r Revocation
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return nil, fmt.Errorf("store: %s/%s.json: %w", dir, serial, err)
+		return nil, fmt.Errorf("store: %s: %w", key, err)
 	}
 	return &r, nil
 }
