@@ -109,9 +109,17 @@ type RevokeResult struct {
 	// revoked, "" otherwise: a renewal stored it while Revoke waited for
 	// the certificate's lock (Revoke revokes the version that was
 	// current when it was called), or Certificate is an earlier version.
-	// That version is not revoked: the store records a revocation by
-	// serial number, so it stays valid, listed and served.
+	// That version is not revoked (the store records a revocation by
+	// serial number, so it stays valid, listed and served), unless it has
+	// the revoked one's key and Reason is keyCompromise: see
+	// SameKeyRevoked.
 	CurrentSerial string
+	// SameKeyRevoked reports that the version CurrentSerial names, which
+	// has the revoked certificate's key (a renewal with Lineage.ReuseKey
+	// that ordered before this revocation), was revoked too and recorded,
+	// for keyCompromise (RFC 5280 §5.3.1): every certificate for a key
+	// compromised is, and a daemon renews it at once with a new key.
+	SameKeyRevoked bool
 }
 
 // ErrNoCertificateKey is Revoke's error (wrapped) when WithCertKey is
@@ -204,9 +212,10 @@ func (e *RevocationRecordError) Unwrap() error { return e.Err }
 // revoked all the same (it is no longer served), and
 // RevokeResult.CurrentSerial names the new one, which is not revoked (the
 // store keys a revocation on the serial number, so it stays valid and a
-// daemon does not renew it again), and a line at Info says so (at Warn
-// when the revocation is for keyCompromise and the new version has the
-// same key, as Lineage.ReuseKey makes it: revoke that one too). A record
+// daemon does not renew it again), and a line at Info says so; but when
+// the revocation is for keyCompromise and the new version has the same
+// key, as Lineage.ReuseKey makes it, that one is revoked and recorded too
+// (RevokeResult.SameKeyRevoked; a daemon renews it with a new key). A record
 // found before the lock answers without taking it, so that a read-only
 // store answers too. A Certificate the store does not keep takes no lock:
 // there is nothing to record, and the CA answers a second request
@@ -349,7 +358,7 @@ func (e *Engine) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, e
 	if lin == nil {
 		return res, nil
 	}
-	e.sayCurrent(ctx, lin, res, cur)
+	e.sayCurrent(ctx, lin, res, cur, true)
 	// One the CA had revoked already keeps the record it may have.
 	if res.AlreadyRevoked {
 		res.Recorded, err = e.certs.MarkRevokedOnce(ctx, lin.CA, lin.Name, res.Serial, res.At, int(req.Reason))
@@ -360,7 +369,54 @@ func (e *Engine) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, e
 	if err != nil {
 		return res, &RevocationRecordError{Name: lin.Name, CA: lin.CA, Sent: true, Err: err}
 	}
+	if req.Reason == acme.ReasonKeyCompromise && sameKey(cur, leaf) && res.CurrentSerial != "" {
+		// The key is compromised: the current version, made with it by
+		// a renewal that ordered before this revocation (ReuseKey), is
+		// revoked too, signed as the first request was (with the
+		// certificate's key, it is that one's key as well).
+		if err := e.revokeSameKey(ctx, cl, req, certKey, ca, caRoot, lin, cur); err != nil {
+			return res, err
+		}
+		res.SameKeyRevoked = true
+	}
 	return res, nil
+}
+
+// sameKey reports whether cur, if any, has leaf's public key.
+func sameKey(cur, leaf *x509.Certificate) bool {
+	if cur == nil {
+		return false
+	}
+	pub, ok := cur.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && pub.Equal(leaf.PublicKey)
+}
+
+// revokeSameKey revokes cur, the store's current version of lin, which
+// has the key of the certificate Revoke has just revoked for
+// keyCompromise, for the same reason, and records it. Its errors are
+// Revoke's, about cur (a *RevocationRecordError with Sent when only the
+// record failed).
+func (e *Engine) revokeSameKey(ctx context.Context, cl *acme.Client, req RevokeRequest, certKey crypto.Signer, ca, caRoot string, lin *store.Lineage, cur *x509.Certificate) error {
+	serial := cur.SerialNumber.Text(16)
+	var err error
+	if req.WithCertKey {
+		err = cl.RevokeCertificateWithKey(ctx, certKey, cur.Raw, req.Reason)
+	} else {
+		acct, aerr := e.revokeAccount(ctx, ca, caRoot, req.Account, lin)
+		if aerr != nil {
+			return aerr
+		}
+		err = cl.RevokeCertificate(ctx, acct, cur.Raw, req.Reason)
+	}
+	already := acme.IsAlreadyRevoked(err)
+	if err != nil && !already {
+		return fmt.Errorf("engine: the current certificate %s of %s has the compromised key and could not be revoked: %w", serial, lin.Name, err)
+	}
+	e.log.WarnContext(ctx, "the store's current certificate of this name has the same key, compromised: revoked too", "name", lin.Name, "serial", serial, "already_revoked", already)
+	if _, err := e.certs.MarkRevokedOnce(ctx, lin.CA, lin.Name, serial, e.now(), int(req.Reason)); err != nil {
+		return &RevocationRecordError{Name: lin.Name, CA: lin.CA, Sent: true, Err: err}
+	}
+	return nil
 }
 
 // revokeKey returns the key that signs a revocation with the

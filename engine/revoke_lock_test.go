@@ -223,7 +223,8 @@ func TestRevokeConcurrentSendsOnce(t *testing.T) {
 // valid and listed as such, and a daemon is not made to renew it again.
 // Before, the revoke read A, sent and recorded while the renewal ordered,
 // and said nothing of B. With Lineage.ReuseKey and a key compromise, B
-// has A's compromised key: that is said as a warning.
+// has A's compromised key: it is revoked too, and recorded, so that a
+// daemon renews it with a new key.
 func TestRevokeWaitsForRenewal(t *testing.T) {
 	t.Parallel()
 	for _, reuse := range []bool{false, true} {
@@ -272,17 +273,18 @@ func TestRevokeWaitsForRenewal(t *testing.T) {
 			if !waited {
 				t.Error("the revoke did not wait for the renewal's lock")
 			}
-			if out.err != nil || out.res.Serial != a.Serial || !out.res.Recorded || out.res.AlreadyRevoked || out.res.CurrentSerial != b {
-				t.Errorf("Revoke = %+v, %v; want %s (current when asked) revoked and recorded, %s current", out.res, out.err, a.Serial, b)
+			if out.err != nil || out.res.Serial != a.Serial || !out.res.Recorded || out.res.AlreadyRevoked || out.res.CurrentSerial != b || out.res.SameKeyRevoked != reuse {
+				t.Errorf("Revoke = %+v, %v; want %s (current when asked) revoked and recorded, %s current (revoked too: %v)", out.res, out.err, a.Serial, b, reuse)
 			}
 			if st, _ := e.caStatus(a.Serial); st != "Revoked" {
 				t.Errorf("the CA says %s of the certificate revoked, want Revoked", st)
 			}
-			if st, _ := e.caStatus(b); st != "Valid" {
-				t.Errorf("the CA says %s of the renewal's certificate, want Valid", st)
+			wantB := map[bool]string{false: "Valid", true: "Revoked"}[reuse]
+			if st, _ := e.caStatus(b); st != wantB {
+				t.Errorf("the CA says %s of the renewal's certificate, want %s", st, wantB)
 			}
-			if en := listed(t, rev.Engine, name); en.Status == engine.StatusRevoked || en.Revoked != nil {
-				t.Errorf("List after the revoke: %+v; want %s current and not revoked", en, b)
+			if en := listed(t, rev.Engine, name); (en.Status == engine.StatusRevoked || en.Revoked != nil) != reuse {
+				t.Errorf("List after the revoke: %+v; want %s current, revoked: %v", en, b, reuse)
 			}
 			said := ""
 			for _, line := range strings.Split(rev.log.String(), "\n") {
@@ -293,7 +295,7 @@ func TestRevokeWaitsForRenewal(t *testing.T) {
 			switch {
 			case said == "":
 				t.Errorf("the revoke does not say that %s is now current:\n%s", b, rev.log.String())
-			case reuse != strings.Contains(said, "level=WARN") || reuse != strings.Contains(said, "same key"):
+			case reuse != strings.Contains(said, "same key") || strings.Contains(said, "level=WARN"):
 				t.Errorf("what the revoke says of %s (same key: %v): %s", b, reuse, said)
 			}
 		})

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"crypto"
 	"crypto/x509"
 	"fmt"
 	"log/slog"
@@ -82,7 +81,13 @@ func (e *Engine) recordedRevocation(ctx context.Context, lin *store.Lineage, lea
 		Certificate: leaf, Reason: acme.RevocationReason(rv.Reason), At: rv.At, Stored: true, AlreadyRevoked: true,
 		CurrentSerial: currentSerial(cur, leaf)}
 	e.log.InfoContext(ctx, "certificate already revoked, as the store records", "name", lin.Name, "ca", lin.CA, "serial", res.Serial, "at", rv.At)
-	e.sayCurrent(ctx, lin, res, cur)
+	if cur != nil && res.CurrentSerial != "" {
+		if crv, err := e.certs.LoadRevocation(ctx, lin.CA, lin.Name, res.CurrentSerial); err == nil && crv != nil {
+			res.SameKeyRevoked = sameKey(cur, leaf) && crv.Reason == rv.Reason
+			return res // the current version is recorded revoked too
+		}
+	}
+	e.sayCurrent(ctx, lin, res, cur, false)
 	return res
 }
 
@@ -96,19 +101,23 @@ func currentSerial(cur, leaf *x509.Certificate) string {
 }
 
 // sayCurrent says, after res's certificate was revoked, that the store's
-// current version (cur) is another one, which is not revoked; loudly if
-// it has the same key and the revocation says that key was compromised
-// (a renewal with Lineage.ReuseKey that made its request before this
-// revocation was recorded): nothing renews that one, since its own
-// serial has no record.
-func (e *Engine) sayCurrent(ctx context.Context, lin *store.Lineage, res RevokeResult, cur *x509.Certificate) {
+// current version (cur) is another one, which is not revoked; or, if it
+// has the same key and the revocation says that key was compromised (a
+// renewal with Lineage.ReuseKey that made its request before this
+// revocation was recorded), that it is revoked next (revokeSameKey) if
+// revokingIt, else, loudly, that it is not.
+func (e *Engine) sayCurrent(ctx context.Context, lin *store.Lineage, res RevokeResult, cur *x509.Certificate, revokingIt bool) {
 	if res.CurrentSerial == "" {
 		return
 	}
-	pub, ok := cur.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
-	if res.Reason == acme.ReasonKeyCompromise && ok && pub.Equal(res.Certificate.PublicKey) {
-		e.log.WarnContext(ctx, "the store's current certificate of this name is another one, with the same key, which this revocation says is compromised; it is not revoked: revoke it too",
-			"name", lin.Name, "revoked_serial", res.Serial, "current_serial", res.CurrentSerial)
+	if res.Reason == acme.ReasonKeyCompromise && sameKey(cur, res.Certificate) {
+		if revokingIt {
+			e.log.InfoContext(ctx, "the store's current certificate of this name is another one, with the same key, which this revocation says is compromised: it is revoked next",
+				"name", lin.Name, "revoked_serial", res.Serial, "current_serial", res.CurrentSerial)
+		} else {
+			e.log.WarnContext(ctx, "the store's current certificate of this name is another one, with the same key, which this revocation says is compromised; it is not revoked: revoke it too",
+				"name", lin.Name, "revoked_serial", res.Serial, "current_serial", res.CurrentSerial)
+		}
 		return
 	}
 	e.log.InfoContext(ctx, "the store's current certificate of this name is another one (a renewal stored it, or the one revoked was an earlier version); it is not revoked",

@@ -131,6 +131,9 @@ func setupRevoke(fs *flagSet) func(ctx context.Context, pos []string) error {
 			default:
 				printf(env.Stdout, "certificate %s was already revoked at the CA\n", what)
 			}
+			if res.SameKeyRevoked {
+				printf(env.Stdout, "revoked certificate %s (serial %s) too: the current version, with the same key\n", res.Name, res.CurrentSerial)
+			}
 		}
 		if *asJSON {
 			out := revokedResult(res.Certificate, res.Name, res.Identifiers, res.CA, res.At, int(res.Reason))
