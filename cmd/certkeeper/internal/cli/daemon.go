@@ -170,12 +170,13 @@ func (d *daemon) run(ctx context.Context, cfg *config.Config) error {
 	for {
 		select {
 		case <-ctx.Done():
-			if err := d.lockLost(ctx, cfg, &wg); err != nil {
-				return err
-			}
-			d.log.Info("stopping")
-			return nil
+			return d.stopped(ctx, cfg, &wg)
 		case err := <-runErr:
+			if ctx.Err() != nil {
+				// Stopped by ctx (an interrupt, the lock lost) before
+				// this loop saw it.
+				return d.stopped(ctx, cfg, &wg)
+			}
 			return fmt.Errorf("manager stopped: %w", err)
 		case <-hup:
 			d.reload(ctx)

@@ -52,6 +52,16 @@ func (d *daemon) lockStore(ctx context.Context, cfg *config.Config) (context.Con
 	}, nil
 }
 
+// stopped is what run returns once ctx, the daemon's, is done: nil after
+// an interrupt, the error of lockLost when the store lock was lost.
+func (d *daemon) stopped(ctx context.Context, cfg *config.Config, wg *sync.WaitGroup) error {
+	if err := d.lockLost(ctx, cfg, wg); err != nil {
+		return err
+	}
+	d.log.Info("stopping")
+	return nil
+}
+
 // lockLost returns nil if ctx, the daemon's, ended otherwise than by the
 // loss of the store's daemon lock (an interrupt). Lost, the lock is
 // another process's now, most likely a second daemon's that took it while
