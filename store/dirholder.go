@@ -82,6 +82,30 @@ type hold struct {
 	// alone (the file system refused the link); token is "" otherwise.
 	token  string
 	unlock func() error
+	// onLost, set when the hold is made and never changed, is told when
+	// a refresh finds the hold lost (Dir.LockWatched); nil for a plain
+	// Lock, which learns it at its unlock.
+	onLost func(error)
+}
+
+// tellLost tells hd's watcher, if any, that hd was lost, naming the
+// process whose lock file now stands at hd.p in r, if r is not nil and
+// the file says (read only for a watched hold). The caller must not hold
+// Dir.holdMu.
+func (hd *hold) tellLost(r *tree) {
+	if hd.onLost == nil {
+		return
+	}
+	e := &LockLostError{Name: hd.name}
+	if r != nil {
+		if data, err := r.ReadFile(hd.p); err == nil {
+			var li lockInfo
+			if json.Unmarshal(data, &li) == nil && li.PID != 0 {
+				e.PID, e.Host, e.Since = li.PID, li.Host, li.Acquired
+			}
+		}
+	}
+	hd.onLost(e)
 }
 
 // enterHolder returns d's holder, making it first if no lock of d is held
@@ -216,8 +240,9 @@ func (d *Dir) refreshHolder(h *lockHolder, stale time.Duration) {
 // again, at the same name, to the holder file; one that is a link to a
 // former holder file of h (the holder file alone was removed) is touched
 // itself. A lock file that is now another's (a process took the name
-// while it stood free) makes the hold lost: it is forgotten here, and its
-// unlock reports ErrLockLost. It returns an error if the holder file could
+// while it stood free) makes the hold lost: it is forgotten here, its
+// watcher, if any, is told (Dir.LockWatched), and its unlock reports
+// ErrLockLost. It returns an error if the holder file could
 // not be made or found (the next call tries again).
 func (d *Dir) renewHolder(h *lockHolder) error {
 	h.mu.Lock()
@@ -239,6 +264,12 @@ func (d *Dir) renewHolder(h *lockHolder) error {
 	if err != nil {
 		return err
 	}
+	var lost []*hold
+	defer func() {
+		for _, hd := range lost {
+			hd.tellLost(h.r)
+		}
+	}()
 	d.holdMu.Lock()
 	defer d.holdMu.Unlock()
 	for name, hd := range d.holds {
@@ -258,10 +289,12 @@ func (d *Dir) renewHolder(h *lockHolder) error {
 			} else if errors.Is(err, fs.ErrExist) {
 				hd.lost.Store(true) // taken in the instant since the lstat
 				delete(d.holds, name)
+				lost = append(lost, hd)
 			}
 		case err == nil:
 			hd.lost.Store(true)
 			delete(d.holds, name)
+			lost = append(lost, hd)
 		}
 	}
 	return nil
@@ -287,8 +320,8 @@ func (d *Dir) remakeHolderFile(h *lockHolder) error {
 // tryLock takes the lock whose file is p, by a link to h's file, or by a
 // file of its own where the file system refuses the link. It fails with
 // an error wrapping fs.ErrExist if the lock is held.
-func (d *Dir) tryLock(h *lockHolder, p, name string, stale time.Duration) (*hold, error) {
-	hd := &hold{name: name, p: p}
+func (d *Dir) tryLock(h *lockHolder, p, name string, stale time.Duration, onLost func(error)) (*hold, error) {
+	hd := &hold{name: name, p: p, onLost: onLost}
 	for remade := d.noHardLinks; !d.noHardLinks; remade = true {
 		d.holdMu.Lock()
 		err := h.link(p)
@@ -301,7 +334,8 @@ func (d *Dir) tryLock(h *lockHolder, p, name string, stale time.Duration) (*hold
 				return nil, err
 			}
 			hd.info = info
-			if prev := d.holds[name]; prev != nil {
+			prev := d.holds[name]
+			if prev != nil {
 				prev.lost.Store(true)
 			}
 			if d.holds == nil {
@@ -309,6 +343,11 @@ func (d *Dir) tryLock(h *lockHolder, p, name string, stale time.Duration) (*hold
 			}
 			d.holds[name] = hd
 			d.holdMu.Unlock()
+			if prev != nil {
+				// Taken over by another process, which has let it go:
+				// the file at p is this new hold's, not who took it.
+				prev.tellLost(nil)
+			}
 			return hd, nil
 		}
 		d.holdMu.Unlock()
@@ -333,7 +372,7 @@ func (d *Dir) tryLock(h *lockHolder, p, name string, stale time.Duration) (*hold
 	if err := createLockFile(h.r, p, li); err != nil {
 		return nil, err
 	}
-	hd.unlock = startHolding(h.r, p, li, stale)
+	hd.unlock = startHolding(h.r, p, li, stale, func() { hd.tellLost(h.r) })
 	return hd, nil
 }
 

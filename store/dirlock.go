@@ -53,7 +53,9 @@ const lockDir = ".locks"
 // no one: another process may take it then, and if it still holds it at
 // the refresh, the lock is lost to it (its file is left to it; the
 // returned function reports ErrLockLost). One that took the lock and
-// released it within that window goes unseen.
+// released it within that window goes unseen. A holder that must not run
+// on once its lock is lost (a daemon) takes it with LockWatched or
+// TryLockWatched instead, whose context that refresh cancels.
 //
 // The lock files of a process are made in the lock directory its holder
 // opened when the process came to hold or want its first lock of the Dir:
@@ -62,7 +64,7 @@ const lockDir = ".locks"
 // directory renamed away, where others do not look, until it holds none;
 // restart such a process after moving its store.
 func (d *Dir) Lock(ctx context.Context, name string) (func() error, error) {
-	return d.lock(ctx, name, true)
+	return d.lock(ctx, name, true, nil)
 }
 
 // TryLocker is an optional interface of a Store whose locks can be tried
@@ -84,10 +86,14 @@ var _ TryLocker = (*Dir)(nil)
 // wrapping ErrLockBusy that names the holder's pid, host and the time it
 // took the lock, as its lock file tells them.
 func (d *Dir) TryLock(ctx context.Context, name string) (func() error, error) {
-	return d.lock(ctx, name, false)
+	return d.lock(ctx, name, false, nil)
 }
 
-func (d *Dir) lock(ctx context.Context, name string, wait bool) (func() error, error) {
+// lock takes the lock called name, waiting for it if wait is set. A
+// refresh that finds the hold lost calls onLost, if not nil, with the
+// error saying so (see Dir.LockWatched); the hold's unlock reports the
+// loss either way.
+func (d *Dir) lock(ctx context.Context, name string, wait bool, onLost func(error)) (func() error, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -106,7 +112,7 @@ func (d *Dir) lock(ctx context.Context, name string, wait bool) (func() error, e
 	delay := 10 * time.Millisecond
 	for {
 		released := d.releasedChan()
-		hd, err := d.tryLock(h, p, name, stale)
+		hd, err := d.tryLock(h, p, name, stale, onLost)
 		if err == nil {
 			var once sync.Once
 			return func() error {
@@ -345,8 +351,9 @@ func (d *Dir) forgetTidy(name string) {
 }
 
 // startHolding starts refreshing the lock file p made for one hold,
-// saying li (see Dir.tryLock), and returns its unlock function.
-func startHolding(r *tree, p string, li lockInfo, stale time.Duration) func() error {
+// saying li (see Dir.tryLock), and returns its unlock function. A refresh
+// that finds the file another's calls lost, and refreshes no more.
+func startHolding(r *tree, p string, li lockInfo, stale time.Duration, lost func()) func() error {
 	name, token := li.Name, li.Token
 	stop := make(chan struct{})
 	done := make(chan struct{})
@@ -360,7 +367,8 @@ func startHolding(r *tree, p string, li lockInfo, stale time.Duration) func() er
 				return
 			case <-t.C:
 				if !refreshLockFile(r, p, li) {
-					return // taken over; unlock will say so
+					lost()
+					return // taken over; unlock will say so too
 				}
 			}
 		}

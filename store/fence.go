@@ -37,13 +37,7 @@ func (e *LockBusyError) Error() string {
 }
 
 // Holder says who holds the lock: "pid PID on HOST since TIME".
-func (e *LockBusyError) Holder() string {
-	host := e.Host
-	if host == "" {
-		host = "an unknown host"
-	}
-	return "pid " + strconv.Itoa(e.PID) + " on " + host + " since " + e.Since.Format(time.RFC3339)
-}
+func (e *LockBusyError) Holder() string { return holderWords(e.PID, e.Host, e.Since) }
 
 // Is reports whether target is ErrLockBusy.
 func (e *LockBusyError) Is(target error) bool { return target == ErrLockBusy }

@@ -7,7 +7,8 @@
 // core module. See the Store doc comment for the contract every backend
 // honours, and ValidateKey for what a key may look like. Optional
 // interfaces add what some backends can do: Linker (atomic symbolic
-// links), TryLocker (a lock that does not wait), FencedLocker, Watcher.
+// links), TryLocker (a lock that does not wait), WatchedLocker (a lock
+// whose loss its holder is told of), FencedLocker, Watcher.
 //
 // Certs is the typed layer the rest of certkeeper uses: it saves and
 // loads a CertRecord (a certificate chain with its key and where it came

@@ -41,6 +41,7 @@ func (d *daemon) openStore(ctx context.Context, cfg *config.Config) (*store.Cert
 		if err != nil {
 			return nil, err
 		}
+		setStaleLockAfter(ctx, dir)
 		if err := fileLayoutFits(ctx, dir, cfg); err != nil {
 			return nil, err
 		}

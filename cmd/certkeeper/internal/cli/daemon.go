@@ -108,11 +108,14 @@ func (d *daemon) run(ctx context.Context, cfg *config.Config) error {
 	}
 	d.certs = certs
 	if !d.cluster() {
-		unlock, err := d.lockStore(ctx, cfg)
+		// Everything runs under the lock's context: the lock lost, the
+		// daemon stops (lockLost).
+		locked, unlock, err := d.lockStore(ctx, cfg)
 		if err != nil {
 			return err
 		}
 		defer unlock()
+		ctx = locked
 	}
 	mx, err := d.startMetrics(ctx, cfg)
 	if err != nil {
@@ -167,9 +170,13 @@ func (d *daemon) run(ctx context.Context, cfg *config.Config) error {
 	for {
 		select {
 		case <-ctx.Done():
-			d.log.Info("stopping")
-			return nil
+			return d.stopped(ctx, cfg, &wg)
 		case err := <-runErr:
+			if ctx.Err() != nil {
+				// Stopped by ctx (an interrupt, the lock lost) before
+				// this loop saw it.
+				return d.stopped(ctx, cfg, &wg)
+			}
 			return fmt.Errorf("manager stopped: %w", err)
 		case <-hup:
 			d.reload(ctx)
@@ -179,32 +186,6 @@ func (d *daemon) run(ctx context.Context, cfg *config.Config) error {
 	}
 }
 
-// lockStore holds the directory store's "daemon" lock, so that a second
-// daemon on the same store is refused at once, naming the first. The
-// returned function releases it.
-func (d *daemon) lockStore(ctx context.Context, cfg *config.Config) (func(), error) {
-	tl, ok := d.certs.Store.(store.TryLocker)
-	if !ok {
-		return func() {}, nil
-	}
-	unlock, err := tl.TryLock(ctx, daemonLock)
-	if errors.Is(err, store.ErrLockBusy) {
-		holder := ""
-		if lb := (*store.LockBusyError)(nil); errors.As(err, &lb) {
-			holder = " (" + lb.Holder() + ")"
-		}
-		return nil, fmt.Errorf("another certkeeper daemon%s is already running on the store %s: stop it first, or give this one another store", holder, cfg.Store.Dir)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("locking the store %s: %w", cfg.Store.Dir, err)
-	}
-	return func() {
-		if err := unlock(); err != nil {
-			d.log.Warn("releasing the store's daemon lock", "error", err)
-		}
-	}, nil
-}
-
 // warnDeprecated logs each former key the file uses, with the key to
 // write instead.
 func (d *daemon) warnDeprecated(cfg *config.Config) {
@@ -212,9 +193,6 @@ func (d *daemon) warnDeprecated(cfg *config.Config) {
 		d.log.Warn("configuration: "+n, "file", d.path)
 	}
 }
-
-// daemonLock is the name of the store lock a daemon holds for its life.
-const daemonLock = "daemon"
 
 // reload reads the file again and applies its certificates; a file that
 // does not load, or whose certificates cannot be used, leaves everything
