@@ -91,6 +91,10 @@ type Dir struct {
 	// looked for at the next lock even in a boot swept (bootsweep.go).
 	dirty nameSet
 
+	// umaskKept is umaskKeepsOwner, read once (umaskOnce).
+	umaskOnce sync.Once
+	umaskKept bool
+
 	// bootID is the machine's boot (currentBoot), read once; bootSwept
 	// says whether lockDir's marker names it (read once, sweptOnce) or
 	// this process swept it (see bootsweep.go).
@@ -195,7 +199,7 @@ func (d *Dir) CheckWritable(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r, err := openTree(d.root)
+	r, err := d.openRoot()
 	if err != nil {
 		return fmt.Errorf("store: %s cannot be opened: %w", d.root, err)
 	}

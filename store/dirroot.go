@@ -34,7 +34,20 @@ func (d *Dir) current() (*tree, error) {
 	if r, err := d.held(); err == nil && r.sys != nil && r.sys.same() {
 		return r, nil
 	}
-	return openTree(d.root)
+	return d.openRoot()
+}
+
+// openRoot opens the directory at the Dir's path as a tree that knows
+// whether the umask keeps the owner's bits (read once per Dir: the
+// holder of a short-lived process's locks is opened at each first lock).
+func (d *Dir) openRoot() (*tree, error) {
+	r, err := openTree(d.root)
+	if err != nil {
+		return nil, err
+	}
+	d.umaskOnce.Do(func() { d.umaskKept = umaskKeepsOwner() })
+	r.modesKept = d.umaskKept
+	return r, nil
 }
 
 // held returns the root the Dir keeps open for its life, opened at first
@@ -42,7 +55,7 @@ func (d *Dir) current() (*tree, error) {
 // path is still it (current).
 func (d *Dir) held() (*tree, error) {
 	d.readerOnce.Do(func() {
-		d.reader, d.readerErr = openTree(d.root)
+		d.reader, d.readerErr = d.openRoot()
 		if d.readerErr == nil {
 			d.reader.held = true
 		}

@@ -198,7 +198,7 @@ func ignoreNotLink(err error) error {
 
 // hasChain reports whether the version in vdir has its cert.pem: in a
 // Linker store by one readlink, which says "not a link" of a file that
-// is there (StoredVersion's one look more than the pointer).
+// is there.
 func (c *Certs) hasChain(ctx context.Context, vdir string) (bool, error) {
 	var err error
 	if l, ok := c.Store.(Linker); ok {
@@ -213,8 +213,8 @@ func (c *Certs) hasChain(ctx context.Context, vdir string) (bool, error) {
 	return err == nil, err
 }
 
-// readVersion is the version readers of the certificate in dir read (see
-// StoredVersion): the one its pointer names, when that version has its
+// readVersion is the version readers of the certificate in dir read
+// (Versions marks it current; StoredVersion reads the pointer alone): the one its pointer names, when that version has its
 // chain; the newest whole version, when the pointer is missing or leads
 // to a version without its chain (newestWhole); 0 for a certificate of
 // the unversioned layout, or none. A pointer that leads to a version

@@ -32,10 +32,10 @@ type tree struct {
 	// held marks the tree a Dir keeps open for its life (Dir.held):
 	// Close leaves it open.
 	held bool
-	// modesKept says that the process's umask, when the tree was opened,
-	// kept the owner's bits, the only ones the store gives (0600 files,
+	// modesKept says that the process's umask, as the Dir read it once,
+	// keeps the owner's bits, the only ones the store gives (0600 files,
 	// 0700 directories): what it makes has those modes without a chmod
-	// after (see umaskKeepsOwner).
+	// after (see umaskKeepsOwner, Dir.openRoot).
 	modesKept bool
 
 	rootOnce sync.Once
@@ -45,7 +45,7 @@ type tree struct {
 
 // openTree opens the directory at path.
 func openTree(path string) (*tree, error) {
-	t := &tree{path: path, modesKept: umaskKeepsOwner()}
+	t := &tree{path: path}
 	sys, err := openSysTree(path)
 	if err != nil {
 		return nil, err
