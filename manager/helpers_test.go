@@ -203,6 +203,17 @@ func newHarness(t *testing.T, st store.Store, clock *managertest.FakeClock, ca *
 	return h
 }
 
+// dirStore returns a fake clock at t0 and a directory store in a new
+// temporary directory, for tests of Managers that share a store on disk.
+func dirStore(t *testing.T) (*managertest.FakeClock, *store.Dir) {
+	t.Helper()
+	ds, err := store.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return managertest.NewFakeClock(t0), ds
+}
+
 func newTestSetup(t *testing.T, tweak func(*manager.Config)) *harness {
 	clock := managertest.NewFakeClock(t0)
 	return newHarness(t, store.NewMemory(), clock, &fakeCA{clock: clock, life: 90 * day}, tweak)

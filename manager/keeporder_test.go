@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/certkeeper/certkeeper/manager"
-	"github.com/certkeeper/certkeeper/manager/managertest"
 	"github.com/certkeeper/certkeeper/store"
 )
 
@@ -18,11 +17,7 @@ import (
 func TestSaveKeepsAnotherProcessOrder(t *testing.T) {
 	const name = "a.example.com"
 	ctx := ctxT(t)
-	clock := managertest.NewFakeClock(t0)
-	ds, err := store.NewDir(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	clock, ds := dirStore(t)
 	h := newHarness(t, ds, clock, &fakeCA{clock: clock, life: 90 * day}, nil)
 	if err := h.m.Manage(ctx, testCert(name)); err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/certkeeper/certkeeper/manager/managertest"
 	"github.com/certkeeper/certkeeper/store"
 )
 
@@ -15,11 +14,7 @@ import (
 func TestRevokedMeanwhileKeyNotReused(t *testing.T) {
 	const name = "a.example.com"
 	ctx := ctxT(t)
-	clock := managertest.NewFakeClock(t0)
-	ds, err := store.NewDir(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	clock, ds := dirStore(t)
 	certs := &store.Certs{Store: ds}
 	h := newHarness(t, ds, clock, &fakeCA{clock: clock, life: 90 * day}, nil)
 	spec := testCert(name)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/certkeeper/certkeeper/manager/managertest"
 	"github.com/certkeeper/certkeeper/store"
 )
 
@@ -17,11 +16,7 @@ import (
 func TestTakenCertificateKeepsTheStoredState(t *testing.T) {
 	const name = "a.example.com"
 	ctx := ctxT(t)
-	clock := managertest.NewFakeClock(t0)
-	ds, err := store.NewDir(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	clock, ds := dirStore(t)
 	certs := &store.Certs{Store: ds}
 	daemon := newHarness(t, ds, clock, &fakeCA{clock: clock, life: 90 * day}, nil)
 	if err := daemon.m.Manage(ctx, testCert(name)); err != nil {
