@@ -92,8 +92,8 @@ func fillChallenge(ch *Challenge, acct Account) error {
 // authorization it saw (zero if none).
 func (c *Client) WaitAuthorization(ctx context.Context, acct Account, url string) (Authorization, error) {
 	var last Authorization
-	said := c.newPollLog("authorization", url)
 	w := c.newPoller("authorization", url)
+	said := w.said
 	if ra := c.memo.retryAfterOf(url); ra.After(c.clock()) {
 		if err := w.wait(ctx, ra.Sub(c.clock()), ra); err != nil {
 			return last, err

@@ -90,6 +90,10 @@ type Client struct {
 	// this CA takes to answer the request that starts each orderStep (a
 	// challenge answer, finalize); they lower the floor of firstPoll.
 	answerTime [2]atomic.Int64
+	// noEarlyFinalize is set once the CA answered the finalize of a
+	// pending order with something other than orderNotReady: from then
+	// on FinalizeWhenReady waits to see the order ready.
+	noEarlyFinalize atomic.Bool
 
 	// retrySchedule overrides defaultRetrySchedule (tests).
 	retrySchedule []time.Duration

@@ -80,6 +80,11 @@
 // once; the deadline passing ends it too; both with a *WaitError naming
 // the resource, its URL, its last status and how long it was awaited.
 //
+// FinalizeWhenReady goes on from an order whose challenges were answered
+// with one request less: it finalizes in place of WaitOrder's first poll,
+// when the order is likely validated (RFC 8555 §7.4), and polls only if
+// the CA answers 403 orderNotReady.
+//
 // # Redirects
 //
 // A signed POST is sent only to the URL it was signed for: a redirect

@@ -13,10 +13,12 @@ type poller struct {
 	start         time.Time
 	polls         int
 	status        string
+	// said paces the progress lines of the wait (see logPoll).
+	said *pollLog
 }
 
 func (c *Client) newPoller(resource, url string) *poller {
-	return &poller{c: c, resource: resource, url: url, start: c.clock()}
+	return &poller{c: c, resource: resource, url: url, start: c.clock(), said: c.newPollLog(resource, url)}
 }
 
 // wait sleeps d before the next poll. When the CA's Retry-After ra lies

@@ -326,10 +326,16 @@ func (is *Issuer) complete(ctx context.Context, req Request, order acme.Order, p
 		if err != nil {
 			return nil, err
 		}
-		order, err = is.awaitValidation(ctx, order, answers)
+		order, err = is.awaitValidation(ctx, order, answers, func(ctx context.Context) ([]byte, error) {
+			_, csr, err := pending(ctx)
+			return csr, err
+		})
 		cleanup()
 		if err != nil {
 			return nil, err
+		}
+		if order.Status == acme.StatusProcessing || order.Status == acme.StatusValid {
+			log.InfoContext(ctx, "authorizations valid; finalized", "order", order.URL, "status", order.Status)
 		}
 	}
 	if key, csr, err = pending(ctx); err != nil {

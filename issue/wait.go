@@ -122,13 +122,14 @@ func (is *Issuer) answer(ctx context.Context, order acme.Order, w *answer) error
 }
 
 // awaitValidation waits for the order to leave "pending" once its
-// challenges are answered. The order is polled by acme.Client.WaitOrder;
-// meanwhile the answered authorizations are checked now and then (see
+// challenges are answered, and finalizes it with the CSR csr gives: the
+// order is finalized, or polled until ready and then finalized, by
+// acme.Client.FinalizeWhenReady; meanwhile the answered authorizations are checked now and then (see
 // watchTiming), because a CA may leave a failed challenge pending with an
 // error attached, and the order with it, until the order expires. The
 // first failure found ends the wait with a *ValidationError, or with
 // Issuer.ChallengeRetries the challenge is answered again first.
-func (is *Issuer) awaitValidation(ctx context.Context, order acme.Order, answers []*answer) (acme.Order, error) {
+func (is *Issuer) awaitValidation(ctx context.Context, order acme.Order, answers []*answer, csr func(context.Context) ([]byte, error)) (acme.Order, error) {
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	watched := make(chan error, 1)
@@ -139,15 +140,27 @@ func (is *Issuer) awaitValidation(ctx context.Context, order acme.Order, answers
 		}
 		watched <- err
 	}()
-	o, err := is.Client.WaitOrder(wctx, is.Account, order.URL)
+	handed := false
+	o, err := is.Client.FinalizeWhenReady(wctx, is.Account, order, func(ctx context.Context) ([]byte, error) {
+		der, err := csr(ctx)
+		handed = err == nil
+		return der, err
+	})
 	cancel(errWaitOver)
 	werr := <-watched
 	if err == nil {
 		return o, nil
 	}
 	var oe *acme.OrderError
-	if werr != nil && ctx.Err() == nil && !errors.As(err, &oe) {
+	isOrderErr := errors.As(err, &oe)
+	if werr != nil && ctx.Err() == nil && !isOrderErr {
 		return o, werr
+	}
+	var p *acme.Problem
+	if handed && !isOrderErr && errors.As(err, &p) {
+		// The CA's refusal, most likely of the finalize (a CSR it will
+		// not sign, an identifier it will not issue for).
+		return o, fmt.Errorf("issue: finalize: %w", err)
 	}
 	if ctx.Err() != nil {
 		if open := openAnswers(answers); open != "" {

@@ -1,7 +1,10 @@
 package issue
 
 import (
+	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,7 +18,8 @@ import (
 // and none after it (none is fetched while one is in hand or coming with
 // an answer in flight), each
 // authorization fetched once and never polled (the order is: it becomes
-// ready when they are all valid, RFC 8555 §7.1.3), one order poll, and no
+// ready when they are all valid, RFC 8555 §7.1.3), no order poll before
+// finalize (sent when the order is likely ready, and here it is), and no
 // poll after a finalize that answers "valid".
 func TestOrderRequests(t *testing.T) {
 	ca := newTestCA(t, acmetest.CAOptions{})
@@ -37,8 +41,12 @@ func TestOrderRequests(t *testing.T) {
 	}
 	want := map[acmetest.Endpoint]int{
 		acmetest.EndpointDirectory: 1, acmetest.EndpointNewNonce: 1, acmetest.EndpointNewOrder: 1, acmetest.EndpointAuthz: 10,
-		acmetest.EndpointChallenge: 10, acmetest.EndpointOrder: 1, acmetest.EndpointFinalize: 1, acmetest.EndpointCert: 1,
+		acmetest.EndpointChallenge: 10, acmetest.EndpointOrder: 0, acmetest.EndpointFinalize: 1, acmetest.EndpointCert: 1,
 	}
+	// No order poll: this CA validates while it answers a challenge and
+	// issues while it answers finalize, so the finalize sent in place of
+	// the first poll (acme.Client.FinalizeWhenReady) finds the order
+	// ready and returns it valid.
 	total := 0
 	for kind, n := range want {
 		if got := ca.count(kind) - before[kind]; got != n {
@@ -76,5 +84,29 @@ func TestRequestsInFlightWider(t *testing.T) {
 	// (TestOrderRequests).
 	if got := ca.count(acmetest.EndpointNewNonce) - nonces; got <= 1 {
 		t.Errorf("no newNonce with 10 requests in flight: the bound was not widened")
+	}
+}
+
+// TestFinalizeRefused: the CA's refusal of the finalize (here badCSR)
+// ends Obtain with the CA's problem, named as the finalize's, and
+// nothing more is sent for the order: no second finalize, no poll.
+func TestFinalizeRefused(t *testing.T) {
+	ca := newTestCA(t, acmetest.CAOptions{})
+	is, _ := ca.issuer(acme.ChallengeHTTP01)
+	ca.InjectFault(acmetest.EndpointFinalize, 1, acmetest.CAFault{Answer: &acmetest.Answer{
+		Status: 400,
+		Header: http.Header{"Content-Type": {"application/problem+json"}},
+		Body:   []byte(`{"type":"urn:ietf:params:acme:error:badCSR","detail":"key too weak","status":400}`),
+	}})
+	_, err := is.Obtain(ctxFor(t, 30*time.Second), Request{Identifiers: mustIDs(t, "n.example.test")})
+	var p *acme.Problem
+	if !errors.As(err, &p) || p.Type != acme.ProblemBadCSR {
+		t.Fatalf("got %v, want the badCSR problem", err)
+	}
+	if !strings.Contains(err.Error(), "finalize: ") || !strings.Contains(err.Error(), "key too weak") {
+		t.Errorf("error %q does not name the finalize and quote the CA", err)
+	}
+	if f, o := ca.count(acmetest.EndpointFinalize), ca.count(acmetest.EndpointOrder); f != 1 || o != 0 {
+		t.Errorf("%d finalize and %d order requests after the refusal, want 1 and 0", f, o)
 	}
 }

@@ -177,8 +177,8 @@ var phaseNames = []string{
 	"newOrder",
 	"authorizations fetched",
 	"challenges answered",
-	"last challenge answer → first order poll",
-	"order polls until ready",
+	"last challenge answer → first look (finalize, or order poll)",
+	"a look missed: order polls until ready",
 	"finalize",
 	"finalize answer → next order poll",
 	"order polls until valid, certificate",
@@ -218,7 +218,16 @@ func phasesOf(events []event, total time.Duration) map[string]time.Duration {
 	out := map[string]time.Duration{"requests": time.Duration(len(reqs)) * time.Millisecond, "total": total}
 	inf := time.Duration(1 << 62)
 	no, ok1 := first("newOrder", 0)
-	fin, ok2 := first("finalize", 0)
+	// fin is the finalize the CA accepted; one sent before the order was
+	// ready is refused (403 orderNotReady) and counts as a look.
+	var fin event
+	ok2 := false
+	for _, e := range reqs {
+		if endpoint(e) == "finalize" && strings.HasSuffix(e.what, " 200") {
+			fin, ok2 = e, true
+			break
+		}
+	}
 	cert, ok3 := last("cert", inf)
 	lastAuthz, ok4 := last("authz", fin.start)
 	lastChal, ok5 := last("challenge", fin.start)
@@ -231,11 +240,18 @@ func phasesOf(events []event, total time.Duration) map[string]time.Duration {
 	out[phaseNames[1]] = no.end - no.start
 	out[phaseNames[2]] = lastAuthz.end - no.end
 	out[phaseNames[3]] = lastChal.end - lastAuthz.end
-	if p, ok := first("order", lastChal.end); ok && p.start < fin.start {
-		out[phaseNames[4]] = p.start - lastChal.end
+	look := fin
+	for _, e := range reqs {
+		if ep := endpoint(e); (ep == "order" || ep == "finalize") && e.start >= lastChal.end {
+			look = e
+			break
+		}
+	}
+	out[phaseNames[4]] = look.start - lastChal.end
+	out[phaseNames[6]] = fin.end - fin.start
+	if look.start < fin.start {
 		ready, _ := last("order", fin.start)
-		out[phaseNames[5]] = ready.end - p.start
-		out[phaseNames[6]] = fin.end - ready.end
+		out[phaseNames[5]] = ready.end - look.start
 	}
 	if p, ok := first("order", fin.end); ok {
 		out[phaseNames[7]] = p.start - fin.end

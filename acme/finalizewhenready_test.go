@@ -1,0 +1,243 @@
+package acme
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// readyCA answers in memory: each challenge answer after 1 ms; its one
+// order turns ready at the readyAt-th look (a poll or a finalize,
+// 1-based) or ends invalid there when invalid is set, and finalize
+// issues at once (the order comes back valid). A finalize of an order
+// that is not ready is answered with notReady's type (orderNotReady
+// unless set), 403.
+type readyCA struct {
+	readyAt  int
+	invalid  bool
+	notReady ProblemType
+	refuse   ProblemType // finalize of a ready order answered with this problem, if set
+
+	mu    sync.Mutex
+	looks int
+	log   []string // "finalize 200", "order pending", ...
+	at    []time.Time
+}
+
+const readyOrderURL = "https://ca.example.test/order/1"
+
+func (f *readyCA) status() string {
+	switch {
+	case f.looks < f.readyAt:
+		return "pending"
+	case f.invalid:
+		return "invalid"
+	}
+	return "ready"
+}
+
+func (f *readyCA) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+	}
+	h := http.Header{"Replay-Nonce": {"bm9uY2U"}, "Content-Type": {"application/json"}}
+	code, body := http.StatusOK, ""
+	order := func(status string) string {
+		s := `{"status":"` + status + `","identifiers":[{"type":"dns","value":"a.example.test"}],"authorizations":["https://ca.example.test/authz/1"],"finalize":"https://ca.example.test/order/1/finalize"`
+		if status == "valid" {
+			s += `,"certificate":"https://ca.example.test/cert/1"`
+		}
+		return s + "}"
+	}
+	problem := func(t ProblemType) {
+		code, body = http.StatusForbidden, `{"type":"`+string(t)+`","detail":"order is not ready"}`
+		h.Set("Content-Type", "application/problem+json")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	note := func(s string) { f.log = append(f.log, s); f.at = append(f.at, time.Now()) }
+	switch p := r.URL.Path; {
+	case strings.HasSuffix(p, "/dir"):
+		body = `{"newNonce":"https://ca.example.test/nonce","newAccount":"https://ca.example.test/acct","newOrder":"https://ca.example.test/order"}`
+	case strings.HasSuffix(p, "/nonce"):
+	case strings.HasSuffix(p, "/chal/1"):
+		f.mu.Unlock()
+		time.Sleep(time.Millisecond)
+		f.mu.Lock()
+		note("challenge")
+		body = `{"type":"http-01","url":"https://ca.example.test/chal/1","status":"processing","token":"dG9rZW4"}`
+	case strings.HasSuffix(p, "/order/1/finalize"):
+		f.looks++
+		switch st := f.status(); {
+		case st != "ready":
+			t := f.notReady
+			if t == "" {
+				t = ProblemOrderNotReady
+			}
+			problem(t)
+			note("finalize " + string(t))
+		case f.refuse != "":
+			problem(f.refuse)
+			note("finalize " + string(f.refuse))
+		default:
+			body = order("valid")
+			note("finalize valid")
+		}
+		if code == http.StatusOK {
+			h.Set("Location", readyOrderURL)
+		}
+	case strings.HasSuffix(p, "/order/1"):
+		f.looks++
+		body = order(f.status())
+		note("order " + f.status())
+	case strings.HasSuffix(p, "/authz/1"):
+		body = `{"status":"invalid","identifier":{"type":"dns","value":"a.example.test"},"challenges":[{"type":"http-01","url":"https://ca.example.test/chal/1","status":"invalid","token":"dG9rZW4","error":{"type":"urn:ietf:params:acme:error:connection","detail":"refused"}}]}`
+	default:
+		code = http.StatusNotFound
+	}
+	return &http.Response{StatusCode: code, Header: h, Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
+}
+
+// finalizeAfterAnswer answers the challenge and calls FinalizeWhenReady
+// on the pending order, at most twice on the same Client (orders 1 and
+// 2 are the same order of ca, looked at afresh).
+func finalizeAfterAnswer(t *testing.T, c *Client, ca *readyCA) (Order, error) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := Account{URL: "https://ca.example.test/acct/1", Key: key}
+	ctx := context.Background()
+	if _, err := c.AcceptChallenge(ctx, acct, Challenge{Type: ChallengeHTTP01, URL: "https://ca.example.test/chal/1", Token: "dG9rZW4"}); err != nil {
+		t.Fatal(err)
+	}
+	pending := Order{URL: readyOrderURL, Status: StatusPending, FinalizeURL: readyOrderURL + "/finalize",
+		Identifiers: []Identifier{DNSIdentifier("a.example.test")}, Authorizations: []string{"https://ca.example.test/authz/1"}}
+	calls := 0
+	o, err := c.FinalizeWhenReady(ctx, acct, pending, func(context.Context) ([]byte, error) {
+		calls++
+		return []byte{0x30, 0x00}, nil
+	})
+	if calls > 1 {
+		t.Errorf("csr called %d times", calls)
+	}
+	return o, err
+}
+
+func newReadyClient(ca *readyCA) *Client {
+	return &Client{DirectoryURL: "https://ca.example.test/dir", HTTPClient: &http.Client{Transport: ca}}
+}
+
+func sameLog(t *testing.T, ca *readyCA, want ...string) {
+	t.Helper()
+	got := ca.log
+	if strings.Join(got, ", ") != strings.Join(want, ", ") {
+		t.Errorf("requests after the directory:\n got %q\nwant %q", got, want)
+	}
+}
+
+// An order the CA validated in time is finalized in place of the first
+// poll, 4 ms (4 x the 1 ms challenge answer) after the answer: one
+// request less than WaitOrder and FinalizeOrder.
+func TestFinalizeWhenReadyEarly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca := &readyCA{readyAt: 1}
+		o, err := finalizeAfterAnswer(t, newReadyClient(ca), ca)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Status != StatusValid || o.URL != readyOrderURL {
+			t.Errorf("order %s at %q, want valid at %q", o.Status, o.URL, readyOrderURL)
+		}
+		sameLog(t, ca, "challenge", "finalize valid")
+		if got := ca.at[1].Sub(ca.at[0]); got != 4*time.Millisecond {
+			t.Errorf("finalize %v after the challenge answer, want 4ms", got)
+		}
+	})
+}
+
+// An order not validated yet costs one refused finalize; the order is
+// then polled after the same estimate and finalized once ready.
+func TestFinalizeWhenReadyNotReady(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca := &readyCA{readyAt: 3}
+		o, err := finalizeAfterAnswer(t, newReadyClient(ca), ca)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Status != StatusValid {
+			t.Errorf("order %s, want valid", o.Status)
+		}
+		sameLog(t, ca, "challenge", "finalize "+string(ProblemOrderNotReady), "order pending", "order ready", "finalize valid")
+		if got := ca.at[2].Sub(ca.at[1]); got != 4*time.Millisecond {
+			t.Errorf("first poll %v after the refused finalize, want the same 4ms", got)
+		}
+	})
+}
+
+// An order that ends invalid comes back with an *OrderError after one
+// refused finalize, and is not finalized again.
+func TestFinalizeWhenReadyInvalid(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca := &readyCA{readyAt: 2, invalid: true}
+		o, err := finalizeAfterAnswer(t, newReadyClient(ca), ca)
+		var oe *OrderError
+		if !errors.As(err, &oe) || o.Status != StatusInvalid {
+			t.Fatalf("got %s, %v; want invalid with an *OrderError", o.Status, err)
+		}
+		if !strings.Contains(err.Error(), "refused") {
+			t.Errorf("error %q does not quote the challenge's error", err)
+		}
+		sameLog(t, ca, "challenge", "finalize "+string(ProblemOrderNotReady), "order invalid")
+	})
+}
+
+// A CA that refuses a pending order's finalize with another problem than
+// orderNotReady is looked at: the order still pending, this Client stops
+// finalizing early, and its next order is polled until ready first.
+func TestFinalizeWhenReadyOtherRefusal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca := &readyCA{readyAt: 4, notReady: ProblemUnauthorized}
+		c := newReadyClient(ca)
+		o, err := finalizeAfterAnswer(t, c, ca)
+		if err != nil || o.Status != StatusValid {
+			t.Fatalf("got %s, %v; want valid", o.Status, err)
+		}
+		sameLog(t, ca, "challenge", "finalize "+string(ProblemUnauthorized), "order pending", "order pending", "order ready", "finalize valid")
+
+		ca.log, ca.at, ca.looks = nil, nil, 0
+		ca.readyAt = 1
+		if o, err = finalizeAfterAnswer(t, c, ca); err != nil || o.Status != StatusValid {
+			t.Fatalf("second order: %s, %v; want valid", o.Status, err)
+		}
+		sameLog(t, ca, "challenge", "order ready", "finalize valid")
+	})
+}
+
+// A refusal of the CSR itself is returned as it is, once the order is
+// seen ready, and is not taken for "not ready".
+func TestFinalizeWhenReadyCSRRefused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca := &readyCA{readyAt: 1, refuse: ProblemBadCSR}
+		c := newReadyClient(ca)
+		_, err := finalizeAfterAnswer(t, c, ca)
+		if !hasProblem(err, isType(ProblemBadCSR)) {
+			t.Fatalf("got %v, want the badCSR problem", err)
+		}
+		sameLog(t, ca, "challenge", "finalize "+string(ProblemBadCSR))
+		if c.noEarlyFinalize.Load() {
+			t.Error("a refused CSR turned early finalizes off")
+		}
+	})
+}
