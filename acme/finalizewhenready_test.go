@@ -241,3 +241,17 @@ func TestFinalizeWhenReadyCSRRefused(t *testing.T) {
 		}
 	})
 }
+
+// A refusal that may mean "not ready", for an order that ended invalid
+// meanwhile, gives the order's *OrderError, not the refusal.
+func TestFinalizeWhenReadyOtherRefusalInvalid(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca := &readyCA{readyAt: 2, invalid: true, notReady: ProblemUnauthorized}
+		o, err := finalizeAfterAnswer(t, newReadyClient(ca), ca)
+		var oe *OrderError
+		if !errors.As(err, &oe) || o.Status != StatusInvalid {
+			t.Fatalf("got %s, %v; want invalid with an *OrderError", o.Status, err)
+		}
+		sameLog(t, ca, "challenge", "finalize "+string(ProblemUnauthorized), "order invalid")
+	})
+}

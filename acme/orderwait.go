@@ -187,10 +187,14 @@ func (c *Client) FinalizeWhenReady(ctx context.Context, acct Account, order Orde
 		// way: the order's status tells.
 		cur, gerr := c.GetOrder(ctx, acct, order.URL)
 		w.polls++
-		if gerr != nil || cur.Status != StatusPending {
-			if gerr == nil && cur.Status == StatusReady {
-				return c.FinalizeOrder(ctx, acct, cur, der)
-			}
+		switch {
+		case gerr != nil:
+			return order, err
+		case cur.Status == StatusReady:
+			return c.FinalizeOrder(ctx, acct, cur, der)
+		case cur.Status == StatusInvalid:
+			return cur, c.orderError(ctx, acct, cur)
+		case cur.Status != StatusPending:
 			return order, err
 		}
 		c.noEarlyFinalize.Store(true)
