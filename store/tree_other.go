@@ -30,6 +30,8 @@ func (*sysTree) readlink(string) (string, error)                     { return ""
 func (*sysTree) mkdir(string, fs.FileMode) error                     { return errNoOpenat2 }
 func (*sysTree) chmod(string, fs.FileMode) error                     { return errNoOpenat2 }
 
+func (*sysTree) versionSlots(string) (map[int]versionSlot, error) { return nil, errNoOpenat2 }
+
 // rawFile is never made here (see writeFile).
 type rawFile struct{ writeFile }
 
