@@ -17,7 +17,7 @@ var errNoOpenat2 = errors.New("store: openat2 not available")
 func openSysTree(string) (*sysTree, error) { return nil, nil }
 
 func (*sysTree) close() error                                        { return nil }
-func (*sysTree) sub(string) (*sysTree, error)                        { return nil, errNoOpenat2 }
+func (*sysTree) sub(string, bool) (*sysTree, error)                  { return nil, errNoOpenat2 }
 func (*sysTree) same() bool                                          { return false }
 func (*sysTree) unsupported(error) bool                              { return true }
 func (*sysTree) openFile(string, int, fs.FileMode) (*os.File, error) { return nil, errNoOpenat2 }
