@@ -383,8 +383,15 @@ func (c *Certs) pruneFrom(ctx context.Context, dir string, cur int, ids []int) e
 }
 
 // deleteTree deletes every key under dir, the chain first so that a
-// half-deleted version is not taken for a complete one.
+// half-deleted version is not taken for a complete one; a flatDeleter
+// (Dir) deletes a directory of files, such as a version, through it
+// opened once.
 func (c *Certs) deleteTree(ctx context.Context, dir string) error {
+	if fd, ok := c.Store.(flatDeleter); ok {
+		if done, err := fd.deleteFlat(ctx, dir, certFile); done || err != nil {
+			return err
+		}
+	}
 	ks, err := c.Store.List(ctx, dir+"/")
 	if err != nil {
 		return err
