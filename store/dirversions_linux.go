@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io/fs"
 	"path/filepath"
-	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -57,33 +56,48 @@ func (s *sysTree) versionSlots(name string) (map[int]versionSlot, error) {
 			if !ok {
 				continue
 			}
-			if typ == unix.DT_UNKNOWN { // a file system that does not say
-				fi, err := in.stat(string(ent), false)
-				if errors.Is(err, fs.ErrNotExist) {
-					continue // gone meanwhile
-				}
-				if err != nil {
-					return nil, err
-				}
-				switch {
-				case fi.Mode()&fs.ModeSymlink != 0:
-					typ = unix.DT_LNK
-				case fi.IsDir():
-					typ = unix.DT_DIR
-				}
+			sl, ok, err := in.versionSlot(string(ent), typ)
+			if err != nil {
+				return nil, err
 			}
-			switch typ {
-			case unix.DT_LNK:
-				slots[v] = versionSlot{link: true}
-			case unix.DT_DIR:
-				sl := versionSlot{dir: true}
-				if sl.chain, sl.size, err = in.chainIn(strconv.Itoa(v)); err != nil {
-					return nil, err
-				}
+			if ok {
 				slots[v] = sl
 			}
 		}
 	}
+}
+
+// versionSlot describes the entry ent of s, a version number, whose
+// type getdents64 gave as typ (DT_UNKNOWN: a file system that does not
+// say, which an lstat then tells); ok is false for what is neither a
+// directory nor a link (a file), or what is gone meanwhile.
+func (s *sysTree) versionSlot(ent string, typ uint8) (sl versionSlot, ok bool, err error) {
+	if typ == unix.DT_UNKNOWN {
+		fi, err := s.stat(ent, false)
+		if errors.Is(err, fs.ErrNotExist) {
+			return versionSlot{}, false, nil
+		}
+		if err != nil {
+			return versionSlot{}, false, err
+		}
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			typ = unix.DT_LNK
+		case fi.IsDir():
+			typ = unix.DT_DIR
+		}
+	}
+	switch typ {
+	case unix.DT_LNK:
+		return versionSlot{link: true}, true, nil
+	case unix.DT_DIR:
+		sl := versionSlot{dir: true}
+		if sl.chain, sl.size, err = s.chainIn(ent); err != nil {
+			return versionSlot{}, false, err
+		}
+		return sl, true, nil
+	}
+	return versionSlot{}, false, nil
 }
 
 // chainIn is tree.chainIn: one stat not following a final link, and a
