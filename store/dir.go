@@ -425,12 +425,13 @@ func (d *Dir) appendSized(ctx context.Context, key string, data []byte) (int64, 
 	}
 	defer r.Close()
 	name := filepath.FromSlash(key)
-	f, err := r.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	// A descriptor (openWriter), not an os.File: an fcntl less per append.
+	f, err := r.openWriter(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := mkdirs(r, filepath.Dir(name)); err != nil {
 			return 0, pathErr("append", key, err)
 		}
-		f, err = r.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		f, err = r.openWriter(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	}
 	if err != nil {
 		return 0, pathErr("append", key, err)
@@ -440,7 +441,10 @@ func (d *Dir) appendSized(ctx context.Context, key string, data []byte) (int64, 
 		return 0, pathErr("append", key, err)
 	}
 	// The end of an O_APPEND write is the file's size then.
-	size, serr := f.Seek(0, io.SeekCurrent)
+	size, serr := int64(-1), error(errors.ErrUnsupported)
+	if sk, ok := f.(io.Seeker); ok {
+		size, serr = sk.Seek(0, io.SeekCurrent)
+	}
 	if err := f.Close(); err != nil {
 		return 0, pathErr("append", key, err)
 	}

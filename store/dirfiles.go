@@ -22,29 +22,36 @@ func mkdirs(r *tree, dir string) error {
 }
 
 // mkdirsThen is mkdirs that calls synced with each parent to sync, in
-// the order they changed, rather than syncing it.
+// the order they changed, rather than syncing it. It makes dir first and
+// looks at its parents only if that fails for want of them: its callers
+// come once a file could not be made for want of dir (PutBatch: once dir
+// could not be opened), so a look first was a stat more for every
+// directory made.
 func mkdirsThen(r *tree, dir string, synced func(parent string) error) error {
 	if dir == "." {
 		return nil
 	}
-	fi, err := r.Stat(dir)
-	if err == nil {
+	parent := filepath.Dir(dir)
+	err := r.Mkdir(dir, 0o700)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := mkdirsThen(r, parent, synced); err != nil {
+			return err
+		}
+		err = r.Mkdir(dir, 0o700)
+	}
+	if errors.Is(err, fs.ErrExist) {
+		// There already (a concurrent Put made it), or something else
+		// is: a directory, or a link to one, will do.
+		fi, err := r.Stat(dir)
+		if err != nil {
+			return err
+		}
 		if !fi.IsDir() {
 			return &fs.PathError{Op: "mkdir", Path: dir, Err: syscall.ENOTDIR}
 		}
 		return nil
 	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	parent := filepath.Dir(dir)
-	if err := mkdirsThen(r, parent, synced); err != nil {
-		return err
-	}
-	if err := r.Mkdir(dir, 0o700); err != nil {
-		if errors.Is(err, fs.ErrExist) { // a concurrent Put made it
-			return nil
-		}
+	if err != nil {
 		return err
 	}
 	if !r.modesKept {

@@ -191,20 +191,24 @@ func (d *Dir) PutBatch(ctx context.Context, entries []Entry) (err error) {
 		name := filepath.FromSlash(e.Key)
 		dir := filepath.Dir(name)
 		if !slices.Contains(ready, dir) {
-			// The directories made are synced with the files below.
-			err := mkdirsThen(r, dir, func(parent string) error {
-				if !slices.Contains(newParents, parent) {
-					newParents = append(newParents, parent)
+			// Opened for reading, so that it is synced through this
+			// descriptor after the renames; made if it is missing, and
+			// synced with the files below.
+			st, err := r.subSynced(dir)
+			if errors.Is(err, fs.ErrNotExist) {
+				err = mkdirsThen(r, dir, func(parent string) error {
+					if !slices.Contains(newParents, parent) {
+						newParents = append(newParents, parent)
+					}
+					if parent == filepath.Dir(dir) { // dir itself was made
+						made = append(made, dir)
+					}
+					return nil
+				})
+				if err == nil {
+					st, err = r.subSynced(dir)
 				}
-				if parent == filepath.Dir(dir) { // dir itself was made
-					made = append(made, dir)
-				}
-				return nil
-			})
-			if err != nil {
-				return pathErr("put", e.Key, err)
 			}
-			st, err := r.sub(dir)
 			if err != nil {
 				return pathErr("put", e.Key, err)
 			}

@@ -132,7 +132,7 @@ func (c *Certs) repairTop(ctx context.Context, dir string, listed []string) erro
 	if !ok {
 		return nil
 	}
-	n, foreign, err := c.currentForSave(ctx, dir)
+	n, foreign, err := c.currentForSave(ctx, dir, nil)
 	if err != nil || foreign {
 		return err // a live link not the store's: the next save replaces it
 	}

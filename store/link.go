@@ -46,7 +46,9 @@ var _ Linker = (*Dir)(nil)
 
 // Symlink makes key a symbolic link to target (see Linker): it creates
 // the link under a temporary name in key's directory and renames it over
-// key, then syncs the directory.
+// key, then syncs the directory, all through the directory opened once
+// (a live link's switch: an open, the symlink, the rename, the sync and
+// a close, where each step opened and closed the directory).
 func (d *Dir) Symlink(ctx context.Context, key, target string) (err error) {
 	r, err := d.open(ctx, "symlink", key)
 	if err != nil {
@@ -57,27 +59,31 @@ func (d *Dir) Symlink(ctx context.Context, key, target string) (err error) {
 		return fmt.Errorf("store: symlink %s: %w: target %q is not a key relative to %s", key, ErrInvalidKey, target, path.Dir(key))
 	}
 	name := filepath.FromSlash(key)
-	dir := filepath.Dir(name)
-	mk := func(tmp string) error { return r.Symlink(filepath.FromSlash(target), tmp) }
-	tmp, err := makeTemp(dir, filepath.Base(name), mk)
+	dir, base := filepath.Dir(name), filepath.Base(name)
+	st, err := r.subSynced(dir)
 	if errors.Is(err, fs.ErrNotExist) { // the directories are made when missing
 		if err := mkdirs(r, dir); err != nil {
 			return pathErr("symlink", key, err)
 		}
-		tmp, err = makeTemp(dir, filepath.Base(name), mk)
+		st, err = r.subSynced(dir)
 	}
 	if err != nil {
 		return pathErr("symlink", key, err)
 	}
-	if err := ctx.Err(); err != nil {
-		r.Remove(tmp)
-		return err
-	}
-	if err := r.Rename(tmp, name); err != nil {
-		r.Remove(tmp)
+	defer st.Close()
+	tmp, err := makeTemp(".", base, func(tmp string) error { return st.Symlink(filepath.FromSlash(target), tmp) })
+	if err != nil {
 		return pathErr("symlink", key, err)
 	}
-	if err := syncDir(r, dir); err != nil {
+	if err := ctx.Err(); err != nil {
+		st.Remove(tmp)
+		return err
+	}
+	if err := st.Rename(tmp, base); err != nil {
+		st.Remove(tmp)
+		return pathErr("symlink", key, err)
+	}
+	if err := syncDir(st, "."); err != nil {
 		return pathErr("symlink", key, err)
 	}
 	return nil

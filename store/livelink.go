@@ -28,8 +28,10 @@ func (e *foreignLiveError) Error() string {
 // version that is itself a link (the store makes each version a
 // directory), counts as no current version, with foreign true, so that
 // the save makes its own (and imports no top-level files, which are links
-// through it).
-func (c *Certs) currentForSave(ctx context.Context, dir string) (n int, foreign bool, err error) {
+// through it). vs, the writer's listing of the versions made under the
+// same lock, tells whether the version is a link, when it knows (a
+// versionLister's); else, or with vs nil, it is read.
+func (c *Certs) currentForSave(ctx context.Context, dir string, vs *versionSet) (n int, foreign bool, err error) {
 	n, err = c.current(ctx, dir)
 	var fl *foreignLiveError
 	if errors.As(err, &fl) {
@@ -37,6 +39,12 @@ func (c *Certs) currentForSave(ctx context.Context, dir string) (n int, foreign 
 	}
 	if err != nil || n == 0 {
 		return n, false, err
+	}
+	if link, known := vs.isLink(n); known {
+		if link {
+			return 0, true, nil
+		}
+		return n, false, nil
 	}
 	if l, ok := c.Store.(Linker); ok {
 		if _, err := l.Readlink(ctx, versionKey(dir, n)); err == nil {

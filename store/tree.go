@@ -65,10 +65,17 @@ func openTree(path string) (*tree, error) {
 // batch of operations on the names in it: each is then resolved from dir
 // (a rename of two names in it is one renameat, where from t's root it
 // opens their directory first and closes it after). The caller closes it.
-func (t *tree) sub(dir string) (*tree, error) {
+func (t *tree) sub(dir string) (*tree, error) { return t.subOpen(dir, false) }
+
+// subSynced is sub for a batch of writes in dir that ends with a sync of
+// dir: opened for reading (where sub opens it O_PATH), its descriptor is
+// the one syncDir(".") syncs, rather than one opened again for that.
+func (t *tree) subSynced(dir string) (*tree, error) { return t.subOpen(dir, true) }
+
+func (t *tree) subOpen(dir string, readable bool) (*tree, error) {
 	st := &tree{path: filepath.Join(t.path, dir), modesKept: t.modesKept}
 	if t.sys != nil {
-		s, err := t.sys.sub(dir)
+		s, err := t.sys.sub(dir, readable)
 		if !t.fallback(err) {
 			if err != nil {
 				return nil, err

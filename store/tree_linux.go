@@ -29,6 +29,9 @@ type sysTree struct {
 	opened  time.Time
 	sameAt  atomic.Int64
 	sameFor time.Duration
+	// readable says that fd was opened for reading, not O_PATH: it can
+	// be synced (see tree.subSynced).
+	readable bool
 }
 
 // sameFor is how long a check that a Dir's root is still at its path
@@ -68,14 +71,19 @@ func openSysTree(path string) (*sysTree, error) {
 	return &sysTree{fd: fd, path: path, dev: uint64(st.Dev), ino: uint64(st.Ino), opened: time.Now(), sameFor: sameFor}, nil
 }
 
-// sub opens the directory dir beneath s (see tree.sub); its dev and ino
-// are not filled in (same is for a Dir's root alone).
-func (s *sysTree) sub(dir string) (*sysTree, error) {
-	fd, err := s.openat2("open", dir, unix.O_PATH|unix.O_DIRECTORY, 0)
+// sub opens the directory dir beneath s (see tree.sub), for reading if
+// readable is set (see tree.subSynced), else O_PATH; its dev and ino are
+// not filled in (same is for a Dir's root alone).
+func (s *sysTree) sub(dir string, readable bool) (*sysTree, error) {
+	flags := unix.O_PATH | unix.O_DIRECTORY
+	if readable {
+		flags = unix.O_RDONLY | unix.O_DIRECTORY
+	}
+	fd, err := s.openat2("open", dir, flags, 0)
 	if err != nil {
 		return nil, err
 	}
-	return &sysTree{fd: fd, path: filepath.Join(s.path, dir)}, nil
+	return &sysTree{fd: fd, path: filepath.Join(s.path, dir), readable: readable}, nil
 }
 
 // same reports whether the directory at s.path is still the one s holds
@@ -142,8 +150,12 @@ type rawFile struct {
 	name string
 }
 
-// syncDir opens the directory name and fsyncs it.
+// syncDir opens the directory name and fsyncs it; "." in a tree opened
+// for reading (tree.subSynced) is synced through the tree's descriptor.
 func (s *sysTree) syncDir(name string) error {
+	if name == "." && s.readable {
+		return (&rawFile{fd: s.fd, name: s.path}).Sync()
+	}
 	f, err := s.openRaw("open", name, unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return err
@@ -183,6 +195,15 @@ func (f *rawFile) Write(b []byte) (int, error) {
 		n += m
 	}
 	return n, nil
+}
+
+// Seek sets the offset for the next write, as os.File's Seek does.
+func (f *rawFile) Seek(offset int64, whence int) (int64, error) {
+	off, err := unix.Seek(f.fd, offset, whence)
+	if err != nil {
+		return 0, &fs.PathError{Op: "seek", Path: f.name, Err: err}
+	}
+	return off, nil
 }
 
 func (f *rawFile) Sync() error {

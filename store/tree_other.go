@@ -17,7 +17,7 @@ var errNoOpenat2 = errors.New("store: openat2 not available")
 func openSysTree(string) (*sysTree, error) { return nil, nil }
 
 func (*sysTree) close() error                                        { return nil }
-func (*sysTree) sub(string) (*sysTree, error)                        { return nil, errNoOpenat2 }
+func (*sysTree) sub(string, bool) (*sysTree, error)                  { return nil, errNoOpenat2 }
 func (*sysTree) same() bool                                          { return false }
 func (*sysTree) unsupported(error) bool                              { return true }
 func (*sysTree) openFile(string, int, fs.FileMode) (*os.File, error) { return nil, errNoOpenat2 }
@@ -29,6 +29,8 @@ func (*sysTree) link(string, string) error                           { return er
 func (*sysTree) readlink(string) (string, error)                     { return "", errNoOpenat2 }
 func (*sysTree) mkdir(string, fs.FileMode) error                     { return errNoOpenat2 }
 func (*sysTree) chmod(string, fs.FileMode) error                     { return errNoOpenat2 }
+
+func (*sysTree) versionSlots(string) (map[int]versionSlot, error) { return nil, errNoOpenat2 }
 
 // rawFile is never made here (see writeFile).
 type rawFile struct{ writeFile }

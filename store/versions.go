@@ -112,40 +112,6 @@ func (c *Certs) current(ctx context.Context, dir string) (int, error) {
 	return n, nil
 }
 
-// versionIDs returns the versions stored in dir, ascending.
-func (c *Certs) versionIDs(ctx context.Context, dir string) ([]int, error) {
-	ids, _, err := c.versionListing(ctx, dir)
-	return ids, err
-}
-
-// versionListing is versionIDs that also says which version numbers have
-// any file at all (a whole version, or what a writer that died left), from
-// the same listing.
-func (c *Certs) versionListing(ctx context.Context, dir string) (ids []int, used map[int]bool, err error) {
-	ks, err := c.Store.List(ctx, dir+"/"+versionsDir+"/")
-	if err != nil {
-		return nil, nil, err
-	}
-	used = map[int]bool{}
-	for _, k := range ks {
-		rest := strings.TrimPrefix(k, dir+"/"+versionsDir+"/")
-		v, file, ok := strings.Cut(rest, "/")
-		if !ok {
-			continue
-		}
-		n, ok := parseVersion(v)
-		if !ok {
-			continue
-		}
-		used[n] = true
-		if file == certFile {
-			ids = append(ids, n)
-		}
-	}
-	slices.Sort(ids)
-	return slices.Compact(ids), used, nil
-}
-
 // saveStandard writes res as a new version of the certificate in dir and
 // switches the pointer to it, then prunes old versions; a certificate a
 // version holds already is not written again (reuseWritten). The caller
@@ -158,17 +124,18 @@ func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res CertRec
 	}
 	defer unlock()
 	dir := certDirOf(caDir, enc)
-	cur, foreign, err := c.currentForSave(ctx, dir)
+	vs, err := c.versionListing(ctx, dir)
 	if err != nil {
 		return 0, err
 	}
-	ids, used, err := c.versionListing(ctx, dir)
+	cur, foreign, err := c.currentForSave(ctx, dir, &vs)
 	if err != nil {
 		return 0, err
 	}
-	if n, err := c.reuseWritten(ctx, dir, cur, foreign, ids, res, meta); n > 0 || err != nil {
+	if n, err := c.reuseWritten(ctx, dir, cur, foreign, &vs, res, meta); n > 0 || err != nil {
 		return n, err
 	}
+	ids := vs.ids
 	next := 1
 	if len(ids) > 0 {
 		next = ids[len(ids)-1] + 1
@@ -179,7 +146,7 @@ func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res CertRec
 		// (same contents), so that readers of the top-level files never
 		// meet a missing file or a key from one save with the chain of
 		// another.
-		imported, err := c.importUnversioned(ctx, dir, next, used[next])
+		imported, err := c.importUnversioned(ctx, dir, next, &vs)
 		if err != nil {
 			return 0, err
 		}
@@ -188,7 +155,7 @@ func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res CertRec
 			next++
 		}
 	}
-	has, err := c.writeVersion(ctx, versionKey(dir, next), res.KeyPEM, res.ChainPEM, meta, used[next])
+	has, err := c.writeVersion(ctx, dir, next, res.KeyPEM, res.ChainPEM, meta, &vs)
 	if err != nil {
 		return 0, err
 	}
@@ -198,19 +165,24 @@ func (c *Certs) saveStandard(ctx context.Context, caDir, enc string, res CertRec
 	return next, c.pruneFrom(ctx, dir, next, append(ids, next))
 }
 
-// writeVersion writes one version's files, the chain last: a version
-// directory with a cert.pem is complete. It first deletes what a writer
-// that died while writing a version of this number left there (such as a
-// key.pem that a version without a key would otherwise inherit). A
-// BatchPutter (Dir) writes them with one wait for the disk, in the same
-// order. It returns the set of the files written, by base name (keyFile,
-// combinedFile…). A caller that listed the versions and found no file
-// under vdir says so with leftovers false, and no look for them is made.
-func (c *Certs) writeVersion(ctx context.Context, vdir string, keyPEM, chainPEM, meta []byte, leftovers bool) (map[string]bool, error) {
-	if err := c.unlinkVersion(ctx, vdir); err != nil {
-		return nil, err
+// writeVersion writes version n of the certificate in dir, its files
+// the chain last: a version directory with a cert.pem is complete. It
+// first removes a link standing there (unlinkVersion) and deletes what a
+// writer that died while writing a version of this number left there
+// (such as a key.pem that a version without a key would otherwise
+// inherit), as the caller's listing of the versions, vs, says: no look is
+// made for what it did not find (nil: both are looked for). A
+// BatchPutter (Dir) writes the files with one wait for the disk, in the
+// same order. It returns the set of the files written, by base name
+// (keyFile, combinedFile…).
+func (c *Certs) writeVersion(ctx context.Context, dir string, n int, keyPEM, chainPEM, meta []byte, vs *versionSet) (map[string]bool, error) {
+	vdir := versionKey(dir, n)
+	if link, known := vs.isLink(n); link || !known {
+		if err := c.unlinkVersion(ctx, vdir); err != nil {
+			return nil, err
+		}
 	}
-	if leftovers {
+	if vs == nil || vs.used[n] {
 		if err := c.deleteTree(ctx, vdir); err != nil {
 			return nil, err
 		}
@@ -253,8 +225,8 @@ func combine(keyPEM, chainPEM []byte) []byte {
 
 // importUnversioned copies the unversioned certificate at the top of dir,
 // if there is one, into version n and switches to it. It reports whether
-// there was one. leftovers is as for writeVersion.
-func (c *Certs) importUnversioned(ctx context.Context, dir string, n int, leftovers bool) (bool, error) {
+// there was one. vs is as for writeVersion.
+func (c *Certs) importUnversioned(ctx context.Context, dir string, n int, vs *versionSet) (bool, error) {
 	chain, err := c.Store.Get(ctx, dir+"/"+certFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
@@ -272,7 +244,7 @@ func (c *Certs) importUnversioned(ctx context.Context, dir string, n int, leftov
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, err
 	}
-	has, err := c.writeVersion(ctx, versionKey(dir, n), key, chain, meta, leftovers)
+	has, err := c.writeVersion(ctx, dir, n, key, chain, meta, vs)
 	if err != nil {
 		return false, err
 	}
@@ -411,8 +383,15 @@ func (c *Certs) pruneFrom(ctx context.Context, dir string, cur int, ids []int) e
 }
 
 // deleteTree deletes every key under dir, the chain first so that a
-// half-deleted version is not taken for a complete one.
+// half-deleted version is not taken for a complete one; a flatDeleter
+// (Dir) deletes a directory of files, such as a version, through it
+// opened once.
 func (c *Certs) deleteTree(ctx context.Context, dir string) error {
+	if fd, ok := c.Store.(flatDeleter); ok {
+		if done, err := fd.deleteFlat(ctx, dir, certFile); done || err != nil {
+			return err
+		}
+	}
 	ks, err := c.Store.List(ctx, dir+"/")
 	if err != nil {
 		return err

@@ -15,9 +15,10 @@ import (
 // that version's number; it returns 0 if no version holds it, for the
 // caller to write a new one. foreign says that the live link is not the store's (see
 // currentForSave): cur is 0 and the top of dir is no certificate of the
-// unversioned layout.
-func (c *Certs) reuseWritten(ctx context.Context, dir string, cur int, foreign bool, ids []int, res CertRecord, meta []byte) (int, error) {
-	n, err := c.writtenVersion(ctx, dir, cur, foreign, ids, res.KeyPEM, res.ChainPEM, meta)
+// unversioned layout. vs is the caller's listing of the versions, made
+// under the certificate's lock.
+func (c *Certs) reuseWritten(ctx context.Context, dir string, cur int, foreign bool, vs *versionSet, res CertRecord, meta []byte) (int, error) {
+	n, err := c.writtenVersion(ctx, dir, cur, foreign, vs, res.KeyPEM, res.ChainPEM, meta)
 	if err != nil || n == 0 {
 		return 0, err
 	}
@@ -34,8 +35,10 @@ func (c *Certs) reuseWritten(ctx context.Context, dir string, cur int, foreign b
 // exactly keyPEM and chainPEM (byte for byte, key and chain) with the same
 // description in meta (meta.json: names, CA, URL, profile; the time it
 // was obtained aside), looking at the current version cur and at the
-// versions above it, newest first; 0 if none does. ids are the versions
-// stored, ascending; foreign is as for reuseWritten.
+// versions above it, newest first; 0 if none does. vs lists the versions
+// stored; foreign is as for reuseWritten. A version whose chain the
+// listing gives a size other than chainPEM's (a versionLister's, which
+// looked at each cert.pem) is not read: it holds another chain.
 //
 // A version above the current one (or any version, when none is current
 // and no certificate of the unversioned layout is there: a first save)
@@ -47,8 +50,8 @@ func (c *Certs) reuseWritten(ctx context.Context, dir string, cur int, foreign b
 // rather than write a second copy of it; saving the current certificate
 // again writes nothing. Versions below the current one are not read: a
 // save in the usual case (the newest version current) reads one file
-// more than before, the current chain.
-func (c *Certs) writtenVersion(ctx context.Context, dir string, cur int, foreign bool, ids []int, keyPEM, chainPEM, meta []byte) (int, error) {
+// more than before, the current chain, when it is as long as the new one.
+func (c *Certs) writtenVersion(ctx context.Context, dir string, cur int, foreign bool, vs *versionSet, keyPEM, chainPEM, meta []byte) (int, error) {
 	if cur == 0 && !foreign {
 		// No version current: a first save, or a certificate of the
 		// unversioned layout, which the caller imports first.
@@ -59,7 +62,11 @@ func (c *Certs) writtenVersion(ctx context.Context, dir string, cur int, foreign
 			return 0, err
 		}
 	}
+	ids := vs.ids
 	for i := len(ids) - 1; i >= 0 && ids[i] >= cur; i-- {
+		if size, ok := vs.chainSize(ids[i]); ok && size != int64(len(chainPEM)) {
+			continue
+		}
 		same, err := c.versionHolds(ctx, versionKey(dir, ids[i]), keyPEM, chainPEM, meta)
 		if err != nil {
 			return 0, err
