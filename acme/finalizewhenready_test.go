@@ -26,6 +26,9 @@ type readyCA struct {
 	invalid  bool
 	notReady ProblemType
 	refuse   ProblemType // finalize of a ready order answered with this problem, if set
+	// authzValid: the authorization is valid (an order that ends invalid
+	// then failed for another reason); else it failed.
+	authzValid bool
 
 	mu    sync.Mutex
 	looks int
@@ -100,6 +103,8 @@ func (f *readyCA) RoundTrip(r *http.Request) (*http.Response, error) {
 		f.looks++
 		body = order(f.status())
 		note("order " + f.status())
+	case strings.HasSuffix(p, "/authz/1") && f.authzValid:
+		body = `{"status":"valid","identifier":{"type":"dns","value":"a.example.test"},"challenges":[{"type":"http-01","url":"https://ca.example.test/chal/1","status":"valid","token":"dG9rZW4"}]}`
 	case strings.HasSuffix(p, "/authz/1"):
 		body = `{"status":"invalid","identifier":{"type":"dns","value":"a.example.test"},"challenges":[{"type":"http-01","url":"https://ca.example.test/chal/1","status":"invalid","token":"dG9rZW4","error":{"type":"urn:ietf:params:acme:error:connection","detail":"refused"}}]}`
 	default:
@@ -191,7 +196,8 @@ func TestFinalizeWhenReadyNotReady(t *testing.T) {
 func TestFinalizeWhenReadyInvalid(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ca := &readyCA{readyAt: 2, invalid: true}
-		o, err := finalizeAfterAnswer(t, newReadyClient(ca), ca)
+		c := newReadyClient(ca)
+		o, err := finalizeAfterAnswer(t, c, ca)
 		var oe *OrderError
 		if !errors.As(err, &oe) || o.Status != StatusInvalid {
 			t.Fatalf("got %s, %v; want invalid with an *OrderError", o.Status, err)
@@ -200,6 +206,9 @@ func TestFinalizeWhenReadyInvalid(t *testing.T) {
 			t.Errorf("error %q does not quote the challenge's error", err)
 		}
 		sameLog(t, ca, "challenge", "finalize "+string(ProblemOrderNotReady), "order invalid")
+		if c.noEarlyFinalize.Load() {
+			t.Error("an order whose authorization failed turned early finalizes off")
+		}
 	})
 }
 
@@ -253,5 +262,29 @@ func TestFinalizeWhenReadyOtherRefusalInvalid(t *testing.T) {
 			t.Fatalf("got %s, %v; want invalid with an *OrderError", o.Status, err)
 		}
 		sameLog(t, ca, "challenge", "finalize "+string(ProblemUnauthorized), "order invalid")
+	})
+}
+
+// An order that ends invalid after a refused early finalize, with no
+// authorization failed, may have been ended by that finalize (as CAs
+// did before orderNotReady): the Client's next order is polled until
+// ready before it is finalized.
+func TestFinalizeWhenReadyInvalidWithoutFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca := &readyCA{readyAt: 2, invalid: true, authzValid: true}
+		c := newReadyClient(ca)
+		var oe *OrderError
+		if _, err := finalizeAfterAnswer(t, c, ca); !errors.As(err, &oe) || len(oe.Authorizations) != 0 {
+			t.Fatalf("got %v, want an *OrderError with no failed authorization", err)
+		}
+		if !c.noEarlyFinalize.Load() {
+			t.Fatal("early finalizes still on")
+		}
+		ca.log, ca.at, ca.looks = nil, nil, 0
+		ca.readyAt, ca.invalid = 1, false
+		if o, err := finalizeAfterAnswer(t, c, ca); err != nil || o.Status != StatusValid {
+			t.Fatalf("second order: %s, %v; want valid", o.Status, err)
+		}
+		sameLog(t, ca, "challenge", "order ready", "finalize valid")
 	})
 }

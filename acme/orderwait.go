@@ -2,6 +2,7 @@ package acme
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -132,8 +133,9 @@ func (c *Client) pollOrder(ctx context.Context, acct Account, w *poller, step or
 // orderNotReady (one such error per order at most, counted as a 403 at
 // the finalize endpoint by OnRequest), the order is polled as WaitOrder
 // does and finalized once ready. A CA that answers a pending order's
-// finalize with another error is not sent early finalizes again by this
-// Client. An order that is ready already is finalized at once; one
+// finalize with another error, or whose order ends invalid after a
+// refused early finalize with no authorization failed, is not sent early
+// finalizes again by this Client. An order that is ready already is finalized at once; one
 // processing or valid is returned as it is, without calling csr.
 //
 // Errors are WaitOrder's (an order that ends invalid comes back with an
@@ -202,6 +204,15 @@ func (c *Client) FinalizeWhenReady(ctx context.Context, acct Account, order Orde
 			slog.String("order", order.URL), slog.Any("error", err))
 	}
 	o, err = c.pollOrder(ctx, acct, w, stepValidation, first, learn, start)
+	if oe := (*OrderError)(nil); errors.As(err, &oe) && len(oe.Authorizations) == 0 {
+		// Invalid with no authorization failed: the refused finalize
+		// may be what ended the order, as CAs did before RFC 8555 had
+		// orderNotReady. This Client's next orders are finalized only
+		// once seen ready.
+		c.noEarlyFinalize.Store(true)
+		c.log.LogAttrs(ctx, slog.LevelWarn, "an order finalized early became invalid without a failed authorization; finalizing only orders seen ready from now on",
+			slog.String("order", order.URL), slog.Any("error", err))
+	}
 	if err != nil || o.Status != StatusReady {
 		return o, err
 	}
