@@ -29,6 +29,9 @@ type readyCA struct {
 	// authzValid: the authorization is valid (an order that ends invalid
 	// then failed for another reason); else it failed.
 	authzValid bool
+	// notReadyAfter, if set, is the Retry-After header (seconds) of the
+	// refusal of a finalize of an order that is not ready.
+	notReadyAfter string
 
 	mu    sync.Mutex
 	looks int
@@ -88,6 +91,9 @@ func (f *readyCA) RoundTrip(r *http.Request) (*http.Response, error) {
 				t = ProblemOrderNotReady
 			}
 			problem(t)
+			if f.notReadyAfter != "" {
+				h.Set("Retry-After", f.notReadyAfter)
+			}
 			note("finalize " + string(t))
 		case f.refuse != "":
 			problem(f.refuse)
@@ -187,6 +193,27 @@ func TestFinalizeWhenReadyNotReady(t *testing.T) {
 		sameLog(t, ca, "challenge", "finalize "+string(ProblemOrderNotReady), "order pending", "order ready", "finalize valid")
 		if got := ca.at[2].Sub(ca.at[1]); got != 4*time.Millisecond {
 			t.Errorf("first poll %v after the refused finalize, want the same 4ms", got)
+		}
+	})
+}
+
+// A refusal's Retry-After is honoured: the order is polled no sooner
+// (RFC 8555 §8.2's Retry-After on an answer about the order), and the
+// wait it imposed is not learned as the CA's validation time.
+func TestFinalizeWhenReadyNotReadyRetryAfter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca := &readyCA{readyAt: 3, notReadyAfter: "2"}
+		c := newReadyClient(ca)
+		o, err := finalizeAfterAnswer(t, c, ca)
+		if err != nil || o.Status != StatusValid {
+			t.Fatalf("got %s, %v; want valid", o.Status, err)
+		}
+		sameLog(t, ca, "challenge", "finalize "+string(ProblemOrderNotReady), "order pending", "order ready", "finalize valid")
+		if got := ca.at[2].Sub(ca.at[1]); got < 2*time.Second {
+			t.Errorf("first poll %v after the refused finalize, want the refusal's Retry-After of 2s", got)
+		}
+		if got := c.firstPoll(stepValidation); got > 10*time.Millisecond {
+			t.Errorf("validation estimate %v after a wait the CA imposed, want at most the 10ms floor", got)
 		}
 	})
 }

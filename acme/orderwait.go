@@ -132,7 +132,8 @@ func (c *Client) pollOrder(ctx context.Context, acct Account, w *poller, step or
 // then, and may block until the key is made. If the CA answers
 // orderNotReady (one such error per order at most, counted as a 403 at
 // the finalize endpoint by OnRequest), the order is polled as WaitOrder
-// does and finalized once ready. A CA that answers a pending order's
+// does, no sooner than the refusal's Retry-After, and finalized once
+// ready. A CA that answers a pending order's
 // finalize with another error, or whose order ends invalid after a
 // refused early finalize with no authorization failed, is not sent early
 // finalizes again by this Client. An order that is ready already is finalized at once; one
@@ -202,6 +203,15 @@ func (c *Client) FinalizeWhenReady(ctx context.Context, acct Account, order Orde
 		c.noEarlyFinalize.Store(true)
 		c.log.LogAttrs(ctx, slog.LevelWarn, "the CA refused to finalize a pending order without saying orderNotReady (RFC 8555 §7.4); finalizing only orders seen ready from now on",
 			slog.String("order", order.URL), slog.Any("error", err))
+	}
+	if ra, ok := directRetryAfter(err); ok && hasProblem(err, isType(ProblemOrderNotReady)) {
+		// The refusal is the CA's last answer about the order: its
+		// Retry-After holds for the next poll, and a wait it imposes
+		// says nothing of how long the CA takes to validate.
+		if ra.After(c.memo.retryAfterOf(order.URL)) {
+			c.memo.setRetryAfter(order.URL, ra)
+		}
+		learn = learn && ra.Sub(c.clock()) <= first
 	}
 	o, err = c.pollOrder(ctx, acct, w, stepValidation, first, learn, start)
 	if oe := (*OrderError)(nil); errors.As(err, &oe) && len(oe.Authorizations) == 0 {
