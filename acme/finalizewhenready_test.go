@@ -32,6 +32,9 @@ type readyCA struct {
 	// notReadyAfter, if set, is the Retry-After header (seconds) of the
 	// refusal of a finalize of an order that is not ready.
 	notReadyAfter string
+	// onAuthz, if set, is called as an authorization is fetched, before
+	// the answer (which fails if the request's context is done by then).
+	onAuthz func()
 
 	mu    sync.Mutex
 	looks int
@@ -72,6 +75,12 @@ func (f *readyCA) RoundTrip(r *http.Request) (*http.Response, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	note := func(s string) { f.log = append(f.log, s); f.at = append(f.at, time.Now()) }
+	if strings.HasSuffix(r.URL.Path, "/authz/1") && f.onAuthz != nil {
+		f.onAuthz()
+		if err := r.Context().Err(); err != nil {
+			return nil, err
+		}
+	}
 	switch p := r.URL.Path; {
 	case strings.HasSuffix(p, "/dir"):
 		body = `{"newNonce":"https://ca.example.test/nonce","newAccount":"https://ca.example.test/acct","newOrder":"https://ca.example.test/order"}`
@@ -124,13 +133,19 @@ func (f *readyCA) RoundTrip(r *http.Request) (*http.Response, error) {
 // 2 are the same order of ca, looked at afresh).
 func finalizeAfterAnswer(t *testing.T, c *Client, ca *readyCA) (Order, error) {
 	t.Helper()
+	return finalizeAfterAnswerCtx(t, context.Background(), c, ca)
+}
+
+// finalizeAfterAnswerCtx is finalizeAfterAnswer with ctx for
+// FinalizeWhenReady.
+func finalizeAfterAnswerCtx(t *testing.T, ctx context.Context, c *Client, ca *readyCA) (Order, error) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	acct := Account{URL: "https://ca.example.test/acct/1", Key: key}
-	ctx := context.Background()
-	if _, err := c.AcceptChallenge(ctx, acct, Challenge{Type: ChallengeHTTP01, URL: "https://ca.example.test/chal/1", Token: "dG9rZW4"}); err != nil {
+	if _, err := c.AcceptChallenge(context.Background(), acct, Challenge{Type: ChallengeHTTP01, URL: "https://ca.example.test/chal/1", Token: "dG9rZW4"}); err != nil {
 		t.Fatal(err)
 	}
 	pending := Order{URL: readyOrderURL, Status: StatusPending, FinalizeURL: readyOrderURL + "/finalize",
@@ -313,5 +328,25 @@ func TestFinalizeWhenReadyInvalidWithoutFailure(t *testing.T) {
 			t.Fatalf("second order: %s, %v; want valid", o.Status, err)
 		}
 		sameLog(t, ca, "challenge", "order ready", "finalize valid")
+	})
+}
+
+// An order found invalid as the caller gives up (its context cancelled,
+// as issue's watch of the authorizations does when it sees the failure
+// first) is not taken for one ended by the early finalize: its
+// authorizations could not be looked at, and early finalizes stay on.
+func TestFinalizeWhenReadyInvalidCancelled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		ca := &readyCA{readyAt: 2, invalid: true, onAuthz: cancel}
+		c := newReadyClient(ca)
+		if _, err := finalizeAfterAnswerCtx(t, ctx, c, ca); err == nil {
+			t.Fatal("no error")
+		}
+		sameLog(t, ca, "challenge", "finalize "+string(ProblemOrderNotReady), "order invalid")
+		if c.noEarlyFinalize.Load() {
+			t.Error("an order whose authorizations could not be looked at turned early finalizes off")
+		}
 	})
 }

@@ -214,11 +214,12 @@ func (c *Client) FinalizeWhenReady(ctx context.Context, acct Account, order Orde
 		learn = learn && ra.Sub(c.clock()) <= first
 	}
 	o, err = c.pollOrder(ctx, acct, w, stepValidation, first, learn, start)
-	if oe := (*OrderError)(nil); errors.As(err, &oe) && len(oe.Authorizations) == 0 {
+	if oe := (*OrderError)(nil); errors.As(err, &oe) && len(oe.Authorizations) == 0 && ctx.Err() == nil {
 		// Invalid with no authorization failed: the refused finalize
 		// may be what ended the order, as CAs did before RFC 8555 had
 		// orderNotReady. This Client's next orders are finalized only
-		// once seen ready.
+		// once seen ready. (With ctx done, the authorizations could
+		// not be looked at: a failed one may have ended the order.)
 		c.noEarlyFinalize.Store(true)
 		c.log.LogAttrs(ctx, slog.LevelWarn, "an order finalized early became invalid without a failed authorization; finalizing only orders seen ready from now on",
 			slog.String("order", order.URL), slog.Any("error", err))
