@@ -1,10 +1,14 @@
 package issue
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -248,5 +252,79 @@ func TestDeadlineNamesWhatWasAwaited(t *testing.T) {
 	}
 	if want := `waiting for the CA to validate "slow.example.test" by http-01 (challenge processing, authorization pending, answered once)`; !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not say %q", err, want)
+	}
+}
+
+// raceTransport makes issue's watch see a failed authorization while
+// the order poll that found the order invalid is still looking at its
+// authorizations: the first authorization fetched after an invalid order
+// was seen gets no answer.
+type raceTransport struct {
+	next    http.RoundTripper
+	mu      sync.Mutex
+	invalid bool // an invalid order was seen
+	held    bool // the authorization fetch after it is held
+}
+
+func (rt *raceTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.Contains(r.URL.Path, "/authz/") {
+		rt.mu.Lock()
+		hold := rt.invalid && !rt.held
+		rt.held = rt.held || hold
+		rt.mu.Unlock()
+		if hold {
+			// Past the watch's first check (200 ms after the answer),
+			// which waits for this answer's nonce: the answer is lost,
+			// the watch fetches a nonce of its own and sees the
+			// failure while this fetch waits to be retried.
+			time.Sleep(300 * time.Millisecond)
+			return nil, errors.New("connection reset (test)")
+		}
+	}
+	resp, err := rt.next.RoundTrip(r)
+	if err != nil || !strings.Contains(r.URL.Path, "/order/") || strings.Contains(r.URL.Path, "finalize") {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if bytes.Contains(body, []byte(`"status":"invalid"`)) {
+		rt.mu.Lock()
+		rt.invalid = true
+		rt.mu.Unlock()
+	}
+	return resp, nil
+}
+
+// TestValidationFailureSeenByBoth: when the order poll finds the order
+// invalid but cannot look at its authorizations because the watch, which
+// saw the failed one meanwhile, ended the wait, the error is the watch's,
+// in the CA's words, not a bare "order is invalid".
+func TestValidationFailureSeenByBoth(t *testing.T) {
+	t.Parallel()
+	ca := newTestCA(t, acmetest.CAOptions{FailedChallengeStatus: acme.StatusInvalid})
+	ca.validateLater()
+	ca.FailValidations("both.example.test", acmetest.Problem(acme.ProblemConnection, connFailure))
+	is, _ := ca.issuer(acme.ChallengeHTTP01)
+	rt := &raceTransport{next: ca.HTTPClient().Transport}
+	is.Client = &acme.Client{DirectoryURL: ca.DirectoryURL, HTTPClient: &http.Client{Transport: rt}}
+	start := time.Now()
+	_, err := is.Obtain(ctxFor(t, 60*time.Second), Request{Identifiers: mustIDs(t, "both.example.test")})
+	rt.mu.Lock()
+	held := rt.held
+	rt.mu.Unlock()
+	if !held {
+		t.Fatalf("no authorization fetch was held (error %v): the test does not test the race", err)
+	}
+	checkValidationError(t, err, time.Since(start), connFailure)
+	// The order's own problem quotes the CA too (acmetest's CA copies
+	// it there; Pebble does not): the failed authorization must be
+	// in the error as well.
+	var oe *acme.OrderError
+	if errors.As(err, &oe) && len(oe.Authorizations) == 0 {
+		t.Errorf("error %q names no failed authorization", err)
 	}
 }
