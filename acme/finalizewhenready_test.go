@@ -198,9 +198,22 @@ func TestFinalizeWhenReadyEarly(t *testing.T) {
 func TestFinalizeWhenReadyNotReady(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ca := &readyCA{readyAt: 3}
-		o, err := finalizeAfterAnswer(t, newReadyClient(ca), ca)
+		c := newReadyClient(ca)
+		var logs logLines
+		c.Logger = logs.logger()
+		o, err := finalizeAfterAnswer(t, c, ca)
 		if err != nil {
 			t.Fatal(err)
+		}
+		// The 403 of the request log is explained at the same level,
+		// and nothing more is said.
+		if got := logs.lines(t, "DEBUG", notReadyMsg); len(got) != 1 || got[0]["order"] != readyOrderURL {
+			t.Errorf("debug lines %q: want one that says the early finalize was refused as not ready", got)
+		}
+		for _, level := range []string{"INFO", "WARN", "ERROR"} {
+			if strings.Contains(logs.String(), `"level":"`+level+`"`) {
+				t.Errorf("a %s line for an early finalize refused as not ready:\n%s", level, logs.String())
+			}
 		}
 		if o.Status != StatusValid {
 			t.Errorf("order %s, want valid", o.Status)

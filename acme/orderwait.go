@@ -204,6 +204,10 @@ func (c *Client) FinalizeWhenReady(ctx context.Context, acct Account, order Orde
 		c.log.LogAttrs(ctx, slog.LevelWarn, "the CA refused to finalize a pending order without saying orderNotReady (RFC 8555 §7.4); finalizing only orders seen ready from now on",
 			slog.String("order", order.URL), slog.Any("error", err))
 	}
+	if hasProblem(err, isType(ProblemOrderNotReady)) {
+		// The 403 the request log shows is expected: say so.
+		c.log.LogAttrs(ctx, slog.LevelDebug, notReadyMsg, slog.String("order", order.URL))
+	}
 	if ra, ok := directRetryAfter(err); ok && hasProblem(err, isType(ProblemOrderNotReady)) {
 		// The refusal is the CA's last answer about the order: its
 		// Retry-After holds for the next poll, and a wait it imposes
@@ -229,6 +233,10 @@ func (c *Client) FinalizeWhenReady(ctx context.Context, acct Account, order Orde
 	}
 	return c.FinalizeOrder(ctx, acct, o, der)
 }
+
+// notReadyMsg is the debug line of an early finalize refused as not
+// ready.
+const notReadyMsg = "the CA has not validated the order yet: it refused the early finalize (403 orderNotReady, RFC 8555 §7.4); polling the order"
 
 // mayMeanNotReady reports whether p, the answer to the finalize of an
 // order that may be pending, may say no more than that the order is not
