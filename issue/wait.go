@@ -153,10 +153,12 @@ func (is *Issuer) awaitValidation(ctx context.Context, order acme.Order, answers
 	}
 	var oe *acme.OrderError
 	isOrderErr := errors.As(err, &oe)
-	if werr != nil && ctx.Err() == nil && (!isOrderErr || len(oe.Authorizations) == 0) {
-		// The watch saw the failure first, or the order poll found the
-		// order invalid but could not look at its authorizations once
-		// the watch, which had, ended the wait: its error names them.
+	if werr != nil && ctx.Err() == nil && (!isOrderErr || len(oe.Authorizations) == 0 || errors.Is(err, werr)) {
+		// The watch saw the failure first (its error may come back as
+		// the cause of the CSR's wait, as it ended it), or the order
+		// poll found the order invalid but could not look at its
+		// authorizations once the watch, which had, ended the wait:
+		// the watch's error names them.
 		return o, werr
 	}
 	var p *acme.Problem

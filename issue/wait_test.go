@@ -328,3 +328,35 @@ func TestValidationFailureSeenByBoth(t *testing.T) {
 		t.Errorf("error %q names no failed authorization", err)
 	}
 }
+
+// TestValidationFailureWhileKeyIsMade: a failure the watch sees while
+// the key is still being made (the CSR wait ends with the watch's error
+// as its cause) is reported once, as the watch's *ValidationError, not
+// wrapped again ("issue: issue: ...").
+func TestValidationFailureWhileKeyIsMade(t *testing.T) {
+	t.Parallel()
+	ca := newTestCA(t, acmetest.CAOptions{FailedChallengeStatus: acme.StatusPending})
+	ca.validateLater()
+	ca.FailValidations("slowkey.example.test", acmetest.Problem(acme.ProblemConnection, connFailure))
+	is, _ := ca.issuer(acme.ChallengeHTTP01)
+	ctx := ctxFor(t, 60*time.Second)
+	order, err := is.Client.NewOrder(ctx, is.Account, mustIDs(t, "slowkey.example.test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanup, answers, err := is.authorize(ctx, order)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	start := time.Now()
+	_, err = is.awaitValidation(ctx, order, answers, func(ctx context.Context) ([]byte, error) {
+		<-ctx.Done() // as startCSR's wait for a key not made yet
+		return nil, context.Cause(ctx)
+	})
+	checkValidationError(t, err, time.Since(start), connFailure)
+	var ve *ValidationError
+	if !errors.As(err, &ve) || err != error(ve) {
+		t.Errorf("got %q, want the watch's *ValidationError as it is", err)
+	}
+}
