@@ -91,8 +91,9 @@ type Client struct {
 	// challenge answer, finalize); they lower the floor of firstPoll.
 	answerTime [2]atomic.Int64
 	// noEarlyFinalize is set once the CA answered the finalize of a
-	// pending order with something other than orderNotReady: from then
-	// on FinalizeWhenReady waits to see the order ready.
+	// pending order with something other than orderNotReady, or an order
+	// finalized early ended invalid with no authorization failed: from
+	// then on FinalizeWhenReady waits to see the order ready.
 	noEarlyFinalize atomic.Bool
 
 	// retrySchedule overrides defaultRetrySchedule (tests).

@@ -83,7 +83,8 @@
 // FinalizeWhenReady goes on from an order whose challenges were answered
 // with one request less: it finalizes in place of WaitOrder's first poll,
 // when the order is likely validated (RFC 8555 §7.4), and polls only if
-// the CA answers 403 orderNotReady.
+// the CA answers 403 orderNotReady (no sooner than that answer's
+// Retry-After).
 //
 // # Redirects
 //
