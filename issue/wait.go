@@ -162,9 +162,10 @@ func (is *Issuer) awaitValidation(ctx context.Context, order acme.Order, answers
 		return o, werr
 	}
 	var p *acme.Problem
-	if handed && !isOrderErr && errors.As(err, &p) {
+	if handed && !isOrderErr && errors.As(err, &p) && p.Type != acme.ProblemOrderNotReady {
 		// The CA's refusal, most likely of the finalize (a CSR it will
-		// not sign, an identifier it will not issue for).
+		// not sign, an identifier it will not issue for). orderNotReady
+		// is only the early finalize's answer, come as ctx ended.
 		return o, fmt.Errorf("issue: finalize: %w", err)
 	}
 	if ctx.Err() != nil {

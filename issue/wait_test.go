@@ -360,3 +360,49 @@ func TestValidationFailureWhileKeyIsMade(t *testing.T) {
 		t.Errorf("got %q, want the watch's *ValidationError as it is", err)
 	}
 }
+
+// cancelOnFinalize cancels the order's context as the answer to a
+// finalize arrives, as an interrupt or a deadline at that moment does.
+type cancelOnFinalize struct {
+	next   http.RoundTripper
+	cancel context.CancelFunc
+}
+
+func (rt *cancelOnFinalize) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := rt.next.RoundTrip(r)
+	if err != nil || !strings.Contains(r.URL.Path, "/finalize/") {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	rt.cancel()
+	return resp, nil
+}
+
+// TestStoppedAsEarlyFinalizeRefused: an order stopped (interrupt,
+// deadline) just as the CA refuses the early finalize as not ready is
+// reported as stopped while waiting for the CA to validate, not as a
+// refused finalize.
+func TestStoppedAsEarlyFinalizeRefused(t *testing.T) {
+	t.Parallel()
+	ca := newTestCA(t, acmetest.CAOptions{})
+	ca.HoldValidations()
+	is, _ := ca.issuer(acme.ChallengeHTTP01)
+	ctx, cancel := context.WithCancel(ctxFor(t, 60*time.Second))
+	defer cancel()
+	is.Client = &acme.Client{DirectoryURL: ca.DirectoryURL, HTTPClient: &http.Client{Transport: &cancelOnFinalize{next: ca.HTTPClient().Transport, cancel: cancel}}}
+	_, err := is.Obtain(ctx, Request{Identifiers: mustIDs(t, "stopped.example.test")})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want the cancellation", err)
+	}
+	if n := ca.count(acmetest.EndpointFinalize); n != 1 {
+		t.Fatalf("%d finalize requests, want the one refused", n)
+	}
+	if want := `issue: waiting for the CA to validate "stopped.example.test" by http-01`; !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %q does not start %q", err, want)
+	}
+}
