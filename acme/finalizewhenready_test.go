@@ -29,6 +29,8 @@ type readyCA struct {
 	// authzValid: the authorization is valid (an order that ends invalid
 	// then failed for another reason); else it failed.
 	authzValid bool
+	// pollProblem, if set, answers every order poll (403).
+	pollProblem ProblemType
 	// notReadyAfter, if set, is the Retry-After header (seconds) of the
 	// refusal of a finalize of an order that is not ready.
 	notReadyAfter string
@@ -114,6 +116,9 @@ func (f *readyCA) RoundTrip(r *http.Request) (*http.Response, error) {
 		if code == http.StatusOK {
 			h.Set("Location", readyOrderURL)
 		}
+	case strings.HasSuffix(p, "/order/1") && f.pollProblem != "":
+		problem(f.pollProblem)
+		note("order " + string(f.pollProblem))
 	case strings.HasSuffix(p, "/order/1"):
 		f.looks++
 		body = order(f.status())
@@ -296,8 +301,8 @@ func TestFinalizeWhenReadyCSRRefused(t *testing.T) {
 		ca := &readyCA{readyAt: 1, refuse: ProblemBadCSR}
 		c := newReadyClient(ca)
 		_, err := finalizeAfterAnswer(t, c, ca)
-		if !hasProblem(err, isType(ProblemBadCSR)) {
-			t.Fatalf("got %v, want the badCSR problem", err)
+		if !hasProblem(err, isType(ProblemBadCSR)) || !errors.Is(err, ErrFinalize) {
+			t.Fatalf("got %v, want the badCSR problem, as ErrFinalize", err)
 		}
 		sameLog(t, ca, "challenge", "finalize "+string(ProblemBadCSR))
 		if c.noEarlyFinalize.Load() {
@@ -361,5 +366,18 @@ func TestFinalizeWhenReadyInvalidCancelled(t *testing.T) {
 		if c.noEarlyFinalize.Load() {
 			t.Error("an order whose authorizations could not be looked at turned early finalizes off")
 		}
+	})
+}
+
+// A refusal of an order poll after the early finalize was refused as not
+// ready is the poll's, not the finalize's: it does not wrap ErrFinalize.
+func TestFinalizeWhenReadyPollRefused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca := &readyCA{readyAt: 3, pollProblem: ProblemUnauthorized}
+		_, err := finalizeAfterAnswer(t, newReadyClient(ca), ca)
+		if !hasProblem(err, isType(ProblemUnauthorized)) || errors.Is(err, ErrFinalize) {
+			t.Fatalf("got %v, want the poll's unauthorized problem, not ErrFinalize", err)
+		}
+		sameLog(t, ca, "challenge", "finalize "+string(ProblemOrderNotReady), "order "+string(ProblemUnauthorized))
 	})
 }

@@ -3,6 +3,7 @@ package acme
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -140,7 +141,9 @@ func (c *Client) pollOrder(ctx context.Context, acct Account, w *poller, step or
 // processing or valid is returned as it is, without calling csr.
 //
 // Errors are WaitOrder's (an order that ends invalid comes back with an
-// *OrderError), csr's, and FinalizeOrder's (a *Problem such as badCSR).
+// *OrderError), csr's, and FinalizeOrder's (a *Problem such as badCSR),
+// these wrapping ErrFinalize too, so that a caller can tell a refusal of
+// the finalize from one of a poll.
 func (c *Client) FinalizeWhenReady(ctx context.Context, acct Account, order Order, csr func(context.Context) ([]byte, error)) (Order, error) {
 	if order.Status == StatusPending && c.noEarlyFinalize.Load() {
 		o, err := c.WaitOrder(ctx, acct, order.URL)
@@ -155,7 +158,7 @@ func (c *Client) FinalizeWhenReady(ctx context.Context, acct Account, order Orde
 		if err != nil {
 			return order, err
 		}
-		return c.FinalizeOrder(ctx, acct, order, der)
+		return c.finalize(ctx, acct, order, der)
 	case StatusPending:
 	default:
 		if order.Status == StatusInvalid {
@@ -173,7 +176,7 @@ func (c *Client) FinalizeWhenReady(ctx context.Context, acct Account, order Orde
 		return order, err
 	}
 	start := time.Now()
-	o, err := c.FinalizeOrder(ctx, acct, order, der)
+	o, err := c.finalize(ctx, acct, order, der)
 	w.polls++
 	switch {
 	case err == nil:
@@ -194,7 +197,7 @@ func (c *Client) FinalizeWhenReady(ctx context.Context, acct Account, order Orde
 		case gerr != nil:
 			return order, err
 		case cur.Status == StatusReady:
-			return c.FinalizeOrder(ctx, acct, cur, der)
+			return c.finalize(ctx, acct, cur, der)
 		case cur.Status == StatusInvalid:
 			return cur, c.orderError(ctx, acct, cur)
 		case cur.Status != StatusPending:
@@ -231,7 +234,7 @@ func (c *Client) FinalizeWhenReady(ctx context.Context, acct Account, order Orde
 	if err != nil || o.Status != StatusReady {
 		return o, err
 	}
-	return c.FinalizeOrder(ctx, acct, o, der)
+	return c.finalize(ctx, acct, o, der)
 }
 
 // notReadyMsg is the debug line of an early finalize refused as not
@@ -250,4 +253,19 @@ func mayMeanNotReady(p *Problem) bool {
 		return p.Status == 0 || p.Status == http.StatusForbidden || p.Status == http.StatusBadRequest
 	}
 	return false
+}
+
+// ErrFinalize is wrapped by FinalizeWhenReady's errors that come from
+// the finalize request itself (RFC 8555 §7.4), such as a CA's refusal of
+// the CSR: errors.Is(err, ErrFinalize) tells them from the errors of the
+// order's polls. Its text is "finalize".
+var ErrFinalize = errors.New("finalize")
+
+// finalize is FinalizeOrder with its error wrapping ErrFinalize.
+func (c *Client) finalize(ctx context.Context, acct Account, order Order, der []byte) (Order, error) {
+	o, err := c.FinalizeOrder(ctx, acct, order, der)
+	if err != nil {
+		return o, fmt.Errorf("%w: %w", ErrFinalize, err)
+	}
+	return o, nil
 }

@@ -140,12 +140,7 @@ func (is *Issuer) awaitValidation(ctx context.Context, order acme.Order, answers
 		}
 		watched <- err
 	}()
-	handed := false
-	o, err := is.Client.FinalizeWhenReady(wctx, is.Account, order, func(ctx context.Context) ([]byte, error) {
-		der, err := csr(ctx)
-		handed = err == nil
-		return der, err
-	})
+	o, err := is.Client.FinalizeWhenReady(wctx, is.Account, order, csr)
 	cancel(errWaitOver)
 	werr := <-watched
 	if err == nil {
@@ -162,11 +157,12 @@ func (is *Issuer) awaitValidation(ctx context.Context, order acme.Order, answers
 		return o, werr
 	}
 	var p *acme.Problem
-	if handed && !isOrderErr && errors.As(err, &p) && p.Type != acme.ProblemOrderNotReady {
-		// The CA's refusal, most likely of the finalize (a CSR it will
-		// not sign, an identifier it will not issue for). orderNotReady
-		// is only the early finalize's answer, come as ctx ended.
-		return o, fmt.Errorf("issue: finalize: %w", err)
+	if errors.Is(err, acme.ErrFinalize) && !(errors.As(err, &p) && p.Type == acme.ProblemOrderNotReady) {
+		// The CA's refusal of the finalize (a CSR it will not sign, an
+		// identifier it will not issue for): "issue: finalize: ...".
+		// orderNotReady is only the early finalize's answer, come as
+		// ctx ended.
+		return o, fmt.Errorf("issue: %w", err)
 	}
 	if ctx.Err() != nil {
 		if open := openAnswers(answers); open != "" {

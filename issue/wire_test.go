@@ -103,7 +103,10 @@ func TestFinalizeRefused(t *testing.T) {
 	if !errors.As(err, &p) || p.Type != acme.ProblemBadCSR {
 		t.Fatalf("got %v, want the badCSR problem", err)
 	}
-	if !strings.Contains(err.Error(), "finalize: ") || !strings.Contains(err.Error(), "key too weak") {
+	if !errors.Is(err, acme.ErrFinalize) {
+		t.Errorf("error %v does not wrap acme.ErrFinalize", err)
+	}
+	if !strings.Contains(err.Error(), "issue: finalize: ") || !strings.Contains(err.Error(), "key too weak") {
 		t.Errorf("error %q does not name the finalize and quote the CA", err)
 	}
 	if f, o := ca.count(acmetest.EndpointFinalize), ca.count(acmetest.EndpointOrder); f != 1 || o != 0 {
