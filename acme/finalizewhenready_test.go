@@ -31,6 +31,10 @@ type readyCA struct {
 	authzValid bool
 	// pollProblem, if set, answers every order poll (403).
 	pollProblem ProblemType
+	// taken: every finalize is refused (notReady's type), and the order
+	// is valid from the first poll on, as if another attempt at the same
+	// order had finalized it.
+	taken bool
 	// notReadyAfter, if set, is the Retry-After header (seconds) of the
 	// refusal of a finalize of an order that is not ready.
 	notReadyAfter string
@@ -96,7 +100,7 @@ func (f *readyCA) RoundTrip(r *http.Request) (*http.Response, error) {
 	case strings.HasSuffix(p, "/order/1/finalize"):
 		f.looks++
 		switch st := f.status(); {
-		case st != "ready":
+		case st != "ready" || f.taken:
 			t := f.notReady
 			if t == "" {
 				t = ProblemOrderNotReady
@@ -119,6 +123,9 @@ func (f *readyCA) RoundTrip(r *http.Request) (*http.Response, error) {
 	case strings.HasSuffix(p, "/order/1") && f.pollProblem != "":
 		problem(f.pollProblem)
 		note("order " + string(f.pollProblem))
+	case strings.HasSuffix(p, "/order/1") && f.taken:
+		body = order("valid")
+		note("order valid")
 	case strings.HasSuffix(p, "/order/1"):
 		f.looks++
 		body = order(f.status())
@@ -379,5 +386,20 @@ func TestFinalizeWhenReadyPollRefused(t *testing.T) {
 			t.Fatalf("got %v, want the poll's unauthorized problem, not ErrFinalize", err)
 		}
 		sameLog(t, ca, "challenge", "finalize "+string(ProblemOrderNotReady), "order "+string(ProblemUnauthorized))
+	})
+}
+
+// An order found finalized (valid) after a refusal that may mean "not
+// ready" was finalized by another attempt at it: it is returned as it
+// is, for the caller to check its certificate against the key, and not
+// finalized again.
+func TestFinalizeWhenReadyTakenMeanwhile(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca := &readyCA{readyAt: 1, taken: true, notReady: ProblemUnauthorized}
+		o, err := finalizeAfterAnswer(t, newReadyClient(ca), ca)
+		if err != nil || o.Status != StatusValid || o.CertificateURL == "" {
+			t.Fatalf("got %s (certificate %q), %v; want the valid order", o.Status, o.CertificateURL, err)
+		}
+		sameLog(t, ca, "challenge", "finalize "+string(ProblemUnauthorized), "order valid")
 	})
 }

@@ -200,6 +200,10 @@ func (c *Client) FinalizeWhenReady(ctx context.Context, acct Account, order Orde
 			return c.finalize(ctx, acct, cur, der)
 		case cur.Status == StatusInvalid:
 			return cur, c.orderError(ctx, acct, cur)
+		case cur.Status == StatusProcessing || cur.Status == StatusValid:
+			// Finalized meanwhile, by another attempt at the same
+			// order: the caller checks whose key it was made for.
+			return cur, nil
 		case cur.Status != StatusPending:
 			return order, err
 		}
