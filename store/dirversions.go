@@ -103,7 +103,13 @@ func (t *tree) versionSlots(name string) (map[int]versionSlot, error) {
 // chainIn reports whether the version directory vdir holds its cert.pem,
 // a regular file (following a link, beneath t), and its size.
 func (t *tree) chainIn(vdir string) (bool, int64, error) {
-	fi, err := t.Stat(filepath.Join(vdir, certFile))
+	return chainOf(t.Stat(filepath.Join(vdir, certFile)))
+}
+
+// chainOf is chainIn's answer from the stat of a version's cert.pem: a
+// chain when it is a regular file; none when it is missing (or its
+// version is no directory) or of another kind.
+func chainOf(fi fs.FileInfo, err error) (bool, int64, error) {
 	switch {
 	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
 		return false, 0, nil

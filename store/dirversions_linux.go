@@ -108,13 +108,5 @@ func (s *sysTree) chainIn(vdir string) (bool, int64, error) {
 	if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
 		fi, err = s.stat(p, true)
 	}
-	switch {
-	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
-		return false, 0, nil
-	case err != nil:
-		return false, 0, err
-	case !fi.Mode().IsRegular():
-		return false, 0, nil
-	}
-	return true, fi.Size(), nil
+	return chainOf(fi, err)
 }
