@@ -134,10 +134,10 @@ func (c *Client) pollOrder(ctx context.Context, acct Account, w *poller, step or
 // orderNotReady (one such error per order at most, counted as a 403 at
 // the finalize endpoint by OnRequest), the order is polled as WaitOrder
 // does, no sooner than the refusal's Retry-After, and finalized once
-// ready. A CA that answers a pending order's
-// finalize with another error, or whose order ends invalid after a
-// refused early finalize with no authorization failed, is not sent early
-// finalizes again by this Client. An order that is ready already is finalized at once; one
+// ready. A CA that answers a pending order's finalize with another
+// error, or whose order ends invalid after a refused early finalize with
+// no authorization failed, is not sent early finalizes again by this
+// Client. An order that is ready already is finalized at once; one
 // processing or valid is returned as it is, without calling csr.
 //
 // Errors are WaitOrder's (an order that ends invalid comes back with an
@@ -178,6 +178,7 @@ func (c *Client) FinalizeWhenReady(ctx context.Context, acct Account, order Orde
 	start := time.Now()
 	o, err := c.finalize(ctx, acct, order, der)
 	w.polls++
+	notReady := hasProblem(err, isType(ProblemOrderNotReady))
 	switch {
 	case err == nil:
 		if learn {
@@ -186,9 +187,21 @@ func (c *Client) FinalizeWhenReady(ctx context.Context, acct Account, order Orde
 		return o, nil
 	case ctx.Err() != nil:
 		return order, w.failed(ctx, err)
-	case !hasProblem(err, isType(ProblemOrderNotReady)) && !hasProblem(err, mayMeanNotReady):
+	case notReady:
+		// The 403 the request log shows is expected: say so.
+		c.log.LogAttrs(ctx, slog.LevelDebug, notReadyMsg, slog.String("order", order.URL))
+		if ra, ok := directRetryAfter(err); ok {
+			// The refusal is the CA's last answer about the order: its
+			// Retry-After holds for the next poll, and a wait it imposes
+			// says nothing of how long the CA takes to validate.
+			if ra.After(c.memo.retryAfterOf(order.URL)) {
+				c.memo.setRetryAfter(order.URL, ra)
+			}
+			learn = learn && ra.Sub(c.clock()) <= first
+		}
+	case !hasProblem(err, mayMeanNotReady):
 		return order, err
-	case !hasProblem(err, isType(ProblemOrderNotReady)):
+	default:
 		// The order was refused, or this CA says "not ready" another
 		// way: the order's status tells.
 		cur, gerr := c.GetOrder(ctx, acct, order.URL)
@@ -210,19 +223,6 @@ func (c *Client) FinalizeWhenReady(ctx context.Context, acct Account, order Orde
 		c.noEarlyFinalize.Store(true)
 		c.log.LogAttrs(ctx, slog.LevelWarn, "the CA refused to finalize a pending order without saying orderNotReady (RFC 8555 §7.4); finalizing only orders seen ready from now on",
 			slog.String("order", order.URL), slog.Any("error", err))
-	}
-	if hasProblem(err, isType(ProblemOrderNotReady)) {
-		// The 403 the request log shows is expected: say so.
-		c.log.LogAttrs(ctx, slog.LevelDebug, notReadyMsg, slog.String("order", order.URL))
-	}
-	if ra, ok := directRetryAfter(err); ok && hasProblem(err, isType(ProblemOrderNotReady)) {
-		// The refusal is the CA's last answer about the order: its
-		// Retry-After holds for the next poll, and a wait it imposes
-		// says nothing of how long the CA takes to validate.
-		if ra.After(c.memo.retryAfterOf(order.URL)) {
-			c.memo.setRetryAfter(order.URL, ra)
-		}
-		learn = learn && ra.Sub(c.clock()) <= first
 	}
 	o, err = c.pollOrder(ctx, acct, w, stepValidation, first, learn, start)
 	if oe := (*OrderError)(nil); errors.As(err, &oe) && len(oe.Authorizations) == 0 && ctx.Err() == nil {
