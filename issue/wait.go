@@ -157,11 +157,12 @@ func (is *Issuer) awaitValidation(ctx context.Context, order acme.Order, answers
 		return o, werr
 	}
 	var p *acme.Problem
-	if errors.Is(err, acme.ErrFinalize) && !(errors.As(err, &p) && p.Type == acme.ProblemOrderNotReady) {
+	if ctx.Err() == nil && errors.Is(err, acme.ErrFinalize) && !(errors.As(err, &p) && p.Type == acme.ProblemOrderNotReady) {
 		// The CA's refusal of the finalize (a CSR it will not sign, an
 		// identifier it will not issue for): "issue: finalize: ...".
 		// orderNotReady is only the early finalize's answer, come as
-		// ctx ended.
+		// ctx ended; a stop while the finalize was in flight is the
+		// stop's, below.
 		return o, fmt.Errorf("issue: %w", err)
 	}
 	if ctx.Err() != nil {

@@ -366,9 +366,16 @@ func TestValidationFailureWhileKeyIsMade(t *testing.T) {
 type cancelOnFinalize struct {
 	next   http.RoundTripper
 	cancel context.CancelFunc
+	// inFlight: the stop comes while the finalize is sent, which then
+	// fails with it, before the CA sees it.
+	inFlight bool
 }
 
 func (rt *cancelOnFinalize) RoundTrip(r *http.Request) (*http.Response, error) {
+	if rt.inFlight && strings.Contains(r.URL.Path, "/finalize/") {
+		rt.cancel()
+		return nil, r.Context().Err()
+	}
 	resp, err := rt.next.RoundTrip(r)
 	if err != nil || !strings.Contains(r.URL.Path, "/finalize/") {
 		return resp, err
@@ -387,22 +394,33 @@ func (rt *cancelOnFinalize) RoundTrip(r *http.Request) (*http.Response, error) {
 // deadline) just as the CA refuses the early finalize as not ready is
 // reported as stopped while waiting for the CA to validate, not as a
 // refused finalize.
+//
+// The same holds for a stop while the early finalize is in flight.
 func TestStoppedAsEarlyFinalizeRefused(t *testing.T) {
 	t.Parallel()
-	ca := newTestCA(t, acmetest.CAOptions{})
-	ca.HoldValidations()
-	is, _ := ca.issuer(acme.ChallengeHTTP01)
-	ctx, cancel := context.WithCancel(ctxFor(t, 60*time.Second))
-	defer cancel()
-	is.Client = &acme.Client{DirectoryURL: ca.DirectoryURL, HTTPClient: &http.Client{Transport: &cancelOnFinalize{next: ca.HTTPClient().Transport, cancel: cancel}}}
-	_, err := is.Obtain(ctx, Request{Identifiers: mustIDs(t, "stopped.example.test")})
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("got %v, want the cancellation", err)
-	}
-	if n := ca.count(acmetest.EndpointFinalize); n != 1 {
-		t.Fatalf("%d finalize requests, want the one refused", n)
-	}
-	if want := `issue: waiting for the CA to validate "stopped.example.test" by http-01`; !strings.HasPrefix(err.Error(), want) {
-		t.Errorf("error %q does not start %q", err, want)
+	for _, inFlight := range []bool{false, true} {
+		t.Run(fmt.Sprintf("inFlight=%v", inFlight), func(t *testing.T) {
+			t.Parallel()
+			ca := newTestCA(t, acmetest.CAOptions{})
+			ca.HoldValidations()
+			is, _ := ca.issuer(acme.ChallengeHTTP01)
+			ctx, cancel := context.WithCancel(ctxFor(t, 60*time.Second))
+			defer cancel()
+			is.Client = &acme.Client{DirectoryURL: ca.DirectoryURL, HTTPClient: &http.Client{Transport: &cancelOnFinalize{next: ca.HTTPClient().Transport, cancel: cancel, inFlight: inFlight}}}
+			_, err := is.Obtain(ctx, Request{Identifiers: mustIDs(t, "stopped.example.test")})
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("got %v, want the cancellation", err)
+			}
+			want := 1 // the one refused
+			if inFlight {
+				want = 0 // the one stopped before the CA saw it
+			}
+			if n := ca.count(acmetest.EndpointFinalize); n != want {
+				t.Fatalf("%d finalize requests reached the CA, want %d", n, want)
+			}
+			if want := `issue: waiting for the CA to validate "stopped.example.test" by http-01`; !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("error %q does not start %q", err, want)
+			}
+		})
 	}
 }
